@@ -57,6 +57,8 @@ static ngx_http_payments_at_post_t  ngx_http_payments_at_pool =
     { ngx_http_payments_at_post, NGX_HTTP_PAYMENTS_AT_POOL };
 static ngx_http_payments_at_post_t  ngx_http_payments_at_database_timeout =
     { ngx_http_payments_at_post, NGX_HTTP_PAYMENTS_AT_DATABASE_TIMEOUT };
+static ngx_http_payments_at_post_t  ngx_http_payments_at_database_replan =
+    { ngx_http_payments_at_post, NGX_HTTP_PAYMENTS_AT_DATABASE_REPLAN };
 static ngx_http_payments_at_post_t  ngx_http_payments_at_lease =
     { ngx_http_payments_at_post, NGX_HTTP_PAYMENTS_AT_LEASE };
 static ngx_http_payments_at_post_t  ngx_http_payments_at_ttl =
@@ -121,6 +123,13 @@ static ngx_command_t  ngx_http_payments_commands[] = {
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_payments_main_conf_t, db_queue),
       NULL },
+
+    { ngx_string("payments_database_replan"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_payments_main_conf_t, db_replan),
+      &ngx_http_payments_at_database_replan },
 
     { ngx_string("payments_public_origin"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
@@ -305,6 +314,7 @@ ngx_http_payments_create_main_conf(ngx_conf_t *cf)
     pmcf->pool_size = NGX_CONF_UNSET_UINT;
     pmcf->db_timeout = NGX_CONF_UNSET_MSEC;
     pmcf->db_queue = NGX_CONF_UNSET_UINT;
+    pmcf->db_replan = NGX_CONF_UNSET_MSEC;
     pmcf->lease = NGX_CONF_UNSET;
     pmcf->ttl = NGX_CONF_UNSET;
     pmcf->request_timeout = NGX_CONF_UNSET_MSEC;
@@ -364,6 +374,7 @@ ngx_http_payments_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_uint_value(pmcf->pool_size, 4);
     ngx_conf_init_msec_value(pmcf->db_timeout, 5000);
     ngx_conf_init_uint_value(pmcf->db_queue, 4096);
+    ngx_conf_init_msec_value(pmcf->db_replan, 60000);
     ngx_conf_init_value(pmcf->lease, 30);
     ngx_conf_init_value(pmcf->ttl, 24 * 3600);
     ngx_conf_init_msec_value(pmcf->request_timeout, 15000);
@@ -395,6 +406,14 @@ ngx_http_payments_init_main_conf(ngx_conf_t *cf, void *conf)
                                    &at[NGX_HTTP_PAYMENTS_AT_POOL],
                                    "\"payments_database_pool\" must be "
                                    "1..256");
+        return NGX_CONF_ERROR;
+    }
+
+    if (pmcf->db_replan < 1000 || pmcf->db_replan > 3600000) {
+        ngx_http_payments_conf_log(NGX_LOG_EMERG, cf,
+                                   &at[NGX_HTTP_PAYMENTS_AT_DATABASE_REPLAN],
+                                   "\"payments_database_replan\" must be "
+                                   "1s..1h");
         return NGX_CONF_ERROR;
     }
 

@@ -56,6 +56,7 @@ enum {
     NGX_HTTP_PAYMENTS_AT_MAX_BODY,
     NGX_HTTP_PAYMENTS_AT_AUTH_CACHE,
     NGX_HTTP_PAYMENTS_AT_POOL,
+    NGX_HTTP_PAYMENTS_AT_DATABASE_REPLAN,
     NGX_HTTP_PAYMENTS_AT_SWEEPER,
     NGX_HTTP_PAYMENTS_AT_NOTIFY,
     NGX_HTTP_PAYMENTS_AT_SHARD_DIRECTORY,
@@ -265,6 +266,10 @@ typedef struct {
     ngx_uint_t                  pool_size;
     ngx_msec_t                  db_timeout;
     ngx_uint_t                  db_queue;
+    ngx_msec_t                  db_replan;      /* payments_database_replan:
+                                                   each connection plans
+                                                   its statements again
+                                                   this often (_pg.c) */
     ngx_array_t                *shards;         /* of ngx_http_payments_
                                                    shard_t: payments_
                                                    database's, the

@@ -20,8 +20,9 @@
  * payments_database_timeout, and its handler is called before the worker
  * exits.
  *
- * Prepared statements: _pg_prepare.c; whether a shard is up, its breaker
- * and the pools' figures on /metrics: _pg_health.c.
+ * Prepared statements, and plans made again now and then:
+ * _pg_prepare.c; whether a shard is up, its breaker and the pools' figures
+ * on /metrics: _pg_health.c.
  */
 
 
@@ -94,6 +95,7 @@ ngx_http_payments_pg_init(ngx_cycle_t *cycle,
         pool->shard = &shard[s];
         pool->index = s;
         pool->log = cycle->log;
+        pool->replan = pmcf->db_replan;
         ngx_queue_init(&pool->waiting);
 
         /* a probe that never reports (its request went, its answer was
@@ -318,7 +320,7 @@ ngx_http_payments_pg_start(ngx_http_payments_pg_conn_t *pc,
     q->timer.cancelable = 0;    /* a graceful stop waits for it (above) */
     ngx_add_timer(&q->timer, pc->pool->shard->db_timeout);
 
-    if (ngx_http_payments_pg_execute(pc, 0) != NGX_OK) {
+    if (ngx_http_payments_pg_begin(pc) != NGX_OK) {
         ngx_http_payments_pg_fail(pc, PQerrorMessage(pc->pg));
         return;
     }
@@ -406,6 +408,7 @@ ngx_http_payments_pg_connect(ngx_http_payments_pg_conn_t *pc)
     pc->preparing = 0;
     pc->by_name = 0;
     pc->unnamed = 0;
+    pc->replanning = 0;
 
     pc->pg = PQconnectStart((char *) pool->shard->conninfo.data);
 
@@ -672,6 +675,7 @@ ngx_http_payments_pg_connect_poll(ngx_http_payments_pg_conn_t *pc)
                       "payments: database connection %ui ready", pc->index);
 
         pc->state = NGX_HTTP_PAYMENTS_PG_IDLE;
+        pc->planned = ngx_current_msec;     /* it has none yet */
         pc->backoff = NGX_HTTP_PAYMENTS_PG_BACKOFF_MIN;
         pool->hint = PAY_PG_HINT_NONE;
         ngx_http_payments_pg_publish();
@@ -729,11 +733,12 @@ ngx_http_payments_pg_io(ngx_http_payments_pg_conn_t *pc, ngx_uint_t writable)
                 return;
             }
 
-            if (pc->preparing || pc->by_name) {
-                rc = ngx_http_payments_pg_prepared_done(pc);
+            if (pc->replanning || pc->preparing || pc->by_name) {
+                rc = ngx_http_payments_pg_sent_done(pc);
 
                 if (rc == NGX_AGAIN) {
-                    /* sent again: unnamed, or prepared at last */
+                    /* sent (again): after DISCARD PLANS, unnamed, or
+                     * prepared at last */
                     (void) ngx_http_payments_pg_flush(pc);
                     return;
                 }
@@ -966,10 +971,9 @@ ngx_http_payments_pg_orphan_done(ngx_http_payments_pg_conn_t *pc)
         ngx_del_timer(&pc->orphan);
     }
 
-    /* a statement it was preparing is there now, as for any query */
-    if (pc->preparing) {
-        (void) ngx_http_payments_pg_prepare_end(pc);
-    }
+    /* a statement it was preparing is there now, plans it was discarding
+     * are gone, as for any query */
+    ngx_http_payments_pg_sent_dropped(pc);
 
     if (pc->result) {
         PQclear(pc->result);

@@ -51,8 +51,12 @@ typedef struct {
     uint64_t                            prepared[NGX_HTTP_PAYMENTS_PG_STATEMENTS];
     ngx_uint_t                          nprepared;
     uint64_t                            preparing;    /* 0: none */
+    /* when its plans were made: opened, or DISCARD PLANS answered */
+    ngx_msec_t                          planned;
     unsigned                            by_name:1;    /* sent prepared */
     unsigned                            unnamed:1;    /* prepare no more */
+    unsigned                            replanning:1; /* DISCARD PLANS sent,
+                                                         pc->query next */
 } ngx_http_payments_pg_conn_t;
 
 
@@ -65,6 +69,8 @@ struct ngx_http_payments_pg_pool_s {
     ngx_uint_t                          nconns;
     ngx_queue_t                         waiting;
     ngx_uint_t                          nwaiting;
+    ngx_msec_t                          replan;      /* payments_database_
+                                                        replan */
     ngx_log_t                          *log;
     /* the pay_pg_hint_e of the last login refused; NONE once one is up */
     ngx_uint_t                          hint;
@@ -115,12 +121,17 @@ ngx_uint_t ngx_http_payments_pg_breaker_result(
     ngx_uint_t success);
 
 /* _pg_prepare.c, below _pg.c: it sends pc->query (by name, prepared, or
- * unnamed) and says whether libpq took it, NGX_OK or NGX_ERROR; the
- * driver flushes, or fails the connection */
+ * unnamed; pg_begin sends DISCARD PLANS before it when the connection's
+ * plans are pool->replan old) and says whether libpq took it, NGX_OK or
+ * NGX_ERROR; the driver flushes, or fails the connection.  pg_sent_done
+ * takes the answer to what was sent before the query itself (a prepare,
+ * DISCARD PLANS) or to a statement sent by name; pg_sent_dropped the same
+ * when the query's request has gone. */
+ngx_int_t ngx_http_payments_pg_begin(ngx_http_payments_pg_conn_t *pc);
 ngx_int_t ngx_http_payments_pg_execute(ngx_http_payments_pg_conn_t *pc,
     ngx_uint_t unnamed);
-ngx_int_t ngx_http_payments_pg_prepared_done(ngx_http_payments_pg_conn_t *pc);
-ngx_uint_t ngx_http_payments_pg_prepare_end(ngx_http_payments_pg_conn_t *pc);
+ngx_int_t ngx_http_payments_pg_sent_done(ngx_http_payments_pg_conn_t *pc);
+void ngx_http_payments_pg_sent_dropped(ngx_http_payments_pg_conn_t *pc);
 
 
 #endif /* _NGX_HTTP_PAYMENTS_PG_INT_H_INCLUDED_ */

@@ -27,6 +27,19 @@
  * statement that fails to prepare (a function a migration has not created
  * yet) is sent unnamed that once, for its own error, and prepared again the
  * next time.
+ *
+ * Plans kept too long.  PostgreSQL keeps a connection's plans: a prepared
+ * statement's generic plan, and the plans of the statements inside the
+ * PL/pgSQL functions and of the foreign keys' checks, until an ANALYZE or
+ * a schema change invalidates them.  A plan made while a table was small
+ * (a new database, analysed while it held a few rows) reads the table
+ * whole, and a connection that keeps it reads more at every call as the
+ * table grows, until autovacuum's next ANALYZE.  So once a connection's
+ * plans are payments_database_replan old (1m by default), its next query
+ * is preceded by DISCARD PLANS (one round trip): the prepared statements
+ * stay, and each is planned again, on the tables as they are, at its next
+ * call.  A DISCARD PLANS that fails is logged and not tried again for an
+ * interval; the query goes on.
  */
 
 
@@ -47,6 +60,32 @@ ngx_http_payments_pg_statement_hash(const char *sql)
     }
 
     return h ? h : 1;
+}
+
+
+static ngx_uint_t ngx_http_payments_pg_prepare_end(
+    ngx_http_payments_pg_conn_t *pc);
+static void ngx_http_payments_pg_replan_end(ngx_http_payments_pg_conn_t *pc);
+
+
+/*
+ * Send pc->query, a new one: DISCARD PLANS first when this connection's
+ * plans are pool->replan old (pc->query follows when it is answered).
+ */
+
+ngx_int_t
+ngx_http_payments_pg_begin(ngx_http_payments_pg_conn_t *pc)
+{
+    if ((ngx_msec_int_t) (ngx_current_msec - pc->planned)
+        < (ngx_msec_int_t) pc->pool->replan)
+    {
+        return ngx_http_payments_pg_execute(pc, 0);
+    }
+
+    pc->by_name = 0;
+    pc->replanning = 1;
+
+    return PQsendQuery(pc->pg, "DISCARD PLANS") ? NGX_OK : NGX_ERROR;
 }
 
 
@@ -106,14 +145,15 @@ ngx_http_payments_pg_execute(ngx_http_payments_pg_conn_t *pc,
 
 
 /*
- * pc->result has come for a prepare, or for a statement sent by name.
- * NGX_AGAIN: the query was sent again (pc->result is consumed; the driver
- * flushes it); NGX_OK: the result is the query's answer; NGX_ERROR: libpq
- * refused to send it again (the driver fails the connection).
+ * pc->result has come for what was sent before the query (DISCARD PLANS, a
+ * prepare), or for a statement sent by name.  NGX_AGAIN: the query was
+ * sent (again) (pc->result is consumed; the driver flushes it); NGX_OK:
+ * the result is the query's answer; NGX_ERROR: libpq refused to send it
+ * (the driver fails the connection).
  */
 
 ngx_int_t
-ngx_http_payments_pg_prepared_done(ngx_http_payments_pg_conn_t *pc)
+ngx_http_payments_pg_sent_done(ngx_http_payments_pg_conn_t *pc)
 {
     ngx_uint_t                    unnamed = 0;
     const char                   *state;
@@ -124,7 +164,10 @@ ngx_http_payments_pg_prepared_done(ngx_http_payments_pg_conn_t *pc)
     state = pc->result ? PQresultErrorField(pc->result, PG_DIAG_SQLSTATE)
                        : NULL;
 
-    if (pc->preparing) {
+    if (pc->replanning) {
+        ngx_http_payments_pg_replan_end(pc);
+
+    } else if (pc->preparing) {
         /*
          * Not prepared: e.g. a function that a migration has not created
          * yet; the statement is sent unnamed this once, for its own error
@@ -166,12 +209,63 @@ ngx_http_payments_pg_prepared_done(ngx_http_payments_pg_conn_t *pc)
 
 
 /*
+ * The answer has come to what was sent before a query whose request has
+ * gone: a statement prepared is there, plans discarded are gone, as for
+ * any query.
+ */
+
+void
+ngx_http_payments_pg_sent_dropped(ngx_http_payments_pg_conn_t *pc)
+{
+    if (pc->replanning) {
+        ngx_http_payments_pg_replan_end(pc);
+
+    } else if (pc->preparing) {
+        (void) ngx_http_payments_pg_prepare_end(pc);
+    }
+}
+
+
+/*
+ * The answer to DISCARD PLANS (pc->result) has come: the connection's
+ * plans are new from now on.  A failure is logged; it is not tried again
+ * before another interval.
+ */
+
+static void
+ngx_http_payments_pg_replan_end(ngx_http_payments_pg_conn_t *pc)
+{
+    const char  *state;
+
+    pc->replanning = 0;
+    pc->planned = ngx_current_msec;
+
+    if (pc->result != NULL
+        && PQresultStatus(pc->result) == PGRES_COMMAND_OK)
+    {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, pc->pool->log, 0,
+                       "payments: database connection %ui: plans discarded",
+                       pc->index);
+        return;
+    }
+
+    state = pc->result ? PQresultErrorField(pc->result, PG_DIAG_SQLSTATE)
+                       : NULL;
+
+    ngx_log_error(NGX_LOG_WARN, pc->pool->log, 0,
+                  "payments: database connection %ui: DISCARD PLANS failed "
+                  "(%s): its plans are kept for another %Mms", pc->index,
+                  state ? state : "no answer", pc->pool->replan);
+}
+
+
+/*
  * The answer to a prepare (pc->result) has come: the statement is noted as
  * this connection's when the server has it (42P05: there already, under
  * this name, so the same text).  1 when it has it.
  */
 
-ngx_uint_t
+static ngx_uint_t
 ngx_http_payments_pg_prepare_end(ngx_http_payments_pg_conn_t *pc)
 {
     ngx_uint_t   ok;
