@@ -13,7 +13,9 @@
 
 
 static ngx_http_payments_range_t  ngx_http_payments_sweeper_ranges[] = {
-    { "batch=", "1..1000" },
+    /* a busy round keeps a quarter of its batch, at least one, for the
+     * sessions asked about before: a batch of one would keep none */
+    { "batch=", "2..1000" },
     { "interval=", "100ms or more" },
     { "after=", "1s..30d" },
     { "retry=", "1s..30d" },
@@ -60,7 +62,7 @@ ngx_http_payments_sweeper_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
         if (ngx_strncmp(value[i].data, "batch=", 6) == 0) {
             n = ngx_atoi(value[i].data + 6, value[i].len - 6);
-            if (n < 1 || n > 1000) {
+            if (n < 2 || n > 1000) {
                 goto invalid;
             }
 

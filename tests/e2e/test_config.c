@@ -2136,7 +2136,9 @@ Test(config, an_invalid_parameter_says_its_allowed_range)
           "invalid parameter \"retry_base=2m\": 1ms..60s" },
         { "mode=prod", "", "invalid parameter \"mode=prod\": live or test" },
         { "", "payments_sweeper on batch=0;",
-          "invalid parameter \"batch=0\" in \"payments_sweeper\": 1..1000" },
+          "invalid parameter \"batch=0\" in \"payments_sweeper\": 2..1000" },
+        { "", "payments_sweeper on batch=1;",
+          "invalid parameter \"batch=1\" in \"payments_sweeper\": 2..1000" },
         { "", "payments_sweeper on after=31d;",
           "invalid parameter \"after=31d\" in \"payments_sweeper\": "
           "1s..30d" },
