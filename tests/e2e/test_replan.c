@@ -25,11 +25,16 @@
 
 #include "harness.h"
 
+#include <time.h>
 
-/* the connection's plans are this old when it makes them again */
-#define REPLAN_S   10
-/* rows added to the checkouts and to the orders once planned */
-#define GROWN      3000
+
+/* the connection's plans are this old when it makes them again: long
+ * enough for what comes before its first interval on a loaded machine
+ * (a CI run took 13 s to grow the tables by 3,000 rows each) */
+#define REPLAN_S   30
+/* rows added to the checkouts and to the orders once planned: tens of
+ * pages, where a look-up by key is cheaper through the index */
+#define GROWN      1000
 
 
 static gateway_t  replan_gw;
@@ -82,6 +87,18 @@ replan_stat(const char *ci, const char *which)
 }
 
 
+/* a monotonic clock, in ms */
+static long
+replan_ms(void)
+{
+    struct timespec  ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+
+    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+
 static void
 replan_exec(const char *ci, const char *sql)
 {
@@ -101,7 +118,7 @@ Test(replan, a_connections_plans_made_on_a_small_table_are_made_again,
                     "payments_database_replan old")
 {
     int          rc, i;
-    long         scans, read, before;
+    long         scans, read, before, started, took;
     char        *name, *ci, *id, *out, *co;
     merchant_t   m;
 
@@ -129,6 +146,9 @@ Test(replan, a_connections_plans_made_on_a_small_table_are_made_again,
     cr_assert(strlen(id) < sizeof(m.id));
     strcpy(m.id, id);
 
+    /* the connection opens after this: its first interval ends after
+     * started + REPLAN_S */
+    started = replan_ms();
     gateway_start(&replan_gw, "replan", 1, str_printf(
         "payments_database \"hostaddr=127.0.0.1 port=%ld dbname=%s "
         "user=payments_gateway\";\n"
@@ -161,22 +181,28 @@ Test(replan, a_connections_plans_made_on_a_small_table_are_made_again,
         " generate_series(1, %d) g WHERE o.checkout_id = '%s'", GROWN, co));
 
     /* within the interval: the plans made on seven checkouts read the
-     * grown tables whole, 3,000 rows at least at each of three
+     * grown tables whole, GROWN rows at least at each of three
      * registrations (the fourteen before read at most 14 rows a scan,
      * whether the backend has reported them yet or not) */
     read = replan_stat(ci, "seq_tup_read");
     (void) replan_register(&m, 3);
+    took = replan_ms() - started;
+    cr_assert_lt(took, REPLAN_S * 1000L, "the registrations before the "
+                 "connection's first interval ended took %ld ms: too slow "
+                 "a machine for this test's premise", took);
 
-    /* idle: the backend reports within ten seconds, and the connection's
-     * plans are REPLAN_S old by then */
-    msleep(12000);
-    cr_assert_geq(replan_stat(ci, "seq_tup_read") - read, 3L * GROWN,
-                  "plans made on seven checkouts read the grown tables "
-                  "whole (the test's premise)");
+    /* idle: the backend reports within ten seconds; and past the
+     * connection's first interval */
+    msleep(took + 12000L > REPLAN_S * 1000L + 1000L
+            ? 12000L : REPLAN_S * 1000L + 1000L - took);
+    before = replan_stat(ci, "seq_tup_read") - read;
+    cr_assert_geq(before, 3L * GROWN, "plans made on seven checkouts read "
+                  "the grown tables whole (the test's premise): %ld rows "
+                  "read in three registrations", before);
     scans = replan_stat(ci, "seq_scan");
 
-    /* its next query is preceded by DISCARD PLANS: planned on 3,000 rows,
-     * each look-up by its key */
+    /* its next query is preceded by DISCARD PLANS: planned on the grown
+     * tables, each look-up by its key */
     (void) replan_register(&m, 3);
 
     /* the backend reports what it has at its exit */
