@@ -118,7 +118,7 @@ Test(replan, a_connections_plans_made_on_a_small_table_are_made_again,
                     "payments_database_replan old")
 {
     int          rc, i;
-    long         scans, read, before, started, took;
+    long         scans, read, rows, before, started, took;
     char        *name, *ci, *id, *out, *co;
     merchant_t   m;
 
@@ -195,10 +195,10 @@ Test(replan, a_connections_plans_made_on_a_small_table_are_made_again,
      * connection's first interval */
     msleep(took + 12000L > REPLAN_S * 1000L + 1000L
             ? 12000L : REPLAN_S * 1000L + 1000L - took);
-    before = replan_stat(ci, "seq_tup_read") - read;
-    cr_assert_geq(before, 3L * GROWN, "plans made on seven checkouts read "
+    rows = replan_stat(ci, "seq_tup_read") - read;
+    cr_assert_geq(rows, 3L * GROWN, "plans made on seven checkouts read "
                   "the grown tables whole (the test's premise): %ld rows "
-                  "read in three registrations", before);
+                  "read in three registrations", rows);
     scans = replan_stat(ci, "seq_scan");
 
     /* its next query is preceded by DISCARD PLANS: planned on the grown
