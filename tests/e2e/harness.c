@@ -85,6 +85,16 @@ msleep(long ms)
 }
 
 
+long
+ms_now(void)
+{
+    struct timespec  ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+
 /* -- processes --------------------------------------------------------------- */
 
 /*

@@ -28,6 +28,9 @@ char *uid(const char *prefix);
 
 void msleep(long ms);
 
+/* a monotonic clock, in ms */
+long ms_now(void);
+
 
 /* -- processes --------------------------------------------------------------- */
 

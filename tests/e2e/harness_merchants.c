@@ -164,9 +164,11 @@ merchant_new(merchant_t *m)
 }
 
 
-/* a new merchant of mode on shard (NULL: PAY_TEST_PG's database) */
+/* a new merchant of mode on shard, else in the database conninfo db
+ * names (NULL: PAY_TEST_PG's) */
 static void
-merchant_create(merchant_t *m, const char *mode, const char *shard)
+merchant_create(merchant_t *m, const char *mode, const char *shard,
+    const char *db)
 {
     int           rc;
     char         *out, *name, *id, *tool;
@@ -181,7 +183,8 @@ merchant_create(merchant_t *m, const char *mode, const char *shard)
 
     if (shard == NULL) {
         char *const  argv[] = {
-            tool, (char *) "--db", (char *) env("PAY_TEST_PG"),
+            tool, (char *) "--db", (char *) (db != NULL ? db
+                                                        : env("PAY_TEST_PG")),
             (char *) "create", (char *) "--id", name,
             (char *) "--name", name, (char *) "--mode", (char *) mode,
             (char *) "--origin", (char *) SHOP_ORIGIN, NULL
@@ -209,8 +212,18 @@ merchant_create(merchant_t *m, const char *mode, const char *shard)
     secret_used(m->key);
 
     params[0] = m->key_id;
-    id = db_scalar_on(db_of(m), "SELECT merchant_id FROM pay_auth($1)", 1,
-                      params);
+    if (db != NULL) {
+        PGconn  *c = PQconnectdb(db);
+
+        cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
+        id = db_scalar_on(c, "SELECT merchant_id FROM pay_auth($1)", 1,
+                          params);
+        PQfinish(c);
+
+    } else {
+        id = db_scalar_on(db_of(m), "SELECT merchant_id FROM pay_auth($1)",
+                          1, params);
+    }
     cr_assert_not_null(id, "pay_auth does not know the new key %s",
                        m->key_id);
     cr_assert_str_eq(id, name, "pay_auth answers another merchant");
@@ -232,7 +245,8 @@ merchant_new_mode(merchant_t *m, const char *mode)
     shard = getenv("PAY_TEST_SHARD_DEFAULT");
 
     merchant_create(m, mode, (shard != NULL && shard[0] != '\0') ? shard
-                                                                 : NULL);
+                                                                 : NULL,
+                    NULL);
 }
 
 
@@ -240,7 +254,14 @@ void
 merchant_new_on(merchant_t *m, const char *shard)
 {
     shards_need(2);
-    merchant_create(m, "test", shard);
+    merchant_create(m, "test", shard, NULL);
+}
+
+
+void
+merchant_new_in(merchant_t *m, const char *conninfo)
+{
+    merchant_create(m, "test", NULL, conninfo);
 }
 
 

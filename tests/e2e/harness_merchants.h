@@ -30,6 +30,10 @@ void     merchant_new(merchant_t *m);
  * PAY_TEST_SHARDS_FILE --shard shard create). */
 void     merchant_new_on(merchant_t *m, const char *shard);
 
+/* merchant_new in the database conninfo names (a database of the test's
+ * own: db_new_shard's), not on a shard of the stack. */
+void     merchant_new_in(merchant_t *m, const char *conninfo);
+
 /* A test's i-th merchant: on a sharded stack on shard i mod shards_n()
  * (merchant_new_on: the test's merchants over every shard), else
  * merchant_new. */

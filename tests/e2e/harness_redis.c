@@ -20,16 +20,6 @@ long               redis_port;
 char       *redis_dir;
 
 
-long
-ms_now(void)
-{
-    struct timespec  ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
-
 /* a client of the test's own, to look into Redis */
 
 redisContext *

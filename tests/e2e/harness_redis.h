@@ -28,8 +28,6 @@ extern pid_t         redis_child;
 /* more lines for redis.conf (TLS), or NULL */
 extern const char   *redis_extra_conf;
 
-long ms_now(void);
-
 /* a client of the test's own (AUTH as the default user) */
 redisContext *redis_client(void);
 

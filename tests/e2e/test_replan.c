@@ -25,8 +25,6 @@
 
 #include "harness.h"
 
-#include <time.h>
-
 
 /* the connection's plans are this old when it makes them again: long
  * enough for what comes before its first interval on a loaded machine
@@ -87,18 +85,6 @@ replan_stat(const char *ci, const char *which)
 }
 
 
-/* a monotonic clock, in ms */
-static long
-replan_ms(void)
-{
-    struct timespec  ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
-
 static void
 replan_exec(const char *ci, const char *sql)
 {
@@ -117,9 +103,9 @@ Test(replan, a_connections_plans_made_on_a_small_table_are_made_again,
                     "once they have grown, and no more once its plans are "
                     "payments_database_replan old")
 {
-    int          rc, i;
+    int          i;
     long         scans, read, rows, before, started, took;
-    char        *name, *ci, *id, *out, *co;
+    char        *name, *ci, *co;
     merchant_t   m;
 
     ci = db_new_shard(&name);
@@ -129,26 +115,11 @@ Test(replan, a_connections_plans_made_on_a_small_table_are_made_again,
     replan_exec(ci, "ALTER TABLE payment_orders SET "
                     "(autovacuum_enabled = off)");
 
-    memset(&m, 0, sizeof(m));
-    id = uid("m");
-    {
-        char *const  argv[] = {
-            str_printf("%s/bin/payments-merchant", env("PAY_TEST_ROOT")),
-            (char *) "--db", ci, (char *) "create", (char *) "--id", id,
-            (char *) "--name", id, (char *) "--mode", (char *) "test",
-            (char *) "--origin", (char *) SHOP_ORIGIN, NULL
-        };
-
-        rc = run(argv, &out);
-    }
-    cr_assert_eq(rc, 0, "payments-merchant: %s", out);
-    cr_assert_eq(merchant_key_from(out, &m), 0, "no key: %s", out);
-    cr_assert(strlen(id) < sizeof(m.id));
-    strcpy(m.id, id);
+    merchant_new_in(&m, ci);
 
     /* the connection opens after this: its first interval ends after
      * started + REPLAN_S */
-    started = replan_ms();
+    started = ms_now();
     gateway_start(&replan_gw, "replan", 1, str_printf(
         "payments_database \"hostaddr=127.0.0.1 port=%ld dbname=%s "
         "user=payments_gateway\";\n"
@@ -186,7 +157,7 @@ Test(replan, a_connections_plans_made_on_a_small_table_are_made_again,
      * whether the backend has reported them yet or not) */
     read = replan_stat(ci, "seq_tup_read");
     (void) replan_register(&m, 3);
-    took = replan_ms() - started;
+    took = ms_now() - started;
     cr_assert_lt(took, REPLAN_S * 1000L, "the registrations before the "
                  "connection's first interval ended took %ld ms: too slow "
                  "a machine for this test's premise", took);

@@ -63,16 +63,6 @@ typedef struct {
 } so_thread_t;
 
 
-static long
-so_now_ms(void)
-{
-    struct timespec  ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
-
 static void *
 so_load(void *arg)
 {
@@ -87,16 +77,16 @@ so_load(void *arg)
 
     for (i = 0; i < SO_MAX && !*th->stop; i++) {
         b = (i + th->index) % 2;
-        co = str_printf("so_%d_%d_%ld", th->index, i, so_now_ms());
+        co = str_printf("so_%d_%d_%ld", th->index, i, ms_now());
         key = str_printf("k_%s", co);
 
         a = &th->a[th->n];
         a->shard_b = b;
         a->after = *th->killed;
 
-        t0 = so_now_ms();
+        t0 = ms_now();
         r = api_post(b ? th->mb : th->ma, key, body_for(co));
-        a->ms = so_now_ms() - t0;
+        a->ms = ms_now() - t0;
         a->status = r->status;
         a->problem_ok = 0;
 
