@@ -1029,10 +1029,11 @@ static const struct {
     { "ledger_transactions_owner",
       "INSERT INTO ledger_transactions (merchant_id, checkout_id, payment_order_id, source,"
       " kind) VALUES ($1, NULL, 'co_1_1', 's', 'payment')" },
-#define AL "INSERT INTO audit_log (merchant_id, chain, seq, at, checkout_id, action," \
-           " detail, prev_hash, hash) VALUES ($1, "
-    { "audit_log_action", AL "1, 1, now(), 'co_1', '', '{}', '\\x', '\\x')" },
-    { "audit_log_chain", AL "65, 1, now(), 'co_1', 'a', '{}', '\\x', '\\x')" },
+/* (a row's number and hashes are audit_log_link's to give) */
+#define AL "INSERT INTO audit_log (merchant_id, chain, at, checkout_id, action, detail)" \
+           " VALUES ($1, "
+    { "audit_log_action", AL "1, now(), 'co_1', '', '{}')" },
+    { "audit_log_chain", AL "65, now(), 'co_1', 'a', '{}')" },
     { "wallet_credits_amount",
       "INSERT INTO wallet_credits (merchant_id, seller_account, currency, amount)"
       " VALUES ($1, 'seller_42', 'USD', 0)" },
@@ -1612,11 +1613,12 @@ Test(sql, a_merchants_audit_chains_each_verify,
     cr_expect_str_eq(VAL(c, "SELECT pay_audit_verify($1)", m), "t");
 
     /* as the owner, the guards off, each change rolled back.  Both tables
-     * locked first, in the order a registration takes them (the chain's
-     * head, then the log): ALTER TABLE's lock on audit_log alone, taken
-     * while another test's pay_claim held a head, deadlocked with it. */
+     * locked first, in the order an append takes them (the log, then
+     * the anchors, audit_heads_anchor): ALTER TABLE's lock on one table
+     * alone, taken while another test's append held the other, can
+     * deadlock with it. */
     OK0(c, "BEGIN");
-    OK0(c, "LOCK TABLE audit_heads, audit_log IN SHARE ROW EXCLUSIVE MODE");
+    OK0(c, "LOCK TABLE audit_log, audit_heads IN SHARE ROW EXCLUSIVE MODE");
     OK0(c, "ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_change");
     OK0(c, "ALTER TABLE audit_heads DISABLE TRIGGER audit_heads_forward");
     OK0(c, "SAVEPOINT s");
@@ -1635,6 +1637,48 @@ Test(sql, a_merchants_audit_chains_each_verify,
     OK0(c, "ROLLBACK TO s");
     cr_expect_str_eq(VAL(c, "SELECT pay_audit_verify($1)", m), "t");
     OK0(c, "ROLLBACK");
+    PQfinish(c);
+}
+
+Test(sql, an_audit_row_up_to_its_chains_anchor_cannot_go_unseen,
+     .description = "every eighth row of a chain is its anchor (audit_heads_anchor): removing the anchor's row, or a row before it, fails pay_audit_verify; the rows after the anchor (seven at most) are the window doc/DESIGN.md states, held by the log's append-only triggers only")
+{
+    PGconn  *c = sqlt_connect();
+    char     m[24];
+
+    new_merchant(c, m);
+    OK(c, "SELECT audit_append($1, 'co_a', 'test:moved', jsonb_build_object('n', g))"
+          " FROM generate_series(1, 9) g", m);
+    cr_expect_str_eq(VAL(c, "SELECT h.seq || ' ' || (h.hash = a.hash AND h.prev_hash = a.prev_hash)"
+                            " FROM audit_heads h JOIN audit_log a USING (merchant_id, chain, seq)"
+                            " WHERE h.merchant_id = $1 AND h.chain = audit_chain_of('co_a')", m),
+                     "8 true");
+    cr_expect_str_eq(VAL(c, "SELECT pay_audit_verify($1)", m), "t");
+
+    OK0(c, "BEGIN");
+    OK0(c, "LOCK TABLE audit_log, audit_heads IN SHARE ROW EXCLUSIVE MODE");
+    OK0(c, "ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_change");
+    OK0(c, "SAVEPOINT s");
+    OK(c, "DELETE FROM audit_log WHERE merchant_id = $1 AND checkout_id = 'co_a'"
+          " AND seq >= 8", m);
+    cr_expect_str_eq(VAL(c, "SELECT pay_audit_verify($1)", m), "f", "the anchor's row gone");
+    OK0(c, "ROLLBACK TO s");
+    OK(c, "DELETE FROM audit_log WHERE merchant_id = $1 AND checkout_id = 'co_a'"
+          " AND seq >= 3", m);
+    cr_expect_str_eq(VAL(c, "SELECT pay_audit_verify($1)", m), "f", "the tail before it gone");
+    OK0(c, "ROLLBACK TO s");
+    /* the window: the ninth row, past the anchor */
+    OK(c, "DELETE FROM audit_log WHERE merchant_id = $1 AND checkout_id = 'co_a'"
+          " AND seq = 9", m);
+    cr_expect_str_eq(VAL(c, "SELECT pay_audit_verify($1)", m), "t");
+    OK0(c, "ROLLBACK");
+
+    /* a row comes without its number and hashes: the log gives them */
+    FAILS(c, "PY002", "INSERT INTO audit_log (merchant_id, chain, seq, at, checkout_id, action,"
+                      " detail, prev_hash, hash) VALUES ($1, audit_chain_of('co_a'), 10, now(),"
+                      " 'co_a', 'test:moved', '{}', '\\x', '\\x')", m);
+    cr_expect_str_eq(VAL(c, "SELECT max(seq) FROM audit_log WHERE merchant_id = $1"
+                            " AND checkout_id = 'co_a'", m), "9");
     PQfinish(c);
 }
 
@@ -1662,8 +1706,8 @@ Test(sql, an_audit_rows_hash_is_the_documented_formula,
     PQfinish(c);
 }
 
-Test(sql, an_audit_entry_moves_its_chains_head_without_locking_it_first,
-     .description = "the guard of audit_heads is an AFTER trigger: a BEFORE UPDATE row trigger makes PostgreSQL lock the head before updating it, a row-lock WAL record more in every registration and webhook (bench/RESULTS.md); the entry's own WAL, read back with pg_walinspect, has the head's update and no lock of it")
+Test(sql, an_audit_entry_writes_no_head_but_every_eighth_rows_anchor,
+     .description = "a chain's head is its last audit_log row: appends 2..7 of a chain write nothing to audit_heads (their WAL, read back with pg_walinspect, has no record of it); the eighth moves the chain's anchor in one update, with no lock of the row before it; the anchor's guard refuses a move backwards, to a row the chain lacks, and a removal")
 {
     PGconn  *c = sqlt_connect();
     char     m[24];
@@ -1675,35 +1719,52 @@ Test(sql, an_audit_entry_moves_its_chains_head_without_locking_it_first,
     OK(c, "SELECT audit_append($1, 'co_a', 'registration:claimed', '{}')", m);
 
     char from[32], xid[32];
-    snprintf(from, sizeof(from), "%s", VAL0(c, "SELECT pg_current_wal_insert_lsn()"));
-    OK0(c, "BEGIN");
-    /* the commit flushed, so that its records can be read back at once */
-    OK0(c, "SET LOCAL synchronous_commit = on");
-    OK(c, "SELECT audit_append($1, 'co_a', 'webhook:applied', '{}')", m);
-    snprintf(xid, sizeof(xid), "%s", VAL0(c, "SELECT pg_current_xact_id()::text"));
-    OK0(c, "COMMIT");
-
     /* block references read "blkref #0: rel 1663/<db>/<filenode> fork ..." */
 #define HEAD_RECORDS(type) \
     "SELECT count(*) FROM pg_get_wal_records_info_till_end_of_wal($1::pg_lsn) r" \
     " WHERE r.xid::text = $2 AND r.resource_manager IN ('Heap', 'Heap2')" \
     "   AND split_part(r.record_type, '+', 1) " type \
     "   AND r.block_ref LIKE '%/' || pg_relation_filenode('audit_heads') || ' %'"
+    /* the commit flushed, so that its records can be read back at once */
+#define APPEND_IN_ONE(n) do { \
+        snprintf(from, sizeof(from), "%s", VAL0(c, "SELECT pg_current_wal_insert_lsn()")); \
+        OK0(c, "BEGIN"); \
+        OK0(c, "SET LOCAL synchronous_commit = on"); \
+        OK(c, "SELECT audit_append($1, 'co_a', 'webhook:applied', '{}')" \
+              " FROM generate_series(1, $2::int)", m, #n); \
+        snprintf(xid, sizeof(xid), "%s", VAL0(c, "SELECT pg_current_xact_id()::text")); \
+        OK0(c, "COMMIT"); \
+    } while (0)
+
+    APPEND_IN_ONE(6);
+    const char *rows = VAL(c, HEAD_RECORDS("IS NOT NULL"), from, xid);
+
+    cr_expect_str_eq(rows, "0", "rows 2..7 wrote to audit_heads: %s records, from %s, xid %s",
+                     rows, from, xid);
+    APPEND_IN_ONE(1);
     const char *updates = VAL(c, HEAD_RECORDS("IN ('UPDATE', 'HOT_UPDATE')"), from, xid);
     const char *locks = VAL(c, HEAD_RECORDS("= 'LOCK'"), from, xid);
 
-    cr_expect_str_eq(updates, "1", "the head's update is in the entry's WAL: %s, from %s, xid %s",
-                     updates, from, xid);
-    cr_expect_str_eq(locks, "0", "no lock of the head before it: %s", locks);
+    cr_expect_str_eq(updates, "1", "the anchor's update is in the eighth's WAL: %s, from %s,"
+                     " xid %s", updates, from, xid);
+    cr_expect_str_eq(locks, "0", "no lock of the anchor before it: %s", locks);
+#undef APPEND_IN_ONE
 #undef HEAD_RECORDS
+    cr_expect_str_eq(VAL(c, "SELECT seq FROM audit_heads WHERE merchant_id = $1"
+                            " AND chain = audit_chain_of('co_a')", m), "8");
 
-    /* the guard still refuses a head moved other than one forward */
-    FAILS(c, "PY002", "UPDATE audit_heads SET seq = seq + 2 WHERE merchant_id = $1"
+    /* the guard: forward only, to a row of the chain, never removed */
+    FAILS(c, "PY002", "UPDATE audit_heads h SET seq = a.seq, prev_hash = a.prev_hash,"
+                      " hash = a.hash FROM audit_log a WHERE h.merchant_id = $1"
+                      " AND h.chain = audit_chain_of('co_a') AND a.merchant_id = h.merchant_id"
+                      " AND a.chain = h.chain AND a.seq = 7", m);
+    FAILS(c, "PY002", "UPDATE audit_heads SET seq = seq + 1 WHERE merchant_id = $1"
                       " AND chain = audit_chain_of('co_a')", m);
     FAILS(c, "PY002", "DELETE FROM audit_heads WHERE merchant_id = $1"
                       " AND chain = audit_chain_of('co_a')", m);
     cr_expect_str_eq(VAL(c, "SELECT seq FROM audit_heads WHERE merchant_id = $1"
-                            " AND chain = audit_chain_of('co_a')", m), "2");
+                            " AND chain = audit_chain_of('co_a')", m), "8");
+    cr_expect_str_eq(VAL(c, "SELECT pay_audit_verify($1)", m), "t");
     PQfinish(c);
 }
 
@@ -3193,6 +3254,47 @@ sent_result(PGconn *c, char *out, size_t size)
         PQclear(r);
     }
     return out;
+}
+
+Test(sql, two_appends_to_one_audit_chain_at_once_link_one_after_the_other,
+     .description = "a chain's head is its last row, and its appends are serialised by the chain's advisory lock (audit_log_link): a second append to a chain whose last row is not yet committed waits, then links to that row; an append to another chain of the merchant does not wait",
+     .timeout = 60)
+{
+    PGconn      *c = sqlt_connect(), *a, *b;
+    char         m[24], other[32], r_b[64];
+
+    new_merchant(c, m);
+    OK(c, "SELECT audit_append($1, 'co_a', 'registration:claimed', '{}')", m);
+    snprintf(other, sizeof(other), "%s",
+             VAL0(c, "SELECT 'co_' || g FROM generate_series(1, 1000) g"
+                     " WHERE audit_chain_of('co_' || g) <> audit_chain_of('co_a') LIMIT 1"));
+    a = sqlt_connect();
+    b = sqlt_connect();
+
+    OK0(a, "BEGIN");
+    OK(a, "SELECT audit_append($1, 'co_a', 'test:first', '{}')", m);
+    cr_assert_eq(PQsendQueryParams(b, "SELECT 'appended' FROM"
+                                      " audit_append($1, 'co_a', 'test:second', '{}')",
+                                   1, NULL, ARGV(m), NULL, NULL, 0), 1);
+    wait_for_lock(c, PQbackendPID(b));
+    /* another chain of the merchant: no wait (c's statement returns) */
+    OK(c, "SELECT audit_append($1, $2, 'test:elsewhere', '{}')", m, other);
+    OK0(a, "COMMIT");
+    cr_expect_str_eq(sent_result(b, r_b, sizeof(r_b)), "appended");
+
+    cr_expect_str_eq(VAL(c, "SELECT string_agg(seq || ':' || action, ',' ORDER BY seq)"
+                            " FROM audit_log WHERE merchant_id = $1"
+                            " AND chain = audit_chain_of('co_a')", m),
+                     "1:registration:claimed,2:test:first,3:test:second");
+    cr_expect_str_eq(VAL(c, "SELECT count(*) FROM audit_log l JOIN audit_log p"
+                            " ON p.merchant_id = l.merchant_id AND p.chain = l.chain"
+                            " AND p.seq = l.seq - 1 AND p.hash = l.prev_hash"
+                            " WHERE l.merchant_id = $1 AND l.chain = audit_chain_of('co_a')", m),
+                     "2");
+    cr_expect_str_eq(VAL(c, "SELECT pay_audit_verify($1)", m), "t");
+    PQfinish(a);
+    PQfinish(b);
+    PQfinish(c);
 }
 
 Test(sql, a_dispute_and_a_capture_of_one_checkout_at_once_never_deadlock,

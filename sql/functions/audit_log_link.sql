@@ -1,0 +1,86 @@
+-- Gives every new audit_log row its place in its chain: the next number,
+-- the hash of the chain's last row, and its own hash (audit_row_hash for
+-- chain 0, audit_chain_hash for chains 1..64).  A BEFORE INSERT trigger,
+-- so that no row enters the log unlinked, whoever inserts it; a row that
+-- comes with a number or a hash is refused (PY002).
+--
+-- The chain's head is its last row, found by the log's primary key
+-- (merchant, chain, seq) read backwards: the log is insert-only, so the
+-- read meets no dead versions, however long the chain.  Appends to one
+-- chain are serialised by a transaction-scoped advisory lock on (1437,
+-- merchant and chain), held to commit; each statement of a PL/pgSQL
+-- function at READ COMMITTED takes its own snapshot, so the read after the
+-- lock sees the last holder's row (committed before its lock is
+-- released).  Two appends that raced past a lock would collide on the
+-- primary key, never fork the chain.
+--
+-- A chain's first row: chain 0's makes the chain's audit_heads row; a
+-- row of chain 1..64 whose chain has no audit_heads row opens the
+-- merchant's 64 chains first (audit_open_chains, under chain 0's lock: a
+-- chain's lock then chain 0's; no transaction takes them the other way,
+-- as no row goes to a chain before it is opened).
+--
+-- No SET search_path (a change of the path and its restore at every
+-- call, bench/RESULTS.md): every name outside pg_catalog is
+-- schema-qualified.  enable_seqscan off: on a small analysed log the
+-- planner, which counts pages, reads the whole table and sorts it rather
+-- than walk the key backwards (tests/e2e/test_plans.c: 16 sequential
+-- scans in 16 appends without it), and a connection keeps that plan as
+-- the log grows until it plans again.
+CREATE OR REPLACE FUNCTION audit_log_link()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET enable_seqscan TO 'off'
+AS $function$
+DECLARE
+    v_seq   bigint;
+    v_prev  bytea;
+BEGIN
+    IF NEW.seq IS NOT NULL OR NEW.prev_hash IS NOT NULL OR NEW.hash IS NOT NULL THEN
+        RAISE EXCEPTION 'audit_log: a row''s number and hashes are the database''s to give'
+            USING ERRCODE = 'PY002';
+    END IF;
+    -- the chain's lock, taken in an expression: a PERFORM would be a
+    -- query of its own (13,000 instructions an append, bench/RESULTS.md)
+    IF pg_catalog.pg_advisory_xact_lock(1437, pg_catalog.hashtext(NEW.merchant_id || ' '
+                                                                   || NEW.chain)) IS NULL THEN
+        RAISE EXCEPTION 'audit_log_link: no lock';
+    END IF;
+    SELECT a.seq, a.hash INTO v_seq, v_prev
+      FROM public.audit_log a
+     WHERE a.merchant_id = NEW.merchant_id AND a.chain = NEW.chain
+     ORDER BY a.seq DESC
+     LIMIT 1;
+    IF NOT FOUND THEN
+        v_seq := 0;
+        v_prev := '\x'::bytea;
+        IF NEW.chain = 0 THEN
+            INSERT INTO public.audit_heads AS h (merchant_id, chain, seq, hash)
+            VALUES (NEW.merchant_id, 0, 0, '\x'::bytea)
+            ON CONFLICT (merchant_id, chain) DO NOTHING;
+        ELSIF NEW.chain BETWEEN 1 AND 64
+              AND NOT EXISTS (SELECT 1 FROM public.audit_heads h
+                               WHERE h.merchant_id = NEW.merchant_id AND h.chain = NEW.chain) THEN
+            PERFORM public.audit_open_chains(NEW.merchant_id);
+        END IF;
+    END IF;
+    NEW.seq := v_seq + 1;
+    NEW.prev_hash := v_prev;
+    IF NEW.chain = 0 THEN
+        NEW.hash := public.audit_row_hash(v_prev, NEW.merchant_id, NEW.seq, NEW.at,
+                                          NEW.checkout_id, NEW.action, NEW.detail);
+    ELSE
+        NEW.hash := public.audit_chain_hash(v_prev, NEW.merchant_id, NEW.chain, NEW.seq,
+                                            NEW.at, NEW.checkout_id, NEW.action,
+                                            NEW.detail);
+    END IF;
+    RETURN NEW;
+END
+$function$;
+REVOKE ALL ON FUNCTION audit_log_link() FROM PUBLIC;
+
+-- The trigger that runs it, before every row's insert (and before the
+-- row's CHECKs, which see its number and hashes).
+CREATE OR REPLACE TRIGGER audit_log_link BEFORE INSERT
+    ON audit_log FOR EACH ROW
+    EXECUTE FUNCTION audit_log_link();
