@@ -26,9 +26,10 @@
 #   guards     the schema as it ships
 #   -balance   without the deferred ledger balance checks
 #   -triggers  without the triggers that only refuse (status rules,
-#              append-only rules, the audit heads' rule, the PSP allowed,
-#              the commission frozen); the ones that write stay (the
-#              inbox's id row, the notification, the frozen commission)
+#              append-only rules, the audit anchors' rule, the PSP
+#              allowed, the commission frozen); the ones that write stay
+#              (the inbox's id row, the notification, the frozen
+#              commission, the audit row's link and its chain's anchor)
 #   -foreign   without the foreign keys' triggers
 #   -checks    without the tables' CHECK constraints (dropped, then added
 #              back NOT VALID)
@@ -60,7 +61,8 @@ tables="checkouts payment_orders order_events ledger_transactions ledger_entries
 # the same, one line of words for SQL
 table_list=$(tr -s ' \n' '  ' <<<"$tables")
 writers="psp_events.psp_events_id_insert checkouts.checkouts_notify
-         checkouts.checkouts_merchant_terms"
+         checkouts.checkouts_merchant_terms audit_log.audit_log_link
+         audit_log.audit_heads_anchor"
 
 # wh_prepare, wh_queue
 # shellcheck source=bench/lib.sh
