@@ -1589,6 +1589,19 @@ Test(sql, abandon_undoes_a_claim_so_the_ids_register_again,
     PQfinish(c);
 }
 
+/* As the owner, in a transaction the caller rolls back: the audit log's
+ * append-only guard off, to change its rows.  Both tables locked first, in
+ * the order an append takes them (the log, then the anchors,
+ * audit_heads_anchor): ALTER TABLE's lock on one table alone, taken while
+ * another test's append held the other, can deadlock with it. */
+static void
+audit_guards_off(PGconn *c)
+{
+    OK0(c, "BEGIN");
+    OK0(c, "LOCK TABLE audit_log, audit_heads IN SHARE ROW EXCLUSIVE MODE");
+    OK0(c, "ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_change");
+}
+
 Test(sql, a_merchants_audit_chains_each_verify,
      .description = "015: a checkout's rows go to one of 64 chains (1 + sha256 byte mod 64), others to chain 0, which opens the 64 once; pay_audit_verify fails when a row is changed, moved to another chain, or a chain goes whole")
 {
@@ -1612,14 +1625,7 @@ Test(sql, a_merchants_audit_chains_each_verify,
                      "65");
     cr_expect_str_eq(VAL(c, "SELECT pay_audit_verify($1)", m), "t");
 
-    /* as the owner, the guards off, each change rolled back.  Both tables
-     * locked first, in the order an append takes them (the log, then
-     * the anchors, audit_heads_anchor): ALTER TABLE's lock on one table
-     * alone, taken while another test's append held the other, can
-     * deadlock with it. */
-    OK0(c, "BEGIN");
-    OK0(c, "LOCK TABLE audit_log, audit_heads IN SHARE ROW EXCLUSIVE MODE");
-    OK0(c, "ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_change");
+    audit_guards_off(c);
     OK0(c, "ALTER TABLE audit_heads DISABLE TRIGGER audit_heads_forward");
     OK0(c, "SAVEPOINT s");
     OK(c, "UPDATE audit_log SET chain = (audit_chain_of('co_a') % 64) + 1"
@@ -1655,9 +1661,7 @@ Test(sql, an_audit_row_up_to_its_chains_anchor_cannot_go_unseen,
                      "8 true");
     cr_expect_str_eq(VAL(c, "SELECT pay_audit_verify($1)", m), "t");
 
-    OK0(c, "BEGIN");
-    OK0(c, "LOCK TABLE audit_log, audit_heads IN SHARE ROW EXCLUSIVE MODE");
-    OK0(c, "ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_change");
+    audit_guards_off(c);
     OK0(c, "SAVEPOINT s");
     OK(c, "DELETE FROM audit_log WHERE merchant_id = $1 AND checkout_id = 'co_a'"
           " AND seq >= 8", m);
