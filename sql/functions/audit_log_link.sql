@@ -16,9 +16,9 @@
 --
 -- A chain's first row: chain 0's makes the chain's audit_heads row; a
 -- row of chain 1..64 whose chain has no audit_heads row opens the
--- merchant's 64 chains first (audit_open_chains, under chain 0's lock: a
--- chain's lock then chain 0's; no transaction takes them the other way,
--- as no row goes to a chain before it is opened).
+-- merchant's 64 chains first (audit_open_chains, under chain 0's lock,
+-- taken after this chain's: the one cycle that order allows, while a
+-- merchant's chains are being opened, is in audit_open_chains.sql).
 --
 -- No SET search_path (a change of the path and its restore at every
 -- call, bench/RESULTS.md): every name outside pg_catalog is

@@ -14,6 +14,7 @@ CREATE OR REPLACE FUNCTION audit_open_chains(p_merchant text)
  SET search_path TO 'public', 'pg_temp'
 AS $function$
 BEGIN
+    -- chain 0's lock: the key audit_log_link takes for a row of chain 0
     PERFORM pg_advisory_xact_lock(1437, hashtext(p_merchant || ' 0'));
     PERFORM 1 FROM audit_heads h WHERE h.merchant_id = p_merchant AND h.chain = 1;
     IF FOUND THEN
