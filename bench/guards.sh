@@ -61,8 +61,7 @@ tables="checkouts payment_orders order_events ledger_transactions ledger_entries
 # the same, one line of words for SQL
 table_list=$(tr -s ' \n' '  ' <<<"$tables")
 writers="psp_events.psp_events_id_insert checkouts.checkouts_notify
-         checkouts.checkouts_merchant_terms audit_log.audit_log_link
-         audit_log.audit_heads_anchor"
+         checkouts.checkouts_merchant_terms audit_log.audit_log_link"
 
 # wh_prepare, wh_queue
 # shellcheck source=bench/lib.sh

@@ -135,24 +135,6 @@ $$;
 
 
 --
--- Name: audit_heads_anchor(); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.audit_heads_anchor() RETURNS trigger
-    LANGUAGE plpgsql
-    SET search_path TO 'public', 'pg_temp'
-    SET enable_seqscan TO 'off'
-    AS $$
-BEGIN
-    UPDATE audit_heads h
-       SET seq = NEW.seq, prev_hash = NEW.prev_hash, hash = NEW.hash
-     WHERE h.merchant_id = NEW.merchant_id AND h.chain = NEW.chain;
-    RETURN NULL;
-END
-$$;
-
-
---
 -- Name: audit_heads_forward(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -187,6 +169,7 @@ CREATE FUNCTION public.audit_log_link() RETURNS trigger
 DECLARE
     v_seq   bigint;
     v_prev  bytea;
+    v_prev2 bytea;
 BEGIN
     IF NEW.seq IS NOT NULL OR NEW.prev_hash IS NOT NULL OR NEW.hash IS NOT NULL THEN
         RAISE EXCEPTION 'audit_log: a row''s number and hashes are the database''s to give'
@@ -198,9 +181,16 @@ BEGIN
                                                                    || NEW.chain)) IS NULL THEN
         RAISE EXCEPTION 'audit_log_link: no lock';
     END IF;
-    SELECT a.seq, a.hash INTO v_seq, v_prev
+    -- from the chain's anchor on: a scan of the key backwards checks every
+    -- entry of its chain on the index page before it returns the first
+    -- (PostgreSQL 15 reads a leaf page whole), about a hundred of them on
+    -- a long chain; the anchor is at most eight rows back and bounds it
+    SELECT a.seq, a.hash, a.prev_hash INTO v_seq, v_prev, v_prev2
       FROM public.audit_log a
      WHERE a.merchant_id = NEW.merchant_id AND a.chain = NEW.chain
+       AND a.seq >= COALESCE((SELECT h.seq FROM public.audit_heads h
+                               WHERE h.merchant_id = NEW.merchant_id
+                                 AND h.chain = NEW.chain), 0)
      ORDER BY a.seq DESC
      LIMIT 1;
     IF NOT FOUND THEN
@@ -215,6 +205,13 @@ BEGIN
                                WHERE h.merchant_id = NEW.merchant_id AND h.chain = NEW.chain) THEN
             PERFORM public.audit_open_chains(NEW.merchant_id);
         END IF;
+    END IF;
+    -- the anchor to the last row when it is an eighth (not back to where
+    -- an older release left it: those heads named their chain's last row)
+    IF v_seq % 8 = 0 AND v_seq > 0 THEN
+        UPDATE public.audit_heads h
+           SET seq = v_seq, prev_hash = v_prev2, hash = v_prev
+         WHERE h.merchant_id = NEW.merchant_id AND h.chain = NEW.chain AND h.seq < v_seq;
     END IF;
     NEW.seq := v_seq + 1;
     NEW.prev_hash := v_prev;
@@ -10552,7 +10549,7 @@ WITH (fillfactor='50');
 -- Name: TABLE audit_heads; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON TABLE public.audit_heads IS 'Each audit chain''s anchor: a row of the chain (its number and hashes) the log must keep, moved forward to every eighth row as it is appended (audit_heads_anchor), and the chains a merchant has opened.  A chain''s head is its last audit_log row.';
+COMMENT ON TABLE public.audit_heads IS 'Each audit chain''s anchor: a row of the chain (its number and hashes) the log must keep, moved forward to every eighth row when the row after it is appended (audit_log_link), and the chains a merchant has opened.  A chain''s head is its last audit_log row.';
 
 
 --
@@ -12341,13 +12338,6 @@ CREATE TRIGGER api_keys_limit BEFORE INSERT OR UPDATE OF revoked_at, merchant_id
 
 
 --
--- Name: audit_log audit_heads_anchor; Type: TRIGGER; Schema: public; Owner: -
---
-
-CREATE TRIGGER audit_heads_anchor AFTER INSERT ON public.audit_log FOR EACH ROW WHEN (((new.seq % (8)::bigint) = 0)) EXECUTE FUNCTION public.audit_heads_anchor();
-
-
---
 -- Name: audit_heads audit_heads_forward; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -12890,13 +12880,6 @@ REVOKE ALL ON FUNCTION public.audit_chain_hash(p_prev bytea, p_merchant text, p_
 --
 
 REVOKE ALL ON FUNCTION public.audit_chain_of(p_checkout text) FROM PUBLIC;
-
-
---
--- Name: FUNCTION audit_heads_anchor(); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.audit_heads_anchor() FROM PUBLIC;
 
 
 --

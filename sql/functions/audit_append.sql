@@ -3,7 +3,7 @@
 -- it).  The row's place in its chain (its number, the previous row's hash
 -- and its own) is given by the log's own trigger, audit_log_link, which
 -- also opens a merchant's chains on its first row of a checkout; every
--- eighth row of a chain moves the chain's anchor (audit_heads_anchor).
+-- eighth row of a chain becomes the chain's anchor when the next one comes.
 -- No SET search_path (a setting made and undone at every call): it names
 -- its table and function with their schema; it is not SECURITY DEFINER,
 -- and its callers are.

@@ -1,5 +1,5 @@
 -- A chain's anchor only moves forward, to a row its chain has: the row's
--- number and both its hashes (audit_heads_anchor moves it to every eighth
+-- number and both its hashes (audit_log_link moves it to every eighth
 -- row).  No row is removed.
 CREATE OR REPLACE FUNCTION audit_heads_forward()
  RETURNS trigger

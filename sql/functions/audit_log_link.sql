@@ -4,6 +4,18 @@
 -- so that no row enters the log unlinked, whoever inserts it; a row that
 -- comes with a number or a hash is refused (PY002).
 --
+-- It also moves the chain's anchor (audit_heads) to every eighth row, when
+-- the row after it comes: pay_audit_verify holds the log to its anchors,
+-- so a row up to a chain's anchor cannot be removed unseen; the last eight
+-- rows at most of a chain are held by the log's append-only triggers
+-- alone.  Every eighth row, not every row: a row updated at every append
+-- is the hottest of the schema (its dead versions read at each update:
+-- bench/RESULTS.md).  Here and not in an AFTER INSERT trigger on the
+-- eighth row itself: a trigger's WHEN is read back and prepared in every
+-- statement that inserts, about 17,000 instructions an append
+-- (bench/RESULTS.md); the row before this one is in the log already, as
+-- the anchor's guard (audit_heads_forward) wants it.
+--
 -- The chain's head is its last row, found by the log's primary key
 -- (merchant, chain, seq) read backwards: the log is insert-only, so the
 -- read meets no dead versions, however long the chain.  Appends to one
@@ -35,6 +47,7 @@ AS $function$
 DECLARE
     v_seq   bigint;
     v_prev  bytea;
+    v_prev2 bytea;
 BEGIN
     IF NEW.seq IS NOT NULL OR NEW.prev_hash IS NOT NULL OR NEW.hash IS NOT NULL THEN
         RAISE EXCEPTION 'audit_log: a row''s number and hashes are the database''s to give'
@@ -46,9 +59,16 @@ BEGIN
                                                                    || NEW.chain)) IS NULL THEN
         RAISE EXCEPTION 'audit_log_link: no lock';
     END IF;
-    SELECT a.seq, a.hash INTO v_seq, v_prev
+    -- from the chain's anchor on: a scan of the key backwards checks every
+    -- entry of its chain on the index page before it returns the first
+    -- (PostgreSQL 15 reads a leaf page whole), about a hundred of them on
+    -- a long chain; the anchor is at most eight rows back and bounds it
+    SELECT a.seq, a.hash, a.prev_hash INTO v_seq, v_prev, v_prev2
       FROM public.audit_log a
      WHERE a.merchant_id = NEW.merchant_id AND a.chain = NEW.chain
+       AND a.seq >= COALESCE((SELECT h.seq FROM public.audit_heads h
+                               WHERE h.merchant_id = NEW.merchant_id
+                                 AND h.chain = NEW.chain), 0)
      ORDER BY a.seq DESC
      LIMIT 1;
     IF NOT FOUND THEN
@@ -63,6 +83,13 @@ BEGIN
                                WHERE h.merchant_id = NEW.merchant_id AND h.chain = NEW.chain) THEN
             PERFORM public.audit_open_chains(NEW.merchant_id);
         END IF;
+    END IF;
+    -- the anchor to the last row when it is an eighth (not back to where
+    -- an older release left it: those heads named their chain's last row)
+    IF v_seq % 8 = 0 AND v_seq > 0 THEN
+        UPDATE public.audit_heads h
+           SET seq = v_seq, prev_hash = v_prev2, hash = v_prev
+         WHERE h.merchant_id = NEW.merchant_id AND h.chain = NEW.chain AND h.seq < v_seq;
     END IF;
     NEW.seq := v_seq + 1;
     NEW.prev_hash := v_prev;

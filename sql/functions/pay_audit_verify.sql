@@ -1,11 +1,11 @@
 -- True when every chain of the merchant is whole: every row links to the
 -- one before it in its chain and every hash matches its row; every
--- chain's anchor (audit_heads: every eighth row, audit_heads_anchor; for a
+-- chain's anchor (audit_heads: every eighth row, audit_log_link; for a
 -- chain older than the anchors, its last row then) names a row of the log,
 -- by its number and hash; every chain with rows has its audit_heads row;
 -- and chains 1..64 exist exactly when chain 0 says they were opened.  So a
 -- row changed, moved to another chain or removed, and a chain removed
--- whole, all show, but for the rows after a chain's anchor (seven at
+-- whole, all show, but for the rows after a chain's anchor (eight at
 -- most): removing those shows only in what the log's append-only triggers
 -- and grants refuse.
 CREATE OR REPLACE FUNCTION pay_audit_verify(p_merchant text)

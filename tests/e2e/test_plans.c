@@ -402,7 +402,7 @@ Test(plans, every_look_up_by_a_psps_own_id_scans_an_index_of_it,
  * log and audit_heads start small, and a small table analysed is planned
  * as a scan of all its pages (and a sort): every row of every merchant
  * read at each append.  audit_log_link finds the last row by its key
- * whatever the size, and audit_heads_anchor its chain's anchor.
+ * whatever the size, and its chain's anchor by the anchor's key.
  */
 Test(plans, an_audit_append_finds_its_chains_last_row_by_its_key_in_a_small_table,
      .timeout = 120,
