@@ -261,6 +261,43 @@ Test(solo_notify_sql, sequence_counts_per_object,
     PQfinish(c);
 }
 
+/*
+ * The status triggers (checkouts_notify, the status guard) have no WHEN: a
+ * trigger's condition is read back and prepared at every statement that
+ * names one of its columns, which costs more than the call in the usual
+ * case (bench/RESULTS.md).  Their functions test it first, so a status
+ * named and left as it was, and a move that is not final (to REVIEW and
+ * back), write nothing and move no updated_at.
+ */
+Test(solo_notify_sql, only_a_status_become_final_or_held_notifies,
+     .description = "an update that names a checkout's status and leaves it, a move to REVIEW and back, write no notification (and the one left as it was keeps its updated_at); the move to SUCCESS writes one, and the same status named again after it none")
+{
+    PGconn      *c = sqlt_connect();
+    char         m[24], ep[28], at[64];
+
+    nnew_merchant(c, m);
+    new_endpoint(c, m, "{}", ep);
+    new_checkout(c, m, "co_1");
+    snprintf(at, sizeof(at), "%s", VAL(c, "SELECT updated_at::text FROM checkouts"
+                                          " WHERE merchant_id = $1", m));
+
+    OK(c, "UPDATE checkouts SET status = status WHERE merchant_id = $1", m);
+    OK(c, "UPDATE payment_orders SET status = status WHERE merchant_id = $1", m);
+    cr_expect_str_eq(VAL(c, "SELECT updated_at::text FROM checkouts WHERE merchant_id = $1", m), at);
+    cr_expect_str_eq(count_of(c, m), "0", "a status left as it was");
+
+    OK(c, "UPDATE checkouts SET status = 'REVIEW' WHERE merchant_id = $1", m);
+    OK(c, "UPDATE checkouts SET status = 'EXECUTING' WHERE merchant_id = $1", m);
+    cr_expect_str_eq(count_of(c, m), "0", "a move to REVIEW and back");
+    FAILS(c, "PY001", "UPDATE checkouts SET status = 'NOT_STARTED' WHERE merchant_id = $1", m);
+
+    pay_checkout(c, m, "co_1");
+    OK(c, "UPDATE checkouts SET status = status WHERE merchant_id = $1", m);
+    cr_expect_str_eq(VAL(c, "SELECT string_agg(event_type, ',') FROM notifications"
+                            " WHERE merchant_id = $1", m), "checkout.succeeded");
+    PQfinish(c);
+}
+
 Test(solo_notify_sql, rollback_and_unsubscribed_write_nothing,
      .description = "a rolled-back change, an unsubscribed type and a merchant without endpoints write no row")
 {
