@@ -77,17 +77,12 @@ PG_DURABLE=1 PG_PRELOAD='' PG_SETTINGS="max_wal_size=8GB checkpoint_timeout=1h" 
 su="host=127.0.0.1 port=$port dbname=payments user=postgres"
 gw="host=127.0.0.1 port=$port dbname=payments user=payments_gateway"
 floor="host=127.0.0.1 port=$port dbname=rows_floor user=postgres"
-# the key's id (what registration.pgbench's pay_auth looks up), from the
-# note on stderr
-kid=$("$top/bin/payments-merchant" --db "$su" create --id bench --origin https://shop.example 2>&1 |
-      sed -n 's/^API key \([^ ]*\) for.*/\1/p')
-[ -n "$kid" ] || { echo "bench/guards.sh: no API key made" >&2; exit 1; }
-psql "${su/dbname=payments/dbname=postgres}" -XAtq -c "CREATE DATABASE rows_floor"
+kid=$(bench_merchant "$su" "$top")
 if [ "$what" = webhooks ]; then
-    psql "$floor" -XAtq -v ON_ERROR_STOP=1 -f "$top/bench/rows_floor/schema.sql" >/dev/null
+    floor_database "$su" "$top/bench/rows_floor/schema.sql"
     floor_sql=$top/bench/rows_floor/hook_rows.sql
 else
-    psql "$floor" -XAtq -v ON_ERROR_STOP=1 -f "$top/bench/rows_floor/reg_schema.sql" >/dev/null
+    floor_database "$su" "$top/bench/rows_floor/reg_schema.sql"
     floor_sql=$top/bench/rows_floor/reg_rows.sql
 fi
 # the CHECK constraints the -checks line drops, to add back NOT VALID

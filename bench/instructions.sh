@@ -101,13 +101,8 @@ su=$(bash "$top/ci/pg.sh" start "$pgdir" "$port")
 db="host=127.0.0.1 port=$port dbname=payments"
 floor="host=127.0.0.1 port=$port dbname=rows_floor"
 
-key=$("$top/bin/payments-merchant" --db "$su" create --id bench --origin https://shop.example |
-      grep -o 'mk_test_[A-Za-z0-9_]*')
-kid=${key#mk_test_}
-kid=${kid%%_*}
-psql "${su/dbname=payments/dbname=postgres}" -XAtq -c "CREATE DATABASE rows_floor"
-psql "$floor user=postgres" -XAtq -v ON_ERROR_STOP=1 -f "$top/bench/rows_floor/reg_schema.sql" >/dev/null
-psql "$floor user=postgres" -XAtq -v ON_ERROR_STOP=1 -f "$top/bench/rows_floor/schema.sql" >/dev/null
+kid=$(bench_merchant "$su" "$top")
+floor_database "$su" "$top/bench/rows_floor/reg_schema.sql" "$top/bench/rows_floor/schema.sql"
 if [ "$what" = webhooks ] || [ "$what" = all ]; then
     # both runs' checkouts: ids 0 .. n1-1, then n2 .. 2*n2-1 (webhook.pgbench's
     # id with one client: (pass - 1) * per + n); the history's after them

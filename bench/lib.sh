@@ -1,10 +1,34 @@
 # shellcheck shell=bash
-# bench/lib.sh: what bench/run.sh and bench/shards.sh share.  Sourced, not
-# run, from the tree's top; the wh_* functions need $run (the services' run
-# directory) and the services' env.
+# bench/lib.sh: what the benchmark scripts share (bench/run.sh, shards.sh,
+# instructions.sh, guards.sh, reg_counts.sh, hook_counts.sh).  Sourced, not
+# run; the wh_* functions need $run (the services' run directory) and the
+# services' env.
 # shellcheck disable=SC2154  # run: the sourcing script's
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 > 0) printf "%.2f", a / b; else printf "n/a" }'; }
+
+# bench_merchant SU TREE: the merchant "bench" made in SU's database by
+# TREE's payments-merchant; prints its API key's id (what the registration
+# scripts' pay_auth looks up: the key, alone on stdout, is mk_test_<id>_...)
+bench_merchant() {
+    local key
+    key=$("$2/bin/payments-merchant" --db "$1" create --id bench --origin https://shop.example) \
+        || return 1
+    key=${key#mk_test_}
+    [ -n "$key" ] || { echo "bench_merchant: no API key made" >&2; return 1; }
+    printf '%s\n' "${key%%_*}"
+}
+
+# floor_database SU FILE...: the rows floors' database, rows_floor, in SU's
+# cluster (SU names database payments), made by the SQL FILEs in order
+floor_database() {
+    local su=$1 f
+    shift
+    psql "${su/dbname=payments/dbname=postgres}" -XAtq -c "CREATE DATABASE rows_floor"
+    for f in "$@"; do
+        psql "${su/dbname=payments/dbname=rows_floor}" -XAtq -v ON_ERROR_STOP=1 -f "$f" >/dev/null
+    done
+}
 
 # ticks PID...: the CPU time (clock ticks, user + system) of each PID with
 # its children ("-": none, 0), in one pass over /proc (one snapshot for all).

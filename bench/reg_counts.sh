@@ -36,17 +36,16 @@ tree=$(cd "${COUNTS_TREE:-$top}" && pwd)
 n=${1:-2000}
 clients=${COUNTS_CLIENTS:-8}
 
+# bench_merchant, floor_database
+# shellcheck source=bench/lib.sh
+. "$top/bench/lib.sh"
 # the cluster, sample and measure: bench/counts_lib.sh
 # shellcheck source=bench/counts_lib.sh
 . "$top/bench/counts_lib.sh"
 counts_setup ""
 
-key=$("$tree/bin/payments-merchant" --db "$su" create --id bench --origin https://shop.example |
-      grep -o 'mk_test_[A-Za-z0-9_]*')
-kid=${key#mk_test_}
-kid=${kid%%_*}
-psql "${su/dbname=payments/dbname=postgres}" -XAtq -c "CREATE DATABASE rows_floor"
-psql "$floor" -XAtq -v ON_ERROR_STOP=1 -f "$top/bench/rows_floor/reg_schema.sql" >/dev/null
+kid=$(bench_merchant "$su" "$tree")
+floor_database "$su" "$top/bench/rows_floor/reg_schema.sql"
 
 counts_title registration registrations
 
