@@ -23,8 +23,8 @@ DECLARE
 BEGIN
     -- a status that became final or AUTHORIZED: the trigger has no WHEN,
     -- which PostgreSQL would read back and prepare at every statement
-    -- that names the status (bench/RESULTS.md); every move but these few
-    -- (REVIEW and back) is one of them
+    -- that names the status (bench/RESULTS.md); every status move but one
+    -- to REVIEW and back is such a one
     IF NOT (NEW.status IN ('SUCCESS', 'FAILED', 'AUTHORIZED') AND OLD.status <> NEW.status) THEN
         RETURN NULL;
     END IF;
