@@ -2804,18 +2804,12 @@ plan_notice(void *arg, const char *msg)
     snprintf(plan_notices + used, sizeof(plan_notices) - used, "%s", msg);
 }
 
-/*
- * An event's token is found by its candidates (a blind index per key), each
- * by the whole primary key of psp_tokens, whatever plan PostgreSQL keeps:
- * under a kept generic plan, "psp_token = ANY (p_tokens)" became a filter
- * over all of the PSP's tokens for every event.  auto_explain, loaded in
- * this session, hands the plans of the nested statements back as notices.
- */
-Test(sql, the_token_lookup_reads_each_candidate_by_its_key_in_a_generic_plan)
+/* auto_explain, loaded in c's session, hands the plans of every statement,
+ * nested ones too, back as notices (into plan_notices, emptied), each
+ * planned as a generic plan: the plan a connection keeps */
+static void
+plans_as_notices(PGconn *c)
 {
-    PGconn      *c = sqlt_connect();
-    const char  *scan;
-
     PQsetNoticeProcessor(c, plan_notice, NULL);
     OK0(c, "LOAD 'auto_explain'");
     OK0(c, "SET auto_explain.log_min_duration = 0");
@@ -2823,8 +2817,22 @@ Test(sql, the_token_lookup_reads_each_candidate_by_its_key_in_a_generic_plan)
     OK0(c, "SET auto_explain.log_level = notice");
     OK0(c, "SET client_min_messages = notice");
     OK0(c, "SET plan_cache_mode = force_generic_plan");
-
     plan_notices[0] = '\0';
+}
+
+/*
+ * An event's token is found by its candidates (a blind index per key), each
+ * by the whole primary key of psp_tokens, whatever plan PostgreSQL keeps:
+ * under a kept generic plan, "psp_token = ANY (p_tokens)" became a filter
+ * over all of the PSP's tokens for every event (its plans read back with
+ * plans_as_notices).
+ */
+Test(sql, the_token_lookup_reads_each_candidate_by_its_key_in_a_generic_plan)
+{
+    PGconn      *c = sqlt_connect();
+    const char  *scan;
+
+    plans_as_notices(c);
     cr_assert_str_eq(VAL0(c, "SELECT psp_token_key('stripe', 'tok_x',"
                              " ARRAY['no-such-1', 'no-such-2'])"), "tok_x");
 
@@ -2856,15 +2864,7 @@ Test(sql, an_audit_append_reads_its_chain_from_the_anchor_on_in_a_generic_plan)
     OK(c, "SELECT audit_append($1, 'co_a', 'test:moved', jsonb_build_object('n', g))"
           " FROM generate_series(1, 10) g", m);
 
-    PQsetNoticeProcessor(c, plan_notice, NULL);
-    OK0(c, "LOAD 'auto_explain'");
-    OK0(c, "SET auto_explain.log_min_duration = 0");
-    OK0(c, "SET auto_explain.log_nested_statements = on");
-    OK0(c, "SET auto_explain.log_level = notice");
-    OK0(c, "SET client_min_messages = notice");
-    OK0(c, "SET plan_cache_mode = force_generic_plan");
-
-    plan_notices[0] = '\0';
+    plans_as_notices(c);
     OK(c, "SELECT audit_append($1, 'co_a', 'test:moved', '{}')", m);
     OK0(c, "RESET client_min_messages");
 
