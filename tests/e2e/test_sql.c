@@ -1686,6 +1686,35 @@ Test(sql, an_audit_row_up_to_its_chains_anchor_cannot_go_unseen,
     PQfinish(c);
 }
 
+/* An older release moved a chain's head to every row it appended, so an
+ * upgraded chain's anchor may be its last row, an eighth one among them:
+ * the next append leaves it there (its guard refuses a move that is not
+ * forward) rather than fail. */
+Test(sql, an_anchor_an_older_release_left_on_the_last_row_stays_there,
+     .description = "a chain of 16 rows whose anchor is its 16th row (where a release before the anchors left its head): the 17th append leaves the anchor at 16 and is stored; the 25th moves it to 24; the chain verifies")
+{
+    PGconn  *c = sqlt_connect();
+    char     m[24];
+
+    new_merchant(c, m);
+    OK(c, "SELECT audit_append($1, 'co_a', 'test:moved', jsonb_build_object('n', g))"
+          " FROM generate_series(1, 16) g", m);
+    OK(c, "UPDATE audit_heads h SET seq = a.seq, prev_hash = a.prev_hash, hash = a.hash"
+          "  FROM audit_log a WHERE h.merchant_id = $1 AND h.chain = audit_chain_of('co_a')"
+          "   AND a.merchant_id = h.merchant_id AND a.chain = h.chain AND a.seq = 16", m);
+
+    OK(c, "SELECT audit_append($1, 'co_a', 'test:moved', '{}')", m);
+    cr_expect_str_eq(VAL(c, "SELECT h.seq || ' ' || (SELECT max(seq) FROM audit_log a"
+                            "  WHERE a.merchant_id = h.merchant_id AND a.chain = h.chain)"
+                            " FROM audit_heads h WHERE h.merchant_id = $1"
+                            " AND h.chain = audit_chain_of('co_a')", m), "16 17");
+    OK(c, "SELECT audit_append($1, 'co_a', 'test:moved', '{}') FROM generate_series(1, 8)", m);
+    cr_expect_str_eq(VAL(c, "SELECT seq FROM audit_heads WHERE merchant_id = $1"
+                            " AND chain = audit_chain_of('co_a')", m), "24");
+    cr_expect_str_eq(VAL(c, "SELECT pay_audit_verify($1)", m), "t");
+    PQfinish(c);
+}
+
 Test(sql, an_audit_rows_hash_is_the_documented_formula,
      .description = "each row's hash, in chain 0 and in a checkout's chain, is sha256 of the previous hash and the row's fields as doc/DESIGN.md describes them, written out here apart from the functions: pay_audit_verify shares its formulas with audit_append, so a change to both would pass it and no longer verify the rows stored before")
 {
