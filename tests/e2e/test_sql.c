@@ -2613,13 +2613,143 @@ Test(sql, migrate_applies_a_function_file_again_only_when_it_changed_and_all_or_
              "AS $$ SELECT a_one( + 1 $$;\n");
     rc = mig_run(dir, db, out, sizeof(out));
     cr_expect_eq(rc, 1, "%s", out);
-    cr_expect(strstr(out, "the functions failed; none of them was applied") != NULL,
+    cr_expect(strstr(out, "the functions failed (the error above names the file); "
+                          "nothing of it was applied") != NULL,
               "%s", out);
     cr_expect_str_eq(VAL0(d, "SELECT b_two()"), "11");
     cr_expect_str_eq(VAL0(d, "SELECT count(*) FROM schema_functions"
                              " WHERE file = 'a_one.sql' AND applied_at IS NOT NULL"), "1");
 
     PQfinish(d);
+    snprintf(sql, sizeof(sql), "DROP DATABASE %s", db);
+    OK0(c, sql);
+    PQfinish(c);
+}
+
+Test(sql, migrate_applies_a_release_s_migrations_and_functions_together_or_not_at_all,
+     .timeout = 60,
+     .description = "a pending migration that drops a trigger its function file makes "
+                    "again, and a function file that fails: nothing is applied, the "
+                    "migration not recorded and the trigger still there (migration 106 "
+                    "dropped checkouts_notify so that its file made it anew: were the "
+                    "migration committed alone, checkouts would move with no "
+                    "notification until the functions applied)")
+{
+    PGconn  *c = sqlt_connect();
+    char     hex[13], db[32], dir[1024], out[8192], sql[128], conn[512];
+    int      rc;
+    PGconn  *d;
+
+    sqlt_random_hex(hex, 12);
+    snprintf(db, sizeof(db), "mig_%s", hex);
+    snprintf(dir, sizeof(dir), "%s/mig_%s", getenv("PAY_TEST_RUN"), hex);
+    mig_dirs(dir);
+    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", db);
+    OK0(c, sql);
+
+    mig_file(dir, "migrations/001_t.sql", "CREATE TABLE t (x int);\n"
+                                          "CREATE TABLE seen (x int);\n");
+    mig_file(dir, "functions/t_seen.sql",
+             "CREATE OR REPLACE FUNCTION t_seen() RETURNS trigger LANGUAGE plpgsql\n"
+             "AS $$ BEGIN INSERT INTO seen VALUES (NEW.x); RETURN NULL; END $$;\n"
+             "CREATE OR REPLACE TRIGGER t_seen AFTER INSERT ON t\n"
+             "    FOR EACH ROW WHEN (NEW.x > 0) EXECUTE FUNCTION t_seen();\n");
+    rc = mig_run(dir, db, out, sizeof(out));
+    cr_assert_eq(rc, 0, "%s", out);
+
+    snprintf(conn, sizeof(conn), "%s dbname=%s", getenv("PAY_TEST_PG"), db);
+    d = PQconnectdb(conn);
+    cr_assert_eq(PQstatus(d), CONNECTION_OK, "%s", PQerrorMessage(d));
+
+    /* the next release: the trigger without its WHEN, the function testing
+     * it; and another file that does not parse */
+    mig_file(dir, "migrations/002_t_seen_anew.sql", "DROP TRIGGER t_seen ON t;\n");
+    mig_file(dir, "functions/t_seen.sql",
+             "CREATE OR REPLACE FUNCTION t_seen() RETURNS trigger LANGUAGE plpgsql\n"
+             "AS $$ BEGIN IF NEW.x > 0 THEN INSERT INTO seen VALUES (NEW.x); END IF;\n"
+             "RETURN NULL; END $$;\n"
+             "CREATE OR REPLACE TRIGGER t_seen AFTER INSERT ON t\n"
+             "    FOR EACH ROW EXECUTE FUNCTION t_seen();\n");
+    mig_file(dir, "functions/u_broken.sql",
+             "CREATE OR REPLACE FUNCTION u_broken() RETURNS int LANGUAGE sql\n"
+             "AS $$ SELECT 1 + $$;\n");
+    rc = mig_run(dir, db, out, sizeof(out));
+    cr_expect_eq(rc, 1, "%s", out);
+    cr_expect(strstr(out, "the migration 002_t_seen_anew.sql and the functions failed "
+                          "(the error above names the file); nothing of it was applied")
+              != NULL, "%s", out);
+    cr_expect_str_eq(VAL0(d, "SELECT string_agg(version, ',') FROM schema_migrations"),
+                     "001_t.sql");
+    cr_expect_str_eq(VAL0(d, "SELECT count(*) FROM pg_trigger WHERE tgname = 't_seen'"),
+                     "1", "the trigger its migration dropped is still there");
+    OK0(d, "INSERT INTO t VALUES (7)");
+    cr_expect_str_eq(VAL0(d, "SELECT string_agg(x::text, ',') FROM seen"), "7");
+
+    /* mended: both applied at once */
+    mig_file(dir, "functions/u_broken.sql",
+             "CREATE OR REPLACE FUNCTION u_broken() RETURNS int LANGUAGE sql\n"
+             "AS $$ SELECT 1 $$;\n");
+    rc = mig_run(dir, db, out, sizeof(out));
+    cr_expect_eq(rc, 0, "%s", out);
+    cr_expect(strstr(out, "002_t_seen_anew.sql: applied\n") != NULL
+              && strstr(out, "1 applied, 1 already current") != NULL
+              && strstr(out, "2 function files applied, 0 already current") != NULL,
+              "%s", out);
+    cr_expect_str_eq(VAL0(d, "SELECT count(*) FROM pg_trigger"
+                             " WHERE tgname = 't_seen' AND tgqual IS NULL"), "1");
+    OK0(d, "INSERT INTO t VALUES (0), (8)");
+    cr_expect_str_eq(VAL0(d, "SELECT string_agg(x::text, ',' ORDER BY x) FROM seen"), "7,8");
+
+    PQfinish(d);
+    snprintf(sql, sizeof(sql), "DROP DATABASE %s", db);
+    OK0(c, sql);
+    PQfinish(c);
+}
+
+Test(sql, migrate_commits_a_migration_that_adds_an_enum_value_before_what_uses_it,
+     .timeout = 60,
+     .description = "PostgreSQL refuses an enum value in the transaction that added it "
+                    "(to a type made earlier): a migration that adds one commits with "
+                    "those before it, and a later migration and a function file that "
+                    "use the value apply after it (054 and 074 add values an upgrade "
+                    "from an earlier release then uses)")
+{
+    PGconn  *c = sqlt_connect();
+    char     hex[13], db[32], dir[1024], out[8192], sql[128], conn[512];
+    int      rc;
+    PGconn  *d;
+
+    sqlt_random_hex(hex, 12);
+    snprintf(db, sizeof(db), "mig_%s", hex);
+    snprintf(dir, sizeof(dir), "%s/mig_%s", getenv("PAY_TEST_RUN"), hex);
+    mig_dirs(dir);
+    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", db);
+    OK0(c, sql);
+
+    mig_file(dir, "migrations/001_e.sql", "CREATE TYPE e AS ENUM ('a');\n");
+    rc = mig_run(dir, db, out, sizeof(out));
+    cr_assert_eq(rc, 0, "%s", out);
+
+    mig_file(dir, "migrations/002_t.sql", "CREATE TABLE t (x int);\n");
+    mig_file(dir, "migrations/003_e_b.sql", "ALTER TYPE e\n    ADD VALUE IF NOT EXISTS 'b';\n");
+    mig_file(dir, "migrations/004_u.sql", "CREATE TABLE u (v e NOT NULL DEFAULT 'b');\n");
+    mig_file(dir, "functions/e_b.sql",
+             "CREATE OR REPLACE FUNCTION e_b() RETURNS e LANGUAGE sql\n"
+             "AS $$ SELECT 'b'::e $$;\n");
+    rc = mig_run(dir, db, out, sizeof(out));
+    cr_expect_eq(rc, 0, "%s", out);
+    cr_expect(strstr(out, "3 applied, 1 already current") != NULL
+              && strstr(out, "1 function files applied, 0 already current") != NULL,
+              "%s", out);
+
+    snprintf(conn, sizeof(conn), "%s dbname=%s", getenv("PAY_TEST_PG"), db);
+    d = PQconnectdb(conn);
+    cr_assert_eq(PQstatus(d), CONNECTION_OK, "%s", PQerrorMessage(d));
+    OK0(d, "INSERT INTO u DEFAULT VALUES");
+    cr_expect_str_eq(VAL0(d, "SELECT v::text || ',' || e_b()::text FROM u"), "b,b");
+    cr_expect_str_eq(VAL0(d, "SELECT count(*) FROM schema_migrations"), "4");
+    PQfinish(d);
+
     snprintf(sql, sizeof(sql), "DROP DATABASE %s", db);
     OK0(c, sql);
     PQfinish(c);
