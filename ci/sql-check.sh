@@ -30,6 +30,8 @@
 #      its owner's rights, and a caller's path must not choose the tables,
 #      functions or operators it names (a function that may go without a
 #      SET, CONTRIBUTING.md "SQL", runs with its caller's rights).
+#   9. A migration after 106 that adds an enum value adds enum values only:
+#      payments-migrate commits it before the rest of the upgrade.
 #
 # Checks 2 and 3 read the earlier layouts from git: run it in a clone.
 # Prints "sql: N passed, N failed"; exit 1 when any failed.
@@ -280,6 +282,24 @@ unset_path=$(q "$ci" -c "SELECT string_agg(p.oid::regprocedure::text, ', ' ORDER
      AND NOT EXISTS (SELECT 1 FROM unnest(p.proconfig) g WHERE g LIKE 'search_path=%')")
 [ -z "$unset_path" ] && ok "every SECURITY DEFINER function sets its search_path" \
     || bad "SECURITY DEFINER functions without SET search_path TO 'public', 'pg_temp': $unset_path"
+
+# 9. a migration that adds an enum value adds enum values only: it commits
+# before the rest of the upgrade (bin/payments-migrate), so anything else in
+# it, a trigger dropped for its function file to make anew say, would be
+# seen by the workers without the functions it was written with.  The
+# migrations up to 106 are history (054, 055, 056 and 074 also do more).
+mixed=""
+for f in "$top"/sql/migrations/*.sql; do
+    name=${f##*/}
+    [ "$((10#${name%%_*}))" -gt 106 ] || continue
+    grep -Eizq 'ALTER[[:space:]]+TYPE[^;]+ADD[[:space:]]+VALUE' "$f" || continue
+    # the file's statements, comments out, one a line
+    other=$(sed 's/--.*$//' "$f" | tr '\n' ' ' | tr ';' '\n' |
+            grep -Eiv '^[[:space:]]*(ALTER[[:space:]]+TYPE[^;]+ADD[[:space:]]+VALUE[^;]*)?[[:space:]]*$' || true)
+    [ -z "$other" ] || mixed+="$name "
+done
+[ -z "$mixed" ] && ok "a migration that adds an enum value does nothing else" \
+    || bad "migrations that add an enum value and do more (it commits before the rest of the upgrade: put the values in a migration of their own): $mixed"
 
 echo "sql: $passed passed, $failed failed"
 [ "$failed" = 0 ]
