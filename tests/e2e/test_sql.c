@@ -2399,6 +2399,43 @@ mig_dirs(const char *dir)
     cr_assert_eq(mkdir(path, 0755), 0, "%s", path);
 }
 
+/* a new database mig_<hex> (db, 32 bytes) and its sql directory (dir,
+ * 1024 bytes) with migrations/ and functions/, under the test run's */
+static void
+mig_new(PGconn *c, char *db, char *dir)
+{
+    char  hex[13], sql[128];
+
+    sqlt_random_hex(hex, 12);
+    snprintf(db, 32, "mig_%s", hex);
+    snprintf(dir, 1024, "%s/mig_%s", getenv("PAY_TEST_RUN"), hex);
+    mig_dirs(dir);
+    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", db);
+    OK0(c, sql);
+}
+
+static void
+mig_drop(PGconn *c, const char *db)
+{
+    char  q[128];
+
+    snprintf(q, sizeof(q), "DROP DATABASE %s", db);
+    OK0(c, q);
+}
+
+/* a connection to database db of the test cluster */
+static PGconn *
+mig_open(const char *db)
+{
+    char     conn[512];
+    PGconn  *d;
+
+    snprintf(conn, sizeof(conn), "%s dbname=%s", getenv("PAY_TEST_PG"), db);
+    d = PQconnectdb(conn);
+    cr_assert_eq(PQstatus(d), CONNECTION_OK, "%s", PQerrorMessage(d));
+    return d;
+}
+
 /* bin/payments-migrate with dir as its sql directory, on database db;
  * its exit status, its output in out. */
 static int
@@ -2430,15 +2467,10 @@ Test(sql, migrate_runs_files_in_order_only_and_ignores_what_they_print,
                     "recorded, not 'unexpected output' after its commit")
 {
     PGconn  *c = sqlt_connect();
-    char     hex[13], db[32], dir[1024], out[8192], sql[128], from[1100], to[1100];
+    char     db[32], dir[1024], out[8192], from[1100], to[1100];
     int      rc;
 
-    sqlt_random_hex(hex, 12);
-    snprintf(db, sizeof(db), "mig_%s", hex);
-    snprintf(dir, sizeof(dir), "%s/mig_%s", getenv("PAY_TEST_RUN"), hex);
-    mig_dirs(dir);
-    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", db);
-    OK0(c, sql);
+    mig_new(c, db, dir);
 
     mig_file(dir, "migrations/001_a.sql", "CREATE TABLE a (x int);\n");
     mig_file(dir, "migrations/003_c.sql", "CREATE TABLE c (x int);\n"
@@ -2462,8 +2494,7 @@ Test(sql, migrate_runs_files_in_order_only_and_ignores_what_they_print,
     cr_expect_eq(rc, 0, "%s", out);
     cr_expect(strstr(out, "1 applied, 2 already current") != NULL, "%s", out);
 
-    snprintf(sql, sizeof(sql), "DROP DATABASE %s", db);
-    OK0(c, sql);
+    mig_drop(c, db);
     PQfinish(c);
 }
 
@@ -2504,18 +2535,12 @@ Test(sql, migrate_run_twice_at_once_applies_each_file_once,
                     "applied it meanwhile")
 {
     PGconn  *c = sqlt_connect();
-    char     hex[13], db[32], dir[1024], cmd[4096], out1[8192], out2[8192], sql[128];
-    char     conn[512];
+    char     db[32], dir[1024], cmd[4096], out1[8192], out2[8192];
     FILE    *p1, *p2;
     PGconn  *d;
     int      rc1, rc2;
 
-    sqlt_random_hex(hex, 12);
-    snprintf(db, sizeof(db), "mig_%s", hex);
-    snprintf(dir, sizeof(dir), "%s/mig_%s", getenv("PAY_TEST_RUN"), hex);
-    mig_dirs(dir);
-    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", db);
-    OK0(c, sql);
+    mig_new(c, db, dir);
 
     /* slow files, so that one migrator reads the others' pending work */
     mig_file(dir, "migrations/001_a.sql", "CREATE TABLE a (x int);\n");
@@ -2541,15 +2566,12 @@ Test(sql, migrate_run_twice_at_once_applies_each_file_once,
     cr_expect(strstr(out1, "warning") == NULL && strstr(out2, "warning") == NULL,
               "first:\n%s\nsecond:\n%s", out1, out2);
 
-    snprintf(conn, sizeof(conn), "%s dbname=%s", getenv("PAY_TEST_PG"), db);
-    d = PQconnectdb(conn);
-    cr_assert_eq(PQstatus(d), CONNECTION_OK, "%s", PQerrorMessage(d));
+    d = mig_open(db);
     cr_expect_str_eq(VAL0(d, "SELECT string_agg(x::text, ',' ORDER BY x) FROM a"), "2,3,4");
     cr_expect_str_eq(VAL0(d, "SELECT count(*) FROM schema_migrations"), "4");
     PQfinish(d);
 
-    snprintf(sql, sizeof(sql), "DROP DATABASE %s", db);
-    OK0(c, sql);
+    mig_drop(c, db);
     PQfinish(c);
 }
 
@@ -2560,16 +2582,11 @@ Test(sql, migrate_applies_a_function_file_again_only_when_it_changed_and_all_or_
                     "function as it was (one transaction), and the run says so")
 {
     PGconn  *c = sqlt_connect();
-    char     hex[13], db[32], dir[1024], out[8192], sql[128], conn[512];
+    char     db[32], dir[1024], out[8192];
     int      rc;
     PGconn  *d;
 
-    sqlt_random_hex(hex, 12);
-    snprintf(db, sizeof(db), "mig_%s", hex);
-    snprintf(dir, sizeof(dir), "%s/mig_%s", getenv("PAY_TEST_RUN"), hex);
-    mig_dirs(dir);
-    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", db);
-    OK0(c, sql);
+    mig_new(c, db, dir);
 
     mig_file(dir, "migrations/001_t.sql", "CREATE TABLE t (x int);\n");
     /* b calls a, which sorts first: bodies are not checked at creation */
@@ -2584,9 +2601,7 @@ Test(sql, migrate_applies_a_function_file_again_only_when_it_changed_and_all_or_
     cr_expect(strstr(out, "2 function files applied, 0 already current") != NULL,
               "%s", out);
 
-    snprintf(conn, sizeof(conn), "%s dbname=%s", getenv("PAY_TEST_PG"), db);
-    d = PQconnectdb(conn);
-    cr_assert_eq(PQstatus(d), CONNECTION_OK, "%s", PQerrorMessage(d));
+    d = mig_open(db);
     cr_expect_str_eq(VAL0(d, "SELECT b_two()"), "2");
 
     rc = mig_run(dir, db, out, sizeof(out));
@@ -2621,8 +2636,7 @@ Test(sql, migrate_applies_a_function_file_again_only_when_it_changed_and_all_or_
                              " WHERE file = 'a_one.sql' AND applied_at IS NOT NULL"), "1");
 
     PQfinish(d);
-    snprintf(sql, sizeof(sql), "DROP DATABASE %s", db);
-    OK0(c, sql);
+    mig_drop(c, db);
     PQfinish(c);
 }
 
@@ -2636,16 +2650,11 @@ Test(sql, migrate_applies_a_release_s_migrations_and_functions_together_or_not_a
                     "notification until the functions applied)")
 {
     PGconn  *c = sqlt_connect();
-    char     hex[13], db[32], dir[1024], out[8192], sql[128], conn[512];
+    char     db[32], dir[1024], out[8192];
     int      rc;
     PGconn  *d;
 
-    sqlt_random_hex(hex, 12);
-    snprintf(db, sizeof(db), "mig_%s", hex);
-    snprintf(dir, sizeof(dir), "%s/mig_%s", getenv("PAY_TEST_RUN"), hex);
-    mig_dirs(dir);
-    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", db);
-    OK0(c, sql);
+    mig_new(c, db, dir);
 
     mig_file(dir, "migrations/001_t.sql", "CREATE TABLE t (x int);\n"
                                           "CREATE TABLE seen (x int);\n");
@@ -2657,9 +2666,7 @@ Test(sql, migrate_applies_a_release_s_migrations_and_functions_together_or_not_a
     rc = mig_run(dir, db, out, sizeof(out));
     cr_assert_eq(rc, 0, "%s", out);
 
-    snprintf(conn, sizeof(conn), "%s dbname=%s", getenv("PAY_TEST_PG"), db);
-    d = PQconnectdb(conn);
-    cr_assert_eq(PQstatus(d), CONNECTION_OK, "%s", PQerrorMessage(d));
+    d = mig_open(db);
 
     /* the next release: the trigger without its WHEN, the function testing
      * it; and another file that does not parse */
@@ -2701,8 +2708,7 @@ Test(sql, migrate_applies_a_release_s_migrations_and_functions_together_or_not_a
     cr_expect_str_eq(VAL0(d, "SELECT string_agg(x::text, ',' ORDER BY x) FROM seen"), "7,8");
 
     PQfinish(d);
-    snprintf(sql, sizeof(sql), "DROP DATABASE %s", db);
-    OK0(c, sql);
+    mig_drop(c, db);
     PQfinish(c);
 }
 
@@ -2715,16 +2721,11 @@ Test(sql, migrate_commits_a_migration_that_adds_an_enum_value_before_what_uses_i
                     "from an earlier release then uses)")
 {
     PGconn  *c = sqlt_connect();
-    char     hex[13], db[32], dir[1024], out[8192], sql[128], conn[512];
+    char     db[32], dir[1024], out[8192];
     int      rc;
     PGconn  *d;
 
-    sqlt_random_hex(hex, 12);
-    snprintf(db, sizeof(db), "mig_%s", hex);
-    snprintf(dir, sizeof(dir), "%s/mig_%s", getenv("PAY_TEST_RUN"), hex);
-    mig_dirs(dir);
-    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", db);
-    OK0(c, sql);
+    mig_new(c, db, dir);
 
     mig_file(dir, "migrations/001_e.sql", "CREATE TYPE e AS ENUM ('a');\n");
     rc = mig_run(dir, db, out, sizeof(out));
@@ -2742,16 +2743,13 @@ Test(sql, migrate_commits_a_migration_that_adds_an_enum_value_before_what_uses_i
               && strstr(out, "1 function files applied, 0 already current") != NULL,
               "%s", out);
 
-    snprintf(conn, sizeof(conn), "%s dbname=%s", getenv("PAY_TEST_PG"), db);
-    d = PQconnectdb(conn);
-    cr_assert_eq(PQstatus(d), CONNECTION_OK, "%s", PQerrorMessage(d));
+    d = mig_open(db);
     OK0(d, "INSERT INTO u DEFAULT VALUES");
     cr_expect_str_eq(VAL0(d, "SELECT v::text || ',' || e_b()::text FROM u"), "b,b");
     cr_expect_str_eq(VAL0(d, "SELECT count(*) FROM schema_migrations"), "4");
     PQfinish(d);
 
-    snprintf(sql, sizeof(sql), "DROP DATABASE %s", db);
-    OK0(c, sql);
+    mig_drop(c, db);
     PQfinish(c);
 }
 
@@ -2760,15 +2758,13 @@ Test(sql, migrate_commits_a_migration_that_adds_an_enum_value_before_what_uses_i
 static void
 mig_earlier(PGconn *c, const char *db, const char *rows, const char *sql)
 {
-    char       q[256], conn[512];
+    char       q[256];
     PGconn    *d;
     PGresult  *r;
 
     snprintf(q, sizeof(q), "CREATE DATABASE %s", db);
     OK0(c, q);
-    snprintf(conn, sizeof(conn), "%s dbname=%s", getenv("PAY_TEST_PG"), db);
-    d = PQconnectdb(conn);
-    cr_assert_eq(PQstatus(d), CONNECTION_OK, "%s", PQerrorMessage(d));
+    d = mig_open(db);
     OK0(d, "CREATE TABLE schema_migrations (version text PRIMARY KEY,"
            " checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())");
     snprintf(q, sizeof(q), "INSERT INTO schema_migrations (version, checksum) %s", rows);
@@ -2777,15 +2773,6 @@ mig_earlier(PGconn *c, const char *db, const char *rows, const char *sql)
     cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK, "%s: %s", sql, PQresultErrorMessage(r));
     PQclear(r);
     PQfinish(d);
-}
-
-static void
-mig_drop(PGconn *c, const char *db)
-{
-    char  q[128];
-
-    snprintf(q, sizeof(q), "DROP DATABASE %s", db);
-    OK0(c, q);
 }
 
 Test(sql, migrate_folds_a_whole_history_into_its_baseline_and_refuses_a_partial_one,
@@ -2865,7 +2852,7 @@ Test(sql, migrate_takes_a_listed_earlier_checksum_as_current_and_warns_of_others
                     "still warned about, and not run either")
 {
     PGconn  *c = sqlt_connect();
-    char     hex[13], db[32], dir[1024], out[8192], conn[512], rows[1200];
+    char     hex[13], db[32], dir[1024], out[8192], rows[1200];
     char     sum[65] = "";
     PGconn  *d;
     FILE    *p;
@@ -2895,9 +2882,7 @@ Test(sql, migrate_takes_a_listed_earlier_checksum_as_current_and_warns_of_others
     cr_expect(strstr(out, "001_t.sql changed") == NULL, "%s", out);
     cr_expect(strstr(out, "warning: 002_u.sql changed since it was applied") != NULL, "%s", out);
 
-    snprintf(conn, sizeof(conn), "%s dbname=%s", getenv("PAY_TEST_PG"), db);
-    d = PQconnectdb(conn);
-    cr_assert_eq(PQstatus(d), CONNECTION_OK, "%s", PQerrorMessage(d));
+    d = mig_open(db);
     cr_expect_str_eq(VAL0(d, "SELECT checksum FROM schema_migrations WHERE version = '001_t.sql'"),
                      sum);
     cr_expect_str_eq(VAL0(d, "SELECT checksum FROM schema_migrations WHERE version = '002_u.sql'"),
@@ -2944,8 +2929,7 @@ Test(sql, migrate_finds_the_sql_beside_itself_and_says_which,
     cr_expect(strstr(out, cmd) != NULL, "wanted \"%s\" in: %s", cmd, out);
     cr_expect(strstr(out, "1 applied, 0 already current") != NULL, "%s", out);
 
-    snprintf(sql, sizeof(sql), "DROP DATABASE %s", db);
-    OK0(c, sql);
+    mig_drop(c, db);
     PQfinish(c);
 }
 
