@@ -2721,7 +2721,7 @@ Test(sql, migrate_commits_a_migration_that_adds_an_enum_value_before_what_uses_i
                     "from an earlier release then uses)")
 {
     PGconn  *c = sqlt_connect();
-    char     db[32], dir[1024], out[8192];
+    char     db[32], dir[1024], out[8192], path[1200];
     int      rc;
     PGconn  *d;
 
@@ -2737,6 +2737,21 @@ Test(sql, migrate_commits_a_migration_that_adds_an_enum_value_before_what_uses_i
     mig_file(dir, "functions/e_b.sql",
              "CREATE OR REPLACE FUNCTION e_b() RETURNS e LANGUAGE sql\n"
              "AS $$ SELECT 'b'::e $$;\n");
+
+    /* a function file misnamed: refused before anything runs, the enum's
+     * transaction included */
+    mig_file(dir, "functions/E-B.sql", "SELECT 1;\n");
+    rc = mig_run(dir, db, out, sizeof(out));
+    cr_expect_eq(rc, 1, "%s", out);
+    cr_expect(strstr(out, "functions/E-B.sql: function files are named after their "
+                          "function") != NULL, "%s", out);
+    d = mig_open(db);
+    cr_expect_str_eq(VAL0(d, "SELECT string_agg(version, ',') FROM schema_migrations"),
+                     "001_e.sql");
+    PQfinish(d);
+    snprintf(path, sizeof(path), "%s/functions/E-B.sql", dir);
+    cr_assert_eq(unlink(path), 0, "%s", path);
+
     rc = mig_run(dir, db, out, sizeof(out));
     cr_expect_eq(rc, 0, "%s", out);
     cr_expect(strstr(out, "3 applied, 1 already current") != NULL
