@@ -1323,7 +1323,8 @@ CREATE TABLE public.checkouts (
     hold_warned_at timestamp with time zone,
     save_method jsonb,
     payment_method_id text,
-    method_saved_at timestamp with time zone
+    method_saved_at timestamp with time zone,
+    method_alerted_at timestamp with time zone
 )
 WITH (fillfactor='80');
 
@@ -1417,6 +1418,13 @@ COMMENT ON COLUMN public.checkouts.payment_method_id IS 'an off-session charge o
 --
 
 COMMENT ON COLUMN public.checkouts.method_saved_at IS 'when the method this checkout saved (save_method) was recorded, by the PSP''s event or the sweeper''s look-up; NULL while none is';
+
+
+--
+-- Name: COLUMN checkouts.method_alerted_at; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.checkouts.method_alerted_at IS 'when the "paid, its saved method never recorded" alert was raised (pay_sweeper_methods_unsaved), once';
 
 
 --
@@ -7828,31 +7836,34 @@ BEGIN
 
     RETURN QUERY
     WITH late AS (
-        SELECT c.merchant_id, c.checkout_id, c.psp,
-               floor(extract(epoch FROM now() - c.created_at))::bigint AS age_seconds,
-               s.last_answer, c.created_at
+        SELECT c.merchant_id, c.checkout_id
           FROM checkouts c
-          LEFT JOIN checkout_sweeps s
-            ON s.merchant_id = c.merchant_id AND s.checkout_id = c.checkout_id
          WHERE c.save_method IS NOT NULL
            AND c.method_saved_at IS NULL
+           AND c.method_alerted_at IS NULL
            AND c.status IN ('SUCCESS', 'AUTHORIZED')
            AND c.created_at < now() - make_interval(secs => p_alert_after)
            AND c.psp = ANY (p_psps)
-           AND s.method_alerted_at IS NULL
          ORDER BY c.created_at
          LIMIT p_limit
     ), marked AS (
-        INSERT INTO checkout_sweeps AS s (merchant_id, checkout_id, method_alerted_at)
-        SELECT l.merchant_id, l.checkout_id, now() FROM late l
-        ON CONFLICT (merchant_id, checkout_id) DO UPDATE SET method_alerted_at = now()
+        -- (the conditions again: a checkout whose method was saved since
+        -- the look-up, while this waited for its row, is not alerted)
+        UPDATE checkouts c SET method_alerted_at = now()
+          FROM late l
+         WHERE c.merchant_id = l.merchant_id AND c.checkout_id = l.checkout_id
+           AND c.method_saved_at IS NULL AND c.method_alerted_at IS NULL
+        RETURNING c.merchant_id, c.checkout_id, c.psp, c.created_at
     )
-    SELECT l.merchant_id, l.checkout_id, l.psp, l.age_seconds, l.last_answer,
-           v_n, v_oldest
-      FROM late l
+    SELECT m.merchant_id, m.checkout_id, m.psp,
+           floor(extract(epoch FROM now() - m.created_at))::bigint,
+           s.last_answer, v_n, v_oldest
+      FROM marked m
+      LEFT JOIN checkout_sweeps s
+        ON s.merchant_id = m.merchant_id AND s.checkout_id = m.checkout_id
     UNION ALL
     SELECT NULL, NULL, NULL, NULL, NULL, v_n, v_oldest
-     WHERE NOT EXISTS (SELECT 1 FROM late);
+     WHERE NOT EXISTS (SELECT 1 FROM marked);
 END
 $$;
 
@@ -10710,7 +10721,6 @@ CREATE TABLE public.checkout_sweeps (
     alerted_at timestamp with time zone,
     session_result text,
     method_asked_at timestamp with time zone,
-    method_alerted_at timestamp with time zone,
     CONSTRAINT checkout_sweeps_answer CHECK ((length(last_answer) <= 100)),
     CONSTRAINT checkout_sweeps_session_result CHECK ((((length(session_result) >= 1) AND (length(session_result) <= 4096)) AND (session_result ~ '^[\x21-\x7e]+$'::text)))
 );
@@ -10728,13 +10738,6 @@ COMMENT ON TABLE public.checkout_sweeps IS 'What the sweeper did with each check
 --
 
 COMMENT ON COLUMN public.checkout_sweeps.method_asked_at IS 'when the sweeper last asked the PSP for the method a paid checkout saved, its event lost (pay_sweeper_methods_due)';
-
-
---
--- Name: COLUMN checkout_sweeps.method_alerted_at; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.checkout_sweeps.method_alerted_at IS 'when the "paid, its saved method never recorded" alert was raised (pay_sweeper_methods_unsaved), once';
 
 
 --
@@ -12075,6 +12078,13 @@ CREATE INDEX checkouts_holds_open ON public.checkouts USING btree (authorized_at
 --
 
 CREATE INDEX checkouts_list ON public.checkouts USING btree (merchant_id, created_at, checkout_id) WHERE (created_at IS NOT NULL);
+
+
+--
+-- Name: checkouts_method_unalerted; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX checkouts_method_unalerted ON public.checkouts USING btree (created_at) WHERE ((save_method IS NOT NULL) AND (method_saved_at IS NULL) AND (method_alerted_at IS NULL) AND (status = ANY (ARRAY['SUCCESS'::public.pay_status, 'AUTHORIZED'::public.pay_status])));
 
 
 --

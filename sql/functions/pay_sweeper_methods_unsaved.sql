@@ -3,11 +3,13 @@
 -- PSP's event that it was stored lost, and no look-up found it, or the
 -- PSP cannot be asked): how many there are and how old the oldest is (for
 -- /metrics), and the ones not alerted yet, at most p_limit, now marked
--- alerted (method_alerted_at: one log line each).  Only the lease's owner
--- marks any.  Read through checkouts_method_unsaved.  The count walks that
--- index from its oldest entry and stops at 10,000, as
--- pay_sweeper_overdue's: the paid checkouts whose method's event was lost
--- stay in it (Adyen's cannot be asked), and they only grow.
+-- alerted (checkouts.method_alerted_at: one log line each).  Only the
+-- lease's owner marks any.  The count walks checkouts_method_unsaved from
+-- its oldest entry and stops at 10,000, as pay_sweeper_overdue's: the paid
+-- checkouts whose method's event was lost stay in it (Adyen's cannot be
+-- asked), and they only grow.  The ones to alert are found through
+-- checkouts_method_unalerted, which leaves the alerted out (a checkout
+-- paid late enters it behind older ones: a cursor would miss it).
 CREATE OR REPLACE FUNCTION pay_sweeper_methods_unsaved(p_owner text, p_psps text[], p_alert_after integer, p_limit integer)
  RETURNS TABLE(merchant_id text, checkout_id text, psp text, age_seconds bigint, last_answer text, unsaved bigint, oldest_seconds bigint)
  LANGUAGE plpgsql
@@ -48,31 +50,34 @@ BEGIN
 
     RETURN QUERY
     WITH late AS (
-        SELECT c.merchant_id, c.checkout_id, c.psp,
-               floor(extract(epoch FROM now() - c.created_at))::bigint AS age_seconds,
-               s.last_answer, c.created_at
+        SELECT c.merchant_id, c.checkout_id
           FROM checkouts c
-          LEFT JOIN checkout_sweeps s
-            ON s.merchant_id = c.merchant_id AND s.checkout_id = c.checkout_id
          WHERE c.save_method IS NOT NULL
            AND c.method_saved_at IS NULL
+           AND c.method_alerted_at IS NULL
            AND c.status IN ('SUCCESS', 'AUTHORIZED')
            AND c.created_at < now() - make_interval(secs => p_alert_after)
            AND c.psp = ANY (p_psps)
-           AND s.method_alerted_at IS NULL
          ORDER BY c.created_at
          LIMIT p_limit
     ), marked AS (
-        INSERT INTO checkout_sweeps AS s (merchant_id, checkout_id, method_alerted_at)
-        SELECT l.merchant_id, l.checkout_id, now() FROM late l
-        ON CONFLICT (merchant_id, checkout_id) DO UPDATE SET method_alerted_at = now()
+        -- (the conditions again: a checkout whose method was saved since
+        -- the look-up, while this waited for its row, is not alerted)
+        UPDATE checkouts c SET method_alerted_at = now()
+          FROM late l
+         WHERE c.merchant_id = l.merchant_id AND c.checkout_id = l.checkout_id
+           AND c.method_saved_at IS NULL AND c.method_alerted_at IS NULL
+        RETURNING c.merchant_id, c.checkout_id, c.psp, c.created_at
     )
-    SELECT l.merchant_id, l.checkout_id, l.psp, l.age_seconds, l.last_answer,
-           v_n, v_oldest
-      FROM late l
+    SELECT m.merchant_id, m.checkout_id, m.psp,
+           floor(extract(epoch FROM now() - m.created_at))::bigint,
+           s.last_answer, v_n, v_oldest
+      FROM marked m
+      LEFT JOIN checkout_sweeps s
+        ON s.merchant_id = m.merchant_id AND s.checkout_id = m.checkout_id
     UNION ALL
     SELECT NULL, NULL, NULL, NULL, NULL, v_n, v_oldest
-     WHERE NOT EXISTS (SELECT 1 FROM late);
+     WHERE NOT EXISTS (SELECT 1 FROM marked);
 END
 $function$;
 REVOKE ALL ON FUNCTION pay_sweeper_methods_unsaved(p_owner text, p_psps text[], p_alert_after integer, p_limit integer) FROM PUBLIC;

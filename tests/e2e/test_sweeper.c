@@ -1689,6 +1689,50 @@ Test(solo_sweeper, the_unsaved_methods_count_reads_at_most_ten_thousand_checkout
 }
 
 
+/* A round of pay_sweeper_methods_unsaved as the lease's owner: how many
+ * of m's checkouts it alerted, the first and last (co_<n>), and its count. */
+static const char  methods_alert_round[] =
+    "SELECT count(checkout_id) || ' ' || min(substr(checkout_id, 4)::int)"
+    " || ' ' || max(substr(checkout_id, 4)::int) || ' ' || min(unsaved)"
+    " FROM pay_sweeper_methods_unsaved('reads-test', '{mock_sweep_reads}',"
+    " 3600, $1::int)";
+
+
+Test(solo_sweeper, a_methods_round_alerts_from_the_checkouts_not_alerted_yet,
+     .description = "20,000 paid checkouts that asked to save the shopper's "
+                    "method and never had one recorded (Adyen's cannot be "
+                    "asked: they stay, and only grow); two rounds of 9,500 "
+                    "alert the oldest 19,000, and a round of 50 then reads "
+                    "its count's 10,000 and about its batch: the checkouts "
+                    "alerted already are not in the index it finds its "
+                    "batch by (checkouts_method_unalerted).  Through "
+                    "checkout_sweeps, it read the 19,000 alerted first")
+{
+    long         read;
+    char        *got;
+    merchant_t   m;
+    const char  *q = methods_alert_round;
+
+    merchant_new(&m);
+
+    reads_begin(&m);
+    db_exec("UPDATE checkouts SET save_method = '{\"usage\": \"off_session\"}',"
+            " status = 'SUCCESS' WHERE merchant_id = $1", 1,
+            (const char *[]) { m.id });
+    db_exec("ANALYZE checkouts", 0, NULL);
+
+    cr_assert_str_eq(db_scalar(q, 1, (const char *[]) { "9500" }), "9500 1 9500 10000");
+    cr_assert_str_eq(db_scalar(q, 1, (const char *[]) { "9500" }), "9500 9501 19000 10000");
+    read = db_rows_read("checkouts");
+    got = db_scalar(q, 1, (const char *[]) { "50" });
+    read = db_rows_read("checkouts") - read;
+    cr_assert_str_eq(got, "50 19001 19050 10000");
+    cr_assert_lt(read, 11000, "the round read %ld rows", read);
+
+    db_exec("ROLLBACK", 0, NULL);
+}
+
+
 Test(solo_sweeper, a_round_alerts_from_where_the_last_stopped,
      .description = "the alerts of checkouts EXECUTING past alert= in a busy "
                     "shard's steady state: 20,000 past it, two rounds of "
