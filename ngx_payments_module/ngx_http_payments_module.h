@@ -954,7 +954,7 @@ u_char *ngx_http_payments_instance_owner(ngx_cycle_t *cycle, u_char *buf,
 #define NGX_HTTP_PAYMENTS_FILE_CA      2
 
 ngx_int_t ngx_http_payments_read_file(ngx_conf_t *cf,
-    ngx_str_t *name, ngx_str_t *directive, size_t min, ngx_uint_t secret,
+    ngx_str_t *name, ngx_str_t *directive, size_t min, ngx_uint_t kind,
     ngx_str_t *out);
 ngx_int_t ngx_http_payments_read_secret(ngx_conf_t *cf,
     ngx_str_t *name, ngx_str_t *directive, size_t min, ngx_str_t *secret);

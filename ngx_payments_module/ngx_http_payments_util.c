@@ -181,7 +181,7 @@ ngx_http_payments_read_secret(ngx_conf_t *cf, ngx_str_t *name,
 
 ngx_int_t
 ngx_http_payments_read_file(ngx_conf_t *cf, ngx_str_t *name,
-    ngx_str_t *directive, size_t min, ngx_uint_t kind, ngx_str_t *secret)
+    ngx_str_t *directive, size_t min, ngx_uint_t kind, ngx_str_t *out)
 {
     ssize_t          n;
     ngx_str_t        path;
@@ -229,28 +229,28 @@ ngx_http_payments_read_file(ngx_conf_t *cf, ngx_str_t *name,
         goto failed;
     }
 
-    secret->data = ngx_pnalloc(cf->pool, (size_t) ngx_file_size(&fi) + 1);
-    if (secret->data == NULL) {
+    out->data = ngx_pnalloc(cf->pool, (size_t) ngx_file_size(&fi) + 1);
+    if (out->data == NULL) {
         goto failed;
     }
 
-    n = ngx_read_file(&file, secret->data, (size_t) ngx_file_size(&fi), 0);
+    n = ngx_read_file(&file, out->data, (size_t) ngx_file_size(&fi), 0);
     if (n == NGX_ERROR) {
         goto failed;
     }
 
-    while (n > 0 && (secret->data[n - 1] == '\n' || secret->data[n - 1] == '\r'
-                     || secret->data[n - 1] == ' '))
+    while (n > 0 && (out->data[n - 1] == '\n' || out->data[n - 1] == '\r'
+                     || out->data[n - 1] == ' '))
     {
         n--;
     }
 
-    secret->data[n] = '\0';
-    secret->len = n;
+    out->data[n] = '\0';
+    out->len = n;
 
     ngx_close_file(file.fd);
 
-    if (secret->len < min) {
+    if (out->len < min) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"%V\": secret in \"%V\" is shorter than %uz "
                            "bytes", directive, &path, min);
@@ -260,7 +260,7 @@ ngx_http_payments_read_file(ngx_conf_t *cf, ngx_str_t *name,
     /* a CA file is parsed now: one curl could not use would fail every
      * handshake of the calls it is for, and only at run time */
     if (kind == NGX_HTTP_PAYMENTS_FILE_CA
-        && ngx_http_payments_pem_certs(secret) == 0)
+        && ngx_http_payments_pem_certs(out) == 0)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"%V\": file \"%V\" holds no PEM certificate, "
