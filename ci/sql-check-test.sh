@@ -1,0 +1,255 @@
+#!/usr/bin/env bash
+# ci/sql-check.sh against a planted tree: in a clone of the repository (the
+# committed files, with the working tree's ci/sql-check.sh), the script
+# passes on the tree as it is, then fails on the same tree with a violation
+# of each of its rules planted, each reported by its own message; a
+# migration that only adds enum values and a kept signature's LANGUAGE sql
+# wrapper are not reported.  Two runs of the script, ~30 s.  Prints
+# "sqlcheck: N passed, N failed".
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/sql-check-test.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+
+passed=0
+failed=0
+ok() { echo "sqlcheck: ok: $*"; passed=$((passed + 1)); }
+bad() { echo "sqlcheck: FAILED: $*" >&2; failed=$((failed + 1)); }
+
+# The history with it: checks 2 and 3 read the earlier layouts from git.
+tree=$tmp/tree
+git clone -q "$top" "$tree"
+cp "$top/ci/sql-check.sh" "$tree/ci/sql-check.sh"
+
+# check NAME: the tree's ci/sql-check.sh, its output in $tmp/NAME.out and
+# its exit status in rc
+check() {
+    rc=0
+    bash "$tree/ci/sql-check.sh" >"$tmp/$1.out" 2>&1 || rc=$?
+}
+# shows a run's output once, after the first case of it that failed
+shown=""
+show() {
+    case " $shown " in *" $1 "*) return ;; esac
+    shown+=" $1"
+    echo "sqlcheck: the output of ci/sql-check.sh on the $1 tree:" >&2
+    sed 's/^/    /' "$tmp/$1.out" >&2
+}
+# reported RUN CASE REGEX: a "sql: FAILED:" line of the run matches REGEX
+reported() {
+    if grep -qE "^sql: FAILED: .*$3" "$tmp/$1.out"; then
+        ok "$2"
+    else
+        bad "$2: no line \"sql: FAILED: ...$3\""
+        show "$1"
+    fi
+}
+# spared RUN CASE REGEX: no "sql: FAILED:" line of the run matches REGEX
+spared() {
+    if ! grep -qE "^sql: FAILED: .*$3" "$tmp/$1.out"; then
+        ok "$2"
+    else
+        bad "$2: a line \"sql: FAILED: ...$3\""
+        show "$1"
+    fi
+}
+
+start=$SECONDS
+
+# --- the tree as committed: every check passes ---------------------------------
+check clean
+if [ "$rc" -eq 0 ] && grep -qE '^sql: [0-9]+ passed, 0 failed$' "$tmp/clean.out"; then
+    ok "the committed tree passes (exit 0, 0 failed)"
+else
+    bad "the committed tree: expected exit 0 and \"0 failed\" (exit $rc)"
+    show clean
+fi
+
+# --- the tree with a violation of each rule ------------------------------------
+# None hides another: the migrations and function files below all apply
+# (a fresh migrate must succeed for the script to check anything), each
+# function is named after its case, and every case looks for its own name.
+sql=$tree/sql
+mig=$sql/migrations
+fn=$sql/functions
+
+# 1. sql/schema.sql edited (it also differs by everything planted below:
+# the line must be in the diff the script prints, its first hunk)
+mark='-- planted by ci/sql-check-test.sh'
+{ echo "$mark"; cat "$sql/schema.sql"; } >"$tmp/schema.sql"
+cp "$tmp/schema.sql" "$sql/schema.sql"
+
+# 2. and 3. a migration numbered inside the fold (up to 052): the folded
+# migrations make a table the history did not, and a database of the fold's
+# layout, which recorded 052, refuses to run it after
+cat >"$mig/042_zz_planted_fold.sql" <<'SQL'
+CREATE TABLE zz_planted_fold (id int PRIMARY KEY);
+SQL
+
+# 3. a migration whose result depends on the database it runs on: a table
+# only where functions exist while the migrations run, which is in a
+# database of an earlier layout (a fresh migrate makes them after), so such
+# a database, upgraded, differs from a fresh one
+cat >"$mig/899_zz_planted_upgraded.sql" <<'SQL'
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace
+                  AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                                   WHERE d.objid = p.oid AND d.deptype = 'e')) THEN
+        CREATE TABLE zz_planted_upgraded (id int PRIMARY KEY);
+    END IF;
+END
+$$;
+SQL
+
+# 9. a migration after 106 that adds an enum value and makes a table (which
+# the trigger and the CHECK below use); and one that adds two values only,
+# over three lines and with a comment, which is fine
+cat >"$mig/900_zz_planted_mixed.sql" <<'SQL'
+ALTER TYPE pay_failure_code ADD VALUE 'zz_planted_a';
+CREATE TABLE zz_planted (id int PRIMARY KEY);
+SQL
+cat >"$mig/901_zz_planted_values.sql" <<'SQL'
+-- two values; nothing else
+ALTER TYPE pay_failure_code ADD VALUE 'zz_planted_b';
+ALTER TYPE pay_status
+    ADD VALUE 'ZZ_PLANTED';
+SQL
+
+# 5. a migration that creates a function (which then has no file either)
+cat >"$mig/902_zz_planted_function.sql" <<'SQL'
+CREATE FUNCTION zz_planted_in_migration() RETURNS int LANGUAGE sql AS 'SELECT 1';
+REVOKE ALL ON FUNCTION zz_planted_in_migration() FROM PUBLIC;
+SQL
+
+# 4. a file that names no function
+cat >"$fn/zz_planted_nofunc.sql" <<'SQL'
+SELECT 1;
+SQL
+# 4. a file that defines another function besides its own (which has no
+# file of its own)
+cat >"$fn/zz_planted_two.sql" <<'SQL'
+CREATE OR REPLACE FUNCTION zz_planted_two() RETURNS int LANGUAGE sql AS 'SELECT 2';
+REVOKE ALL ON FUNCTION zz_planted_two() FROM PUBLIC;
+CREATE OR REPLACE FUNCTION zz_planted_stray() RETURNS int LANGUAGE sql AS 'SELECT 3';
+REVOKE ALL ON FUNCTION zz_planted_stray() FROM PUBLIC;
+SQL
+# 4. a trigger, and a CHECK calling a function, made in another function's
+# file (files apply in name order: check_fn and trg_fn before trg_user)
+cat >"$fn/zz_planted_check_fn.sql" <<'SQL'
+CREATE OR REPLACE FUNCTION zz_planted_check_fn(n int) RETURNS boolean
+ LANGUAGE sql IMMUTABLE AS 'SELECT n > 0';
+REVOKE ALL ON FUNCTION zz_planted_check_fn(int) FROM PUBLIC;
+SQL
+cat >"$fn/zz_planted_trg_fn.sql" <<'SQL'
+CREATE OR REPLACE FUNCTION zz_planted_trg_fn() RETURNS trigger
+ LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$;
+REVOKE ALL ON FUNCTION zz_planted_trg_fn() FROM PUBLIC;
+SQL
+cat >"$fn/zz_planted_trg_user.sql" <<'SQL'
+CREATE OR REPLACE FUNCTION zz_planted_trg_user() RETURNS int LANGUAGE sql AS 'SELECT 4';
+REVOKE ALL ON FUNCTION zz_planted_trg_user() FROM PUBLIC;
+CREATE OR REPLACE TRIGGER zz_planted_trg BEFORE INSERT ON zz_planted
+    FOR EACH ROW EXECUTE FUNCTION zz_planted_trg_fn();
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = 'zz_planted_chk') THEN
+        ALTER TABLE zz_planted ADD CONSTRAINT zz_planted_chk CHECK (zz_planted_check_fn(id));
+    END IF;
+END
+$$;
+SQL
+# 4. (the kept signatures) two bodies of one name the gateway may call
+cat >"$fn/zz_planted_twice.sql" <<'SQL'
+CREATE OR REPLACE FUNCTION zz_planted_twice(a int) RETURNS int
+ LANGUAGE plpgsql AS $$BEGIN RETURN a; END$$;
+CREATE OR REPLACE FUNCTION zz_planted_twice(a int, b int) RETURNS int
+ LANGUAGE plpgsql AS $$BEGIN RETURN a + b; END$$;
+REVOKE ALL ON FUNCTION zz_planted_twice(int) FROM PUBLIC;
+REVOKE ALL ON FUNCTION zz_planted_twice(int, int) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION zz_planted_twice(int) TO payments_gateway;
+GRANT EXECUTE ON FUNCTION zz_planted_twice(int, int) TO payments_gateway;
+SQL
+# 6. a function PUBLIC may execute
+cat >"$fn/zz_planted_public.sql" <<'SQL'
+CREATE OR REPLACE FUNCTION zz_planted_public() RETURNS int
+ LANGUAGE plpgsql AS $$BEGIN RETURN 5; END$$;
+GRANT EXECUTE ON FUNCTION zz_planted_public() TO PUBLIC;
+SQL
+# 7. a SECURITY DEFINER function in LANGUAGE sql that is no wrapper; and a
+# kept signature's wrapper (an overload of a name with more arguments),
+# which is fine
+cat >"$fn/zz_planted_definer_sql.sql" <<'SQL'
+CREATE OR REPLACE FUNCTION zz_planted_definer_sql() RETURNS int
+ LANGUAGE sql SECURITY DEFINER SET search_path TO 'public', 'pg_temp' AS 'SELECT 6';
+REVOKE ALL ON FUNCTION zz_planted_definer_sql() FROM PUBLIC;
+SQL
+cat >"$fn/zz_planted_wrapper.sql" <<'SQL'
+CREATE OR REPLACE FUNCTION zz_planted_wrapper(a int, b int) RETURNS int
+ LANGUAGE plpgsql SECURITY DEFINER SET search_path TO 'public', 'pg_temp'
+AS $$BEGIN RETURN a + b; END$$;
+CREATE OR REPLACE FUNCTION zz_planted_wrapper(a int) RETURNS int
+ LANGUAGE sql SECURITY DEFINER SET search_path TO 'public', 'pg_temp'
+AS 'SELECT zz_planted_wrapper(a, 0)';
+REVOKE ALL ON FUNCTION zz_planted_wrapper(int, int) FROM PUBLIC;
+REVOKE ALL ON FUNCTION zz_planted_wrapper(int) FROM PUBLIC;
+SQL
+# 8. a SECURITY DEFINER function without SET search_path
+cat >"$fn/zz_planted_no_path.sql" <<'SQL'
+CREATE OR REPLACE FUNCTION zz_planted_no_path() RETURNS int
+ LANGUAGE plpgsql SECURITY DEFINER AS $$BEGIN RETURN 7; END$$;
+REVOKE ALL ON FUNCTION zz_planted_no_path() FROM PUBLIC;
+SQL
+
+check planted
+if [ "$rc" -eq 1 ] && grep -qE '^sql: [0-9]+ passed, [1-9][0-9]* failed$' "$tmp/planted.out"; then
+    ok "the planted tree fails (exit 1, the script ran to its end)"
+else
+    bad "the planted tree: expected exit 1 and \"sql: N passed, N failed\" (exit $rc)"
+    show planted
+fi
+
+reported planted "1: sql/schema.sql edited" 'sql/schema.sql differs from a fresh migrate'
+if grep -qxF -e "-$mark" "$tmp/planted.out"; then
+    ok "1: the edited line is in the diff"
+else
+    bad "1: the edited line is not in the diff"
+    show planted
+fi
+reported planted "2: a migration inside the fold" \
+    'the migrations up to [0-9]+ make other tables than'
+reported planted "3: a database of an earlier layout does not upgrade" \
+    'payments-migrate failed on a database of'
+reported planted "3: a database of an earlier layout upgrades to another schema" \
+    'a database of .*, upgraded, differs from a fresh one'
+reported planted "4: a function without its file" \
+    'functions without a file in sql/functions/: .*zz_planted_in_migration .*zz_planted_stray '
+reported planted "4: a file naming no function" \
+    'files in sql/functions/ whose function the migrate did not make: zz_planted_nofunc '
+reported planted "4: a file defining another function" \
+    'zz_planted_two\.sql defines zz_planted_stray;'
+reported planted "4: a trigger made outside its function's file" \
+    'made elsewhere than their function.s file: .*trigger zz_planted_trg \(in zz_planted_trg_fn\.sql\)'
+reported planted "4: a CHECK made outside its function's file" \
+    'made elsewhere than their function.s file: .*check zz_planted_chk \(in zz_planted_check_fn\.sql\)'
+reported planted "4: a kept signature with a body of its own" \
+    'functions with more than one body the gateway may call .*zz_planted_twice'
+reported planted "5: a migration creating a function" \
+    'migrations that create functions .*: 902_zz_planted_function\.sql'
+reported planted "6: a function PUBLIC may execute" \
+    'functions PUBLIC may execute .*zz_planted_public\(\)'
+reported planted "7: a SECURITY DEFINER LANGUAGE sql function" \
+    'SECURITY DEFINER functions in LANGUAGE sql.*zz_planted_definer_sql\(\)'
+spared planted "7: a kept signature's LANGUAGE sql wrapper is not reported" \
+    'SECURITY DEFINER functions in LANGUAGE sql.*zz_planted_wrapper\('
+reported planted "8: a SECURITY DEFINER function without SET search_path" \
+    'SECURITY DEFINER functions without SET search_path.*zz_planted_no_path\(\)'
+reported planted "9: a migration adding an enum value and a table" \
+    'migrations that add an enum value and do more .*: 900_zz_planted_mixed\.sql'
+spared planted "9: a migration adding two enum values only is not reported" \
+    '901_zz_planted_values'
+
+echo "sqlcheck: 2 runs of ci/sql-check.sh in $((SECONDS - start)) s"
+echo "sqlcheck: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
