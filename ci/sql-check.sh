@@ -18,7 +18,9 @@
 #   4. Every function in the database has its file sql/functions/<name>.sql,
 #      every such file names a function that exists, a file defines only
 #      functions of its own name, and every trigger, and every CHECK that
-#      calls a function, is made in that function's file.
+#      calls a function, is made in that function's file; of the overloads
+#      of one name the gateway may call, all but one are wrappers (one SQL
+#      statement calling the current signature), never a second body.
 #   5. No versioned migration creates a function: functions live in
 #      sql/functions/ only.
 #   6. No function can be executed by PUBLIC (each file revokes it).

@@ -58,7 +58,7 @@ step() {
         f=$((t - p))
         # a runner that died, or failed outside any test
         if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
-    elif line=$(grep -E '^(fuzz|browser|deb|prom|docs|demo|logscan|sqlcheck|benchcalls): [0-9]+ passed, [0-9]+ failed' "$log" | tail -1) && [ -n "$line" ]; then
+    elif line=$(grep -E '^(fuzz|browser|deb|prom|docs|demo|logscan|sql|sqlcheck|benchcalls): [0-9]+ passed, [0-9]+ failed' "$log" | tail -1) && [ -n "$line" ]; then
         p=$(sed -E 's/^[a-z]+: ([0-9]+) passed.*/\1/' <<<"$line")
         f=$(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")
         if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
@@ -165,8 +165,10 @@ checks() {
     # The SQL's layout (ci/sql-check.sh, on a PostgreSQL of its own):
     # sql/schema.sql is a fresh migrate's, the baseline makes what the
     # history it folds made, databases of the earlier layouts upgrade to
-    # it, one file per function with its triggers, no function in a
-    # migration, none executable by PUBLIC.
+    # it, one file per function with its triggers, a kept signature a
+    # wrapper, no function in a migration, none executable by PUBLIC, a
+    # SECURITY DEFINER one PL/pgSQL (but a wrapper) with its search_path
+    # set, a migration adding an enum value adding nothing else.
     step sql-layout suite bash ci/sql-check.sh
     # The layout check against a planted tree (ci/sql-check-test.sh, two
     # runs of it, ~30 s): it passes on the committed tree, and a breach of
