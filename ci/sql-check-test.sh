@@ -142,10 +142,13 @@ CREATE OR REPLACE FUNCTION zz_planted_check_fn(n int) RETURNS boolean
  LANGUAGE sql IMMUTABLE AS 'SELECT n > 0';
 REVOKE ALL ON FUNCTION zz_planted_check_fn(int) FROM PUBLIC;
 SQL
+# (its own file drops it and names it in a comment: neither makes it)
 cat >"$fn/zz_planted_trg_fn.sql" <<'SQL'
 CREATE OR REPLACE FUNCTION zz_planted_trg_fn() RETURNS trigger
  LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$;
 REVOKE ALL ON FUNCTION zz_planted_trg_fn() FROM PUBLIC;
+-- CREATE TRIGGER zz_planted_trg is in zz_planted_trg_user.sql
+DROP TRIGGER IF EXISTS zz_planted_trg ON zz_planted;
 SQL
 cat >"$fn/zz_planted_trg_user.sql" <<'SQL'
 CREATE OR REPLACE FUNCTION zz_planted_trg_user() RETURNS int LANGUAGE sql AS 'SELECT 4';

@@ -210,12 +210,14 @@ done
 misplaced=""
 while read -r what name fn; do
     [ -n "$what" ] || continue
+    # (made: a DROP TRIGGER of the name, or a comment naming it, is not)
     if [ "$what" = trigger ]; then
-        pat="TRIGGER[[:space:]]+$name([[:space:]]|\$)"
+        pat="CREATE[[:space:]]+(OR[[:space:]]+REPLACE[[:space:]]+)?(CONSTRAINT[[:space:]]+)?TRIGGER[[:space:]]+$name([[:space:]]|\$)"
     else
         pat="ADD[[:space:]]+CONSTRAINT[[:space:]]+$name([[:space:]]|\$)"
     fi
-    grep -qE "$pat" "$top/sql/functions/$fn.sql" 2>/dev/null || misplaced+="$what $name (in $fn.sql); "
+    sed 's/--.*$//' "$top/sql/functions/$fn.sql" 2>/dev/null | grep -qE "$pat" ||
+        misplaced+="$what $name (in $fn.sql); "
 done < <(q "$ci" -F ' ' -c "
     SELECT 'trigger', t.tgname, p.proname FROM pg_trigger t
       JOIN pg_proc p ON p.oid = t.tgfoid
