@@ -41,6 +41,14 @@ ticks() {
               for (i = 1; i <= n; i++) if (pid == want[i] || $2 == want[i]) t[i] += u }
             END { for (i = 1; i <= n; i++) printf "%d%s", t[i], i < n ? " " : "\n" }'
 }
+# sys_ticks PID: the system part of ticks PID (the kernel's time in the
+# process's and its children's system calls), alone
+sys_ticks() {
+    cat /proc/[0-9]*/stat 2>/dev/null |
+        awk -v pid="$1" '{ p = $1; sub(/^.*\) /, "")
+                          if (p == pid || $2 == pid) t += $13 }
+                        END { printf "%d\n", t }'
+}
 # pg_parts PM: the CPU time (clock ticks) of the postmaster PM's children
 # alive now, in two sums: its backends (the clients' connections), then its
 # autovacuum workers; the rest (WAL writer, checkpointer, background writer,

@@ -99,14 +99,15 @@ say() { echo "$*" | tee -a "$out"; }
 # cpu_mark, then cpu_stop: the CPU time PostgreSQL, nginx and the mock PSP
 # (each with its children) and the whole machine used in between;
 # cpu_report N: that time per one of N events (PostgreSQL's with its
-# backends' and its autovacuum workers' parts), how busy the cores were and
+# backends' and its autovacuum workers' parts, nginx's with the part its
+# workers spent in the kernel's system calls), how busy the cores were and
 # how much of them the hypervisor stole
 cpu_now() {
     local pm ng mk
     pm=$(head -1 "$PAY_TEST_PGDATA/postmaster.pid")
     ng=$(cat "$run/nginx.pid")
     mk=$(sed -n 's/^MOCK_PID=//p' "$run/state")
-    echo "$(ticks "${pm:--}" "${ng:--}" "${mk:--}") $(busy) $(date +%s%N) $(steal) $(pg_parts "${pm:-0}")"
+    echo "$(ticks "${pm:--}" "${ng:--}" "${mk:--}") $(busy) $(date +%s%N) $(steal) $(pg_parts "${pm:-0}") $(sys_ticks "${ng:-0}")"
 }
 # cpu_mark [LABEL]: the CPU counters now; with BENCH_PERF and a LABEL, the
 # nginx workers sampled by perf until cpu_stop (call graphs unwound from
@@ -135,13 +136,14 @@ cpu_stop() {
 }
 cpu_report() {
     awk -v n="$1" -v a="$cpu_a" -v b="$cpu_b" -v hz="$(getconf CLK_TCK)" -v c="$(nproc)" 'BEGIN {
-        if (split(a, x, " ") != 8 || split(b, y, " ") != 8 || n + 0 == 0) {
+        if (split(a, x, " ") != 9 || split(b, y, " ") != 9 || n + 0 == 0) {
             print "CPU per event: n/a (a sample failed)"; exit }
         ms = 1000 / hz / n; s = (y[5] - x[5]) / 1e9
         p = y[1] - x[1]; g = y[2] - x[2]; m = y[3] - x[3]; t = y[4] - x[4]
-        printf "cores %d%% busy, %d%% stolen; CPU per event: PostgreSQL %.2f ms (its backends %.2f, autovacuum %.2f), nginx %.2f ms, the mock PSP %.2f ms, the rest (wrk, the kernel) %.2f ms",
+        printf "cores %d%% busy, %d%% stolen; CPU per event: PostgreSQL %.2f ms (its backends %.2f, autovacuum %.2f), nginx %.2f ms (in system calls %.2f), the mock PSP %.2f ms, the rest (wrk, the kernel) %.2f ms",
             100 * t / hz / s / c, 100 * (y[6] - x[6]) / hz / s / c, p * ms,
-            (y[7] - x[7]) * ms, (y[8] - x[8]) * ms, g * ms, m * ms, (t - p - g - m) * ms }'
+            (y[7] - x[7]) * ms, (y[8] - x[8]) * ms, g * ms, (y[9] - x[9]) * ms, m * ms,
+            (t - p - g - m) * ms }'
 }
 
 worker_rss() {
