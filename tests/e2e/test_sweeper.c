@@ -1689,6 +1689,27 @@ Test(solo_sweeper, the_unsaved_methods_count_reads_at_most_ten_thousand_checkout
 }
 
 
+/* Three alert rounds of q (its batch $1; it answers how many it alerted,
+ * the first and last co_<n>, and its count) over the reads tests' 20,000
+ * checkouts past alert=: two of 9,500 alert the oldest 19,000, then one of
+ * 50 alerts the next 50 and reads its count's 10,000 rows of checkouts
+ * and about its batch, not the 19,000 alerted already. */
+static void
+alert_rounds(const char *q)
+{
+    long   read;
+    char  *got;
+
+    cr_assert_str_eq(db_scalar(q, 1, (const char *[]) { "9500" }), "9500 1 9500 10000");
+    cr_assert_str_eq(db_scalar(q, 1, (const char *[]) { "9500" }), "9500 9501 19000 10000");
+    read = db_rows_read("checkouts");
+    got = db_scalar(q, 1, (const char *[]) { "50" });
+    read = db_rows_read("checkouts") - read;
+    cr_assert_str_eq(got, "50 19001 19050 10000");
+    cr_assert_lt(read, 11000, "the round read %ld rows", read);
+}
+
+
 /* A round of pay_sweeper_methods_unsaved as the lease's owner: how many
  * of m's checkouts it alerted, the first and last (co_<n>), and its count. */
 static const char  methods_alert_round[] =
@@ -1708,8 +1729,6 @@ Test(solo_sweeper, a_methods_round_alerts_from_the_checkouts_not_alerted_yet,
                     "batch by (checkouts_method_unalerted).  Through "
                     "checkout_sweeps, it read the 19,000 alerted first")
 {
-    long         read;
-    char        *got;
     merchant_t   m;
     const char  *q = methods_alert_round;
 
@@ -1721,13 +1740,7 @@ Test(solo_sweeper, a_methods_round_alerts_from_the_checkouts_not_alerted_yet,
             (const char *[]) { m.id });
     db_exec("ANALYZE checkouts", 0, NULL);
 
-    cr_assert_str_eq(db_scalar(q, 1, (const char *[]) { "9500" }), "9500 1 9500 10000");
-    cr_assert_str_eq(db_scalar(q, 1, (const char *[]) { "9500" }), "9500 9501 19000 10000");
-    read = db_rows_read("checkouts");
-    got = db_scalar(q, 1, (const char *[]) { "50" });
-    read = db_rows_read("checkouts") - read;
-    cr_assert_str_eq(got, "50 19001 19050 10000");
-    cr_assert_lt(read, 11000, "the round read %ld rows", read);
+    alert_rounds(q);
 
     db_exec("ROLLBACK", 0, NULL);
 }
@@ -1742,8 +1755,6 @@ Test(solo_sweeper, a_round_alerts_from_where_the_last_stopped,
                     "walking from the oldest, it read the 19,000 alerted "
                     "already too")
 {
-    long         read;
-    char        *got;
     merchant_t   m;
     const char  *q = reads_alert_round;
 
@@ -1751,13 +1762,7 @@ Test(solo_sweeper, a_round_alerts_from_where_the_last_stopped,
 
     reads_begin(&m);
 
-    cr_assert_str_eq(db_scalar(q, 1, (const char *[]) { "9500" }), "9500 1 9500 10000");
-    cr_assert_str_eq(db_scalar(q, 1, (const char *[]) { "9500" }), "9500 9501 19000 10000");
-    read = db_rows_read("checkouts");
-    got = db_scalar(q, 1, (const char *[]) { "50" });
-    read = db_rows_read("checkouts") - read;
-    cr_assert_str_eq(got, "50 19001 19050 10000");
-    cr_assert_lt(read, 11000, "the round read %ld rows", read);
+    alert_rounds(q);
 
     db_exec("ROLLBACK", 0, NULL);
 }
