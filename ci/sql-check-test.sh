@@ -3,8 +3,9 @@
 # committed files, with the working tree's ci/sql-check.sh), the script
 # passes on the tree as it is, then fails on the same tree with a violation
 # of each of its rules planted, each reported by its own message; a
-# migration that only adds enum values and a kept signature's LANGUAGE sql
-# wrapper are not reported.  Two runs of the script, ~30 s.  Prints
+# migration that only adds enum values, a comment naming CREATE FUNCTION
+# and a kept signature's LANGUAGE sql wrapper are not reported.  Two runs
+# of the script, ~30 s.  Prints
 # "sqlcheck: N passed, N failed".
 set -euo pipefail
 
