@@ -15,8 +15,7 @@ DECLARE
     -- TTL after it (checkout_key_finish), and its row is updated in place
     v_ttl         interval := p_ttl_seconds * interval '1 second' * (1441.0 / 1440);
     v_sum         numeric;
-    v_orders      bigint;
-    v_dup         boolean;
+    v_constraint  text;
     v_request     text;
     v_expires     timestamptz;
     c             checkouts%ROWTYPE;
@@ -254,29 +253,20 @@ BEGIN
 
     -- A new key: the checkout, its orders (NOT_STARTED -> EXECUTING, written
     -- as EXECUTING with the event that records the move) and the events.
-    -- If the checkout id or an order id is already this merchant's (even
-    -- one a concurrent transaction under another key commits while we wait
-    -- on its index entry: ON CONFLICT waits for it as a unique check does),
-    -- nothing of the checkout stays and only the key remains, stored as a
-    -- duplicate.  Without a subtransaction (a BEGIN ... EXCEPTION block,
-    -- as until 2026-11-29): its writes took a second transaction id at
-    -- every registration, and the checkout locked by the block's order
-    -- inserts, then updated by a deny or a review in the same transaction,
-    -- became a MultiXact.
-    INSERT INTO checkouts (merchant_id, checkout_id, psp, nonce, currency,
-                           amount_total, success_url, cancel_url, buyer_email,
-                           status, psp_request, expires_at, metadata,
-                           capture_method, save_method, payment_method_id)
-    VALUES (p_merchant, p_checkout_id, p_psp, p_merchant || ':' || p_checkout_id,
-            p_currency, p_amount_total, p_success_url, p_cancel_url, p_buyer_email,
-            'EXECUTING', p_psp_request, to_timestamp(p_expires_at), p_metadata,
-            p_capture_method, v_save, v_method_id)
-    ON CONFLICT (merchant_id, checkout_id) DO NOTHING;
-    v_dup := NOT FOUND;
+    -- The block is a subtransaction: if the checkout id or an order id is
+    -- already this merchant's (even one a concurrent transaction under
+    -- another key commits while we wait on its index entry), it is rolled
+    -- back and only the key remains, stored as a duplicate.
+    BEGIN
+        INSERT INTO checkouts (merchant_id, checkout_id, psp, nonce, currency,
+                               amount_total, success_url, cancel_url, buyer_email,
+                               status, psp_request, expires_at, metadata,
+                               capture_method, save_method, payment_method_id)
+        VALUES (p_merchant, p_checkout_id, p_psp, p_merchant || ':' || p_checkout_id,
+                p_currency, p_amount_total, p_success_url, p_cancel_url, p_buyer_email,
+                'EXECUTING', p_psp_request, to_timestamp(p_expires_at), p_metadata,
+                p_capture_method, v_save, v_method_id);
 
-    IF NOT v_dup THEN
-        -- the orders first, their events only once every order is in: an
-        -- order event is never deleted (order_events_no_change)
         WITH o AS (
             SELECT e.value ->> 'payment_order_id' AS id,
                    e.value ->> 'seller_account' AS seller,
@@ -292,30 +282,22 @@ BEGIN
              -- Index entries are taken in id order, so two checkouts racing
              -- on overlapping order ids wait for each other, never deadlock.
              ORDER BY o.id
-            ON CONFLICT (merchant_id, payment_order_id) DO NOTHING
-            RETURNING payment_orders.amount
-        )
-        SELECT count(*), coalesce(sum(ins.amount), 0) INTO v_orders, v_sum FROM ins;
-
-        IF v_orders < jsonb_array_length(p_orders) THEN
-            -- an order id already this merchant's (or twice in the body):
-            -- the orders and the checkout just written go again
-            DELETE FROM payment_orders po
-             WHERE po.merchant_id = p_merchant AND po.checkout_id = p_checkout_id;
-            DELETE FROM checkouts ck
-             WHERE ck.merchant_id = p_merchant AND ck.checkout_id = p_checkout_id;
-            v_dup := true;
-        ELSE
+            RETURNING payment_orders.payment_order_id, payment_orders.line_no,
+                      payment_orders.amount
+        ), ev AS (
             INSERT INTO order_events (merchant_id, checkout_id, payment_order_id,
                                       from_status, to_status, source)
-            SELECT p_merchant, p_checkout_id, e.value ->> 'payment_order_id',
+            SELECT p_merchant, p_checkout_id, ins.payment_order_id,
                    'NOT_STARTED', 'EXECUTING', 'registration'
-              FROM jsonb_array_elements(p_orders) WITH ORDINALITY AS e(value, ord)
-             ORDER BY e.ord;
+              FROM ins ORDER BY ins.line_no
+        )
+        SELECT coalesce(sum(ins.amount), 0) INTO v_sum FROM ins;
+    EXCEPTION WHEN unique_violation THEN
+        GET STACKED DIAGNOSTICS v_constraint = CONSTRAINT_NAME;
+        IF v_constraint NOT IN ('checkouts_pkey', 'payment_orders_pkey',
+                                'payment_orders_checkout_order_key') THEN
+            RAISE;
         END IF;
-    END IF;
-
-    IF v_dup THEN
         UPDATE idempotency_keys ik
            SET state = 'done', lease_until = NULL, checkout_id = NULL,
                response_status = 409, response_body = p_duplicate_body
@@ -324,7 +306,7 @@ BEGIN
                             409, p_duplicate_body, NULL::text, NULL::bigint,
                             NULL::text, NULL::bigint;
         RETURN;
-    END IF;
+    END;
 
     -- The core sums the orders; a mismatch here is a bug, and the whole
     -- transaction (key included) rolls back rather than store it.

@@ -505,66 +505,6 @@ Test(sql, a_verdict_with_its_own_claim_writes_the_key_once_and_locks_nothing_mor
     PQfinish(c);
 }
 
-Test(sql, a_claim_writes_in_the_callers_transaction_not_a_subtransaction,
-     .description = "pay_claim writes the checkout, its orders and their events in the caller's transaction: a subtransaction (a BEGIN ... EXCEPTION block) took a second transaction id at every registration, and made the checkout a deny moves in the claim's transaction a MultiXact (the block's lock and the update, two transactions' ids); the duplicates it caught are still found: a checkout id or an order id already the merchant's, or an order id twice in one body, leaves only the key, done with 409")
-{
-    PGconn      *c = sqlt_connect();
-    char         m[24];
-    const char  *own = "SELECT string_agg(DISTINCT (x = pg_current_xact_id()::text)::text, ',')"
-                       "  FROM (SELECT xmin::text AS x FROM payment_orders"
-                       "         WHERE merchant_id = $1 AND checkout_id = $2"
-                       "        UNION ALL SELECT xmin::text FROM order_events"
-                       "         WHERE merchant_id = $1 AND checkout_id = $2) t";
-
-    new_merchant(c, m);
-
-    /* an allowed claim, and a denied one (its checkout and orders moved
-     * to FAILED by the verdict, in the same transaction) */
-    OK0(c, "BEGIN");
-    cr_assert_str_eq(claim_judged(c, m, "k1", "co_1", "allow"), "claimed allow -");
-    cr_expect_str_eq(VAL(c, own, m, "co_1"), "true");
-    OK0(c, "COMMIT");
-    OK0(c, "BEGIN");
-    cr_assert_str_eq(claim_judged(c, m, "k2", "co_2", "deny"), "claimed deny 403");
-    cr_expect_str_eq(VAL(c, own, m, "co_2"), "true");
-    OK0(c, "COMMIT");
-
-    /* co_1 again under another key; co_3 with co_1's order; co_4 naming
-     * one order twice: each a duplicate, nothing of it stored */
-    cr_assert_str_eq(claim_judged(c, m, "k3", "co_1", "allow"), "duplicate - -");
-    cr_expect_str_eq(claim(c, &(claim_req_t) {
-                         .merchant = m, .key = "k4", .checkout = "co_3",
-                         .orders = "[{\"payment_order_id\":\"co_1_1\","
-                                   "\"seller_account\":\"seller_42\","
-                                   "\"amount_minor\":1500}]" }).outcome,
-                     "duplicate");
-    cr_expect_str_eq(claim(c, &(claim_req_t) {
-                         .merchant = m, .key = "k5", .checkout = "co_4",
-                         .orders = "[{\"payment_order_id\":\"po_x\","
-                                   "\"seller_account\":\"seller_42\","
-                                   "\"amount_minor\":1000},"
-                                   "{\"payment_order_id\":\"po_x\","
-                                   "\"seller_account\":\"seller_42\","
-                                   "\"amount_minor\":500}]" }).outcome,
-                     "duplicate");
-    cr_expect_str_eq(VAL(c, "SELECT string_agg(idem_key || ' ' || state || ' '"
-                            "  || coalesce(response_status::text, '-') || ' '"
-                            "  || coalesce(checkout_id, '-'), ', ' ORDER BY idem_key)"
-                            "  FROM idempotency_keys WHERE merchant_id = $1", m),
-                     "k1 in_progress - co_1, k2 done 403 co_2, k3 done 409 -, "
-                     "k4 done 409 -, k5 done 409 -");
-    cr_expect_str_eq(VAL(c, "SELECT (SELECT string_agg(checkout_id || ' ' || status, ', '"
-                            "                          ORDER BY checkout_id)"
-                            "          FROM checkouts WHERE merchant_id = $1) || '; '"
-                            "  || (SELECT string_agg(payment_order_id || ' ' || checkout_id, ', '"
-                            "                        ORDER BY payment_order_id)"
-                            "        FROM payment_orders WHERE merchant_id = $1) || '; '"
-                            "  || (SELECT count(*) FROM order_events WHERE merchant_id = $1"
-                            "         AND to_status = 'EXECUTING')", m),
-                     "co_1 EXECUTING, co_2 FAILED; co_1_1 co_1, co_2_1 co_2; 2");
-    PQfinish(c);
-}
-
 /* co_1 held, and a younger key that names co_1 too, "a-cancel" (sorting
  * before k1), done with a 409 stored under it: a cancel refused while the
  * checkout's registration held its lease would leave such a key. */
