@@ -34,20 +34,15 @@ floor_database() {
 # its children ("-": none, 0), in one pass over /proc (one snapshot for all).
 # Through cat: a process that exits between the glob and its read is
 # skipped (awk reading the files itself stops at the first one gone).
+# TICKS_PART=system: the system part alone (the kernel's time in their
+# system calls).
 ticks() {
     cat /proc/[0-9]*/stat 2>/dev/null |
-        awk -v pids="$*" 'BEGIN { n = split(pids, want, " ") }
-            { pid = $1; sub(/^.*\) /, ""); u = $12 + $13
+        awk -v pids="$*" -v sys="$([ "${TICKS_PART:-}" = system ] && echo 1)" '
+            BEGIN { n = split(pids, want, " ") }
+            { pid = $1; sub(/^.*\) /, ""); u = sys ? $13 : $12 + $13
               for (i = 1; i <= n; i++) if (pid == want[i] || $2 == want[i]) t[i] += u }
             END { for (i = 1; i <= n; i++) printf "%d%s", t[i], i < n ? " " : "\n" }'
-}
-# sys_ticks PID: the system part of ticks PID (the kernel's time in the
-# process's and its children's system calls), alone
-sys_ticks() {
-    cat /proc/[0-9]*/stat 2>/dev/null |
-        awk -v pid="$1" '{ p = $1; sub(/^.*\) /, "")
-                          if (p == pid || $2 == pid) t += $13 }
-                        END { printf "%d\n", t }'
 }
 # pg_parts PM: the CPU time (clock ticks) of the postmaster PM's children
 # alive now, in two sums: its backends (the clients' connections), then its

@@ -107,7 +107,7 @@ cpu_now() {
     pm=$(head -1 "$PAY_TEST_PGDATA/postmaster.pid")
     ng=$(cat "$run/nginx.pid")
     mk=$(sed -n 's/^MOCK_PID=//p' "$run/state")
-    echo "$(ticks "${pm:--}" "${ng:--}" "${mk:--}") $(busy) $(date +%s%N) $(steal) $(pg_parts "${pm:-0}") $(sys_ticks "${ng:-0}")"
+    echo "$(ticks "${pm:--}" "${ng:--}" "${mk:--}") $(busy) $(date +%s%N) $(steal) $(pg_parts "${pm:-0}") $(TICKS_PART=system ticks "${ng:--}")"
 }
 # cpu_mark [LABEL]: the CPU counters now; with BENCH_PERF and a LABEL, the
 # nginx workers sampled by perf until cpu_stop (call graphs unwound from
