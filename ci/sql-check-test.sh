@@ -232,6 +232,17 @@ else
     show planted
 fi
 
+# as many checks counted on the planted tree as on the clean one: a check
+# that could not run (an upgrade that failed before its second run) counts
+# as failed, not as nothing
+counted() { sed -nE 's/^sql: ([0-9]+) passed, ([0-9]+) failed$/\1 \2/p' "$tmp/$1.out" |
+            awk '{ print $1 + $2 }'; }
+if [ -n "$(counted clean)" ] && [ "$(counted clean)" = "$(counted planted)" ]; then
+    ok "as many checks counted on the planted tree as on the clean one ($(counted clean))"
+else
+    bad "checks counted: $(counted clean) on the clean tree, $(counted planted) on the planted one"
+    show planted
+fi
 reported planted "1: sql/schema.sql edited" 'sql/schema.sql differs from a fresh migrate'
 if grep -qxF -e "-$mark" "$tmp/planted.out"; then
     ok "1: the edited line is in the diff"
