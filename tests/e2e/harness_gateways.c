@@ -210,6 +210,7 @@ gateway_start_env(gateway_t *gw, const char *name, int workers,
         "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-CHACHA20-POLY1305:"
         "ECDHE-RSA-CHACHA20-POLY1305;\n"
         "    location / { payments; }\n"
+        "    location = /metrics { allow 127.0.0.1; deny all; payments; }\n"
         "  }\n"
         "}\n",
         gateway_module(), workers, dir, gw->error_log, level, run, name,
