@@ -5,8 +5,9 @@
 # of each of its rules planted, each reported by its own message; a
 # migration that only adds enum values, a comment naming CREATE FUNCTION,
 # a kept signature's LANGUAGE sql wrapper and an extension's function are
-# not reported.  Two runs
-# of the script, ~30 s.  Prints
+# not reported; and an applied migration edited leaves a database of an
+# earlier layout not current at the second run.  Three runs of the script,
+# ~45 s.  Prints
 # "sqlcheck: N passed, N failed".
 set -euo pipefail
 
@@ -289,6 +290,24 @@ reported planted "9: a migration adding an enum value and a table" \
 spared planted "9: a migration adding two enum values only is not reported" \
     'migrations that add an enum value and do more .*901_zz_planted_values'
 
-echo "sqlcheck: 2 runs of ci/sql-check.sh in $((SECONDS - start)) s"
+# --- the committed tree with an applied migration edited -----------------------
+# 3's second run: a comment added to 045, which a database of the fold's
+# layout recorded as applied (not a file history.txt names: a checksum it
+# lists is taken as the file's own), leaves every schema as it was, so the
+# upgrade itself passes; but payments-migrate warns at every run that 045
+# changed since it was applied: that database is not current at the
+# second run
+git -C "$tree" checkout -q -- . && git -C "$tree" clean -fdq
+cp "$top/ci/sql-check.sh" "$tree/ci/sql-check.sh"
+echo '-- planted by ci/sql-check-test.sh: an applied migration edited' \
+    >>"$tree/sql/migrations/045_table_comments.sql"
+check edited
+fold_ref=$(sed -nE 's/^fold_ref=([0-9a-f]+)$/\1/p' "$tree/ci/sql-check.sh")
+reported edited "3: an upgraded database not current at the second run" \
+    "a database of $fold_ref's layout, upgraded, is not current at the second run"
+spared edited "3: the upgrade itself passes (the edit is a comment)" \
+    'upgraded, differs from a fresh one|payments-migrate failed'
+
+echo "sqlcheck: 3 runs of ci/sql-check.sh in $((SECONDS - start)) s"
 echo "sqlcheck: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
