@@ -271,10 +271,12 @@ read -r passed failed nfail < <(awk -F'\t' '{ p += $2; f += $3; if ($4 != 0) n++
 if [ "$nfail" -gt 0 ]; then
     echo "=== failed: $(awk -F'\t' '$4 != 0 { printf "%s ", $1 }' "$results")"
     # what failed in each, here at the end where a log cut to its tail keeps
-    # it: Criterion's [FAIL] lines and the scripts' FAILED ones (20 a step)
+    # it: Criterion's [FAIL] lines and the scripts' FAIL and "x: FAILED"
+    # ones (20 a step; not a server log's line that names a FAILED status)
     while read -r name; do
         [ -r "$logs/$name.log" ] || continue
-        grep -E '^\[FAIL\]|FAILED' "$logs/$name.log" | head -20 | sed "s/^/=== $name: /"
+        grep -E '^\[FAIL\]|^FAIL[ :]|^[a-z-]+: (.*: )?FAILED' "$logs/$name.log" | awk '!seen[$0]++' | head -20 |
+            sed "s/^/=== $name: /"
     done < <(awk -F'\t' '$4 != 0 { print $1 }' "$results")
 fi
 echo "$passed passed, $failed failed"
