@@ -205,12 +205,8 @@ gateway_start_env(gateway_t *gw, const char *name, int workers,
         "    listen 127.0.0.1:%ld ssl;\n"
         "    ssl_certificate %s/conf/tls.crt;\n"
         "    ssl_certificate_key %s/conf/tls.key;\n"
-        "    ssl_protocols TLSv1.2 TLSv1.3;\n"
-        "    ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:"
-        "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-CHACHA20-POLY1305:"
-        "ECDHE-RSA-CHACHA20-POLY1305;\n"
+        GATEWAY_SERVER_CONF
         "    location / { payments; }\n"
-        "    location = /metrics { allow 127.0.0.1; deny all; payments; }\n"
         "  }\n"
         "}\n",
         gateway_module(), workers, dir, gw->error_log, level, run, name,

@@ -23,6 +23,16 @@
  * origin, the pay-token key and the html are added.  gw_psp_conf() gives the
  * suite's mock PSP lines under other names.
  */
+/* What doc/OPERATIONS.md asks of a server that runs "payments", for a
+ * test's own server {} (gateway_start's has it): TLS 1.2 and 1.3 with AEAD
+ * suites, and /metrics for loopback only; without them nginx -t warns. */
+#define GATEWAY_SERVER_CONF                                                   \
+    "    ssl_protocols TLSv1.2 TLSv1.3;\n"                                   \
+    "    ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:"                          \
+    "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-CHACHA20-POLY1305:"              \
+    "ECDHE-RSA-CHACHA20-POLY1305;\n"                                         \
+    "    location = /metrics { allow 127.0.0.1; deny all; payments; }\n"
+
 typedef struct {
     pid_t   pid;
     char   *origin;         /* https://127.0.0.1:port */

@@ -2605,15 +2605,11 @@ mc_risk_conf(mc_run_t *run)
         "    listen 127.0.0.1:%ld ssl;\n"
         "    ssl_certificate %s/conf/tls.crt;\n"
         "    ssl_certificate_key %s/conf/tls.key;\n"
-        "    ssl_protocols TLSv1.2 TLSv1.3;\n"
-        "    ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:"
-        "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-CHACHA20-POLY1305:"
-        "ECDHE-RSA-CHACHA20-POLY1305;\n"
+        GATEWAY_SERVER_CONF
         "    payments_risk url=%s/risk secret_file=%s/conf/risk.secret\n"
         "        answer_secret_file=%s/conf/risk_answer.secret\n"
         "        timeout=1s connect_timeout=1s allow_http;\n"
         "    location / { payments; }\n"
-        "    location = /metrics { allow 127.0.0.1; deny all; payments; }\n"
         "}\n", port, root, root, env("PAY_TEST_RISK"), root, root);
 }
 

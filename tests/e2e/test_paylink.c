@@ -391,12 +391,9 @@ Test(pay_link, tokens_are_cut_from_the_logs_over_http2_and_when_limit_req_refuse
         "  listen 127.0.0.1:%ld ssl http2;\n"
         "  ssl_certificate %s/conf/tls.crt;\n"
         "  ssl_certificate_key %s/conf/tls.key;\n"
-        "  ssl_protocols TLSv1.2 TLSv1.3;\n"
-        "  ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:"
-        "ECDHE-RSA-AES128-GCM-SHA256;\n"
+        GATEWAY_SERVER_CONF
         "  location /v1/return/ { limit_req zone=redact_rl nodelay; payments; }\n"
         "  location / { payments; }\n"
-        "  location = /metrics { allow 127.0.0.1; deny all; payments; }\n"
         "}\n",
         pg_gateway_conninfo(), gw_psp_conf("redact_psp", "stripe"), port,
         env("PAY_TEST_RUN"), env("PAY_TEST_RUN")));
