@@ -5736,7 +5736,8 @@ BEGIN
 
         -- the checkout's method is recorded (this one, or the same token
         -- saved by another of its shopper's checkouts): it leaves the
-        -- sweeper's checkouts_method_unsaved (pay_sweeper_methods_due)
+        -- sweeper's checkouts_method_unalerted or checkouts_method_alerted
+        -- (pay_sweeper_methods_due)
         UPDATE checkouts ck
            SET method_saved_at = now()
          WHERE ck.merchant_id = c.merchant_id
@@ -7762,20 +7763,37 @@ BEGIN
     END IF;
 
     RETURN QUERY
-    WITH due AS (
+    WITH unsaved AS (
+        -- the not alerted and the alerted, each through its own index
         SELECT c.merchant_id, c.checkout_id, c.psp, c.psp_token, c.nonce,
-               floor(extract(epoch FROM now() - c.created_at))::bigint AS age_seconds,
-               s.session_result, (c.amount_total = 0) AS setup, c.created_at
+               c.amount_total, c.created_at
           FROM checkouts c
-          LEFT JOIN checkout_sweeps s
-            ON s.merchant_id = c.merchant_id AND s.checkout_id = c.checkout_id
          WHERE c.save_method IS NOT NULL
            AND c.method_saved_at IS NULL
+           AND c.method_alerted_at IS NULL
            AND c.status IN ('SUCCESS', 'AUTHORIZED')
            AND c.created_at < now() - make_interval(secs => p_after)
            AND c.psp = ANY (coalesce(p_psps, '{}'))
            AND c.psp_token IS NOT NULL
-           AND (s.method_asked_at IS NULL
+        UNION ALL
+        SELECT c.merchant_id, c.checkout_id, c.psp, c.psp_token, c.nonce,
+               c.amount_total, c.created_at
+          FROM checkouts c
+         WHERE c.save_method IS NOT NULL
+           AND c.method_saved_at IS NULL
+           AND c.method_alerted_at IS NOT NULL
+           AND c.status IN ('SUCCESS', 'AUTHORIZED')
+           AND c.created_at < now() - make_interval(secs => p_after)
+           AND c.psp = ANY (coalesce(p_psps, '{}'))
+           AND c.psp_token IS NOT NULL
+    ), due AS (
+        SELECT c.merchant_id, c.checkout_id, c.psp, c.psp_token, c.nonce,
+               floor(extract(epoch FROM now() - c.created_at))::bigint AS age_seconds,
+               s.session_result, (c.amount_total = 0) AS setup, c.created_at
+          FROM unsaved c
+          LEFT JOIN checkout_sweeps s
+            ON s.merchant_id = c.merchant_id AND s.checkout_id = c.checkout_id
+         WHERE (s.method_asked_at IS NULL
                 OR s.method_asked_at < now() - make_interval(secs => p_every))
          -- never asked first, then the one asked longest ago
          ORDER BY s.method_asked_at NULLS FIRST, c.created_at
@@ -7804,27 +7822,48 @@ CREATE FUNCTION public.pay_sweeper_methods_unsaved(p_owner text, p_psps text[], 
     AS $$
 #variable_conflict use_column
 DECLARE
-    -- in the index's order: the oldest age from the first row, the count
-    -- stopped at 10,000 (a cursor is planned for its first rows)
-    unsaved CURSOR FOR
+    -- each in its index's order: its first row the oldest of its index,
+    -- the count stopped at 10,000 (a cursor is planned for its first rows)
+    alerted CURSOR FOR
         SELECT c.created_at
           FROM checkouts c
          WHERE c.save_method IS NOT NULL
            AND c.method_saved_at IS NULL
+           AND c.method_alerted_at IS NOT NULL
+           AND c.status IN ('SUCCESS', 'AUTHORIZED')
+           AND c.created_at < now() - make_interval(secs => p_alert_after)
+           AND c.psp = ANY (p_psps)
+         ORDER BY c.created_at;
+    unalerted CURSOR FOR
+        SELECT c.created_at
+          FROM checkouts c
+         WHERE c.save_method IS NOT NULL
+           AND c.method_saved_at IS NULL
+           AND c.method_alerted_at IS NULL
            AND c.status IN ('SUCCESS', 'AUTHORIZED')
            AND c.created_at < now() - make_interval(secs => p_alert_after)
            AND c.psp = ANY (p_psps)
          ORDER BY c.created_at;
     v_n       bigint := 0;
+    v_first   timestamptz;
     v_oldest  bigint := 0;
 BEGIN
-    FOR r IN unsaved LOOP
-        IF v_n = 0 THEN
-            v_oldest := floor(extract(epoch FROM now() - r.created_at))::bigint;
-        END IF;
-        v_n := v_n + 1;
+    -- the alerted, then the not alerted; the first row of each is read
+    -- even past 10,000, for the oldest (rows come oldest first: least
+    -- keeps the first's)
+    FOR r IN alerted LOOP
+        v_first := least(v_first, r.created_at);
         EXIT WHEN v_n >= 10000;
+        v_n := v_n + 1;
     END LOOP;
+    FOR r IN unalerted LOOP
+        v_first := least(v_first, r.created_at);
+        EXIT WHEN v_n >= 10000;
+        v_n := v_n + 1;
+    END LOOP;
+    IF v_first IS NOT NULL THEN
+        v_oldest := floor(extract(epoch FROM now() - v_first))::bigint;
+    END IF;
 
     PERFORM 1 FROM sweeper_lease l
       WHERE l.id = 1 AND l.owner = p_owner AND l.until > now();
@@ -12081,17 +12120,17 @@ CREATE INDEX checkouts_list ON public.checkouts USING btree (merchant_id, create
 
 
 --
+-- Name: checkouts_method_alerted; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX checkouts_method_alerted ON public.checkouts USING btree (created_at) WHERE ((save_method IS NOT NULL) AND (method_saved_at IS NULL) AND (method_alerted_at IS NOT NULL) AND (status = ANY (ARRAY['SUCCESS'::public.pay_status, 'AUTHORIZED'::public.pay_status])));
+
+
+--
 -- Name: checkouts_method_unalerted; Type: INDEX; Schema: public; Owner: -
 --
 
 CREATE INDEX checkouts_method_unalerted ON public.checkouts USING btree (created_at) WHERE ((save_method IS NOT NULL) AND (method_saved_at IS NULL) AND (method_alerted_at IS NULL) AND (status = ANY (ARRAY['SUCCESS'::public.pay_status, 'AUTHORIZED'::public.pay_status])));
-
-
---
--- Name: checkouts_method_unsaved; Type: INDEX; Schema: public; Owner: -
---
-
-CREATE INDEX checkouts_method_unsaved ON public.checkouts USING btree (created_at) WHERE ((save_method IS NOT NULL) AND (method_saved_at IS NULL) AND (status = ANY (ARRAY['SUCCESS'::public.pay_status, 'AUTHORIZED'::public.pay_status])));
 
 
 --

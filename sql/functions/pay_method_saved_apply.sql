@@ -96,7 +96,8 @@ BEGIN
 
         -- the checkout's method is recorded (this one, or the same token
         -- saved by another of its shopper's checkouts): it leaves the
-        -- sweeper's checkouts_method_unsaved (pay_sweeper_methods_due)
+        -- sweeper's checkouts_method_unalerted or checkouts_method_alerted
+        -- (pay_sweeper_methods_due)
         UPDATE checkouts ck
            SET method_saved_at = now()
          WHERE ck.merchant_id = c.merchant_id

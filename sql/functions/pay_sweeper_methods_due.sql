@@ -5,8 +5,10 @@
 -- last p_every seconds, at the PSPs of p_psps (those whose session look-up
 -- names a paid session's stored method); at most p_limit, never asked
 -- first; each counted as asked (method_asked_at).  Found through
--- checkouts_method_unsaved: a round reads only the checkouts still
--- without their method.  setup: a save without a charge (amount 0).
+-- checkouts_method_unalerted and checkouts_method_alerted (those alerted
+-- are asked too: a method found late is still recorded): a round reads
+-- only the checkouts still without their method.  setup: a save without a
+-- charge (amount 0).
 CREATE OR REPLACE FUNCTION pay_sweeper_methods_due(p_owner text, p_psps text[], p_after integer, p_every integer, p_limit integer)
  RETURNS TABLE(merchant_id text, checkout_id text, psp text, psp_token text, nonce text, age_seconds bigint, session_result text, setup boolean)
  LANGUAGE plpgsql
@@ -22,20 +24,37 @@ BEGIN
     END IF;
 
     RETURN QUERY
-    WITH due AS (
+    WITH unsaved AS (
+        -- the not alerted and the alerted, each through its own index
         SELECT c.merchant_id, c.checkout_id, c.psp, c.psp_token, c.nonce,
-               floor(extract(epoch FROM now() - c.created_at))::bigint AS age_seconds,
-               s.session_result, (c.amount_total = 0) AS setup, c.created_at
+               c.amount_total, c.created_at
           FROM checkouts c
-          LEFT JOIN checkout_sweeps s
-            ON s.merchant_id = c.merchant_id AND s.checkout_id = c.checkout_id
          WHERE c.save_method IS NOT NULL
            AND c.method_saved_at IS NULL
+           AND c.method_alerted_at IS NULL
            AND c.status IN ('SUCCESS', 'AUTHORIZED')
            AND c.created_at < now() - make_interval(secs => p_after)
            AND c.psp = ANY (coalesce(p_psps, '{}'))
            AND c.psp_token IS NOT NULL
-           AND (s.method_asked_at IS NULL
+        UNION ALL
+        SELECT c.merchant_id, c.checkout_id, c.psp, c.psp_token, c.nonce,
+               c.amount_total, c.created_at
+          FROM checkouts c
+         WHERE c.save_method IS NOT NULL
+           AND c.method_saved_at IS NULL
+           AND c.method_alerted_at IS NOT NULL
+           AND c.status IN ('SUCCESS', 'AUTHORIZED')
+           AND c.created_at < now() - make_interval(secs => p_after)
+           AND c.psp = ANY (coalesce(p_psps, '{}'))
+           AND c.psp_token IS NOT NULL
+    ), due AS (
+        SELECT c.merchant_id, c.checkout_id, c.psp, c.psp_token, c.nonce,
+               floor(extract(epoch FROM now() - c.created_at))::bigint AS age_seconds,
+               s.session_result, (c.amount_total = 0) AS setup, c.created_at
+          FROM unsaved c
+          LEFT JOIN checkout_sweeps s
+            ON s.merchant_id = c.merchant_id AND s.checkout_id = c.checkout_id
+         WHERE (s.method_asked_at IS NULL
                 OR s.method_asked_at < now() - make_interval(secs => p_every))
          -- never asked first, then the one asked longest ago
          ORDER BY s.method_asked_at NULLS FIRST, c.created_at

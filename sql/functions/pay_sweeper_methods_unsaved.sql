@@ -4,12 +4,17 @@
 -- PSP cannot be asked): how many there are and how old the oldest is (for
 -- /metrics), and the ones not alerted yet, at most p_limit, now marked
 -- alerted (checkouts.method_alerted_at: one log line each).  Only the
--- lease's owner marks any.  The count walks checkouts_method_unsaved from
--- its oldest entry and stops at 10,000, as pay_sweeper_overdue's: the paid
--- checkouts whose method's event was lost stay in it (Adyen's cannot be
--- asked), and they only grow.  The ones to alert are found through
--- checkouts_method_unalerted, which leaves the alerted out (a checkout
--- paid late enters it behind older ones: a cursor would miss it).
+-- lease's owner marks any.  Those checkouts are in one of two partial
+-- indexes, checkouts_method_alerted or checkouts_method_unalerted, each
+-- read alone, in its own order, so that no plan depends on how many the
+-- statistics think are alerted: the oldest age is the older of the two
+-- first entries, and the count walks the alerted, then the not alerted,
+-- and stops at 10,000, as pay_sweeper_overdue's (the paid checkouts whose
+-- method's event was lost stay: Adyen's cannot be asked, and they only
+-- grow).  The ones to alert are found through checkouts_method_unalerted,
+-- the only index whose entries can be: it leaves the alerted out (a
+-- checkout paid late enters it behind older ones: a cursor would miss
+-- it).
 CREATE OR REPLACE FUNCTION pay_sweeper_methods_unsaved(p_owner text, p_psps text[], p_alert_after integer, p_limit integer)
  RETURNS TABLE(merchant_id text, checkout_id text, psp text, age_seconds bigint, last_answer text, unsaved bigint, oldest_seconds bigint)
  LANGUAGE plpgsql
@@ -18,27 +23,48 @@ CREATE OR REPLACE FUNCTION pay_sweeper_methods_unsaved(p_owner text, p_psps text
 AS $function$
 #variable_conflict use_column
 DECLARE
-    -- in the index's order: the oldest age from the first row, the count
-    -- stopped at 10,000 (a cursor is planned for its first rows)
-    unsaved CURSOR FOR
+    -- each in its index's order: its first row the oldest of its index,
+    -- the count stopped at 10,000 (a cursor is planned for its first rows)
+    alerted CURSOR FOR
         SELECT c.created_at
           FROM checkouts c
          WHERE c.save_method IS NOT NULL
            AND c.method_saved_at IS NULL
+           AND c.method_alerted_at IS NOT NULL
+           AND c.status IN ('SUCCESS', 'AUTHORIZED')
+           AND c.created_at < now() - make_interval(secs => p_alert_after)
+           AND c.psp = ANY (p_psps)
+         ORDER BY c.created_at;
+    unalerted CURSOR FOR
+        SELECT c.created_at
+          FROM checkouts c
+         WHERE c.save_method IS NOT NULL
+           AND c.method_saved_at IS NULL
+           AND c.method_alerted_at IS NULL
            AND c.status IN ('SUCCESS', 'AUTHORIZED')
            AND c.created_at < now() - make_interval(secs => p_alert_after)
            AND c.psp = ANY (p_psps)
          ORDER BY c.created_at;
     v_n       bigint := 0;
+    v_first   timestamptz;
     v_oldest  bigint := 0;
 BEGIN
-    FOR r IN unsaved LOOP
-        IF v_n = 0 THEN
-            v_oldest := floor(extract(epoch FROM now() - r.created_at))::bigint;
-        END IF;
-        v_n := v_n + 1;
+    -- the alerted, then the not alerted; the first row of each is read
+    -- even past 10,000, for the oldest (rows come oldest first: least
+    -- keeps the first's)
+    FOR r IN alerted LOOP
+        v_first := least(v_first, r.created_at);
         EXIT WHEN v_n >= 10000;
+        v_n := v_n + 1;
     END LOOP;
+    FOR r IN unalerted LOOP
+        v_first := least(v_first, r.created_at);
+        EXIT WHEN v_n >= 10000;
+        v_n := v_n + 1;
+    END LOOP;
+    IF v_first IS NOT NULL THEN
+        v_oldest := floor(extract(epoch FROM now() - v_first))::bigint;
+    END IF;
 
     PERFORM 1 FROM sweeper_lease l
       WHERE l.id = 1 AND l.owner = p_owner AND l.until > now();
