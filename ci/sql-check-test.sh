@@ -4,10 +4,11 @@
 # passes on the tree as it is, then fails on the same tree with a violation
 # of each of its rules planted, each reported by its own message; a
 # migration that only adds enum values, a comment naming CREATE FUNCTION,
-# a kept signature's LANGUAGE sql wrapper and an extension's function are
-# not reported; and an applied migration edited leaves a database of an
+# a kept signature's LANGUAGE sql wrapper, an extension's function and
+# two indexes on the same keys with disjoint predicates are not reported;
+# and an applied migration edited leaves a database of an
 # earlier layout not current at the second run.  Three runs of the script,
-# ~45 s.  Prints
+# ~60 s.  Prints
 # "sqlcheck: N passed, N failed".
 set -euo pipefail
 
@@ -225,6 +226,19 @@ END
 $$;
 SQL
 
+# 10. an index on checkouts' created_at whose rows the unsaved methods'
+# indexes also hold (status IN ('SUCCESS', 'AUTHORIZED') refutes neither
+# of theirs), but not the executing checkouts' (status = 'EXECUTING'
+# refutes it); and a table with an index on a and another on a for some
+# rows (no predicate on one side: they always share rows)
+cat >"$mig/903_zz_planted_overlap.sql" <<'SQL'
+CREATE INDEX zz_planted_overlap ON checkouts (created_at)
+    WHERE status IN ('SUCCESS', 'AUTHORIZED');
+CREATE TABLE zz_planted_keys (a int, b int);
+CREATE INDEX zz_planted_keys_a ON zz_planted_keys (a);
+CREATE INDEX zz_planted_keys_some ON zz_planted_keys (a) WHERE b > 0;
+SQL
+
 check planted
 if [ "$rc" -eq 1 ] && grep -qE '^sql: [0-9]+ passed, [1-9][0-9]* failed$' "$tmp/planted.out"; then
     ok "the planted tree fails (exit 1, the script ran to its end)"
@@ -289,6 +303,12 @@ reported planted "9: a migration adding an enum value and a table" \
     'migrations that add an enum value and do more .*: 900_zz_planted_mixed\.sql'
 spared planted "9: a migration adding two enum values only is not reported" \
     'migrations that add an enum value and do more .*901_zz_planted_values'
+reported planted "10: a partial index sharing rows with another on the same keys" \
+    'indexes on the same keys whose predicates .*checkouts: checkouts_method_unalerted and zz_planted_overlap;'
+reported planted "10: an index on the same keys as a partial one" \
+    'indexes on the same keys whose predicates .*zz_planted_keys: zz_planted_keys_a and zz_planted_keys_some;'
+spared planted "10: indexes on the same keys whose predicates refute each other are not reported" \
+    'indexes on the same keys whose predicates .*checkouts_executing_since and zz_planted_overlap'
 
 # --- the committed tree with an applied migration edited -----------------------
 # 3's second run: a comment added to 045, which a database of the fold's

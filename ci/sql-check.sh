@@ -35,6 +35,11 @@
 #   (4, 6, 7 and 8 leave an extension's functions out: not ours to write.)
 #   9. A migration after 106 that adds an enum value adds enum values only:
 #      payments-migrate commits it before the rest of the upgrade.
+#  10. Two indexes of one table on the same keys hold no row in common:
+#      their predicates refute each other (as the planner proves it, with
+#      constraint_exclusion on).  Else a statement whose conditions imply
+#      both may be planned on either, as the statistics of the moment say,
+#      and read the other's rows through its filter.
 #
 # Checks 2 and 3 read the earlier layouts from git: run it in a clone.
 # Prints "sql: N passed, N failed"; exit 1 when any failed.
@@ -89,7 +94,7 @@ passed=0 failed=0
 ok() { echo "sql: ok: $*"; passed=$((passed + 1)); }
 bad() { echo "sql: FAILED: $*"; failed=$((failed + 1)); }
 # a check that could not run, a failure all the same: the count of checks
-# is the same whatever went wrong first (16)
+# is the same whatever went wrong first (17)
 notrun() { bad "$* (not run: the step before it failed)"; }
 
 # 1. schema.sql
@@ -321,6 +326,34 @@ for f in "$top"/sql/migrations/*.sql; do
 done
 [ -z "$mixed" ] && ok "a migration that adds an enum value does nothing else" \
     || bad "migrations that add an enum value and do more (it commits before the rest of the upgrade: put the values in a migration of their own): $mixed"
+
+# 10. indexes on the same keys hold no row in common: for each pair, the
+# conjunction of their predicates is planned as false (a pair without a
+# predicate on one side always shares its rows)
+overlap=""
+while IFS=$'\t' read -r tbl ia ib pa pb; do
+    [ -n "$tbl" ] || continue
+    plan=""
+    if [ -n "$pa" ] && [ -n "$pb" ]; then
+        plan=$(q "$ci" -c "SET constraint_exclusion = on" \
+                       -c "EXPLAIN (COSTS OFF) SELECT 1 FROM $tbl WHERE ($pa) AND ($pb)" | tr '\n' ' ') || true
+    fi
+    case "$plan" in
+        "SET Result   One-Time Filter: false "*) ;;
+        *) overlap+="$tbl: $ia and $ib; " ;;
+    esac
+done < <(q "$ci" -F $'\t' -c "SELECT a.indrelid::regclass, a.indexrelid::regclass, b.indexrelid::regclass,
+           coalesce(pg_get_expr(a.indpred, a.indrelid), ''), coalesce(pg_get_expr(b.indpred, b.indrelid), '')
+      FROM pg_index a
+      JOIN pg_index b ON b.indrelid = a.indrelid AND b.indexrelid > a.indexrelid
+       AND b.indkey::text = a.indkey::text AND b.indclass::text = a.indclass::text
+       AND b.indcollation::text = a.indcollation::text
+       AND coalesce(pg_get_expr(b.indexprs, b.indrelid), '') = coalesce(pg_get_expr(a.indexprs, a.indrelid), '')
+      JOIN pg_class t ON t.oid = a.indrelid
+     WHERE t.relnamespace = 'public'::regnamespace
+     ORDER BY 1, 2, 3")
+[ -z "$overlap" ] && ok "indexes on the same keys hold no row in common" \
+    || bad "indexes on the same keys whose predicates do not refute each other (a statement may be planned on either, by the statistics of the moment: make them disjoint, or drop one): $overlap"
 
 echo "sql: $passed passed, $failed failed"
 [ "$failed" = 0 ]
