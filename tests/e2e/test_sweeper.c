@@ -1759,6 +1759,46 @@ Test(solo_sweeper, a_methods_round_alerts_from_the_checkouts_not_alerted_yet,
 }
 
 
+Test(solo_sweeper, a_method_listed_for_a_person_is_still_asked_about,
+     .description = "a paid checkout whose saved method is not recorded "
+                    "past alert= is listed for a person, and the sweeper "
+                    "still asks its PSP for the method: the alerted and "
+                    "the not alerted are in two indexes, and a round's "
+                    "look-ups are found in both (a method found late is "
+                    "recorded, and the checkout leaves the list)")
+{
+    merchant_t   m;
+
+    merchant_new(&m);
+
+    reads_begin(&m);
+    db_exec("UPDATE checkouts SET save_method = '{\"usage\": \"off_session\"}',"
+            " status = 'SUCCESS' WHERE merchant_id = $1"
+            " AND checkout_id IN ('co_1', 'co_2', 'co_3', 'co_4')", 1,
+            (const char *[]) { m.id });
+
+    /* co_1 and co_3 listed for a person */
+    db_exec("UPDATE checkouts SET method_alerted_at = now()"
+            " WHERE merchant_id = $1 AND checkout_id IN ('co_1', 'co_3')", 1,
+            (const char *[]) { m.id });
+
+    cr_assert_str_eq(db_scalar("SELECT string_agg(checkout_id, ',' ORDER BY"
+                               " checkout_id) FROM pay_sweeper_methods_due("
+                               "'reads-test', '{mock_sweep_reads}', 60, 60, 10)"
+                               " WHERE merchant_id = $1", 1,
+                               (const char *[]) { m.id }),
+                     "co_1,co_2,co_3,co_4");
+
+    /* each asked once within every= */
+    cr_assert_str_eq(db_scalar("SELECT count(*) FROM pay_sweeper_methods_due("
+                               "'reads-test', '{mock_sweep_reads}', 60, 60, 10)"
+                               " WHERE merchant_id = $1", 1,
+                               (const char *[]) { m.id }), "0");
+
+    db_exec("ROLLBACK", 0, NULL);
+}
+
+
 Test(solo_sweeper, a_round_alerts_from_where_the_last_stopped,
      .description = "the alerts of checkouts EXECUTING past alert= in a busy "
                     "shard's steady state: 20,000 past it, two rounds of "
