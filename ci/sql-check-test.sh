@@ -108,17 +108,23 @@ $$;
 SQL
 
 # 9. a migration after 106 that adds an enum value and makes a table (which
-# the trigger and the CHECK below use); and one that adds two values only,
-# over three lines and with a comment, which is fine
+# the trigger and the CHECK below use); and one that adds values only,
+# one over two lines, one holding "--", and with comments, which is fine
 cat >"$mig/900_zz_planted_mixed.sql" <<'SQL'
 ALTER TYPE pay_failure_code ADD VALUE 'zz_planted_a';
 CREATE TABLE zz_planted (id int PRIMARY KEY);
 SQL
 cat >"$mig/901_zz_planted_values.sql" <<'SQL'
--- two values; nothing else (no CREATE FUNCTION: a comment is not rule 5's)
+-- three values; nothing else (no CREATE FUNCTION: a comment is not rule 5's)
 ALTER TYPE pay_failure_code ADD VALUE 'zz_planted_b';
 ALTER TYPE pay_status
     ADD VALUE 'ZZ_PLANTED';
+ALTER TYPE pay_failure_code ADD VALUE 'zz_planted--d'; -- a comment, after a string holding "--"
+SQL
+# and one whose second statement follows, on the same line, a value
+# holding "--" (not a comment: the statement after it is read)
+cat >"$mig/904_zz_planted_hidden.sql" <<'SQL'
+ALTER TYPE pay_failure_code ADD VALUE 'zz_planted--c'; CREATE TABLE zz_planted_hidden (id int PRIMARY KEY);
 SQL
 
 # 5. a migration that creates a function (which then has no file either)
@@ -301,8 +307,10 @@ spared planted "8: an extension's function is not reported" \
     'SECURITY DEFINER functions without SET search_path.*zz_planted_extension\('
 reported planted "9: a migration adding an enum value and a table" \
     'migrations that add an enum value and do more .*: 900_zz_planted_mixed\.sql'
-spared planted "9: a migration adding two enum values only is not reported" \
+spared planted "9: a migration adding enum values only is not reported" \
     'migrations that add an enum value and do more .*901_zz_planted_values'
+reported planted "9: a table after a value holding -- on the same line" \
+    'migrations that add an enum value and do more .*904_zz_planted_hidden\.sql'
 reported planted "10: a partial index sharing rows with another on the same keys" \
     'indexes on the same keys whose predicates .*checkouts: checkouts_method_unalerted and zz_planted_overlap;'
 reported planted "10: an index on the same keys as a partial one" \

@@ -319,8 +319,18 @@ for f in "$top"/sql/migrations/*.sql; do
     name=${f##*/}
     [ "$((10#${name%%_*}))" -gt 106 ] || continue
     grep -Eizq 'ALTER[[:space:]]+TYPE[^;]+ADD[[:space:]]+VALUE' "$f" || continue
-    # the file's statements, comments out, one a line
-    other=$(sed 's/--.*$//' "$f" | tr '\n' ' ' | tr ';' '\n' |
+    # the file's statements, comments out (a "--" inside a quoted value
+    # is no comment: what follows it on the line is read), one a line
+    other=$(awk '{
+                out = ""
+                for (i = 1; i <= length($0); i++) {
+                    c = substr($0, i, 1)
+                    if (!quoted && c == "-" && substr($0, i + 1, 1) == "-") break
+                    if (c == "\047") quoted = !quoted
+                    out = out c
+                }
+                print out
+            }' "$f" | tr '\n' ' ' | tr ';' '\n' |
             grep -Eiv '^[[:space:]]*(ALTER[[:space:]]+TYPE[^;]+ADD[[:space:]]+VALUE[^;]*)?[[:space:]]*$' || true)
     [ -z "$other" ] || mixed+="$name "
 done
