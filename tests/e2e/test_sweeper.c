@@ -1763,9 +1763,9 @@ Test(solo_sweeper, a_method_listed_for_a_person_is_still_asked_about,
      .description = "a paid checkout whose saved method is not recorded "
                     "past alert= is listed for a person, and the sweeper "
                     "still asks its PSP for the method: the alerted and "
-                    "the not alerted are in two indexes, and a round's "
-                    "look-ups are found in both (a method found late is "
-                    "recorded, and the checkout leaves the list)")
+                    "the not alerted are in two indexes, and a round "
+                    "finds the checkouts to ask about in both, so that a "
+                    "method found late is still recorded")
 {
     merchant_t   m;
 
