@@ -809,7 +809,7 @@ extern ngx_module_t  ngx_http_payments_module;
  *   _register_route.c    -> _breaker.c _metrics.c _pg.c _register_psp.c
  *   _register_route.c    -> _register_request.c _route.c
  *   _response.c          -> -
- *   _review.c            -> _pg.c _psp_conf.c _register_psp.c
+ *   _review.c            -> _pg.c _psp_conf.c _register_end.c _register_psp.c
  *   _review.c            -> _register_request.c _register_route.c _response.c
  *   _review.c            -> _shard.c _util.c
  *   _risk.c              -> _curl.c _metrics.c _pg.c _register_end.c

@@ -795,8 +795,9 @@ ngx_http_payments_review_register(ngx_http_payments_ctx_t *ctx)
     if (ngx_http_payments_query(ctx,
                                 "SELECT outcome, idem_key, lease, "
                                 "psp_request, expires_at, response_status, "
-                                "response_body, retry_after FROM "
-                                "pay_review_approve($1, $2, $3, $4, $5)",
+                                "response_body, retry_after, claim_age "
+                                "FROM pay_review_approve($1, $2, $3, $4, "
+                                "$5)",
                                 5, ngx_http_payments_review_approved)
         != NGX_OK)
     {
@@ -885,6 +886,29 @@ ngx_http_payments_review_approved(ngx_http_payments_pg_query_t *q,
      * the checkout is bound to now; it resumes there, never moving on */
     if (ngx_strcmp(outcome, "resumed") == 0) {
         ctx->psp_maybe = 1;
+
+        /* the PSP may have forgotten the first approval's key: sent
+         * again, the request could open a second session, or charge a
+         * saved method twice */
+        ctx->claim_age = ngx_atoof((u_char *) PQgetvalue(res, 0, 8),
+                                   PQgetlength(res, 0, 8));
+
+        if (ctx->claim_age == NGX_ERROR
+            || ctx->claim_age > (off_t) ctx->psp->dl->key_window)
+        {
+            ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                          "payments: approval of \"%s\" got no answer from "
+                          "psp \"%V\" and is older than the PSP keeps its "
+                          "key: not sent again; look it up at the PSP by "
+                          "its reference", ctx->nonce, &ctx->psp->name);
+            ctx->fail_detail = "the PSP never answered this approval's "
+                               "registration and no longer keeps its "
+                               "request: it is not sent again, and an "
+                               "operator looks it up at the PSP";
+            ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
+            return;
+        }
+
         ngx_http_payments_psp_start(ctx);
         return;
     }

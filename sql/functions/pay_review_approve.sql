@@ -10,13 +10,15 @@
 --   approved  the above; psp_request and expires_at are the caller's
 --   resumed   approved before, the PSP did not answer, the lease ran out:
 --             taken again, with the request stored then (byte for byte:
---             the PSP may hold a session of it)
+--             the PSP may hold a session of it); claim_age is the seconds
+--             since that first approval sent it (the caller sends nothing
+--             once the PSP may have forgotten its key)
 --   replay    registered already: the key's stored answer
 --   in_use    an approval's PSP call is under way (retry_after seconds)
 --   decided   not held for review (rejected, expired, never), or the
 --             shop's cancel of it is under way
 CREATE OR REPLACE FUNCTION pay_review_approve(p_merchant text, p_checkout_id text, p_psp_request text, p_expires_at bigint, p_lease_seconds integer)
- RETURNS TABLE(outcome text, idem_key text, lease bigint, psp_request text, expires_at bigint, response_status integer, response_body text, retry_after integer)
+ RETURNS TABLE(outcome text, idem_key text, lease bigint, psp_request text, expires_at bigint, response_status integer, response_body text, retry_after integer, claim_age bigint)
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'public', 'pg_temp'
@@ -64,20 +66,22 @@ BEGIN
        OR NOT (c.status = 'REVIEW' AND rk.reviewed IS NULL
                OR c.status = 'EXECUTING' AND rk.reviewed = 'approved') THEN
         RETURN QUERY SELECT 'decided'::text, NULL::text, NULL::bigint, NULL::text,
-                            NULL::bigint, NULL::int, NULL::text, NULL::int;
+                            NULL::bigint, NULL::int, NULL::text, NULL::int, NULL::bigint;
         RETURN;
     END IF;
 
     IF c.status = 'EXECUTING' THEN
         IF k.state = 'done' THEN
             RETURN QUERY SELECT 'replay'::text, k.idem_key, NULL::bigint, NULL::text,
-                                NULL::bigint, k.response_status, k.response_body, NULL::int;
+                                NULL::bigint, k.response_status, k.response_body, NULL::int,
+                                NULL::bigint;
             RETURN;
         END IF;
         IF k.lease_until > v_now THEN
             RETURN QUERY SELECT 'in_use'::text, k.idem_key, NULL::bigint, NULL::text,
                                 NULL::bigint, NULL::int, NULL::text,
-                                GREATEST(1, ceil(date_part('epoch', k.lease_until - v_now)))::int;
+                                GREATEST(1, ceil(date_part('epoch', k.lease_until - v_now)))::int,
+                                NULL::bigint;
             RETURN;
         END IF;
     END IF;
@@ -86,7 +90,7 @@ BEGIN
     -- sent to a PSP: the cancel ends only the session it saw
     IF c.cancel_requested_at IS NOT NULL THEN
         RETURN QUERY SELECT 'decided'::text, NULL::text, NULL::bigint, NULL::text,
-                            NULL::bigint, NULL::int, NULL::text, NULL::int;
+                            NULL::bigint, NULL::int, NULL::text, NULL::int, NULL::bigint;
         RETURN;
     END IF;
 
@@ -96,8 +100,11 @@ BEGIN
                lease_until = v_now + p_lease_seconds * interval '1 second'
          WHERE ik.merchant_id = p_merchant AND ik.idem_key = k.idem_key
         RETURNING ik.lease INTO v_lease;
+        -- the first approval sent it (reviewed_at, set in the transaction
+        -- that took the key before that call)
         RETURN QUERY SELECT 'resumed'::text, k.idem_key, v_lease, c.psp_request,
-                            ts_epoch(c.expires_at), NULL::int, NULL::text, NULL::int;
+                            ts_epoch(c.expires_at), NULL::int, NULL::text, NULL::int,
+                            floor(date_part('epoch', v_now - rk.reviewed_at))::bigint;
         RETURN;
     END IF;
 
@@ -144,7 +151,7 @@ BEGIN
                    AND o.checkout_id = p_checkout_id), '[]'::jsonb)));
 
     RETURN QUERY SELECT 'approved'::text, k.idem_key, v_lease, p_psp_request,
-                        p_expires_at, NULL::int, NULL::text, NULL::int;
+                        p_expires_at, NULL::int, NULL::text, NULL::int, 0::bigint;
 END
 $function$;
 REVOKE ALL ON FUNCTION pay_review_approve(p_merchant text, p_checkout_id text, p_psp_request text, p_expires_at bigint, p_lease_seconds integer) FROM PUBLIC;

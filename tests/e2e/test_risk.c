@@ -766,6 +766,55 @@ Test(risk, approval_registers_one_session_and_the_shopper_pays)
 }
 
 
+Test(risk, an_approval_older_than_the_psps_key_is_not_sent_again,
+     .description = "an approval the PSP never answered is sent again "
+                    "while the PSP keeps its key, and not once the first "
+                    "approval is older than that: 502 saying so")
+{
+    char        *id, *key, *body, *n;
+    long         before, sessions, requests;
+    resp_t      *r;
+    merchant_t   m;
+
+    merchant_new(&m);
+    rk_held(&m, &id, &key, &body);
+    n = nonce(&m, id);
+    (void) mock_fault(str_printf("{\"match\":\"%s\",\"fail_times\":100}",
+                                 n));
+
+    r = rk_admin("POST", str_printf("/v1/reviews/%s/approve", n), NULL);
+    expect_problem(r, 502, "psp_unavailable");
+    resp_free(r);
+    mock_registrations(n, &sessions, &requests);
+    cr_assert_gt(requests, 0, "the first approval reached no PSP");
+    cr_assert_eq(sessions, 0);
+
+    /* within the PSP's key window: resumed, the same request again */
+    before = requests;
+    r = rk_admin("POST", str_printf("/v1/reviews/%s/approve", n), NULL);
+    expect_problem(r, 502, "psp_unavailable");
+    resp_free(r);
+    mock_registrations(n, &sessions, &requests);
+    cr_assert_gt(requests, before, "a resumed approval was not sent");
+
+    /* a day after the first approval, Stripe has forgotten its key: a
+     * request sent now could be a second session, or a second charge */
+    db_exec("UPDATE checkout_risk SET reviewed_at = reviewed_at - "
+            "interval '25 hours' WHERE merchant_id = $1 AND "
+            "checkout_id = $2", 2, (const char *[]) { m.id, id });
+    before = requests;
+
+    r = rk_admin("POST", str_printf("/v1/reviews/%s/approve", n), NULL);
+    expect_problem(r, 502, "psp_unavailable");
+    cr_expect_not_null(strstr(r->body, "not sent again"), "%s", r->body);
+    resp_free(r);
+    mock_registrations(n, &sessions, &requests);
+    cr_expect_eq(requests, before, "an approval older than the PSP's key "
+                 "window was sent again");
+    cr_expect_str_eq(rk_status(&m, id), "EXECUTING");
+}
+
+
 Test(risk, rejection_fails_the_checkout_without_a_psp)
 {
     char        *id, *key, *body, *n;
