@@ -119,7 +119,19 @@ BEGIN
                              WHEN c.capture_method = 'manual' THEN 'AUTHORIZED'::pay_status
                              ELSE 'SUCCESS'::pay_status END;
             v_manual := (p_kind = 'CAPTURED' AND c.capture_method = 'manual');
-            IF c.status = v_target THEN
+            IF (c.status = v_target
+                OR v_target = 'AUTHORIZED' AND c.status = 'SUCCESS'
+                   AND c.authorized_at IS NOT NULL)
+               AND c.psp_payment_ref IS NOT NULL
+               AND coalesce(p_payment_ref, '') <> ''
+               AND p_payment_ref <> c.psp_payment_ref THEN
+                -- the PSP tells of another payment than the one booked for
+                -- this checkout: a second payment it took (or holds) under
+                -- our reference.  Nothing is booked; recorded as mismatch,
+                -- alerted, for a person to look both up at the PSP and
+                -- refund the extra one (as a pay-out's second transfer)
+                v_outcome := 'mismatch';
+            ELSIF c.status = v_target THEN
                 v_outcome := 'already';
             ELSIF v_target = 'AUTHORIZED' AND c.status = 'SUCCESS'
                   AND c.authorized_at IS NOT NULL THEN

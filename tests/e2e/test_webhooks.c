@@ -256,6 +256,72 @@ Test(webhooks, a_late_contrary_event_never_moves_a_status_back)
 }
 
 
+/* a paid session's event naming its payment (payment_intent) */
+static char *
+stripe_paid_event(const char *evt, const paid_t *p, const char *pi)
+{
+    return str_printf("{\"id\":\"%s\",\"object\":\"event\",\"type\":"
+                      "\"checkout.session.completed\",\"created\":%ld,"
+                      "\"livemode\":false,\"data\":{\"object\":{\"id\":"
+                      "\"%s\",\"object\":\"checkout.session\","
+                      "\"client_reference_id\":\"%s:%s\",\"amount_total\":"
+                      "1500,\"currency\":\"usd\",\"payment_status\":"
+                      "\"paid\",\"status\":\"complete\","
+                      "\"payment_intent\":\"%s\"}}}",
+                      evt, (long) time(NULL), p->token, p->m.id, p->co, pi);
+}
+
+
+Test(webhooks, a_second_payment_of_a_paid_checkout_is_booked_nowhere_and_alerted,
+     .description = "a success naming another payment than the one booked "
+                    "(the PSP took a second payment under our reference) "
+                    "is recorded as mismatch, with its audit entry, and "
+                    "books nothing")
+{
+    char        *first, *second;
+    paid_t       p;
+    resp_t      *r;
+    const char  *ev[2];
+
+    register_checkout(&p);
+    first = uid("pi");
+    second = uid("pi");
+    r = deliver(stripe_paid_event(uid("evt"), &p, first), time(NULL),
+                webhook_secret());
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    cr_assert_str_eq(status_of(&p), "SUCCESS");
+
+    ev[0] = uid("evt");
+    r = deliver(stripe_paid_event(ev[0], &p, second), time(NULL),
+                webhook_secret());
+    cr_assert_eq(r->status, 200, "authentic, not applicable: %s", r->body);
+    ev[1] = env("PAY_TEST_PSP");
+    cr_expect_str_eq(db_scalar("SELECT outcome FROM webhook_events WHERE "
+                               "event_id = $1 AND psp = $2", 2, ev),
+                     "mismatch");
+    cr_expect_eq(count_of(LEDGER_TXNS, &p), 2, "the second payment was "
+                 "booked");
+    cr_expect_eq(count_of("SELECT count(*) FROM audit_log WHERE merchant_id "
+                          "= $1 AND checkout_id = $2 AND action = "
+                          "'webhook:mismatch'", &p), 1);
+    cr_expect_eq(count_of("SELECT count(*) FROM checkouts WHERE merchant_id "
+                          "= $1 AND checkout_id = $2 AND psp_payment_ref = "
+                          "(SELECT min(payment_ref) FROM psp_payments WHERE "
+                          "merchant_id = $1 AND checkout_id = $2) AND "
+                          "(SELECT count(*) FROM psp_payments WHERE "
+                          "merchant_id = $1 AND checkout_id = $2) = 1",
+                          &p), 1, "the first payment stays the booked one");
+
+    /* the first payment's own event again, under another id: already */
+    r = deliver(stripe_paid_event(uid("evt"), &p, first), time(NULL),
+                webhook_secret());
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    cr_expect_eq(count_of("SELECT count(*) FROM webhook_events WHERE "
+                          "merchant_id = $1 AND checkout_id = $2 AND "
+                          "outcome = 'already'", &p), 1);
+}
+
+
 Test(webhooks, an_unpaid_completion_is_pending_until_the_async_result)
 {
     paid_t   p;
@@ -437,10 +503,16 @@ expect_paid_once_with_reference(char *(*apply)(const char *const *))
     pp[3] = co[1];
     cr_expect_str_eq(psp_payments_of(pp), "1");
 
-    /* a later answer with another reference: the first one stays */
+    /* a later answer with another reference: a second payment at the
+     * PSP, booked nowhere and alerted (mismatch); the first one stays */
     ref = uid("pi");
     ev[2] = ref;
+    cr_expect_str_eq(apply(ev), "mismatch");
+    cr_expect_eq(count_of(LEDGER_TXNS, &p), 2, "the second payment was "
+                 "booked");
+    ev[2] = first;
     cr_expect_str_eq(apply(ev), "already");
+    ev[2] = ref;
     cr_expect_str_eq(payment_ref_of(co), first);
     pp[1] = ref;
     cr_expect_str_eq(psp_payments_of(pp), "0");
