@@ -519,8 +519,8 @@ ngx_http_payments_op_claimed(ngx_http_payments_pg_query_t *q, PGresult *res)
 
         ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
                       "payments: resuming %s \"%V:%s\" after an expired "
-                      "lease", op->refund ? "refund" : "pay-out",
-                      &ctx->merchant, op->id);
+                      "lease, or after its key expired", op->refund
+                      ? "refund" : "pay-out", &ctx->merchant, op->id);
     }
 
     op->amount = ngx_atoof((u_char *) PQgetvalue(res, 0, 8),

@@ -3123,14 +3123,15 @@ CREATE FUNCTION public.pay_capture_claim(p_merchant text, p_idem_key text, p_fin
     AS $$
 #variable_conflict use_column
 DECLARE
-    k       record;
-    o       payment_orders%ROWTYPE;
-    c       checkouts%ROWTYPE;
-    cp      captures%ROWTYPE;
-    v_held  bigint;
-    v_left  bigint;
-    v_amt   bigint;
-    v_err   text;
+    k        record;
+    o        payment_orders%ROWTYPE;
+    c        checkouts%ROWTYPE;
+    cp       captures%ROWTYPE;
+    v_held   bigint;
+    v_left   bigint;
+    v_amt    bigint;
+    v_err    text;
+    v_prior  text;
 BEGIN
     IF p_kind NOT IN ('capture', 'void') THEN
         RAISE EXCEPTION 'pay_capture_claim: unknown kind %', p_kind
@@ -3145,6 +3146,23 @@ BEGIN
                             NULL::bigint, NULL::text, NULL::text, NULL::bigint,
                             NULL::text, NULL::text, NULL::text, NULL::bigint;
         RETURN;
+    END IF;
+
+    IF k.outcome = 'new' THEN
+        -- The same request (key and body) after its key expired, or was
+        -- purged: the capture it made is resumed (answered from its row, or
+        -- sent again under its nonce while the PSP keeps its key), never
+        -- made a second time
+        SELECT ok.op_id INTO v_prior FROM operation_keys ok
+         WHERE ok.merchant_id = p_merchant AND ok.idem_key = p_idem_key
+           AND ok.fingerprint = p_fingerprint AND ok.kind = 'capture';
+        IF FOUND THEN
+            UPDATE idempotency_keys ik SET checkout_id = v_prior
+             WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
+               AND ik.lease = k.lease;
+            k.outcome := 'resumed';
+            k.op_id := v_prior;
+        END IF;
     END IF;
 
     IF k.outcome = 'resumed' THEN
@@ -3245,6 +3263,9 @@ BEGIN
                             NULL::text, NULL::text, NULL::text, NULL::bigint;
         RETURN;
     END IF;
+
+    INSERT INTO operation_keys (merchant_id, idem_key, fingerprint, kind, op_id)
+    VALUES (p_merchant, p_idem_key, p_fingerprint, 'capture', p_capture_id);
 
     INSERT INTO captures (merchant_id, capture_id, kind, checkout_id, payment_order_id, psp,
                           nonce, amount, currency, final, status, metadata)
@@ -6116,12 +6137,13 @@ CREATE FUNCTION public.pay_payout_claim(p_merchant text, p_idem_key text, p_fing
     AS $$
 #variable_conflict use_column
 DECLARE
-    k      record;
-    p      payouts%ROWTYPE;
-    s      sellers%ROWTYPE;
-    b      record;
-    v_err  text;
-    v_av   bigint;
+    k        record;
+    p        payouts%ROWTYPE;
+    s        sellers%ROWTYPE;
+    b        record;
+    v_err    text;
+    v_av     bigint;
+    v_prior  text;
 BEGIN
     SELECT * INTO k FROM op_key_take(p_merchant, p_idem_key, p_fingerprint,
                                      p_lease_seconds, p_ttl_seconds, p_payout_id);
@@ -6131,6 +6153,23 @@ BEGIN
                             NULL::bigint, NULL::text, NULL::bigint,
                             NULL::text, NULL::text, NULL::text, NULL::bigint;
         RETURN;
+    END IF;
+
+    IF k.outcome = 'new' THEN
+        -- The same request (key and body) after its key expired, or was
+        -- purged: the payout it made is resumed (answered from its row, or
+        -- sent again under its nonce while the PSP keeps its key), never
+        -- made a second time
+        SELECT ok.op_id INTO v_prior FROM operation_keys ok
+         WHERE ok.merchant_id = p_merchant AND ok.idem_key = p_idem_key
+           AND ok.fingerprint = p_fingerprint AND ok.kind = 'payout';
+        IF FOUND THEN
+            UPDATE idempotency_keys ik SET checkout_id = v_prior
+             WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
+               AND ik.lease = k.lease;
+            k.outcome := 'resumed';
+            k.op_id := v_prior;
+        END IF;
     END IF;
 
     IF k.outcome = 'resumed' THEN
@@ -6180,6 +6219,9 @@ BEGIN
                             NULL::bigint;
         RETURN;
     END IF;
+
+    INSERT INTO operation_keys (merchant_id, idem_key, fingerprint, kind, op_id)
+    VALUES (p_merchant, p_idem_key, p_fingerprint, 'payout', p_payout_id);
 
     INSERT INTO payouts (merchant_id, payout_id, seller_account, psp, destination, nonce,
                          amount, currency, status, metadata)
@@ -6344,16 +6386,17 @@ CREATE FUNCTION public.pay_refund_claim(p_merchant text, p_idem_key text, p_fing
     AS $$
 #variable_conflict use_column
 DECLARE
-    k      record;
-    o      payment_orders%ROWTYPE;
-    c      checkouts%ROWTYPE;
-    r      refunds%ROWTYPE;
-    b      record;
-    v_sum  bigint;
-    v_s    bigint;
-    v_p    bigint;
-    v_av   bigint;
-    v_err  text;
+    k        record;
+    o        payment_orders%ROWTYPE;
+    c        checkouts%ROWTYPE;
+    r        refunds%ROWTYPE;
+    b        record;
+    v_sum    bigint;
+    v_s      bigint;
+    v_p      bigint;
+    v_av     bigint;
+    v_err    text;
+    v_prior  text;
 BEGIN
     SELECT * INTO k FROM op_key_take(p_merchant, p_idem_key, p_fingerprint,
                                      p_lease_seconds, p_ttl_seconds, p_refund_id);
@@ -6363,6 +6406,23 @@ BEGIN
                             NULL::bigint, NULL::text, NULL::text, NULL::bigint,
                             NULL::text, NULL::text, NULL::text, NULL::bigint;
         RETURN;
+    END IF;
+
+    IF k.outcome = 'new' THEN
+        -- The same request (key and body) after its key expired, or was
+        -- purged: the refund it made is resumed (answered from its row, or
+        -- sent again under its nonce while the PSP keeps its key), never
+        -- made a second time
+        SELECT ok.op_id INTO v_prior FROM operation_keys ok
+         WHERE ok.merchant_id = p_merchant AND ok.idem_key = p_idem_key
+           AND ok.fingerprint = p_fingerprint AND ok.kind = 'refund';
+        IF FOUND THEN
+            UPDATE idempotency_keys ik SET checkout_id = v_prior
+             WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
+               AND ik.lease = k.lease;
+            k.outcome := 'resumed';
+            k.op_id := v_prior;
+        END IF;
     END IF;
 
     IF k.outcome = 'resumed' THEN
@@ -6442,6 +6502,9 @@ BEGIN
                             NULL::text, NULL::text, NULL::text, NULL::bigint;
         RETURN;
     END IF;
+
+    INSERT INTO operation_keys (merchant_id, idem_key, fingerprint, kind, op_id)
+    VALUES (p_merchant, p_idem_key, p_fingerprint, 'refund', p_refund_id);
 
     INSERT INTO refunds (merchant_id, refund_id, checkout_id, payment_order_id, psp, nonce,
                          amount, currency, reason, status, metadata)
@@ -11083,6 +11146,31 @@ COMMENT ON COLUMN public.notify_sequences.subject IS '<object>:<id>, object one 
 
 
 --
+-- Name: operation_keys; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.operation_keys (
+    merchant_id text NOT NULL,
+    idem_key text NOT NULL,
+    fingerprint text NOT NULL,
+    kind text NOT NULL,
+    op_id text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT operation_keys_fingerprint_format CHECK (((length(fingerprint) = 64) AND (fingerprint ~ '^[0-9a-f]*$'::text))),
+    CONSTRAINT operation_keys_key_format CHECK ((((length(idem_key) >= 1) AND (length(idem_key) <= 255)) AND (idem_key ~ '^[ -~]*$'::text))),
+    CONSTRAINT operation_keys_kind CHECK ((kind = ANY (ARRAY['refund'::text, 'capture'::text, 'payout'::text]))),
+    CONSTRAINT operation_keys_op_id CHECK ((op_id ~ '^(rf|cp|vd|pyo)_[0-9a-f]{24}$'::text))
+);
+
+
+--
+-- Name: TABLE operation_keys; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.operation_keys IS 'The request that made each refund, capture and pay-out (its Idempotency-Key and fingerprint), kept after the key is purged: the same request again finds its operation.';
+
+
+--
 -- Name: order_events; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -11851,6 +11939,14 @@ ALTER TABLE ONLY public.notify_sequences
 
 
 --
+-- Name: operation_keys operation_keys_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.operation_keys
+    ADD CONSTRAINT operation_keys_pkey PRIMARY KEY (merchant_id, idem_key, fingerprint);
+
+
+--
 -- Name: order_events order_events_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -12582,6 +12678,20 @@ CREATE TRIGGER merchants_no_rename BEFORE UPDATE OF merchant_id ON public.mercha
 --
 
 CREATE TRIGGER merchants_no_truncate BEFORE TRUNCATE ON public.merchants FOR EACH STATEMENT EXECUTE FUNCTION public.merchants_keep();
+
+
+--
+-- Name: operation_keys operation_keys_no_change; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER operation_keys_no_change BEFORE DELETE OR UPDATE ON public.operation_keys FOR EACH ROW EXECUTE FUNCTION public.evidence_append_only();
+
+
+--
+-- Name: operation_keys operation_keys_no_truncate; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER operation_keys_no_truncate BEFORE TRUNCATE ON public.operation_keys FOR EACH STATEMENT EXECUTE FUNCTION public.evidence_append_only();
 
 
 --

@@ -47,3 +47,11 @@ CREATE OR REPLACE TRIGGER webhook_events_no_change BEFORE DELETE OR UPDATE
 CREATE OR REPLACE TRIGGER webhook_events_no_truncate BEFORE TRUNCATE
     ON webhook_events FOR EACH STATEMENT
     EXECUTE FUNCTION evidence_append_only();
+-- and the requests that made each refund, capture and pay-out, which a
+-- retry long after its key was purged finds its operation by
+CREATE OR REPLACE TRIGGER operation_keys_no_change BEFORE DELETE OR UPDATE
+    ON operation_keys FOR EACH ROW
+    EXECUTE FUNCTION evidence_append_only();
+CREATE OR REPLACE TRIGGER operation_keys_no_truncate BEFORE TRUNCATE
+    ON operation_keys FOR EACH STATEMENT
+    EXECUTE FUNCTION evidence_append_only();

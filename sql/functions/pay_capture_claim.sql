@@ -15,14 +15,15 @@ CREATE OR REPLACE FUNCTION pay_capture_claim(p_merchant text, p_idem_key text, p
 AS $function$
 #variable_conflict use_column
 DECLARE
-    k       record;
-    o       payment_orders%ROWTYPE;
-    c       checkouts%ROWTYPE;
-    cp      captures%ROWTYPE;
-    v_held  bigint;
-    v_left  bigint;
-    v_amt   bigint;
-    v_err   text;
+    k        record;
+    o        payment_orders%ROWTYPE;
+    c        checkouts%ROWTYPE;
+    cp       captures%ROWTYPE;
+    v_held   bigint;
+    v_left   bigint;
+    v_amt    bigint;
+    v_err    text;
+    v_prior  text;
 BEGIN
     IF p_kind NOT IN ('capture', 'void') THEN
         RAISE EXCEPTION 'pay_capture_claim: unknown kind %', p_kind
@@ -37,6 +38,23 @@ BEGIN
                             NULL::bigint, NULL::text, NULL::text, NULL::bigint,
                             NULL::text, NULL::text, NULL::text, NULL::bigint;
         RETURN;
+    END IF;
+
+    IF k.outcome = 'new' THEN
+        -- The same request (key and body) after its key expired, or was
+        -- purged: the capture it made is resumed (answered from its row, or
+        -- sent again under its nonce while the PSP keeps its key), never
+        -- made a second time
+        SELECT ok.op_id INTO v_prior FROM operation_keys ok
+         WHERE ok.merchant_id = p_merchant AND ok.idem_key = p_idem_key
+           AND ok.fingerprint = p_fingerprint AND ok.kind = 'capture';
+        IF FOUND THEN
+            UPDATE idempotency_keys ik SET checkout_id = v_prior
+             WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
+               AND ik.lease = k.lease;
+            k.outcome := 'resumed';
+            k.op_id := v_prior;
+        END IF;
     END IF;
 
     IF k.outcome = 'resumed' THEN
@@ -137,6 +155,9 @@ BEGIN
                             NULL::text, NULL::text, NULL::text, NULL::bigint;
         RETURN;
     END IF;
+
+    INSERT INTO operation_keys (merchant_id, idem_key, fingerprint, kind, op_id)
+    VALUES (p_merchant, p_idem_key, p_fingerprint, 'capture', p_capture_id);
 
     INSERT INTO captures (merchant_id, capture_id, kind, checkout_id, payment_order_id, psp,
                           nonce, amount, currency, final, status, metadata)

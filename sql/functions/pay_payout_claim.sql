@@ -6,12 +6,13 @@ CREATE OR REPLACE FUNCTION pay_payout_claim(p_merchant text, p_idem_key text, p_
 AS $function$
 #variable_conflict use_column
 DECLARE
-    k      record;
-    p      payouts%ROWTYPE;
-    s      sellers%ROWTYPE;
-    b      record;
-    v_err  text;
-    v_av   bigint;
+    k        record;
+    p        payouts%ROWTYPE;
+    s        sellers%ROWTYPE;
+    b        record;
+    v_err    text;
+    v_av     bigint;
+    v_prior  text;
 BEGIN
     SELECT * INTO k FROM op_key_take(p_merchant, p_idem_key, p_fingerprint,
                                      p_lease_seconds, p_ttl_seconds, p_payout_id);
@@ -21,6 +22,23 @@ BEGIN
                             NULL::bigint, NULL::text, NULL::bigint,
                             NULL::text, NULL::text, NULL::text, NULL::bigint;
         RETURN;
+    END IF;
+
+    IF k.outcome = 'new' THEN
+        -- The same request (key and body) after its key expired, or was
+        -- purged: the payout it made is resumed (answered from its row, or
+        -- sent again under its nonce while the PSP keeps its key), never
+        -- made a second time
+        SELECT ok.op_id INTO v_prior FROM operation_keys ok
+         WHERE ok.merchant_id = p_merchant AND ok.idem_key = p_idem_key
+           AND ok.fingerprint = p_fingerprint AND ok.kind = 'payout';
+        IF FOUND THEN
+            UPDATE idempotency_keys ik SET checkout_id = v_prior
+             WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
+               AND ik.lease = k.lease;
+            k.outcome := 'resumed';
+            k.op_id := v_prior;
+        END IF;
     END IF;
 
     IF k.outcome = 'resumed' THEN
@@ -70,6 +88,9 @@ BEGIN
                             NULL::bigint;
         RETURN;
     END IF;
+
+    INSERT INTO operation_keys (merchant_id, idem_key, fingerprint, kind, op_id)
+    VALUES (p_merchant, p_idem_key, p_fingerprint, 'payout', p_payout_id);
 
     INSERT INTO payouts (merchant_id, payout_id, seller_account, psp, destination, nonce,
                          amount, currency, status, metadata)

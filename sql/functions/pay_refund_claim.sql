@@ -6,16 +6,17 @@ CREATE OR REPLACE FUNCTION pay_refund_claim(p_merchant text, p_idem_key text, p_
 AS $function$
 #variable_conflict use_column
 DECLARE
-    k      record;
-    o      payment_orders%ROWTYPE;
-    c      checkouts%ROWTYPE;
-    r      refunds%ROWTYPE;
-    b      record;
-    v_sum  bigint;
-    v_s    bigint;
-    v_p    bigint;
-    v_av   bigint;
-    v_err  text;
+    k        record;
+    o        payment_orders%ROWTYPE;
+    c        checkouts%ROWTYPE;
+    r        refunds%ROWTYPE;
+    b        record;
+    v_sum    bigint;
+    v_s      bigint;
+    v_p      bigint;
+    v_av     bigint;
+    v_err    text;
+    v_prior  text;
 BEGIN
     SELECT * INTO k FROM op_key_take(p_merchant, p_idem_key, p_fingerprint,
                                      p_lease_seconds, p_ttl_seconds, p_refund_id);
@@ -25,6 +26,23 @@ BEGIN
                             NULL::bigint, NULL::text, NULL::text, NULL::bigint,
                             NULL::text, NULL::text, NULL::text, NULL::bigint;
         RETURN;
+    END IF;
+
+    IF k.outcome = 'new' THEN
+        -- The same request (key and body) after its key expired, or was
+        -- purged: the refund it made is resumed (answered from its row, or
+        -- sent again under its nonce while the PSP keeps its key), never
+        -- made a second time
+        SELECT ok.op_id INTO v_prior FROM operation_keys ok
+         WHERE ok.merchant_id = p_merchant AND ok.idem_key = p_idem_key
+           AND ok.fingerprint = p_fingerprint AND ok.kind = 'refund';
+        IF FOUND THEN
+            UPDATE idempotency_keys ik SET checkout_id = v_prior
+             WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
+               AND ik.lease = k.lease;
+            k.outcome := 'resumed';
+            k.op_id := v_prior;
+        END IF;
     END IF;
 
     IF k.outcome = 'resumed' THEN
@@ -104,6 +122,9 @@ BEGIN
                             NULL::text, NULL::text, NULL::text, NULL::bigint;
         RETURN;
     END IF;
+
+    INSERT INTO operation_keys (merchant_id, idem_key, fingerprint, kind, op_id)
+    VALUES (p_merchant, p_idem_key, p_fingerprint, 'refund', p_refund_id);
 
     INSERT INTO refunds (merchant_id, refund_id, checkout_id, payment_order_id, psp, nonce,
                          amount, currency, reason, status, metadata)

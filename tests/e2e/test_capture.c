@@ -712,6 +712,37 @@ Test(capture, retries_with_the_same_key_replay)
 }
 
 
+Test(capture, a_capture_retried_after_its_key_was_purged_is_never_made_twice,
+     .description = "the same partial capture (key and body) after its key "
+                    "expired and was purged is the capture it made, never "
+                    "a second one")
+{
+    held_t       h;
+    resp_t      *a, *b;
+    char        *key, *id;
+
+    held_new(&h, 2);
+    key = uid("ck");
+
+    a = capture(&h, 0, "2.00", key);
+    cr_assert_eq(a->status, 201, "%s", a->body);
+    id = strdup(json_string_value(json_object_get(resp_json(a),
+                                                  "capture_id")));
+    expect_op_becomes(&h, id, "SUCCEEDED");
+
+    db_exec("DELETE FROM idempotency_keys WHERE merchant_id = $1 AND "
+            "idem_key = $2", 2, (const char *[]) { h.m.id, key });
+    b = capture(&h, 0, "2.00", key);
+    cr_assert_eq(b->status, 201, "%s", b->body);
+    cr_expect_str_eq(json_string_value(json_object_get(resp_json(b),
+                                                       "capture_id")), id,
+                     "%s", b->body);
+    cr_expect_eq(captured(&h, 0), 200);
+    cr_expect_eq(ql("SELECT count(*) FROM captures WHERE merchant_id = $1",
+                    h.m.id, NULL), 1, "captured twice");
+}
+
+
 typedef struct {
     const char  *url;
     const char  *auth;

@@ -561,6 +561,76 @@ Test(money_resume, a_retry_after_the_key_expired_says_so,
 }
 
 
+Test(money_resume, an_operation_retried_after_its_key_expired_is_never_made_twice,
+     .timeout = 60,
+     .description = "the same refund or pay-out request (key and body) "
+                    "after its key expired, and after it was purged, is the "
+                    "operation it made, answered from its row and never "
+                    "made twice; the key with another body after that is "
+                    "a new one")
+{
+    char        *rk, *pk, *refund, *payout, *nonce;
+    long         before;
+    resp_t      *a, *b;
+    rs_paid_t    p;
+    const char  *expire = "UPDATE idempotency_keys SET expires_at = now() - "
+                          "interval '1 second' WHERE merchant_id = $1 AND "
+                          "idem_key = $2";
+    const char  *purge = "DELETE FROM idempotency_keys WHERE merchant_id = "
+                         "$1 AND idem_key = $2";
+
+    rs_paid_new(&p, NULL);
+    rs_seller_add(&p.m, "seller_2", p.psp);
+
+    rk = uid("rk");
+    a = rs_refund(&p, "1.00", rk);
+    cr_assert_eq(a->status, 201, "%s", a->body);
+    refund = strdup(rs_str(a, "refund_id"));
+    nonce = rs_q1("SELECT nonce FROM refunds WHERE merchant_id = $1",
+                  p.m.id, NULL);
+    before = rs_requests(nonce);
+
+    db_exec(expire, 2, (const char *[]) { p.m.id, rk });
+    b = rs_refund(&p, "1.00", rk);
+    cr_assert_eq(b->status, 201, "%s", b->body);
+    cr_expect_str_eq(rs_str(b, "refund_id"), refund, "%s", b->body);
+
+    db_exec(purge, 2, (const char *[]) { p.m.id, rk });
+    b = rs_refund(&p, "1.00", rk);
+    cr_assert_eq(b->status, 201, "%s", b->body);
+    cr_expect_str_eq(rs_str(b, "refund_id"), refund, "%s", b->body);
+    cr_expect_eq(rs_ql("SELECT count(*) FROM refunds WHERE merchant_id = $1",
+                       p.m.id, NULL), 1, "refunded twice");
+    cr_expect_eq(rs_requests(nonce), before, "the refund went to the PSP "
+                 "again");
+
+    /* the key, purged, with another body: another refund */
+    db_exec(purge, 2, (const char *[]) { p.m.id, rk });
+    b = rs_refund(&p, "2.00", rk);
+    cr_assert_eq(b->status, 201, "%s", b->body);
+    cr_expect_str_neq(rs_str(b, "refund_id"), refund, "%s", b->body);
+    cr_expect_eq(rs_ql("SELECT count(*) FROM refunds WHERE merchant_id = $1",
+                       p.m.id, NULL), 2);
+
+    /* a pay-out: once its webhook has paid it, seller_2 holds 5.00 - 2.00,
+     * so a second one of 2.00 would still pass its checks */
+    pk = uid("pk");
+    a = rs_payout(&p.m, p.psp, "seller_2", "2.00", pk);
+    cr_assert_eq(a->status, 201, "%s", a->body);
+    payout = strdup(rs_str(a, "payout_id"));
+    rs_becomes("payouts", p.m.id, "PAID");
+
+    db_exec(purge, 2, (const char *[]) { p.m.id, pk });
+    b = rs_payout(&p.m, p.psp, "seller_2", "2.00", pk);
+    cr_assert_eq(b->status, 201, "%s", b->body);
+    cr_expect_str_eq(rs_str(b, "payout_id"), payout, "%s", b->body);
+    cr_expect_str_eq(rs_str(b, "status"), "PAID", "%s", b->body);
+    cr_expect_eq(rs_ql("SELECT count(*) FROM payouts WHERE merchant_id = $1",
+                       p.m.id, NULL), 1, "paid out twice");
+    rs_books_balance(&p.m);
+}
+
+
 Test(money_resume, a_second_transfer_under_a_payouts_nonce_is_alerted,
      .timeout = 60,
      .description = "a paid event naming another PSP transfer than the "
