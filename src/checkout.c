@@ -712,6 +712,13 @@ pay_json_contains_card(json_t *j)
 }
 
 
+int
+pay_json_body_contains_card(json_t *j)
+{
+    return pay_json_has_card(j, 0);
+}
+
+
 /* Ids ---------------------------------------------------------------------- */
 
 static int
@@ -1764,7 +1771,7 @@ pay_checkout_parse(const char *body, size_t len, pay_checkout_t *co,
 
     /* Card data first, whatever else is wrong with the body: that error
      * is the one that must reach the merchant (and the alerting). */
-    if (pay_json_has_card(co->root, 0)) {
+    if (pay_json_body_contains_card(co->root)) {
         pay_checkout_free(co);
         return pay_verdict(v, PAY_ERR_CARD_DATA,
                            "the body contains what looks like a card "

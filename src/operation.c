@@ -51,6 +51,15 @@ pay_op_load(const char *body, size_t len, const char *const *allowed,
         return NULL;
     }
 
+    /* card data anywhere in the body first (a seller_account too, as in
+     * a checkout), before any other rule could name or echo it */
+    if (pay_json_body_contains_card(root)) {
+        json_decref(root);
+        pay_verdict(v, PAY_ERR_CARD_DATA, "the body holds what looks like a "
+                    "card number");
+        return NULL;
+    }
+
     json_object_foreach(root, key, val) {
         for (i = 0; allowed[i] != NULL; i++) {
             if (strcmp(key, allowed[i]) == 0) {

@@ -107,6 +107,12 @@ int pay_metadata_check(const json_t *md, pay_verdict_t *v);
  * string by the free-text rule.  1 or 0. */
 int pay_json_contains_card(json_t *j);
 
+/* The same over a request's whole body: its identifier members
+ * (checkout_id, payment_order_id, seller_account, customer, id) by the
+ * identifier rule, metadata and everything else by the free-text rule.
+ * 1 or 0. */
+int pay_json_body_contains_card(json_t *j);
+
 /*
  * Card data: any run of 13-19 digits (single spaces or dashes allowed
  * between digits) passing the Luhn check, or 13-19 digits in groups of 3

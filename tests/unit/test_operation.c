@@ -383,6 +383,61 @@ Test(payout_request, metadata_kept_and_checked)
 }
 
 
+/* the whole body is scanned as a checkout's: a seller_account by the
+ * identifier rule (a brand's card number refused, a numeric id kept), any
+ * other member by the free-text rule */
+Test(payout_request, card_data_anywhere_in_the_body_is_refused)
+{
+    pay_verdict_t         v;
+    pay_payout_request_t  rq;
+
+    cr_expect_eq(pay_payout_request_parse(S("{\"seller_account\":"
+                                            "\"4111111111111111\","
+                                            "\"amount\":\"1\","
+                                            "\"currency\":\"EUR\","
+                                            "\"psp\":\"stripe\"}"),
+                                          &rq, &v), -1);
+    cr_expect_eq(v.err, PAY_ERR_CARD_DATA, "%s", v.detail);
+    cr_expect_null(strstr(v.detail, "4111"));
+    cr_expect_null(rq.metadata);
+
+    cr_expect_eq(pay_payout_request_parse(S("{\"seller_account\":\"s1\","
+                                            "\"amount\":\"1\","
+                                            "\"currency\":\"EUR\","
+                                            "\"psp\":\"4111-1111-1111-1111\"}"),
+                                          &rq, &v), -1);
+    cr_expect_eq(v.err, PAY_ERR_CARD_DATA, "%s", v.detail);
+
+    /* Luhn-valid, but no card brand's: a numeric id */
+    cr_expect_eq(pay_payout_request_parse(S("{\"seller_account\":"
+                                            "\"1234567812345670\","
+                                            "\"amount\":\"1\","
+                                            "\"currency\":\"EUR\","
+                                            "\"psp\":\"stripe\"}"),
+                                          &rq, &v), 0, "%s", v.detail);
+    pay_op_request_free(&rq.metadata);
+}
+
+
+Test(refund_request, card_data_in_any_member_is_refused_before_other_rules)
+{
+    pay_verdict_t         v;
+    pay_refund_request_t  rq;
+
+    cr_expect_eq(pay_refund_request_parse(S("{\"amount\":"
+                                            "\"5555555555554444\"}"),
+                                          "po_1", &rq, &v), -1);
+    cr_expect_eq(v.err, PAY_ERR_CARD_DATA, "%s", v.detail);
+
+    /* an unknown member's name or value is not echoed, and a card number
+     * in it is card data, not an unknown member */
+    cr_expect_eq(pay_refund_request_parse(S("{\"amount\":\"1\","
+                                            "\"note\":\"4242424242424242\"}"),
+                                          "po_1", &rq, &v), -1);
+    cr_expect_eq(v.err, PAY_ERR_CARD_DATA, "%s", v.detail);
+}
+
+
 /* a capture's amount is optional (all that is left: 0); a void takes no
  * amount; each has its own fingerprint path */
 Test(capture_request, amount_optional_void_takes_none)
