@@ -51,6 +51,7 @@ if [ "$want_core" = 1 ]; then
         redis-server libhiredis-dev   # limit zones shared by several gateways
         locales      # de_DE.UTF-8, below
         valgrind     # make bench-instructions counts the SQL's instructions with callgrind
+        strace       # the e2e psp suite watches a worker open no CA file
     )
 fi
 if [ "$want_core" = 1 ] || [ "$want_browser" = 1 ]; then

@@ -12,6 +12,20 @@
  * thread inside curl_multi_socket_action or curl_multi_remove_handle,
  * CURLOPT_QUICK_EXIT lets it leave the thread behind (a DNS server that
  * never answers held the worker 5-30 s per lookup before).
+ *
+ * Nor does TLS read a CA file: left to itself, Debian's libcurl (7.88,
+ * OpenSSL) opens and parses its whole bundle
+ * (/etc/ssl/certs/ca-certificates.crt, 144 certificates, 215 KB) for every
+ * new connection, inside curl_multi_socket_action: about 22 ms of the
+ * worker each time; a ca= file's certificates likewise.  Each set of CAs is a trust instead:
+ * one X509_STORE built from it at configuration time (the system's bundle
+ * in the master, once per start or reload) that each connection's SSL_CTX
+ * takes a reference to (CURLOPT_SSL_CTX_FUNCTION), curl given no CA file
+ * nor directory.  curl cannot tell trusts apart (it keeps connections and
+ * TLS sessions by its own options: a session made under one trust would be
+ * resumed, unverified, for a call under another), so each trust has a
+ * multi handle of its own in each worker, and with it its connections and
+ * sessions.
  */
 
 
@@ -20,16 +34,24 @@
 #include <payments/breaker.h>
 
 #include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 
 #define NGX_HTTP_PAYMENTS_FETCH_MAX  (256 * 1024)
 
 
-typedef struct {
+/* a set of CAs: its store (the configuration's) and the worker's multi
+ * handle for the calls it verifies */
+struct ngx_http_payments_trust_s {
+    X509_STORE   *store;
     CURLM        *multi;
     ngx_event_t   timer;
     ngx_log_t    *log;
-} ngx_http_payments_curl_t;
+};
+
+typedef ngx_http_payments_trust_t  ngx_http_payments_curl_t;
 
 
 static int ngx_http_payments_curl_socket(CURL *easy, curl_socket_t s,
@@ -38,21 +60,173 @@ static int ngx_http_payments_curl_timer(CURLM *multi, long timeout_ms,
     void *userp);
 static void ngx_http_payments_curl_timer_handler(ngx_event_t *ev);
 static void ngx_http_payments_curl_event_handler(ngx_event_t *ev);
-static void ngx_http_payments_curl_done(void);
+static void ngx_http_payments_curl_done(ngx_http_payments_curl_t *cu);
+static ngx_int_t ngx_http_payments_curl_multi(ngx_http_payments_curl_t *cu,
+    ngx_cycle_t *cycle);
+static CURLcode ngx_http_payments_curl_ssl_ctx(CURL *easy, void *ssl_ctx,
+    void *userp);
+static void ngx_http_payments_curl_trust_free(void *data);
 static size_t ngx_http_payments_curl_write(char *ptr, size_t size,
     size_t nmemb, void *userdata);
 static void ngx_http_payments_fetch_cleanup(void *data);
 
 
-static ngx_http_payments_curl_t  ngx_http_payments_curl;
+/* this worker's: the system's trust, and every trust (the system's first) */
+static ngx_http_payments_curl_t  *ngx_http_payments_curl;
+static ngx_array_t               *ngx_http_payments_curl_trusts;
+
+
+/*
+ * A trust at configuration time: the certificates of a ca= file's text
+ * (pem), or with pem NULL the system's, from the CA file libcurl was built
+ * to use (Debian's /etc/ssl/certs/ca-certificates.crt, which
+ * update-ca-certificates writes with every certificate of /etc/ssl/certs);
+ * the directory itself is not searched.  A system's bundle that does not
+ * load is a warning, and an empty store: every call it is for then fails
+ * its verification, as curl failed each before.
+ */
+
+ngx_http_payments_trust_t *
+ngx_http_payments_curl_trust(ngx_conf_t *cf, ngx_str_t *pem)
+{
+    BIO                             *bio;
+    CURL                            *easy;
+    X509                            *x;
+    char                            *path;
+    ngx_pool_cleanup_t              *cln;
+    ngx_http_payments_trust_t       *tr, **slot;
+    ngx_http_payments_main_conf_t   *pmcf;
+
+    pmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_payments_module);
+
+    if (pmcf->trusts == NULL) {
+        pmcf->trusts = ngx_array_create(cf->pool, 4,
+                                        sizeof(ngx_http_payments_trust_t *));
+        if (pmcf->trusts == NULL) {
+            return NULL;
+        }
+    }
+
+    tr = ngx_pcalloc(cf->pool, sizeof(ngx_http_payments_trust_t));
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    slot = ngx_array_push(pmcf->trusts);
+
+    if (tr == NULL || cln == NULL || slot == NULL) {
+        return NULL;
+    }
+
+    tr->store = X509_STORE_new();
+    if (tr->store == NULL) {
+        return NULL;
+    }
+
+    cln->handler = ngx_http_payments_curl_trust_free;
+    cln->data = tr;
+    *slot = tr;
+
+    if (pem) {
+        /* the text ngx_http_payments_read_file checked: certificates */
+        bio = BIO_new_mem_buf(pem->data, (int) pem->len);
+        if (bio == NULL) {
+            return NULL;
+        }
+
+        while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+            X509_STORE_add_cert(tr->store, x);
+            X509_free(x);
+        }
+
+        BIO_free(bio);
+
+    } else {
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+            return NULL;
+        }
+
+        path = NULL;
+        easy = curl_easy_init();
+
+        if (easy == NULL
+            || curl_easy_getinfo(easy, CURLINFO_CAINFO, &path) != CURLE_OK
+            || path == NULL)
+        {
+            path = (char *) X509_get_default_cert_file();
+        }
+
+        if (X509_STORE_load_locations(tr->store, path, NULL) != 1) {
+            ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                               "payments: the system's CA file \"%s\" does "
+                               "not load: every TLS call without a CA file "
+                               "of its own fails its verification", path);
+            X509_STORE_free(tr->store);
+            tr->store = X509_STORE_new();
+            if (tr->store == NULL) {
+                return NULL;
+            }
+        }
+
+        if (easy) {
+            curl_easy_cleanup(easy);
+        }
+    }
+
+    ERR_clear_error();
+
+    /* what curl sets on the store it fills itself (and sets again on this
+     * one, to the same): an issuer from the store before one the server
+     * sent, and a trusted intermediate as an anchor */
+    X509_STORE_set_flags(tr->store,
+                         X509_V_FLAG_TRUSTED_FIRST | X509_V_FLAG_PARTIAL_CHAIN);
+
+    return tr;
+}
+
+
+static void
+ngx_http_payments_curl_trust_free(void *data)
+{
+    ngx_http_payments_trust_t  *tr = data;
+
+    if (tr->store) {
+        X509_STORE_free(tr->store);
+        tr->store = NULL;
+    }
+}
 
 
 ngx_int_t
 ngx_http_payments_curl_init(ngx_cycle_t *cycle)
 {
-    ngx_http_payments_curl_t  *cu = &ngx_http_payments_curl;
+    ngx_uint_t                       i;
+    ngx_http_payments_trust_t      **trusts;
+    ngx_http_payments_main_conf_t   *pmcf;
 
-    ngx_memzero(cu, sizeof(ngx_http_payments_curl_t));
+    pmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_payments_module);
+
+    /* postconfiguration made the system's trust first */
+    if (pmcf->trusts == NULL || pmcf->trust == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_payments_curl = pmcf->trust;
+    ngx_http_payments_curl_trusts = pmcf->trusts;
+
+    trusts = pmcf->trusts->elts;
+
+    for (i = 0; i < pmcf->trusts->nelts; i++) {
+        if (ngx_http_payments_curl_multi(trusts[i], cycle) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_payments_curl_multi(ngx_http_payments_curl_t *cu, ngx_cycle_t *cycle)
+{
     cu->log = cycle->log;
 
     cu->multi = curl_multi_init();
@@ -70,6 +244,7 @@ ngx_http_payments_curl_init(ngx_cycle_t *cycle)
     /* keep-alive connections to the PSPs, reused across requests */
     curl_multi_setopt(cu->multi, CURLMOPT_MAXCONNECTS, 512L);
 
+    ngx_memzero(&cu->timer, sizeof(ngx_event_t));
     cu->timer.handler = ngx_http_payments_curl_timer_handler;
     cu->timer.data = cu;
     cu->timer.log = cycle->log;
@@ -82,16 +257,45 @@ ngx_http_payments_curl_init(ngx_cycle_t *cycle)
 void
 ngx_http_payments_curl_exit(ngx_cycle_t *cycle)
 {
-    ngx_http_payments_curl_t  *cu = &ngx_http_payments_curl;
+    ngx_uint_t                  i;
+    ngx_http_payments_curl_t   *cu, **trusts;
 
-    if (cu->timer.timer_set) {
-        ngx_del_timer(&cu->timer);
+    if (ngx_http_payments_curl_trusts == NULL) {
+        return;
     }
 
-    if (cu->multi) {
-        curl_multi_cleanup(cu->multi);
-        cu->multi = NULL;
+    trusts = ngx_http_payments_curl_trusts->elts;
+
+    for (i = 0; i < ngx_http_payments_curl_trusts->nelts; i++) {
+        cu = trusts[i];
+
+        if (cu->timer.timer_set) {
+            ngx_del_timer(&cu->timer);
+        }
+
+        if (cu->multi) {
+            curl_multi_cleanup(cu->multi);
+            cu->multi = NULL;
+        }
     }
+}
+
+
+/* a new connection's SSL_CTX verifies with its trust's store: curl, named
+ * no CA file or directory, loads none into it */
+
+static CURLcode
+ngx_http_payments_curl_ssl_ctx(CURL *easy, void *ssl_ctx, void *userp)
+{
+    X509_STORE  *store = userp;
+
+    if (store == NULL) {
+        return CURLE_SSL_CACERT_BADFILE;
+    }
+
+    SSL_CTX_set1_cert_store(ssl_ctx, store);
+
+    return CURLE_OK;
 }
 
 
@@ -100,13 +304,15 @@ ngx_http_payments_fetch_easy(ngx_pool_t *pool, ngx_http_payments_fetch_t *f)
 {
     CURL                      *easy;
     ngx_pool_cleanup_t        *cln;
-    ngx_http_payments_curl_t  *cu = &ngx_http_payments_curl;
+    ngx_http_payments_curl_t  *cu = ngx_http_payments_curl;
 
-    if (cu->multi == NULL) {
+    if (cu == NULL || cu->multi == NULL) {
         return NGX_ERROR;
     }
 
     ngx_http_payments_fetch_cancel(f);
+
+    f->trust = NULL;
 
     f->pool = pool;
     f->len = 0;
@@ -149,6 +355,17 @@ ngx_http_payments_fetch_easy(ngx_pool_t *pool, ngx_http_payments_fetch_t *f)
     curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
 
+    /* the CAs are the trust's store (fetch_go), never a file read here */
+    if (curl_easy_setopt(easy, CURLOPT_CAINFO, NULL) != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_CAPATH, NULL) != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_SSL_CTX_FUNCTION,
+                            ngx_http_payments_curl_ssl_ctx)
+           != CURLE_OK)
+    {
+        ngx_http_payments_fetch_cancel(f);
+        return NGX_ERROR;
+    }
+
     return NGX_OK;
 }
 
@@ -157,7 +374,18 @@ ngx_int_t
 ngx_http_payments_fetch_go(ngx_http_payments_fetch_t *f)
 {
     CURLMcode                  mrc;
-    ngx_http_payments_curl_t  *cu = &ngx_http_payments_curl;
+    ngx_http_payments_curl_t  *cu;
+
+    /* the system's CAs unless the caller named a trust of its own */
+    cu = f->trust ? f->trust : ngx_http_payments_curl;
+    f->trust = cu;
+
+    if (cu->multi == NULL) {
+        ngx_http_payments_fetch_cancel(f);
+        return NGX_ERROR;
+    }
+
+    curl_easy_setopt(f->easy, CURLOPT_SSL_CTX_DATA, cu->store);
 
     mrc = curl_multi_add_handle(cu->multi, f->easy);
     if (mrc != CURLM_OK) {
@@ -195,7 +423,6 @@ ngx_http_payments_fetch_method(ngx_pool_t *pool,
 {
     char                       hdr[512], *auth;
     CURL                      *easy;
-    struct curl_blob           blob;
 
     if (ngx_http_payments_fetch_easy(pool, f) != NGX_OK) {
         return NGX_ERROR;
@@ -270,12 +497,8 @@ ngx_http_payments_fetch_method(ngx_pool_t *pool,
                      psp->allow_http ? "https,http" : "https");
     curl_easy_setopt(easy, CURLOPT_USERAGENT, "ngx_payments/0.1");
 
-    if (psp->ca_pem.len) {
-        blob.data = psp->ca_pem.data;
-        blob.len = psp->ca_pem.len;
-        blob.flags = CURL_BLOB_NOCOPY;
-        curl_easy_setopt(easy, CURLOPT_CAINFO_BLOB, &blob);
-    }
+    /* ca_file=: the PSP's own CAs; NULL: the system's */
+    f->trust = psp->ca;
 
     if (psp->pins) {
         curl_easy_setopt(easy, CURLOPT_PINNEDPUBLICKEY, psp->pins);
@@ -317,10 +540,10 @@ ngx_http_payments_fetch_header(ngx_http_payments_fetch_t *f,
 void
 ngx_http_payments_fetch_cancel(ngx_http_payments_fetch_t *f)
 {
-    ngx_http_payments_curl_t  *cu = &ngx_http_payments_curl;
+    ngx_http_payments_curl_t  *cu = f->trust;
 
     if (f->easy) {
-        if (f->running && cu->multi) {
+        if (f->running && cu && cu->multi) {
             curl_multi_remove_handle(cu->multi, f->easy);
         }
 
@@ -499,7 +722,7 @@ ngx_http_payments_curl_timer_handler(ngx_event_t *ev)
     ngx_http_payments_curl_t  *cu = ev->data;
 
     curl_multi_socket_action(cu->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    ngx_http_payments_curl_done();
+    ngx_http_payments_curl_done(cu);
 }
 
 
@@ -514,18 +737,17 @@ ngx_http_payments_curl_event_handler(ngx_event_t *ev)
     curl_multi_socket_action(cu->multi, c->fd,
                              ev->write ? CURL_CSELECT_OUT : CURL_CSELECT_IN,
                              &running);
-    ngx_http_payments_curl_done();
+    ngx_http_payments_curl_done(cu);
 }
 
 
 static void
-ngx_http_payments_curl_done(void)
+ngx_http_payments_curl_done(ngx_http_payments_curl_t *cu)
 {
     int                         left;
     CURL                       *easy;
     CURLMsg                    *msg;
     ngx_http_payments_fetch_t  *f;
-    ngx_http_payments_curl_t   *cu = &ngx_http_payments_curl;
 
     while ((msg = curl_multi_info_read(cu->multi, &left)) != NULL) {
         if (msg->msg != CURLMSG_DONE) {

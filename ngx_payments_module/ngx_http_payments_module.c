@@ -564,10 +564,21 @@ ngx_http_payments_preconfiguration(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_payments_postconfiguration(ngx_conf_t *cf)
 {
-    ngx_http_handler_pt        *h;
-    ngx_http_core_main_conf_t  *cmcf;
+    ngx_http_handler_pt            *h;
+    ngx_http_core_main_conf_t      *cmcf;
+    ngx_http_payments_main_conf_t  *pmcf;
 
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+    pmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_payments_module);
+
+    /* the system's CAs, read and parsed here (the master, at every start
+     * and reload) for the workers' TLS calls: never in a handshake */
+    if (pmcf->used) {
+        pmcf->trust = ngx_http_payments_curl_trust(cf, NULL);
+        if (pmcf->trust == NULL) {
+            return NGX_ERROR;
+        }
+    }
 
     h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
     if (h == NULL) {

@@ -36,6 +36,9 @@
 #include <payments/risk.h>
 #include <payments/route.h>
 
+/* a set of CAs that verifies outgoing TLS (_curl.c) */
+typedef struct ngx_http_payments_trust_s  ngx_http_payments_trust_t;
+
 /*
  * Where a directive was given (nginx.conf's file and line), kept when it is
  * parsed for the checks made once http{} is read, which report it as
@@ -119,9 +122,8 @@ struct ngx_http_payments_psp_s {
     char                       *pins;           /* "sha256//…;sha256//…" for
                                                    CURLOPT_PINNEDPUBLICKEY,
                                                    or NULL */
-    ngx_str_t                   ca_pem;         /* CURLOPT_CAINFO_BLOB, or
-                                                   empty: the system's
-                                                   store */
+    ngx_http_payments_trust_t  *ca;             /* ca_file='s, or NULL:
+                                                   the system's */
     ngx_str_t                   transfers_url;  /* adyen: the Transfers
                                                    API's base, no trailing
                                                    slash; empty: the PSP
@@ -171,7 +173,7 @@ typedef struct {
     time_t                      review;         /* a review's deadline */
     ngx_flag_t                  allow_http;
     char                       *pins;           /* as a PSP's, or NULL */
-    ngx_str_t                   ca_pem;
+    ngx_http_payments_trust_t  *ca;             /* as a PSP's */
     ngx_flag_t                  after_payment;  /* asked again once paid,
                                                    by the sweeper */
     time_t                      after_retry;    /* how long after the
@@ -223,7 +225,8 @@ typedef struct {
                                                    disables; 0: never */
     ngx_uint_t                  backoff_scale;  /* divides the schedule */
     ngx_flag_t                  allow_loopback; /* test rigs */
-    ngx_str_t                   ca_pem;         /* ca=, or the system's */
+    ngx_http_payments_trust_t  *ca;             /* ca='s, or NULL: the
+                                                   system's */
     ngx_array_t                *allow_hosts;    /* of ngx_str_t, or NULL:
                                                    any public host */
 } ngx_http_payments_notify_conf_t;
@@ -326,6 +329,15 @@ typedef struct {
                                                    opens none) */
     ngx_http_payments_sweeper_conf_t  sweeper;
     ngx_http_payments_notify_conf_t   notify;
+    ngx_http_payments_trust_t  *trust;          /* the system's CAs, made
+                                                   after http{} when a
+                                                   location says
+                                                   "payments" */
+    ngx_array_t                *trusts;         /* of ngx_http_payments_
+                                                   trust_t *: every trust
+                                                   of the configuration,
+                                                   each a multi handle in
+                                                   the worker */
     ngx_http_payments_risk_t   *risk_after;     /* the payments_risk
                                                    with after_payment=on
                                                    (one at most), or NULL */
@@ -429,6 +441,10 @@ struct ngx_http_payments_fetch_s {
                                                    -1: none */
     pay_psp_api_e                           api;        /* which of the
                                                    PSP's APIs (its breaker) */
+    ngx_http_payments_trust_t              *trust;      /* whose CAs verify
+                                                   the peer: set between
+                                                   fetch_easy and fetch_go;
+                                                   NULL: the system's */
     char                                    errbuf[CURL_ERROR_SIZE];
                                                 /* curl's words for a
                                                    failure (a TLS one's
@@ -436,6 +452,11 @@ struct ngx_http_payments_fetch_s {
     unsigned                                running:1;
 };
 
+/* A trust of a ca= file's PEM text, or of the system's CA file with pem
+ * NULL, read and parsed now (configuration time), never by a worker; NULL
+ * on failure (no memory). */
+ngx_http_payments_trust_t *ngx_http_payments_curl_trust(ngx_conf_t *cf,
+    ngx_str_t *pem);
 ngx_int_t ngx_http_payments_curl_init(ngx_cycle_t *cycle);
 void ngx_http_payments_curl_exit(ngx_cycle_t *cycle);
 /* POSTs body to url with the PSP's credentials and the extra headers; a
@@ -456,8 +477,9 @@ ngx_int_t ngx_http_payments_fetch_method(ngx_pool_t *pool,
 void ngx_http_payments_fetch_cancel(ngx_http_payments_fetch_t *f);
 /* The parts of a fetch that are not a PSP's: fetch_easy resets f and makes
  * f->easy with the answer's buffer, no redirects, peer verification; the
- * caller sets the rest on f->easy (f->headers is freed with it), then
- * fetch_go hands it to the multi handle.  On NGX_ERROR nothing runs. */
+ * caller sets the rest on f->easy (f->headers is freed with it) and its
+ * trust (f->trust), then fetch_go hands it to that trust's multi handle.
+ * On NGX_ERROR nothing runs. */
 ngx_int_t ngx_http_payments_fetch_easy(ngx_pool_t *pool,
     ngx_http_payments_fetch_t *f);
 ngx_int_t ngx_http_payments_fetch_go(ngx_http_payments_fetch_t *f);
@@ -715,7 +737,9 @@ extern ngx_module_t  ngx_http_payments_module;
  *   _psp_call.c    what every PSP call does with its answer (metrics,
  *                  the breaker, retries).
  *   _pg.c, _curl.c the event-loop drivers; _pg_prepare.c is below _pg.c
- *                  (it sends; the driver flushes or fails).
+ *                  (it sends; the driver flushes or fails).  _curl.c also
+ *                  makes the trusts (CA stores) the _conf.c files' CA
+ *                  files become.
  *   _metrics.c     the counters: data every file bumps, and what the
  *                  sweeper and the pool publish; _metrics_page.c reads it.
  *   _metrics_guard.c, _tls_guard.c
@@ -785,13 +809,13 @@ extern ngx_module_t  ngx_http_payments_module;
  *   _money_call.c        -> _util.c
  *   _notify.c            -> _curl.c _notify_gauges.c _pg.c _util.c
  *   _notify_api.c        -> _pg.c _response.c _util.c
- *   _notify_conf.c       -> _util.c
+ *   _notify_conf.c       -> _curl.c _util.c
  *   _notify_gauges.c     -> _metrics.c _pg.c
  *   _pg.c                -> _metrics.c _pg_health.c _pg_prepare.c
  *   _pg_health.c         -> _metrics.c
  *   _pg_prepare.c        -> -
  *   _psp_call.c          -> _breaker.c _metrics.c
- *   _psp_conf.c          -> _util.c
+ *   _psp_conf.c          -> _curl.c _util.c
  *   _read.c              -> _limit_failures.c _pg.c _psp_conf.c _response.c
  *   _read.c              -> _shard.c _util.c
  *   _readyz.c            -> _pg.c _pg_health.c _response.c
@@ -815,7 +839,7 @@ extern ngx_module_t  ngx_http_payments_module;
  *   _risk.c              -> _curl.c _metrics.c _pg.c _register_end.c
  *   _risk.c              -> _response.c _util.c
  *   _risk_after.c        -> _metrics.c _risk.c _sweeper_round.c _util.c
- *   _risk_conf.c         -> _psp_conf.c _util.c
+ *   _risk_conf.c         -> _curl.c _psp_conf.c _util.c
  *   _route.c             -> _psp_conf.c
  *   _router.c            -> _auth.c _cancel.c _limit_hooks.c _list.c
  *   _router.c            -> _methods.c _metrics_page.c _money.c _notify_api.c

@@ -403,7 +403,6 @@ ngx_http_payments_notify_post(ngx_http_payments_delivery_t *d, PGresult *res,
     const char                       *url, *body, *why;
     char                              hdr[256], sig[2 * PAY_NOTIFY_SIG_MAX];
     char                              uhost[256];
-    struct curl_blob                  blob;
     ngx_http_payments_notify_conf_t  *nc = d->nt->conf;
 
     url = PQgetvalue(res, row, 3);
@@ -536,12 +535,8 @@ ngx_http_payments_notify_post(ngx_http_payments_delivery_t *d, PGresult *res,
                      ngx_http_payments_notify_discard);
     curl_easy_setopt(d->fetch.easy, CURLOPT_WRITEDATA, d);
 
-    if (nc->ca_pem.len) {
-        blob.data = nc->ca_pem.data;
-        blob.len = nc->ca_pem.len;
-        blob.flags = CURL_BLOB_NOCOPY;
-        curl_easy_setopt(d->fetch.easy, CURLOPT_CAINFO_BLOB, &blob);
-    }
+    /* ca=: the endpoints' CAs; NULL: the system's */
+    d->fetch.trust = nc->ca;
 
     if (ngx_http_payments_fetch_go(&d->fetch) != NGX_OK) {
         return NGX_ERROR;

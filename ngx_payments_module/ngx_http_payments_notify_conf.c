@@ -34,7 +34,7 @@ ngx_http_payments_notify_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_payments_main_conf_t *pmcf = conf;
 
-    ngx_str_t                        *value, v, name, s;
+    ngx_str_t                        *value, v, name, s, pem;
     ngx_int_t                         n;
     ngx_uint_t                        i;
     ngx_msec_t                       *ms, t;
@@ -148,10 +148,15 @@ ngx_http_payments_notify_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             if (name.len == 0
                 || ngx_http_payments_read_file(cf, &name, &cmd->name, 1,
                                                NGX_HTTP_PAYMENTS_FILE_CA,
-                                               &nc->ca_pem)
+                                               &pem)
                    != NGX_OK)
             {
                 goto invalid;
+            }
+
+            nc->ca = ngx_http_payments_curl_trust(cf, &pem);
+            if (nc->ca == NULL) {
+                return NGX_CONF_ERROR;
             }
 
             continue;

@@ -57,7 +57,7 @@ ngx_http_payments_psp(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     u_char                   *url, *p;
     size_t                    len;
-    ngx_str_t                *value, v, secret_file, transfers_secret_file;
+    ngx_str_t                *value, v, secret_file, transfers_secret_file, pem;
     ngx_int_t                 n;
     unsigned                  given;
     const char               *msg;
@@ -296,12 +296,17 @@ ngx_http_payments_psp(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             }
 
         } else if (ngx_http_payments_param("ca_file")) {
-            /* read now, so no worker opens a file during a handshake */
+            /* read and parsed now, so no worker opens or parses a file
+             * during a handshake */
             if (ngx_http_payments_read_file(cf, &v, &cmd->name, 1,
-                                            NGX_HTTP_PAYMENTS_FILE_CA,
-                                            &psp->ca_pem)
+                                            NGX_HTTP_PAYMENTS_FILE_CA, &pem)
                 != NGX_OK)
             {
+                return NGX_CONF_ERROR;
+            }
+
+            psp->ca = ngx_http_payments_curl_trust(cf, &pem);
+            if (psp->ca == NULL) {
                 return NGX_CONF_ERROR;
             }
 

@@ -253,7 +253,6 @@ ngx_http_payments_risk_ask(ngx_http_payments_risk_t *rk, ngx_pool_t *pool,
 {
     char               hdr[PAY_RISK_SIG_MAX + 64], mac[PAY_RISK_SIG_MAX];
     CURL              *easy;
-    struct curl_blob   blob;
 
     if (pay_risk_sign(rk->secret.data, rk->secret.len, (int64_t) ngx_time(),
                       NULL, body, len, mac, sizeof(mac))
@@ -319,12 +318,8 @@ ngx_http_payments_risk_ask(ngx_http_payments_risk_t *rk, ngx_pool_t *pool,
                      rk->allow_http ? "https,http" : "https");
     curl_easy_setopt(easy, CURLOPT_USERAGENT, "ngx_payments/0.1");
 
-    if (rk->ca_pem.len) {
-        blob.data = rk->ca_pem.data;
-        blob.len = rk->ca_pem.len;
-        blob.flags = CURL_BLOB_NOCOPY;
-        curl_easy_setopt(easy, CURLOPT_CAINFO_BLOB, &blob);
-    }
+    /* ca_file=: the provider's CAs; NULL: the system's */
+    f->trust = rk->ca;
 
     if (rk->pins) {
         curl_easy_setopt(easy, CURLOPT_PINNEDPUBLICKEY, rk->pins);

@@ -55,7 +55,7 @@ ngx_http_payments_risk_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     u_char                    *p;
     size_t                     len;
-    ngx_str_t                 *value, v, secret_file, answer_file, url;
+    ngx_str_t                 *value, v, secret_file, answer_file, url, pem;
     ngx_int_t                  n;
     ngx_uint_t                 i;
     pay_origin_t               base;
@@ -208,10 +208,14 @@ ngx_http_payments_risk_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
         } else if (ngx_http_payments_risk_param("ca_file")) {
             if (ngx_http_payments_read_file(cf, &v, &cmd->name, 1,
-                                            NGX_HTTP_PAYMENTS_FILE_CA,
-                                            &rk->ca_pem)
+                                            NGX_HTTP_PAYMENTS_FILE_CA, &pem)
                 != NGX_OK)
             {
+                return NGX_CONF_ERROR;
+            }
+
+            rk->ca = ngx_http_payments_curl_trust(cf, &pem);
+            if (rk->ca == NULL) {
                 return NGX_CONF_ERROR;
             }
 

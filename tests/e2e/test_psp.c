@@ -9,8 +9,12 @@
 
 #include "harness.h"
 
+#include <errno.h>
 #include <pthread.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -400,6 +404,189 @@ Test(psp, a_tls_failure_is_logged_with_its_cause_once_per_breaker_opening,
                  "%s", file_read(tls_gw.error_log, NULL));
     cr_assert_eq(occurrences(tls_gw.error_log, "stale global SSL error"), 0,
                  "%s", file_read(tls_gw.error_log, NULL));
+}
+
+
+/* the gateway's one worker (it may have just forked) */
+static long
+worker_of(const gateway_t *gw)
+{
+    int    i;
+    long   w;
+    char  *out, *argv[4];
+
+    argv[0] = "pgrep";
+    argv[1] = "-P";
+    argv[2] = str_printf("%ld", (long) gw->pid);
+    argv[3] = NULL;
+
+    for (i = 0; i < 50; i++) {
+        out = NULL;
+        (void) run(argv, &out);
+        w = out ? strtol(out, NULL, 10) : 0;
+        if (w > 1) {
+            return w;
+        }
+        msleep(100);
+    }
+
+    cr_assert_fail("the gateway's worker did not start");
+    return 0;
+}
+
+
+/* who traces pid (TracerPid in /proc/pid/status), 0: nobody */
+static long
+tracer_of(long pid)
+{
+    char        *status;
+    const char  *p;
+
+    status = file_read(str_printf("/proc/%ld/status", pid), NULL);
+    p = status ? strstr(status, "TracerPid:") : NULL;
+    return p ? strtol(p + sizeof("TracerPid:") - 1, NULL, 10) : 0;
+}
+
+
+/* registers a checkout at psp on gw: its status */
+static long
+register_at(const gateway_t *gw, const merchant_t *m, const char *psp)
+{
+    long     status;
+    json_t  *body;
+    resp_t  *r;
+
+    body = checkout_new(uid("co"), 1);
+    json_object_set_new(body, "psp", json_string(psp));
+    r = gateway_send(gw, "POST", PATH_PAYMENTS, m, uid("key"), dump(body));
+    status = r->status;
+    resp_free(r);
+
+    return status;
+}
+
+
+/*
+ * A worker's TLS calls read no CA file: the system's CAs (a PSP without
+ * ca_file=) and a PSP's ca_file= are read and parsed when the
+ * configuration is (doc/ngx_http_payments_module.md, payments_psp
+ * ca_file=), and every connection verifies with the store made then.
+ * libcurl left to itself (Debian's 7.88) opened and parsed the whole system
+ * bundle (/etc/ssl/certs/ca-certificates.crt, 144 certificates) for each
+ * new connection, in the worker's event loop: about 20 ms each.  strace on
+ * the worker watches five new connections under the system's CAs (the
+ * suite's TLS front, which they do not trust: each handshake fails, so no
+ * connection is kept) after one verified under ca_file=: no CA file
+ * opened, every connect seen.  And the trusts stay apart: the connection
+ * or TLS session made under the PSP's ca_file= is never taken for a call
+ * under the system's CAs to the same server, which is refused every time.
+ */
+Test(psp, tls_calls_open_no_ca_file_in_the_worker_and_trusts_stay_apart,
+     .timeout = 60, .fini = stop_tls_gw)
+{
+    int          i, st, opens, connects;
+    long         worker;
+    char        *trace, *text, *line, *next;
+    pid_t        strace_pid, parent;
+    merchant_t   m;
+    const char  *run = env("PAY_TEST_RUN");
+
+    gateway_start(&tls_gw, "tlsca", 1, str_printf(
+        "payments_database \"%s\";\n"
+        "payments_sweeper off;\n"
+        "payments_psp tls_system dialect=stripe url=%s/psp-tls\n"
+        "    secret_file=%s/conf/psp.secret\n"
+        "    webhook_secret_file=%s/conf/webhook.secret\n"
+        "    hosted=%s stripe_version=2024-06-20 allow_http\n"
+        "    timeout=2s connect_timeout=1s retries=0 breaker=0;\n"
+        "payments_psp tls_own dialect=stripe url=%s/psp-tls\n"
+        "    secret_file=%s/conf/psp.secret\n"
+        "    webhook_secret_file=%s/conf/webhook.secret\n"
+        "    hosted=%s stripe_version=2024-06-20 allow_http\n"
+        "    ca_file=%s/conf/tls.crt\n"
+        "    timeout=2s connect_timeout=1s retries=0 breaker=0;\n",
+        pg_gateway_conninfo(), env("PAY_TEST_GW"), run, run,
+        env("PAY_TEST_MOCK"), env("PAY_TEST_GW"), run, run,
+        env("PAY_TEST_MOCK"), run));
+    gateway_wait_ready(&tls_gw, 10);
+    merchant_new(&m);
+
+    worker = worker_of(&tls_gw);
+    trace = run_file(str_printf("tlsca-strace-%ld", (long) getpid()));
+
+    parent = getpid();
+    strace_pid = fork();
+    cr_assert(strace_pid >= 0, "fork: %s", strerror(errno));
+
+    if (strace_pid == 0) {
+        (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) {
+            _exit(1);
+        }
+
+        execlp("strace", "strace", "-f", "-qq", "-e",
+               "trace=open,openat,connect", "-o", trace,
+               "-p", str_printf("%ld", worker), (char *) NULL);
+        _exit(127);
+    }
+
+    for (i = 0; i < 100 && tracer_of(worker) == 0; i++) {
+        msleep(50);
+    }
+    cr_assert_neq(tracer_of(worker), 0, "strace did not attach to the "
+                  "worker %ld (is strace installed?)", worker);
+
+    /* verified under ca_file=: a connection (and a TLS session) at the
+     * front for that trust */
+    cr_assert_eq(register_at(&tls_gw, &m, "tls_own"), 201);
+
+    for (i = 0; i < 5; i++) {
+        st = (int) register_at(&tls_gw, &m, "tls_system");
+        cr_assert_eq(st, 502, "call %d under the system's CAs to a server "
+                     "they do not trust: %d (a connection or session made "
+                     "under ca_file= taken?)", i, st);
+    }
+
+    /* and the trusted one still verifies after them */
+    cr_assert_eq(register_at(&tls_gw, &m, "tls_own"), 201);
+
+    kill(strace_pid, SIGINT);
+    cr_assert_eq(waitpid(strace_pid, &st, 0), strace_pid);
+
+    text = file_read(trace, NULL);
+    cr_assert_not_null(text, "%s", trace);
+
+    opens = 0;
+    connects = 0;
+
+    for (line = text; line && *line; line = next) {
+        next = strchr(line, '\n');
+        if (next) {
+            *next++ = '\0';
+        }
+
+        if (strstr(line, "connect(") && strstr(line, "127.0.0.1")) {
+            connects++;
+        }
+
+        if ((strstr(line, "open(") || strstr(line, "openat("))
+            && (strstr(line, "/etc/ssl/") || strstr(line, "/usr/lib/ssl/")
+                || strstr(line, "tls.crt")))
+        {
+            opens++;
+            cr_log_error("the worker opened a CA file: %s", line);
+        }
+    }
+
+    /* the six calls' own connections, at least: strace saw them */
+    cr_assert_geq(connects, 6, "strace saw %d connects:\n%s", connects,
+                  file_read(trace, NULL));
+    cr_assert_eq(opens, 0, "the worker opened a CA file %d times over 6 "
+                 "new TLS connections", opens);
+    cr_assert(file_contains(tls_gw.error_log, "psp \"tls_system\": TLS "
+                                              "failed: SSL certificate "
+                                              "problem"),
+              "%s", file_read(tls_gw.error_log, NULL));
 }
 
 
