@@ -9580,7 +9580,13 @@ BEGIN
             v_order := f.payment_order_id;
             v_obj := f.refund_id;
             v_j := to_jsonb(f);
-            IF f.currency <> r.currency OR f.amount <> v_moved THEN
+            IF r.type = 'refund' AND r.object_ref <> ''
+               AND f.psp_refund_id IS NOT NULL AND r.object_ref <> f.psp_refund_id THEN
+                -- another PSP refund than ours under our nonce: a second
+                -- refund the PSP made (as the webhook's object_mismatch);
+                -- never applied as ours
+                v_kind := 'refund_object_differs';
+            ELSIF f.currency <> r.currency OR f.amount <> v_moved THEN
                 v_kind := 'refund_amount_differs';
                 v_amount := v_moved - f.amount;
             ELSIF r.type = 'refund_failure' THEN
@@ -9636,7 +9642,11 @@ BEGIN
             v_m := p.merchant_id;
             v_obj := p.payout_id;
             v_j := to_jsonb(p);
-            IF p.currency <> r.currency OR p.amount <> v_moved THEN
+            IF r.type = 'payout' AND r.object_ref <> ''
+               AND p.psp_payout_id IS NOT NULL AND r.object_ref <> p.psp_payout_id THEN
+                -- a second transfer under our nonce (the webhook's mismatch)
+                v_kind := 'payout_object_differs';
+            ELSIF p.currency <> r.currency OR p.amount <> v_moved THEN
                 v_kind := 'payout_amount_differs';
                 v_amount := v_moved - p.amount;
             ELSIF r.type = 'payout_failure' THEN
@@ -9776,6 +9786,7 @@ DECLARE
     v_applied  record;
     v_round    bigint := 0;
     v_txn      bigint;
+    v_person   boolean := false;
 BEGIN
     SELECT rp.psp INTO v_psp FROM recon_reports rp WHERE rp.report_id = p_report;
 
@@ -9800,6 +9811,19 @@ BEGIN
         PERFORM recon_flag(p_report, r, 'unclassified', 'unknown_payment', NULL, NULL,
             r.currency, r.gross, NULL);
         RETURN QUERY SELECT 'unclassified'::text, NULL::text, NULL::text;
+        RETURN;
+    END IF;
+
+    -- another payment than the one booked for this checkout, under our
+    -- reference: a second payment the PSP took (as a webhook naming it is
+    -- mismatch); nothing of it is booked, a person refunds one
+    IF r.payment_ref <> '' AND c.psp_payment_ref IS NOT NULL
+       AND r.payment_ref <> c.psp_payment_ref THEN
+        PERFORM recon_flag(p_report, r, 'needs_person', 'payment_differs',
+            c.merchant_id, c.checkout_id, r.currency, r.gross,
+            recon_checkout_json(c.merchant_id, c.checkout_id)
+                || jsonb_build_object('booked_payment_ref', c.psp_payment_ref));
+        RETURN QUERY SELECT 'needs_person'::text, c.merchant_id, c.checkout_id;
         RETURN;
     END IF;
 
@@ -9834,10 +9858,14 @@ BEGIN
     IF c.status <> 'SUCCESS' THEN
         -- paid at the PSP, its webhook never arrived: applied exactly as the
         -- webhook would be (pay_event_apply: the payment's id noted too),
-        -- the moves' source saying reconciliation
+        -- the moves' source saying reconciliation.  A settlement row is
+        -- money the PSP captured: CAPTURED, which books it whatever the
+        -- stored capture mode (SUCCEEDED would only hold a manual-capture
+        -- checkout, and its hold would later be released, the money never
+        -- booked); a manual-capture checkout so paid is a person's too
         PERFORM set_config('payments.event_source', 'reconciliation', true);
         SELECT * INTO v_applied FROM pay_event_apply(v_psp, 'reconcile:' || r.row_id,
-            'SUCCEEDED', 'reconciliation', NULL, c.nonce, c.amount_total, r.currency,
+            'CAPTURED', 'reconciliation', NULL, c.nonce, c.amount_total, r.currency,
             nullif(r.payment_ref, ''), NULL, NULL) x;
         PERFORM set_config('payments.event_source', '', true);
 
@@ -9846,6 +9874,13 @@ BEGIN
                 c.merchant_id, c.checkout_id, r.currency, r.gross,
                 recon_checkout_json(c.merchant_id, c.checkout_id)
                     || jsonb_build_object('was', c.status, 'event_id', 'reconcile:' || r.row_id));
+        ELSIF v_applied.outcome = 'captured_for_manual' THEN
+            -- booked; the shop asked to capture it itself, and cannot now
+            PERFORM recon_flag(p_report, r, 'needs_person', 'captured_for_manual',
+                c.merchant_id, c.checkout_id, r.currency, r.gross,
+                recon_checkout_json(c.merchant_id, c.checkout_id)
+                    || jsonb_build_object('was', c.status, 'event_id', 'reconcile:' || r.row_id));
+            v_person := true;
         ELSE
             PERFORM recon_flag(p_report, r, 'needs_person', 'webhook_apply_refused',
                 c.merchant_id, c.checkout_id, r.currency, r.gross,
@@ -9878,7 +9913,8 @@ BEGIN
 
     PERFORM recon_book_fee(p_report, r, c.merchant_id, c.checkout_id);
 
-    RETURN QUERY SELECT CASE WHEN c.status <> 'SUCCESS' OR r.fee <> 0 OR v_round <> 0
+    RETURN QUERY SELECT CASE WHEN v_person THEN 'needs_person'
+                             WHEN c.status <> 'SUCCESS' OR r.fee <> 0 OR v_round <> 0
                              THEN 'auto_fixed' ELSE 'matched' END,
                         c.merchant_id, c.checkout_id;
 END

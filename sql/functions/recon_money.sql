@@ -51,7 +51,13 @@ BEGIN
             v_order := f.payment_order_id;
             v_obj := f.refund_id;
             v_j := to_jsonb(f);
-            IF f.currency <> r.currency OR f.amount <> v_moved THEN
+            IF r.type = 'refund' AND r.object_ref <> ''
+               AND f.psp_refund_id IS NOT NULL AND r.object_ref <> f.psp_refund_id THEN
+                -- another PSP refund than ours under our nonce: a second
+                -- refund the PSP made (as the webhook's object_mismatch);
+                -- never applied as ours
+                v_kind := 'refund_object_differs';
+            ELSIF f.currency <> r.currency OR f.amount <> v_moved THEN
                 v_kind := 'refund_amount_differs';
                 v_amount := v_moved - f.amount;
             ELSIF r.type = 'refund_failure' THEN
@@ -107,7 +113,11 @@ BEGIN
             v_m := p.merchant_id;
             v_obj := p.payout_id;
             v_j := to_jsonb(p);
-            IF p.currency <> r.currency OR p.amount <> v_moved THEN
+            IF r.type = 'payout' AND r.object_ref <> ''
+               AND p.psp_payout_id IS NOT NULL AND r.object_ref <> p.psp_payout_id THEN
+                -- a second transfer under our nonce (the webhook's mismatch)
+                v_kind := 'payout_object_differs';
+            ELSIF p.currency <> r.currency OR p.amount <> v_moved THEN
                 v_kind := 'payout_amount_differs';
                 v_amount := v_moved - p.amount;
             ELSIF r.type = 'payout_failure' THEN

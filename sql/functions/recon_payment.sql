@@ -12,6 +12,7 @@ DECLARE
     v_applied  record;
     v_round    bigint := 0;
     v_txn      bigint;
+    v_person   boolean := false;
 BEGIN
     SELECT rp.psp INTO v_psp FROM recon_reports rp WHERE rp.report_id = p_report;
 
@@ -36,6 +37,19 @@ BEGIN
         PERFORM recon_flag(p_report, r, 'unclassified', 'unknown_payment', NULL, NULL,
             r.currency, r.gross, NULL);
         RETURN QUERY SELECT 'unclassified'::text, NULL::text, NULL::text;
+        RETURN;
+    END IF;
+
+    -- another payment than the one booked for this checkout, under our
+    -- reference: a second payment the PSP took (as a webhook naming it is
+    -- mismatch); nothing of it is booked, a person refunds one
+    IF r.payment_ref <> '' AND c.psp_payment_ref IS NOT NULL
+       AND r.payment_ref <> c.psp_payment_ref THEN
+        PERFORM recon_flag(p_report, r, 'needs_person', 'payment_differs',
+            c.merchant_id, c.checkout_id, r.currency, r.gross,
+            recon_checkout_json(c.merchant_id, c.checkout_id)
+                || jsonb_build_object('booked_payment_ref', c.psp_payment_ref));
+        RETURN QUERY SELECT 'needs_person'::text, c.merchant_id, c.checkout_id;
         RETURN;
     END IF;
 
@@ -70,10 +84,14 @@ BEGIN
     IF c.status <> 'SUCCESS' THEN
         -- paid at the PSP, its webhook never arrived: applied exactly as the
         -- webhook would be (pay_event_apply: the payment's id noted too),
-        -- the moves' source saying reconciliation
+        -- the moves' source saying reconciliation.  A settlement row is
+        -- money the PSP captured: CAPTURED, which books it whatever the
+        -- stored capture mode (SUCCEEDED would only hold a manual-capture
+        -- checkout, and its hold would later be released, the money never
+        -- booked); a manual-capture checkout so paid is a person's too
         PERFORM set_config('payments.event_source', 'reconciliation', true);
         SELECT * INTO v_applied FROM pay_event_apply(v_psp, 'reconcile:' || r.row_id,
-            'SUCCEEDED', 'reconciliation', NULL, c.nonce, c.amount_total, r.currency,
+            'CAPTURED', 'reconciliation', NULL, c.nonce, c.amount_total, r.currency,
             nullif(r.payment_ref, ''), NULL, NULL) x;
         PERFORM set_config('payments.event_source', '', true);
 
@@ -82,6 +100,13 @@ BEGIN
                 c.merchant_id, c.checkout_id, r.currency, r.gross,
                 recon_checkout_json(c.merchant_id, c.checkout_id)
                     || jsonb_build_object('was', c.status, 'event_id', 'reconcile:' || r.row_id));
+        ELSIF v_applied.outcome = 'captured_for_manual' THEN
+            -- booked; the shop asked to capture it itself, and cannot now
+            PERFORM recon_flag(p_report, r, 'needs_person', 'captured_for_manual',
+                c.merchant_id, c.checkout_id, r.currency, r.gross,
+                recon_checkout_json(c.merchant_id, c.checkout_id)
+                    || jsonb_build_object('was', c.status, 'event_id', 'reconcile:' || r.row_id));
+            v_person := true;
         ELSE
             PERFORM recon_flag(p_report, r, 'needs_person', 'webhook_apply_refused',
                 c.merchant_id, c.checkout_id, r.currency, r.gross,
@@ -114,7 +139,8 @@ BEGIN
 
     PERFORM recon_book_fee(p_report, r, c.merchant_id, c.checkout_id);
 
-    RETURN QUERY SELECT CASE WHEN c.status <> 'SUCCESS' OR r.fee <> 0 OR v_round <> 0
+    RETURN QUERY SELECT CASE WHEN v_person THEN 'needs_person'
+                             WHEN c.status <> 'SUCCESS' OR r.fee <> 0 OR v_round <> 0
                              THEN 'auto_fixed' ELSE 'matched' END,
                         c.merchant_id, c.checkout_id;
 END

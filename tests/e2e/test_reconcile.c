@@ -708,6 +708,123 @@ Test(reconcile, a_file_is_refused_for_another_psp_and_for_an_html_path_it_cannot
 }
 
 
+/* a checkout of one order (10.00 USD) at mock_generic, capture as asked;
+ * its nonce in *n, its session's token in *token */
+static char *
+generic_checkout(const merchant_t *m, const char *capture, char **n,
+    char **token)
+{
+    char    *co;
+    json_t  *body;
+    resp_t  *r;
+
+    co = uid("co");
+    body = checkout_new(co, 1);
+    json_object_set_new(body, "psp", json_string("mock_generic"));
+    if (capture) {
+        json_object_set_new(body, "capture", json_string(capture));
+    }
+    r = register_ok(m, uid("key"), dump(body));
+    *token = strdup(json_string_value(json_object_get(resp_json(r),
+                                                      "psp_token")));
+    *n = nonce(m, co);
+
+    return co;
+}
+
+
+Test(reconcile, a_second_payment_or_refund_under_our_reference_is_for_a_person,
+     .timeout = 60,
+     .description = "a report row naming our checkout, or our refund, by "
+                    "its nonce but another PSP payment (refund) than the "
+                    "one booked is a second one the PSP made: needs_person, "
+                    "never matched nor applied as ours")
+{
+    int          rc;
+    char        *co, *n, *token, *pay, *rf, *rf_nonce, *rf_psp, *csv, *out;
+    char        *path, *txns;
+    merchant_t   m;
+    const char  *p[2];
+
+    merchant_new(&m);
+    co = generic_checkout(&m, NULL, &n, &token);
+    mock_pay(token);
+    wait_status(&m, co, "SUCCESS", 20);
+    pay = q2("SELECT psp_payment_ref FROM checkouts WHERE merchant_id = $1 "
+             "AND checkout_id = $2", m.id, co);
+
+    rf = post_ok(&m, str_printf("/v1/payments/%s_p1/refunds", co),
+                 "{\"amount\":\"1.00\"}", "refund_id");
+    op_becomes(&m, "refunds", rf, "SUCCEEDED");
+    rf_nonce = q2("SELECT nonce FROM refunds WHERE merchant_id = $1 AND "
+                  "refund_id = $2", m.id, rf);
+    rf_psp = q2("SELECT psp_refund_id FROM refunds WHERE merchant_id = $1 "
+                "AND refund_id = $2", m.id, rf);
+    p[0] = m.id;
+    p[1] = co;
+    txns = db_scalar("SELECT count(*) FROM ledger_transactions WHERE "
+                     "merchant_id = $1", 1, p);
+
+    csv = str_printf(
+        "reference,psp_ref,type,gross,fee,net,currency,date,payment_ref\n"
+        "%s,%s,payment,10.00,0.00,10.00,USD,2026-11-29,\n"
+        "%s,%s,payment,10.00,0.00,10.00,USD,2026-11-29,\n"
+        "%s,%s,refund,-1.00,0.00,-1.00,USD,2026-11-29,%s\n"
+        "%s,%s,refund,-1.00,0.00,-1.00,USD,2026-11-29,%s\n",
+        n, pay, n, uid("pay"), rf_nonce, rf_psp, pay, rf_nonce, uid("rfd"),
+        pay);
+    path = write_tmp(csv, strlen(csv));
+
+    rc = reconcile("mock_generic", "generic", path, NULL, &out);
+    cr_expect_eq(rc, 1, "exit %d: %s", rc, out);
+    cr_expect_str_eq(db_scalar(
+        "SELECT coalesce(string_agg(kind || ':' || class, ',' ORDER BY kind), "
+        "'') FROM recon_mismatches WHERE merchant_id = $1 AND kind IN "
+        "('payment_differs', 'refund_object_differs')", 1, p),
+        "payment_differs:needs_person,refund_object_differs:needs_person");
+    cr_expect_str_eq(db_scalar("SELECT count(*) FROM ledger_transactions "
+                               "WHERE merchant_id = $1", 1, p), txns,
+                     "a second payment or refund was booked");
+    cr_expect_str_eq(outcomes_of(path), "matched:2,needs_person:2");
+}
+
+
+Test(reconcile, a_settled_payment_of_a_manual_capture_checkout_is_booked,
+     .timeout = 60,
+     .description = "a report's payment row for a manual-capture checkout "
+                    "still EXECUTING here is money the PSP captured: booked "
+                    "(SUCCESS, the ledger's payment), and for a person, "
+                    "never left a hold to be released")
+{
+    int          rc;
+    char        *co, *n, *token, *csv, *out, *path;
+    merchant_t   m;
+    const char  *p[2];
+
+    merchant_new(&m);
+    co = generic_checkout(&m, "manual", &n, &token);
+    p[0] = m.id;
+    p[1] = co;
+
+    csv = str_printf(
+        "reference,psp_ref,type,gross,fee,net,currency,date\n"
+        "%s,%s,payment,10.00,0.00,10.00,USD,2026-11-29\n", n, uid("pay"));
+    path = write_tmp(csv, strlen(csv));
+
+    rc = reconcile("mock_generic", "generic", path, NULL, &out);
+    cr_expect_eq(rc, 1, "exit %d: %s", rc, out);
+    cr_expect_str_eq(status_of(&m, co), "SUCCESS");
+    cr_expect_str_eq(db_scalar("SELECT count(*) FROM ledger_transactions "
+                               "WHERE merchant_id = $1 AND checkout_id = $2 "
+                               "AND kind = 'payment'", 2, p), "1");
+    cr_expect_str_eq(db_scalar("SELECT coalesce(string_agg(kind || ':' || "
+                               "class, ','), '') FROM recon_mismatches "
+                               "WHERE merchant_id = $1 AND checkout_id = $2",
+                               2, p),
+                     "captured_for_manual:needs_person");
+}
+
+
 Test(reconcile, two_runs_of_different_psps_take_turns, .timeout = 30,
      .description = "a run holds every other run, of any PSP, until it "
                     "commits: two runs could otherwise deadlock on one "
