@@ -670,8 +670,10 @@ pay_generic_saved(json_t *root, pay_event_t *ev)
 int
 pay_generic_parse_event(const char *body, size_t blen, pay_event_t *ev)
 {
-    int                    rc, money;
+    int                    rc;
     size_t                 i;
+    int64_t                minor;
+    pay_amount_rc_e        arc;
     json_t                *root, *amount, *currency;
     const char            *s, *object;
     char                   code[4], refund[128], dispute[128], payout[128],
@@ -683,7 +685,7 @@ pay_generic_parse_event(const char *body, size_t blen, pay_event_t *ev)
     }
 
     memset(ev, 0, sizeof(pay_event_t));
-    ev->amount = -1;
+    ev->amount = PAY_EVT_AMOUNT_ABSENT;
     ev->livemode = -1;
 
     if (body == NULL) {
@@ -728,7 +730,6 @@ pay_generic_parse_event(const char *body, size_t blen, pay_event_t *ev)
     }
 
     object = NULL;
-    money = 1;
 
     if (strcmp(ev->type, "payment.succeeded") == 0) {
         ev->kind = PAY_EVT_SUCCEEDED;
@@ -748,8 +749,6 @@ pay_generic_parse_event(const char *body, size_t blen, pay_event_t *ev)
         if (pay_generic_saved(root, ev) != 0) {
             goto done;
         }
-
-        money = 0;
 
     } else if (strcmp(ev->type, "refund.succeeded") == 0) {
         ev->kind = PAY_EVT_REFUND_SUCCEEDED;
@@ -795,11 +794,9 @@ pay_generic_parse_event(const char *body, size_t blen, pay_event_t *ev)
         ev->kind = ev->type[5] == 's' ? PAY_EVT_VOID_SUCCEEDED
                                       : PAY_EVT_VOID_FAILED;
         object = cancel;
-        money = 0;
 
     } else {
         ev->kind = PAY_EVT_IGNORED;
-        money = 0;
 
         if (strncmp(ev->type, "payment.", 8) != 0) {
             /* not a payment's: a refund's, a dispute's or a pay-out's
@@ -827,40 +824,56 @@ pay_generic_parse_event(const char *body, size_t blen, pay_event_t *ev)
         memcpy(ev->object_ref, object, strlen(object) + 1);
     }
 
+    /* The event is authentic (pay_generic_verify): every such event is
+     * kept, so its money is read as far as it can be and never refuses
+     * it.  The amount's meaning depends on the currency's exponent: a
+     * missing amount is PAY_EVT_AMOUNT_ABSENT; one present (in any form)
+     * that is not an exact decimal string in an ISO 4217 currency, or a
+     * currency present that is not one, is PAY_EVT_AMOUNT_INEXACT.  The
+     * database then decides, as for the other dialects: a success without
+     * a checkable amount, and any money event whose amount is not the
+     * one it books, is amount_mismatch (recorded, alerted, nothing
+     * moves). */
     amount = json_object_get(root, "amount");
     currency = json_object_get(root, "currency");
 
-    if (amount == NULL && currency == NULL && !money) {
-        rc = 0;
-        goto done;
+    ev->amount = PAY_EVT_AMOUNT_ABSENT;
+    cur = NULL;
+
+    if (currency != NULL) {
+        s = pay_jwt_str(currency);
+
+        if (s != NULL && strlen(s) == 3) {
+            for (i = 0; i < 3; i++) {
+                code[i] = (s[i] >= 'a' && s[i] <= 'z')
+                          ? (char) (s[i] - 'a' + 'A') : s[i];
+            }
+
+            code[3] = '\0';
+            cur = pay_currency_find(code, 3);
+        }
+
+        if (cur != NULL) {
+            memcpy(ev->currency, code, 4);
+
+        } else {
+            ev->amount = PAY_EVT_AMOUNT_INEXACT;
+        }
     }
 
-    /* the amount's meaning depends on the currency's exponent: both or
-     * neither, and both valid */
-    s = pay_jwt_str(currency);
-    if (s == NULL || strlen(s) != 3) {
-        goto done;
+    if (amount != NULL) {
+        s = pay_jwt_str(amount);
+        arc = (cur == NULL || s == NULL)
+              ? PAY_AMOUNT_SYNTAX
+              : pay_amount_parse(s, strlen(s), cur->exponent, &minor);
+
+        /* zero is exact too (a registration refuses it, an event may
+         * say it: a save without a charge), as Stripe's and Adyen's 0 */
+        ev->amount = arc == PAY_AMOUNT_OK ? minor
+                     : arc == PAY_AMOUNT_ZERO ? 0
+                     : PAY_EVT_AMOUNT_INEXACT;
     }
 
-    for (i = 0; i < 3; i++) {
-        code[i] = (s[i] >= 'a' && s[i] <= 'z') ? (char) (s[i] - 'a' + 'A')
-                                               : s[i];
-    }
-
-    code[3] = '\0';
-
-    cur = pay_currency_find(code, 3);
-    s = pay_jwt_str(amount);
-
-    if (cur == NULL || s == NULL
-        || pay_amount_parse(s, strlen(s), cur->exponent, &ev->amount)
-           != PAY_AMOUNT_OK)
-    {
-        ev->amount = -1;
-        goto done;
-    }
-
-    memcpy(ev->currency, code, 4);
     rc = 0;
 
 done:
@@ -869,7 +882,7 @@ done:
 
     if (rc != 0) {
         memset(ev, 0, sizeof(pay_event_t));
-        ev->amount = -1;
+        ev->amount = PAY_EVT_AMOUNT_ABSENT;
         ev->livemode = -1;
     }
 

@@ -309,9 +309,14 @@ pay_err_e pay_generic_verify(const char *jwt, size_t jlen, const char *body,
  * dispute.opened/.won/.lost -> DISPUTE_OPENED/_WON/_LOST (object_ref
  * dispute_id, payment_ref payment_id, reference the checkout nonce or "");
  * payout.paid/.failed -> PAYOUT_PAID/_FAILED (reference our pay-out
- * nonce, object_ref payout_id); other types IGNORED.  Amount and currency
- * are required for all but the ignored.  Returns 0, or -1 (not such an
- * event, or an amount that is not valid in its currency).
+ * nonce, object_ref payout_id); other types IGNORED.  The event is
+ * authentic, so its money never refuses it: currency upper case when it
+ * is an ISO 4217 code, else ""; amount in its ISO minor units (zero
+ * included), PAY_EVT_AMOUNT_ABSENT without an "amount" member, and
+ * PAY_EVT_AMOUNT_INEXACT when an amount is not an exact decimal string in
+ * an ISO 4217 currency or a currency is present that is not one (the
+ * database answers amount_mismatch).  Returns 0, or -1 (not such an
+ * event: its ids or type missing or malformed).
  */
 int pay_generic_parse_event(const char *body, size_t blen, pay_event_t *ev);
 

@@ -965,6 +965,58 @@ Test(generic, an_amount_other_than_the_checkouts_changes_nothing)
 }
 
 
+/* Every authentic event is kept (doc/API.md, Webhooks): a signed success
+ * whose amount is missing, not exact in its currency or not a string is
+ * answered 200 and recorded amount_mismatch, and nothing moves (it was a
+ * 400 "not a readable event", and nothing was kept). */
+Test(generic, a_signed_success_without_a_readable_amount_is_kept_and_moves_nothing)
+{
+    reg_t        g;
+    resp_t      *r;
+    size_t       i;
+    char        *evt, *body;
+    const char  *params[2];
+    const char  *money[] = {
+        ",\"currency\":\"USD\"",                   /* no amount */
+        "",                                        /* neither */
+        ",\"amount\":\"15.005\",\"currency\":\"USD\"",
+        ",\"amount\":15.00,\"currency\":\"USD\"",
+        ",\"amount\":\"15.00\",\"currency\":\"ZZZ\"",
+    };
+
+    register_with(&g, GENERIC_PSP);
+
+    for (i = 0; i < sizeof(money) / sizeof(money[0]); i++) {
+        evt = uid("gev");
+        body = str_printf("{\"event_id\":\"%s\",\"type\":"
+                          "\"payment.succeeded\",\"reference\":\"%s\","
+                          "\"token\":\"%s\"%s}", evt, g.nonce, g.token,
+                          money[i]);
+
+        r = generic_send(body);
+        cr_assert_eq(r->status, 200, "%s: %ld %s", body, r->status, r->body);
+        cr_expect_str_eq(status_of(&g), "EXECUTING", "%s", body);
+        cr_expect_eq(ledger_txns(&g), 0, "%s", body);
+
+        params[0] = GENERIC_PSP;
+        params[1] = evt;
+        cr_expect_str_eq(db_scalar("SELECT outcome || ' ' || merchant_id || "
+                                   "':' || checkout_id FROM webhook_events "
+                                   "WHERE psp = $1 AND event_id = $2",
+                                   2, params),
+                         str_printf("amount_mismatch %s", g.nonce),
+                         "%s", body);
+        /* the signed bytes kept in the inbox as well */
+        cr_expect_str_eq(inbox_state(&g, evt), "applied", "%s", body);
+    }
+
+    /* the same checkout still books its readable success */
+    r = generic_send(generic_event(&g, "payment.succeeded", "15.00"));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    expect_paid_books(&g);
+}
+
+
 Test(generic, a_token_for_another_body_an_unknown_kid_or_none_is_400)
 {
     char    *body;

@@ -878,43 +878,113 @@ Test(webhook_generic, amount_uses_the_currency_exponent)
                  0);
     cr_assert_eq(ev.amount, 1500);
 
+    /* 1.5 yen has no exact value: read, and it can match no checkout */
     cr_assert_eq(wg_parse("{\"event_id\":\"e\",\"type\":\"payment.failed\","
                           "\"amount\":\"1.5\",\"currency\":\"JPY\"}", &ev),
-                 -1);
-    cr_assert_eq(ev.amount, -1);
+                 0);
+    cr_assert_eq(ev.amount, PAY_EVT_AMOUNT_INEXACT);
+    cr_assert_str_eq(ev.currency, "JPY");
 }
 
 
-Test(webhook_generic, invalid_amount_is_refused)
+/* An authentic event is kept whatever its amount says (doc/API.md,
+ * Webhooks): the reader says what it could not read, and the database
+ * answers amount_mismatch for any amount that matches nothing. */
+Test(webhook_generic, an_amount_with_no_exact_value_in_its_currency_is_inexact)
 {
     size_t       i;
     pay_event_t  ev;
     char         body[256];
     const char  *amounts[] = {
-        "\"10.505\"", "\"-1\"", "\"1e3\"", "\"\"", "\" 1\"", "\"0\"",
-        "\"01\"", "\"99999999999999999999\"", "1050", "null",
+        "\"10.505\"", "\"-1\"", "\"1e3\"", "\"\"", "\" 1\"", "\"0.000\"",
+        "\"01\"", "\"99999999999999999999\"", "1050", "10.5", "null",
+        "{}",
     };
 
     for (i = 0; i < sizeof(amounts) / sizeof(amounts[0]); i++) {
         snprintf(body, sizeof(body),
                  "{\"event_id\":\"e\",\"type\":\"payment.succeeded\","
-                 "\"amount\":%s,\"currency\":\"USD\"}", amounts[i]);
-        cr_expect_eq(wg_parse(body, &ev), -1, "amount %s", amounts[i]);
-        cr_expect_eq(ev.amount, -1);
+                 "\"reference\":\"m1:co_1\",\"amount\":%s,"
+                 "\"currency\":\"USD\"}", amounts[i]);
+        cr_expect_eq(wg_parse(body, &ev), 0, "amount %s", amounts[i]);
+        cr_expect_eq(ev.kind, PAY_EVT_SUCCEEDED, "amount %s", amounts[i]);
+        cr_expect_eq(ev.amount, PAY_EVT_AMOUNT_INEXACT, "amount %s",
+                     amounts[i]);
+        cr_expect_str_eq(ev.currency, "USD", "amount %s", amounts[i]);
+        cr_expect_str_eq(ev.reference, "m1:co_1", "amount %s", amounts[i]);
     }
 }
 
 
-Test(webhook_generic, money_events_need_amount_and_currency)
+/* Zero is an exact amount (Stripe's and Adyen's 0 are read as 0): the
+ * database compares it as any other. */
+Test(webhook_generic, a_zero_amount_is_read_as_zero)
 {
     pay_event_t  ev;
 
     cr_assert_eq(wg_parse("{\"event_id\":\"e\",\"type\":\"payment.succeeded\","
-                          "\"currency\":\"USD\"}", &ev), -1);
+                          "\"amount\":\"0.00\",\"currency\":\"EUR\"}", &ev), 0);
+    cr_expect_eq(ev.amount, 0);
+    cr_expect_str_eq(ev.currency, "EUR");
+
     cr_assert_eq(wg_parse("{\"event_id\":\"e\",\"type\":\"payment.succeeded\","
-                          "\"amount\":\"1\"}", &ev), -1);
+                          "\"amount\":\"0\",\"currency\":\"JPY\"}", &ev), 0);
+    cr_expect_eq(ev.amount, 0);
+}
+
+
+Test(webhook_generic, a_success_without_an_amount_is_read_with_the_amount_absent)
+{
+    pay_event_t  ev;
+
     cr_assert_eq(wg_parse("{\"event_id\":\"e\",\"type\":\"payment.succeeded\","
-                          "\"amount\":\"1\",\"currency\":\"XYZ\"}", &ev), -1);
+                          "\"currency\":\"usd\"}", &ev), 0);
+    cr_expect_eq(ev.kind, PAY_EVT_SUCCEEDED);
+    cr_expect_eq(ev.amount, PAY_EVT_AMOUNT_ABSENT);
+    cr_expect_str_eq(ev.currency, "USD");
+
+    cr_assert_eq(wg_parse("{\"event_id\":\"e\",\"type\":\"payment.succeeded\","
+                          "\"reference\":\"m1:co_1\",\"token\":\"t\"}", &ev),
+                 0);
+    cr_expect_eq(ev.kind, PAY_EVT_SUCCEEDED);
+    cr_expect_eq(ev.amount, PAY_EVT_AMOUNT_ABSENT);
+    cr_expect_str_eq(ev.currency, "");
+    cr_expect_str_eq(ev.token, "t");
+}
+
+
+/* An amount is only exact in a currency: without an ISO 4217 one it has
+ * no value, and a code that is not one is not kept. */
+Test(webhook_generic, an_amount_without_an_iso_4217_currency_is_inexact_and_the_currency_empty)
+{
+    size_t       i;
+    pay_event_t  ev;
+    char         body[256];
+    const char  *currencies[] = {
+        "\"XYZ\"", "\"US\"", "\"USDD\"", "\"\"", "\"U$D\"", "840", "null",
+    };
+
+    for (i = 0; i < sizeof(currencies) / sizeof(currencies[0]); i++) {
+        snprintf(body, sizeof(body),
+                 "{\"event_id\":\"e\",\"type\":\"payment.succeeded\","
+                 "\"amount\":\"1\",\"currency\":%s}", currencies[i]);
+        cr_expect_eq(wg_parse(body, &ev), 0, "currency %s", currencies[i]);
+        cr_expect_eq(ev.amount, PAY_EVT_AMOUNT_INEXACT, "currency %s",
+                     currencies[i]);
+        cr_expect_str_eq(ev.currency, "", "currency %s", currencies[i]);
+    }
+
+    cr_assert_eq(wg_parse("{\"event_id\":\"e\",\"type\":\"payment.succeeded\","
+                          "\"amount\":\"1\"}", &ev), 0);
+    cr_expect_eq(ev.amount, PAY_EVT_AMOUNT_INEXACT);
+    cr_expect_str_eq(ev.currency, "");
+
+    /* a currency that is not one makes even a missing amount unreadable:
+     * the event named money in words we cannot read */
+    cr_assert_eq(wg_parse("{\"event_id\":\"e\",\"type\":\"payment.failed\","
+                          "\"currency\":\"XYZ\"}", &ev), 0);
+    cr_expect_eq(ev.amount, PAY_EVT_AMOUNT_INEXACT);
+    cr_expect_str_eq(ev.currency, "");
 }
 
 
