@@ -365,7 +365,6 @@ static ngx_int_t
 ngx_http_payments_register_validate(ngx_http_payments_ctx_t *ctx,
     ngx_int_t *rc)
 {
-    ngx_uint_t            i;
     pay_verdict_t         v;
     ngx_http_request_t   *r = ctx->request;
 
@@ -424,17 +423,13 @@ ngx_http_payments_register_validate(ngx_http_payments_ctx_t *ctx,
         return NGX_DONE;
     }
 
-    for (i = 0; i < ctx->co.norders; i++) {
-        if (!pay_psp_amount_supported(ctx->psp->dialect, ctx->co.currency,
-                                      ctx->co.orders[i].amount))
-        {
-            pay_verdict(&v, PAY_ERR_INVALID_AMOUNT,
-                        "payment_orders[%u].amount: this PSP needs %s "
-                        "amounts to end in 0", (unsigned) i,
-                        ctx->co.currency);
-            *rc = ngx_http_payments_problem(r, v.err, 0, v.detail);
-            return NGX_DONE;
-        }
+    /* every order and the total as this PSP counts them: a total
+     * beyond 2^63 - 1 in its units (Adyen's ISK, in hundredths) would
+     * otherwise be found only when the request is built, after the
+     * claim */
+    if (pay_psp_checkout_amounts(ctx->psp->dialect, &ctx->co, &v) != 0) {
+        *rc = ngx_http_payments_problem(r, v.err, 0, v.detail);
+        return NGX_DONE;
     }
 
     return NGX_OK;

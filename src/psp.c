@@ -322,6 +322,109 @@ pay_psp_amount_supported(pay_dialect_e d, const char *currency,
 }
 
 
+/*
+ * Why one amount cannot go to the PSP: -1 when it can; else 0 (fewer
+ * decimals there: no exact value), 1 (the dialect's own rule: Stripe's
+ * three-decimal amounts end in 0) or 2 (beyond 2^63 - 1 in its units).
+ * The conversion only overflows where the PSP has more decimals than ISO
+ * (Adyen's ISK, Stripe's ISK and IQD...), and only loses digits where it
+ * has fewer, so the exponents tell the two apart.
+ */
+static int
+pay_psp_amount_why(pay_dialect_e d, const char *currency, int64_t minor)
+{
+    int                    e;
+    int64_t                psp;
+    const pay_dialect_t   *dl;
+    const pay_currency_t  *iso;
+
+    dl = pay_dialect_get(d);
+    iso = pay_currency_find(currency, strnlen(currency, 4));
+
+    if (dl == NULL || iso == NULL || minor <= 0) {
+        return 0;
+    }
+
+    e = dl->exponent(iso);
+
+    if (pay_psp_convert(dl, currency, minor, 1, &psp) != 0) {
+        return e > iso->exponent ? 2 : 0;
+    }
+
+    if (dl->amount_ok != NULL && !dl->amount_ok(psp, e)) {
+        return 1;
+    }
+
+    return -1;
+}
+
+
+int
+pay_psp_checkout_amounts(pay_dialect_e d, const pay_checkout_t *co,
+    pay_verdict_t *v)
+{
+    int      why, e, over;
+    size_t   i;
+    int64_t  sum;
+
+    e = pay_psp_exponent(d, co->currency);
+    sum = 0;
+    over = 0;
+
+    for (i = 0; i < co->norders; i++) {
+        why = pay_psp_amount_why(d, co->currency, co->orders[i].amount);
+
+        /* recomputed as the builder does, not taken from co->total */
+        if (co->orders[i].amount > INT64_MAX - sum) {
+            over = 1;
+
+        } else {
+            sum += co->orders[i].amount;
+        }
+
+        switch (why) {
+
+        case -1:
+            continue;
+
+        case 1:
+            return pay_verdict(v, PAY_ERR_INVALID_AMOUNT,
+                               "payment_orders[%zu].amount: this PSP needs "
+                               "%s amounts to end in 0", i, co->currency);
+
+        case 2:
+            return pay_verdict(v, PAY_ERR_INVALID_AMOUNT,
+                               "payment_orders[%zu].amount is too large for "
+                               "this PSP, which counts %s with %d decimals "
+                               "(at most %" PRId64 " of its minor units)",
+                               i, co->currency, e, INT64_MAX);
+
+        default:
+            return pay_verdict(v, PAY_ERR_INVALID_AMOUNT,
+                               "payment_orders[%zu].amount has no exact "
+                               "value at this PSP, which counts %s with %d "
+                               "decimals", i, co->currency, e);
+        }
+    }
+
+    /* each order converts exactly, so their sum does unless it passes
+     * 2^63 - 1 in the PSP's units: the total a session or a charge
+     * carries, checked here rather than found when the request is built
+     * (after the claim, a 500) */
+    if (co->norders > 0
+        && (over || pay_psp_amount_why(d, co->currency, sum) == 2))
+    {
+        return pay_verdict(v, PAY_ERR_INVALID_AMOUNT,
+                           "the sum of payment_orders amounts is too large "
+                           "for this PSP, which counts %s with %d decimals "
+                           "(at most %" PRId64 " of its minor units)",
+                           co->currency, e, INT64_MAX);
+    }
+
+    return 0;
+}
+
+
 int
 pay_dialect_currency_exact(const pay_dialect_t *d, const char *currency)
 {
@@ -357,6 +460,7 @@ pay_psp_registration_valid(pay_dialect_e d, const pay_psp_registration_t *r,
 {
     size_t                 i;
     int64_t                sum;
+    pay_verdict_t          v;
     const pay_checkout_t  *co;
 
     if (r == NULL || r->co == NULL
@@ -393,14 +497,18 @@ pay_psp_registration_valid(pay_dialect_e d, const pay_psp_registration_t *r,
 
     for (i = 0; i < co->norders; i++) {
         if (!pay_visible(co->orders[i].id, 1, PAY_ID_MAX)
-            || !pay_psp_amount_supported(d, co->currency,
-                                         co->orders[i].amount)
             || co->orders[i].amount > INT64_MAX - sum)
         {
             return -1;
         }
 
         sum += co->orders[i].amount;
+    }
+
+    /* every order and the total in the PSP's units (the adapter checked
+     * them before the claim) */
+    if (pay_psp_checkout_amounts(d, co, &v) != 0) {
+        return -1;
     }
 
     /* an off-session charge needs the PSP's token; a save, our

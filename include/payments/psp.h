@@ -86,14 +86,29 @@ int pay_psp_amount_from_psp(pay_dialect_e d, const char *currency,
  * 1 if the dialect takes this amount (ISO minor units > 0) in this
  * currency, 0 if it cannot: the amount has no exact value in the PSP's
  * units (pay_psp_amount_to_psp), or Stripe's three-decimal currencies
- * (BHD, JOD, KWD, OMR, TND) are not a multiple of 10.  The adapter checks
- * every order's amount and answers invalid_amount on 0.
+ * (BHD, JOD, KWD, OMR, TND) are not a multiple of 10.  The adapter
+ * answers invalid_amount on 0 (a registration's orders and total through
+ * pay_psp_checkout_amounts, a refund's or a capture's amount with this).
  */
 int pay_psp_amount_supported(pay_dialect_e d, const char *currency,
     int64_t minor);
 
+/*
+ * A checkout's amounts as this PSP would be sent them, checked before
+ * anything is claimed: every order's (pay_psp_amount_supported), and the
+ * total, which a session or an off-session charge carries in the PSP's
+ * units and which may pass 2^63 - 1 there when no order does (two orders
+ * of 5 * 10^16 ISK are 10^19 hundredths at Adyen).  Returns 0
+ * (a save without a charge, with no orders, included), or -1 with v set
+ * to PAY_ERR_INVALID_AMOUNT and a detail naming the order, or the sum,
+ * and why: fewer decimals at the PSP, Stripe's three-decimal amounts that
+ * must end in 0, or too large in the PSP's units.
+ */
+int pay_psp_checkout_amounts(pay_dialect_e d, const pay_checkout_t *co,
+    pay_verdict_t *v);
+
 /* Returns 0 and fills *req (free with pay_psp_request_free), or -1.
- * -1 also when an order's amount is not pay_psp_amount_supported. */
+ * -1 also when the checkout's amounts are not pay_psp_checkout_amounts'. */
 int  pay_psp_build_registration(pay_dialect_e d,
     const pay_psp_registration_t *reg, pay_psp_request_t *req);
 void pay_psp_request_free(pay_psp_request_t *req);

@@ -1248,6 +1248,47 @@ Test(units, amounts_the_psp_cannot_express_are_invalid_amount)
 }
 
 
+/* Adyen counts ISK in hundredths: two orders of about 4.6 * 10^16 ISK
+ * each fit in its units, their total (above 2^63 / 100 ISK) does not.
+ * Refused as invalid_amount with the orders, before anything is claimed
+ * (it was a 500 internal_error, which the retry table tells a client to
+ * retry); one order too large says so, not that it must end in 0.  (The
+ * amounts are chosen so that the card-number check passes them: a run
+ * of 13 zeros is Luhn-valid.) */
+Test(units, an_adyen_total_too_large_in_adyens_units_is_invalid_amount)
+{
+    reg_t        g;
+    resp_t      *r;
+    long         sessions, requests;
+    const char  *detail;
+
+    r = register_in(&g, ADYEN_PSP, "ISK", "46116860184273891",
+                    "46116860184273894");
+    expect_problem(r, 400, "invalid_amount");
+    detail = json_string_value(json_object_get(resp_json(r), "detail"));
+    cr_expect(detail != NULL && strstr(detail, "the sum of payment_orders "
+                                       "amounts is too large for this PSP")
+                                != NULL, "%s", r->body);
+    mock_registrations(g.nonce, &sessions, &requests);
+    cr_expect_eq(requests, 0);
+    r = api_get(&g.m, str_printf("/v1/checkouts/%s", g.co));
+    cr_expect_eq(r->status, 404, "nothing stored: %ld %s", r->status,
+                 r->body);
+
+    r = register_in(&g, ADYEN_PSP, "ISK", "93001234567891011", "1");
+    expect_problem(r, 400, "invalid_amount");
+    detail = json_string_value(json_object_get(resp_json(r), "detail"));
+    cr_expect(detail != NULL && strstr(detail, "payment_orders[0].amount is "
+                                       "too large for this PSP") != NULL,
+              "%s", r->body);
+    cr_expect(detail != NULL && strstr(detail, "end in 0") == NULL, "%s",
+              r->body);
+    r = api_get(&g.m, str_printf("/v1/checkouts/%s", g.co));
+    cr_expect_eq(r->status, 404, "nothing stored: %ld %s", r->status,
+                 r->body);
+}
+
+
 /* A signed Adyen item whose amount has no ISO value (750.50 ISK) is an
  * amount mismatch: recorded, never booked. */
 Test(units, a_psp_amount_with_no_iso_value_books_nothing)

@@ -116,3 +116,112 @@ Test(psp_units, amount_supported_means_exactly_convertible)
     cr_expect_eq(pay_psp_amount_supported(PAY_DIALECT_GENERIC, "IDR", 1050),
                  1);
 }
+
+
+/* A checkout of n orders of amount each, in currency. */
+static void
+pu_checkout(pay_checkout_t *co, pay_order_t *orders, size_t n,
+    const char *currency, int64_t amount)
+{
+    size_t  i;
+
+    memset(co, 0, sizeof(*co));
+    memcpy(co->currency, currency, 4);
+    co->orders = orders;
+    co->norders = n;
+
+    for (i = 0; i < n; i++) {
+        memset(&orders[i], 0, sizeof(orders[i]));
+        orders[i].amount = amount;
+        co->total += amount;
+    }
+}
+
+
+/* Two orders of 50000000000000000 ISK are each 5 * 10^18 hundredths at
+ * Adyen, below 2^63; their total, 10^19, is not.  The session (and an
+ * off-session charge) carries the total in Adyen's units: refused as
+ * invalid_amount with the orders, never a request that cannot be built
+ * (a 500 the client retries for ever). */
+Test(psp_units, a_total_beyond_int64_in_the_psps_units_is_invalid_amount)
+{
+    pay_order_t     orders[2];
+    pay_checkout_t  co;
+    pay_verdict_t   v;
+
+    pu_checkout(&co, orders, 2, "ISK", 50000000000000000LL);
+
+    cr_assert_eq(pay_psp_amount_supported(PAY_DIALECT_ADYEN, "ISK",
+                                          orders[0].amount), 1,
+                 "each order alone fits");
+    cr_assert_eq(pay_psp_checkout_amounts(PAY_DIALECT_ADYEN, &co, &v), -1);
+    cr_expect_eq(v.err, PAY_ERR_INVALID_AMOUNT);
+    cr_expect(strstr(v.detail, "the sum of payment_orders amounts is too "
+                               "large for this PSP") != NULL, "%s",
+              v.detail);
+    cr_expect(strstr(v.detail, "ISK") != NULL, "%s", v.detail);
+
+    /* Stripe counts ISK in hundredths too; generic in ISO's units, where
+     * the total fits */
+    cr_expect_eq(pay_psp_checkout_amounts(PAY_DIALECT_STRIPE, &co, &v), -1);
+    cr_expect_eq(pay_psp_checkout_amounts(PAY_DIALECT_GENERIC, &co, &v), 0);
+
+    /* the largest total Adyen can be sent passes */
+    pu_checkout(&co, orders, 2, "ISK", INT64_MAX / 100 / 2);
+    cr_expect_eq(pay_psp_checkout_amounts(PAY_DIALECT_ADYEN, &co, &v), 0,
+                 "%s", v.detail);
+}
+
+
+/* One order beyond 2^63 in the PSP's units is too large, not an amount
+ * that must "end in 0". */
+Test(psp_units, one_order_beyond_int64_in_the_psps_units_is_too_large)
+{
+    pay_order_t     orders[1];
+    pay_checkout_t  co;
+    pay_verdict_t   v;
+
+    pu_checkout(&co, orders, 1, "ISK", INT64_MAX / 10);
+
+    cr_assert_eq(pay_psp_checkout_amounts(PAY_DIALECT_ADYEN, &co, &v), -1);
+    cr_expect_eq(v.err, PAY_ERR_INVALID_AMOUNT);
+    cr_expect(strstr(v.detail, "payment_orders[0].amount is too large for "
+                               "this PSP") != NULL, "%s", v.detail);
+    cr_expect(strstr(v.detail, "end in 0") == NULL, "%s", v.detail);
+}
+
+
+/* What a PSP cannot express exactly says why: fewer decimals there, or
+ * Stripe's three-decimal amounts that must end in 0. */
+Test(psp_units, an_order_the_psp_cannot_express_says_why)
+{
+    pay_order_t     orders[2];
+    pay_checkout_t  co;
+    pay_verdict_t   v;
+
+    /* 10.50 IDR: Adyen counts whole rupiah */
+    pu_checkout(&co, orders, 2, "IDR", 1000);
+    orders[1].amount = 1050;
+    co.total = 2050;
+    cr_assert_eq(pay_psp_checkout_amounts(PAY_DIALECT_ADYEN, &co, &v), -1);
+    cr_expect_eq(v.err, PAY_ERR_INVALID_AMOUNT);
+    cr_expect(strstr(v.detail, "payment_orders[1].amount") != NULL, "%s",
+              v.detail);
+    cr_expect(strstr(v.detail, "IDR with 0 decimals") != NULL, "%s",
+              v.detail);
+
+    /* 1.255 KWD at Stripe */
+    pu_checkout(&co, orders, 1, "KWD", 1255);
+    cr_assert_eq(pay_psp_checkout_amounts(PAY_DIALECT_STRIPE, &co, &v), -1);
+    cr_expect(strstr(v.detail, "payment_orders[0].amount: this PSP needs "
+                               "KWD amounts to end in 0") != NULL, "%s",
+              v.detail);
+
+    /* the same checkouts another PSP takes */
+    cr_expect_eq(pay_psp_checkout_amounts(PAY_DIALECT_ADYEN, &co, &v), 0);
+
+    /* a save without a charge has no orders */
+    pu_checkout(&co, orders, 0, "EUR", 0);
+    co.setup = 1;
+    cr_expect_eq(pay_psp_checkout_amounts(PAY_DIALECT_ADYEN, &co, &v), 0);
+}
