@@ -71,7 +71,8 @@ static size_t ngx_http_payments_curl_write(char *ptr, size_t size,
 static void ngx_http_payments_fetch_cleanup(void *data);
 
 
-/* this worker's: the system's trust, and every trust (the system's first) */
+/* this worker's: the system's trust, and every trust of the configuration
+ * (the ca= files', made as their directives were read, and the system's) */
 static ngx_http_payments_curl_t  *ngx_http_payments_curl;
 static ngx_array_t               *ngx_http_payments_curl_trusts;
 
@@ -204,7 +205,8 @@ ngx_http_payments_curl_init(ngx_cycle_t *cycle)
     pmcf = ngx_http_cycle_get_module_main_conf(cycle,
                                                ngx_http_payments_module);
 
-    /* postconfiguration made the system's trust first */
+    /* postconfiguration made the system's trust (when a location says
+     * "payments", as init_process checked) */
     if (pmcf->trusts == NULL || pmcf->trust == NULL) {
         return NGX_ERROR;
     }
