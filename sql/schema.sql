@@ -8352,26 +8352,25 @@ BEGIN
                              WHEN c.capture_method = 'manual' THEN 'AUTHORIZED'::pay_status
                              ELSE 'SUCCESS'::pay_status END;
             v_manual := (p_kind = 'CAPTURED' AND c.capture_method = 'manual');
-            IF (c.status = v_target
-                OR v_target = 'AUTHORIZED' AND c.status = 'SUCCESS'
-                   AND c.authorized_at IS NOT NULL)
-               AND c.psp_payment_ref IS NOT NULL
-               AND coalesce(p_payment_ref, '') <> ''
-               AND p_payment_ref <> c.psp_payment_ref THEN
-                -- the PSP tells of another payment than the one booked for
-                -- this checkout: a second payment it took (or holds) under
-                -- our reference.  Nothing is booked; recorded as mismatch,
-                -- alerted, for a person to look both up at the PSP and
-                -- refund the extra one (as a pay-out's second transfer)
-                v_outcome := 'mismatch';
-            ELSIF c.status = v_target THEN
-                v_outcome := 'already';
-            ELSIF v_target = 'AUTHORIZED' AND c.status = 'SUCCESS'
+            IF c.status = v_target
+               OR v_target = 'AUTHORIZED' AND c.status = 'SUCCESS'
                   AND c.authorized_at IS NOT NULL THEN
-                -- the hold it tells of is here, captured since (a capture
-                -- made at the PSP's dashboard may come before the
-                -- authorization's own event, and holds the checkout)
-                v_outcome := 'already';
+                -- told before (a hold it tells of may be captured since: a
+                -- capture made at the PSP's dashboard may come before the
+                -- authorization's own event, and holds the checkout) --
+                -- unless it names another payment than the one booked: a
+                -- second payment the PSP took (or holds) under our
+                -- reference.  Nothing is booked; recorded as mismatch,
+                -- alerted, for a person to look both up at the PSP and
+                -- refund the extra one (as a pay-out's second transfer).
+                -- One test here on the way to a status move, not two.
+                IF c.psp_payment_ref IS NOT NULL
+                   AND coalesce(p_payment_ref, '') <> ''
+                   AND p_payment_ref <> c.psp_payment_ref THEN
+                    v_outcome := 'mismatch';
+                ELSE
+                    v_outcome := 'already';
+                END IF;
             ELSIF c.status IN ('SUCCESS', 'AUTHORIZED')
                   OR (c.status = 'FAILED' AND v_target = 'FAILED') THEN
                 v_outcome := 'late_contrary';
