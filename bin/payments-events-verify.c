@@ -678,6 +678,24 @@ fields_check(conf_t *c, psp_t *psp, pay_webhook_conf_t *wc, json_t *headers,
     evt = PQgetvalue(res, row, 1);
     n = 0;
 
+    /* kept unread (pay_event_keep_unreadable): nothing was parsed from its
+     * bytes, and its id is their SHA-256 */
+    if (strcmp(PQgetvalue(res, row, COL_KIND), "UNREADABLE") == 0) {
+        unsigned char  md[SHA256_DIGEST_LENGTH];
+        char           hex[2 * SHA256_DIGEST_LENGTH + 1];
+
+        SHA256(body, blen, md);
+        for (i = 0; i < SHA256_DIGEST_LENGTH; i++) {
+            snprintf(hex + 2 * i, 3, "%02x", md[i]);
+        }
+
+        if (strncmp(evt, "unreadable:", 11) != 0 || strcmp(evt + 11, hex) != 0) {
+            differs(out, size, "event_id");
+        }
+
+        return;
+    }
+
     if (psp->dl->evidence_events(wc, kept_header, headers,
                                  (const char *) body, blen, events,
                                  PAY_WEBHOOK_MAX_ITEMS, &n)

@@ -44,6 +44,9 @@ static void ngx_http_payments_webhook_saved(ngx_http_payments_ctx_t *ctx,
     pay_event_t *ev);
 static ngx_int_t ngx_http_payments_webhook_seal(ngx_http_payments_ctx_t *ctx,
     pay_event_t *ev, u_char *bytes, size_t len, char **body);
+static void ngx_http_payments_webhook_unreadable(ngx_http_payments_ctx_t *ctx);
+static void ngx_http_payments_webhook_unreadable_kept(
+    ngx_http_payments_pg_query_t *q, PGresult *res);
 
 
 /* pay_header_pt over the request's headers (dialect.h); each one found is
@@ -134,15 +137,11 @@ ngx_http_payments_webhook(ngx_http_payments_ctx_t *ctx)
         break;
 
     case PAY_WH_UNREADABLE:
-        /* authentic, yet not an event we can read: the PSP should know */
+        /* authentic, yet not an event we can read: kept raw all the same,
+         * and the PSP told (a 400: it delivers it again) */
         ngx_http_payments_metrics_webhook_refused(psp,
                                             NGX_HTTP_PAYMENTS_WH_UNREADABLE);
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "payments: webhook from psp \"%V\" is signed but is "
-                      "not a readable event", &psp->name);
-        ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
-                                       PAY_ERR_INVALID_REQUEST, 0,
-                                       "not a readable event"));
+        ngx_http_payments_webhook_unreadable(ctx);
         return;
 
     case PAY_WH_LIVEMODE:
@@ -457,6 +456,109 @@ ngx_http_payments_webhook_seal(ngx_http_payments_ctx_t *ctx,
     *body = p;
 
     return NGX_OK;
+}
+
+
+/*
+ * An authentic event no reader of its dialect can read: its signed bytes,
+ * the header values the verification read and the verifying key's id are
+ * kept on the home shard as an unreadable event (pay_event_keep_unreadable:
+ * nothing parsed, nothing applied; sealed as any event's bytes are when
+ * they may carry a saved method's token), under "unreadable:" and the
+ * bytes' SHA-256, so a redelivery keeps nothing twice.  The answer stays a
+ * 400 whatever the keeping did: the PSP delivers it again, and a release
+ * that reads it applies it then.
+ */
+
+static void
+ngx_http_payments_webhook_unreadable(ngx_http_payments_ctx_t *ctx)
+{
+    char                *p;
+    u_char               md[SHA256_DIGEST_LENGTH];
+    pay_event_t         *ev;
+    ngx_http_request_t  *r = ctx->request;
+
+    ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                  "payments: webhook from psp \"%V\" is signed but is not a "
+                  "readable event: kept unread, answered 400",
+                  &ctx->psp->name);
+
+    ev = &ctx->events[0];
+    ngx_memzero(ev, sizeof(pay_event_t));
+    ev->kind = PAY_EVT_IGNORED;
+
+    SHA256(ctx->body.data, ctx->body.len, md);
+    p = (char *) ngx_cpymem(ev->event_id, "unreadable:",
+                            sizeof("unreadable:") - 1);
+    *ngx_hex_dump((u_char *) p, md, SHA256_DIGEST_LENGTH) = '\0';
+
+    ctx->shard = ctx->pmcf->shard_home;
+    ctx->params[0] = (char *) ngx_http_payments_cstr(r->pool,
+                                                     &ctx->psp->name);
+    ctx->params[1] = ev->event_id;
+
+    if (ctx->params[0] == NULL
+        || ngx_http_payments_webhook_evidence(ctx) != NGX_OK
+        || ngx_http_payments_webhook_event_evidence(ctx, ev,
+                                                    (char **) &ctx->params[2],
+                                                    (char **) &ctx->params[4])
+           != NGX_OK)
+    {
+        /* bytes that may carry a method token and no key to seal them
+         * with, or no memory: not kept, and the PSP delivers it again */
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "payments: webhook event \"%s\" of psp \"%V\" cannot "
+                      "be kept", ev->event_id, &ctx->psp->name);
+        ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
+                                       PAY_ERR_INVALID_REQUEST, 0,
+                                       "not a readable event"));
+        return;
+    }
+
+    ctx->params[3] = ctx->wh_headers;
+
+    if (ngx_http_payments_query(ctx,
+                                "SELECT pay_event_keep_unreadable($1, $2, "
+                                "$3, $4, $5)",
+                                5, ngx_http_payments_webhook_unreadable_kept)
+        != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "payments: webhook event \"%s\" of psp \"%V\" not "
+                      "kept: the database is not reachable", ev->event_id,
+                      &ctx->psp->name);
+        ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
+                                       PAY_ERR_INVALID_REQUEST, 0,
+                                       "not a readable event"));
+    }
+}
+
+
+static void
+ngx_http_payments_webhook_unreadable_kept(ngx_http_payments_pg_query_t *q,
+    PGresult *res)
+{
+    ngx_http_payments_ctx_t  *ctx = q->data;
+    ngx_http_request_t       *r = ctx->request;
+
+    if (res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK
+        && PQntuples(res) == 1)
+    {
+        ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                      "payments: webhook event \"%s\" of psp \"%V\": %s",
+                      ctx->events[0].event_id, &ctx->psp->name,
+                      PQgetvalue(res, 0, 0));
+
+    } else {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "payments: webhook event \"%s\" of psp \"%V\" not "
+                      "kept: %s", ctx->events[0].event_id, &ctx->psp->name,
+                      res ? PQresultErrorMessage(res) : "no answer");
+    }
+
+    ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
+                                   PAY_ERR_INVALID_REQUEST, 0,
+                                   "not a readable event"));
 }
 
 

@@ -4236,6 +4236,41 @@ $$;
 
 
 --
+-- Name: pay_event_keep_unreadable(text, text, bytea, jsonb, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_event_keep_unreadable(p_psp text, p_event_id text, p_body bytea, p_headers jsonb, p_key_id text) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $_$
+BEGIN
+    IF p_event_id IS NULL OR p_event_id !~ '^unreadable:[0-9a-f]{64}$' THEN
+        RAISE EXCEPTION 'pay_event_keep_unreadable: the id is "unreadable:" and the bytes'' SHA-256'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    -- this month's partition, when the sweeper has not made it ahead
+    IF to_regclass('psp_events_' || to_char(now() AT TIME ZONE 'UTC', '"y"YYYY"m"MM')) IS NULL THEN
+        PERFORM pay_inbox_partitions(1);
+    END IF;
+
+    PERFORM pg_advisory_xact_lock(1436, hashtext(p_psp || ' ' || p_event_id));
+    PERFORM 1 FROM psp_event_kept(p_psp, p_event_id) k;
+    IF FOUND THEN
+        RETURN 'duplicate';
+    END IF;
+
+    INSERT INTO psp_events (psp, event_id, state, body, headers, key_id, kind, type,
+                            outcome)
+    VALUES (p_psp, p_event_id, 'unreadable', p_body, coalesce(p_headers, '{}'), p_key_id,
+            'UNREADABLE', '', 'unreadable');
+
+    RETURN 'kept';
+END
+$_$;
+
+
+--
 -- Name: pay_event_locate(text, text, text[], text, text); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -4946,6 +4981,13 @@ BEGIN
     -- row only says so, and stays as it is
     IF e.state = 'forwarded' THEN
         RETURN QUERY SELECT e.state, e.state, 'forwarded'::text, e.merchant_id, e.checkout_id;
+        RETURN;
+    END IF;
+
+    -- kept unread (pay_event_keep_unreadable): nothing was read from it to
+    -- apply; the PSP's next delivery, to a release that reads it, is
+    IF e.state = 'unreadable' THEN
+        RETURN QUERY SELECT e.state, e.state, 'unreadable'::text, e.merchant_id, e.checkout_id;
         RETURN;
     END IF;
 
@@ -9125,7 +9167,7 @@ BEGIN
         WHEN NOT (((state = 'forwarded'::text) = (forwarded_to IS NOT NULL)) AND ((forwarded_to IS NULL) OR (forwarded_to ~ '^[a-z0-9_]{1,16}$'::text))) THEN 'psp_events_forwarded'
         WHEN NOT ((kind <> 'METHOD_SAVED'::text) OR ((SUBSTRING(body FROM 1 FOR 3) = '\x76312e'::bytea) AND ((method IS NULL) OR ((method ->> 'token_sealed'::text) ~~ 'v1.%'::text)))) THEN 'psp_events_method_sealed'
         WHEN NOT ((length(psp) <@ int4range(1, 64, '[]')) AND (length(event_id) <@ int4range(1, 255, '[]')) AND (length(type) <= 100) AND (length(COALESCE(key_id, ''::text)) <= 128) AND (octet_length(body) <= 1048576)) THEN 'psp_events_sizes'
-        WHEN NOT (state = ANY (ARRAY['applied'::text, 'pending'::text, 'foreign'::text, 'unmatched'::text, 'forwarded'::text])) THEN 'psp_events_state'
+        WHEN NOT (state = ANY (ARRAY['applied'::text, 'pending'::text, 'foreign'::text, 'unmatched'::text, 'forwarded'::text, 'unreadable'::text])) THEN 'psp_events_state'
         WHEN NOT ((state <> 'unmatched'::text) OR (unmatched_at IS NOT NULL)) THEN 'psp_events_unmatched'
     END;
     IF v_broken IS NOT NULL THEN
@@ -13667,6 +13709,14 @@ GRANT ALL ON FUNCTION public.pay_event_apply(p_psp text, p_event_id text, p_kind
 
 REVOKE ALL ON FUNCTION public.pay_event_keep(p_psp text, p_event_id text, p_kind text, p_type text, p_token text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text, p_object_ref text, p_tokens text[], p_body bytea, p_headers jsonb, p_key_id text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.pay_event_keep(p_psp text, p_event_id text, p_kind text, p_type text, p_token text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text, p_object_ref text, p_tokens text[], p_body bytea, p_headers jsonb, p_key_id text) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_event_keep_unreadable(p_psp text, p_event_id text, p_body bytea, p_headers jsonb, p_key_id text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_event_keep_unreadable(p_psp text, p_event_id text, p_body bytea, p_headers jsonb, p_key_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_event_keep_unreadable(p_psp text, p_event_id text, p_body bytea, p_headers jsonb, p_key_id text) TO payments_gateway;
 
 
 --

@@ -7,8 +7,9 @@
 -- applied, once.  An unmatched one still matching nothing stays unmatched.
 -- Audited (audit_append, action inbox:replay, with p_actor) when the event
 -- names a checkout.  A forwarded event (kept and applied by the shard that
--- owns it) is left as it is: outcome 'forwarded'.  SQLSTATE P0002 when no
--- such event is kept.
+-- owns it) is left as it is: outcome 'forwarded'; so is an unreadable one
+-- (kept unread: nothing to apply), outcome 'unreadable'.  SQLSTATE P0002
+-- when no such event is kept.
 CREATE OR REPLACE FUNCTION pay_inbox_replay(p_psp text, p_event_id text, p_actor text)
  RETURNS TABLE(state_before text, state text, outcome text, merchant_id text, checkout_id text)
  LANGUAGE plpgsql
@@ -46,6 +47,13 @@ BEGIN
     -- row only says so, and stays as it is
     IF e.state = 'forwarded' THEN
         RETURN QUERY SELECT e.state, e.state, 'forwarded'::text, e.merchant_id, e.checkout_id;
+        RETURN;
+    END IF;
+
+    -- kept unread (pay_event_keep_unreadable): nothing was read from it to
+    -- apply; the PSP's next delivery, to a release that reads it, is
+    IF e.state = 'unreadable' THEN
+        RETURN QUERY SELECT e.state, e.state, 'unreadable'::text, e.merchant_id, e.checkout_id;
         RETURN;
     END IF;
 

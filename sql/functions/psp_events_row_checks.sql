@@ -18,7 +18,7 @@ BEGIN
         WHEN NOT (((state = 'forwarded'::text) = (forwarded_to IS NOT NULL)) AND ((forwarded_to IS NULL) OR (forwarded_to ~ '^[a-z0-9_]{1,16}$'::text))) THEN 'psp_events_forwarded'
         WHEN NOT ((kind <> 'METHOD_SAVED'::text) OR ((SUBSTRING(body FROM 1 FOR 3) = '\x76312e'::bytea) AND ((method IS NULL) OR ((method ->> 'token_sealed'::text) ~~ 'v1.%'::text)))) THEN 'psp_events_method_sealed'
         WHEN NOT ((length(psp) <@ int4range(1, 64, '[]')) AND (length(event_id) <@ int4range(1, 255, '[]')) AND (length(type) <= 100) AND (length(COALESCE(key_id, ''::text)) <= 128) AND (octet_length(body) <= 1048576)) THEN 'psp_events_sizes'
-        WHEN NOT (state = ANY (ARRAY['applied'::text, 'pending'::text, 'foreign'::text, 'unmatched'::text, 'forwarded'::text])) THEN 'psp_events_state'
+        WHEN NOT (state = ANY (ARRAY['applied'::text, 'pending'::text, 'foreign'::text, 'unmatched'::text, 'forwarded'::text, 'unreadable'::text])) THEN 'psp_events_state'
         WHEN NOT ((state <> 'unmatched'::text) OR (unmatched_at IS NOT NULL)) THEN 'psp_events_unmatched'
     END;
     IF v_broken IS NOT NULL THEN

@@ -1017,6 +1017,65 @@ Test(generic, a_signed_success_without_a_readable_amount_is_kept_and_moves_nothi
 }
 
 
+/* Every authentic event is kept (doc/API.md, Webhooks): one whose
+ * signature verifies but which the gateway cannot read (here without its
+ * event_id) is answered 400, so that the PSP delivers it again, and its
+ * signed bytes are kept unread in the inbox (state unreadable, under
+ * "unreadable:" and their SHA-256), once however often it comes, and
+ * verify again; nothing moves. */
+Test(generic, an_authentic_event_it_cannot_read_is_kept_unread_once)
+{
+    reg_t        g;
+    resp_t      *r;
+    char        *body, *id, *out;
+    PGconn      *home;
+    const char  *params[2];
+
+    register_with(&g, GENERIC_PSP);
+    body = str_printf("{\"type\":\"payment.succeeded\",\"reference\":\"%s\","
+                      "\"token\":\"%s\",\"amount\":\"15.00\","
+                      "\"currency\":\"USD\",\"n\":\"%s\"}", g.nonce, g.token,
+                      uid("x"));
+
+    r = generic_send(body);
+    expect_problem(r, 400, "invalid_request");
+    r = generic_send(body);
+    expect_problem(r, 400, "invalid_request");
+
+    home = shards_n() > 1 ? db_shard("a") : db();
+    params[0] = GENERIC_PSP;
+    params[1] = body;
+    id = db_scalar_on(home, "SELECT 'unreadable:' || encode(sha256("
+                      "convert_to($2, 'UTF8')), 'hex') WHERE $1 <> ''", 2,
+                      params);
+    params[1] = id;
+    cr_expect_str_eq(db_scalar_on(home, "SELECT count(*) || ' ' || "
+                                  "string_agg(state || ' ' || kind || ' ' || "
+                                  "key_id, ',') FROM psp_events WHERE psp = "
+                                  "$1 AND event_id = $2", 2, params),
+                     "1 unreadable UNREADABLE " GENERIC_KID);
+    params[1] = body;
+    cr_expect_str_eq(db_scalar_on(home, "SELECT count(*) FROM psp_events "
+                                  "WHERE psp = $1 AND body = convert_to($2, "
+                                  "'UTF8')", 2, params), "1",
+                     "the bytes kept are not the bytes signed");
+
+    cr_expect_str_eq(status_of(&g), "EXECUTING");
+    cr_expect_eq(ledger_txns(&g), 0);
+
+    cr_expect_eq(events_verify((const char *[]) { "--psp", GENERIC_PSP,
+                     "--event", id, NULL }, &out), 0, "%s", out);
+    expect_verified(out, id, "verified");
+
+    /* an operator's replay has nothing to apply from it */
+    params[1] = id;
+    cr_expect_str_eq(db_scalar_on(home, "SELECT state_before || ' ' || "
+                                  "outcome FROM pay_inbox_replay($1, $2, "
+                                  "'test')", 2, params),
+                     "unreadable unreadable");
+}
+
+
 Test(generic, a_token_for_another_body_an_unknown_kid_or_none_is_400)
 {
     char    *body;
