@@ -2545,6 +2545,30 @@ $$;
 
 
 --
+-- Name: op_key_prior(text, text, text, text, bigint); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.op_key_prior(p_merchant text, p_idem_key text, p_fingerprint text, p_kind text, p_lease bigint) RETURNS text
+    LANGUAGE plpgsql
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+DECLARE
+    v_prior  text;
+BEGIN
+    SELECT ok.op_id INTO v_prior FROM operation_keys ok
+     WHERE ok.merchant_id = p_merchant AND ok.idem_key = p_idem_key
+       AND ok.fingerprint = p_fingerprint AND ok.kind = p_kind;
+    IF FOUND THEN
+        UPDATE idempotency_keys ik SET checkout_id = v_prior
+         WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
+           AND ik.lease = p_lease;
+    END IF;
+    RETURN v_prior;
+END
+$$;
+
+
+--
 -- Name: op_key_take(text, text, text, integer, integer, text); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -3148,18 +3172,11 @@ BEGIN
         RETURN;
     END IF;
 
+    -- the same request (key and body) after its key expired, or was
+    -- purged: the capture it made, resumed, never made a second time
     IF k.outcome = 'new' THEN
-        -- The same request (key and body) after its key expired, or was
-        -- purged: the capture it made is resumed (answered from its row, or
-        -- sent again under its nonce while the PSP keeps its key), never
-        -- made a second time
-        SELECT ok.op_id INTO v_prior FROM operation_keys ok
-         WHERE ok.merchant_id = p_merchant AND ok.idem_key = p_idem_key
-           AND ok.fingerprint = p_fingerprint AND ok.kind = 'capture';
-        IF FOUND THEN
-            UPDATE idempotency_keys ik SET checkout_id = v_prior
-             WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
-               AND ik.lease = k.lease;
+        v_prior := op_key_prior(p_merchant, p_idem_key, p_fingerprint, 'capture', k.lease);
+        IF v_prior IS NOT NULL THEN
             k.outcome := 'resumed';
             k.op_id := v_prior;
         END IF;
@@ -6197,18 +6214,11 @@ BEGIN
         RETURN;
     END IF;
 
+    -- the same request (key and body) after its key expired, or was
+    -- purged: the pay-out it made, resumed, never made a second time
     IF k.outcome = 'new' THEN
-        -- The same request (key and body) after its key expired, or was
-        -- purged: the payout it made is resumed (answered from its row, or
-        -- sent again under its nonce while the PSP keeps its key), never
-        -- made a second time
-        SELECT ok.op_id INTO v_prior FROM operation_keys ok
-         WHERE ok.merchant_id = p_merchant AND ok.idem_key = p_idem_key
-           AND ok.fingerprint = p_fingerprint AND ok.kind = 'payout';
-        IF FOUND THEN
-            UPDATE idempotency_keys ik SET checkout_id = v_prior
-             WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
-               AND ik.lease = k.lease;
+        v_prior := op_key_prior(p_merchant, p_idem_key, p_fingerprint, 'payout', k.lease);
+        IF v_prior IS NOT NULL THEN
             k.outcome := 'resumed';
             k.op_id := v_prior;
         END IF;
@@ -6450,18 +6460,11 @@ BEGIN
         RETURN;
     END IF;
 
+    -- the same request (key and body) after its key expired, or was
+    -- purged: the refund it made, resumed, never made a second time
     IF k.outcome = 'new' THEN
-        -- The same request (key and body) after its key expired, or was
-        -- purged: the refund it made is resumed (answered from its row, or
-        -- sent again under its nonce while the PSP keeps its key), never
-        -- made a second time
-        SELECT ok.op_id INTO v_prior FROM operation_keys ok
-         WHERE ok.merchant_id = p_merchant AND ok.idem_key = p_idem_key
-           AND ok.fingerprint = p_fingerprint AND ok.kind = 'refund';
-        IF FOUND THEN
-            UPDATE idempotency_keys ik SET checkout_id = v_prior
-             WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
-               AND ik.lease = k.lease;
+        v_prior := op_key_prior(p_merchant, p_idem_key, p_fingerprint, 'refund', k.lease);
+        IF v_prior IS NOT NULL THEN
             k.outcome := 'resumed';
             k.op_id := v_prior;
         END IF;
@@ -13496,6 +13499,13 @@ REVOKE ALL ON FUNCTION public.notify_item(n public.notifications) FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION public.op_key_done(p_merchant text, p_idem_key text, p_lease bigint, p_status integer, p_body text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION op_key_prior(p_merchant text, p_idem_key text, p_fingerprint text, p_kind text, p_lease bigint); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.op_key_prior(p_merchant text, p_idem_key text, p_fingerprint text, p_kind text, p_lease bigint) FROM PUBLIC;
 
 
 --

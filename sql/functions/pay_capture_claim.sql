@@ -40,18 +40,11 @@ BEGIN
         RETURN;
     END IF;
 
+    -- the same request (key and body) after its key expired, or was
+    -- purged: the capture it made, resumed, never made a second time
     IF k.outcome = 'new' THEN
-        -- The same request (key and body) after its key expired, or was
-        -- purged: the capture it made is resumed (answered from its row, or
-        -- sent again under its nonce while the PSP keeps its key), never
-        -- made a second time
-        SELECT ok.op_id INTO v_prior FROM operation_keys ok
-         WHERE ok.merchant_id = p_merchant AND ok.idem_key = p_idem_key
-           AND ok.fingerprint = p_fingerprint AND ok.kind = 'capture';
-        IF FOUND THEN
-            UPDATE idempotency_keys ik SET checkout_id = v_prior
-             WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
-               AND ik.lease = k.lease;
+        v_prior := op_key_prior(p_merchant, p_idem_key, p_fingerprint, 'capture', k.lease);
+        IF v_prior IS NOT NULL THEN
             k.outcome := 'resumed';
             k.op_id := v_prior;
         END IF;
