@@ -33,40 +33,48 @@ Test(events_generic, payment_succeeded_carries_payment_id)
 }
 
 
+/* The money types besides a payment's: the member naming each one's
+ * object, and its kind. */
+static const struct {
+    const char        *type;
+    const char        *id_field;
+    pay_event_kind_e   kind;
+} eg_money_types[] = {
+    { "refund.succeeded", "refund_id", PAY_EVT_REFUND_SUCCEEDED },
+    { "refund.failed", "refund_id", PAY_EVT_REFUND_FAILED },
+    { "dispute.opened", "dispute_id", PAY_EVT_DISPUTE_OPENED },
+    { "dispute.won", "dispute_id", PAY_EVT_DISPUTE_WON },
+    { "dispute.lost", "dispute_id", PAY_EVT_DISPUTE_LOST },
+    { "payout.paid", "payout_id", PAY_EVT_PAYOUT_PAID },
+    { "payout.failed", "payout_id", PAY_EVT_PAYOUT_FAILED },
+    { "capture.succeeded", "capture_id", PAY_EVT_CAPTURE_SUCCEEDED },
+    { "capture.failed", "capture_id", PAY_EVT_CAPTURE_FAILED },
+};
+
+#define EG_NMONEY_TYPES  (sizeof(eg_money_types) / sizeof(eg_money_types[0]))
+
+
 Test(events_generic, each_new_type_has_its_kind_and_object)
 {
-    static const struct {
-        const char        *type;
-        const char        *id_field;
-        pay_event_kind_e   kind;
-    } cases[] = {
-        { "refund.succeeded", "refund_id", PAY_EVT_REFUND_SUCCEEDED },
-        { "refund.failed", "refund_id", PAY_EVT_REFUND_FAILED },
-        { "dispute.opened", "dispute_id", PAY_EVT_DISPUTE_OPENED },
-        { "dispute.won", "dispute_id", PAY_EVT_DISPUTE_WON },
-        { "dispute.lost", "dispute_id", PAY_EVT_DISPUTE_LOST },
-        { "payout.paid", "payout_id", PAY_EVT_PAYOUT_PAID },
-        { "payout.failed", "payout_id", PAY_EVT_PAYOUT_FAILED },
-    };
     char         body[512];
     size_t       i;
     pay_event_t  ev;
 
-    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (i = 0; i < EG_NMONEY_TYPES; i++) {
         snprintf(body, sizeof(body),
                  "{\"event_id\":\"e%zu\",\"type\":\"%s\","
                  "\"reference\":\"m1:rf_1\",\"amount\":\"4.00\","
                  "\"currency\":\"EUR\",\"payment_id\":\"gp_1\","
-                 "\"%s\":\"obj_%zu\"}", i, cases[i].type, cases[i].id_field,
+                 "\"%s\":\"obj_%zu\"}", i, eg_money_types[i].type, eg_money_types[i].id_field,
                  i);
-        cr_assert_eq(eg_parse(body, &ev), 0, "%s", cases[i].type);
-        cr_expect_eq(ev.kind, cases[i].kind, "%s", cases[i].type);
+        cr_assert_eq(eg_parse(body, &ev), 0, "%s", eg_money_types[i].type);
+        cr_expect_eq(ev.kind, eg_money_types[i].kind, "%s", eg_money_types[i].type);
         cr_expect_eq(ev.amount, 400);
         cr_expect_str_eq(ev.currency, "EUR");
         cr_expect_str_eq(ev.reference, "m1:rf_1");
         cr_expect_str_eq(ev.payment_ref, "gp_1");
         cr_expect_eq(strncmp(ev.object_ref, "obj_", 4), 0, "%s",
-                     cases[i].type);
+                     eg_money_types[i].type);
     }
 }
 
@@ -91,21 +99,6 @@ Test(events_generic, object_ref_follows_the_type_not_any_id_present)
 Test(events_generic, money_types_without_a_readable_amount_keep_their_kind_and_object)
 {
     static const struct {
-        const char        *type;
-        const char        *id_field;
-        pay_event_kind_e   kind;
-    } cases[] = {
-        { "refund.succeeded", "refund_id", PAY_EVT_REFUND_SUCCEEDED },
-        { "refund.failed", "refund_id", PAY_EVT_REFUND_FAILED },
-        { "dispute.opened", "dispute_id", PAY_EVT_DISPUTE_OPENED },
-        { "dispute.won", "dispute_id", PAY_EVT_DISPUTE_WON },
-        { "dispute.lost", "dispute_id", PAY_EVT_DISPUTE_LOST },
-        { "payout.paid", "payout_id", PAY_EVT_PAYOUT_PAID },
-        { "payout.failed", "payout_id", PAY_EVT_PAYOUT_FAILED },
-        { "capture.succeeded", "capture_id", PAY_EVT_CAPTURE_SUCCEEDED },
-        { "capture.failed", "capture_id", PAY_EVT_CAPTURE_FAILED },
-    };
-    static const struct {
         const char  *money;         /* the members after the ids */
         int64_t      amount;
         const char  *currency;
@@ -124,15 +117,15 @@ Test(events_generic, money_types_without_a_readable_amount_keep_their_kind_and_o
     size_t       i, j;
     pay_event_t  ev;
 
-    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (i = 0; i < EG_NMONEY_TYPES; i++) {
         for (j = 0; j < sizeof(money) / sizeof(money[0]); j++) {
             snprintf(body, sizeof(body),
                      "{\"event_id\":\"e%zu\",\"type\":\"%s\","
                      "\"reference\":\"m1:rf_1\",\"payment_id\":\"gp_1\","
-                     "\"%s\":\"obj_%zu\"%s}", i, cases[i].type,
-                     cases[i].id_field, i, money[j].money);
+                     "\"%s\":\"obj_%zu\"%s}", i, eg_money_types[i].type,
+                     eg_money_types[i].id_field, i, money[j].money);
             cr_assert_eq(eg_parse(body, &ev), 0, "%s", body);
-            cr_expect_eq(ev.kind, cases[i].kind, "%s", body);
+            cr_expect_eq(ev.kind, eg_money_types[i].kind, "%s", body);
             cr_expect_eq(ev.amount, money[j].amount, "%s", body);
             cr_expect_str_eq(ev.currency, money[j].currency, "%s", body);
             cr_expect_str_eq(ev.reference, "m1:rf_1", "%s", body);
