@@ -17,15 +17,15 @@
  * OpenSSL) opens and parses its whole bundle
  * (/etc/ssl/certs/ca-certificates.crt, 144 certificates, 215 KB) for every
  * new connection, inside curl_multi_socket_action: about 22 ms of the
- * worker each time; a ca= file's certificates likewise.  Each set of CAs is a trust instead:
- * one X509_STORE built from it at configuration time (the system's bundle
- * in the master, once per start or reload) that each connection's SSL_CTX
- * takes a reference to (CURLOPT_SSL_CTX_FUNCTION), curl given no CA file
- * nor directory.  curl cannot tell trusts apart (it keeps connections and
- * TLS sessions by its own options: a session made under one trust would be
- * resumed, unverified, for a call under another), so each trust has a
- * multi handle of its own in each worker, and with it its connections and
- * sessions.
+ * worker each time; a ca= file's certificates likewise.  Each set of CAs
+ * is a trust instead: one X509_STORE built from it at configuration time
+ * (the system's bundle in the master, once per start or reload) that each
+ * connection's SSL_CTX takes a reference to (CURLOPT_SSL_CTX_FUNCTION),
+ * curl given no CA file nor directory.  curl cannot tell trusts apart (it
+ * keeps connections and TLS sessions by its own options: a session made
+ * under one trust would be resumed, unverified, for a call under another),
+ * so each trust has a multi handle of its own in each worker, and with it
+ * its connections and sessions.
  */
 
 
@@ -176,8 +176,8 @@ ngx_http_payments_curl_trust(ngx_conf_t *cf, ngx_str_t *pem)
     /* what curl sets on the store it fills itself (and sets again on this
      * one, to the same): an issuer from the store before one the server
      * sent, and a trusted intermediate as an anchor */
-    X509_STORE_set_flags(tr->store,
-                         X509_V_FLAG_TRUSTED_FIRST | X509_V_FLAG_PARTIAL_CHAIN);
+    X509_STORE_set_flags(tr->store, X509_V_FLAG_TRUSTED_FIRST
+                                    | X509_V_FLAG_PARTIAL_CHAIN);
 
     return tr;
 }

@@ -47,6 +47,8 @@ static ngx_int_t ngx_http_payments_webhook_seal(ngx_http_payments_ctx_t *ctx,
 static void ngx_http_payments_webhook_unreadable(ngx_http_payments_ctx_t *ctx);
 static void ngx_http_payments_webhook_unreadable_kept(
     ngx_http_payments_pg_query_t *q, PGresult *res);
+static ngx_int_t ngx_http_payments_webhook_unreadable_answer(
+    ngx_http_request_t *r);
 
 
 /* pay_header_pt over the request's headers (dialect.h); each one found is
@@ -509,9 +511,8 @@ ngx_http_payments_webhook_unreadable(ngx_http_payments_ctx_t *ctx)
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                       "payments: webhook event \"%s\" of psp \"%V\" cannot "
                       "be kept", ev->event_id, &ctx->psp->name);
-        ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
-                                       PAY_ERR_INVALID_REQUEST, 0,
-                                       "not a readable event"));
+        ngx_http_payments_finalize(r,
+                               ngx_http_payments_webhook_unreadable_answer(r));
         return;
     }
 
@@ -527,9 +528,8 @@ ngx_http_payments_webhook_unreadable(ngx_http_payments_ctx_t *ctx)
                       "payments: webhook event \"%s\" of psp \"%V\" not "
                       "kept: the database is not reachable", ev->event_id,
                       &ctx->psp->name);
-        ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
-                                       PAY_ERR_INVALID_REQUEST, 0,
-                                       "not a readable event"));
+        ngx_http_payments_finalize(r,
+                               ngx_http_payments_webhook_unreadable_answer(r));
     }
 }
 
@@ -556,9 +556,19 @@ ngx_http_payments_webhook_unreadable_kept(ngx_http_payments_pg_query_t *q,
                       res ? PQresultErrorMessage(res) : "no answer");
     }
 
-    ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
-                                   PAY_ERR_INVALID_REQUEST, 0,
-                                   "not a readable event"));
+    ngx_http_payments_finalize(r,
+                               ngx_http_payments_webhook_unreadable_answer(r));
+}
+
+
+/* An unreadable event's answer, whether it was kept or not: a 400, so that
+ * the PSP delivers it again. */
+
+static ngx_int_t
+ngx_http_payments_webhook_unreadable_answer(ngx_http_request_t *r)
+{
+    return ngx_http_payments_problem(r, PAY_ERR_INVALID_REQUEST, 0,
+                                     "not a readable event");
 }
 
 
