@@ -1892,6 +1892,29 @@ Test(sql, a_success_is_booked_or_refused,
     PQfinish(c);
 }
 
+Test(sql, operation_keys_are_append_only,
+     .description = "operation_keys (the request that made each refund, capture and pay-out, which a retry after its key was purged finds) refuses UPDATE, DELETE and TRUNCATE, even from the owner")
+{
+    PGconn  *c = sqlt_connect();
+    char     m[24];
+
+    new_merchant(c, m);
+    OK(c, "INSERT INTO operation_keys (merchant_id, idem_key, fingerprint, kind, op_id)"
+          " VALUES ($1, 'k1', repeat('a', 64), 'refund', 'rf_' || repeat('0', 24))", m);
+    FAILS(c, "PY002", "UPDATE operation_keys SET op_id = 'rf_' || repeat('1', 24)"
+                      " WHERE merchant_id = $1", m);
+    FAILS(c, "PY002", "DELETE FROM operation_keys WHERE merchant_id = $1", m);
+    /* rolled back whatever happens: a missing guard must not wipe the
+     * other tests' rows */
+    OK0(c, "BEGIN");
+    FAILS0(c, "PY002", "TRUNCATE operation_keys");
+    OK0(c, "ROLLBACK");
+    cr_expect_str_eq(VAL(c, "SELECT count(*) FROM operation_keys WHERE merchant_id = $1", m),
+                     "1");
+    PQfinish(c);
+}
+
+
 Test(sql, order_events_are_append_only,
      .description = "order_events refuses UPDATE, DELETE and TRUNCATE, even from the owner")
 {
