@@ -735,16 +735,19 @@ generic_checkout(const merchant_t *m, const char *capture, char **n,
 
 Test(reconcile, a_second_payment_or_refund_under_our_reference_is_for_a_person,
      .timeout = 60,
-     .description = "a report row naming our checkout, or our refund, by "
-                    "its nonce but another PSP payment (refund) than the "
-                    "one booked is a second one the PSP made: needs_person, "
-                    "never matched nor applied as ours")
+     .description = "a report row naming our checkout, our refund or our "
+                    "pay-out by its nonce but another PSP payment (refund, "
+                    "transfer) than the one booked is a second one the PSP "
+                    "made: needs_person, never matched nor applied as ours")
 {
     int          rc;
     char        *co, *n, *token, *pay, *rf, *rf_nonce, *rf_psp, *csv, *out;
-    char        *path, *txns;
+    char        *path, *txns, *po, *po_nonce, *po_psp, *tool;
     merchant_t   m;
     const char  *p[2];
+    const char  *seller[] = { "add-seller", "--id", NULL, "--seller",
+                              "seller_1", "--psp", "mock_generic",
+                              "--destination", "payee_1", NULL };
 
     merchant_new(&m);
     co = generic_checkout(&m, NULL, &n, &token);
@@ -760,6 +763,17 @@ Test(reconcile, a_second_payment_or_refund_under_our_reference_is_for_a_person,
                   "refund_id = $2", m.id, rf);
     rf_psp = q2("SELECT psp_refund_id FROM refunds WHERE merchant_id = $1 "
                 "AND refund_id = $2", m.id, rf);
+
+    seller[2] = m.id;
+    cr_assert_eq(merchant_toolv(seller, &tool), 0, "%s", tool);
+    po = post_ok(&m, "/v1/payouts", "{\"seller_account\":\"seller_1\","
+                 "\"amount\":\"1.00\",\"currency\":\"USD\","
+                 "\"psp\":\"mock_generic\"}", "payout_id");
+    op_becomes(&m, "payouts", po, "PAID");
+    po_nonce = q2("SELECT nonce FROM payouts WHERE merchant_id = $1 AND "
+                  "payout_id = $2", m.id, po);
+    po_psp = q2("SELECT psp_payout_id FROM payouts WHERE merchant_id = $1 "
+                "AND payout_id = $2", m.id, po);
     p[0] = m.id;
     p[1] = co;
     txns = db_scalar("SELECT count(*) FROM ledger_transactions WHERE "
@@ -770,9 +784,11 @@ Test(reconcile, a_second_payment_or_refund_under_our_reference_is_for_a_person,
         "%s,%s,payment,10.00,0.00,10.00,USD,2026-11-29,\n"
         "%s,%s,payment,10.00,0.00,10.00,USD,2026-11-29,\n"
         "%s,%s,refund,-1.00,0.00,-1.00,USD,2026-11-29,%s\n"
-        "%s,%s,refund,-1.00,0.00,-1.00,USD,2026-11-29,%s\n",
+        "%s,%s,refund,-1.00,0.00,-1.00,USD,2026-11-29,%s\n"
+        "%s,%s,payout,-1.00,0.00,-1.00,USD,2026-11-29,\n"
+        "%s,%s,payout,-1.00,0.00,-1.00,USD,2026-11-29,\n",
         n, pay, n, uid("pay"), rf_nonce, rf_psp, pay, rf_nonce, uid("rfd"),
-        pay);
+        pay, po_nonce, po_psp, po_nonce, uid("gpo"));
     path = write_tmp(csv, strlen(csv));
 
     rc = reconcile("mock_generic", "generic", path, NULL, &out);
@@ -780,12 +796,14 @@ Test(reconcile, a_second_payment_or_refund_under_our_reference_is_for_a_person,
     cr_expect_str_eq(db_scalar(
         "SELECT coalesce(string_agg(kind || ':' || class, ',' ORDER BY kind), "
         "'') FROM recon_mismatches WHERE merchant_id = $1 AND kind IN "
-        "('payment_differs', 'refund_object_differs')", 1, p),
-        "payment_differs:needs_person,refund_object_differs:needs_person");
+        "('payment_differs', 'refund_object_differs', "
+        "'payout_object_differs')", 1, p),
+        "payment_differs:needs_person,payout_object_differs:needs_person,"
+        "refund_object_differs:needs_person");
     cr_expect_str_eq(db_scalar("SELECT count(*) FROM ledger_transactions "
                                "WHERE merchant_id = $1", 1, p), txns,
-                     "a second payment or refund was booked");
-    cr_expect_str_eq(outcomes_of(path), "matched:2,needs_person:2");
+                     "a second payment, refund or transfer was booked");
+    cr_expect_str_eq(outcomes_of(path), "matched:3,needs_person:3");
 }
 
 
