@@ -970,6 +970,10 @@ ngx_http_payments_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
+    if (ngx_http_payments_conninfo_worker(cycle, pmcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     if (ngx_http_payments_pg_init(cycle, pmcf) != NGX_OK) {
         return NGX_ERROR;
     }

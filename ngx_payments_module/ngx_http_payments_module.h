@@ -1206,10 +1206,16 @@ char *ngx_http_payments_shard_conf(ngx_conf_t *cf, ngx_command_t *cmd,
 char *ngx_http_payments_shard_directory_conf(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 /* who names the directive in the messages ("\"payments_database\""); the
- * checked string, with gssencmode=disable added unless set, in *conninfo
- * (NUL-terminated, from cf->pool).  NGX_OK, or NGX_ERROR logged. */
+ * checked string, as keyword='value' pairs (a URI's too) with
+ * gssencmode=disable added unless set, in *conninfo (NUL-terminated, from
+ * cf->pool).  NGX_OK, or NGX_ERROR logged. */
 ngx_int_t ngx_http_payments_conninfo_check(ngx_conf_t *cf, const char *who,
     ngx_str_t *value, ngx_str_t *conninfo);
+/* in each worker, once: the user=, passfile= and TLS files libpq would
+ * look up in the system's user database at every connection, made words
+ * of each shard's string */
+ngx_int_t ngx_http_payments_conninfo_worker(ngx_cycle_t *cycle,
+    ngx_http_payments_main_conf_t *pmcf);
 char *ngx_http_payments_shard_merge(ngx_conf_t *cf,
     ngx_http_payments_main_conf_t *pmcf);
 

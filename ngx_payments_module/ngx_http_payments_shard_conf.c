@@ -24,6 +24,10 @@
 
 static ngx_uint_t ngx_http_payments_conninfo_local(const char *list,
     ngx_uint_t addrs);
+static size_t ngx_http_payments_conninfo_len(const char *keyword,
+    const char *val);
+static u_char *ngx_http_payments_conninfo_put(u_char *p, const char *keyword,
+    const char *val);
 
 
 static ngx_http_payments_range_t  ngx_http_payments_shard_ranges[] = {
@@ -277,9 +281,10 @@ ngx_int_t
 ngx_http_payments_conninfo_check(ngx_conf_t *cf, const char *who,
     ngx_str_t *value, ngx_str_t *conninfo)
 {
-    char                *err;
-    u_char              *p;
     int                  entry;
+    char                *err;
+    size_t               len;
+    u_char              *p;
     ngx_uint_t           has_gss, no_tls;
     const char          *host, *hostaddr;
     PQconninfoOption    *opts, *o;
@@ -346,9 +351,8 @@ ngx_http_payments_conninfo_check(ngx_conf_t *cf, const char *who,
                            "use sslmode=verify-full", who);
     }
 
-    PQconninfoFree(opts);
-
     if (entry != 0 || (host == NULL && hostaddr == NULL)) {
+        PQconninfoFree(opts);
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "%s needs a numeric \"hostaddr=\" or a unix "
                            "socket \"host=/dir\" for every server (entry %d "
@@ -357,13 +361,34 @@ ngx_http_payments_conninfo_check(ngx_conf_t *cf, const char *who,
         return NGX_ERROR;
     }
 
-    conninfo->data = ngx_pnalloc(cf->pool, value->len
-                                           + sizeof(" gssencmode=disable"));
+    /*
+     * Written again as keyword='value' pairs, so that a URI
+     * ("postgresql://...") takes words after it as the pairs do: the
+     * worker adds its own (ngx_http_payments_conninfo_worker).
+     */
+    len = sizeof(" gssencmode=disable");
+
+    for (o = opts; o->keyword; o++) {
+        if (o->val != NULL && o->val[0] != '\0') {
+            len += ngx_http_payments_conninfo_len(o->keyword, o->val);
+        }
+    }
+
+    conninfo->data = ngx_pnalloc(cf->pool, len);
     if (conninfo->data == NULL) {
+        PQconninfoFree(opts);
         return NGX_ERROR;
     }
 
-    p = ngx_cpymem(conninfo->data, value->data, value->len);
+    p = conninfo->data;
+
+    for (o = opts; o->keyword; o++) {
+        if (o->val != NULL && o->val[0] != '\0') {
+            p = ngx_http_payments_conninfo_put(p, o->keyword, o->val);
+        }
+    }
+
+    PQconninfoFree(opts);
 
     if (!has_gss) {
         /* GSSAPI negotiation may block on a credentials cache */
@@ -373,6 +398,187 @@ ngx_http_payments_conninfo_check(ngx_conf_t *cf, const char *who,
 
     *p = '\0';
     conninfo->len = p - conninfo->data;
+
+    return NGX_OK;
+}
+
+
+/* the room " keyword='value'" takes, quoted as libpq reads it */
+static size_t
+ngx_http_payments_conninfo_len(const char *keyword, const char *val)
+{
+    /* every byte of the value escaped at worst */
+    return sizeof(" ='") + ngx_strlen(keyword) + 2 * ngx_strlen(val);
+}
+
+
+static u_char *
+ngx_http_payments_conninfo_put(u_char *p, const char *keyword,
+    const char *val)
+{
+    *p++ = ' ';
+    p = ngx_cpymem(p, keyword, ngx_strlen(keyword));
+    *p++ = '=';
+    *p++ = '\'';
+
+    for ( /* void */ ; *val; val++) {
+        if (*val == '\'' || *val == '\\') {
+            *p++ = '\\';
+        }
+
+        *p++ = (u_char) *val;
+    }
+
+    *p++ = '\'';
+
+    return p;
+}
+
+
+/*
+ * libpq asks the system's user database (NSS: nscd's socket,
+ * /etc/passwd, or LDAP and sssd where nsswitch.conf says so) at every
+ * connection it starts, on the reconnect timer's path: the OS user's name
+ * when the string has no user=, and its home directory (nginx clears
+ * HOME in a worker) for ~/.pgpass, and for ~/.postgresql's certificate,
+ * key, root certificate and revocation list when TLS is negotiated.  A
+ * directory server slow to answer would hold the event loop.  Once in
+ * each worker, after nginx made it its user, those become words of each
+ * shard's string, with the values libpq would have found: its behaviour
+ * is the same, and a connection looks nothing up.  What the environment
+ * nginx passes (env PGUSER; and the like) still says is libpq's to read.
+ */
+ngx_int_t
+ngx_http_payments_conninfo_worker(ngx_cycle_t *cycle,
+    ngx_http_payments_main_conf_t *pmcf)
+{
+    char                       *err, buf[4096];
+    size_t                      len;
+    u_char                     *p, *end;
+    ngx_uint_t                  i, k;
+    const char                 *home, *user, *mode, *have[6];
+    struct passwd               pw, *pwp;
+    PQconninfoOption           *opts, *o;
+    ngx_http_payments_shard_t  *shard;
+    u_char                      path[6][NGX_MAX_PATH];
+
+    /* libpq's word, its environment variable, and the file under ~ */
+    static const char  *words[6][3] = {
+        { "user", "PGUSER", NULL },
+        { "passfile", "PGPASSFILE", ".pgpass" },
+        { "sslcert", "PGSSLCERT", ".postgresql/postgresql.crt" },
+        { "sslkey", "PGSSLKEY", ".postgresql/postgresql.key" },
+        { "sslrootcert", "PGSSLROOTCERT", ".postgresql/root.crt" },
+        { "sslcrl", "PGSSLCRL", ".postgresql/root.crl" }
+    };
+
+    if (pmcf->shards == NULL) {
+        return NGX_OK;
+    }
+
+    /* as libpq looks them up: the effective user, $HOME before its home */
+    pwp = NULL;
+    if (getpwuid_r(geteuid(), &pw, buf, sizeof(buf), &pwp) != 0) {
+        pwp = NULL;
+    }
+
+    user = pwp ? pwp->pw_name : NULL;
+    home = getenv("HOME");
+    if (home == NULL || home[0] == '\0') {
+        home = pwp ? pwp->pw_dir : NULL;
+    }
+
+    shard = pmcf->shards->elts;
+
+    for (i = 0; i < pmcf->shards->nelts; i++) {
+        err = NULL;
+        opts = PQconninfoParse((char *) shard[i].conninfo.data, &err);
+        if (opts == NULL) {
+            /* parsed when the configuration was read: out of memory */
+            if (err) {
+                PQfreemem(err);
+            }
+            return NGX_ERROR;
+        }
+
+        for (k = 0; k < 6; k++) {
+            have[k] = getenv(words[k][1]);
+        }
+
+        mode = getenv("PGSSLMODE");
+
+        for (o = opts; o->keyword; o++) {
+            if (o->val == NULL || o->val[0] == '\0') {
+                continue;
+            }
+
+            for (k = 0; k < 6; k++) {
+                if (ngx_strcmp(o->keyword, words[k][0]) == 0) {
+                    have[k] = o->val;
+                }
+            }
+
+            if (ngx_strcmp(o->keyword, "sslmode") == 0) {
+                mode = o->val;
+
+            } else if (ngx_strcmp(o->keyword, "sslcrldir") == 0) {
+                /* a list's directory: libpq wants no home for it */
+                have[5] = o->val;
+            }
+        }
+
+        /* the words to add, and their room */
+        len = shard[i].conninfo.len + 1;
+
+        for (k = 0; k < 6; k++) {
+            path[k][0] = '\0';
+
+            if (have[k] != NULL && have[k][0] != '\0') {
+                continue;
+            }
+
+            if (k == 0) {
+                if (user != NULL) {
+                    ngx_cpystrn(path[0], (u_char *) user, NGX_MAX_PATH);
+                }
+
+            } else if (home != NULL
+                       && (k == 1
+                           || mode == NULL
+                           || ngx_strcmp(mode, "disable") != 0))
+            {
+                end = ngx_snprintf(path[k], NGX_MAX_PATH - 1, "%s/%s",
+                                   home, words[k][2]);
+                *end = '\0';
+            }
+
+            if (path[k][0] != '\0') {
+                len += ngx_http_payments_conninfo_len(words[k][0],
+                                                      (char *) path[k]);
+            }
+        }
+
+        PQconninfoFree(opts);
+
+        p = ngx_pnalloc(cycle->pool, len);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        /* the worker's own copy of the configuration */
+        end = ngx_cpymem(p, shard[i].conninfo.data, shard[i].conninfo.len);
+
+        for (k = 0; k < 6; k++) {
+            if (path[k][0] != '\0') {
+                end = ngx_http_payments_conninfo_put(end, words[k][0],
+                                                     (char *) path[k]);
+            }
+        }
+
+        *end = '\0';
+        shard[i].conninfo.data = p;
+        shard[i].conninfo.len = end - p;
+    }
 
     return NGX_OK;
 }

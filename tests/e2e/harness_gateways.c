@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -663,4 +664,92 @@ suite_gateway_start(void)
     }
 
     cr_assert(gw_wait_ready(200, 20), "the suite's nginx is not ready");
+}
+
+
+long
+gateway_worker(const gateway_t *gw)
+{
+    int    i;
+    long   w;
+    char  *out, *argv[4];
+
+    argv[0] = "pgrep";
+    argv[1] = "-P";
+    argv[2] = str_printf("%ld", (long) gw->pid);
+    argv[3] = NULL;
+
+    for (i = 0; i < 50; i++) {
+        out = NULL;
+        (void) run(argv, &out);
+        w = out ? strtol(out, NULL, 10) : 0;
+        if (w > 1) {
+            return w;
+        }
+        msleep(100);
+    }
+
+    cr_assert_fail("the gateway's worker did not start");
+    return 0;
+}
+
+
+/* who traces pid (TracerPid in /proc/pid/status), 0: nobody */
+static long
+tracer_of(long pid)
+{
+    char        *status;
+    const char  *p;
+
+    status = file_read(str_printf("/proc/%ld/status", pid), NULL);
+    p = status ? strstr(status, "TracerPid:") : NULL;
+    return p ? strtol(p + sizeof("TracerPid:") - 1, NULL, 10) : 0;
+}
+
+
+pid_t
+worker_trace_start(long worker, const char *calls, const char *trace)
+{
+    int    i;
+    pid_t  tracer, parent;
+
+    parent = getpid();
+    tracer = fork();
+    cr_assert(tracer >= 0, "fork: %s", strerror(errno));
+
+    if (tracer == 0) {
+        (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) {
+            _exit(1);
+        }
+
+        execlp("strace", "strace", "-f", "-qq", "-e", calls, "-o", trace,
+               "-p", str_printf("%ld", worker), (char *) NULL);
+        _exit(127);
+    }
+
+    for (i = 0; i < 100 && tracer_of(worker) == 0; i++) {
+        msleep(50);
+    }
+
+    cr_assert_neq(tracer_of(worker), 0, "strace did not attach to the "
+                  "worker %ld (is strace installed?)", worker);
+
+    return tracer;
+}
+
+
+char *
+worker_trace_stop(pid_t tracer, const char *trace)
+{
+    int    st;
+    char  *text;
+
+    kill(tracer, SIGINT);
+    cr_assert_eq(waitpid(tracer, &st, 0), tracer);
+
+    text = file_read(trace, NULL);
+    cr_assert_not_null(text, "%s", trace);
+
+    return text;
 }

@@ -68,6 +68,15 @@ resp_t  *gateway_send(const gateway_t *gw, const char *method,
  * request another worker takes while its pool still connects is a 503);
  * fails the test after seconds. */
 void     gateway_wait_ready(const gateway_t *gw, int seconds);
+/* the gateway's one worker (it may have just forked): its pid */
+long     gateway_worker(const gateway_t *gw);
+/* strace -f of the gateway's worker, the system calls given
+ * ("trace=openat,connect"), written to the file trace: the tracer's pid,
+ * once it is attached (fails the test after 5 s) */
+pid_t    worker_trace_start(long worker, const char *calls,
+    const char *trace);
+/* stops the tracer: what it wrote */
+char    *worker_trace_stop(pid_t tracer, const char *trace);
 /* GET path on the gateway, no credentials */
 resp_t  *gateway_get(const gateway_t *gw, const char *path);
 /* the value of an unlabelled metric in the gateway's /metrics, or -1 */

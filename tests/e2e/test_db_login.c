@@ -10,6 +10,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <pwd.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -74,4 +75,87 @@ Test(db_login, readyz_and_the_log_name_a_role_that_does_not_exist)
     cr_assert(file_contains(nologin.error_log, "likely cause: the database "
                             "role does not exist"), "no hint in %s",
               nologin.error_log);
+}
+
+
+/*
+ * libpq looks the OS user's name (no user= in the string) and home
+ * directory (nginx clears HOME in a worker: ~/.pgpass, and ~/.postgresql
+ * when TLS is negotiated) up in the system's user database at every
+ * connection it starts: nscd's socket, /etc/nsswitch.conf, /etc/passwd,
+ * or a directory server, on the reconnect timer's path.  The worker
+ * looks them up once when it starts (ngx_http_payments_conninfo_worker)
+ * and a connection looks nothing up.  The string is a URI without a
+ * user: its words still count (the worker adds its own after it), and
+ * the role libpq would have picked is still the worker's user, and the
+ * pass file its home's.  strace on the worker watches its reconnects.
+ */
+Test(db_login, a_connection_looks_nothing_up_in_the_user_database)
+{
+    int             connects, lookups;
+    long            worker;
+    char           *trace, *text, *line, *next, *uid_line, *pgpass;
+    pid_t           tracer;
+    uid_t           uid;
+    struct passwd  *pw;
+
+    gateway_start(&nologin, "nouser", 1, str_printf(
+        "payments_database \"postgresql://127.0.0.1:%ld/payments"
+        "?hostaddr=127.0.0.1&connect_timeout=2\";\n"
+        "payments_sweeper off;\n%s",
+        pg_port(), gw_psp_conf(env("PAY_TEST_PSP"), "stripe")));
+
+    worker = gateway_worker(&nologin);
+
+    /* the worker's user, as libpq would have named it */
+    text = file_read(str_printf("/proc/%ld/status", worker), NULL);
+    cr_assert_not_null(text);
+    uid_line = strstr(text, "\nUid:");
+    cr_assert_not_null(uid_line, "%s", text);
+    uid = (uid_t) strtol(uid_line + sizeof("\nUid:") - 1, NULL, 10);
+    pw = getpwuid(uid);
+    cr_assert_not_null(pw, "no user of uid %ld", (long) uid);
+    pgpass = str_printf("\"%s/.pgpass\"", pw->pw_dir);
+
+    trace = run_file(str_printf("nouser-strace-%ld", (long) getpid()));
+    tracer = worker_trace_start(worker, "trace=open,openat,connect,stat,"
+                                "newfstatat", trace);
+
+    /* the pool tries again after 250 ms, 500 ms, 1 s, 2 s */
+    msleep(3000);
+    text = worker_trace_stop(tracer, trace);
+
+    connects = 0;
+    lookups = 0;
+
+    for (line = text; line && *line; line = next) {
+        next = strchr(line, '\n');
+        if (next) {
+            *next++ = '\0';
+        }
+
+        if (strstr(line, "connect(")
+            && strstr(line, str_printf("htons(%ld)", pg_port())))
+        {
+            connects++;
+        }
+
+        if (strstr(line, "/etc/passwd") || strstr(line, "/etc/nsswitch")
+            || strstr(line, "/etc/group") || strstr(line, "nscd"))
+        {
+            lookups++;
+            cr_log_error("a look-up in the worker: %s", line);
+        }
+    }
+
+    cr_assert_geq(connects, 1, "no connection to PostgreSQL in 3 s:\n%s",
+                  file_read(trace, NULL));
+    cr_assert_eq(lookups, 0, "the worker asked the user database %d times "
+                 "over %d connections", lookups, connects);
+    cr_assert(file_contains(trace, pgpass), "libpq did not look for %s:\n%s",
+              pgpass, file_read(trace, NULL));
+    cr_assert(file_contains(nologin.error_log,
+                            str_printf("role \"%s\" does not exist",
+                                       pw->pw_name)),
+              "%s", file_read(nologin.error_log, NULL));
 }

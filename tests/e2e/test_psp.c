@@ -12,9 +12,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -407,47 +405,6 @@ Test(psp, a_tls_failure_is_logged_with_its_cause_once_per_breaker_opening,
 }
 
 
-/* the gateway's one worker (it may have just forked) */
-static long
-worker_of(const gateway_t *gw)
-{
-    int    i;
-    long   w;
-    char  *out, *argv[4];
-
-    argv[0] = "pgrep";
-    argv[1] = "-P";
-    argv[2] = str_printf("%ld", (long) gw->pid);
-    argv[3] = NULL;
-
-    for (i = 0; i < 50; i++) {
-        out = NULL;
-        (void) run(argv, &out);
-        w = out ? strtol(out, NULL, 10) : 0;
-        if (w > 1) {
-            return w;
-        }
-        msleep(100);
-    }
-
-    cr_assert_fail("the gateway's worker did not start");
-    return 0;
-}
-
-
-/* who traces pid (TracerPid in /proc/pid/status), 0: nobody */
-static long
-tracer_of(long pid)
-{
-    char        *status;
-    const char  *p;
-
-    status = file_read(str_printf("/proc/%ld/status", pid), NULL);
-    p = status ? strstr(status, "TracerPid:") : NULL;
-    return p ? strtol(p + sizeof("TracerPid:") - 1, NULL, 10) : 0;
-}
-
-
 /* registers a checkout at psp on gw: its status */
 static long
 register_at(const gateway_t *gw, const merchant_t *m, const char *psp)
@@ -487,7 +444,7 @@ Test(psp, tls_calls_open_no_ca_file_in_the_worker_and_trusts_stay_apart,
     int          i, st, opens, connects;
     long         worker;
     char        *trace, *text, *line, *next;
-    pid_t        strace_pid, parent;
+    pid_t        tracer;
     merchant_t   m;
     const char  *run = env("PAY_TEST_RUN");
 
@@ -511,30 +468,9 @@ Test(psp, tls_calls_open_no_ca_file_in_the_worker_and_trusts_stay_apart,
     gateway_wait_ready(&tls_gw, 10);
     merchant_new(&m);
 
-    worker = worker_of(&tls_gw);
+    worker = gateway_worker(&tls_gw);
     trace = run_file(str_printf("tlsca-strace-%ld", (long) getpid()));
-
-    parent = getpid();
-    strace_pid = fork();
-    cr_assert(strace_pid >= 0, "fork: %s", strerror(errno));
-
-    if (strace_pid == 0) {
-        (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent) {
-            _exit(1);
-        }
-
-        execlp("strace", "strace", "-f", "-qq", "-e",
-               "trace=open,openat,connect", "-o", trace,
-               "-p", str_printf("%ld", worker), (char *) NULL);
-        _exit(127);
-    }
-
-    for (i = 0; i < 100 && tracer_of(worker) == 0; i++) {
-        msleep(50);
-    }
-    cr_assert_neq(tracer_of(worker), 0, "strace did not attach to the "
-                  "worker %ld (is strace installed?)", worker);
+    tracer = worker_trace_start(worker, "trace=open,openat,connect", trace);
 
     /* verified under ca_file=: a connection (and a TLS session) at the
      * front for that trust */
@@ -550,11 +486,7 @@ Test(psp, tls_calls_open_no_ca_file_in_the_worker_and_trusts_stay_apart,
     /* and the trusted one still verifies after them */
     cr_assert_eq(register_at(&tls_gw, &m, "tls_own"), 201);
 
-    kill(strace_pid, SIGINT);
-    cr_assert_eq(waitpid(strace_pid, &st, 0), strace_pid);
-
-    text = file_read(trace, NULL);
-    cr_assert_not_null(text, "%s", trace);
+    text = worker_trace_stop(tracer, trace);
 
     opens = 0;
     connects = 0;
