@@ -341,10 +341,12 @@ pay_stripe_charge_body(const pay_psp_registration_t *r, int64_t total)
     pay_form_field(&b, "metadata[checkout_id]", co->checkout_id);
 
     /* beside three keys of ours (four with a manual capture's): at most
-     * 47 (46) of the merchant's */
+     * 47 (46) of the merchant's, none named as a key the intent's events
+     * are read by ("charge", "nonce", "capture": an intent naming another
+     * checkout as "nonce" would take that checkout's capture or release) */
     if (co->metadata != NULL && json_object_get(co->metadata, "charge") == NULL
-        && (!co->manual_capture
-            || json_object_get(co->metadata, "nonce") == NULL)
+        && json_object_get(co->metadata, "nonce") == NULL
+        && json_object_get(co->metadata, "capture") == NULL
         && json_object_size(co->metadata)
            <= PAY_STRIPE_METADATA_MAX - 3 - (size_t) co->manual_capture)
     {

@@ -676,6 +676,34 @@ pay_stripe_charge_refunded(json_t *ch, const pay_event_t *base,
 }
 
 
+/*
+ * An off-session charge's intent names its checkout as metadata.charge,
+ * and as metadata.nonce too only when it is a manual capture's, the same
+ * nonce.  A "nonce" beside "charge" that is not the same is not the
+ * gateway's: a charge of an earlier release carried the merchant's own
+ * metadata beside ours, "nonce" included, and another merchant's checkout
+ * named there must not take the charge's news (a capture, a release).  It
+ * is dropped from the parsed intent: the charge's news is the charge's.
+ */
+static void
+pay_stripe_charge_own_nonce(json_t *pi)
+{
+    json_t  *md, *charge, *nonce;
+
+    md = json_object_get(pi, "metadata");
+    charge = json_object_get(md, "charge");
+    nonce = json_object_get(md, "nonce");
+
+    if (json_is_string(charge) && nonce != NULL
+        && !(json_is_string(nonce)
+             && strcmp(json_string_value(nonce),
+                       json_string_value(charge)) == 0))
+    {
+        (void) json_object_del(md, "nonce");
+    }
+}
+
+
 static void
 pay_stripe_event_clear(pay_event_t *ev)
 {
@@ -728,6 +756,10 @@ pay_stripe_parse_events(const char *body, size_t blen, pay_event_t *events,
 
     live = json_object_get(root, "livemode");
     base.livemode = json_is_boolean(live) ? json_is_true(live) : -1;
+
+    if (strncmp(base.type, "payment_intent.", 15) == 0) {
+        pay_stripe_charge_own_nonce(obj);
+    }
 
     type = base.type;
     ev = &events[0];

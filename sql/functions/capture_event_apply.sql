@@ -182,6 +182,18 @@ BEGIN
             outcome := 'ignored';
             RETURN;
         END IF;
+        IF coalesce(p_payment_ref, '') <> '' AND c.psp_payment_ref IS NOT NULL
+           AND c.psp_payment_ref <> p_payment_ref
+           AND NOT EXISTS (SELECT 1 FROM psp_payments pp
+                            WHERE pp.psp = p_psp AND pp.payment_ref = p_payment_ref
+                              AND pp.merchant_id = c.merchant_id
+                              AND pp.checkout_id = c.checkout_id) THEN
+            -- a capture of another payment than the one the checkout
+            -- holds, under its nonce (a second payment, or an intent of
+            -- someone else's naming it): booked nowhere, for a person
+            outcome := 'object_mismatch';
+            RETURN;
+        END IF;
         IF c.authorized_at IS NULL AND c.status <> 'EXECUTING' THEN
             -- before its authorization: delivered again until it is here
             outcome := 'unknown_capture';

@@ -1170,6 +1170,38 @@ capture_at_the_dashboard(size_t d)
 }
 
 
+/*
+ * A capture of the checkout that names another payment than the one it
+ * holds (an intent of someone else's carrying the checkout's nonce, or a
+ * second payment): nothing booked, alerted as object_mismatch.  Before,
+ * the "captured outside" path booked it against the checkout's orders
+ * whatever payment it named.
+ */
+Test(capture, a_capture_naming_another_payment_is_booked_nowhere)
+{
+    held_t       h;
+    const char  *params[4];
+
+    held_new(&h, 0);
+    params[0] = h.psp;
+    params[1] = uid("evt");
+    params[2] = str_printf("%s:%s", h.m.id, h.co);
+    params[3] = "pi_someone_elses";
+
+    cr_expect_str_eq(db_scalar("SELECT outcome FROM pay_event_apply($1, $2, "
+                               "'CAPTURE_SUCCEEDED', "
+                               "'payment_intent.succeeded', NULL, $3, 600, "
+                               "'USD', $4, $4, NULL)", 4, params),
+                     "object_mismatch");
+    cr_expect_eq(captured(&h, 0), 0);
+    cr_expect_eq(captured(&h, 1), 0);
+    cr_expect_str_eq(checkout_status(&h), "AUTHORIZED");
+    cr_expect_eq(ql("SELECT count(*) FROM captures WHERE merchant_id = $1 "
+                    "AND checkout_id = $2", h.m.id, h.co), 0);
+    expect_held_not_booked(&h);
+}
+
+
 Test(capture, stripe_a_capture_made_at_the_dashboard_is_booked)
 {
     capture_at_the_dashboard(0);

@@ -706,6 +706,78 @@ Test(saved_methods, a_detached_method_cannot_be_charged)
 }
 
 
+/*
+ * A merchant's charge names no other merchant's checkout.  Stripe reads an
+ * off-session charge's intent by metadata.charge, and a manual capture's
+ * news (its capture, its release) by metadata.nonce; the merchant's
+ * metadata went beside ours with any key but "charge", so merchant B's
+ * charge carrying {"nonce": "<A>:<co>"} made its payment_intent.succeeded
+ * a capture of A's manual checkout ("captured outside"): A's unpaid
+ * checkout held and booked, and B's charge left to the sweeper.  Now
+ * the merchant's metadata that names such a key is not sent, and an
+ * intent whose nonce is not its charge is the charge's alone.
+ */
+Test(saved_methods, a_charge_names_no_other_merchants_checkout)
+{
+    int          i;
+    char        *co, *victim;
+    json_t      *body, *md;
+    resp_t      *r;
+    saved_t      s;
+    merchant_t   a;
+    const char  *params[2];
+
+    merchant_new(&a);
+    victim = uid("co");
+    body = checkout_new(victim, 1);
+    json_object_set_new(body, "psp", json_string(sm_psp(0)));
+    json_object_set_new(body, "capture", json_string("manual"));
+    (void) register_ok(&a, uid("key"), dump(body));
+
+    saved_new(&s, 0, "off_session");
+
+    co = uid("ren");
+    body = charge_body(&s, co);
+    md = json_pack("{ss}", "nonce", nonce(&a, victim));
+    json_object_set_new(body, "metadata", md);
+    r = api_post_json(&s.m, body);
+    cr_assert_eq(r->status, 201, "%s", r->body);
+
+    params[0] = a.id;
+    params[1] = victim;
+
+    for (i = 0; i < 100; i++) {
+        if (strcmp(checkout_status(&s.m, co), "SUCCESS") == 0
+            || strcmp(db_scalar("SELECT count(*) FROM captures WHERE "
+                                "merchant_id = $1 AND checkout_id = $2", 2,
+                                params), "0") != 0)
+        {
+            break;
+        }
+        msleep(100);
+    }
+
+    cr_expect_str_eq(db_scalar("SELECT count(*) FROM captures WHERE "
+                               "merchant_id = $1 AND checkout_id = $2", 2,
+                               params), "0",
+                     "B's charge was booked as a capture of A's checkout");
+    cr_expect_str_eq(db_scalar("SELECT status FROM checkouts WHERE "
+                               "merchant_id = $1 AND checkout_id = $2", 2,
+                               params), "EXECUTING");
+    cr_expect_str_eq(db_scalar("SELECT count(*) FROM ledger_transactions "
+                               "WHERE merchant_id = $1 AND checkout_id = $2",
+                               2, params), "0");
+    cr_expect_str_eq(checkout_status(&s.m, co), "SUCCESS");
+
+    /* the merchant's metadata is still its own, in the gateway's answer */
+    r = api_get(&s.m, str_printf("/v1/checkouts/%s", co));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    cr_expect_str_eq(json_string_value(json_object_get(json_object_get(
+                         resp_json(r), "metadata"), "nonce")),
+                     nonce(&a, victim), "%s", r->body);
+}
+
+
 /* A saved method is its PSP's: a charge naming another PSP is refused. */
 Test(saved_methods, a_method_is_charged_at_its_own_psp_only)
 {

@@ -550,9 +550,10 @@ mock_vault_stripe_charge_build(const char *body, size_t len,
                                      manual, NULL, pi, MHD_HTTP_OK,
                                      response);
 
-        /* its capture's and release's intent carry the charge's
-         * metadata back, as a manual session's do */
-        if (s != NULL && manual) {
+        /* its events (the payment's; a manual capture's capture and
+         * release) carry the charge's metadata back whole, as Stripe's
+         * intents do */
+        if (s != NULL) {
             json_object_set(s, "payment_intent_metadata", md);
         }
 
@@ -858,6 +859,13 @@ mock_vault_committed(const json_t *stored, const char *key)
                         "object", "payment_intent", "amount", value,
                         "amount_received", value, "currency", cur,
                         "status", "succeeded", "metadata", "charge", ref);
+
+        if (obj != NULL && json_is_object(json_object_get(
+                               stored, "payment_intent_metadata")))
+        {
+            json_object_set_new(obj, "metadata", json_deep_copy(
+                json_object_get(stored, "payment_intent_metadata")));
+        }
         mock_stripe_webhook_object("payment_intent.succeeded", obj, ref, &wf,
                                    MOCK_CHARGE_DELAY_MS);
         return;
@@ -1096,8 +1104,8 @@ mock_vault_retrieve(struct MHD_Connection *c, const char *dialect,
                                   : "requires_payment_method",
                         "metadata", "charge", ref ? ref : "");
 
-        /* a manual capture's intent keeps the metadata its charge gave */
-        if (ans != NULL && manual
+        /* an intent keeps the metadata its charge gave */
+        if (ans != NULL
             && json_is_object(json_object_get(s, "payment_intent_metadata")))
         {
             json_object_set_new(ans, "metadata", json_deep_copy(

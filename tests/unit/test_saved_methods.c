@@ -570,6 +570,78 @@ Test(saved_methods, stripe_off_session_intent_pays_its_checkout)
 }
 
 
+/*
+ * An intent whose metadata.nonce is not its metadata.charge is the
+ * charge's alone: a merchant's own "nonce" key (sent by an earlier
+ * release beside ours) named another merchant's checkout, and the
+ * intent's success became that checkout's capture.
+ */
+Test(saved_methods, stripe_intent_nonce_other_than_its_charge_is_not_read)
+{
+    size_t       n;
+    pay_event_t  ev[4];
+    const char  *b =
+        "{\"id\":\"evt_5\",\"type\":\"payment_intent.succeeded\","
+        "\"livemode\":false,\"data\":{\"object\":{\"id\":\"pi_5\","
+        "\"object\":\"payment_intent\",\"amount\":1000,"
+        "\"amount_received\":1000,\"currency\":\"eur\","
+        "\"status\":\"succeeded\",\"metadata\":{\"charge\":\"m_2:ren_5\","
+        "\"nonce\":\"m_1:co_1\"}}}}";
+    const char  *c =
+        "{\"id\":\"evt_6\",\"type\":\"payment_intent.canceled\","
+        "\"livemode\":false,\"data\":{\"object\":{\"id\":\"pi_6\","
+        "\"object\":\"payment_intent\",\"amount\":1000,"
+        "\"currency\":\"eur\",\"status\":\"canceled\","
+        "\"metadata\":{\"charge\":\"m_2:ren_6\",\"nonce\":\"m_1:co_1\"}}}}";
+
+    cr_assert_eq(pay_stripe_parse_events(b, strlen(b), ev, 4, &n), 0);
+    cr_assert_eq(n, 1);
+    cr_expect_eq(ev[0].kind, PAY_EVT_SUCCEEDED);
+    cr_expect_str_eq(ev[0].reference, "m_2:ren_5");
+    cr_expect_str_eq(ev[0].token, "pi_5");
+
+    /* its release names no checkout: not m_1's */
+    cr_assert_eq(pay_stripe_parse_events(c, strlen(c), ev, 4, &n), 0);
+    cr_assert_eq(n, 1);
+    cr_expect_neq(ev[0].kind, PAY_EVT_VOID_SUCCEEDED);
+    cr_expect_str_eq(ev[0].reference, "");
+}
+
+
+/* The merchant's metadata naming a key the intent's events are read by
+ * is not sent (the gateway keeps it all the same). */
+Test(saved_methods, stripe_charge_sends_no_merchant_key_named_as_ours)
+{
+    size_t              i;
+    json_t             *md;
+    sm_fixture_t        f;
+    pay_psp_request_t   req;
+    static const char  *keys[] = { "nonce", "charge", "capture" };
+
+    for (i = 0; i < 3; i++) {
+        sm_fixture(&f, 1);
+        md = json_pack("{ss ss}", keys[i], "m_1:co_9", "note", "x");
+        f.co.metadata = md;
+        req = sm_build(PAY_DIALECT_STRIPE, &f);
+        cr_expect(strstr(req.body, "co_9") == NULL, "%s: %s", keys[i],
+                  req.body);
+        cr_expect(strstr(req.body, "note") == NULL, "%s: %s", keys[i],
+                  req.body);
+        pay_psp_request_free(&req);
+        json_decref(md);
+    }
+
+    /* any other key goes beside ours */
+    sm_fixture(&f, 1);
+    md = json_pack("{ss}", "note", "x");
+    f.co.metadata = md;
+    req = sm_build(PAY_DIALECT_STRIPE, &f);
+    cr_expect(strstr(req.body, "&metadata[note]=x") != NULL, "%s", req.body);
+    pay_psp_request_free(&req);
+    json_decref(md);
+}
+
+
 Test(saved_methods, generic_payment_method_saved)
 {
     pay_event_t  ev;
