@@ -308,7 +308,8 @@ typedef struct {
 
     time_t                      lease;
     time_t                      ttl;
-    ngx_msec_t                  request_timeout;
+    ngx_msec_t                  request_timeout;    /* a PSP stage's
+                                                   attempts, whole */
     time_t                      session_lifetime;
     size_t                      max_body;
     ngx_msec_t                  auth_cache;
@@ -347,6 +348,13 @@ typedef struct {
                                                    review API's key, or
                                                    NULL: no review API */
 } ngx_http_payments_main_conf_t;
+
+
+/* the seconds a PSP request decided now may take to reach the PSP (its
+ * attempts' budget, payments_request_timeout): pay_dialect_key_kept's
+ * in_flight */
+#define ngx_http_payments_in_flight(pmcf)                                     \
+    ((int64_t) (((pmcf)->request_timeout + 999) / 1000))
 
 
 typedef struct {

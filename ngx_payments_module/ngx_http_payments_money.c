@@ -565,9 +565,11 @@ ngx_http_payments_op_claimed(ngx_http_payments_pg_query_t *q, PGresult *res)
     /* the PSP may have forgotten the first attempt's key: sent again, the
      * request could make a second refund or transfer */
     if (outcome[0] == 'r'
-        && ngx_atoof((u_char *) PQgetvalue(res, 0, 15),
-                     PQgetlength(res, 0, 15))
-           > (off_t) ctx->psp->dl->key_window)
+        && !pay_dialect_key_kept(ctx->psp->dl,
+                                 (int64_t) ngx_atoof(
+                                     (u_char *) PQgetvalue(res, 0, 15),
+                                     PQgetlength(res, 0, 15)),
+                                 ngx_http_payments_in_flight(ctx->pmcf)))
     {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                       "payments: %s \"%s\" got no answer from psp \"%V\" "

@@ -141,7 +141,9 @@ ngx_http_payments_register_resume(ngx_http_payments_ctx_t *ctx)
 
     /* the PSP may have forgotten the first attempt's key: sent again,
      * the request could open a second session */
-    if (ctx->claim_age > (off_t) ctx->psp->dl->key_window) {
+    if (!pay_dialect_key_kept(ctx->psp->dl, (int64_t) ctx->claim_age,
+                              ngx_http_payments_in_flight(ctx->pmcf)))
+    {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                       "payments: registration \"%s\" got no answer "
                       "from psp \"%V\" and is older than the PSP keeps "

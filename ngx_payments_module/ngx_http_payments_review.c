@@ -894,7 +894,8 @@ ngx_http_payments_review_approved(ngx_http_payments_pg_query_t *q,
                                    PQgetlength(res, 0, 8));
 
         if (ctx->claim_age == NGX_ERROR
-            || ctx->claim_age > (off_t) ctx->psp->dl->key_window)
+            || !pay_dialect_key_kept(ctx->psp->dl, (int64_t) ctx->claim_age,
+                                     ngx_http_payments_in_flight(ctx->pmcf)))
         {
             ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                           "payments: approval of \"%s\" got no answer from "

@@ -54,6 +54,19 @@ pay_dialect_get(pay_dialect_e id)
 }
 
 
+int
+pay_dialect_key_kept(const pay_dialect_t *d, int64_t age, int64_t in_flight)
+{
+    if (d == NULL || age < 0 || in_flight < 0
+        || in_flight > d->key_window || age > d->key_window)
+    {
+        return 0;
+    }
+
+    return age <= d->key_window - in_flight - PAY_KEY_MARGIN;
+}
+
+
 const char *
 pay_dialect_no_session(const pay_dialect_t *d, int connected, int status,
     pay_psp_outcome_e outcome, int key_in_use)

@@ -463,6 +463,19 @@ void pay_psp_parse_charge_redact(const pay_dialect_t *d, int status,
 const char *pay_dialect_no_session(const pay_dialect_t *d, int connected,
     int status, pay_psp_outcome_e outcome, int key_in_use);
 
+/*
+ * 1 when a claim first sent age seconds ago may be sent again under its
+ * key: the request reaches the PSP within in_flight seconds from now (the
+ * caller's bound on its attempts), and PAY_KEY_MARGIN seconds more cover
+ * what that bound does not (a risk check before it, the database's queue,
+ * the clocks of the database and the PSP), all inside the dialect's
+ * key_window.  0 otherwise, or for an age that cannot be (negative).
+ */
+#define PAY_KEY_MARGIN  600
+
+int pay_dialect_key_kept(const pay_dialect_t *d, int64_t age,
+    int64_t in_flight);
+
 /* 1 when the dialect takes every amount of this ISO currency in exact
  * minor units (pay_psp_amount_supported of 1 minor unit), 0 otherwise or
  * for an unknown currency. */

@@ -266,3 +266,26 @@ Test(dialect, generic_webhook_needs_its_header)
     cr_expect_str_eq(v.why, "Payments-Verification");
     cr_expect_eq(n, 0);
 }
+
+
+/*
+ * A claim is sent again under its key only while the PSP surely keeps
+ * the key when the request reaches it: the window less the attempts'
+ * bound and PAY_KEY_MARGIN.
+ */
+Test(dialect, a_claim_is_sent_again_only_well_inside_the_key_window)
+{
+    const pay_dialect_t  *s = &pay_dialect_stripe;
+
+    cr_expect_eq(s->key_window, 86400);
+    cr_expect(pay_dialect_key_kept(s, 0, 10));
+    cr_expect(pay_dialect_key_kept(s, 86400 - 10 - PAY_KEY_MARGIN, 10));
+    cr_expect(!pay_dialect_key_kept(s, 86400 - 10 - PAY_KEY_MARGIN + 1, 10));
+    cr_expect(!pay_dialect_key_kept(s, 86399, 10));
+    cr_expect(!pay_dialect_key_kept(s, 86400, 0));
+    cr_expect(!pay_dialect_key_kept(s, -1, 10));
+    /* attempts bound longer than the window: never */
+    cr_expect(!pay_dialect_key_kept(s, 0, 86401));
+    cr_expect(!pay_dialect_key_kept(NULL, 0, 0));
+    cr_expect(pay_dialect_key_kept(&pay_dialect_adyen, 6 * 86400, 60));
+}
