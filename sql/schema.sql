@@ -2997,6 +2997,24 @@ BEGIN
         END IF;
     END IF;
 
+    -- an off-session charge that went to its PSP (accepted, held for a
+    -- manual capture, or its answer lost) has no session to end: the PSP
+    -- took the payment or is deciding it.  Ended here alone it would be
+    -- FAILED while the PSP pays it (Adyen), or asked of the PSP as a
+    -- session it is not (a 404, for good).  One that needs the shopper
+    -- has its hosted page (psp_url) and is canceled as any session.
+    IF c.status IN ('EXECUTING', 'AUTHORIZED') AND c.payment_method_id IS NOT NULL
+       AND c.psp_url IS NULL THEN
+        v_body := jsonb_set(p_not_cancelable_problem::jsonb, '{detail}',
+            to_jsonb('the off-session charge was sent to the PSP and cannot '
+                     'be canceled; void it while it is held for a manual '
+                     'capture, or refund it once paid'::text))::text;
+        PERFORM op_key_done(p_merchant, p_idem_key, t.lease, 409, v_body);
+        RETURN QUERY SELECT 'decided'::text, NULL::bigint, NULL::int, 409,
+                            v_body, c.psp, NULL::text, NULL::text, NULL::bigint;
+        RETURN;
+    END IF;
+
     IF c.cancel_requested_at IS NULL THEN
         UPDATE checkouts ck SET cancel_requested_at = now()
          WHERE ck.merchant_id = p_merchant AND ck.checkout_id = p_checkout;

@@ -9,7 +9,9 @@
 --   decided                  the checkout is decided already: SUCCESS is
 --                            p_paid_problem (409), FAILED by a cancel 200,
 --                            FAILED otherwise p_not_cancelable_problem (409),
---                            stored under the key and answered
+--                            stored under the key and answered; so is an
+--                            off-session charge its PSP has (409, its own
+--                            detail), once no registration holds it
 --   registering              the checkout is EXECUTING without a session
 --                            while its registration (or a review's
 --                            approval) holds its key's lease: its PSP call
@@ -112,6 +114,24 @@ BEGIN
                                 NULL::text, c.psp, NULL::text, NULL::text, NULL::bigint;
             RETURN;
         END IF;
+    END IF;
+
+    -- an off-session charge that went to its PSP (accepted, held for a
+    -- manual capture, or its answer lost) has no session to end: the PSP
+    -- took the payment or is deciding it.  Ended here alone it would be
+    -- FAILED while the PSP pays it (Adyen), or asked of the PSP as a
+    -- session it is not (a 404, for good).  One that needs the shopper
+    -- has its hosted page (psp_url) and is canceled as any session.
+    IF c.status IN ('EXECUTING', 'AUTHORIZED') AND c.payment_method_id IS NOT NULL
+       AND c.psp_url IS NULL THEN
+        v_body := jsonb_set(p_not_cancelable_problem::jsonb, '{detail}',
+            to_jsonb('the off-session charge was sent to the PSP and cannot '
+                     'be canceled; void it while it is held for a manual '
+                     'capture, or refund it once paid'::text))::text;
+        PERFORM op_key_done(p_merchant, p_idem_key, t.lease, 409, v_body);
+        RETURN QUERY SELECT 'decided'::text, NULL::bigint, NULL::int, 409,
+                            v_body, c.psp, NULL::text, NULL::text, NULL::bigint;
+        RETURN;
     END IF;
 
     IF c.cancel_requested_at IS NULL THEN

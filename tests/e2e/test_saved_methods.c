@@ -638,6 +638,59 @@ Test(saved_methods, generic_retry_after_a_lost_answer_charges_once)
 }
 
 
+/*
+ * An off-session charge the PSP has (taken, its webhook not here yet)
+ * cannot be canceled: 409 checkout_not_cancelable saying why, stored under
+ * the key, and the charge stands.  Before, Adyen's (no session to end)
+ * was FAILED `canceled` at the gateway alone, while the PSP paid it, and
+ * Stripe's was sent to the session's expire under the intent's id: a 404,
+ * a 502 at every retry.
+ */
+static void
+charge_not_canceled(size_t d)
+{
+    char     *co, *key;
+    resp_t   *r;
+    saved_t   s;
+
+    saved_new(&s, d, "off_session");
+
+    co = uid("ren");
+    (void) mock_fault(str_printf("{\"match\":\"%s\",\"webhook_never\":true}",
+                                 nonce(&s.m, co)));
+    r = api_post_json(&s.m, charge_body(&s, co));
+    cr_assert_eq(r->status, 201, "%s: %s", s.psp, r->body);
+    cr_assert_str_eq(checkout_status(&s.m, co), "EXECUTING");
+
+    key = uid("key");
+    r = post_path(&s.m, str_printf("/v1/checkouts/%s/cancel", co), key, "");
+    expect_problem(r, 409, "checkout_not_cancelable");
+    cr_expect_not_null(strstr(r->body, "off-session charge"), "%s: %s",
+                       s.psp, r->body);
+    cr_expect_str_eq(checkout_status(&s.m, co), "EXECUTING", "%s", s.psp);
+
+    /* the same key: the same answer */
+    r = post_path(&s.m, str_printf("/v1/checkouts/%s/cancel", co), key, "");
+    expect_problem(r, 409, "checkout_not_cancelable");
+    cr_expect_str_eq(resp_header(r, "Idempotent-Replayed"), "true");
+}
+
+Test(saved_methods, stripe_a_charge_sent_is_not_canceled)
+{
+    charge_not_canceled(0);
+}
+
+Test(saved_methods, adyen_a_charge_sent_is_not_canceled)
+{
+    charge_not_canceled(1);
+}
+
+Test(saved_methods, generic_a_charge_sent_is_not_canceled)
+{
+    charge_not_canceled(2);
+}
+
+
 /* --- whose, and detached ----------------------------------------------------- */
 
 Test(saved_methods, another_merchants_method_is_404)
