@@ -765,6 +765,17 @@ pay_stripe_parse_events(const char *body, size_t blen, pay_event_t *events,
     ev = &events[0];
     *ev = base;
 
+    /* an event of a Stripe Connect account (a Connect endpoint's secret
+     * configured beside ours): that account's own objects and money,
+     * never the platform's, whatever its metadata or reference names;
+     * kept, and nothing moves */
+    if (json_is_string(json_object_get(root, "account"))) {
+        pay_stripe_ignored(obj, ev);
+        *nevents = 1;
+        rc = 0;
+        goto done;
+    }
+
     if (strcmp(type, "refund.created") == 0
         || strcmp(type, "refund.updated") == 0
         || strcmp(type, "refund.failed") == 0

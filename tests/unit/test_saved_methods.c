@@ -608,6 +608,42 @@ Test(saved_methods, stripe_intent_nonce_other_than_its_charge_is_not_read)
 }
 
 
+/* A Connect account's event (its "account" named) is never the
+ * platform's: a session naming our nonce as its reference, or an intent
+ * naming our charge, moves nothing. */
+Test(saved_methods, stripe_connect_accounts_events_move_nothing)
+{
+    size_t       n;
+    pay_event_t  ev[4];
+    const char  *b =
+        "{\"id\":\"evt_7\",\"type\":\"checkout.session.completed\","
+        "\"account\":\"acct_1Seller\",\"livemode\":false,"
+        "\"data\":{\"object\":{\"id\":\"cs_7\",\"object\":"
+        "\"checkout.session\",\"payment_status\":\"paid\","
+        "\"client_reference_id\":\"m_1:co_1\",\"amount_total\":1000,"
+        "\"currency\":\"eur\",\"payment_intent\":\"pi_7\"}}}";
+    const char  *c =
+        "{\"id\":\"evt_8\",\"type\":\"payment_intent.succeeded\","
+        "\"account\":\"acct_1Seller\",\"livemode\":false,"
+        "\"data\":{\"object\":{\"id\":\"pi_8\","
+        "\"object\":\"payment_intent\",\"amount\":1000,"
+        "\"amount_received\":1000,\"currency\":\"eur\","
+        "\"status\":\"succeeded\",\"metadata\":{\"charge\":\"m_1:ren_8\"}}}}";
+
+    cr_assert_eq(pay_stripe_parse_events(b, strlen(b), ev, 4, &n), 0);
+    cr_assert_eq(n, 1);
+    cr_expect_eq(ev[0].kind, PAY_EVT_IGNORED);
+    cr_expect_str_eq(ev[0].reference, "");
+    cr_expect_str_eq(ev[0].object_ref, "cs_7");
+
+    cr_assert_eq(pay_stripe_parse_events(c, strlen(c), ev, 4, &n), 0);
+    cr_assert_eq(n, 1);
+    cr_expect_eq(ev[0].kind, PAY_EVT_IGNORED);
+    cr_expect_str_eq(ev[0].reference, "");
+    cr_expect_str_eq(ev[0].token, "");
+}
+
+
 /* The merchant's metadata naming a key the intent's events are read by
  * is not sent (the gateway keeps it all the same). */
 Test(saved_methods, stripe_charge_sends_no_merchant_key_named_as_ours)
