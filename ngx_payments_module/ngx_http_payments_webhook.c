@@ -148,15 +148,20 @@ ngx_http_payments_webhook(ngx_http_payments_ctx_t *ctx)
 
     case PAY_WH_LIVEMODE:
     case PAY_WH_ACCOUNT:
-        /* authentic, but not this PSP's money: a configuration to fix */
+        /* authentic, but not this PSP's money: a configuration to fix.
+         * Its signature verified: never a bad signature, and never a
+         * failure of its sender (the PSP's own servers, which deliver
+         * this PSP's events too) */
         ngx_http_payments_metrics_webhook_refused(psp,
             v.reason == PAY_WH_LIVEMODE ? NGX_HTTP_PAYMENTS_WH_LIVEMODE
                                         : NGX_HTTP_PAYMENTS_WH_ACCOUNT);
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                       "payments: webhook for psp \"%V\" is signed for "
-                      "other money (%s)", &psp->name, v.why);
+                      "other money (%s): answered %s", &psp->name, v.why,
+                      pay_err_code(v.err));
         ngx_http_payments_finalize(r,
-            ngx_http_payments_webhook_refuse(ctx, v.err, v.why));
+                                   ngx_http_payments_problem(r, v.err, 0,
+                                                             NULL));
         return;
 
     default:
@@ -584,10 +589,9 @@ ngx_http_payments_webhook_refuse(ngx_http_payments_ctx_t *ctx, pay_err_e err,
         err == PAY_ERR_STALE_WEBHOOK ? NGX_HTTP_PAYMENTS_WH_STALE
                                      : NGX_HTTP_PAYMENTS_WH_BAD_SIGNATURE);
 
-    /* the sender's failure, not the PSP's; livemode's was signed */
-    if (ngx_strcmp(why, "livemode") != 0) {
-        ngx_http_payments_limit_webhook_unverified(ctx);
-    }
+    /* not verified: the sender's failure, not the PSP's (an event signed
+     * for other money never comes here) */
+    ngx_http_payments_limit_webhook_unverified(ctx);
 
     ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                   "payments: webhook from psp \"%V\" refused: %s (%s)",

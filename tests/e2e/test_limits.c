@@ -343,7 +343,7 @@ Test(limits, pages_answer_an_html_429_and_the_status_poll_json,
 /*
  * webhook=e2e_webhook burst=5 (1r/m) and webhook_failures=e2e_wh_failures
  * (max=3 in 10 min), both keyed by the PSP and the client's address: each
- * test sends from loopback addresses of its own (127.0.0.0/8).
+ * test sends from loopback addresses of its own (127.0.0.0/8: .2 to .9).
  */
 
 #define WH_JUNK_SIG  "Stripe-Signature: t=%ld,v1=%064d"
@@ -519,6 +519,130 @@ Test(limits, each_sender_has_its_own_rate_and_verified_ones_never_fail,
     /* another address of the same PSP has a bucket of its own */
     r = lim_signed_from("127.0.0.6");
     cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
+}
+
+
+/*
+ * Authentic events signed for other money: Adyen items of another merchant
+ * account under an HMAC key the company's accounts share, Stripe events of
+ * the other livemode.  The PSP's own servers send them beside this PSP's
+ * events: each is refused (400, as before), but none is a failure of its
+ * sender nor a bad signature, so the sender is never shed.
+ */
+
+static resp_t *
+lim_adyen_from(const char *from, const char *account, const char *ref)
+{
+    req_t        rq;
+    char        *item;
+    const char  *h[3];
+
+    item = adyen_notification_item(&(adyen_notification_t) {
+                                       .psp_ref = adyen_psp_ref(),
+                                       .account = account,
+                                       .merchant_ref = ref,
+                                       .amount = 1500,
+                                       .currency = "USD",
+                                       .event_code = "AUTHORISATION",
+                                       .success = "true" }, 0);
+
+    h[0] = str_printf("Host: %s", HOST_WEBHOOK);
+    h[1] = "Content-Type: application/json";
+    h[2] = NULL;
+
+    rq.method = "POST";
+    rq.url = lim_url("/v1/webhooks/mock_adyen");
+    rq.headers = h;
+    rq.body = str_printf("{\"live\":\"false\",\"notificationItems\":[%s]}",
+                         item);
+    rq.len = (size_t) -1;
+
+    return http_from(&rq, from);
+}
+
+
+static long
+refused_metric(const char *psp, const char *reason)
+{
+    char        *needle;
+    resp_t      *r;
+    const char  *m;
+
+    r = gw_get("/metrics");
+    cr_assert_eq(r->status, 200);
+
+    needle = str_printf("payments_webhook_refused_total{psp=\"%s\","
+                        "reason=\"%s\"} ", psp, reason);
+    m = strstr(r->body, needle);
+
+    return m ? atol(m + strlen(needle)) : 0;
+}
+
+
+Test(limits, adyen_items_of_another_account_never_shed_adyen,
+     .timeout = E2E_TIMEOUT)
+{
+    int      i;
+    long     account;
+    resp_t  *r;
+
+    account = refused_metric("mock_adyen", "merchant_account");
+
+    /* max=3: five authentic items of another account from one sender
+     * (burst=5 leaves room for one more) */
+    for (i = 0; i < 5; i++) {
+        r = lim_adyen_from("127.0.0.8", "ShopPOS", uid("pos"));
+        cr_assert_neq(r->status, 429, "item %d of another account shed "
+                      "its sender: %s", i, r->body);
+        expect_problem(r, 400, "bad_signature");
+        resp_free(r);
+    }
+
+    /* this account's item from the same sender is applied (its reference
+     * not a nonce: kept foreign, acknowledged) */
+    r = lim_adyen_from("127.0.0.8", NULL, uid("pos"));
+    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
+
+    /* counted as what they are, never as bad signatures */
+    msleep(200);
+    cr_assert_eq(log_count("refused: bad_signature", "client: 127.0.0.8,"),
+                 0, "an authentic item was counted a bad signature");
+    cr_assert_geq(refused_metric("mock_adyen", "merchant_account") - account,
+                  5);
+}
+
+
+Test(limits, stripe_events_of_the_other_livemode_never_count,
+     .timeout = E2E_TIMEOUT)
+{
+    int      i;
+    long     livemode;
+    char    *evt;
+    resp_t  *r;
+
+    livemode = refused_metric(env("PAY_TEST_PSP"), "livemode");
+
+    for (i = 0; i < 5; i++) {
+        evt = str_printf("{\"id\":\"%s\",\"object\":\"event\","
+                         "\"type\":\"customer.created\",\"created\":%ld,"
+                         "\"livemode\":true,\"data\":{\"object\":"
+                         "{\"id\":\"%s\",\"object\":\"customer\"}}}",
+                         uid("evt"), (long) time(NULL), uid("cus"));
+        r = lim_webhook_from("127.0.0.9", HOST_WEBHOOK, evt,
+                             stripe_signature(NULL, time(NULL), evt));
+        cr_assert_neq(r->status, 429, "%d: %s", i, r->body);
+        expect_problem(r, 400, "bad_signature");
+        resp_free(r);
+    }
+
+    r = lim_signed_from("127.0.0.9");
+    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
+
+    msleep(200);
+    cr_assert_eq(log_count("refused: bad_signature", "client: 127.0.0.9,"),
+                 0, "a signed event was counted a bad signature");
+    cr_assert_geq(refused_metric(env("PAY_TEST_PSP"), "livemode") - livemode,
+                  5);
 }
 
 
