@@ -48,8 +48,6 @@ typedef struct {
 } ngx_http_payments_cancel_t;
 
 
-static char *ngx_http_payments_cancel_other_mode(
-    ngx_http_payments_ctx_t *ctx);
 static void ngx_http_payments_cancel_claimed(ngx_http_payments_pg_query_t *q,
     PGresult *res);
 static ngx_int_t ngx_http_payments_cancel_request(
@@ -171,7 +169,7 @@ ngx_http_payments_cancel_start(ngx_http_payments_ctx_t *ctx)
                                                      &ctx->object_id);
     ctx->params[6] = cn->paid;
     ctx->params[7] = cn->not_cancelable;
-    ctx->params[8] = ngx_http_payments_cancel_other_mode(ctx);
+    ctx->params[8] = ngx_http_payments_psps_other_mode(ctx);
 
     for (len = 0; len < 9; len++) {
         if (ctx->params[len] == NULL) {
@@ -191,55 +189,6 @@ ngx_http_payments_cancel_start(ngx_http_payments_ctx_t *ctx)
     {
         ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
     }
-}
-
-
-/*
- * The PSPs configured in the other mode than the API key's, a text[]
- * literal ("{a,b}"; names are [a-z0-9_-]): a checkout of theirs is not
- * this key's to cancel (test money never reaches a live PSP, nor the
- * reverse).  NULL on no memory.
- */
-
-static char *
-ngx_http_payments_cancel_other_mode(ngx_http_payments_ctx_t *ctx)
-{
-    u_char                   *p, *s;
-    size_t                    len;
-    ngx_uint_t                i;
-    ngx_http_payments_psp_t  *psp;
-
-    psp = ctx->pmcf->psps->elts;
-    len = sizeof("{}");
-
-    for (i = 0; i < ctx->pmcf->psps->nelts; i++) {
-        len += psp[i].name.len + 1;
-    }
-
-    s = ngx_pnalloc(ctx->request->pool, len);
-    if (s == NULL) {
-        return NULL;
-    }
-
-    p = s;
-    *p++ = '{';
-
-    for (i = 0; i < ctx->pmcf->psps->nelts; i++) {
-        if ((ngx_uint_t) psp[i].live == (ngx_uint_t) ctx->key_live) {
-            continue;
-        }
-
-        if (p[-1] != '{') {
-            *p++ = ',';
-        }
-
-        p = ngx_cpymem(p, psp[i].name.data, psp[i].name.len);
-    }
-
-    *p++ = '}';
-    *p = '\0';
-
-    return (char *) s;
 }
 
 

@@ -153,7 +153,14 @@ ngx_http_payments_method(ngx_http_payments_ctx_t *ctx)
     ctx->params[1] = (char *) ngx_http_payments_cstr(r->pool,
                                                      &ctx->object_id);
 
-    if (ctx->params[1] == NULL) {
+    /* a detach: a method saved through a PSP of the other mode than the
+     * key's is none of this key's (404), refused before anything is
+     * detached, here or at its PSP */
+    ctx->params[2] = ctx->route == PAY_ROUTE_METHOD_DETACH
+                     ? ngx_http_payments_psps_other_mode(ctx)
+                     : "";
+
+    if (ctx->params[1] == NULL || ctx->params[2] == NULL) {
         ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
         return;
     }
@@ -165,9 +172,11 @@ ngx_http_payments_method(ngx_http_payments_ctx_t *ctx)
                                 ctx->route == PAY_ROUTE_METHOD_DETACH
                                 ? "SELECT method, psp, token_sealed, "
                                   "checkout_id, customer_ref, psp_detached "
-                                  "FROM pay_method_detach_start($1, $2)"
+                                  "FROM pay_method_detach_start($1, $2, "
+                                  "$3::text[])"
                                 : "SELECT pay_method_get($1, $2)",
-                                2,
+                                ctx->route == PAY_ROUTE_METHOD_DETACH
+                                ? 3 : 2,
                                 ctx->route == PAY_ROUTE_METHOD_DETACH
                                 ? ngx_http_payments_detach_started
                                 : ngx_http_payments_methods_answer)

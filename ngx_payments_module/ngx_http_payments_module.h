@@ -1087,6 +1087,7 @@ ngx_http_payments_route_t *ngx_http_payments_route_find(
     const char *currency, int64_t total);
 ngx_http_payments_psp_t *ngx_http_payments_find_psp(
     ngx_http_payments_main_conf_t *pmcf, const char *name, size_t len);
+char *ngx_http_payments_psps_other_mode(ngx_http_payments_ctx_t *ctx);
 
 
 /*

@@ -984,3 +984,52 @@ ngx_http_payments_find_psp(ngx_http_payments_main_conf_t *pmcf,
 
     return NULL;
 }
+
+
+/*
+ * The PSPs configured in the other mode than the API key's, a text[]
+ * literal ("{a,b}"; names are [a-z0-9_-]): a checkout or a saved method of
+ * theirs is not this key's to cancel or detach (test money never reaches
+ * a live PSP, nor the reverse).  NULL on no memory.
+ */
+
+char *
+ngx_http_payments_psps_other_mode(ngx_http_payments_ctx_t *ctx)
+{
+    u_char                   *p, *s;
+    size_t                    len;
+    ngx_uint_t                i;
+    ngx_http_payments_psp_t  *psp;
+
+    psp = ctx->pmcf->psps->elts;
+    len = sizeof("{}");
+
+    for (i = 0; i < ctx->pmcf->psps->nelts; i++) {
+        len += psp[i].name.len + 1;
+    }
+
+    s = ngx_pnalloc(ctx->request->pool, len);
+    if (s == NULL) {
+        return NULL;
+    }
+
+    p = s;
+    *p++ = '{';
+
+    for (i = 0; i < ctx->pmcf->psps->nelts; i++) {
+        if ((ngx_uint_t) psp[i].live == (ngx_uint_t) ctx->key_live) {
+            continue;
+        }
+
+        if (p[-1] != '{') {
+            *p++ = ',';
+        }
+
+        p = ngx_cpymem(p, psp[i].name.data, psp[i].name.len);
+    }
+
+    *p++ = '}';
+    *p = '\0';
+
+    return (char *) s;
+}

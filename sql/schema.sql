@@ -5573,12 +5573,32 @@ $$;
 --
 
 CREATE FUNCTION public.pay_method_detach_start(p_merchant text, p_method text) RETURNS TABLE(method text, psp text, token_sealed text, checkout_id text, customer_ref text, psp_customer text, psp_detached boolean)
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT * FROM pay_method_detach_start(p_merchant, p_method, '{}'::text[])
+$$;
+
+
+--
+-- Name: pay_method_detach_start(text, text, text[]); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_method_detach_start(p_merchant text, p_method text, p_other_mode text[]) RETURNS TABLE(method text, psp text, token_sealed text, checkout_id text, customer_ref text, psp_customer text, psp_detached boolean)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $$
 DECLARE
     v_json  text;
 BEGIN
+    -- a method's PSP never changes: no lock needed to read it first
+    PERFORM 1 FROM payment_methods p
+      WHERE p.merchant_id = p_merchant AND p.method_id = p_method
+        AND p.psp = ANY (coalesce(p_other_mode, '{}'));
+    IF FOUND THEN
+        RETURN;
+    END IF;
+
     v_json := pay_method_detach(p_merchant, p_method);
     IF v_json IS NULL THEN
         RETURN;
@@ -13956,6 +13976,14 @@ GRANT ALL ON FUNCTION public.pay_method_detach(p_merchant text, p_method text) T
 
 REVOKE ALL ON FUNCTION public.pay_method_detach_start(p_merchant text, p_method text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.pay_method_detach_start(p_merchant text, p_method text) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_method_detach_start(p_merchant text, p_method text, p_other_mode text[]); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_method_detach_start(p_merchant text, p_method text, p_other_mode text[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_method_detach_start(p_merchant text, p_method text, p_other_mode text[]) TO payments_gateway;
 
 
 --

@@ -847,6 +847,59 @@ Test(saved_methods, a_method_is_charged_at_its_own_psp_only)
 }
 
 
+static resp_t *delete_path(const merchant_t *m, const char *path);
+static json_int_t vault_detaches(const char *token);
+
+
+/*
+ * Test money never reaches a live PSP: a method saved through a mode=live
+ * PSP is none of a test key's.  The method is saved at the mock's test
+ * PSP, then made the live PSP's (mock_live: the same mock, behind this
+ * nginx's TLS), as a merchant's live key would have saved it; the
+ * merchant's mk_test_ key then neither detaches it (404, still active,
+ * nothing sent to the PSP, here or by the sweeper) nor charges it.
+ */
+Test(saved_methods, a_test_key_never_detaches_or_charges_a_live_method)
+{
+    char        *co;
+    resp_t      *r;
+    saved_t      s;
+    const char  *params[2];
+
+    saved_new(&s, 0, "off_session");
+
+    params[0] = s.m.id;
+    params[1] = s.pm;
+    db_exec("UPDATE payment_methods SET psp = 'mock_live' WHERE merchant_id "
+            "= $1 AND method_id = $2", 2, params);
+
+    r = delete_path(&s.m, str_printf("/v1/payment_methods/%s", s.pm));
+    expect_problem(r, 404, "not_found");
+
+    r = post_path(&s.m, str_printf("/v1/payment_methods/%s/detach", s.pm),
+                  NULL, "");
+    expect_problem(r, 404, "not_found");
+
+    cr_expect_str_eq(db_scalar("SELECT status || ' ' || (detached_at IS NULL)"
+                               "::text FROM payment_methods WHERE "
+                               "merchant_id = $1 AND method_id = $2", 2,
+                               params), "active true");
+    cr_expect_eq(vault_detaches(s.token), 0, "the live PSP was sent a "
+                 "detach for a test key");
+
+    /* nor charged off-session: refused before any claim */
+    co = uid("ren");
+    r = api_post_json(&s.m, charge_body(&s, co));
+    expect_problem(r, 400, "invalid_request");
+    cr_expect(strstr(r->body, "a test API key cannot use a live PSP")
+              != NULL, "%s", r->body);
+    params[1] = co;
+    cr_expect_str_eq(db_scalar("SELECT count(*) FROM checkouts WHERE "
+                               "merchant_id = $1 AND checkout_id = $2", 2,
+                               params), "0");
+}
+
+
 /* --- what is refused before anything is stored -------------------------- */
 
 Test(saved_methods, refused_bodies_store_nothing)
