@@ -44,11 +44,12 @@ static void ngx_http_payments_webhook_saved(ngx_http_payments_ctx_t *ctx,
     pay_event_t *ev);
 static ngx_int_t ngx_http_payments_webhook_seal(ngx_http_payments_ctx_t *ctx,
     pay_event_t *ev, u_char *bytes, size_t len, char **body);
-static void ngx_http_payments_webhook_unreadable(ngx_http_payments_ctx_t *ctx);
+static void ngx_http_payments_webhook_unreadable(ngx_http_payments_ctx_t *ctx,
+    const char *outcome);
 static void ngx_http_payments_webhook_unreadable_kept(
     ngx_http_payments_pg_query_t *q, PGresult *res);
 static ngx_int_t ngx_http_payments_webhook_unreadable_answer(
-    ngx_http_request_t *r);
+    ngx_http_payments_ctx_t *ctx);
 
 
 /* pay_header_pt over the request's headers (dialect.h); each one found is
@@ -143,7 +144,7 @@ ngx_http_payments_webhook(ngx_http_payments_ctx_t *ctx)
          * and the PSP told (a 400: it delivers it again) */
         ngx_http_payments_metrics_webhook_refused(psp,
                                             NGX_HTTP_PAYMENTS_WH_UNREADABLE);
-        ngx_http_payments_webhook_unreadable(ctx);
+        ngx_http_payments_webhook_unreadable(ctx, "unreadable");
         return;
 
     case PAY_WH_LIVEMODE:
@@ -157,11 +158,11 @@ ngx_http_payments_webhook(ngx_http_payments_ctx_t *ctx)
                                         : NGX_HTTP_PAYMENTS_WH_ACCOUNT);
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                       "payments: webhook for psp \"%V\" is signed for "
-                      "other money (%s): answered %s", &psp->name, v.why,
-                      pay_err_code(v.err));
-        ngx_http_payments_finalize(r,
-                                   ngx_http_payments_problem(r, v.err, 0,
-                                                             NULL));
+                      "other money (%s): kept unapplied, answered 400",
+                      &psp->name, v.why);
+        /* authentic: kept as evidence, as an unreadable event is */
+        ngx_http_payments_webhook_unreadable(ctx,
+            v.reason == PAY_WH_LIVEMODE ? "livemode" : "merchant_account");
         return;
 
     default:
@@ -467,28 +468,36 @@ ngx_http_payments_webhook_seal(ngx_http_payments_ctx_t *ctx,
 
 
 /*
- * An authentic event no reader of its dialect can read: its signed bytes,
- * the header values the verification read and the verifying key's id are
- * kept on the home shard as an unreadable event (pay_event_keep_unreadable:
- * nothing parsed, nothing applied; sealed as any event's bytes are when
- * they may carry a saved method's token), under "unreadable:" and the
- * bytes' SHA-256, so a redelivery keeps nothing twice.  The answer stays a
- * 400 whatever the keeping did: the PSP delivers it again, and a release
- * that reads it applies it then.
+ * An authentic event no reader of its dialect can read (outcome
+ * "unreadable"), or one signed for other money than the PSP's ("livemode",
+ * "merchant_account"): its signed bytes, the header values the
+ * verification read and the verifying key's id are kept on the home shard
+ * as an unreadable event (pay_event_keep_unreadable: nothing parsed,
+ * nothing applied; sealed as any event's bytes are when they may carry a
+ * saved method's token), under "unreadable:" and the bytes' SHA-256, so a
+ * redelivery keeps nothing twice.  The answer stays a 400 whatever the
+ * keeping did: the PSP delivers it again, and a release (or a
+ * configuration) that takes it applies it then.
  */
 
 static void
-ngx_http_payments_webhook_unreadable(ngx_http_payments_ctx_t *ctx)
+ngx_http_payments_webhook_unreadable(ngx_http_payments_ctx_t *ctx,
+    const char *outcome)
 {
     char                *p;
     u_char               md[SHA256_DIGEST_LENGTH];
     pay_event_t         *ev;
     ngx_http_request_t  *r = ctx->request;
 
-    ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                  "payments: webhook from psp \"%V\" is signed but is not a "
-                  "readable event: kept unread, answered 400",
-                  &ctx->psp->name);
+    /* its answer's reason, for ngx_http_payments_webhook_unreadable_answer */
+    ctx->params[5] = outcome;
+
+    if (ngx_strcmp(outcome, "unreadable") == 0) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "payments: webhook from psp \"%V\" is signed but is "
+                      "not a readable event: kept unread, answered 400",
+                      &ctx->psp->name);
+    }
 
     ev = &ctx->events[0];
     ngx_memzero(ev, sizeof(pay_event_t));
@@ -517,7 +526,7 @@ ngx_http_payments_webhook_unreadable(ngx_http_payments_ctx_t *ctx)
                       "payments: webhook event \"%s\" of psp \"%V\" cannot "
                       "be kept", ev->event_id, &ctx->psp->name);
         ngx_http_payments_finalize(r,
-                               ngx_http_payments_webhook_unreadable_answer(r));
+                               ngx_http_payments_webhook_unreadable_answer(ctx));
         return;
     }
 
@@ -525,8 +534,8 @@ ngx_http_payments_webhook_unreadable(ngx_http_payments_ctx_t *ctx)
 
     if (ngx_http_payments_query(ctx,
                                 "SELECT pay_event_keep_unreadable($1, $2, "
-                                "$3, $4, $5)",
-                                5, ngx_http_payments_webhook_unreadable_kept)
+                                "$3, $4, $5, $6)",
+                                6, ngx_http_payments_webhook_unreadable_kept)
         != NGX_OK)
     {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -534,7 +543,7 @@ ngx_http_payments_webhook_unreadable(ngx_http_payments_ctx_t *ctx)
                       "kept: the database is not reachable", ev->event_id,
                       &ctx->psp->name);
         ngx_http_payments_finalize(r,
-                               ngx_http_payments_webhook_unreadable_answer(r));
+                               ngx_http_payments_webhook_unreadable_answer(ctx));
     }
 }
 
@@ -562,18 +571,24 @@ ngx_http_payments_webhook_unreadable_kept(ngx_http_payments_pg_query_t *q,
     }
 
     ngx_http_payments_finalize(r,
-                               ngx_http_payments_webhook_unreadable_answer(r));
+                               ngx_http_payments_webhook_unreadable_answer(ctx));
 }
 
 
 /* An unreadable event's answer, whether it was kept or not: a 400, so that
- * the PSP delivers it again. */
+ * the PSP delivers it again; one signed for other money is answered as it
+ * always was (bad_signature: not this PSP's event). */
 
 static ngx_int_t
-ngx_http_payments_webhook_unreadable_answer(ngx_http_request_t *r)
+ngx_http_payments_webhook_unreadable_answer(ngx_http_payments_ctx_t *ctx)
 {
-    return ngx_http_payments_problem(r, PAY_ERR_INVALID_REQUEST, 0,
-                                     "not a readable event");
+    if (ngx_strcmp(ctx->params[5], "unreadable") != 0) {
+        return ngx_http_payments_problem(ctx->request, PAY_ERR_BAD_SIGNATURE,
+                                         0, NULL);
+    }
+
+    return ngx_http_payments_problem(ctx->request, PAY_ERR_INVALID_REQUEST,
+                                     0, "not a readable event");
 }
 
 

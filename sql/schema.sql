@@ -4287,12 +4287,29 @@ $$;
 --
 
 CREATE FUNCTION public.pay_event_keep_unreadable(p_psp text, p_event_id text, p_body bytea, p_headers jsonb, p_key_id text) RETURNS text
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT pay_event_keep_unreadable(p_psp, p_event_id, p_body, p_headers, p_key_id, 'unreadable')
+$$;
+
+
+--
+-- Name: pay_event_keep_unreadable(text, text, bytea, jsonb, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_event_keep_unreadable(p_psp text, p_event_id text, p_body bytea, p_headers jsonb, p_key_id text, p_outcome text) RETURNS text
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $_$
 BEGIN
     IF p_event_id IS NULL OR p_event_id !~ '^unreadable:[0-9a-f]{64}$' THEN
         RAISE EXCEPTION 'pay_event_keep_unreadable: the id is "unreadable:" and the bytes'' SHA-256'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    IF p_outcome IS NULL OR p_outcome NOT IN ('unreadable', 'livemode', 'merchant_account') THEN
+        RAISE EXCEPTION 'pay_event_keep_unreadable: the outcome is unreadable, livemode or merchant_account'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
@@ -4310,7 +4327,7 @@ BEGIN
     INSERT INTO psp_events (psp, event_id, state, body, headers, key_id, kind, type,
                             outcome)
     VALUES (p_psp, p_event_id, 'unreadable', p_body, coalesce(p_headers, '{}'), p_key_id,
-            'UNREADABLE', '', 'unreadable');
+            'UNREADABLE', '', p_outcome);
 
     RETURN 'kept';
 END
@@ -13777,6 +13794,14 @@ GRANT ALL ON FUNCTION public.pay_event_keep(p_psp text, p_event_id text, p_kind 
 
 REVOKE ALL ON FUNCTION public.pay_event_keep_unreadable(p_psp text, p_event_id text, p_body bytea, p_headers jsonb, p_key_id text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.pay_event_keep_unreadable(p_psp text, p_event_id text, p_body bytea, p_headers jsonb, p_key_id text) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_event_keep_unreadable(p_psp text, p_event_id text, p_body bytea, p_headers jsonb, p_key_id text, p_outcome text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_event_keep_unreadable(p_psp text, p_event_id text, p_body bytea, p_headers jsonb, p_key_id text, p_outcome text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_event_keep_unreadable(p_psp text, p_event_id text, p_body bytea, p_headers jsonb, p_key_id text, p_outcome text) TO payments_gateway;
 
 
 --

@@ -507,6 +507,91 @@ Test(adyen, a_refused_attempt_leaves_the_checkout_open_and_a_later_payment_books
 }
 
 
+/*
+ * An authentic request the gateway answered 400 without applying it is kept
+ * all the same, once (state unreadable under "unreadable:" and the SHA-256
+ * of its bytes, outcome why), its bytes as signed; it verifies again, and
+ * an operator's replay has nothing to apply from it.
+ */
+static void
+expect_kept_unapplied(const char *psp, const char *body, const char *why)
+{
+    char        *id, *out;
+    PGconn      *home;
+    const char  *params[2];
+
+    home = shards_n() > 1 ? db_shard("a") : db();
+    params[0] = psp;
+    params[1] = body;
+    id = db_scalar_on(home, "SELECT 'unreadable:' || encode(sha256("
+                      "convert_to($2, 'UTF8')), 'hex') WHERE $1 <> ''", 2,
+                      params);
+    params[1] = id;
+    cr_expect_str_eq(db_scalar_on(home, "SELECT count(*) || ' ' || "
+                                  "string_agg(state || ' ' || kind || ' ' || "
+                                  "outcome || ' ' || (key_id LIKE 'sha256:%')"
+                                  "::text, ',') FROM psp_events WHERE psp = "
+                                  "$1 AND event_id = $2", 2, params),
+                     str_printf("1 unreadable UNREADABLE %s true", why),
+                     "the authentic request is not kept once: %s", body);
+    params[1] = body;
+    cr_expect_str_eq(db_scalar_on(home, "SELECT count(*) FROM psp_events "
+                                  "WHERE psp = $1 AND body = convert_to($2, "
+                                  "'UTF8')", 2, params), "1",
+                     "the bytes kept are not the bytes signed");
+
+    {
+        char  *argv[12];
+
+        argv[0] = str_printf("%s/bin/payments-events", env("PAY_TEST_ROOT"));
+        argv[1] = (char *) (shards_n() > 1 ? "--shards" : "--db");
+        argv[2] = (char *) (shards_n() > 1 ? env("PAY_TEST_SHARDS_FILE")
+                                           : env("PAY_TEST_PG"));
+        argv[3] = (char *) "verify";
+        argv[4] = (char *) "--conf";
+        argv[5] = run_file("nginx.conf");
+        argv[6] = (char *) "--psp";
+        argv[7] = (char *) psp;
+        argv[8] = (char *) "--event";
+        argv[9] = id;
+        argv[10] = NULL;
+        cr_expect_eq(run(argv, &out), 0, "%s", out);
+        expect_verified(out, id, shards_n() > 1 ? "a\tverified" : "verified");
+    }
+
+    params[1] = id;
+    cr_expect_str_eq(db_scalar_on(home, "SELECT state_before || ' ' || "
+                                  "outcome FROM pay_inbox_replay($1, $2, "
+                                  "'test')", 2, params),
+                     "unreadable unreadable");
+}
+
+
+/* Every authentic event is kept: an item of another merchant account (a
+ * shared HMAC key), delivered twice, is kept once, unapplied. */
+Test(adyen, an_item_for_another_merchant_account_is_kept_once_unapplied)
+{
+    reg_t          g;
+    char          *body;
+    resp_t        *r;
+    adyen_item_t   it;
+
+    register_with(&g, ADYEN_PSP);
+    it = adyen_auth(&g, 1500, "true");
+    it.account = "ShopPOS";
+    body = adyen_body(adyen_item(&it, 0));
+
+    r = adyen_send(body);
+    expect_problem(r, 400, "bad_signature");
+    r = adyen_send(body);
+    expect_problem(r, 400, "bad_signature");
+
+    expect_kept_unapplied(ADYEN_PSP, body, "merchant_account");
+    cr_assert_str_eq(status_of(&g), "EXECUTING");
+    cr_assert_eq(ledger_txns(&g), 0);
+}
+
+
 /* An HMAC key may be shared by a company's accounts: an authentic item
  * for another merchant account is not this PSP's and moves nothing. */
 Test(adyen, an_item_for_another_merchant_account_is_refused)

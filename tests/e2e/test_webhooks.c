@@ -682,6 +682,40 @@ Test(webhooks, a_live_event_on_a_test_psp_is_refused)
 }
 
 
+/* It is authentic: kept once (state unreadable, outcome livemode) however
+ * often it comes, nothing applied. */
+Test(webhooks, a_live_event_on_a_test_psp_is_kept_once_unapplied)
+{
+    long         t;
+    char        *body;
+    paid_t       p;
+    resp_t      *r;
+    PGconn      *home;
+    const char  *params[2];
+
+    register_checkout(&p);
+    body = stripe_event(uid("evt"), "checkout.session.completed", &p, 1500,
+                        "paid", 1);
+    t = time(NULL);
+    r = deliver(body, t, webhook_secret());
+    expect_problem(r, 400, "bad_signature");
+    r = deliver(body, t, webhook_secret());
+    expect_problem(r, 400, "bad_signature");
+
+    home = shards_n() > 1 ? db_shard("a") : db();
+    params[0] = env("PAY_TEST_PSP");
+    params[1] = body;
+    cr_expect_str_eq(db_scalar_on(home, "SELECT count(*) || ' ' || "
+                                  "string_agg(state || ' ' || outcome || ' ' "
+                                  "|| (event_id = 'unreadable:' || encode("
+                                  "sha256(body), 'hex'))::text, ',') FROM "
+                                  "psp_events WHERE psp = $1 AND body = "
+                                  "convert_to($2, 'UTF8')", 2, params),
+                     "1 unreadable livemode true", "%s", body);
+    cr_assert_str_eq(status_of(&p), "EXECUTING");
+}
+
+
 Test(webhooks, an_unknown_psp_is_404)
 {
     req_t    rq;
