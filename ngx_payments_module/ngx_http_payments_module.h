@@ -643,6 +643,9 @@ typedef struct ngx_http_payments_ctx_s {
     pay_event_t                    *events;
     size_t                          nevents;
     size_t                          next_event;
+    /* after them, events of the same request signed for another Adyen
+     * merchant account: kept, not applied (then the answer is a 400) */
+    size_t                          nforeign;
     /* what the inbox keeps of them (pay_event_keep): the header values
      * the verifier read, the signed bytes as bytea hex, the verifying
      * key's id */

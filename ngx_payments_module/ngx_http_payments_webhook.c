@@ -50,6 +50,9 @@ static void ngx_http_payments_webhook_unreadable_kept(
     ngx_http_payments_pg_query_t *q, PGresult *res);
 static ngx_int_t ngx_http_payments_webhook_unreadable_answer(
     ngx_http_payments_ctx_t *ctx);
+static void ngx_http_payments_webhook_foreign(ngx_http_payments_ctx_t *ctx);
+static void ngx_http_payments_webhook_foreign_kept(
+    ngx_http_payments_pg_query_t *q, PGresult *res);
 
 
 /* pay_header_pt over the request's headers (dialect.h); each one found is
@@ -128,6 +131,8 @@ ngx_http_payments_webhook(ngx_http_payments_ctx_t *ctx)
         return;
     }
 
+    ngx_memzero(&v, sizeof(pay_wh_verdict_t));
+
     /* verify over the raw bytes; nothing is parsed before this passes */
     psp->dl->webhook(&psp->wconf, ngx_http_payments_webhook_header, ctx,
                      (char *) ctx->body.data, ctx->body.len,
@@ -158,12 +163,25 @@ ngx_http_payments_webhook(ngx_http_payments_ctx_t *ctx)
                                         : NGX_HTTP_PAYMENTS_WH_ACCOUNT);
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                       "payments: webhook for psp \"%V\" is signed for "
-                      "other money (%s): kept unapplied, answered 400",
-                      &psp->name, v.why);
-        /* authentic: kept as evidence, as an unreadable event is */
-        ngx_http_payments_webhook_unreadable(ctx,
-            v.reason == PAY_WH_LIVEMODE ? "livemode" : "merchant_account");
-        return;
+                      "other money (%s): kept unapplied, answered 400 "
+                      "(%uz of its events are this PSP's: applied)",
+                      &psp->name, v.why, n);
+
+        if (n == 0 || v.reason != PAY_WH_ACCOUNT || v.nforeign == 0
+            || n + v.nforeign > PAY_WEBHOOK_MAX_ITEMS)
+        {
+            /* authentic: kept as evidence, as an unreadable event is */
+            ngx_http_payments_webhook_unreadable(ctx,
+                v.reason == PAY_WH_LIVEMODE ? "livemode"
+                                            : "merchant_account");
+            return;
+        }
+
+        /* a batch of this account's items and another's: this account's
+         * applied as any, then the others kept
+         * (ngx_http_payments_webhook_foreign) */
+        ctx->nforeign = v.nforeign;
+        break;
 
     default:
         ngx_http_payments_finalize(r,
@@ -592,6 +610,118 @@ ngx_http_payments_webhook_unreadable_answer(ngx_http_payments_ctx_t *ctx)
 }
 
 
+/*
+ * The items of a batch signed for another Adyen merchant account, once this
+ * account's are committed: each kept as an unreadable event with outcome
+ * merchant_account (pay_event_keep_unreadable), its own bytes when they
+ * verify alone (as any Adyen item is kept), else the whole body, under
+ * "unreadable:" and the SHA-256 of the bytes kept, on the home shard.
+ * Then the request is answered 400 bad_signature, as one of the other
+ * account's alone is: Adyen delivers it again, this account's items come
+ * back duplicate, the others are kept once.  One not kept (no database, no
+ * memory) changes nothing of that answer.
+ */
+
+static void
+ngx_http_payments_webhook_foreign(ngx_http_payments_ctx_t *ctx)
+{
+    char                *p;
+    u_char              *bytes;
+    u_char               md[SHA256_DIGEST_LENGTH];
+    size_t               len;
+    ngx_uint_t           nkeys;
+    pay_event_t         *ev;
+    ngx_http_request_t  *r = ctx->request;
+
+    if (ctx->next_event == ctx->nevents + ctx->nforeign) {
+        ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
+                                       PAY_ERR_BAD_SIGNATURE, 0, NULL));
+        return;
+    }
+
+    ev = &ctx->events[ctx->next_event];
+    nkeys = ctx->psp->wconf.nkeys ? ctx->psp->wconf.nkeys
+                                  : ctx->psp->wconf.nsecrets;
+
+    /* the bytes kept: the item alone when they verify alone */
+    if (ev->evidence_len != 0
+        && ev->evidence_off + ev->evidence_len <= ctx->body.len
+        && ngx_http_payments_webhook_which_key(ctx,
+               (char *) ctx->body.data + ev->evidence_off, ev->evidence_len)
+           != nkeys)
+    {
+        bytes = ctx->body.data + ev->evidence_off;
+        len = ev->evidence_len;
+
+    } else {
+        ev->evidence_len = 0;
+        bytes = ctx->body.data;
+        len = ctx->body.len;
+    }
+
+    SHA256(bytes, len, md);
+    ev->kind = PAY_EVT_IGNORED;
+    p = (char *) ngx_cpymem(ev->event_id, "unreadable:",
+                            sizeof("unreadable:") - 1);
+    *ngx_hex_dump((u_char *) p, md, SHA256_DIGEST_LENGTH) = '\0';
+
+    ctx->shard = ctx->pmcf->shard_home;
+    ctx->params[0] = (char *) ngx_http_payments_cstr(r->pool,
+                                                     &ctx->psp->name);
+    ctx->params[1] = ev->event_id;
+    ctx->params[3] = ctx->wh_headers;
+    ctx->params[5] = "merchant_account";
+
+    if (ctx->params[0] == NULL
+        || ngx_http_payments_webhook_event_evidence(ctx, ev,
+                                                    (char **) &ctx->params[2],
+                                                    (char **) &ctx->params[4])
+           != NGX_OK
+        || ngx_http_payments_query(ctx,
+                                   "SELECT pay_event_keep_unreadable($1, $2, "
+                                   "$3, $4, $5, $6)",
+                                   6, ngx_http_payments_webhook_foreign_kept)
+           != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "payments: webhook event \"%s\" of psp \"%V\" cannot "
+                      "be kept", ev->event_id, &ctx->psp->name);
+        ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
+                                       PAY_ERR_BAD_SIGNATURE, 0, NULL));
+    }
+}
+
+
+static void
+ngx_http_payments_webhook_foreign_kept(ngx_http_payments_pg_query_t *q,
+    PGresult *res)
+{
+    ngx_http_payments_ctx_t  *ctx = q->data;
+    ngx_http_request_t       *r = ctx->request;
+
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK
+        || PQntuples(res) != 1)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "payments: webhook event \"%s\" of psp \"%V\" not "
+                      "kept: %s", ctx->events[ctx->next_event].event_id,
+                      &ctx->psp->name,
+                      res ? PQresultErrorMessage(res) : "no answer");
+        ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
+                                       PAY_ERR_BAD_SIGNATURE, 0, NULL));
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                  "payments: webhook event \"%s\" of psp \"%V\": %s",
+                  ctx->events[ctx->next_event].event_id, &ctx->psp->name,
+                  PQgetvalue(res, 0, 0));
+
+    ctx->next_event++;
+    ngx_http_payments_webhook_foreign(ctx);
+}
+
+
 /* Refused before parsing: a log line without the body, and a 400. */
 
 static ngx_int_t
@@ -620,6 +750,12 @@ static void
 ngx_http_payments_webhook_apply(ngx_http_payments_ctx_t *ctx)
 {
     ngx_http_request_t  *r = ctx->request;
+
+    if (ctx->next_event == ctx->nevents && ctx->nforeign != 0) {
+        /* this PSP's events committed: the other account's now */
+        ngx_http_payments_webhook_foreign(ctx);
+        return;
+    }
 
     if (ctx->next_event == ctx->nevents) {
         /* every event kept and committed: the answer the PSP expects,

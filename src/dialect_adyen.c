@@ -527,7 +527,9 @@ pay_adyen_evidence_events_of(const pay_webhook_conf_t *conf,
  * the eight signed fields are read.  Adyen's "live" is not signed, so the
  * PSP's mode= says which money this is.  An HMAC key can be shared by a
  * company's merchant accounts: an authentic item for another account is
- * not this PSP's money, and refuses the request as a bad one does.
+ * not this PSP's money (PAY_WH_ACCOUNT).  A batch of both: this account's
+ * items first (*nevents of them, as Adyen sent them), the others after
+ * (v->nforeign), for the caller to apply the first and keep the others.
  * A body without notificationItems that comes with an HmacSignature
  * header is a balance-platform webhook (the pay-outs' transfers).
  */
@@ -536,13 +538,15 @@ pay_adyen_webhook(const pay_webhook_conf_t *conf, pay_header_pt header,
     void *hdata, const char *body, size_t blen, int64_t now,
     pay_event_t *events, size_t max, size_t *nevents, pay_wh_verdict_t *v)
 {
-    size_t       i, siglen;
+    size_t       i, ours, siglen;
     unsigned     count;
     const char  *sig;
+    pay_event_t  tmp;
 
     (void) now;
 
     *nevents = 0;
+    v->nforeign = 0;
     count = 0;
     siglen = 0;
     sig = header(hdata, "HmacSignature", &siglen, &count);
@@ -567,16 +571,34 @@ pay_adyen_webhook(const pay_webhook_conf_t *conf, pay_header_pt header,
         return;
     }
 
+    /* this account's items first, in order, then the others: a stable
+     * partition, one item moved at a time */
+    ours = 0;
+
     for (i = 0; i < *nevents; i++) {
         if (conf->merchant_account == NULL
             || strcmp(events[i].account, conf->merchant_account) != 0)
         {
-            *nevents = 0;
-            v->err = PAY_ERR_BAD_SIGNATURE;
-            v->reason = PAY_WH_ACCOUNT;
-            v->why = "merchantAccountCode";
-            return;
+            continue;
         }
+
+        if (i != ours) {
+            tmp = events[i];
+            memmove(&events[ours + 1], &events[ours],
+                    (i - ours) * sizeof(pay_event_t));
+            events[ours] = tmp;
+        }
+
+        ours++;
+    }
+
+    if (ours != *nevents) {
+        v->nforeign = *nevents - ours;
+        *nevents = ours;
+        v->err = PAY_ERR_BAD_SIGNATURE;
+        v->reason = PAY_WH_ACCOUNT;
+        v->why = "merchantAccountCode";
+        return;
     }
 
     v->reason = PAY_WH_OK;

@@ -81,6 +81,13 @@ typedef struct {
                                    _STALE_WEBHOOK, _INVALID_REQUEST */
     pay_wh_refusal_e   reason;
     const char        *why;     /* static: what failed, for the log */
+    size_t             nforeign;    /* PAY_WH_ACCOUNT with *nevents > 0
+                                       (adyen: a batch of this account's
+                                       items and another's, each verified):
+                                       events[*nevents .. *nevents +
+                                       nforeign) are the other account's,
+                                       the first *nevents this PSP's; 0
+                                       otherwise */
 } pay_wh_verdict_t;
 
 /*

@@ -592,6 +592,38 @@ Test(adyen, an_item_for_another_merchant_account_is_kept_once_unapplied)
 }
 
 
+/* A batch of another account's item and this account's: this account's
+ * is applied, once however often the batch comes; the other's is kept
+ * alone, once, unapplied; the batch is answered 400 as the other's alone
+ * is. */
+Test(adyen, a_batch_mixing_accounts_applies_ours_and_keeps_the_others)
+{
+    int            i;
+    reg_t          g;
+    char          *ours, *theirs, *body;
+    resp_t        *r;
+    adyen_item_t   it, pos;
+
+    register_with(&g, ADYEN_PSP);
+    it = adyen_auth(&g, 1500, "true");
+    pos = adyen_auth(&g, 700, "true");
+    pos.account = "ShopPOS";
+    pos.merchant_ref = uid("pos");
+    ours = adyen_item(&it, 0);
+    theirs = adyen_item(&pos, 0);
+    body = str_printf("{\"live\":\"false\",\"notificationItems\":"
+                      "[\n  %s ,\n  %s\n]}", theirs, ours);
+
+    for (i = 0; i < 2; i++) {
+        r = adyen_send(body);
+        expect_problem(r, 400, "bad_signature");
+        expect_paid_books(&g);
+    }
+
+    expect_kept_unapplied(ADYEN_PSP, theirs, "merchant_account");
+}
+
+
 /* An HMAC key may be shared by a company's accounts: an authentic item
  * for another merchant account is not this PSP's and moves nothing. */
 Test(adyen, an_item_for_another_merchant_account_is_refused)

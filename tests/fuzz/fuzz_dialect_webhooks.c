@@ -92,15 +92,25 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     h.value = header;
     h.len = hlen;
 
+    memset(&v, 0, sizeof(v));
     d->webhook(&conf, fd_lookup, &h, body, size - hlen, 1700000000, ev,
                PAY_WEBHOOK_MAX_ITEMS, &n, &v);
 
-    /* a refusal never comes with events, an acceptance always does */
-    if ((v.err != PAY_ERR_NONE) != (n == 0) || n > PAY_WEBHOOK_MAX_ITEMS) {
+    /* a refusal never comes with events, an acceptance always does; but a
+     * batch of this account's items and another's: both, counted apart */
+    if (v.reason == PAY_WH_ACCOUNT && n != 0) {
+        if (v.nforeign == 0 || n + v.nforeign > PAY_WEBHOOK_MAX_ITEMS) {
+            abort();
+        }
+
+    } else if ((v.err != PAY_ERR_NONE) != (n == 0)
+               || n > PAY_WEBHOOK_MAX_ITEMS
+               || (v.reason != PAY_WH_ACCOUNT && v.nforeign != 0))
+    {
         abort();
     }
 
-    for (i = 0; i < n; i++) {
+    for (i = 0; i < n + (v.reason == PAY_WH_ACCOUNT ? v.nforeign : 0); i++) {
         if (strlen(ev[i].event_id) >= sizeof(ev[i].event_id)
             || strlen(ev[i].payment_ref) >= sizeof(ev[i].payment_ref)
             || strlen(ev[i].object_ref) >= sizeof(ev[i].object_ref)

@@ -352,6 +352,82 @@ Test(webhook_adyen, one_of_two_items_tampered_refuses_the_whole_request)
 }
 
 
+/* The dialect's verdict on a batch of two merchant accounts' items (an
+ * HMAC key shared by a company's accounts): this account's first, in
+ * order, the other's after them, counted in nforeign; the other's alone:
+ * none of this account's. */
+static const char *wa_no_header(void *data, const char *name, size_t *len,
+    unsigned *count);
+
+
+Test(webhook_adyen, a_batch_of_two_accounts_puts_this_accounts_items_first)
+{
+    char                *b;
+    size_t               n;
+    wa_keys_t            k;
+    wa_item_t            it[4];
+    pay_event_t          ev[PAY_WEBHOOK_MAX_ITEMS];
+    pay_wh_verdict_t     v;
+    pay_webhook_conf_t   conf;
+
+    wa_keys(&k);
+    memset(&conf, 0, sizeof(conf));
+    conf.secrets = k.keys;
+    conf.nsecrets = 1;
+    conf.merchant_account = "TestMerchant";
+
+    it[0] = wa_vector1;
+    it[0].account = "ShopPOS";
+    it[0].psp = "1000000000000001";
+    it[1] = wa_vector1;
+    it[1].psp = "1000000000000002";
+    it[2] = wa_vector1;
+    it[2].account = "ShopPOS";
+    it[2].psp = "1000000000000003";
+    it[3] = wa_vector1;
+    it[3].psp = "1000000000000004";
+    b = wa_body(it, 4, k.k1);
+
+    memset(&v, 0, sizeof(v));
+    pay_dialect_adyen.webhook(&conf, wa_no_header, NULL, b, strlen(b), 0,
+                              ev, PAY_WEBHOOK_MAX_ITEMS, &n, &v);
+    cr_assert_eq(v.reason, PAY_WH_ACCOUNT);
+    cr_assert_eq(n, 2);
+    cr_assert_eq(v.nforeign, 2);
+    cr_expect_str_eq(ev[0].event_id, "1000000000000002:AUTHORISATION");
+    cr_expect_str_eq(ev[1].event_id, "1000000000000004:AUTHORISATION");
+    cr_expect_str_eq(ev[2].event_id, "1000000000000001:AUTHORISATION");
+    cr_expect_str_eq(ev[3].event_id, "1000000000000003:AUTHORISATION");
+    cr_expect_str_eq(ev[2].account, "ShopPOS");
+    /* each still names its own bytes */
+    cr_expect(strncmp(b + ev[2].evidence_off, "{\"NotificationRequestItem\"",
+                      26) == 0);
+    cr_expect(memmem(b + ev[2].evidence_off, ev[2].evidence_len,
+                     "1000000000000001", 16) != NULL);
+    free(b);
+
+    /* the other account's alone: none of this account's */
+    b = wa_body(it, 1, k.k1);
+    memset(&v, 0, sizeof(v));
+    pay_dialect_adyen.webhook(&conf, wa_no_header, NULL, b, strlen(b), 0,
+                              ev, PAY_WEBHOOK_MAX_ITEMS, &n, &v);
+    cr_assert_eq(v.reason, PAY_WH_ACCOUNT);
+    cr_assert_eq(n, 0);
+    cr_assert_eq(v.nforeign, 1);
+    free(b);
+
+    /* this account's alone: applied as always */
+    b = wa_body(&it[1], 1, k.k1);
+    memset(&v, 0, sizeof(v));
+    pay_dialect_adyen.webhook(&conf, wa_no_header, NULL, b, strlen(b), 0,
+                              ev, PAY_WEBHOOK_MAX_ITEMS, &n, &v);
+    cr_assert_eq(v.reason, PAY_WH_OK);
+    cr_assert_eq(n, 1);
+    cr_assert_eq(v.nforeign, 0);
+    free(b);
+}
+
+
 Test(webhook_adyen, tampered_unsigned_field_changes_nothing_read)
 {
     char         *b, *p;
