@@ -1556,8 +1556,14 @@ CREATE FUNCTION public.commission_refund_part(p_amount bigint, p_commission bigi
     LANGUAGE sql IMMUTABLE STRICT
     SET search_path TO 'public', 'pg_temp'
     AS $$
-    SELECT (floor((p_refunded_before + p_refund)::numeric * p_commission / p_amount)
-            - floor(p_refunded_before::numeric * p_commission / p_amount))::bigint;
+    SELECT ((CASE WHEN p_refunded_before + p_refund <= 0 THEN 0::numeric
+                  WHEN p_refunded_before + p_refund >= p_amount THEN p_commission::numeric
+                  ELSE floor((p_refunded_before + p_refund)::numeric * p_commission
+                             / p_amount) END)
+            - (CASE WHEN p_refunded_before <= 0 THEN 0::numeric
+                    WHEN p_refunded_before >= p_amount THEN p_commission::numeric
+                    ELSE floor(p_refunded_before::numeric * p_commission / p_amount) END)
+           )::bigint;
 $$;
 
 
@@ -1571,8 +1577,12 @@ CREATE FUNCTION public.commission_refund_share(p_amount bigint, p_commission big
     AS $$
     SELECT least(p_refund::numeric,
                  greatest(0::numeric,
-                          floor((p_refunded_before + p_refund)::numeric * p_commission
-                                / p_amount) - p_booked_before))::bigint;
+                          CASE WHEN p_refunded_before + p_refund <= 0 THEN 0::numeric
+                               WHEN p_refunded_before + p_refund >= p_amount
+                               THEN p_commission::numeric
+                               ELSE floor((p_refunded_before + p_refund)::numeric
+                                          * p_commission / p_amount) END
+                          - p_booked_before))::bigint;
 $$;
 
 
@@ -6513,6 +6523,7 @@ DECLARE
     v_sum    bigint;
     v_s      bigint;
     v_p      bigint;
+    v_b      bigint;
     v_av     bigint;
     v_err    text;
     v_prior  text;
@@ -6584,14 +6595,20 @@ BEGIN
         ELSE
             -- the seller's share of it must be available: what a pay-out
             -- already took, or a PENDING refund holds, is not
+            -- (what the order's PENDING refunds hold back grows by it:
+            -- seller_available's hold, with this refund and without)
             SELECT coalesce(sum(rf.amount) FILTER (WHERE rf.status = 'SUCCEEDED'), 0)::bigint,
+                   coalesce(sum(rf.commission_part) FILTER (WHERE rf.status = 'SUCCEEDED'),
+                            0)::bigint,
                    coalesce(sum(rf.amount) FILTER (WHERE rf.status = 'PENDING'), 0)::bigint
-              INTO v_s, v_p
+              INTO v_s, v_b, v_p
               FROM refunds rf
              WHERE rf.merchant_id = p_merchant AND rf.payment_order_id = p_order_id;
             SELECT * INTO b FROM seller_available(p_merchant, o.seller_account, o.currency);
             IF refund_seller_share(coalesce(o.amount_captured, o.amount),
-                                   coalesce(o.commission, 0), v_s + v_p, p_amount)
+                                   coalesce(o.commission, 0), v_s, v_b, v_p + p_amount)
+               - refund_seller_share(coalesce(o.amount_captured, o.amount),
+                                     coalesce(o.commission, 0), v_s, v_b, v_p)
                > b.available THEN
                 v_err := 'insufficient_balance';
                 v_av := b.available;
@@ -10362,16 +10379,15 @@ $$;
 
 
 --
--- Name: refund_seller_share(bigint, bigint, bigint, bigint); Type: FUNCTION; Schema: public; Owner: -
+-- Name: refund_seller_share(bigint, bigint, bigint, bigint, bigint); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.refund_seller_share(p_amount bigint, p_commission bigint, p_before bigint, p_refund bigint) RETURNS bigint
+CREATE FUNCTION public.refund_seller_share(p_amount bigint, p_commission bigint, p_refunded_before bigint, p_booked_before bigint, p_refund bigint) RETURNS bigint
     LANGUAGE sql IMMUTABLE STRICT
     SET search_path TO 'public', 'pg_temp'
     AS $$
-    SELECT (p_refund
-            - (floor((p_before + p_refund)::numeric * p_commission / p_amount)
-               - floor(p_before::numeric * p_commission / p_amount)))::bigint;
+    SELECT p_refund - commission_refund_share(p_amount, p_commission, p_refunded_before,
+                                              p_booked_before, p_refund);
 $$;
 
 
@@ -10618,27 +10634,32 @@ BEGIN
      WHERE dp.merchant_id = p_merchant AND dp.seller_account = p_seller
        AND dp.currency = p_currency AND d.status = 'OPEN';
     -- what the seller's PENDING refunds will take from the wallet, at
-    -- most: of an order, refunds of R in all give back R - floor(R * C / A)
-    -- of the seller's (the commission rule telescopes), which grows with
-    -- R, so its PENDING refunds take at most f(S + P) - f(S), S and P its
-    -- SUCCEEDED and PENDING refunds, f(x) = x - floor(x * C / A), whichever
-    -- of them succeed and in whatever order
-    SELECT coalesce(sum(refund_seller_share(x.a, x.c, x.s, x.p)), 0)
+    -- most: of an order, its PENDING refunds of P in all take P less the
+    -- commission's part refund_event_apply would book for one refund of P
+    -- (against S and B, what the SUCCEEDED refunds refunded and booked of
+    -- the commission): exactly that for one refund, and never less for
+    -- several, whichever of them succeed and in whatever order
+    -- (refund_seller_share)
+    SELECT coalesce(sum(refund_seller_share(x.a, x.c, x.s, x.b, x.p)), 0)
       INTO v_refunding
       FROM (SELECT coalesce(o.amount_captured, o.amount) AS a,
                    coalesce(o.commission, 0) AS c,
                    sum(rf.amount)::bigint AS p,
-                   (SELECT coalesce(sum(sr.amount), 0)::bigint FROM refunds sr
-                     WHERE sr.merchant_id = o.merchant_id
-                       AND sr.payment_order_id = o.payment_order_id
-                       AND sr.status = 'SUCCEEDED') AS s
+                   st.s, st.b
               FROM refunds rf
               JOIN payment_orders o ON o.merchant_id = rf.merchant_id
                                    AND o.payment_order_id = rf.payment_order_id
+             CROSS JOIN LATERAL
+                   (SELECT coalesce(sum(sr.amount), 0)::bigint AS s,
+                           coalesce(sum(sr.commission_part), 0)::bigint AS b
+                      FROM refunds sr
+                     WHERE sr.merchant_id = o.merchant_id
+                       AND sr.payment_order_id = o.payment_order_id
+                       AND sr.status = 'SUCCEEDED') st
              WHERE rf.merchant_id = p_merchant AND rf.status = 'PENDING'
                AND o.seller_account = p_seller AND o.currency = p_currency
              GROUP BY o.merchant_id, o.payment_order_id, o.amount, o.amount_captured,
-                      o.commission) x;
+                      o.commission, st.s, st.b) x;
     available := wallet - pending - disputed - v_refunding;
 END
 $$;
@@ -14674,10 +14695,10 @@ REVOKE ALL ON FUNCTION public.refund_event_apply(p_psp text, p_event_id text, p_
 
 
 --
--- Name: FUNCTION refund_seller_share(p_amount bigint, p_commission bigint, p_before bigint, p_refund bigint); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION refund_seller_share(p_amount bigint, p_commission bigint, p_refunded_before bigint, p_booked_before bigint, p_refund bigint); Type: ACL; Schema: public; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.refund_seller_share(p_amount bigint, p_commission bigint, p_before bigint, p_refund bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION public.refund_seller_share(p_amount bigint, p_commission bigint, p_refunded_before bigint, p_booked_before bigint, p_refund bigint) FROM PUBLIC;
 
 
 --

@@ -14,6 +14,7 @@ DECLARE
     v_sum    bigint;
     v_s      bigint;
     v_p      bigint;
+    v_b      bigint;
     v_av     bigint;
     v_err    text;
     v_prior  text;
@@ -85,14 +86,20 @@ BEGIN
         ELSE
             -- the seller's share of it must be available: what a pay-out
             -- already took, or a PENDING refund holds, is not
+            -- (what the order's PENDING refunds hold back grows by it:
+            -- seller_available's hold, with this refund and without)
             SELECT coalesce(sum(rf.amount) FILTER (WHERE rf.status = 'SUCCEEDED'), 0)::bigint,
+                   coalesce(sum(rf.commission_part) FILTER (WHERE rf.status = 'SUCCEEDED'),
+                            0)::bigint,
                    coalesce(sum(rf.amount) FILTER (WHERE rf.status = 'PENDING'), 0)::bigint
-              INTO v_s, v_p
+              INTO v_s, v_b, v_p
               FROM refunds rf
              WHERE rf.merchant_id = p_merchant AND rf.payment_order_id = p_order_id;
             SELECT * INTO b FROM seller_available(p_merchant, o.seller_account, o.currency);
             IF refund_seller_share(coalesce(o.amount_captured, o.amount),
-                                   coalesce(o.commission, 0), v_s + v_p, p_amount)
+                                   coalesce(o.commission, 0), v_s, v_b, v_p + p_amount)
+               - refund_seller_share(coalesce(o.amount_captured, o.amount),
+                                     coalesce(o.commission, 0), v_s, v_b, v_p)
                > b.available THEN
                 v_err := 'insufficient_balance';
                 v_av := b.available;

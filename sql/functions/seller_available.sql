@@ -19,27 +19,32 @@ BEGIN
      WHERE dp.merchant_id = p_merchant AND dp.seller_account = p_seller
        AND dp.currency = p_currency AND d.status = 'OPEN';
     -- what the seller's PENDING refunds will take from the wallet, at
-    -- most: of an order, refunds of R in all give back R - floor(R * C / A)
-    -- of the seller's (the commission rule telescopes), which grows with
-    -- R, so its PENDING refunds take at most f(S + P) - f(S), S and P its
-    -- SUCCEEDED and PENDING refunds, f(x) = x - floor(x * C / A), whichever
-    -- of them succeed and in whatever order
-    SELECT coalesce(sum(refund_seller_share(x.a, x.c, x.s, x.p)), 0)
+    -- most: of an order, its PENDING refunds of P in all take P less the
+    -- commission's part refund_event_apply would book for one refund of P
+    -- (against S and B, what the SUCCEEDED refunds refunded and booked of
+    -- the commission): exactly that for one refund, and never less for
+    -- several, whichever of them succeed and in whatever order
+    -- (refund_seller_share)
+    SELECT coalesce(sum(refund_seller_share(x.a, x.c, x.s, x.b, x.p)), 0)
       INTO v_refunding
       FROM (SELECT coalesce(o.amount_captured, o.amount) AS a,
                    coalesce(o.commission, 0) AS c,
                    sum(rf.amount)::bigint AS p,
-                   (SELECT coalesce(sum(sr.amount), 0)::bigint FROM refunds sr
-                     WHERE sr.merchant_id = o.merchant_id
-                       AND sr.payment_order_id = o.payment_order_id
-                       AND sr.status = 'SUCCEEDED') AS s
+                   st.s, st.b
               FROM refunds rf
               JOIN payment_orders o ON o.merchant_id = rf.merchant_id
                                    AND o.payment_order_id = rf.payment_order_id
+             CROSS JOIN LATERAL
+                   (SELECT coalesce(sum(sr.amount), 0)::bigint AS s,
+                           coalesce(sum(sr.commission_part), 0)::bigint AS b
+                      FROM refunds sr
+                     WHERE sr.merchant_id = o.merchant_id
+                       AND sr.payment_order_id = o.payment_order_id
+                       AND sr.status = 'SUCCEEDED') st
              WHERE rf.merchant_id = p_merchant AND rf.status = 'PENDING'
                AND o.seller_account = p_seller AND o.currency = p_currency
              GROUP BY o.merchant_id, o.payment_order_id, o.amount, o.amount_captured,
-                      o.commission) x;
+                      o.commission, st.s, st.b) x;
     available := wallet - pending - disputed - v_refunding;
 END
 $function$;

@@ -3445,6 +3445,266 @@ Test(sql, a_fully_refunded_part_takes_no_share_of_a_chargeback,
 }
 
 
+/* ---- commission and refund shares after reversals, disputes won then lost */
+
+/* co_1 of m, a manual checkout of two orders of 1.00 (co_1_1 of seller_42,
+ * co_1_2 of seller_77) held at the PSP as payment "pi_<m>", at the
+ * merchant's commission of bps basis points plus fixed (USD). */
+static void
+held_two(PGconn *c, const char *m, const char *bps, const char *fixed)
+{
+    char  tok[64], nonce[48], ev[64], pi[40];
+
+    OK(c, "UPDATE merchants SET commission_bps = $2::int WHERE merchant_id = $1", m, bps);
+    OK(c, "INSERT INTO merchant_commission_fixed (merchant_id, currency, amount)"
+          " VALUES ($1, 'USD', $2::bigint)", m, fixed);
+    claim(c, &(claim_req_t){ .merchant = m, .total = "200", .orders =
+        "[{\"payment_order_id\":\"co_1_1\",\"seller_account\":\"seller_42\",\"amount_minor\":100},"
+        "{\"payment_order_id\":\"co_1_2\",\"seller_account\":\"seller_77\",\"amount_minor\":100}]" });
+    finish(c, m, "k1", "1", "co_1", "EXECUTING", "cs_1", NULL, "201", "{}");
+    OK(c, "UPDATE checkouts SET capture_method = 'manual' WHERE merchant_id = $1", m);
+    snprintf(tok, sizeof(tok), "%s.cs_1", m);
+    snprintf(nonce, sizeof(nonce), "%s:co_1", m);
+    snprintf(ev, sizeof(ev), "evt_auth_%s", m);
+    snprintf(pi, sizeof(pi), "pi_%s", m);
+    cr_assert_str_eq(VAL(c, "SELECT outcome FROM pay_event_apply('stripe', $1,"
+                            " 'AUTHORIZED', 'payment_intent.amount_capturable_updated',"
+                            " '', $2, 200, 'USD', $3, '', ARRAY[$4])",
+                         ev, nonce, pi, tok), "applied");
+}
+
+/* A capture of ours of amount of order po, claimed (as pay_capture_claim
+ * writes it) and confirmed by the PSP's event; its id into id. */
+static void
+capture_of(PGconn *c, const char *m, const char *po, const char *amount, char id[32])
+{
+    char  ev[80], pi[40], nonce[64];
+
+    strcpy(id, "cp_");
+    sqlt_random_hex(id + 3, 24);
+    snprintf(nonce, sizeof(nonce), "%s:%s", m, id);
+    snprintf(ev, sizeof(ev), "evt_%s_ok", id);
+    snprintf(pi, sizeof(pi), "pi_%s", m);
+    OK(c, "INSERT INTO captures (merchant_id, capture_id, kind, checkout_id,"
+          " payment_order_id, psp, nonce, amount, currency, final, status)"
+          " VALUES ($1, $2, 'capture', 'co_1', $3, 'stripe', $4, $5::bigint,"
+          " 'USD', false, 'PENDING')", m, id, po, nonce, amount);
+    cr_assert_str_eq(VAL(c, "SELECT outcome FROM pay_event_apply('stripe', $1,"
+                            " 'CAPTURE_SUCCEEDED', 'capture.succeeded', '', $2, $3::bigint,"
+                            " 'USD', $4, '', '{}')", ev, nonce, amount, pi), "applied");
+}
+
+/* The PSP's reversal of capture id (CAPTURE_FAILED after it succeeded):
+ * its outcome. */
+static const char *
+capture_reversed(PGconn *c, const char *m, const char *id)
+{
+    char  ev[80], pi[40], nonce[64];
+
+    snprintf(nonce, sizeof(nonce), "%s:%s", m, id);
+    snprintf(ev, sizeof(ev), "evt_%s_rev", id);
+    snprintf(pi, sizeof(pi), "pi_%s", m);
+    return VAL(c, "SELECT outcome FROM pay_event_apply('stripe', $1,"
+                  " 'CAPTURE_FAILED', 'capture.failed', '', $2, (SELECT x.amount"
+                  " FROM captures x WHERE x.merchant_id = $4 AND x.capture_id = $5),"
+                  " 'USD', $3, '', '{}')",
+               ev, nonce, pi, m, id);
+}
+
+/* pay_refund_claim of amount of order po under a new id (into id): its
+ * outcome, and what it answers refundable (or "-"), as "outcome refundable". */
+static const char *
+refund_claim(PGconn *c, const char *m, const char *po, const char *amount, char id[32])
+{
+    strcpy(id, "rf_");
+    sqlt_random_hex(id + 3, 24);
+    return VAL(c, "SELECT outcome || ' ' || coalesce(refundable::text, '-')"
+                  " FROM pay_refund_claim($1, $2, $3, 30, 86400, $2, $4, $5::bigint,"
+                  " 'USD', NULL, '{}')", m, id, FP_A, po, amount);
+}
+
+/* The PSP's word on refund id (REFUND_SUCCEEDED, REFUND_FAILED): its
+ * outcome; n tells deliveries apart. */
+static const char *
+refund_event(PGconn *c, const char *m, const char *id, const char *kind, int n)
+{
+    char  ev[80], nonce[64], obj[40];
+
+    snprintf(nonce, sizeof(nonce), "%s:%s", m, id);
+    snprintf(ev, sizeof(ev), "evt_%s_%s_%d", id, kind, n);
+    snprintf(obj, sizeof(obj), "re_%s", id + 3);
+    return VAL(c, "SELECT outcome FROM pay_event_apply('stripe', $1, $2, $2, NULL, $3,"
+                  " (SELECT x.amount FROM refunds x WHERE x.merchant_id = $5"
+                  " AND x.refund_id = $6), 'USD', NULL, $4, NULL)",
+               ev, kind, nonce, obj, m, id);
+}
+
+/* The sums of m's ledger per account ("account sum, ..."), of order po
+ * alone when po is not NULL. */
+static const char *
+ledger_sums(PGconn *c, const char *m, const char *po)
+{
+    return VAL(c, "SELECT string_agg(account || ' ' || s, ', ' ORDER BY account)"
+                  " FROM (SELECT e.account, sum(e.amount) AS s FROM ledger_transactions t"
+                  " JOIN ledger_entries e USING (merchant_id, txn_id)"
+                  " WHERE t.merchant_id = $1 AND ($2::text IS NULL"
+                  " OR t.payment_order_id = $2) GROUP BY 1) l", m, po);
+}
+
+/* Every ledger transaction of m balanced, every wallet its seller_payable
+ * negated. */
+static void
+expect_balanced(PGconn *c, const char *m)
+{
+    cr_expect_str_eq(VAL(c, "SELECT count(*) FROM (SELECT txn_id FROM ledger_entries"
+                            " WHERE merchant_id = $1 GROUP BY txn_id"
+                            " HAVING sum(amount) <> 0) x", m), "0");
+    cr_expect_str_eq(VAL(c, "SELECT count(*) FROM wallets w WHERE w.merchant_id = $1"
+                            " AND w.balance <> -(SELECT coalesce(sum(e.amount), 0)"
+                            " FROM ledger_entries e WHERE e.merchant_id = $1"
+                            " AND e.account = 'seller_payable:' || w.seller_account)", m),
+                     "0");
+}
+
+static const char *
+available_of(PGconn *c, const char *m, const char *seller)
+{
+    return VAL(c, "SELECT wallet || ' ' || pending || ' ' || disputed || ' ' || available"
+                  " FROM seller_available($1, $2, 'USD')", m, seller);
+}
+
+Test(sql, a_whole_capture_reversed_under_a_pending_refund_then_refunded_is_booked,
+     .description = "orders of 1.00 and 1.00 at 10 %, both captured; a refund of the first's 1.00 PENDING, then the PSP reverses the first's capture (capture_reversed_refunded: 0 captured, commission 0.10 kept): seller_available still answers (no division by zero), holding back the seller's 0.90; the refund's REFUND_SUCCEEDED is booked, giving back the 0.10 and the seller's 0.90, the shortfall 1.00 the platform's")
+{
+    PGconn  *c = sqlt_connect();
+    char     m[24], cp1[32], cp2[32], rf[32];
+
+    new_merchant(c, m);
+    held_two(c, m, "1000", "0");
+    capture_of(c, m, "co_1_1", "100", cp1);
+    capture_of(c, m, "co_1_2", "100", cp2);
+    cr_assert_str_eq(refund_claim(c, m, "co_1_1", "100", rf), "new -");
+    cr_assert_str_eq(capture_reversed(c, m, cp1), "capture_reversed_refunded");
+    cr_expect_str_eq(VAL(c, "SELECT amount_captured || ' ' || commission FROM payment_orders"
+                            " WHERE merchant_id = $1 AND payment_order_id = 'co_1_1'", m),
+                     "0 10");
+
+    /* the seller's 0.90 still held back for the refund, nothing to pay out */
+    cr_expect_str_eq(available_of(c, m, "seller_42"), "90 0 0 0");
+
+    cr_assert_str_eq(refund_event(c, m, rf, "REFUND_SUCCEEDED", 1), "applied");
+    cr_expect_str_eq(VAL(c, "SELECT status || ' ' || commission_part FROM refunds"
+                            " WHERE merchant_id = $1 AND refund_id = $2", m, rf),
+                     "SUCCEEDED 10");
+    cr_expect_str_eq(ledger_sums(c, m, "co_1_1"),
+                     "platform_commission 0, psp_clearing:stripe -100, "
+                     "psp_shortfall:stripe 100, seller_payable:seller_42 0");
+    cr_expect_str_eq(available_of(c, m, "seller_42"), "0 0 0 0");
+    expect_balanced(c, m);
+    PQfinish(c);
+}
+
+Test(sql, a_capture_reversed_under_a_refund_of_more_gives_back_the_commission_once,
+     .description = "an order of 1.00 at 10 % captured as 0.50 + 0.50 (0.05 + 0.05), a refund of 1.00 PENDING, the second capture reversed (capture_reversed_refunded, 0.50 captured): the refund's REFUND_SUCCEEDED gives back the order's 0.10 of commission, not 0.20; the platform's commission on the order ends at 0, never below; the seller's 0.90 taken")
+{
+    PGconn  *c = sqlt_connect();
+    char     m[24], cp1[32], cp2[32], cp3[32], rf[32];
+
+    new_merchant(c, m);
+    held_two(c, m, "1000", "0");
+    capture_of(c, m, "co_1_1", "50", cp1);
+    capture_of(c, m, "co_1_1", "50", cp2);
+    capture_of(c, m, "co_1_2", "100", cp3);
+    cr_assert_str_eq(refund_claim(c, m, "co_1_1", "100", rf), "new -");
+    cr_assert_str_eq(capture_reversed(c, m, cp2), "capture_reversed_refunded");
+    cr_expect_str_eq(VAL(c, "SELECT amount_captured || ' ' || commission FROM payment_orders"
+                            " WHERE merchant_id = $1 AND payment_order_id = 'co_1_1'", m),
+                     "50 10");
+    cr_expect_str_eq(available_of(c, m, "seller_42"), "90 0 0 0");
+
+    cr_assert_str_eq(refund_event(c, m, rf, "REFUND_SUCCEEDED", 1), "applied");
+    cr_expect_str_eq(VAL(c, "SELECT commission_part FROM refunds"
+                            " WHERE merchant_id = $1 AND refund_id = $2", m, rf), "10");
+    cr_expect_str_eq(ledger_sums(c, m, "co_1_1"),
+                     "platform_commission 0, psp_clearing:stripe -50, "
+                     "psp_shortfall:stripe 50, seller_payable:seller_42 0");
+    cr_expect_str_eq(available_of(c, m, "seller_42"), "0 0 0 0");
+    expect_balanced(c, m);
+    PQfinish(c);
+}
+
+Test(sql, the_share_functions_never_divide_by_zero_nor_give_back_more_than_the_commission,
+     .description = "commission_refund_share, refund_seller_share and commission_refund_part with nothing captured answer (no division by zero); the commission given back never exceeds C and the seller's share is the rest, whatever was refunded before")
+{
+    PGconn  *c = sqlt_connect();
+
+    /* nothing captured: a refund gives back what is left of C */
+    cr_expect_str_eq(VAL0(c, "SELECT commission_refund_share(0, 10, 0, 0, 100)"), "10");
+    cr_expect_str_eq(VAL0(c, "SELECT commission_refund_share(0, 10, 0, 4, 100)"), "6");
+    cr_expect_str_eq(VAL0(c, "SELECT refund_seller_share(0, 10, 0, 0, 100)"), "90");
+    cr_expect_str_eq(VAL0(c, "SELECT commission_refund_part(0, 10, 0, 100)"), "10");
+    /* refunds beyond what is captured: C at most */
+    cr_expect_str_eq(VAL0(c, "SELECT commission_refund_share(50, 10, 0, 0, 100)"), "10");
+    cr_expect_str_eq(VAL0(c, "SELECT commission_refund_share(50, 10, 40, 8, 60)"), "2");
+    cr_expect_str_eq(VAL0(c, "SELECT refund_seller_share(50, 10, 0, 0, 100)"), "90");
+    cr_expect_str_eq(VAL0(c, "SELECT commission_refund_part(50, 10, 40, 60)"), "2");
+    /* the rule itself, unchanged within the capture */
+    cr_expect_str_eq(VAL0(c, "SELECT commission_refund_share(100, 10, 5, 1, 5)"), "0");
+    cr_expect_str_eq(VAL0(c, "SELECT commission_refund_share(1000, 55, 1, 0, 333)"), "18");
+    PQfinish(c);
+}
+
+
+
+
+Test(sql, the_hold_for_a_pending_refund_is_what_its_booking_takes_after_a_reversal,
+     .description = "an order of 1.00 at 10 %: refunds of 0.05 (commission 0) and 0.05 (0.01), the first undone after it succeeded (REFUND_FAILED); a new refund of 0.05 will take all 0.05 from the seller: its claim is refused while only 0.04 is available, and once claimed seller_available holds back 0.05, as its REFUND_SUCCEEDED then takes")
+{
+    PGconn  *c = sqlt_connect();
+    char     m[24], cp1[32], cp2[32], r1[32], r2[32], r3[32], r4[32], p1[32], p2[32];
+
+    new_merchant(c, m);
+    held_two(c, m, "1000", "0");
+    capture_of(c, m, "co_1_1", "100", cp1);
+    capture_of(c, m, "co_1_2", "100", cp2);
+    cr_assert_str_eq(refund_claim(c, m, "co_1_1", "5", r1), "new -");
+    cr_assert_str_eq(refund_event(c, m, r1, "REFUND_SUCCEEDED", 1), "applied");
+    cr_assert_str_eq(refund_claim(c, m, "co_1_1", "5", r2), "new -");
+    cr_assert_str_eq(refund_event(c, m, r2, "REFUND_SUCCEEDED", 1), "applied");
+    cr_assert_str_eq(VAL(c, "SELECT string_agg(commission_part::text, ' ' ORDER BY created_at)"
+                            " FROM refunds WHERE merchant_id = $1", m), "0 1");
+    cr_assert_str_eq(refund_event(c, m, r1, "REFUND_FAILED", 2), "applied");
+    cr_assert_str_eq(available_of(c, m, "seller_42"), "86 0 0 86");
+
+    /* a pay-out leaves 0.04: the next 0.05 would take 0.05 of the seller's */
+    OK(c, "INSERT INTO sellers (merchant_id, seller_account, psp, destination)"
+          " VALUES ($1, 'seller_42', 'stripe', 'acct_42')", m);
+    strcpy(p1, "pyo_");
+    sqlt_random_hex(p1 + 4, 24);
+    OK(c, "INSERT INTO payouts (merchant_id, payout_id, seller_account, psp, destination,"
+          " nonce, amount, currency, status) VALUES ($1, $2, 'seller_42', 'stripe',"
+          " 'acct_42', $1 || ':' || $2, 82, 'USD', 'PENDING')", m, p1);
+    cr_expect_str_eq(refund_claim(c, m, "co_1_1", "5", r3), "insufficient_balance 4");
+    OK(c, "UPDATE payouts SET status = 'FAILED' WHERE merchant_id = $1 AND payout_id = $2",
+       m, p1);
+
+    /* 0.05 available: claimed, and all of it held back */
+    strcpy(p2, "pyo_");
+    sqlt_random_hex(p2 + 4, 24);
+    OK(c, "INSERT INTO payouts (merchant_id, payout_id, seller_account, psp, destination,"
+          " nonce, amount, currency, status) VALUES ($1, $2, 'seller_42', 'stripe',"
+          " 'acct_42', $1 || ':' || $2, 81, 'USD', 'PENDING')", m, p2);
+    cr_assert_str_eq(refund_claim(c, m, "co_1_1", "5", r4), "new -");
+    cr_expect_str_eq(available_of(c, m, "seller_42"), "86 81 0 0");
+    cr_assert_str_eq(refund_event(c, m, r4, "REFUND_SUCCEEDED", 1), "applied");
+    cr_expect_str_eq(VAL(c, "SELECT commission_part FROM refunds"
+                            " WHERE merchant_id = $1 AND refund_id = $2", m, r4), "0");
+    cr_expect_str_eq(available_of(c, m, "seller_42"), "81 81 0 0");
+    expect_balanced(c, m);
+    PQfinish(c);
+}
+
+
 /* ---- the lock order of the money functions ------------------------------- */
 
 /* Waits (10 s at most) until the backend pid waits for a lock. */
