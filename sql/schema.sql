@@ -627,11 +627,20 @@ BEGIN
                  WHERE dp.merchant_id = o.merchant_id
                    AND dp.payment_order_id = o.payment_order_id AND d.status = 'OPEN';
 
+                -- the commission's share of it: the order's commission
+                -- less the rule's on what stays captured (a fixed fee
+                -- stays with the first unit, rounding with the total),
+                -- within what it takes back
+                v_comm := least(greatest(coalesce(o.commission, 0)
+                                         - commission_of(o.amount_captured - x.amount,
+                                                         coalesce(c.commission_bps, 0),
+                                                         coalesce(c.commission_fixed, 0)),
+                                         0), x.amount);
                 -- the order gives back what it holds, its seller at most
                 -- its share and what it holds, the commission the rest
                 -- (within what it holds: the order holds the two together)
                 v_take := least(x.amount, greatest(v_held, 0));
-                v_sp := least(x.amount - x.commission_part,
+                v_sp := least(x.amount - v_comm,
                               greatest(v_seller - v_owed, 0), v_take);
                 v_cp := v_take - v_sp;
                 IF v_cp > greatest(v_kept, 0) THEN

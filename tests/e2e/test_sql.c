@@ -3705,6 +3705,45 @@ Test(sql, the_hold_for_a_pending_refund_is_what_its_booking_takes_after_a_revers
 }
 
 
+Test(sql, a_reversed_capture_leaves_the_commission_the_rule_gives_what_stays_captured,
+     .description = "fixed fee 0.30, no percentage: an order of 1.00 captured as 0.50 + 0.50 (parts 0.30 and 0), the first reversed: 0.50 stays captured with commission 0.30, the seller's 0.20; at 1 %, captures 0.50 + 0.50 (parts 0 and 0.01), the part-0 one reversed: commission 0 on the 0.50 left, the seller's 0.50")
+{
+    PGconn  *c = sqlt_connect();
+    char     m[24], n[24], cp1[32], cp2[32];
+
+    new_merchant(c, m);
+    held_two(c, m, "0", "30");
+    capture_of(c, m, "co_1_1", "50", cp1);
+    capture_of(c, m, "co_1_1", "50", cp2);
+    cr_assert_str_eq(VAL(c, "SELECT string_agg(commission_part::text, ' ' ORDER BY created_at)"
+                            " FROM captures WHERE merchant_id = $1", m), "30 0");
+    cr_assert_str_eq(capture_reversed(c, m, cp1), "capture_reversed");
+    cr_expect_str_eq(VAL(c, "SELECT amount_captured || ' ' || commission FROM payment_orders"
+                            " WHERE merchant_id = $1 AND payment_order_id = 'co_1_1'", m),
+                     "50 30");
+    cr_expect_str_eq(ledger_sums(c, m, "co_1_1"),
+                     "platform_commission -30, psp_clearing:stripe 50, "
+                     "seller_payable:seller_42 -20");
+    cr_expect_str_eq(dispute_wallets(c, m), "seller_42 20");
+    expect_balanced(c, m);
+
+    new_merchant(c, n);
+    held_two(c, n, "100", "0");
+    capture_of(c, n, "co_1_1", "50", cp1);
+    capture_of(c, n, "co_1_1", "50", cp2);
+    cr_assert_str_eq(VAL(c, "SELECT string_agg(commission_part::text, ' ' ORDER BY created_at)"
+                            " FROM captures WHERE merchant_id = $1", n), "0 1");
+    cr_assert_str_eq(capture_reversed(c, n, cp1), "capture_reversed");
+    cr_expect_str_eq(VAL(c, "SELECT amount_captured || ' ' || commission FROM payment_orders"
+                            " WHERE merchant_id = $1 AND payment_order_id = 'co_1_1'", n),
+                     "50 0");
+    cr_expect_str_eq(ledger_sums(c, n, "co_1_1"),
+                     "platform_commission 0, psp_clearing:stripe 50, "
+                     "seller_payable:seller_42 -50");
+    cr_expect_str_eq(dispute_wallets(c, n), "seller_42 50");
+    expect_balanced(c, n);
+    PQfinish(c);
+}
 /* ---- the lock order of the money functions ------------------------------- */
 
 /* Waits (10 s at most) until the backend pid waits for a lock. */
