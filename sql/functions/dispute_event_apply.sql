@@ -11,8 +11,11 @@
 -- back to psp_clearing; lost, the seller bears its part and the excess is
 -- booked to psp_shortfall:<psp> (the platform's, until a person recovers
 -- it from the shopper, who was paid back twice), with an audit row
--- dispute:shortfall naming it.  No seller is charged for money it never
--- held or already gave back.
+-- dispute:shortfall naming it.  Lost after it was won, each order's part
+-- is taken again within what the order holds then (the win made it
+-- refundable): the rest is booked to psp_shortfall:<psp> as well, and the
+-- event is dispute_excess.  No seller is charged for money it never held
+-- or already gave back.
 CREATE OR REPLACE FUNCTION dispute_event_apply(p_psp text, p_event_id text, p_kind text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text, p_object_ref text, OUT outcome text, OUT merchant_id text, OUT checkout_id text)
  RETURNS record
  LANGUAGE plpgsql
@@ -158,26 +161,37 @@ BEGIN
         RETURN;
     END IF;
 
-    UPDATE disputes dd SET status = v_target
-     WHERE dd.merchant_id = d.merchant_id AND dd.dispute_id = d.dispute_id;
-
-    -- the sellers' wallets in seller order (doc/MONEY.md, "Lock order")
-    FOR o IN SELECT dp.payment_order_id, dp.seller_account, dp.amount, dp.excess
+    -- the sellers' wallets in seller order (doc/MONEY.md, "Lock order");
+    -- room: what each order still holds without this dispute (read while
+    -- it is WON, so order_given_back leaves it out), for a loss after a win
+    FOR o IN SELECT dp.payment_order_id, dp.seller_account, dp.amount, dp.excess,
+                    greatest(coalesce(po.amount_captured, po.amount)
+                             - order_given_back(po.merchant_id, po.payment_order_id, NULL),
+                             0) AS room
                FROM dispute_parts dp
+               JOIN payment_orders po ON po.merchant_id = dp.merchant_id
+                                     AND po.payment_order_id = dp.payment_order_id
               WHERE dp.merchant_id = d.merchant_id AND dp.dispute_id = d.dispute_id
                 AND dp.amount + dp.excess > 0
               ORDER BY dp.seller_account, dp.payment_order_id
     LOOP
         IF v_second THEN
-            -- lost after won: from the PSP balance; the seller bears its
-            -- part, the excess is the platform's
+            -- lost after won: from the PSP balance.  The win gave the
+            -- part back to the order, which may have been refunded since
+            -- (its claim saw no open dispute): the seller bears its part
+            -- within what the order still holds, the rest and the excess
+            -- are the platform's, alerted as an excess
+            v_room := least(o.amount, o.room);
+            IF v_room < o.amount THEN
+                v_excess := true;
+            END IF;
             PERFORM ledger_book(d.merchant_id, d.checkout_id, o.payment_order_id, 'dispute',
                 d.dispute_id, v_source, d.currency,
                 ARRAY['seller_payable:' || o.seller_account, 'psp_shortfall:' || p_psp,
                       'psp_clearing:' || p_psp],
-                ARRAY[o.amount, o.excess, -(o.amount + o.excess)]);
-            PERFORM wallet_add(d.merchant_id, o.seller_account, d.currency, -o.amount);
-            v_short := v_short + o.excess;
+                ARRAY[v_room, o.amount - v_room + o.excess, -(o.amount + o.excess)]);
+            PERFORM wallet_add(d.merchant_id, o.seller_account, d.currency, -v_room);
+            v_short := v_short + o.amount - v_room + o.excess;
         ELSIF v_target = 'WON' THEN
             -- the money comes back to the PSP balance
             PERFORM ledger_book(d.merchant_id, d.checkout_id, o.payment_order_id, 'dispute',
@@ -195,6 +209,8 @@ BEGIN
             v_short := v_short + o.excess;
         END IF;
     END LOOP;
+    UPDATE disputes dd SET status = v_target
+     WHERE dd.merchant_id = d.merchant_id AND dd.dispute_id = d.dispute_id;
     IF v_short > 0 THEN
         PERFORM audit_append(d.merchant_id, d.checkout_id, 'dispute:shortfall',
             jsonb_build_object('psp', p_psp, 'dispute', d.dispute_id,

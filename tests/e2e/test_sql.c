@@ -3705,6 +3705,74 @@ Test(sql, the_hold_for_a_pending_refund_is_what_its_booking_takes_after_a_revers
 }
 
 
+Test(sql, a_dispute_won_then_refunded_then_lost_again_charges_the_seller_once,
+     .description = "an order of 10.00 at 10 % paid, charged back (DISPUTE_OPENED), won, then refunded whole (the claim accepted, REFUND_SUCCEEDED: the wallet 9.00 -> 0); lost after all (Adyen's SECOND_CHARGEBACK): the order holds nothing any more, so its seller bears nothing and the 10.00 is the platform's (psp_shortfall, audit dispute:shortfall), alerted dispute_excess")
+{
+    PGconn  *c = sqlt_connect();
+    char     m[24], tok[64], ev[64], pi[40], rf[32];
+
+    new_merchant(c, m);
+    OK(c, "UPDATE merchants SET commission_bps = 1000 WHERE merchant_id = $1", m);
+    claim(c, &(claim_req_t){ .merchant = m, .total = "1000", .orders =
+        "[{\"payment_order_id\":\"co_1_1\",\"seller_account\":\"seller_42\",\"amount_minor\":1000}]" });
+    finish(c, m, "k1", "1", "co_1", "EXECUTING", "cs_1", NULL, "201", "{}");
+    snprintf(tok, sizeof(tok), "%s.cs_1", m);
+    snprintf(ev, sizeof(ev), "evt_paid_%s", m);
+    snprintf(pi, sizeof(pi), "pi_%s", m);
+    cr_assert_str_eq(VAL(c, "SELECT outcome FROM pay_event_apply('stripe', $1,"
+                            " 'SUCCEEDED', 'checkout.session.completed', 'tok_sent',"
+                            " '', 1000, 'USD', $2, '', ARRAY[$3])", ev, pi, tok), "applied");
+    cr_assert_str_eq(dispute_wallets(c, m), "seller_42 900");
+
+    cr_assert_str_eq(dispute_event(c, m, "DISPUTE_OPENED", "dp_w", "1000"), "applied");
+    cr_assert_str_eq(dispute_event(c, m, "DISPUTE_WON", "dp_w", "1000"), "applied");
+    cr_assert_str_eq(refund_claim(c, m, "co_1_1", "1000", rf), "new -");
+    cr_assert_str_eq(refund_event(c, m, rf, "REFUND_SUCCEEDED", 1), "applied");
+    cr_expect_null(dispute_wallets(c, m));
+
+    cr_expect_str_eq(dispute_event(c, m, "DISPUTE_LOST", "dp_w", "1000"), "dispute_excess");
+    cr_expect_null(dispute_wallets(c, m), "a seller charged twice: %s",
+                   dispute_wallets(c, m));
+    cr_expect_str_eq(ledger_sums(c, m, NULL),
+                     "disputes:stripe 0, platform_commission 0, psp_clearing:stripe -1000, "
+                     "psp_shortfall:stripe 1000, seller_payable:seller_42 0");
+    cr_expect_str_eq(VAL(c, "SELECT count(*) FROM audit_log WHERE merchant_id = $1"
+                            " AND action = 'dispute:shortfall'"
+                            " AND (detail->>'shortfall')::bigint = 1000", m), "1");
+    expect_balanced(c, m);
+    PQfinish(c);
+}
+Test(sql, a_dispute_lost_after_a_win_and_a_partial_refund_charges_the_seller_what_is_left,
+     .description = "an order of 10.00 at 10 % charged back, won, refunded 4.00, then lost again: the seller bears the 6.00 its order still held, the 4.00 refunded is the platform's (psp_shortfall), dispute_excess")
+{
+    PGconn  *c = sqlt_connect();
+    char     m[24], tok[64], ev[64], pi[40], rf[32];
+
+    new_merchant(c, m);
+    OK(c, "UPDATE merchants SET commission_bps = 1000 WHERE merchant_id = $1", m);
+    claim(c, &(claim_req_t){ .merchant = m, .total = "1000", .orders =
+        "[{\"payment_order_id\":\"co_1_1\",\"seller_account\":\"seller_42\",\"amount_minor\":1000}]" });
+    finish(c, m, "k1", "1", "co_1", "EXECUTING", "cs_1", NULL, "201", "{}");
+    snprintf(tok, sizeof(tok), "%s.cs_1", m);
+    snprintf(ev, sizeof(ev), "evt_paid_%s", m);
+    snprintf(pi, sizeof(pi), "pi_%s", m);
+    cr_assert_str_eq(VAL(c, "SELECT outcome FROM pay_event_apply('stripe', $1,"
+                            " 'SUCCEEDED', 'checkout.session.completed', 'tok_sent',"
+                            " '', 1000, 'USD', $2, '', ARRAY[$3])", ev, pi, tok), "applied");
+
+    cr_assert_str_eq(dispute_event(c, m, "DISPUTE_OPENED", "dp_w", "1000"), "applied");
+    cr_assert_str_eq(dispute_event(c, m, "DISPUTE_WON", "dp_w", "1000"), "applied");
+    cr_assert_str_eq(refund_claim(c, m, "co_1_1", "400", rf), "new -");
+    cr_assert_str_eq(refund_event(c, m, rf, "REFUND_SUCCEEDED", 1), "applied");
+    cr_expect_str_eq(dispute_wallets(c, m), "seller_42 540");
+
+    cr_expect_str_eq(dispute_event(c, m, "DISPUTE_LOST", "dp_w", "1000"), "dispute_excess");
+    cr_expect_str_eq(dispute_wallets(c, m), "seller_42 -60");
+    cr_expect_str_eq(VAL(c, "SELECT sum(amount) FROM ledger_entries WHERE merchant_id = $1"
+                            " AND account = 'psp_shortfall:stripe'", m), "400");
+    expect_balanced(c, m);
+    PQfinish(c);
+}
 Test(sql, a_reversed_capture_leaves_the_commission_the_rule_gives_what_stays_captured,
      .description = "fixed fee 0.30, no percentage: an order of 1.00 captured as 0.50 + 0.50 (parts 0.30 and 0), the first reversed: 0.50 stays captured with commission 0.30, the seller's 0.20; at 1 %, captures 0.50 + 0.50 (parts 0 and 0.01), the part-0 one reversed: commission 0 on the 0.50 left, the seller's 0.50")
 {
