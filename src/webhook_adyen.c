@@ -349,13 +349,22 @@ pay_adyen_ignored(const char *code)
 }
 
 
-/* The chargeback codes: 1 and *kind, or 0. */
+/*
+ * The chargeback codes: 1 and *kind, or 0.  NOTIFICATION_OF_CHARGEBACK
+ * opens Adyen's dispute process and deducts nothing (it may end without a
+ * chargeback: ISSUER_RESPONSE_TIMEFRAME_EXPIRED, the defence accepted):
+ * recorded about the dispute, nothing booked.  CHARGEBACK is the money
+ * deducted: the dispute opens there.
+ */
 static int
 pay_adyen_dispute(const char *code, pay_event_kind_e *kind)
 {
-    if (strcmp(code, "NOTIFICATION_OF_CHARGEBACK") == 0
-        || strcmp(code, "CHARGEBACK") == 0)
-    {
+    if (strcmp(code, "NOTIFICATION_OF_CHARGEBACK") == 0) {
+        *kind = PAY_EVT_PENDING;
+        return 1;
+    }
+
+    if (strcmp(code, "CHARGEBACK") == 0) {
         *kind = PAY_EVT_DISPUTE_OPENED;
         return 1;
     }

@@ -527,7 +527,16 @@ pay_stripe_intent_end(json_t *pi, int succeeded, pay_event_t *ev)
 }
 
 
-/* A dispute {id, amount, currency, payment_intent, status, reason}. */
+/*
+ * A dispute {id, amount, currency, payment_intent, status, reason}, of
+ * charge.dispute.created, .funds_withdrawn or .closed.  Created, or its
+ * funds withdrawn, opens it: booked when Stripe withdraws the money, once
+ * (the second of the two is "already").  An inquiry (status warning_*:
+ * warning_needs_response, warning_under_review, warning_closed) withdraws
+ * nothing: recorded, nothing booked; escalated to a chargeback, Stripe
+ * sets the same dispute's status to needs_response and sends
+ * charge.dispute.funds_withdrawn, which opens it.
+ */
 static int
 pay_stripe_dispute(json_t *dp, int closed, pay_event_t *ev)
 {
@@ -542,12 +551,13 @@ pay_stripe_dispute(json_t *dp, int closed, pay_event_t *ev)
         return -1;
     }
 
+    status = json_string_value(json_object_get(dp, "status"));
+
     if (!closed) {
-        ev->kind = PAY_EVT_DISPUTE_OPENED;
+        ev->kind = (status != NULL && strncmp(status, "warning_", 8) == 0)
+                   ? PAY_EVT_PENDING : PAY_EVT_DISPUTE_OPENED;
         return 0;
     }
-
-    status = json_string_value(json_object_get(dp, "status"));
 
     ev->kind = (status != NULL && strcmp(status, "won") == 0)
                ? PAY_EVT_DISPUTE_WON
@@ -831,6 +841,7 @@ pay_stripe_parse_events(const char *body, size_t blen, pay_event_t *events,
     }
 
     if (strcmp(type, "charge.dispute.created") == 0
+        || strcmp(type, "charge.dispute.funds_withdrawn") == 0
         || strcmp(type, "charge.dispute.closed") == 0)
     {
         rc = pay_stripe_dispute(obj,
@@ -862,9 +873,10 @@ pay_stripe_parse_events(const char *body, size_t blen, pay_event_t *events,
 
     if (strncmp(type, "checkout.session.", 17) != 0) {
         /* no session and nothing the gateway acts on: a charge's or a
-         * payment intent's news, a dispute's balance movements
-         * (charge.dispute.funds_withdrawn, funds_reinstated), a dispute's
-         * progress; recorded as ignored, it names no checkout of ours */
+         * payment intent's news, a dispute's money given back
+         * (charge.dispute.funds_reinstated: its close books it), a
+         * dispute's progress; recorded as ignored, it names no checkout
+         * of ours */
         pay_stripe_ignored(obj, ev);
         *nevents = 1;
         rc = 0;

@@ -1395,6 +1395,206 @@ Test(money_disputes, generic_lost_then_won, .timeout = 90)
 }
 
 
+/* --- inquiries: news of a dispute before any money moves ---------------------- */
+
+/* The PSP's events about a dispute (its object_ref: Stripe's dispute id,
+ * Adyen's "cb:<payment>"; or an ignored code naming the checkout, as
+ * Adyen's ISSUER_RESPONSE_TIMEFRAME_EXPIRED, about its own pspReference)
+ * as "type=outcome,...", in the order they came, once there are n. */
+static char *
+dispute_events(const paid_t *p, const char *object_ref, int n)
+{
+    int          i;
+    char        *got;
+    const char  *a[3];
+
+    a[0] = p->psp;
+    a[1] = object_ref;
+    a[2] = str_printf("%s:%s", p->m.id, p->co);
+
+#define DISPUTE_EVENTS_OF                                                     \
+    " FROM psp_events WHERE psp = $1 AND (object_ref = $2 OR"                 \
+    " (reference = $3 AND kind = 'IGNORED'))"
+
+    for (i = 0; i < 100; i++) {
+        got = db_scalar("SELECT count(*)" DISPUTE_EVENTS_OF
+                        " AND outcome IS NOT NULL", 3, a);
+        if (got != NULL && atoi(got) >= n) {
+            return db_scalar("SELECT string_agg(type || '=' || outcome, ','"
+                             " ORDER BY received_at, event_id)"
+                             DISPUTE_EVENTS_OF, 3, a);
+        }
+
+        msleep(100);
+    }
+
+    got = db_scalar("SELECT string_agg(type || '=' || coalesce(outcome, '-'),"
+                    " ',' ORDER BY received_at, event_id)" DISPUTE_EVENTS_OF,
+                    3, a);
+#undef DISPUTE_EVENTS_OF
+    cr_assert_fail("%s: %d events about %s, got %s", p->psp, n, object_ref,
+                   got ? got : "none");
+    return NULL;
+}
+
+
+/* What the disputes account holds of p's checkout, and its dispute
+ * bookings (one per order part). */
+static long
+disputes_held(const paid_t *p)
+{
+    return ql("SELECT coalesce(sum(e.amount), 0) FROM ledger_entries e"
+              " JOIN ledger_transactions t USING (merchant_id, txn_id)"
+              " WHERE e.merchant_id = $1 AND t.checkout_id = $2 AND"
+              " e.account LIKE 'disputes:%'", p->m.id, p->co);
+}
+
+
+static long
+dispute_bookings(const paid_t *p)
+{
+    return ql("SELECT count(*) FROM ledger_transactions WHERE"
+              " merchant_id = $1 AND checkout_id = $2 AND kind = 'dispute'",
+              p->m.id, p->co);
+}
+
+
+/*
+ * An inquiry (Stripe's dispute created with warning_needs_response; Adyen's
+ * NOTIFICATION_OF_CHARGEBACK alone): the PSP withdrew nothing, so nothing
+ * is booked and nothing is held.  Closed as an inquiry (Stripe's
+ * warning_closed; Adyen's ISSUER_RESPONSE_TIMEFRAME_EXPIRED), the order is
+ * refundable whole; escalated (the money withdrawn: Stripe's
+ * charge.dispute.updated and funds_withdrawn with needs_response; Adyen's
+ * CHARGEBACK), the dispute opens and is booked once.
+ */
+static void
+inquiry(size_t d, int escalate)
+{
+    char        *id, *oref, *evs;
+    resp_t      *r;
+    paid_t       p;
+    const char  *first, *closed;
+
+    paid_new(&p, money_psp(d), NULL, NULL);
+    r = mock_post("/_control/disputes",
+                  str_printf("{\"payment_ref\":\"%s\",\"amount\":600,"
+                             "\"inquiry\":true}", payment_ref_of(&p)));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    id = strdup(json_string_value(json_object_get(resp_json(r), "id")));
+    oref = d == 0 ? id : str_printf("cb:%s", payment_ref_of(&p));
+    first = d == 0 ? "charge.dispute.created=pending"
+                   : "NOTIFICATION_OF_CHARGEBACK=pending";
+
+    cr_expect_str_eq(dispute_events(&p, oref, 1), first, "%s", p.psp);
+    cr_expect_eq(ql("SELECT count(*) FROM disputes WHERE merchant_id = $1"
+                    " AND checkout_id = $2", p.m.id, p.co), 0,
+                 "%s: an inquiry is no dispute", p.psp);
+    cr_expect_eq(disputes_held(&p), 0, "%s", p.psp);
+    cr_expect_str_eq(json_string_value(json_object_get(
+                         balance_usd(&p, "seller_1"), "open_disputes")),
+                     "0.00", "%s", p.psp);
+
+    if (!escalate) {
+        r = mock_post(str_printf("/_control/disputes/%s/close", id),
+                      "{\"outcome\":\"inquiry_closed\"}");
+        cr_assert_eq(r->status, 200, "%s", r->body);
+        closed = d == 0 ? "charge.dispute.closed=ignored"
+                        : "ISSUER_RESPONSE_TIMEFRAME_EXPIRED=ignored";
+        evs = dispute_events(&p, oref, 2);
+        cr_expect_str_eq(evs, str_printf("%s,%s", first, closed), "%s",
+                         p.psp);
+        cr_expect_eq(disputes_held(&p), 0, "%s", p.psp);
+
+        /* nothing was withdrawn: the whole order is refundable */
+        expect_refund_becomes(&p, 0, refund_ok(&p, 0, "10.00"),
+                              "SUCCEEDED");
+        cr_expect_eq(wallet(&p.m, "seller_1"), 0, "%s", p.psp);
+        expect_books_balance(&p.m);
+        return;
+    }
+
+    r = mock_post(str_printf("/_control/disputes/%s/close", id),
+                  "{\"outcome\":\"escalate\"}");
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    cr_expect_str_eq(dispute_becomes(&p, 0, "OPEN"), "4.00", "%s", p.psp);
+    cr_expect_str_eq(dispute_becomes(&p, 1, "OPEN"), "2.00", "%s", p.psp);
+
+    /* every event of it came, and it was booked once */
+    evs = dispute_events(&p, oref, d == 0 ? 3 : 2);
+    cr_expect(d == 0
+              ? strstr(evs, "charge.dispute.funds_withdrawn=applied") != NULL
+                && strstr(evs, "charge.dispute.updated=ignored") != NULL
+              : strstr(evs, "CHARGEBACK=applied") != NULL,
+              "%s: %s", p.psp, evs);
+    cr_expect_eq(disputes_held(&p), 600, "%s", p.psp);
+    cr_expect_eq(dispute_bookings(&p), 2, "%s", p.psp);
+
+    dispute_close(id, "lost");
+    (void) dispute_becomes(&p, 0, "LOST");
+    cr_expect_eq(wallet(&p.m, "seller_1"), 600, "%s", p.psp);
+    cr_expect_eq(wallet(&p.m, "seller_2"), 300, "%s", p.psp);
+    cr_expect_eq(disputes_held(&p), 0, "%s", p.psp);
+    expect_books_balance(&p.m);
+}
+
+
+Test(money_disputes, stripe_an_inquiry_closed_books_nothing, .timeout = 90,
+     .description = "charge.dispute.created with warning_needs_response, "
+                    "then closed warning_closed: nothing booked or held, "
+                    "the order refundable whole")
+{
+    inquiry(0, 0);
+}
+
+
+Test(money_disputes, stripe_an_inquiry_escalated_is_booked_once,
+     .timeout = 90,
+     .description = "an inquiry escalated (updated and funds_withdrawn "
+                    "with needs_response): the dispute opens at the "
+                    "withdrawal, booked once, then lost")
+{
+    inquiry(0, 1);
+}
+
+
+Test(money_disputes, adyen_a_notification_of_chargeback_books_nothing,
+     .timeout = 90,
+     .description = "NOTIFICATION_OF_CHARGEBACK then "
+                    "ISSUER_RESPONSE_TIMEFRAME_EXPIRED: Adyen deducted "
+                    "nothing, nothing booked or held")
+{
+    inquiry(1, 0);
+}
+
+
+Test(money_disputes, adyen_a_notification_then_chargeback_is_booked_once,
+     .timeout = 90)
+{
+    inquiry(1, 1);
+}
+
+
+/* A Stripe chargeback: created and funds_withdrawn, booked once. */
+Test(money_disputes, stripe_a_chargeback_is_booked_once, .timeout = 90,
+     .description = "charge.dispute.created (needs_response) applied, its "
+                    "funds_withdrawn already: one booking")
+{
+    char    *id;
+    paid_t   p;
+
+    paid_new(&p, money_psp(0), NULL, NULL);
+    id = dispute_open(&p, 600);
+    (void) dispute_becomes(&p, 0, "OPEN");
+    cr_expect_str_eq(dispute_events(&p, id, 2),
+                     "charge.dispute.created=applied,"
+                     "charge.dispute.funds_withdrawn=already");
+    cr_expect_eq(disputes_held(&p), 600);
+    cr_expect_eq(dispute_bookings(&p), 2);
+    expect_books_balance(&p.m);
+}
+
+
 /* --- the rules in SQL, against known values ------------------------------------- */
 
 /* The parts dispute_split gives a checkout's orders for a dispute of
@@ -1909,9 +2109,10 @@ Test(money_events, a_stripe_refund_in_current_event_shapes_pages_nobody,
      .timeout = 60,
      .description = "a whole refund and a dispute's balance movements with "
                     "Stripe's current events (charge.refunded without its "
-                    "refunds list, charge.dispute.funds_withdrawn and "
-                    "funds_reinstated, ...): recorded as ignored or "
-                    "already, no line at alert or error; a refund event "
+                    "refunds list, a chargeback's created and "
+                    "funds_withdrawn, funds_reinstated, ...): recorded as "
+                    "applied once, ignored or already, no line at alert or "
+                    "error; a refund event "
                     "about another Stripe refund is alerted")
 {
     size_t       i;
@@ -1951,11 +2152,18 @@ Test(money_events, a_stripe_refund_in_current_event_shapes_pages_nobody,
         "ignored", NULL };
     ev[i++] = (typeof(ev[0])) { "refund.updated", refund_obj, "already",
                                 NULL };
+    /* a chargeback: opened by created, booked once (its funds_withdrawn
+     * is the same withdrawal) */
+    ev[i++] = (typeof(ev[0])) { "charge.dispute.created",
+        str_printf("{\"id\":\"du_%s\",\"object\":\"dispute\",\"amount\":500,"
+                   "\"currency\":\"usd\",\"payment_intent\":\"%s\","
+                   "\"status\":\"needs_response\"}", p.co, pi),
+        "applied", NULL };
     ev[i++] = (typeof(ev[0])) { "charge.dispute.funds_withdrawn",
         str_printf("{\"id\":\"du_%s\",\"object\":\"dispute\",\"amount\":500,"
                    "\"currency\":\"usd\",\"payment_intent\":\"%s\","
                    "\"status\":\"needs_response\"}", p.co, pi),
-        "ignored", NULL };
+        "already", NULL };
     ev[i++] = (typeof(ev[0])) { "charge.dispute.updated",
         str_printf("{\"id\":\"du_%s\",\"object\":\"dispute\",\"amount\":500,"
                    "\"currency\":\"usd\",\"payment_intent\":\"%s\","
@@ -1971,13 +2179,13 @@ Test(money_events, a_stripe_refund_in_current_event_shapes_pages_nobody,
                    "1500,\"currency\":\"usd\",\"status\":\"succeeded\"}", pi),
         "ignored", NULL };
 
-    for (i = 0; i < 7; i++) {
+    for (i = 0; i < 8; i++) {
         ev[i].evt = stripe_event(ev[i].type, ev[i].object);
     }
 
     /* over shards, an event about its object alone (ignored) is kept on
      * the home shard, a; the others on the merchant's (db()) */
-    for (i = 0; i < 7; i++) {
+    for (i = 0; i < 8; i++) {
         cr_expect_str_eq(db_scalar_on(shards_n() > 1
                                       && strcmp(ev[i].outcome, "ignored") == 0
                                       ? db_shard("a") : db(),

@@ -974,7 +974,15 @@ mock_money_error(struct MHD_Connection *c, unsigned status, const char *msg)
 }
 
 
-/* Sends the dispute's event(s) for state: "opened", "won" or "lost". */
+/*
+ * Sends the dispute's event(s) for state: "opened", "won" or "lost"; for an
+ * inquiry (d's "inquiry": Stripe's warning_needs_response, Adyen's
+ * NOTIFICATION_OF_CHARGEBACK alone; no money withdrawn), "inquiry",
+ * "escalated" (the chargeback: Stripe's charge.dispute.updated and
+ * charge.dispute.funds_withdrawn with status needs_response, Adyen's
+ * CHARGEBACK) or "inquiry_closed" (Stripe's charge.dispute.closed with
+ * warning_closed, Adyen's ISSUER_RESPONSE_TIMEFRAME_EXPIRED).
+ */
 static void
 mock_dispute_send(const json_t *d, const char *state)
 {
@@ -997,18 +1005,38 @@ mock_dispute_send(const json_t *d, const char *state)
     wf.op_failed = 0;
 
     if (strcmp(dialect, "stripe") == 0) {
+        const char  *status, *type, *cur_l;
+
+        cur_l = json_string_value(json_object_get(d, "currency"));
+
+        /* a chargeback's money is withdrawn as it opens: Stripe sends
+         * created and funds_withdrawn */
+        status = strcmp(state, "opened") == 0 ? "needs_response"
+                 : strcmp(state, "inquiry") == 0 ? "warning_needs_response"
+                 : strcmp(state, "escalated") == 0 ? "needs_response"
+                 : strcmp(state, "inquiry_closed") == 0 ? "warning_closed"
+                 : state;
+        type = strcmp(state, "opened") == 0
+               || strcmp(state, "inquiry") == 0 ? "charge.dispute.created"
+               : strcmp(state, "escalated") == 0 ? "charge.dispute.updated"
+               : "charge.dispute.closed";
+
         obj = json_pack("{ss ss sI ss ss ss ss}", "id", id,
                         "object", "dispute", "amount", value,
-                        "currency", json_string_value(json_object_get(d,
-                                                          "currency")),
-                        "payment_intent", pref,
-                        "status", strcmp(state, "opened") == 0
-                                  ? "needs_response" : state,
-                        "reason", "fraudulent");
-        mock_stripe_webhook_object(strcmp(state, "opened") == 0
-                                   ? "charge.dispute.created"
-                                   : "charge.dispute.closed",
-                                   obj, id, &wf, 0);
+                        "currency", cur_l, "payment_intent", pref,
+                        "status", status, "reason", "fraudulent");
+        mock_stripe_webhook_object(type, obj, id, &wf, 0);
+
+        if (strcmp(state, "opened") == 0 || strcmp(state, "escalated") == 0)
+        {
+            obj = json_pack("{ss ss sI ss ss ss ss}", "id", id,
+                            "object", "dispute", "amount", value,
+                            "currency", cur_l, "payment_intent", pref,
+                            "status", "needs_response",
+                            "reason", "fraudulent");
+            mock_stripe_webhook_object("charge.dispute.funds_withdrawn", obj,
+                                       id, &wf, 100);
+        }
 
     } else if (strcmp(dialect, "adyen") == 0) {
         const char  *account, *mref;
@@ -1016,7 +1044,20 @@ mock_dispute_send(const json_t *d, const char *state)
         account = json_string_value(json_object_get(d, "account"));
         mref = json_string_value(json_object_get(d, "merchant_reference"));
 
-        if (strcmp(state, "opened") == 0) {
+        if (strcmp(state, "inquiry") == 0) {
+            mock_adyen_webhook_item("NOTIFICATION_OF_CHARGEBACK", NULL, pref,
+                                    account, mref, value, cur, 1, id, &wf, 0);
+
+        } else if (strcmp(state, "escalated") == 0) {
+            mock_adyen_webhook_item("CHARGEBACK", NULL, pref, account, mref,
+                                    value, cur, 1, id, &wf, 0);
+
+        } else if (strcmp(state, "inquiry_closed") == 0) {
+            mock_adyen_webhook_item("ISSUER_RESPONSE_TIMEFRAME_EXPIRED",
+                                    NULL, pref, account, mref, value, cur, 1,
+                                    id, &wf, 0);
+
+        } else if (strcmp(state, "opened") == 0) {
             mock_adyen_webhook_item("NOTIFICATION_OF_CHARGEBACK", NULL, pref,
                                     account, mref, value, cur, 1, id, &wf, 0);
             mock_adyen_webhook_item("CHARGEBACK", NULL, pref, account, mref,
@@ -1060,6 +1101,7 @@ mock_money_control(struct MHD_Connection *c, const char *method,
     char          *id;
     json_t        *root, *pay, *d;
     json_int_t     amount;
+    int            inquiry;
     const char    *ref, *outcome, *dialect;
     char           did[96];
     size_t         n;
@@ -1093,15 +1135,26 @@ mock_money_control(struct MHD_Connection *c, const char *method,
         id = mock_id(strcmp(dialect, "stripe") == 0 ? "dp_"
                      : strcmp(dialect, "adyen") == 0 ? "cb_" : "gdp_", 20);
 
+        inquiry = json_is_true(json_object_get(root, "inquiry"));
+
+        if (inquiry && strcmp(dialect, "generic") == 0) {
+            free(id);
+            json_decref(pay);
+            json_decref(root);
+            return mock_money_error(c, MHD_HTTP_BAD_REQUEST,
+                                    "no inquiries in the generic dialect");
+        }
+
         /* Stripe and generic sessions have no merchant account */
-        d = id ? json_pack("{ss ss ss sI sO sO sO*}", "id", id,
+        d = id ? json_pack("{ss ss ss sI sO sO sO* sb}", "id", id,
                            "dialect", dialect, "payment_ref", ref,
                            "amount", amount,
                            "currency", json_object_get(pay, "currency"),
                            "merchant_reference",
                            json_object_get(pay, "client_reference_id"),
                            "account", json_object_get(pay,
-                                                      "merchant_account"))
+                                                      "merchant_account"),
+                           "inquiry", inquiry)
                : NULL;
         free(id);
         json_decref(pay);
@@ -1120,8 +1173,12 @@ mock_money_control(struct MHD_Connection *c, const char *method,
                         json_string_value(json_object_get(d, "id")), d);
         pthread_mutex_unlock(&mock_money_lock);
 
-        mock_books_dispute(d, "opened");
-        mock_dispute_send(d, "opened");
+        /* an inquiry withdraws nothing until it is escalated */
+        if (!inquiry) {
+            mock_books_dispute(d, "opened");
+        }
+
+        mock_dispute_send(d, inquiry ? "inquiry" : "opened");
 
         root = json_pack("{sO}", "id", json_object_get(d, "id"));
         json_decref(d);
@@ -1144,14 +1201,6 @@ mock_money_control(struct MHD_Connection *c, const char *method,
 
     outcome = json_string_value(json_object_get(root, "outcome"));
 
-    if (outcome == NULL
-        || (strcmp(outcome, "won") != 0 && strcmp(outcome, "lost") != 0))
-    {
-        json_decref(root);
-        return mock_money_error(c, MHD_HTTP_BAD_REQUEST,
-                                "outcome is won or lost");
-    }
-
     pthread_mutex_lock(&mock_money_lock);
     d = json_incref(json_object_get(mock_disputes, did));
     pthread_mutex_unlock(&mock_money_lock);
@@ -1159,6 +1208,46 @@ mock_money_control(struct MHD_Connection *c, const char *method,
     if (d == NULL) {
         json_decref(root);
         return mock_money_error(c, MHD_HTTP_NOT_FOUND, "no such dispute");
+    }
+
+    /* an inquiry: "escalate" (the chargeback, withdrawn now; a dispute
+     * won or lost later) or "inquiry_closed" (nothing ever withdrawn) */
+    if (json_is_true(json_object_get(d, "inquiry"))) {
+        if (outcome == NULL
+            || (strcmp(outcome, "escalate") != 0
+                && strcmp(outcome, "inquiry_closed") != 0))
+        {
+            json_decref(d);
+            json_decref(root);
+            return mock_money_error(c, MHD_HTTP_BAD_REQUEST,
+                                    "an inquiry's outcome is escalate or "
+                                    "inquiry_closed");
+        }
+
+        if (strcmp(outcome, "escalate") == 0) {
+            pthread_mutex_lock(&mock_money_lock);
+            json_object_set_new(d, "inquiry", json_false());
+            pthread_mutex_unlock(&mock_money_lock);
+            mock_books_dispute(d, "opened");
+            mock_dispute_send(d, "escalated");
+
+        } else {
+            mock_dispute_send(d, "inquiry_closed");
+        }
+
+        json_decref(d);
+        json_decref(root);
+
+        return mock_send_json(c, MHD_HTTP_OK, json_pack("{sb}", "ok", 1));
+    }
+
+    if (outcome == NULL
+        || (strcmp(outcome, "won") != 0 && strcmp(outcome, "lost") != 0))
+    {
+        json_decref(d);
+        json_decref(root);
+        return mock_money_error(c, MHD_HTTP_BAD_REQUEST,
+                                "outcome is won or lost");
     }
 
     mock_books_dispute(d, outcome);

@@ -227,6 +227,39 @@ book_field(const char *prefix, const char *field, json_int_t want)
 }
 
 
+/* An inquiry withdraws nothing: no dispute in the books until escalated;
+ * its outcomes are escalate or inquiry_closed, never won or lost. */
+MOCK_TEST(an_inquiry_is_in_the_books_only_once_escalated)
+{
+    resp_t  r;
+    char    body[256], path[256], id[64];
+
+    snprintf(body, sizeof(body),
+             "{\"payment_ref\":\"%s\",\"amount\":400,\"inquiry\":true}",
+             paid_intent("bkq:co_1", 1000));
+    control(&r, "POST", "/_control/disputes", body);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    snprintf(id, sizeof(id), "%s", str(&r, "id"));
+    resp_free(&r);
+    cr_assert_eq(book_field("bkq:", "disputed_open", 0), 0);
+
+    snprintf(path, sizeof(path), "/_control/disputes/%s/close", id);
+    control(&r, "POST", path, "{\"outcome\":\"won\"}");
+    cr_assert_eq(r.status, 400, "%s", r.body);
+    resp_free(&r);
+
+    control(&r, "POST", path, "{\"outcome\":\"escalate\"}");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    resp_free(&r);
+    cr_assert_eq(book_field("bkq:", "disputed_open", 400), 400);
+
+    control(&r, "POST", path, "{\"outcome\":\"lost\"}");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    resp_free(&r);
+    cr_assert_eq(book_field("bkq:", "disputed_lost", 400), 400);
+}
+
+
 MOCK_TEST(the_books_keep_what_the_psp_captured_refunded_and_disputed)
 {
     resp_t  r;

@@ -205,7 +205,8 @@ Test(events_adyen, chargeback_codes_open_win_and_lose_one_dispute)
         const char        *code;
         pay_event_kind_e   kind;
     } cases[] = {
-        { "NOTIFICATION_OF_CHARGEBACK", PAY_EVT_DISPUTE_OPENED },
+        /* the dispute process opened: Adyen deducted nothing yet */
+        { "NOTIFICATION_OF_CHARGEBACK", PAY_EVT_PENDING },
         { "CHARGEBACK", PAY_EVT_DISPUTE_OPENED },
         { "CHARGEBACK_REVERSED", PAY_EVT_DISPUTE_WON },
         { "SECOND_CHARGEBACK", PAY_EVT_DISPUTE_LOST },

@@ -275,6 +275,53 @@ Test(events_stripe, dispute_closed_won_lost_or_other)
 }
 
 
+/* An inquiry (Stripe's warning_* statuses) withdraws nothing: recorded
+ * about the dispute, nothing opened; its close moves nothing either. */
+Test(events_stripe, an_inquiry_created_or_closed_books_nothing)
+{
+    char         body[1024];
+    size_t       n;
+    pay_event_t  ev;
+
+    snprintf(body, sizeof(body), es_dispute_fmt, "charge.dispute.created",
+             "warning_needs_response");
+    cr_assert_eq(es_parse(body, &ev, 1, &n), 0);
+    cr_expect_eq(ev.kind, PAY_EVT_PENDING);
+    cr_expect_str_eq(ev.object_ref, "dp_1");
+
+    snprintf(body, sizeof(body), es_dispute_fmt, "charge.dispute.created",
+             "warning_under_review");
+    cr_assert_eq(es_parse(body, &ev, 1, &n), 0);
+    cr_expect_eq(ev.kind, PAY_EVT_PENDING);
+
+    snprintf(body, sizeof(body), es_dispute_fmt, "charge.dispute.closed",
+             "warning_closed");
+    cr_assert_eq(es_parse(body, &ev, 1, &n), 0);
+    cr_expect(ev.kind == PAY_EVT_IGNORED || ev.kind == PAY_EVT_PENDING);
+    cr_expect_str_eq(ev.object_ref, "dp_1");
+}
+
+
+/* Stripe withdrawing a dispute's money (a chargeback's, or an inquiry's
+ * once escalated) opens it: the same dispute as its created event, which
+ * the database books once. */
+Test(events_stripe, dispute_funds_withdrawn_opens_the_dispute)
+{
+    char         body[1024];
+    size_t       n;
+    pay_event_t  ev;
+
+    snprintf(body, sizeof(body), es_dispute_fmt,
+             "charge.dispute.funds_withdrawn", "needs_response");
+    cr_assert_eq(es_parse(body, &ev, 1, &n), 0);
+    cr_expect_eq(ev.kind, PAY_EVT_DISPUTE_OPENED);
+    cr_expect_str_eq(ev.object_ref, "dp_1");
+    cr_expect_str_eq(ev.payment_ref, "pi_7");
+    cr_expect_eq(ev.amount, 1999);
+    cr_expect_str_eq(ev.currency, "USD");
+}
+
+
 Test(events_stripe, dispute_without_amount_is_unreadable)
 {
     size_t       n;
@@ -503,8 +550,8 @@ Test(events_stripe, generic_and_adyen_lookups_carry_the_payment_id)
 
 
 /* What the gateway deliberately does not act on (Stripe's current
- * charge.refunded without its refunds list, a dispute's balance movements
- * and progress, a charge's or a payment intent's news): IGNORED about its
+ * charge.refunded without its refunds list, a dispute's money given back
+ * (its close books it) and progress, a charge's or a payment intent's news): IGNORED about its
  * object, so that it is recorded as ignored and no checkout is looked for
  * (as a session's event it was unknown_checkout, alerted). */
 Test(events_stripe, ignored_types_are_about_their_object_not_a_checkout)
@@ -514,7 +561,6 @@ Test(events_stripe, ignored_types_are_about_their_object_not_a_checkout)
     pay_event_t  ev[4];
     const char  *types[][2] = {
         { "charge.refunded", "ch_1" },
-        { "charge.dispute.funds_withdrawn", "du_1" },
         { "charge.dispute.funds_reinstated", "du_1" },
         { "charge.dispute.updated", "du_1" },
         { "charge.succeeded", "ch_1" },

@@ -436,23 +436,28 @@ Test(shard, adyen_codes_without_merchant_reference_are_located)
     static const sh_item_t  items[] = {
         { "PSPA1", "", "", "AUTHORISATION", "true", 1500 },
         { "PSPR1", "PSPA1", "", "REFUND", "true", 400 },
-        { "PSPC1", "PSPA1", "", "NOTIFICATION_OF_CHARGEBACK", "true",
-          1500 },
+        { "PSPC1", "PSPA1", "", "CHARGEBACK", "true", 1500 },
         { "PSPC2", "PSPA1", "", "SECOND_CHARGEBACK", "true", 1500 },
+        /* moves nothing: recorded about the dispute, on the home shard */
+        { "PSPC3", "PSPA1", "", "NOTIFICATION_OF_CHARGEBACK", "true",
+          1500 },
     };
     size_t                  i, n;
     pay_event_t             ev[PAY_WEBHOOK_MAX_ITEMS];
     pay_evroute_t           rt;
 
     n = sh_adyen(items, sizeof(items) / sizeof(items[0]), ev);
+    cr_assert_eq(n, 5);
 
-    for (i = 0; i < n; i++) {
+    for (i = 0; i < 4; i++) {
         cr_expect_eq(pay_event_route(&ev[i], &rt), PAY_EVROUTE_LOCATE,
                      "%s", items[i].event);
         cr_expect_str_eq(rt.merchant, "");
         cr_expect_str_eq(rt.payment_ref, "PSPA1", "%s", items[i].event);
         cr_expect_str_eq(rt.token, "");
     }
+
+    cr_expect_eq(pay_event_route(&ev[4], &rt), PAY_EVROUTE_HOME);
 }
 
 
