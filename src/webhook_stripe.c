@@ -384,11 +384,17 @@ pay_stripe_authorized(json_t *pi, pay_event_t *ev)
  * An off-session charge's payment intent (metadata.charge: our checkout's
  * nonce, set by the charge): payment_intent.succeeded pays the checkout,
  * captured, as a session's "paid" does (token and payment_ref the intent,
- * amount_received); payment_intent.payment_failed fails it.
+ * amount_received); payment_intent.payment_failed fails it -- unless its
+ * last_payment_error.code is authentication_required: the issuer wants the
+ * shopper, and the gateway made the charge's 402 a hosted page the shopper
+ * may still pay on (the checkout stays EXECUTING); recorded, it moves
+ * nothing.
  */
 static int
 pay_stripe_charge_event(json_t *pi, int succeeded, pay_event_t *ev)
 {
+    const char  *code;
+
     if (pay_copy_id(ev->payment_ref, sizeof(ev->payment_ref),
                     json_object_get(pi, "id")) != 0
         || pay_copy_id(ev->reference, sizeof(ev->reference),
@@ -406,7 +412,12 @@ pay_stripe_charge_event(json_t *pi, int succeeded, pay_event_t *ev)
         return pay_stripe_money(pi, "amount_received", ev, 1);
     }
 
-    ev->kind = PAY_EVT_FAILED;
+    code = json_string_value(json_object_get(
+                                 json_object_get(pi, "last_payment_error"),
+                                 "code"));
+
+    ev->kind = (code != NULL && strcmp(code, "authentication_required") == 0)
+               ? PAY_EVT_PENDING : PAY_EVT_FAILED;
     (void) pay_stripe_money(pi, "amount", ev, 0);
 
     return 0;

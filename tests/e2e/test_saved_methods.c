@@ -516,6 +516,33 @@ charge_authenticated(size_t d)
     pay_url = strdup(json_string_value(json_object_get(j, "pay_url")));
     session = strdup(json_string_value(json_object_get(j, "psp_token")));
 
+    /* Stripe also sends payment_intent.payment_failed for the 402's
+     * intent (metadata.charge our nonce, last_payment_error.code
+     * authentication_required): the shopper may still pay on the page,
+     * so it moves nothing */
+    if (d == 0) {
+        int    i;
+        char  *outcome = NULL;
+
+        params[0] = s.psp;
+        params[1] = nonce(&s.m, co);
+
+        for (i = 0; i < 100; i++) {
+            outcome = db_scalar("SELECT outcome FROM psp_events WHERE"
+                                " psp = $1 AND reference = $2 AND type ="
+                                " 'payment_intent.payment_failed' AND"
+                                " outcome IS NOT NULL", 2, params);
+            if (outcome != NULL) {
+                break;
+            }
+            msleep(100);
+        }
+
+        cr_expect_str_eq(outcome ? outcome : "(none came)", "pending",
+                         "%s: the authentication's payment_failed",
+                         s.psp);
+    }
+
     /* open, not failed */
     cr_expect_str_eq(checkout_status(&s.m, co), "EXECUTING");
 

@@ -573,6 +573,15 @@ mock_vault_stripe_charge_build(const char *body, size_t len,
                           "message", "Your card was declined.",
                           "payment_intent", pi),
                 402, response);
+
+        /* the intent's payment_failed, sent once committed: Stripe sends
+         * it for an off-session charge its issuer wanted the shopper for
+         * too (last_payment_error.code authentication_required), while
+         * the gateway turns the 402 into a hosted page */
+        if (s != NULL && strcmp(outcome, "authentication_required") == 0) {
+            json_object_set_new(s, "charge_failure",
+                                json_string("authentication_required"));
+        }
     }
 
     free(id);
@@ -825,6 +834,38 @@ mock_vault_committed(const json_t *stored, const char *key)
     mock_webhook_fault_t   wf;
 
     if (json_object_get(stored, "payment_ref") == NULL) {
+        /* a Stripe charge that needs the shopper: its intent's
+         * payment_failed, naming our checkout as the charge's metadata
+         * does */
+        if (json_is_string(json_object_get(stored, "charge_failure"))) {
+            mock_store_webhook_fault(key, &wf);
+
+            if (!wf.never) {
+                obj = json_pack("{ss ss sO sI sO ss s{sO} s{sO ss ss}}",
+                                "id", json_string_value(json_object_get(
+                                                     stored, "id")),
+                                "object", "payment_intent",
+                                "amount", json_object_get(stored,
+                                                          "amount_total"),
+                                "amount_received", (json_int_t) 0,
+                                "currency", json_object_get(stored,
+                                                            "currency"),
+                                "status", "requires_payment_method",
+                                "metadata", "charge",
+                                json_object_get(stored,
+                                                "client_reference_id"),
+                                "last_payment_error",
+                                "code", json_object_get(stored,
+                                                        "charge_failure"),
+                                "type", "card_error",
+                                "message", "Your card was declined.");
+                mock_stripe_webhook_object("payment_intent.payment_failed",
+                    obj, json_string_value(json_object_get(stored,
+                                               "client_reference_id")),
+                    &wf, MOCK_CHARGE_DELAY_MS);
+            }
+        }
+
         return;
     }
 

@@ -678,6 +678,38 @@ Test(saved_methods, stripe_charge_sends_no_merchant_key_named_as_ours)
 }
 
 
+/* Its payment_failed fails the checkout, except when the issuer wants the
+ * shopper (authentication_required): the gateway made the 402 a hosted
+ * page the shopper may still pay on; recorded, nothing moves. */
+Test(saved_methods, stripe_off_session_intent_failed_unless_authentication)
+{
+    char         b[1024];
+    size_t       n;
+    pay_event_t  ev[4];
+    static const char  fmt[] =
+        "{\"id\":\"evt_3\",\"type\":\"payment_intent.payment_failed\","
+        "\"livemode\":false,\"data\":{\"object\":{\"id\":\"pi_9\","
+        "\"object\":\"payment_intent\",\"amount\":1000,"
+        "\"currency\":\"eur\",\"status\":\"requires_payment_method\","
+        "\"last_payment_error\":{\"type\":\"card_error\",\"code\":\"%s\"},"
+        "\"metadata\":{\"charge\":\"m_1:ren_1\"}}}}";
+
+    snprintf(b, sizeof(b), fmt, "card_declined");
+    cr_assert_eq(pay_stripe_parse_events(b, strlen(b), ev, 4, &n), 0);
+    cr_assert_eq(n, 1);
+    cr_expect_eq(ev[0].kind, PAY_EVT_FAILED);
+    cr_expect_str_eq(ev[0].reference, "m_1:ren_1");
+
+    snprintf(b, sizeof(b), fmt, "authentication_required");
+    cr_assert_eq(pay_stripe_parse_events(b, strlen(b), ev, 4, &n), 0);
+    cr_assert_eq(n, 1);
+    cr_expect_eq(ev[0].kind, PAY_EVT_PENDING);
+    cr_expect_str_eq(ev[0].reference, "m_1:ren_1");
+    cr_expect_str_eq(ev[0].object_ref, "");
+    cr_expect_eq(ev[0].amount, 1000);
+}
+
+
 Test(saved_methods, generic_payment_method_saved)
 {
     pay_event_t  ev;
