@@ -313,6 +313,8 @@ ngx_http_payments_event_kind(pay_event_kind_e kind)
         return "PAYOUT_PAID";
     case PAY_EVT_PAYOUT_FAILED:
         return "PAYOUT_FAILED";
+    case PAY_EVT_PAYOUT_REVERSED:
+        return "PAYOUT_REVERSED";
     default:
         return "IGNORED";
     }

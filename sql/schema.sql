@@ -4210,7 +4210,8 @@ BEGIN
     END IF;
 
     IF p_kind NOT IN ('REFUND_SUCCEEDED', 'REFUND_FAILED', 'DISPUTE_OPENED', 'DISPUTE_WON',
-                      'DISPUTE_LOST', 'PAYOUT_PAID', 'PAYOUT_FAILED', 'CAPTURE_SUCCEEDED',
+                      'DISPUTE_LOST', 'PAYOUT_PAID', 'PAYOUT_FAILED', 'PAYOUT_REVERSED',
+                      'CAPTURE_SUCCEEDED',
                       'CAPTURE_FAILED', 'VOID_SUCCEEDED', 'VOID_FAILED') THEN
         RAISE EXCEPTION 'pay_event_apply: unknown kind %', p_kind
             USING ERRCODE = 'invalid_parameter_value';
@@ -8985,7 +8986,12 @@ BEGIN
     SELECT * INTO p FROM payouts po
      WHERE po.merchant_id = p.merchant_id AND po.payout_id = p.payout_id FOR UPDATE;
 
-    IF p_amount IS DISTINCT FROM p.amount OR upper(coalesce(p_currency, '')) <> p.currency THEN
+    -- PAYOUT_REVERSED's amount is what the PSP took back so far, in all:
+    -- some of the pay-out, never more
+    IF (CASE WHEN p_kind = 'PAYOUT_REVERSED'
+             THEN p_amount IS NULL OR p_amount <= 0 OR p_amount > p.amount
+             ELSE p_amount IS DISTINCT FROM p.amount END)
+       OR upper(coalesce(p_currency, '')) <> p.currency THEN
         outcome := 'amount_mismatch';
         RETURN;
     END IF;
@@ -8994,6 +9000,33 @@ BEGIN
     IF coalesce(p_object_ref, '') <> '' AND p.psp_payout_id IS NOT NULL
        AND p.psp_payout_id <> p_object_ref THEN
         outcome := 'mismatch';
+        RETURN;
+    END IF;
+    IF p_kind = 'PAYOUT_REVERSED' THEN
+        -- part of a paid pay-out taken back (Stripe's transfer.reversed
+        -- with reversed false): back in the wallet by what the PSP's
+        -- cumulative amount grew, so a delivery again, or one older than
+        -- what was booked, books nothing; the whole reversal later books
+        -- the rest
+        IF p.status = 'PENDING' THEN
+            -- its payment not seen yet: kept pending, applied once it is
+            outcome := 'unknown_payout';
+            RETURN;
+        END IF;
+        IF p.status = 'FAILED' OR p_amount <= p.amount_reversed THEN
+            outcome := 'already';
+            RETURN;
+        END IF;
+        UPDATE payouts po SET amount_reversed = p_amount,
+                              psp_payout_id = coalesce(po.psp_payout_id, nullif(p_object_ref, ''))
+         WHERE po.merchant_id = p.merchant_id AND po.payout_id = p.payout_id;
+        PERFORM ledger_book(p.merchant_id, NULL, NULL, 'payout', p.payout_id,
+            'webhook:' || p_psp || ':' || p_event_id, p.currency,
+            ARRAY['seller_payable:' || p.seller_account, 'psp_clearing:' || p_psp],
+            ARRAY[-(p_amount - p.amount_reversed), p_amount - p.amount_reversed]);
+        PERFORM wallet_add(p.merchant_id, p.seller_account, p.currency,
+                           p_amount - p.amount_reversed);
+        outcome := 'applied';
         RETURN;
     END IF;
     IF (p_kind = 'PAYOUT_PAID' AND p.status = 'PAID')
@@ -9005,15 +9038,20 @@ BEGIN
         -- reversed or returned after it was paid (Stripe's transfer.reversed
         -- after transfer.created, Adyen's "returned" after "booked"): the
         -- money is back on the platform's balance, so back in the wallet
+        -- (what a partial reversal booked back already, less)
         UPDATE payouts po SET status = 'FAILED',
                               failure = 'reversed at the PSP after it was paid',
+                              amount_reversed = po.amount,
                               psp_payout_id = coalesce(po.psp_payout_id, nullif(p_object_ref, ''))
          WHERE po.merchant_id = p.merchant_id AND po.payout_id = p.payout_id;
-        PERFORM ledger_book(p.merchant_id, NULL, NULL, 'payout', p.payout_id,
-            'webhook:' || p_psp || ':' || p_event_id, p.currency,
-            ARRAY['seller_payable:' || p.seller_account, 'psp_clearing:' || p_psp],
-            ARRAY[-p.amount, p.amount]);
-        PERFORM wallet_add(p.merchant_id, p.seller_account, p.currency, p.amount);
+        IF p.amount > p.amount_reversed THEN
+            PERFORM ledger_book(p.merchant_id, NULL, NULL, 'payout', p.payout_id,
+                'webhook:' || p_psp || ':' || p_event_id, p.currency,
+                ARRAY['seller_payable:' || p.seller_account, 'psp_clearing:' || p_psp],
+                ARRAY[-(p.amount - p.amount_reversed), p.amount - p.amount_reversed]);
+            PERFORM wallet_add(p.merchant_id, p.seller_account, p.currency,
+                               p.amount - p.amount_reversed);
+        END IF;
         outcome := 'applied';
         RETURN;
     END IF;
@@ -9091,7 +9129,9 @@ CREATE TABLE public.payouts (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
+    amount_reversed bigint DEFAULT 0 NOT NULL,
     CONSTRAINT payouts_amount CHECK ((amount > 0)),
+    CONSTRAINT payouts_amount_reversed CHECK (((amount_reversed >= 0) AND (amount_reversed <= amount))),
     CONSTRAINT payouts_currency CHECK ((currency ~ '^[A-Z]{3}$'::text)),
     CONSTRAINT payouts_failure CHECK ((length(failure) <= 1000)),
     CONSTRAINT payouts_id_format CHECK (((length(payout_id) = 28) AND (payout_id ~ '^pyo_[0-9a-f]*$'::text))),
@@ -9114,6 +9154,13 @@ COMMENT ON TABLE public.payouts IS 'Pay-outs from a seller''s wallet to its PSP 
 --
 
 COMMENT ON COLUMN public.payouts.metadata IS 'the merchant''s metadata: a JSON object of strings, {} when none';
+
+
+--
+-- Name: COLUMN payouts.amount_reversed; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.payouts.amount_reversed IS 'what the PSP took back of the paid pay-out so far, booked back to the seller''s wallet (a whole reversal: FAILED)';
 
 
 --
@@ -10819,7 +10866,7 @@ BEGIN
     -- and the range is one operator where the two bounds were three)
     v_broken := CASE
         WHEN NOT (length(event_id) <@ int4range(1, 255, '[]')) THEN 'webhook_events_id'
-        WHEN NOT (kind = ANY (ARRAY['SUCCEEDED'::text, 'CAPTURED'::text, 'AUTHORIZED'::text, 'FAILED'::text, 'PENDING'::text, 'IGNORED'::text, 'REFUND_SUCCEEDED'::text, 'REFUND_FAILED'::text, 'DISPUTE_OPENED'::text, 'DISPUTE_WON'::text, 'DISPUTE_LOST'::text, 'PAYOUT_PAID'::text, 'PAYOUT_FAILED'::text, 'CAPTURE_SUCCEEDED'::text, 'CAPTURE_FAILED'::text, 'VOID_SUCCEEDED'::text, 'VOID_FAILED'::text])) THEN 'webhook_events_kind'
+        WHEN NOT (kind = ANY (ARRAY['SUCCEEDED'::text, 'CAPTURED'::text, 'AUTHORIZED'::text, 'FAILED'::text, 'PENDING'::text, 'IGNORED'::text, 'REFUND_SUCCEEDED'::text, 'REFUND_FAILED'::text, 'DISPUTE_OPENED'::text, 'DISPUTE_WON'::text, 'DISPUTE_LOST'::text, 'PAYOUT_PAID'::text, 'PAYOUT_FAILED'::text, 'PAYOUT_REVERSED'::text, 'CAPTURE_SUCCEEDED'::text, 'CAPTURE_FAILED'::text, 'VOID_SUCCEEDED'::text, 'VOID_FAILED'::text])) THEN 'webhook_events_kind'
         WHEN NOT (source = ANY (ARRAY['reconciliation'::text, 'webhook'::text, 'sweeper'::text])) THEN 'webhook_events_source'
         WHEN NOT (length(type) <= 100) THEN 'webhook_events_type'
     END;

@@ -145,6 +145,8 @@ pay_event_kind_name(const pay_event_t *ev)
         return "PAYOUT_PAID";
     case PAY_EVT_PAYOUT_FAILED:
         return "PAYOUT_FAILED";
+    case PAY_EVT_PAYOUT_REVERSED:
+        return "PAYOUT_REVERSED";
     case PAY_EVT_METHOD_SAVED:
         return "METHOD_SAVED";
     default:

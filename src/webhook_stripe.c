@@ -580,8 +580,10 @@ pay_stripe_dispute(json_t *dp, int closed, pay_event_t *ev)
 
 
 /* A transfer {id, amount, currency, destination, reversed,
- * metadata:{nonce}}: created pays (a transfer to a connected account
- * settles at once), failed and a whole reversal fail. */
+ * amount_reversed, metadata:{nonce}}: created pays (a transfer to a
+ * connected account settles at once), failed and a whole reversal fail; a
+ * partial reversal is PAYOUT_REVERSED of amount_reversed (what was taken
+ * back so far, in all), booked back by what it grew. */
 static int
 pay_stripe_transfer(json_t *tr, const char *type, pay_event_t *ev)
 {
@@ -604,8 +606,13 @@ pay_stripe_transfer(json_t *tr, const char *type, pay_event_t *ev)
         ev->kind = PAY_EVT_PAYOUT_FAILED;
 
     } else {
-        /* a partial reversal: not ours to act on */
-        ev->kind = PAY_EVT_IGNORED;
+        /* a partial reversal: the money taken back so far is on the
+         * platform's balance again */
+        ev->kind = PAY_EVT_PAYOUT_REVERSED;
+
+        if (pay_stripe_money(tr, "amount_reversed", ev, 1) != 0) {
+            return -1;
+        }
     }
 
     return 0;

@@ -38,11 +38,14 @@ typedef enum {
     PAY_EVT_VOID_FAILED,
     /* the PSP stored the shopper's payment method for later charges:
      * method is its reusable token, reference the checkout's nonce */
-    PAY_EVT_METHOD_SAVED
+    PAY_EVT_METHOD_SAVED,
+    /* part of a paid pay-out taken back (Stripe's partial transfer
+     * reversal): amount is what was taken back so far, in all */
+    PAY_EVT_PAYOUT_REVERSED
 } pay_event_kind_e;
 
 /* The last kind, for range checks. */
-#define PAY_EVT_KIND_MAX  PAY_EVT_METHOD_SAVED
+#define PAY_EVT_KIND_MAX  PAY_EVT_PAYOUT_REVERSED
 
 typedef struct {
     char              event_id[256];  /* stripe: evt_…; adyen: pspReference
@@ -140,12 +143,14 @@ pay_err_e pay_stripe_verify(const char *header, size_t hlen,
  *     succeeded REFUND_SUCCEEDED, failed/canceled REFUND_FAILED, other
  *     PENDING; reference metadata.nonce, object_ref id (required),
  *     payment_ref payment_intent (the charge's if the refund has none);
- *   charge.dispute.created DISPUTE_OPENED, charge.dispute.closed won/lost
- *     DISPUTE_WON/_LOST (other statuses IGNORED); object_ref id,
+ *   charge.dispute.created and .funds_withdrawn DISPUTE_OPENED (created
+ *     with a warning_* status, an inquiry, PENDING), charge.dispute.closed
+ *     won/lost DISPUTE_WON/_LOST (other statuses IGNORED); object_ref id,
  *     payment_ref payment_intent, reference "";
  *   transfer.created PAYOUT_PAID, transfer.failed and transfer.reversed
- *     with reversed true PAYOUT_FAILED (a partial reversal IGNORED);
- *     reference metadata.nonce, object_ref id;
+ *     with reversed true PAYOUT_FAILED, a partial reversal (reversed
+ *     false) PAYOUT_REVERSED of amount_reversed; reference
+ *     metadata.nonce, object_ref id;
  *   anything else IGNORED.
  * The refund, dispute and transfer events need amount and currency (the
  * amount converted to ISO minor units, PAY_EVT_AMOUNT_INEXACT when it has

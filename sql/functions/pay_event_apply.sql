@@ -48,7 +48,8 @@ BEGIN
     END IF;
 
     IF p_kind NOT IN ('REFUND_SUCCEEDED', 'REFUND_FAILED', 'DISPUTE_OPENED', 'DISPUTE_WON',
-                      'DISPUTE_LOST', 'PAYOUT_PAID', 'PAYOUT_FAILED', 'CAPTURE_SUCCEEDED',
+                      'DISPUTE_LOST', 'PAYOUT_PAID', 'PAYOUT_FAILED', 'PAYOUT_REVERSED',
+                      'CAPTURE_SUCCEEDED',
                       'CAPTURE_FAILED', 'VOID_SUCCEEDED', 'VOID_FAILED') THEN
         RAISE EXCEPTION 'pay_event_apply: unknown kind %', p_kind
             USING ERRCODE = 'invalid_parameter_value';

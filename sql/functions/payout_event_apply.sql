@@ -27,7 +27,12 @@ BEGIN
     SELECT * INTO p FROM payouts po
      WHERE po.merchant_id = p.merchant_id AND po.payout_id = p.payout_id FOR UPDATE;
 
-    IF p_amount IS DISTINCT FROM p.amount OR upper(coalesce(p_currency, '')) <> p.currency THEN
+    -- PAYOUT_REVERSED's amount is what the PSP took back so far, in all:
+    -- some of the pay-out, never more
+    IF (CASE WHEN p_kind = 'PAYOUT_REVERSED'
+             THEN p_amount IS NULL OR p_amount <= 0 OR p_amount > p.amount
+             ELSE p_amount IS DISTINCT FROM p.amount END)
+       OR upper(coalesce(p_currency, '')) <> p.currency THEN
         outcome := 'amount_mismatch';
         RETURN;
     END IF;
@@ -36,6 +41,33 @@ BEGIN
     IF coalesce(p_object_ref, '') <> '' AND p.psp_payout_id IS NOT NULL
        AND p.psp_payout_id <> p_object_ref THEN
         outcome := 'mismatch';
+        RETURN;
+    END IF;
+    IF p_kind = 'PAYOUT_REVERSED' THEN
+        -- part of a paid pay-out taken back (Stripe's transfer.reversed
+        -- with reversed false): back in the wallet by what the PSP's
+        -- cumulative amount grew, so a delivery again, or one older than
+        -- what was booked, books nothing; the whole reversal later books
+        -- the rest
+        IF p.status = 'PENDING' THEN
+            -- its payment not seen yet: kept pending, applied once it is
+            outcome := 'unknown_payout';
+            RETURN;
+        END IF;
+        IF p.status = 'FAILED' OR p_amount <= p.amount_reversed THEN
+            outcome := 'already';
+            RETURN;
+        END IF;
+        UPDATE payouts po SET amount_reversed = p_amount,
+                              psp_payout_id = coalesce(po.psp_payout_id, nullif(p_object_ref, ''))
+         WHERE po.merchant_id = p.merchant_id AND po.payout_id = p.payout_id;
+        PERFORM ledger_book(p.merchant_id, NULL, NULL, 'payout', p.payout_id,
+            'webhook:' || p_psp || ':' || p_event_id, p.currency,
+            ARRAY['seller_payable:' || p.seller_account, 'psp_clearing:' || p_psp],
+            ARRAY[-(p_amount - p.amount_reversed), p_amount - p.amount_reversed]);
+        PERFORM wallet_add(p.merchant_id, p.seller_account, p.currency,
+                           p_amount - p.amount_reversed);
+        outcome := 'applied';
         RETURN;
     END IF;
     IF (p_kind = 'PAYOUT_PAID' AND p.status = 'PAID')
@@ -47,15 +79,20 @@ BEGIN
         -- reversed or returned after it was paid (Stripe's transfer.reversed
         -- after transfer.created, Adyen's "returned" after "booked"): the
         -- money is back on the platform's balance, so back in the wallet
+        -- (what a partial reversal booked back already, less)
         UPDATE payouts po SET status = 'FAILED',
                               failure = 'reversed at the PSP after it was paid',
+                              amount_reversed = po.amount,
                               psp_payout_id = coalesce(po.psp_payout_id, nullif(p_object_ref, ''))
          WHERE po.merchant_id = p.merchant_id AND po.payout_id = p.payout_id;
-        PERFORM ledger_book(p.merchant_id, NULL, NULL, 'payout', p.payout_id,
-            'webhook:' || p_psp || ':' || p_event_id, p.currency,
-            ARRAY['seller_payable:' || p.seller_account, 'psp_clearing:' || p_psp],
-            ARRAY[-p.amount, p.amount]);
-        PERFORM wallet_add(p.merchant_id, p.seller_account, p.currency, p.amount);
+        IF p.amount > p.amount_reversed THEN
+            PERFORM ledger_book(p.merchant_id, NULL, NULL, 'payout', p.payout_id,
+                'webhook:' || p_psp || ':' || p_event_id, p.currency,
+                ARRAY['seller_payable:' || p.seller_account, 'psp_clearing:' || p_psp],
+                ARRAY[-(p.amount - p.amount_reversed), p.amount - p.amount_reversed]);
+            PERFORM wallet_add(p.merchant_id, p.seller_account, p.currency,
+                               p.amount - p.amount_reversed);
+        END IF;
         outcome := 'applied';
         RETURN;
     END IF;

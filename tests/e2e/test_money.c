@@ -2105,6 +2105,86 @@ log_lines_of(const char *evt, const char *const *levels)
 }
 
 
+/* A Stripe transfer of payout id (the stored tr_ and our nonce), as
+ * transfer.reversed sends it. */
+static char *
+transfer_reversed(const paid_t *p, const char *id, const char *tr,
+    int whole, long reversed)
+{
+    return stripe_event("transfer.reversed",
+        str_printf("{\"id\":\"%s\",\"object\":\"transfer\",\"amount\":750,"
+                   "\"currency\":\"usd\",\"destination\":\"%s\","
+                   "\"reversed\":%s,\"amount_reversed\":%ld,"
+                   "\"metadata\":{\"nonce\":\"%s:%s\"}}", tr,
+                   money_destination(0), whole ? "true" : "false", reversed,
+                   p->m.id, id));
+}
+
+
+Test(money_events, a_stripe_transfer_reversed_in_part_is_booked_once,
+     .timeout = 60,
+     .description = "transfer.reversed with reversed false (part of a paid "
+                    "pay-out taken back): its amount_reversed is booked back "
+                    "to the seller's wallet by what it grew, once; the "
+                    "whole reversal later books the rest")
+{
+    char    *id, *tr, *evt;
+    resp_t  *r;
+    paid_t   p;
+
+    paid_new(&p, money_psp(0), NULL, NULL);
+    seller_add(&p.m, "seller_1", p.psp, money_destination(0));
+    r = payout(&p, "seller_1", "7.50", NULL);
+    cr_assert_eq(r->status, 201, "%s", r->body);
+    id = strdup(json_string_value(json_object_get(resp_json(r),
+                                                  "payout_id")));
+    (void) payout_becomes(&p, id, "PAID");
+    cr_assert_eq(wallet(&p.m, "seller_1"), 250);
+    tr = q1("SELECT psp_payout_id FROM payouts WHERE merchant_id = $1 AND"
+            " payout_id = $2", p.m.id, id);
+    cr_assert_not_null(tr);
+
+    /* 3.00 of it taken back: in the wallet again, the pay-out still PAID */
+    evt = transfer_reversed(&p, id, tr, 0, 300);
+    cr_expect_str_eq(q1("SELECT outcome FROM webhook_events WHERE psp = $1"
+                        " AND event_id = $2", p.psp, evt), "applied");
+    cr_expect_eq(wallet(&p.m, "seller_1"), 550, "%s", p.psp);
+    cr_expect_str_eq(q1("SELECT status || ':' || amount_reversed FROM payouts"
+                        " WHERE merchant_id = $1 AND payout_id = $2",
+                        p.m.id, id), "PAID:300");
+    expect_books_balance(&p.m);
+
+    /* the same reversal told again (another event, the same total) */
+    evt = transfer_reversed(&p, id, tr, 0, 300);
+    cr_expect_str_eq(q1("SELECT outcome FROM webhook_events WHERE psp = $1"
+                        " AND event_id = $2", p.psp, evt), "already");
+    cr_expect_eq(wallet(&p.m, "seller_1"), 550, "%s", p.psp);
+
+    /* 2.00 more: 5.00 in all */
+    evt = transfer_reversed(&p, id, tr, 0, 500);
+    cr_expect_str_eq(q1("SELECT outcome FROM webhook_events WHERE psp = $1"
+                        " AND event_id = $2", p.psp, evt), "applied");
+    cr_expect_eq(wallet(&p.m, "seller_1"), 750, "%s", p.psp);
+
+    /* then the whole of it: the rest, 2.50, and FAILED */
+    evt = transfer_reversed(&p, id, tr, 1, 750);
+    cr_expect_str_eq(q1("SELECT outcome FROM webhook_events WHERE psp = $1"
+                        " AND event_id = $2", p.psp, evt), "applied");
+    (void) payout_becomes(&p, id, "FAILED");
+    cr_expect_eq(wallet(&p.m, "seller_1"), 1000, "%s", p.psp);
+    cr_expect_eq(ql("SELECT coalesce(sum(amount), 0) FROM ledger_entries"
+                    " WHERE merchant_id = $1 AND account LIKE"
+                    " 'psp\\_clearing:%'", p.m.id, NULL), 1500);
+    expect_books_balance(&p.m);
+
+    /* a partial one late, after the whole: nothing more */
+    evt = transfer_reversed(&p, id, tr, 0, 500);
+    cr_expect_str_eq(q1("SELECT outcome FROM webhook_events WHERE psp = $1"
+                        " AND event_id = $2", p.psp, evt), "already");
+    cr_expect_eq(wallet(&p.m, "seller_1"), 1000, "%s", p.psp);
+}
+
+
 Test(money_events, a_stripe_refund_in_current_event_shapes_pages_nobody,
      .timeout = 60,
      .description = "a whole refund and a dispute's balance movements with "

@@ -376,11 +376,21 @@ Test(events_stripe, transfer_failed_or_wholly_reversed_is_a_failed_payout)
     cr_assert_eq(es_parse(body, &ev, 1, &n), 0);
     cr_expect_eq(ev.kind, PAY_EVT_PAYOUT_FAILED);
 
-    /* a partial reversal moves nothing of ours */
+    /* a partial reversal: what was taken back so far, in all, on the
+     * pay-out named by its nonce */
+    snprintf(body, sizeof(body), es_transfer_fmt, "transfer.reversed",
+             "false,\"amount_reversed\":900");
+    cr_assert_eq(es_parse(body, &ev, 1, &n), 0);
+    cr_expect_eq(ev.kind, PAY_EVT_PAYOUT_REVERSED);
+    cr_expect_eq(ev.amount, 900);
+    cr_expect_str_eq(ev.currency, "EUR");
+    cr_expect_str_eq(ev.object_ref, "tr_1");
+    cr_expect_str_eq(ev.reference, "m1:pyo_0123456789abcdef01234567");
+
+    /* without what was taken back, it cannot be booked: unreadable */
     snprintf(body, sizeof(body), es_transfer_fmt, "transfer.reversed",
              "false");
-    cr_assert_eq(es_parse(body, &ev, 1, &n), 0);
-    cr_expect_eq(ev.kind, PAY_EVT_IGNORED);
+    cr_expect_eq(es_parse(body, &ev, 1, &n), -1);
 }
 
 
