@@ -5,6 +5,7 @@
 -- reversal books the rest.
 
 ALTER TABLE payouts ADD COLUMN IF NOT EXISTS amount_reversed bigint NOT NULL DEFAULT 0;
+ALTER TABLE payouts DROP CONSTRAINT IF EXISTS payouts_amount_reversed;
 ALTER TABLE payouts ADD CONSTRAINT payouts_amount_reversed
     CHECK (amount_reversed >= 0 AND amount_reversed <= amount);
 COMMENT ON COLUMN payouts.amount_reversed IS
