@@ -50,6 +50,8 @@ static void ngx_http_payments_webhook_unreadable_kept(
     ngx_http_payments_pg_query_t *q, PGresult *res);
 static ngx_int_t ngx_http_payments_webhook_unreadable_answer(
     ngx_http_payments_ctx_t *ctx);
+static ngx_int_t ngx_http_payments_webhook_unread_id(
+    ngx_http_payments_ctx_t *ctx, pay_event_t *ev, u_char *bytes, size_t len);
 static void ngx_http_payments_webhook_foreign(ngx_http_payments_ctx_t *ctx);
 static void ngx_http_payments_webhook_foreign_kept(
     ngx_http_payments_pg_query_t *q, PGresult *res);
@@ -486,6 +488,35 @@ ngx_http_payments_webhook_seal(ngx_http_payments_ctx_t *ctx,
 
 
 /*
+ * An authentic event kept unapplied (ngx_http_payments_webhook_unreadable,
+ * _foreign): its id "unreadable:" and the SHA-256 of the bytes kept, so a
+ * redelivery keeps nothing twice; kept on the home shard; the PSP's name
+ * and the id as the keeping's $1 and $2.  NGX_ERROR: no memory.
+ */
+
+static ngx_int_t
+ngx_http_payments_webhook_unread_id(ngx_http_payments_ctx_t *ctx,
+    pay_event_t *ev, u_char *bytes, size_t len)
+{
+    char    *p;
+    u_char   md[SHA256_DIGEST_LENGTH];
+
+    SHA256(bytes, len, md);
+    ev->kind = PAY_EVT_IGNORED;
+    p = (char *) ngx_cpymem(ev->event_id, "unreadable:",
+                            sizeof("unreadable:") - 1);
+    *ngx_hex_dump((u_char *) p, md, SHA256_DIGEST_LENGTH) = '\0';
+
+    ctx->shard = ctx->pmcf->shard_home;
+    ctx->params[0] = (char *) ngx_http_payments_cstr(ctx->request->pool,
+                                                     &ctx->psp->name);
+    ctx->params[1] = ev->event_id;
+
+    return ctx->params[0] != NULL ? NGX_OK : NGX_ERROR;
+}
+
+
+/*
  * An authentic event no reader of its dialect can read (outcome
  * "unreadable"), or one signed for other money than the PSP's ("livemode",
  * "merchant_account"): its signed bytes, the header values the
@@ -502,8 +533,6 @@ static void
 ngx_http_payments_webhook_unreadable(ngx_http_payments_ctx_t *ctx,
     const char *outcome)
 {
-    char                *p;
-    u_char               md[SHA256_DIGEST_LENGTH];
     pay_event_t         *ev;
     ngx_http_request_t  *r = ctx->request;
 
@@ -519,19 +548,9 @@ ngx_http_payments_webhook_unreadable(ngx_http_payments_ctx_t *ctx,
 
     ev = &ctx->events[0];
     ngx_memzero(ev, sizeof(pay_event_t));
-    ev->kind = PAY_EVT_IGNORED;
 
-    SHA256(ctx->body.data, ctx->body.len, md);
-    p = (char *) ngx_cpymem(ev->event_id, "unreadable:",
-                            sizeof("unreadable:") - 1);
-    *ngx_hex_dump((u_char *) p, md, SHA256_DIGEST_LENGTH) = '\0';
-
-    ctx->shard = ctx->pmcf->shard_home;
-    ctx->params[0] = (char *) ngx_http_payments_cstr(r->pool,
-                                                     &ctx->psp->name);
-    ctx->params[1] = ev->event_id;
-
-    if (ctx->params[0] == NULL
+    if (ngx_http_payments_webhook_unread_id(ctx, ev, ctx->body.data,
+                                            ctx->body.len) != NGX_OK
         || ngx_http_payments_webhook_evidence(ctx) != NGX_OK
         || ngx_http_payments_webhook_event_evidence(ctx, ev,
                                                     (char **) &ctx->params[2],
@@ -625,9 +644,7 @@ ngx_http_payments_webhook_unreadable_answer(ngx_http_payments_ctx_t *ctx)
 static void
 ngx_http_payments_webhook_foreign(ngx_http_payments_ctx_t *ctx)
 {
-    char                *p;
     u_char              *bytes;
-    u_char               md[SHA256_DIGEST_LENGTH];
     size_t               len;
     ngx_uint_t           nkeys;
     pay_event_t         *ev;
@@ -659,20 +676,10 @@ ngx_http_payments_webhook_foreign(ngx_http_payments_ctx_t *ctx)
         len = ctx->body.len;
     }
 
-    SHA256(bytes, len, md);
-    ev->kind = PAY_EVT_IGNORED;
-    p = (char *) ngx_cpymem(ev->event_id, "unreadable:",
-                            sizeof("unreadable:") - 1);
-    *ngx_hex_dump((u_char *) p, md, SHA256_DIGEST_LENGTH) = '\0';
-
-    ctx->shard = ctx->pmcf->shard_home;
-    ctx->params[0] = (char *) ngx_http_payments_cstr(r->pool,
-                                                     &ctx->psp->name);
-    ctx->params[1] = ev->event_id;
     ctx->params[3] = ctx->wh_headers;
     ctx->params[5] = "merchant_account";
 
-    if (ctx->params[0] == NULL
+    if (ngx_http_payments_webhook_unread_id(ctx, ev, bytes, len) != NGX_OK
         || ngx_http_payments_webhook_event_evidence(ctx, ev,
                                                     (char **) &ctx->params[2],
                                                     (char **) &ctx->params[4])

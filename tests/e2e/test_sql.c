@@ -3705,11 +3705,12 @@ Test(sql, the_hold_for_a_pending_refund_is_what_its_booking_takes_after_a_revers
 }
 
 
-Test(sql, a_dispute_won_then_refunded_then_lost_again_charges_the_seller_once,
-     .description = "an order of 10.00 at 10 % paid, charged back (DISPUTE_OPENED), won, then refunded whole (the claim accepted, REFUND_SUCCEEDED: the wallet 9.00 -> 0); lost after all (Adyen's SECOND_CHARGEBACK): the order holds nothing any more, so its seller bears nothing and the 10.00 is the platform's (psp_shortfall, audit dispute:shortfall), alerted dispute_excess")
+/* a merchant m at 10 % commission whose checkout co_1 (one order co_1_1
+ * of 10.00, seller_42) Stripe paid */
+static void
+paid_at_ten_percent(PGconn *c, char *m)
 {
-    PGconn  *c = sqlt_connect();
-    char     m[24], tok[64], ev[64], pi[40], rf[32];
+    char  tok[64], ev[64], pi[40];
 
     new_merchant(c, m);
     OK(c, "UPDATE merchants SET commission_bps = 1000 WHERE merchant_id = $1", m);
@@ -3722,6 +3723,16 @@ Test(sql, a_dispute_won_then_refunded_then_lost_again_charges_the_seller_once,
     cr_assert_str_eq(VAL(c, "SELECT outcome FROM pay_event_apply('stripe', $1,"
                             " 'SUCCEEDED', 'checkout.session.completed', 'tok_sent',"
                             " '', 1000, 'USD', $2, '', ARRAY[$3])", ev, pi, tok), "applied");
+}
+
+
+Test(sql, a_dispute_won_then_refunded_then_lost_again_charges_the_seller_once,
+     .description = "an order of 10.00 at 10 % paid, charged back (DISPUTE_OPENED), won, then refunded whole (the claim accepted, REFUND_SUCCEEDED: the wallet 9.00 -> 0); lost after all (Adyen's SECOND_CHARGEBACK): the order holds nothing any more, so its seller bears nothing and the 10.00 is the platform's (psp_shortfall, audit dispute:shortfall), alerted dispute_excess")
+{
+    PGconn  *c = sqlt_connect();
+    char     m[24], rf[32];
+
+    paid_at_ten_percent(c, m);
     cr_assert_str_eq(dispute_wallets(c, m), "seller_42 900");
 
     cr_assert_str_eq(dispute_event(c, m, "DISPUTE_OPENED", "dp_w", "1000"), "applied");
@@ -3742,23 +3753,15 @@ Test(sql, a_dispute_won_then_refunded_then_lost_again_charges_the_seller_once,
     expect_balanced(c, m);
     PQfinish(c);
 }
+
+
 Test(sql, a_dispute_lost_after_a_win_and_a_partial_refund_charges_the_seller_what_is_left,
      .description = "an order of 10.00 at 10 % charged back, won, refunded 4.00, then lost again: the seller bears the 6.00 its order still held, the 4.00 refunded is the platform's (psp_shortfall), dispute_excess")
 {
     PGconn  *c = sqlt_connect();
-    char     m[24], tok[64], ev[64], pi[40], rf[32];
+    char     m[24], rf[32];
 
-    new_merchant(c, m);
-    OK(c, "UPDATE merchants SET commission_bps = 1000 WHERE merchant_id = $1", m);
-    claim(c, &(claim_req_t){ .merchant = m, .total = "1000", .orders =
-        "[{\"payment_order_id\":\"co_1_1\",\"seller_account\":\"seller_42\",\"amount_minor\":1000}]" });
-    finish(c, m, "k1", "1", "co_1", "EXECUTING", "cs_1", NULL, "201", "{}");
-    snprintf(tok, sizeof(tok), "%s.cs_1", m);
-    snprintf(ev, sizeof(ev), "evt_paid_%s", m);
-    snprintf(pi, sizeof(pi), "pi_%s", m);
-    cr_assert_str_eq(VAL(c, "SELECT outcome FROM pay_event_apply('stripe', $1,"
-                            " 'SUCCEEDED', 'checkout.session.completed', 'tok_sent',"
-                            " '', 1000, 'USD', $2, '', ARRAY[$3])", ev, pi, tok), "applied");
+    paid_at_ten_percent(c, m);
 
     cr_assert_str_eq(dispute_event(c, m, "DISPUTE_OPENED", "dp_w", "1000"), "applied");
     cr_assert_str_eq(dispute_event(c, m, "DISPUTE_WON", "dp_w", "1000"), "applied");
