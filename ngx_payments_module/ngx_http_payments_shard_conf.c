@@ -456,7 +456,7 @@ ngx_http_payments_conninfo_worker(ngx_cycle_t *cycle,
     size_t                      len;
     u_char                     *p, *end;
     ngx_uint_t                  i, k;
-    const char                 *home, *user, *mode, *have[6];
+    const char                 *home, *user, *mode, *service, *have[6];
     struct passwd               pw, *pwp;
     PQconninfoOption           *opts, *o;
     ngx_http_payments_shard_t  *shard;
@@ -506,10 +506,15 @@ ngx_http_payments_conninfo_worker(ngx_cycle_t *cycle,
         }
 
         mode = getenv("PGSSLMODE");
+        service = getenv("PGSERVICE");
 
         for (o = opts; o->keyword; o++) {
             if (o->val == NULL || o->val[0] == '\0') {
                 continue;
+            }
+
+            if (ngx_strcmp(o->keyword, "service") == 0) {
+                service = o->val;
             }
 
             for (k = 0; k < 6; k++) {
@@ -525,6 +530,14 @@ ngx_http_payments_conninfo_worker(ngx_cycle_t *cycle,
                 /* a list's directory: libpq wants no home for it */
                 have[5] = o->val;
             }
+        }
+
+        /* a service file's words fill only what the string leaves unset:
+         * libpq reads it at every connection, and what it names (or
+         * leaves to the user database) is libpq's */
+        if (service != NULL && service[0] != '\0') {
+            PQconninfoFree(opts);
+            continue;
         }
 
         /* the words to add, and their room */

@@ -163,9 +163,9 @@ gateway_start_env(gateway_t *gw, const char *name, int workers,
 {
     int     rc;
     long    port;
-    char   *dir, *conf, *pid;
+    char   *dir, *conf, *pid, *keep;
     FILE   *f;
-    const char  *level, *run = env("PAY_TEST_RUN");
+    const char  *level, *w, *end, *eq, *run = env("PAY_TEST_RUN");
 
     memset(gw, 0, sizeof(gateway_t));
     gw->workers = workers;
@@ -187,8 +187,21 @@ gateway_start_env(gateway_t *gw, const char *name, int workers,
         level = "notice";
     }
 
+    /* the workers keep what the master was started with (nginx clears
+     * their environment but for "env" lines) */
+    keep = strdup("");
+    for (w = env_words; w != NULL && *w != '\0'; w = end) {
+        end = w + strcspn(w, " ");
+        eq = memchr(w, '=', (size_t) (end - w));
+        if (eq != NULL) {
+            keep = str_printf("%senv %.*s;\n", keep, (int) (eq - w), w);
+        }
+        end += strspn(end, " ");
+    }
+
     conf = str_printf(
         "load_module %s;\n"
+        "%s"
         "worker_processes %d;\n"
         "pid %s/nginx.pid;\n"
         "error_log %s %s;\n"
@@ -210,7 +223,8 @@ gateway_start_env(gateway_t *gw, const char *name, int workers,
         "    location / { payments; }\n"
         "  }\n"
         "}\n",
-        gateway_module(), workers, dir, gw->error_log, level, run, name,
+        gateway_module(), keep, workers, dir, gw->error_log, level, run,
+        name,
         dir, dir, dir, dir, dir,
         env("PAY_TEST_PUBLIC_ORIGIN"), env("PAY_TEST_PAYTOKEN_KEY"),
         env("PAY_TEST_PAYTOKEN_KID"), env("PAY_TEST_ENCRYPTION_KEY"),

@@ -45,7 +45,8 @@ void     gateway_start(gateway_t *gw, const char *name, int workers,
     const char *http_conf);
 /* The same, nginx started with env_words ("NAME=value ...", for the shell)
  * in its environment: the master's, which its workers inherit as it is when
- * they fork (an LD_PRELOAD library stays loaded in them). */
+ * they fork (an LD_PRELOAD library stays loaded in them), each name kept
+ * in theirs by an "env NAME;" line. */
 void     gateway_start_env(gateway_t *gw, const char *name, int workers,
     const char *http_conf, const char *env_words);
 /* The gateway's nginx.conf with the text from replaced by to (from must

@@ -8,9 +8,11 @@
  * unit tests cover.
  */
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <pwd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -158,4 +160,34 @@ Test(db_login, a_connection_looks_nothing_up_in_the_user_database)
                             str_printf("role \"%s\" does not exist",
                                        pw->pw_name)),
               "%s", file_read(nologin.error_log, NULL));
+}
+
+
+/*
+ * A string that names a service leaves its words to libpq's service file,
+ * which fills only what the string does not say: the worker adds nothing
+ * to it (a user= of the worker's own would win over the file's).  The
+ * file (PGSERVICEFILE, kept for the workers by "env") names the gateway's
+ * role; the gateway connects as it.
+ */
+Test(db_login, a_service_files_words_stay_its_own)
+{
+    char  *svc;
+    FILE  *f;
+
+    svc = run_file(str_printf("pg_service-%ld.conf", (long) getpid()));
+    f = fopen(svc, "w");
+    cr_assert_not_null(f, "%s", svc);
+    fputs("[gw]\nuser=payments_gateway\n", f);
+    fclose(f);
+    cr_assert_eq(chmod(svc, 0644), 0, "%s", svc);
+
+    gateway_start_env(&nologin, "service", 1, str_printf(
+        "payments_database \"service=gw hostaddr=127.0.0.1 port=%ld "
+        "dbname=payments\";\n"
+        "payments_sweeper off;\n%s",
+        pg_port(), gw_psp_conf(env("PAY_TEST_PSP"), "stripe")),
+        str_printf("PGSERVICEFILE=%s", svc));
+
+    gateway_wait_ready(&nologin, 10);
 }
