@@ -828,6 +828,17 @@ ngx_http_payments_review_approved(ngx_http_payments_pg_query_t *q,
         return;
     }
 
+    /* its saved method detached since the read before (a detach that
+     * committed meanwhile): nothing approved, the checkout still held */
+    if (ngx_strcmp(outcome, "method_unusable") == 0) {
+        ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
+                                       PAY_ERR_METHOD_UNUSABLE, 0,
+                                       "the saved method was detached: the "
+                                       "charge is not approved; reject "
+                                       "it"));
+        return;
+    }
+
     /* the registration's key: a stored answer is sealed under it */
     if (PQgetlength(res, 0, 1) > PAY_IDEM_KEY_MAX) {
         ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));

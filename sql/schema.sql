@@ -6850,6 +6850,22 @@ BEGIN
         RETURN;
     END IF;
 
+    -- an off-session charge's saved method, locked as a charge's claim
+    -- locks it (until this commits: a detach waits for it, or came first):
+    -- one detached while the charge was held is never charged
+    IF c.payment_method_id IS NOT NULL THEN
+        PERFORM 1 FROM payment_methods pm
+         WHERE pm.merchant_id = p_merchant AND pm.method_id = c.payment_method_id
+           AND pm.status = 'active'
+           FOR SHARE;
+        IF NOT FOUND THEN
+            RETURN QUERY SELECT 'method_unusable'::text, NULL::text, NULL::bigint,
+                                NULL::text, NULL::bigint, NULL::int, NULL::text,
+                                NULL::int, NULL::bigint;
+            RETURN;
+        END IF;
+    END IF;
+
     UPDATE idempotency_keys ik
        SET state = 'in_progress', lease = ik.lease + 1,
            lease_until = v_now + p_lease_seconds * interval '1 second',

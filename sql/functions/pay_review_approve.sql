@@ -17,6 +17,9 @@
 --   in_use    an approval's PSP call is under way (retry_after seconds)
 --   decided   not held for review (rejected, expired, never), or the
 --             shop's cancel of it is under way
+--   method_unusable  an off-session charge whose saved method was
+--             detached while it was held: nothing approved (the method
+--             is locked FOR SHARE, as a charge's claim locks it)
 CREATE OR REPLACE FUNCTION pay_review_approve(p_merchant text, p_checkout_id text, p_psp_request text, p_expires_at bigint, p_lease_seconds integer)
  RETURNS TABLE(outcome text, idem_key text, lease bigint, psp_request text, expires_at bigint, response_status integer, response_body text, retry_after integer, claim_age bigint)
  LANGUAGE plpgsql
@@ -106,6 +109,22 @@ BEGIN
                             ts_epoch(c.expires_at), NULL::int, NULL::text, NULL::int,
                             floor(date_part('epoch', v_now - rk.reviewed_at))::bigint;
         RETURN;
+    END IF;
+
+    -- an off-session charge's saved method, locked as a charge's claim
+    -- locks it (until this commits: a detach waits for it, or came first):
+    -- one detached while the charge was held is never charged
+    IF c.payment_method_id IS NOT NULL THEN
+        PERFORM 1 FROM payment_methods pm
+         WHERE pm.merchant_id = p_merchant AND pm.method_id = c.payment_method_id
+           AND pm.status = 'active'
+           FOR SHARE;
+        IF NOT FOUND THEN
+            RETURN QUERY SELECT 'method_unusable'::text, NULL::text, NULL::bigint,
+                                NULL::text, NULL::bigint, NULL::int, NULL::text,
+                                NULL::int, NULL::bigint;
+            RETURN;
+        END IF;
     END IF;
 
     UPDATE idempotency_keys ik

@@ -2254,6 +2254,17 @@ review_charge(size_t d)
         expect_problem(r, 409, "payment_method_unusable");
         cr_expect_str_eq(checkout_status(&s.m, co), "REVIEW");
 
+        /* and the database's own approval, which a detach committed
+         * after the gateway's read of the method would meet: it reads
+         * the method locked, and approves nothing */
+        params[0] = s.m.id;
+        params[1] = co;
+        cr_expect_str_eq(db_scalar("SELECT outcome FROM pay_review_approve("
+                                   "$1, $2, 'v1.x', extract(epoch FROM now()"
+                                   " + interval '1 hour')::bigint, 30)", 2,
+                                   params), "method_unusable");
+        cr_expect_str_eq(checkout_status(&s.m, co), "REVIEW");
+
         r = review_decide(n, "reject");
         cr_expect_eq(r->status, 200, "%s", r->body);
 
