@@ -717,9 +717,12 @@ extern ngx_module_t  ngx_http_payments_module;
  *                  every path (_review.c's approval too).
  *   _review.c, _cancel.c, _money.c, _read.c, _list.c, _notify_api.c,
  *   _webhook.c, _methods.c, _metrics_page.c (GET /metrics)
- *                  the other route handlers.  Call the limits' hooks, the
- *                  drivers, _psp_conf.c and the leaves; never the router
- *                  or _auth.c.  _money_call.c is _money.c's PSP call.
+ *                  the other route handlers (_webhook_evidence.c, below
+ *                  _webhook.c, what a webhook keeps as evidence, and the
+ *                  authentic events it keeps unapplied).  Call the
+ *                  limits' hooks, the drivers, _psp_conf.c and the
+ *                  leaves; never the router or _auth.c.  _money_call.c
+ *                  is _money.c's PSP call.
  *   _limit*.c      ngx_http_payments_limit_module: directives, zones,
  *                  hooks, variables; _limit_failures.c the card-testing
  *                  guard's keys and counts (local, or in Redis under an
@@ -875,7 +878,8 @@ extern ngx_module_t  ngx_http_payments_module;
  *   _tls_guard.c         -> _metrics_guard.c _util.c
  *   _util.c              -> -
  *   _webhook.c           -> _limit_failures.c _metrics.c _pg.c _psp_conf.c
- *   _webhook.c           -> _response.c _shard.c _util.c
+ *   _webhook.c           -> _response.c _shard.c _util.c _webhook_evidence.c
+ *   _webhook_evidence.c  -> _pg.c _response.c _util.c
  */
 
 
@@ -1134,6 +1138,25 @@ ngx_int_t ngx_http_payments_auth_init(ngx_cycle_t *cycle,
 /* the route handlers: _register.c, _webhook.c, _read.c, _readyz.c */
 void ngx_http_payments_register_start(ngx_http_payments_ctx_t *ctx);
 void ngx_http_payments_webhook(ngx_http_payments_ctx_t *ctx);
+
+/* _webhook_evidence.c: the verifier's header reader (pay_header_pt: each
+ * header it reads noted for the inbox); what a verified webhook keeps
+ * besides its events (those header values, in ctx->wh_headers), each event's
+ * own bytes ($3, sealed when they may carry a method's token) and key id
+ * ($5, NULL when none), and the authentic events kept unapplied: the
+ * request's whole body (outcome "unreadable", "livemode",
+ * "merchant_account"), or the other account's items of an Adyen batch
+ * once ctx->nevents of this PSP's are committed (each answers the request
+ * itself) */
+const char *ngx_http_payments_webhook_header(void *data, const char *name,
+    size_t *len, unsigned *count);
+ngx_int_t ngx_http_payments_webhook_evidence(ngx_http_payments_ctx_t *ctx);
+ngx_int_t ngx_http_payments_webhook_event_evidence(
+    ngx_http_payments_ctx_t *ctx, pay_event_t *ev, char **body,
+    char **key_id);
+void ngx_http_payments_webhook_unreadable(ngx_http_payments_ctx_t *ctx,
+    const char *outcome);
+void ngx_http_payments_webhook_foreign(ngx_http_payments_ctx_t *ctx);
 void ngx_http_payments_get_order(ngx_http_payments_ctx_t *ctx);
 void ngx_http_payments_get_checkout(ngx_http_payments_ctx_t *ctx);
 ngx_int_t ngx_http_payments_pay(ngx_http_payments_ctx_t *ctx);
