@@ -389,6 +389,35 @@ expect_verified(const char *out, const char *evt, const char *want)
 }
 
 
+/*
+ * payments-events verify of the event kept as id: verified, over every
+ * shard on a sharded stack (an event kept unread is on the home shard,
+ * not a merchant's; each line then begins with its shard's name)
+ */
+static void
+expect_kept_verified(const char *psp, const char *id)
+{
+    char  *argv[12], *out;
+
+    argv[0] = str_printf("%s/bin/payments-events", env("PAY_TEST_ROOT"));
+    argv[1] = (char *) (shards_n() > 1 ? "--shards" : "--db");
+    argv[2] = (char *) (shards_n() > 1 ? env("PAY_TEST_SHARDS_FILE")
+                                       : env("PAY_TEST_PG"));
+    argv[3] = (char *) "verify";
+    argv[4] = (char *) "--conf";
+    argv[5] = run_file("nginx.conf");
+    argv[6] = (char *) "--psp";
+    argv[7] = (char *) psp;
+    argv[8] = (char *) "--event";
+    argv[9] = (char *) id;
+    argv[10] = NULL;
+
+    out = NULL;
+    cr_expect_eq(run(argv, &out), 0, "%s", out);
+    expect_verified(out, id, shards_n() > 1 ? "a\tverified" : "verified");
+}
+
+
 /* Each item of a batch is kept alone, as the PSP wrote it, verifies
  * again alone with the key its row names, and one altered in the table is
  * reported while its neighbour still verifies. */
@@ -516,7 +545,7 @@ Test(adyen, a_refused_attempt_leaves_the_checkout_open_and_a_later_payment_books
 static void
 expect_kept_unapplied(const char *psp, const char *body, const char *why)
 {
-    char        *id, *out;
+    char        *id;
     PGconn      *home;
     const char  *params[2];
 
@@ -540,24 +569,7 @@ expect_kept_unapplied(const char *psp, const char *body, const char *why)
                                   "'UTF8')", 2, params), "1",
                      "the bytes kept are not the bytes signed");
 
-    {
-        char  *argv[12];
-
-        argv[0] = str_printf("%s/bin/payments-events", env("PAY_TEST_ROOT"));
-        argv[1] = (char *) (shards_n() > 1 ? "--shards" : "--db");
-        argv[2] = (char *) (shards_n() > 1 ? env("PAY_TEST_SHARDS_FILE")
-                                           : env("PAY_TEST_PG"));
-        argv[3] = (char *) "verify";
-        argv[4] = (char *) "--conf";
-        argv[5] = run_file("nginx.conf");
-        argv[6] = (char *) "--psp";
-        argv[7] = (char *) psp;
-        argv[8] = (char *) "--event";
-        argv[9] = id;
-        argv[10] = NULL;
-        cr_expect_eq(run(argv, &out), 0, "%s", out);
-        expect_verified(out, id, shards_n() > 1 ? "a\tverified" : "verified");
-    }
+    expect_kept_verified(psp, id);
 
     params[1] = id;
     cr_expect_str_eq(db_scalar_on(home, "SELECT state_before || ' ' || "
@@ -1144,7 +1156,7 @@ Test(generic, an_authentic_event_it_cannot_read_is_kept_unread_once)
 {
     reg_t        g;
     resp_t      *r;
-    char        *body, *id, *out;
+    char        *body, *id;
     PGconn      *home;
     const char  *params[2];
 
@@ -1180,27 +1192,7 @@ Test(generic, an_authentic_event_it_cannot_read_is_kept_unread_once)
     cr_expect_str_eq(status_of(&g), "EXECUTING");
     cr_expect_eq(ledger_txns(&g), 0);
 
-    /* verified again: over every shard on a sharded stack (it is kept on
-     * the home shard, not the merchant's) */
-    {
-        char  *argv[12];
-
-        argv[0] = str_printf("%s/bin/payments-events", env("PAY_TEST_ROOT"));
-        argv[1] = (char *) (shards_n() > 1 ? "--shards" : "--db");
-        argv[2] = (char *) (shards_n() > 1 ? env("PAY_TEST_SHARDS_FILE")
-                                           : env("PAY_TEST_PG"));
-        argv[3] = (char *) "verify";
-        argv[4] = (char *) "--conf";
-        argv[5] = run_file("nginx.conf");
-        argv[6] = (char *) "--psp";
-        argv[7] = (char *) GENERIC_PSP;
-        argv[8] = (char *) "--event";
-        argv[9] = id;
-        argv[10] = NULL;
-        cr_expect_eq(run(argv, &out), 0, "%s", out);
-        /* over shards, each line begins with its shard's name: the home */
-        expect_verified(out, id, shards_n() > 1 ? "a\tverified" : "verified");
-    }
+    expect_kept_verified(GENERIC_PSP, id);
 
     /* an operator's replay has nothing to apply from it */
     params[1] = id;

@@ -3776,6 +3776,8 @@ Test(sql, a_dispute_lost_after_a_win_and_a_partial_refund_charges_the_seller_wha
     expect_balanced(c, m);
     PQfinish(c);
 }
+
+
 Test(sql, a_reversed_capture_leaves_the_commission_the_rule_gives_what_stays_captured,
      .description = "fixed fee 0.30, no percentage: an order of 1.00 captured as 0.50 + 0.50 (parts 0.30 and 0), the first reversed: 0.50 stays captured with commission 0.30, the seller's 0.20; at 1 %, captures 0.50 + 0.50 (parts 0 and 0.01), the part-0 one reversed: commission 0 on the 0.50 left, the seller's 0.50")
 {
@@ -3815,6 +3817,8 @@ Test(sql, a_reversed_capture_leaves_the_commission_the_rule_gives_what_stays_cap
     expect_balanced(c, n);
     PQfinish(c);
 }
+
+
 /* ---- the lock order of the money functions ------------------------------- */
 
 /* Waits (10 s at most) until the backend pid waits for a lock. */
