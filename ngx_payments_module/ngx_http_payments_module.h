@@ -964,8 +964,6 @@ char *ngx_http_payments_num(ngx_pool_t *pool, int64_t n);
 char *ngx_http_payments_link(ngx_pool_t *pool,
     ngx_http_payments_main_conf_t *pmcf, const char *merchant,
     const char *checkout, ngx_str_t *psp, pay_token_use_e use, int64_t exp);
-/* "SUCCEEDED", "FAILED", ...: pay_event_apply's p_kind */
-const char *ngx_http_payments_event_kind(pay_event_kind_e kind);
 /* a timer a graceful stop waits for, for at most ms (work in flight that
  * must finish first); unhold deletes it (data: the ngx_event_t, so that it
  * serves as a pool cleanup handler too) */

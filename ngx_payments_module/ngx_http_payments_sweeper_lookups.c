@@ -519,8 +519,7 @@ ngx_http_payments_sweep_apply(ngx_http_payments_sweeper_t *sw)
     sw->params[1] = ev->event_id;
     /* a success the PSP says was captured is paid whatever the stored
      * capture mode, as the webhook's (pay_webhook_apply_core's CAPTURED) */
-    sw->params[2] = (ev->kind == PAY_EVT_SUCCEEDED && ev->captured)
-                    ? "CAPTURED" : ngx_http_payments_event_kind(ev->kind);
+    sw->params[2] = pay_event_kind_name(ev);
     sw->params[3] = ev->type;
     sw->params[4] = ev->token;
     sw->params[5] = ev->reference;

@@ -279,48 +279,6 @@ failed:
 }
 
 
-const char *
-ngx_http_payments_event_kind(pay_event_kind_e kind)
-{
-    switch (kind) {
-    case PAY_EVT_SUCCEEDED:
-        return "SUCCEEDED";
-    case PAY_EVT_AUTHORIZED:
-        return "AUTHORIZED";
-    case PAY_EVT_CAPTURE_SUCCEEDED:
-        return "CAPTURE_SUCCEEDED";
-    case PAY_EVT_CAPTURE_FAILED:
-        return "CAPTURE_FAILED";
-    case PAY_EVT_VOID_SUCCEEDED:
-        return "VOID_SUCCEEDED";
-    case PAY_EVT_VOID_FAILED:
-        return "VOID_FAILED";
-    case PAY_EVT_FAILED:
-        return "FAILED";
-    case PAY_EVT_PENDING:
-        return "PENDING";
-    case PAY_EVT_REFUND_SUCCEEDED:
-        return "REFUND_SUCCEEDED";
-    case PAY_EVT_REFUND_FAILED:
-        return "REFUND_FAILED";
-    case PAY_EVT_DISPUTE_OPENED:
-        return "DISPUTE_OPENED";
-    case PAY_EVT_DISPUTE_WON:
-        return "DISPUTE_WON";
-    case PAY_EVT_DISPUTE_LOST:
-        return "DISPUTE_LOST";
-    case PAY_EVT_PAYOUT_PAID:
-        return "PAYOUT_PAID";
-    case PAY_EVT_PAYOUT_FAILED:
-        return "PAYOUT_FAILED";
-    case PAY_EVT_PAYOUT_REVERSED:
-        return "PAYOUT_REVERSED";
-    default:
-        return "IGNORED";
-    }
-}
-
-
 /*
  * PSP tokens at rest (seal.h, the psp_tokens table).  A checkout's
  * token is sealed with its nonce "<merchant>:<checkout>" as associated data,

@@ -393,8 +393,7 @@ ngx_http_payments_webhook_keep(ngx_http_payments_ctx_t *ctx)
     ctx->params[1] = ev->event_id;
     /* a success the PSP says was captured is paid whatever the stored
      * capture mode (pay_webhook_apply_core's CAPTURED) */
-    ctx->params[2] = (ev->kind == PAY_EVT_SUCCEEDED && ev->captured)
-                     ? "CAPTURED" : ngx_http_payments_event_kind(ev->kind);
+    ctx->params[2] = pay_event_kind_name(ev);
     ctx->params[3] = ev->type;
     ctx->params[4] = ev->token;
     ctx->params[5] = ev->reference;
