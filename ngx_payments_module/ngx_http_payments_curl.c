@@ -320,6 +320,7 @@ ngx_http_payments_fetch_easy(ngx_pool_t *pool, ngx_http_payments_fetch_t *f)
     f->len = 0;
     f->status = 0;
     f->result = CURLE_OK;
+    f->sent = 0;
     f->elapsed = ngx_current_msec;
 
     if (f->body == NULL) {
@@ -747,6 +748,7 @@ static void
 ngx_http_payments_curl_done(ngx_http_payments_curl_t *cu)
 {
     int                         left;
+    long                        sent;
     CURL                       *easy;
     CURLMsg                    *msg;
     ngx_http_payments_fetch_t  *f;
@@ -768,6 +770,16 @@ ngx_http_payments_curl_done(ngx_http_payments_curl_t *cu)
 
         f->result = msg->data.result;
         curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &f->status);
+
+        /* the bytes of the request sent, over every connection this
+         * transfer tried; unknown counts as sent */
+        if (curl_easy_getinfo(easy, CURLINFO_REQUEST_SIZE, &sent)
+            != CURLE_OK)
+        {
+            sent = 1;
+        }
+
+        f->sent = (sent > 0);
         f->elapsed = ngx_current_msec - f->elapsed;
 
         if (f->result != CURLE_OK) {

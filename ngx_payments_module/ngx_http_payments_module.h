@@ -458,7 +458,21 @@ struct ngx_http_payments_fetch_s {
                                                    failure (a TLS one's
                                                    cause) */
     unsigned                                running:1;
+    unsigned                                sent:1;     /* some of the
+                                                   request went out: libcurl
+                                                   sends it again on a new
+                                                   connection when a reused
+                                                   one dies unanswered, and
+                                                   that connect's failure is
+                                                   the result, yet the PSP
+                                                   may have the request */
 };
+
+/* The request surely never reached the PSP: no connection was made (or
+ * its name not resolved) and not a byte of it was sent on any. */
+#define ngx_http_payments_fetch_never_sent(f)                                 \
+    (!(f)->sent && ((f)->result == CURLE_COULDNT_CONNECT                      \
+                    || (f)->result == CURLE_COULDNT_RESOLVE_HOST))
 
 /* A trust of a ca= file's PEM text, or of the system's CA file with pem
  * NULL, read and parsed now (configuration time), never by a worker; NULL

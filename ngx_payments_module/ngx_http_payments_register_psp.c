@@ -210,8 +210,7 @@ ngx_http_payments_psp_done(ngx_http_payments_fetch_t *f)
     /* an outcome that proves no session was made lets a routed checkout
      * move on; any other may have made one and holds it here */
     why = pay_dialect_no_session(ctx->psp->dl,
-                                 f->result != CURLE_COULDNT_CONNECT
-                                 && f->result != CURLE_COULDNT_RESOLVE_HOST,
+                                 !ngx_http_payments_fetch_never_sent(f),
                                  (int) f->status, res.outcome,
                                  res.key_in_use);
 

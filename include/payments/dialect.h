@@ -462,7 +462,8 @@ void pay_psp_parse_charge_redact(const pay_dialect_t *d, int status,
 
 /*
  * Why a registration attempt's outcome proves that the PSP made no
- * session: "connect_refused" (connected 0: no connection was ever made),
+ * session: "connect_refused" (connected 0: no connection was ever made
+ * and no byte of the request was sent on one that died),
  * "refused", "throttled", "psp_5xx_nothing_made"; NULL when it may have
  * made one (a timeout, a dropped answer, a 5xx, 409, a key in use, a 2xx
  * without an id) or it is the gateway's own credentials (AUTH).

@@ -13,6 +13,10 @@
 #include "harness.h"
 #include "sqltest.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 
@@ -39,21 +43,29 @@ psp_line(const char *name, const char *dialect, const char *params)
 }
 
 
+/* a Stripe PSP called name at port of 127.0.0.1 */
 static char *
-dead_psp_line(void)
+psp_at_line(const char *name, long port)
 {
-    char        *s, *at, *dead;
+    char        *s, *at;
     const char  *mock = env("PAY_TEST_MOCK");
 
-    s = psp_line("rt_dead", "stripe", "retries=0 breaker=0");
-    dead = str_printf("http://127.0.0.1:%ld", free_port());
+    s = psp_line(name, "stripe", "retries=0 breaker=0");
 
     at = strstr(s, mock);
     cr_assert_not_null(at);
     *at = '\0';
 
     /* the url only: hosted= keeps the mock's origin */
-    return str_printf("%s%s%s", s, dead, at + strlen(mock));
+    return str_printf("%s%s%s", s, str_printf("http://127.0.0.1:%ld", port),
+                      at + strlen(mock));
+}
+
+
+static char *
+dead_psp_line(void)
+{
+    return psp_at_line("rt_dead", free_port());
 }
 
 
@@ -567,6 +579,143 @@ Test(routing, a_merchant_restricted_to_some_psps_is_routed_among_them)
                               "psp=\"rt_stripe\","
                               "outcome=\"psp_not_allowed\"}"),
                  1.0);
+}
+
+
+/*
+ * A PSP that answers one request on a kept-alive connection, then reads
+ * the next one whole, stops listening and closes without an answer.
+ */
+typedef struct {
+    int        lfd;
+    pthread_t  th;
+    long       second;      /* bytes of the second request read */
+} dying_psp_t;
+
+
+/* one request read whole (headers, then Content-Length bytes); its size */
+static long
+read_request(int fd)
+{
+    char     buf[16384], *end, *cl;
+    ssize_t  n;
+    size_t   got = 0;
+    long     want = -1;
+
+    while (got < sizeof(buf) - 1) {
+        n = read(fd, buf + got, sizeof(buf) - 1 - got);
+        if (n <= 0) {
+            return -1;
+        }
+
+        got += (size_t) n;
+        buf[got] = '\0';
+
+        end = strstr(buf, "\r\n\r\n");
+        if (end == NULL) {
+            continue;
+        }
+
+        if (want < 0) {
+            cl = strcasestr(buf, "\r\ncontent-length:");
+            want = (end - buf) + 4 + (cl ? strtol(cl + 17, NULL, 10) : 0);
+        }
+
+        if ((long) got >= want) {
+            return (long) got;
+        }
+    }
+
+    return -1;
+}
+
+
+static void *
+dying_psp_run(void *arg)
+{
+    int           c;
+    char          answer[256];
+    dying_psp_t  *d = arg;
+    const char   *body = "{\"error\":{\"type\":\"invalid_request_error\","
+                         "\"message\":\"no\"}}";
+
+    snprintf(answer, sizeof(answer),
+             "HTTP/1.1 400 Bad Request\r\n"
+             "Content-Type: application/json\r\n"
+             "Content-Length: %zu\r\n\r\n%s", strlen(body), body);
+
+    c = accept(d->lfd, NULL, NULL);
+    if (c < 0) {
+        return NULL;
+    }
+
+    if (read_request(c) > 0 && write(c, answer, strlen(answer)) > 0) {
+        d->second = read_request(c);
+    }
+
+    close(d->lfd);
+    close(c);
+    return NULL;
+}
+
+
+static long
+dying_psp_start(dying_psp_t *d)
+{
+    struct sockaddr_in  sa;
+    socklen_t           len = sizeof(sa);
+
+    memset(d, 0, sizeof(*d));
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+
+    /* not inherited by the gateway started next: closed, nothing listens */
+    d->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    cr_assert_geq(d->lfd, 0);
+    cr_assert_eq(bind(d->lfd, (struct sockaddr *) &sa, sizeof(sa)), 0);
+    cr_assert_eq(listen(d->lfd, 4), 0);
+    cr_assert_eq(getsockname(d->lfd, (struct sockaddr *) &sa, &len), 0);
+    cr_assert_eq(pthread_create(&d->th, NULL, dying_psp_run, d), 0);
+
+    return ntohs(sa.sin_port);
+}
+
+
+/* libcurl sends a request again on a new connection when a kept-alive one
+ * dies unanswered; that connect refused is its result, yet the PSP read
+ * the request and may have made a session */
+Test(routing, a_request_sent_before_a_refused_reconnect_stays_bound)
+{
+    long         status, port;
+    char        *co_first, *co_id;
+    merchant_t   m;
+    dying_psp_t  d;
+
+    merchant_new(&m);
+    port = dying_psp_start(&d);
+    start_rt(str_printf("%s"
+                        "payments_route merchant=%s psps=rt_dying,rt_adyen;\n",
+                        psp_at_line("rt_dying", port), m.id));
+
+    /* refused outright (400): made no session, moves on; the connection
+     * stays open for the next */
+    co_first = uid("co");
+    cr_assert_str_eq(register_routed(&m, uid("key"),
+                                     routed_body(co_first, "10.00", "EUR"),
+                                     &status), "rt_adyen");
+    cr_assert_str_eq(route_record(&m, co_first), "rt_dying:refused,rt_adyen:");
+
+    co_id = uid("co");
+    cr_assert_null(register_routed(&m, uid("key"),
+                                   routed_body(co_id, "10.00", "EUR"),
+                                   &status));
+    cr_assert_eq(pthread_join(d.th, NULL), 0);
+    cr_assert_gt(d.second, 0, "the PSP never read the second request");
+
+    cr_assert_eq(status, 502, "status %ld", status);
+    cr_assert_str_eq(checkout_psp(&m, co_id), "rt_dying");
+    cr_assert_str_eq(route_record(&m, co_id), "rt_dying:");
 }
 
 
