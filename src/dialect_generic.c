@@ -187,6 +187,21 @@ pay_generic_charge_answer(int status, const json_t *root,
 }
 
 
+/* idempotency_key_reused (422: the key is another body's) or
+ * idempotency_key_in_use (409): an earlier request holds the key and may
+ * have moved money */
+static int
+pay_generic_key_in_use(const json_t *root)
+{
+    const json_t  *err = json_object_get(root, "error");
+    const char    *code = json_is_object(err) ? pay_json_str(err, "code")
+                                              : NULL;
+
+    return code != NULL && (strcmp(code, "idempotency_key_reused") == 0
+                            || strcmp(code, "idempotency_key_in_use") == 0);
+}
+
+
 /* {"error":"…"} or {"error":{"message"}} or {"message"} */
 static const json_t *
 pay_generic_reason(const json_t *root)
@@ -676,6 +691,7 @@ const pay_dialect_t  pay_dialect_generic = {
     .token_field = "token",
     .expires_field = "expires_at",
     .refusal_reason = pay_generic_reason,
+    .key_in_use = pay_generic_key_in_use,
     .webhook = pay_generic_webhook,
     .evidence_verify = pay_generic_evidence,
     .evidence_events = pay_generic_evidence_events,

@@ -456,6 +456,19 @@ pay_stripe_reason(const json_t *root)
 }
 
 
+/* idempotency_error: the key is held by an earlier request (400: with
+ * other parameters; 409: still running), which may have moved money */
+static int
+pay_stripe_key_in_use(const json_t *root)
+{
+    const json_t  *err = json_object_get(root, "error");
+    const char    *type = json_is_object(err) ? pay_json_str(err, "type")
+                                              : NULL;
+
+    return type != NULL && strcmp(type, "idempotency_error") == 0;
+}
+
+
 /* Stripe-Signature over the raw bytes, then the event; the signed
  * livemode must be the PSP's mode. */
 static void
@@ -1176,6 +1189,7 @@ const pay_dialect_t  pay_dialect_stripe = {
     .token_field = "id",
     .expires_field = "expires_at",
     .refusal_reason = pay_stripe_reason,
+    .key_in_use = pay_stripe_key_in_use,
     .webhook = pay_stripe_webhook,
     .evidence_verify = pay_stripe_evidence,
     .evidence_events = pay_stripe_evidence_events,

@@ -99,7 +99,10 @@ pay_op_metadata(json_t *root, char **out, pay_verdict_t *v)
         return -1;
     }
 
-    *out = md != NULL ? json_dumps(md, JSON_COMPACT | JSON_PRESERVE_ORDER)
+    /* its keys sorted: a retry that lists them in another order has the
+     * same fingerprint and resumes the first, whose bytes the PSP must
+     * get again */
+    *out = md != NULL ? json_dumps(md, JSON_COMPACT | JSON_SORT_KEYS)
                       : strdup("{}");
 
     if (*out == NULL) {

@@ -997,8 +997,9 @@ pay_json_reason(const json_t *root, const char *key, const char *alt)
 }
 
 
-/* A 4xx that only says an earlier attempt holds the Idempotency-Key (the
- * dialect's key_in_use): no refusal.  1 with the reason set, else 0. */
+/* A 4xx that only says an earlier attempt holds the Idempotency-Key, still
+ * running or with other bytes (the dialect's key_in_use): no refusal, as
+ * that attempt may have acted.  1 with the reason set, else 0. */
 static int
 pay_psp_key_in_use(const pay_dialect_t *dl, const json_t *root, int status,
     char *reason, size_t size)
@@ -1007,8 +1008,8 @@ pay_psp_key_in_use(const pay_dialect_t *dl, const json_t *root, int status,
         return 0;
     }
 
-    snprintf(reason, size, "the PSP is still working on this idempotency "
-             "key (HTTP %d)", status);
+    snprintf(reason, size, "the PSP holds this idempotency key for an "
+             "earlier request (HTTP %d)", status);
     return 1;
 }
 

@@ -120,6 +120,28 @@ Test(refund_request, the_fingerprint_covers_the_order_and_the_body)
 }
 
 
+Test(refund_request, one_fingerprint_sends_one_metadata,
+     .description = "a retry whose metadata lists its keys in another order "
+                    "has the first's fingerprint and resumes it: the PSP "
+                    "must get the first's bytes, or it refuses the key "
+                    "(Stripe) or, with another key, pays twice")
+{
+    pay_verdict_t         v;
+    pay_refund_request_t  a, b;
+
+    cr_assert_eq(pay_refund_request_parse(S("{\"amount\":\"4.00\","
+        "\"metadata\":{\"rma\":\"R-9\",\"at\":\"desk\"}}"), "po_1", &a,
+        &v), 0);
+    cr_assert_eq(pay_refund_request_parse(S("{\"metadata\":{\"at\":\"desk\","
+        "\"rma\":\"R-9\"},\"amount\":\"4.00\"}"), "po_1", &b, &v), 0);
+
+    cr_expect_str_eq(a.fingerprint, b.fingerprint);
+    cr_expect_str_eq(a.metadata, b.metadata);
+    pay_op_request_free(&a.metadata);
+    pay_op_request_free(&b.metadata);
+}
+
+
 Test(payout_request, every_member_is_required_and_checked)
 {
     size_t                i;

@@ -785,8 +785,8 @@ Test(psp, adyen_key_in_use_is_retry_not_refused,
              "\"errorType\":\"validation\"}", &r);
     cr_expect_eq(r.outcome, PAY_PSP_RETRY);
     cr_expect_eq(r.key_in_use, 1, "retried at once, though a 4xx");
-    cr_expect_str_eq(r.reason, "the PSP is still working on this "
-                     "idempotency key (HTTP 422)");
+    cr_expect_str_eq(r.reason, "the PSP holds this idempotency key "
+                     "for an earlier request (HTTP 422)");
 
     /* another code is still a refusal; 704 means nothing to the others */
     ps_parse(PAY_DIALECT_ADYEN, 422, "{\"errorCode\":\"7040\"}", &r);

@@ -698,8 +698,8 @@ Test(psp_ops, answer_4xx_is_refused_with_the_psps_reason)
                     "\"errorType\":\"validation\"}");
     cr_expect_eq(res.outcome, PAY_PSP_RETRY);
     cr_expect_eq(res.key_in_use, 1);
-    cr_expect_str_eq(res.reason, "the PSP is still working on this "
-                     "idempotency key (HTTP 422)");
+    cr_expect_str_eq(res.reason, "the PSP holds this idempotency key "
+                     "for an earlier request (HTTP 422)");
 
     res = op_answer(&pay_dialect_generic, 422,
                     "{\"error\":{\"code\":\"insufficient_funds\","
@@ -774,6 +774,45 @@ Test(psp_ops, refused_reason_never_holds_our_secret)
     pay_psp_parse_op_redact(&pay_dialect_stripe, 400, body, strlen(body),
                             NULL, 0, &res);
     cr_expect_str_eq(res.reason, "bad key [redacted]");
+}
+
+
+Test(psp_ops, a_key_held_for_other_bytes_is_no_refusal,
+     .description = "Stripe's 400 idempotency_error and the generic 422 "
+                    "idempotency_key_reused say an earlier attempt holds "
+                    "the key: it may have refunded or paid out, so the "
+                    "operation is never FAILED (its amount would be free "
+                    "to refund or pay out again)")
+{
+    pay_psp_op_result_t  res;
+    const char          *stripe = "{\"error\":{\"type\":\"idempotency_error\","
+                                  "\"message\":\"Keys for idempotent requests "
+                                  "can only be used with the same parameters "
+                                  "they were first used with.\"}}";
+    const char          *generic = "{\"error\":{\"code\":"
+                                   "\"idempotency_key_reused\",\"message\":"
+                                   "\"Idempotency-Key used with another "
+                                   "body\"}}";
+
+    pay_psp_parse_op_redact(&pay_dialect_stripe, 400, stripe, strlen(stripe),
+                            NULL, 0, &res);
+    cr_expect_eq(res.outcome, PAY_PSP_RETRY);
+    cr_expect_eq(res.key_in_use, 1);
+
+    pay_psp_parse_op_redact(&pay_dialect_generic, 422, generic,
+                            strlen(generic), NULL, 0, &res);
+    cr_expect_eq(res.outcome, PAY_PSP_RETRY);
+    cr_expect_eq(res.key_in_use, 1);
+
+    /* another type or code is still a refusal */
+    pay_psp_parse_op_redact(&pay_dialect_stripe, 400,
+                            "{\"error\":{\"type\":\"invalid_request_error\"}}",
+                            42, NULL, 0, &res);
+    cr_expect_eq(res.outcome, PAY_PSP_REFUSED);
+    pay_psp_parse_op_redact(&pay_dialect_generic, 422,
+                            "{\"error\":{\"code\":\"amount_too_large\"}}",
+                            37, NULL, 0, &res);
+    cr_expect_eq(res.outcome, PAY_PSP_REFUSED);
 }
 
 
