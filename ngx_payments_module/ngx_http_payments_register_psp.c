@@ -810,7 +810,8 @@ ngx_http_payments_charge_finish(ngx_http_payments_ctx_t *ctx,
  * The card's issuer wants the shopper for an off-session charge: nothing
  * was taken.  The checkout stays open: a hosted session at the same PSP,
  * for the saved method's customer, is made under the Idempotency-Key
- * "<nonce>:authenticate" (the charge keeps the nonce), with the same
+ * "<nonce>:authenticate" (pay_dialect_subkey: within the PSP's longest
+ * key; the charge keeps the nonce), with the same
  * budget, retries and breaker as the charge.  A retry of the request
  * resumes the claim: the PSP answers the charge and then the session
  * again under their keys.  No session can be built: the checkout FAILED,
@@ -822,7 +823,6 @@ ngx_http_payments_authenticate_start(ngx_http_payments_ctx_t *ctx,
     pay_psp_charge_result_t *res)
 {
     char                *stored;
-    u_char              *last;
     size_t               len;
     ngx_http_request_t  *r = ctx->request;
 
@@ -838,9 +838,13 @@ ngx_http_payments_authenticate_start(ngx_http_payments_ctx_t *ctx,
 
     ngx_memcpy(ctx->charge_res, res, sizeof(pay_psp_charge_result_t));
 
-    last = ngx_snprintf((u_char *) ctx->psp_key, len - 1, "%s:authenticate",
-                        ctx->nonce);
-    *last = '\0';
+    /* within the PSP's longest key (Adyen's 64: a nonce may be 64) */
+    if (pay_dialect_subkey(ctx->psp->dl, ctx->nonce, "authenticate",
+                           ctx->psp_key, len) != 0)
+    {
+        ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
+        return;
+    }
 
     stored = ngx_http_payments_register_build(ctx);
 

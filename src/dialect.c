@@ -7,6 +7,8 @@
 
 #include <string.h>
 
+#include <openssl/sha.h>
+
 #include <payments/dialect.h>
 
 
@@ -64,6 +66,51 @@ pay_dialect_key_kept(const pay_dialect_t *d, int64_t age, int64_t in_flight)
     }
 
     return age <= d->key_window - in_flight - PAY_KEY_MARGIN;
+}
+
+
+int
+pay_dialect_subkey(const pay_dialect_t *d, const char *nonce,
+    const char *what, char *out, size_t size)
+{
+    int            n;
+    size_t         max, i, hex;
+    unsigned char  md[SHA256_DIGEST_LENGTH];
+
+    if (d == NULL || nonce == NULL || what == NULL || out == NULL) {
+        return -1;
+    }
+
+    max = d->key_max ? d->key_max : 255;
+
+    if (strlen(nonce) + 1 + strlen(what) <= max) {
+        n = snprintf(out, size, "%s:%s", nonce, what);
+        return (n < 0 || (size_t) n >= size) ? -1 : 0;
+    }
+
+    /* the digest's 64 hex digits, cut to what the key has room for */
+    if (strlen(what) + 1 + 16 > max
+        || SHA256((const unsigned char *) nonce, strlen(nonce), md) == NULL)
+    {
+        return -1;
+    }
+
+    hex = max - strlen(what) - 1;
+    if (hex > 2 * SHA256_DIGEST_LENGTH) {
+        hex = 2 * SHA256_DIGEST_LENGTH;
+    }
+
+    n = snprintf(out, size, "%s:", what);
+    if (n < 0 || (size_t) n + hex >= size) {
+        return -1;
+    }
+
+    for (i = 0; i < hex; i++) {
+        out[n + i] = "0123456789abcdef"[(md[i / 2] >> (i % 2 ? 0 : 4)) & 0xf];
+    }
+
+    out[n + hex] = '\0';
+    return 0;
 }
 
 

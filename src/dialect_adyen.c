@@ -1035,6 +1035,7 @@ const pay_dialect_t  pay_dialect_adyen = {
     .op_ref_fields = { "pspReference", "id", NULL },
     /* Adyen keeps a key for at least 7 days */
     .key_window = 7 * 86400,
+    .key_max = 64,
     /* expiresAt: at most 24 h ahead; /sessions has no way to end a
      * session early (CheckoutService-v71: POST and GET only) */
     .session_min = 60,

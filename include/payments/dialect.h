@@ -343,6 +343,9 @@ typedef struct {
      */
     int64_t          key_window;
 
+    /* The longest Idempotency-Key the PSP takes (Adyen: 64); 0: 255. */
+    size_t           key_max;
+
     /*
      * The session's lifetime the PSP takes: a registration's expires_at at
      * least session_min and at most session_max seconds after the request
@@ -483,6 +486,16 @@ const char *pay_dialect_no_session(const pay_dialect_t *d, int connected,
 
 int pay_dialect_key_kept(const pay_dialect_t *d, int64_t age,
     int64_t in_flight);
+
+/*
+ * The Idempotency-Key of a second request a nonce makes at the PSP
+ * ("<nonce>:<what>": a charge's hosted session, a cancel): that text when
+ * it fits the dialect's key_max, else "<what>:" and as many hex digits of
+ * the nonce's SHA-256 as fit (the same nonce, the same key, every retry).
+ * Written to out (size bytes); 0, or -1 when it cannot fit or fails.
+ */
+int pay_dialect_subkey(const pay_dialect_t *d, const char *nonce,
+    const char *what, char *out, size_t size);
 
 /* 1 when the dialect takes every amount of this ISO currency in exact
  * minor units (pay_psp_amount_supported of 1 minor unit), 0 otherwise or

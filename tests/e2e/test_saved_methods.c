@@ -490,7 +490,14 @@ charge_authenticated(size_t d)
 
     saved_new(&s, d, "off_session");
 
+    /* a long checkout id (its order's id is 3 more, at most 40): with
+     * ":authenticate" the nonce is longer than Adyen's longest
+     * Idempotency-Key, 64 */
     co = uid("ren");
+    co = str_printf("%s_%.*s", co, (int) (36 - strlen(co)),
+                    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+    cr_assert_eq(strlen(co), 37);
+    cr_assert_gt(strlen(nonce(&s.m, co)) + strlen(":authenticate"), 64);
     r = mock_post("/_control/charges",
                   str_printf("{\"reference\":\"%s\",\"outcome\":"
                              "\"authentication_required\"}",

@@ -289,3 +289,45 @@ Test(dialect, a_claim_is_sent_again_only_well_inside_the_key_window)
     cr_expect(!pay_dialect_key_kept(NULL, 0, 0));
     cr_expect(pay_dialect_key_kept(&pay_dialect_adyen, 6 * 86400, 60));
 }
+
+
+Test(dialect, a_second_requests_key_fits_the_psps_longest,
+     .description = "a charge's hosted session goes under \"<nonce>:"
+                    "authenticate\"; a nonce may be 64 characters and "
+                    "Adyen takes keys of at most 64: there the key is the "
+                    "nonce's digest, the same at every retry")
+{
+    char         a[128], b[128], c[128];
+    const char  *nonce = "m_0000000_0000_00000000:"
+                         "co_0123456789012345678901234567890123456";
+
+    cr_assert_eq(strlen(nonce), 64);
+
+    cr_assert_eq(pay_dialect_subkey(&pay_dialect_stripe, nonce,
+                                    "authenticate", a, sizeof(a)), 0);
+    cr_expect_str_eq(a, "m_0000000_0000_00000000:"
+                        "co_0123456789012345678901234567890123456"
+                        ":authenticate");
+
+    cr_assert_eq(pay_dialect_subkey(&pay_dialect_adyen, nonce,
+                                    "authenticate", a, sizeof(a)), 0);
+    cr_expect_eq(strlen(a), 64, "%s", a);
+    cr_expect_eq(strncmp(a, "authenticate:", 13), 0, "%s", a);
+    cr_assert_eq(pay_dialect_subkey(&pay_dialect_adyen, nonce,
+                                    "authenticate", b, sizeof(b)), 0);
+    cr_expect_str_eq(a, b, "not the same at every retry");
+
+    /* another nonce, another key; a short one keeps its plain form */
+    cr_assert_eq(pay_dialect_subkey(&pay_dialect_adyen,
+                                    "m_0000000_0000_00000000:"
+                                    "co_0123456789012345678901234567890123457",
+                                    "authenticate", c, sizeof(c)), 0);
+    cr_expect_str_neq(a, c);
+    cr_assert_eq(pay_dialect_subkey(&pay_dialect_adyen, "m_1:co_1",
+                                    "authenticate", c, sizeof(c)), 0);
+    cr_expect_str_eq(c, "m_1:co_1:authenticate");
+
+    /* no room: refused, never cut */
+    cr_expect_eq(pay_dialect_subkey(&pay_dialect_adyen, nonce,
+                                    "authenticate", c, 20), -1);
+}
