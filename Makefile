@@ -204,8 +204,8 @@ $(BUILD)/e2e_tests: $(E2E_OBJ) $(BUILD)/libpayments.a | $(BUILD)/slow_dns.so
 	$(CC) $(CFLAGS) $(E2E_OBJ) $(BUILD)/libpayments.a -lcriterion $(PKG_LIBS) -lssl -o $@
 
 # A getaddrinfo() that hangs for one host, preloaded into a test's own
-# gateway (test_psp.c: a name lookup never holds the worker); built with the
-# suite.
+# gateway (test_psp.c: a name lookup never holds the worker), and a libcurl
+# without an asynchronous resolver (test_config.c); built with the suite.
 $(BUILD)/slow_dns.so: tests/e2e/slow_dns.c $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -shared -fPIC $< -ldl -o $@

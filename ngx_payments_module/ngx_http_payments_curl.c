@@ -7,7 +7,8 @@
  * and when to wake it (CURLMOPT_TIMERFUNCTION); nginx's events and one timer
  * call curl_multi_socket_action.  curl_easy_perform never runs here.
  * Debian's libcurl resolves names in its own thread, so a PSP host name does
- * not block the worker either: and since a transfer that ends (a time-out,
+ * not block the worker either (nginx refuses to start with a libcurl that
+ * has no asynchronous resolver: _module.c's init_module): and since a transfer that ends (a time-out,
  * a request gone) while its lookup still runs would otherwise wait for that
  * thread inside curl_multi_socket_action or curl_multi_remove_handle,
  * CURLOPT_QUICK_EXIT lets it leave the thread behind (a DNS server that

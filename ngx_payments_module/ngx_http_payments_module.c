@@ -922,7 +922,8 @@ ngx_http_payments_html(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static ngx_int_t
 ngx_http_payments_init_module(ngx_cycle_t *cycle)
 {
-    static ngx_uint_t  done;
+    static ngx_uint_t               done;
+    ngx_http_payments_main_conf_t  *pmcf;
 
     /* this configuration runs now: the keys a reload is checked against */
     ngx_http_payments_keys_running();
@@ -941,6 +942,24 @@ ngx_http_payments_init_module(ngx_cycle_t *cycle)
         }
 
         done = 1;
+    }
+
+    /* a libcurl that resolves names in the calling thread would hold a
+     * worker's event loop for as long as a PSP's DNS takes: refused */
+    pmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_payments_module);
+
+    if (pmcf != NULL && pmcf->used
+        && !(curl_version_info(CURLVERSION_NOW)->features
+             & CURL_VERSION_ASYNCHDNS))
+    {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "payments: this libcurl resolves names without an "
+                      "asynchronous resolver (AsynchDNS): a PSP's name "
+                      "look-up would block nginx's workers; use a libcurl "
+                      "built with the threaded resolver or c-ares "
+                      "(Debian's libcurl4 is)");
+        return NGX_ERROR;
     }
 
     return NGX_OK;

@@ -206,6 +206,31 @@ Test(config, the_good_configuration_passes_nginx_t)
 }
 
 
+/* A libcurl whose name look-ups run in the caller's thread would block the
+ * worker for as long as a PSP's DNS takes: nginx refuses to start.
+ * build/slow_dns.so says so of this libcurl (SLOW_DNS_NO_ASYNCH). */
+Test(config, refuses_a_libcurl_without_an_asynchronous_resolver)
+{
+    int        rc;
+    char      *out;
+    conf_t     c;
+    pieces_t   p;
+
+    conf_init(&c);
+    p = good(&c);
+
+    cr_assert_eq(setenv("LD_PRELOAD", build_file("slow_dns.so"), 1), 0);
+    cr_assert_eq(setenv("SLOW_DNS_NO_ASYNCH", "1", 1), 0);
+    expect_refused(&c, &p, "payments: this libcurl resolves names without "
+                           "an asynchronous resolver (AsynchDNS)");
+
+    /* the same shim, the real answer: accepted */
+    cr_assert_eq(unsetenv("SLOW_DNS_NO_ASYNCH"), 0);
+    rc = nginx_t(&c, &p, &out);
+    cr_assert_eq(rc, 0, "%s", out);
+}
+
+
 /* The sweeper's lease (3 x interval + 2 s, renewed every interval) must
  * outlast one session look-up started just before a renewal was due: a
  * PSP's timeout of 5 s against a 300 ms interval (a 3 s lease) is
