@@ -410,6 +410,19 @@ BEGIN
     IF cp.capture_id IS NOT NULL THEN
         SELECT * INTO cp FROM captures x
          WHERE x.merchant_id = cp.merchant_id AND x.capture_id = cp.capture_id FOR UPDATE;
+    ELSIF p_kind LIKE 'CAPTURE_%' AND coalesce(p_object_ref, '') <> '' THEN
+        -- by the PSP's id again, under the checkout's lock: the same
+        -- capture delivered at once under another event id, looked for
+        -- above before either held the lock, was booked meanwhile (a
+        -- capture made from an event, captured_outside): found now, it is
+        -- that capture's ('already'), never booked a second time
+        SELECT * INTO cp FROM captures x
+         WHERE x.merchant_id = v_m AND x.checkout_id = v_co
+           AND x.psp = p_psp AND x.psp_ref = p_object_ref AND x.kind = 'capture'
+         ORDER BY x.status = 'FAILED', x.created_at
+         LIMIT 1
+           FOR UPDATE;
+        v_byref := FOUND;
     END IF;
 
     IF cp.capture_id IS NOT NULL
@@ -465,6 +478,13 @@ BEGIN
             outcome := 'unknown_capture';
             merchant_id := NULL;
             checkout_id := NULL;
+            RETURN;
+        END IF;
+        IF coalesce(p_object_ref, '') = '' THEN
+            -- no PSP id of its own: nothing tells another capture from
+            -- this one delivered again under another event id, so it is
+            -- booked nowhere (it could be booked twice), for a person
+            outcome := 'object_mismatch';
             RETURN;
         END IF;
         IF upper(coalesce(p_currency, '')) <> c.currency OR coalesce(p_amount, 0) <= 0 THEN

@@ -781,7 +781,16 @@ pay_generic_parse_event(const char *body, size_t blen, pay_event_t *ev)
     } else if (strcmp(ev->type, "capture.succeeded") == 0
                || strcmp(ev->type, "capture.failed") == 0)
     {
-        /* reference: the capture's nonce; payment_id the authorization */
+        /* reference: the capture's nonce; payment_id the authorization;
+         * capture_id the PSP's own id of the capture, required: without
+         * it a capture made at the PSP, delivered again under another
+         * event_id, could not be told from a second one and would be
+         * booked twice (unreadable instead: kept, alerted, nothing
+         * booked) */
+        if (capture[0] == '\0') {
+            goto done;
+        }
+
         ev->kind = ev->type[8] == 's' ? PAY_EVT_CAPTURE_SUCCEEDED
                                       : PAY_EVT_CAPTURE_FAILED;
         object = capture;

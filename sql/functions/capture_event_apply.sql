@@ -37,7 +37,10 @@
 --    dashboard: the event names the checkout, not a capture nonce): booked
 --    as captures are, split over the checkout's orders as they hold what
 --    is not captured yet (floor, the units left one each in line order),
---    one capture row each made from the event.  When the event's object is
+--    one capture row each made from the event, under the PSP's id of the
+--    capture (looked for again under the checkout's lock, so that the same
+--    capture delivered twice at once is booked once; an event naming no
+--    such id is object_mismatch, booked nowhere).  When the event's object is
 --    the payment itself (Stripe's intent) the PSP captured the payment
 --    once and the rest is released with it.  A manual checkout still
 --    EXECUTING (its authorization's event lost or not here yet) is held
@@ -145,6 +148,19 @@ BEGIN
     IF cp.capture_id IS NOT NULL THEN
         SELECT * INTO cp FROM captures x
          WHERE x.merchant_id = cp.merchant_id AND x.capture_id = cp.capture_id FOR UPDATE;
+    ELSIF p_kind LIKE 'CAPTURE_%' AND coalesce(p_object_ref, '') <> '' THEN
+        -- by the PSP's id again, under the checkout's lock: the same
+        -- capture delivered at once under another event id, looked for
+        -- above before either held the lock, was booked meanwhile (a
+        -- capture made from an event, captured_outside): found now, it is
+        -- that capture's ('already'), never booked a second time
+        SELECT * INTO cp FROM captures x
+         WHERE x.merchant_id = v_m AND x.checkout_id = v_co
+           AND x.psp = p_psp AND x.psp_ref = p_object_ref AND x.kind = 'capture'
+         ORDER BY x.status = 'FAILED', x.created_at
+         LIMIT 1
+           FOR UPDATE;
+        v_byref := FOUND;
     END IF;
 
     IF cp.capture_id IS NOT NULL
@@ -200,6 +216,13 @@ BEGIN
             outcome := 'unknown_capture';
             merchant_id := NULL;
             checkout_id := NULL;
+            RETURN;
+        END IF;
+        IF coalesce(p_object_ref, '') = '' THEN
+            -- no PSP id of its own: nothing tells another capture from
+            -- this one delivered again under another event id, so it is
+            -- booked nowhere (it could be booked twice), for a person
+            outcome := 'object_mismatch';
             RETURN;
         END IF;
         IF upper(coalesce(p_currency, '')) <> c.currency OR coalesce(p_amount, 0) <= 0 THEN

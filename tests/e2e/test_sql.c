@@ -3231,6 +3231,49 @@ Test(sql, a_capture_made_at_the_psp_is_split_over_the_orders_and_taken_back_whol
 }
 
 
+Test(sql, a_capture_made_at_the_psp_naming_no_capture_id_is_booked_nowhere,
+     .description = "capture_event_apply: two CAPTURE_SUCCEEDED of 4.01 of a 15.00 hold naming the checkout, under two event ids and no PSP capture id: nothing tells the second from a delivery of the first, so neither is booked (each recorded object_mismatch, alerted, for a person): nothing captured, the ledger untouched, the checkout still AUTHORIZED (before: both booked as captured_outside, 8.02 captured)")
+{
+    PGconn  *c = sqlt_connect();
+    char     m[24], tok[64], nonce[48], ev[3][48];
+
+    new_merchant(c, m);
+    claim(c, &(claim_req_t){ .merchant = m });
+    finish(c, m, "k1", "1", "co_1", "EXECUTING", "cs_1", NULL, "201", "{}");
+    OK(c, "UPDATE checkouts SET capture_method = 'manual' WHERE merchant_id = $1", m);
+    snprintf(tok, sizeof(tok), "%s.cs_1", m);
+    snprintf(nonce, sizeof(nonce), "%s:co_1", m);
+    for (int i = 0; i < 3; i++) {
+        snprintf(ev[i], sizeof(ev[i]), "evt_%d_%s", i, m);
+    }
+    cr_assert_str_eq(VAL(c, "SELECT outcome FROM pay_event_apply('stripe', $1,"
+                            " 'AUTHORIZED', 'payment_intent.amount_capturable_updated',"
+                            " '', $2, 1500, 'USD', 'pi_held', '', ARRAY[$3])",
+                         ev[0], nonce, tok), "applied");
+
+    for (int i = 1; i < 3; i++) {
+        cr_expect_str_eq(VAL(c, "SELECT outcome FROM pay_event_apply('stripe', $1,"
+                                " 'CAPTURE_SUCCEEDED', 'capture.succeeded', '', $2, 401,"
+                                " 'USD', 'pi_held', '', '{}')", ev[i], nonce),
+                         "object_mismatch");
+    }
+    cr_expect_str_eq(VAL(c, "SELECT string_agg(outcome, ',' ORDER BY event_id)"
+                            " FROM webhook_events WHERE merchant_id = $1"
+                            " AND kind = 'CAPTURE_SUCCEEDED'", m),
+                     "object_mismatch,object_mismatch");
+    cr_expect_str_eq(VAL(c, "SELECT string_agg(payment_order_id || ' ' || amount_captured"
+                            " || ' ' || status, ', ' ORDER BY line_no) FROM payment_orders"
+                            " WHERE merchant_id = $1", m),
+                     "co_1_1 0 AUTHORIZED, co_1_2 0 AUTHORIZED");
+    cr_expect_str_eq(VAL(c, "SELECT count(*) FROM captures WHERE merchant_id = $1", m), "0");
+    cr_expect_str_eq(VAL(c, "SELECT count(*) FROM ledger_entries WHERE merchant_id = $1", m),
+                     "0");
+    cr_expect_str_eq(VAL(c, "SELECT status::text FROM checkouts WHERE merchant_id = $1", m),
+                     "AUTHORIZED");
+    PQfinish(c);
+}
+
+
 Test(sql, a_capture_made_at_the_psp_holds_a_checkout_whose_authorization_never_came,
      .description = "capture_event_apply: a manual checkout still EXECUTING (its authorization's event lost): the reversal of a capture made at the PSP, come first, is not recorded (unknown_capture, kept); the capture then holds the checkout (EXECUTING>AUTHORIZED, the PSP's payment noted) and is booked (captured_outside); the reversal delivered again takes it back whole (capture_reversed); the authorization's own event, late, is 'already'; every transaction balanced")
 {
@@ -4043,6 +4086,71 @@ Test(sql, two_captures_making_the_same_sellers_wallets_never_deadlock,
                             " ORDER BY seller_account) FROM wallets WHERE merchant_id = $1",
                          m), "seller_42 1500, seller_77 1500");
 
+    PQfinish(a);
+    PQfinish(b);
+    PQfinish(c);
+}
+
+
+/*
+ * One capture made at the PSP's dashboard (4.01 of a 15.00 hold, the PSP's
+ * capture id cap_same) delivered twice at once under two event ids: both
+ * deliveries look for a capture of that id before the checkout's lock,
+ * held meanwhile by a third connection, and find none.  The first to get
+ * the lock books it (captured_outside); the second, looking again under
+ * the lock, finds it booked: 'already', 4.01 captured once.
+ */
+Test(sql, one_capture_made_at_the_psp_delivered_twice_at_once_is_booked_once,
+     .timeout = 60)
+{
+    PGconn      *c = sqlt_connect(), *blocker, *a, *b;
+    char         m[24], tok[64], nonce[48], ev[3][48], r_a[64], r_b[64];
+    const char  *cap_sql;
+
+    new_merchant(c, m);
+    claim(c, &(claim_req_t){ .merchant = m });
+    finish(c, m, "k1", "1", "co_1", "EXECUTING", "cs_1", NULL, "201", "{}");
+    OK(c, "UPDATE checkouts SET capture_method = 'manual' WHERE merchant_id = $1", m);
+    snprintf(tok, sizeof(tok), "%s.cs_1", m);
+    snprintf(nonce, sizeof(nonce), "%s:co_1", m);
+    for (int i = 0; i < 3; i++) {
+        snprintf(ev[i], sizeof(ev[i]), "evt_%d_%s", i, m);
+    }
+    cr_assert_str_eq(VAL(c, "SELECT outcome FROM pay_event_apply('stripe', $1,"
+                            " 'AUTHORIZED', 'payment_intent.amount_capturable_updated',"
+                            " '', $2, 1500, 'USD', 'pi_held', '', ARRAY[$3])",
+                         ev[0], nonce, tok), "applied");
+
+    cap_sql = "SELECT outcome FROM pay_event_apply('stripe', $1, 'CAPTURE_SUCCEEDED',"
+              " 'capture.succeeded', '', $2, 401, 'USD', 'pi_held', 'cap_same', '{}')";
+    blocker = sqlt_connect();
+    a = sqlt_connect();
+    b = sqlt_connect();
+
+    /* the checkout held, as another money function of it would */
+    OK0(blocker, "BEGIN");
+    OK(blocker, "SELECT 1 FROM checkouts WHERE merchant_id = $1"
+                " AND checkout_id = 'co_1' FOR UPDATE", m);
+
+    cr_assert_eq(PQsendQueryParams(a, cap_sql, 2, NULL, ARGV(ev[1], nonce),
+                                   NULL, NULL, 0), 1);
+    wait_for_lock(c, PQbackendPID(a));
+    cr_assert_eq(PQsendQueryParams(b, cap_sql, 2, NULL, ARGV(ev[2], nonce),
+                                   NULL, NULL, 0), 1);
+    wait_for_lock(c, PQbackendPID(b));
+
+    OK0(blocker, "COMMIT");
+
+    cr_expect_str_eq(sent_result(a, r_a, sizeof(r_a)), "captured_outside");
+    cr_expect_str_eq(sent_result(b, r_b, sizeof(r_b)), "already");
+    cr_expect_str_eq(VAL(c, "SELECT sum(amount_captured) FROM payment_orders"
+                            " WHERE merchant_id = $1", m), "401");
+    cr_expect_str_eq(VAL(c, "SELECT count(*) || ' ' || sum(amount) FROM captures"
+                            " WHERE merchant_id = $1", m), "2 401");
+    cr_expect_str_eq(VAL(c, "SELECT sum(amount) FROM ledger_entries WHERE merchant_id = $1"
+                            " AND account = 'psp_clearing:stripe'", m), "401");
+
+    PQfinish(blocker);
     PQfinish(a);
     PQfinish(b);
     PQfinish(c);

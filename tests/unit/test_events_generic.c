@@ -278,3 +278,24 @@ Test(events_generic, captures_and_voids_have_their_kinds_and_objects)
                           &ev), 0);
     cr_expect_eq(ev.kind, PAY_EVT_VOID_FAILED);
 }
+
+
+/* A capture's event names the PSP's capture (doc/PSPS.md, "Manual
+ * capture"): without capture_id nothing tells a second capture from the
+ * same one delivered again under another event_id, so the event is not
+ * readable (400, kept unread and alerted), never booked. */
+Test(events_generic, a_capture_without_its_capture_id_is_not_readable)
+{
+    pay_event_t  ev;
+
+    cr_expect_eq(eg_parse("{\"event_id\":\"e1\",\"type\":\"capture.succeeded\","
+                          "\"reference\":\"m1:co_1\",\"payment_id\":\"gp_1\","
+                          "\"amount\":\"4.01\",\"currency\":\"EUR\"}", &ev), -1);
+    cr_expect_eq(eg_parse("{\"event_id\":\"e2\",\"type\":\"capture.succeeded\","
+                          "\"reference\":\"m1:co_1\",\"payment_id\":\"gp_1\","
+                          "\"capture_id\":\"\",\"amount\":\"4.01\","
+                          "\"currency\":\"EUR\"}", &ev), -1);
+    cr_expect_eq(eg_parse("{\"event_id\":\"e3\",\"type\":\"capture.failed\","
+                          "\"reference\":\"m1:co_1\",\"payment_id\":\"gp_1\","
+                          "\"amount\":\"4.01\",\"currency\":\"EUR\"}", &ev), -1);
+}
