@@ -7480,14 +7480,25 @@ DECLARE
 BEGIN
     -- Adyen's session result carries no amount: a success without one is
     -- checked against the checkout's own (the PSP's look-up found it by
-    -- our session, so its amount is the one we registered)
+    -- our session, so its amount is the one we registered) -- unless the
+    -- PSP's own success event named another amount or currency (recorded
+    -- amount_mismatch, the checkout left for a person): the PSP may have
+    -- moved that one, and nothing is booked that it did not move.  Without
+    -- an amount put in, the success is amount_mismatch again: recorded,
+    -- alerted, nothing booked.  A look-up that names its amount is
+    -- checked as it is.
     IF p_kind = 'SUCCEEDED' AND p_amount = -1 AND coalesce(p_currency, '') = ''
        AND coalesce(v_token, '') <> '' THEN
         SELECT c.amount_total, c.currency INTO v_amount, v_cur
           FROM psp_tokens t
           JOIN checkouts c
             ON c.merchant_id = t.merchant_id AND c.checkout_id = t.checkout_id
-         WHERE t.psp = p_psp AND t.psp_token = v_token;
+         WHERE t.psp = p_psp AND t.psp_token = v_token
+           AND NOT EXISTS (SELECT 1 FROM webhook_events we
+                            WHERE we.merchant_id = c.merchant_id
+                              AND we.checkout_id = c.checkout_id
+                              AND we.outcome = 'amount_mismatch'
+                              AND we.kind IN ('SUCCEEDED', 'CAPTURED', 'AUTHORIZED'));
         v_amount := coalesce(v_amount, -1);
         v_cur := coalesce(v_cur, '');
     END IF;
@@ -12769,6 +12780,13 @@ CREATE UNIQUE INDEX refunds_psp_id ON public.refunds USING btree (psp, psp_refun
 --
 
 CREATE INDEX wallet_credits_seller ON public.wallet_credits USING btree (merchant_id, seller_account, currency);
+
+
+--
+-- Name: webhook_events_amount_mismatch; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX webhook_events_amount_mismatch ON public.webhook_events USING btree (merchant_id, checkout_id) WHERE ((outcome = 'amount_mismatch'::text) AND (kind = ANY (ARRAY['SUCCEEDED'::text, 'CAPTURED'::text, 'AUTHORIZED'::text])));
 
 
 --

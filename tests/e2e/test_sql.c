@@ -3118,6 +3118,46 @@ Test(sql, a_paid_event_reads_its_token_once_and_books_its_orders_in_one_statemen
 }
 
 
+Test(sql, the_sweeper_books_no_amount_of_its_own_after_the_psp_told_another,
+     .description = "pay_sweeper_apply: the PSP's success for 14.00 of a 15.00 checkout is recorded amount_mismatch (nothing booked, the checkout EXECUTING); the sweeper's look-up then says paid with no amount (Adyen's session result): the checkout's own 15.00 is not put in for it, so nothing is booked and the outcome is amount_mismatch (alerted, recorded as the sweeper's) -- before, 15.00 was booked 'applied'; a look-up that names 15.00 itself still books it")
+{
+    PGconn      *c = sqlt_connect();
+    char         m[24], tok[64], evt[3][48];
+    const char  *sweep =
+        "SELECT outcome FROM pay_sweeper_apply('stripe', $1, 'SUCCEEDED',"
+        " 'completed', 'tok_sent', '', $3::bigint, $4, 'psp_x', ARRAY[$2])";
+
+    new_merchant(c, m);
+    claim(c, &(claim_req_t){ .merchant = m });
+    finish(c, m, "k1", "1", "co_1", "EXECUTING", "cs_1", NULL, "201", "{}");
+    snprintf(tok, sizeof(tok), "%s.cs_1", m);
+    for (int i = 0; i < 3; i++) {
+        snprintf(evt[i], sizeof(evt[i]), "evt_%d_%s", i, m);
+    }
+
+    cr_assert_str_eq(VAL(c, "SELECT outcome FROM pay_event_apply('stripe', $1,"
+                            " 'SUCCEEDED', 'AUTHORISATION', 'tok_sent', '', 1400, 'USD',"
+                            " 'psp_x', '', ARRAY[$2])", evt[0], tok), "amount_mismatch");
+
+    cr_expect_str_eq(VAL(c, sweep, evt[1], tok, "-1", ""), "amount_mismatch");
+    cr_expect_str_eq(VAL(c, "SELECT outcome || ' ' || source FROM webhook_events"
+                            " WHERE psp = 'stripe' AND event_id = $1", evt[1]),
+                     "amount_mismatch sweeper");
+    cr_expect_str_eq(VAL(c, "SELECT status::text FROM checkouts WHERE merchant_id = $1", m),
+                     "EXECUTING");
+    cr_expect_str_eq(VAL(c, "SELECT count(*) FROM ledger_entries WHERE merchant_id = $1", m),
+                     "0");
+    cr_expect_str_eq(VAL(c, "SELECT count(*) FROM payment_orders WHERE merchant_id = $1"
+                            " AND status <> 'EXECUTING'", m), "0");
+
+    /* the PSP's look-up naming the amount itself: booked */
+    cr_expect_str_eq(VAL(c, sweep, evt[2], tok, "1500", "USD"), "applied");
+    cr_expect_str_eq(VAL(c, "SELECT sum(amount) FROM ledger_entries WHERE merchant_id = $1"
+                            " AND account = 'psp_clearing:stripe'", m), "1500");
+    PQfinish(c);
+}
+
+
 Test(sql, claim_stores_metadata_an_object_only,
      .description = "pay_claim with p_metadata stores it on the checkout and pay_get_checkout answers it; anything but an object is refused (22023) with nothing stored; the signature without it stores {}")
 {
