@@ -512,7 +512,8 @@ next:
  * One entry put, under the mutex: a merchant on a shard (kind 'm', id the
  * merchant) or a key id's merchant (kind 'k').  A new conflict is an alert
  * and counted once; the entry then answers 503 until an operator fixes it
- * (the same merchant made on two shards).  Returns pay_dir_put_e.
+ * (the same merchant made on two shards) and restarts nginx: the zone, and
+ * the entry with it, outlives a reload.  Returns pay_dir_put_e.
  */
 static ngx_uint_t
 ngx_http_payments_dir_put(ngx_http_payments_dir_ctx_t *dc, char kind,
@@ -552,7 +553,8 @@ ngx_http_payments_dir_put(ngx_http_payments_dir_ctx_t *dc, char kind,
                           "payments: shard directory conflict: %s \"%s\" "
                           "is claimed by two shards (the last \"%s\"); its "
                           "requests are answered 503 until one shard's "
-                          "row is removed and nginx is reloaded",
+                          "row is removed and nginx is restarted (a "
+                          "reload keeps the directory)",
                           kind == PAY_DIR_MERCHANT ? "merchant" : "API key",
                           id, sh->names[dc->zidx[shard]]);
         }

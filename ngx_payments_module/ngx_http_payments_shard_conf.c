@@ -4,16 +4,15 @@
  *
  * Merchant shards, configuration only: payments_shard and
  * payments_shard_directory, the checks of a libpq connection string that
- * payments_database shares, and what nginx -t refuses of the shards once
+ * payments_database shares (and what each worker adds to it once, at its
+ * start: conninfo_worker), and what nginx -t refuses of the shards once
  * http{} is read.  The design: doc/plans/shards.md.
  *
- * What is built: each shard's pool in each worker, with its breaker
- * (breaker=, breaker_open=: _pg.c), and the directory that API keys find
- * their shard by (_shard.c, its zone from payments_shard_directory's
- * size= and refresh=).  What is not: the routing of the pay links,
- * reviews, webhooks and background work to a merchant's shard; they still
- * go to shard 0.  So a "payments" location is refused with more than one
- * shard.
+ * What runs on them lives elsewhere: each shard's pool in each worker,
+ * with its breaker (_pg.c), the directory that API keys and merchants find
+ * their shard by (_shard.c), and the routing of webhooks, pay links,
+ * reviews and background work to a merchant's shard (_webhook.c,
+ * _shard.c, the sweeper's files).
  */
 
 
