@@ -864,8 +864,8 @@ extern ngx_module_t  ngx_http_payments_module;
  *   _review.c            -> _pg.c _psp_conf.c _register_end.c _register_psp.c
  *   _review.c            -> _register_request.c _register_route.c _response.c
  *   _review.c            -> _shard.c _util.c
- *   _risk.c              -> _curl.c _metrics.c _pg.c _register_end.c
- *   _risk.c              -> _response.c _util.c
+ *   _risk.c              -> _curl.c _limit_hooks.c _metrics.c _pg.c
+ *   _risk.c              -> _register_end.c _response.c _util.c
  *   _risk_after.c        -> _metrics.c _risk.c _sweeper_round.c _util.c
  *   _risk_conf.c         -> _curl.c _psp_conf.c _util.c
  *   _route.c             -> _psp_conf.c

@@ -28,6 +28,7 @@
 
 #include "ngx_http_payments_module.h"
 #include "ngx_http_payments_register.h"
+#include "ngx_http_payments_limit.h"
 
 #include <payments/apikey.h>
 #include <payments/view.h>
@@ -632,6 +633,10 @@ ngx_http_payments_risk_decided(ngx_http_payments_ctx_t *ctx, PGresult *res,
 
     if (ngx_strcmp(outcome, "deny") == 0) {
         ngx_http_payments_metrics_risk_decision(PAY_RISK_DENY);
+
+        /* FAILED, sent to no PSP: no money moves, the amount the claim
+         * kept counted is given back */
+        ngx_http_payments_limit_claimed(ctx, NULL);
 
     } else if (ngx_strcmp(outcome, "review") == 0) {
         ngx_http_payments_metrics_risk_decision(PAY_RISK_REVIEW);

@@ -22,6 +22,7 @@
 #define HOST_PAGES      "pages.limits.test"
 #define HOST_WEBHOOK    "webhook.limits.test"
 #define HOST_AMOUNT     "amount.limits.test"
+#define HOST_AMOUNT_RISK  "amount-risk.limits.test"
 #define HOST_FAILURES   "failures.limits.test"
 #define HOST_NGINX      "nginx.limits.test"
 #define HOST_EVICT      "evict.limits.test"
@@ -805,6 +806,33 @@ Test(limits, amount_velocity_gives_back_what_the_psp_refused,
 
     r = lim_post(HOST_AMOUNT, &m, NULL, body_of_amount(uid("co"), "40.00"),
                  NULL);
+    cr_assert_eq(r->status, 201, "%s", r->body);
+}
+
+
+Test(limits, amount_velocity_gives_back_what_the_risk_check_denied,
+     .timeout = E2E_TIMEOUT)
+{
+    int          i;
+    json_t      *j;
+    merchant_t   m;
+    resp_t      *r;
+
+    merchant_new(&m);
+
+    /* three denied checkouts of 15.00 (FAILED, sent to no PSP): 45.00 >
+     * 40.00, none counted */
+    for (i = 0; i < 3; i++) {
+        j = json_loads(body_for(uid("co")), 0, NULL);
+        cr_assert_not_null(j);
+        json_object_set_new(json_object_get(j, "buyer_info"), "email",
+                            json_string("risk-deny@example.com"));
+        r = lim_post(HOST_AMOUNT_RISK, &m, NULL, dump(j), NULL);
+        expect_problem(r, 403, "risk_declined");
+    }
+
+    r = lim_post(HOST_AMOUNT_RISK, &m, NULL,
+                 body_of_amount(uid("co"), "40.00"), NULL);
     cr_assert_eq(r->status, 201, "%s", r->body);
 }
 
