@@ -9794,6 +9794,8 @@ DECLARE
     v_amount  bigint := r.gross;
     v_applied record;
     v_event   text;
+    v_before  bigint;
+    v_booked  bigint;
     -- the amount the row says moved: out for a refund or pay-out, back for
     -- its failure
     v_moved   bigint := CASE WHEN r.type IN ('refund_failure', 'payout_failure')
@@ -9866,6 +9868,30 @@ BEGIN
                 v_amount := abs(r.gross) - d.amount;
             ELSIF r.type = 'dispute_won' AND d.status <> 'WON' THEN
                 v_kind := 'dispute_status_differs';
+            ELSIF r.type = 'dispute' THEN
+                -- the withdrawals the PSP reported of this dispute before
+                -- this row (in any report, whatever became of them) against
+                -- those its books show: a withdrawal beyond them is money
+                -- the PSP took that no ledger holds (Adyen's
+                -- SecondChargeback after a ChargebackReversed, its webhook
+                -- lost): for a person, never matched, its fee with it
+                SELECT count(*) INTO v_before
+                  FROM recon_rows rr
+                  JOIN recon_seen s ON s.psp = v_psp AND s.row_id = rr.row_id
+                                   AND s.report_id = rr.report_id AND s.record = rr.record
+                 WHERE rr.object_ref = r.object_ref AND rr.type = 'dispute'
+                   AND rr.row_id <> r.row_id;
+                SELECT count(DISTINCT t.source) INTO v_booked
+                  FROM ledger_transactions t
+                  JOIN ledger_entries e ON e.merchant_id = t.merchant_id AND e.txn_id = t.txn_id
+                 WHERE t.merchant_id = d.merchant_id AND t.checkout_id = d.checkout_id
+                   AND t.kind = 'dispute' AND t.object_id = d.dispute_id
+                   AND e.account = 'psp_clearing:' || v_psp AND e.amount < 0;
+                IF v_before >= v_booked THEN
+                    v_kind := 'dispute_withdrawal_not_booked';
+                    v_j := v_j || jsonb_build_object('withdrawals_reported', v_before + 1,
+                                                     'withdrawals_booked', v_booked);
+                END IF;
             END IF;
         END IF;
 
@@ -12717,6 +12743,13 @@ CREATE INDEX recon_mismatches_open ON public.recon_mismatches USING btree (psp, 
 --
 
 CREATE INDEX recon_mismatches_report ON public.recon_mismatches USING btree (report_id, class);
+
+
+--
+-- Name: recon_rows_disputes; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX recon_rows_disputes ON public.recon_rows USING btree (object_ref) WHERE (type = ANY (ARRAY['dispute'::text, 'dispute_won'::text]));
 
 
 --

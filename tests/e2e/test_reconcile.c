@@ -708,19 +708,19 @@ Test(reconcile, a_file_is_refused_for_another_psp_and_for_an_html_path_it_cannot
 }
 
 
-/* a checkout of one order (10.00 USD) at mock_generic, capture as asked;
- * its nonce in *n, its session's token in *token */
+/* a checkout at psp of one or two orders (10.00, then 5.00 USD), capture
+ * as asked; its nonce in *n, its session's token in *token */
 static char *
-generic_checkout(const merchant_t *m, const char *capture, char **n,
-    char **token)
+psp_checkout(const merchant_t *m, const char *psp, int orders,
+    const char *capture, char **n, char **token)
 {
     char    *co;
     json_t  *body;
     resp_t  *r;
 
     co = uid("co");
-    body = checkout_new(co, 1);
-    json_object_set_new(body, "psp", json_string("mock_generic"));
+    body = checkout_new(co, orders);
+    json_object_set_new(body, "psp", json_string(psp));
     if (capture) {
         json_object_set_new(body, "capture", json_string(capture));
     }
@@ -730,6 +730,15 @@ generic_checkout(const merchant_t *m, const char *capture, char **n,
     *n = nonce(m, co);
 
     return co;
+}
+
+
+/* a checkout of one order (10.00 USD) at mock_generic, capture as asked */
+static char *
+generic_checkout(const merchant_t *m, const char *capture, char **n,
+    char **token)
+{
+    return psp_checkout(m, "mock_generic", 1, capture, n, token);
 }
 
 
@@ -1471,4 +1480,129 @@ Test(reconcile, over_two_shards_each_books_its_own_rows_and_a_rerun_completes,
     cr_expect(strstr(h, "</body></html>\n") != NULL, "%s", h);
 
     db_exec(str_printf("DROP DATABASE %s WITH (FORCE)", bname), 0, NULL);
+}
+
+
+/* ---- what the books show against what the PSP moved -------------------- */
+
+#define ADYEN_HDR \
+    "Company Account,Merchant Account,Psp Reference,Merchant Reference," \
+    "Payment Method,Creation Date,TimeZone,Type,Modification Reference," \
+    "Gross Currency,Gross Debit (GC),Gross Credit (GC),Exchange Rate," \
+    "Net Currency,Net Debit (NC),Net Credit (NC),Commission (NC)," \
+    "Markup (NC),Scheme Fees (NC),Interchange (NC),Payment Method Variant," \
+    "Batch Number\n"
+
+/* One row of an Adyen settlement details report, USD: gross and net debit
+ * and credit, the commission (the fee) */
+static char *
+adyen_row(const char *pay, const char *ref, const char *type, const char *gd,
+    const char *gc, const char *nd, const char *nc, const char *fee)
+{
+    return str_printf("Co,MA,%s,%s,visa,2026-11-21 10:00:00,UTC,%s,%s,USD,"
+                      "%s,%s,1,USD,%s,%s,%s,,,,visa,7\n", pay, ref, type,
+                      uid("mod"), gd, gc, nd, nc, fee);
+}
+
+
+/* A PSP event applied as its webhook would be: its outcome. */
+static char *
+event_apply(const char *psp, const char *kind, const char *ref,
+    const char *amount, const char *payment_ref, const char *object_ref)
+{
+    const char  *p[7] = { psp, uid("evt"), kind, ref, amount, payment_ref,
+                          object_ref };
+
+    return db_scalar("SELECT outcome FROM pay_event_apply($1, $2, $3, $3,"
+                     " NULL, $4, $5::bigint, 'USD', $6, $7, NULL)", 7, p);
+}
+
+
+/* the merchant's fees booked to psp_fees:<psp> ("0" for none) */
+static char *
+fees_of(const merchant_t *m, const char *psp)
+{
+    return q2("SELECT coalesce(sum(amount), 0) FROM ledger_entries WHERE "
+              "merchant_id = $1 AND account = 'psp_fees:' || $2", m->id, psp);
+}
+
+
+/* "kind:class" of the merchant's mismatches */
+static char *
+flags_of(const merchant_t *m)
+{
+    const char  *p[1] = { m->id };
+
+    return db_scalar("SELECT coalesce(string_agg(kind || ':' || class, ','"
+                     " ORDER BY kind COLLATE \"C\"), '') FROM"
+                     " recon_mismatches WHERE merchant_id = $1", 1, p);
+}
+
+
+Test(reconcile, a_second_chargeback_whose_webhook_was_lost_is_for_a_person,
+     .timeout = 60,
+     .description = "Adyen: a chargeback booked, reversed (won: the money "
+                    "back), then a SecondChargeback takes the money again "
+                    "and its webhook is lost: the report's SecondChargeback "
+                    "row is a withdrawal no book shows, listed for a person "
+                    "(its fee with it), never matched; whether the first "
+                    "Chargeback row came with it or in an earlier report "
+                    "before the dispute was known here")
+{
+    int          rc;
+    char        *co[2], *n[2], *token[2], *pay[2], *csv, *path, *out;
+    merchant_t   m;
+    int          i;
+
+    merchant_new(&m);
+    for (i = 0; i < 2; i++) {
+        co[i] = psp_checkout(&m, "mock_adyen", 1, NULL, &n[i], &token[i]);
+        mock_pay(token[i]);
+    }
+    for (i = 0; i < 2; i++) {
+        wait_status(&m, co[i], "SUCCESS", 20);
+        pay[i] = q2("SELECT psp_payment_ref FROM checkouts WHERE merchant_id"
+                    " = $1 AND checkout_id = $2", m.id, co[i]);
+    }
+
+    /* co[1]'s chargeback reported before its webhook came: unknown here */
+    csv = str_printf(ADYEN_HDR "%s", adyen_row(pay[1], n[1], "Chargeback",
+                                               "10.00", "", "10.00", "",
+                                               ""));
+    path = write_tmp(csv, strlen(csv));
+    rc = reconcile("mock_adyen", "adyen", path, NULL, &out);
+    cr_assert_eq(rc, 1, "exit %d: %s", rc, out);
+    cr_assert_str_eq(flags_of(&m), "dispute_unknown_here:needs_person");
+
+    /* CHARGEBACK and CHARGEBACK_REVERSED came; SECOND_CHARGEBACK is lost */
+    for (i = 0; i < 2; i++) {
+        char  *cb = str_printf("cb:%s", pay[i]);
+
+        cr_assert_str_eq(event_apply("mock_adyen", "DISPUTE_OPENED", n[i],
+                                     "1000", pay[i], cb), "applied");
+        cr_assert_str_eq(event_apply("mock_adyen", "DISPUTE_WON", n[i],
+                                     "1000", pay[i], cb), "applied");
+    }
+
+    csv = str_printf(ADYEN_HDR "%s%s%s%s%s",
+        adyen_row(pay[0], n[0], "Chargeback", "10.00", "", "10.00", "", ""),
+        adyen_row(pay[0], n[0], "ChargebackReversed", "", "10.00", "",
+                  "10.00", ""),
+        adyen_row(pay[0], n[0], "SecondChargeback", "10.00", "", "10.25", "",
+                  "0.25"),
+        adyen_row(pay[1], n[1], "ChargebackReversed", "", "10.00", "",
+                  "10.00", ""),
+        adyen_row(pay[1], n[1], "SecondChargeback", "10.00", "", "10.25", "",
+                  "0.25"));
+    path = write_tmp(csv, strlen(csv));
+    rc = reconcile("mock_adyen", "adyen", path, NULL, &out);
+    cr_expect_eq(rc, 1, "exit %d: %s", rc, out);
+    cr_expect_str_eq(outcomes_of(path), "matched:3,needs_person:2", "%s",
+                     out);
+    cr_expect_str_eq(flags_of(&m),
+                     "dispute_unknown_here:needs_person,"
+                     "dispute_withdrawal_not_booked:needs_person,"
+                     "dispute_withdrawal_not_booked:needs_person", "%s", out);
+    cr_expect_str_eq(fees_of(&m, "mock_adyen"), "0",
+                     "the fee of a withdrawal no book shows was booked");
 }
