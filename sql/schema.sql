@@ -9916,6 +9916,23 @@ BEGIN
                AND p.psp_payout_id IS NOT NULL AND r.object_ref <> p.psp_payout_id THEN
                 -- a second transfer under our nonce (the webhook's mismatch)
                 v_kind := 'payout_object_differs';
+            ELSIF r.type = 'payout_failure' AND p.currency = r.currency
+                  AND r.gross > 0 AND r.gross < p.amount THEN
+                -- part of the pay-out taken back (Stripe's partial transfer
+                -- reversal, a row each): matched while the parts matched
+                -- before and this one are within what the books took back
+                -- (payouts.amount_reversed; all of it once FAILED)
+                SELECT coalesce(sum(rr.gross), 0) INTO v_before
+                  FROM recon_seen s
+                  JOIN recon_rows rr ON rr.report_id = s.report_id AND rr.record = s.record
+                 WHERE s.merchant_id = p.merchant_id AND s.object_id = p.payout_id
+                   AND s.psp = v_psp AND s.row_id <> r.row_id
+                   AND rr.type = 'payout_failure' AND rr.outcome IN ('matched', 'auto_fixed');
+                IF v_before + r.gross > p.amount_reversed THEN
+                    v_kind := 'payout_amount_differs';
+                    v_amount := v_before + r.gross - p.amount_reversed;
+                    v_j := v_j || jsonb_build_object('reversed_reported', v_before + r.gross);
+                END IF;
             ELSIF p.currency <> r.currency OR p.amount <> v_moved THEN
                 v_kind := 'payout_amount_differs';
                 v_amount := v_moved - p.amount;
@@ -10057,6 +10074,11 @@ DECLARE
     v_round    bigint := 0;
     v_txn      bigint;
     v_person   boolean := false;
+    v_expect   bigint;
+    v_left     bigint;
+    v_capture  text;
+    v_whole    bigint;
+    v_captured boolean := false;
 BEGIN
     SELECT rp.psp INTO v_psp FROM recon_reports rp WHERE rp.report_id = p_report;
 
@@ -10105,13 +10127,71 @@ BEGIN
         RETURN;
     END IF;
 
+    -- what the row must show: the checkout's total, or for a paid checkout
+    -- captured in parts (manual capture) what the books show captured.  A
+    -- PSP settles each capture in a row of its own (Adyen) or the payment
+    -- once (Stripe, one capture): the row matches a capture (the orders'
+    -- parts one PSP capture made, by its PSP id) that no earlier row
+    -- matched, else all of them when no earlier row matched any; the
+    -- capture matched is the row's object in recon_seen, a row matching
+    -- all has none
+    v_expect := c.amount_total;
+    IF c.status = 'SUCCESS' THEN
+        SELECT count(*) > 0 INTO v_captured FROM captures cp
+         WHERE cp.checkout_id = c.checkout_id AND cp.merchant_id = c.merchant_id
+           AND cp.kind = 'capture' AND cp.status = 'SUCCEEDED';
+    END IF;
+    IF v_captured THEN
+        v_expect := NULL;
+        WITH parts AS (
+            SELECT min(cp.capture_id) AS capture_id, sum(cp.amount)::bigint AS amount
+              FROM captures cp
+             WHERE cp.checkout_id = c.checkout_id AND cp.merchant_id = c.merchant_id
+               AND cp.kind = 'capture' AND cp.status = 'SUCCEEDED'
+             GROUP BY coalesce(cp.psp_ref, cp.capture_id)),
+        earlier AS (
+            SELECT s.object_id FROM recon_seen s
+              JOIN recon_rows rr ON rr.report_id = s.report_id AND rr.record = s.record
+             WHERE s.merchant_id = c.merchant_id AND s.checkout_id = c.checkout_id
+               AND s.psp = v_psp AND s.row_id <> r.row_id AND rr.type = 'payment'
+               AND rr.outcome IN ('matched', 'auto_fixed')),
+        open_parts AS (
+            SELECT pa.* FROM parts pa
+             WHERE NOT EXISTS (SELECT 1 FROM earlier e
+                                WHERE e.object_id IS NULL OR e.object_id = pa.capture_id))
+        SELECT (SELECT coalesce(sum(op.amount), 0) FROM open_parts op),
+               (SELECT op.capture_id FROM open_parts op
+                 WHERE abs(op.amount - r.gross) <= 1
+                 ORDER BY abs(op.amount - r.gross), op.capture_id LIMIT 1),
+               (SELECT op.amount FROM open_parts op
+                 WHERE abs(op.amount - r.gross) <= 1
+                 ORDER BY abs(op.amount - r.gross), op.capture_id LIMIT 1),
+               (SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM earlier)
+                            THEN sum(pa.amount) END FROM parts pa)::bigint
+          INTO v_left, v_capture, v_expect, v_whole;
+        IF v_capture IS NULL AND abs(r.gross - v_whole) <= 1 THEN
+            v_expect := v_whole;        -- every capture in one row
+        END IF;
+        IF v_expect IS NULL THEN
+            PERFORM recon_flag(p_report, r, 'needs_person', 'amount_differs',
+                c.merchant_id, c.checkout_id, r.currency, r.gross - v_left,
+                recon_checkout_json(c.merchant_id, c.checkout_id));
+            RETURN QUERY SELECT 'needs_person'::text, c.merchant_id, c.checkout_id;
+            RETURN;
+        END IF;
+        IF v_capture IS NOT NULL THEN
+            UPDATE recon_seen s SET object_id = v_capture
+             WHERE s.psp = v_psp AND s.row_id = r.row_id;
+        END IF;
+    END IF;
+
     -- one minor unit off: a rounding remainder (an FX conversion, a
     -- per-line rounding at the PSP), booked and otherwise matched
-    IF abs(r.gross - c.amount_total) = 1 THEN
-        v_round := r.gross - c.amount_total;
-    ELSIF r.gross <> c.amount_total THEN
+    IF abs(r.gross - v_expect) = 1 THEN
+        v_round := r.gross - v_expect;
+    ELSIF r.gross <> v_expect THEN
         PERFORM recon_flag(p_report, r, 'needs_person', 'amount_differs',
-            c.merchant_id, c.checkout_id, r.currency, r.gross - c.amount_total,
+            c.merchant_id, c.checkout_id, r.currency, r.gross - v_expect,
             recon_checkout_json(c.merchant_id, c.checkout_id));
         RETURN QUERY SELECT 'needs_person'::text, c.merchant_id, c.checkout_id;
         RETURN;

@@ -143,6 +143,23 @@ BEGIN
                AND p.psp_payout_id IS NOT NULL AND r.object_ref <> p.psp_payout_id THEN
                 -- a second transfer under our nonce (the webhook's mismatch)
                 v_kind := 'payout_object_differs';
+            ELSIF r.type = 'payout_failure' AND p.currency = r.currency
+                  AND r.gross > 0 AND r.gross < p.amount THEN
+                -- part of the pay-out taken back (Stripe's partial transfer
+                -- reversal, a row each): matched while the parts matched
+                -- before and this one are within what the books took back
+                -- (payouts.amount_reversed; all of it once FAILED)
+                SELECT coalesce(sum(rr.gross), 0) INTO v_before
+                  FROM recon_seen s
+                  JOIN recon_rows rr ON rr.report_id = s.report_id AND rr.record = s.record
+                 WHERE s.merchant_id = p.merchant_id AND s.object_id = p.payout_id
+                   AND s.psp = v_psp AND s.row_id <> r.row_id
+                   AND rr.type = 'payout_failure' AND rr.outcome IN ('matched', 'auto_fixed');
+                IF v_before + r.gross > p.amount_reversed THEN
+                    v_kind := 'payout_amount_differs';
+                    v_amount := v_before + r.gross - p.amount_reversed;
+                    v_j := v_j || jsonb_build_object('reversed_reported', v_before + r.gross);
+                END IF;
             ELSIF p.currency <> r.currency OR p.amount <> v_moved THEN
                 v_kind := 'payout_amount_differs';
                 v_amount := v_moved - p.amount;
