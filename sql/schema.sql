@@ -10079,6 +10079,7 @@ DECLARE
     v_capture  text;
     v_whole    bigint;
     v_captured boolean := false;
+    v_other    text;
 BEGIN
     SELECT rp.psp INTO v_psp FROM recon_reports rp WHERE rp.report_id = p_report;
 
@@ -10117,6 +10118,27 @@ BEGIN
                 || jsonb_build_object('booked_payment_ref', c.psp_payment_ref));
         RETURN QUERY SELECT 'needs_person'::text, c.merchant_id, c.checkout_id;
         RETURN;
+    END IF;
+
+    -- booked without the PSP's payment id (a sweeper's booking whose
+    -- lookup listed no payment): a row naming another payment than the
+    -- one an earlier row of this checkout matched is that second payment
+    IF r.payment_ref <> '' AND c.psp_payment_ref IS NULL THEN
+        SELECT rr.payment_ref INTO v_other FROM recon_seen s
+          JOIN recon_rows rr ON rr.report_id = s.report_id AND rr.record = s.record
+         WHERE s.merchant_id = c.merchant_id AND s.checkout_id = c.checkout_id
+           AND s.psp = v_psp AND s.row_id <> r.row_id AND rr.type = 'payment'
+           AND rr.outcome IN ('matched', 'auto_fixed')
+           AND rr.payment_ref <> '' AND rr.payment_ref <> r.payment_ref
+         ORDER BY rr.report_id, rr.record LIMIT 1;
+        IF v_other IS NOT NULL THEN
+            PERFORM recon_flag(p_report, r, 'needs_person', 'payment_differs',
+                c.merchant_id, c.checkout_id, r.currency, r.gross,
+                recon_checkout_json(c.merchant_id, c.checkout_id)
+                    || jsonb_build_object('matched_payment_ref', v_other));
+            RETURN QUERY SELECT 'needs_person'::text, c.merchant_id, c.checkout_id;
+            RETURN;
+        END IF;
     END IF;
 
     IF r.currency <> c.currency THEN

@@ -1748,3 +1748,40 @@ Test(reconcile, a_partial_transfer_reversal_the_books_show_is_matched,
                         " = $1 AND object_id = $2", m.id, po),
                      "payout_amount_differs:200", "%s", out);
 }
+
+
+Test(reconcile, a_second_payment_of_a_checkout_booked_without_its_id_is_for_a_person,
+     .timeout = 60,
+     .description = "a checkout booked without the PSP's payment id (a "
+                    "sweeper's booking whose lookup listed no payment): the "
+                    "first settled payment under its nonce is matched, a "
+                    "second one (another PSP payment) is payment_differs, "
+                    "its fee not booked")
+{
+    int          rc;
+    char        *co, *n, *token, *csv, *path, *out;
+    merchant_t   m;
+
+    merchant_new(&m);
+    co = generic_checkout(&m, NULL, &n, &token);
+    cr_assert_str_eq(event_apply("mock_generic", "SUCCEEDED", n, "1000",
+                                 NULL, NULL), "applied");
+    wait_status(&m, co, "SUCCESS", 1);
+    cr_assert_null(q2("SELECT psp_payment_ref FROM checkouts WHERE "
+                      "merchant_id = $1 AND checkout_id = $2", m.id, co));
+
+    csv = str_printf(
+        "reference,psp_ref,type,gross,fee,net,currency,date,payment_ref\n"
+        "%s,%s,payment,10.00,0.59,9.41,USD,2026-11-29,\n"
+        "%s,%s,payment,10.00,0.59,9.41,USD,2026-11-29,\n",
+        n, uid("pay"), n, uid("pay"));
+    path = write_tmp(csv, strlen(csv));
+    rc = reconcile("mock_generic", "generic", path, NULL, &out);
+    cr_expect_eq(rc, 1, "exit %d: %s", rc, out);
+    cr_expect_str_eq(outcomes_of(path), "auto_fixed:1,needs_person:1", "%s",
+                     out);
+    cr_expect_str_eq(flags_of(&m),
+                     "fee_booked:auto_fixed,payment_differs:needs_person",
+                     "%s", out);
+    cr_expect_str_eq(fees_of(&m, "mock_generic"), "59");
+}
