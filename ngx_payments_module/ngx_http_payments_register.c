@@ -704,6 +704,7 @@ ngx_http_payments_claim_done(ngx_http_payments_pg_query_t *q, PGresult *res)
 {
     char                     *outcome, *state;
     ngx_int_t                 rc;
+    ngx_uint_t                at;
     ngx_http_request_t       *r;
     ngx_http_payments_ctx_t  *ctx = q->data;
 
@@ -720,11 +721,32 @@ ngx_http_payments_claim_done(ngx_http_payments_pg_query_t *q, PGresult *res)
         ngx_http_payments_metrics_route(ctx->psp, &ctx->route_conf->name,
                                         "psp_not_allowed");
         ctx->route_passed[ctx->route_at] = "psp_not_allowed";
-        ctx->route_at++;
-        ctx->psp = ctx->route_psps[ctx->route_at];
-        ngx_cpystrn((u_char *) ctx->co.psp, ctx->psp->name.data,
-                    ctx->psp->name.len + 1);
-        ngx_http_payments_register_claim(ctx);
+
+        /* the next that can take this checkout; those that cannot are
+         * passed over, as when a checkout moves on */
+        for (at = ctx->route_at + 1; at < ctx->route_n; at++) {
+            ctx->psp = ctx->route_psps[at];
+
+            if (ngx_http_payments_register_takes(ctx) != NULL) {
+                break;
+            }
+        }
+
+        if (at < ctx->route_n) {
+            ctx->route_at = at;
+            ngx_cpystrn((u_char *) ctx->co.psp, ctx->psp->name.data,
+                        ctx->psp->name.len + 1);
+            ngx_http_payments_register_claim(ctx);
+            return;
+        }
+
+        ngx_http_payments_limit_claimed(ctx, NULL);
+        ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
+                                       PAY_ERR_INVALID_REQUEST, 0,
+                                       "psp: no PSP of the route that this "
+                                       "merchant may use (payments-merchant "
+                                       "set-psps) can take this checkout; "
+                                       "nothing was stored"));
         return;
     }
 

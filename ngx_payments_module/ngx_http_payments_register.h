@@ -40,6 +40,9 @@ void ngx_http_payments_psp_refused_us(ngx_http_payments_ctx_t *ctx,
 /* _register_request.c: the PSP request for ctx->psp from the checkout as
  * stored (JSON), and a stored one loaded into ctx */
 char *ngx_http_payments_register_build(ngx_http_payments_ctx_t *ctx);
+/* the same, or NULL when ctx->psp cannot take this checkout: its amounts,
+ * or the caller's expires_at from now (a routed checkout passes it over) */
+char *ngx_http_payments_register_takes(ngx_http_payments_ctx_t *ctx);
 /* A save's reference for the shop's customer, "cu_" and 24 hex digits of
  * a blind index of "<merchant>:<customer>" (the same every time); NULL
  * without a key or memory. */

@@ -349,8 +349,8 @@ ngx_http_payments_route_next(ngx_http_payments_ctx_t *ctx, const char *why)
         ctx->psp = ctx->route_psps[at];
 
         /* its request, as the claim stored the first PSP's; a PSP that
-         * cannot take these amounts is passed over */
-        req = ngx_http_payments_register_build(ctx);
+         * cannot take this checkout is passed over */
+        req = ngx_http_payments_register_takes(ctx);
         if (req != NULL) {
             break;
         }

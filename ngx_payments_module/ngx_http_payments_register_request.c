@@ -331,3 +331,32 @@ ngx_http_payments_request_load(ngx_http_payments_ctx_t *ctx,
 
     return NGX_OK;
 }
+
+
+/*
+ * The request for the route's PSP ctx->psp, or NULL when that PSP cannot
+ * take this checkout: an amount its dialect cannot carry exactly
+ * (register_build), or the caller's expires_at outside the session
+ * lifetimes it takes from now (it would refuse the session, and a
+ * checkout moved on to it would end FAILED where staying could still be
+ * paid).
+ */
+
+char *
+ngx_http_payments_register_takes(ngx_http_payments_ctx_t *ctx)
+{
+    int64_t               now;
+    const pay_dialect_t  *dl = ctx->psp->dl;
+
+    if (ctx->co.expires_at != 0) {
+        now = (int64_t) ngx_time();
+
+        if (ctx->expires_at < now + dl->session_min
+            || ctx->expires_at > now + dl->session_max)
+        {
+            return NULL;
+        }
+    }
+
+    return ngx_http_payments_register_build(ctx);
+}

@@ -88,8 +88,8 @@ ngx_http_payments_route_choose(ngx_http_payments_ctx_t *ctx)
 /*
  * Before a routed checkout's claim: when the circuit of the PSP it would
  * be claimed at is open (not due a probe), the route's next PSP whose
- * circuit is not and that can take these amounts (its request builds)
- * is claimed instead; those passed over for their circuit are recorded
+ * circuit is not and that can take this checkout (register_takes) is
+ * claimed instead; those passed over for their circuit are recorded
  * with the claim.  A PSP never called made no session, so nothing holds
  * the checkout there (doc/DESIGN.md "Routing across PSPs").  When every
  * later PSP's circuit is open too, the claim stays where it was, and the
@@ -124,11 +124,11 @@ ngx_http_payments_route_skip_open(ngx_http_payments_ctx_t *ctx)
 
         ctx->psp = ctx->route_psps[at];
 
-        if (ngx_http_payments_register_build(ctx) != NULL) {
+        if (ngx_http_payments_register_takes(ctx) != NULL) {
             break;
         }
 
-        why[at] = NULL;     /* it cannot take these amounts */
+        why[at] = NULL;     /* it cannot take this checkout */
     }
 
     if (at >= ctx->route_n) {

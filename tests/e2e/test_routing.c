@@ -43,14 +43,14 @@ psp_line(const char *name, const char *dialect, const char *params)
 }
 
 
-/* a Stripe PSP called name at port of 127.0.0.1 */
+/* a PSP of the dialect called name at port of 127.0.0.1 */
 static char *
-psp_at_line(const char *name, long port)
+psp_dialect_at_line(const char *name, const char *dialect, long port)
 {
     char        *s, *at;
     const char  *mock = env("PAY_TEST_MOCK");
 
-    s = psp_line(name, "stripe", "retries=0 breaker=0");
+    s = psp_line(name, dialect, "retries=0 breaker=0");
 
     at = strstr(s, mock);
     cr_assert_not_null(at);
@@ -59,6 +59,14 @@ psp_at_line(const char *name, long port)
     /* the url only: hosted= keeps the mock's origin */
     return str_printf("%s%s%s", s, str_printf("http://127.0.0.1:%ld", port),
                       at + strlen(mock));
+}
+
+
+/* a Stripe PSP called name at port of 127.0.0.1 */
+static char *
+psp_at_line(const char *name, long port)
+{
+    return psp_dialect_at_line(name, "stripe", port);
 }
 
 
@@ -716,6 +724,62 @@ Test(routing, a_request_sent_before_a_refused_reconnect_stays_bound)
     cr_assert_eq(status, 502, "status %ld", status);
     cr_assert_str_eq(checkout_psp(&m, co_id), "rt_dying");
     cr_assert_str_eq(route_record(&m, co_id), "rt_dying:");
+}
+
+
+/* Stripe takes a session 30 min ahead at the least: a checkout that
+ * expires sooner never moves on to it (it would refuse the session, and
+ * the checkout end FAILED); it stays where it was, for the retry */
+Test(routing, moving_on_passes_over_a_psp_that_cannot_take_its_expires_at)
+{
+    long         status;
+    char        *co_id, *body;
+    json_t      *co;
+    merchant_t   m;
+
+    merchant_new(&m);
+    start_rt(str_printf("%s"
+                        "payments_route merchant=%s "
+                        "psps=rt_dead_adyen,rt_stripe;\n",
+                        psp_dialect_at_line("rt_dead_adyen", "adyen",
+                                            free_port()), m.id));
+
+    co_id = uid("co");
+    co = json_loads(routed_body(co_id, "10.00", "EUR"), 0, NULL);
+    cr_assert_not_null(co);
+    json_object_set_new(co, "expires_at",
+                        json_integer((json_int_t) time(NULL) + 20 * 60));
+    body = dump(co);
+
+    cr_assert_null(register_routed(&m, uid("key"), body, &status));
+    cr_assert_eq(status, 502, "status %ld", status);
+    cr_assert_str_eq(checkout_psp(&m, co_id), "rt_dead_adyen");
+    cr_assert_str_eq(route_record(&m, co_id), "rt_dead_adyen:");
+}
+
+
+/* a merchant held to Adyen, a route whose first is Stripe: Adyen cannot
+ * take IDR's decimals, so no PSP it may use takes the checkout: 400,
+ * nothing stored */
+Test(routing, no_psp_the_merchant_may_use_takes_it_is_a_400)
+{
+    long         status;
+    char        *co_id, *out;
+    merchant_t   m;
+
+    merchant_new(&m);
+    cr_assert_eq(merchant_toolv((const char *const[]) {
+                     "set-psps", "--id", m.id, "--psps", "rt_adyen",
+                     NULL }, &out), 0, "%s", out);
+    start_rt(str_printf("payments_route merchant=%s "
+                        "psps=rt_stripe,rt_adyen;\n", m.id));
+
+    co_id = uid("co");
+    cr_assert_null(register_routed(&m, uid("key"),
+                                   routed_body(co_id, "10.50", "IDR"),
+                                   &status));
+    cr_assert_eq(status, 400, "status %ld", status);
+    cr_assert_null(checkout_psp(&m, co_id));
 }
 
 
