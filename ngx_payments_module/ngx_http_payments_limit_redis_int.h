@@ -11,7 +11,8 @@
  * link->drop, so that the two files do not call each other both ways.
  * _limit_redis_tls.c, TLS on the link (nginx's OpenSSL layer), sits
  * between them: the life starts it, it hands the connection to the
- * protocol.
+ * protocol.  _limit_redis_cmd.c, below the protocol, formats the
+ * commands into the output buffer and queues their asks.
  */
 
 
@@ -20,6 +21,7 @@
 
 
 #include <hiredis/hiredis.h>
+#include <payments/ratelimit_redis.h>
 
 
 #define NGX_HTTP_PAYMENTS_REDIS_DOWN        0
@@ -104,6 +106,17 @@ typedef struct ngx_http_payments_limit_link_s {
 
 extern ngx_http_payments_limit_link_t  ngx_http_payments_limit_link;
 
+
+ngx_int_t ngx_http_payments_limit_redis_send(
+    ngx_http_payments_limit_link_t *link, ngx_http_payments_limit_ask_t *ask,
+    int argc, const char **argv, const size_t *argvlen);
+ngx_http_payments_limit_ask_t *ngx_http_payments_limit_redis_ask(
+    ngx_http_payments_limit_link_t *link, ngx_uint_t kind, size_t klen,
+    ngx_log_t *log);
+void ngx_http_payments_limit_redis_cmd(ngx_http_payments_limit_link_t *link,
+    ngx_http_payments_limit_ask_t *ask, pay_rl_redis_cmd_t *cmd);
+ngx_int_t ngx_http_payments_limit_redis_eval(
+    ngx_http_payments_limit_link_t *link, ngx_http_payments_limit_ask_t *ask);
 
 ngx_int_t ngx_http_payments_limit_redis_handshake(
     ngx_http_payments_limit_link_t *link);

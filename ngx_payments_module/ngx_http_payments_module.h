@@ -748,7 +748,9 @@ extern ngx_module_t  ngx_http_payments_module;
  *                  _limit_redis_proto.c what goes over it (the asks'
  *                  queue, sending, the replies; hiredis only writes and
  *                  parses the protocol; it never calls _limit_redis.c),
- *                  _limit_redis_conf.c its directive.
+ *                  _limit_redis_cmd.c, below it, the commands written
+ *                  into the output buffer, _limit_redis_conf.c its
+ *                  directive.
  *   _sweeper.c     worker 0's sweeper (no request): the round's driver,
  *                  its lease and its steps in order, each in the file of
  *                  its concern (_sweeper_lookups.c, _sweeper_methods.c,
@@ -811,8 +813,9 @@ extern ngx_module_t  ngx_http_payments_module;
  *   _limit_hooks.c       -> _limit_failures.c _limit_wait.c _limit_zone.c
  *   _limit_hooks.c       -> _psp_conf.c _response.c
  *   _limit_redis.c       -> _limit_redis_proto.c _limit_redis_tls.c
+ *   _limit_redis_cmd.c   -> -
  *   _limit_redis_conf.c  -> _util.c
- *   _limit_redis_proto.c -> -
+ *   _limit_redis_proto.c -> _limit_redis_cmd.c
  *   _limit_redis_tls.c   -> _limit_redis_proto.c
  *   _limit_vars.c        -> _psp_conf.c
  *   _limit_wait.c        -> _limit_failures.c _limit_redis_proto.c
