@@ -7,9 +7,10 @@
  * formatted by hiredis's redisFormatCommandArgv() into the link's output
  * buffer, which the connection's write handler writes from the event
  * loop, and its ask queued, in the order of the replies to come.  A
- * check's EVALSHA of the core's script (src/ratelimit_redis.c), and the
- * same as EVAL when Redis lost the script.  Nothing here waits; this file
- * calls no other of the glue's.
+ * check's EVALSHA of the core's script (src/ratelimit_redis.c), the same
+ * as EVAL when Redis lost the script, and the give-back of an amount
+ * Redis added for a request that no longer waited for it.  Nothing here
+ * waits; this file calls no other of the glue's.
  */
 
 
@@ -169,3 +170,49 @@ ngx_http_payments_limit_redis_eval(ngx_http_payments_limit_link_t *link,
                                               cmd.argvlen);
 }
 
+
+/*
+ * The reply to an ask of a request that no longer waits (its timer fired
+ * first, or the request went): an amount Redis added all the same (fits,
+ * sub-window w) would stay counted for a checkout never registered, so
+ * the ask goes again, as the give-back from w: on the same connection,
+ * behind whatever was sent before, before anything sent after; once (a
+ * give-back gives nothing back).  A refusal or an error added nothing.
+ * NGX_OK: sent, the ask is queued again; NGX_DECLINED: nothing to give
+ * back, or not sent (the amount stays counted until its sub-window leaves
+ * the window): the caller frees the ask.
+ */
+
+ngx_int_t
+ngx_http_payments_limit_redis_give_back(ngx_http_payments_limit_link_t *link,
+    ngx_http_payments_limit_ask_t *ask, ngx_uint_t fits, uint64_t w)
+{
+    pay_rl_redis_cmd_t  cmd;
+
+    if (!ask->gone || ask->kind != NGX_HTTP_PAYMENTS_REDIS_WINDOW
+        || ask->sub || !fits || w == 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    ask->sub = 1;
+    ask->arg = w;
+    ask->gone = 0;
+    ask->evaled = 0;
+
+    ngx_http_payments_limit_redis_cmd(link, ask, &cmd);
+
+    if (ngx_http_payments_limit_redis_send(link, ask, cmd.argc, cmd.argv,
+                                           cmd.argvlen)
+        != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_WARN, link->log, 0,
+                      "payments: limit store redis \"%V\": an amount "
+                      "added after its check gave up could not be given "
+                      "back; it stays counted until it leaves the window",
+                      &link->conf->name);
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}

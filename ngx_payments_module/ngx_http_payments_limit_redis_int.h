@@ -61,6 +61,8 @@ struct ngx_http_payments_limit_ask_s {
     unsigned                              account:1;
     unsigned                              sub:1;
     unsigned                              evaled:1;   /* sent again: EVAL */
+    unsigned                              gone:1;     /* its request no
+                                                         longer waits */
     char                                  field;      /* a note's */
     size_t                                xlen;       /* after the key: a
                                                          note's value, the
@@ -117,6 +119,9 @@ void ngx_http_payments_limit_redis_cmd(ngx_http_payments_limit_link_t *link,
     ngx_http_payments_limit_ask_t *ask, pay_rl_redis_cmd_t *cmd);
 ngx_int_t ngx_http_payments_limit_redis_eval(
     ngx_http_payments_limit_link_t *link, ngx_http_payments_limit_ask_t *ask);
+ngx_int_t ngx_http_payments_limit_redis_give_back(
+    ngx_http_payments_limit_link_t *link, ngx_http_payments_limit_ask_t *ask,
+    ngx_uint_t fits, uint64_t w);
 
 ngx_int_t ngx_http_payments_limit_redis_handshake(
     ngx_http_payments_limit_link_t *link);

@@ -15,7 +15,9 @@
  * comes back through the event loop, or its timer fires first, and the
  * request goes on either way.  A Redis that lost the script (NOSCRIPT:
  * SCRIPT FLUSH, a restart) gets the same check again as EVAL, and SCRIPT
- * LOAD for the next ones.
+ * LOAD for the next ones.  An amount that Redis added for a check whose
+ * request no longer waited (its timer, the request gone) is given back
+ * when that late answer comes.
  *
  * Checks made while the link connects wait behind the handshake, unless an
  * outage is on: then, as while the link is down or stalled (a check timed
@@ -311,6 +313,11 @@ ngx_http_payments_limit_redis_checked(ngx_http_payments_limit_link_t *link,
              : verdict == PAY_RL_REDIS_BUSY ? NGX_BUSY : NGX_ERROR;
 
         handler(ask->data, rc, w);
+
+    } else if (ngx_http_payments_limit_redis_give_back(link, ask,
+                   verdict == PAY_RL_REDIS_FITS, w) == NGX_OK)
+    {
+        return;     /* the ask went again: an amount's give-back */
     }
 
     ngx_free(ask);
@@ -522,7 +529,7 @@ ngx_http_payments_limit_redis_expired(ngx_event_t *ev)
     ngx_http_payments_limit_redis_pt   handler;
 
     /* the ask stays queued: its reply, if one comes, finds no handler and
-     * is dropped */
+     * is dropped, but for an amount Redis added: given back then */
 
     if (!link->stalled && ask->generation == link->generation) {
         link->stalled = 1;
@@ -543,6 +550,7 @@ ngx_http_payments_limit_redis_expired(ngx_event_t *ev)
 
     handler = ask->handler;
     ask->handler = NULL;
+    ask->gone = 1;
 
     if (handler) {
         handler(ask->data, NGX_ERROR, 0);
@@ -827,12 +835,14 @@ ngx_http_payments_limit_redis_failed(ngx_http_payments_limit_zone_t *z,
 }
 
 
-/* The request that asked is gone: its answer is dropped when it comes. */
+/* The request that asked is gone: its answer is dropped when it comes
+ * (an amount Redis added given back then). */
 
 void
 ngx_http_payments_limit_redis_forget(ngx_http_payments_limit_ask_t *ask)
 {
     ask->handler = NULL;
+    ask->gone = 1;
 
     if (ask->timer.timer_set) {
         ngx_del_timer(&ask->timer);

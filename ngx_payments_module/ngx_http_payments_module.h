@@ -749,8 +749,9 @@ extern ngx_module_t  ngx_http_payments_module;
  *                  queue, sending, the replies; hiredis only writes and
  *                  parses the protocol; it never calls _limit_redis.c),
  *                  _limit_redis_cmd.c, below it, the commands written
- *                  into the output buffer, _limit_redis_conf.c its
- *                  directive.
+ *                  into the output buffer (a check's, an amount's
+ *                  give-back after a late answer), _limit_redis_conf.c
+ *                  its directive.
  *   _sweeper.c     worker 0's sweeper (no request): the round's driver,
  *                  its lease and its steps in order, each in the file of
  *                  its concern (_sweeper_lookups.c, _sweeper_methods.c,

@@ -2,7 +2,8 @@
  * End to end: amount zones kept in Redis (payments_limit_amount ...
  * store=redis; doc/ngx_http_payments_limit_module.md): two gateways of the
  * test's own sharing the suite's Redis (harness_redis.c) admit a
- * merchant's max once between them, and the script is the C window.
+ * merchant's max once between them, the script is the C window, and an
+ * amount Redis added after its check gave up is given back.
  */
 
 #include "harness.h"
@@ -10,6 +11,7 @@
 
 #include <payments/ratelimit.h>
 #include <payments/ratelimit_redis.h>
+#include <signal.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -311,4 +313,84 @@ Test(limits_redis, the_amount_script_is_the_c_window)
     }
 
     redisFree(c);
+}
+
+
+/*
+ * A check that Redis answers too late adds nothing for good: its request
+ * went on without the answer (on_error=deny: a 503), and the amount the
+ * script added all the same is given back once the late answer shows it
+ * (on the same connection, before any later check of it).  A retry with
+ * the same Idempotency-Key then fits: 60.00 + 60.00 would not
+ * (max=USD:100.00).
+ */
+Test(limits_redis, an_amount_redis_added_too_late_is_given_back,
+     .timeout = 60)
+{
+    int         i, answered;
+    char       *key, *body;
+    resp_t     *r;
+    gateway_t   gw;
+    merchant_t  m, warm;
+
+    memset(&gw, 0, sizeof(gw));
+    gateway_start(&gw, str_printf("rl-amt-late-%ld", (long) getpid()), 1,
+        str_printf(
+            "payments_database \"%s\";\n"
+            "payments_database_pool 2;\n"
+            "payments_sweeper off;\n%s"
+            "payments_limit_redis 127.0.0.1:%ld "
+            "password_file=%s/redis.password timeout=200ms prefix=t%ld;\n"
+            "payments_limit_amount money size=64k window=1h "
+            "max=USD:100.00 store=redis on_error=deny;\n"
+            "payments_limit amount=money;\n",
+            pg_gateway_conninfo(), gw_psp_conf(env("PAY_TEST_PSP"), "stripe"),
+            redis_port, redis_dir, (long) getpid()));
+    gateway_wait_ready(&gw, 10);
+
+    merchant_new(&m);
+    merchant_new(&warm);
+
+    /* the link up: a checkout admitted through Redis */
+    for (i = 0; i < 50; i++) {
+        r = gateway_send(&gw, "POST", PATH_PAYMENTS, &warm, uid("key"),
+                         one_order(uid("co"), "1.00"));
+        if (r->status == 201) {
+            resp_free(r);
+            break;
+        }
+        resp_free(r);
+        msleep(100);
+    }
+    cr_assert(i < 50, "the gateway did not use Redis within 5 s");
+
+    key = uid("key");
+    body = one_order(uid("co"), "60.00");
+
+    /* Redis hangs: the check's timer fires first, 503 */
+    answered = log_count(&gw, "answers again after");
+    cr_assert(redis_child > 0);
+    cr_assert_eq(kill(redis_child, SIGSTOP), 0);
+
+    r = gateway_send(&gw, "POST", PATH_PAYMENTS, &m, key, body);
+    kill(redis_child, SIGCONT);
+    expect_problem(r, 503, "store_unavailable");
+    resp_free(r);
+
+    /* Redis runs the script late and answers: the link is used again */
+    for (i = 0; i < 100 && log_count(&gw, "answers again after") == answered;
+         i++)
+    {
+        msleep(20);
+    }
+    cr_assert_eq(log_count(&gw, "answers again after"), answered + 1,
+                 "Redis's late answer never came");
+
+    /* the same checkout again: 60.00 fits, once */
+    cr_assert_eq(pay_body(&gw, &m, key, body, "60.00", NULL), 201,
+                 "the late 60.00 was never given back (window %lld)",
+                 (long long) window_sum(&m));
+    cr_assert_eq(window_sum(&m), 6000);
+
+    gateway_stop(&gw);
 }
