@@ -2355,7 +2355,7 @@ BEGIN
         WHEN NOT ((length(notification_id) = 28) AND (notification_id ~ '^msg_[0-9a-f]*$'::text)) THEN 'notifications_id_format'
         WHEN NOT (sequence > 0) THEN 'notifications_sequence'
         WHEN NOT (status = ANY (ARRAY['PENDING'::text, 'DELIVERED'::text, 'FAILED'::text])) THEN 'notifications_status'
-        WHEN NOT (event_type = ANY (ARRAY['checkout.succeeded'::text, 'checkout.failed'::text, 'checkout.paid_after_failure'::text, 'checkout.canceled'::text, 'checkout.approved'::text, 'checkout.authorized'::text, 'checkout.risk_flagged'::text, 'refund.succeeded'::text, 'refund.failed'::text, 'dispute.opened'::text, 'dispute.won'::text, 'dispute.lost'::text, 'payout.paid'::text, 'payout.failed'::text, 'capture.failed'::text, 'payment_method.saved'::text, 'payment_method.detached'::text])) THEN 'notifications_type'
+        WHEN NOT (event_type = ANY (ARRAY['checkout.succeeded'::text, 'checkout.failed'::text, 'checkout.paid_after_failure'::text, 'checkout.canceled'::text, 'checkout.approved'::text, 'checkout.authorized'::text, 'checkout.risk_flagged'::text, 'refund.succeeded'::text, 'refund.failed'::text, 'dispute.opened'::text, 'dispute.won'::text, 'dispute.lost'::text, 'payout.paid'::text, 'payout.failed'::text, 'payout.reversed'::text, 'capture.failed'::text, 'payment_method.saved'::text, 'payment_method.detached'::text])) THEN 'notifications_type'
     END;
     IF v_broken IS NOT NULL THEN
         RAISE EXCEPTION 'new row for relation "notifications" violates check constraint "%"', v_broken
@@ -4799,6 +4799,7 @@ BEGIN
                        'psp', p.psp,
                        'status', p.status,
                        'amount_minor', p.amount,
+                       'amount_reversed_minor', p.amount_reversed,
                        'currency', p.currency,
                        'psp_payout_id', p.psp_payout_id,
                        'failure', p.failure,
@@ -5501,6 +5502,7 @@ BEGIN
                               'psp', x.psp,
                               'status', x.status,
                               'amount', money_decimal(x.amount, x.currency),
+                              'amount_reversed', money_decimal(x.amount_reversed, x.currency),
                               'currency', x.currency,
                               'failure', x.failure,
                               'created_at', ts_rfc3339(x.created_at),
@@ -9135,23 +9137,34 @@ CREATE FUNCTION public.payouts_notify() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $$
+DECLARE
+    v_type  text;
+    v_data  jsonb;
 BEGIN
     IF TG_OP = 'UPDATE' AND OLD.status IS NOT DISTINCT FROM NEW.status THEN
-        RETURN NULL;
+        IF NEW.status <> 'PAID' OR NEW.amount_reversed <= OLD.amount_reversed THEN
+            RETURN NULL;
+        END IF;
+        v_type := 'payout.reversed';
+    ELSE
+        v_type := CASE NEW.status WHEN 'PAID' THEN 'payout.paid' ELSE 'payout.failed' END;
     END IF;
-    PERFORM notify_enqueue(
-        NEW.merchant_id,
-        CASE NEW.status WHEN 'PAID' THEN 'payout.paid' ELSE 'payout.failed' END,
-        NULL, NEW.payout_id,
-        jsonb_strip_nulls(jsonb_build_object(
-            'payout_id', NEW.payout_id,
-            'seller_account', NEW.seller_account,
-            'status', NEW.status,
-            'amount_minor', NEW.amount,
-            'amount', money_decimal(NEW.amount, NEW.currency),
-            'currency', NEW.currency,
-            'metadata', NEW.metadata,
-            'failure', NEW.failure)));
+    v_data := jsonb_build_object(
+                  'payout_id', NEW.payout_id,
+                  'seller_account', NEW.seller_account,
+                  'status', NEW.status,
+                  'amount_minor', NEW.amount,
+                  'amount', money_decimal(NEW.amount, NEW.currency),
+                  'currency', NEW.currency,
+                  'metadata', NEW.metadata,
+                  'failure', NEW.failure);
+    IF v_type = 'payout.reversed' THEN
+        v_data := v_data || jsonb_build_object(
+                      'amount_reversed_minor', NEW.amount_reversed,
+                      'amount_reversed', money_decimal(NEW.amount_reversed, NEW.currency));
+    END IF;
+    PERFORM notify_enqueue(NEW.merchant_id, v_type, NULL, NEW.payout_id,
+                           jsonb_strip_nulls(v_data));
     RETURN NULL;
 END
 $$;
@@ -13173,7 +13186,7 @@ CREATE TRIGGER payouts_forward BEFORE DELETE OR UPDATE ON public.payouts FOR EAC
 -- Name: payouts payouts_notify; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE CONSTRAINT TRIGGER payouts_notify AFTER INSERT OR UPDATE OF status ON public.payouts DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN ((new.status = ANY (ARRAY['PAID'::text, 'FAILED'::text]))) EXECUTE FUNCTION public.payouts_notify();
+CREATE CONSTRAINT TRIGGER payouts_notify AFTER INSERT OR UPDATE OF status, amount_reversed ON public.payouts DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN ((new.status = ANY (ARRAY['PAID'::text, 'FAILED'::text]))) EXECUTE FUNCTION public.payouts_notify();
 
 
 --

@@ -35,6 +35,7 @@ const char *const  pay_notify_event_types[] = {
     "dispute.lost",
     "payout.paid",
     "payout.failed",
+    "payout.reversed",
     "capture.failed",
     "payment_method.saved",
     "payment_method.detached",

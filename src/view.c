@@ -1042,7 +1042,7 @@ pay_db_order_money(pay_view_t *vw, const json_t *db, json_t *root)
 char *
 pay_payout_view_json(const char *db_json, size_t len)
 {
-    json_t      *db, *root;
+    json_t      *db, *root, *v;
     pay_view_t   vw;
 
     db = pay_db_load(db_json, len);
@@ -1060,6 +1060,18 @@ pay_payout_view_json(const char *db_json, size_t len)
     pay_view_set(&vw, root, "status",
                  pay_db_word(db, "status", pay_payout_statuses));
     pay_db_amount(&vw, db, root);
+
+    /* what the PSP took back of it so far (a whole reversal: all of it,
+     * and FAILED); absent from an older database's answer: left out */
+    v = json_object_get(db, "amount_reversed_minor");
+
+    if (json_is_integer(v) && json_integer_value(v) < 0) {
+        vw.failed = 1;
+
+    } else if (v != NULL) {
+        pay_db_signed(&vw, db, "amount_reversed_minor",
+                      pay_db_str(db, "currency"), root, "amount_reversed");
+    }
 
     if (pay_db_opt_str(&vw, db, "psp_payout_id", root, "psp_payout_id", 1) < 0
         || pay_db_opt_str(&vw, db, "failure", root, "failure", 0) < 0)

@@ -62,7 +62,9 @@ char *pay_checkout_view_json(const char *db_json, size_t len,
  * "updated_at"}]; absent or null lists are written [].
  *
  * payout:  {"payout_id","seller_account","psp","status","amount_minor",
- *           "currency","psp_payout_id","failure","created_at","updated_at"}
+ *           "amount_reversed_minor" (what the PSP took back of it, 0 to
+ *           amount_minor; absent: left out),"currency","psp_payout_id",
+ *           "failure","created_at","updated_at"}
  * balance: {"seller_account","balances":[{"currency","wallet_minor",
  *           "pending_payouts_minor","open_disputes_minor",
  *           "available_minor"}]}: any sign, written as decimal strings.

@@ -14,6 +14,7 @@ BEGIN
                        'psp', p.psp,
                        'status', p.status,
                        'amount_minor', p.amount,
+                       'amount_reversed_minor', p.amount_reversed,
                        'currency', p.currency,
                        'psp_payout_id', p.psp_payout_id,
                        'failure', p.failure,

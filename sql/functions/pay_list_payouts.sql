@@ -44,6 +44,7 @@ BEGIN
                               'psp', x.psp,
                               'status', x.status,
                               'amount', money_decimal(x.amount, x.currency),
+                              'amount_reversed', money_decimal(x.amount_reversed, x.currency),
                               'currency', x.currency,
                               'failure', x.failure,
                               'created_at', ts_rfc3339(x.created_at),

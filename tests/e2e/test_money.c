@@ -2185,6 +2185,171 @@ Test(money_events, a_stripe_transfer_reversed_in_part_is_booked_once,
 }
 
 
+/* The deliveries of that type to ep answered 204 (a new array). */
+static json_t *
+delivered_of_type(const endpoint_t *ep, const char *type)
+{
+    size_t   i;
+    json_t  *ds, *d, *out;
+
+    ds = receiver_deliveries(ep->name);
+    out = json_array();
+
+    json_array_foreach(ds, i, d) {
+        if (strcmp(json_string_value(json_object_get(d, "type")), type) == 0
+            && strcmp(json_string_value(json_object_get(d, "answer")), "204")
+               == 0)
+        {
+            json_array_append(out, d);
+        }
+    }
+
+    json_decref(ds);
+
+    return out;
+}
+
+
+/* Waits until a delivery of that type to ep was answered 204: its data. */
+static json_t *
+delivered_data(const endpoint_t *ep, const char *type)
+{
+    int      i;
+    json_t  *ds;
+
+    for (i = 0; i < 150; i++) {
+        ds = delivered_of_type(ep, type);
+
+        if (json_array_size(ds) > 0) {
+            return json_object_get(json_array_get(ds, 0), "data");
+        }
+
+        msleep(100);
+    }
+
+    cr_assert_fail("no %s delivered to %s: %s", type, ep->path,
+                   dump(receiver_deliveries(ep->name)));
+    return NULL;
+}
+
+
+/* GET /v1/payouts/{id}'s member key, a string */
+static const char *
+payout_member(const paid_t *p, const char *id, const char *key)
+{
+    resp_t      *r;
+    const char  *v;
+
+    r = api_get(&p->m, str_printf("/v1/payouts/%s", id));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    v = json_string_value(json_object_get(resp_json(r), key));
+    cr_assert_not_null(v, "no %s in %s", key, r->body);
+
+    return v;
+}
+
+
+Test(money_payouts, a_payout_reversed_in_part_is_shown_and_notified_once,
+     .timeout = 60,
+     .description = "Stripe's transfer.reversed with reversed false: GET "
+                    "/v1/payouts/{id} and the list show amount_reversed, "
+                    "payout.reversed is sent once per growth (never for the "
+                    "same total told again), and the whole reversal later "
+                    "is payout.failed alone")
+{
+    char        *id, *tr, *evt;
+    json_t      *data, *item;
+    resp_t      *r;
+    paid_t       p;
+    endpoint_t   ep;
+
+    paid_new(&p, money_psp(0), NULL, NULL);
+    endpoint_add(&p.m, "payout.paid,payout.reversed,payout.failed", &ep);
+    seller_add(&p.m, "seller_1", p.psp, money_destination(0));
+    r = payout(&p, "seller_1", "7.50", NULL);
+    cr_assert_eq(r->status, 201, "%s", r->body);
+    id = strdup(json_string_value(json_object_get(resp_json(r),
+                                                  "payout_id")));
+    (void) payout_becomes(&p, id, "PAID");
+    (void) delivered_data(&ep, "payout.paid");
+    cr_expect_str_eq(payout_member(&p, id, "amount_reversed"), "0.00");
+    tr = q1("SELECT psp_payout_id FROM payouts WHERE merchant_id = $1 AND"
+            " payout_id = $2", p.m.id, id);
+    cr_assert_not_null(tr);
+
+    /* 2.50 of it taken back: shown beside its whole amount, still PAID */
+    evt = transfer_reversed(&p, id, tr, 0, 250);
+    cr_assert_str_eq(q1("SELECT outcome FROM webhook_events WHERE psp = $1"
+                        " AND event_id = $2", p.psp, evt), "applied");
+    cr_expect_str_eq(payout_member(&p, id, "status"), "PAID");
+    cr_expect_str_eq(payout_member(&p, id, "amount"), "7.50");
+    cr_expect_str_eq(payout_member(&p, id, "amount_reversed"), "2.50");
+
+    r = api_get(&p.m, "/v1/payouts?status=paid");
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    item = json_array_get(json_object_get(resp_json(r), "data"), 0);
+    cr_assert_not_null(item, "%s", r->body);
+    cr_expect_str_eq(json_string_value(json_object_get(item, "payout_id")),
+                     id);
+    cr_expect_str_eq(json_string_value(json_object_get(item,
+                                                       "amount_reversed")),
+                     "2.50", "%s", r->body);
+
+    /* the shop is told: what was taken back so far, in all */
+    data = delivered_data(&ep, "payout.reversed");
+    cr_expect_str_eq(json_string_value(json_object_get(data, "payout_id")),
+                     id, "%s", dump(data));
+    cr_expect_str_eq(json_string_value(json_object_get(data,
+                                                       "seller_account")),
+                     "seller_1");
+    cr_expect_str_eq(json_string_value(json_object_get(data, "status")),
+                     "PAID");
+    cr_expect_str_eq(json_string_value(json_object_get(data, "amount")),
+                     "7.50");
+    cr_expect_eq(json_integer_value(json_object_get(data, "amount_minor")),
+                 750);
+    cr_expect_str_eq(json_string_value(json_object_get(data, "currency")),
+                     "USD");
+    cr_expect_str_eq(json_string_value(json_object_get(data,
+                                                       "amount_reversed")),
+                     "2.50", "%s", dump(data));
+    cr_expect_eq(json_integer_value(json_object_get(data,
+                                                    "amount_reversed_minor")),
+                 250, "%s", dump(data));
+    cr_expect(json_is_object(json_object_get(data, "metadata")), "%s",
+              dump(data));
+    cr_expect_eq(json_integer_value(json_object_get(data, "sequence")), 2,
+                 "after its payout.paid: %s", dump(data));
+
+    /* the same reversal delivered again: nothing booked, nothing sent */
+    evt = transfer_reversed(&p, id, tr, 0, 250);
+    cr_expect_str_eq(q1("SELECT outcome FROM webhook_events WHERE psp = $1"
+                        " AND event_id = $2", p.psp, evt), "already");
+    cr_expect_str_eq(payout_member(&p, id, "amount_reversed"), "2.50");
+
+    /* then the whole of it: payout.failed alone, nothing "reversed" more */
+    evt = transfer_reversed(&p, id, tr, 1, 750);
+    cr_expect_str_eq(q1("SELECT outcome FROM webhook_events WHERE psp = $1"
+                        " AND event_id = $2", p.psp, evt), "applied");
+    (void) payout_becomes(&p, id, "FAILED");
+    cr_expect_str_eq(payout_member(&p, id, "amount_reversed"), "7.50");
+    data = delivered_data(&ep, "payout.failed");
+    cr_expect_eq(json_integer_value(json_object_get(data, "sequence")), 3,
+                 "%s", dump(data));
+
+    /* a few delivery rounds later: one of each, nothing else queued */
+    msleep(1500);
+    cr_expect_eq(json_array_size(delivered_of_type(&ep, "payout.paid")), 1);
+    cr_expect_eq(json_array_size(delivered_of_type(&ep, "payout.reversed")),
+                 1, "%s", dump(receiver_deliveries(ep.name)));
+    cr_expect_eq(json_array_size(delivered_of_type(&ep, "payout.failed")), 1);
+    cr_expect_eq(json_array_size(receiver_deliveries(ep.name)), 3, "%s",
+                 dump(receiver_deliveries(ep.name)));
+    cr_expect_eq(ql("SELECT count(*) FROM notifications WHERE merchant_id = $1"
+                    " AND object_id = $2", p.m.id, id), 3);
+}
+
+
 Test(money_events, a_stripe_refund_in_current_event_shapes_pages_nobody,
      .timeout = 60,
      .description = "a whole refund and a dispute's balance movements with "

@@ -254,6 +254,74 @@ Test(money_view, an_order_lists_its_refunds_disputes_and_commission)
 }
 
 
+/* GET /v1/payouts/{id}: what the PSP took back of the pay-out beside its
+ * amount, in the currency's decimals, "0.00" when nothing was */
+Test(money_view, a_payout_shows_what_was_reversed_of_it)
+{
+    char  *s;
+
+    s = pay_payout_view_json(S("{\"payout_id\":\"pyo_1\","
+        "\"seller_account\":\"s1\",\"psp\":\"stripe\",\"status\":\"PAID\","
+        "\"amount_minor\":750,\"amount_reversed_minor\":250,"
+        "\"currency\":\"USD\",\"psp_payout_id\":\"tr_1\",\"failure\":null,"
+        "\"metadata\":{\"batch\":\"b7\"},"
+        "\"created_at\":\"2026-11-22T10:00:00Z\","
+        "\"updated_at\":\"2026-11-22T10:05:00Z\"}"));
+    cr_assert_not_null(s);
+    cr_expect_str_eq(s, "{\"payout_id\":\"pyo_1\",\"seller_account\":\"s1\","
+        "\"psp\":\"stripe\",\"status\":\"PAID\",\"amount\":\"7.50\","
+        "\"currency\":\"USD\",\"amount_reversed\":\"2.50\","
+        "\"psp_payout_id\":\"tr_1\",\"metadata\":{\"batch\":\"b7\"},"
+        "\"created_at\":\"2026-11-22T10:00:00Z\","
+        "\"updated_at\":\"2026-11-22T10:05:00Z\"}");
+    free(s);
+
+    /* nothing taken back: zero, in the currency's decimals */
+    s = pay_payout_view_json(S("{\"payout_id\":\"pyo_1\","
+        "\"seller_account\":\"s1\",\"psp\":\"p\",\"status\":\"PENDING\","
+        "\"amount_minor\":500,\"amount_reversed_minor\":0,"
+        "\"currency\":\"JPY\",\"psp_payout_id\":null,"
+        "\"created_at\":\"x\",\"updated_at\":\"x\"}"));
+    cr_assert_not_null(s);
+    cr_expect_not_null(strstr(s, "\"amount\":\"500\",\"currency\":\"JPY\","
+                              "\"amount_reversed\":\"0\","), "%s", s);
+    free(s);
+
+    s = pay_payout_view_json(S("{\"payout_id\":\"pyo_1\","
+        "\"seller_account\":\"s1\",\"psp\":\"p\",\"status\":\"FAILED\","
+        "\"amount_minor\":1500,\"amount_reversed_minor\":1500,"
+        "\"currency\":\"KWD\",\"psp_payout_id\":null,"
+        "\"failure\":\"reversed at the PSP after it was paid\","
+        "\"created_at\":\"x\",\"updated_at\":\"x\"}"));
+    cr_assert_not_null(s);
+    cr_expect_not_null(strstr(s, "\"amount\":\"1.500\",\"currency\":"
+                              "\"KWD\",\"amount_reversed\":\"1.500\","),
+                       "%s", s);
+    free(s);
+
+    /* an older database's answer without it: left out, not a zero */
+    s = pay_payout_view_json(S("{\"payout_id\":\"pyo_1\","
+        "\"seller_account\":\"s1\",\"psp\":\"p\",\"status\":\"PAID\","
+        "\"amount_minor\":750,\"currency\":\"USD\",\"psp_payout_id\":null,"
+        "\"created_at\":\"x\",\"updated_at\":\"x\"}"));
+    cr_assert_not_null(s);
+    cr_expect_null(strstr(s, "amount_reversed"), "%s", s);
+    free(s);
+
+    /* below zero or not an integer: a malformed row */
+    cr_expect_null(pay_payout_view_json(S("{\"payout_id\":\"pyo_1\","
+        "\"seller_account\":\"s\",\"psp\":\"p\",\"status\":\"PAID\","
+        "\"amount_minor\":750,\"amount_reversed_minor\":-1,"
+        "\"currency\":\"USD\",\"psp_payout_id\":null,"
+        "\"created_at\":\"x\",\"updated_at\":\"x\"}")));
+    cr_expect_null(pay_payout_view_json(S("{\"payout_id\":\"pyo_1\","
+        "\"seller_account\":\"s\",\"psp\":\"p\",\"status\":\"PAID\","
+        "\"amount_minor\":750,\"amount_reversed_minor\":\"2.50\","
+        "\"currency\":\"USD\",\"psp_payout_id\":null,"
+        "\"created_at\":\"x\",\"updated_at\":\"x\"}")));
+}
+
+
 Test(money_view, unknown_statuses_are_malformed)
 {
     cr_expect_null(pay_payout_view_json(S("{\"payout_id\":\"pyo_1\","
