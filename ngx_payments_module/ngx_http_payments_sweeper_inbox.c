@@ -14,7 +14,8 @@
  *                         applied once what it refers to is committed, or
  *                         found unmatched once pending for unmatched=: a
  *                         log line at alert, once, and the /metrics
- *                         counter;
+ *                         counter (not while the home shard's event
+ *                         waits for a shard that does not answer, below);
  *   pay_inbox_homeless    with several shards, on the home shard only:
  *                         the events it keeps pending for want of an
  *                         owner (a nonce whose merchant lives elsewhere,
@@ -28,7 +29,10 @@
  *                         forwarded here (pay_inbox_forwarded).  Only the
  *                         owner ever applies it; no owner yet, several,
  *                         or a shard that did not answer: it waits here
- *                         for a later round (retry=).
+ *                         for a later round (retry=).  A shard that did
+ *                         not answer is noted (pay_inbox_waiting): the
+ *                         event then stays pending past unmatched=, tried
+ *                         every retry= until that shard answers.
  *
  * A timer rather than the referenced object's commit: a checkout, refund,
  * capture, dispute or pay-out is committed on many paths (registration,
@@ -62,6 +66,8 @@ static void ngx_http_payments_sweep_forward_next(
 static void ngx_http_payments_sweep_forward_locate(
     ngx_http_payments_sweeper_t *sw);
 static void ngx_http_payments_sweep_forward_located(
+    ngx_http_payments_pg_query_t *q, PGresult *res);
+static void ngx_http_payments_sweep_forward_waiting(
     ngx_http_payments_pg_query_t *q, PGresult *res);
 static void ngx_http_payments_sweep_forward_kept(
     ngx_http_payments_pg_query_t *q, PGresult *res);
@@ -371,6 +377,23 @@ ngx_http_payments_sweep_forward_locate(ngx_http_payments_sweeper_t *sw)
     }
 
     if (sw->owners != 1 || sw->unanswered) {
+
+        if (sw->unanswered) {
+            /* a shard that did not answer may own it: noted here, so that
+             * it waits pending, never unmatched, until that shard answers
+             * (pay_inbox_retry leaves it, pay_inbox_homeless takes it) */
+            sw->params[0] = h->f[0];
+            sw->params[1] = h->f[1];
+
+            if (ngx_http_payments_sweep_query(sw,
+                                    "SELECT pay_inbox_waiting($1, $2)", 2,
+                                    ngx_http_payments_sweep_forward_waiting)
+                == NGX_OK)
+            {
+                return;
+            }
+        }
+
         level = (sw->owners > 1) ? NGX_LOG_ALERT : NGX_LOG_INFO;
 
         ngx_log_error(level, sw->log, 0,
@@ -416,6 +439,52 @@ ngx_http_payments_sweep_forward_located(ngx_http_payments_pg_query_t *q,
 
     sw->locate_shard++;
     ngx_http_payments_sweep_forward_locate(sw);
+}
+
+
+/* noted waiting for the shard(s) that did not answer: a warning once it
+ * is older than unmatched= (it would have been unmatched), else info */
+static void
+ngx_http_payments_sweep_forward_waiting(ngx_http_payments_pg_query_t *q,
+    PGresult *res)
+{
+    char                          *age;
+    ngx_int_t                      secs;
+    ngx_uint_t                     level;
+    ngx_http_payments_shard_t     *shard;
+    ngx_http_payments_homeless_t  *h;
+    ngx_http_payments_sweeper_t   *sw = q->data;
+
+    h = (ngx_http_payments_homeless_t *) sw->homeless->elts
+        + sw->homeless_current;
+    shard = sw->pmcf->shards->elts;
+
+    age = "?";
+    level = (sw->owners > 1) ? NGX_LOG_ALERT : NGX_LOG_INFO;
+
+    /* logged when it failed; the next try notes it again */
+    if (ngx_http_payments_sweep_ok(sw, res, "pay_inbox_waiting") == NGX_OK
+        && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
+    {
+        age = PQgetvalue(res, 0, 0);
+        secs = ngx_atoi((u_char *) age, ngx_strlen(age));
+
+        if (level == NGX_LOG_INFO && secs != NGX_ERROR
+            && secs >= (ngx_int_t) sw->pmcf->sweeper.unmatched)
+        {
+            level = NGX_LOG_WARN;
+        }
+    }
+
+    ngx_log_error(level, sw->log, 0,
+                  "payments: sweeper: kept event \"%s\" of psp \"%s\" "
+                  "not forwarded: %ui shard(s) own it, %ui did not answer; "
+                  "it waits on shard \"%V\" for them, %s s after it came",
+                  h->f[1], h->f[0], sw->owners, sw->unanswered,
+                  &shard[sw->shard].name, age);
+
+    sw->homeless_current++;
+    ngx_http_payments_sweep_forward_next(sw);
 }
 
 

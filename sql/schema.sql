@@ -4990,7 +4990,8 @@ BEGIN
         SELECT pe.psp, pe.event_id, pe.received_at
           FROM psp_events pe
          WHERE pe.state = 'pending'
-           AND pe.received_at > now() - make_interval(secs => p_unmatched_after)
+           AND (pe.received_at > now() - make_interval(secs => p_unmatched_after)
+                OR pe.forward_waiting_at > now() - make_interval(secs => p_unmatched_after))
            AND pe.kind <> 'METHOD_SAVED'
            AND (pe.forward_tried_at IS NULL
                 OR pe.forward_tried_at <= now() - make_interval(secs => p_retry))
@@ -5075,6 +5076,7 @@ DECLARE
     v_state  text;
     v_at     timestamptz;
     v_n      bigint := 0;
+    v_wait   boolean := false;
 BEGIN
     PERFORM set_config('payments.event_source', '', true);
     PERFORM pg_advisory_xact_lock(1436, hashtext(p_psp || ' ' || p_event_id));
@@ -5127,7 +5129,11 @@ BEGIN
                                              e.payment_ref, e.object_ref, e.tokens) x;
         v_state := psp_event_state(e.psp, e.event_id, e.reference, a.outcome);
     END IF;
-    IF v_state = 'pending' AND e.state = 'unmatched' THEN
+    -- still nobody's here: the home sweeper's to forward once more when it
+    -- tried before, else as it was
+    IF v_state = 'pending' AND e.forward_tried_at IS NOT NULL AND e.kind <> 'METHOD_SAVED' THEN
+        v_wait := true;
+    ELSIF v_state = 'pending' AND e.state = 'unmatched' THEN
         v_state := 'unmatched';
     END IF;
 
@@ -5136,7 +5142,10 @@ BEGIN
            outcome = CASE WHEN a.outcome = 'duplicate' THEN pe.outcome ELSE a.outcome END,
            merchant_id = coalesce(a.merchant_id, pe.merchant_id),
            checkout_id = coalesce(a.checkout_id, pe.checkout_id),
-           applied_at = CASE WHEN v_state = 'applied' THEN coalesce(pe.applied_at, now()) END
+           applied_at = CASE WHEN v_state = 'applied' THEN coalesce(pe.applied_at, now()) END,
+           unmatched_at = CASE WHEN v_wait THEN NULL ELSE pe.unmatched_at END,
+           forward_tried_at = CASE WHEN v_wait THEN NULL ELSE pe.forward_tried_at END,
+           forward_waiting_at = CASE WHEN v_wait THEN now() ELSE pe.forward_waiting_at END
      WHERE pe.psp = e.psp AND pe.event_id = e.event_id AND pe.received_at = e.received_at;
 
     IF coalesce(a.merchant_id, e.merchant_id) IS NOT NULL THEN
@@ -5179,6 +5188,9 @@ BEGIN
     FOR e IN
         SELECT pe.* FROM psp_events pe
          WHERE pe.state = 'pending'
+           AND (pe.received_at > now() - make_interval(secs => p_unmatched_after)
+                OR pe.forward_waiting_at IS NULL
+                OR pe.forward_waiting_at <= now() - make_interval(secs => p_unmatched_after))
          ORDER BY pe.received_at
          LIMIT p_limit
            FOR UPDATE SKIP LOCKED
@@ -5218,6 +5230,36 @@ BEGIN
     END LOOP;
 END
 $$;
+
+
+--
+-- Name: pay_inbox_waiting(text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_inbox_waiting(p_psp text, p_event_id text) RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $_$
+DECLARE
+    v_at   timestamptz;
+    v_age  bigint;
+BEGIN
+    PERFORM pg_advisory_xact_lock(1436, hashtext(p_psp || ' ' || p_event_id));
+    -- its month by its id (psp_event_ids), then its row there alone
+    SELECT i.received_at INTO v_at
+      FROM psp_event_ids i
+     WHERE i.psp = p_psp AND i.event_id = p_event_id;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    EXECUTE 'UPDATE psp_events pe SET forward_waiting_at = now()'
+            ' WHERE pe.psp = $1 AND pe.event_id = $2 AND pe.received_at = $3'
+            '   AND pe.state = ''pending'''
+            ' RETURNING extract(epoch FROM now() - pe.received_at)::bigint'
+       INTO v_age USING p_psp, p_event_id, v_at;
+    RETURN v_age;
+END
+$_$;
 
 
 --
@@ -11684,7 +11726,8 @@ CREATE TABLE public.psp_events (
     unmatched_at timestamp with time zone,
     method jsonb,
     forwarded_to text,
-    forward_tried_at timestamp with time zone
+    forward_tried_at timestamp with time zone,
+    forward_waiting_at timestamp with time zone
 )
 PARTITION BY RANGE (received_at);
 
@@ -11722,6 +11765,13 @@ COMMENT ON COLUMN public.psp_events.forwarded_to IS 'forwarded: the shard (payme
 --
 
 COMMENT ON COLUMN public.psp_events.forward_tried_at IS 'the home shard''s last try to find the event''s owning shard (NULL: none)';
+
+
+--
+-- Name: COLUMN psp_events.forward_waiting_at; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.psp_events.forward_waiting_at IS 'the home shard''s last try to find the event''s owning shard at which some shard did not answer (NULL: none did not)';
 
 
 --
@@ -14221,6 +14271,14 @@ REVOKE ALL ON FUNCTION public.pay_inbox_replay(p_psp text, p_event_id text, p_ac
 
 REVOKE ALL ON FUNCTION public.pay_inbox_retry(p_unmatched_after integer, p_limit integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.pay_inbox_retry(p_unmatched_after integer, p_limit integer) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_inbox_waiting(p_psp text, p_event_id text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_inbox_waiting(p_psp text, p_event_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_inbox_waiting(p_psp text, p_event_id text) TO payments_gateway;
 
 
 --

@@ -2,8 +2,11 @@
 -- owner: up to p_limit pending events, oldest first, that name no merchant
 -- of this shard (neither the merchant they were matched to nor their
 -- nonce's) and that nothing here locates (pay_event_locate), received in
--- the last p_unmatched_after seconds (older ones are the unmatched alert's,
--- pay_inbox_retry's), not tried in the last p_retry seconds.  Each is
+-- the last p_unmatched_after seconds or, older, found waiting for a shard
+-- that did not answer in the last p_unmatched_after seconds
+-- (forward_waiting_at, pay_inbox_waiting: however long its shard is down;
+-- the other older ones are the unmatched alert's, pay_inbox_retry's), not
+-- tried in the last p_retry seconds.  Each is
 -- marked tried now and returned with what pay_event_keep needs to keep it
 -- on its owner: its kept fields, the signed bytes, the header values and
 -- the verifying key's id.  The caller locates each on the other shards,
@@ -28,7 +31,8 @@ BEGIN
         SELECT pe.psp, pe.event_id, pe.received_at
           FROM psp_events pe
          WHERE pe.state = 'pending'
-           AND pe.received_at > now() - make_interval(secs => p_unmatched_after)
+           AND (pe.received_at > now() - make_interval(secs => p_unmatched_after)
+                OR pe.forward_waiting_at > now() - make_interval(secs => p_unmatched_after))
            AND pe.kind <> 'METHOD_SAVED'
            AND (pe.forward_tried_at IS NULL
                 OR pe.forward_tried_at <= now() - make_interval(secs => p_retry))

@@ -4,7 +4,14 @@
 -- row keeps (an applied one is 'duplicate').
 -- Idempotent: an event pay_event_apply has recorded is 'duplicate' and
 -- changes nothing; a pending or unmatched one whose object is here now is
--- applied, once.  An unmatched one still matching nothing stays unmatched.
+-- applied, once.  An unmatched one still matching nothing stays unmatched,
+-- but for one the home shard's sweeper tried to forward (forward_tried_at:
+-- with several shards, an event kept at home for want of an owner, say
+-- while the shard that owns it was down): pending again, noted waiting
+-- (forward_waiting_at now, unmatched_at cleared), so that the home sweeper
+-- tries at once to forward it (pay_inbox_homeless) and it is not unmatched
+-- again for the sweeper's unmatched= (alerted again then, when still no
+-- shard owns it).
 -- Audited (audit_append, action inbox:replay, with p_actor) when the event
 -- names a checkout.  A forwarded event (kept and applied by the shard that
 -- owns it) is left as it is: outcome 'forwarded'; so is an unreadable one
@@ -23,6 +30,7 @@ DECLARE
     v_state  text;
     v_at     timestamptz;
     v_n      bigint := 0;
+    v_wait   boolean := false;
 BEGIN
     PERFORM set_config('payments.event_source', '', true);
     PERFORM pg_advisory_xact_lock(1436, hashtext(p_psp || ' ' || p_event_id));
@@ -75,7 +83,11 @@ BEGIN
                                              e.payment_ref, e.object_ref, e.tokens) x;
         v_state := psp_event_state(e.psp, e.event_id, e.reference, a.outcome);
     END IF;
-    IF v_state = 'pending' AND e.state = 'unmatched' THEN
+    -- still nobody's here: the home sweeper's to forward once more when it
+    -- tried before, else as it was
+    IF v_state = 'pending' AND e.forward_tried_at IS NOT NULL AND e.kind <> 'METHOD_SAVED' THEN
+        v_wait := true;
+    ELSIF v_state = 'pending' AND e.state = 'unmatched' THEN
         v_state := 'unmatched';
     END IF;
 
@@ -84,7 +96,10 @@ BEGIN
            outcome = CASE WHEN a.outcome = 'duplicate' THEN pe.outcome ELSE a.outcome END,
            merchant_id = coalesce(a.merchant_id, pe.merchant_id),
            checkout_id = coalesce(a.checkout_id, pe.checkout_id),
-           applied_at = CASE WHEN v_state = 'applied' THEN coalesce(pe.applied_at, now()) END
+           applied_at = CASE WHEN v_state = 'applied' THEN coalesce(pe.applied_at, now()) END,
+           unmatched_at = CASE WHEN v_wait THEN NULL ELSE pe.unmatched_at END,
+           forward_tried_at = CASE WHEN v_wait THEN NULL ELSE pe.forward_tried_at END,
+           forward_waiting_at = CASE WHEN v_wait THEN now() ELSE pe.forward_waiting_at END
      WHERE pe.psp = e.psp AND pe.event_id = e.event_id AND pe.received_at = e.received_at;
 
     IF coalesce(a.merchant_id, e.merchant_id) IS NOT NULL THEN

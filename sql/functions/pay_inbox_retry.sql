@@ -4,7 +4,11 @@
 -- others go on).  An event now recorded is 'applied' (once: pay_event_apply
 -- records an event id once, under its lock); one still pending past
 -- p_unmatched_after seconds becomes 'unmatched' (alerted by the caller,
--- once: only this change returns it).  Returns the events whose state
+-- once: only this change returns it).  Not one the home shard keeps for
+-- want of an owner while a shard did not answer its look-up in the last
+-- p_unmatched_after seconds (forward_waiting_at, pay_inbox_waiting): that
+-- shard may own it, and it waits, pending, for the home sweeper to forward
+-- it (pay_inbox_homeless), however old.  Returns the events whose state
 -- changed, with their new state, outcome and age.
 CREATE OR REPLACE FUNCTION pay_inbox_retry(p_unmatched_after integer, p_limit integer)
  RETURNS TABLE(psp text, event_id text, kind text, type text, reference text, state text, outcome text, merchant_id text, checkout_id text, age_seconds bigint)
@@ -29,6 +33,9 @@ BEGIN
     FOR e IN
         SELECT pe.* FROM psp_events pe
          WHERE pe.state = 'pending'
+           AND (pe.received_at > now() - make_interval(secs => p_unmatched_after)
+                OR pe.forward_waiting_at IS NULL
+                OR pe.forward_waiting_at <= now() - make_interval(secs => p_unmatched_after))
          ORDER BY pe.received_at
          LIMIT p_limit
            FOR UPDATE SKIP LOCKED

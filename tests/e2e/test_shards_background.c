@@ -77,9 +77,10 @@ shard_gateway_conninfo(const char *name)
 
 
 /* The gateway over shards a and b, two workers, ready: /readyz of each
- * shard 200, and each worker connected to each shard. */
+ * shard 200, and each worker connected to each shard; its sweeper's
+ * directive sweeper (BG_SWEEPER_CONF). */
 static void
-bg_start(void)
+bg_start_sweeper(const char *sweeper)
 {
     int          i, w, s, up;
     resp_t      *r;
@@ -90,8 +91,7 @@ bg_start(void)
         "payments_shard b \"%s\" pool=2;\n"
         "%s%s%s",
         shard_gateway_conninfo("a"), shard_gateway_conninfo("b"),
-        gw_psp_conf("bg_stripe", "stripe"), BG_SWEEPER_CONF,
-        notify_conf(NULL)));
+        gw_psp_conf("bg_stripe", "stripe"), sweeper, notify_conf(NULL)));
 
     for (i = 0; i < 100; i++) {
         up = 1;
@@ -119,6 +119,13 @@ bg_start(void)
 
     cr_assert_fail("%s never became ready on both shards in both workers "
                    "(see %s)", bg_gw.origin, bg_gw.error_log);
+}
+
+
+static void
+bg_start(void)
+{
+    bg_start_sweeper(BG_SWEEPER_CONF);
 }
 
 
@@ -510,6 +517,256 @@ Test(shards_background, an_event_kept_at_home_for_a_merchant_on_b_is_forwarded)
                                   " WHERE merchant_id = $1"
                                   " AND checkout_id = $2"
                                   " AND outcome = 'applied'", 2,
+                                  (const char *[]) { mb.id, co_id }), "1");
+    cr_expect_str_eq(db_scalar_on(db_shard("b"),
+                                  "SELECT pay_audit_verify($1)::text", 1,
+                                  (const char *[]) { mb.id }), "true");
+}
+
+
+/* A Stripe event signed with the stack's webhook secret, posted to the
+ * test's gateway as psp bg_stripe's. */
+static resp_t *
+bg_stripe_send(const char *body)
+{
+    size_t       len;
+    char        *secret;
+    req_t        rq;
+    const char  *h[] = { "Content-Type: application/json", NULL, NULL };
+
+    secret = file_read(env("PAY_TEST_WEBHOOK_SECRET"), &len);
+    cr_assert_not_null(secret);
+    h[1] = stripe_signature(secret, time(NULL), body);
+
+    memset(&rq, 0, sizeof(req_t));
+    rq.method = "POST";
+    rq.url = str_printf("%s/v1/webhooks/bg_stripe", bg_gw.origin);
+    rq.headers = h;
+    rq.body = body;
+    rq.len = (size_t) -1;
+
+    return http(&rq);
+}
+
+
+/* the state (and the shard it was forwarded to) of an event kept on shard */
+static char *
+bg_kept_on(const char *shard, const char *evt)
+{
+    char  *v;
+
+    v = db_scalar_on(db_shard(shard), "SELECT coalesce(string_agg(state"
+                     " || ':' || coalesce(forwarded_to, ''), ','), '')"
+                     " FROM psp_events WHERE psp = 'bg_stripe'"
+                     " AND event_id = $1", 1, (const char *[]) { evt });
+    cr_assert_not_null(v);
+    return v;
+}
+
+
+/* A dispute (charge.dispute.created: no nonce, its payment intent only)
+ * of a payment on b, while b is stopped: the look-up cannot ask b, so the
+ * home shard a keeps it pending and answers 200 (the PSP never sends it
+ * again).  b stays down longer than the sweeper's unmatched= (2 s): the
+ * event still waits at home for b, and once b is back a's sweeper
+ * forwards it there: the dispute booked on b, once. */
+Test(shards_background, an_event_kept_at_home_while_b_is_down_past_unmatched_is_forwarded_once_b_is_back,
+     .timeout = 120)
+{
+    int          i;
+    char        *co_id, *token, *pi, *ev, *ed, *state;
+    json_t      *co, *j;
+    resp_t      *r;
+    merchant_t   mb;
+
+    merchant_new_on(&mb, "b");
+    bg_start_sweeper("payments_sweeper on interval=300ms after=1s retry=1s "
+                     "alert=30s grace=1s unmatched=2s batch=50;\n");
+
+    /* mb's checkout on b, paid by the PSP's own event (payment intent
+     * pi), routed to b by its nonce */
+    co_id = uid("co");
+    mock_fault(str_printf("{\"match\":\"%s\",\"webhook_never\":true}",
+                          nonce(&mb, co_id)));
+    co = checkout_new(co_id, 2);
+    json_object_set_new(co, "psp", json_string("bg_stripe"));
+    r = gateway_send(&bg_gw, "POST", PATH_PAYMENTS, &mb, uid("key"),
+                     dump(co));
+    cr_assert_eq(r->status, 201, "%ld %s", r->status, r->body);
+    j = resp_json(r);
+    token = strdup(json_string_value(json_object_get(j, "psp_token")));
+    secret_used(token);
+    secret_used(url_param(json_string_value(json_object_get(j, "pay_url")),
+                          "t"));
+
+    pi = uid("pi");
+    ev = uid("evt");
+    r = bg_stripe_send(str_printf(
+        "{\"id\":\"%s\",\"object\":\"event\",\"type\":"
+        "\"checkout.session.completed\",\"created\":%ld,"
+        "\"livemode\":false,\"data\":{\"object\":{\"id\":\"%s\","
+        "\"object\":\"checkout.session\",\"client_reference_id\":\"%s\","
+        "\"amount_total\":1500,\"currency\":\"usd\",\"payment_status\":"
+        "\"paid\",\"status\":\"complete\",\"payment_intent\":\"%s\"}}}",
+        ev, (long) time(NULL), token, nonce(&mb, co_id), pi));
+    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
+    cr_assert_str_eq(status_on("b", &mb, co_id), "SUCCESS");
+    cr_assert_str_eq(bg_kept_on("b", ev), "applied:");
+
+    pg_stop_shard("b");
+
+    /* the dispute: located on no shard while b does not answer, kept
+     * pending at home and acknowledged (a gateway's breaker may still
+     * answer 503 for b's first failures: the PSP's next try is the same
+     * event) */
+    ed = uid("evt");
+
+    for (i = 0; i < 50; i++) {
+        r = bg_stripe_send(str_printf(
+            "{\"id\":\"%s\",\"object\":\"event\",\"type\":"
+            "\"charge.dispute.created\",\"created\":%ld,"
+            "\"livemode\":false,\"data\":{\"object\":{\"id\":\"%s\","
+            "\"object\":\"dispute\",\"amount\":1500,\"currency\":\"usd\","
+            "\"payment_intent\":\"%s\",\"status\":\"needs_response\","
+            "\"reason\":\"fraudulent\"}}}",
+            ed, (long) time(NULL), uid("dp"), pi));
+        if (r->status == 200) {
+            break;
+        }
+
+        cr_assert_eq(r->status, 503, "%ld %s", r->status, r->body);
+        msleep(200);
+    }
+
+    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
+    cr_assert_str_eq(bg_kept_on("a", ed), "pending:");
+
+    /* b down past unmatched= (2 s), a's sweeper going round meanwhile */
+    sleep(3);
+
+    pg_start_shard("b");
+
+    state = NULL;
+
+    for (i = 0; i < 300; i++) {
+        state = bg_kept_on("a", ed);
+        if (strcmp(state, "forwarded:b") == 0) {
+            break;
+        }
+
+        msleep(100);
+    }
+
+    cr_assert_str_eq(state, "forwarded:b",
+                     "the dispute kept at home was never forwarded to b: "
+                     "%s", state);
+    cr_expect_str_eq(bg_kept_on("b", ed), "applied:");
+    cr_expect_str_eq(db_scalar_on(db_shard("b"),
+                                  "SELECT count(*) FROM disputes"
+                                  " WHERE merchant_id = $1"
+                                  " AND checkout_id = $2", 2,
+                                  (const char *[]) { mb.id, co_id }), "1");
+    cr_expect_str_eq(db_scalar_on(db_shard("b"),
+                                  "SELECT count(*) FROM webhook_events"
+                                  " WHERE psp = 'bg_stripe'"
+                                  " AND event_id = $1", 1,
+                                  (const char *[]) { ed }), "1");
+    cr_expect_str_eq(db_scalar_on(db_shard("b"),
+                                  "SELECT pay_audit_verify($1)::text", 1,
+                                  (const char *[]) { mb.id }), "true");
+}
+
+
+/* A dispute of a payment on b left unmatched at home by an earlier
+ * release (b down past unmatched= then; the home sweeper had tried to
+ * forward it): the sweeper leaves it be, and payments-events replay there
+ * (pay_inbox_replay) makes it pending again: a's sweeper forwards it to
+ * b, the dispute booked there once. */
+Test(shards_background, an_event_left_unmatched_at_home_for_a_merchant_on_b_is_forwarded_once_replayed)
+{
+    int          i;
+    char        *co_id, *token, *pi, *ev, *ed, *state;
+    json_t      *co, *j;
+    resp_t      *r;
+    PGconn      *a;
+    merchant_t   mb;
+
+    merchant_new_on(&mb, "b");
+    bg_start();
+
+    co_id = uid("co");
+    mock_fault(str_printf("{\"match\":\"%s\",\"webhook_never\":true}",
+                          nonce(&mb, co_id)));
+    co = checkout_new(co_id, 2);
+    json_object_set_new(co, "psp", json_string("bg_stripe"));
+    r = gateway_send(&bg_gw, "POST", PATH_PAYMENTS, &mb, uid("key"),
+                     dump(co));
+    cr_assert_eq(r->status, 201, "%ld %s", r->status, r->body);
+    j = resp_json(r);
+    token = strdup(json_string_value(json_object_get(j, "psp_token")));
+    secret_used(token);
+    secret_used(url_param(json_string_value(json_object_get(j, "pay_url")),
+                          "t"));
+
+    pi = uid("pi");
+    ev = uid("evt");
+    r = bg_stripe_send(str_printf(
+        "{\"id\":\"%s\",\"object\":\"event\",\"type\":"
+        "\"checkout.session.completed\",\"created\":%ld,"
+        "\"livemode\":false,\"data\":{\"object\":{\"id\":\"%s\","
+        "\"object\":\"checkout.session\",\"client_reference_id\":\"%s\","
+        "\"amount_total\":1500,\"currency\":\"usd\",\"payment_status\":"
+        "\"paid\",\"status\":\"complete\",\"payment_intent\":\"%s\"}}}",
+        ev, (long) time(NULL), token, nonce(&mb, co_id), pi));
+    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
+    cr_assert_str_eq(status_on("b", &mb, co_id), "SUCCESS");
+
+    /* kept at home, tried by its sweeper, then unmatched: in one
+     * transaction, so that no sweeper forwards it in between */
+    ed = uid("evt");
+    a = db_shard("a");
+    db_exec_on(a, "BEGIN", 0, NULL);
+    cr_assert_str_eq(db_scalar_on(a,
+        "SELECT state FROM pay_event_keep('bg_stripe', $1, 'DISPUTE_OPENED',"
+        " 'charge.dispute.created', '', '', 1500::bigint, 'USD', $2, $3,"
+        " '{}', '\\x7b7d'::bytea, '{\"stripe-signature\":\"t=1\"}',"
+        " 'sha256:0123456789abcdef')", 3,
+        (const char *[]) { ed, pi, uid("dp") }), "pending");
+    db_exec_on(a, "UPDATE psp_events SET state = 'unmatched',"
+                  " unmatched_at = now(),"
+                  " forward_tried_at = now() - interval '2 hours'"
+                  " WHERE psp = 'bg_stripe' AND event_id = $1", 1,
+               (const char *[]) { ed });
+    db_exec_on(a, "COMMIT", 0, NULL);
+
+    /* rounds go by (300 ms each): it stays unmatched */
+    msleep(1500);
+    cr_assert_str_eq(bg_kept_on("a", ed), "unmatched:");
+
+    cr_assert_str_eq(db_scalar_on(a,
+        "SELECT state_before || '>' || state"
+        " FROM pay_inbox_replay('bg_stripe', $1, 'e2e')", 1,
+        (const char *[]) { ed }), "unmatched>pending");
+
+    state = NULL;
+
+    for (i = 0; i < 100; i++) {
+        state = bg_kept_on("a", ed);
+        if (strcmp(state, "pending:") != 0) {
+            break;
+        }
+
+        msleep(100);
+    }
+
+    cr_assert_str_eq(state, "forwarded:b",
+                     "the replayed dispute was not forwarded to b: %s",
+                     state);
+    cr_expect_str_eq(bg_kept_on("b", ed), "applied:");
+    cr_expect_str_eq(db_scalar_on(db_shard("b"),
+                                  "SELECT count(*) FROM disputes"
+                                  " WHERE merchant_id = $1"
+                                  " AND checkout_id = $2", 2,
                                   (const char *[]) { mb.id, co_id }), "1");
     cr_expect_str_eq(db_scalar_on(db_shard("b"),
                                   "SELECT pay_audit_verify($1)::text", 1,

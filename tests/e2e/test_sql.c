@@ -4485,7 +4485,8 @@ homeless_inbox(PGconn *c, const char *m, char ev[5][48])
 Test(sql, the_home_shards_homeless_events_are_pending_ones_no_merchant_here_owns,
      .description = "pay_inbox_homeless: the pending events naming no merchant here and located nowhere "
                     "here, with their kept bytes, headers and key id; each tried once per p_retry; none "
-                    "older than p_unmatched_after; 22023 on bad arguments")
+                    "older than p_unmatched_after, but one a shard did not answer for in the last "
+                    "p_unmatched_after (pay_inbox_waiting); 22023 on bad arguments")
 {
     PGconn      *c = sqlt_connect();
     char         m[24], ev[5][48], suffix[32], want[128];
@@ -4534,6 +4535,24 @@ Test(sql, the_home_shards_homeless_events_are_pending_ones_no_merchant_here_owns
     /* past the window they are the unmatched alert's, not forwarded */
     usleep(1100 * 1000);
     cr_expect_null(homeless_of(c, suffix, "1", "0"));
+
+    /* but for one whose look-up last found a shard not answering
+     * (pay_inbox_waiting, its age returned), that shard may own it: taken
+     * however old, for the window after that */
+    cr_expect_str_eq(VAL(c, "SELECT (pay_inbox_waiting('stripe', $1) >= 1)::text",
+                         ev[2]), "true");
+    cr_expect_str_eq(VAL(c, "SELECT count(*) FROM psp_events WHERE event_id = $1"
+                            " AND forward_waiting_at IS NOT NULL", ev[2]), "1");
+    cr_expect_str_eq(homeless_of(c, suffix, "1", "0"), ev[2]);
+    cr_expect_str_eq(homeless_of(c, suffix, "3600", "0"), want);
+    usleep(1100 * 1000);
+    cr_expect_null(homeless_of(c, suffix, "1", "0"));
+
+    /* noted on a pending event only: not a foreign one, not one not kept */
+    cr_expect_null(VAL(c, "SELECT pay_inbox_waiting('stripe', $1)", ev[4]));
+    cr_expect_str_eq(VAL(c, "SELECT count(*) FROM psp_events WHERE event_id = $1"
+                            " AND forward_waiting_at IS NOT NULL", ev[4]), "0");
+    cr_expect_null(VAL(c, "SELECT pay_inbox_waiting('stripe', $1 || '_never')", ev[2]));
 
     FAILS0(c, "22023", "SELECT * FROM pay_inbox_homeless(0, 300, 10)");
     FAILS0(c, "22023", "SELECT * FROM pay_inbox_homeless(3600, -1, 10)");
