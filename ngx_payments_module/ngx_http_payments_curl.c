@@ -8,11 +8,12 @@
  * call curl_multi_socket_action.  curl_easy_perform never runs here.
  * Debian's libcurl resolves names in its own thread, so a PSP host name does
  * not block the worker either (nginx refuses to start with a libcurl that
- * has no asynchronous resolver: _module.c's init_module): and since a transfer that ends (a time-out,
- * a request gone) while its lookup still runs would otherwise wait for that
- * thread inside curl_multi_socket_action or curl_multi_remove_handle,
- * CURLOPT_QUICK_EXIT lets it leave the thread behind (a DNS server that
- * never answers held the worker 5-30 s per lookup before).
+ * has no asynchronous resolver: _module.c's init_module): and since a
+ * transfer that ends (a time-out, a request gone) while its lookup still
+ * runs would otherwise wait for that thread inside curl_multi_socket_action
+ * or curl_multi_remove_handle, CURLOPT_QUICK_EXIT lets it leave the thread
+ * behind (a DNS server that never answers held the worker 5-30 s per lookup
+ * before).
  *
  * Nor does TLS read a CA file: left to itself, Debian's libcurl (7.88,
  * OpenSSL) opens and parses its whole bundle
