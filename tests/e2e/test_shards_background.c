@@ -564,6 +564,44 @@ bg_kept_on(const char *shard, const char *evt)
 }
 
 
+/* A checkout of mb (on b) registered at bg_stripe and paid by the PSP's
+ * own event (payment intent *pi, event *ev), routed to b by its nonce. */
+static void
+bg_paid_on_b(const merchant_t *mb, char **co_id, char **pi, char **ev)
+{
+    char    *token;
+    json_t  *co, *j;
+    resp_t  *r;
+
+    *co_id = uid("co");
+    mock_fault(str_printf("{\"match\":\"%s\",\"webhook_never\":true}",
+                          nonce(mb, *co_id)));
+    co = checkout_new(*co_id, 2);
+    json_object_set_new(co, "psp", json_string("bg_stripe"));
+    r = gateway_send(&bg_gw, "POST", PATH_PAYMENTS, mb, uid("key"),
+                     dump(co));
+    cr_assert_eq(r->status, 201, "%ld %s", r->status, r->body);
+    j = resp_json(r);
+    token = strdup(json_string_value(json_object_get(j, "psp_token")));
+    secret_used(token);
+    secret_used(url_param(json_string_value(json_object_get(j, "pay_url")),
+                          "t"));
+
+    *pi = uid("pi");
+    *ev = uid("evt");
+    r = bg_stripe_send(str_printf(
+        "{\"id\":\"%s\",\"object\":\"event\",\"type\":"
+        "\"checkout.session.completed\",\"created\":%ld,"
+        "\"livemode\":false,\"data\":{\"object\":{\"id\":\"%s\","
+        "\"object\":\"checkout.session\",\"client_reference_id\":\"%s\","
+        "\"amount_total\":1500,\"currency\":\"usd\",\"payment_status\":"
+        "\"paid\",\"status\":\"complete\",\"payment_intent\":\"%s\"}}}",
+        *ev, (long) time(NULL), token, nonce(mb, *co_id), *pi));
+    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
+    cr_assert_str_eq(status_on("b", mb, *co_id), "SUCCESS");
+}
+
+
 /* A dispute (charge.dispute.created: no nonce, its payment intent only)
  * of a payment on b, while b is stopped: the look-up cannot ask b, so the
  * home shard a keeps it pending and answers 200 (the PSP never sends it
@@ -574,8 +612,7 @@ Test(shards_background, an_event_kept_at_home_while_b_is_down_past_unmatched_is_
      .timeout = 120)
 {
     int          i;
-    char        *co_id, *token, *pi, *ev, *ed, *state;
-    json_t      *co, *j;
+    char        *co_id, *pi, *ev, *ed, *state;
     resp_t      *r;
     merchant_t   mb;
 
@@ -585,32 +622,7 @@ Test(shards_background, an_event_kept_at_home_while_b_is_down_past_unmatched_is_
 
     /* mb's checkout on b, paid by the PSP's own event (payment intent
      * pi), routed to b by its nonce */
-    co_id = uid("co");
-    mock_fault(str_printf("{\"match\":\"%s\",\"webhook_never\":true}",
-                          nonce(&mb, co_id)));
-    co = checkout_new(co_id, 2);
-    json_object_set_new(co, "psp", json_string("bg_stripe"));
-    r = gateway_send(&bg_gw, "POST", PATH_PAYMENTS, &mb, uid("key"),
-                     dump(co));
-    cr_assert_eq(r->status, 201, "%ld %s", r->status, r->body);
-    j = resp_json(r);
-    token = strdup(json_string_value(json_object_get(j, "psp_token")));
-    secret_used(token);
-    secret_used(url_param(json_string_value(json_object_get(j, "pay_url")),
-                          "t"));
-
-    pi = uid("pi");
-    ev = uid("evt");
-    r = bg_stripe_send(str_printf(
-        "{\"id\":\"%s\",\"object\":\"event\",\"type\":"
-        "\"checkout.session.completed\",\"created\":%ld,"
-        "\"livemode\":false,\"data\":{\"object\":{\"id\":\"%s\","
-        "\"object\":\"checkout.session\",\"client_reference_id\":\"%s\","
-        "\"amount_total\":1500,\"currency\":\"usd\",\"payment_status\":"
-        "\"paid\",\"status\":\"complete\",\"payment_intent\":\"%s\"}}}",
-        ev, (long) time(NULL), token, nonce(&mb, co_id), pi));
-    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
-    cr_assert_str_eq(status_on("b", &mb, co_id), "SUCCESS");
+    bg_paid_on_b(&mb, &co_id, &pi, &ev);
     cr_assert_str_eq(bg_kept_on("b", ev), "applied:");
 
     pg_stop_shard("b");
@@ -685,41 +697,14 @@ Test(shards_background, an_event_kept_at_home_while_b_is_down_past_unmatched_is_
 Test(shards_background, an_event_left_unmatched_at_home_for_a_merchant_on_b_is_forwarded_once_replayed)
 {
     int          i;
-    char        *co_id, *token, *pi, *ev, *ed, *state;
-    json_t      *co, *j;
-    resp_t      *r;
+    char        *co_id, *pi, *ev, *ed, *state;
     PGconn      *a;
     merchant_t   mb;
 
     merchant_new_on(&mb, "b");
     bg_start();
 
-    co_id = uid("co");
-    mock_fault(str_printf("{\"match\":\"%s\",\"webhook_never\":true}",
-                          nonce(&mb, co_id)));
-    co = checkout_new(co_id, 2);
-    json_object_set_new(co, "psp", json_string("bg_stripe"));
-    r = gateway_send(&bg_gw, "POST", PATH_PAYMENTS, &mb, uid("key"),
-                     dump(co));
-    cr_assert_eq(r->status, 201, "%ld %s", r->status, r->body);
-    j = resp_json(r);
-    token = strdup(json_string_value(json_object_get(j, "psp_token")));
-    secret_used(token);
-    secret_used(url_param(json_string_value(json_object_get(j, "pay_url")),
-                          "t"));
-
-    pi = uid("pi");
-    ev = uid("evt");
-    r = bg_stripe_send(str_printf(
-        "{\"id\":\"%s\",\"object\":\"event\",\"type\":"
-        "\"checkout.session.completed\",\"created\":%ld,"
-        "\"livemode\":false,\"data\":{\"object\":{\"id\":\"%s\","
-        "\"object\":\"checkout.session\",\"client_reference_id\":\"%s\","
-        "\"amount_total\":1500,\"currency\":\"usd\",\"payment_status\":"
-        "\"paid\",\"status\":\"complete\",\"payment_intent\":\"%s\"}}}",
-        ev, (long) time(NULL), token, nonce(&mb, co_id), pi));
-    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
-    cr_assert_str_eq(status_on("b", &mb, co_id), "SUCCESS");
+    bg_paid_on_b(&mb, &co_id, &pi, &ev);
 
     /* kept at home, tried by its sweeper, then unmatched: in one
      * transaction, so that no sweeper forwards it in between */
