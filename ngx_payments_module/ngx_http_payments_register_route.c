@@ -202,8 +202,8 @@ ngx_http_payments_route_approved(ngx_http_payments_ctx_t *ctx)
     ngx_uint_t                at;
     ngx_http_payments_psp_t  *bound = ctx->psp;
 
-    /* the claim bound a PSP of its API key's mode */
-    ctx->key_live = bound->live;
+    /* ctx->key_live: the merchant's mode, the bound PSP's too (checked by
+     * the review) */
 
     if (ngx_http_payments_route_choose(ctx) != NGX_OK) {
         ngx_http_payments_route_alone(ctx, bound);

@@ -146,7 +146,7 @@ ngx_http_payments_review_decide(ngx_http_payments_ctx_t *ctx)
     }
 
     if (ngx_http_payments_query(ctx,
-                                "SELECT status, reviewed, psp, body FROM "
+                                "SELECT status, reviewed, psp, body, live FROM "
                                 "pay_review_get($1, $2)",
                                 2, ngx_http_payments_review_got)
         != NGX_OK)
@@ -637,6 +637,25 @@ ngx_http_payments_review_got(ngx_http_payments_pg_query_t *q, PGresult *res)
                                        PAY_ERR_PSP_UNAVAILABLE, 0,
                                        "the checkout's PSP is not configured "
                                        "on this gateway"));
+        return;
+    }
+
+    /* test money never reaches a live PSP, nor live money a test one: the
+     * PSP's name may have been given another mode= since it was held; a
+     * routed checkout's route is taken in its merchant's mode */
+    ctx->key_live = (PQgetvalue(res, 0, 4)[0] == 't');
+
+    if (ctx->key_live != ctx->psp->live) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "payments: review of \"%V\": psp \"%s\" is now "
+                      "configured in another mode than its merchant's: not "
+                      "sent", &ctx->object_id, ctx->co.psp);
+        ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
+                                       PAY_ERR_PSP_UNAVAILABLE, 0,
+                                       "the checkout's PSP is configured in "
+                                       "another mode than its merchant's; "
+                                       "reject the review, or configure the "
+                                       "PSP back"));
         return;
     }
 

@@ -7013,7 +7013,7 @@ $$;
 -- Name: pay_review_get(text, text); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.pay_review_get(p_merchant text, p_checkout_id text) RETURNS TABLE(status text, reviewed text, psp text, body text)
+CREATE FUNCTION public.pay_review_get(p_merchant text, p_checkout_id text) RETURNS TABLE(status text, reviewed text, psp text, body text, live boolean)
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $$
@@ -7050,10 +7050,12 @@ BEGIN
                               'currency', o.currency) ORDER BY o.line_no)
                      FROM payment_orders o
                     WHERE o.merchant_id = c.merchant_id
-                      AND o.checkout_id = c.checkout_id)))::text
+                      AND o.checkout_id = c.checkout_id)))::text,
+           m.mode = 'live'
       FROM checkouts c
       JOIN checkout_risk rk ON rk.merchant_id = c.merchant_id
                            AND rk.checkout_id = c.checkout_id
+      JOIN merchants m ON m.merchant_id = c.merchant_id
      WHERE c.merchant_id = p_merchant AND c.checkout_id = p_checkout_id
        AND rk.verdict = 'review';
 END

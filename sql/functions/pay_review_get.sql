@@ -8,9 +8,10 @@
 -- while the PSP still takes it).  A field left out here would register
 -- another checkout than the one the shop asked for (a manual capture
 -- captured at once).  No row: no such checkout, or it never was held for
--- review.
+-- review.  live: its merchant's mode (the approval sends it to a PSP of
+-- that mode only: a PSP's name may have been given the other mode= since).
 CREATE OR REPLACE FUNCTION pay_review_get(p_merchant text, p_checkout_id text)
- RETURNS TABLE(status text, reviewed text, psp text, body text)
+ RETURNS TABLE(status text, reviewed text, psp text, body text, live boolean)
  LANGUAGE plpgsql
  STABLE SECURITY DEFINER
  SET search_path TO 'public', 'pg_temp'
@@ -48,10 +49,12 @@ BEGIN
                               'currency', o.currency) ORDER BY o.line_no)
                      FROM payment_orders o
                     WHERE o.merchant_id = c.merchant_id
-                      AND o.checkout_id = c.checkout_id)))::text
+                      AND o.checkout_id = c.checkout_id)))::text,
+           m.mode = 'live'
       FROM checkouts c
       JOIN checkout_risk rk ON rk.merchant_id = c.merchant_id
                            AND rk.checkout_id = c.checkout_id
+      JOIN merchants m ON m.merchant_id = c.merchant_id
      WHERE c.merchant_id = p_merchant AND c.checkout_id = p_checkout_id
        AND rk.verdict = 'review';
 END

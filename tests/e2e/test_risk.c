@@ -626,6 +626,42 @@ rk_status(const merchant_t *m, const char *id)
 }
 
 
+/* A test merchant's checkout held for review whose PSP name is now a live
+ * PSP (its mode= changed since it was held, written here in SQL): the
+ * approval never sends test money to a live PSP; it stays held. */
+Test(risk, an_approval_never_sends_to_a_psp_of_the_other_mode)
+{
+    long          sessions, requests;
+    char         *id, *key, *body, *n;
+    resp_t       *r;
+    merchant_t    m;
+    const char   *a[2];
+
+    merchant_new(&m);
+    rk_held(&m, &id, &key, &body);
+    n = nonce(&m, id);
+
+    a[0] = m.id;
+    a[1] = id;
+    db_exec("BEGIN", 0, NULL);
+    db_exec("SET LOCAL session_replication_role = replica", 0, NULL);
+    db_exec("UPDATE checkouts SET psp = 'mock_live' WHERE merchant_id = $1 "
+            "AND checkout_id = $2", 2, a);
+    db_exec("COMMIT", 0, NULL);
+
+    r = rk_admin("POST", str_printf("/v1/reviews/%s/approve", n), NULL);
+    expect_problem(r, 502, "psp_unavailable");
+    cr_assert(mem_contains(r->body, r->len, "another mode"), "%s", r->body);
+
+    mock_registrations(n, &sessions, &requests);
+    cr_assert_eq(sessions, 0, "a live session was made for test money");
+    cr_assert_eq(requests, 0);
+    cr_assert_str_eq(db_scalar("SELECT status FROM checkouts WHERE "
+                               "merchant_id = $1 AND checkout_id = $2", 2, a),
+                     "REVIEW");
+}
+
+
 Test(risk, the_review_api_takes_the_admin_key_only)
 {
     resp_t      *r;
