@@ -28,7 +28,10 @@ BEGIN
                   WHERE o.merchant_id = k.merchant_id ORDER BY o.origin)
       FROM api_keys k
       JOIN merchants m ON m.merchant_id = k.merchant_id
-     WHERE k.key_id = p_key_id AND k.revoked_at IS NULL AND NOT m.disabled;
+     -- a key of the other mode than its merchant's is none (the CLI never
+     -- makes one; one written by hand could pay test money out live)
+     WHERE k.key_id = p_key_id AND k.revoked_at IS NULL AND NOT m.disabled
+       AND k.mode = m.mode;
 END
 $function$;
 REVOKE ALL ON FUNCTION pay_auth(p_key_id text, p_key_hash text) FROM PUBLIC;

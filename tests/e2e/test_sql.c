@@ -2042,6 +2042,27 @@ Test(sql, auth_answers_active_keys_of_enabled_merchants,
     PQfinish(c);
 }
 
+Test(sql, auth_answers_no_key_of_the_other_mode_than_its_merchants,
+     .description = "pay_auth: a live key of a test merchant (written by hand: the CLI "
+                    "refuses it) is no key: it could pay test money out at a live PSP")
+{
+    PGconn      *c = sqlt_connect();
+    char         m[24], kid[13];
+    PGresult    *r;
+
+    new_merchant(c, m);
+    sqlt_random_hex(kid, 12);
+    OK(c, "INSERT INTO api_keys (key_id, merchant_id, key_hash, mode) VALUES ($1, $2, $3, 'live')",
+       kid, m, FP_B);
+
+    cr_assert_str_eq(sqlt_value(c, "SELECT mode FROM merchants WHERE merchant_id = $1", 1,
+                                 ARGV(m)), "test");
+    r = sqlt_ok(c, "SELECT merchant_id FROM pay_auth($1, $2)", 2, ARGV(kid, FP_B));
+    cr_expect_eq(PQntuples(r), 0, "a live key of a test merchant authenticates");
+    PQclear(r);
+    PQfinish(c);
+}
+
 Test(sql, auth_notes_a_keys_use_at_most_once_an_hour_and_only_with_its_hash,
      .description = "pay_auth(key, hash) notes the key's use when the hash is its own, "
                     "then not again within the hour; a wrong hash or a revoked key notes nothing")
