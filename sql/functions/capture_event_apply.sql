@@ -36,7 +36,8 @@
 --    authorizations that no capture of ours asked for (made at its
 --    dashboard: the event names the checkout, not a capture nonce): booked
 --    as captures are, split over the checkout's orders as they hold what
---    is not captured yet (floor, the units left one each in line order),
+--    is not captured yet nor held by a capture of ours in flight (floor,
+--    the units left one each in line order),
 --    one capture row each made from the event, under the PSP's id of the
 --    capture (looked for again under the checkout's lock, so that the same
 --    capture delivered twice at once is booked once; an event naming no
@@ -49,7 +50,8 @@
 -- 'unknown_capture' is not recorded: the PSP delivers it again, and the
 -- inbox keeps it pending (a capture of a checkout failed here before its
 -- authorization came; the reversal of a capture made at the PSP that is
--- not booked yet, applied once it is).
+-- not booked yet, applied once it is; a capture made at the PSP that fits
+-- only if a capture of ours in flight fails, applied once ours is settled).
 CREATE OR REPLACE FUNCTION capture_event_apply(p_psp text, p_event_id text, p_kind text, p_reference text, p_amount bigint, p_currency text, p_object_ref text, p_payment_ref text, OUT outcome text, OUT merchant_id text, OUT checkout_id text)
  RETURNS record
  LANGUAGE plpgsql
@@ -70,6 +72,7 @@ DECLARE
     v_comm   bigint;
     v_part   bigint;
     v_room   bigint;
+    v_free   bigint;
     v_left   bigint;
     v_id     text;
     v_ids    text[] := '{}';
@@ -229,12 +232,34 @@ BEGIN
             outcome := 'amount_mismatch';
             RETURN;
         END IF;
-        SELECT coalesce(sum(po.amount - coalesce(po.amount_captured, 0)), 0)::bigint
-          INTO v_room
+        -- what the orders have not captured, and of it what our captures
+        -- in flight (PENDING: asked of the PSP, its word not here yet)
+        -- leave: their room is theirs, so that each books when its word
+        -- comes, as pay_capture_claim counts them
+        SELECT coalesce(sum(po.amount - coalesce(po.amount_captured, 0)), 0)::bigint,
+               coalesce(sum(greatest(po.amount - coalesce(po.amount_captured, 0)
+                                     - coalesce(h.held, 0), 0)), 0)::bigint
+          INTO v_room, v_free
           FROM payment_orders po
+          LEFT JOIN (SELECT x.payment_order_id, sum(x.amount) AS held
+                       FROM captures x
+                      WHERE x.merchant_id = v_m AND x.checkout_id = v_co
+                        AND x.kind = 'capture' AND x.status = 'PENDING'
+                      GROUP BY x.payment_order_id) h
+                 ON h.payment_order_id = po.payment_order_id
          WHERE po.merchant_id = v_m AND po.checkout_id = v_co;
         IF p_amount > v_room THEN
             outcome := 'amount_mismatch';
+            RETURN;
+        END IF;
+        IF p_amount > v_free THEN
+            -- it fits only if a capture of ours in flight never stands
+            -- (the PSP refuses one of the two): not recorded, so that the
+            -- inbox keeps it and applies it once ours is settled (booked
+            -- whole if ours failed, amount_mismatch if it stood)
+            outcome := 'unknown_capture';
+            merchant_id := NULL;
+            checkout_id := NULL;
             RETURN;
         END IF;
 
@@ -279,23 +304,27 @@ BEGIN
         END IF;
 
         -- the amount over the orders as each holds what is not captured
-        -- (floor), the units left one each in line order; a capture row
-        -- each, as the PSP confirmed it
-        SELECT p_amount - coalesce(sum(floor(p_amount::numeric
-                                             * (po.amount - coalesce(po.amount_captured, 0))
-                                             / v_room)), 0)::bigint
-          INTO v_left
-          FROM payment_orders po
-         WHERE po.merchant_id = v_m AND po.checkout_id = v_co;
+        -- nor held by a capture of ours in flight (floor), the units left
+        -- one each in line order; a capture row each, as the PSP
+        -- confirmed it
         FOR x IN
-            SELECT po.payment_order_id, po.currency,
-                   po.amount - coalesce(po.amount_captured, 0) AS room,
-                   floor(p_amount::numeric * (po.amount - coalesce(po.amount_captured, 0))
-                         / v_room)::bigint AS share
-              FROM payment_orders po
-             WHERE po.merchant_id = v_m AND po.checkout_id = v_co
-             ORDER BY po.line_no
+            SELECT r.payment_order_id, r.currency, r.room,
+                   floor(p_amount::numeric * r.room / v_free)::bigint AS share,
+                   p_amount - sum(floor(p_amount::numeric * r.room / v_free)::bigint)
+                                  OVER () AS left_over
+              FROM (SELECT po.payment_order_id, po.currency, po.line_no,
+                           greatest(po.amount - coalesce(po.amount_captured, 0)
+                                    - coalesce((SELECT sum(y.amount) FROM captures y
+                                                 WHERE y.merchant_id = po.merchant_id
+                                                   AND y.payment_order_id = po.payment_order_id
+                                                   AND y.kind = 'capture'
+                                                   AND y.status = 'PENDING'), 0),
+                                    0)::bigint AS room
+                      FROM payment_orders po
+                     WHERE po.merchant_id = v_m AND po.checkout_id = v_co) r
+             ORDER BY r.line_no
         LOOP
+            v_left := coalesce(v_left, x.left_over);     -- once, at the first
             v_part := x.share;
             IF v_left > 0 AND x.room > v_part THEN
                 v_part := v_part + 1;
@@ -449,6 +478,21 @@ BEGIN
                                   psp_ref = coalesce(x.psp_ref, nullif(p_object_ref, ''))
              WHERE x.merchant_id = cp.merchant_id AND x.capture_id = cp.capture_id;
             outcome := 'applied';
+            RETURN;
+        END IF;
+        IF EXISTS (SELECT 1 FROM captures y
+                     JOIN payment_orders po ON po.merchant_id = y.merchant_id
+                                           AND po.payment_order_id = y.payment_order_id
+                    WHERE y.merchant_id = cp.merchant_id AND y.capture_id = ANY (v_ids)
+                    GROUP BY po.payment_order_id, po.amount, po.amount_captured
+                   HAVING coalesce(po.amount_captured, 0) + sum(y.amount) > po.amount) THEN
+            -- more than its order has left to capture (no claim makes
+            -- such a capture: a bug's, a lying PSP's, or room taken before
+            -- captures made at the PSP left ours theirs): nothing booked,
+            -- the capture left PENDING (the hold kept for it), recorded
+            -- and alerted for a person, never an error that loses the
+            -- event
+            outcome := 'amount_mismatch';
             RETURN;
         END IF;
         v_final := cp.final;
