@@ -141,6 +141,24 @@ BEGIN
             ELSIF c.status IN ('SUCCESS', 'AUTHORIZED')
                   OR (c.status = 'FAILED' AND v_target = 'FAILED') THEN
                 v_outcome := 'late_contrary';
+            ELSIF v_target = 'AUTHORIZED' AND c.status = 'FAILED'
+                  AND c.hold_closed_at IS NOT NULL AND c.authorized_at IS NOT NULL THEN
+                -- a hold held here and released since, nothing of it
+                -- captured (its void, its expiry), its authorization told again
+                -- (Adyen's session result stays completed after a cancel;
+                -- an authorization delivered late under another id): the
+                -- same payment is no new money, and the PSP released it,
+                -- so it is never held again -- unless it names another
+                -- payment than the one held: mismatch, for a person, as
+                -- above.  A checkout that FAILED unpaid held nothing
+                -- (authorized_at NULL): paid after all, it is held below
+                IF c.psp_payment_ref IS NOT NULL
+                   AND coalesce(p_payment_ref, '') <> ''
+                   AND p_payment_ref <> c.psp_payment_ref THEN
+                    v_outcome := 'mismatch';
+                ELSE
+                    v_outcome := 'already';
+                END IF;
             ELSIF v_target = 'FAILED' AND c.status = 'EXECUTING'
                   AND coalesce(current_setting('payments.event_source', true), '') = 'sweeper'
                   AND checkout_payment_under_way(p_psp, v_m, v_co) THEN

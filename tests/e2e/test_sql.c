@@ -3739,6 +3739,7 @@ Test(sql, a_capture_reversed_under_a_refund_of_more_gives_back_the_commission_on
 
 #define CP_B     "cp_00000000000000000000000b"
 #define CP_OVER  "cp_0000000000000000000000ff"
+#define VD_A     "vd_00000000000000000000000a"
 
 /* co_1 of m (10.00 of seller_42, 5.00 of seller_77) as a manual Adyen
  * checkout whose 15.00 authorization was told (its payment psp_<m>). */
@@ -3748,9 +3749,9 @@ adyen_held(PGconn *c, const char *m)
     char  tok[64], nonce[48], ev[48], psp[48];
 
     claim(c, &(claim_req_t){ .merchant = m });
-    finish(c, m, "k1", "1", "co_1", "EXECUTING", "cs_1", NULL, "201", "{}");
     OK(c, "UPDATE checkouts SET capture_method = 'manual', psp = 'adyen'"
           " WHERE merchant_id = $1", m);
+    finish(c, m, "k1", "1", "co_1", "EXECUTING", "cs_1", NULL, "201", "{}");
     snprintf(tok, sizeof(tok), "%s.cs_1", m);
     snprintf(nonce, sizeof(nonce), "%s:co_1", m);
     snprintf(ev, sizeof(ev), "evt_auth_%s", m);
@@ -3927,6 +3928,65 @@ Test(sql, a_capture_of_ours_beyond_what_its_order_has_left_is_recorded_not_raise
                      "co_1_1 0, co_1_2 100");
     cr_expect_str_eq(VAL(c, "SELECT sum(amount) FROM ledger_entries WHERE merchant_id = $1"
                             " AND account = 'psp_clearing:stripe'", m), "100");
+    PQfinish(c);
+}
+
+Test(sql, a_voided_hold_is_not_held_again_by_the_psps_word_of_its_authorization,
+     .description = "a manual Adyen checkout held (15.00) and voided by the shop (CANCELLATION: FAILED voided, its hold closed, listed for the sweeper's look-ups as a FAILED session is); the sweeper's look-up then says completed (Adyen's session result stays so after a cancel) and a generic-style authorization of the same payment comes late under a new event id: each is 'already', recorded, nothing moves (FAILED voided, the orders FAILED, no order event from FAILED: no checkout.authorized sent); a success naming another payment is mismatch (alerted), nothing moves (before: FAILED -> AUTHORIZED as paid_after_failed, for money the PSP released)")
+{
+    PGconn      *c = sqlt_connect();
+    char         m[24], tok[64], vd[64], ev[3][48], psp[48], lookup[96];
+    const char  *state =
+        "SELECT status || ' ' || coalesce(failure_code::text, '-') || ' '"
+        " || (hold_closed_at IS NOT NULL) || ' ' || (SELECT string_agg(status::text, ','"
+        " ORDER BY line_no) FROM payment_orders o WHERE o.merchant_id = $1)"
+        " FROM checkouts WHERE merchant_id = $1";
+
+    new_merchant(c, m);
+    adyen_held(c, m);
+    snprintf(tok, sizeof(tok), "%s.cs_1", m);
+    snprintf(vd, sizeof(vd), "%s:" VD_A, m);
+    snprintf(psp, sizeof(psp), "psp_%s", m);
+    snprintf(lookup, sizeof(lookup), "lookup:%s:completed", tok);
+    for (int i = 0; i < 3; i++) {
+        snprintf(ev[i], sizeof(ev[i]), "evt_%d_%s", i, m);
+    }
+
+    cr_assert_str_eq(VAL(c, "SELECT outcome FROM pay_capture_claim($1, 'vk', $2, 30, 86400,"
+                            " $3, 'co_1_1', NULL, NULL, 'void', '{}', false)", m, FP_A, VD_A),
+                     "new");
+    cr_assert_str_eq(VAL(c, "SELECT outcome FROM pay_event_apply('adyen', $1,"
+                            " 'VOID_SUCCEEDED', 'CANCELLATION', '', $2, 1500, 'USD',"
+                            " $3, $3, '{}')", ev[0], vd, psp), "applied");
+    cr_assert_str_eq(VAL(c, state, m), "FAILED voided true FAILED,FAILED");
+    cr_expect_str_eq(VAL(c, "SELECT count(*) FROM failed_open_sessions"
+                            " WHERE merchant_id = $1", m), "1");
+
+    /* the session's result, looked up: completed, no amount, no payment */
+    cr_expect_str_eq(VAL(c, "SELECT outcome FROM pay_sweeper_apply('adyen', $1,"
+                            " 'SUCCEEDED', 'completed', $2, '', -1, '', '', ARRAY[$2])",
+                         lookup, tok), "already");
+    cr_expect_str_eq(VAL(c, "SELECT outcome || ' ' || source FROM webhook_events"
+                            " WHERE psp = 'adyen' AND event_id = $1", lookup),
+                     "already sweeper");
+    cr_expect_str_eq(VAL(c, state, m), "FAILED voided true FAILED,FAILED");
+
+    /* the same payment's authorization, late under a new event id */
+    cr_expect_str_eq(VAL(c, "SELECT outcome FROM pay_event_apply('adyen', $1,"
+                            " 'AUTHORIZED', 'AUTHORISATION', '', $2 || ':co_1', 1500, 'USD',"
+                            " $3, '', ARRAY[$4])", ev[1], m, psp, tok), "already");
+    cr_expect_str_eq(VAL(c, state, m), "FAILED voided true FAILED,FAILED");
+
+    /* another payment under the checkout's reference: for a person */
+    cr_expect_str_eq(VAL(c, "SELECT outcome FROM pay_event_apply('adyen', $1,"
+                            " 'AUTHORIZED', 'AUTHORISATION', '', $2 || ':co_1', 1500, 'USD',"
+                            " $3 || '_2', '', ARRAY[$4])", ev[2], m, psp, tok), "mismatch");
+    cr_expect_str_eq(VAL(c, state, m), "FAILED voided true FAILED,FAILED");
+
+    cr_expect_str_eq(VAL(c, "SELECT count(*) FROM order_events WHERE merchant_id = $1"
+                            " AND from_status = 'FAILED'", m), "0");
+    cr_expect_str_eq(VAL(c, "SELECT count(*) FROM ledger_entries WHERE merchant_id = $1", m),
+                     "0");
     PQfinish(c);
 }
 

@@ -869,6 +869,114 @@ Test(solo_sweeper, an_adyen_session_paid_after_the_shops_cancel_is_booked)
 
 
 /*
+ * A manual Adyen checkout held (its AUTHORISATION applied, the shopper
+ * back with the session's result) and voided by the shop (its
+ * CANCELLATION applied): FAILED voided, its hold closed, and, FAILED with
+ * a hosted session, asked about by the sweeper until the session's expiry.
+ * Adyen's session result stays "completed" after a cancel (the mock's
+ * too): the sweeper's look-up is the hold it released, not a new payment,
+ * so it is recorded 'already' and nothing moves: FAILED voided, never
+ * AUTHORIZED again (before: FAILED -> AUTHORIZED, paid_after_failed).
+ * The webhooks are applied here as the mock would send them to a gateway
+ * that knows the PSP as sw_adyen (the suite's knows it as mock_adyen).
+ */
+Test(solo_sweeper, an_adyen_hold_voided_is_not_held_again_by_its_session_result)
+{
+    char        *co_id, *token, *ref, *vd, *loc;
+    json_t      *s;
+    resp_t      *r;
+    req_t        rq;
+    merchant_t   m;
+    const char  *p[2];
+
+    merchant_new(&m);
+    start_sweeper(&sweepers[0], "sweeper-vd");
+    wait_leader(&sweepers[0]);
+
+    co_id = uid("co");
+    p[0] = m.id;
+    p[1] = co_id;
+    token = register_manual(&sweepers[0], &m, co_id, "sw_adyen");
+    mock_fault(str_printf("{\"match\":\"%s:vd_\",\"webhook_never\":true}",
+                          m.id));
+
+    /* the shopper pays; the AUTHORISATION, applied as its webhook */
+    memset(&rq, 0, sizeof(req_t));
+    rq.method = "POST";
+    rq.url = mock_url(str_printf("/pay/%s/pay", url_escape(token)));
+    rq.body = "";
+    rq.len = 0;
+    r = http(&rq);
+    cr_assert_eq(r->status, 303, "%ld %s", r->status, r->body);
+    cr_assert_not_null(resp_header(r, "Location"));
+    loc = strdup(resp_header(r, "Location"));
+
+    r = http_get(mock_url(str_printf("/_control/sessions/%s",
+                                     url_escape(token))));
+    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
+    s = resp_json(r);
+    ref = strdup(json_string_value(json_object_get(s, "payment_ref")));
+
+    cr_assert_str_eq(db_scalar("SELECT outcome FROM pay_event_apply('sw_adyen',"
+                               " $3 || ':AUTHORISATION', 'AUTHORIZED',"
+                               " 'AUTHORISATION', '', $1 || ':' || $2,"
+                               " (SELECT amount_total FROM checkouts"
+                               "   WHERE merchant_id = $1 AND checkout_id = $2),"
+                               " 'USD', $3, '', '{}')", 3,
+                               (const char *[]) { m.id, co_id, ref }),
+                     "applied");
+    cr_assert_str_eq(checkout_status(&m, co_id), "AUTHORIZED");
+
+    /* the shop voids the hold; Adyen's CANCELLATION, applied */
+    r = gateway_send(&sweepers[0], "POST",
+                     str_printf("/v1/payments/%s_p1/void", co_id), &m,
+                     uid("vk"), "{}");
+    cr_assert_eq(r->status, 201, "void: %ld %s", r->status, r->body);
+    vd = strdup(json_string_value(json_object_get(resp_json(r),
+                                                  "capture_id")));
+    cr_assert_str_eq(db_scalar("SELECT outcome FROM pay_event_apply('sw_adyen',"
+                               " $2 || ':CANCELLATION', 'VOID_SUCCEEDED',"
+                               " 'CANCELLATION', '', $1 || ':' || $3, NULL,"
+                               " 'USD', $2, $2, '{}')", 3,
+                               (const char *[]) { m.id, ref, vd }),
+                     "applied");
+    cr_assert_str_eq(db_scalar("SELECT status || ' ' || failure_code"
+                               " FROM checkouts WHERE merchant_id = $1"
+                               " AND checkout_id = $2", 2, p),
+                     "FAILED voided");
+
+    /* the shopper back with the session's result, after the void (a
+     * return while it was held kept none here): the sweeper can ask Adyen */
+    cr_assert_eq(gateway_get(&sweepers[0], url_path(loc))->status, 303);
+
+    /* the sweeper asks about the failed session: completed, the hold it
+     * released */
+    cr_assert(wait_row("SELECT 1 FROM webhook_events WHERE merchant_id = $1 "
+                       "AND checkout_id = $2 AND source = 'sweeper'", p, 15),
+              "the sweeper asked about the voided hold's session");
+    msleep(1500);
+    cr_expect_str_eq(db_scalar("SELECT string_agg(outcome || ' '"
+                               " || (event_id LIKE 'lookup:%:completed'), ', ')"
+                               " FROM webhook_events"
+                               " WHERE merchant_id = $1 AND checkout_id = $2"
+                               " AND source = 'sweeper'", 2, p),
+                     "already true");
+    cr_expect_str_eq(db_scalar("SELECT status || ' ' || failure_code"
+                               " FROM checkouts WHERE merchant_id = $1"
+                               " AND checkout_id = $2", 2, p),
+                     "FAILED voided");
+    cr_expect_str_eq(db_scalar("SELECT count(*) FROM order_events"
+                               " WHERE merchant_id = $1 AND checkout_id = $2"
+                               " AND from_status = 'FAILED'", 2, p),
+                     "0");
+    cr_expect_str_eq(db_scalar("SELECT count(*) FROM ledger_transactions"
+                               " WHERE merchant_id = $1 AND checkout_id = $2",
+                               2, p),
+                     "0");
+}
+
+
+/*
  * An Adyen payment by a method that settles later, its AUTHORISATION not
  * sent within the session (the mock sends it an hour after the PENDING):
  * Adyen's session look-up says paymentPending, and Adyen has no look-up of
