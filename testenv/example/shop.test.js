@@ -249,9 +249,17 @@ describe('every merchant on its own', { concurrency: 4 }, () => {
     { row: 'no webhook ever', rule: { webhook_never: true }, pay: true,
       expect: async (r, m, co) => settled(m, co, 'SUCCESS', SWEEP_MS) },
     { row: 'an amount that does not match', rule: { webhook_amount: 1 }, pay: true,
-      expect: async (r, m, co) => {
+      expect: async (r, m, co, psp) => {
         await sleep(500);
         assert.equal((await status(m, co)).status, 'EXECUTING');
+        if (psp === 'adyen') {
+          // Adyen's session look-up names no amount: the gateway books
+          // nothing the PSP's own word contradicted; it waits for a person
+          // (alerted), EXECUTING
+          await sleep(SWEEP_MS);
+          assert.equal((await status(m, co)).status, 'EXECUTING');
+          return;
+        }
         await settled(m, co, 'SUCCESS', SWEEP_MS);
       } },
     { row: 'the shopper declines', rule: {}, decline: true,
