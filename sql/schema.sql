@@ -1246,7 +1246,12 @@ CREATE FUNCTION public.checkouts_failed_open() RETURNS trigger
     SET search_path TO 'public', 'pg_temp'
     AS $$
 BEGIN
-    IF NEW.status = 'FAILED' AND NEW.psp_url IS NOT NULL AND NEW.expires_at IS NOT NULL THEN
+    -- a hold that was authorized here and then released (its void, its
+    -- window passed) is not listed: its session was paid once and is
+    -- spent, a look-up would only say so again (pay_webhook_apply_core
+    -- answers it 'already')
+    IF NEW.status = 'FAILED' AND NEW.psp_url IS NOT NULL AND NEW.expires_at IS NOT NULL
+       AND NEW.authorized_at IS NULL THEN
         INSERT INTO failed_open_sessions AS f (merchant_id, checkout_id, expires_at)
         VALUES (NEW.merchant_id, NEW.checkout_id, NEW.expires_at)
         ON CONFLICT (merchant_id, checkout_id) DO UPDATE
