@@ -8,17 +8,22 @@
  * later, is not), what was released, what was refunded (a refund whose
  * outcome failed is not), and each dispute with its state (open, won,
  * lost); with every operation on it (capture, void, refund) under the
- * Idempotency-Key it came with.  Per transfer (pay-out): its amount and
- * whether it was paid or failed.  Written where the PSP decides: the
- * payment (events.c), its settlement (webhook.c), an operation's outcome
- * (capture.c, money.c), a dispute (money.c), and the two contrary events
- * the PSP decides by itself (capture.c: a capture at its dashboard,
- * POST /_control/captures, and the webhook_capture_reversed knob), and
- * one only the control API makes:
+ * Idempotency-Key it came with.  Per transfer (pay-out): its amount,
+ * whether it was paid or failed, and what the PSP took back of it after
+ * paying it (reversed; paid_out what it still paid out).  Written where
+ * the PSP decides: the payment (events.c), its settlement (webhook.c), an
+ * operation's outcome (capture.c, money.c), a dispute (money.c), and the
+ * two contrary events the PSP decides by itself (capture.c: a capture at
+ * its dashboard, POST /_control/captures, and the
+ * webhook_capture_reversed knob), and two only the control API makes:
  *
  *   POST /_control/captures/{id}/fail: a capture that succeeded is
  *        reversed now (Adyen's CAPTURE_FAILED after CAPTURE; generic
  *        capture.failed): no longer captured
+ *
+ *   POST /_control/transfers/{id}/reverse: a paid transfer taken back
+ *        by the PSP, in part (Stripe) or whole (money.c sends the
+ *        event): what it still paid out less
  *
  *   GET /_control/books?reference=PREFIX: the books of every payment whose
  *        session reference starts with PREFIX, and every transfer whose
@@ -195,8 +200,14 @@ mock_books_op(const json_t *stored, int failed)
 
         json_object_set(op, "currency",
                         json_object_get(stored, "currency_code"));
+        json_object_set(op, "dialect", json_object_get(stored, "dialect"));
         json_object_set_new(op, "state",
                             json_string(failed ? "failed" : "paid"));
+        /* what the PSP took back of it after paying it, in all, and what
+         * it still paid out (POST /_control/transfers/{id}/reverse) */
+        json_object_set_new(op, "reversed", json_integer(0));
+        json_object_set_new(op, "paid_out",
+                            json_integer(failed ? 0 : amount));
 
         if (json_array_size(mock_books_transfers) < MOCK_BOOKS_MAX) {
             json_array_append(mock_books_transfers, op);
@@ -548,6 +559,74 @@ mock_books_reverse(struct MHD_Connection *c, const char *key)
     json_decref(s);
 
     return mock_send_json(c, MHD_HTTP_OK, json_pack("{ss}", "id", id));
+}
+
+
+/*
+ * amount more of the paid transfer whose id or nonce is key taken back by
+ * the PSP (amount 0: all that is left of it): recorded in its book, its
+ * state "reversed" once nothing of it is left paid out.  Only Stripe
+ * takes a part back (transfer.reversed with amount_reversed); Adyen
+ * returns a transfer whole, the generic PSP fails a pay-out whole.  0
+ * with *out a copy of its book after (id, nonce, dialect, amount,
+ * currency, reversed, paid_out, state), or a MOCK_REVERSE_ (mock_psp.h).
+ */
+int
+mock_books_transfer_reverse(const char *key, json_int_t amount,
+    json_t **out)
+{
+    int          rc;
+    size_t       i;
+    json_t      *t, *op;
+    json_int_t   left;
+    const char  *d;
+
+    *out = NULL;
+
+    pthread_mutex_lock(&mock_books_lock);
+
+    t = NULL;
+    json_array_foreach(mock_books_transfers, i, op) {
+        if (strcmp(json_string_value(json_object_get(op, "state")), "paid")
+            == 0
+            && (strcmp(json_string_value(json_object_get(op, "id")), key)
+                == 0
+                || strcmp(json_string_value(json_object_get(op, "nonce")),
+                          key) == 0))
+        {
+            t = op;
+            break;
+        }
+    }
+
+    left = t != NULL ? mock_books_int(t, "amount")
+                       - mock_books_int(t, "reversed")
+                     : 0;
+    amount = amount > 0 ? amount : left;
+    d = t != NULL ? json_string_value(json_object_get(t, "dialect")) : NULL;
+
+    if (t == NULL) {
+        rc = MOCK_REVERSE_NONE;
+
+    } else if (amount > left) {
+        rc = MOCK_REVERSE_BEYOND;
+
+    } else if (amount != left && (d == NULL || strcmp(d, "stripe") != 0)) {
+        rc = MOCK_REVERSE_WHOLE;
+
+    } else {
+        mock_books_add(t, "reversed", amount);
+        mock_books_add(t, "paid_out", -amount);
+        if (amount == left) {
+            json_object_set_new(t, "state", json_string("reversed"));
+        }
+        *out = json_deep_copy(t);
+        rc = *out != NULL ? 0 : MOCK_REVERSE_OOM;
+    }
+
+    pthread_mutex_unlock(&mock_books_lock);
+
+    return rc;
 }
 
 

@@ -626,7 +626,9 @@ mock_control(struct MHD_Connection *c, const char *method, const char *path,
     {
         return mock_books_control(c, method, path);
 
-    } else if (strncmp(path, "disputes", 8) == 0) {
+    } else if (strncmp(path, "disputes", 8) == 0
+               || strncmp(path, "transfers/", 10) == 0)
+    {
         return mock_money_control(c, method, path, r);
 
     } else if (strcmp(path, "captures") == 0) {

@@ -26,12 +26,13 @@ dl_keys(void)
 }
 
 
-/* Both dialects, their webhooks to the receiver (if urls), more args. */
+/* Both dialects, their webhooks to the receiver (if urls; 2: Stripe's
+ * too, signed with WH_SECRET), more args. */
 void
 dl_launch(int urls, const char *const *more)
 {
     size_t       k, i;
-    char         adyen[128], generic[128];
+    char         adyen[128], generic[128], stripe[128];
     const char  *args[40];
 
     rx_start();
@@ -41,6 +42,8 @@ dl_launch(int urls, const char *const *more)
              "http://127.0.0.1:%u/v1/webhooks/mock_adyen", rx.port);
     snprintf(generic, sizeof(generic),
              "http://127.0.0.1:%u/v1/webhooks/mock_generic", rx.port);
+    snprintf(stripe, sizeof(stripe),
+             "http://127.0.0.1:%u/v1/webhooks/stripe", rx.port);
 
     k = 0;
     args[k++] = "--adyen-secret";
@@ -61,6 +64,13 @@ dl_launch(int urls, const char *const *more)
         args[k++] = generic;
     }
 
+    if (urls == 2) {
+        args[k++] = "--webhook-url";
+        args[k++] = stripe;
+        args[k++] = "--stripe-webhook-secret";
+        args[k++] = WH_SECRET;
+    }
+
     for (i = 0; more != NULL && more[i] != NULL && k < 38; i++) {
         args[k++] = more[i];
     }
@@ -75,6 +85,21 @@ void
 dl_start(void)
 {
     dl_launch(1, NULL);
+}
+
+
+/* the three dialects' webhooks to the receiver, and Adyen's Transfers API
+ * on its own port (DL_TRANSFERS_KEY): what comes after "paid" */
+void
+dl_start_money(void)
+{
+    static const char *const  more[] = {
+        "--adyen-transfers-port", "0",
+        "--adyen-transfers-secret", DL_TRANSFERS_KEY, NULL
+    };
+
+    dl_launch(2, more);
+    cr_assert_neq(mock_transfers_url[0], '\0');
 }
 
 

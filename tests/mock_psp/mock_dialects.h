@@ -22,6 +22,7 @@
 #define GEN_KEY       "gk_mock_test_key"
 #define GEN_RETURN    "https://gw.example/v1/return/mock_generic/co_1?t=ok"
 #define GEN_CANCEL    "https://gw.example/v1/return/mock_generic/co_1?t=no"
+#define DL_TRANSFERS_KEY  "AQE_mock_transfers_key"  /* dl_start_money's */
 
 
 /* The generic dialect's key pair: its directory and public key. */
@@ -32,6 +33,7 @@ extern char  dl_pub[128];                    /* its public key, PEM */
 void dl_keys(void);
 void dl_launch(int urls, const char *const *more);
 void dl_start(void);
+void dl_start_money(void);
 void dl_start_no_urls(void);
 void dl_start_claims(void);
 void dl_cleanup(void);

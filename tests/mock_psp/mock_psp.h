@@ -527,7 +527,7 @@ int mock_generic_decimal(const char *s, const char *currency,
 /* the PSP API's refund and transfer paths; *handled 0: not one of them */
 enum MHD_Result mock_money_route(struct MHD_Connection *c, const char *method,
     const char *url, mock_request_t *r, int *handled);
-/* /_control/disputes[/{id}/close] */
+/* /_control/disputes[/{id}/close], /_control/transfers/{id}/reverse */
 enum MHD_Result mock_money_control(struct MHD_Connection *c,
     const char *method, const char *path, mock_request_t *r);
 void mock_money_reset(void);
@@ -544,6 +544,15 @@ void mock_books_dispute(const json_t *d, const char *state);
 void mock_books_capture_reversed(const char *key);
 int mock_refund_capture_reversed(const char *ref, json_int_t amount,
     json_int_t room);
+/* a paid transfer (its id or nonce) taken back by amount (0: all that is
+ * left): 0 (*out its book after, a copy) or a MOCK_REVERSE_ */
+#define MOCK_REVERSE_NONE    1      /* no paid transfer of that key */
+#define MOCK_REVERSE_BEYOND  2      /* more than is left of it */
+#define MOCK_REVERSE_WHOLE   3      /* a part, at a PSP that takes a
+                                       transfer back whole only */
+#define MOCK_REVERSE_OOM     4
+int mock_books_transfer_reverse(const char *key, json_int_t amount,
+    json_t **out);
 enum MHD_Result mock_books_control(struct MHD_Connection *c,
     const char *method, const char *path);
 void mock_stripe_webhook_expired(const json_t *session,

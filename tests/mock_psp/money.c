@@ -1088,11 +1088,135 @@ mock_dispute_send(const json_t *d, const char *state)
 }
 
 
+/* --- a transfer taken back ---------------------------------------------- */
+
+/*
+ * The event of a paid transfer the PSP took back (t: its book after, with
+ * reversed the total taken back so far), about the transfer as it was
+ * made: Stripe transfer.reversed (the transfer with amount_reversed, and
+ * reversed true once whole), Adyen balancePlatform.transfer.updated with
+ * status returned, generic payout.failed.  The knobs of the rule matching
+ * its nonce apply (delay, duplicates, a bad signature), as to the
+ * transfer's own outcome; never its webhook_never or webhook_op_failed.
+ */
+static void
+mock_transfer_reversed_send(const json_t *t)
+{
+    char                   cur[4], amount[32];
+    json_t                *rec, *obj;
+    json_int_t             value, reversed;
+    const char            *dialect, *id, *nonce;
+    mock_webhook_fault_t   wf;
+
+    dialect = json_string_value(json_object_get(t, "dialect"));
+    id = json_string_value(json_object_get(t, "id"));
+    nonce = json_string_value(json_object_get(t, "nonce"));
+    value = json_integer_value(json_object_get(t, "amount"));
+    reversed = json_integer_value(json_object_get(t, "reversed"));
+    mock_upper(cur, json_string_value(json_object_get(t, "currency")),
+               sizeof(cur));
+
+    if (dialect == NULL || id == NULL || nonce == NULL) {
+        return;
+    }
+
+    mock_store_webhook_fault(nonce, &wf);
+    wf.never = 0;
+    wf.op_failed = 0;
+
+    if (strcmp(dialect, "generic") == 0) {
+        if (mock_format_minor(amount, sizeof(amount), value, cur) != 0) {
+            return;
+        }
+        obj = json_pack("{ss ss ss ss}", "reference", nonce,
+                        "payout_id", id, "amount", amount, "currency", cur);
+        mock_generic_webhook_json("payout.failed", obj, nonce, &wf,
+                                  MOCK_OP_DELAY_MS);
+        return;
+    }
+
+    rec = mock_record_get(id);
+    obj = json_deep_copy(json_object_get(rec, "object"));
+    json_decref(rec);
+
+    if (obj == NULL) {
+        mock_log("transfer %s: not kept, no event for its reversal", id);
+        return;
+    }
+
+    if (strcmp(dialect, "stripe") == 0) {
+        json_object_set_new(obj, "amount_reversed", json_integer(reversed));
+        json_object_set_new(obj, "reversed",
+                            json_boolean(reversed >= value));
+        mock_stripe_webhook_object("transfer.reversed", obj, nonce, &wf,
+                                   MOCK_OP_DELAY_MS);
+    } else {
+        json_object_set_new(obj, "status", json_string("returned"));
+        mock_adyen_webhook_transfer(obj, nonce, &wf, MOCK_OP_DELAY_MS);
+    }
+}
+
+
+/*
+ * POST /_control/transfers/{id or nonce}/reverse {"amount": N (the PSP's
+ * minor units; default all that is left)}: a paid transfer taken back,
+ * in part (Stripe only) or whole; booked, then its event sent.
+ */
+static enum MHD_Result
+mock_transfer_reverse(struct MHD_Connection *c, const char *key,
+    const json_t *root)
+{
+    int          rc;
+    json_t      *t, *a;
+    json_int_t   amount;
+
+    a = json_object_get(root, "amount");
+    if (a != NULL && (!json_is_integer(a) || json_integer_value(a) <= 0)) {
+        return mock_money_error(c, MHD_HTTP_BAD_REQUEST,
+                                "amount is a positive integer (minor "
+                                "units)");
+    }
+    amount = a != NULL ? json_integer_value(a) : 0;
+
+    rc = mock_books_transfer_reverse(key, amount, &t);
+
+    switch (rc) {
+    case 0:
+        break;
+    case MOCK_REVERSE_NONE:
+        return mock_money_error(c, MHD_HTTP_NOT_FOUND, "no paid transfer of "
+                                "that id or nonce");
+    case MOCK_REVERSE_BEYOND:
+        return mock_money_error(c, MHD_HTTP_BAD_REQUEST, "more than is left "
+                                "of the transfer");
+    case MOCK_REVERSE_WHOLE:
+        return mock_money_error(c, MHD_HTTP_BAD_REQUEST, "this PSP takes a "
+                                "transfer back whole only (Adyen returns "
+                                "it, the generic PSP fails it): no amount, "
+                                "or all that is left");
+    default:
+        return mock_money_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                                "out of memory");
+    }
+
+    mock_log("transfer %s (%s) reversed: %lld of %lld in all",
+             json_string_value(json_object_get(t, "id")),
+             json_string_value(json_object_get(t, "nonce")),
+             (long long) json_integer_value(json_object_get(t, "reversed")),
+             (long long) json_integer_value(json_object_get(t, "amount")));
+
+    mock_transfer_reversed_send(t);
+
+    return mock_send_json(c, MHD_HTTP_OK, t);
+}
+
+
 /*
  * POST /_control/disputes {"payment_ref": "...", "amount": N (the PSP's
  * minor units; default the payment's whole amount)} -> {"id": "..."}: the
  * opening event(s) are sent.  POST /_control/disputes/{id}/close
- * {"outcome": "won" | "lost"}: the closing event.
+ * {"outcome": "won" | "lost"}: the closing event.  POST
+ * /_control/transfers/{id or nonce}/reverse: mock_transfer_reverse.
  */
 enum MHD_Result
 mock_money_control(struct MHD_Connection *c, const char *method,
@@ -1103,11 +1227,37 @@ mock_money_control(struct MHD_Connection *c, const char *method,
     json_int_t     amount;
     int            inquiry;
     const char    *ref, *outcome, *dialect;
-    char           did[96];
+    char           did[256];
     size_t         n;
+    enum MHD_Result  rc_send;
 
     if (strcmp(method, "POST") != 0) {
         return mock_money_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "POST only");
+    }
+
+    /* transfers/{id or nonce}/reverse: the body may be empty */
+    n = strlen(path);
+    if (strncmp(path, "transfers/", 10) == 0) {
+        if (n < 10 + 9 || strcmp(path + n - 8, "/reverse") != 0
+            || n - 10 - 8 >= sizeof(did))
+        {
+            return mock_money_error(c, MHD_HTTP_NOT_FOUND,
+                                    "unknown endpoint");
+        }
+        memcpy(did, path + 10, n - 10 - 8);
+        did[n - 10 - 8] = '\0';
+
+        root = r->len > 0 ? json_loadb(r->body, r->len, 0, NULL)
+                          : json_object();
+        if (!json_is_object(root)) {
+            json_decref(root);
+            return mock_money_error(c, MHD_HTTP_BAD_REQUEST,
+                                    "a JSON object, or no body");
+        }
+
+        rc_send = mock_transfer_reverse(c, did, root);
+        json_decref(root);
+        return rc_send;
     }
 
     root = json_loadb(r->body ? r->body : "", r->len, 0, NULL);

@@ -1,8 +1,9 @@
 /*
- * The mock PSP after "paid": refunds, transfers, disputes.
+ * The mock PSP after "paid": refunds, transfers (and the PSP taking a
+ * paid one back), disputes.
  */
 
-#include "mock_client.h"
+#include "mock_dialects.h"
 
 
 /* --- after "paid": refunds, transfers, disputes -------------------------- */
@@ -379,5 +380,221 @@ MOCK_TEST(the_books_keep_a_hold_its_capture_and_one_made_outside)
     resp_free(&r);
     control(&r, "POST", "/_control/captures/nothing/fail", NULL);
     cr_assert_eq(r.status, 404, "%s", r.body);
+    resp_free(&r);
+}
+
+
+/* --- a paid transfer taken back ------------------------------------------ */
+
+/* POST /_control/transfers/{key}/reverse with body (NULL: none) */
+static void
+reverse(resp_t *r, const char *key, const char *body)
+{
+    char  path[256];
+
+    snprintf(path, sizeof(path), "/_control/transfers/%s/reverse", key);
+    control(r, "POST", path, body);
+}
+
+
+/* the transfer under nonce in the PSP's books (a copy) */
+static json_t *
+book_transfer(const char *nonce)
+{
+    size_t   i;
+    resp_t   r;
+    json_t  *t, *found;
+
+    control(&r, "GET", "/_control/books?reference=m1:", NULL);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    found = NULL;
+    json_array_foreach(json_object_get(r.json, "transfers"), i, t) {
+        if (strcmp(json_string_value(json_object_get(t, "nonce")), nonce)
+            == 0)
+        {
+            found = json_deep_copy(t);
+        }
+    }
+    resp_free(&r);
+    cr_assert_not_null(found, "no transfer %s in the books", nonce);
+
+    return found;
+}
+
+
+static long long
+jint(const json_t *o, const char *k)
+{
+    return json_integer_value(json_object_get(o, k));
+}
+
+
+/* Stripe takes a transfer back in parts (transfer.reversed, its
+ * amount_reversed running, reversed true once whole), Adyen returns one
+ * whole (balancePlatform.transfer.updated, returned), the generic PSP
+ * fails a paid one whole (payout.failed); the books keep what each still
+ * paid out */
+DIALECT_TEST(a_paid_transfer_is_taken_back_in_part_or_whole, dl_start_money)
+{
+    char         tr[64], main_url[sizeof(mock_url)];
+    long long    t;
+    resp_t       r;
+    json_t      *o, *b;
+
+    /* Stripe: 1000 paid */
+    request(&r, "POST", "/v1/transfers", AUTH_GOOD, "m1:pyo_s",
+            "application/x-www-form-urlencoded",
+            "amount=1000&currency=usd&destination=acct_1X"
+            "&metadata%5Bnonce%5D=m1:pyo_s");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    snprintf(tr, sizeof(tr), "%s", str(&r, "id"));
+    resp_free(&r);
+    rx_wait(1, 5000);
+    cr_assert_str_eq(wh_type(&rx.hits[0]), "transfer.created");
+
+    /* 300 of it taken back, by its nonce */
+    reverse(&r, "m1:pyo_s", "{\"amount\":300}");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert_eq(jint(r.json, "reversed"), 300, "%s", r.body);
+    cr_assert_eq(jint(r.json, "paid_out"), 700, "%s", r.body);
+    cr_assert_str_eq(str(&r, "state"), "paid");
+    resp_free(&r);
+
+    rx_wait(2, 5000);
+    cr_assert_str_eq(wh_type(&rx.hits[1]), "transfer.reversed");
+    cr_assert(wh_verify(&rx.hits[1], WH_SECRET, &t), "%s", rx.hits[1].sig);
+    o = wh_object(&rx.hits[1]);
+    cr_assert_str_eq(json_string_value(json_object_get(o, "id")), tr);
+    cr_assert_eq(jint(o, "amount"), 1000, "%s", rx.hits[1].body);
+    cr_assert_eq(jint(o, "amount_reversed"), 300, "%s", rx.hits[1].body);
+    cr_assert(json_is_false(json_object_get(o, "reversed")), "%s",
+              rx.hits[1].body);
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(o,
+                         "metadata"), "nonce")), "m1:pyo_s");
+
+    /* more than is left: refused, nothing sent; then the rest, by its id */
+    reverse(&r, tr, "{\"amount\":701}");
+    cr_assert_eq(r.status, 400, "%s", r.body);
+    resp_free(&r);
+    reverse(&r, tr, "{\"amount\":0}");
+    cr_assert_eq(r.status, 400, "%s", r.body);
+    resp_free(&r);
+    reverse(&r, tr, NULL);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert_eq(jint(r.json, "reversed"), 1000, "%s", r.body);
+    cr_assert_str_eq(str(&r, "state"), "reversed");
+    resp_free(&r);
+
+    rx_wait(3, 5000);
+    o = wh_object(&rx.hits[2]);
+    cr_assert_str_eq(wh_type(&rx.hits[2]), "transfer.reversed");
+    cr_assert_eq(jint(o, "amount_reversed"), 1000, "%s", rx.hits[2].body);
+    cr_assert(json_is_true(json_object_get(o, "reversed")), "%s",
+              rx.hits[2].body);
+    cr_assert_str_neq(wh_id(&rx.hits[1]), wh_id(&rx.hits[2]));
+
+    /* nothing left of it paid out: nothing more to take back */
+    reverse(&r, "m1:pyo_s", NULL);
+    cr_assert_eq(r.status, 404, "%s", r.body);
+    resp_free(&r);
+    b = book_transfer("m1:pyo_s");
+    cr_assert_str_eq(json_string_value(json_object_get(b, "state")),
+                     "reversed");
+    cr_assert_eq(jint(b, "amount"), 1000);
+    cr_assert_eq(jint(b, "reversed"), 1000);
+    cr_assert_eq(jint(b, "paid_out"), 0);
+    cr_assert_str_eq(json_string_value(json_object_get(b, "dialect")),
+                     "stripe");
+    json_decref(b);
+
+    /* Adyen: 2500 booked, then returned whole; no part */
+    memcpy(main_url, mock_url, sizeof(mock_url));
+    memcpy(mock_url, mock_transfers_url, sizeof(mock_url));
+    dl_post(&r, "/btl/v4/transfers", "X-API-Key: " DL_TRANSFERS_KEY,
+            "m1:pyo_a", "application/json",
+            "{\"amount\":{\"value\":2500,\"currency\":\"EUR\"},"
+            "\"category\":\"internal\",\"counterparty\":"
+            "{\"balanceAccountId\":\"BA32272223222B5CTDQPM6W2H\"},"
+            "\"reference\":\"m1:pyo_a\",\"description\":\"payout m1\","
+            "\"balanceAccountId\":\"BAPLATFORM1\"}");
+    memcpy(mock_url, main_url, sizeof(mock_url));
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    snprintf(tr, sizeof(tr), "%s", str(&r, "id"));
+    resp_free(&r);
+    rx_wait(4, 5000);
+    o = json_object_get(rx.hits[3].json, "data");
+    cr_assert_str_eq(json_string_value(json_object_get(o, "status")),
+                     "booked", "%s", rx.hits[3].body);
+
+    reverse(&r, "m1:pyo_a", "{\"amount\":100}");
+    cr_assert_eq(r.status, 400, "%s", r.body);
+    resp_free(&r);
+    reverse(&r, "m1:pyo_a", "{\"amount\":2500}");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert_str_eq(str(&r, "state"), "reversed");
+    resp_free(&r);
+
+    rx_wait(5, 5000);
+    cr_assert_str_eq(wh_type(&rx.hits[4]), "balancePlatform.transfer.updated");
+    o = json_object_get(rx.hits[4].json, "data");
+    cr_assert_str_eq(json_string_value(json_object_get(o, "status")),
+                     "returned", "%s", rx.hits[4].body);
+    cr_assert_str_eq(json_string_value(json_object_get(o, "id")), tr);
+    cr_assert_str_eq(json_string_value(json_object_get(o, "reference")),
+                     "m1:pyo_a");
+    cr_assert_eq(jint(json_object_get(o, "amount"), "value"), 2500);
+    b = book_transfer("m1:pyo_a");
+    cr_assert_eq(jint(b, "paid_out"), 0);
+    json_decref(b);
+
+    /* generic: 15.00 paid, then failed whole */
+    dl_post(&r, "/payouts", "Authorization: Bearer " GEN_KEY, "m1:pyo_g",
+            "application/json",
+            "{\"reference\":\"m1:pyo_g\",\"destination\":\"sel_1\","
+            "\"amount\":\"15.00\",\"currency\":\"USD\"}");
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    snprintf(tr, sizeof(tr), "%s", str(&r, "id"));
+    resp_free(&r);
+    rx_wait(6, 5000);
+    cr_assert_str_eq(hit_str(&rx.hits[5], "type"), "payout.paid");
+
+    reverse(&r, "m1:pyo_g", "{\"amount\":1499}");
+    cr_assert_eq(r.status, 400, "%s", r.body);
+    resp_free(&r);
+    reverse(&r, tr, "{}");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    resp_free(&r);
+
+    rx_wait(7, 5000);
+    cr_assert_str_eq(hit_str(&rx.hits[6], "type"), "payout.failed");
+    cr_assert_str_eq(hit_str(&rx.hits[6], "payout_id"), tr);
+    cr_assert_str_eq(hit_str(&rx.hits[6], "reference"), "m1:pyo_g");
+    cr_assert_str_eq(hit_str(&rx.hits[6], "amount"), "15.00");
+    cr_assert_str_neq(hit_str(&rx.hits[5], "event_id"),
+                      hit_str(&rx.hits[6], "event_id"));
+    b = book_transfer("m1:pyo_g");
+    cr_assert_eq(jint(b, "reversed"), 1500);
+    json_decref(b);
+
+    /* a transfer whose outcome failed was never paid: nothing to take
+     * back; nor of one unknown; a body not JSON is refused */
+    fault("{\"match\":\"m1:pyo_f\",\"webhook_op_failed\":true}");
+    request(&r, "POST", "/v1/transfers", AUTH_GOOD, "m1:pyo_f",
+            "application/x-www-form-urlencoded",
+            "amount=100&currency=usd&destination=acct_1X"
+            "&metadata%5Bnonce%5D=m1:pyo_f");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    resp_free(&r);
+    reverse(&r, "m1:pyo_f", NULL);
+    cr_assert_eq(r.status, 404, "%s", r.body);
+    resp_free(&r);
+    reverse(&r, "m1:pyo_nobody", NULL);
+    cr_assert_eq(r.status, 404, "%s", r.body);
+    resp_free(&r);
+    reverse(&r, "m1:pyo_g", "[1]");
+    cr_assert_eq(r.status, 400, "%s", r.body);
+    resp_free(&r);
+    control(&r, "GET", "/_control/transfers/m1:pyo_g/reverse", NULL);
+    cr_assert_eq(r.status, 405, "%s", r.body);
     resp_free(&r);
 }
