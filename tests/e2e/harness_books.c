@@ -5,6 +5,7 @@
 
 #include "harness.h"
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <time.h>
 
@@ -415,14 +416,23 @@ static const char  books_sql_unsettled[] =
     " WHERE merchant_id = $1 AND outcome = 'payment_unsettled'"
     "   AND checkout_id IS NOT NULL";
 
-/* the pay-outs the ledger booked, by nonce */
+/* the pay-outs the ledger booked, by nonce: what left the PSP's clearing
+ * for each net of what was booked back (a reversal), what its seller's
+ * wallet was charged net, and what the pay-out says was reversed */
 static const char  books_sql_payouts[] =
     "SELECT p.nonce, p.status, p.amount,"
     "  coalesce((SELECT -sum(e.amount) FROM ledger_transactions t"
     "             JOIN ledger_entries e USING (merchant_id, txn_id)"
     "            WHERE t.merchant_id = p.merchant_id AND t.kind = 'payout'"
     "              AND t.object_id = p.payout_id"
-    "              AND e.account LIKE 'psp\\_clearing:%'), 0)"
+    "              AND e.account LIKE 'psp\\_clearing:%'), 0),"
+    "  coalesce((SELECT sum(e.amount) FROM ledger_transactions t"
+    "             JOIN ledger_entries e USING (merchant_id, txn_id)"
+    "            WHERE t.merchant_id = p.merchant_id AND t.kind = 'payout'"
+    "              AND t.object_id = p.payout_id"
+    "              AND e.account = 'seller_payable:' || p.seller_account),"
+    "           0),"
+    "  p.amount_reversed, p.currency"
     "  FROM payouts p WHERE p.merchant_id = $1";
 
 /* captures and refunds the gateway holds SUCCEEDED, with the PSP's id */
@@ -652,19 +662,65 @@ books_compare_checkouts(const books_cmp_t *cmp)
 }
 
 
-/* pay-outs: by nonce, PAID at both or at neither, the ledger's equal to
- * the transfer; and no transfer the gateway does not know */
+/* a transfer the PSP made: paid, or paid and taken back since (a failed
+ * one never left) */
+static int
+books_transfer_made(const json_t *op)
+{
+    const char  *st;
+
+    st = json_string_value(json_object_get(op, "state"));
+
+    return st != NULL && (strcmp(st, "paid") == 0
+                          || strcmp(st, "reversed") == 0);
+}
+
+
+/* what the PSP took back of a transfer after paying it, in all */
+static long
+books_transfer_reversed(const json_t *op)
+{
+    return (long) json_integer_value(json_object_get(op, "reversed"));
+}
+
+
+/* "USD" of "usd" (Stripe writes currencies in lower case) */
+static const char *
+books_upper(const char *cur)
+{
+    size_t  i;
+    char   *u;
+
+    u = str_printf("%s", cur != NULL ? cur : "");
+    for (i = 0; u[i] != '\0'; i++) {
+        u[i] = (char) toupper((unsigned char) u[i]);
+    }
+
+    return u;
+}
+
+
+/*
+ * pay-outs: by nonce, what the ledger paid out net of what it booked back
+ * equals what the PSP transferred net of what it took back (a transfer
+ * paid at both or at neither; one reversed whole nets nothing at both),
+ * and so does what the seller's wallet was charged for it (each reversal
+ * given back to the wallet once); the pay-out's amount_reversed is what
+ * the PSP took back; the same net per currency in sum; and no transfer
+ * the gateway does not know
+ */
 static void
 books_compare_payouts(const books_cmp_t *cmp)
 {
     int          i;
-    long         n;
+    long         n, back;
     size_t       k;
-    json_t      *t, *op;
+    json_t      *t, *op, *sums, *v;
     PGresult    *q;
-    const char  *key;
+    const char  *key, *cur;
 
     q = books_cmp_query(cmp, books_sql_payouts);
+    sums = json_object();
 
     for (i = 0; i < PQntuples(q); i++) {
         key = PQgetvalue(q, i, 0);
@@ -672,26 +728,47 @@ books_compare_payouts(const books_cmp_t *cmp)
         json_array_foreach(json_object_get(cmp->books, "transfers"), k, op) {
             if (strcmp(json_string_value(json_object_get(op, "nonce")),
                        key) == 0
-                && strcmp(json_string_value(json_object_get(op, "state")),
-                          "paid") == 0)
+                && books_transfer_made(op))
             {
                 t = op;
             }
         }
         n = t ? (long) json_integer_value(json_object_get(t, "amount")) : 0;
-        if (atol(PQgetvalue(q, i, 3)) != n) {
+        back = t ? books_transfer_reversed(t) : 0;
+        if (atol(PQgetvalue(q, i, 3)) != n - back) {
             books_fail(cmp, BOOKS_PAYOUTS, "pay-out %s (%s): the ledger "
-                       "paid %s, the PSP transferred %ld", key,
-                       PQgetvalue(q, i, 1), PQgetvalue(q, i, 3), n);
+                       "paid %s net, the PSP %ld (transferred %ld, took "
+                       "back %ld)", key, PQgetvalue(q, i, 1),
+                       PQgetvalue(q, i, 3), n - back, n, back);
         }
+        if (atol(PQgetvalue(q, i, 4)) != n - back) {
+            books_fail(cmp, BOOKS_PAYOUTS, "pay-out %s (%s): its seller's "
+                       "wallet was charged %s net for it, the PSP paid out "
+                       "%ld (took back %ld: given back to the wallet other "
+                       "than once)", key, PQgetvalue(q, i, 1),
+                       PQgetvalue(q, i, 4), n - back, back);
+        }
+        if (atol(PQgetvalue(q, i, 5)) != back) {
+            books_fail(cmp, BOOKS_PAYOUTS, "pay-out %s (%s): its "
+                       "amount_reversed is %s, the PSP took back %ld", key,
+                       PQgetvalue(q, i, 1), PQgetvalue(q, i, 5), back);
+        }
+        cur = str_printf("ledger %s", books_upper(PQgetvalue(q, i, 6)));
+        json_object_set_new(sums, cur, json_integer(
+            json_integer_value(json_object_get(sums, cur))
+            + atol(PQgetvalue(q, i, 3))));
     }
 
     json_array_foreach(json_object_get(cmp->books, "transfers"), k, op) {
-        if (strcmp(json_string_value(json_object_get(op, "state")), "paid")
-            != 0)
-        {
+        if (!books_transfer_made(op)) {
             continue;
         }
+        cur = str_printf("PSP %s", books_upper(json_string_value(
+                                       json_object_get(op, "currency"))));
+        json_object_set_new(sums, cur, json_integer(
+            json_integer_value(json_object_get(sums, cur))
+            + json_integer_value(json_object_get(op, "amount"))
+            - books_transfer_reversed(op)));
         for (i = 0; i < PQntuples(q); i++) {
             if (strcmp(PQgetvalue(q, i, 0),
                        json_string_value(json_object_get(op, "nonce"))) == 0)
@@ -707,6 +784,30 @@ books_compare_payouts(const books_cmp_t *cmp)
         }
     }
 
+    /* in sum, per currency (each once: by its ledger's key, or by the
+     * PSP's where the ledger paid out nothing in it) */
+    json_object_foreach(sums, key, v) {
+        cur = strncmp(key, "ledger ", 7) == 0 ? key + 7 : key + 4;
+        if (strncmp(key, "PSP ", 4) == 0
+            && json_object_get(sums, str_printf("ledger %s", cur)) != NULL)
+        {
+            continue;
+        }
+        if (json_integer_value(json_object_get(sums, str_printf("ledger %s",
+                                                                cur)))
+            != json_integer_value(json_object_get(sums, str_printf("PSP %s",
+                                                                   cur))))
+        {
+            books_fail(cmp, BOOKS_PAYOUTS, "in %s, the ledger paid out "
+                       "%lld net in all, the PSP %lld", cur,
+                       json_integer_value(json_object_get(sums,
+                           str_printf("ledger %s", cur))),
+                       json_integer_value(json_object_get(sums,
+                           str_printf("PSP %s", cur))));
+        }
+    }
+
+    json_decref(sums);
     PQclear(q);
 }
 
@@ -832,9 +933,7 @@ books_compare_once(const books_cmp_t *cmp)
 
     json_array_foreach(json_object_get(cmp->books, "transfers"), k, op) {
         key = json_string_value(json_object_get(op, "nonce"));
-        if (strcmp(json_string_value(json_object_get(op, "state")), "paid")
-            != 0)
-        {
+        if (!books_transfer_made(op)) {
             continue;
         }
         s = str_printf("transfer %s", key);

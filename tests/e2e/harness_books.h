@@ -20,7 +20,8 @@ typedef enum {
     BOOKS_DISPUTED,         /* taken and held for disputes = the PSP's */
     BOOKS_ORDER,            /* no seller charged beyond its credit, no
                                order below nothing at the clearing */
-    BOOKS_PAYOUTS,          /* pay-outs = the PSP's paid transfers */
+    BOOKS_PAYOUTS,          /* pay-outs net of reversals = the PSP's
+                               transfers net of what it took back */
     BOOKS_MOVED,            /* every SUCCEEDED capture and refund is one
                                the PSP made and kept, of that amount */
     BOOKS_ONCE,             /* one session, capture, refund, transfer per

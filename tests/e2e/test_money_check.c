@@ -41,7 +41,13 @@
  * for review may also be routed where that first PSP refuses it or its
  * connection (the approval moves it on to the route's second, as its
  * registration would have); every later step goes to the PSP that holds
- * it.  Every step is a readable
+ * it.  From MC_SEED_PAYOUT_BACK on, drawn last too (mc_draw_payout_backs),
+ * the PSP takes back some pay-outs after paying them: at Stripe 1-2 parts
+ * (transfer.reversed, its amount_reversed running), sometimes then the
+ * rest, or in any dialect the whole (Stripe's reversed, Adyen's returned,
+ * the generic payout.failed after payout.paid), a part sometimes followed
+ * at once by the next, the webhook sometimes delayed or duplicated.
+ * Every step is a readable
  * line; the history runs one step at a time, each followed by a wait for
  * quiet (every webhook the mock scheduled answered, no operation
  * PENDING), with deadlines.
@@ -53,8 +59,12 @@
  *             and lost ones, equals the PSP's disputes
  *   order     no order holds less than nothing at the PSP's clearing, and
  *             no seller is charged more than it was credited for an order
- *   payouts   the ledger's pay-outs equal the PSP's paid transfers, by
- *             nonce and in sum
+ *   payouts   the ledger's pay-outs net of what it booked back equal the
+ *             PSP's transfers net of what it took back, by nonce and per
+ *             currency in sum; so does what each seller's wallet was
+ *             charged for each (a reversal given back once); each
+ *             pay-out's amount_reversed, and GET /v1/payouts/{id}'s for
+ *             those the PSP took something back of, is the PSP's
  *   moved     every capture and refund the gateway says SUCCEEDED is one
  *             the PSP made and kept, of that amount (by our nonce, or by
  *             the PSP's id for what it did by itself)
@@ -156,7 +166,15 @@ static const uint64_t  mc_ci_seeds[] = {
      * (JPY; paid, paid out, refunded, a refund after the PSP forgot its
      * keys); a dead Adyen's refused connection, moved on to generic (KWD,
      * manual capture; two refunds racing) */
-    50338, 50382
+    50338, 50382,
+    /* from MC_SEED_PAYOUT_BACK on, pay-outs the PSP takes back after
+     * paying them: at Stripe 13.720 then 0.120 KWD of one (the second
+     * sent with the first's webhook on its way), then the rest, and two
+     * generic pay-outs failed whole after payout.paid (a gateway of its
+     * own, the merchant's pay-outs failing once); at Stripe 9.260 KWD of
+     * one (its webhook delayed) and 7.58 of 7.66 USD of another (its
+     * webhook duplicated), then the rest */
+    60023, 60003
 };
 
 /*
@@ -186,6 +204,14 @@ static const uint64_t  mc_ci_seeds[] = {
  * it (400) or its connection: its approval moves it on (doc/RISK.md,
  * "Review"); the seeds below it keep their histories */
 #define MC_SEED_APPROVED        50000
+
+/* and from here on (mc_draw_payout_backs), a pay-out the PSP paid may be
+ * taken back by it: in part (Stripe's transfer.reversed, 1-2 times,
+ * sometimes then the rest) or whole (Stripe's reversed, Adyen's returned,
+ * the generic payout.failed after payout.paid); the seeds below it keep
+ * their histories */
+#define MC_SEED_PAYOUT_BACK     60000
+#define MC_PAYOUT_BACK_PCT      60      /* pay-outs from it taken back */
 
 
 /*
@@ -434,6 +460,11 @@ typedef enum {
     MC_FORGET,          /* order, amount: a refund the PSP answers after
                            the gateway gave up; its key window passes and
                            the PSP forgets its keys; the shop retries */
+    MC_PAYOUT_BACK,     /* arg: the n-th pay-out step of the history
+                           (order its seller), taken back by the PSP after
+                           it was paid: amount of it (Stripe), or 0 all
+                           that is left; knob: its webhook's fault
+                           (from MC_SEED_PAYOUT_BACK on, drawn last) */
     MC_NKINDS
 } mc_kind_e;
 
@@ -479,7 +510,8 @@ static const char  *mc_kind_names[MC_NKINDS] = {
     "at once:",
     "PostgreSQL stopped and started again",
     "refund, the PSP's answer too late; 8 days pass, the PSP forgets its "
-    "keys, the shop retries"
+    "keys, the shop retries",
+    "the PSP takes back pay-out"
 };
 
 typedef struct {
@@ -490,7 +522,21 @@ typedef struct {
     long    amount;
     long    amount2;    /* MC_RACE: the second operation's */
     int     at_once;    /* the next step without waiting for quiet */
+    int     knob;       /* MC_PAYOUT_BACK: mc_back_knob_e */
 } mc_step_t;
+
+/* the webhook of a pay-out taken back (a rule on the pay-out's nonce,
+ * where the history's pay-outs have none of their own) */
+typedef enum {
+    MC_BACK_PLAIN = 0,
+    MC_BACK_DELAYED,            /* webhook_delay_ms 400 */
+    MC_BACK_DUPLICATED,         /* webhook_duplicate 2 */
+    MC_NBACKS
+} mc_back_knob_e;
+
+static const char  *mc_back_knob_names[MC_NBACKS] = {
+    "", ", its webhook delayed 400 ms", ", its webhook duplicated"
+};
 
 /* the merchant's operations at the PSP: fault rules on their nonces */
 typedef struct {
@@ -1185,6 +1231,129 @@ mc_draw_routes(mc_history_t *h)
 }
 
 
+/* the ordinal of step i among the history's pay-out steps */
+static int
+mc_payout_ordinal(const mc_history_t *h, int i)
+{
+    int  j, n;
+
+    for (n = 0, j = 0; j < i; j++) {
+        n += h->steps[j].kind == MC_PAYOUT;
+    }
+
+    return n;
+}
+
+
+/* the step of the history's n-th pay-out step, or -1 */
+static int
+mc_payout_step(const mc_history_t *h, int n)
+{
+    int  j;
+
+    for (j = 0; j < h->nsteps; j++) {
+        if (h->steps[j].kind == MC_PAYOUT && n-- == 0) {
+            return j;
+        }
+    }
+
+    return -1;
+}
+
+
+/*
+ * Pay-outs the PSP takes back after paying them, drawn last from a stream
+ * of their own (so a seed's earlier steps stay as they were; from
+ * MC_SEED_PAYOUT_BACK on): after a pay-out step (at a place drawn among
+ * the later steps, never inside a composition that wants its next step:
+ * one sent at once, a kill's or a restart's), at Stripe 1-2 parts of it
+ * (transfer.reversed, its amount_reversed running), sometimes then the
+ * rest, or the whole of it at once in any dialect (Stripe's reversed,
+ * Adyen's returned, the generic payout.failed); a part taken back
+ * sometimes sends the next at once, its webhook still on its way.  Where
+ * the history's pay-outs have no fault rule of their own, the first
+ * taking back's webhook is sometimes delayed or duplicated (a rule on the
+ * pay-out's nonce, which its later events share).
+ */
+static void
+mc_draw_payout_backs(mc_history_t *h)
+{
+    int          i, j, k, n, at[MC_MAX_STEPS], nat, first;
+    long         unit, left, a;
+    mc_rng_t     r;
+    mc_step_t    s, p;
+
+    if (h->seed < MC_SEED_PAYOUT_BACK) {
+        return;
+    }
+
+    r.s = h->seed ^ 0x6d6336302d707962ULL;
+
+    for (i = 0; i < h->nsteps; i++) {
+        if (h->steps[i].kind != MC_PAYOUT
+            || !mc_chance(&r, MC_PAYOUT_BACK_PCT))
+        {
+            continue;
+        }
+
+        p = h->steps[i];
+
+        /* where: after it, never between a step and the next it wants */
+        for (nat = 0, j = i + 1; j <= h->nsteps; j++) {
+            if (!h->steps[j - 1].at_once
+                && h->steps[j - 1].kind != MC_KILL
+                && h->steps[j - 1].kind != MC_PG_RESTART)
+            {
+                at[nat++] = j;
+            }
+        }
+        if (nat == 0) {
+            continue;
+        }
+        j = at[mc_below(&r, nat)];
+
+        memset(&s, 0, sizeof(s));
+        s.kind = MC_PAYOUT_BACK;
+        s.co = p.co;
+        s.order = p.order;
+        s.arg = mc_payout_ordinal(h, i);
+        k = h->ops.payouts != 0 ? 100 : (int) mc_below(&r, 100);
+        s.knob = k < 25 ? MC_BACK_DELAYED : k < 45 ? MC_BACK_DUPLICATED
+                 : MC_BACK_PLAIN;
+
+        unit = mc_exponents[h->co[p.co].currency] == 3 ? 10 : 1;
+        first = j;
+
+        if (p.arg == 0 && p.amount >= 2 * unit && mc_chance(&r, 65)) {
+            /* Stripe: 1-2 parts, each less than what is left */
+            n = 1 + (int) mc_below(&r, 2);
+            left = p.amount;
+            for (k = 0; k < n && left >= 2 * unit
+                        && h->nsteps < MC_MAX_STEPS; k++)
+            {
+                a = unit * (1 + mc_below(&r, left / unit - 1));
+                s.amount = a;
+                s.at_once = 0;
+                mc_insert(h, j++, &s);
+                s.knob = MC_BACK_PLAIN;     /* the rule stays the nonce's */
+                left -= a;
+            }
+            if (mc_chance(&r, 40) && h->nsteps < MC_MAX_STEPS) {
+                s.amount = 0;               /* then the rest */
+                mc_insert(h, j++, &s);
+            }
+            /* a part sometimes sends the next at once */
+            for (k = first; k < j - 1; k++) {
+                h->steps[k].at_once = mc_chance(&r, 30);
+            }
+        } else if (h->nsteps < MC_MAX_STEPS) {
+            s.amount = 0;                   /* whole */
+            mc_insert(h, j++, &s);
+        }
+    }
+}
+
+
 static void
 mc_generate(mc_history_t *h, uint64_t seed)
 {
@@ -1263,6 +1432,7 @@ mc_generate(mc_history_t *h, uint64_t seed)
     mc_draw_gateway(h, model);
     mc_draw_later_charges(h, model);
     mc_draw_routes(h);
+    mc_draw_payout_backs(h);
 }
 
 
@@ -1400,6 +1570,22 @@ mc_print(const mc_history_t *h, const int *keep, const char *const *out)
                    ? str_printf(" -> %s", out[i]) : "");
             continue;
         }
+        if (s->kind == MC_PAYOUT_BACK) {
+            mc_say("  step %2d: checkout %d: %s of step %d (seller %s at %s) "
+                   "%s%s%s%s", i, s->co, mc_kind_names[s->kind],
+                   mc_payout_step(h, s->arg), mc_sellers[s->order],
+                   mc_dialects[co->dialect],
+                   s->amount > 0
+                   ? str_printf("%s %s", mc_decimal(s->amount,
+                                                    co->currency),
+                                mc_currencies[co->currency])
+                   : "all that is left of it",
+                   mc_back_knob_names[s->knob],
+                   out != NULL && out[i] != NULL
+                   ? str_printf(" -> %s", out[i]) : "",
+                   s->at_once ? " (the next step at once)" : "");
+            continue;
+        }
         mc_say("  step %2d: checkout %d: %s%s%s%s%s%s%s", i, s->co,
                     mc_kind_names[s->kind],
                     s->kind == MC_CAPTURE || s->kind == MC_VOID
@@ -1434,6 +1620,8 @@ typedef struct {
     char                *token[MC_MAX_CO];
     char                *pm[MC_MAX_CO];     /* the method it saved */
     char                *dispute[MC_MAX_CO][4];
+    char                *payout[MC_MAX_STEPS];  /* the n-th pay-out step's
+                                                   payout_id, once made */
     char                *out[MC_MAX_STEPS];
     books_subjects_t     subjects;
     long                 ops;
@@ -2290,6 +2478,67 @@ mc_forget(mc_run_t *run, const mc_step_t *s)
 }
 
 
+/* the pay-outs the PSP took back (in part, whole or the rest: its answer
+ * 200) over the histories run */
+static long  mc_backs_taken;
+
+
+/*
+ * The PSP takes back the n-th pay-out of the history after paying it
+ * (POST /_control/transfers/{nonce}/reverse): s->amount of it, or all
+ * that is left; its webhook delayed or duplicated by a rule on the
+ * pay-out's nonce (the first such step of it adds the rule).
+ */
+static char *
+mc_payout_back(mc_run_t *run, const mc_step_t *s)
+{
+    char           *nonce_s;
+    json_t         *b;
+    resp_t         *r;
+    const mc_co_t  *co;
+
+    co = &run->h->co[s->co];
+
+    if (run->payout[s->arg] == NULL) {
+        return strdup("no such pay-out");
+    }
+
+    nonce_s = db_scalar_on(mc_db(run), "SELECT nonce FROM payouts WHERE "
+                           "merchant_id = $1 AND payout_id = $2", 2,
+                           (const char *[]) { run->m.id,
+                                              run->payout[s->arg] });
+    if (nonce_s == NULL) {
+        return strdup("no such pay-out");
+    }
+    books_subject(&run->subjects, nonce_s);
+
+    if (s->knob == MC_BACK_DELAYED) {
+        mock_fault(str_printf("{\"match\":\"%s\",\"webhook_delay_ms\":400}",
+                              nonce_s));
+    } else if (s->knob == MC_BACK_DUPLICATED) {
+        mock_fault(str_printf("{\"match\":\"%s\",\"webhook_duplicate\":2}",
+                              nonce_s));
+    }
+
+    r = books_mock("POST", str_printf("/_control/transfers/%s/reverse",
+                                      nonce_s),
+                   s->amount > 0 ? str_printf("{\"amount\":%ld}", s->amount)
+                                 : NULL);
+    b = r->status == 200 ? resp_json(r) : NULL;
+    mc_backs_taken += b != NULL;
+
+    return b != NULL
+           ? str_printf("%ld (%s of %s taken back in all)", r->status,
+                        mc_decimal((long) json_integer_value(
+                                       json_object_get(b, "reversed")),
+                                   co->currency),
+                        mc_decimal((long) json_integer_value(
+                                       json_object_get(b, "amount")),
+                                   co->currency))
+           : str_printf("%ld", r->status);
+}
+
+
 /* PostgreSQL (the merchant's shard's cluster) stopped (pg_ctl's fast
  * stop) after ms and started again; returns once the gateways have their
  * connections back.  Only where no other test shares the database
@@ -2431,14 +2680,26 @@ mc_step(mc_run_t *run, const mc_step_t *s)
                        &ans);
 
     case MC_PAYOUT:
-        return mc_shop(run, NULL, NULL, "/v1/payouts",
-                       str_printf("{\"seller_account\":\"%s\",\"amount\":"
-                                  "\"%s\",\"currency\":\"%s\",\"psp\":"
-                                  "\"%s\"}", mc_sellers[s->order],
-                                  mc_decimal(s->amount, co->currency),
-                                  mc_currencies[co->currency],
-                                  mc_psp(s->arg)),
-                       &ans);
+        out = mc_shop(run, NULL, NULL, "/v1/payouts",
+                      str_printf("{\"seller_account\":\"%s\",\"amount\":"
+                                 "\"%s\",\"currency\":\"%s\",\"psp\":"
+                                 "\"%s\"}", mc_sellers[s->order],
+                                 mc_decimal(s->amount, co->currency),
+                                 mc_currencies[co->currency],
+                                 mc_psp(s->arg)),
+                      &ans);
+        id = json_string_value(json_object_get(ans, "payout_id"));
+        if (id != NULL && s >= run->h->steps
+            && s < run->h->steps + run->h->nsteps)
+        {
+            run->payout[mc_payout_ordinal(run->h,
+                                          (int) (s - run->h->steps))]
+                = strdup(id);
+        }
+        return out;
+
+    case MC_PAYOUT_BACK:
+        return mc_payout_back(run, s);
 
     case MC_DISPUTE:
     case MC_OUTSIDE:
@@ -2839,6 +3100,76 @@ mc_check(const mc_run_t *run, json_t *books, mc_result_t *res, int quiet)
 }
 
 
+/*
+ * payouts, as the shop sees them: each pay-out the PSP took something
+ * back of says so, GET /v1/payouts/{id}'s amount_reversed what the PSP
+ * took back in all (the ledger's side: books_compare's payouts).
+ */
+static void
+mc_check_payouts_shown(const mc_run_t *run, json_t *books, mc_result_t *res,
+    int quiet)
+{
+    int          cur;
+    long         back;
+    size_t       k;
+    json_t      *t;
+    resp_t      *r;
+    PGresult    *q;
+    const char  *st, *prm[2], *shown, *want;
+
+    json_array_foreach(json_object_get(books, "transfers"), k, t) {
+        st = json_string_value(json_object_get(t, "state"));
+        back = (long) json_integer_value(json_object_get(t, "reversed"));
+        if (back <= 0 || st == NULL
+            || (strcmp(st, "paid") != 0 && strcmp(st, "reversed") != 0))
+        {
+            continue;
+        }
+
+        prm[0] = run->m.id;
+        prm[1] = json_string_value(json_object_get(t, "nonce"));
+        q = PQexecParams(mc_db(run), "SELECT payout_id, currency FROM "
+                         "payouts WHERE merchant_id = $1 AND nonce = $2", 2,
+                         NULL, prm, NULL, NULL, 0);
+        cr_assert_eq(PQresultStatus(q), PGRES_TUPLES_OK, "%s",
+                     PQerrorMessage(mc_db(run)));
+        if (PQntuples(q) == 0) {
+            PQclear(q);
+            continue;           /* the books' payouts check says so */
+        }
+
+        for (cur = 0; cur < 4; cur++) {
+            if (strcmp(mc_currencies[cur], PQgetvalue(q, 0, 1)) == 0) {
+                break;
+            }
+        }
+        cr_assert_lt(cur, 4, "a pay-out in %s", PQgetvalue(q, 0, 1));
+        want = mc_decimal(back, cur);
+
+        r = api_get(&run->m, str_printf("/v1/payouts/%s",
+                                        PQgetvalue(q, 0, 0)));
+        shown = r->status == 200
+                ? json_string_value(json_object_get(resp_json(r),
+                                                    "amount_reversed"))
+                : NULL;
+
+        if (shown == NULL || strcmp(shown, want) != 0) {
+            res->n[MC_CHK_PAYOUTS]++;
+            if (!quiet) {
+                mc_err("check payouts: GET /v1/payouts/%s (%s) says "
+                       "amount_reversed %s, the PSP took back %s %s",
+                       PQgetvalue(q, 0, 0), prm[1],
+                       shown != NULL ? shown : str_printf("nothing (%ld)",
+                                                          r->status),
+                       want, PQgetvalue(q, 0, 1));
+            }
+        }
+
+        PQclear(q);
+    }
+}
+
+
 static int mc_env_int(const char *name, int dflt);
 
 
@@ -3092,6 +3423,7 @@ mc_run(const mc_history_t *h, const int *keep, mc_run_t *run, int quiet,
 
     books = books_fetch(run->m.id);
     mc_check(run, books, res, quiet);
+    mc_check_payouts_shown(run, books, res, quiet);
     mc_check_routes(run, keep, books, res, quiet);
 
     sink.res = res;
@@ -3215,6 +3547,7 @@ enum {
     MC_D_OWN = 0, MC_D_SWEPT, MC_D_NEVER, MC_D_SESSION_END, MC_D_KILL,
     MC_D_RELOAD, MC_D_RACE, MC_D_FORGET, MC_D_PG, MC_D_MANUAL_CHARGE,
     MC_D_HELD_CHARGE, MC_D_ROUTED_H, MC_D_ROUTED, MC_D_MOVED, MC_D_HANG,
+    MC_D_BACK_PART, MC_D_BACK_WHOLE,
     MC_ND
 };
 
@@ -3246,6 +3579,10 @@ mc_count_drawn(const mc_history_t *h)
         mc_drawn[MC_D_RACE] += h->steps[i].kind == MC_RACE;
         mc_drawn[MC_D_FORGET] += h->steps[i].kind == MC_FORGET;
         mc_drawn[MC_D_PG] += h->steps[i].kind == MC_PG_RESTART;
+        mc_drawn[MC_D_BACK_PART] += h->steps[i].kind == MC_PAYOUT_BACK
+                                    && h->steps[i].amount > 0;
+        mc_drawn[MC_D_BACK_WHOLE] += h->steps[i].kind == MC_PAYOUT_BACK
+                                     && h->steps[i].amount == 0;
     }
 }
 
@@ -3261,7 +3598,9 @@ mc_drawn_line(void)
                       "%ld, checkouts %ld (drawn to move on %ld, to hang "
                       "once %ld; their route records: at the first PSP "
                       "%ld, moved on refused %ld, throttled %ld, circuit "
-                      "open %ld, connection refused %ld)",
+                      "open %ld, connection refused %ld); pay-outs taken "
+                      "back in part %ld, whole or the rest %ld (taken at "
+                      "the PSP %ld)",
                       mc_drawn[MC_D_OWN] + mc_drawn[MC_D_SWEPT],
                       mc_drawn[MC_D_SWEPT], mc_drawn[MC_D_NEVER],
                       mc_drawn[MC_D_SESSION_END], mc_drawn[MC_D_KILL],
@@ -3272,7 +3611,9 @@ mc_drawn_line(void)
                       mc_drawn[MC_D_ROUTED], mc_drawn[MC_D_MOVED],
                       mc_drawn[MC_D_HANG], mc_routes_seen[0],
                       mc_routes_seen[1], mc_routes_seen[2],
-                      mc_routes_seen[3], mc_routes_seen[4]);
+                      mc_routes_seen[3], mc_routes_seen[4],
+                      mc_drawn[MC_D_BACK_PART], mc_drawn[MC_D_BACK_WHOLE],
+                      mc_backs_taken);
 }
 
 
@@ -3630,6 +3971,68 @@ Test(shards_books, every_check_sees_the_books_broken_over_shards,
 }
 
 
+/*
+ * payouts, for a pay-out the PSP took back in part (the canary's: 40 of
+ * 100): each way of getting that wrong, alone, is seen by it: the PSP's
+ * reversal not booked as it was (its books say 1 more taken back: the
+ * ledger's net, and GET /v1/payouts/{id}'s amount_reversed, differ from
+ * it); the reversal given back to the seller's wallet twice (the
+ * clearing's net right); the pay-out's amount_reversed off by one.
+ */
+static void
+mc_canary_payout_back(const mc_run_t *run, json_t *books,
+    const char *payout)
+{
+    size_t        k;
+    PGconn       *c;
+    json_t       *copy, *t;
+    mc_result_t   res;
+
+    c = mc_db(run);
+
+    /* the PSP took 1 more back than the gateway booked */
+    copy = json_deep_copy(books);
+    json_array_foreach(json_object_get(copy, "transfers"), k, t) {
+        cr_assert_eq(json_integer_value(json_object_get(t, "reversed")), 40,
+                     "the canary's pay-out was not taken back 40: %s",
+                     dump(copy));
+        json_object_set_new(t, "reversed", json_integer(41));
+        json_object_set_new(t, "paid_out", json_integer(59));
+    }
+    mc_check(run, copy, &res, 1);
+    cr_expect_gt(res.n[MC_CHK_PAYOUTS], 0, "check payouts did not see a "
+                 "reversal the ledger booked other than the PSP made it");
+    memset(&res, 0, sizeof(res));
+    mc_check_payouts_shown(run, copy, &res, 1);
+    cr_expect_gt(res.n[MC_CHK_PAYOUTS], 0, "check payouts did not see "
+                 "GET /v1/payouts/{id}'s amount_reversed differ from what "
+                 "the PSP took back");
+    json_decref(copy);
+
+    /* the seller's wallet given the reversal back twice, the clearing
+     * right (a transaction of the pay-out's, rolled back) */
+    db_exec_on(c, "BEGIN", 0, NULL);
+    db_exec_on(c, "SET LOCAL session_replication_role = replica", 0, NULL);
+    mc_canary_txn(c, run, "payout", NULL, payout, "seller_payable:s1", -40,
+                  "platform_commission", 40);
+    mc_check(run, books, &res, 1);
+    db_exec_on(c, "ROLLBACK", 0, NULL);
+    cr_expect_gt(res.n[MC_CHK_PAYOUTS], 0, "check payouts did not see a "
+                 "reversal given back to the seller's wallet twice");
+
+    /* the pay-out's amount_reversed off by one, its ledger right */
+    db_exec_on(c, "BEGIN", 0, NULL);
+    db_exec_on(c, "SET LOCAL session_replication_role = replica", 0, NULL);
+    db_exec_on(c, "UPDATE payouts SET amount_reversed = amount_reversed + 1"
+               " WHERE merchant_id = $1 AND payout_id = $2", 2,
+               (const char *[]) { run->m.id, payout });
+    mc_check(run, books, &res, 1);
+    db_exec_on(c, "ROLLBACK", 0, NULL);
+    cr_expect_gt(res.n[MC_CHK_PAYOUTS], 0, "check payouts did not see a "
+                 "pay-out's amount_reversed other than the PSP's");
+}
+
+
 static void
 mc_canary(void)
 {
@@ -3657,6 +4060,7 @@ mc_canary(void)
     mc_add(&h, MC_REFUND, 0, 0, 0, 200);
     mc_add(&h, MC_DISPUTE, 0, 0, 0, 300);
     mc_add(&h, MC_PAYOUT, 0, 0, 0, 100);
+    mc_add(&h, MC_PAYOUT_BACK, 0, 0, 0, 40);    /* Stripe takes 40 back */
 
     for (i = 0; i < MC_MAX_STEPS; i++) {
         keep[i] = 1;
@@ -3773,8 +4177,11 @@ mc_canary(void)
     h.co[0].routed = MC_RT_NONE;
     h.route[0].used = 0;
 
+    mc_canary_payout_back(&run, books, payout);
+
     /* and the rollback left the books as they were */
     mc_check(&run, books, &res, 0);
+    mc_check_payouts_shown(&run, books, &res, 0);
     cr_expect_eq(mc_failures(&res), 0, "the canary left something behind "
                  "(%s)", mc_failed_checks(&res));
 
