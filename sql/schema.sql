@@ -878,7 +878,33 @@ CREATE FUNCTION public.captures_notify() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $$
+DECLARE
+    v  captures%ROWTYPE;
 BEGIN
+    IF TG_OP = 'INSERT' THEN
+        -- at commit, the row as it is now: one the same transaction made
+        -- and booked (SUCCEEDED) is a capture made from the PSP's event;
+        -- one of ours is made PENDING by its claim and committed so,
+        -- before the PSP is asked
+        SELECT * INTO v FROM captures x
+         WHERE x.merchant_id = NEW.merchant_id AND x.capture_id = NEW.capture_id;
+        IF v.status IS DISTINCT FROM 'SUCCEEDED' THEN
+            RETURN NULL;
+        END IF;
+        PERFORM notify_enqueue(
+            v.merchant_id, 'capture.succeeded', v.checkout_id, v.capture_id,
+            jsonb_strip_nulls(jsonb_build_object(
+                'capture_id', v.capture_id,
+                'checkout_id', v.checkout_id,
+                'payment_order_id', v.payment_order_id,
+                'status', v.status,
+                'amount_minor', v.amount,
+                'amount', money_decimal(v.amount, v.currency),
+                'currency', v.currency,
+                'metadata', v.metadata,
+                'psp_ref', v.psp_ref)));
+        RETURN NULL;
+    END IF;
     IF OLD.status IS NOT DISTINCT FROM NEW.status THEN
         RETURN NULL;
     END IF;
@@ -2402,7 +2428,7 @@ BEGIN
         WHEN NOT ((length(notification_id) = 28) AND (notification_id ~ '^msg_[0-9a-f]*$'::text)) THEN 'notifications_id_format'
         WHEN NOT (sequence > 0) THEN 'notifications_sequence'
         WHEN NOT (status = ANY (ARRAY['PENDING'::text, 'DELIVERED'::text, 'FAILED'::text])) THEN 'notifications_status'
-        WHEN NOT (event_type = ANY (ARRAY['checkout.succeeded'::text, 'checkout.failed'::text, 'checkout.paid_after_failure'::text, 'checkout.canceled'::text, 'checkout.approved'::text, 'checkout.authorized'::text, 'checkout.risk_flagged'::text, 'refund.succeeded'::text, 'refund.failed'::text, 'dispute.opened'::text, 'dispute.won'::text, 'dispute.lost'::text, 'payout.paid'::text, 'payout.failed'::text, 'payout.reversed'::text, 'capture.failed'::text, 'payment_method.saved'::text, 'payment_method.detached'::text])) THEN 'notifications_type'
+        WHEN NOT (event_type = ANY (ARRAY['checkout.succeeded'::text, 'checkout.failed'::text, 'checkout.paid_after_failure'::text, 'checkout.canceled'::text, 'checkout.approved'::text, 'checkout.authorized'::text, 'checkout.risk_flagged'::text, 'refund.succeeded'::text, 'refund.failed'::text, 'dispute.opened'::text, 'dispute.won'::text, 'dispute.lost'::text, 'payout.paid'::text, 'payout.failed'::text, 'payout.reversed'::text, 'capture.succeeded'::text, 'capture.failed'::text, 'payment_method.saved'::text, 'payment_method.detached'::text])) THEN 'notifications_type'
     END;
     IF v_broken IS NOT NULL THEN
         RAISE EXCEPTION 'new row for relation "notifications" violates check constraint "%"', v_broken
@@ -13111,6 +13137,13 @@ CREATE TRIGGER captures_forward BEFORE DELETE OR UPDATE ON public.captures FOR E
 --
 
 CREATE CONSTRAINT TRIGGER captures_notify AFTER UPDATE OF status ON public.captures DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (((new.status = 'FAILED'::text) AND (new.kind = 'capture'::text))) EXECUTE FUNCTION public.captures_notify();
+
+
+--
+-- Name: captures captures_notify_made; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE CONSTRAINT TRIGGER captures_notify_made AFTER INSERT ON public.captures DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN ((new.kind = 'capture'::text)) EXECUTE FUNCTION public.captures_notify();
 
 
 --

@@ -36,6 +36,7 @@ const char *const  pay_notify_event_types[] = {
     "payout.paid",
     "payout.failed",
     "payout.reversed",
+    "capture.succeeded",
     "capture.failed",
     "payment_method.saved",
     "payment_method.detached",

@@ -13,7 +13,7 @@ BEGIN
         WHEN NOT ((length(notification_id) = 28) AND (notification_id ~ '^msg_[0-9a-f]*$'::text)) THEN 'notifications_id_format'
         WHEN NOT (sequence > 0) THEN 'notifications_sequence'
         WHEN NOT (status = ANY (ARRAY['PENDING'::text, 'DELIVERED'::text, 'FAILED'::text])) THEN 'notifications_status'
-        WHEN NOT (event_type = ANY (ARRAY['checkout.succeeded'::text, 'checkout.failed'::text, 'checkout.paid_after_failure'::text, 'checkout.canceled'::text, 'checkout.approved'::text, 'checkout.authorized'::text, 'checkout.risk_flagged'::text, 'refund.succeeded'::text, 'refund.failed'::text, 'dispute.opened'::text, 'dispute.won'::text, 'dispute.lost'::text, 'payout.paid'::text, 'payout.failed'::text, 'payout.reversed'::text, 'capture.failed'::text, 'payment_method.saved'::text, 'payment_method.detached'::text])) THEN 'notifications_type'
+        WHEN NOT (event_type = ANY (ARRAY['checkout.succeeded'::text, 'checkout.failed'::text, 'checkout.paid_after_failure'::text, 'checkout.canceled'::text, 'checkout.approved'::text, 'checkout.authorized'::text, 'checkout.risk_flagged'::text, 'refund.succeeded'::text, 'refund.failed'::text, 'dispute.opened'::text, 'dispute.won'::text, 'dispute.lost'::text, 'payout.paid'::text, 'payout.failed'::text, 'payout.reversed'::text, 'capture.succeeded'::text, 'capture.failed'::text, 'payment_method.saved'::text, 'payment_method.detached'::text])) THEN 'notifications_type'
     END;
     IF v_broken IS NOT NULL THEN
         RAISE EXCEPTION 'new row for relation "notifications" violates check constraint "%"', v_broken

@@ -1221,6 +1221,123 @@ Test(capture, generic_a_capture_made_at_the_dashboard_is_booked)
 
 
 /*
+ * A capture made at the PSP's dashboard on a checkout already paid here
+ * (Adyen, several captures): the shop captured 5.00 of the 10.00 order
+ * itself (the checkout SUCCESS, checkout.succeeded sent), then the rest,
+ * 10.00, is captured in Adyen's Customer Area.  It is booked to the
+ * sellers (captured_outside, 5.00 + 5.00) and the checkout's status does
+ * not move, so the shop is sent capture.succeeded for each capture row the
+ * event made: their ids (those a later capture.failed would name), the
+ * order, the amount, the PSP's id.  Its own capture's success is not
+ * notified (it asked for it).  Before, nothing was sent.
+ */
+Test(capture, adyen_a_dashboard_capture_of_a_paid_checkout_is_notified)
+{
+    int          i;
+    size_t       k, n;
+    held_t       h;
+    resp_t      *r;
+    json_t      *ds, *d, *data;
+    char        *ours, *cap, *ref;
+    const char  *params[2], *po, *id, *seen[2];
+    endpoint_t   ep;
+
+    held_new_notified(&h, 1, &ep);
+    params[0] = h.m.id;
+    params[1] = h.co;
+
+    ours = capture_ok(&h, 0, "5.00");
+    cr_assert_str_eq(checkout_status(&h), "SUCCESS");
+    (void) receiver_wait(ep.name, "204", 2, 30);    /* authorized, succeeded */
+
+    ref = db_scalar("SELECT psp_payment_ref FROM checkouts WHERE "
+                    "merchant_id = $1 AND checkout_id = $2", 2, params);
+    cr_assert_not_null(ref);
+    r = mock_post("/_control/captures",
+                  str_printf("{\"payment_ref\":\"%s\",\"amount\":1000}", ref));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    cap = strdup(json_string_value(json_object_get(resp_json(r), "id")));
+
+    for (i = 0; i < 100 && captured(&h, 1) != 500; i++) {
+        msleep(100);
+    }
+    cr_assert_eq(captured(&h, 1), 500, "the capture at the PSP was never "
+                 "booked (%s)",
+                 db_scalar("SELECT string_agg(kind || ':' || outcome, ',') "
+                           "FROM webhook_events WHERE merchant_id = $1 AND "
+                           "checkout_id = $2", 2, params));
+    cr_expect_eq(captured(&h, 0), 1000);
+    cr_expect_str_eq(webhook_outcome(&h, "CAPTURE_SUCCEEDED"),
+                     "applied,captured_outside");
+
+    ds = receiver_deliveries(ep.name);
+    for (i = 0; i < 100 && deliveries_count(ds, "204", "capture.succeeded") < 2;
+         i++)
+    {
+        msleep(100);
+        ds = receiver_deliveries(ep.name);
+    }
+    cr_assert_eq(deliveries_count(ds, "204", "capture.succeeded"), 2,
+                 "the shop was not told of the capture made at the PSP: %s",
+                 dump(ds));
+    cr_expect_eq(deliveries_count(ds, "204", "checkout.succeeded"), 1, "%s",
+                 dump(ds));
+
+    n = 0;
+    for (k = 0; k < json_array_size(ds); k++) {
+        d = json_array_get(ds, k);
+        if (strcmp(json_string_value(json_object_get(d, "type")),
+                   "capture.succeeded") != 0)
+        {
+            continue;
+        }
+        data = json_object_get(d, "data");
+        id = json_string_value(json_object_get(data, "capture_id"));
+        po = json_string_value(json_object_get(data, "payment_order_id"));
+        cr_assert_not_null(id, "%s", dump(data));
+        cr_assert_not_null(po, "%s", dump(data));
+        cr_expect_str_neq(id, ours, "our own capture was notified");
+        {
+            const char  *p3[] = { h.m.id, id, po, cap };
+
+            cr_expect_str_eq(db_scalar("SELECT count(*) FROM captures WHERE "
+                                       "merchant_id = $1 AND capture_id = "
+                                       "$2 AND payment_order_id = $3 AND "
+                                       "psp_ref = $4 AND status = "
+                                       "'SUCCEEDED' AND amount = 500",
+                                       4, p3),
+                             "1", "%s", dump(data));
+        }
+        cr_expect_str_eq(json_string_value(json_object_get(data,
+                                                           "checkout_id")),
+                         h.co, "%s", dump(data));
+        cr_expect_str_eq(json_string_value(json_object_get(data, "status")),
+                         "SUCCEEDED", "%s", dump(data));
+        cr_expect_str_eq(json_string_value(json_object_get(data, "amount")),
+                         "5.00", "%s", dump(data));
+        cr_expect_eq(json_integer_value(json_object_get(data,
+                                                        "amount_minor")),
+                     500, "%s", dump(data));
+        cr_expect_str_eq(json_string_value(json_object_get(data,
+                                                           "currency")),
+                         "USD", "%s", dump(data));
+        cr_expect_str_eq(json_string_value(json_object_get(data, "psp_ref")),
+                         cap, "%s", dump(data));
+        cr_expect_eq(json_integer_value(json_object_get(data, "sequence")),
+                     1, "%s", dump(data));
+        if (n < 2) {
+            seen[n] = po;
+        }
+        n++;
+    }
+    cr_assert_eq(n, 2);
+    cr_expect(strcmp(seen[0], seen[1]) != 0, "one each order: %s %s",
+              seen[0], seen[1]);
+    expect_books(&h, 1500);
+}
+
+
+/*
  * An Adyen manual capture paid whose AUTHORISATION never comes: the
  * checkout stays EXECUTING (its session look-up says paymentPending for
  * good).  A capture made at the PSP's dashboard proves the authorization:

@@ -280,7 +280,8 @@ Test(notify, event_types_are_a_closed_list)
                                               strlen(pay_notify_event_types[i])));
     }
 
-    cr_expect_eq(i, 18);
+    cr_expect_eq(i, 19);
+    cr_expect(pay_notify_event_type_valid("capture.succeeded", 17));
     cr_expect(pay_notify_event_type_valid("payout.reversed", 15));
     cr_expect(pay_notify_event_type_valid("checkout.canceled", 17));
     cr_expect(pay_notify_event_type_valid("checkout.approved", 17));
