@@ -53,10 +53,39 @@ BEGIN
                            'status', o.status,
                            'amount_minor', o.amount,
                            'amount', money_decimal(o.amount, o.currency),
-                           'currency', o.currency) ORDER BY o.line_no)
-                  FROM payment_orders o
-                 WHERE o.merchant_id = NEW.merchant_id
-                   AND o.checkout_id = NEW.checkout_id), '[]'::jsonb))
+                           'currency', o.currency)
+                       || CASE WHEN NEW.capture_method = 'manual'
+                               THEN jsonb_build_object(
+                                        'amount_captured_minor', o.captured,
+                                        'amount_captured',
+                                        money_decimal(o.captured, o.currency))
+                               ELSE '{}'::jsonb END
+                       ORDER BY o.line_no)
+                  FROM (SELECT po.*,
+                               -- what is captured of the order: a manual
+                               -- capture's part so far (a final capture of
+                               -- part of it: that part, the rest released);
+                               -- none recorded, all of a paid order (the
+                               -- PSP captured it with the payment,
+                               -- captured_for_manual), nothing of another
+                               coalesce(po.amount_captured,
+                                        CASE WHEN po.status = 'SUCCESS' THEN po.amount
+                                             ELSE 0 END) AS captured
+                          FROM payment_orders po
+                         WHERE po.merchant_id = NEW.merchant_id
+                           AND po.checkout_id = NEW.checkout_id) o), '[]'::jsonb))
+        -- a manual capture's checkout: what its orders captured, in all
+        || CASE WHEN NEW.capture_method = 'manual' THEN (
+               SELECT jsonb_build_object('amount_captured_minor', x.captured,
+                                         'amount_captured',
+                                         money_decimal(x.captured, NEW.currency))
+                 FROM (SELECT coalesce(sum(coalesce(po.amount_captured,
+                                                    CASE WHEN po.status = 'SUCCESS' THEN po.amount
+                                                         ELSE 0 END)), 0)::bigint AS captured
+                         FROM payment_orders po
+                        WHERE po.merchant_id = NEW.merchant_id
+                          AND po.checkout_id = NEW.checkout_id) x)
+                ELSE '{}'::jsonb END
         -- why it failed, on checkout.failed and checkout.canceled; the
         -- failure it came after, on checkout.paid_after_failure
         || CASE WHEN NEW.failure_code IS NULL THEN '{}'::jsonb

@@ -1220,6 +1220,97 @@ Test(capture, generic_a_capture_made_at_the_dashboard_is_booked)
 }
 
 
+/* the data of the one delivery of type that ep's receiver answered 204 */
+static json_t *
+delivered_data_of(const endpoint_t *ep, const char *type)
+{
+    int      i;
+    size_t   k;
+    json_t  *ds, *d, *data;
+
+    ds = receiver_deliveries(ep->name);
+    for (i = 0; i < 100 && deliveries_count(ds, "204", type) == 0; i++) {
+        msleep(100);
+        ds = receiver_deliveries(ep->name);
+    }
+    cr_assert_eq(deliveries_count(ds, "204", type), 1, "%s: %s", type,
+                 dump(ds));
+
+    data = NULL;
+    for (k = 0; k < json_array_size(ds); k++) {
+        d = json_array_get(ds, k);
+        if (strcmp(json_string_value(json_object_get(d, "type")), type) == 0) {
+            data = json_object_get(d, "data");
+        }
+    }
+    cr_assert_not_null(data);
+
+    return data;
+}
+
+
+/*
+ * A final capture of part of the hold (Stripe captures an authorization
+ * once: 5.00 of the 10.00 order, the rest of the 15.00 released with it):
+ * checkout.succeeded says what was captured beside what was authorized,
+ * amount_captured 5.00 of amount_total 15.00, and each order its own
+ * (5.00 of the 10.00 order, SUCCESS; 0.00 of the 5.00 one, FAILED).
+ * Before, it said 15.00 and nothing else: a shop reading it would ship
+ * for 15.00 that were never taken.  The hold's own checkout.authorized
+ * says nothing is captured yet.
+ */
+Test(capture, a_final_partial_capture_is_notified_with_what_was_captured)
+{
+    size_t       k;
+    held_t       h;
+    json_t      *data, *o;
+    endpoint_t   ep;
+
+    held_new_notified(&h, 0, &ep);
+
+    data = delivered_data_of(&ep, "checkout.authorized");
+    cr_expect_str_eq(json_string_value(json_object_get(data,
+                                                       "amount_captured")),
+                     "0.00", "%s", dump(data));
+    cr_expect_eq(json_integer_value(json_object_get(data,
+                                                    "amount_captured_minor")),
+                 0, "%s", dump(data));
+
+    (void) capture_ok(&h, 0, "5.00");
+    cr_assert_str_eq(checkout_status(&h), "SUCCESS");
+    cr_assert_str_eq(order_status(&h, 1), "FAILED", "the rest is released");
+
+    data = delivered_data_of(&ep, "checkout.succeeded");
+    cr_expect_str_eq(json_string_value(json_object_get(data,
+                                                       "amount_total")),
+                     "15.00", "%s", dump(data));
+    cr_expect_str_eq(json_string_value(json_object_get(data,
+                                                       "amount_captured")),
+                     "5.00", "the notification does not say what was "
+                     "captured: %s", dump(data));
+    cr_expect_eq(json_integer_value(json_object_get(data,
+                                                    "amount_captured_minor")),
+                 500, "%s", dump(data));
+
+    cr_assert_eq(json_array_size(json_object_get(data, "payment_orders")), 2,
+                 "%s", dump(data));
+    for (k = 0; k < 2; k++) {
+        o = json_array_get(json_object_get(data, "payment_orders"), k);
+        cr_expect_str_eq(json_string_value(json_object_get(o,
+                                                       "payment_order_id")),
+                         order_id(&h, (int) k), "%s", dump(data));
+        cr_expect_str_eq(json_string_value(json_object_get(o, "status")),
+                         k == 0 ? "SUCCESS" : "FAILED", "%s", dump(data));
+        cr_expect_str_eq(json_string_value(json_object_get(o,
+                                                           "amount_captured")),
+                         k == 0 ? "5.00" : "0.00", "%s", dump(data));
+        cr_expect_eq(json_integer_value(json_object_get(o,
+                                                    "amount_captured_minor")),
+                     k == 0 ? 500 : 0, "%s", dump(data));
+    }
+}
+
+
 /*
  * A capture made at the PSP's dashboard on a checkout already paid here
  * (Adyen, several captures): the shop captured 5.00 of the 10.00 order
