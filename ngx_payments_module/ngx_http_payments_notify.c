@@ -9,7 +9,9 @@
  * workers and gateways never hold one row at once) and starts one POST per
  * row on the worker's libcurl multi handle.  Each delivery records its own
  * outcome (pay_notify_record), which counts only while this worker still
- * holds the lease; a worker that dies leaves its rows to the next claim
+ * holds the lease of that claim (the lease_until the claim returned: a
+ * later claim of the row, this worker's too, is another's); a worker that
+ * dies leaves its rows to the next claim
  * once their leases end.  A worker that stops gracefully (nginx -s quit,
  * or the old workers of a reload) claims nothing more but finishes and
  * records what it holds: every delivery holds a timer that is not
@@ -269,7 +271,8 @@ ngx_http_payments_notify_round(ngx_event_t *ev)
     ngx_memzero(&nt->claim, sizeof(ngx_http_payments_pg_query_t));
     nt->claim.sql = "SELECT notification_id, merchant_id, endpoint_id, url, "
                     "host, secret_sealed, prev_secret_sealed, attempts, "
-                    "payload FROM pay_notify_claim($1, $2, $3, $4)";
+                    "payload, lease_until "
+                    "FROM pay_notify_claim($1, $2, $3, $4)";
     nt->claim.nparams = 4;
     nt->claim.values = nt->params;
     nt->claim.handler = ngx_http_payments_notify_claimed;
@@ -306,7 +309,8 @@ ngx_http_payments_notify_claimed(ngx_http_payments_pg_query_t *q,
 
     n = 0;
 
-    if (res && PQresultStatus(res) == PGRES_TUPLES_OK && PQnfields(res) == 9) {
+    if (res && PQresultStatus(res) == PGRES_TUPLES_OK && PQnfields(res) == 10)
+    {
         n = PQntuples(res);
 
         ngx_log_debug3(NGX_LOG_DEBUG_HTTP, nt->log, 0,
@@ -360,8 +364,11 @@ ngx_http_payments_notify_start(ngx_http_payments_notifier_t *nt,
     d->id = ngx_http_payments_strdup(pool, PQgetvalue(res, row, 0));
     d->merchant = ngx_http_payments_strdup(pool, PQgetvalue(res, row, 1));
     d->endpoint = ngx_http_payments_strdup(pool, PQgetvalue(res, row, 2));
+    d->lease = ngx_http_payments_strdup(pool, PQgetvalue(res, row, 9));
 
-    if (d->id == NULL || d->merchant == NULL || d->endpoint == NULL) {
+    if (d->id == NULL || d->merchant == NULL || d->endpoint == NULL
+        || d->lease == NULL)
+    {
         ngx_destroy_pool(pool);
         return;
     }
@@ -737,12 +744,13 @@ ngx_http_payments_notify_record(ngx_http_payments_delivery_t *d,
     d->params[6] = retry >= 0 ? ngx_http_payments_num(d->pool, retry) : NULL;
     d->params[7] = "0";                 /* no count: time spent failing */
     d->params[8] = nt->disable_after;
+    d->params[9] = d->lease;            /* this claim's, not a later one's */
 
     ngx_memzero(&d->query, sizeof(ngx_http_payments_pg_query_t));
     d->query.sql = "SELECT status, endpoint_disabled FROM "
                    "pay_notify_record($1, $2, $3, $4, $5, $6, $7, $8, "
-                   "$9::bigint)";
-    d->query.nparams = 9;
+                   "$9::bigint, $10::timestamptz)";
+    d->query.nparams = 10;
     d->query.values = d->params;
     d->query.handler = ngx_http_payments_notify_recorded;
     d->query.data = d;

@@ -29,11 +29,14 @@ typedef struct {
     ngx_http_payments_notifier_t       *nt;
     ngx_http_payments_fetch_t           fetch;
     ngx_http_payments_pg_query_t        query;
-    const char                         *params[9];
+    const char                         *params[10];
 
     char                               *id;
     char                               *merchant;
     char                               *endpoint;
+    char                               *lease;      /* the claim's
+                                                       lease_until: its
+                                                       record names it */
     ngx_uint_t                          attempts;
     ngx_http_payments_notify_outcome_e  outcome;
     ngx_event_t                         hold;       /* a graceful exit

@@ -2493,6 +2493,7 @@ CREATE TABLE public.notifications (
     delivered_at timestamp with time zone,
     in_feed boolean DEFAULT false NOT NULL,
     feed_xact xid8 DEFAULT pg_current_xact_id() NOT NULL,
+    resend boolean DEFAULT false NOT NULL,
     CONSTRAINT notifications_row_checks CHECK (public.notifications_row_checks(notification_id, event_type, sequence, status, last_error))
 );
 
@@ -2516,6 +2517,13 @@ COMMENT ON COLUMN public.notifications.in_feed IS 'the event''s row in GET /v1/e
 --
 
 COMMENT ON COLUMN public.notifications.feed_xact IS 'the id of the transaction that inserted the row (0: before it was kept): the events feed''s order, listed once every older transaction has ended';
+
+
+--
+-- Name: COLUMN notifications.resend; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.notifications.resend IS 'replayed while an attempt was in flight: sent again from the start of the schedule once that attempt is recorded';
 
 
 --
@@ -6103,7 +6111,7 @@ $_$;
 -- Name: pay_notify_claim(text, integer, integer, integer); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.pay_notify_claim(p_owner text, p_limit integer, p_lease_ms integer, p_per_endpoint integer) RETURNS TABLE(notification_id text, merchant_id text, endpoint_id text, url text, host text, secret_sealed text, prev_secret_sealed text, attempts integer, payload text)
+CREATE FUNCTION public.pay_notify_claim(p_owner text, p_limit integer, p_lease_ms integer, p_per_endpoint integer) RETURNS TABLE(notification_id text, merchant_id text, endpoint_id text, url text, host text, secret_sealed text, prev_secret_sealed text, attempts integer, payload text, lease_until timestamp with time zone)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     SET jit TO 'off'
@@ -6176,14 +6184,18 @@ BEGIN
            SET lease_owner = p_owner,
                lease_until = clock_timestamp() + make_interval(secs => p_lease_ms / 1000.0),
                attempts = n.attempts + 1,
+               -- this attempt is the send a replay asked for (one made
+               -- while a holder that died had it)
+               resend = false,
                updated_at = now()
           FROM due
          WHERE n.merchant_id = due.merchant_id AND n.notification_id = due.notification_id
-        RETURNING n.notification_id, n.merchant_id, n.endpoint_id, n.attempts, n.payload
+        RETURNING n.notification_id, n.merchant_id, n.endpoint_id, n.attempts, n.payload,
+                  n.lease_until
     )
     SELECT c.notification_id, c.merchant_id, c.endpoint_id, e.url, e.host, e.secret_sealed,
            CASE WHEN e.prev_until > now() THEN e.prev_secret_sealed END,
-           c.attempts, c.payload
+           c.attempts, c.payload, c.lease_until
       FROM claimed c
       JOIN notify_endpoints e ON e.merchant_id = c.merchant_id AND e.endpoint_id = c.endpoint_id;
 END
@@ -6254,7 +6266,8 @@ CREATE FUNCTION public.pay_notify_record(p_merchant text, p_id text, p_owner tex
     SET search_path TO 'public', 'pg_temp'
     AS $$
     SELECT * FROM pay_notify_record(p_merchant, p_id, p_owner, p_ok, p_http_status,
-                                    p_error, p_retry_ms, p_disable_after, 0::bigint)
+                                    p_error, p_retry_ms, p_disable_after, 0::bigint,
+                                    NULL::timestamptz)
 $$;
 
 
@@ -6263,6 +6276,20 @@ $$;
 --
 
 CREATE FUNCTION public.pay_notify_record(p_merchant text, p_id text, p_owner text, p_ok boolean, p_http_status integer, p_error text, p_retry_ms bigint, p_disable_after integer, p_disable_failing_ms bigint) RETURNS TABLE(status text, endpoint_disabled boolean)
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT * FROM pay_notify_record(p_merchant, p_id, p_owner, p_ok, p_http_status,
+                                    p_error, p_retry_ms, p_disable_after, p_disable_failing_ms,
+                                    NULL::timestamptz)
+$$;
+
+
+--
+-- Name: pay_notify_record(text, text, text, boolean, integer, text, bigint, integer, bigint, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_notify_record(p_merchant text, p_id text, p_owner text, p_ok boolean, p_http_status integer, p_error text, p_retry_ms bigint, p_disable_after integer, p_disable_failing_ms bigint, p_lease timestamp with time zone) RETURNS TABLE(status text, endpoint_disabled boolean)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $$
@@ -6275,22 +6302,29 @@ DECLARE
 BEGIN
     IF p_ok THEN
         UPDATE notifications n
-           SET status = 'DELIVERED', delivered_at = now(), lease_owner = NULL,
+           SET status = CASE WHEN n.resend THEN 'PENDING' ELSE 'DELIVERED' END,
+               delivered_at = CASE WHEN n.resend THEN NULL ELSE now() END,
+               next_at = CASE WHEN n.resend THEN now() ELSE n.next_at END,
+               resend = false, lease_owner = NULL,
                lease_until = NULL, last_status = p_http_status, last_error = NULL,
                updated_at = now()
          WHERE n.merchant_id = p_merchant AND n.notification_id = p_id
            AND n.status = 'PENDING' AND n.lease_owner = p_owner
+           AND (p_lease IS NULL OR n.lease_until = p_lease)
         RETURNING n.endpoint_id, n.status INTO v_endpoint, v_status;
     ELSE
         UPDATE notifications n
-           SET status = CASE WHEN p_retry_ms IS NULL THEN 'FAILED' ELSE 'PENDING' END,
-               next_at = CASE WHEN p_retry_ms IS NULL THEN n.next_at
+           SET status = CASE WHEN n.resend OR p_retry_ms IS NOT NULL THEN 'PENDING'
+                             ELSE 'FAILED' END,
+               next_at = CASE WHEN n.resend THEN now()
+                              WHEN p_retry_ms IS NULL THEN n.next_at
                               ELSE now() + make_interval(secs => p_retry_ms / 1000.0) END,
-               lease_owner = NULL, lease_until = NULL,
+               resend = false, lease_owner = NULL, lease_until = NULL,
                last_status = p_http_status, last_error = left(p_error, 200),
                updated_at = now()
          WHERE n.merchant_id = p_merchant AND n.notification_id = p_id
            AND n.status = 'PENDING' AND n.lease_owner = p_owner
+           AND (p_lease IS NULL OR n.lease_until = p_lease)
         RETURNING n.endpoint_id, n.status INTO v_endpoint, v_status;
     END IF;
 
@@ -6336,7 +6370,10 @@ CREATE FUNCTION public.pay_notify_replay(p_merchant text, p_id text) RETURNS tex
     SET search_path TO 'public', 'pg_temp'
     AS $$
 DECLARE
-    v  notifications;
+    v      notifications;
+    -- one instant for the lease's test, so that the mark and the lease
+    -- kept never disagree
+    v_now  timestamptz := clock_timestamp();
 BEGIN
     PERFORM 1
        FROM notifications n
@@ -6349,8 +6386,12 @@ BEGIN
     END IF;
 
     UPDATE notifications n
-       SET status = 'PENDING', attempts = 0, next_at = now(), lease_owner = NULL,
-           lease_until = NULL, delivered_at = NULL, updated_at = now()
+       SET status = 'PENDING', attempts = 0, next_at = now(),
+           resend = n.lease_owner IS NOT NULL AND n.lease_until >= v_now,
+           lease_owner = CASE WHEN n.lease_until >= v_now THEN n.lease_owner END,
+           lease_until = CASE WHEN n.lease_owner IS NOT NULL
+                               AND n.lease_until >= v_now THEN n.lease_until END,
+           delivered_at = NULL, updated_at = now()
      WHERE n.merchant_id = p_merchant AND n.notification_id = p_id
     RETURNING n.* INTO v;
 
@@ -14594,6 +14635,14 @@ GRANT ALL ON FUNCTION public.pay_notify_record(p_merchant text, p_id text, p_own
 
 REVOKE ALL ON FUNCTION public.pay_notify_record(p_merchant text, p_id text, p_owner text, p_ok boolean, p_http_status integer, p_error text, p_retry_ms bigint, p_disable_after integer, p_disable_failing_ms bigint) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.pay_notify_record(p_merchant text, p_id text, p_owner text, p_ok boolean, p_http_status integer, p_error text, p_retry_ms bigint, p_disable_after integer, p_disable_failing_ms bigint) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_notify_record(p_merchant text, p_id text, p_owner text, p_ok boolean, p_http_status integer, p_error text, p_retry_ms bigint, p_disable_after integer, p_disable_failing_ms bigint, p_lease timestamp with time zone); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_notify_record(p_merchant text, p_id text, p_owner text, p_ok boolean, p_http_status integer, p_error text, p_retry_ms bigint, p_disable_after integer, p_disable_failing_ms bigint, p_lease timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_notify_record(p_merchant text, p_id text, p_owner text, p_ok boolean, p_http_status integer, p_error text, p_retry_ms bigint, p_disable_after integer, p_disable_failing_ms bigint, p_lease timestamp with time zone) TO payments_gateway;
 
 
 --

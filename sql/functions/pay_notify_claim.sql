@@ -1,5 +1,10 @@
+-- A deliverer's batch, each row leased to p_owner until lease_until: the
+-- claim's own lease, which its attempt's record names (pay_notify_record),
+-- so that an attempt is recorded for the claim it belongs to and no other
+-- (a later claim of the same row, by the same worker too, leases it until
+-- later).
 CREATE OR REPLACE FUNCTION pay_notify_claim(p_owner text, p_limit integer, p_lease_ms integer, p_per_endpoint integer)
- RETURNS TABLE(notification_id text, merchant_id text, endpoint_id text, url text, host text, secret_sealed text, prev_secret_sealed text, attempts integer, payload text)
+ RETURNS TABLE(notification_id text, merchant_id text, endpoint_id text, url text, host text, secret_sealed text, prev_secret_sealed text, attempts integer, payload text, lease_until timestamp with time zone)
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'public', 'pg_temp'
@@ -73,14 +78,18 @@ BEGIN
            SET lease_owner = p_owner,
                lease_until = clock_timestamp() + make_interval(secs => p_lease_ms / 1000.0),
                attempts = n.attempts + 1,
+               -- this attempt is the send a replay asked for (one made
+               -- while a holder that died had it)
+               resend = false,
                updated_at = now()
           FROM due
          WHERE n.merchant_id = due.merchant_id AND n.notification_id = due.notification_id
-        RETURNING n.notification_id, n.merchant_id, n.endpoint_id, n.attempts, n.payload
+        RETURNING n.notification_id, n.merchant_id, n.endpoint_id, n.attempts, n.payload,
+                  n.lease_until
     )
     SELECT c.notification_id, c.merchant_id, c.endpoint_id, e.url, e.host, e.secret_sealed,
            CASE WHEN e.prev_until > now() THEN e.prev_secret_sealed END,
-           c.attempts, c.payload
+           c.attempts, c.payload, c.lease_until
       FROM claimed c
       JOIN notify_endpoints e ON e.merchant_id = c.merchant_id AND e.endpoint_id = c.endpoint_id;
 END

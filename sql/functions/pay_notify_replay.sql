@@ -1,5 +1,8 @@
 -- Sends a notification again from the start of the schedule, whatever its
--- status, with the same id.  NULL: not the merchant's.
+-- status, with the same id.  NULL: not the merchant's.  An attempt in
+-- flight (a live lease) keeps its lease: no claim sends a second copy
+-- beside it, and the row is marked to be sent again once that attempt is
+-- recorded (resend, pay_notify_record), whatever its outcome.
 CREATE OR REPLACE FUNCTION pay_notify_replay(p_merchant text, p_id text)
  RETURNS text
  LANGUAGE plpgsql
@@ -7,7 +10,10 @@ CREATE OR REPLACE FUNCTION pay_notify_replay(p_merchant text, p_id text)
  SET search_path TO 'public', 'pg_temp'
 AS $function$
 DECLARE
-    v  notifications;
+    v      notifications;
+    -- one instant for the lease's test, so that the mark and the lease
+    -- kept never disagree
+    v_now  timestamptz := clock_timestamp();
 BEGIN
     PERFORM 1
        FROM notifications n
@@ -20,8 +26,12 @@ BEGIN
     END IF;
 
     UPDATE notifications n
-       SET status = 'PENDING', attempts = 0, next_at = now(), lease_owner = NULL,
-           lease_until = NULL, delivered_at = NULL, updated_at = now()
+       SET status = 'PENDING', attempts = 0, next_at = now(),
+           resend = n.lease_owner IS NOT NULL AND n.lease_until >= v_now,
+           lease_owner = CASE WHEN n.lease_until >= v_now THEN n.lease_owner END,
+           lease_until = CASE WHEN n.lease_owner IS NOT NULL
+                               AND n.lease_until >= v_now THEN n.lease_until END,
+           delivered_at = NULL, updated_at = now()
      WHERE n.merchant_id = p_merchant AND n.notification_id = p_id
     RETURNING n.* INTO v;
 

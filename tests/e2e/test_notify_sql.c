@@ -584,6 +584,108 @@ Test(solo_notify_sql, record_by_stale_owner_changes_nothing,
     PQfinish(c);
 }
 
+/*
+ * A replay while the row's attempt is in flight (claimed, its POST under
+ * way): the lease stands, so no claim sends a second copy beside it (the
+ * lease owner is one string per worker: the same worker claimed it again
+ * at once, before), and the attempt's own outcome, recorded later, does
+ * not undo the replay (its last attempt's failure made the row FAILED, its
+ * success DELIVERED, though the merchant asked for it to be sent again):
+ * once recorded, the row is PENDING, due now, from the start of the
+ * schedule, and the next claim sends it.
+ */
+Test(solo_notify_sql, a_replay_while_an_attempt_is_in_flight_keeps_its_lease,
+     .description = "replay of a leased row: the lease stands (no second claim, by the same owner either); the attempt's record, a dead letter's failure or a success, leaves it PENDING due now with attempts 0; then claimed and delivered")
+{
+    PGconn      *c = sqlt_connect();
+    char         m[24], ep[28];
+    char         id[40];
+
+    OK0(c, CLAIM_LOCK);
+    setup_due(c, m, ep, 1);
+    strcpy(id, VAL(c, "SELECT notification_id FROM notifications WHERE merchant_id = $1", m));
+
+    /* the tenth attempt in flight, then replayed */
+    OK(c, "UPDATE notifications SET attempts = 9 WHERE merchant_id = $1", m);
+    cr_assert_eq(claim_mine(c, "w1", "60000", m), 1);
+    cr_expect_str_eq(VAL(c, "SELECT concat_ws(' ', j ->> 'status', j ->> 'attempts')"
+                            " FROM (SELECT pay_notify_replay($1, $2)::jsonb AS j) s", m, id), "PENDING 0");
+    cr_expect_str_eq(VAL(c, "SELECT coalesce(lease_owner, '-') || ' ' || (lease_until > now())"
+                            " FROM notifications WHERE merchant_id = $1", m), "w1 true",
+                     "the replay broke the lease of the attempt in flight");
+    cr_expect_eq(claim_mine(c, "w1", "60000", m), 0, "a second copy is claimed beside the one in flight");
+    cr_expect_eq(claim_mine(c, "w2", "60000", m), 0);
+
+    /* the attempt's outcome: the schedule's end (no retry) */
+    cr_expect_str_eq(VAL(c, "SELECT status FROM pay_notify_record($1, $2, 'w1', false, 500, 'http_status',"
+                            " NULL, 0, 0::bigint)", m, id), "PENDING");
+    cr_expect_str_eq(VAL(c, "SELECT concat_ws(' ', status, attempts, next_at <= now(), coalesce(lease_owner, '-'),"
+                            " last_status, coalesce(delivered_at::text, '-'))"
+                            " FROM notifications WHERE merchant_id = $1", m), "PENDING 0 t - 500 -",
+                     "the replay was undone by the attempt it crossed");
+
+    /* sent again: claimed, then replayed in flight once more, delivered */
+    cr_assert_eq(claim_mine(c, "w1", "60000", m), 1);
+    cr_expect_str_eq(VAL(c, "SELECT pay_notify_replay($1, $2)::jsonb ->> 'status'", m, id), "PENDING");
+    cr_expect_str_eq(VAL(c, "SELECT status FROM pay_notify_record($1, $2, 'w1', true, 204, NULL,"
+                            " NULL, 0, 0::bigint)", m, id), "PENDING");
+    cr_expect_str_eq(VAL(c, "SELECT concat_ws(' ', status, attempts, next_at <= now(), coalesce(lease_owner, '-'),"
+                            " last_status, coalesce(delivered_at::text, '-'))"
+                            " FROM notifications WHERE merchant_id = $1", m), "PENDING 0 t - 204 -");
+    cr_assert_eq(claim_mine(c, "w1", "60000", m), 1);
+    cr_expect_str_eq(VAL(c, "SELECT status FROM pay_notify_record($1, $2, 'w1', true, 204, NULL,"
+                            " NULL, 0, 0::bigint)", m, id), "DELIVERED");
+    cr_expect_str_eq(VAL(c, "SELECT concat_ws(' ', status, attempts, coalesce(lease_owner, '-'), delivered_at IS NOT NULL)"
+                            " FROM notifications WHERE merchant_id = $1", m), "DELIVERED 1 - t");
+
+    /* a replay of a row not in flight is as before: from the start */
+    cr_expect_str_eq(VAL(c, "SELECT pay_notify_replay($1, $2)::jsonb ->> 'status'", m, id), "PENDING");
+    cr_expect_eq(claim_mine(c, "w1", "60000", m), 1);
+    PQfinish(c);
+}
+
+/*
+ * An attempt's record counts for its own claim only.  A worker is one lease
+ * owner ("host:pid"): a row whose lease ended while its attempt was still
+ * to be recorded, claimed again by the same worker, was recorded by the
+ * old attempt as if it were the new one's (its failure made the row FAILED
+ * while the new attempt was in flight, and the new one's success was then
+ * STALE).  The claim returns its lease (lease_until), and the record names
+ * it: another claim's is STALE and changes nothing.
+ */
+Test(solo_notify_sql, a_record_counts_for_its_own_claim_only,
+     .description = "the same owner claims a row again after its lease ended: the old attempt's record (its lease named) is STALE, the row stays leased to the new claim, whose record counts")
+{
+    PGconn      *c = sqlt_connect();
+    char         m[24], ep[28];
+    char         id[40], lease1[64], lease2[64], before[4096];
+
+    OK0(c, CLAIM_LOCK);
+    setup_due(c, m, ep, 1);
+    strcpy(id, VAL(c, "SELECT notification_id FROM notifications WHERE merchant_id = $1", m));
+
+    strcpy(lease1, VAL(c, "SELECT lease_until::text FROM pay_notify_claim('w1', 1000, 1000, 1000)"
+                          " WHERE merchant_id = $1", m));
+    usleep(1300 * 1000);
+    strcpy(lease2, VAL(c, "SELECT lease_until::text FROM pay_notify_claim('w1', 1000, 60000, 1000)"
+                          " WHERE merchant_id = $1", m));
+    cr_assert_str_neq(lease1, lease2);
+    strcpy(before, VAL(c, "SELECT n::text FROM notifications n WHERE merchant_id = $1", m));
+
+    /* the first attempt's outcome, late: not the current claim's */
+    cr_expect_str_eq(VAL(c, "SELECT status FROM pay_notify_record($1, $2, 'w1', false, 500, 'http_status',"
+                            " NULL, 0, 0::bigint, $3::timestamptz)", m, id, lease1), "STALE");
+    cr_expect_str_eq(VAL(c, "SELECT n::text FROM notifications n WHERE merchant_id = $1", m), before);
+    cr_expect_str_eq(VAL(c, "SELECT failures::text FROM notify_endpoints WHERE merchant_id = $1", m), "0");
+
+    /* the second's counts */
+    cr_expect_str_eq(VAL(c, "SELECT status FROM pay_notify_record($1, $2, 'w1', true, 204, NULL,"
+                            " NULL, 0, 0::bigint, $3::timestamptz)", m, id, lease2), "DELIVERED");
+    cr_expect_str_eq(VAL(c, "SELECT concat_ws(' ', status, attempts, last_status) FROM notifications"
+                            " WHERE merchant_id = $1", m), "DELIVERED 2 204");
+    PQfinish(c);
+}
+
 Test(solo_notify_sql, retry_then_dead_letter,
      .description = "a failure with a retry delay stays PENDING until then; with none it is FAILED")
 {
