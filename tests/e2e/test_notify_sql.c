@@ -27,6 +27,7 @@
 
 #include "harness.h"
 #include "sqltest.h"
+#include <payments/notify.h>
 
 #define CLAIM_LOCK  "SELECT pg_advisory_lock(4013013)"
 
@@ -1034,6 +1035,32 @@ Test(solo_notify_sql, cli_add_endpoint_seals_its_secret,
     cr_expect_null(strstr(out, "whsec_"), "%s", out);
     cr_expect_null(strstr(out, "v1."), "%s", out);
     free(out);
+    PQfinish(c);
+}
+
+/* every type a notification can have (the core's closed list) can be
+ * subscribed to, and is stored as given */
+Test(solo_notify_sql, cli_takes_every_event_type)
+{
+    size_t       i;
+    merchant_t   m;
+    PGconn      *c;
+    char        *out = NULL, *all;
+
+    cli_setup(&m);
+    c = sqlt_connect();
+
+    all = strdup(pay_notify_event_types[0]);
+    for (i = 1; pay_notify_event_types[i] != NULL; i++) {
+        all = str_printf("%s,%s", all, pay_notify_event_types[i]);
+    }
+
+    cr_assert_eq(merchant_toolv((const char *[]){ "add-endpoint", "--id", m.id, "--url",
+                                "https://127.0.0.1:9/hooks", "--allow-loopback", "--events",
+                                all, NULL }, &out), 0, "%s", out);
+    free(out);
+    cr_expect_str_eq(VAL(c, "SELECT array_to_string(event_types, ',') FROM notify_endpoints"
+                            " WHERE merchant_id = $1", m.id), all);
     PQfinish(c);
 }
 
