@@ -5,7 +5,7 @@
  * Merchant notifications: the outbox's delivery (doc/NOTIFICATIONS.md).
  *
  * Every worker runs a timer.  A round claims due rows with a lease
- * (sql/functions/pay_notify_claim.sql: FOR UPDATE SKIP LOCKED, so
+ * (sql/functions/pay_notify_lease.sql: FOR UPDATE SKIP LOCKED, so
  * workers and gateways never hold one row at once) and starts one POST per
  * row on the worker's libcurl multi handle.  Each delivery records its own
  * outcome (pay_notify_record), which counts only while this worker still
@@ -272,7 +272,7 @@ ngx_http_payments_notify_round(ngx_event_t *ev)
     nt->claim.sql = "SELECT notification_id, merchant_id, endpoint_id, url, "
                     "host, secret_sealed, prev_secret_sealed, attempts, "
                     "payload, lease_until "
-                    "FROM pay_notify_claim($1, $2, $3, $4)";
+                    "FROM pay_notify_lease($1, $2, $3, $4)";
     nt->claim.nparams = 4;
     nt->claim.values = nt->params;
     nt->claim.handler = ngx_http_payments_notify_claimed;
@@ -314,7 +314,7 @@ ngx_http_payments_notify_claimed(ngx_http_payments_pg_query_t *q,
         n = PQntuples(res);
 
         ngx_log_debug3(NGX_LOG_DEBUG_HTTP, nt->log, 0,
-                       "payments: pay_notify_claim: %d notifications, %ui "
+                       "payments: pay_notify_lease: %d notifications, %ui "
                        "in flight, batch %ui", n, nt->inflight,
                        nt->conf->batch);
 
@@ -324,7 +324,7 @@ ngx_http_payments_notify_claimed(ngx_http_payments_pg_query_t *q,
 
     } else if (res) {
         ngx_log_error(NGX_LOG_ERR, nt->log, 0,
-                      "payments: pay_notify_claim: %s",
+                      "payments: pay_notify_lease: %s",
                       PQresultErrorMessage(res));
     }
 

@@ -6111,7 +6111,57 @@ $_$;
 -- Name: pay_notify_claim(text, integer, integer, integer); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.pay_notify_claim(p_owner text, p_limit integer, p_lease_ms integer, p_per_endpoint integer) RETURNS TABLE(notification_id text, merchant_id text, endpoint_id text, url text, host text, secret_sealed text, prev_secret_sealed text, attempts integer, payload text, lease_until timestamp with time zone)
+CREATE FUNCTION public.pay_notify_claim(p_owner text, p_limit integer, p_lease_ms integer, p_per_endpoint integer) RETURNS TABLE(notification_id text, merchant_id text, endpoint_id text, url text, host text, secret_sealed text, prev_secret_sealed text, attempts integer, payload text)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+BEGIN
+    RETURN QUERY
+    SELECT l.notification_id, l.merchant_id, l.endpoint_id, l.url, l.host, l.secret_sealed,
+           l.prev_secret_sealed, l.attempts, l.payload
+      FROM pay_notify_lease(p_owner, p_limit, p_lease_ms, p_per_endpoint) l;
+END
+$$;
+
+
+--
+-- Name: pay_notify_get(text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_notify_get(p_merchant text, p_id text) RETURNS text
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+BEGIN
+    -- the primary key: one row at most
+    RETURN (SELECT notify_item(n)::text
+              FROM notifications n
+             WHERE n.merchant_id = p_merchant AND n.notification_id = p_id);
+END
+$$;
+
+
+--
+-- Name: pay_notify_heartbeat(text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_notify_heartbeat(p_host text) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+BEGIN
+    INSERT INTO notify_deliverers AS d (host, seen_at) VALUES (p_host, now())
+    ON CONFLICT (host) DO UPDATE SET seen_at = now();
+    DELETE FROM notify_deliverers d WHERE d.seen_at < now() - interval '7 days';
+END
+$$;
+
+
+--
+-- Name: pay_notify_lease(text, integer, integer, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_notify_lease(p_owner text, p_limit integer, p_lease_ms integer, p_per_endpoint integer) RETURNS TABLE(notification_id text, merchant_id text, endpoint_id text, url text, host text, secret_sealed text, prev_secret_sealed text, attempts integer, payload text, lease_until timestamp with time zone)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     SET jit TO 'off'
@@ -6123,7 +6173,7 @@ BEGIN
     IF p_limit < 1 OR p_limit > 1000 OR p_lease_ms < 1000 OR p_per_endpoint < 1
        OR length(p_owner) NOT BETWEEN 1 AND 300
     THEN
-        RAISE EXCEPTION 'pay_notify_claim: limit 1..1000, lease >= 1000 ms, per endpoint >= 1, an owner'
+        RAISE EXCEPTION 'pay_notify_lease: limit 1..1000, lease >= 1000 ms, per endpoint >= 1, an owner'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
@@ -6198,39 +6248,6 @@ BEGIN
            c.attempts, c.payload, c.lease_until
       FROM claimed c
       JOIN notify_endpoints e ON e.merchant_id = c.merchant_id AND e.endpoint_id = c.endpoint_id;
-END
-$$;
-
-
---
--- Name: pay_notify_get(text, text); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.pay_notify_get(p_merchant text, p_id text) RETURNS text
-    LANGUAGE plpgsql STABLE SECURITY DEFINER
-    SET search_path TO 'public', 'pg_temp'
-    AS $$
-BEGIN
-    -- the primary key: one row at most
-    RETURN (SELECT notify_item(n)::text
-              FROM notifications n
-             WHERE n.merchant_id = p_merchant AND n.notification_id = p_id);
-END
-$$;
-
-
---
--- Name: pay_notify_heartbeat(text); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.pay_notify_heartbeat(p_host text) RETURNS void
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO 'public', 'pg_temp'
-    AS $$
-BEGIN
-    INSERT INTO notify_deliverers AS d (host, seen_at) VALUES (p_host, now())
-    ON CONFLICT (host) DO UPDATE SET seen_at = now();
-    DELETE FROM notify_deliverers d WHERE d.seen_at < now() - interval '7 days';
 END
 $$;
 
@@ -14611,6 +14628,14 @@ GRANT ALL ON FUNCTION public.pay_notify_get(p_merchant text, p_id text) TO payme
 
 REVOKE ALL ON FUNCTION public.pay_notify_heartbeat(p_host text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.pay_notify_heartbeat(p_host text) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_notify_lease(p_owner text, p_limit integer, p_lease_ms integer, p_per_endpoint integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_notify_lease(p_owner text, p_limit integer, p_lease_ms integer, p_per_endpoint integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_notify_lease(p_owner text, p_limit integer, p_lease_ms integer, p_per_endpoint integer) TO payments_gateway;
 
 
 --

@@ -1,97 +1,18 @@
--- A deliverer's batch, each row leased to p_owner until lease_until: the
--- claim's own lease, which its attempt's record names (pay_notify_record),
--- so that an attempt is recorded for the claim it belongs to and no other
--- (a later claim of the same row, by the same worker too, leases it until
--- later).
+-- The previous release's workers' claim: pay_notify_lease's batch without
+-- lease_until, its nine columns (they take a claim of any other number of
+-- columns for none: its rows would stay leased, unsent, until their lease
+-- ended).  PL/pgSQL, so that its plan is kept for the connection.
 CREATE OR REPLACE FUNCTION pay_notify_claim(p_owner text, p_limit integer, p_lease_ms integer, p_per_endpoint integer)
- RETURNS TABLE(notification_id text, merchant_id text, endpoint_id text, url text, host text, secret_sealed text, prev_secret_sealed text, attempts integer, payload text, lease_until timestamp with time zone)
+ RETURNS TABLE(notification_id text, merchant_id text, endpoint_id text, url text, host text, secret_sealed text, prev_secret_sealed text, attempts integer, payload text)
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'public', 'pg_temp'
- SET jit TO 'off'
- SET plan_cache_mode TO 'force_custom_plan'
- SET enable_seqscan TO 'off'
- SET enable_bitmapscan TO 'off'
 AS $function$
 BEGIN
-    IF p_limit < 1 OR p_limit > 1000 OR p_lease_ms < 1000 OR p_per_endpoint < 1
-       OR length(p_owner) NOT BETWEEN 1 AND 300
-    THEN
-        RAISE EXCEPTION 'pay_notify_claim: limit 1..1000, lease >= 1000 ms, per endpoint >= 1, an owner'
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-
     RETURN QUERY
-    WITH RECURSIVE waiting AS (
-        -- every endpoint with a PENDING row: a skip scan, one index probe
-        -- per endpoint
-        (SELECT n.merchant_id, n.endpoint_id FROM notifications n
-          WHERE n.status = 'PENDING'
-          ORDER BY n.merchant_id, n.endpoint_id
-          LIMIT 1)
-        UNION ALL
-        SELECT x.merchant_id, x.endpoint_id
-          FROM waiting w,
-               LATERAL (SELECT n.merchant_id, n.endpoint_id FROM notifications n
-                         WHERE n.status = 'PENDING'
-                           AND (n.merchant_id, n.endpoint_id) > (w.merchant_id, w.endpoint_id)
-                         ORDER BY n.merchant_id, n.endpoint_id
-                         LIMIT 1) x
-    ), room AS (
-        -- what per_endpoint leaves each enabled one, with the rows leased
-        -- now (by any worker or gateway) counted
-        SELECT w.merchant_id, w.endpoint_id,
-               p_per_endpoint - (SELECT count(*) FROM notifications n
-                                  WHERE n.merchant_id = w.merchant_id
-                                    AND n.endpoint_id = w.endpoint_id
-                                    AND n.status = 'PENDING' AND n.lease_owner IS NOT NULL
-                                    AND n.lease_until >= clock_timestamp()) AS room
-          FROM waiting w
-          JOIN notify_endpoints e ON e.merchant_id = w.merchant_id
-                                 AND e.endpoint_id = w.endpoint_id
-         WHERE e.disabled_at IS NULL
-    ), candidates AS (
-        -- each enabled endpoint's oldest due rows, locked where they are
-        -- found (SKIP LOCKED: another claimer's are passed over): one
-        -- index range per endpoint, nothing found again afterwards, and
-        -- no plan that reads every PENDING row (a disabled endpoint's
-        -- backlog with them).  At most p_limit per endpoint: with several
-        -- endpoints, rows locked beyond p_limit are let go when the
-        -- claim's transaction ends (another claimer meanwhile passes over
-        -- them, and takes them at its next claim).
-        SELECT c.merchant_id, c.notification_id, c.next_at
-          FROM room r,
-               LATERAL (SELECT n.merchant_id, n.notification_id, n.next_at FROM notifications n
-                         WHERE n.merchant_id = r.merchant_id AND n.endpoint_id = r.endpoint_id
-                           AND n.status = 'PENDING' AND n.next_at <= now()
-                           AND (n.lease_until IS NULL OR n.lease_until < clock_timestamp())
-                         ORDER BY n.next_at
-                         LIMIT least(greatest(r.room, 0), p_limit)
-                           FOR UPDATE OF n SKIP LOCKED) c
-    ), due AS (
-        SELECT c.merchant_id, c.notification_id
-          FROM candidates c
-         ORDER BY c.next_at
-         LIMIT p_limit
-    ), claimed AS (
-        UPDATE notifications n
-           SET lease_owner = p_owner,
-               lease_until = clock_timestamp() + make_interval(secs => p_lease_ms / 1000.0),
-               attempts = n.attempts + 1,
-               -- this attempt is the send a replay asked for (one made
-               -- while a holder that died had it)
-               resend = false,
-               updated_at = now()
-          FROM due
-         WHERE n.merchant_id = due.merchant_id AND n.notification_id = due.notification_id
-        RETURNING n.notification_id, n.merchant_id, n.endpoint_id, n.attempts, n.payload,
-                  n.lease_until
-    )
-    SELECT c.notification_id, c.merchant_id, c.endpoint_id, e.url, e.host, e.secret_sealed,
-           CASE WHEN e.prev_until > now() THEN e.prev_secret_sealed END,
-           c.attempts, c.payload, c.lease_until
-      FROM claimed c
-      JOIN notify_endpoints e ON e.merchant_id = c.merchant_id AND e.endpoint_id = c.endpoint_id;
+    SELECT l.notification_id, l.merchant_id, l.endpoint_id, l.url, l.host, l.secret_sealed,
+           l.prev_secret_sealed, l.attempts, l.payload
+      FROM pay_notify_lease(p_owner, p_limit, p_lease_ms, p_per_endpoint) l;
 END
 $function$;
 REVOKE ALL ON FUNCTION pay_notify_claim(p_owner text, p_limit integer, p_lease_ms integer, p_per_endpoint integer) FROM PUBLIC;

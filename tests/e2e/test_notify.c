@@ -1376,7 +1376,7 @@ Test(solo_notify, a_graceful_stop_waits_for_a_claim_in_flight)
         st = db_scalar("SELECT count(*) FROM pg_stat_activity "
                        "WHERE usename = 'payments_gateway' "
                        "AND wait_event_type = 'Lock' "
-                       "AND query LIKE '%pay_notify_claim(%'", 0, NULL);
+                       "AND query LIKE '%pay_notify_lease(%'", 0, NULL);
         if (st != NULL && strcmp(st, "0") != 0) {
             break;
         }

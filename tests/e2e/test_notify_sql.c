@@ -665,10 +665,10 @@ Test(solo_notify_sql, a_record_counts_for_its_own_claim_only,
     setup_due(c, m, ep, 1);
     strcpy(id, VAL(c, "SELECT notification_id FROM notifications WHERE merchant_id = $1", m));
 
-    strcpy(lease1, VAL(c, "SELECT lease_until::text FROM pay_notify_claim('w1', 1000, 1000, 1000)"
+    strcpy(lease1, VAL(c, "SELECT lease_until::text FROM pay_notify_lease('w1', 1000, 1000, 1000)"
                           " WHERE merchant_id = $1", m));
     usleep(1300 * 1000);
-    strcpy(lease2, VAL(c, "SELECT lease_until::text FROM pay_notify_claim('w1', 1000, 60000, 1000)"
+    strcpy(lease2, VAL(c, "SELECT lease_until::text FROM pay_notify_lease('w1', 1000, 60000, 1000)"
                           " WHERE merchant_id = $1", m));
     cr_assert_str_neq(lease1, lease2);
     strcpy(before, VAL(c, "SELECT n::text FROM notifications n WHERE merchant_id = $1", m));

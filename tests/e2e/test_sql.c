@@ -2063,6 +2063,27 @@ Test(sql, auth_answers_no_key_of_the_other_mode_than_its_merchants,
     PQfinish(c);
 }
 
+Test(sql, the_previous_releases_notify_claim_keeps_its_nine_columns,
+     .description = "pay_notify_claim, called by the previous release's workers during an "
+                    "upgrade, answers the nine columns they read (a claim of any other "
+                    "number is none to them: its rows would stay leased, unsent); this "
+                    "release's pay_notify_lease answers the claim's lease_until too")
+{
+    PGconn  *c = sqlt_connect();
+
+    cr_expect_str_eq(VAL0(c, "SELECT pg_get_function_result("
+                             "'pay_notify_claim(text,integer,integer,integer)'::regprocedure)"),
+                     "TABLE(notification_id text, merchant_id text, endpoint_id text, "
+                     "url text, host text, secret_sealed text, prev_secret_sealed text, "
+                     "attempts integer, payload text)");
+    cr_expect_str_eq(VAL0(c, "SELECT pg_get_function_result("
+                             "'pay_notify_lease(text,integer,integer,integer)'::regprocedure)"),
+                     "TABLE(notification_id text, merchant_id text, endpoint_id text, "
+                     "url text, host text, secret_sealed text, prev_secret_sealed text, "
+                     "attempts integer, payload text, lease_until timestamp with time zone)");
+    PQfinish(c);
+}
+
 Test(sql, auth_notes_a_keys_use_at_most_once_an_hour_and_only_with_its_hash,
      .description = "pay_auth(key, hash) notes the key's use when the hash is its own, "
                     "then not again within the hour; a wrong hash or a revoked key notes nothing")
