@@ -111,6 +111,50 @@ ch_psp(size_t i, int npsps)
 }
 
 
+/* synchronous_commit set for every session (ALTER SYSTEM), or reset with
+ * NULL: a production database's durability.  The postmaster reloads on
+ * its own time and then signals each session, which takes it before its
+ * next command: once a new session sees it, every later command of the
+ * gateway's sessions commits under it (a delivery acknowledged before
+ * could otherwise be lost by the hard stop that follows). */
+static void
+ch_sync_commit(const char *value)
+{
+    int      i;
+    char    *v;
+    PGconn  *c;
+
+    db_exec(value ? str_printf("ALTER SYSTEM SET synchronous_commit = %s",
+                               value)
+                  : "ALTER SYSTEM RESET synchronous_commit", 0, NULL);
+    db_scalar("SELECT pg_reload_conf()::text", 0, NULL);
+
+    /* a reset durability needs no wait */
+    if (value == NULL) {
+        return;
+    }
+
+    for (i = 0; i < 100; i++) {
+        c = PQconnectdb(env("PAY_TEST_PG"));
+        cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
+        v = db_scalar_on(c, "SELECT reset_val FROM pg_settings"
+                            " WHERE name = 'synchronous_commit'", 0, NULL);
+        PQfinish(c);
+
+        if (v != NULL && strcmp(v, value) == 0) {
+            free(v);
+            msleep(100);
+            return;
+        }
+
+        free(v);
+        msleep(50);
+    }
+
+    cr_assert_fail("synchronous_commit is not %s after 5 s", value);
+}
+
+
 /* The sweeper beside the suite's gateway: its PSPs under the same names. */
 
 static void
@@ -705,8 +749,7 @@ Test(solo_chaos, postgres_stopped_hard_and_restarted)
      * bytes under the old key.  A production database keeps
      * synchronous_commit on (doc/OPERATIONS.md): so does this scenario.
      */
-    db_exec("ALTER SYSTEM SET synchronous_commit = on", 0, NULL);
-    db_scalar("SELECT pg_reload_conf()::text", 0, NULL);
+    ch_sync_commit("on");
 
     mock_fault(str_printf("{\"match\":\"%s:\",\"latency_ms\":200}", c->m.id));
 
@@ -729,8 +772,7 @@ Test(solo_chaos, postgres_stopped_hard_and_restarted)
     ch_pay(c);
     ch_settle(c, 30);
 
-    db_exec("ALTER SYSTEM RESET synchronous_commit", 0, NULL);
-    db_scalar("SELECT pg_reload_conf()::text", 0, NULL);
+    ch_sync_commit(NULL);
 
     ch_check(c);
 }
@@ -1733,8 +1775,7 @@ Test(solo_chaos, the_inbox_loses_no_event_to_postgres_stopped_or_workers_killed,
     }
 
     /* as the PostgreSQL scenario: a production database's durability */
-    db_exec("ALTER SYSTEM SET synchronous_commit = on", 0, NULL);
-    db_scalar("SELECT pg_reload_conf()::text", 0, NULL);
+    ch_sync_commit("on");
 
     /* half the events come before their checkouts: kept pending */
     for (i = 0; i < CHIB_N / 2; i++) {
@@ -1824,8 +1865,7 @@ Test(solo_chaos, the_inbox_loses_no_event_to_postgres_stopped_or_workers_killed,
         msleep(200);
     }
 
-    db_exec("ALTER SYSTEM RESET synchronous_commit", 0, NULL);
-    db_scalar("SELECT pg_reload_conf()::text", 0, NULL);
+    ch_sync_commit(NULL);
 
     for (i = 0; i < CHIB_N; i++) {
         cr_expect_str_eq(chib_q("SELECT count(*) || ' ' || string_agg(state, "
