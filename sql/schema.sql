@@ -2907,6 +2907,15 @@ BEGIN
         RETURN false;
     END IF;
 
+    -- A checkout a person approved is never undone: the review is decided
+    -- and checkout.approved was told; its claim stays to be resumed.
+    PERFORM 1 FROM checkout_risk r
+     WHERE r.merchant_id = p_merchant AND r.checkout_id = k.checkout_id
+       AND r.reviewed IS NOT NULL;
+    IF FOUND THEN
+        RETURN false;
+    END IF;
+
     -- Locked in id order, as pay_claim inserts them.
     PERFORM 1 FROM payment_orders o
      WHERE o.merchant_id = p_merchant AND o.checkout_id = k.checkout_id

@@ -5,7 +5,8 @@
 -- sweeper's notes of it and the key go, in one transaction, so that the
 -- same key or a new one can register the same ids.  Only a claim as
 -- pay_claim left it qualifies: in progress
--- under p_lease, checkout and orders EXECUTING, no PSP token.  The audit
+-- under p_lease, checkout and orders EXECUTING, no PSP token, no review
+-- decided (an approved checkout's claim is only ever resumed).  The audit
 -- chain keeps the claim and records its undoing.  Returns false (and
 -- changes nothing) for any other state.
 CREATE OR REPLACE FUNCTION pay_abandon(p_merchant text, p_idem_key text, p_lease bigint, p_reason text)
@@ -36,6 +37,15 @@ BEGIN
        AND c.status = 'EXECUTING' AND c.psp_token IS NULL
        FOR UPDATE;
     IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+
+    -- A checkout a person approved is never undone: the review is decided
+    -- and checkout.approved was told; its claim stays to be resumed.
+    PERFORM 1 FROM checkout_risk r
+     WHERE r.merchant_id = p_merchant AND r.checkout_id = k.checkout_id
+       AND r.reviewed IS NOT NULL;
+    IF FOUND THEN
         RETURN false;
     END IF;
 

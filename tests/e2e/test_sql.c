@@ -543,6 +543,29 @@ Test(sql, a_review_approval_takes_the_registrations_key_not_a_cancels,
     PQfinish(c);
 }
 
+Test(sql, an_approved_checkout_is_never_abandoned,
+     .description = "pay_abandon never undoes a checkout a person approved: checkout.approved was told and the review decided, so the approval's claim (EXECUTING, no token, under its lease) stays for a retry to resume, whatever the caller")
+{
+    PGconn  *c = sqlt_connect();
+    char     m[24];
+
+    new_merchant(c, m);
+    held(c, m);
+
+    cr_assert_str_eq(VAL(c, "SELECT outcome || ' ' || lease FROM pay_review_approve($1,"
+                            " 'co_1', 'approved-request', " EXPIRES_EPOCH ", 30)", m),
+                     "approved 2");
+    cr_expect_str_eq(VAL(c, "SELECT pay_abandon($1, 'k1', 2, 'psp_circuit_open')", m), "f");
+    cr_expect_str_eq(VAL(c, "SELECT c.status || ' ' || r.reviewed || ' ' || k.state"
+                            " FROM checkouts c JOIN checkout_risk r USING (merchant_id, checkout_id)"
+                            " JOIN idempotency_keys k USING (merchant_id, checkout_id)"
+                            " WHERE c.merchant_id = $1", m),
+                     "EXECUTING approved in_progress");
+    cr_expect_str_eq(VAL(c, "SELECT count(*) FROM audit_log WHERE merchant_id = $1"
+                            " AND action = 'registration:abandoned'", m), "0");
+    PQfinish(c);
+}
+
 Test(sql, a_review_rejection_answers_under_the_registrations_key_only,
      .description = "pay_review_reject stores its 403 under the key that registered the checkout; a cancel's key naming the same checkout keeps its own answer")
 {
