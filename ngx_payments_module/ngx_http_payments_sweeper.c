@@ -35,8 +35,8 @@
  *                       reviews past their deadline;
  *   then the paid checkouts asked again (_risk_after.c);
  *   then the event inbox: its pending events applied again, those never
- *                       matched alerted, and on the home shard of several
- *                       those another shard owns forwarded there
+ *                       matched alerted, and with several shards those
+ *                       another shard owns forwarded there
  *                       (_sweeper_inbox.c).
  *
  * This file is the round's driver: the timer, the lease, and the steps in

@@ -16,7 +16,9 @@
  *                         log line at alert, once, and the /metrics
  *                         counter (not while the home shard's event
  *                         waits for a shard that does not answer, below);
- *   pay_inbox_homeless    with several shards, on the home shard only:
+ *   pay_inbox_homeless    with several shards, on each shard (the home
+ *                         keeps them; a former home, once the home flag
+ *                         moved, still holds those it kept then):
  *                         the events it keeps pending for want of an
  *                         owner (a nonce whose merchant lives elsewhere,
  *                         an event that named none), each located again
@@ -220,16 +222,15 @@ ngx_http_payments_sweep_inbox_read(ngx_http_payments_pg_query_t *q,
 }
 
 
-/* the home shard, with several shards: its events without an owner */
+/* with several shards: the events this shard keeps without an owner
+ * here.  The home keeps them; any other shard holds some only if it was
+ * the home when they came, and forwards them all the same (none is left
+ * to end unmatched because the home flag moved) */
 
 static void
 ngx_http_payments_sweep_homeless(ngx_http_payments_sweeper_t *sw)
 {
-    ngx_http_payments_shard_t  *shard;
-
-    shard = sw->pmcf->shards->elts;
-
-    if (sw->shard_conf == NULL || !shard[sw->shard].home) {
+    if (sw->shard_conf == NULL) {
         ngx_http_payments_sweep_step_done(sw);
         return;
     }

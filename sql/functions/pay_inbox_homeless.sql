@@ -1,5 +1,6 @@
--- The home shard's sweeper step over the events it keeps for want of an
--- owner: up to p_limit pending events, oldest first, that name no merchant
+-- A shard's sweeper step, with several shards, over the events it keeps
+-- for want of an owner (the home's, or a former home's from before the
+-- home flag moved): up to p_limit pending events, oldest first, that name no merchant
 -- of this shard (neither the merchant they were matched to nor their
 -- nonce's) and that nothing here locates (pay_event_locate), received in
 -- the last p_unmatched_after seconds or, older, found waiting for a shard

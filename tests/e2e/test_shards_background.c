@@ -31,6 +31,7 @@
 
 
 static gateway_t  bg_gw;
+static int        bg_home_b;      /* the home flag on b, not a */
 
 
 static void
@@ -51,6 +52,7 @@ static void
 bg_fini(void)
 {
     gateway_stop(&bg_gw);
+    bg_home_b = 0;
 }
 
 
@@ -87,10 +89,11 @@ bg_start_sweeper(const char *sweeper)
     const char  *names[2] = { "a", "b" };
 
     gateway_start(&bg_gw, "shards_bg", 2, str_printf(
-        "payments_shard a \"%s\" pool=2 home;\n"
-        "payments_shard b \"%s\" pool=2;\n"
+        "payments_shard a \"%s\" pool=2%s;\n"
+        "payments_shard b \"%s\" pool=2%s;\n"
         "%s%s%s",
-        shard_gateway_conninfo("a"), shard_gateway_conninfo("b"),
+        shard_gateway_conninfo("a"), bg_home_b ? "" : " home",
+        shard_gateway_conninfo("b"), bg_home_b ? " home" : "",
         gw_psp_conf("bg_stripe", "stripe"), sweeper, notify_conf(NULL)));
 
     for (i = 0; i < 100; i++) {
@@ -521,6 +524,82 @@ Test(shards_background, an_event_kept_at_home_for_a_merchant_on_b_is_forwarded)
     cr_expect_str_eq(db_scalar_on(db_shard("b"),
                                   "SELECT pay_audit_verify($1)::text", 1,
                                   (const char *[]) { mb.id }), "true");
+}
+
+
+/* The home flag moved from a to b (a reload or a restart with the
+ * directory changed) while a kept an event pending for want of an owner:
+ * a, no longer the home, still forwards what it keeps for another shard;
+ * the event is applied on its owner b, not left to end unmatched on a. */
+Test(shards_background, an_event_kept_on_a_former_home_is_forwarded_after_the_home_moved)
+{
+    int          i;
+    char        *co_id, *ev, *amount, *currency, *state;
+    json_t      *co;
+    resp_t      *r;
+    merchant_t   mb;
+
+    merchant_new_on(&mb, "b");
+    bg_home_b = 1;
+    bg_start();
+
+    co_id = uid("co");
+    mock_fault(str_printf("{\"match\":\"%s\",\"webhook_never\":true}",
+                          nonce(&mb, co_id)));
+    co = checkout_new(co_id, 2);
+    json_object_set_new(co, "psp", json_string("bg_stripe"));
+    r = gateway_send(&bg_gw, "POST", PATH_PAYMENTS, &mb, uid("key"),
+                     dump(co));
+    cr_assert_eq(r->status, 201, "%ld %s", r->status, r->body);
+    secret_used(json_string_value(json_object_get(resp_json(r),
+                                                  "psp_token")));
+    secret_used(url_param(json_string_value(json_object_get(resp_json(r),
+                                                            "pay_url")),
+                          "t"));
+
+    amount = db_scalar_on(db_shard("b"), "SELECT amount_total::text FROM"
+                          " checkouts WHERE merchant_id = $1"
+                          " AND checkout_id = $2", 2,
+                          (const char *[]) { mb.id, co_id });
+    currency = db_scalar_on(db_shard("b"), "SELECT currency FROM checkouts"
+                            " WHERE merchant_id = $1 AND checkout_id = $2", 2,
+                            (const char *[]) { mb.id, co_id });
+    cr_assert_not_null(amount);
+
+    /* kept pending on a while a was the home, as before the move */
+    ev = uid("evt");
+    cr_assert_str_eq(db_scalar_on(db_shard("a"),
+        "SELECT state FROM pay_event_keep('bg_stripe', $1, 'SUCCEEDED',"
+        " 'checkout.session.completed', '', $2, $3::bigint, $4, '', '', '{}',"
+        " '\\x7b7d'::bytea, '{\"stripe-signature\":\"t=1\"}',"
+        " 'sha256:0123456789abcdef')", 4,
+        (const char *[]) { ev, nonce(&mb, co_id), amount, currency }),
+        "pending");
+
+    state = NULL;
+
+    for (i = 0; i < 100; i++) {
+        state = db_scalar_on(db_shard("a"),
+                             "SELECT state || ':' || coalesce(forwarded_to,"
+                             " '') FROM psp_events WHERE psp = 'bg_stripe'"
+                             " AND event_id = $1", 1,
+                             (const char *[]) { ev });
+        if (strcmp(state, "pending:") != 0) {
+            break;
+        }
+
+        msleep(100);
+    }
+
+    cr_assert_str_eq(state, "forwarded:b",
+                     "the event kept on the former home a was not forwarded");
+    cr_expect_str_eq(status_on("b", &mb, co_id), "SUCCESS");
+    cr_expect_str_eq(db_scalar_on(db_shard("b"),
+                                  "SELECT count(*) FROM webhook_events"
+                                  " WHERE merchant_id = $1"
+                                  " AND checkout_id = $2"
+                                  " AND outcome = 'applied'", 2,
+                                  (const char *[]) { mb.id, co_id }), "1");
 }
 
 
