@@ -2420,6 +2420,12 @@ BEGIN
         RAISE EXCEPTION '%: status may not move from % to %', TG_TABLE_NAME, OLD.status, NEW.status
             USING ERRCODE = 'PY009';
     END IF;
+    -- what the claims and releases note of the PSP calls (psp_contact) is
+    -- not a change of the refund, capture or pay-out: its updated_at stays
+    IF (to_jsonb(NEW) -> 'psp_contact') IS DISTINCT FROM (to_jsonb(OLD) -> 'psp_contact')
+       AND to_jsonb(NEW) - 'psp_contact' = to_jsonb(OLD) - 'psp_contact' THEN
+        RETURN NEW;
+    END IF;
     NEW.updated_at := now();
     RETURN NEW;
 END
@@ -3387,8 +3393,20 @@ BEGIN
     END IF;
 
     IF k.outcome = 'resumed' THEN
-        SELECT * INTO cp FROM captures x
-         WHERE x.merchant_id = p_merchant AND x.capture_id = k.op_id;
+        -- one to send again: this attempt may reach the PSP ('trying'), and
+        -- an earlier one that never said it sent nothing ('trying' still: it
+        -- died, or its lease ran out) may have ('maybe'); a 'maybe' stays
+        -- as it is (no write)
+        UPDATE captures x
+           SET psp_contact = CASE x.psp_contact WHEN 'none' THEN 'trying' ELSE 'maybe' END
+         WHERE x.merchant_id = p_merchant AND x.capture_id = k.op_id
+           AND x.status = 'PENDING' AND x.psp_ref IS NULL
+           AND x.psp_contact <> 'maybe'
+        RETURNING * INTO cp;
+        IF NOT FOUND THEN
+            SELECT * INTO cp FROM captures x
+             WHERE x.merchant_id = p_merchant AND x.capture_id = k.op_id;
+        END IF;
         IF NOT FOUND THEN
             RAISE EXCEPTION 'pay_capture_claim: in-progress key % has no capture', p_idem_key
                 USING ERRCODE = 'PY004';
@@ -3489,11 +3507,11 @@ BEGIN
     VALUES (p_merchant, p_idem_key, p_fingerprint, 'capture', p_capture_id);
 
     INSERT INTO captures (merchant_id, capture_id, kind, checkout_id, payment_order_id, psp,
-                          nonce, amount, currency, final, status, metadata)
+                          nonce, amount, currency, final, status, metadata, psp_contact)
     VALUES (p_merchant, p_capture_id, p_kind, o.checkout_id, p_order_id, c.psp,
             p_merchant || ':' || p_capture_id, v_amt, o.currency,
             p_kind = 'void' OR coalesce(p_final, false), 'PENDING',
-            coalesce(p_metadata, '{}'));
+            coalesce(p_metadata, '{}'), 'trying');
 
     PERFORM audit_append(p_merchant, o.checkout_id, p_kind || ':requested',
         jsonb_build_object('capture_id', p_capture_id, 'payment_order_id', p_order_id,
@@ -6457,18 +6475,135 @@ $$;
 
 
 --
+-- Name: pay_op_abandon(text, text, bigint, text, text, integer, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_op_abandon(p_merchant text, p_idem_key text, p_lease bigint, p_op_id text, p_failure text, p_response_status integer, p_response_body text) RETURNS TABLE(response_status integer, response_body text)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    k         idempotency_keys%ROWTYPE;
+    v_kind    text;
+    v_co      text;
+    v_action  text;
+BEGIN
+    SELECT * INTO k FROM idempotency_keys ik
+     WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
+       FOR UPDATE;
+    IF NOT FOUND OR k.state <> 'in_progress' OR k.lease <> p_lease
+       OR k.checkout_id IS DISTINCT FROM p_op_id THEN
+        RETURN;
+    END IF;
+
+    SELECT ok.kind INTO v_kind FROM operation_keys ok
+     WHERE ok.merchant_id = p_merchant AND ok.idem_key = p_idem_key
+       AND ok.fingerprint = k.fingerprint AND ok.op_id = p_op_id;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+
+    IF v_kind = 'refund' THEN
+        UPDATE refunds x
+           SET status = 'FAILED', failure = left(p_failure, 1000), psp_contact = 'none'
+         WHERE x.merchant_id = p_merchant AND x.refund_id = p_op_id
+           AND x.status = 'PENDING' AND x.psp_refund_id IS NULL
+           AND x.psp_contact = 'trying'
+        RETURNING x.checkout_id, 'refund:abandoned' INTO v_co, v_action;
+    ELSIF v_kind = 'capture' THEN
+        UPDATE captures x
+           SET status = 'FAILED', failure = left(p_failure, 1000), psp_contact = 'none'
+         WHERE x.merchant_id = p_merchant AND x.capture_id = p_op_id
+           AND x.status = 'PENDING' AND x.psp_ref IS NULL
+           AND x.psp_contact = 'trying'
+        RETURNING x.checkout_id, x.kind || ':abandoned' INTO v_co, v_action;
+    ELSE
+        UPDATE payouts x
+           SET status = 'FAILED', failure = left(p_failure, 1000), psp_contact = 'none'
+         WHERE x.merchant_id = p_merchant AND x.payout_id = p_op_id
+           AND x.status = 'PENDING' AND x.psp_payout_id IS NULL
+           AND x.psp_contact = 'trying'
+        RETURNING NULL::text, 'payout:abandoned' INTO v_co, v_action;
+    END IF;
+    IF v_action IS NULL THEN
+        RETURN;
+    END IF;
+
+    PERFORM op_key_done(p_merchant, p_idem_key, p_lease, p_response_status, p_response_body);
+
+    PERFORM audit_append(p_merchant, v_co, v_action,
+        jsonb_build_object(CASE v_kind WHEN 'refund' THEN 'refund_id'
+                                       WHEN 'capture' THEN 'capture_id'
+                                       ELSE 'payout_id' END, p_op_id,
+                           'reason', 'psp_never_reached'));
+
+    RETURN QUERY SELECT p_response_status, p_response_body;
+END
+$$;
+
+
+--
 -- Name: pay_op_release(text, text, bigint); Type: FUNCTION; Schema: public; Owner: -
 --
 
 CREATE FUNCTION public.pay_op_release(p_merchant text, p_idem_key text, p_lease bigint) RETURNS void
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT pay_op_release(p_merchant, p_idem_key, p_lease, NULL::boolean);
+$$;
+
+
+--
+-- Name: pay_op_release(text, text, bigint, boolean); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_op_release(p_merchant text, p_idem_key text, p_lease bigint, p_sent boolean) RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $$
+DECLARE
+    v_op    text;
+    v_kind  text;
+    v_from  text;
+    v_to    text;
 BEGIN
     UPDATE idempotency_keys ik
        SET lease_until = now()
      WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
-       AND ik.state = 'in_progress' AND ik.lease = p_lease;
+       AND ik.state = 'in_progress' AND ik.lease = p_lease
+    RETURNING ik.checkout_id,
+              (SELECT ok.kind FROM operation_keys ok
+                WHERE ok.merchant_id = ik.merchant_id AND ok.idem_key = ik.idem_key
+                  AND ok.fingerprint = ik.fingerprint AND ok.op_id = ik.checkout_id)
+         INTO v_op, v_kind;
+    IF v_kind IS NULL THEN
+        RETURN;
+    END IF;
+
+    -- sent nothing: what the claim made 'trying' is 'none' again (never a
+    -- 'maybe': an earlier attempt may have); else 'maybe'
+    IF p_sent IS NOT DISTINCT FROM false THEN
+        v_from := 'trying';
+        v_to := 'none';
+    ELSE
+        v_to := 'maybe';
+    END IF;
+
+    IF v_kind = 'refund' THEN
+        UPDATE refunds x SET psp_contact = v_to
+         WHERE x.merchant_id = p_merchant AND x.refund_id = v_op
+           AND x.psp_contact = coalesce(v_from, x.psp_contact) AND x.psp_contact <> v_to;
+    ELSIF v_kind = 'capture' THEN
+        UPDATE captures x SET psp_contact = v_to
+         WHERE x.merchant_id = p_merchant AND x.capture_id = v_op
+           AND x.psp_contact = coalesce(v_from, x.psp_contact) AND x.psp_contact <> v_to;
+    ELSE
+        UPDATE payouts x SET psp_contact = v_to
+         WHERE x.merchant_id = p_merchant AND x.payout_id = v_op
+           AND x.psp_contact = coalesce(v_from, x.psp_contact) AND x.psp_contact <> v_to;
+    END IF;
 END
 $$;
 
@@ -6561,8 +6696,20 @@ BEGIN
     END IF;
 
     IF k.outcome = 'resumed' THEN
-        SELECT * INTO p FROM payouts po
-         WHERE po.merchant_id = p_merchant AND po.payout_id = k.op_id;
+        -- one to send again: this attempt may reach the PSP ('trying'), and
+        -- an earlier one that never said it sent nothing ('trying' still: it
+        -- died, or its lease ran out) may have ('maybe'); a 'maybe' stays
+        -- as it is (no write)
+        UPDATE payouts po
+           SET psp_contact = CASE po.psp_contact WHEN 'none' THEN 'trying' ELSE 'maybe' END
+         WHERE po.merchant_id = p_merchant AND po.payout_id = k.op_id
+           AND po.status = 'PENDING' AND po.psp_payout_id IS NULL
+           AND po.psp_contact <> 'maybe'
+        RETURNING * INTO p;
+        IF NOT FOUND THEN
+            SELECT * INTO p FROM payouts po
+             WHERE po.merchant_id = p_merchant AND po.payout_id = k.op_id;
+        END IF;
         IF NOT FOUND THEN
             RAISE EXCEPTION 'pay_payout_claim: in-progress key % has no pay-out', p_idem_key
                 USING ERRCODE = 'PY004';
@@ -6612,10 +6759,10 @@ BEGIN
     VALUES (p_merchant, p_idem_key, p_fingerprint, 'payout', p_payout_id);
 
     INSERT INTO payouts (merchant_id, payout_id, seller_account, psp, destination, nonce,
-                         amount, currency, status, metadata)
+                         amount, currency, status, metadata, psp_contact)
     VALUES (p_merchant, p_payout_id, p_seller, p_psp, s.destination,
             p_merchant || ':' || p_payout_id, p_amount, p_currency, 'PENDING',
-            COALESCE(p_metadata, '{}'));
+            COALESCE(p_metadata, '{}'), 'trying');
 
     PERFORM audit_append(p_merchant, NULL, 'payout:requested',
         jsonb_build_object('payout_id', p_payout_id, 'seller_account', p_seller,
@@ -6808,8 +6955,20 @@ BEGIN
     END IF;
 
     IF k.outcome = 'resumed' THEN
-        SELECT * INTO r FROM refunds rf
-         WHERE rf.merchant_id = p_merchant AND rf.refund_id = k.op_id;
+        -- one to send again: this attempt may reach the PSP ('trying'), and
+        -- an earlier one that never said it sent nothing ('trying' still: it
+        -- died, or its lease ran out) may have ('maybe'); a 'maybe' stays
+        -- as it is (no write)
+        UPDATE refunds rf
+           SET psp_contact = CASE rf.psp_contact WHEN 'none' THEN 'trying' ELSE 'maybe' END
+         WHERE rf.merchant_id = p_merchant AND rf.refund_id = k.op_id
+           AND rf.status = 'PENDING' AND rf.psp_refund_id IS NULL
+           AND rf.psp_contact <> 'maybe'
+        RETURNING * INTO r;
+        IF NOT FOUND THEN
+            SELECT * INTO r FROM refunds rf
+             WHERE rf.merchant_id = p_merchant AND rf.refund_id = k.op_id;
+        END IF;
         IF NOT FOUND THEN
             RAISE EXCEPTION 'pay_refund_claim: in-progress key % has no refund', p_idem_key
                 USING ERRCODE = 'PY004';
@@ -6895,10 +7054,10 @@ BEGIN
     VALUES (p_merchant, p_idem_key, p_fingerprint, 'refund', p_refund_id);
 
     INSERT INTO refunds (merchant_id, refund_id, checkout_id, payment_order_id, psp, nonce,
-                         amount, currency, reason, status, metadata)
+                         amount, currency, reason, status, metadata, psp_contact)
     VALUES (p_merchant, p_refund_id, o.checkout_id, p_order_id, c.psp,
             p_merchant || ':' || p_refund_id, p_amount, p_currency, p_reason, 'PENDING',
-            COALESCE(p_metadata, '{}'));
+            COALESCE(p_metadata, '{}'), 'trying');
 
     PERFORM audit_append(p_merchant, o.checkout_id, 'refund:requested',
         jsonb_build_object('refund_id', p_refund_id, 'payment_order_id', p_order_id,
@@ -9424,6 +9583,7 @@ CREATE TABLE public.payouts (
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
     amount_reversed bigint DEFAULT 0 NOT NULL,
+    psp_contact text DEFAULT 'maybe'::text NOT NULL,
     CONSTRAINT payouts_amount CHECK ((amount > 0)),
     CONSTRAINT payouts_amount_reversed CHECK (((amount_reversed >= 0) AND (amount_reversed <= amount))),
     CONSTRAINT payouts_currency CHECK ((currency ~ '^[A-Z]{3}$'::text)),
@@ -9431,6 +9591,7 @@ CREATE TABLE public.payouts (
     CONSTRAINT payouts_id_format CHECK (((length(payout_id) = 28) AND (payout_id ~ '^pyo_[0-9a-f]*$'::text))),
     CONSTRAINT payouts_metadata_object CHECK ((jsonb_typeof(metadata) = 'object'::text)),
     CONSTRAINT payouts_nonce CHECK ((nonce = ((merchant_id || ':'::text) || payout_id))),
+    CONSTRAINT payouts_psp_contact CHECK ((psp_contact = ANY (ARRAY['none'::text, 'trying'::text, 'maybe'::text]))),
     CONSTRAINT payouts_psp_id CHECK (((length(psp_payout_id) >= 1) AND (length(psp_payout_id) <= 128))),
     CONSTRAINT payouts_status CHECK ((status = ANY (ARRAY['PENDING'::text, 'PAID'::text, 'FAILED'::text])))
 );
@@ -9455,6 +9616,13 @@ COMMENT ON COLUMN public.payouts.metadata IS 'the merchant''s metadata: a JSON o
 --
 
 COMMENT ON COLUMN public.payouts.amount_reversed IS 'what the PSP took back of the paid pay-out so far, booked back to the seller''s wallet (a whole reversal: FAILED)';
+
+
+--
+-- Name: COLUMN payouts.psp_contact; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.payouts.psp_contact IS 'none: no attempt can have reached the PSP; trying: an attempt holds the key''s lease, none before it can have; maybe: one may have (a byte sent, or a holder that never said)';
 
 
 --
@@ -10934,6 +11102,7 @@ CREATE TABLE public.refunds (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
+    psp_contact text DEFAULT 'maybe'::text NOT NULL,
     CONSTRAINT refunds_amount CHECK ((amount > 0)),
     CONSTRAINT refunds_booked_iff_succeeded CHECK (((status = 'SUCCEEDED'::text) = (commission_part IS NOT NULL))),
     CONSTRAINT refunds_commission_part CHECK ((commission_part >= 0)),
@@ -10942,6 +11111,7 @@ CREATE TABLE public.refunds (
     CONSTRAINT refunds_id_format CHECK (((length(refund_id) = 27) AND (refund_id ~ '^rf_[0-9a-f]*$'::text))),
     CONSTRAINT refunds_metadata_object CHECK ((jsonb_typeof(metadata) = 'object'::text)),
     CONSTRAINT refunds_nonce CHECK ((nonce = ((merchant_id || ':'::text) || refund_id))),
+    CONSTRAINT refunds_psp_contact CHECK ((psp_contact = ANY (ARRAY['none'::text, 'trying'::text, 'maybe'::text]))),
     CONSTRAINT refunds_psp_id CHECK (((length(psp_refund_id) >= 1) AND (length(psp_refund_id) <= 128))),
     CONSTRAINT refunds_reason CHECK ((length(reason) <= 200)),
     CONSTRAINT refunds_status CHECK ((status = ANY (ARRAY['PENDING'::text, 'SUCCEEDED'::text, 'FAILED'::text])))
@@ -10960,6 +11130,13 @@ COMMENT ON TABLE public.refunds IS 'Refunds: one row per refund request, PENDING
 --
 
 COMMENT ON COLUMN public.refunds.metadata IS 'the merchant''s metadata: a JSON object of strings, {} when none';
+
+
+--
+-- Name: COLUMN refunds.psp_contact; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.refunds.psp_contact IS 'none: no attempt can have reached the PSP; trying: an attempt holds the key''s lease, none before it can have; maybe: one may have (a byte sent, or a holder that never said)';
 
 
 --
@@ -11401,6 +11578,7 @@ CREATE TABLE public.captures (
     metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    psp_contact text DEFAULT 'maybe'::text NOT NULL,
     CONSTRAINT captures_amount CHECK ((amount > 0)),
     CONSTRAINT captures_booked_iff_captured CHECK ((((kind = 'capture'::text) AND (status = 'SUCCEEDED'::text)) = (commission_part IS NOT NULL))),
     CONSTRAINT captures_commission_part CHECK (((commission_part >= 0) AND (commission_part <= amount))),
@@ -11410,6 +11588,7 @@ CREATE TABLE public.captures (
     CONSTRAINT captures_kind CHECK ((kind = ANY (ARRAY['capture'::text, 'void'::text]))),
     CONSTRAINT captures_metadata_object CHECK ((jsonb_typeof(metadata) = 'object'::text)),
     CONSTRAINT captures_nonce CHECK ((nonce = ((merchant_id || ':'::text) || capture_id))),
+    CONSTRAINT captures_psp_contact CHECK ((psp_contact = ANY (ARRAY['none'::text, 'trying'::text, 'maybe'::text]))),
     CONSTRAINT captures_psp_ref CHECK (((length(psp_ref) >= 1) AND (length(psp_ref) <= 128))),
     CONSTRAINT captures_status CHECK ((status = ANY (ARRAY['PENDING'::text, 'SUCCEEDED'::text, 'FAILED'::text])))
 );
@@ -11420,6 +11599,13 @@ CREATE TABLE public.captures (
 --
 
 COMMENT ON TABLE public.captures IS 'captures and voids of manual-capture orders: each a PSP call under its own nonce, settled by the PSP''s webhook; a SUCCEEDED capture is booked (commission_part), nothing else is';
+
+
+--
+-- Name: COLUMN captures.psp_contact; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.captures.psp_contact IS 'none: no attempt can have reached the PSP; trying: an attempt holds the key''s lease, none before it can have; maybe: one may have (a byte sent, or a holder that never said)';
 
 
 --
@@ -14696,11 +14882,27 @@ GRANT ALL ON FUNCTION public.pay_notify_stats() TO payments_gateway;
 
 
 --
+-- Name: FUNCTION pay_op_abandon(p_merchant text, p_idem_key text, p_lease bigint, p_op_id text, p_failure text, p_response_status integer, p_response_body text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_op_abandon(p_merchant text, p_idem_key text, p_lease bigint, p_op_id text, p_failure text, p_response_status integer, p_response_body text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_op_abandon(p_merchant text, p_idem_key text, p_lease bigint, p_op_id text, p_failure text, p_response_status integer, p_response_body text) TO payments_gateway;
+
+
+--
 -- Name: FUNCTION pay_op_release(p_merchant text, p_idem_key text, p_lease bigint); Type: ACL; Schema: public; Owner: -
 --
 
 REVOKE ALL ON FUNCTION public.pay_op_release(p_merchant text, p_idem_key text, p_lease bigint) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.pay_op_release(p_merchant text, p_idem_key text, p_lease bigint) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_op_release(p_merchant text, p_idem_key text, p_lease bigint, p_sent boolean); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_op_release(p_merchant text, p_idem_key text, p_lease bigint, p_sent boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_op_release(p_merchant text, p_idem_key text, p_lease bigint, p_sent boolean) TO payments_gateway;
 
 
 --

@@ -24,6 +24,12 @@ BEGIN
         RAISE EXCEPTION '%: status may not move from % to %', TG_TABLE_NAME, OLD.status, NEW.status
             USING ERRCODE = 'PY009';
     END IF;
+    -- what the claims and releases note of the PSP calls (psp_contact) is
+    -- not a change of the refund, capture or pay-out: its updated_at stays
+    IF (to_jsonb(NEW) -> 'psp_contact') IS DISTINCT FROM (to_jsonb(OLD) -> 'psp_contact')
+       AND to_jsonb(NEW) - 'psp_contact' = to_jsonb(OLD) - 'psp_contact' THEN
+        RETURN NEW;
+    END IF;
     NEW.updated_at := now();
     RETURN NEW;
 END

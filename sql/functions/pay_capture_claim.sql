@@ -51,8 +51,20 @@ BEGIN
     END IF;
 
     IF k.outcome = 'resumed' THEN
-        SELECT * INTO cp FROM captures x
-         WHERE x.merchant_id = p_merchant AND x.capture_id = k.op_id;
+        -- one to send again: this attempt may reach the PSP ('trying'), and
+        -- an earlier one that never said it sent nothing ('trying' still: it
+        -- died, or its lease ran out) may have ('maybe'); a 'maybe' stays
+        -- as it is (no write)
+        UPDATE captures x
+           SET psp_contact = CASE x.psp_contact WHEN 'none' THEN 'trying' ELSE 'maybe' END
+         WHERE x.merchant_id = p_merchant AND x.capture_id = k.op_id
+           AND x.status = 'PENDING' AND x.psp_ref IS NULL
+           AND x.psp_contact <> 'maybe'
+        RETURNING * INTO cp;
+        IF NOT FOUND THEN
+            SELECT * INTO cp FROM captures x
+             WHERE x.merchant_id = p_merchant AND x.capture_id = k.op_id;
+        END IF;
         IF NOT FOUND THEN
             RAISE EXCEPTION 'pay_capture_claim: in-progress key % has no capture', p_idem_key
                 USING ERRCODE = 'PY004';
@@ -153,11 +165,11 @@ BEGIN
     VALUES (p_merchant, p_idem_key, p_fingerprint, 'capture', p_capture_id);
 
     INSERT INTO captures (merchant_id, capture_id, kind, checkout_id, payment_order_id, psp,
-                          nonce, amount, currency, final, status, metadata)
+                          nonce, amount, currency, final, status, metadata, psp_contact)
     VALUES (p_merchant, p_capture_id, p_kind, o.checkout_id, p_order_id, c.psp,
             p_merchant || ':' || p_capture_id, v_amt, o.currency,
             p_kind = 'void' OR coalesce(p_final, false), 'PENDING',
-            coalesce(p_metadata, '{}'));
+            coalesce(p_metadata, '{}'), 'trying');
 
     PERFORM audit_append(p_merchant, o.checkout_id, p_kind || ':requested',
         jsonb_build_object('capture_id', p_capture_id, 'payment_order_id', p_order_id,

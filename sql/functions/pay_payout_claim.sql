@@ -35,8 +35,20 @@ BEGIN
     END IF;
 
     IF k.outcome = 'resumed' THEN
-        SELECT * INTO p FROM payouts po
-         WHERE po.merchant_id = p_merchant AND po.payout_id = k.op_id;
+        -- one to send again: this attempt may reach the PSP ('trying'), and
+        -- an earlier one that never said it sent nothing ('trying' still: it
+        -- died, or its lease ran out) may have ('maybe'); a 'maybe' stays
+        -- as it is (no write)
+        UPDATE payouts po
+           SET psp_contact = CASE po.psp_contact WHEN 'none' THEN 'trying' ELSE 'maybe' END
+         WHERE po.merchant_id = p_merchant AND po.payout_id = k.op_id
+           AND po.status = 'PENDING' AND po.psp_payout_id IS NULL
+           AND po.psp_contact <> 'maybe'
+        RETURNING * INTO p;
+        IF NOT FOUND THEN
+            SELECT * INTO p FROM payouts po
+             WHERE po.merchant_id = p_merchant AND po.payout_id = k.op_id;
+        END IF;
         IF NOT FOUND THEN
             RAISE EXCEPTION 'pay_payout_claim: in-progress key % has no pay-out', p_idem_key
                 USING ERRCODE = 'PY004';
@@ -86,10 +98,10 @@ BEGIN
     VALUES (p_merchant, p_idem_key, p_fingerprint, 'payout', p_payout_id);
 
     INSERT INTO payouts (merchant_id, payout_id, seller_account, psp, destination, nonce,
-                         amount, currency, status, metadata)
+                         amount, currency, status, metadata, psp_contact)
     VALUES (p_merchant, p_payout_id, p_seller, p_psp, s.destination,
             p_merchant || ':' || p_payout_id, p_amount, p_currency, 'PENDING',
-            COALESCE(p_metadata, '{}'));
+            COALESCE(p_metadata, '{}'), 'trying');
 
     PERFORM audit_append(p_merchant, NULL, 'payout:requested',
         jsonb_build_object('payout_id', p_payout_id, 'seller_account', p_seller,

@@ -40,8 +40,20 @@ BEGIN
     END IF;
 
     IF k.outcome = 'resumed' THEN
-        SELECT * INTO r FROM refunds rf
-         WHERE rf.merchant_id = p_merchant AND rf.refund_id = k.op_id;
+        -- one to send again: this attempt may reach the PSP ('trying'), and
+        -- an earlier one that never said it sent nothing ('trying' still: it
+        -- died, or its lease ran out) may have ('maybe'); a 'maybe' stays
+        -- as it is (no write)
+        UPDATE refunds rf
+           SET psp_contact = CASE rf.psp_contact WHEN 'none' THEN 'trying' ELSE 'maybe' END
+         WHERE rf.merchant_id = p_merchant AND rf.refund_id = k.op_id
+           AND rf.status = 'PENDING' AND rf.psp_refund_id IS NULL
+           AND rf.psp_contact <> 'maybe'
+        RETURNING * INTO r;
+        IF NOT FOUND THEN
+            SELECT * INTO r FROM refunds rf
+             WHERE rf.merchant_id = p_merchant AND rf.refund_id = k.op_id;
+        END IF;
         IF NOT FOUND THEN
             RAISE EXCEPTION 'pay_refund_claim: in-progress key % has no refund', p_idem_key
                 USING ERRCODE = 'PY004';
@@ -127,10 +139,10 @@ BEGIN
     VALUES (p_merchant, p_idem_key, p_fingerprint, 'refund', p_refund_id);
 
     INSERT INTO refunds (merchant_id, refund_id, checkout_id, payment_order_id, psp, nonce,
-                         amount, currency, reason, status, metadata)
+                         amount, currency, reason, status, metadata, psp_contact)
     VALUES (p_merchant, p_refund_id, o.checkout_id, p_order_id, c.psp,
             p_merchant || ':' || p_refund_id, p_amount, p_currency, p_reason, 'PENDING',
-            COALESCE(p_metadata, '{}'));
+            COALESCE(p_metadata, '{}'), 'trying');
 
     PERFORM audit_append(p_merchant, o.checkout_id, 'refund:requested',
         jsonb_build_object('refund_id', p_refund_id, 'payment_order_id', p_order_id,

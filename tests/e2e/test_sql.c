@@ -4130,6 +4130,164 @@ paid_at_ten_percent(PGconn *c, char *m)
 }
 
 
+/* pay_refund_claim of amount of co_1_1 under key (its id "rf_" + 24 hex
+ * into id on a new claim) with a lease of 1 s: "<outcome> <lease or ->" */
+static const char *
+refund_claim_short(PGconn *c, const char *m, const char *key, const char *amount,
+    char id[32])
+{
+    if (id[0] == '\0') {
+        strcpy(id, "rf_");
+        sqlt_random_hex(id + 3, 24);
+    }
+    return VAL(c, "SELECT outcome || ' ' || coalesce(lease::text, '-') FROM pay_refund_claim($1, $2, $3, 1,"
+                  " 86400, $4, 'co_1_1', $5::bigint, 'USD', NULL, '{}')",
+               m, key, FP_A, id, amount);
+}
+
+/* pay_op_abandon of key's operation id under lease: its answer's status,
+ * or "-" when it gave nothing up */
+static const char *
+op_abandon(PGconn *c, const char *m, const char *key, const char *lease, const char *id)
+{
+    return VAL(c, "SELECT coalesce((SELECT response_status::text FROM pay_op_abandon($1, $2,"
+                  " $3::bigint, $4, 'never sent', 201, '{\"status\":\"FAILED\"}')), '-')",
+               m, key, lease, id);
+}
+
+static const char *
+contact_of(PGconn *c, const char *m, const char *id)
+{
+    return VAL(c, "SELECT status || ' ' || psp_contact FROM refunds"
+                  " WHERE merchant_id = $1 AND refund_id = $2", m, id);
+}
+
+Test(sql, an_operation_is_given_up_only_when_no_attempt_may_have_reached_its_psp,
+     .description = "psp_contact: a claim is 'trying', a release that sent nothing makes it "
+                    "'none' again, one that may have sent (or the previous release's "
+                    "release, without p_sent) 'maybe'; a lease that ran out without a release "
+                    "counts as 'maybe' at the next claim, whatever that attempt says; "
+                    "pay_op_abandon gives up only a 'trying' operation under its holder's "
+                    "lease (FAILED, the key done with the answer, audited, refundable "
+                    "again), nothing else; the bookkeeping leaves updated_at alone")
+{
+    PGconn  *c = sqlt_connect();
+    char     m[24], a[32] = "", b[32] = "", d[32] = "", e[32] = "", rf[32];
+
+    paid_at_ten_percent(c, m);
+
+    /* d: the previous release's workers' release says nothing: may have
+     * sent */
+    cr_assert_str_eq(refund_claim_short(c, m, "kd", "100", d), "new 1");
+    cr_expect_str_eq(contact_of(c, m, d), "PENDING trying");
+    OK(c, "SELECT pay_op_release($1, 'kd', 1)", m);
+    cr_expect_str_eq(contact_of(c, m, d), "PENDING maybe");
+
+    /* e: an attempt that may have sent; sent nothing after that, still
+     * may have */
+    cr_assert_str_eq(refund_claim_short(c, m, "ke", "100", e), "new 1");
+    OK(c, "SELECT pay_op_release($1, 'ke', 1, false)", m);
+    cr_expect_str_eq(contact_of(c, m, e), "PENDING none");
+    cr_assert_str_eq(refund_claim_short(c, m, "ke", "100", e), "resumed 2");
+    OK(c, "SELECT pay_op_release($1, 'ke', 2, true)", m);
+    cr_expect_str_eq(contact_of(c, m, e), "PENDING maybe");
+    cr_assert_str_eq(refund_claim_short(c, m, "ke", "100", e), "resumed 3");
+    OK(c, "SELECT pay_op_release($1, 'ke', 3, false)", m);
+    cr_expect_str_eq(contact_of(c, m, e), "PENDING maybe");
+
+    /* the claims and releases leave updated_at alone */
+    cr_expect_str_eq(VAL(c, "SELECT count(*) FROM refunds WHERE merchant_id = $1"
+                            " AND refund_id IN ($2, $3) AND updated_at = created_at", m, d, e),
+                     "2");
+
+    /* a: its holder died (no release): may have sent, whatever the next
+     * attempt says */
+    cr_assert_str_eq(refund_claim_short(c, m, "ka", "100", a), "new 1");
+    usleep(1200 * 1000);
+    cr_assert_str_eq(refund_claim_short(c, m, "ka", "100", a), "resumed 2");
+    cr_expect_str_eq(contact_of(c, m, a), "PENDING maybe");
+    cr_expect_str_eq(op_abandon(c, m, "ka", "2", a), "-");
+    OK(c, "SELECT pay_op_release($1, 'ka', 2, false)", m);
+    cr_expect_str_eq(contact_of(c, m, a), "PENDING maybe");
+    cr_assert_str_eq(refund_claim_short(c, m, "ka", "100", a), "resumed 3");
+    cr_expect_str_eq(op_abandon(c, m, "ka", "3", a), "-");
+    cr_expect_str_eq(contact_of(c, m, a), "PENDING maybe");
+
+    /* b: every attempt sent nothing: given up, by its holder only */
+    cr_assert_str_eq(refund_claim_short(c, m, "kb", "100", b), "new 1");
+    OK(c, "SELECT pay_op_release($1, 'kb', 1, false)", m);
+    cr_expect_str_eq(contact_of(c, m, b), "PENDING none");
+    cr_expect_str_eq(op_abandon(c, m, "kb", "1", b), "-", "a released lease gave it up");
+    cr_assert_str_eq(refund_claim_short(c, m, "kb", "100", b), "resumed 2");
+    cr_expect_str_eq(contact_of(c, m, b), "PENDING trying");
+    cr_expect_str_eq(op_abandon(c, m, "kb", "1", b), "-", "another lease gave it up");
+    cr_expect_str_eq(op_abandon(c, m, "kb", "2", a), "-", "another operation given up");
+    cr_expect_str_eq(op_abandon(c, m, "kb", "2", b), "201");
+    cr_expect_str_eq(contact_of(c, m, b), "FAILED none");
+    cr_expect_str_eq(VAL(c, "SELECT failure FROM refunds WHERE merchant_id = $1"
+                            " AND refund_id = $2", m, b), "never sent");
+    cr_expect_str_eq(VAL(c, "SELECT state || ' ' || response_status || ' ' || response_body"
+                            " FROM idempotency_keys WHERE merchant_id = $1 AND idem_key = 'kb'",
+                         m), "done 201 {\"status\":\"FAILED\"}");
+    cr_expect_str_eq(VAL(c, "SELECT count(*) FROM audit_log WHERE merchant_id = $1"
+                            " AND action = 'refund:abandoned' AND detail->>'refund_id' = $2",
+                         m, b), "1");
+    cr_expect_str_eq(op_abandon(c, m, "kb", "2", b), "-", "given up twice");
+    cr_assert_str_eq(refund_claim_short(c, m, "kb", "100", b), "replay -");
+
+    /* its 1.00 refundable again: 10.00 less the 3.00 of a, d and e */
+    cr_expect_str_eq(refund_claim(c, m, "co_1_1", "700", rf), "new -");
+    expect_balanced(c, m);
+    PQfinish(c);
+}
+
+
+Test(sql, a_capture_no_attempt_sent_is_given_up_and_capturable_again,
+     .description = "a manual capture of all of a 1.00 order, claimed and released twice "
+                    "without a byte sent: pay_op_abandon makes it FAILED (audited "
+                    "capture:abandoned) and the 1.00 can be captured again; a void given "
+                    "up likewise leaves the hold to be voided again")
+{
+    PGconn  *c = sqlt_connect();
+    char     m[24], cp[32], cp2[32] = "cp_", vd[32] = "vd_", vd2[32] = "vd_";
+    const char  *claim_cp = "SELECT outcome || ' ' || coalesce(lease::text, '-')"
+                            " FROM pay_capture_claim($1, $2, $3, 1, 86400, $4, 'co_1_1',"
+                            " $5::bigint, NULL, $6, '{}', false)";
+
+    new_merchant(c, m);
+    held_two(c, m, "0", "0");
+    strcpy(cp, "cp_");
+    sqlt_random_hex(cp + 3, 24);
+    sqlt_random_hex(cp2 + 3, 24);
+    sqlt_random_hex(vd + 3, 24);
+    sqlt_random_hex(vd2 + 3, 24);
+
+    cr_assert_str_eq(VAL(c, claim_cp, m, "kc", FP_A, cp, "100", "capture"), "new 1");
+    OK(c, "SELECT pay_op_release($1, 'kc', 1, false)", m);
+    cr_expect_str_eq(capture_claim(c, m, cp2, "co_1_1", "100"), "exceeds_authorization -");
+    cr_assert_str_eq(VAL(c, claim_cp, m, "kc", FP_A, cp, "100", "capture"), "resumed 2");
+    cr_expect_str_eq(op_abandon(c, m, "kc", "2", cp), "201");
+    cr_expect_str_eq(VAL(c, "SELECT status || ' ' || psp_contact || ' ' || failure FROM captures"
+                            " WHERE merchant_id = $1 AND capture_id = $2", m, cp),
+                     "FAILED none never sent");
+    cr_expect_str_eq(VAL(c, "SELECT count(*) FROM audit_log WHERE merchant_id = $1"
+                            " AND action = 'capture:abandoned'", m), "1");
+    cr_expect_str_eq(capture_claim(c, m, cp2, "co_1_1", "100"), "new 100");
+
+    /* a void of another hold: given up, the hold voidable again */
+    new_merchant(c, m);
+    held_two(c, m, "0", "0");
+    cr_assert_str_eq(VAL(c, claim_cp, m, "kv", FP_B, vd, NULL, "void"), "new 1");
+    OK(c, "SELECT pay_op_release($1, 'kv', 1, false)", m);
+    cr_assert_str_eq(VAL(c, claim_cp, m, "kv", FP_B, vd, NULL, "void"), "resumed 2");
+    cr_expect_str_eq(op_abandon(c, m, "kv", "2", vd), "201");
+    cr_expect_str_eq(VAL(c, "SELECT count(*) FROM audit_log WHERE merchant_id = $1"
+                            " AND action = 'void:abandoned'", m), "1");
+    cr_expect_str_eq(VAL(c, claim_cp, m, "kw", FP_B, vd2, NULL, "void"), "new 1");
+    PQfinish(c);
+}
+
+
 Test(sql, a_dispute_won_then_refunded_then_lost_again_charges_the_seller_once,
      .description = "an order of 10.00 at 10 % paid, charged back (DISPUTE_OPENED), won, then refunded whole (the claim accepted, REFUND_SUCCEEDED: the wallet 9.00 -> 0); lost after all (Adyen's SECOND_CHARGEBACK): the order holds nothing any more, so its seller bears nothing and the 10.00 is the platform's (psp_shortfall, audit dispute:shortfall), alerted dispute_excess")
 {
