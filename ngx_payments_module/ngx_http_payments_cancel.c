@@ -684,7 +684,9 @@ ngx_http_payments_cancel_release(ngx_http_payments_ctx_t *ctx,
     ctx->params[1] = ctx->idem_key;
     ctx->params[2] = ctx->lease;
 
-    if (ngx_http_payments_query(ctx, "SELECT pay_op_release($1, $2, $3)", 3,
+    /* a cancel's key names no money operation: only its lease ends */
+    if (ngx_http_payments_query(ctx, "SELECT pay_op_release($1, $2, $3, "
+                                "NULL::boolean)", 3,
                                 ngx_http_payments_cancel_released)
         != NGX_OK)
     {

@@ -17,10 +17,16 @@
  *   stored under the key) -> 201.
  * A PSP that cannot be reached leaves the claim to be resumed: the retry
  * with the same key sends the same nonce and the same bytes, while the PSP
- * still keeps its key (the dialect's key_window).  A claim its webhook
+ * still keeps its key (the dialect's key_window).  Each release tells the
+ * database whether the request's attempts may have reached the PSP (a byte
+ * sent: the curl glue's ngx_http_payments_fetch_never_sent); an attempt
+ * that never released counts as one that may have.  A claim its webhook
  * settled meanwhile, or whose PSP id is known, is answered from its row
  * (outcome "settled") and sent nowhere; one older than the key window is
- * never sent again: a person looks it up at the PSP (an alert).
+ * never sent again: given up if no attempt can have reached the PSP
+ * (pay_op_abandon: FAILED, its amount given back, the 201 saying so stored
+ * under the key: the shop makes it again with a new key), else a person
+ * looks it up at the PSP (an alert, 502).
  */
 
 
@@ -571,14 +577,9 @@ ngx_http_payments_op_claimed(ngx_http_payments_pg_query_t *q, PGresult *res)
                                      PQgetlength(res, 0, 15)),
                                  ngx_http_payments_in_flight(ctx->pmcf)))
     {
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "payments: %s \"%s\" got no answer from psp \"%V\" "
-                      "and is older than the PSP keeps its key: not sent "
-                      "again; look it up at the PSP by its reference",
-                      op->refund ? "refund" : "pay-out", ctx->nonce,
-                      &ctx->psp->name);
+        /* given up if no attempt can have reached the PSP, else alerted */
         op->stale = 1;
-        ngx_http_payments_op_release(ctx, NGX_HTTP_BAD_GATEWAY);
+        ngx_http_payments_op_abandon(ctx);
         return;
     }
 

@@ -39,6 +39,10 @@ typedef struct {
     char                       *failure;        /* settled: the row's */
     char                       *psp_name;       /* settled: the row's */
     unsigned                    stale:1;        /* older than key_window */
+    unsigned                    sent:1;         /* an attempt of this
+                                                   request may have reached
+                                                   the PSP (a byte sent, or
+                                                   not known) */
     char                       *psp_path;
     char                       *psp_content_type;
     char                       *psp_body;
@@ -56,9 +60,15 @@ void ngx_http_payments_op_call(ngx_http_payments_ctx_t *ctx);
 /* the claim finished with the PSP's answer (registered or refused) */
 void ngx_http_payments_op_finish(ngx_http_payments_ctx_t *ctx,
     ngx_uint_t registered, const char *psp_ref, const char *failure);
-/* the claim's lease given back (the PSP could not be reached): status */
+/* the claim's lease given back (the PSP could not be reached): status;
+ * the database told whether this request's attempts may have reached the
+ * PSP (op->sent) */
 void ngx_http_payments_op_release(ngx_http_payments_ctx_t *ctx,
     ngx_uint_t status);
+/* a stale claim (op->stale) given up if no attempt can have reached the
+ * PSP (pay_op_abandon: FAILED, 201 stored under the key), else released
+ * with an alert (502, a person looks it up) */
+void ngx_http_payments_op_abandon(ngx_http_payments_ctx_t *ctx);
 
 
 #endif /* NGX_HTTP_PAYMENTS_MONEY_H_INCLUDED_ */

@@ -5,7 +5,10 @@
  * A refund's or a pay-out's PSP side (ngx_http_payments_money.h): the
  * dialect's request, the call through libcurl multi with its retries and
  * the breaker, then the claim finished with the answer, or released when
- * the PSP could not be reached (the retry with the same key resumes it).
+ * the PSP could not be reached (the retry with the same key resumes it),
+ * telling the database whether an attempt may have reached the PSP; a
+ * claim past the PSP's key window that no attempt can have reached is
+ * given up (pay_op_abandon).
  */
 
 
@@ -22,6 +25,19 @@ static void ngx_http_payments_op_finished(ngx_http_payments_pg_query_t *q,
     PGresult *res);
 static void ngx_http_payments_op_released(ngx_http_payments_pg_query_t *q,
     PGresult *res);
+static char *ngx_http_payments_op_answer(ngx_http_payments_ctx_t *ctx,
+    ngx_uint_t registered, const char *psp_ref, const char *failure,
+    const char **failed);
+static void ngx_http_payments_op_abandoned(ngx_http_payments_pg_query_t *q,
+    PGresult *res);
+static const char *ngx_http_payments_op_kind(ngx_http_payments_op_t *op);
+
+
+/* what a given-up operation's answer says: the PSP never had it */
+#define NGX_HTTP_PAYMENTS_OP_NEVER_SENT                                       \
+    "never sent: no attempt reached the PSP before it would forget this "    \
+    "request's Idempotency-Key, and nothing moved; make it again with a "    \
+    "new Idempotency-Key"
 
 
 /* The dialect's request for the operation: the same input, the same bytes */
@@ -192,6 +208,12 @@ ngx_http_payments_op_done(ngx_http_payments_fetch_t *f)
     ngx_http_request_t       *r = ctx->request;
     ngx_http_payments_op_t   *op = ngx_http_payments_op(ctx);
 
+    /* told to the database with the release: only a request that surely
+     * never left keeps the operation "never sent" */
+    if (!ngx_http_payments_fetch_never_sent(f)) {
+        op->sent = 1;
+    }
+
     /* the credential the request went with, taken out of the reason */
     secret = (!op->refund && ctx->psp->dl->payout_api
                              == PAY_PSP_API_TRANSFERS)
@@ -273,6 +295,63 @@ ngx_http_payments_op_finish(ngx_http_payments_ctx_t *ctx,
     ngx_uint_t registered, const char *psp_ref, const char *failure)
 {
     char                    *body;
+    const char              *failed;
+    ngx_http_request_t      *r = ctx->request;
+    ngx_http_payments_op_t  *op = ngx_http_payments_op(ctx);
+
+    body = ngx_http_payments_op_answer(ctx, registered, psp_ref, failure,
+                                       &failed);
+
+    ctx->params[0] = (char *) ctx->merchant.data;
+    ctx->params[1] = ctx->idem_key;
+    ctx->params[2] = ctx->lease;
+    ctx->params[3] = op->id;
+    ctx->params[4] = registered ? "true" : "false";
+    ctx->params[5] = (registered && psp_ref)
+                     ? ngx_http_payments_strdup(r->pool, psp_ref) : NULL;
+    ctx->params[6] = registered ? NULL
+                                : ngx_http_payments_strdup(r->pool, failed);
+    ctx->params[7] = "201";
+    ctx->params[8] = body;
+
+    /* a settled row may have no PSP id (its webhook named none) */
+    if (ctx->params[8] == NULL
+        || (registered ? (psp_ref && ctx->params[5] == NULL)
+                       : ctx->params[6] == NULL))
+    {
+        ngx_http_payments_op_release(ctx, NGX_HTTP_BAD_GATEWAY);
+        return;
+    }
+
+    if (ngx_http_payments_query(ctx, op->capture
+                                ? "SELECT response_status, response_body "
+                                  "FROM pay_capture_finish($1, $2, $3, $4, "
+                                  "$5, $6, $7, $8, $9)"
+                                : op->refund
+                                ? "SELECT response_status, response_body "
+                                  "FROM pay_refund_finish($1, $2, $3, $4, "
+                                  "$5, $6, $7, $8, $9)"
+                                : "SELECT response_status, response_body "
+                                  "FROM pay_payout_finish($1, $2, $3, $4, "
+                                  "$5, $6, $7, $8, $9)",
+                                9, ngx_http_payments_op_finished)
+        != NGX_OK)
+    {
+        ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
+    }
+}
+
+
+/* The 201's body of the operation (pay_operation_json), in the request's
+ * pool, registered or not (its failure, the PSP's reason or ours, into
+ * *failed); NULL on failure. */
+
+static char *
+ngx_http_payments_op_answer(ngx_http_payments_ctx_t *ctx,
+    ngx_uint_t registered, const char *psp_ref, const char *failure,
+    const char **failed)
+{
+    char                    *body, *p;
     pay_operation_view_t     v;
     ngx_http_request_t      *r = ctx->request;
     ngx_http_payments_op_t  *op = ngx_http_payments_op(ctx);
@@ -297,48 +376,21 @@ ngx_http_payments_op_finish(ngx_http_payments_ctx_t *ctx,
                            : (failure && failure[0] ? failure
                                                     : "refused by the PSP");
 
+    *failed = v.failure;
+
+    if (v.psp == NULL) {
+        return NULL;
+    }
+
     body = pay_operation_json(&v);
+    if (body == NULL) {
+        return NULL;
+    }
 
-    ctx->params[0] = (char *) ctx->merchant.data;
-    ctx->params[1] = ctx->idem_key;
-    ctx->params[2] = ctx->lease;
-    ctx->params[3] = op->id;
-    ctx->params[4] = registered ? "true" : "false";
-    ctx->params[5] = (registered && psp_ref)
-                     ? ngx_http_payments_strdup(r->pool, psp_ref) : NULL;
-    ctx->params[6] = registered ? NULL
-                                : ngx_http_payments_strdup(r->pool,
-                                                           v.failure);
-    ctx->params[7] = "201";
-    ctx->params[8] = ngx_http_payments_strdup(r->pool, body);
-
+    p = ngx_http_payments_strdup(r->pool, body);
     free(body);
 
-    /* a settled row may have no PSP id (its webhook named none) */
-    if (ctx->params[8] == NULL || v.psp == NULL
-        || (registered ? (psp_ref && ctx->params[5] == NULL)
-                       : ctx->params[6] == NULL))
-    {
-        ngx_http_payments_op_release(ctx, NGX_HTTP_BAD_GATEWAY);
-        return;
-    }
-
-    if (ngx_http_payments_query(ctx, op->capture
-                                ? "SELECT response_status, response_body "
-                                  "FROM pay_capture_finish($1, $2, $3, $4, "
-                                  "$5, $6, $7, $8, $9)"
-                                : op->refund
-                                ? "SELECT response_status, response_body "
-                                  "FROM pay_refund_finish($1, $2, $3, $4, "
-                                  "$5, $6, $7, $8, $9)"
-                                : "SELECT response_status, response_body "
-                                  "FROM pay_payout_finish($1, $2, $3, $4, "
-                                  "$5, $6, $7, $8, $9)",
-                                9, ngx_http_payments_op_finished)
-        != NGX_OK)
-    {
-        ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
-    }
+    return p;
 }
 
 
@@ -377,8 +429,10 @@ ngx_http_payments_op_release(ngx_http_payments_ctx_t *ctx, ngx_uint_t status)
     ctx->params[0] = (char *) ctx->merchant.data;
     ctx->params[1] = ctx->idem_key;
     ctx->params[2] = ctx->lease;
+    ctx->params[3] = ngx_http_payments_op(ctx)->sent ? "true" : "false";
 
-    if (ngx_http_payments_query(ctx, "SELECT pay_op_release($1, $2, $3)", 3,
+    if (ngx_http_payments_query(ctx, "SELECT pay_op_release($1, $2, $3, "
+                                "$4::boolean)", 4,
                                 ngx_http_payments_op_released)
         != NGX_OK)
     {
@@ -428,4 +482,97 @@ ngx_http_payments_op_released(ngx_http_payments_pg_query_t *q,
                                    : "the PSP did not complete the "
                                      "operation; retry with the same "
                                      "Idempotency-Key"));
+}
+
+
+/*
+ * A resumed claim older than the PSP keeps its key (op->stale) is never
+ * sent again.  If no attempt can have reached the PSP, no webhook of it
+ * will ever come: the database gives it up (pay_op_abandon: FAILED, its
+ * amount given back, the 201 saying so stored under the key), in one
+ * transaction, and only if its own record says so.  Else it waits for its
+ * webhook and a person (an alert, 502).
+ */
+
+void
+ngx_http_payments_op_abandon(ngx_http_payments_ctx_t *ctx)
+{
+    char                    *body;
+    const char              *failed;
+    ngx_http_payments_op_t  *op = ngx_http_payments_op(ctx);
+
+    body = ngx_http_payments_op_answer(ctx, 0, NULL,
+                                       NGX_HTTP_PAYMENTS_OP_NEVER_SENT,
+                                       &failed);
+
+    ctx->params[0] = (char *) ctx->merchant.data;
+    ctx->params[1] = ctx->idem_key;
+    ctx->params[2] = ctx->lease;
+    ctx->params[3] = op->id;
+    ctx->params[4] = (char *) failed;
+    ctx->params[5] = "201";
+    ctx->params[6] = body;
+
+    if (body == NULL
+        || ngx_http_payments_query(ctx, "SELECT response_status, "
+                                   "response_body FROM pay_op_abandon($1, "
+                                   "$2, $3, $4, $5, $6, $7)", 7,
+                                   ngx_http_payments_op_abandoned)
+           != NGX_OK)
+    {
+        ngx_http_payments_op_abandoned(&ctx->query, NULL);
+    }
+}
+
+
+static void
+ngx_http_payments_op_abandoned(ngx_http_payments_pg_query_t *q,
+    PGresult *res)
+{
+    ngx_http_payments_ctx_t  *ctx = q->data;
+    ngx_http_request_t       *r = ctx->request;
+    ngx_http_payments_op_t   *op = ngx_http_payments_op(ctx);
+
+    if (res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK
+        && PQntuples(res) == 1 && PQnfields(res) == 2)
+    {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "payments: %s \"%s\" never reached psp \"%V\" at any "
+                      "attempt and is older than the PSP keeps its key: "
+                      "given up, FAILED, its amount given back",
+                      ngx_http_payments_op_kind(op), ctx->nonce,
+                      &ctx->psp->name);
+
+        ngx_http_payments_finalize(r, ngx_http_payments_send_stored(r,
+                                       PQgetvalue(res, 0, 0),
+                                       PQgetvalue(res, 0, 1),
+                                       PQgetlength(res, 0, 1), 0));
+        return;
+    }
+
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "payments: pay_op_abandon \"%s\" failed%s%s",
+                      ctx->nonce, res ? ": " : "",
+                      res ? PQresultErrorMessage(res) : "");
+    }
+
+    /* an attempt may have reached the PSP (or the database did not say):
+     * its webhook, or a person, settles it */
+    ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                  "payments: %s \"%s\" got no answer from psp \"%V\" "
+                  "and is older than the PSP keeps its key: not sent "
+                  "again; look it up at the PSP by its reference",
+                  ngx_http_payments_op_kind(op), ctx->nonce,
+                  &ctx->psp->name);
+
+    ngx_http_payments_op_release(ctx, NGX_HTTP_BAD_GATEWAY);
+}
+
+
+static const char *
+ngx_http_payments_op_kind(ngx_http_payments_op_t *op)
+{
+    return op->capture ? (op->cancel ? "void" : "capture")
+           : op->refund ? "refund" : "pay-out";
 }

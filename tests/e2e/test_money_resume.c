@@ -10,7 +10,10 @@
  * gave up.
  * Whether a retry reached the PSP is read from the mock's per-nonce count
  * of requests: a request sent again after the PSP forgot its key (Stripe:
- * 24 hours) would be a second refund, transfer or session.
+ * 24 hours) would be a second refund, transfer or session.  A refund or
+ * pay-out that no attempt ever sent (a gateway of the test's own whose PSP
+ * is a closed port, then its circuit open) is given up past that window;
+ * one whose attempt reached the PSP is not.
  */
 
 #include "harness.h"
@@ -404,6 +407,246 @@ Test(money_resume, a_claim_older_than_the_psps_key_is_never_sent_again,
     cr_assert_eq(b->status, 201, "%s", b->body);
     cr_expect_str_eq(rs_str(b, "status"), "PAID", "%s", b->body);
     cr_expect_eq(rs_requests(nonce), before);
+    rs_books_balance(&p.m);
+}
+
+
+/* A gateway of the test's own whose PSP of the suite's name (its Stripe
+ * PSP) is a closed port on loopback: every connect is refused, and the
+ * first refusal opens its circuit (breaker=1) for a minute, so a request
+ * after that is not even tried.  No attempt through it sends a byte. */
+static void
+rs_unreachable_start(gateway_t *gw, const char *psp)
+{
+    char  *conf, *at, *url;
+
+    conf = gw_psp_conf(psp, "stripe");
+    url = str_printf("url=%s\n", env("PAY_TEST_MOCK"));
+    at = strstr(conf, url);
+    cr_assert_not_null(at, "%s", conf);
+    *at = '\0';
+    conf = str_printf("%surl=http://127.0.0.1:%ld\n%s", conf, free_port(),
+                      at + strlen(url));
+
+    /* the lines end "allow_http;\n": the policy before the ';' */
+    conf[strlen(conf) - 2] = '\0';
+
+    gateway_start(gw, "unreachable", 1, str_printf(
+        "%s"
+        "payments_database_pool 2;\n"
+        "payments_sweeper off;\n"
+        "payments_request_timeout 2500ms;\n"
+        "payments_idempotency_lease 20s;\n"
+        "%s retries=0 breaker=1 breaker_open=60s;\n",
+        pg_gateway_databases(), conf));
+
+    gateway_wait_ready(gw, 10);
+}
+
+
+/* what psp_contact says of the merchant's one row of table */
+static char *
+rs_contact(const char *table, const merchant_t *m)
+{
+    return rs_q1(str_printf("SELECT psp_contact FROM %s WHERE merchant_id = "
+                            "$1", table), m->id, NULL);
+}
+
+
+/* the one delivery to ep of type, FAILED, saying it was never sent */
+static void
+rs_notified_failed(const endpoint_t *ep, const char *type)
+{
+    json_t      *ds, *d;
+    const char  *failure;
+
+    ds = receiver_wait(ep->name, "204", 1, 30);
+    cr_assert_eq(json_array_size(ds), 1, "%s", json_dumps(ds, 0));
+    d = json_array_get(ds, 0);
+    cr_expect_str_eq(json_string_value(json_object_get(d, "type")), type);
+    d = json_object_get(d, "data");
+    cr_expect_str_eq(json_string_value(json_object_get(d, "status")),
+                     "FAILED");
+    failure = json_string_value(json_object_get(d, "failure"));
+    cr_expect(failure && strstr(failure, "never sent"), "%s",
+              failure ? failure : "(no failure)");
+}
+
+
+Test(money_resume, a_refund_that_never_reached_the_psp_is_given_up_past_its_key,
+     .timeout = 90,
+     .description = "a refund whose every attempt was never sent (the PSP's "
+                    "port refused the connection, then its circuit was "
+                    "open), retried once it is older than the PSP keeps "
+                    "its key: FAILED, saying it never reached the PSP and "
+                    "to use a new key, stored under the key, refund.failed "
+                    "delivered to the shop; the order refundable again: a refund of all "
+                    "of it with a new key succeeds")
+{
+    char        *key, *nonce;
+    resp_t      *a, *b;
+    gateway_t    gw;
+    rs_paid_t    p;
+    endpoint_t   ep;
+
+    rs_paid_new(&p, NULL);
+    endpoint_add(&p.m, "refund.failed", &ep);
+    rs_unreachable_start(&gw, p.psp);
+
+    key = uid("rk");
+    a = gateway_send(&gw, "POST", str_printf("/v1/payments/%s/refunds",
+                                             p.po[0]),
+                     &p.m, key, "{\"amount\":\"4.00\"}");
+    expect_problem(a, 502, "psp_unavailable");
+    cr_expect_str_eq(rs_contact("refunds", &p.m), "none");
+
+    /* the circuit is open now: not even tried */
+    a = gateway_send(&gw, "POST", str_printf("/v1/payments/%s/refunds",
+                                             p.po[0]),
+                     &p.m, key, "{\"amount\":\"4.00\"}");
+    expect_problem(a, 503, "psp_unavailable");
+    cr_expect_str_eq(rs_contact("refunds", &p.m), "none");
+    gateway_stop(&gw);
+
+    nonce = rs_q1("SELECT nonce FROM refunds WHERE merchant_id = $1",
+                  p.m.id, NULL);
+    cr_expect_eq(rs_requests(nonce), 0, "the PSP got the refund after all");
+    db_exec("UPDATE refunds SET created_at = now() - interval '25 hours' "
+            "WHERE merchant_id = $1", 1, (const char *[]) { p.m.id });
+
+    b = rs_refund(&p, "4.00", key);
+    cr_assert_eq(b->status, 201, "%ld %s", b->status, b->body);
+    cr_expect_str_eq(rs_str(b, "status"), "FAILED", "%s", b->body);
+    cr_expect_not_null(strstr(rs_str(b, "failure"), "never sent"), "%s",
+                       b->body);
+    cr_expect_not_null(strstr(rs_str(b, "failure"), "new Idempotency-Key"),
+                       "%s", b->body);
+    cr_expect_eq(rs_requests(nonce), 0);
+    cr_expect_eq(rs_ql("SELECT count(*) FROM refunds WHERE merchant_id = $1 "
+                       "AND status = 'FAILED' AND psp_contact = 'none'",
+                       p.m.id, NULL), 1);
+    cr_expect_eq(rs_ql("SELECT count(*) FROM audit_log WHERE merchant_id = "
+                       "$1 AND action = 'refund:abandoned'", p.m.id, NULL),
+                 1);
+    rs_notified_failed(&ep, "refund.failed");
+
+    /* stored: the same key replays it */
+    b = rs_refund(&p, "4.00", key);
+    cr_expect_eq(b->status, 201, "%s", b->body);
+    cr_expect_str_eq(resp_header(b, "Idempotent-Replayed")
+                     ? resp_header(b, "Idempotent-Replayed") : "", "true");
+    cr_expect_str_eq(rs_str(b, "status"), "FAILED", "%s", b->body);
+
+    /* all of the order refundable again, with a new key */
+    b = rs_refund(&p, "10.00", uid("rk"));
+    cr_assert_eq(b->status, 201, "%ld %s", b->status, b->body);
+    cr_expect_str_eq(rs_str(b, "status"), "PENDING", "%s", b->body);
+    rs_becomes("refunds", p.m.id, "SUCCEEDED");
+    cr_expect_eq(rs_wallet(&p.m, "seller_1"), 0);
+    rs_books_balance(&p.m);
+}
+
+
+Test(money_resume, a_refund_that_may_have_reached_the_psp_stays_pending_past_its_key,
+     .timeout = 60,
+     .description = "a refund whose attempt reached the PSP (the answer "
+                    "lost) is never given up: past the PSP's key window the "
+                    "retry is 502 'not sent again', the refund PENDING, its "
+                    "amount still held")
+{
+    char       *key, *nonce;
+    long        before;
+    resp_t     *a, *b;
+    rs_paid_t   p;
+
+    rs_paid_new(&p, NULL);
+    (void) mock_fault(str_printf("{\"match\":\"%s:rf_\","
+                                 "\"latency_ms\":3000,"
+                                 "\"webhook_never\":true}", p.m.id));
+
+    key = uid("rk");
+    a = rs_refund(&p, "4.00", key);
+    cr_assert(a->status == 502 || a->status == 504, "%ld %s", a->status,
+              a->body);
+    cr_expect_str_eq(rs_contact("refunds", &p.m), "maybe");
+
+    nonce = rs_q1("SELECT nonce FROM refunds WHERE merchant_id = $1",
+                  p.m.id, NULL);
+    db_exec("UPDATE refunds SET created_at = now() - interval '25 hours' "
+            "WHERE merchant_id = $1", 1, (const char *[]) { p.m.id });
+    before = rs_requests(nonce);
+
+    b = rs_refund(&p, "4.00", key);
+    expect_problem(b, 502, "psp_unavailable");
+    cr_expect_not_null(strstr(b->body, "not sent again"), "%s", b->body);
+    cr_expect_eq(rs_requests(nonce), before);
+    cr_expect_eq(rs_ql("SELECT count(*) FROM refunds WHERE merchant_id = $1 "
+                       "AND status = 'PENDING' AND psp_contact = 'maybe'",
+                       p.m.id, NULL), 1);
+    cr_expect_eq(rs_ql("SELECT count(*) FROM audit_log WHERE merchant_id = "
+                       "$1 AND action = 'refund:abandoned'", p.m.id, NULL),
+                 0);
+
+    /* the 4.00 is still held */
+    b = rs_refund(&p, "10.00", uid("rk"));
+    expect_problem(b, 422, "refund_exceeds_captured");
+    rs_books_balance(&p.m);
+}
+
+
+Test(money_resume, a_payout_that_never_reached_the_psp_is_given_up_past_its_key,
+     .timeout = 90,
+     .description = "a pay-out whose every attempt was never sent, retried "
+                    "past the PSP's key window: FAILED, saying it never "
+                    "reached the PSP, payout.failed delivered to the shop; the seller's "
+                    "whole wallet available again: a pay-out of all of it "
+                    "with a new key is paid")
+{
+    char        *key, *nonce, *body;
+    resp_t      *a, *b;
+    gateway_t    gw;
+    rs_paid_t    p;
+    endpoint_t   ep;
+
+    rs_paid_new(&p, NULL);
+    rs_seller_add(&p.m, "seller_1", p.psp);
+    endpoint_add(&p.m, "payout.failed", &ep);
+    rs_unreachable_start(&gw, p.psp);
+
+    key = uid("pk");
+    body = str_printf("{\"seller_account\":\"seller_1\",\"amount\":\"7.00\","
+                      "\"currency\":\"USD\",\"psp\":\"%s\"}", p.psp);
+    a = gateway_send(&gw, "POST", "/v1/payouts", &p.m, key, body);
+    expect_problem(a, 502, "psp_unavailable");
+    a = gateway_send(&gw, "POST", "/v1/payouts", &p.m, key, body);
+    expect_problem(a, 503, "psp_unavailable");
+    cr_expect_str_eq(rs_contact("payouts", &p.m), "none");
+    gateway_stop(&gw);
+
+    nonce = rs_q1("SELECT nonce FROM payouts WHERE merchant_id = $1",
+                  p.m.id, NULL);
+    cr_expect_eq(rs_requests(nonce), 0, "the PSP got the pay-out after all");
+    db_exec("UPDATE payouts SET created_at = now() - interval '25 hours' "
+            "WHERE merchant_id = $1", 1, (const char *[]) { p.m.id });
+
+    b = rs_payout(&p.m, p.psp, "seller_1", "7.00", key);
+    cr_assert_eq(b->status, 201, "%ld %s", b->status, b->body);
+    cr_expect_str_eq(rs_str(b, "status"), "FAILED", "%s", b->body);
+    cr_expect_not_null(strstr(rs_str(b, "failure"), "never sent"), "%s",
+                       b->body);
+    cr_expect_eq(rs_requests(nonce), 0);
+    cr_expect_eq(rs_ql("SELECT count(*) FROM audit_log WHERE merchant_id = "
+                       "$1 AND action = 'payout:abandoned'", p.m.id, NULL),
+                 1);
+    rs_notified_failed(&ep, "payout.failed");
+
+    /* nothing of the wallet held any more: all of it paid out */
+    cr_expect_eq(rs_ql("SELECT available FROM seller_available($1, "
+                       "'seller_1', 'USD')", p.m.id, NULL), 1000);
+    b = rs_payout(&p.m, p.psp, "seller_1", "10.00", uid("pk"));
+    cr_assert_eq(b->status, 201, "%ld %s", b->status, b->body);
+    rs_becomes("payouts", p.m.id, "PAID");
+    cr_expect_eq(rs_wallet(&p.m, "seller_1"), 0);
     rs_books_balance(&p.m);
 }
 
