@@ -625,6 +625,7 @@ pay_psp_request_free(pay_psp_request_t *req)
     free(req->path);
     free(req->content_type);
     free(req->body);
+    free(req->conf);
     memset(req, 0, sizeof(*req));
 }
 
@@ -672,6 +673,13 @@ pay_psp_request_dump(const pay_psp_request_t *req)
     pay_json_buf_string(&b, req->content_type, strlen(req->content_type));
     pay_json_buf_add(&b, ",\"body\":", 8);
     pay_json_buf_string(&b, req->body, strlen(req->body));
+
+    /* the record as pay_psp_conf_record wrote it: an object, compact */
+    if (req->conf != NULL) {
+        pay_json_buf_add(&b, ",\"conf\":", 8);
+        pay_json_buf_add(&b, req->conf, strlen(req->conf));
+    }
+
     pay_json_buf_add(&b, "}", 1);
 
     if (b.failed) {
@@ -686,7 +694,8 @@ pay_psp_request_dump(const pay_psp_request_t *req)
 int
 pay_psp_request_load(const char *stored, size_t len, pay_psp_request_t *req)
 {
-    json_t      *o;
+    int          bad;
+    json_t      *o, *conf;
     const char  *path, *ct, *body;
 
     if (req == NULL) {
@@ -707,6 +716,8 @@ pay_psp_request_load(const char *stored, size_t len, pay_psp_request_t *req)
     path = pay_json_str(o, "path");
     ct = pay_json_str(o, "content_type");
     body = pay_json_str(o, "body");
+    conf = json_object_get(o, "conf");
+    bad = 0;
 
     if (path != NULL && ct != NULL && body != NULL) {
         req->path = strdup(path);
@@ -715,15 +726,137 @@ pay_psp_request_load(const char *stored, size_t len, pay_psp_request_t *req)
         req->body_len = strlen(body);
     }
 
+    /* a request stored before configurations were recorded has none */
+    if (conf != NULL) {
+        req->conf = json_is_object(conf) ? pay_json_dumps(conf) : NULL;
+        bad = (req->conf == NULL);
+    }
+
     json_decref(o);
 
-    if (req->path == NULL || req->content_type == NULL || req->body == NULL)
+    if (bad || req->path == NULL || req->content_type == NULL
+        || req->body == NULL)
     {
         pay_psp_request_free(req);
         return -1;
     }
 
     return 0;
+}
+
+
+/* the settings a record may hold, in its order */
+static const char  *pay_psp_conf_names[] = {
+    "merchant_account", "balance_account"
+};
+
+
+static const char *
+pay_psp_conf_value(const pay_psp_conf_t *conf, size_t i)
+{
+    return i == 0 ? conf->merchant_account : conf->balance_account;
+}
+
+
+char *
+pay_psp_conf_record(const pay_psp_conf_t *conf)
+{
+    size_t          i, n;
+    const char     *v;
+    pay_json_buf_t  b;
+
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    memset(&b, 0, sizeof(b));
+    pay_json_buf_add(&b, "{", 1);
+
+    for (i = 0, n = 0;
+         i < sizeof(pay_psp_conf_names) / sizeof(pay_psp_conf_names[0]);
+         i++)
+    {
+        v = pay_psp_conf_value(conf, i);
+        if (v == NULL) {
+            continue;
+        }
+
+        if (n++ > 0) {
+            pay_json_buf_add(&b, ",", 1);
+        }
+
+        pay_json_buf_string(&b, pay_psp_conf_names[i],
+                            strlen(pay_psp_conf_names[i]));
+        pay_json_buf_add(&b, ":", 1);
+        pay_json_buf_string(&b, v, strlen(v));
+    }
+
+    pay_json_buf_add(&b, "}", 1);
+
+    if (b.failed) {
+        free(b.data);
+        return NULL;
+    }
+
+    return b.data;
+}
+
+
+const char *
+pay_psp_conf_changed(const char *recorded, size_t len,
+    const pay_psp_conf_t *now)
+{
+    size_t       i, known;
+    json_t      *o, *m;
+    const char  *v, *changed;
+
+    if (recorded == NULL || now == NULL) {
+        return "unreadable";
+    }
+
+    o = json_loadb(recorded, len, JSON_REJECT_DUPLICATES, NULL);
+    if (o == NULL || !json_is_object(o)) {
+        json_decref(o);
+        return "unreadable";
+    }
+
+    changed = NULL;
+    known = 0;
+
+    for (i = 0;
+         changed == NULL
+         && i < sizeof(pay_psp_conf_names) / sizeof(pay_psp_conf_names[0]);
+         i++)
+    {
+        m = json_object_get(o, pay_psp_conf_names[i]);
+        v = pay_psp_conf_value(now, i);
+
+        if (m == NULL) {
+            changed = v != NULL ? pay_psp_conf_names[i] : NULL;
+            continue;
+        }
+
+        known++;
+
+        /* a string with a NUL is no value a configuration has */
+        if (!json_is_string(m)
+            || strlen(json_string_value(m)) != json_string_length(m))
+        {
+            changed = "unreadable";
+
+        } else if (v == NULL || strcmp(v, json_string_value(m)) != 0) {
+            changed = pay_psp_conf_names[i];
+        }
+    }
+
+    /* a member this release does not know: a setting it cannot compare */
+    if (changed == NULL && json_object_size(o) != known) {
+        changed = "unreadable";
+    }
+
+    json_decref(o);
+
+    return changed;
 }
 
 

@@ -56,7 +56,45 @@ typedef struct {
     char    *content_type;  /* malloc'd; NULL for a GET */
     char    *body;          /* malloc'd, NUL-terminated; NULL: a GET */
     size_t   body_len;
+    char    *conf;          /* never sent: the configuration it was built
+                               with (pay_psp_conf_record), stored with it;
+                               malloc'd, NULL: none recorded */
 } pay_psp_request_t;
+
+/*
+ * The values of a PSP's configuration (payments_psp) that a request to it
+ * carries in its bytes, beside what the stored checkout or operation
+ * gives: recorded when the claim is made, compared before a resumed claim
+ * sends its request again under the same Idempotency-Key, which must be
+ * the first attempt's request or none (doc/PSPS.md, "What a request
+ * carries from the configuration").  NULL: not configured, or not in this
+ * request.  Credentials, URLs and stripe_version= are not among them (the
+ * same account behind another key or address; Stripe keys its replay on
+ * the parameters alone).
+ */
+typedef struct {
+    const char  *merchant_account;  /* merchant_account= (adyen): sessions,
+                                       refunds, captures, voids */
+    const char  *balance_account;   /* balance_account= (adyen): pay-outs */
+} pay_psp_conf_t;
+
+/*
+ * The record of conf: a JSON object of the settings given, compact, in
+ * the order above ("{}" with none), malloc'd; NULL when memory ran out or
+ * a value is not UTF-8.
+ */
+char *pay_psp_conf_record(const pay_psp_conf_t *conf);
+
+/*
+ * Whether a request recorded with recorded (len bytes, a record as
+ * pay_psp_conf_record writes it, any JSON spacing) may be sent again under
+ * the configuration now: NULL when every setting is the same; else the
+ * name of the first that differs ("merchant_account", "balance_account"),
+ * or "unreadable" when recorded is not such an object (a member of
+ * another type or name included): never sent then either.
+ */
+const char *pay_psp_conf_changed(const char *recorded, size_t len,
+    const pay_psp_conf_t *now);
 
 /*
  * A PSP's minor units are not always ISO 4217's.  Every amount the core
@@ -115,10 +153,12 @@ void pay_psp_request_free(pay_psp_request_t *req);
 
 /*
  * A built request as pay_claim stores it (psp_request): JSON {"path",
- * "content_type", "body"}, compact, malloc'd; NULL if req is incomplete or
+ * "content_type", "body"}, and "conf" when req->conf is set (the record,
+ * an object, as it is), compact, malloc'd; NULL if req is incomplete or
  * memory ran out.  pay_psp_request_load() reads it back: 0 and *req filled
- * (free with pay_psp_request_free), or -1 when stored is not that object
- * of three strings without a NUL.
+ * (conf, compact, when the stored request has one; free with
+ * pay_psp_request_free), or -1 when stored is not that object of three
+ * strings without a NUL and, if any, a "conf" object.
  */
 char *pay_psp_request_dump(const pay_psp_request_t *req);
 int  pay_psp_request_load(const char *stored, size_t len,

@@ -891,6 +891,143 @@ Test(psp, stored_request_round_trips)
 }
 
 
+Test(psp, stored_request_keeps_the_configuration_it_was_built_with,
+     .description = "a stored request carries the record of the PSP "
+                    "settings it was built with (never sent), read back "
+                    "as written; a conf that is not an object refuses the "
+                    "whole request, and one stored without any reads back "
+                    "without")
+{
+    char               *s;
+    size_t              i;
+    pay_psp_conf_t      c;
+    pay_psp_request_t   req, back;
+    const char         *bad[] = {
+        "{\"path\":\"/x\",\"content_type\":\"a/b\",\"body\":\"x\","
+            "\"conf\":\"{}\"}",
+        "{\"path\":\"/x\",\"content_type\":\"a/b\",\"body\":\"x\","
+            "\"conf\":null}",
+        "{\"path\":\"/x\",\"content_type\":\"a/b\",\"body\":\"x\","
+            "\"conf\":[]}",
+        "{\"path\":\"/x\",\"content_type\":\"a/b\",\"body\":\"x\","
+            "\"conf\":true}",
+    };
+
+    memset(&c, 0, sizeof(c));
+    c.merchant_account = "ShopECOM";
+
+    memset(&req, 0, sizeof(req));
+    req.path = strdup("/v71/sessions");
+    req.content_type = strdup("application/json");
+    req.body = strdup("{\"merchantAccount\":\"ShopECOM\"}");
+    req.conf = pay_psp_conf_record(&c);
+    cr_assert_not_null(req.conf);
+
+    s = pay_psp_request_dump(&req);
+    cr_assert_not_null(s);
+    cr_expect_str_eq(s, "{\"path\":\"/v71/sessions\",\"content_type\":"
+                        "\"application/json\",\"body\":\"{\\\"merchantAccount"
+                        "\\\":\\\"ShopECOM\\\"}\",\"conf\":{\"merchant_account\":"
+                        "\"ShopECOM\"}}");
+
+    cr_assert_eq(pay_psp_request_load(s, strlen(s), &back), 0);
+    cr_expect_str_eq(back.body, req.body);
+    cr_assert_not_null(back.conf);
+    cr_expect_str_eq(back.conf, req.conf);
+    cr_expect_null(pay_psp_conf_changed(back.conf, strlen(back.conf), &c));
+
+    c.merchant_account = "OtherECOM";
+    cr_expect_str_eq(pay_psp_conf_changed(back.conf, strlen(back.conf), &c),
+                     "merchant_account");
+
+    free(s);
+    pay_psp_request_free(&back);
+    pay_psp_request_free(&req);
+    cr_expect_null(req.conf);
+
+    s = "{\"path\":\"/x\",\"content_type\":\"a/b\",\"body\":\"x\"}";
+    cr_assert_eq(pay_psp_request_load(s, strlen(s), &back), 0);
+    cr_expect_null(back.conf);
+    pay_psp_request_free(&back);
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        cr_expect_eq(pay_psp_request_load(bad[i], strlen(bad[i]), &back), -1,
+                     "%s", bad[i]);
+        cr_expect_null(back.path);
+        cr_expect_null(back.conf);
+    }
+}
+
+
+Test(psp, configuration_record_names_what_changed,
+     .description = "the record of a PSP's settings holds those given, in "
+                    "order; compared with the settings now it names the "
+                    "first that differs, one set or unset since included, "
+                    "reads PostgreSQL's jsonb spacing, and calls anything "
+                    "else unreadable")
+{
+    char            *s;
+    size_t           i;
+    pay_psp_conf_t   c, now;
+    const char      *unreadable[] = {
+        "", "[]", "\"x\"", "{", "null",
+        "{\"merchant_account\":1}",
+        "{\"merchant_account\":null}",
+        "{\"merchant_account\":\"A\\u0000B\"}",
+        "{\"merchant_account\":\"A\",\"merchant_account\":\"A\"}",
+        "{\"merchant_account\":\"A\",\"stripe_version\":\"2024-06-20\"}",
+    };
+
+    memset(&c, 0, sizeof(c));
+    s = pay_psp_conf_record(&c);
+    cr_expect_str_eq(s, "{}");
+    cr_expect_null(pay_psp_conf_changed(s, strlen(s), &c));
+    free(s);
+
+    c.merchant_account = "A\"B";
+    c.balance_account = "BA1";
+    s = pay_psp_conf_record(&c);
+    cr_expect_str_eq(s, "{\"merchant_account\":\"A\\\"B\","
+                        "\"balance_account\":\"BA1\"}");
+    cr_expect_null(pay_psp_conf_changed(s, strlen(s), &c));
+
+    now = c;
+    now.balance_account = "BA2";
+    cr_expect_str_eq(pay_psp_conf_changed(s, strlen(s), &now),
+                     "balance_account");
+    now.balance_account = NULL;
+    cr_expect_str_eq(pay_psp_conf_changed(s, strlen(s), &now),
+                     "balance_account");
+    now = c;
+    now.merchant_account = "A";
+    cr_expect_str_eq(pay_psp_conf_changed(s, strlen(s), &now),
+                     "merchant_account");
+    free(s);
+
+    /* a setting configured since a record without it */
+    s = "{\"balance_account\": \"BA1\"}";
+    cr_expect_str_eq(pay_psp_conf_changed(s, strlen(s), &c),
+                     "merchant_account");
+    now.merchant_account = NULL;
+    now.balance_account = "BA1";
+    cr_expect_null(pay_psp_conf_changed(s, strlen(s), &now));
+
+    for (i = 0; i < sizeof(unreadable) / sizeof(unreadable[0]); i++) {
+        now.merchant_account = "A";
+        now.balance_account = NULL;
+        cr_expect_str_eq(pay_psp_conf_changed(unreadable[i],
+                                              strlen(unreadable[i]), &now),
+                         "unreadable", "%s", unreadable[i]);
+    }
+
+    cr_expect_str_eq(pay_psp_conf_changed(NULL, 0, &now), "unreadable");
+
+    c.merchant_account = "\xff";
+    cr_expect_null(pay_psp_conf_record(&c));
+    cr_expect_null(pay_psp_conf_record(NULL));
+}
+
+
 /* what jansson's json_dumps wrote for the stored request (how
  * pay_psp_request_dump made it until it wrote it itself), or NULL */
 static char *
