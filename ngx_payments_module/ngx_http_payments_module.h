@@ -976,6 +976,10 @@ void ngx_http_payments_response_init(ngx_conf_t *cf);
 u_char *ngx_http_payments_cstr(ngx_pool_t *pool, ngx_str_t *s);
 /* a NUL-terminated copy of s in pool; NULL if s is NULL */
 char *ngx_http_payments_strdup(ngx_pool_t *pool, const char *s);
+/* the setting pay_psp_conf_changed named ("merchant_account=", or what an
+ * unreadable record is), for a log line or a problem's detail */
+const char *ngx_http_payments_conf_setting(ngx_pool_t *pool,
+    const char *changed);
 /* the decimal text of n in pool */
 char *ngx_http_payments_num(ngx_pool_t *pool, int64_t n);
 /* a pay link (psp NULL) or a return URL of psp, signed, in pool */

@@ -372,9 +372,24 @@ ngx_http_payments_payout_start(ngx_http_payments_ctx_t *ctx)
 static void
 ngx_http_payments_op_claim(ngx_http_payments_ctx_t *ctx)
 {
+    char                    *rec;
     ngx_uint_t               i;
+    pay_psp_conf_t           conf;
     ngx_http_request_t      *r = ctx->request;
     ngx_http_payments_op_t  *op = ngx_http_payments_op(ctx);
+
+    /* the PSP's settings its request carries, recorded with the row: a
+     * resumed claim is sent again only under the same (op_claimed) */
+    ngx_http_payments_op_conf(ctx, &conf);
+
+    rec = pay_psp_conf_record(&conf);
+    ctx->params[11] = ngx_http_payments_strdup(r->pool, rec);
+    free(rec);
+
+    if (ctx->params[11] == NULL) {
+        ngx_http_payments_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
 
     ctx->params[0] = (char *) ctx->merchant.data;
     ctx->params[1] = ctx->idem_key;
@@ -395,9 +410,10 @@ ngx_http_payments_op_claim(ngx_http_payments_ctx_t *ctx)
 
     if (op->capture) {
         /* no amount: all that is left; the kind; a PSP that captures an
-         * authorization once */
+         * authorization once; then the settings */
         ctx->params[7] = op->amount > 0 ? ctx->params[7] : NULL;
         ctx->params[9] = op->cancel ? "void" : "capture";
+        ctx->params[12] = ctx->params[11];
         ctx->params[11] = ctx->psp->dl->capture_once ? "true" : "false";
     }
 
@@ -418,11 +434,12 @@ ngx_http_payments_op_claim(ngx_http_payments_ctx_t *ctx)
                                     "response_status, response_body, "
                                     "refund_id, psp, payment_ref, amount, "
                                     "currency, reason, refundable, "
-                                    "op_status, psp_ref, failure, claim_age "
+                                    "op_status, psp_ref, failure, "
+                                    "claim_age, psp_conf "
                                     "FROM pay_capture_claim($1, $2, $3, $4, "
                                     "$5, $6, $7, $8, $9, $10, $11::jsonb, "
-                                    "$12::boolean)",
-                                    12, ngx_http_payments_op_claimed)
+                                    "$12::boolean, $13::jsonb)",
+                                    13, ngx_http_payments_op_claimed)
             != NGX_OK)
         {
             ngx_http_payments_finalize(r,
@@ -437,18 +454,19 @@ ngx_http_payments_op_claim(ngx_http_payments_ctx_t *ctx)
                                   "response_status, response_body, "
                                   "refund_id, psp, payment_ref, amount, "
                                   "currency, reason, refundable, "
-                                  "op_status, psp_ref, failure, claim_age "
-                                  "FROM "
+                                  "op_status, psp_ref, failure, "
+                                  "claim_age, psp_conf FROM "
                                   "pay_refund_claim($1, $2, $3, $4, $5, $6, "
-                                  "$7, $8, $9, $10, $11::jsonb)"
+                                  "$7, $8, $9, $10, $11::jsonb, $12::jsonb)"
                                 : "SELECT outcome, lease, retry_after, "
                                   "response_status, response_body, "
                                   "payout_id, psp, destination, amount, "
                                   "currency, NULL, available, op_status, "
-                                  "psp_ref, failure, claim_age FROM "
-                                  "pay_payout_claim($1, $2, $3, $4, $5, $6, "
-                                  "$7, $8, $9, $10, $11::jsonb)",
-                                11, ngx_http_payments_op_claimed)
+                                  "psp_ref, failure, claim_age, psp_conf "
+                                  "FROM pay_payout_claim($1, $2, $3, $4, "
+                                  "$5, $6, $7, $8, $9, $10, $11::jsonb, "
+                                  "$12::jsonb)",
+                                12, ngx_http_payments_op_claimed)
         != NGX_OK)
     {
         ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
@@ -461,6 +479,8 @@ ngx_http_payments_op_claimed(ngx_http_payments_pg_query_t *q, PGresult *res)
 {
     char                     *outcome, *p;
     ngx_int_t                 rc;
+    const char               *changed;
+    pay_psp_conf_t            conf;
     ngx_http_payments_ctx_t  *ctx = q->data;
     ngx_http_request_t       *r = ctx->request;
     ngx_http_payments_op_t   *op = ngx_http_payments_op(ctx);
@@ -581,6 +601,36 @@ ngx_http_payments_op_claimed(ngx_http_payments_pg_query_t *q, PGresult *res)
         op->stale = 1;
         ngx_http_payments_op_abandon(ctx);
         return;
+    }
+
+    /* its request takes the PSP's settings recorded with the claim
+     * (NULL: made before they were recorded): sent again under the same
+     * key with others, it would be another request, at another account
+     * (Adyen refuses it under the key as in use; or, once the key is gone,
+     * makes a second operation).  Not sent: the PSP's webhook settles it,
+     * or the setting put back resumes it. */
+    if (outcome[0] == 'r' && !PQgetisnull(res, 0, 16)) {
+        ngx_http_payments_op_conf(ctx, &conf);
+
+        changed = pay_psp_conf_changed(PQgetvalue(res, 0, 16),
+                                       PQgetlength(res, 0, 16), &conf);
+
+        if (changed != NULL) {
+            op->conf_changed = ngx_http_payments_conf_setting(r->pool,
+                                                              changed);
+
+            ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                          "payments: %s \"%s\" got no answer from psp "
+                          "\"%V\", whose %s is no longer what it was sent "
+                          "with: not sent again; put the setting back to "
+                          "resume it, or look it up at the PSP by its "
+                          "reference",
+                          op->capture ? (op->cancel ? "void" : "capture")
+                                      : op->refund ? "refund" : "pay-out",
+                          ctx->nonce, &ctx->psp->name, op->conf_changed);
+            ngx_http_payments_op_release(ctx, NGX_HTTP_BAD_GATEWAY);
+            return;
+        }
     }
 
     if (ngx_http_payments_op_build(ctx) != NGX_OK) {

@@ -43,6 +43,12 @@ typedef struct {
                                                    request may have reached
                                                    the PSP (a byte sent, or
                                                    not known) */
+    const char                 *conf_changed;   /* the setting of its
+                                                   PSP that is no longer as
+                                                   recorded (as
+                                                   ngx_http_payments_conf_
+                                                   setting names it): not
+                                                   sent; NULL: none */
     char                       *psp_path;
     char                       *psp_content_type;
     char                       *psp_body;
@@ -52,6 +58,10 @@ typedef struct {
 #define ngx_http_payments_op(ctx)  ((ngx_http_payments_op_t *) (ctx)->op)
 
 
+/* the settings of ctx->psp's configuration its request carries, as they
+ * are now (recorded with the claim, compared when it is resumed) */
+void ngx_http_payments_op_conf(ngx_http_payments_ctx_t *ctx,
+    pay_psp_conf_t *conf);
 /* the dialect's request for the operation (the same input, the same
  * bytes): NGX_OK, or an answer already sent */
 ngx_int_t ngx_http_payments_op_build(ngx_http_payments_ctx_t *ctx);

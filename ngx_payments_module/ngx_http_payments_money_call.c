@@ -31,6 +31,8 @@ static char *ngx_http_payments_op_answer(ngx_http_payments_ctx_t *ctx,
 static void ngx_http_payments_op_abandoned(ngx_http_payments_pg_query_t *q,
     PGresult *res);
 static const char *ngx_http_payments_op_kind(ngx_http_payments_op_t *op);
+static const char *ngx_http_payments_op_conf_detail(
+    ngx_http_payments_ctx_t *ctx);
 
 
 /* what a given-up operation's answer says: the PSP never had it */
@@ -40,6 +42,33 @@ static const char *ngx_http_payments_op_kind(ngx_http_payments_op_t *op);
     "new Idempotency-Key"
 
 
+/*
+ * What the operation's request takes from its PSP's configuration, beside
+ * the stored operation: a refund's, capture's or void's the merchant
+ * account (Adyen's merchantAccount), a pay-out's the platform's balance
+ * account (Adyen's balanceAccountId; no dialect's transfer names the
+ * merchant account).  The claim records it (psp_conf), and a resumed
+ * claim is sent only while it is the same (_money.c).
+ */
+
+void
+ngx_http_payments_op_conf(ngx_http_payments_ctx_t *ctx, pay_psp_conf_t *conf)
+{
+    ngx_http_payments_op_t  *op = ngx_http_payments_op(ctx);
+
+    ngx_memzero(conf, sizeof(pay_psp_conf_t));
+
+    if (op->refund) {
+        conf->merchant_account = ctx->psp->merchant_account.len
+                                 ? (char *) ctx->psp->merchant_account.data
+                                 : NULL;
+
+    } else {
+        conf->balance_account = ctx->psp->balance_account;
+    }
+}
+
+
 /* The dialect's request for the operation: the same input, the same bytes */
 
 ngx_int_t
@@ -47,6 +76,7 @@ ngx_http_payments_op_build(ngx_http_payments_ctx_t *ctx)
 {
     int                      rc;
     json_t                  *md;
+    pay_psp_conf_t           conf;
     pay_psp_request_t        preq;
     pay_psp_refund_t         rin;
     pay_psp_payout_t         pin;
@@ -54,6 +84,9 @@ ngx_http_payments_op_build(ngx_http_payments_ctx_t *ctx)
     ngx_http_payments_op_t  *op = ngx_http_payments_op(ctx);
 
     ngx_memzero(&preq, sizeof(pay_psp_request_t));
+
+    /* the configuration's part, as the claim recorded it */
+    ngx_http_payments_op_conf(ctx, &conf);
 
     /* the request's metadata, as the core's parser left it (the stored
      * operation's too: the fingerprint covers it) */
@@ -74,9 +107,7 @@ ngx_http_payments_op_build(ngx_http_payments_ctx_t *ctx)
         rin.currency = op->currency;
         rin.reason = op->reason;
         rin.metadata = md;
-        rin.merchant_account = ctx->psp->merchant_account.len
-                               ? (char *) ctx->psp->merchant_account.data
-                               : NULL;
+        rin.merchant_account = conf.merchant_account;
         if (op->capture) {
             rc = op->cancel
                  ? (ctx->psp->dl->cancel ? ctx->psp->dl->cancel(&rin, &preq)
@@ -95,10 +126,7 @@ ngx_http_payments_op_build(ngx_http_payments_ctx_t *ctx)
         pin.destination = op->destination;
         pin.amount = op->amount;
         pin.currency = op->currency;
-        pin.merchant_account = ctx->psp->merchant_account.len
-                               ? (char *) ctx->psp->merchant_account.data
-                               : NULL;
-        pin.source_account = ctx->psp->balance_account;
+        pin.source_account = conf.balance_account;
         pin.metadata = md;
         rc = ctx->psp->dl->payout ? ctx->psp->dl->payout(&pin, &preq) : -1;
     }
@@ -479,6 +507,8 @@ ngx_http_payments_op_released(ngx_http_payments_pg_query_t *q,
                                      "is not sent again, and an operator "
                                      "looks it up at the PSP; its state "
                                      "comes with the PSP's webhook"
+                                   : ngx_http_payments_op(ctx)->conf_changed
+                                   ? ngx_http_payments_op_conf_detail(ctx)
                                    : "the PSP did not complete the "
                                      "operation; retry with the same "
                                      "Idempotency-Key"));
@@ -575,4 +605,35 @@ ngx_http_payments_op_kind(ngx_http_payments_op_t *op)
 {
     return op->capture ? (op->cancel ? "void" : "capture")
            : op->refund ? "refund" : "pay-out";
+}
+
+
+/* a resumed claim whose PSP's settings changed: why it was not sent */
+
+static const char *
+ngx_http_payments_op_conf_detail(ngx_http_payments_ctx_t *ctx)
+{
+    u_char                  *p, *last;
+    size_t                   len;
+    ngx_http_payments_op_t  *op = ngx_http_payments_op(ctx);
+    static const char        fmt[] =
+        "the PSP never answered this operation, and the gateway's "
+        "configuration of its PSP differs in %s from when it was sent: "
+        "sent again under its key it would be another request, so it is "
+        "not; retry with the same Idempotency-Key once the setting is as "
+        "it was, or an operator looks it up at the PSP; its state comes "
+        "with the PSP's webhook";
+
+    len = sizeof(fmt) + ngx_strlen(op->conf_changed);
+
+    p = ngx_pnalloc(ctx->request->pool, len);
+    if (p == NULL) {
+        return "the PSP's configuration changed since this operation was "
+               "sent: it is not sent again";
+    }
+
+    last = ngx_snprintf(p, len - 1, fmt, op->conf_changed);
+    *last = '\0';
+
+    return (char *) p;
 }

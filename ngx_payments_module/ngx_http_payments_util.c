@@ -37,6 +37,36 @@ ngx_http_payments_cstr(ngx_pool_t *pool, ngx_str_t *s)
 }
 
 
+/*
+ * The setting pay_psp_conf_changed named, as a log line or a problem's
+ * detail names it: "merchant_account=" (the payments_psp parameter), or
+ * what an unreadable record is; in pool.
+ */
+
+const char *
+ngx_http_payments_conf_setting(ngx_pool_t *pool, const char *changed)
+{
+    u_char  *p, *last;
+    size_t   len;
+
+    if (ngx_strcmp(changed, "unreadable") == 0) {
+        return "settings as recorded (the record is unreadable)";
+    }
+
+    len = ngx_strlen(changed) + sizeof("=");
+
+    p = ngx_pnalloc(pool, len);
+    if (p == NULL) {
+        return "settings";
+    }
+
+    last = ngx_sprintf(p, "%s=", changed);
+    *last = '\0';
+
+    return (const char *) p;
+}
+
+
 char *
 ngx_http_payments_strdup(ngx_pool_t *pool, const char *s)
 {

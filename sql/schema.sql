@@ -3352,6 +3352,18 @@ $$;
 --
 
 CREATE FUNCTION public.pay_capture_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_capture_id text, p_order_id text, p_amount bigint, p_currency text, p_kind text, p_metadata jsonb, p_final boolean) RETURNS TABLE(outcome text, lease bigint, retry_after integer, response_status integer, response_body text, refund_id text, psp text, payment_ref text, amount bigint, currency text, reason text, refundable bigint, op_status text, psp_ref text, failure text, claim_age bigint)
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT outcome, lease, retry_after, response_status, response_body, refund_id, psp, payment_ref, amount, currency, reason, refundable, op_status, psp_ref, failure, claim_age FROM pay_capture_claim(p_merchant, p_idem_key, p_fingerprint, p_lease_seconds, p_ttl_seconds, p_capture_id, p_order_id, p_amount, p_currency, p_kind, p_metadata, p_final, NULL::jsonb);
+$$;
+
+
+--
+-- Name: pay_capture_claim(text, text, text, integer, integer, text, text, bigint, text, text, jsonb, boolean, jsonb); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_capture_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_capture_id text, p_order_id text, p_amount bigint, p_currency text, p_kind text, p_metadata jsonb, p_final boolean, p_psp_conf jsonb) RETURNS TABLE(outcome text, lease bigint, retry_after integer, response_status integer, response_body text, refund_id text, psp text, payment_ref text, amount bigint, currency text, reason text, refundable bigint, op_status text, psp_ref text, failure text, claim_age bigint, psp_conf jsonb)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $$
@@ -3378,7 +3390,8 @@ BEGIN
         RETURN QUERY SELECT k.outcome, NULL::bigint, k.retry_after, k.response_status,
                             k.response_body, NULL::text, NULL::text, NULL::text,
                             NULL::bigint, NULL::text, NULL::text, NULL::bigint,
-                            NULL::text, NULL::text, NULL::text, NULL::bigint;
+                            NULL::text, NULL::text, NULL::text, NULL::bigint,
+                            NULL::jsonb;
         RETURN;
     END IF;
 
@@ -3420,7 +3433,8 @@ BEGIN
                             k.lease, NULL::int, NULL::int, NULL::text,
                             cp.capture_id, cp.psp, c.psp_payment_ref, cp.amount, cp.currency,
                             cp.kind, NULL::bigint, cp.status, cp.psp_ref, cp.failure,
-                            floor(date_part('epoch', clock_timestamp() - cp.created_at))::bigint;
+                            floor(date_part('epoch', clock_timestamp() - cp.created_at))::bigint,
+                            cp.psp_conf;
         RETURN;
     END IF;
 
@@ -3499,7 +3513,7 @@ BEGIN
                             NULL::text, NULL::text, NULL::text, NULL::bigint,
                             o.currency, NULL::text,
                             CASE WHEN v_left IS NULL THEN NULL ELSE greatest(v_left, 0) END,
-                            NULL::text, NULL::text, NULL::text, NULL::bigint;
+                            NULL::text, NULL::text, NULL::text, NULL::bigint, NULL::jsonb;
         RETURN;
     END IF;
 
@@ -3507,11 +3521,11 @@ BEGIN
     VALUES (p_merchant, p_idem_key, p_fingerprint, 'capture', p_capture_id);
 
     INSERT INTO captures (merchant_id, capture_id, kind, checkout_id, payment_order_id, psp,
-                          nonce, amount, currency, final, status, metadata, psp_contact)
+                          nonce, amount, currency, final, status, metadata, psp_contact, psp_conf)
     VALUES (p_merchant, p_capture_id, p_kind, o.checkout_id, p_order_id, c.psp,
             p_merchant || ':' || p_capture_id, v_amt, o.currency,
             p_kind = 'void' OR coalesce(p_final, false), 'PENDING',
-            coalesce(p_metadata, '{}'), 'trying');
+            coalesce(p_metadata, '{}'), 'trying', p_psp_conf);
 
     PERFORM audit_append(p_merchant, o.checkout_id, p_kind || ':requested',
         jsonb_build_object('capture_id', p_capture_id, 'payment_order_id', p_order_id,
@@ -3520,7 +3534,7 @@ BEGIN
     RETURN QUERY SELECT 'new'::text, k.lease, NULL::int, NULL::int, NULL::text,
                         p_capture_id, c.psp, c.psp_payment_ref, v_amt, o.currency,
                         p_kind, NULL::bigint, 'PENDING'::text, NULL::text, NULL::text,
-                        0::bigint;
+                        0::bigint, p_psp_conf;
 END
 $$;
 
@@ -6653,7 +6667,7 @@ CREATE FUNCTION public.pay_payout_claim(p_merchant text, p_idem_key text, p_fing
     LANGUAGE sql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $$
-    SELECT * FROM pay_payout_claim(p_merchant, p_idem_key, p_fingerprint, p_lease_seconds, p_ttl_seconds, p_payout_id, p_seller, p_amount, p_currency, p_psp, '{}'::jsonb);
+    SELECT outcome, lease, retry_after, response_status, response_body, payout_id, psp, destination, amount, currency, available, op_status, psp_ref, failure, claim_age FROM pay_payout_claim(p_merchant, p_idem_key, p_fingerprint, p_lease_seconds, p_ttl_seconds, p_payout_id, p_seller, p_amount, p_currency, p_psp, '{}'::jsonb, NULL::jsonb);
 $$;
 
 
@@ -6662,6 +6676,18 @@ $$;
 --
 
 CREATE FUNCTION public.pay_payout_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_payout_id text, p_seller text, p_amount bigint, p_currency text, p_psp text, p_metadata jsonb) RETURNS TABLE(outcome text, lease bigint, retry_after integer, response_status integer, response_body text, payout_id text, psp text, destination text, amount bigint, currency text, available bigint, op_status text, psp_ref text, failure text, claim_age bigint)
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT outcome, lease, retry_after, response_status, response_body, payout_id, psp, destination, amount, currency, available, op_status, psp_ref, failure, claim_age FROM pay_payout_claim(p_merchant, p_idem_key, p_fingerprint, p_lease_seconds, p_ttl_seconds, p_payout_id, p_seller, p_amount, p_currency, p_psp, p_metadata, NULL::jsonb);
+$$;
+
+
+--
+-- Name: pay_payout_claim(text, text, text, integer, integer, text, text, bigint, text, text, jsonb, jsonb); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_payout_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_payout_id text, p_seller text, p_amount bigint, p_currency text, p_psp text, p_metadata jsonb, p_psp_conf jsonb) RETURNS TABLE(outcome text, lease bigint, retry_after integer, response_status integer, response_body text, payout_id text, psp text, destination text, amount bigint, currency text, available bigint, op_status text, psp_ref text, failure text, claim_age bigint, psp_conf jsonb)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $$
@@ -6681,7 +6707,8 @@ BEGIN
         RETURN QUERY SELECT k.outcome, NULL::bigint, k.retry_after, k.response_status,
                             k.response_body, NULL::text, NULL::text, NULL::text,
                             NULL::bigint, NULL::text, NULL::bigint,
-                            NULL::text, NULL::text, NULL::text, NULL::bigint;
+                            NULL::text, NULL::text, NULL::text, NULL::bigint,
+                            NULL::jsonb;
         RETURN;
     END IF;
 
@@ -6721,7 +6748,8 @@ BEGIN
                             k.lease, NULL::int, NULL::int, NULL::text,
                             p.payout_id, p.psp, p.destination, p.amount, p.currency,
                             NULL::bigint, p.status, p.psp_payout_id, p.failure,
-                            floor(date_part('epoch', clock_timestamp() - p.created_at))::bigint;
+                            floor(date_part('epoch', clock_timestamp() - p.created_at))::bigint,
+                            p.psp_conf;
         RETURN;
     END IF;
 
@@ -6751,7 +6779,7 @@ BEGIN
         RETURN QUERY SELECT v_err, NULL::bigint, NULL::int, NULL::int, NULL::text,
                             NULL::text, NULL::text, NULL::text, NULL::bigint,
                             p_currency, v_av, NULL::text, NULL::text, NULL::text,
-                            NULL::bigint;
+                            NULL::bigint, NULL::jsonb;
         RETURN;
     END IF;
 
@@ -6759,10 +6787,10 @@ BEGIN
     VALUES (p_merchant, p_idem_key, p_fingerprint, 'payout', p_payout_id);
 
     INSERT INTO payouts (merchant_id, payout_id, seller_account, psp, destination, nonce,
-                         amount, currency, status, metadata, psp_contact)
+                         amount, currency, status, metadata, psp_contact, psp_conf)
     VALUES (p_merchant, p_payout_id, p_seller, p_psp, s.destination,
             p_merchant || ':' || p_payout_id, p_amount, p_currency, 'PENDING',
-            COALESCE(p_metadata, '{}'), 'trying');
+            COALESCE(p_metadata, '{}'), 'trying', p_psp_conf);
 
     PERFORM audit_append(p_merchant, NULL, 'payout:requested',
         jsonb_build_object('payout_id', p_payout_id, 'seller_account', p_seller,
@@ -6770,7 +6798,8 @@ BEGIN
 
     RETURN QUERY SELECT 'new'::text, k.lease, NULL::int, NULL::int, NULL::text,
                         p_payout_id, p_psp, s.destination, p_amount, p_currency,
-                        NULL::bigint, 'PENDING'::text, NULL::text, NULL::text, 0::bigint;
+                        NULL::bigint, 'PENDING'::text, NULL::text, NULL::text, 0::bigint,
+                        p_psp_conf;
 END
 $$;
 
@@ -6907,7 +6936,7 @@ CREATE FUNCTION public.pay_refund_claim(p_merchant text, p_idem_key text, p_fing
     LANGUAGE sql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $$
-    SELECT * FROM pay_refund_claim(p_merchant, p_idem_key, p_fingerprint, p_lease_seconds, p_ttl_seconds, p_refund_id, p_order_id, p_amount, p_currency, p_reason, '{}'::jsonb);
+    SELECT outcome, lease, retry_after, response_status, response_body, refund_id, psp, payment_ref, amount, currency, reason, refundable, op_status, psp_ref, failure, claim_age FROM pay_refund_claim(p_merchant, p_idem_key, p_fingerprint, p_lease_seconds, p_ttl_seconds, p_refund_id, p_order_id, p_amount, p_currency, p_reason, '{}'::jsonb, NULL::jsonb);
 $$;
 
 
@@ -6916,6 +6945,18 @@ $$;
 --
 
 CREATE FUNCTION public.pay_refund_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_refund_id text, p_order_id text, p_amount bigint, p_currency text, p_reason text, p_metadata jsonb) RETURNS TABLE(outcome text, lease bigint, retry_after integer, response_status integer, response_body text, refund_id text, psp text, payment_ref text, amount bigint, currency text, reason text, refundable bigint, op_status text, psp_ref text, failure text, claim_age bigint)
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT outcome, lease, retry_after, response_status, response_body, refund_id, psp, payment_ref, amount, currency, reason, refundable, op_status, psp_ref, failure, claim_age FROM pay_refund_claim(p_merchant, p_idem_key, p_fingerprint, p_lease_seconds, p_ttl_seconds, p_refund_id, p_order_id, p_amount, p_currency, p_reason, p_metadata, NULL::jsonb);
+$$;
+
+
+--
+-- Name: pay_refund_claim(text, text, text, integer, integer, text, text, bigint, text, text, jsonb, jsonb); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_refund_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_refund_id text, p_order_id text, p_amount bigint, p_currency text, p_reason text, p_metadata jsonb, p_psp_conf jsonb) RETURNS TABLE(outcome text, lease bigint, retry_after integer, response_status integer, response_body text, refund_id text, psp text, payment_ref text, amount bigint, currency text, reason text, refundable bigint, op_status text, psp_ref text, failure text, claim_age bigint, psp_conf jsonb)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $$
@@ -6940,7 +6981,8 @@ BEGIN
         RETURN QUERY SELECT k.outcome, NULL::bigint, k.retry_after, k.response_status,
                             k.response_body, NULL::text, NULL::text, NULL::text,
                             NULL::bigint, NULL::text, NULL::text, NULL::bigint,
-                            NULL::text, NULL::text, NULL::text, NULL::bigint;
+                            NULL::text, NULL::text, NULL::text, NULL::bigint,
+                            NULL::jsonb;
         RETURN;
     END IF;
 
@@ -6982,7 +7024,8 @@ BEGIN
                             k.lease, NULL::int, NULL::int, NULL::text,
                             r.refund_id, r.psp, c.psp_payment_ref, r.amount, r.currency,
                             r.reason, NULL::bigint, r.status, r.psp_refund_id, r.failure,
-                            floor(date_part('epoch', clock_timestamp() - r.created_at))::bigint;
+                            floor(date_part('epoch', clock_timestamp() - r.created_at))::bigint,
+                            r.psp_conf;
         RETURN;
     END IF;
 
@@ -7046,7 +7089,7 @@ BEGIN
                                  WHEN o.amount IS NULL THEN NULL
                                  ELSE greatest(coalesce(o.amount_captured, o.amount)
                                                - v_sum, 0) END,
-                            NULL::text, NULL::text, NULL::text, NULL::bigint;
+                            NULL::text, NULL::text, NULL::text, NULL::bigint, NULL::jsonb;
         RETURN;
     END IF;
 
@@ -7054,10 +7097,10 @@ BEGIN
     VALUES (p_merchant, p_idem_key, p_fingerprint, 'refund', p_refund_id);
 
     INSERT INTO refunds (merchant_id, refund_id, checkout_id, payment_order_id, psp, nonce,
-                         amount, currency, reason, status, metadata, psp_contact)
+                         amount, currency, reason, status, metadata, psp_contact, psp_conf)
     VALUES (p_merchant, p_refund_id, o.checkout_id, p_order_id, c.psp,
             p_merchant || ':' || p_refund_id, p_amount, p_currency, p_reason, 'PENDING',
-            COALESCE(p_metadata, '{}'), 'trying');
+            COALESCE(p_metadata, '{}'), 'trying', p_psp_conf);
 
     PERFORM audit_append(p_merchant, o.checkout_id, 'refund:requested',
         jsonb_build_object('refund_id', p_refund_id, 'payment_order_id', p_order_id,
@@ -7066,7 +7109,7 @@ BEGIN
     RETURN QUERY SELECT 'new'::text, k.lease, NULL::int, NULL::int, NULL::text,
                         p_refund_id, c.psp, c.psp_payment_ref, p_amount, p_currency,
                         p_reason, NULL::bigint, 'PENDING'::text, NULL::text, NULL::text,
-                        0::bigint;
+                        0::bigint, p_psp_conf;
 END
 $$;
 
@@ -9584,6 +9627,7 @@ CREATE TABLE public.payouts (
     metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
     amount_reversed bigint DEFAULT 0 NOT NULL,
     psp_contact text DEFAULT 'maybe'::text NOT NULL,
+    psp_conf jsonb,
     CONSTRAINT payouts_amount CHECK ((amount > 0)),
     CONSTRAINT payouts_amount_reversed CHECK (((amount_reversed >= 0) AND (amount_reversed <= amount))),
     CONSTRAINT payouts_currency CHECK ((currency ~ '^[A-Z]{3}$'::text)),
@@ -9623,6 +9667,13 @@ COMMENT ON COLUMN public.payouts.amount_reversed IS 'what the PSP took back of t
 --
 
 COMMENT ON COLUMN public.payouts.psp_contact IS 'none: no attempt can have reached the PSP; trying: an attempt holds the key''s lease, none before it can have; maybe: one may have (a byte sent, or a holder that never said)';
+
+
+--
+-- Name: COLUMN payouts.psp_conf; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.payouts.psp_conf IS 'the PSP settings its request carried when first sent ({"balance_account": ...}); NULL: not recorded';
 
 
 --
@@ -11103,6 +11154,7 @@ CREATE TABLE public.refunds (
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
     psp_contact text DEFAULT 'maybe'::text NOT NULL,
+    psp_conf jsonb,
     CONSTRAINT refunds_amount CHECK ((amount > 0)),
     CONSTRAINT refunds_booked_iff_succeeded CHECK (((status = 'SUCCEEDED'::text) = (commission_part IS NOT NULL))),
     CONSTRAINT refunds_commission_part CHECK ((commission_part >= 0)),
@@ -11137,6 +11189,13 @@ COMMENT ON COLUMN public.refunds.metadata IS 'the merchant''s metadata: a JSON o
 --
 
 COMMENT ON COLUMN public.refunds.psp_contact IS 'none: no attempt can have reached the PSP; trying: an attempt holds the key''s lease, none before it can have; maybe: one may have (a byte sent, or a holder that never said)';
+
+
+--
+-- Name: COLUMN refunds.psp_conf; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.refunds.psp_conf IS 'the PSP settings its request carried when first sent ({"merchant_account": ...}); NULL: not recorded';
 
 
 --
@@ -11579,6 +11638,7 @@ CREATE TABLE public.captures (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     psp_contact text DEFAULT 'maybe'::text NOT NULL,
+    psp_conf jsonb,
     CONSTRAINT captures_amount CHECK ((amount > 0)),
     CONSTRAINT captures_booked_iff_captured CHECK ((((kind = 'capture'::text) AND (status = 'SUCCEEDED'::text)) = (commission_part IS NOT NULL))),
     CONSTRAINT captures_commission_part CHECK (((commission_part >= 0) AND (commission_part <= amount))),
@@ -11606,6 +11666,13 @@ COMMENT ON TABLE public.captures IS 'captures and voids of manual-capture orders
 --
 
 COMMENT ON COLUMN public.captures.psp_contact IS 'none: no attempt can have reached the PSP; trying: an attempt holds the key''s lease, none before it can have; maybe: one may have (a byte sent, or a holder that never said)';
+
+
+--
+-- Name: COLUMN captures.psp_conf; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.captures.psp_conf IS 'the PSP settings its request carried when first sent ({"merchant_account": ...}); NULL: not recorded';
 
 
 --
@@ -12608,6 +12675,14 @@ ALTER TABLE ONLY public.captures
 
 
 --
+-- Name: captures captures_psp_conf; Type: CHECK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE public.captures
+    ADD CONSTRAINT captures_psp_conf CHECK ((jsonb_typeof(psp_conf) = 'object'::text)) NOT VALID;
+
+
+--
 -- Name: checkout_risk_after checkout_risk_after_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -12872,6 +12947,14 @@ ALTER TABLE ONLY public.payouts
 
 
 --
+-- Name: payouts payouts_psp_conf; Type: CHECK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE public.payouts
+    ADD CONSTRAINT payouts_psp_conf CHECK ((jsonb_typeof(psp_conf) = 'object'::text)) NOT VALID;
+
+
+--
 -- Name: psp_event_ids psp_event_ids_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -12957,6 +13040,14 @@ ALTER TABLE ONLY public.recon_seen
 
 ALTER TABLE ONLY public.refunds
     ADD CONSTRAINT refunds_pkey PRIMARY KEY (merchant_id, refund_id);
+
+
+--
+-- Name: refunds refunds_psp_conf; Type: CHECK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE public.refunds
+    ADD CONSTRAINT refunds_psp_conf CHECK ((jsonb_typeof(psp_conf) = 'object'::text)) NOT VALID;
 
 
 --
@@ -14380,6 +14471,14 @@ GRANT ALL ON FUNCTION public.pay_capture_claim(p_merchant text, p_idem_key text,
 
 
 --
+-- Name: FUNCTION pay_capture_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_capture_id text, p_order_id text, p_amount bigint, p_currency text, p_kind text, p_metadata jsonb, p_final boolean, p_psp_conf jsonb); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_capture_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_capture_id text, p_order_id text, p_amount bigint, p_currency text, p_kind text, p_metadata jsonb, p_final boolean, p_psp_conf jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_capture_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_capture_id text, p_order_id text, p_amount bigint, p_currency text, p_kind text, p_metadata jsonb, p_final boolean, p_psp_conf jsonb) TO payments_gateway;
+
+
+--
 -- Name: FUNCTION pay_capture_finish(p_merchant text, p_idem_key text, p_lease bigint, p_capture_id text, p_registered boolean, p_psp_ref text, p_failure text, p_response_status integer, p_response_body text); Type: ACL; Schema: public; Owner: -
 --
 
@@ -14938,6 +15037,14 @@ GRANT ALL ON FUNCTION public.pay_payout_claim(p_merchant text, p_idem_key text, 
 
 
 --
+-- Name: FUNCTION pay_payout_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_payout_id text, p_seller text, p_amount bigint, p_currency text, p_psp text, p_metadata jsonb, p_psp_conf jsonb); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_payout_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_payout_id text, p_seller text, p_amount bigint, p_currency text, p_psp text, p_metadata jsonb, p_psp_conf jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_payout_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_payout_id text, p_seller text, p_amount bigint, p_currency text, p_psp text, p_metadata jsonb, p_psp_conf jsonb) TO payments_gateway;
+
+
+--
 -- Name: FUNCTION pay_payout_finish(p_merchant text, p_idem_key text, p_lease bigint, p_payout_id text, p_registered boolean, p_psp_payout_id text, p_failure text, p_response_status integer, p_response_body text); Type: ACL; Schema: public; Owner: -
 --
 
@@ -14975,6 +15082,14 @@ GRANT ALL ON FUNCTION public.pay_refund_claim(p_merchant text, p_idem_key text, 
 
 REVOKE ALL ON FUNCTION public.pay_refund_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_refund_id text, p_order_id text, p_amount bigint, p_currency text, p_reason text, p_metadata jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.pay_refund_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_refund_id text, p_order_id text, p_amount bigint, p_currency text, p_reason text, p_metadata jsonb) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_refund_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_refund_id text, p_order_id text, p_amount bigint, p_currency text, p_reason text, p_metadata jsonb, p_psp_conf jsonb); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_refund_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_refund_id text, p_order_id text, p_amount bigint, p_currency text, p_reason text, p_metadata jsonb, p_psp_conf jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_refund_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_refund_id text, p_order_id text, p_amount bigint, p_currency text, p_reason text, p_metadata jsonb, p_psp_conf jsonb) TO payments_gateway;
 
 
 --

@@ -6,9 +6,12 @@
 -- payment_ref the checkout's payment at the PSP, refundable what may still
 -- be captured).  p_final: the PSP releases the rest of the authorization
 -- with a capture (one capture per authorization: Stripe), so a second
--- capture of the checkout is refused.
-CREATE OR REPLACE FUNCTION pay_capture_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_capture_id text, p_order_id text, p_amount bigint, p_currency text, p_kind text, p_metadata jsonb, p_final boolean)
- RETURNS TABLE(outcome text, lease bigint, retry_after integer, response_status integer, response_body text, refund_id text, psp text, payment_ref text, amount bigint, currency text, reason text, refundable bigint, op_status text, psp_ref text, failure text, claim_age bigint)
+-- capture of the checkout is refused.  p_psp_conf: the PSP settings its
+-- request carries (pay_psp_conf_record), recorded with the row and
+-- returned when the claim is resumed, so that the request is sent again
+-- only under the same settings (psp_conf NULL: not recorded).
+CREATE OR REPLACE FUNCTION pay_capture_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_capture_id text, p_order_id text, p_amount bigint, p_currency text, p_kind text, p_metadata jsonb, p_final boolean, p_psp_conf jsonb)
+ RETURNS TABLE(outcome text, lease bigint, retry_after integer, response_status integer, response_body text, refund_id text, psp text, payment_ref text, amount bigint, currency text, reason text, refundable bigint, op_status text, psp_ref text, failure text, claim_age bigint, psp_conf jsonb)
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'public', 'pg_temp'
@@ -36,7 +39,8 @@ BEGIN
         RETURN QUERY SELECT k.outcome, NULL::bigint, k.retry_after, k.response_status,
                             k.response_body, NULL::text, NULL::text, NULL::text,
                             NULL::bigint, NULL::text, NULL::text, NULL::bigint,
-                            NULL::text, NULL::text, NULL::text, NULL::bigint;
+                            NULL::text, NULL::text, NULL::text, NULL::bigint,
+                            NULL::jsonb;
         RETURN;
     END IF;
 
@@ -78,7 +82,8 @@ BEGIN
                             k.lease, NULL::int, NULL::int, NULL::text,
                             cp.capture_id, cp.psp, c.psp_payment_ref, cp.amount, cp.currency,
                             cp.kind, NULL::bigint, cp.status, cp.psp_ref, cp.failure,
-                            floor(date_part('epoch', clock_timestamp() - cp.created_at))::bigint;
+                            floor(date_part('epoch', clock_timestamp() - cp.created_at))::bigint,
+                            cp.psp_conf;
         RETURN;
     END IF;
 
@@ -157,7 +162,7 @@ BEGIN
                             NULL::text, NULL::text, NULL::text, NULL::bigint,
                             o.currency, NULL::text,
                             CASE WHEN v_left IS NULL THEN NULL ELSE greatest(v_left, 0) END,
-                            NULL::text, NULL::text, NULL::text, NULL::bigint;
+                            NULL::text, NULL::text, NULL::text, NULL::bigint, NULL::jsonb;
         RETURN;
     END IF;
 
@@ -165,11 +170,11 @@ BEGIN
     VALUES (p_merchant, p_idem_key, p_fingerprint, 'capture', p_capture_id);
 
     INSERT INTO captures (merchant_id, capture_id, kind, checkout_id, payment_order_id, psp,
-                          nonce, amount, currency, final, status, metadata, psp_contact)
+                          nonce, amount, currency, final, status, metadata, psp_contact, psp_conf)
     VALUES (p_merchant, p_capture_id, p_kind, o.checkout_id, p_order_id, c.psp,
             p_merchant || ':' || p_capture_id, v_amt, o.currency,
             p_kind = 'void' OR coalesce(p_final, false), 'PENDING',
-            coalesce(p_metadata, '{}'), 'trying');
+            coalesce(p_metadata, '{}'), 'trying', p_psp_conf);
 
     PERFORM audit_append(p_merchant, o.checkout_id, p_kind || ':requested',
         jsonb_build_object('capture_id', p_capture_id, 'payment_order_id', p_order_id,
@@ -178,8 +183,21 @@ BEGIN
     RETURN QUERY SELECT 'new'::text, k.lease, NULL::int, NULL::int, NULL::text,
                         p_capture_id, c.psp, c.psp_payment_ref, v_amt, o.currency,
                         p_kind, NULL::bigint, 'PENDING'::text, NULL::text, NULL::text,
-                        0::bigint;
+                        0::bigint, p_psp_conf;
 END
+$function$;
+REVOKE ALL ON FUNCTION pay_capture_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_capture_id text, p_order_id text, p_amount bigint, p_currency text, p_kind text, p_metadata jsonb, p_final boolean, p_psp_conf jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pay_capture_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_capture_id text, p_order_id text, p_amount bigint, p_currency text, p_kind text, p_metadata jsonb, p_final boolean, p_psp_conf jsonb) TO payments_gateway;
+
+-- The signature without the PSP's settings, which the previous release's
+-- module calls during an upgrade: none recorded.
+CREATE OR REPLACE FUNCTION pay_capture_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_capture_id text, p_order_id text, p_amount bigint, p_currency text, p_kind text, p_metadata jsonb, p_final boolean)
+ RETURNS TABLE(outcome text, lease bigint, retry_after integer, response_status integer, response_body text, refund_id text, psp text, payment_ref text, amount bigint, currency text, reason text, refundable bigint, op_status text, psp_ref text, failure text, claim_age bigint)
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'public', 'pg_temp'
+AS $function$
+    SELECT outcome, lease, retry_after, response_status, response_body, refund_id, psp, payment_ref, amount, currency, reason, refundable, op_status, psp_ref, failure, claim_age FROM pay_capture_claim(p_merchant, p_idem_key, p_fingerprint, p_lease_seconds, p_ttl_seconds, p_capture_id, p_order_id, p_amount, p_currency, p_kind, p_metadata, p_final, NULL::jsonb);
 $function$;
 REVOKE ALL ON FUNCTION pay_capture_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_capture_id text, p_order_id text, p_amount bigint, p_currency text, p_kind text, p_metadata jsonb, p_final boolean) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pay_capture_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_capture_id text, p_order_id text, p_amount bigint, p_currency text, p_kind text, p_metadata jsonb, p_final boolean) TO payments_gateway;

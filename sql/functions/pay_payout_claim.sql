@@ -1,5 +1,10 @@
-CREATE OR REPLACE FUNCTION pay_payout_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_payout_id text, p_seller text, p_amount bigint, p_currency text, p_psp text, p_metadata jsonb)
- RETURNS TABLE(outcome text, lease bigint, retry_after integer, response_status integer, response_body text, payout_id text, psp text, destination text, amount bigint, currency text, available bigint, op_status text, psp_ref text, failure text, claim_age bigint)
+-- A pay-out's claim: the key, the seller's available balance and the row,
+-- in one transaction.  p_psp_conf: the PSP settings its request carries
+-- (pay_psp_conf_record), recorded with the row and returned when the claim
+-- is resumed, so that the request is sent again only under the same
+-- settings (psp_conf NULL: not recorded).
+CREATE OR REPLACE FUNCTION pay_payout_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_payout_id text, p_seller text, p_amount bigint, p_currency text, p_psp text, p_metadata jsonb, p_psp_conf jsonb)
+ RETURNS TABLE(outcome text, lease bigint, retry_after integer, response_status integer, response_body text, payout_id text, psp text, destination text, amount bigint, currency text, available bigint, op_status text, psp_ref text, failure text, claim_age bigint, psp_conf jsonb)
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'public', 'pg_temp'
@@ -20,7 +25,8 @@ BEGIN
         RETURN QUERY SELECT k.outcome, NULL::bigint, k.retry_after, k.response_status,
                             k.response_body, NULL::text, NULL::text, NULL::text,
                             NULL::bigint, NULL::text, NULL::bigint,
-                            NULL::text, NULL::text, NULL::text, NULL::bigint;
+                            NULL::text, NULL::text, NULL::text, NULL::bigint,
+                            NULL::jsonb;
         RETURN;
     END IF;
 
@@ -60,7 +66,8 @@ BEGIN
                             k.lease, NULL::int, NULL::int, NULL::text,
                             p.payout_id, p.psp, p.destination, p.amount, p.currency,
                             NULL::bigint, p.status, p.psp_payout_id, p.failure,
-                            floor(date_part('epoch', clock_timestamp() - p.created_at))::bigint;
+                            floor(date_part('epoch', clock_timestamp() - p.created_at))::bigint,
+                            p.psp_conf;
         RETURN;
     END IF;
 
@@ -90,7 +97,7 @@ BEGIN
         RETURN QUERY SELECT v_err, NULL::bigint, NULL::int, NULL::int, NULL::text,
                             NULL::text, NULL::text, NULL::text, NULL::bigint,
                             p_currency, v_av, NULL::text, NULL::text, NULL::text,
-                            NULL::bigint;
+                            NULL::bigint, NULL::jsonb;
         RETURN;
     END IF;
 
@@ -98,10 +105,10 @@ BEGIN
     VALUES (p_merchant, p_idem_key, p_fingerprint, 'payout', p_payout_id);
 
     INSERT INTO payouts (merchant_id, payout_id, seller_account, psp, destination, nonce,
-                         amount, currency, status, metadata, psp_contact)
+                         amount, currency, status, metadata, psp_contact, psp_conf)
     VALUES (p_merchant, p_payout_id, p_seller, p_psp, s.destination,
             p_merchant || ':' || p_payout_id, p_amount, p_currency, 'PENDING',
-            COALESCE(p_metadata, '{}'), 'trying');
+            COALESCE(p_metadata, '{}'), 'trying', p_psp_conf);
 
     PERFORM audit_append(p_merchant, NULL, 'payout:requested',
         jsonb_build_object('payout_id', p_payout_id, 'seller_account', p_seller,
@@ -109,8 +116,22 @@ BEGIN
 
     RETURN QUERY SELECT 'new'::text, k.lease, NULL::int, NULL::int, NULL::text,
                         p_payout_id, p_psp, s.destination, p_amount, p_currency,
-                        NULL::bigint, 'PENDING'::text, NULL::text, NULL::text, 0::bigint;
+                        NULL::bigint, 'PENDING'::text, NULL::text, NULL::text, 0::bigint,
+                        p_psp_conf;
 END
+$function$;
+REVOKE ALL ON FUNCTION pay_payout_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_payout_id text, p_seller text, p_amount bigint, p_currency text, p_psp text, p_metadata jsonb, p_psp_conf jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pay_payout_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_payout_id text, p_seller text, p_amount bigint, p_currency text, p_psp text, p_metadata jsonb, p_psp_conf jsonb) TO payments_gateway;
+
+-- The signature without the PSP's settings, which the previous release's
+-- module calls during an upgrade: none recorded.
+CREATE OR REPLACE FUNCTION pay_payout_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_payout_id text, p_seller text, p_amount bigint, p_currency text, p_psp text, p_metadata jsonb)
+ RETURNS TABLE(outcome text, lease bigint, retry_after integer, response_status integer, response_body text, payout_id text, psp text, destination text, amount bigint, currency text, available bigint, op_status text, psp_ref text, failure text, claim_age bigint)
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'public', 'pg_temp'
+AS $function$
+    SELECT outcome, lease, retry_after, response_status, response_body, payout_id, psp, destination, amount, currency, available, op_status, psp_ref, failure, claim_age FROM pay_payout_claim(p_merchant, p_idem_key, p_fingerprint, p_lease_seconds, p_ttl_seconds, p_payout_id, p_seller, p_amount, p_currency, p_psp, p_metadata, NULL::jsonb);
 $function$;
 REVOKE ALL ON FUNCTION pay_payout_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_payout_id text, p_seller text, p_amount bigint, p_currency text, p_psp text, p_metadata jsonb) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pay_payout_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_payout_id text, p_seller text, p_amount bigint, p_currency text, p_psp text, p_metadata jsonb) TO payments_gateway;
@@ -123,7 +144,7 @@ CREATE OR REPLACE FUNCTION pay_payout_claim(p_merchant text, p_idem_key text, p_
  SECURITY DEFINER
  SET search_path TO 'public', 'pg_temp'
 AS $function$
-    SELECT * FROM pay_payout_claim(p_merchant, p_idem_key, p_fingerprint, p_lease_seconds, p_ttl_seconds, p_payout_id, p_seller, p_amount, p_currency, p_psp, '{}'::jsonb);
+    SELECT outcome, lease, retry_after, response_status, response_body, payout_id, psp, destination, amount, currency, available, op_status, psp_ref, failure, claim_age FROM pay_payout_claim(p_merchant, p_idem_key, p_fingerprint, p_lease_seconds, p_ttl_seconds, p_payout_id, p_seller, p_amount, p_currency, p_psp, '{}'::jsonb, NULL::jsonb);
 $function$;
 REVOKE ALL ON FUNCTION pay_payout_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_payout_id text, p_seller text, p_amount bigint, p_currency text, p_psp text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pay_payout_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_payout_id text, p_seller text, p_amount bigint, p_currency text, p_psp text) TO payments_gateway;

@@ -1,5 +1,10 @@
-CREATE OR REPLACE FUNCTION pay_refund_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_refund_id text, p_order_id text, p_amount bigint, p_currency text, p_reason text, p_metadata jsonb)
- RETURNS TABLE(outcome text, lease bigint, retry_after integer, response_status integer, response_body text, refund_id text, psp text, payment_ref text, amount bigint, currency text, reason text, refundable bigint, op_status text, psp_ref text, failure text, claim_age bigint)
+-- A refund's claim: the key, the limits and the row, in one transaction.
+-- p_psp_conf: the PSP settings its request carries (pay_psp_conf_record),
+-- recorded with the row and returned when the claim is resumed, so that
+-- the request is sent again only under the same settings (psp_conf NULL:
+-- not recorded).
+CREATE OR REPLACE FUNCTION pay_refund_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_refund_id text, p_order_id text, p_amount bigint, p_currency text, p_reason text, p_metadata jsonb, p_psp_conf jsonb)
+ RETURNS TABLE(outcome text, lease bigint, retry_after integer, response_status integer, response_body text, refund_id text, psp text, payment_ref text, amount bigint, currency text, reason text, refundable bigint, op_status text, psp_ref text, failure text, claim_age bigint, psp_conf jsonb)
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'public', 'pg_temp'
@@ -25,7 +30,8 @@ BEGIN
         RETURN QUERY SELECT k.outcome, NULL::bigint, k.retry_after, k.response_status,
                             k.response_body, NULL::text, NULL::text, NULL::text,
                             NULL::bigint, NULL::text, NULL::text, NULL::bigint,
-                            NULL::text, NULL::text, NULL::text, NULL::bigint;
+                            NULL::text, NULL::text, NULL::text, NULL::bigint,
+                            NULL::jsonb;
         RETURN;
     END IF;
 
@@ -67,7 +73,8 @@ BEGIN
                             k.lease, NULL::int, NULL::int, NULL::text,
                             r.refund_id, r.psp, c.psp_payment_ref, r.amount, r.currency,
                             r.reason, NULL::bigint, r.status, r.psp_refund_id, r.failure,
-                            floor(date_part('epoch', clock_timestamp() - r.created_at))::bigint;
+                            floor(date_part('epoch', clock_timestamp() - r.created_at))::bigint,
+                            r.psp_conf;
         RETURN;
     END IF;
 
@@ -131,7 +138,7 @@ BEGIN
                                  WHEN o.amount IS NULL THEN NULL
                                  ELSE greatest(coalesce(o.amount_captured, o.amount)
                                                - v_sum, 0) END,
-                            NULL::text, NULL::text, NULL::text, NULL::bigint;
+                            NULL::text, NULL::text, NULL::text, NULL::bigint, NULL::jsonb;
         RETURN;
     END IF;
 
@@ -139,10 +146,10 @@ BEGIN
     VALUES (p_merchant, p_idem_key, p_fingerprint, 'refund', p_refund_id);
 
     INSERT INTO refunds (merchant_id, refund_id, checkout_id, payment_order_id, psp, nonce,
-                         amount, currency, reason, status, metadata, psp_contact)
+                         amount, currency, reason, status, metadata, psp_contact, psp_conf)
     VALUES (p_merchant, p_refund_id, o.checkout_id, p_order_id, c.psp,
             p_merchant || ':' || p_refund_id, p_amount, p_currency, p_reason, 'PENDING',
-            COALESCE(p_metadata, '{}'), 'trying');
+            COALESCE(p_metadata, '{}'), 'trying', p_psp_conf);
 
     PERFORM audit_append(p_merchant, o.checkout_id, 'refund:requested',
         jsonb_build_object('refund_id', p_refund_id, 'payment_order_id', p_order_id,
@@ -151,8 +158,21 @@ BEGIN
     RETURN QUERY SELECT 'new'::text, k.lease, NULL::int, NULL::int, NULL::text,
                         p_refund_id, c.psp, c.psp_payment_ref, p_amount, p_currency,
                         p_reason, NULL::bigint, 'PENDING'::text, NULL::text, NULL::text,
-                        0::bigint;
+                        0::bigint, p_psp_conf;
 END
+$function$;
+REVOKE ALL ON FUNCTION pay_refund_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_refund_id text, p_order_id text, p_amount bigint, p_currency text, p_reason text, p_metadata jsonb, p_psp_conf jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pay_refund_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_refund_id text, p_order_id text, p_amount bigint, p_currency text, p_reason text, p_metadata jsonb, p_psp_conf jsonb) TO payments_gateway;
+
+-- The signature without the PSP's settings, which the previous release's
+-- module calls during an upgrade: none recorded.
+CREATE OR REPLACE FUNCTION pay_refund_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_refund_id text, p_order_id text, p_amount bigint, p_currency text, p_reason text, p_metadata jsonb)
+ RETURNS TABLE(outcome text, lease bigint, retry_after integer, response_status integer, response_body text, refund_id text, psp text, payment_ref text, amount bigint, currency text, reason text, refundable bigint, op_status text, psp_ref text, failure text, claim_age bigint)
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'public', 'pg_temp'
+AS $function$
+    SELECT outcome, lease, retry_after, response_status, response_body, refund_id, psp, payment_ref, amount, currency, reason, refundable, op_status, psp_ref, failure, claim_age FROM pay_refund_claim(p_merchant, p_idem_key, p_fingerprint, p_lease_seconds, p_ttl_seconds, p_refund_id, p_order_id, p_amount, p_currency, p_reason, p_metadata, NULL::jsonb);
 $function$;
 REVOKE ALL ON FUNCTION pay_refund_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_refund_id text, p_order_id text, p_amount bigint, p_currency text, p_reason text, p_metadata jsonb) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pay_refund_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_refund_id text, p_order_id text, p_amount bigint, p_currency text, p_reason text, p_metadata jsonb) TO payments_gateway;
@@ -165,7 +185,7 @@ CREATE OR REPLACE FUNCTION pay_refund_claim(p_merchant text, p_idem_key text, p_
  SECURITY DEFINER
  SET search_path TO 'public', 'pg_temp'
 AS $function$
-    SELECT * FROM pay_refund_claim(p_merchant, p_idem_key, p_fingerprint, p_lease_seconds, p_ttl_seconds, p_refund_id, p_order_id, p_amount, p_currency, p_reason, '{}'::jsonb);
+    SELECT outcome, lease, retry_after, response_status, response_body, refund_id, psp, payment_ref, amount, currency, reason, refundable, op_status, psp_ref, failure, claim_age FROM pay_refund_claim(p_merchant, p_idem_key, p_fingerprint, p_lease_seconds, p_ttl_seconds, p_refund_id, p_order_id, p_amount, p_currency, p_reason, '{}'::jsonb, NULL::jsonb);
 $function$;
 REVOKE ALL ON FUNCTION pay_refund_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_refund_id text, p_order_id text, p_amount bigint, p_currency text, p_reason text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pay_refund_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_refund_id text, p_order_id text, p_amount bigint, p_currency text, p_reason text) TO payments_gateway;

@@ -167,10 +167,10 @@ rs_order_status(const rs_paid_t *p)
 }
 
 
-/* A checkout of two orders at the e2e configuration's Stripe PSP, paid
- * through the mock's hosted page, with bps of commission (NULL: none). */
+/* A checkout of two orders at the PSP psp, paid through the mock's hosted
+ * page, with bps of commission (NULL: none). */
 static void
-rs_paid_new(rs_paid_t *p, const char *bps)
+rs_paid_new_at(rs_paid_t *p, const char *bps, const char *psp)
 {
     int          i;
     json_t      *body;
@@ -180,7 +180,7 @@ rs_paid_new(rs_paid_t *p, const char *bps)
                             NULL };
 
     memset(p, 0, sizeof(rs_paid_t));
-    p->psp = env("PAY_TEST_PSP");
+    p->psp = psp;
     merchant_new(&p->m);
 
     if (bps != NULL) {
@@ -193,6 +193,7 @@ rs_paid_new(rs_paid_t *p, const char *bps)
     p->po[1] = str_printf("%s_p2", p->co);
 
     body = checkout_new(p->co, 2);
+    json_object_set_new(body, "psp", json_string(psp));
     r = register_ok(&p->m, uid("key"), dump(body));
     rs_mock_pay(json_string_value(json_object_get(resp_json(r),
                                                   "psp_token")));
@@ -212,15 +213,31 @@ rs_paid_new(rs_paid_t *p, const char *bps)
 }
 
 
+/* the same at the e2e configuration's Stripe PSP */
 static void
-rs_seller_add(const merchant_t *m, const char *seller, const char *psp)
+rs_paid_new(rs_paid_t *p, const char *bps)
+{
+    rs_paid_new_at(p, bps, env("PAY_TEST_PSP"));
+}
+
+
+static void
+rs_seller_add_to(const merchant_t *m, const char *seller, const char *psp,
+    const char *destination)
 {
     char        *out;
     const char  *args[] = { "add-seller", "--id", m->id, "--seller", seller,
-                            "--psp", psp, "--destination", "acct_1MockSeller",
+                            "--psp", psp, "--destination", destination,
                             NULL };
 
     cr_assert_eq(merchant_toolv(args, &out), 0, "%s", out);
+}
+
+
+static void
+rs_seller_add(const merchant_t *m, const char *seller, const char *psp)
+{
+    rs_seller_add_to(m, seller, psp, "acct_1MockSeller");
 }
 
 
@@ -979,6 +996,212 @@ Test(money_resume, a_pending_refund_is_not_available_for_a_payout,
     expect_problem(a, 422, "insufficient_balance");
     cr_expect_not_null(strstr(a->body, "0.00 USD"), "%s", a->body);
     rs_books_balance(&q.m);
+}
+
+
+/* --- a claim resumed after its PSP's configuration changed ----------------- */
+
+/*
+ * A gateway of the test's own with the suite's Adyen PSP (mock_adyen:
+ * merchant_account=TestMerchant, balance_account=BAPLATFORM00000000001),
+ * sending each request once (retries=0: an answer the mock drops is lost
+ * to the client, whose retry resumes the claim) and without a breaker,
+ * whose configuration the test changes by a reload (gateway_reload).
+ */
+static void
+rs_adyen_gateway(gateway_t *gw, const char *name)
+{
+    char  *psp;
+
+    psp = gw_psp_conf("mock_adyen", "adyen");
+    psp[strlen(psp) - 2] = '\0';                /* its ";\n" */
+
+    gateway_start(gw, name, 1, str_printf("%s"
+                                          "payments_database_pool 2;\n"
+                                          "payments_sweeper off;\n"
+                                          "%s retries=0 breaker=0;\n",
+                                          pg_gateway_databases(), psp));
+    gateway_wait_ready(gw, 10);
+}
+
+
+/* the mock's count of operations or sessions it made under the key */
+static long
+rs_made(const char *nonce)
+{
+    long  made;
+
+    mock_registrations(nonce, &made, NULL);
+    return made;
+}
+
+
+/* the gateway's error log says, at alert, that the setting changed */
+static void
+rs_alerted(const gateway_t *gw, const char *what, const char *setting)
+{
+    size_t   len;
+    char    *log, *line, *end;
+
+    log = file_read(gw->error_log, &len);
+    cr_assert_not_null(log);
+
+    for (line = log; line != NULL && *line != '\0'; line = end) {
+        end = strchr(line, '\n');
+        if (end != NULL) {
+            *end++ = '\0';
+        }
+
+        if (strstr(line, "[alert]") != NULL && strstr(line, what) != NULL
+            && strstr(line, setting) != NULL)
+        {
+            return;
+        }
+    }
+
+    cr_expect_fail("no alert naming %s and %s in %s", what, setting,
+                   gw->error_log);
+}
+
+
+Test(money_resume, a_refund_is_not_resumed_under_another_merchant_account,
+     .timeout = 90,
+     .description = "an Adyen refund whose answer was lost, then a reload "
+                    "that changes merchant_account=: the retry with the "
+                    "key is not sent (it would be another request under "
+                    "the same key, on another account): 502 saying so, an "
+                    "alert, the refund PENDING until its webhook settles "
+                    "it")
+{
+    int         i;
+    char       *key, *path, *nonce;
+    long        before;
+    resp_t     *a, *b;
+    gateway_t   gw;
+    rs_paid_t   p;
+
+    rs_paid_new_at(&p, NULL, "mock_adyen");
+    rs_adyen_gateway(&gw, "rs-account-refund");
+
+    /* made at the PSP, its answer dropped; its webhook comes late */
+    (void) mock_fault(str_printf("{\"match\":\"%s:rf_\","
+                                 "\"drop_after_register\":1,"
+                                 "\"webhook_delay_ms\":8000}", p.m.id));
+
+    key = uid("rk");
+    path = str_printf("/v1/payments/%s/refunds", p.po[0]);
+    a = gateway_send(&gw, "POST", path, &p.m, key, "{\"amount\":\"4.00\"}");
+    cr_assert(a->status == 502 || a->status == 504, "%ld %s", a->status,
+              a->body);
+
+    nonce = rs_q1("SELECT nonce FROM refunds WHERE merchant_id = $1",
+                  p.m.id, NULL);
+    cr_assert_not_null(nonce);
+    cr_assert_eq(rs_made(nonce), 1, "the mock made no refund");
+    before = rs_requests(nonce);
+
+    gateway_reload(&gw, "merchant_account=TestMerchant",
+                   "merchant_account=OtherMerchant");
+
+    b = gateway_send(&gw, "POST", path, &p.m, key, "{\"amount\":\"4.00\"}");
+    cr_expect_eq(rs_requests(nonce), before,
+                 "the retry went to the PSP under the same key with "
+                 "another merchant account");
+    expect_problem(b, 502, "psp_unavailable");
+    cr_expect_not_null(strstr(b->body, "merchant_account"), "%s", b->body);
+    cr_expect_str_eq(rs_q1("SELECT status FROM refunds WHERE merchant_id = "
+                           "$1", p.m.id, NULL), "PENDING");
+    rs_alerted(&gw, nonce, "merchant_account");
+
+    /* the PSP's webhook settles it; the retry then answers from the row,
+     * whatever the configuration */
+    for (i = 0; i < 200; i++) {
+        if (strcmp(rs_q1("SELECT status FROM refunds WHERE merchant_id = $1",
+                         p.m.id, NULL), "PENDING") != 0)
+        {
+            break;
+        }
+        msleep(100);
+    }
+
+    b = gateway_send(&gw, "POST", path, &p.m, key, "{\"amount\":\"4.00\"}");
+    cr_assert_eq(b->status, 201, "%s", b->body);
+    cr_expect_str_eq(rs_str(b, "status"), "SUCCEEDED", "%s", b->body);
+    cr_expect_eq(rs_requests(nonce), before);
+    cr_expect_eq(rs_made(nonce), 1, "a second refund at the PSP");
+    cr_expect_eq(rs_wallet(&p.m, "seller_1"), 600);
+    rs_books_balance(&p.m);
+
+    gateway_stop(&gw);
+}
+
+
+Test(money_resume, a_payout_is_not_resumed_from_another_balance_account,
+     .timeout = 90,
+     .description = "an Adyen pay-out whose answer was lost, then a reload "
+                    "that changes balance_account=: the retry is not sent "
+                    "(502, an alert); with the setting put back, the retry "
+                    "resumes it: the PSP answers the transfer it made")
+{
+    char       *key, *nonce;
+    long        before;
+    resp_t     *a, *b;
+    gateway_t   gw;
+    rs_paid_t   p;
+
+    rs_paid_new_at(&p, NULL, "mock_adyen");
+    rs_seller_add_to(&p.m, "seller_1", "mock_adyen", "BA00000000000000000000001");
+    rs_adyen_gateway(&gw, "rs-account-payout");
+
+    (void) mock_fault(str_printf("{\"match\":\"%s:pyo_\","
+                                 "\"drop_after_register\":1,"
+                                 "\"webhook_never\":true}", p.m.id));
+
+    key = uid("pk");
+    a = gateway_send(&gw, "POST", "/v1/payouts", &p.m, key,
+                     "{\"seller_account\":\"seller_1\",\"amount\":\"3.00\","
+                     "\"currency\":\"USD\",\"psp\":\"mock_adyen\"}");
+    cr_assert(a->status == 502 || a->status == 504, "%ld %s", a->status,
+              a->body);
+
+    nonce = rs_q1("SELECT nonce FROM payouts WHERE merchant_id = $1",
+                  p.m.id, NULL);
+    cr_assert_not_null(nonce);
+    cr_assert_eq(rs_made(nonce), 1, "the mock made no transfer");
+    before = rs_requests(nonce);
+
+    gateway_reload(&gw, "balance_account=BAPLATFORM00000000001",
+                   "balance_account=BAPLATFORM00000000002");
+
+    b = gateway_send(&gw, "POST", "/v1/payouts", &p.m, key,
+                     "{\"seller_account\":\"seller_1\",\"amount\":\"3.00\","
+                     "\"currency\":\"USD\",\"psp\":\"mock_adyen\"}");
+    cr_expect_eq(rs_requests(nonce), before,
+                 "the retry went to the PSP under the same key from "
+                 "another balance account");
+    expect_problem(b, 502, "psp_unavailable");
+    cr_expect_not_null(strstr(b->body, "balance_account"), "%s", b->body);
+    cr_expect_str_eq(rs_q1("SELECT status FROM payouts WHERE merchant_id = "
+                           "$1", p.m.id, NULL), "PENDING");
+    rs_alerted(&gw, nonce, "balance_account");
+
+    /* put back: the first attempt's request again, which the PSP answers
+     * with the transfer it made */
+    gateway_reload(&gw, "balance_account=BAPLATFORM00000000002",
+                   "balance_account=BAPLATFORM00000000001");
+
+    b = gateway_send(&gw, "POST", "/v1/payouts", &p.m, key,
+                     "{\"seller_account\":\"seller_1\",\"amount\":\"3.00\","
+                     "\"currency\":\"USD\",\"psp\":\"mock_adyen\"}");
+    cr_assert_eq(b->status, 201, "%s", b->body);
+    cr_expect_str_eq(rs_str(b, "status"), "PENDING", "%s", b->body);
+    cr_expect_eq(rs_requests(nonce), before + 1);
+    cr_expect_eq(rs_made(nonce), 1, "a second transfer at the PSP");
+    cr_expect_str_eq(rs_str(b, "psp_payout_id"),
+                     rs_q1("SELECT psp_payout_id FROM payouts WHERE "
+                           "merchant_id = $1", p.m.id, NULL));
+
+    gateway_stop(&gw);
 }
 
 
