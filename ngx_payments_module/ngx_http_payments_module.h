@@ -573,6 +573,10 @@ typedef struct ngx_http_payments_ctx_s {
     char                           *built_path;
     char                           *built_content_type;
     char                           *built_body;
+    char                           *built_conf;
+    /* the PSP settings the loaded request was built with (its record,
+     * pay_psp_conf_record), NULL: none recorded */
+    char                           *psp_conf;
     /* the registration's answer pay_finish was sent sealed (params[10]),
      * in the clear: sent as it is when pay_finish answers with that text */
     char                           *answer;
@@ -861,7 +865,7 @@ extern ngx_module_t  ngx_http_payments_module;
  *   _register_psp.c      -> _response.c _util.c
  *   _register_request.c  -> _util.c
  *   _register_resume.c   -> _pg.c _psp_conf.c _register_end.c _register_psp.c
- *   _register_resume.c   -> _response.c _risk.c
+ *   _register_resume.c   -> _register_request.c _response.c _risk.c
  *   _register_route.c    -> _breaker.c _metrics.c _pg.c _register_psp.c
  *   _register_route.c    -> _register_request.c _route.c
  *   _response.c          -> -

@@ -49,6 +49,12 @@ char *ngx_http_payments_register_takes(ngx_http_payments_ctx_t *ctx);
 char *ngx_http_payments_customer_ref(ngx_http_payments_ctx_t *ctx);
 ngx_int_t ngx_http_payments_request_load(ngx_http_payments_ctx_t *ctx,
     const char *stored);
+/* before a resumed claim sends the loaded request again under its key:
+ * NGX_OK while ctx->psp's settings are those it was built with (or none
+ * were recorded); NGX_DECLINED, alerted, with ctx->fail_detail, when one
+ * of them changed since (what: "registration", "approval") */
+ngx_int_t ngx_http_payments_request_conf_kept(ngx_http_payments_ctx_t *ctx,
+    const char *what);
 /* pay_method_psp_customers' rows for a save (every path that builds its
  * request looks them up first), kept in ctx->save_psp_customers */
 ngx_int_t ngx_http_payments_save_customers_keep(ngx_http_payments_ctx_t *ctx,

@@ -16,6 +16,10 @@
 #include "ngx_http_payments_register.h"
 
 
+static void ngx_http_payments_register_conf(ngx_http_payments_psp_t *psp,
+    pay_psp_conf_t *conf);
+
+
 /*
  * The gateway's reference for the shop's customer, sent to the PSP in its
  * place (Adyen's shopperReference, the generic customer): "cu_" and the
@@ -60,8 +64,25 @@ ngx_http_payments_customer_ref(ngx_http_payments_ctx_t *ctx)
 
 
 /*
+ * What a registration's request takes from its PSP's configuration: the
+ * merchant account (Adyen's merchantAccount).  Recorded in the stored
+ * request (its "conf"), compared before a resumed claim sends it again.
+ */
+
+static void
+ngx_http_payments_register_conf(ngx_http_payments_psp_t *psp,
+    pay_psp_conf_t *conf)
+{
+    ngx_memzero(conf, sizeof(pay_psp_conf_t));
+
+    conf->merchant_account = psp->merchant_account.len
+                             ? (char *) psp->merchant_account.data : NULL;
+}
+
+
+/*
  * The PSP request for ctx->expires_at, as stored: JSON {"path",
- * "content_type", "body"} in the request's pool, or NULL.
+ * "content_type", "body", "conf"} in the request's pool, or NULL.
  */
 
 char *
@@ -70,6 +91,7 @@ ngx_http_payments_register_build(ngx_http_payments_ctx_t *ctx)
     char                    *s, *out;
     ngx_uint_t               i;
     ngx_keyval_t            *kv;
+    pay_psp_conf_t           conf;
     pay_psp_request_t        preq;
     ngx_http_request_t      *r = ctx->request;
     pay_psp_registration_t   reg;
@@ -83,12 +105,14 @@ ngx_http_payments_register_build(ngx_http_payments_ctx_t *ctx)
         }
     }
 
+    ngx_http_payments_register_conf(ctx->psp, &conf);
+
     ngx_memzero(&reg, sizeof(pay_psp_registration_t));
     reg.merchant_id = (char *) ctx->merchant.data;
     reg.nonce = ctx->nonce;
     reg.co = &ctx->co;
     reg.expires_at = ctx->expires_at;
-    reg.adyen_merchant_account = (char *) ctx->psp->merchant_account.data;
+    reg.adyen_merchant_account = conf.merchant_account;
     reg.customer_ref = ctx->customer_ref;
     reg.charge_token = ctx->charge_token;
     reg.psp_customer = ctx->charge_psp_customer;
@@ -127,15 +151,23 @@ ngx_http_payments_register_build(ngx_http_payments_ctx_t *ctx)
         return NULL;
     }
 
-    s = pay_psp_request_dump(&preq);
+    /* stored with it, never sent: the settings it was built with */
+    preq.conf = pay_psp_conf_record(&conf);
+
+    s = preq.conf ? pay_psp_request_dump(&preq) : NULL;
 
     ctx->built = NULL;
     ctx->built_path = ngx_http_payments_strdup(r->pool, preq.path);
     ctx->built_content_type = ngx_http_payments_strdup(r->pool,
                                                        preq.content_type);
     ctx->built_body = ngx_http_payments_strdup(r->pool, preq.body);
+    ctx->built_conf = ngx_http_payments_strdup(r->pool, preq.conf);
 
     pay_psp_request_free(&preq);
+
+    if (s == NULL) {
+        return NULL;
+    }
 
     /* an off-session charge's request names the PSP's token: stored
      * sealed, as the token is */
@@ -148,7 +180,7 @@ ngx_http_payments_register_build(ngx_http_payments_ctx_t *ctx)
     free(s);
 
     if (ctx->built_path != NULL && ctx->built_content_type != NULL
-        && ctx->built_body != NULL)
+        && ctx->built_body != NULL && ctx->built_conf != NULL)
     {
         ctx->built = out;
     }
@@ -302,6 +334,7 @@ ngx_http_payments_request_load(ngx_http_payments_ctx_t *ctx,
         ctx->psp_path = ctx->built_path;
         ctx->psp_content_type = ctx->built_content_type;
         ctx->psp_body = ctx->built_body;
+        ctx->psp_conf = ctx->built_conf;
         return NGX_OK;
     }
 
@@ -320,16 +353,85 @@ ngx_http_payments_request_load(ngx_http_payments_ctx_t *ctx,
     ctx->psp_content_type = ngx_http_payments_strdup(r->pool,
                                                      preq.content_type);
     ctx->psp_body = ngx_http_payments_strdup(r->pool, preq.body);
-
-    pay_psp_request_free(&preq);
+    ctx->psp_conf = ngx_http_payments_strdup(r->pool, preq.conf);
 
     if (ctx->psp_path == NULL || ctx->psp_content_type == NULL
-        || ctx->psp_body == NULL)
+        || ctx->psp_body == NULL
+        || (preq.conf != NULL && ctx->psp_conf == NULL))
     {
+        pay_psp_request_free(&preq);
         return NGX_ERROR;
     }
 
+    pay_psp_request_free(&preq);
+
     return NGX_OK;
+}
+
+
+/*
+ * A resumed claim sends its stored request again under the same key: the
+ * PSP answers what the first attempt made for these bytes.  Its settings
+ * went into the bytes (Adyen's merchantAccount): once the configuration
+ * of its PSP says otherwise, the request is of an account the gateway no
+ * longer is configured for (its credentials may be gone, its webhooks
+ * are refused as another account's), and it is not sent; the setting put
+ * back resumes it, or a person looks it up at the PSP.
+ */
+
+ngx_int_t
+ngx_http_payments_request_conf_kept(ngx_http_payments_ctx_t *ctx,
+    const char *what)
+{
+    u_char              *p, *last;
+    size_t               len;
+    const char          *changed, *setting;
+    pay_psp_conf_t       conf;
+    ngx_http_request_t  *r = ctx->request;
+    static const char    fmt[] =
+        "the PSP never answered this registration, and the gateway's "
+        "configuration of its PSP differs in %s from when it was sent: "
+        "its request is not sent again; retry with the same "
+        "Idempotency-Key once the setting is as it was, or an operator "
+        "looks it up at the PSP";
+
+    /* stored by an earlier release: nothing to compare */
+    if (ctx->psp_conf == NULL) {
+        return NGX_OK;
+    }
+
+    ngx_http_payments_register_conf(ctx->psp, &conf);
+
+    changed = pay_psp_conf_changed(ctx->psp_conf, ngx_strlen(ctx->psp_conf),
+                                   &conf);
+    if (changed == NULL) {
+        return NGX_OK;
+    }
+
+    setting = ngx_http_payments_conf_setting(r->pool, changed);
+
+    ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                  "payments: %s \"%s\" got no answer from psp \"%V\", "
+                  "whose %s is no longer what it was sent with: not sent "
+                  "again; put the setting back to resume it, or look it up "
+                  "at the PSP by its reference", what, ctx->nonce,
+                  &ctx->psp->name, setting);
+
+    len = sizeof(fmt) + ngx_strlen(setting);
+    p = ngx_pnalloc(r->pool, len);
+
+    if (p == NULL) {
+        ctx->fail_detail = "the gateway's configuration of the PSP changed "
+                           "since this registration was sent: it is not "
+                           "sent again";
+
+    } else {
+        last = ngx_snprintf(p, len - 1, fmt, setting);
+        *last = '\0';
+        ctx->fail_detail = (const char *) p;
+    }
+
+    return NGX_DECLINED;
 }
 
 

@@ -8,8 +8,10 @@
  * request goes to the PSP again, byte for byte (the PSP answers the
  * session it may have made), at the PSP a routed checkout is bound to
  * (pay_route_state, pay_route_bind); never once the PSP may have
- * forgotten the first attempt's key (the dialect's key_window), when an
- * operator looks it up instead; its risk verdict kept (_risk.c).
+ * forgotten the first attempt's key (the dialect's key_window), nor once
+ * the PSP's settings it was built with (Adyen's merchant account) are no
+ * longer the configuration's, when an operator looks it up instead (or
+ * puts the setting back); its risk verdict kept (_risk.c).
  */
 
 
@@ -153,6 +155,13 @@ ngx_http_payments_register_resume(ngx_http_payments_ctx_t *ctx)
                            "and no longer keeps its request: it is not "
                            "sent again, and an operator looks it up at "
                            "the PSP";
+        ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
+        return;
+    }
+
+    /* nor once its PSP's settings in the request (Adyen's merchant
+     * account) are no longer the configuration's */
+    if (ngx_http_payments_request_conf_kept(ctx, "registration") != NGX_OK) {
         ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
         return;
     }

@@ -940,6 +940,13 @@ ngx_http_payments_review_approved(ngx_http_payments_pg_query_t *q,
             return;
         }
 
+        /* nor under other settings of its PSP than it was built with */
+        if (ngx_http_payments_request_conf_kept(ctx, "approval") != NGX_OK)
+        {
+            ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
+            return;
+        }
+
         ngx_http_payments_psp_start(ctx);
         return;
     }

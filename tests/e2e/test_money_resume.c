@@ -1205,6 +1205,64 @@ Test(money_resume, a_payout_is_not_resumed_from_another_balance_account,
 }
 
 
+Test(money_resume, a_registration_is_not_resumed_under_another_merchant_account,
+     .timeout = 90,
+     .description = "an Adyen registration whose answer was lost, then a "
+                    "reload that changes merchant_account=: the retry "
+                    "does not send the stored request (made for the other "
+                    "account): 502, an alert; with the setting put back, "
+                    "the retry gets the session the first attempt made")
+{
+    char        *key, *co, *n, *body;
+    long         before;
+    json_t      *j;
+    resp_t      *a, *b;
+    gateway_t    gw;
+    merchant_t   m;
+
+    merchant_new(&m);
+    co = uid("co");
+    n = nonce(&m, co);
+    rs_adyen_gateway(&gw, "rs-account-register");
+
+    (void) mock_fault(str_printf("{\"match\":\"%s\","
+                                 "\"drop_after_register\":1}", n));
+
+    j = checkout_new(co, 1);
+    json_object_set_new(j, "psp", json_string("mock_adyen"));
+    body = dump(j);
+    key = uid("key");
+
+    a = gateway_send(&gw, "POST", PATH_PAYMENTS, &m, key, body);
+    cr_assert(a->status == 502 || a->status == 504, "%ld %s", a->status,
+              a->body);
+    cr_assert_eq(rs_made(n), 1, "the mock made no session");
+    before = rs_requests(n);
+
+    gateway_reload(&gw, "merchant_account=TestMerchant",
+                   "merchant_account=OtherMerchant");
+
+    b = gateway_send(&gw, "POST", PATH_PAYMENTS, &m, key, body);
+    cr_expect_eq(rs_requests(n), before,
+                 "the stored request went to the PSP under a "
+                 "configuration naming another merchant account");
+    expect_problem(b, 502, "psp_unavailable");
+    cr_expect_not_null(strstr(b->body, "merchant_account"), "%s", b->body);
+    rs_alerted(&gw, n, "merchant_account");
+
+    gateway_reload(&gw, "merchant_account=OtherMerchant",
+                   "merchant_account=TestMerchant");
+
+    b = gateway_send(&gw, "POST", PATH_PAYMENTS, &m, key, body);
+    cr_assert_eq(b->status, 201, "%s", b->body);
+    cr_expect_str_eq(rs_str(b, "status"), "EXECUTING", "%s", b->body);
+    cr_expect_eq(rs_requests(n), before + 1);
+    cr_expect_eq(rs_made(n), 1, "a second session at the PSP");
+
+    gateway_stop(&gw);
+}
+
+
 /* --- refunds and pay-outs of one seller, racing ----------------------------- */
 
 #define RS_ORDERS   6           /* 10.00 each, 10% commission: 9.00 each */
