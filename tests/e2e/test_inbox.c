@@ -4,7 +4,10 @@
  * registered yet is kept pending and applied, once, by the sweeper's round
  * after the checkout is registered; one with another system's reference is
  * kept foreign, never alerted; one never matched becomes unmatched after
- * the (short, here) window, alerted once and counted.
+ * the (short, here) window, alerted once and counted.  One whose
+ * application fails (a check at the statement's end, or one deferred to
+ * commit) fails alone: the round's others are applied, and it becomes
+ * unmatched and alerted after the window.
  *
  * The suite's gateway runs without a sweeper: this suite starts one of its
  * own, a round every 300 ms, look-ups and alerts about checkouts far off
@@ -279,4 +282,151 @@ Test(solo_inbox, an_event_never_matched_is_unmatched_and_alerted_once,
     cr_expect_geq(metric_value(ib_gw.origin, "payments_webhook_inbox_total"
                                "{psp=\"" IB_PSP "\",state=\"unmatched\"}"),
                   unmatched + 1);
+}
+
+
+/* the check the tests below plant, and its function */
+static char  *ib_refuse_trigger;
+
+
+static void
+ib_refuse_drop(void)
+{
+    if (ib_refuse_trigger != NULL) {
+        db_exec(str_printf("DROP TRIGGER IF EXISTS %s ON ledger_transactions",
+                           ib_refuse_trigger), 0, NULL);
+        db_exec("DROP FUNCTION IF EXISTS e2e.inbox_refuse()", 0, NULL);
+        ib_refuse_trigger = NULL;
+    }
+}
+
+
+/* a constraint trigger (when: "DEFERRABLE INITIALLY DEFERRED", checked at
+ * commit, or "" at the statement's end) that fails every ledger
+ * transaction of m's checkout co */
+static void
+ib_refuse(const merchant_t *m, const char *co, const char *when)
+{
+    db_exec("CREATE SCHEMA IF NOT EXISTS e2e", 0, NULL);
+    db_exec("CREATE OR REPLACE FUNCTION e2e.inbox_refuse() RETURNS trigger "
+            "LANGUAGE plpgsql AS $$ BEGIN "
+            "RAISE EXCEPTION 'e2e: refused' "
+            "USING ERRCODE = 'check_violation'; END $$", 0, NULL);
+    db_exec("REVOKE ALL ON FUNCTION e2e.inbox_refuse() FROM PUBLIC", 0, NULL);
+    ib_refuse_trigger = uid("e2e_tg");
+    db_exec(str_printf("CREATE CONSTRAINT TRIGGER %s AFTER INSERT ON "
+                       "ledger_transactions %s FOR EACH ROW WHEN "
+                       "(NEW.merchant_id = %s AND NEW.checkout_id = %s) "
+                       "EXECUTE FUNCTION e2e.inbox_refuse()",
+                       ib_refuse_trigger, when,
+                       PQescapeLiteral(db(), m->id, strlen(m->id)),
+                       PQescapeLiteral(db(), co, strlen(co))), 0, NULL);
+}
+
+
+static void
+ib_register(merchant_t *m, const char *id)
+{
+    json_t  *co;
+    resp_t  *r;
+
+    co = json_loads(body_for(id), 0, NULL);
+    cr_assert_not_null(co);
+    json_object_set_new(co, "psp", json_string(IB_PSP));
+    r = gateway_send(&ib_gw, "POST", PATH_PAYMENTS, m, uid("key"), dump(co));
+    cr_assert_eq(r->status, 201, "registration: %ld %s", r->status, r->body);
+}
+
+
+/* the refused event: nothing of it recorded, booked or moved; once past
+ * unmatched=, unmatched and alerted once */
+static void
+ib_refused(merchant_t *m, const char *co, const char *evt)
+{
+    cr_expect_str_neq(ib_state(evt), "applied");
+    cr_expect_str_eq(ib_q("SELECT count(*) FROM webhook_events "
+                          "WHERE psp = '" IB_PSP "' AND event_id = $1",
+                          evt, NULL), "0");
+    cr_expect_str_eq(ib_q("SELECT count(*) FROM ledger_transactions "
+                          "WHERE merchant_id = $1 AND checkout_id = $2",
+                          m->id, co), "0");
+
+    ib_state_within(evt, "unmatched", 15);
+    msleep(1000);           /* some rounds more: still alerted once */
+    cr_expect_eq(ib_alerts(evt), 1, "alerted %ld times", ib_alerts(evt));
+    cr_expect_str_eq(ib_q("SELECT status::text FROM checkouts "
+                          "WHERE merchant_id = $1 AND checkout_id = $2",
+                          m->id, co), "EXECUTING");
+}
+
+
+/*
+ * A check deferred to commit (a constraint trigger DEFERRABLE INITIALLY
+ * DEFERRED, as the ledger's balance and the notifications are) that
+ * fails for one kept event is that event's alone: the round's other events
+ * are applied, and the one it refuses is not, and becomes unmatched
+ * (alerted) once past unmatched=.
+ */
+Test(solo_inbox, a_check_deferred_to_commit_fails_one_event_not_the_round,
+     .fini = ib_refuse_drop,
+     .description = "a deferred constraint trigger refuses one checkout's "
+                    "ledger: the other kept event is applied by the round, "
+                    "the refused one is not, and is unmatched and alerted")
+{
+    merchant_t   m;
+    char        *bad = uid("co"), *good = uid("co");
+    char        *evt_bad = uid("evt_ib"), *evt_good = uid("evt_ib");
+
+    merchant_new(&m);
+
+    /* both kept pending: neither checkout is here yet */
+    ib_acknowledged(ib_deliver(ib_event(evt_bad, nonce(&m, bad))));
+    ib_acknowledged(ib_deliver(ib_event(evt_good, nonce(&m, good))));
+    cr_assert_str_eq(ib_state(evt_bad), "pending");
+    cr_assert_str_eq(ib_state(evt_good), "pending");
+
+    ib_refuse(&m, bad, "DEFERRABLE INITIALLY DEFERRED");
+
+    /* the refused one first: every round that finds the other finds it */
+    ib_register(&m, bad);
+    ib_register(&m, good);
+
+    ib_state_within(evt_good, "applied", 15);
+    cr_expect_str_eq(ib_q("SELECT status::text FROM checkouts "
+                          "WHERE merchant_id = $1 AND checkout_id = $2",
+                          m.id, good), "SUCCESS");
+    ib_refused(&m, bad, evt_bad);
+}
+
+
+/*
+ * An event whose application fails at once, past unmatched=, is
+ * unmatched and alerted, and the round goes on with the others: an event
+ * kept pending meanwhile is applied once its checkout is here.
+ */
+Test(solo_inbox, an_event_that_fails_past_the_window_is_unmatched_and_the_round_goes_on,
+     .fini = ib_refuse_drop,
+     .description = "a constraint trigger refuses one checkout's ledger at "
+                    "once: its kept event is unmatched and alerted after "
+                    "unmatched=3s, and an event kept meanwhile is applied")
+{
+    merchant_t   m;
+    char        *bad = uid("co"), *good = uid("co");
+    char        *evt_bad = uid("evt_ib"), *evt_good = uid("evt_ib");
+
+    merchant_new(&m);
+
+    ib_acknowledged(ib_deliver(ib_event(evt_bad, nonce(&m, bad))));
+    ib_refuse(&m, bad, "");
+    ib_register(&m, bad);
+
+    /* the refused one past unmatched=3s, failing at every round; then
+     * another kept, pending until its checkout is here */
+    msleep(4000);
+    ib_acknowledged(ib_deliver(ib_event(evt_good, nonce(&m, good))));
+    cr_assert_str_eq(ib_state(evt_good), "pending");
+    ib_register(&m, good);
+
+    ib_state_within(evt_good, "applied", 15);
+    ib_refused(&m, bad, evt_bad);
 }
