@@ -24,16 +24,21 @@
  * applied and the replay applies again, are compared with what the
  * verified bytes say, read again by the webhook's own parser (the
  * dialect's evidence_events): the event its id names among them, kind,
- * type, session token, reference, amount, currency, the PSP's payment and
- * object ids, the merchant and checkout it was matched to against the
- * nonce the PSP signed, and a saved method's sealed token and customer.
+ * type, session token and its blind indexes (tokens: each the token or
+ * its index under a key of payments_encryption_key, tokens_check),
+ * reference, amount, currency, the PSP's payment and object ids, the
+ * merchant and checkout it was matched to against the nonce the PSP
+ * signed, a saved method's sealed token and customer, and the state
+ * (applied is recorded in webhook_events, foreign is no nonce of ours).
  * An altered field beside intact bytes is FAILED, "not as signed: " and
  * the fields' names (never their values).
  *
  * One line per event: verified, FAILED, "no key" (the key its row names
  * is not in the configuration: a key rotated out; point --conf at a
- * configuration that still names it) or "no psp"; then the counts.  It
- * prints key ids, never a key.
+ * configuration that still names it; or its tokens hold an index under
+ * no key of payments_encryption_key that psp_tokens does not find
+ * elsewhere) or "no psp"; then the counts.  It prints key ids, never a
+ * key.
  *
  * Exit status: 0 every event selected verified; 1 one did not, could not
  * be checked, or an --event is not kept; 2 error.
@@ -569,7 +574,8 @@ typedef struct {
 enum {
     COL_KIND = 7, COL_TYPE, COL_TOKEN, COL_REFERENCE, COL_AMOUNT,
     COL_CURRENCY, COL_PAYMENT_REF, COL_OBJECT_REF, COL_MERCHANT,
-    COL_CHECKOUT, COL_METHOD_SEALED, COL_METHOD_CUSTOMER
+    COL_CHECKOUT, COL_METHOD_SEALED, COL_METHOD_CUSTOMER, COL_TOKENS,
+    COL_STATE, COL_RECORDED
 };
 
 /* the kinds whose reference is the checkout's own nonce */
@@ -597,6 +603,201 @@ differs(char *out, size_t size, const char *field)
     size_t  n = strlen(out);
 
     snprintf(out + n, size - n, "%s%s", n ? "," : "", field);
+}
+
+
+/* what psp_tokens finds under one of the session token's keys, as the
+ * gateway looks it up: "<merchant>:<checkout>" in out, or "" */
+static void
+token_finds(PGconn *pg, const char *psp, const char *key, char *out,
+    size_t size)
+{
+    PGresult    *res;
+    const char  *p[] = { psp, key };
+
+    res = PQexecParams(pg, "SELECT merchant_id || ':' || checkout_id "
+                       "FROM psp_tokens WHERE psp = $1 AND psp_token = $2",
+                       2, NULL, p, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        die("%s", PQerrorMessage(pg));
+    }
+
+    snprintf(out, size, "%s", PQntuples(res) > 0 ? PQgetvalue(res, 0, 0) : "");
+    PQclear(res);
+}
+
+
+/* a reference of this gateway's: the nonce "<merchant_id>:<id>", each
+ * [A-Za-z0-9_-]{1,64} (psp_event_state's test) */
+static int
+is_nonce(const char *ref)
+{
+    size_t       n;
+    const char  *p, *colon;
+
+    colon = strchr(ref, ':');
+    if (colon == NULL) {
+        return 0;
+    }
+
+    for (p = ref, n = 0; *p; p++) {
+        if (p == colon) {
+            if (n < 1 || n > 64) {
+                return 0;
+            }
+            n = 0;
+            continue;
+        }
+
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
+              || (*p >= '0' && *p <= '9') || *p == '_' || *p == '-'))
+        {
+            return 0;
+        }
+
+        n++;
+    }
+
+    return n >= 1 && n <= 64;
+}
+
+
+/*
+ * The session token's keys the row keeps (tokens, a JSON array here), which
+ * pay_webhook_apply_core tries before the token itself, and a replay and
+ * the sweeper's retry and forwarding try again: as the gateway keeps them,
+ * the token's blind index (domain "psp_token:<psp>") under each key of its
+ * payments_encryption_key, then the token; none without a key or a token.
+ * Each must be the signed token or its index under a key of the
+ * configuration's ring.  Another value is "tokens" in out; one that could
+ * be an index under a key this configuration lacks (a retired one) cannot
+ * be told from one written in: FAILED when psp_tokens finds another
+ * checkout by it than the signed token (or the nonce the PSP signed)
+ * names, else *unchecked.
+ */
+static void
+tokens_check(conf_t *c, PGconn *pg, const char *psp, const char *token,
+    const char *reference, const char *kept, char *out, size_t size,
+    int *unchecked)
+{
+    int          ok, bad, unknown;
+    char        *domain, own[300], found[300];
+    char         idx[PAY_SEAL_KEYS_MAX][PAY_BLIND_INDEX_LEN + 1];
+    size_t       i, k, nidx, len;
+    json_t      *a, *v;
+    const char  *e;
+
+    if (kept[0] == '\0') {
+        return;
+    }
+
+    a = json_loads(kept, 0, NULL);
+
+    if (!json_is_array(a) || (token[0] == '\0' && json_array_size(a) > 0)) {
+        differs(out, size, "tokens");
+        json_decref(a);
+        return;
+    }
+
+    if (asprintf(&domain, "psp_token:%s", psp) < 0) {
+        die("out of memory");
+    }
+
+    nidx = 0;
+
+    for (k = 0; c->keyring != NULL && k < c->keyring->n; k++) {
+        if (pay_blind_index(c->keyring, k, domain, token, strlen(token),
+                            idx[nidx])
+            == 0)
+        {
+            nidx++;
+        }
+    }
+
+    free(domain);
+    bad = 0;
+    unknown = 0;
+
+    json_array_foreach(a, i, v) {
+        e = json_string_value(v);
+
+        if (e == NULL) {
+            bad = 1;
+            break;
+        }
+
+        if (strcmp(e, token) == 0) {
+            continue;
+        }
+
+        for (k = 0, ok = 0; k < nidx && !ok; k++) {
+            ok = (strcmp(e, idx[k]) == 0);
+        }
+
+        if (ok) {
+            continue;
+        }
+
+        /* an index is lower-case hex of its length: else it is none */
+        len = strlen(e);
+        if (len != PAY_BLIND_INDEX_LEN
+            || strspn(e, "0123456789abcdef") != len)
+        {
+            bad = 1;
+            break;
+        }
+
+        unknown = 1;
+    }
+
+    if (!bad && unknown) {
+        /* what the signed token finds, as the gateway looks it up (its
+         * indexes under the keys here, then itself), else its nonce */
+        own[0] = '\0';
+
+        for (k = 0; k < nidx && own[0] == '\0'; k++) {
+            token_finds(pg, psp, idx[k], own, sizeof(own));
+        }
+
+        if (own[0] == '\0') {
+            token_finds(pg, psp, token, own, sizeof(own));
+        }
+
+        if (own[0] == '\0' && is_nonce(reference)) {
+            snprintf(own, sizeof(own), "%s", reference);
+        }
+
+        json_array_foreach(a, i, v) {
+            e = json_string_value(v);
+
+            for (k = 0, ok = (strcmp(e, token) == 0); k < nidx && !ok; k++) {
+                ok = (strcmp(e, idx[k]) == 0);
+            }
+
+            if (ok) {
+                continue;
+            }
+
+            token_finds(pg, psp, e, found, sizeof(found));
+
+            if (found[0] != '\0' && own[0] != '\0'
+                && strcmp(found, own) != 0)
+            {
+                bad = 1;
+                break;
+            }
+        }
+
+        if (!bad) {
+            *unchecked = 1;
+        }
+    }
+
+    if (bad) {
+        differs(out, size, "tokens");
+    }
+
+    json_decref(a);
 }
 
 
@@ -648,14 +849,18 @@ method_check(conf_t *c, const pay_event_t *ev, const char *sealed,
  * What the row keeps beside its bytes, against what the verified bytes
  * say, read again by the webhook's own parser (the dialect's
  * evidence_events): the event its id names among them, its kind, type,
- * session token, reference, amount, currency and the PSP's ids, and the
- * checkout it was matched to against the nonce the PSP signed.  The
- * fields that differ, comma-separated, in out ("" when none).
+ * session token and its keys (tokens_check), reference, amount, currency
+ * and the PSP's ids, and the checkout it was matched to against the nonce
+ * the PSP signed; and its state against what it says: 'applied' is
+ * recorded (webhook_events), 'foreign' is no nonce of ours (else the
+ * row is kept from the sweeper's retry).  The fields that differ,
+ * comma-separated, in out ("" when none); *unchecked when its keys hold
+ * one this configuration cannot check.
  */
 static void
-fields_check(conf_t *c, psp_t *psp, pay_webhook_conf_t *wc, json_t *headers,
-    const unsigned char *body, size_t blen, PGresult *res, int row,
-    char *out, size_t size)
+fields_check(conf_t *c, PGconn *pg, psp_t *psp, pay_webhook_conf_t *wc,
+    json_t *headers, const unsigned char *body, size_t blen, PGresult *res,
+    int row, char *out, size_t size, int *unchecked)
 {
     int           saved;
     char          amount[32], nonce[300];
@@ -677,6 +882,12 @@ fields_check(conf_t *c, psp_t *psp, pay_webhook_conf_t *wc, json_t *headers,
     memset(events, 0, PAY_WEBHOOK_MAX_ITEMS * sizeof(pay_event_t));
     evt = PQgetvalue(res, row, 1);
     n = 0;
+
+    /* applied: pay_event_apply recorded it (not a saved method's, which
+     * its payment_methods row records) */
+    if (strcmp(PQgetvalue(res, row, COL_RECORDED), "false") == 0) {
+        differs(out, size, "state");
+    }
 
     /* kept unread (pay_event_keep_unreadable): nothing was parsed from its
      * bytes, and its id is their SHA-256 */
@@ -736,10 +947,21 @@ fields_check(conf_t *c, psp_t *psp, pay_webhook_conf_t *wc, json_t *headers,
         differs(out, size, "token");
     }
 
+    tokens_check(c, pg, PQgetvalue(res, row, 0), saved ? "" : ev->token,
+                 ev->reference, PQgetvalue(res, row, COL_TOKENS), out, size,
+                 unchecked);
+
     ref = PQgetvalue(res, row, COL_REFERENCE);
 
     if (strcmp(ref, ev->reference) != 0) {
         differs(out, size, "reference");
+    }
+
+    /* foreign: another system's reference, never one of ours (nor none) */
+    if (strcmp(PQgetvalue(res, row, COL_STATE), "foreign") == 0
+        && (ev->reference[0] == '\0' || is_nonce(ev->reference)))
+    {
+        differs(out, size, "state");
     }
 
     if (!saved) {
@@ -836,9 +1058,9 @@ body_open(conf_t *c, const char *psp, const char *evt,
 /* one row: psp, event_id, received (text), received (epoch), headers,
  * body (hex bytea), key_id, and the fields it keeps (COL_*) */
 static void
-verify_row(conf_t *c, PGresult *res, int row, counts_t *n)
+verify_row(conf_t *c, PGconn *pg, PGresult *res, int row, counts_t *n)
 {
-    int                  found, sealed;
+    int                  found, sealed, unchecked;
     char                 fields[160];
     size_t               blen, i;
     json_t              *headers;
@@ -934,10 +1156,11 @@ verify_row(conf_t *c, PGresult *res, int row, counts_t *n)
 
     /* authentic bytes: the row's fields must be what they say */
     fields[0] = '\0';
+    unchecked = 0;
 
     if (err == PAY_ERR_NONE) {
-        fields_check(c, psp, &wc, headers, body, blen, res, row, fields,
-                     sizeof(fields));
+        fields_check(c, pg, psp, &wc, headers, body, blen, res, row, fields,
+                     sizeof(fields), &unchecked);
     }
 
     json_decref(headers);
@@ -950,6 +1173,17 @@ verify_row(conf_t *c, PGresult *res, int row, counts_t *n)
 
     } else {
         PQfreemem(body);
+    }
+
+    /* authentic, but its session token's keys hold one under a key this
+     * configuration lacks: said as a key rotated out is */
+    if (err == PAY_ERR_NONE && fields[0] == '\0' && unchecked) {
+        printf("%sno key\t%s\t%s\t%s\t%s\ttokens: an index under a key "
+               "not in %s\n", shard_col, at, name, evt, key_id,
+               c->keyring != NULL ? "payments_encryption_key"
+               : "the configuration (no payments_encryption_key)");
+        n->nokey++;
+        return;
     }
 
     if (err == PAY_ERR_NONE && fields[0] == '\0') {
@@ -999,7 +1233,12 @@ query(PGconn *db, const char *sql, int nparams, const char *const *params)
     "coalesce(currency, ''), coalesce(payment_ref, ''), " \
     "coalesce(object_ref, ''), coalesce(merchant_id, ''), " \
     "coalesce(checkout_id, ''), coalesce(method ->> 'token_sealed', ''), " \
-    "coalesce(method ->> 'psp_customer', '') FROM psp_events "
+    "coalesce(method ->> 'psp_customer', ''), " \
+    "coalesce(array_to_json(tokens)::text, ''), state, " \
+    "CASE WHEN state = 'applied' AND kind <> 'METHOD_SAVED' THEN " \
+    "(EXISTS (SELECT 1 FROM webhook_events we WHERE we.psp = psp_events.psp " \
+    "AND we.event_id = psp_events.event_id))::text ELSE '' END " \
+    "FROM psp_events "
 
 
 static void
@@ -1079,7 +1318,7 @@ verify_db(const char *db, conf_t *conf, const char *psp, char **events,
             }
 
             for (c = 0; c < PQntuples(res); c++) {
-                verify_row(conf, res, c, n);
+                verify_row(conf, pg, res, c, n);
             }
 
             PQclear(res);
@@ -1100,7 +1339,7 @@ verify_db(const char *db, conf_t *conf, const char *psp, char **events,
             res = query(pg, "FETCH " "500" " FROM kept", 0, NULL);
 
             for (c = 0; c < PQntuples(res); c++) {
-                verify_row(conf, res, c, n);
+                verify_row(conf, pg, res, c, n);
             }
 
             i = PQntuples(res);

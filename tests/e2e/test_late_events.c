@@ -848,6 +848,17 @@ Test(late_events, payments_events_verify_reports_a_field_altered_beside_intact_b
             { "reference = $2", "reference = $3", "reference" },
             { "checkout_id = $2", "checkout_id = $3", "checkout_id" },
             { "token = 'cs_test_other'", "token = $3", "token" },
+            /* the session token's keys, tried before the token: the
+             * other checkout's blind index (psp_tokens'), or another
+             * token, put first */
+            { "tokens = (SELECT t.psp_token FROM psp_tokens t WHERE "
+              "t.checkout_id = $2 LIMIT 1) || tokens",
+              "tokens = tokens[2:]", "tokens" },
+            { "tokens = 'cs_test_other'::text || tokens", "tokens = tokens[2:]",
+              "tokens" },
+            /* another system's: kept from the sweeper's retry */
+            { "state = 'foreign', applied_at = NULL",
+              "state = 'applied', applied_at = now()", "state" },
         };
         size_t       i;
         const char  *q[3];
@@ -882,6 +893,60 @@ Test(late_events, payments_events_verify_reports_a_field_altered_beside_intact_b
                          "%s put back: %s", alt[i].field, out);
         }
     }
+}
+
+
+Test(late_events, payments_events_verify_reports_a_pending_event_said_applied,
+     .description = "a pending event's row said applied (hidden from the "
+                    "sweeper's retry) with no webhook_events row: FAILED, "
+                    "not as signed: state; a key of its session token not "
+                    "under a key of the configuration, found nowhere: "
+                    "no key, exit 1")
+{
+    late_t       l;
+    resp_t      *r;
+    char        *out, *evt = uid("evt"), *conf = run_file("nginx.conf");
+    const char  *p[] = { evt };
+
+    merchant_new(&l.m);
+    l.co = uid("co");
+    l.token = uid("cs_test_hidden");
+    r = late_deliver(late_stripe_event(evt, "checkout.session.completed", &l,
+                                       "paid", NULL));
+    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
+    cr_assert_str_eq(db_scalar("SELECT state FROM psp_events WHERE "
+                               "event_id = $1", 1, p), "pending");
+    cr_assert_eq(late_events_tool((const char *[]) { "verify", "--conf", conf,
+                     "--psp", env("PAY_TEST_PSP"), "--event", evt, NULL },
+                     &out), 0, "%s", out);
+
+    db_exec("UPDATE psp_events SET state = 'applied', applied_at = now() "
+            "WHERE event_id = $1", 1, p);
+    cr_expect_eq(late_events_tool((const char *[]) { "verify", "--conf", conf,
+                     "--psp", env("PAY_TEST_PSP"), "--event", evt, NULL },
+                     &out), 1, "%s", out);
+    cr_expect(strncmp(out, "FAILED\t", 7) == 0
+              && strstr(out, "not as signed: state\n") != NULL, "%s", out);
+
+    /* pending again; a key of its token that no key here makes and
+     * psp_tokens does not hold: it may be a retired key's */
+    db_exec("UPDATE psp_events SET state = 'pending', applied_at = NULL, "
+            "tokens = encode(sha256(convert_to(event_id, 'UTF8')), 'hex') "
+            "|| tokens WHERE event_id = $1", 1, p);
+    cr_expect_eq(late_events_tool((const char *[]) { "verify", "--conf", conf,
+                     "--psp", env("PAY_TEST_PSP"), "--event", evt, NULL },
+                     &out), 1, "%s", out);
+    cr_expect(strncmp(out, "no key\t", 7) == 0
+              && strstr(out, "tokens: an index under a key not in "
+                             "payments_encryption_key") != NULL
+              && strstr(out, "0 verified, 0 failed") != NULL, "%s", out);
+
+    /* as it was kept */
+    db_exec("UPDATE psp_events SET tokens = tokens[2:] WHERE event_id = $1",
+            1, p);
+    cr_expect_eq(late_events_tool((const char *[]) { "verify", "--conf", conf,
+                     "--psp", env("PAY_TEST_PSP"), "--event", evt, NULL },
+                     &out), 0, "put back: %s", out);
 }
 
 
