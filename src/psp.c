@@ -322,6 +322,31 @@ pay_psp_amount_supported(pay_dialect_e d, const char *currency,
 }
 
 
+int64_t
+pay_psp_unit(pay_dialect_e d, const char *currency)
+{
+    int      i;
+    int64_t  u;
+
+    /* the dialects' rules (an exact conversion, Stripe's trailing 0) take
+     * every multiple of the smallest amount they take: it is a power of
+     * ten, at most 10^18 */
+    u = 1;
+
+    for (i = 0; i <= 18; i++) {
+        if (pay_psp_amount_supported(d, currency, u)) {
+            return u;
+        }
+
+        if (i < 18) {
+            u *= 10;
+        }
+    }
+
+    return -1;
+}
+
+
 /*
  * Why one amount cannot go to the PSP: -1 when it can; else 0 (fewer
  * decimals there: no exact value), 1 (the dialect's own rule: Stripe's

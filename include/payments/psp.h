@@ -132,6 +132,19 @@ int pay_psp_amount_supported(pay_dialect_e d, const char *currency,
     int64_t minor);
 
 /*
+ * The PSP's unit in this currency, in ISO minor units: the smallest amount
+ * it takes (pay_psp_amount_supported), every amount it takes a multiple of
+ * it.  1 where it counts ISO's units or finer; 100 where it counts whole
+ * units of a two-decimal currency (Adyen's IDR and CVE, Stripe's MGA) or
+ * hundredths of a four-decimal one (Stripe's CLF); 10 for Stripe's
+ * three-decimal amounts that end in 0 (BHD, JOD, KWD, OMR, TND) and its
+ * IQD and LYD in hundredths.  -1 for an unknown currency or dialect.  A
+ * capture without an amount captures what is left of its order rounded
+ * down to it (pay_capture_claim's p_unit).
+ */
+int64_t pay_psp_unit(pay_dialect_e d, const char *currency);
+
+/*
  * A checkout's amounts as this PSP would be sent them, checked before
  * anything is claimed: every order's (pay_psp_amount_supported), and the
  * total, which a session or an off-session charge carries in the PSP's

@@ -225,3 +225,81 @@ Test(psp_units, an_order_the_psp_cannot_express_says_why)
     co.setup = 1;
     cr_expect_eq(pay_psp_checkout_amounts(PAY_DIALECT_ADYEN, &co, &v), 0);
 }
+
+
+/* The PSP's unit: the smallest amount it takes in a currency, in ISO
+ * minor units (a capture without an amount is rounded down to it). */
+Test(psp_units, the_psps_unit_is_its_smallest_amount)
+{
+    /* whole units of a two-decimal currency */
+    cr_expect_eq(pay_psp_unit(PAY_DIALECT_ADYEN, "IDR"), 100);
+    cr_expect_eq(pay_psp_unit(PAY_DIALECT_ADYEN, "CVE"), 100);
+    cr_expect_eq(pay_psp_unit(PAY_DIALECT_STRIPE, "MGA"), 100);
+    /* Stripe's three-decimal amounts end in 0; IQD in its hundredths */
+    cr_expect_eq(pay_psp_unit(PAY_DIALECT_STRIPE, "KWD"), 10);
+    cr_expect_eq(pay_psp_unit(PAY_DIALECT_STRIPE, "BHD"), 10);
+    cr_expect_eq(pay_psp_unit(PAY_DIALECT_STRIPE, "IQD"), 10);
+    cr_expect_eq(pay_psp_unit(PAY_DIALECT_STRIPE, "CLF"), 100);
+    /* ISO's units, or finer */
+    cr_expect_eq(pay_psp_unit(PAY_DIALECT_ADYEN, "USD"), 1);
+    cr_expect_eq(pay_psp_unit(PAY_DIALECT_ADYEN, "KWD"), 1);
+    cr_expect_eq(pay_psp_unit(PAY_DIALECT_ADYEN, "ISK"), 1);
+    cr_expect_eq(pay_psp_unit(PAY_DIALECT_STRIPE, "IDR"), 1);
+    cr_expect_eq(pay_psp_unit(PAY_DIALECT_STRIPE, "JPY"), 1);
+    cr_expect_eq(pay_psp_unit(PAY_DIALECT_STRIPE, "ISK"), 1);
+    cr_expect_eq(pay_psp_unit(PAY_DIALECT_GENERIC, "IDR"), 1);
+    cr_expect_eq(pay_psp_unit(PAY_DIALECT_GENERIC, "CLF"), 1);
+    /* not a currency, not a dialect */
+    cr_expect_eq(pay_psp_unit(PAY_DIALECT_ADYEN, "XTS"), -1);
+    cr_expect_eq(pay_psp_unit(PAY_DIALECT_ADYEN, NULL), -1);
+    cr_expect_eq(pay_psp_unit(0, "USD"), -1);
+}
+
+
+/* For every currency and dialect: every multiple of the unit is taken,
+ * and nothing between two multiples, so that rounding down to it gives
+ * the largest amount the PSP takes. */
+Test(psp_units, the_psp_takes_the_multiples_of_its_unit_and_nothing_else)
+{
+    int             d, n;
+    char            c[4];
+    int64_t         u, k, r;
+    pay_dialect_e   ds[] = { PAY_DIALECT_STRIPE, PAY_DIALECT_ADYEN,
+                             PAY_DIALECT_GENERIC };
+
+    n = 0;
+    c[3] = '\0';
+
+    for (c[0] = 'A'; c[0] <= 'Z'; c[0]++) {
+        for (c[1] = 'A'; c[1] <= 'Z'; c[1]++) {
+            for (c[2] = 'A'; c[2] <= 'Z'; c[2]++) {
+                if (pay_currency_find(c, 3) == NULL) {
+                    continue;
+                }
+
+                n++;
+
+                for (d = 0; d < 3; d++) {
+                    u = pay_psp_unit(ds[d], c);
+                    cr_assert(u == 1 || u == 10 || u == 100, "%s at %d: %ld",
+                              c, (int) ds[d], (long) u);
+
+                    for (k = 1; k <= 12; k++) {
+                        cr_expect(pay_psp_amount_supported(ds[d], c, k * u),
+                                  "%s at %d: %ld", c, (int) ds[d],
+                                  (long) (k * u));
+
+                        for (r = 1; r < u; r += (u > 10 ? 7 : 1)) {
+                            cr_expect(!pay_psp_amount_supported(ds[d], c,
+                                                                k * u + r),
+                                      "%s at %d: %ld", c, (int) ds[d],
+                                      (long) (k * u + r));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    cr_expect_gt(n, 150, "%d currencies", n);
+}
