@@ -185,8 +185,24 @@ ngx_http_payments_refund_info(ngx_http_payments_pg_query_t *q, PGresult *res)
         return;
     }
 
+    if (op->capture) {
+        /* what the PSP can be sent is a multiple of its unit (100 for
+         * whole rupiah): all that is left is rounded down to it, and the
+         * database stores no claim it cannot be sent */
+        op->unit = pay_psp_unit(ctx->psp->dialect, cur);
+
+        if (op->unit <= 0) {
+            ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
+                                           PAY_ERR_NOT_CAPTURABLE, 0,
+                                           "the order's PSP takes no "
+                                           "amount in its currency"));
+            return;
+        }
+    }
+
     if (op->capture && op->rq.amount == 0) {
-        /* all that is left: the database decides how much */
+        /* all that is left, in the PSP's unit: the database decides how
+         * much */
         ngx_memcpy(op->currency, cur, 3);
         op->amount = 0;
 
@@ -205,8 +221,11 @@ ngx_http_payments_refund_info(ngx_http_payments_pg_query_t *q, PGresult *res)
     if (!pay_psp_amount_supported(ctx->psp->dialect, cur, op->rq.amount)) {
         ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
                                        PAY_ERR_INVALID_AMOUNT, 0,
-                                       "the order's PSP cannot refund this "
-                                       "amount in this currency"));
+                                       op->capture
+                                       ? "the order's PSP cannot capture "
+                                         "this amount in this currency"
+                                       : "the order's PSP cannot refund "
+                                         "this amount in this currency"));
         return;
     }
 
@@ -410,14 +429,15 @@ ngx_http_payments_op_claim(ngx_http_payments_ctx_t *ctx)
 
     if (op->capture) {
         /* no amount: all that is left; the kind; a PSP that captures an
-         * authorization once; then the settings */
+         * authorization once; then the settings; its unit */
         ctx->params[7] = op->amount > 0 ? ctx->params[7] : NULL;
         ctx->params[9] = op->cancel ? "void" : "capture";
         ctx->params[12] = ctx->params[11];
         ctx->params[11] = ctx->psp->dl->capture_once ? "true" : "false";
+        ctx->params[13] = ngx_http_payments_num(r->pool, op->unit);
     }
 
-    for (i = 0; i < 11; i++) {
+    for (i = 0; i < (op->capture ? 14 : 12); i++) {
         if (i == 9 || (i == 7 && op->capture && op->amount == 0)) {
             continue;               /* a refund's reason may be NULL */
         }
@@ -438,8 +458,9 @@ ngx_http_payments_op_claim(ngx_http_payments_ctx_t *ctx)
                                     "claim_age, psp_conf "
                                     "FROM pay_capture_claim($1, $2, $3, $4, "
                                     "$5, $6, $7, $8, $9, $10, $11::jsonb, "
-                                    "$12::boolean, $13::jsonb)",
-                                    13, ngx_http_payments_op_claimed)
+                                    "$12::boolean, $13::jsonb, "
+                                    "$14::bigint)",
+                                    14, ngx_http_payments_op_claimed)
             != NGX_OK)
         {
             ngx_http_payments_finalize(r,
@@ -712,7 +733,7 @@ static ngx_int_t
 ngx_http_payments_op_refusal(ngx_http_payments_ctx_t *ctx,
     const char *outcome, PGresult *res)
 {
-    char                     buf[32], detail[128], *amount;
+    char                     buf[32], unit[32], detail[192], *amount;
     int64_t                  left;
     const pay_currency_t    *cur;
     ngx_http_request_t      *r = ctx->request;
@@ -780,6 +801,33 @@ ngx_http_payments_op_refusal(ngx_http_payments_ctx_t *ctx,
                      "at most %s %s of this order can still be captured%Z",
                      amount, cur ? cur->code : "");
         return ngx_http_payments_problem(r, PAY_ERR_CAPTURE_EXCEEDS, 0,
+                                         detail);
+    }
+
+    if (ngx_strcmp(outcome, "not_expressible") == 0) {
+        /* what is left is less than the PSP can be sent (or an amount the
+         * database found it has no value for): nothing was stored */
+        if (ngx_http_payments_op(ctx)->amount != 0) {
+            return ngx_http_payments_problem(r, PAY_ERR_INVALID_AMOUNT, 0,
+                                             "the order's PSP cannot "
+                                             "capture this amount in this "
+                                             "currency");
+        }
+
+        if (cur == NULL
+            || pay_amount_format(ngx_http_payments_op(ctx)->unit,
+                                 cur->exponent, unit, sizeof(unit)) < 0)
+        {
+            ngx_cpystrn((u_char *) unit, (u_char *) "-", sizeof(unit));
+        }
+
+        ngx_snprintf((u_char *) detail, sizeof(detail),
+                     "%s %s is left of this order, less than the smallest "
+                     "amount its PSP captures (%s %s): nothing more can be "
+                     "captured of it; void the rest%Z",
+                     amount, cur ? cur->code : "", unit,
+                     cur ? cur->code : "");
+        return ngx_http_payments_problem(r, PAY_ERR_INVALID_AMOUNT, 0,
                                          detail);
     }
 

@@ -31,6 +31,8 @@ typedef struct {
     char                       *payment_ref;    /* refund */
     char                       *destination;    /* payout */
     int64_t                     amount;
+    int64_t                     unit;           /* a capture: the PSP's
+                                                   (pay_psp_unit) */
     char                        currency[4];
     char                       *reason;
     char                       *metadata;       /* the request's, JSON */

@@ -9,8 +9,14 @@
 -- capture of the checkout is refused.  p_psp_conf: the PSP settings its
 -- request carries (pay_psp_conf_record), recorded with the row and
 -- returned when the claim is resumed, so that the request is sent again
--- only under the same settings (psp_conf NULL: not recorded).
-CREATE OR REPLACE FUNCTION pay_capture_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_capture_id text, p_order_id text, p_amount bigint, p_currency text, p_kind text, p_metadata jsonb, p_final boolean, p_psp_conf jsonb)
+-- only under the same settings (psp_conf NULL: not recorded).  p_unit: the
+-- PSP's unit in the order's currency, in ISO minor units (pay_psp_unit:
+-- 100 where it counts whole rupiah, 10 where an amount must end in 0; NULL
+-- or 1: any amount): a capture without an amount takes what is left
+-- rounded down to it, and none is stored that the PSP cannot be sent:
+-- what is left below the unit, or an amount that is not a multiple of it,
+-- is refused (not_expressible, refundable what is left), nothing stored.
+CREATE OR REPLACE FUNCTION pay_capture_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_capture_id text, p_order_id text, p_amount bigint, p_currency text, p_kind text, p_metadata jsonb, p_final boolean, p_psp_conf jsonb, p_unit bigint)
  RETURNS TABLE(outcome text, lease bigint, retry_after integer, response_status integer, response_body text, refund_id text, psp text, payment_ref text, amount bigint, currency text, reason text, refundable bigint, op_status text, psp_ref text, failure text, claim_age bigint, psp_conf jsonb)
  LANGUAGE plpgsql
  SECURITY DEFINER
@@ -25,11 +31,16 @@ DECLARE
     v_held   bigint;
     v_left   bigint;
     v_amt    bigint;
+    v_unit   bigint := coalesce(p_unit, 1);
     v_err    text;
     v_prior  text;
 BEGIN
     IF p_kind NOT IN ('capture', 'void') THEN
         RAISE EXCEPTION 'pay_capture_claim: unknown kind %', p_kind
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF v_unit < 1 THEN
+        RAISE EXCEPTION 'pay_capture_claim: a PSP''s unit is at least 1, not %', p_unit
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
@@ -138,9 +149,19 @@ BEGIN
            AND x.kind = 'capture' AND x.status = 'PENDING';
         v_left := o.amount - o.amount_captured - v_held;
         IF p_kind = 'capture' THEN
-            v_amt := coalesce(p_amount, v_left);
-            IF v_amt <= 0 OR v_amt > v_left THEN
+            -- without an amount: what is left, rounded down to what the
+            -- PSP can be sent (a rest of 6666.66 IDR at a PSP that counts
+            -- whole rupiah is 6666.00 captured; the 0.66 is released with
+            -- the rest of the hold)
+            v_amt := CASE WHEN p_amount IS NOT NULL THEN p_amount
+                          WHEN v_left > 0 THEN v_left - v_left % v_unit
+                          ELSE v_left END;
+            IF v_amt > v_left OR (v_amt <= 0 AND (p_amount IS NOT NULL OR v_left <= 0)) THEN
                 v_err := 'exceeds_authorization';
+            ELSIF v_amt <= 0 OR v_amt % v_unit <> 0 THEN
+                -- less than the PSP's unit left, or an amount it has no
+                -- value for: never a claim it cannot be sent
+                v_err := 'not_expressible';
             END IF;
         ELSE
             -- a void releases every order's rest: its amount is the
@@ -186,18 +207,19 @@ BEGIN
                         0::bigint, p_psp_conf;
 END
 $function$;
-REVOKE ALL ON FUNCTION pay_capture_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_capture_id text, p_order_id text, p_amount bigint, p_currency text, p_kind text, p_metadata jsonb, p_final boolean, p_psp_conf jsonb) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION pay_capture_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_capture_id text, p_order_id text, p_amount bigint, p_currency text, p_kind text, p_metadata jsonb, p_final boolean, p_psp_conf jsonb) TO payments_gateway;
+REVOKE ALL ON FUNCTION pay_capture_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_capture_id text, p_order_id text, p_amount bigint, p_currency text, p_kind text, p_metadata jsonb, p_final boolean, p_psp_conf jsonb, p_unit bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pay_capture_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_capture_id text, p_order_id text, p_amount bigint, p_currency text, p_kind text, p_metadata jsonb, p_final boolean, p_psp_conf jsonb, p_unit bigint) TO payments_gateway;
 
--- The signature without the PSP's settings, which the previous release's
--- module calls during an upgrade: none recorded.
+-- The previous release's signature, without the PSP's settings or unit,
+-- which its workers call during an upgrade: none recorded, any amount
+-- (what is left, whole).
 CREATE OR REPLACE FUNCTION pay_capture_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_capture_id text, p_order_id text, p_amount bigint, p_currency text, p_kind text, p_metadata jsonb, p_final boolean)
  RETURNS TABLE(outcome text, lease bigint, retry_after integer, response_status integer, response_body text, refund_id text, psp text, payment_ref text, amount bigint, currency text, reason text, refundable bigint, op_status text, psp_ref text, failure text, claim_age bigint)
  LANGUAGE sql
  SECURITY DEFINER
  SET search_path TO 'public', 'pg_temp'
 AS $function$
-    SELECT outcome, lease, retry_after, response_status, response_body, refund_id, psp, payment_ref, amount, currency, reason, refundable, op_status, psp_ref, failure, claim_age FROM pay_capture_claim(p_merchant, p_idem_key, p_fingerprint, p_lease_seconds, p_ttl_seconds, p_capture_id, p_order_id, p_amount, p_currency, p_kind, p_metadata, p_final, NULL::jsonb);
+    SELECT outcome, lease, retry_after, response_status, response_body, refund_id, psp, payment_ref, amount, currency, reason, refundable, op_status, psp_ref, failure, claim_age FROM pay_capture_claim(p_merchant, p_idem_key, p_fingerprint, p_lease_seconds, p_ttl_seconds, p_capture_id, p_order_id, p_amount, p_currency, p_kind, p_metadata, p_final, NULL::jsonb, NULL::bigint);
 $function$;
 REVOKE ALL ON FUNCTION pay_capture_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_capture_id text, p_order_id text, p_amount bigint, p_currency text, p_kind text, p_metadata jsonb, p_final boolean) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pay_capture_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_capture_id text, p_order_id text, p_amount bigint, p_currency text, p_kind text, p_metadata jsonb, p_final boolean) TO payments_gateway;

@@ -104,14 +104,12 @@ checkout_status(const held_t *h)
 /* A checkout of two orders (10.00 seller_1, 5.00 seller_2, USD) at the
  * dialect's PSP registered with "capture": "manual", and paid at the
  * mock: waits until the authorization has moved it. */
+static void held_pay(held_t *h, json_t *body);
+
+
 static void
 held_new_notified(held_t *h, size_t d, endpoint_t *ep)
 {
-    int          i;
-    json_t      *body;
-    resp_t      *r;
-    const char  *st;
-
     memset(h, 0, sizeof(held_t));
     h->psp = capture_psp(d);
     merchant_new(&h->m);
@@ -121,7 +119,19 @@ held_new_notified(held_t *h, size_t d, endpoint_t *ep)
         endpoint_add(&h->m, NULL, ep);
     }
 
-    body = checkout_new(h->co, 2);
+    held_pay(h, checkout_new(h->co, 2));
+}
+
+
+/* body (h->co's) registered at h->psp with "capture": "manual" and paid
+ * at the mock: waits until the authorization has moved it */
+static void
+held_pay(held_t *h, json_t *body)
+{
+    int          i;
+    resp_t      *r;
+    const char  *st;
+
     json_object_set_new(body, "psp", json_string(h->psp));
     json_object_set_new(body, "capture", json_string("manual"));
 
@@ -1217,6 +1227,123 @@ Test(capture, adyen_a_capture_made_at_the_dashboard_is_booked)
 Test(capture, generic_a_capture_made_at_the_dashboard_is_booked)
 {
     capture_at_the_dashboard(2);
+}
+
+
+/*
+ * A currency the PSP counts in coarser units than ISO: Adyen counts IDR in
+ * whole rupiah (0 decimals where ISO has 2).  A manual checkout of three
+ * orders of 10000.00 IDR (1000000 ISO minor units each), held at Adyen.
+ */
+static void
+held_idr(held_t *h)
+{
+    size_t   i;
+    json_t  *body, *o;
+
+    memset(h, 0, sizeof(held_t));
+    h->psp = capture_psp(1);
+    merchant_new(&h->m);
+    h->co = uid("co");
+
+    body = checkout_new(h->co, 3);
+
+    json_array_foreach(json_object_get(body, "payment_orders"), i, o) {
+        json_object_set_new(o, "amount", json_string("10000.00"));
+        json_object_set_new(o, "currency", json_string("IDR"));
+    }
+
+    held_pay(h, body);
+}
+
+
+static long
+captured_total(const held_t *h)
+{
+    return ql("SELECT coalesce(sum(amount_captured), -1) FROM payment_orders "
+              "WHERE merchant_id = $1 AND checkout_id = $2", h->m.id, h->co);
+}
+
+
+/* the void of the checkout (through order) answered 201 and settled by
+ * the PSP: the hold released, nothing left PENDING */
+static void
+expect_voided(const held_t *h, int order)
+{
+    resp_t  *r;
+    char    *id;
+
+    r = void_hold(h, order, NULL);
+    cr_assert_eq(r->status, 201, "%s: void: %ld %s", h->psp, r->status,
+                 r->body);
+    id = strdup(json_string_value(json_object_get(resp_json(r),
+                                                  "capture_id")));
+    expect_op_becomes(h, id, "SUCCEEDED");
+    cr_expect_eq(ql("SELECT count(*) FROM checkouts WHERE merchant_id = $1 "
+                    "AND checkout_id = $2 AND hold_closed_at IS NOT NULL",
+                    h->m.id, h->co), 1, "%s: the hold is not released",
+                 h->psp);
+    cr_expect_eq(ql("SELECT count(*) FROM captures WHERE merchant_id = $1 "
+                    "AND checkout_id = $2 AND status = 'PENDING'", h->m.id,
+                    h->co), 0, "%s: a capture left PENDING", h->psp);
+}
+
+
+/*
+ * What is left of an order is less than a rupiah, which Adyen cannot be
+ * sent (a split in ISO's units leaves it so: here the PSP's word of a
+ * capture of 29999.50 IDR made at its dashboard, applied as the webhook
+ * would be, over the three orders).  A
+ * capture of the rest without an amount is 400 invalid_amount saying so,
+ * nothing stored, and the hold is voided.  Before: a capture of 0.10 IDR
+ * was claimed, 502 (its request cannot be built), and the void 409.
+ */
+Test(capture, adyen_idr_a_rest_below_one_rupiah_is_refused_and_the_hold_voided)
+{
+    int          i;
+    held_t       h;
+    resp_t      *r;
+    char        *want;
+    const char  *params[5], *detail;
+
+    held_idr(&h);
+    params[0] = h.psp;
+    params[1] = uid("evt");
+    params[2] = str_printf("%s:%s", h.m.id, h.co);
+    params[3] = db_scalar("SELECT psp_payment_ref FROM checkouts WHERE "
+                          "merchant_id = $1 AND checkout_id = $2", 2,
+                          (const char *[]){ h.m.id, h.co });
+    params[4] = uid("cap");
+    cr_assert_not_null(params[3]);
+
+    cr_assert_str_eq(db_scalar("SELECT outcome FROM pay_event_apply($1, $2, "
+                               "'CAPTURE_SUCCEEDED', 'CAPTURE', NULL, $3, "
+                               "2999950, 'IDR', $4, $5, NULL)", 5, params),
+                     "captured_outside");
+
+    /* each order has less than a rupiah left */
+    for (i = 0; i < 3; i++) {
+        cr_assert(captured(&h, i) > 999900 && captured(&h, i) < 1000000,
+                  "order %d: %ld captured", i, captured(&h, i));
+    }
+
+    r = capture(&h, 0, NULL, NULL);
+    cr_expect_eq(r->status, 400, "the rest: %ld %s", r->status, r->body);
+    cr_expect_str_eq(json_string_value(json_object_get(resp_json(r), "code")),
+                     "invalid_amount", "%s", r->body);
+    detail = json_string_value(json_object_get(resp_json(r), "detail"));
+    want = str_printf("0.%02ld IDR is left of this order, less than the "
+                      "smallest amount its PSP captures (1.00 IDR)",
+                      1000000 - captured(&h, 0));
+    cr_expect(detail != NULL && strstr(detail, want) != NULL, "%s",
+              r->body);
+    cr_expect_eq(ql("SELECT count(*) FROM captures WHERE merchant_id = $1 "
+                    "AND checkout_id = $2 AND psp_ref IS NULL", h.m.id,
+                    h.co), 0, "a capture was stored: %s", r->body);
+
+    expect_voided(&h, 0);
+    cr_expect_eq(captured_total(&h), 2999950);
+    expect_books(&h, 2999950);
 }
 
 

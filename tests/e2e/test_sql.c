@@ -3975,6 +3975,86 @@ Test(sql, a_capture_of_ours_beyond_what_its_order_has_left_is_recorded_not_raise
     PQfinish(c);
 }
 
+/* co_1 of m at psp in cur, a manual checkout of the orders (pay_claim's
+ * JSON: co_1_1, co_1_2...) totalling total, whose authorization was told
+ * (its payment psp_<m>). */
+static void
+held_in(PGconn *c, const char *m, const char *psp, const char *cur, const char *orders,
+    const char *total)
+{
+    char  tok[64], nonce[48], ev[48], pay[48];
+
+    cr_assert_str_eq(VAL(c, "SELECT outcome FROM pay_claim($1, 'k1', '" FP_A "', 30, 86400,"
+                            " 'co_1', $2, $3, $4::bigint, 'https://shop.example/thanks',"
+                            " 'https://shop.example/cart', 'ann@example.com', " EXPIRES_EPOCH ","
+                            " 'psp-request-co_1', $5::jsonb, '" DUP_BODY "', '{}'::jsonb,"
+                            " 'manual')", m, psp, cur, total, orders), "claimed");
+    finish(c, m, "k1", "1", "co_1", "EXECUTING", "cs_1", NULL, "201", "{}");
+    snprintf(tok, sizeof(tok), "%s.cs_1", m);
+    snprintf(nonce, sizeof(nonce), "%s:co_1", m);
+    snprintf(ev, sizeof(ev), "evt_auth_%s", m);
+    snprintf(pay, sizeof(pay), "psp_%s", m);
+    cr_assert_str_eq(VAL(c, "SELECT outcome FROM pay_event_apply($1, $2, 'AUTHORIZED',"
+                            " 'AUTHORISATION', '', $3, $4::bigint, $5, $6, '', ARRAY[$7])",
+                         psp, ev, nonce, total, cur, pay, tok), "applied");
+    cr_assert_str_eq(VAL(c, "SELECT status::text FROM checkouts WHERE merchant_id = $1", m),
+                     "AUTHORIZED");
+}
+
+/* pay_capture_claim of amount (NULL: the rest) of order po under id, with
+ * the PSP's unit: its outcome, amount and refundable */
+static const char *
+capture_claim_unit(PGconn *c, const char *m, const char *id, const char *po,
+    const char *amount, const char *unit)
+{
+    return VAL(c, "SELECT outcome || ' ' || coalesce(amount::text, '-') || ' '"
+                  " || coalesce(refundable::text, '-')"
+                  " FROM pay_capture_claim($1, $2, $3, 30, 86400, $2, $4, $5::bigint,"
+                  " NULL, 'capture', '{}', false, NULL, $6::bigint)", m, id, FP_A, po, amount, unit);
+}
+
+#define IDR_ORDERS(a, b)                                                         \
+    "[{\"payment_order_id\":\"co_1_1\",\"seller_account\":\"seller_42\","        \
+    "\"amount_minor\":" a "},{\"payment_order_id\":\"co_1_2\",\"seller_account\":" \
+    "\"seller_77\",\"amount_minor\":" b "}]"
+
+Test(sql, a_capture_without_an_amount_takes_what_the_psp_can_be_sent,
+     .description = "pay_capture_claim with the PSP's unit (100: Adyen counts whole rupiah): of an IDR order with 10.50 left, a capture without an amount claims 10.00 (the rest rounded down to the unit); with 0.50 left it is refused not_expressible (refundable 50), nothing stored, its key free; an amount that is not a multiple of the unit is refused the same; the previous release's signature (no unit) claims the whole rest; a unit below 1 raises (before: the 0.50 rest was claimed, a PENDING capture the PSP could never be sent, and every later void of the checkout was capture_in_progress)")
+{
+    PGconn  *c = sqlt_connect();
+    char     m[24];
+
+    new_merchant(c, m);
+    held_in(c, m, "adyen", "IDR", IDR_ORDERS("1050", "10000"), "11050");
+
+    cr_expect_str_eq(capture_claim_unit(c, m, "cp_00000000000000000000001a", "co_1_1",
+                                        NULL, "100"), "new 1000 -");
+    cr_expect_str_eq(capture_claim_unit(c, m, "cp_00000000000000000000001b", "co_1_1",
+                                        NULL, "100"), "not_expressible - 50");
+    cr_expect_str_eq(VAL(c, "SELECT count(*) FROM idempotency_keys WHERE merchant_id = $1"
+                            " AND idem_key = 'cp_00000000000000000000001b'", m), "0");
+    cr_expect_str_eq(capture_claim_unit(c, m, "cp_00000000000000000000001c", "co_1_2",
+                                        "150", "100"), "not_expressible - 10000");
+    cr_expect_str_eq(capture_claim_unit(c, m, "cp_00000000000000000000001d", "co_1_2",
+                                        "20000", "100"), "exceeds_authorization - 10000");
+    cr_expect_str_eq(VAL(c, "SELECT string_agg(payment_order_id || ' ' || amount || ' '"
+                            " || status, ', ' ORDER BY payment_order_id) FROM captures"
+                            " WHERE merchant_id = $1", m),
+                     "co_1_1 1000 PENDING");
+
+    /* the previous release's workers: any amount, as before */
+    cr_expect_str_eq(capture_claim(c, m, "cp_00000000000000000000001e", "co_1_2", NULL),
+                     "new 10000");
+    /* a unit of 1: any amount */
+    cr_expect_str_eq(capture_claim_unit(c, m, "cp_00000000000000000000001f", "co_1_1",
+                                        NULL, "1"), "new 50 -");
+
+    FAILS(c, "22023", "SELECT outcome FROM pay_capture_claim($1, 'cpk', '" FP_A "', 30,"
+                      " 86400, 'cp_00000000000000000000002a', 'co_1_1', NULL, NULL,"
+                      " 'capture', '{}', false, NULL, 0)", m);
+    PQfinish(c);
+}
+
 Test(sql, a_voided_hold_is_not_held_again_by_the_psps_word_of_its_authorization,
      .description = "a manual Adyen checkout held (15.00) and voided by the shop (CANCELLATION: FAILED voided, its hold closed, listed for the sweeper's look-ups as a FAILED session is); the sweeper's look-up then says completed (Adyen's session result stays so after a cancel) and a generic-style authorization of the same payment comes late under a new event id: each is 'already', recorded, nothing moves (FAILED voided, the orders FAILED, no order event from FAILED: no checkout.authorized sent); a success naming another payment is mismatch (alerted), nothing moves (before: FAILED -> AUTHORIZED as paid_after_failed, for money the PSP released)")
 {
