@@ -334,6 +334,8 @@ DECLARE
     v_room   bigint;
     v_free   bigint;
     v_left   bigint;
+    v_unit   bigint;
+    v_units  bigint;
     v_id     text;
     v_ids    text[] := '{}';
     v_final  boolean := false;
@@ -492,14 +494,28 @@ BEGIN
             outcome := 'amount_mismatch';
             RETURN;
         END IF;
+        -- the unit of the parts: the database does not know the PSP's
+        -- dialect, but the PSP counts this currency in units of at most
+        -- psp_unit_coarsest, and what it captured is a multiple of its
+        -- own: the largest power of ten within both (a capture of 10000
+        -- IDR at a PSP that counts whole rupiah is split in whole rupiah,
+        -- so that each order's rest can be captured there; an amount of
+        -- 10000.50 IDR, from a PSP that counts sen, in sen)
+        v_unit := psp_unit_coarsest(c.currency);
+        WHILE v_unit > 1 AND p_amount % v_unit <> 0 LOOP
+            v_unit := v_unit / 10;
+        END LOOP;
         -- what the orders have not captured, and of it what our captures
         -- in flight (PENDING: asked of the PSP, its word not here yet)
         -- leave: their room is theirs, so that each books when its word
-        -- comes, as pay_capture_claim counts them
+        -- comes, as pay_capture_claim counts them; and of that, how many
+        -- whole units
         SELECT coalesce(sum(po.amount - coalesce(po.amount_captured, 0)), 0)::bigint,
                coalesce(sum(greatest(po.amount - coalesce(po.amount_captured, 0)
-                                     - coalesce(h.held, 0), 0)), 0)::bigint
-          INTO v_room, v_free
+                                     - coalesce(h.held, 0), 0)), 0)::bigint,
+               coalesce(sum(greatest(po.amount - coalesce(po.amount_captured, 0)
+                                     - coalesce(h.held, 0), 0)::bigint / v_unit), 0)::bigint
+          INTO v_room, v_free, v_units
           FROM payment_orders po
           LEFT JOIN (SELECT x.payment_order_id, sum(x.amount) AS held
                        FROM captures x
@@ -563,15 +579,24 @@ BEGIN
             v_id := NULL;
         END IF;
 
+        IF p_amount / v_unit > v_units THEN
+            -- the orders' rests are not all whole units (an earlier split
+            -- in ISO's units): it does not fit in them, so in ISO's units
+            v_unit := 1;
+            v_units := v_free;
+        END IF;
+
         -- the amount over the orders as each holds what is not captured
         -- nor held by a capture of ours in flight (floor), the units left
-        -- one each in line order; a capture row each, as the PSP
-        -- confirmed it
+        -- one each in line order, all counted in the unit; a capture row
+        -- each, as the PSP confirmed it
         FOR x IN
-            SELECT r.payment_order_id, r.currency, r.room,
-                   floor(p_amount::numeric * r.room / v_free)::bigint AS share,
-                   p_amount - sum(floor(p_amount::numeric * r.room / v_free)::bigint)
-                                  OVER () AS left_over
+            SELECT r.payment_order_id, r.currency, r.room / v_unit AS room,
+                   floor((p_amount / v_unit)::numeric * (r.room / v_unit)
+                         / v_units)::bigint AS share,
+                   p_amount / v_unit
+                   - sum(floor((p_amount / v_unit)::numeric * (r.room / v_unit)
+                               / v_units)::bigint) OVER () AS left_over
               FROM (SELECT po.payment_order_id, po.currency, po.line_no,
                            greatest(po.amount - coalesce(po.amount_captured, 0)
                                     - coalesce((SELECT sum(y.amount) FROM captures y
@@ -591,6 +616,7 @@ BEGIN
                 v_left := v_left - 1;
             END IF;
             CONTINUE WHEN v_part = 0;
+            v_part := v_part * v_unit;
             v_id := 'cp_' || encode(gen_random_bytes_compat(12), 'hex');
             INSERT INTO captures (merchant_id, capture_id, kind, checkout_id,
                                   payment_order_id, psp, nonce, amount, currency, final,
@@ -9926,6 +9952,21 @@ $$;
 
 
 --
+-- Name: psp_unit_coarsest(text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.psp_unit_coarsest(p_currency text) RETURNS bigint
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+    SELECT CASE
+               WHEN p_currency IN ('CLF', 'CVE', 'IDR', 'MGA', 'UYW') THEN 100
+               WHEN p_currency IN ('BHD', 'IQD', 'JOD', 'KWD', 'LYD', 'OMR', 'TND') THEN 10
+               ELSE 1
+           END::bigint
+$$;
+
+
+--
 -- Name: recon_begin(text, text, text, text, integer); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -15479,6 +15520,13 @@ REVOKE ALL ON FUNCTION public.psp_events_row_checks(psp text, event_id text, typ
 --
 
 REVOKE ALL ON FUNCTION public.psp_token_key(p_psp text, p_token text, p_tokens text[]) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION psp_unit_coarsest(p_currency text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.psp_unit_coarsest(p_currency text) FROM PUBLIC;
 
 
 --

@@ -1290,6 +1290,78 @@ expect_voided(const held_t *h, int order)
 
 
 /*
+ * 10000 IDR captured at Adyen's Customer Area over the three orders: each
+ * gets whole rupiah (3334 + 3333 + 3333 IDR), so that what each has left
+ * is an amount Adyen can be sent.  A capture of the rest without an
+ * amount then captures it (6666.00 IDR of the first order), and the hold
+ * is voided.  Before: the parts were 3333.34 + 3333.33 + 3333.33 IDR, the
+ * rest of 6666.66 IDR was claimed whole, its request could not be built
+ * (502, at every retry), and its PENDING capture made every void 409
+ * and kept the sweeper from ever releasing the hold.
+ */
+Test(capture, adyen_idr_the_rest_after_a_dashboard_capture_is_captured_in_whole_rupiah)
+{
+    int          i;
+    held_t       h;
+    resp_t      *r;
+    json_t      *j;
+    char        *ref, *id;
+    const char  *params[2];
+
+    held_idr(&h);
+    params[0] = h.m.id;
+    params[1] = h.co;
+    ref = db_scalar("SELECT psp_payment_ref FROM checkouts WHERE "
+                    "merchant_id = $1 AND checkout_id = $2", 2, params);
+    cr_assert_not_null(ref);
+
+    /* Adyen's units: 10000 IDR */
+    r = mock_post("/_control/captures",
+                  str_printf("{\"payment_ref\":\"%s\",\"amount\":10000}",
+                             ref));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+
+    for (i = 0; i < 100 && captured_total(&h) != 1000000; i++) {
+        msleep(100);
+    }
+
+    cr_assert_eq(captured_total(&h), 1000000, "the capture at the PSP was "
+                 "never booked (%s)",
+                 db_scalar("SELECT string_agg(kind || ':' || outcome, ',') "
+                           "FROM webhook_events WHERE merchant_id = $1 AND "
+                           "checkout_id = $2", 2, params));
+    cr_expect_str_eq(webhook_outcome(&h, "CAPTURE_SUCCEEDED"),
+                     "captured_outside");
+    cr_expect_eq(captured(&h, 0), 333400);
+    cr_expect_eq(captured(&h, 1), 333300);
+    cr_expect_eq(captured(&h, 2), 333300);
+
+    /* an amount Adyen cannot be sent is refused before anything is
+     * claimed */
+    r = capture(&h, 1, "0.50", NULL);
+    cr_expect_eq(r->status, 400, "%s", r->body);
+    cr_expect_str_eq(json_string_value(json_object_get(resp_json(r), "code")),
+                     "invalid_amount", "%s", r->body);
+
+    /* the rest of the first order, without an amount */
+    r = capture(&h, 0, NULL, NULL);
+    cr_assert_eq(r->status, 201, "the rest: %ld %s", r->status, r->body);
+    j = resp_json(r);
+    cr_expect_str_eq(json_string_value(json_object_get(j, "amount")),
+                     "6666.00", "%s", r->body);
+    id = strdup(json_string_value(json_object_get(j, "capture_id")));
+    expect_op_becomes(&h, id, "SUCCEEDED");
+    cr_expect_eq(captured(&h, 0), 1000000);
+
+    /* the others' rest released */
+    expect_voided(&h, 1);
+    cr_expect_eq(captured(&h, 1), 333300);
+    cr_expect_eq(captured(&h, 2), 333300);
+    expect_books(&h, 1666600);
+}
+
+
+/*
  * What is left of an order is less than a rupiah, which Adyen cannot be
  * sent (a split in ISO's units leaves it so: here the PSP's word of a
  * capture of 29999.50 IDR made at its dashboard, applied as the webhook

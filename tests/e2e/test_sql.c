@@ -22,6 +22,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <payments/money.h>
+#include <payments/psp.h>
+
 #include "sqltest.h"
 
 #define FP_A  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
@@ -4052,6 +4055,116 @@ Test(sql, a_capture_without_an_amount_takes_what_the_psp_can_be_sent,
     FAILS(c, "22023", "SELECT outcome FROM pay_capture_claim($1, 'cpk', '" FP_A "', 30,"
                       " 86400, 'cp_00000000000000000000002a', 'co_1_1', NULL, NULL,"
                       " 'capture', '{}', false, NULL, 0)", m);
+    PQfinish(c);
+}
+
+Test(sql, a_capture_made_at_the_psp_is_split_in_the_psps_unit,
+     .description = "capture_event_apply: 10000 IDR captured at the PSP's dashboard (1000000 ISO minor units) over a manual checkout of three orders of 10000.00 IDR is split in whole rupiah, 3334 + 3333 + 3333 IDR (captured_outside), so that each order's rest is whole rupiah and is captured whole at a PSP that counts them (6667.00 IDR); 10000.70 IDR over a like checkout, from a PSP that counts sen, is split in tens of sen, 3333.60 + 3333.60 + 3333.50; every transaction balanced (before: 3333.34 + 3333.33 + 3333.33, rests Adyen cannot be sent)")
+{
+    PGconn      *c = sqlt_connect();
+    char         m[24], nonce[48], ev[48], pay[48], cap[48];
+    const char  *orders =
+        "[{\"payment_order_id\":\"co_1_1\",\"seller_account\":\"seller_42\",\"amount_minor\":1000000},"
+        "{\"payment_order_id\":\"co_1_2\",\"seller_account\":\"seller_77\",\"amount_minor\":1000000},"
+        "{\"payment_order_id\":\"co_1_3\",\"seller_account\":\"seller_77\",\"amount_minor\":1000000}]";
+    const char  *parts =
+        "SELECT string_agg(payment_order_id || ' ' || amount_captured, ', ' ORDER BY line_no)"
+        " FROM payment_orders WHERE merchant_id = $1";
+
+    for (int i = 0; i < 2; i++) {
+        const char  *psp = i == 0 ? "adyen" : "generic";
+
+        new_merchant(c, m);
+        held_in(c, m, psp, "IDR", orders, "3000000");
+        snprintf(nonce, sizeof(nonce), "%s:co_1", m);
+        snprintf(ev, sizeof(ev), "evt_cap_%s", m);
+        snprintf(pay, sizeof(pay), "psp_%s", m);
+        snprintf(cap, sizeof(cap), "cap_%s", m);
+        cr_assert_str_eq(VAL(c, "SELECT outcome FROM pay_event_apply($1, $2,"
+                                " 'CAPTURE_SUCCEEDED', 'CAPTURE', '', $3, $4::bigint, 'IDR',"
+                                " $5, $6, '{}')", psp, ev, nonce,
+                             i == 0 ? "1000000" : "1000070", pay, cap),
+                         "captured_outside");
+        cr_expect_str_eq(VAL(c, parts, m),
+                         i == 0 ? "co_1_1 333400, co_1_2 333300, co_1_3 333300"
+                                : "co_1_1 333360, co_1_2 333360, co_1_3 333350");
+        expect_balanced(c, m);
+
+        if (i == 0) {
+            /* the rest of an order, whole, at a PSP that counts whole
+             * rupiah */
+            cr_expect_str_eq(capture_claim_unit(c, m, "cp_00000000000000000000003a",
+                                                "co_1_3", NULL, "100"),
+                             "new 666700 -");
+        }
+    }
+
+    PQfinish(c);
+}
+
+Test(sql, a_capture_made_at_the_psp_over_rests_that_are_not_whole_units_is_split_in_iso_units,
+     .description = "capture_event_apply: a capture of 20.10 IDR at the PSP over two orders of 10.05 IDR each (a PSP that counts sen; whole units of ten sen would hold only 20.00 of it) is split in ISO's units, 10.05 + 10.05, all of it booked, every transaction balanced")
+{
+    PGconn  *c = sqlt_connect();
+    char     m[24], nonce[48], ev[48], pay[48];
+
+    new_merchant(c, m);
+    held_in(c, m, "generic", "IDR", IDR_ORDERS("1005", "1005"), "2010");
+    snprintf(nonce, sizeof(nonce), "%s:co_1", m);
+    snprintf(ev, sizeof(ev), "evt_cap_%s", m);
+    snprintf(pay, sizeof(pay), "psp_%s", m);
+    cr_assert_str_eq(VAL(c, "SELECT outcome FROM pay_event_apply('generic', $1,"
+                            " 'CAPTURE_SUCCEEDED', 'capture.succeeded', '', $2, 2010, 'IDR',"
+                            " $3, 'cap_1', '{}')", ev, nonce, pay),
+                     "captured_outside");
+    cr_expect_str_eq(VAL(c, "SELECT string_agg(payment_order_id || ' ' || amount_captured,"
+                            " ', ' ORDER BY line_no) FROM payment_orders"
+                            " WHERE merchant_id = $1", m),
+                     "co_1_1 1005, co_1_2 1005");
+    cr_expect_str_eq(ledger_sums(c, m, NULL),
+                     "psp_clearing:generic 2010, seller_payable:seller_42 -1005, "
+                     "seller_payable:seller_77 -1005");
+    expect_balanced(c, m);
+    PQfinish(c);
+}
+
+Test(sql, the_coarsest_psp_unit_of_a_capture_split_is_the_dialects,
+     .description = "psp_unit_coarsest, the unit a capture made at the PSP is split in at most, is for every ISO 4217 currency the largest unit any dialect counts it in (pay_psp_unit of stripe, adyen and generic)")
+{
+    PGconn          *c = sqlt_connect();
+    int              n;
+    char             code[4], want[24];
+    int64_t          u, max;
+    pay_dialect_e    ds[] = { PAY_DIALECT_STRIPE, PAY_DIALECT_ADYEN,
+                              PAY_DIALECT_GENERIC };
+
+    n = 0;
+    code[3] = '\0';
+
+    for (code[0] = 'A'; code[0] <= 'Z'; code[0]++) {
+        for (code[1] = 'A'; code[1] <= 'Z'; code[1]++) {
+            for (code[2] = 'A'; code[2] <= 'Z'; code[2]++) {
+                if (pay_currency_find(code, 3) == NULL) {
+                    continue;
+                }
+
+                max = 1;
+
+                for (size_t d = 0; d < 3; d++) {
+                    u = pay_psp_unit(ds[d], code);
+                    cr_assert_gt(u, 0, "%s", code);
+                    max = u > max ? u : max;
+                }
+
+                snprintf(want, sizeof(want), "%lld", (long long) max);
+                cr_expect_str_eq(VAL(c, "SELECT psp_unit_coarsest($1)", code), want,
+                                 "%s", code);
+                n++;
+            }
+        }
+    }
+
+    cr_expect_gt(n, 150);
     PQfinish(c);
 }
 
