@@ -425,18 +425,6 @@ pay_sr_word(const char *s, const char *const *words)
 
 
 static int
-pay_sr_add(pay_sr_state_t *st, int64_t a, int64_t b, int64_t *out,
-    const char *what)
-{
-    if (__builtin_add_overflow(a, b, out)) {
-        pay_sr_fail(st, "record %ld: %s overflows", st->record, what);
-        return -1;
-    }
-    return 0;
-}
-
-
-static int
 pay_sr_sub(pay_sr_state_t *st, int64_t a, int64_t b, int64_t *out,
     const char *what)
 {
@@ -445,6 +433,272 @@ pay_sr_sub(pay_sr_state_t *st, int64_t a, int64_t b, int64_t *out,
         return -1;
     }
     return 0;
+}
+
+
+/*
+ * A PSP's amount as it wrote it: v * 10^-e, exactly.  e is the cell's
+ * decimals, at least the dialect's exponent (so that cells of one row add
+ * up in one exponent).
+ */
+typedef struct {
+    int64_t  v;
+    int      e;
+} pay_sr_dec_t;
+
+#define PAY_SR_DEC_MAX  18      /* decimals: 10^18 is the largest power of
+                                   ten an int64 holds */
+
+
+/* 10^n, n <= 18 */
+static int64_t
+pay_sr_pow10(int n)
+{
+    int64_t  p = 1;
+
+    while (n-- > 0) {
+        p *= 10;
+    }
+    return p;
+}
+
+
+/*
+ * A cell of the dialect's amounts, kept exact: an optional '-', then
+ * pay_amount_parse's grammar, with at most the dialect's decimals when
+ * strict (a gross: an amount we sent), else up to 18 (a fee or a net: the
+ * PSP's own computation).  "" is 0 when empty_ok.
+ */
+static int
+pay_sr_dec_col(pay_sr_state_t *st, const char *cur, int col, int empty_ok,
+    int strict, pay_sr_dec_t *out)
+{
+    const char       *s, *dot;
+    size_t            len;
+    int               neg, e, psp_e, max_e;
+    pay_amount_rc_e   rc;
+
+    psp_e = pay_psp_exponent(st->d, cur);
+    max_e = strict ? psp_e : PAY_SR_DEC_MAX;
+    out->v = 0;
+    out->e = psp_e < 0 ? 0 : psp_e;
+
+    if (!st->present[col] || (st->vlen[col] == 0 && empty_ok)) {
+        return 0;
+    }
+
+    s = st->val[col];
+    len = st->vlen[col];
+    neg = (len > 0 && s[0] == '-');
+    if (neg) {
+        s++;
+        len--;
+    }
+
+    dot = memchr(s, '.', len);
+    e = dot != NULL ? (int) (len - (size_t) (dot - s) - 1) : 0;
+    if (e < psp_e) {
+        e = psp_e;
+    }
+
+    rc = PAY_AMOUNT_SYNTAX;
+    if (psp_e >= 0 && len > 0 && e <= max_e) {
+        rc = pay_amount_parse(s, len, e, &out->v);
+    }
+
+    if (rc == PAY_AMOUNT_ZERO) {
+        out->v = 0;
+    } else if (rc != PAY_AMOUNT_OK) {
+        pay_sr_fail(st, "record %ld: column %s: \"%.40s\" is not an amount "
+                    "in %s", st->record, pay_sr_colname(st, col),
+                    st->val[col], cur);
+        return -1;
+    }
+
+    out->e = e;
+    /* INT64_MAX at most: its negation is representable */
+    if (neg) {
+        out->v = -out->v;
+    }
+
+    return 0;
+}
+
+
+/* d in exponent e >= d->e, exactly; -1 when it does not fit */
+static int
+pay_sr_dec_rescale(pay_sr_dec_t *d, int e)
+{
+    if (e > PAY_SR_DEC_MAX
+        || __builtin_mul_overflow(d->v, pay_sr_pow10(e - d->e), &d->v))
+    {
+        return -1;
+    }
+    d->e = e;
+    return 0;
+}
+
+
+/* *a = *a + sign * b, exactly, in the larger of their exponents */
+static int
+pay_sr_dec_add(pay_sr_state_t *st, pay_sr_dec_t *a, pay_sr_dec_t b,
+    int sign, const char *what)
+{
+    int  e = a->e > b.e ? a->e : b.e;
+
+    if (pay_sr_dec_rescale(a, e) != 0 || pay_sr_dec_rescale(&b, e) != 0
+        || (sign < 0 ? __builtin_sub_overflow(a->v, b.v, &a->v)
+                     : __builtin_add_overflow(a->v, b.v, &a->v)))
+    {
+        pay_sr_fail(st, "record %ld: %s overflows", st->record, what);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/* a == b as numbers (12.3 == 12.30); 0 when either cannot be brought to
+ * the other's exponent (then they are not equal: no int64 holds both) */
+static int
+pay_sr_dec_eq(pay_sr_dec_t a, pay_sr_dec_t b)
+{
+    int  e = a.e > b.e ? a.e : b.e;
+
+    return pay_sr_dec_rescale(&a, e) == 0 && pay_sr_dec_rescale(&b, e) == 0
+           && a.v == b.v;
+}
+
+
+/*
+ * d in ISO minor units of cur, rounded half to even when it has more
+ * decimals than ISO (12.50 -> 12, 13.50 -> 14, -12.50 -> -12): the sum of
+ * many rounded fees then drifts from the PSP's by no bias.  *inexact is
+ * set when digits were dropped.
+ */
+static int
+pay_sr_dec_iso(pay_sr_state_t *st, pay_sr_dec_t d, const char *cur,
+    int64_t *out, int *inexact, const char *what)
+{
+    const pay_currency_t  *iso;
+    int64_t                a, scale, q, rem;
+
+    iso = pay_currency_find(cur, 3);
+    *inexact = 0;
+
+    if (iso == NULL || d.v == INT64_MIN) {
+        pay_sr_fail(st, "record %ld: %s: no amount in %s", st->record, what,
+                    cur);
+        return -1;
+    }
+
+    if (d.e <= iso->exponent) {
+        if (pay_sr_dec_rescale(&d, iso->exponent) != 0) {
+            pay_sr_fail(st, "record %ld: %s overflows", st->record, what);
+            return -1;
+        }
+        *out = d.v;
+        return 0;
+    }
+
+    a = d.v < 0 ? -d.v : d.v;
+    scale = pay_sr_pow10(d.e - iso->exponent);
+    q = a / scale;
+    rem = a % scale;
+
+    if (rem != 0) {
+        *inexact = 1;
+        /* rem < scale <= 10^18: 2 * rem holds */
+        if (2 * rem > scale || (2 * rem == scale && (q & 1) != 0)) {
+            q++;
+        }
+    }
+
+    *out = d.v < 0 ? -q : q;
+
+    return 0;
+}
+
+
+/* d as the PSP's decimal ("-12.34") */
+static void
+pay_sr_dec_text(pay_sr_state_t *st, pay_sr_dec_t d, char *dst, size_t size)
+{
+    char  num[32];
+
+    /* d.v > INT64_MIN: pay_sr_dec_iso refused that */
+    if (pay_amount_format(d.v < 0 ? -d.v : d.v, d.e, num, sizeof(num)) < 0) {
+        num[0] = '\0';
+    }
+    pay_sr_put(st, dst, size, "%s%s", d.v < 0 ? "-" : "", num);
+}
+
+
+/*
+ * A row's gross, fee and net in ISO minor units.  The gross is an amount
+ * we sent: exact, or the report is refused.  The fee and the net are the
+ * PSP's own computation, finer than ISO at times (Adyen's CLP and ISK,
+ * fees in fractions of a minor unit): rounded half to even, the PSP's
+ * value kept in fee_psp and net_psp.  When gross and net are in one
+ * currency and the PSP's net is its gross less its fee, the net booked is
+ * the gross less the fee booked: the row's own arithmetic holds in what
+ * is booked (a net rounded on its own could be one unit off it).
+ */
+static int
+pay_sr_amounts(pay_sr_state_t *st, pay_sr_row_t *r, pay_sr_dec_t gross,
+    pay_sr_dec_t fee, pay_sr_dec_t net)
+{
+    int           inexact, derive;
+    char          text[48];
+    pay_sr_dec_t  left;
+
+    if (pay_sr_dec_iso(st, gross, r->currency, &r->gross, &inexact,
+                       "gross") != 0)
+    {
+        return -1;
+    }
+
+    if (inexact) {
+        pay_sr_dec_text(st, gross, text, sizeof(text));
+        pay_sr_fail(st, "record %ld: the gross %s has no exact value in %s",
+                    st->record, text, r->currency);
+        return -1;
+    }
+
+    /* the PSP's own gross - fee, against its net */
+    left = gross;
+    derive = strcmp(r->currency, r->net_currency) == 0
+             && pay_sr_dec_add(st, &left, fee, -1, "gross - fee") == 0
+             && pay_sr_dec_eq(left, net);
+    if (st->failed) {
+        return -1;
+    }
+
+    if (pay_sr_dec_iso(st, fee, r->net_currency, &r->fee, &inexact,
+                       "fee") != 0)
+    {
+        return -1;
+    }
+    if (inexact) {
+        pay_sr_dec_text(st, fee, r->fee_psp, sizeof(r->fee_psp));
+    }
+
+    if (pay_sr_dec_iso(st, net, r->net_currency, &r->net, &inexact,
+                       "net") != 0)
+    {
+        return -1;
+    }
+    if (inexact) {
+        pay_sr_dec_text(st, net, r->net_psp, sizeof(r->net_psp));
+    }
+
+    if (derive
+        && pay_sr_sub(st, r->gross, r->fee, &r->net, "gross - fee") != 0)
+    {
+        return -1;
+    }
+
+    return st->failed ? -1 : 0;
 }
 
 
@@ -465,7 +719,8 @@ pay_sr_no_colon(pay_sr_state_t *st, int col)
 static int
 pay_sr_stripe_row(pay_sr_state_t *st, pay_sr_row_t *r)
 {
-    const char  *cat, *obj, *nonce;
+    const char    *cat, *obj, *nonce;
+    pay_sr_dec_t   dgross, dfee, dnet;
 
     static const char *const  payment[] = { "charge", "payment", NULL };
     static const char *const  payout[] = { "transfer",
@@ -488,9 +743,10 @@ pay_sr_stripe_row(pay_sr_state_t *st, pay_sr_row_t *r)
     }
     memcpy(r->net_currency, r->currency, 4);
 
-    if (pay_sr_amount_col(st, r->currency, C_GROSS, 0, &r->gross) != 0
-        || pay_sr_amount_col(st, r->currency, C_FEE, 0, &r->fee) != 0
-        || pay_sr_amount_col(st, r->currency, C_NET, 0, &r->net) != 0)
+    if (pay_sr_dec_col(st, r->currency, C_GROSS, 0, 1, &dgross) != 0
+        || pay_sr_dec_col(st, r->currency, C_FEE, 0, 0, &dfee) != 0
+        || pay_sr_dec_col(st, r->currency, C_NET, 0, 0, &dnet) != 0
+        || pay_sr_amounts(st, r, dgross, dfee, dnet) != 0)
     {
         return -1;
     }
@@ -549,8 +805,8 @@ pay_sr_stripe_row(pay_sr_state_t *st, pay_sr_row_t *r)
 static int
 pay_sr_adyen_row(pay_sr_state_t *st, pay_sr_row_t *r)
 {
-    int64_t      gd, gc, nd, nc, f;
-    const char  *t, *psp, *mref, *mod;
+    pay_sr_dec_t  dgross, gd, dnet, nd, dfee, f;
+    const char   *t, *psp, *mref, *mod;
     int          k;
     char         gross_cur[4];
 
@@ -584,23 +840,30 @@ pay_sr_adyen_row(pay_sr_state_t *st, pay_sr_row_t *r)
     }
     memcpy(r->currency, gross_cur, 4);
 
-    if (pay_sr_amount_col(st, gross_cur, C_GROSS_DEBIT, 1, &gd) != 0
-        || pay_sr_amount_col(st, gross_cur, C_GROSS_CREDIT, 1, &gc) != 0
-        || pay_sr_amount_col(st, r->net_currency, C_NET_DEBIT, 1, &nd) != 0
-        || pay_sr_amount_col(st, r->net_currency, C_NET_CREDIT, 1, &nc) != 0
-        || pay_sr_sub(st, gc, gd, &r->gross, "gross") != 0
-        || pay_sr_sub(st, nc, nd, &r->net, "net") != 0)
+    /* gross = credit - debit, net likewise, the fee the four columns'
+     * sum: each exact, in the PSP's decimals, rounded (fee, net) once */
+    if (pay_sr_dec_col(st, gross_cur, C_GROSS_DEBIT, 1, 1, &gd) != 0
+        || pay_sr_dec_col(st, gross_cur, C_GROSS_CREDIT, 1, 1, &dgross) != 0
+        || pay_sr_dec_add(st, &dgross, gd, -1, "gross") != 0
+        || pay_sr_dec_col(st, r->net_currency, C_NET_DEBIT, 1, 0, &nd) != 0
+        || pay_sr_dec_col(st, r->net_currency, C_NET_CREDIT, 1, 0, &dnet) != 0
+        || pay_sr_dec_add(st, &dnet, nd, -1, "net") != 0)
     {
         return -1;
     }
 
-    r->fee = 0;
+    dfee.v = 0;
+    dfee.e = 0;
     for (k = 0; k < 4; k++) {
-        if (pay_sr_amount_col(st, r->net_currency, fees[k], 1, &f) != 0
-            || pay_sr_add(st, r->fee, f, &r->fee, "fee") != 0)
+        if (pay_sr_dec_col(st, r->net_currency, fees[k], 1, 0, &f) != 0
+            || pay_sr_dec_add(st, &dfee, f, 1, "fee") != 0)
         {
             return -1;
         }
+    }
+
+    if (pay_sr_amounts(st, r, dgross, dfee, dnet) != 0) {
+        return -1;
     }
 
     t = pay_sr_v(st, C_TYPE);

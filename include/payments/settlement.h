@@ -3,8 +3,21 @@
  * (with Debian's libcsv) into normalized rows: what kind of money movement,
  * the PSP's references, ours when the PSP carries it, and gross, fee and net
  * in ISO minor units (parsed by the core's money rules, pay_amount_parse,
- * in the dialect's units, pay_psp_exponent, then converted to ISO's with
- * pay_psp_amount_from_psp).  Never floating point.
+ * in the dialect's units, pay_psp_exponent, then converted to ISO's).
+ * Never floating point.
+ *
+ * A gross is an amount we sent: it has at most the dialect's decimals and
+ * an exact value in ISO minor units, else the report is refused.  A fee
+ * and a net are the PSP's own computation, finer than ISO at times (Adyen
+ * counts CLP and ISK in hundredths, a fee may have more decimals than the
+ * PSP's amounts): stripe and adyen cells of them are read exactly, with up
+ * to 18 decimals, and rounded to ISO minor units half to even (12.50 is
+ * 12, 13.50 is 14, -12.50 is -12); Adyen's four fee columns are summed
+ * first and rounded once, and fee_psp and net_psp keep what was rounded.
+ * When gross and net are in one currency and the PSP's net is its gross
+ * less its fee, net is gross - fee as rounded: the row's own arithmetic
+ * holds in what is booked.  The generic format's amounts are ISO's,
+ * exactly.
  *
  * Dialects (columns are matched by their header name, in any order; a
  * header naming a column the dialect does not know refuses the report, as
@@ -90,6 +103,11 @@ typedef struct {
     int64_t        net;             /* ISO minor units, in net_currency */
     char           net_currency[4]; /* == currency but for Adyen's FX rows */
     char           date[40];        /* as the PSP wrote it, "" if none */
+    /* the fee and the net as the PSP computed them ("12.34", "-0.305"),
+     * when they have more decimals than ISO and fee and net hold them
+     * rounded; "" otherwise */
+    char           fee_psp[48];
+    char           net_psp[48];
 } pay_sr_row_t;
 
 /* Called once per data row; a non-zero return stops the parse, which then

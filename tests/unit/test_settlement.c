@@ -510,6 +510,158 @@ Test(settlement, adyen_a_colon_in_a_row_id_part_refuses_the_report)
 }
 
 
+/* -------------------------------------------- fees finer than ISO's */
+
+/*
+ * A fee is the PSP's own computation: Adyen counts CLP and ISK with two
+ * decimals where ISO has none, and any PSP may write a fee with more
+ * decimals than it writes amounts.  Such a fee (and net) is rounded to
+ * ISO minor units, half to even, the PSP's value kept beside it; the
+ * report is read.
+ */
+Test(settlement, a_fee_finer_than_iso_is_rounded_not_refused)
+{
+    sr_rows_t  r;
+    char       err[256];
+
+    /* Stripe ISK: 12.34 ISK of fee on 1000.00 ISK */
+    cr_assert_eq(sr_parse(PAY_DIALECT_STRIPE,
+        "balance_transaction_id,currency,gross,fee,net,reporting_category\n"
+        "t1,isk,1000.00,12.34,987.66,charge\n"
+        "t2,eur,10.00,0.305,9.695,charge\n",
+        &r, err, sizeof(err)), 2, "%s", err);
+    cr_assert_eq(r.rows[0].gross, 1000);
+    cr_assert_eq(r.rows[0].fee, 12);
+    cr_assert_eq(r.rows[0].net, 988);
+    cr_assert_str_eq(r.rows[0].fee_psp, "12.34");
+    cr_assert_str_eq(r.rows[0].net_psp, "987.66");
+    /* more decimals than Stripe writes EUR with: 0.305 is 0.30 */
+    cr_assert_eq(r.rows[1].gross, 1000);
+    cr_assert_eq(r.rows[1].fee, 30);
+    cr_assert_eq(r.rows[1].net, 970);
+    cr_assert_str_eq(r.rows[1].fee_psp, "0.305");
+    cr_assert_str_eq(r.rows[1].net_psp, "9.695");
+
+    /* Adyen CLP: Commission (NC) 43.80 on 1500.00 */
+    cr_assert_eq(sr_parse(PAY_DIALECT_ADYEN, ADYEN_HDR
+        "Co,MA,8815000000000001,m1:co_1,visa,2026-11-20 10:00:00,CET,Settled,"
+        "8815000000000001,CLP,,1500.00,1,CLP,,1456.20,43.80,,,,visa,7\n",
+        &r, err, sizeof(err)), 1, "%s", err);
+    cr_assert_eq(r.rows[0].gross, 1500);
+    cr_assert_eq(r.rows[0].fee, 44);
+    cr_assert_eq(r.rows[0].net, 1456);
+    cr_assert_str_eq(r.rows[0].fee_psp, "43.80");
+    cr_assert_str_eq(r.rows[0].net_psp, "1456.20");
+
+    /* exact in ISO: nothing kept beside (IDR: Adyen's 0 decimals, ISO's 2) */
+    cr_assert_eq(sr_parse(PAY_DIALECT_ADYEN, ADYEN_HDR
+        "Co,MA,8815000000000001,m1:co_1,visa,2026-11-20 10:00:00,CET,Settled,"
+        "8815000000000001,IDR,,20000,1,IDR,,19390,610,,,,visa,7\n",
+        &r, err, sizeof(err)), 1, "%s", err);
+    cr_assert_eq(r.rows[0].fee, 61000);
+    cr_assert_eq(r.rows[0].net, 1939000);
+    cr_assert_str_eq(r.rows[0].fee_psp, "");
+    cr_assert_str_eq(r.rows[0].net_psp, "");
+}
+
+
+/* Half a minor unit goes to the even neighbour, either sign: no bias over
+ * many rows.  net is then gross - fee as booked, so the row's own
+ * arithmetic holds (988.50 alone would round to 988; 1001 - 12 is 989). */
+Test(settlement, a_fee_half_a_minor_unit_off_is_rounded_to_even)
+{
+    sr_rows_t  r;
+    char       err[256];
+
+    cr_assert_eq(sr_parse(PAY_DIALECT_STRIPE,
+        "balance_transaction_id,currency,gross,fee,net,reporting_category\n"
+        "t1,isk,1001.00,12.50,988.50,charge\n"
+        "t2,isk,1000.00,13.50,986.50,charge\n"
+        "t3,isk,-1000.00,-12.50,-987.50,refund\n"
+        "t4,isk,1000.00,0.49,999.51,charge\n",
+        &r, err, sizeof(err)), 4, "%s", err);
+    cr_assert_eq(r.rows[0].fee, 12);
+    cr_assert_eq(r.rows[0].net, 989);
+    cr_assert_eq(r.rows[1].fee, 14);
+    cr_assert_eq(r.rows[1].net, 986);
+    cr_assert_eq(r.rows[2].fee, -12);
+    cr_assert_eq(r.rows[2].net, -988);
+    cr_assert_str_eq(r.rows[2].fee_psp, "-12.50");
+    cr_assert_str_eq(r.rows[2].net_psp, "-987.50");
+    cr_assert_eq(r.rows[3].fee, 0);
+    cr_assert_eq(r.rows[3].net, 1000);
+}
+
+
+/* Adyen's four fee columns are summed exactly, then rounded once: four
+ * fees of 0.30 CLP are 1 CLP, not four times nothing. */
+Test(settlement, adyen_fee_columns_are_summed_before_they_are_rounded)
+{
+    sr_rows_t  r;
+    char       err[256];
+
+    cr_assert_eq(sr_parse(PAY_DIALECT_ADYEN, ADYEN_HDR
+        "Co,MA,8815000000000001,m1:co_1,visa,2026-11-20 10:00:00,CET,Settled,"
+        "8815000000000001,CLP,,1500.00,1,CLP,,1498.80,0.30,0.30,0.30,0.30,"
+        "visa,7\n",
+        &r, err, sizeof(err)), 1, "%s", err);
+    cr_assert_eq(r.rows[0].fee, 1);
+    cr_assert_eq(r.rows[0].net, 1499);
+    cr_assert_str_eq(r.rows[0].fee_psp, "1.20");
+}
+
+
+/* A row in two currencies (Adyen's FX) has no gross - fee = net to keep:
+ * its net is rounded on its own, as its fee is. */
+Test(settlement, an_fx_row_rounds_its_net_on_its_own)
+{
+    sr_rows_t  r;
+    char       err[256];
+
+    cr_assert_eq(sr_parse(PAY_DIALECT_ADYEN, ADYEN_HDR
+        "Co,MA,8815000000000001,m1:co_1,visa,2026-11-20 10:00:00,CET,Settled,"
+        "8815000000000001,EUR,,10.00,950.05,CLP,,9400.55,100.25,,,,visa,7\n",
+        &r, err, sizeof(err)), 1, "%s", err);
+    cr_assert_eq(r.rows[0].gross, 1000);
+    cr_assert_str_eq(r.rows[0].net_currency, "CLP");
+    cr_assert_eq(r.rows[0].fee, 100);
+    cr_assert_eq(r.rows[0].net, 9401);
+}
+
+
+/* The generic format is ours, in ISO decimals: no rounding there. */
+Test(settlement, the_generic_format_takes_no_fee_finer_than_iso)
+{
+    sr_rows_t  r;
+    char       err[256];
+
+    cr_assert_eq(sr_parse(PAY_DIALECT_GENERIC,
+        "reference,psp_ref,type,gross,fee,net,currency,date\n"
+        "m1:co_1,pay_1,payment,10.00,0.305,9.695,EUR,2026-11-20\n",
+        &r, err, sizeof(err)), -1);
+    cr_assert(strstr(err, "column fee") != NULL, "%s", err);
+}
+
+
+/* A gross is an amount we sent: one with no ISO value is never rounded.
+ * Nor is a gross with more decimals than the PSP writes. */
+Test(settlement, a_gross_finer_than_the_psp_writes_refuses_the_report)
+{
+    sr_rows_t  r;
+    char       err[256];
+
+    cr_assert_eq(sr_parse(PAY_DIALECT_STRIPE,
+        "balance_transaction_id,currency,gross,fee,net,reporting_category\n"
+        "t1,eur,10.005,0.30,9.705,charge\n", &r, err, sizeof(err)), -1);
+    cr_assert(strstr(err, "column gross") != NULL, "%s", err);
+
+    cr_assert_eq(sr_parse(PAY_DIALECT_ADYEN, ADYEN_HDR
+        "Co,MA,881,m1:co_1,visa,,CET,Settled,,IDR,,10000.5,1,IDR,,9900,100,"
+        ",,,,7\n", &r, err, sizeof(err)), -1);
+    cr_assert(strstr(err, "Gross Credit (GC)") != NULL, "%s", err);
+}
+
+
 /* ------------------------------------------------------------- generic */
 
 #define GENERIC_HDR "reference,psp_ref,type,gross,fee,net,currency,date," \
