@@ -562,7 +562,8 @@ write_report(PGconn *db, const rows_t *rows, const char *psp,
     /* COPY the rows in */
     PQclear(q(db, "COPY recon_rows (report_id, record, row_id, type, "
               "psp_type, payment_ref, object_ref, reference, currency, "
-              "gross, fee, net, net_currency, booked_on) FROM STDIN",
+              "gross, fee, net, net_currency, booked_on, psp_gross, psp_fee, "
+              "psp_net) FROM STDIN",
               0, NULL, PGRES_COPY_IN));
 
     cap = 1 << 20;
@@ -593,7 +594,10 @@ write_report(PGconn *db, const rows_t *rows, const char *psp,
         copy_field(&o, copy + cap, num[2], 0);
         copy_field(&o, copy + cap, num[3], 0);
         copy_field(&o, copy + cap, r->net_currency, 0);
-        copy_field(&o, copy + cap, r->date, 1);
+        copy_field(&o, copy + cap, r->date, 0);
+        copy_field(&o, copy + cap, r->gross_psp, 0);
+        copy_field(&o, copy + cap, r->fee_psp, 0);
+        copy_field(&o, copy + cap, r->net_psp, 1);
 
         if (PQputCopyData(db, copy, (int) (o - copy)) != 1) {
             die("COPY: %s", PQerrorMessage(db));

@@ -10040,9 +10040,16 @@ CREATE TABLE public.recon_rows (
     outcome text,
     merchant_id text,
     checkout_id text,
+    psp_gross text DEFAULT ''::text NOT NULL,
+    psp_fee text DEFAULT ''::text NOT NULL,
+    psp_net text DEFAULT ''::text NOT NULL,
+    customer_currency text DEFAULT ''::text NOT NULL,
+    customer_amount bigint,
     CONSTRAINT recon_rows_currency CHECK ((currency ~ '^[A-Z]{3}$'::text)),
+    CONSTRAINT recon_rows_customer CHECK ((((customer_currency = ''::text) AND (customer_amount IS NULL)) OR ((customer_currency ~ '^[A-Z]{3}$'::text) AND (customer_amount IS NOT NULL)))),
     CONSTRAINT recon_rows_net_currency CHECK ((net_currency ~ '^[A-Z]{3}$'::text)),
     CONSTRAINT recon_rows_outcome CHECK ((outcome = ANY (ARRAY['matched'::text, 'auto_fixed'::text, 'needs_person'::text, 'unclassified'::text, 'seen_before'::text, 'not_ours'::text]))),
+    CONSTRAINT recon_rows_psp_amounts CHECK (((psp_gross ~ '^(-?[0-9]{1,20}(\.[0-9]{1,18})?)?$'::text) AND (psp_fee ~ '^(-?[0-9]{1,20}(\.[0-9]{1,18})?)?$'::text) AND (psp_net ~ '^(-?[0-9]{1,20}(\.[0-9]{1,18})?)?$'::text))),
     CONSTRAINT recon_rows_record CHECK ((record >= 2)),
     CONSTRAINT recon_rows_row_id CHECK (((length(row_id) >= 1) AND (length(row_id) <= 255))),
     CONSTRAINT recon_rows_type CHECK ((type = ANY (ARRAY['payment'::text, 'refund'::text, 'refund_failure'::text, 'dispute'::text, 'dispute_won'::text, 'payout'::text, 'payout_failure'::text, 'fee'::text, 'bank_payout'::text, 'other'::text])))
@@ -10054,6 +10061,41 @@ CREATE TABLE public.recon_rows (
 --
 
 COMMENT ON TABLE public.recon_rows IS 'One row per data row of a report, as the parser normalised it (amounts in ISO minor units).  outcome: what the run made of it.';
+
+
+--
+-- Name: COLUMN recon_rows.psp_gross; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.recon_rows.psp_gross IS 'the gross as the PSP wrote it when it has no exact value in ISO minor units (gross holds it rounded, never matched nor booked: a person''s); '''' otherwise';
+
+
+--
+-- Name: COLUMN recon_rows.psp_fee; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.recon_rows.psp_fee IS 'the fee as the PSP computed it when finer than ISO minor units (fee holds it rounded half to even, as booked); '''' otherwise';
+
+
+--
+-- Name: COLUMN recon_rows.psp_net; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.recon_rows.psp_net IS 'the net as the PSP computed it when finer than ISO minor units (net holds gross - fee as booked, or it rounded half to even); '''' otherwise';
+
+
+--
+-- Name: COLUMN recon_rows.customer_currency; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.recon_rows.customer_currency IS 'the currency the customer paid in when the PSP settled the row in another (Stripe''s customer_facing_currency); '''' otherwise';
+
+
+--
+-- Name: COLUMN recon_rows.customer_amount; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.recon_rows.customer_amount IS 'the amount the customer paid, ISO minor units of customer_currency; NULL when customer_currency is ''''';
 
 
 --
@@ -10513,6 +10555,16 @@ BEGIN
         v_kind := r.type || '_reported';
     END IF;
 
+    -- a gross with no exact value in ISO minor units (the PSP wrote 100.50
+    -- ISK): compared rounded it could pass for ours; a person's, nothing
+    -- applied nor booked (its object, when found, is shown by it)
+    IF r.psp_gross <> '' THEN
+        v_kind := 'gross_finer_than_iso';
+        v_class := 'needs_person';
+        v_event := NULL;
+        v_amount := r.gross;
+    END IF;
+
     IF v_obj IS NOT NULL THEN
         UPDATE recon_seen s SET object_id = v_obj
          WHERE s.psp = v_psp AND s.row_id = r.row_id;
@@ -10657,6 +10709,19 @@ BEGIN
                            AND ck.checkout_id = pp.checkout_id
          WHERE pp.psp = v_psp AND pp.payment_ref = r.payment_ref;
         v_found := FOUND;
+    END IF;
+
+    -- a gross with no exact value in ISO minor units (the PSP wrote 100.50
+    -- ISK): no amount of ours is it, and rounding would make it one; a
+    -- person's, nothing matched nor booked (the checkout, when found, is
+    -- shown by it: not also missing at the PSP)
+    IF r.psp_gross <> '' THEN
+        PERFORM recon_flag(p_report, r, 'needs_person', 'gross_finer_than_iso',
+            c.merchant_id, c.checkout_id, r.currency, r.gross,
+            CASE WHEN v_found
+                 THEN recon_checkout_json(c.merchant_id, c.checkout_id) END);
+        RETURN QUERY SELECT 'needs_person'::text, c.merchant_id, c.checkout_id;
+        RETURN;
     END IF;
 
     IF NOT v_found THEN

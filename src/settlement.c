@@ -636,20 +636,21 @@ pay_sr_dec_text(pay_sr_state_t *st, pay_sr_dec_t d, char *dst, size_t size)
 
 /*
  * A row's gross, fee and net in ISO minor units.  The gross is an amount
- * we sent: exact, or the report is refused.  The fee and the net are the
- * PSP's own computation, finer than ISO at times (Adyen's CLP and ISK,
- * fees in fractions of a minor unit): rounded half to even, the PSP's
- * value kept in fee_psp and net_psp.  When gross and net are in one
- * currency and the PSP's net is its gross less its fee, the net booked is
- * the gross less the fee booked: the row's own arithmetic holds in what
- * is booked (a net rounded on its own could be one unit off it).
+ * we sent: one with no exact ISO value (100.50 ISK) is kept as the PSP
+ * wrote it in gross_psp, for a person (gross holds it rounded, to show,
+ * never to match or book).  The fee and the net are the PSP's own
+ * computation, finer than ISO at times (Adyen's CLP and ISK, fees in
+ * fractions of a minor unit): rounded half to even, the PSP's value kept
+ * in fee_psp and net_psp.  When gross and net are in one currency and the
+ * PSP's net is its gross less its fee, the net booked is the gross less
+ * the fee booked: the row's own arithmetic holds in what is booked (a net
+ * rounded on its own could be one unit off it).
  */
 static int
 pay_sr_amounts(pay_sr_state_t *st, pay_sr_row_t *r, pay_sr_dec_t gross,
     pay_sr_dec_t fee, pay_sr_dec_t net)
 {
     int           inexact, derive;
-    char          text[48];
     pay_sr_dec_t  left;
 
     if (pay_sr_dec_iso(st, gross, r->currency, &r->gross, &inexact,
@@ -659,15 +660,12 @@ pay_sr_amounts(pay_sr_state_t *st, pay_sr_row_t *r, pay_sr_dec_t gross,
     }
 
     if (inexact) {
-        pay_sr_dec_text(st, gross, text, sizeof(text));
-        pay_sr_fail(st, "record %ld: the gross %s has no exact value in %s",
-                    st->record, text, r->currency);
-        return -1;
+        pay_sr_dec_text(st, gross, r->gross_psp, sizeof(r->gross_psp));
     }
 
     /* the PSP's own gross - fee, against its net */
     left = gross;
-    derive = strcmp(r->currency, r->net_currency) == 0
+    derive = !inexact && strcmp(r->currency, r->net_currency) == 0
              && pay_sr_dec_add(st, &left, fee, -1, "gross - fee") == 0
              && pay_sr_dec_eq(left, net);
     if (st->failed) {

@@ -6,8 +6,11 @@
  * in the dialect's units, pay_psp_exponent, then converted to ISO's).
  * Never floating point.
  *
- * A gross is an amount we sent: it has at most the dialect's decimals and
- * an exact value in ISO minor units, else the report is refused.  A fee
+ * A gross is an amount we sent: more decimals than the dialect's refuse
+ * the report; one with no exact value in ISO minor units (100.50 ISK) is
+ * read, kept in gross_psp as the PSP wrote it, for a person (gross holds
+ * it rounded half to even, to show: the reconciliation never matches nor
+ * books it, doc/RECONCILIATION.md).  A fee
  * and a net are the PSP's own computation, finer than ISO at times (Adyen
  * counts CLP and ISK in hundredths, a fee may have more decimals than the
  * PSP's amounts): stripe and adyen cells of them are read exactly, with up
@@ -103,9 +106,10 @@ typedef struct {
     int64_t        net;             /* ISO minor units, in net_currency */
     char           net_currency[4]; /* == currency but for Adyen's FX rows */
     char           date[40];        /* as the PSP wrote it, "" if none */
-    /* the fee and the net as the PSP computed them ("12.34", "-0.305"),
-     * when they have more decimals than ISO and fee and net hold them
-     * rounded; "" otherwise */
+    /* the gross, fee and net as the PSP wrote them ("12.34", "-0.305"),
+     * when they have more decimals than ISO and gross, fee and net hold
+     * them rounded; "" otherwise */
+    char           gross_psp[48];
     char           fee_psp[48];
     char           net_psp[48];
 } pay_sr_row_t;

@@ -181,6 +181,16 @@ BEGIN
         v_kind := r.type || '_reported';
     END IF;
 
+    -- a gross with no exact value in ISO minor units (the PSP wrote 100.50
+    -- ISK): compared rounded it could pass for ours; a person's, nothing
+    -- applied nor booked (its object, when found, is shown by it)
+    IF r.psp_gross <> '' THEN
+        v_kind := 'gross_finer_than_iso';
+        v_class := 'needs_person';
+        v_event := NULL;
+        v_amount := r.gross;
+    END IF;
+
     IF v_obj IS NOT NULL THEN
         UPDATE recon_seen s SET object_id = v_obj
          WHERE s.psp = v_psp AND s.row_id = r.row_id;

@@ -39,6 +39,19 @@ BEGIN
         v_found := FOUND;
     END IF;
 
+    -- a gross with no exact value in ISO minor units (the PSP wrote 100.50
+    -- ISK): no amount of ours is it, and rounding would make it one; a
+    -- person's, nothing matched nor booked (the checkout, when found, is
+    -- shown by it: not also missing at the PSP)
+    IF r.psp_gross <> '' THEN
+        PERFORM recon_flag(p_report, r, 'needs_person', 'gross_finer_than_iso',
+            c.merchant_id, c.checkout_id, r.currency, r.gross,
+            CASE WHEN v_found
+                 THEN recon_checkout_json(c.merchant_id, c.checkout_id) END);
+        RETURN QUERY SELECT 'needs_person'::text, c.merchant_id, c.checkout_id;
+        RETURN;
+    END IF;
+
     IF NOT v_found THEN
         PERFORM recon_flag(p_report, r, 'unclassified', 'unknown_payment', NULL, NULL,
             r.currency, r.gross, NULL);

@@ -1785,3 +1785,100 @@ Test(reconcile, a_second_payment_of_a_checkout_booked_without_its_id_is_for_a_pe
                      "%s", out);
     cr_expect_str_eq(fees_of(&m, "mock_generic"), "59");
 }
+
+
+/* A checkout at psp of two orders in currency (amounts in ISO decimals:
+ * the gateway sends them in the PSP's own); its nonce in *n, its
+ * session's token in *token. */
+static char *
+cur_checkout(const merchant_t *m, const char *psp, const char *currency,
+    const char *a1, const char *a2, char **n, char **token)
+{
+    char    *co;
+    json_t  *body, *o;
+    resp_t  *r;
+    size_t   i;
+
+    co = uid("co");
+    body = checkout_new(co, 2);
+    json_object_set_new(body, "psp", json_string(psp));
+    for (i = 0; i < 2; i++) {
+        o = order_of(body, i);
+        json_object_set_new(o, "amount", json_string(i == 0 ? a1 : a2));
+        json_object_set_new(o, "currency", json_string(currency));
+    }
+    r = register_ok(m, uid("key"), dump(body));
+    *token = strdup(json_string_value(json_object_get(resp_json(r),
+                                                      "psp_token")));
+    *n = nonce(m, co);
+
+    return co;
+}
+
+
+Test(reconcile, a_gross_finer_than_iso_is_for_a_person_and_the_rest_reconciles,
+     .timeout = 60,
+     .description = "Stripe counts ISK in hundredths, ISO in whole krónur: "
+                    "a payment row of 750.50 ISK, a refund row of 100.40 "
+                    "ISK have no ISO value.  They are listed for a person "
+                    "(gross_finer_than_iso), never rounded into a match "
+                    "(the refund of 100 would pass) nor booked, and the "
+                    "report's other rows reconcile (a fee of 22.05 ISK "
+                    "booked as 22); the report is not refused whole")
+{
+    int          rc;
+    char        *co[2], *n[2], *token[2], *csv, *path, *out, *txn[3];
+    char        *rf, *rf_nonce, *rf_psp;
+    const char  *psp = env("PAY_TEST_PSP");
+    merchant_t   m;
+    int          i;
+
+    merchant_new(&m);
+    for (i = 0; i < 2; i++) {
+        co[i] = cur_checkout(&m, psp, "ISK", "500", "250", &n[i], &token[i]);
+        mock_pay(token[i]);
+        txn[i] = uid("txn");
+    }
+    for (i = 0; i < 2; i++) {
+        wait_status(&m, co[i], "SUCCESS", 20);
+    }
+    txn[2] = uid("txn");
+    rf = post_ok(&m, str_printf("/v1/payments/%s_p1/refunds", co[1]),
+                 "{\"amount\":\"100\"}", "refund_id");
+    op_becomes(&m, "refunds", rf, "SUCCEEDED");
+    rf_nonce = q2("SELECT nonce FROM refunds WHERE merchant_id = $1 AND "
+                  "refund_id = $2", m.id, rf);
+    rf_psp = q2("SELECT psp_refund_id FROM refunds WHERE merchant_id = $1 "
+                "AND refund_id = $2", m.id, rf);
+
+    csv = str_printf(
+        "balance_transaction_id,currency,gross,fee,net,reporting_category,"
+        "refund_id,payment_metadata[nonce],refund_metadata[nonce]\n"
+        "%s,isk,750.50,22.06,728.44,charge,,%s,\n"
+        "%s,isk,750.00,22.05,727.95,charge,,%s,\n"
+        "%s,isk,-100.40,0.00,-100.40,refund,%s,,%s\n",
+        txn[0], n[0], txn[1], n[1], txn[2], rf_psp, rf_nonce);
+    path = write_tmp(csv, strlen(csv));
+    rc = reconcile(psp, "stripe", path, NULL, &out);
+    cr_expect_eq(rc, 1, "exit %d: %s", rc, out);
+    cr_expect_str_eq(outcomes_of(path), "auto_fixed:1,needs_person:2", "%s",
+                     out);
+    cr_expect_str_eq(flags_of(&m),
+                     "fee_booked:auto_fixed,gross_finer_than_iso:needs_person,"
+                     "gross_finer_than_iso:needs_person", "%s", out);
+    /* the person's rows name their checkout and refund (shown: not also
+     * missing at the PSP), the PSP's gross as it wrote it; nothing of
+     * them booked */
+    cr_expect_str_eq(q2("SELECT string_agg(m.checkout_id || ':' ||"
+                        " coalesce(m.object_id, '-') || ':' || m.amount ||"
+                        " ':' || r.psp_gross, ',' ORDER BY r.record) FROM"
+                        " recon_mismatches m JOIN recon_rows r USING"
+                        " (report_id, record) WHERE m.merchant_id = $1 AND"
+                        " m.kind = $2", m.id, "gross_finer_than_iso"),
+                     str_printf("%s:-:750:750.50,%s:%s:-100:-100.40", co[0],
+                                co[1], rf));
+    cr_expect_str_eq(fees_of(&m, psp), "22");
+    cr_expect_str_eq(q2("SELECT psp_fee || '/' || fee || '/' || net FROM"
+                        " recon_rows WHERE row_id = $1 AND reference = $2",
+                        txn[1], n[1]), "22.05/22/728");
+}
