@@ -15,7 +15,9 @@
  * auto-fixable (fees booked, the lost webhooks applied) and queue the
  * rest; a second run of the same file changes nothing, and a later report
  * with everything finds what the first dropped and resolves its "missing
- * at the PSP".
+ * at the PSP".  A day in currencies the PSPs count otherwise than ISO
+ * (ISK and MGA at Stripe, CLP, IDR and CVE at Adyen) reconciles from the
+ * PSPs' own decimals with no mismatch but its fees.
  *
  * The database is shared with the other suites running at the same time:
  * every assertion is scoped to this test's merchant or to the rows of its
@@ -1881,4 +1883,121 @@ Test(reconcile, a_gross_finer_than_iso_is_for_a_person_and_the_rest_reconciles,
     cr_expect_str_eq(q2("SELECT psp_fee || '/' || fee || '/' || net FROM"
                         " recon_rows WHERE row_id = $1 AND reference = $2",
                         txn[1], n[1]), "22.05/22/728");
+}
+
+
+/*
+ * A merchant's day in currencies whose PSP units are not ISO's (cur[i]:
+ * currency, and its two orders' amounts), a refund and a pay-out of the
+ * first currency's, reported by the mock as the PSP writes its report:
+ * every row reconciles, with no mismatch but the fees booked (want_fees:
+ * "CUR:sum,…" in ISO minor units, the PSP's fee rounded half to even).
+ */
+static void
+reconcile_units(const char *psp, const char *dialect, size_t ncur,
+    const char *const cur[][3], const char *refund, const char *payout,
+    const char *want_fees)
+{
+    int          rc;
+    size_t       i;
+    char        *co[4], *n[4], *token[4], *rf, *po, *out, *path, *flags;
+    char        *tool, *sessions;
+    merchant_t   m;
+    resp_t      *r;
+    const char  *seller[] = { "add-seller", "--id", NULL, "--seller",
+                              "seller_1", "--psp", psp, "--destination",
+                              strcmp(dialect, "stripe") == 0
+                              ? "acct_1MockSeller"
+                              : "BA00000000000000000000001", NULL };
+
+    cr_assert(ncur <= 4);
+    merchant_new(&m);
+
+    sessions = "";
+    flags = "";
+    for (i = 0; i < ncur; i++) {
+        co[i] = cur_checkout(&m, psp, cur[i][0], cur[i][1], cur[i][2], &n[i],
+                             &token[i]);
+        mock_pay(token[i]);
+        sessions = str_printf("%s%s%s", sessions, i ? "," : "", token[i]);
+        flags = str_printf("%s%sfee_booked:auto_fixed", flags, i ? "," : "");
+    }
+    for (i = 0; i < ncur; i++) {
+        wait_status(&m, co[i], "SUCCESS", 20);
+    }
+
+    /* seller_1 with a destination at the PSP (after the checkouts: a
+     * merchant with registered sellers takes orders for those only) */
+    seller[2] = m.id;
+    cr_assert_eq(merchant_toolv(seller, &tool), 0, "%s", tool);
+    rf = post_ok(&m, str_printf("/v1/payments/%s_p1/refunds", co[0]),
+                 str_printf("{\"amount\":\"%s\"}", refund), "refund_id");
+    op_becomes(&m, "refunds", rf, "SUCCEEDED");
+    po = post_ok(&m, "/v1/payouts",
+                 str_printf("{\"seller_account\":\"seller_1\",\"amount\":"
+                            "\"%s\",\"currency\":\"%s\",\"psp\":\"%s\"}",
+                            payout, cur[0][0], psp), "payout_id");
+    op_becomes(&m, "payouts", po, "PAID");
+
+    r = http_get(mock_url(str_printf("/_control/reports/%s?sessions=%s"
+                                     "&merchant=%s", dialect, sessions,
+                                     m.id)));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    path = write_tmp(r->body, r->len);
+
+    rc = reconcile(psp, dialect, path, NULL, &out);
+    /* 1 when other suites' checkouts of the PSP fall in the report's
+     * window (missing at the PSP) or their faults in the checks */
+    cr_expect(rc == 0 || rc == 1, "exit %d: %s\n%s", rc, out, r->body);
+    cr_expect_str_eq(outcomes_of(path),
+                     str_printf("auto_fixed:%zu,matched:2", ncur),
+                     "%s\n%s", out, r->body);
+    cr_expect_str_eq(flags_of(&m), flags, "%s\n%s", out, r->body);
+    cr_expect_str_eq(q2("SELECT string_agg(currency || ':' || s, ',' ORDER BY"
+                        " currency) FROM (SELECT currency, sum(amount) AS s"
+                        " FROM ledger_entries WHERE merchant_id = $1 AND"
+                        " account = 'psp_fees:' || $2 GROUP BY 1) x", m.id,
+                        psp), want_fees, "%s", r->body);
+    cr_expect_str_eq(q2("SELECT coalesce(string_agg(currency, ','), '') FROM"
+                        " (SELECT currency FROM ledger_entries WHERE"
+                        " merchant_id = $1 AND $2 <> '' GROUP BY 1 HAVING"
+                        " sum(amount) <> 0) x", m.id, psp), "",
+                     "the ledger balances in every currency");
+}
+
+
+Test(reconcile, stripe_isk_and_mga_reconcile_from_stripes_decimals,
+     .timeout = 90,
+     .description = "Stripe writes its reports in major units with its own "
+                    "decimals: 750 ISK as 750.00 (ISO: none), 15000 MGA as "
+                    "15000 (ISO: two); the payments, a refund and a pay-out "
+                    "reconcile with no mismatch, the fees booked (22.05 ISK "
+                    "as 22)")
+{
+    static const char *const  cur[][3] = {
+        { "ISK", "500", "250" },
+        { "MGA", "10000.00", "5000.00" },
+    };
+
+    reconcile_units(env("PAY_TEST_PSP"), "stripe", 2, cur, "100", "100",
+                    "ISK:22,MGA:46500");
+}
+
+
+Test(reconcile, adyen_clp_idr_and_cve_reconcile_from_adyens_decimals,
+     .timeout = 90,
+     .description = "Adyen writes its Settlement details report with its "
+                    "own exponents: 1500 CLP as 1500.00 (ISO: none), 20000 "
+                    "IDR as 20000 and 1500 CVE as 1500 (ISO: two); the "
+                    "payments, a refund and a pay-out reconcile with no "
+                    "mismatch, the fees booked (43.80 CLP as 44)")
+{
+    static const char *const  cur[][3] = {
+        { "CLP", "1000", "500" },
+        { "IDR", "15000.00", "5000.00" },
+        { "CVE", "1000.00", "500.00" },
+    };
+
+    reconcile_units("mock_adyen", "adyen", 3, cur, "100", "100",
+                    "CLP:44,CVE:7300,IDR:61000");
 }

@@ -16,7 +16,7 @@
 
 
 static void mock_format_amount(FILE *f, json_int_t amount,
-    const char *currency);
+    const char *dialect, const char *currency);
 static char *mock_success_location(const json_t *session);
 static enum MHD_Result mock_page_state(struct MHD_Connection *c,
     mock_session_state_e state);
@@ -62,15 +62,69 @@ mock_currency_exponent(const char *currency)
 }
 
 
-/* amount in minor units as a decimal string in its currency's exponent */
+/*
+ * The minor units a dialect's PSP counts a currency in (either case), as
+ * the gateway's include/payments/psp.h has them: Stripe 0 decimals for its
+ * zero-decimal currencies (MGA among them, two in ISO), 3 for BHD JOD KWD
+ * OMR TND, 2 for every other (ISK among them, none in ISO); Adyen ISO's
+ * but CLP 2, CVE 0, IDR 0, ISK 2; generic ISO's.  What a session's
+ * amount_total and an operation's amount_value hold.
+ */
 int
-mock_format_minor(char *out, size_t size, json_int_t amount,
-    const char *currency)
+mock_psp_exponent(const char *dialect, const char *currency)
 {
-    int         e, i, n;
-    json_int_t  unit;
+    size_t  i;
+    char    lc[4];
 
-    e = mock_currency_exponent(currency);
+    static const char  *stripe_zero[] = {
+        "bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg",
+        "rwf", "ugx", "vnd", "vuv", "xaf", "xof", "xpf"
+    };
+    static const char  *stripe_three[] = { "bhd", "jod", "kwd", "omr",
+                                           "tnd" };
+    static const struct { const char *cur; int e; }  adyen[] = {
+        { "clp", 2 }, { "cve", 0 }, { "idr", 0 }, { "isk", 2 }
+    };
+
+    for (i = 0; i < 3 && currency[i]; i++) {
+        lc[i] = (char) tolower((unsigned char) currency[i]);
+    }
+    lc[i] = '\0';
+
+    if (dialect != NULL && strcmp(dialect, "stripe") == 0) {
+        for (i = 0; i < sizeof(stripe_zero) / sizeof(stripe_zero[0]); i++) {
+            if (strcmp(lc, stripe_zero[i]) == 0) {
+                return 0;
+            }
+        }
+        for (i = 0; i < sizeof(stripe_three) / sizeof(stripe_three[0]);
+             i++)
+        {
+            if (strcmp(lc, stripe_three[i]) == 0) {
+                return 3;
+            }
+        }
+        return 2;
+    }
+
+    if (dialect != NULL && strcmp(dialect, "adyen") == 0) {
+        for (i = 0; i < sizeof(adyen) / sizeof(adyen[0]); i++) {
+            if (strcmp(lc, adyen[i].cur) == 0) {
+                return adyen[i].e;
+            }
+        }
+    }
+
+    return mock_currency_exponent(lc);
+}
+
+
+/* amount in e decimals: 1050, 2 -> "10.50" */
+static int
+mock_format_exp(char *out, size_t size, json_int_t amount, int e)
+{
+    int         i, n;
+    json_int_t  unit;
 
     for (unit = 1, i = 0; i < e; i++) {
         unit *= 10;
@@ -87,13 +141,36 @@ mock_format_minor(char *out, size_t size, json_int_t amount,
 }
 
 
+/* amount in minor units as a decimal string in its currency's exponent */
+int
+mock_format_minor(char *out, size_t size, json_int_t amount,
+    const char *currency)
+{
+    return mock_format_exp(out, size, amount,
+                           mock_currency_exponent(currency));
+}
+
+
+/* amount in the dialect's PSP's minor units (mock_psp_exponent) as the
+ * PSP writes it in its reports and pages: 50000 ISK at Stripe is
+ * "500.00", 10 MGA "10" */
+int
+mock_format_psp(char *out, size_t size, json_int_t amount,
+    const char *dialect, const char *currency)
+{
+    return mock_format_exp(out, size, amount,
+                           mock_psp_exponent(dialect, currency));
+}
+
+
 static void
-mock_format_amount(FILE *f, json_int_t amount, const char *currency)
+mock_format_amount(FILE *f, json_int_t amount, const char *dialect,
+    const char *currency)
 {
     int   i;
     char  num[32];
 
-    if (mock_format_minor(num, sizeof(num), amount, currency) == 0) {
+    if (mock_format_psp(num, sizeof(num), amount, dialect, currency) == 0) {
         fputs(num, f);
     }
 
@@ -159,6 +236,7 @@ mock_page(struct MHD_Connection *c, const char *id)
 {
     FILE                  *f;
     char                  *html;
+    const char            *d;
     size_t                 len;
     json_t                *s;
     enum MHD_Result        rc;
@@ -183,8 +261,11 @@ mock_page(struct MHD_Connection *c, const char *id)
     }
 
     fputs("<p>Amount: <strong id=\"amount\">", f);
+    /* a Stripe session has no "dialect" */
+    d = json_string_value(json_object_get(s, "dialect"));
     mock_format_amount(f,
                        json_integer_value(json_object_get(s, "amount_total")),
+                       d != NULL ? d : "stripe",
                        json_string_value(json_object_get(s, "currency")));
     fputs("</strong></p>\n<p>Session: <code id=\"session\">", f);
     mock_html_escape(f, id);

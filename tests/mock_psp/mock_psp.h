@@ -375,8 +375,11 @@ enum MHD_Result mock_generic_expire(struct MHD_Connection *c,
 
 /* hosted.c */
 int mock_currency_exponent(const char *currency);
+int mock_psp_exponent(const char *dialect, const char *currency);
 int mock_format_minor(char *out, size_t size, json_int_t amount,
     const char *currency);
+int mock_format_psp(char *out, size_t size, json_int_t amount,
+    const char *dialect, const char *currency);
 enum MHD_Result mock_hosted(struct MHD_Connection *c, const char *method,
     const char *path);
 

@@ -14,9 +14,17 @@
  * payment_ref: Stripe's payment_intent_id, Adyen's pspReference, the
  * generic psp_ref) and carries our nonce.
  *
- * Fees, fixed: fee = floor(gross * 29 / 1000) + 30 minor units (2.9 % +
- * 0.30 in a two-decimal currency), net = gross - fee.  Adyen puts the whole
- * fee in Commission (NC).  Refunds and transfers carry no fee (as Stripe).
+ * Amounts are written as each PSP writes them: decimals of the currency's
+ * major unit with the PSP's own decimals (mock_psp_exponent), not ISO's:
+ * 500 ISK at Stripe, stored as 50000, is "500.00"; 10 MGA at Stripe "10";
+ * 1500 CLP at Adyen "1500.00", 20000 IDR "20000", 15 CVE "15".
+ *
+ * Fees, fixed: fee = floor(gross * 29 / 1000) + 30 of the PSP's minor
+ * units (2.9 % + 0.30 in a two-decimal currency), net = gross - fee: in
+ * a currency the PSP counts finer than ISO (ISK at Stripe and Adyen, CLP
+ * at Adyen) the fee has decimals ISO has not (22.05 ISK), as a PSP's own
+ * computation may.  Adyen puts the whole fee in Commission (NC).  Refunds
+ * and transfers carry no fee (as Stripe).
  *
  * merchant=M adds the refunds and transfers the mock processed (money.c
  * records each when it commits, failed ones left out, a lost webhook not)
@@ -181,10 +189,17 @@ mock_report_field(FILE *f, const char *s, int last)
 }
 
 
-/* Signed minor units as the currency's decimal; "" for 0 when blank. */
+/*
+ * Signed minor units of the dialect's PSP (what the store holds: a
+ * session's amount_total, an operation's amount_value) as the PSP writes
+ * them in its report, a decimal of the currency's major unit with the
+ * PSP's decimals (mock_psp_exponent): 50000 ISK at Stripe is "500.00", 10
+ * MGA at Stripe "10", 150000 CLP at Adyen "1500.00", 20000 IDR at Adyen
+ * "20000"; generic ISO's.  "" for 0 when blank.
+ */
 static void
-mock_report_money(char *out, size_t size, long long v, const char *currency,
-    int blank_zero)
+mock_report_money(char *out, size_t size, long long v, const char *dialect,
+    const char *currency, int blank_zero)
 {
     if (v == 0 && blank_zero) {
         out[0] = '\0';
@@ -193,9 +208,10 @@ mock_report_money(char *out, size_t size, long long v, const char *currency,
 
     if (v < 0) {
         out[0] = '-';
-        mock_format_minor(out + 1, size - 1, (json_int_t) -v, currency);
+        mock_format_psp(out + 1, size - 1, (json_int_t) -v, dialect,
+                        currency);
     } else {
-        mock_format_minor(out, size, (json_int_t) v, currency);
+        mock_format_psp(out, size, (json_int_t) v, dialect, currency);
     }
 }
 
@@ -281,9 +297,9 @@ mock_report_payment(mock_report_out_t *o, const char *id, const char *pref,
     char       g[40], fe[40], n[40], buf[160], digits[17];
     long long  fee = mock_report_fee(gross);
 
-    mock_report_money(g, sizeof(g), gross, o->cur_lc, 0);
-    mock_report_money(fe, sizeof(fe), fee, o->cur_lc, 0);
-    mock_report_money(n, sizeof(n), gross - fee, o->cur_lc, 0);
+    mock_report_money(g, sizeof(g), gross, o->dialect, o->cur_lc, 0);
+    mock_report_money(fe, sizeof(fe), fee, o->dialect, o->cur_lc, 0);
+    mock_report_money(n, sizeof(n), gross - fee, o->dialect, o->cur_lc, 0);
 
     if (strcmp(o->dialect, "stripe") == 0) {
         snprintf(buf, sizeof(buf), "txn_%s", id);
@@ -368,10 +384,11 @@ static void
 mock_report_op(mock_report_out_t *o, int refund, const char *id,
     const char *nonce, const char *pref, long long amount)
 {
-    char  a[40], pa[40], buf[160];
+    char  a[40], pa[40], z[40], buf[160];
 
-    mock_report_money(a, sizeof(a), -amount, o->cur_lc, 0);
-    mock_report_money(pa, sizeof(pa), amount, o->cur_lc, 0);
+    mock_report_money(a, sizeof(a), -amount, o->dialect, o->cur_lc, 0);
+    mock_report_money(pa, sizeof(pa), amount, o->dialect, o->cur_lc, 0);
+    mock_report_money(z, sizeof(z), 0, o->dialect, o->cur_lc, 0);
 
     if (strcmp(o->dialect, "stripe") == 0) {
         snprintf(buf, sizeof(buf), "txn_%s", id);
@@ -380,7 +397,7 @@ mock_report_op(mock_report_out_t *o, int refund, const char *id,
         mock_report_field(o->f, o->date, 0);
         mock_report_field(o->f, o->cur_lc, 0);
         mock_report_field(o->f, a, 0);
-        mock_report_field(o->f, "0.00", 0);
+        mock_report_field(o->f, z, 0);
         mock_report_field(o->f, a, 0);
         mock_report_field(o->f, refund ? "refund" : "transfer", 0);
         mock_report_field(o->f, id, 0);
@@ -423,7 +440,7 @@ mock_report_op(mock_report_out_t *o, int refund, const char *id,
         mock_report_field(o->f, id, 0);
         mock_report_field(o->f, refund ? "refund" : "payout", 0);
         mock_report_field(o->f, a, 0);
-        mock_report_field(o->f, "0.00", 0);
+        mock_report_field(o->f, z, 0);
         mock_report_field(o->f, a, 0);
         mock_report_field(o->f, o->cur_uc, 0);
         mock_report_field(o->f, o->date, 0);

@@ -782,3 +782,53 @@ MOCK_TEST(control_api_refuses_malformed_faults)
     cr_assert_eq(r.status, 400);
     resp_free(&r);
 }
+
+
+/* Stripe counts ISK in hundredths (ISO: whole krónur) and MGA in whole
+ * ariary (ISO: two decimals): the session stores Stripe's units, and its
+ * page and settlement report write them as Stripe does, in major units
+ * with Stripe's decimals (750 ISK is "750.00", never "75000"; 150 MGA is
+ * "150", never "1.50"). */
+MOCK_TEST(stripe_amounts_are_written_with_stripes_decimals)
+{
+    static const struct { const char *cur; long unit; const char *page,
+                          *row; } c[] = {
+        { "isk", 75000, "750.00 ISK", ",isk,750.00,22.05,727.95,charge," },
+        { "mga", 150, "150 MGA", ",mga,150,34,116,charge," },
+    };
+    resp_t  r;
+    char    body[2048], path[256], id[64];
+    size_t  i;
+
+    for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+        snprintf(body, sizeof(body),
+                 "mode=payment&success_url=https%%3A%%2F%%2Fshop.example%%2Fok"
+                 "&cancel_url=https%%3A%%2F%%2Fshop.example%%2Fcart"
+                 "&line_items[0][price_data][currency]=%s"
+                 "&line_items[0][price_data][unit_amount]=%ld"
+                 "&line_items[0][price_data][product_data][name]=Order"
+                 "&line_items[0][quantity]=1&client_reference_id=m1:co_u%zu",
+                 c[i].cur, c[i].unit, i);
+        create(&r, NULL, body);
+        cr_assert_eq(r.status, 200, "%s", r.body);
+        snprintf(id, sizeof(id), "%s", str(&r, "id"));
+        resp_free(&r);
+
+        snprintf(path, sizeof(path), "/pay/%s", id);
+        request(&r, "GET", path, AUTH_NONE, NULL, NULL, NULL);
+        cr_assert_not_null(strstr(r.body, c[i].page), "%s", r.body);
+        resp_free(&r);
+
+        snprintf(path, sizeof(path), "/pay/%s/pay", id);
+        request(&r, "POST", path, AUTH_NONE, NULL, NULL, "");
+        cr_assert_eq(r.status, 303);
+        resp_free(&r);
+
+        snprintf(path, sizeof(path), "/_control/reports/stripe?sessions=%s",
+                 id);
+        control(&r, "GET", path, NULL);
+        cr_assert_eq(r.status, 200, "%s", r.body);
+        cr_assert_not_null(strstr(r.body, c[i].row), "%s", r.body);
+        resp_free(&r);
+    }
+}
