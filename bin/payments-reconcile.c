@@ -209,6 +209,17 @@ copy_field(char **p, char *end, const char *s, int last)
 }
 
 
+/* COPY's NULL, the row's last field */
+static void
+copy_null(char **p, char *end)
+{
+    if (end - *p >= 3) {
+        memcpy(*p, "\\N\n", 3);
+        *p += 3;
+    }
+}
+
+
 /*
  * sql's result; on another status the transaction is rolled back and the
  * tool exits 2, except that when may_lose, a deadlock or a serialization
@@ -563,7 +574,7 @@ write_report(PGconn *db, const rows_t *rows, const char *psp,
     PQclear(q(db, "COPY recon_rows (report_id, record, row_id, type, "
               "psp_type, payment_ref, object_ref, reference, currency, "
               "gross, fee, net, net_currency, booked_on, psp_gross, psp_fee, "
-              "psp_net) FROM STDIN",
+              "psp_net, customer_currency, customer_amount) FROM STDIN",
               0, NULL, PGRES_COPY_IN));
 
     cap = 1 << 20;
@@ -574,13 +585,15 @@ write_report(PGconn *db, const rows_t *rows, const char *psp,
 
     for (i = 0; i < rows->n; i++) {
         const pay_sr_row_t  *r = &rows->rows[i];
-        char                 num[4][32];
+        char                 num[5][32];
 
         o = copy;
         snprintf(num[0], sizeof(num[0]), "%ld", r->record);
         snprintf(num[1], sizeof(num[1]), "%lld", (long long) r->gross);
         snprintf(num[2], sizeof(num[2]), "%lld", (long long) r->fee);
         snprintf(num[3], sizeof(num[3]), "%lld", (long long) r->net);
+        snprintf(num[4], sizeof(num[4]), "%lld",
+                 (long long) r->customer_amount);
         copy_field(&o, copy + cap, report_id, 0);
         copy_field(&o, copy + cap, num[0], 0);
         copy_field(&o, copy + cap, r->row_id, 0);
@@ -597,7 +610,13 @@ write_report(PGconn *db, const rows_t *rows, const char *psp,
         copy_field(&o, copy + cap, r->date, 0);
         copy_field(&o, copy + cap, r->gross_psp, 0);
         copy_field(&o, copy + cap, r->fee_psp, 0);
-        copy_field(&o, copy + cap, r->net_psp, 1);
+        copy_field(&o, copy + cap, r->net_psp, 0);
+        copy_field(&o, copy + cap, r->customer_currency, 0);
+        if (r->customer_currency[0] != '\0') {
+            copy_field(&o, copy + cap, num[4], 1);
+        } else {
+            copy_null(&o, copy + cap);
+        }
 
         if (PQputCopyData(db, copy, (int) (o - copy)) != 1) {
             die("COPY: %s", PQerrorMessage(db));

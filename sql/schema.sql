@@ -10433,6 +10433,12 @@ BEGIN
                 -- refund the PSP made (as the webhook's object_mismatch);
                 -- never applied as ours
                 v_kind := 'refund_object_differs';
+            ELSIF f.currency <> r.currency AND r.customer_currency = f.currency THEN
+                -- settled in another currency (Stripe's customer_facing_*):
+                -- ours, not bookable without a conversion; a person's
+                v_kind := r.type || '_settled_in_other_currency';
+                v_j := v_j || jsonb_build_object('customer_amount', r.customer_amount,
+                                                 'customer_currency', r.customer_currency);
             ELSIF f.currency <> r.currency OR f.amount <> v_moved THEN
                 v_kind := 'refund_amount_differs';
                 v_amount := v_moved - f.amount;
@@ -10464,7 +10470,11 @@ BEGIN
             v_co := d.checkout_id;
             v_obj := d.dispute_id;
             v_j := to_jsonb(d);
-            IF d.currency <> r.currency OR d.amount <> abs(r.gross) THEN
+            IF d.currency <> r.currency AND r.customer_currency = d.currency THEN
+                v_kind := r.type || '_settled_in_other_currency';
+                v_j := v_j || jsonb_build_object('customer_amount', r.customer_amount,
+                                                 'customer_currency', r.customer_currency);
+            ELSIF d.currency <> r.currency OR d.amount <> abs(r.gross) THEN
                 v_kind := 'dispute_amount_differs';
                 v_amount := abs(r.gross) - d.amount;
             ELSIF r.type = 'dispute_won' AND d.status <> 'WON' THEN
@@ -10765,10 +10775,25 @@ BEGIN
         END IF;
     END IF;
 
+    -- settled in another currency than the customer paid in (Stripe
+    -- reports every row in the account's settlement currency; its
+    -- customer_facing_* columns say what the customer paid): the payment
+    -- is ours, but the ledger has no conversion to book (the payment is
+    -- in the checkout's currency, the PSP's gross and fee in another), so
+    -- a person books it, the conversion and the fee; nothing applied nor
+    -- booked here.  Another currency without that: currency_differs
     IF r.currency <> c.currency THEN
-        PERFORM recon_flag(p_report, r, 'needs_person', 'currency_differs',
+        PERFORM recon_flag(p_report, r, 'needs_person',
+            CASE WHEN r.customer_currency = c.currency
+                 THEN 'settled_in_other_currency' ELSE 'currency_differs' END,
             c.merchant_id, c.checkout_id, r.currency, r.gross,
-            recon_checkout_json(c.merchant_id, c.checkout_id));
+            recon_checkout_json(c.merchant_id, c.checkout_id)
+                || CASE WHEN r.customer_currency = c.currency
+                        THEN jsonb_build_object('customer_amount', r.customer_amount,
+                                 'customer_currency', r.customer_currency,
+                                 'customer_amount_less_total',
+                                 r.customer_amount - c.amount_total)
+                        ELSE '{}'::jsonb END);
         RETURN QUERY SELECT 'needs_person'::text, c.merchant_id, c.checkout_id;
         RETURN;
     END IF;

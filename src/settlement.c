@@ -53,6 +53,8 @@ enum {
     C_MARKUP,
     C_SCHEME,
     C_INTERCHANGE,
+    C_CF_AMOUNT,        /* stripe customer_facing_amount */
+    C_CF_CURRENCY,      /* stripe customer_facing_currency */
     C_COUNT
 };
 
@@ -86,8 +88,8 @@ static const pay_sr_col_t  pay_sr_stripe_cols[] = {
     { "available_on_utc", C_IGNORED, 0 },
     { "available_on", C_IGNORED, 0 },
     { "description", C_IGNORED, 0 },
-    { "customer_facing_amount", C_IGNORED, 0 },
-    { "customer_facing_currency", C_IGNORED, 0 },
+    { "customer_facing_amount", C_CF_AMOUNT, 0 },
+    { "customer_facing_currency", C_CF_CURRENCY, 0 },
     { "regulatory_tag", C_IGNORED, 0 },
     { "automatic_payout_id", C_IGNORED, 0 },
     { "automatic_payout_effective_at_utc", C_IGNORED, 0 },
@@ -718,7 +720,10 @@ static int
 pay_sr_stripe_row(pay_sr_state_t *st, pay_sr_row_t *r)
 {
     const char    *cat, *obj, *nonce;
-    pay_sr_dec_t   dgross, dfee, dnet;
+    pay_sr_dec_t   dgross, dfee, dnet, dcf;
+    int64_t        cf_amount;
+    int            inexact;
+    char           cf[4];
 
     static const char *const  payment[] = { "charge", "payment", NULL };
     static const char *const  payout[] = { "transfer",
@@ -747,6 +752,28 @@ pay_sr_stripe_row(pay_sr_state_t *st, pay_sr_row_t *r)
         || pay_sr_amounts(st, r, dgross, dfee, dnet) != 0)
     {
         return -1;
+    }
+
+    /* what the customer paid, when the row is settled in another
+     * currency: an amount we sent, exact or not said (then the row is
+     * matched as any other, and a person sees its currency differ) */
+    if (st->vlen[C_CF_CURRENCY] > 0 && st->vlen[C_CF_AMOUNT] > 0) {
+        if (pay_sr_currency(st, C_CF_CURRENCY, cf) != 0) {
+            pay_sr_fail(st, "record %ld: column customer_facing_currency: "
+                        "\"%.40s\" is not an ISO 4217 currency", st->record,
+                        st->val[C_CF_CURRENCY]);
+            return -1;
+        }
+        if (pay_sr_dec_col(st, cf, C_CF_AMOUNT, 0, 1, &dcf) != 0
+            || pay_sr_dec_iso(st, dcf, cf, &cf_amount, &inexact,
+                              "customer_facing_amount") != 0)
+        {
+            return -1;
+        }
+        if (strcmp(cf, r->currency) != 0 && !inexact) {
+            memcpy(r->customer_currency, cf, 4);
+            r->customer_amount = cf_amount;
+        }
     }
 
     cat = pay_sr_v(st, C_TYPE);

@@ -36,7 +36,11 @@
  *            metadata key "nonce" carries our reference.  Amounts are
  *            decimals in the currency's major unit with Stripe's decimals
  *            (ISK with 2, MGA with none: psp.h), currency lower or upper
- *            case.  row_id = balance_transaction_id.
+ *            case, the account's settlement currency;
+ *            customer_facing_amount and customer_facing_currency, when
+ *            both are there, are what the customer paid (customer_currency
+ *            and customer_amount when that is another currency and the
+ *            amount exact in ISO).  row_id = balance_transaction_id.
  *   adyen    Adyen's Settlement details report.  Required: Psp Reference,
  *            Merchant Reference, Type, Gross Currency, Gross Debit (GC),
  *            Gross Credit (GC), Net Currency, Net Debit (NC), Net Credit
@@ -112,6 +116,13 @@ typedef struct {
     char           gross_psp[48];
     char           fee_psp[48];
     char           net_psp[48];
+    /* what the customer paid, when the PSP settled the row in another
+     * currency (stripe's customer_facing_currency and _amount, read when
+     * both are there and the currency is not the row's): upper case ISO
+     * 4217 and ISO minor units, as written (signed as the PSP writes
+     * it); "" and 0 otherwise */
+    char           customer_currency[4];
+    int64_t        customer_amount;
 } pay_sr_row_t;
 
 /* Called once per data row; a non-zero return stops the parse, which then

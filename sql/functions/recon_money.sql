@@ -59,6 +59,12 @@ BEGIN
                 -- refund the PSP made (as the webhook's object_mismatch);
                 -- never applied as ours
                 v_kind := 'refund_object_differs';
+            ELSIF f.currency <> r.currency AND r.customer_currency = f.currency THEN
+                -- settled in another currency (Stripe's customer_facing_*):
+                -- ours, not bookable without a conversion; a person's
+                v_kind := r.type || '_settled_in_other_currency';
+                v_j := v_j || jsonb_build_object('customer_amount', r.customer_amount,
+                                                 'customer_currency', r.customer_currency);
             ELSIF f.currency <> r.currency OR f.amount <> v_moved THEN
                 v_kind := 'refund_amount_differs';
                 v_amount := v_moved - f.amount;
@@ -90,7 +96,11 @@ BEGIN
             v_co := d.checkout_id;
             v_obj := d.dispute_id;
             v_j := to_jsonb(d);
-            IF d.currency <> r.currency OR d.amount <> abs(r.gross) THEN
+            IF d.currency <> r.currency AND r.customer_currency = d.currency THEN
+                v_kind := r.type || '_settled_in_other_currency';
+                v_j := v_j || jsonb_build_object('customer_amount', r.customer_amount,
+                                                 'customer_currency', r.customer_currency);
+            ELSIF d.currency <> r.currency OR d.amount <> abs(r.gross) THEN
                 v_kind := 'dispute_amount_differs';
                 v_amount := abs(r.gross) - d.amount;
             ELSIF r.type = 'dispute_won' AND d.status <> 'WON' THEN

@@ -93,10 +93,25 @@ BEGIN
         END IF;
     END IF;
 
+    -- settled in another currency than the customer paid in (Stripe
+    -- reports every row in the account's settlement currency; its
+    -- customer_facing_* columns say what the customer paid): the payment
+    -- is ours, but the ledger has no conversion to book (the payment is
+    -- in the checkout's currency, the PSP's gross and fee in another), so
+    -- a person books it, the conversion and the fee; nothing applied nor
+    -- booked here.  Another currency without that: currency_differs
     IF r.currency <> c.currency THEN
-        PERFORM recon_flag(p_report, r, 'needs_person', 'currency_differs',
+        PERFORM recon_flag(p_report, r, 'needs_person',
+            CASE WHEN r.customer_currency = c.currency
+                 THEN 'settled_in_other_currency' ELSE 'currency_differs' END,
             c.merchant_id, c.checkout_id, r.currency, r.gross,
-            recon_checkout_json(c.merchant_id, c.checkout_id));
+            recon_checkout_json(c.merchant_id, c.checkout_id)
+                || CASE WHEN r.customer_currency = c.currency
+                        THEN jsonb_build_object('customer_amount', r.customer_amount,
+                                 'customer_currency', r.customer_currency,
+                                 'customer_amount_less_total',
+                                 r.customer_amount - c.amount_total)
+                        ELSE '{}'::jsonb END);
         RETURN QUERY SELECT 'needs_person'::text, c.merchant_id, c.checkout_id;
         RETURN;
     END IF;

@@ -2001,3 +2001,70 @@ Test(reconcile, adyen_clp_idr_and_cve_reconcile_from_adyens_decimals,
     reconcile_units("mock_adyen", "adyen", 3, cur, "100", "100",
                     "CLP:44,CVE:7300,IDR:61000");
 }
+
+
+Test(reconcile, a_stripe_payment_settled_in_another_currency_is_for_a_person_with_its_reason,
+     .timeout = 60,
+     .description = "Stripe reports rows in the account's settlement "
+                    "currency: a USD payment and its refund settled in EUR "
+                    "(customer_facing_amount 15.00 USD, -1.00 USD) are ours "
+                    "but the ledger holds no conversion: needs_person / "
+                    "settled_in_other_currency and "
+                    "refund_settled_in_other_currency, nothing booked; "
+                    "without the customer-facing columns, currency_differs")
+{
+    int          rc;
+    char        *co[2], *n[2], *token[2], *csv, *path, *out, *rf, *rf_nonce;
+    char        *rf_psp, *txns;
+    const char  *psp = env("PAY_TEST_PSP");
+    merchant_t   m;
+    const char  *p[1];
+    int          i;
+
+    merchant_new(&m);
+    for (i = 0; i < 2; i++) {
+        co[i] = psp_checkout(&m, psp, 2, NULL, &n[i], &token[i]);
+        mock_pay(token[i]);
+    }
+    for (i = 0; i < 2; i++) {
+        wait_status(&m, co[i], "SUCCESS", 20);
+    }
+    rf = post_ok(&m, str_printf("/v1/payments/%s_p1/refunds", co[0]),
+                 "{\"amount\":\"1.00\"}", "refund_id");
+    op_becomes(&m, "refunds", rf, "SUCCEEDED");
+    rf_nonce = q2("SELECT nonce FROM refunds WHERE merchant_id = $1 AND "
+                  "refund_id = $2", m.id, rf);
+    rf_psp = q2("SELECT psp_refund_id FROM refunds WHERE merchant_id = $1 "
+                "AND refund_id = $2", m.id, rf);
+    p[0] = m.id;
+    txns = db_scalar("SELECT count(*) FROM ledger_transactions WHERE "
+                     "merchant_id = $1", 1, p);
+
+    csv = str_printf(
+        "balance_transaction_id,currency,gross,fee,net,reporting_category,"
+        "customer_facing_amount,customer_facing_currency,refund_id,"
+        "payment_metadata[nonce],refund_metadata[nonce]\n"
+        "%s,eur,13.80,0.70,13.10,charge,15.00,usd,,%s,\n"
+        "%s,eur,-0.92,0.00,-0.92,refund,-1.00,usd,%s,,%s\n"
+        "%s,eur,13.80,0.70,13.10,charge,,,,%s,\n",
+        uid("txn"), n[0], uid("txn"), rf_psp, rf_nonce, uid("txn"), n[1]);
+    path = write_tmp(csv, strlen(csv));
+    rc = reconcile(psp, "stripe", path, NULL, &out);
+    cr_expect_eq(rc, 1, "exit %d: %s", rc, out);
+    cr_expect_str_eq(outcomes_of(path), "needs_person:3", "%s", out);
+    cr_expect_str_eq(flags_of(&m),
+                     "currency_differs:needs_person,"
+                     "refund_settled_in_other_currency:needs_person,"
+                     "settled_in_other_currency:needs_person", "%s", out);
+    /* what the customer paid, in the evidence; the amount the PSP's */
+    cr_expect_str_eq(q2("SELECT m.currency || ' ' || m.amount || ' / ' ||"
+                        " (m.evidence->'ours'->>'customer_currency') || ' ' ||"
+                        " (m.evidence->'ours'->>'customer_amount_less_total')"
+                        " FROM recon_mismatches m WHERE m.merchant_id = $1"
+                        " AND m.kind = $2", m.id,
+                        "settled_in_other_currency"),
+                     "EUR 1380 / USD 0");
+    cr_expect_str_eq(db_scalar("SELECT count(*) FROM ledger_transactions "
+                               "WHERE merchant_id = $1", 1, p), txns,
+                     "a payment settled in another currency was booked");
+}

@@ -133,6 +133,55 @@ Test(settlement, stripe_units_follow_the_dialect)
 }
 
 
+/*
+ * Stripe reports every row in the account's settlement currency; a charge
+ * the customer paid in another currency says so in customer_facing_amount
+ * and customer_facing_currency (Stripe's decimals, as gross).  Read when
+ * both are there and the currency is not the row's: the reconciliation
+ * names such a payment for a person with its reason.
+ */
+Test(settlement, stripe_customer_facing_amount_is_read_when_settled_in_another_currency)
+{
+    sr_rows_t  r;
+    char       err[256];
+
+    cr_assert_eq(sr_parse(PAY_DIALECT_STRIPE, STRIPE_HDR
+        "txn_1,,,eur,13.80,0.70,13.10,charge,ch_1,,15.00,usd,pi_1,,,,"
+        "m1:co_1,,,\n"
+        "txn_2,,,eur,-0.92,0.00,-0.92,refund,re_1,,-1.00,USD,pi_1,re_1,,,,"
+        "m1:rf_1,,\n"
+        "txn_3,,,eur,10.00,0.59,9.41,charge,ch_2,,10.00,eur,pi_2,,,,"
+        "m1:co_2,,,\n"
+        "txn_4,,,eur,-5.00,0,-5.00,transfer,tr_1,,,,,,,tr_1,,,m1:pyo_1,\n"
+        "txn_5,,,eur,69.00,2.30,66.70,charge,ch_3,,10000.00,isk,pi_3,,,,"
+        "m1:co_3,,,\n",
+        &r, err, sizeof(err)), 5, "%s", err);
+    cr_assert_str_eq(r.rows[0].currency, "EUR");
+    cr_assert_eq(r.rows[0].gross, 1380);
+    cr_assert_str_eq(r.rows[0].customer_currency, "USD");
+    cr_assert_eq(r.rows[0].customer_amount, 1500);
+    cr_assert_str_eq(r.rows[1].customer_currency, "USD");
+    cr_assert_eq(r.rows[1].customer_amount, -100);
+    /* the same currency, or none: nothing to say */
+    cr_assert_str_eq(r.rows[2].customer_currency, "");
+    cr_assert_eq(r.rows[2].customer_amount, 0);
+    cr_assert_str_eq(r.rows[3].customer_currency, "");
+    /* ISK in Stripe's hundredths, ISO's krónur */
+    cr_assert_str_eq(r.rows[4].customer_currency, "ISK");
+    cr_assert_eq(r.rows[4].customer_amount, 10000);
+
+    /* a customer_facing_currency that is no currency refuses the report */
+    cr_assert_eq(sr_parse(PAY_DIALECT_STRIPE, STRIPE_HDR
+        "txn_1,,,eur,13.80,0.70,13.10,charge,ch_1,,15.00,usx,pi_1,,,,"
+        "m1:co_1,,,\n", &r, err, sizeof(err)), -1);
+    cr_assert(strstr(err, "customer_facing_currency") != NULL, "%s", err);
+    cr_assert_eq(sr_parse(PAY_DIALECT_STRIPE, STRIPE_HDR
+        "txn_1,,,eur,13.80,0.70,13.10,charge,ch_1,,15.0x,usd,pi_1,,,,"
+        "m1:co_1,,,\n", &r, err, sizeof(err)), -1);
+    cr_assert(strstr(err, "customer_facing_amount") != NULL, "%s", err);
+}
+
+
 Test(settlement, stripe_bad_amounts_refuse_the_report)
 {
     static const char *const  bad[] = {
