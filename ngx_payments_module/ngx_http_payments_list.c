@@ -16,7 +16,11 @@
  * limit out of 1 to 100, a cursor or a time that is not one: 400); a status
  * or type the objects never have and a cursor that names none of the
  * merchant's objects are the database's to say (PY013, PY014: 400 too).
- * The pages are built by the database.
+ * The pages are built by the database.  A feed that holds events another
+ * PostgreSQL cluster stored (a database restored from a backup that
+ * payments-migrate has not renumbered yet: PY015) answers 503, with an
+ * alert at most once a minute per worker (doc/OPERATIONS.md, "Restoring
+ * a backup").
  */
 
 
@@ -37,6 +41,7 @@ typedef struct {
 
 static void ngx_http_payments_list_answer(ngx_http_payments_pg_query_t *q,
     PGresult *res);
+static void ngx_http_payments_list_restored(ngx_http_request_t *r);
 
 
 static ngx_http_payments_list_arg_t  ngx_http_payments_list_args[] = {
@@ -375,6 +380,41 @@ ngx_http_payments_list_events(ngx_http_payments_ctx_t *ctx)
 }
 
 
+/*
+ * PY015: the events feed holds events of another PostgreSQL cluster,
+ * whose transaction ids this one has not reached: listed now, they would
+ * be hidden and every new event put before them.  503 until
+ * payments-migrate has renumbered them; the alert at most once a minute.
+ */
+
+static void
+ngx_http_payments_list_restored(ngx_http_request_t *r)
+{
+    static time_t  said;
+
+    if (ngx_time() - said >= 60) {
+        said = ngx_time();
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "payments: the events feed holds events stored by "
+                      "another PostgreSQL cluster (a restored backup): "
+                      "GET /v1/events answers 503 until payments-migrate "
+                      "has renumbered them (doc/OPERATIONS.md, Restoring a "
+                      "backup)");
+    }
+
+    if (ngx_http_payments_add_header(r, "Retry-After", "60") != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
+                                   PAY_ERR_STORE_UNAVAILABLE, 0,
+                                   "the events feed is unavailable while the "
+                                   "database restored from a backup is "
+                                   "migrated; retry later"));
+}
+
+
 static void
 ngx_http_payments_list_answer(ngx_http_payments_pg_query_t *q,
     PGresult *res)
@@ -397,6 +437,11 @@ ngx_http_payments_list_answer(ngx_http_payments_pg_query_t *q,
         if (state && ngx_strcmp(state, "PY014") == 0) {
             ngx_http_payments_list_bad(r, "the cursor names none of your "
                                           "objects of the list");
+            return;
+        }
+
+        if (state && ngx_strcmp(state, "PY015") == 0) {
+            ngx_http_payments_list_restored(r);
             return;
         }
     }

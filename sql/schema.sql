@@ -2580,6 +2580,140 @@ $$;
 
 
 --
+-- Name: notifications_feed_places(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.notifications_feed_places() RETURNS TABLE(merchant_id text, notification_id text, place bigint)
+    LANGUAGE sql STABLE
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    WITH s AS (
+        SELECT pg_snapshot_xmax(pg_current_snapshot()) AS next
+    ), m AS MATERIALIZED (
+        -- one probe of the feed's index per merchant (not one per row)
+        SELECT e.merchant_id
+          FROM (SELECT DISTINCT d.merchant_id FROM notify_endpoints d) e, s
+         WHERE EXISTS (SELECT 1 FROM notifications f
+                        WHERE f.merchant_id = e.merchant_id AND f.in_feed
+                          AND f.feed_xact >= s.next)
+    ), r AS (
+        SELECT n.merchant_id, n.notification_id, n.feed_xact, n.created_at,
+               -- stored here: below this cluster's ids, and made after
+               -- the last row the other cluster stored past them
+               coalesce(n.feed_xact < s.next
+                        AND n.created_at > max(n.created_at)
+                                               FILTER (WHERE n.feed_xact >= s.next)
+                                               OVER (PARTITION BY n.merchant_id),
+                        false) AS here
+          FROM notifications n
+          JOIN m ON m.merchant_id = n.merchant_id
+         CROSS JOIN s
+         WHERE n.feed_xact <> '0'
+    ), d AS (
+        SELECT r.merchant_id, r.notification_id, r.here, r.feed_xact, r.created_at,
+               coalesce((r.created_at, r.notification_id)
+                        < (lag(r.created_at) OVER w, lag(r.notification_id) OVER w),
+                        false) AS back
+          FROM r
+        WINDOW w AS (PARTITION BY r.merchant_id
+                     ORDER BY r.here, r.feed_xact, r.created_at, r.notification_id)
+    )
+    SELECT d.merchant_id, d.notification_id,
+           1 + count(*) FILTER (WHERE d.back)
+                   OVER (PARTITION BY d.merchant_id
+                         ORDER BY d.here, d.feed_xact, d.created_at, d.notification_id
+                         ROWS UNBOUNDED PRECEDING)
+      FROM d;
+$$;
+
+
+--
+-- Name: notifications_feed_renumber(bigint, bigint); Type: PROCEDURE; Schema: public; Owner: -
+--
+
+CREATE PROCEDURE public.notifications_feed_renumber(INOUT p_events bigint DEFAULT NULL::bigint, INOUT p_merchants bigint DEFAULT NULL::bigint)
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_rows    bigint;
+    v_last    bigint;
+    v_next    bigint;
+    v_xmin    bigint;
+    v_done    bigint;
+    v_of      bigint;
+    v_rounds  int := 0;
+    v_sync    text := current_setting('synchronous_commit');
+    v_waited  int := 0;
+    v_pid     int;
+    v_since   timestamptz;
+BEGIN
+    p_events := 0;
+    p_merchants := 0;
+
+    LOOP
+        SELECT count(*), max(p.place) INTO v_rows, v_last
+          FROM public.notifications_feed_places() p;
+        IF v_rows = 0 THEN
+            EXIT;
+        END IF;
+        v_rounds := v_rounds + 1;
+        IF v_rounds > 1000 THEN
+            RAISE EXCEPTION 'the events feed: % rows still to renumber after 1000 rounds', v_rows;
+        END IF;
+
+        SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint,
+               pg_snapshot_xmax(pg_current_snapshot())::text::bigint
+          INTO v_xmin, v_next;
+
+        IF v_last < v_xmin THEN
+            -- one statement, one snapshot: the places and the check that
+            -- every transaction in flight is past them
+            WITH p AS MATERIALIZED (SELECT * FROM public.notifications_feed_places()),
+                 u AS (UPDATE public.notifications n
+                          SET feed_xact = p.place::text::xid8
+                         FROM p
+                        WHERE n.merchant_id = p.merchant_id
+                          AND n.notification_id = p.notification_id
+                          AND (SELECT max(q.place) FROM p q)::text::xid8
+                              < pg_snapshot_xmin(pg_current_snapshot())
+                    RETURNING n.merchant_id)
+            SELECT count(*), count(DISTINCT u.merchant_id) INTO v_done, v_of FROM u;
+            COMMIT;
+            p_events := p_events + v_done;
+            p_merchants := p_merchants + v_of;
+            -- then again: nothing left, or what came in meanwhile
+
+        ELSIF v_last >= v_next THEN
+            -- more places than ids used: use ids up to past the last place
+            PERFORM set_config('synchronous_commit', 'off', false);
+            FOR i IN 0 .. v_last - v_next LOOP
+                PERFORM pg_current_xact_id();
+                COMMIT;
+            END LOOP;
+            PERFORM set_config('synchronous_commit', v_sync, false);
+
+        ELSE
+            -- a transaction older than the last place is still open
+            IF v_waited >= 60 THEN
+                SELECT a.pid, a.xact_start INTO v_pid, v_since
+                  FROM pg_stat_activity a
+                 WHERE a.backend_xid IS NOT NULL
+                 ORDER BY age(a.backend_xid) DESC
+                 LIMIT 1;
+                RAISE EXCEPTION 'the events feed cannot be renumbered while a transaction older than % ids is open (pid %, open since %): end it and run payments-migrate again',
+                                v_last, v_pid, v_since
+                      USING ERRCODE = 'lock_not_available';
+            END IF;
+            PERFORM pg_sleep(1);
+            v_waited := v_waited + 1;
+            COMMIT;
+        END IF;
+    END LOOP;
+END
+$$;
+
+
+--
 -- Name: notify_endpoints; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -5579,6 +5713,14 @@ DECLARE
     v_n      bigint;
     v_c      notifications%ROWTYPE;
 BEGIN
+    IF EXISTS (SELECT 1 FROM notifications r
+                WHERE r.in_feed
+                  AND r.merchant_id = p_merchant
+                  AND r.feed_xact >= pg_snapshot_xmax(pg_current_snapshot())) THEN
+        RAISE EXCEPTION 'the events feed holds events of another PostgreSQL cluster (a restored backup): run payments-migrate'
+              USING ERRCODE = 'PY015';
+    END IF;
+
     IF p_type IS NOT NULL THEN
         BEGIN
             -- the types the table takes, as its own check says them
@@ -14539,6 +14681,20 @@ REVOKE ALL ON FUNCTION public.notifications_row_checks(notification_id text, eve
 --
 
 REVOKE ALL ON FUNCTION public.notifications_feed_page(p_merchant text, p_type text, p_horizon xid8, p_xact xid8, p_at timestamp with time zone, p_id text, p_limit integer) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION notifications_feed_places(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.notifications_feed_places() FROM PUBLIC;
+
+
+--
+-- Name: PROCEDURE notifications_feed_renumber(INOUT p_events bigint, INOUT p_merchants bigint); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON PROCEDURE public.notifications_feed_renumber(INOUT p_events bigint, INOUT p_merchants bigint) FROM PUBLIC;
 
 
 --

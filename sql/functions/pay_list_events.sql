@@ -11,7 +11,13 @@
 -- before a position already listed.
 -- Answers {"object": "list", "data": [...], "has_more"}.  Raises PY013 for
 -- a type no notification has and PY014 for a cursor that names no
--- notification of the merchant's.
+-- notification of the merchant's.  Raises PY015 while the merchant's feed
+-- holds an event no transaction of this PostgreSQL cluster can have
+-- stored (its feed_xact at or past the snapshot's next id: a database
+-- restored from another cluster, not yet renumbered by payments-migrate,
+-- notifications_feed_renumber): the feed would hide those events and put
+-- every new one before them, so it answers nothing (one probe of its
+-- index).
 CREATE OR REPLACE FUNCTION pay_list_events(p_merchant text, p_type text, p_after text, p_limit integer)
  RETURNS text
  LANGUAGE plpgsql
@@ -31,6 +37,14 @@ DECLARE
     v_n      bigint;
     v_c      notifications%ROWTYPE;
 BEGIN
+    IF EXISTS (SELECT 1 FROM notifications r
+                WHERE r.in_feed
+                  AND r.merchant_id = p_merchant
+                  AND r.feed_xact >= pg_snapshot_xmax(pg_current_snapshot())) THEN
+        RAISE EXCEPTION 'the events feed holds events of another PostgreSQL cluster (a restored backup): run payments-migrate'
+              USING ERRCODE = 'PY015';
+    END IF;
+
     IF p_type IS NOT NULL THEN
         BEGIN
             -- the types the table takes, as its own check says them

@@ -923,3 +923,169 @@ Test(lists, the_events_feed_never_skips_an_event_of_a_transaction_still_open)
     PQfinish(a);
     PQfinish(b);
 }
+
+
+/* --- the feed after a restore ---------------------------------------------- */
+
+/* The shop reads the whole feed from the oldest, polling until it has read
+ * last (another test's transaction held open may hold it back): the refund
+ * names read, comma-separated; *ids the ids of the items, in the same order
+ * (the caller's). */
+static char *
+feed_whole(const merchant_t *m, const char *last, char ***ids)
+{
+    int      i;
+    char    *cursor, *seen;
+    size_t   n, k;
+    json_t  *pg, *it;
+
+    for (i = 0; i < 100; i++) {
+        cursor = NULL;
+        seen = strdup("");
+        feed_follow(m, &cursor, &seen);
+        if (strstr(seen, last) != NULL) {
+            break;
+        }
+        free(seen);
+        msleep(100);
+    }
+
+    cr_assert(i < 100, "the feed never listed %s", last);
+
+    pg = page_of(m, "/v1/events?limit=100");
+    n = json_array_size(json_object_get(pg, "data"));
+    *ids = calloc(n + 1, sizeof(char *));
+    cr_assert_not_null(*ids);
+
+    json_array_foreach(json_object_get(pg, "data"), k, it) {
+        (*ids)[k] = strdup(json_string_value(json_object_get(it, "id")));
+    }
+
+    json_decref(pg);
+
+    return seen;
+}
+
+
+/* bin/payments-migrate on the suite's database: what it printed */
+static char *
+migrated(void)
+{
+    int     rc;
+    char   *out;
+
+    {
+        char *const  argv[] = {
+            str_printf("%s/bin/payments-migrate", env("PAY_TEST_ROOT")),
+            (char *) env("PAY_TEST_PG"), NULL
+        };
+
+        rc = run(argv, &out);
+    }
+
+    cr_assert_eq(rc, 0, "payments-migrate: %s", out);
+
+    return out;
+}
+
+
+/*
+ * A database restored from pg_dump into a new cluster keeps each event's
+ * feed_xact, the id of the old cluster's transaction that stored it; the
+ * new cluster's ids start again near 700.  Simulated here by moving the
+ * merchant's events a billion ids past this cluster's: the feed refuses
+ * to answer (503) rather than hide them, an event stored meanwhile waits
+ * behind them, and once payments-migrate has run the feed lists every
+ * event in the order it listed them before (a transaction that began
+ * first and stored last still after the one it waited on; two events of
+ * one transaction in their order), a cursor taken before the restore
+ * goes on from where it was, and events stored after follow.
+ */
+Test(lists, a_restored_feed_lists_every_event_in_its_order_and_keeps_its_cursors)
+{
+    char         *before, *after, *cursor, *seen, *out, **ids, **ids2;
+    resp_t       *r;
+    PGconn       *a, *b;
+    merchant_t    m;
+    endpoint_t    ep;
+    const char   *mid[] = { NULL };
+
+    merchant_new(&m);
+    endpoint_add(&m, NULL, &ep);
+    a = held_conn();
+    b = held_conn();
+
+    /* c1; c3's transaction begins first and stores after c2's commits;
+     * c4 and c5 in one transaction */
+    held_exec(a, "BEGIN", NULL, NULL);
+    held_enqueue(a, m.id, "rf_c1");
+    held_exec(a, "COMMIT", NULL, NULL);
+    held_exec(a, "BEGIN", NULL, NULL);
+    held_exec(a, "SELECT now()", NULL, NULL);
+    msleep(20);
+    held_exec(b, "BEGIN", NULL, NULL);
+    held_enqueue(b, m.id, "rf_c2");
+    held_exec(b, "COMMIT", NULL, NULL);
+    held_enqueue(a, m.id, "rf_c3");
+    held_exec(a, "COMMIT", NULL, NULL);
+    held_exec(a, "BEGIN", NULL, NULL);
+    held_enqueue(a, m.id, "rf_c4");
+    held_enqueue(a, m.id, "rf_c5");
+    held_exec(a, "COMMIT", NULL, NULL);
+
+    before = feed_whole(&m, "rf_c4", &ids);
+    cr_assert(strstr(before, "rf_c5") != NULL, "%s", before);
+    cr_assert_eq(strncmp(before, "rf_c1,rf_c2,rf_c3,", 18), 0,
+                 "the order of the transactions' ids: %s", before);
+    /* the shop's cursor: c2 */
+    cursor = ids[1];
+
+    /* the restore */
+    mid[0] = m.id;
+    db_exec("UPDATE notifications SET feed_xact"
+            " = (feed_xact::text::numeric + 1e9)::text::xid8"
+            " WHERE merchant_id = $1", 1, mid);
+
+    /* an event the gateway stores before payments-migrate has run */
+    held_enqueue(a, m.id, "rf_d1");
+
+    r = api_get(&m, "/v1/events");
+    cr_expect_eq(r->status, 503, "events stored by another cluster, not "
+                 "renumbered yet: %ld %s", r->status, r->body);
+    if (r->status == 503) {
+        cr_expect(resp_header(r, "Retry-After") != NULL
+                  && strcmp(resp_header(r, "Retry-After"), "60") == 0,
+                  "Retry-After: %s", resp_header(r, "Retry-After"));
+        expect_problem(r, 503, "store_unavailable");
+        cr_expect(file_contains(run_file("logs/error.log"),
+                                "[alert]")
+                  && file_contains(run_file("logs/error.log"),
+                                   "the events feed holds events stored by "
+                                   "another PostgreSQL cluster"),
+                  "no alert says why the feed answers 503");
+    }
+    resp_free(r);
+
+    out = migrated();
+    cr_expect(strstr(out, "the events feed: 6 notifications of 1 merchant "
+                          "renumbered") != NULL, "%s", out);
+
+    /* the same order, then the event stored meanwhile */
+    after = feed_whole(&m, "rf_d1", &ids2);
+    cr_expect_str_eq(after, str_printf("%s,rf_d1", before));
+    cr_expect_str_eq(ids2[1], ids[1]);
+
+    /* the cursor taken before the restore goes on from where it was; an
+     * event stored now follows */
+    held_enqueue(a, m.id, "rf_d2");
+    seen = strdup("");
+    feed_until(&m, &cursor, &seen, "rf_d1", "rf_d2");
+    cr_expect_str_eq(seen, str_printf("%s,rf_d1,rf_d2", before + 12));
+
+    /* nothing more to renumber */
+    out = migrated();
+    cr_expect(strstr(out, "renumbered") == NULL, "%s", out);
+
+    PQfinish(a);
+    PQfinish(b);
+}
