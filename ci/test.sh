@@ -58,7 +58,7 @@ step() {
         f=$((t - p))
         # a runner that died, or failed outside any test
         if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
-    elif line=$(grep -E '^(fuzz|browser|deb|prom|docs|demo|logscan|sql|sqlcheck|buildmodule|benchcalls): [0-9]+ passed, [0-9]+ failed' "$log" | tail -1) && [ -n "$line" ]; then
+    elif line=$(grep -E '^(fuzz|browser|deb|prom|docs|demo|logscan|sql|sqlcheck|buildmodule|benchcalls|restore): [0-9]+ passed, [0-9]+ failed' "$log" | tail -1) && [ -n "$line" ]; then
         p=$(sed -E 's/^[a-z]+: ([0-9]+) passed.*/\1/' <<<"$line")
         f=$(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")
         if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
@@ -174,6 +174,10 @@ checks() {
     # runs of it, ~30 s): it passes on the committed tree, and a breach of
     # each of its rules, planted in a clone, is reported by its own message.
     step sql-check-test suite bash ci/sql-check-test.sh
+    # A backup restored into another cluster (ci/restore-check.sh, two
+    # throwaway clusters, ~30 s): pg_dump, pg_restore, payments-migrate,
+    # and the events feed as the old cluster listed it, its cursors valid.
+    step restore suite bash ci/restore-check.sh
     # the module's build in a directory named "<x>.S..." (nginx's auto/make
     # mangles such a path unless the build directory is relative), ~10 s
     step build-module-test suite bash ci/build-module-test.sh
