@@ -285,7 +285,7 @@ ngx_http_payments_conninfo_check(ngx_conf_t *cf, const char *who,
     size_t               len;
     u_char              *p;
     ngx_uint_t           has_gss, no_tls;
-    const char          *host, *hostaddr;
+    const char          *host, *hostaddr, *attrs;
     PQconninfoOption    *opts, *o;
 
     err = NULL;
@@ -302,6 +302,7 @@ ngx_http_payments_conninfo_check(ngx_conf_t *cf, const char *who,
 
     host = NULL;
     hostaddr = NULL;
+    attrs = NULL;
     has_gss = 0;
     no_tls = 0;
 
@@ -315,6 +316,9 @@ ngx_http_payments_conninfo_check(ngx_conf_t *cf, const char *who,
 
         } else if (ngx_strcmp(o->keyword, "host") == 0) {
             host = o->val;
+
+        } else if (ngx_strcmp(o->keyword, "target_session_attrs") == 0) {
+            attrs = o->val;
 
         } else if (ngx_strcmp(o->keyword, "gssencmode") == 0) {
             has_gss = 1;
@@ -358,6 +362,26 @@ ngx_http_payments_conninfo_check(ngx_conf_t *cf, const char *who,
                            "has neither): resolving a host name would "
                            "block nginx", who, entry ? entry : 1);
         return NGX_ERROR;
+    }
+
+    /*
+     * Several servers: libpq takes the first that answers, a standby or a
+     * fenced primary too, unless told to take a writable one; the pool
+     * opens a connection again when its server turns read-only, and only
+     * target_session_attrs then leads it to the writable one.
+     */
+    if (pay_conninfo_servers(host, hostaddr) > 1
+        && (attrs == NULL
+            || (ngx_strcmp(attrs, "read-write") != 0
+                && ngx_strcmp(attrs, "primary") != 0)))
+    {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "%s: %d servers without "
+                           "target_session_attrs=read-write: libpq may "
+                           "choose a standby or a read-only primary, where "
+                           "every write fails (503) until it takes writes; "
+                           "add target_session_attrs=read-write", who,
+                           pay_conninfo_servers(host, hostaddr));
     }
 
     /*

@@ -397,6 +397,25 @@ pay_conninfo_lookup_entry(const char *host, const char *hostaddr)
 
 
 int
+pay_conninfo_servers(const char *host, const char *hostaddr)
+{
+    int          n;
+    const char  *h, *a;
+
+    if (host == NULL && hostaddr == NULL) {
+        return 1;
+    }
+
+    for (n = 0; host != NULL || hostaddr != NULL; n++) {
+        (void) conninfo_entry(&host, &h);
+        (void) conninfo_entry(&hostaddr, &a);
+    }
+
+    return n;
+}
+
+
+int
 pay_url_base(const char *url, pay_origin_t *o, int allow_http,
     size_t *base_len)
 {

@@ -71,6 +71,13 @@ int pay_url_checkout_id(const char *url, const char *id, char *buf,
  */
 int pay_conninfo_lookup_entry(const char *host, const char *hostaddr);
 
+/*
+ * The servers libpq tries for those host= and hostaddr= values: the
+ * entries of the longer list (libpq refuses two lists of different
+ * lengths), 1 when neither is given (its default server).
+ */
+int pay_conninfo_servers(const char *host, const char *hostaddr);
+
 
 /* The gateway's routes: one number each, for the router and /metrics. */
 typedef enum {

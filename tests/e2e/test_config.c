@@ -2361,6 +2361,54 @@ Test(config, warns_of_loopback_notifications_and_a_database_in_clear)
 }
 
 
+/* Several servers without target_session_attrs=read-write: libpq may
+ * choose a standby or a fenced primary, and the gateway's reconnecting
+ * cannot lead it away; nginx -t says so, and starts. */
+Test(config, warns_of_several_servers_without_a_writable_target)
+{
+    conf_t     c;
+    pieces_t   p;
+
+#define SEVERAL_WARNING  "servers without target_session_attrs=read-write"
+
+    conf_init(&c);
+    p = good(&c);
+
+    p.database = "payments_database \"hostaddr=127.0.0.1,127.0.0.2 "
+                 "port=5,6 dbname=payments user=payments_gateway\";";
+    expect_warning(&c, &p, "\"payments_database\": 2 servers without "
+                           "target_session_attrs=read-write", 1);
+
+    p.database = "payments_database \"host=/run/a,/run/b,/run/c "
+                 "dbname=payments target_session_attrs=any\";";
+    expect_warning(&c, &p, "\"payments_database\": 3 " SEVERAL_WARNING, 1);
+
+    p.database = "payments_database \"postgresql://127.0.0.1:5,"
+                 "127.0.0.2:6/payments?hostaddr=127.0.0.1,127.0.0.2\";";
+    expect_warning(&c, &p, SEVERAL_WARNING, 1);
+
+    p.database = "payments_shard b \"hostaddr=127.0.0.1,127.0.0.2 "
+                 "dbname=payments target_session_attrs=prefer-standby\";";
+    expect_warning(&c, &p, "\"payments_shard\" \"b\": 2 "
+                           SEVERAL_WARNING, 1);
+
+    /* told to take a writable server, or only one server: quiet */
+    p.database = "payments_database \"hostaddr=127.0.0.1,127.0.0.2 "
+                 "port=5,6 dbname=payments user=payments_gateway "
+                 "target_session_attrs=read-write\";";
+    expect_warning(&c, &p, SEVERAL_WARNING, 0);
+
+    p.database = "payments_shard b \"hostaddr=127.0.0.1,127.0.0.2 "
+                 "dbname=payments target_session_attrs=primary\";";
+    expect_warning(&c, &p, SEVERAL_WARNING, 0);
+
+    p = good(&c);
+    expect_warning(&c, &p, SEVERAL_WARNING, 0);
+
+#undef SEVERAL_WARNING
+}
+
+
 /* Links are made of the origin and the gateway's own paths: an origin
  * with a path would make every link one nginx does not serve. */
 Test(config, refuses_a_public_origin_with_a_path)

@@ -734,6 +734,21 @@ Test(url, a_database_host_libpq_would_resolve_by_name_is_found_in_its_list)
 }
 
 
+Test(url, the_servers_of_a_database_string_are_its_longer_list)
+{
+    cr_assert_eq(pay_conninfo_servers(NULL, NULL), 1);
+    cr_assert_eq(pay_conninfo_servers("", NULL), 1);
+    cr_assert_eq(pay_conninfo_servers("/run/postgresql", NULL), 1);
+    cr_assert_eq(pay_conninfo_servers(NULL, "10.0.0.1"), 1);
+    cr_assert_eq(pay_conninfo_servers("db1", "10.0.0.1"), 1);
+    cr_assert_eq(pay_conninfo_servers(NULL, "10.0.0.1,10.0.0.2"), 2);
+    cr_assert_eq(pay_conninfo_servers("db1,db2", "10.0.0.1,10.0.0.2"), 2);
+    cr_assert_eq(pay_conninfo_servers("/run/pg,", NULL), 2);
+    cr_assert_eq(pay_conninfo_servers("db1,db2,db3", "10.0.0.1"), 3);
+    cr_assert_eq(pay_conninfo_servers(NULL, ",,"), 3);
+}
+
+
 /* --- request lines for the logs ------------------------------------------- */
 
 static char *
