@@ -20,6 +20,27 @@
  * payments_database_timeout, and its handler is called before the worker
  * exits.
  *
+ * A server that answers but takes no writes: a switchover fences the old
+ * primary (default_transaction_read_only and a reload, no restart), a
+ * fail-over may bring it back as a standby, and its sessions stay open,
+ * each write refused with SQLSTATE 25006.  So after an answer that says
+ * its server takes no more of the gateway's work (25006, or 57P01..57P03:
+ * shutting down, or taking no connections now: pay_pg_state_reconnects),
+ * or after the server reports itself read-only (in_hot_standby or
+ * default_transaction_read_only on: it tells a session with its next
+ * answer) when it was not at the connection's opening, the connection is
+ * closed (pg_fail) and opened again after its back-off, where libpq's
+ * target_session_attrs=read-write chooses a writable server.  The answer
+ * is handed over as it came (the request is answered 503 and retried with
+ * its key: the statement refused wrote nothing) and counts as the server's
+ * answer for the breaker.  The pool's idle connections opened on a
+ * writable server are closed with it: they most likely share its server,
+ * and each would cost a request to find out.  A connection opened on a
+ * read-only server (one server, no target_session_attrs) serves reads;
+ * such an opening does not reset its back-off, so a read-only server is
+ * reconnected to once per back-off at most, up to
+ * NGX_HTTP_PAYMENTS_PG_BACKOFF_MAX, per connection: no reconnect storm.
+ *
  * Prepared statements, and plans made again now and then:
  * _pg_prepare.c; whether a shard is up, its breaker and the pools' figures
  * on /metrics: _pg_health.c.
@@ -31,6 +52,8 @@
 
 #include <payments/pghint.h>
 #include <payments/shard.h>
+
+#include <string.h>
 
 
 static void ngx_http_payments_pg_connect(ngx_http_payments_pg_conn_t *pc);
@@ -58,6 +81,9 @@ static void ngx_http_payments_pg_defer_failure(
 static void ngx_http_payments_pg_failure_handler(ngx_event_t *ev);
 static void ngx_http_payments_pg_judge(ngx_http_payments_pg_pool_t *pool,
     ngx_http_payments_pg_query_t *q, ngx_uint_t success);
+static ngx_uint_t ngx_http_payments_pg_read_only(PGconn *pg);
+static void ngx_http_payments_pg_answered(ngx_http_payments_pg_conn_t *pc,
+    PGresult *res);
 
 
 /* A pool per shard in each worker; set up in init_process. */
@@ -409,6 +435,7 @@ ngx_http_payments_pg_connect(ngx_http_payments_pg_conn_t *pc)
     pc->by_name = 0;
     pc->unnamed = 0;
     pc->replanning = 0;
+    pc->read_only = 0;
 
     pc->pg = PQconnectStart((char *) pool->shard->conninfo.data);
 
@@ -671,12 +698,24 @@ ngx_http_payments_pg_connect_poll(ngx_http_payments_pg_conn_t *pc)
             return;
         }
 
+        pc->read_only = ngx_http_payments_pg_read_only(pc->pg);
+
         ngx_log_error(NGX_LOG_INFO, pool->log, 0,
-                      "payments: database connection %ui ready", pc->index);
+                      "payments: database connection %ui ready%s", pc->index,
+                      pc->read_only ? ", on a server that takes no writes "
+                                      "(a standby, or "
+                                      "default_transaction_read_only)"
+                                    : "");
 
         pc->state = NGX_HTTP_PAYMENTS_PG_IDLE;
         pc->planned = ngx_current_msec;     /* it has none yet */
-        pc->backoff = NGX_HTTP_PAYMENTS_PG_BACKOFF_MIN;
+
+        /* a read-only server: its reads are served, and the back-off goes
+         * on growing (the connection is closed at its first write) */
+        if (!pc->read_only) {
+            pc->backoff = NGX_HTTP_PAYMENTS_PG_BACKOFF_MIN;
+        }
+
         pool->hint = PAY_PG_HINT_NONE;
         ngx_http_payments_pg_publish();
         ngx_http_payments_pg_dispatch(pc->pool);
@@ -762,6 +801,10 @@ ngx_http_payments_pg_io(ngx_http_payments_pg_conn_t *pc, ngx_uint_t writable)
 
             /* the server answered: the shard is up */
             ngx_http_payments_pg_judge(pc->pool, q, 1);
+
+            /* closed when its server takes no more (before it is handed
+             * on); the answer stands */
+            ngx_http_payments_pg_answered(pc, res);
 
             /*
              * The connection goes to the query waiting longest before the
@@ -965,6 +1008,7 @@ ngx_http_payments_pg_cancel(ngx_http_payments_pg_query_t *q)
 static void
 ngx_http_payments_pg_orphan_done(ngx_http_payments_pg_conn_t *pc)
 {
+    PGresult                     *res;
     ngx_http_payments_pg_pool_t  *pool = pc->pool;
 
     if (pc->orphan.timer_set) {
@@ -975,18 +1019,116 @@ ngx_http_payments_pg_orphan_done(ngx_http_payments_pg_conn_t *pc)
      * are gone, as for any query */
     ngx_http_payments_pg_sent_dropped(pc);
 
-    if (pc->result) {
-        PQclear(pc->result);
-        pc->result = NULL;
-    }
+    res = pc->result;
+    pc->result = NULL;
 
     pc->state = NGX_HTTP_PAYMENTS_PG_IDLE;
     ngx_http_payments_pg_judge(pool, NULL, 1);
-    ngx_http_payments_pg_publish();
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, pool->log, 0,
                    "payments: database connection %ui: a gone request's "
                    "answer dropped", pc->index);
+
+    /* its server may take no more, as for any answer */
+    ngx_http_payments_pg_answered(pc, res);
+
+    if (res) {
+        PQclear(res);
+    }
+
+    ngx_http_payments_pg_publish();
+}
+
+
+/* 1 when the server says it takes no writes: a standby (in_hot_standby),
+ * or default_transaction_read_only on; PostgreSQL 14 and later report
+ * both at the opening and, when they change, with the next answer */
+
+static ngx_uint_t
+ngx_http_payments_pg_read_only(PGconn *pg)
+{
+    const char  *v;
+
+    v = PQparameterStatus(pg, "in_hot_standby");
+    if (v != NULL && strcmp(v, "on") == 0) {
+        return 1;
+    }
+
+    v = PQparameterStatus(pg, "default_transaction_read_only");
+
+    return (v != NULL && strcmp(v, "on") == 0);
+}
+
+
+/*
+ * pc, idle again, has had an answer (res, NULL when none came): it is
+ * closed and opened again after its back-off (pg_fail) when its server
+ * takes no more of the gateway's work (the header comment), with the
+ * pool's idle connections that opened on a writable server when this one
+ * finds it read-only.  A read-only server that takes writes again (a
+ * standby promoted, the setting reset) starts the back-off over.
+ */
+
+static void
+ngx_http_payments_pg_answered(ngx_http_payments_pg_conn_t *pc,
+    PGresult *res)
+{
+    u_char                        going[80];
+    ngx_uint_t                    i, ro, others;
+    const char                   *state, *why;
+    ngx_http_payments_pg_conn_t  *other;
+    ngx_http_payments_pg_pool_t  *pool = pc->pool;
+
+    if (PQstatus(pc->pg) == CONNECTION_BAD) {
+        ngx_http_payments_pg_fail(pc, "connection lost");
+        return;
+    }
+
+    state = (res != NULL) ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    ro = ngx_http_payments_pg_read_only(pc->pg);
+
+    /* 57P01..57P03: shutting down, or no connections now */
+    if (pay_pg_state_reconnects(state) && state[0] == '5') {
+        (void) ngx_snprintf(going, sizeof(going),
+                            "the server is going away (SQLSTATE %s)%Z",
+                            state);
+        ngx_http_payments_pg_fail(pc, (char *) going);
+        return;
+    }
+
+    if (pay_pg_state_reconnects(state)) {
+        why = "the server refused a write as read-only (SQLSTATE 25006: a "
+              "standby, or default_transaction_read_only): closed";
+
+    } else if (ro && !pc->read_only) {
+        why = "the server has turned read-only (a standby, or "
+              "default_transaction_read_only): closed";
+
+    } else {
+        if (!ro && pc->read_only) {
+            pc->read_only = 0;
+            pc->backoff = NGX_HTTP_PAYMENTS_PG_BACKOFF_MIN;
+        }
+
+        return;
+    }
+
+    /* opened on a writable server: the others opened so share its fate */
+    others = !pc->read_only;
+
+    ngx_http_payments_pg_fail(pc, why);
+
+    for (i = 0; others && i < pool->nconns; i++) {
+        other = &pool->conns[i];
+
+        if (other != pc && other->state == NGX_HTTP_PAYMENTS_PG_IDLE
+            && !other->read_only)
+        {
+            ngx_http_payments_pg_fail(other, "closed with another of the "
+                                             "pool, whose server has "
+                                             "turned read-only");
+        }
+    }
 }
 
 

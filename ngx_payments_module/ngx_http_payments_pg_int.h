@@ -57,6 +57,9 @@ typedef struct {
     unsigned                            unnamed:1;    /* prepare no more */
     unsigned                            replanning:1; /* DISCARD PLANS sent,
                                                          pc->query next */
+    unsigned                            read_only:1;  /* its server took no
+                                                         writes when last
+                                                         heard of */
 } ngx_http_payments_pg_conn_t;
 
 

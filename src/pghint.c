@@ -86,3 +86,17 @@ pay_pg_hint_text(pay_pg_hint_e hint)
 
     return pay_pg_hints[hint];
 }
+
+
+int
+pay_pg_state_reconnects(const char *sqlstate)
+{
+    if (sqlstate == NULL) {
+        return 0;
+    }
+
+    return strcmp(sqlstate, "25006") == 0
+           || strcmp(sqlstate, "57P01") == 0
+           || strcmp(sqlstate, "57P02") == 0
+           || strcmp(sqlstate, "57P03") == 0;
+}

@@ -3,7 +3,9 @@
  * the gateway's connection.  libpq gives a connection failure as text only
  * (no SQLSTATE before a session exists), so the hint is read from the
  * message's well-known phrases; a message in another language, or one not
- * recognised, gets no hint and the message stands alone.  No I/O, no nginx.
+ * recognised, gets no hint and the message stands alone.  And which
+ * answers on an open connection say that its server will take none of the
+ * gateway's work on it any more.  No I/O, no nginx.
  */
 #ifndef PAYMENTS_PGHINT_H
 #define PAYMENTS_PGHINT_H
@@ -31,5 +33,17 @@ pay_pg_hint_e pay_pg_connect_hint(const char *message);
  * PAY_PG_HINT_NONE and out-of-range values.  Static storage.
  */
 const char *pay_pg_hint_text(pay_pg_hint_e hint);
+
+/*
+ * 1 when an answer's SQLSTATE (borrowed, NULL allowed: 0) says that the
+ * connection's server takes no more of the gateway's work, so that the
+ * connection is better opened again (libpq's target_session_attrs then
+ * chooses a server): 25006 read_only_sql_transaction (a standby, or
+ * default_transaction_read_only: nothing was written), 57P01
+ * admin_shutdown, 57P02 crash_shutdown, 57P03 cannot_connect_now.  Any
+ * other error is the query's own and leaves its connection as it was.
+ * Told by the code alone, never by the message (lc_messages' language).
+ */
+int pay_pg_state_reconnects(const char *sqlstate);
 
 #endif /* PAYMENTS_PGHINT_H */

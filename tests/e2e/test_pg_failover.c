@@ -14,6 +14,13 @@
  *   - every checkout answered 201 is on the new primary with its token;
  *   - every key answered 503 resumes with the same key once its lease has
  *     run out, and the PSP holds one session per checkout.
+ *
+ * And a server that answers but takes no writes (a planned switchover
+ * fences the old primary with default_transaction_read_only and a reload,
+ * without restarting it): the gateway closes the connections that met it
+ * and opens them again, with its back-off, so that
+ * target_session_attrs=read-write finds the promoted standby; with one
+ * server, it writes again once the server does.
  */
 
 #include "harness.h"
@@ -151,6 +158,83 @@ connect_to(const char *dir)
     cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
 
     return c;
+}
+
+
+/*
+ * default_transaction_read_only on (1) or reset (0) on the cluster in
+ * dir, reloaded, as a switchover fences a primary: its sessions see it at
+ * their next statement.  Returns when a new session sees it, and the
+ * server's clock from before the change.
+ */
+static char *
+fence(const char *dir, int on)
+{
+    int          i;
+    char        *before, *v;
+    PGconn      *c;
+    const char  *want;
+
+    c = connect_to(dir);
+    /* this session writes whatever the default */
+    db_exec_on(c, "SET default_transaction_read_only = off", 0, NULL);
+    before = db_scalar_on(c, "SELECT clock_timestamp()::text", 0, NULL);
+    db_exec_on(c, on ? "ALTER SYSTEM SET default_transaction_read_only = on"
+                     : "ALTER SYSTEM RESET default_transaction_read_only",
+               0, NULL);
+    db_exec_on(c, "SELECT pg_reload_conf()", 0, NULL);
+    PQfinish(c);
+
+    want = on ? "on" : "off";
+
+    for (i = 0; i < 100; i++) {
+        c = connect_to(dir);
+        v = db_scalar_on(c, "SHOW default_transaction_read_only", 0, NULL);
+        PQfinish(c);
+
+        if (v != NULL && strcmp(v, want) == 0) {
+            free(v);
+            return before;
+        }
+
+        free(v);
+        msleep(50);
+    }
+
+    cr_assert_fail("%s: default_transaction_read_only is not %s after 5 s",
+                   dir, want);
+    return NULL;
+}
+
+
+/* a registration through gw: its status; a 503 must be store_unavailable
+ * with Retry-After */
+static long
+register_one(gateway_t *g, merchant_t *m, char **co)
+{
+    long     status;
+    char    *id;
+    resp_t  *r;
+
+    id = uid("co");
+    r = gateway_send(g, "POST", PATH_PAYMENTS, m, uid("key"), body_for(id));
+    status = r->status;
+
+    if (status == 503) {
+        expect_problem(r, 503, "store_unavailable");
+        cr_expect_not_null(resp_header(r, "Retry-After"));
+
+    } else if (status != 201) {
+        cr_log_warn("pg_failover: %ld %s", status, r->body ? r->body : "");
+    }
+
+    resp_free(r);
+
+    if (co != NULL) {
+        *co = id;
+    }
+
+    return status;
 }
 
 
@@ -341,4 +425,202 @@ Test(solo_pg_failover, the_standby_takes_over_and_nothing_answered_is_lost)
     cr_log_info("pg_failover: %zu answered 201 before the promotion, %zu "
                 "after, %zu 503 (%zu resumed with their key)", ok_before,
                 ok_after, refused, resumed);
+}
+
+
+/*
+ * A planned switchover: the primary is fenced (default_transaction_read_only
+ * and a reload, not restarted: the gateway's sessions stay open on it), then
+ * the standby promoted.  The gateway's payments_database lists both with
+ * target_session_attrs=read-write: while no server takes writes,
+ * registrations are 503 store_unavailable; once the standby is
+ * promoted, the gateway writes there within seconds, without a restart.
+ */
+Test(solo_pg_failover, a_fenced_primary_is_left_for_the_promoted_standby)
+{
+    int         i;
+    long        p1, p2, status;
+    char       *co, *primary_ci;
+    PGconn     *c;
+    merchant_t  m;
+
+    primary_dir = run_file(str_printf("pg-fence-primary-%ld", (long) getpid()));
+    standby_dir = run_file(str_printf("pg-fence-standby-%ld", (long) getpid()));
+    cr_assert_eq(mkdir(primary_dir, 0755), 0);
+    cr_assert_eq(mkdir(standby_dir, 0755), 0);
+
+    p1 = free_port();
+    pg("start", primary_dir, p1, NULL);
+    p2 = free_port();
+    pg("standby", standby_dir, p2, primary_dir);
+
+    primary_ci = str_printf("host=127.0.0.1 port=%ld dbname=payments "
+                            "user=postgres", p1);
+    setenv("PAY_TEST_PG", primary_ci, 1);
+    merchant_new(&m);
+
+    gateway_start(&gw, "pg-fenced", 2, str_printf(
+        "payments_database \"hostaddr=127.0.0.1,127.0.0.1 port=%ld,%ld "
+        "dbname=payments user=payments_gateway "
+        "target_session_attrs=read-write\";\n"
+        "payments_database_pool 2;\n"
+        "payments_database_timeout 1s;\n"
+        "payments_sweeper off;\n%s",
+        p1, p2, gw_psp_conf(env("PAY_TEST_PSP"), "stripe")));
+
+    gateway_wait_ready(&gw, 10);
+
+    for (i = 0; i < 4; i++) {
+        cr_assert_eq(register_one(&gw, &m, NULL), 201);
+    }
+
+    /* the old primary fenced: nothing takes writes */
+    (void) fence(primary_dir, 1);
+
+    for (i = 0; i < 10; i++) {
+        status = register_one(&gw, &m, NULL);
+        cr_expect_eq(status, 503, "a registration answered %ld while no "
+                     "server took writes", status);
+        msleep(100);
+    }
+
+    /* the standby takes over: the gateway follows, without a restart */
+    pg("promote", standby_dir, 0, NULL);
+
+    status = 0;
+    co = NULL;
+
+    for (i = 0; i < 100 && status != 201; i++) {
+        status = register_one(&gw, &m, &co);
+        if (status != 201) {
+            msleep(100);
+        }
+    }
+
+    cr_assert_eq(status, 201, "no registration answered 201 within 10 s of "
+                 "the promotion: the gateway's connections stayed on the "
+                 "fenced primary");
+
+    /* and every worker, each within its back-off (at most 5 s) */
+    gateway_wait_ready(&gw, 10);
+
+    /* written on the new primary */
+    c = connect_to(standby_dir);
+    cr_expect_str_eq(db_scalar_on(c, "SELECT count(*) FROM checkouts "
+                                     "WHERE merchant_id = $1 "
+                                     "AND checkout_id = $2",
+                                  2, (const char *[]) { m.id, co }),
+                     "1");
+    PQfinish(c);
+}
+
+
+/*
+ * One server, fenced read-only, then reset: while it lasts registrations
+ * are 503 store_unavailable, reads are served, and the
+ * connections that met it are closed and opened again within the pool's
+ * back-off (a few in all, not one per request); once reset, the gateway
+ * writes again without a restart, on connections opened after the fence.
+ */
+Test(solo_pg_failover, a_read_only_server_is_not_ready_and_is_reconnected)
+{
+    int         i;
+    long        p1, status, f0, f1;
+    char       *co0, *fenced, *primary_ci;
+    resp_t     *r;
+    PGconn     *c;
+    merchant_t  m;
+
+    primary_dir = run_file(str_printf("pg-ro-%ld", (long) getpid()));
+    cr_assert_eq(mkdir(primary_dir, 0755), 0);
+
+    p1 = free_port();
+    pg("start", primary_dir, p1, NULL);
+
+    primary_ci = str_printf("host=127.0.0.1 port=%ld dbname=payments "
+                            "user=postgres", p1);
+    setenv("PAY_TEST_PG", primary_ci, 1);
+    merchant_new(&m);
+
+    /* one worker: every connection of the pool is this one's */
+    gateway_start(&gw, "pg-read-only", 1, str_printf(
+        "payments_database \"hostaddr=127.0.0.1 port=%ld dbname=payments "
+        "user=payments_gateway\";\n"
+        "payments_database_pool 2;\n"
+        "payments_database_timeout 1s;\n"
+        "payments_sweeper off;\n%s",
+        p1, gw_psp_conf(env("PAY_TEST_PSP"), "stripe")));
+
+    gateway_wait_ready(&gw, 10);
+    cr_assert_eq(register_one(&gw, &m, &co0), 201);
+
+    fenced = fence(primary_dir, 1);
+
+    /* reads are served meanwhile */
+    status = 0;
+
+    for (i = 0; i < 30 && status != 200; i++) {
+        r = gateway_send(&gw, "GET", str_printf("/v1/checkouts/%s", co0), &m,
+                         NULL, NULL);
+        status = r->status;
+        resp_free(r);
+
+        if (status != 200) {
+            msleep(100);
+        }
+    }
+
+    cr_expect_eq(status, 200, "a read while the database took no writes");
+
+    /* 3 s of registrations, 50 ms apart: each 503; the connections are
+     * closed and opened again as the back-off allows (250 ms, doubling),
+     * not at every one: at most 5 each */
+    f0 = gateway_metric(&gw, "payments_db_connection_failures_total");
+
+    for (i = 0; i < 60; i++) {
+        status = register_one(&gw, &m, NULL);
+        cr_expect_eq(status, 503, "a registration answered %ld while the "
+                     "database took no writes", status);
+        msleep(50);
+    }
+
+    f1 = gateway_metric(&gw, "payments_db_connection_failures_total");
+    cr_log_info("pg_failover: %ld connections closed while read-only",
+                f1 - f0);
+    cr_expect_geq(f1 - f0, 1, "no connection was closed on a read-only "
+                  "server");
+    cr_expect_leq(f1 - f0, 2 * 5, "%ld connections closed in 3 s: a "
+                  "reconnect storm", f1 - f0);
+
+    /* the fence lifted: writes again, without a restart */
+    (void) fence(primary_dir, 0);
+
+    status = 0;
+
+    for (i = 0; i < 100 && status != 201; i++) {
+        status = register_one(&gw, &m, NULL);
+        if (status != 201) {
+            msleep(100);
+        }
+    }
+
+    cr_assert_eq(status, 201, "no registration answered 201 within 10 s of "
+                 "the reset");
+    gateway_wait_ready(&gw, 10);
+
+    /* the pool's connections were opened again since the fence */
+    c = connect_to(primary_dir);
+    cr_expect_str_neq(db_scalar_on(c, "SELECT count(*) FROM pg_stat_activity "
+                                      "WHERE usename = 'payments_gateway' "
+                                      "AND backend_start > $1",
+                                   1, (const char *[]) { fenced }),
+                      "0", "no connection of the gateway's was opened "
+                      "after the fence");
+    cr_expect_str_eq(db_scalar_on(c, "SELECT count(*) FROM pg_stat_activity "
+                                     "WHERE usename = 'payments_gateway' "
+                                     "AND backend_start <= $1",
+                                  1, (const char *[]) { fenced }),
+                     "0", "the gateway's connections opened before the "
+                     "fence");
+    PQfinish(c);
 }

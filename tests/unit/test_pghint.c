@@ -83,3 +83,22 @@ Test(pghint, no_hint_names_a_role_a_host_or_a_secret)
         cr_assert_null(strstr(t, "password="), "%s", t);
     }
 }
+
+
+Test(pghint, a_read_only_or_going_server_is_left_for_another_connection)
+{
+    cr_expect_eq(pay_pg_state_reconnects("25006"), 1);
+    cr_expect_eq(pay_pg_state_reconnects("57P01"), 1);
+    cr_expect_eq(pay_pg_state_reconnects("57P02"), 1);
+    cr_expect_eq(pay_pg_state_reconnects("57P03"), 1);
+
+    /* the query's own errors: the connection is as good as it was */
+    cr_expect_eq(pay_pg_state_reconnects(NULL), 0);
+    cr_expect_eq(pay_pg_state_reconnects(""), 0);
+    cr_expect_eq(pay_pg_state_reconnects("23505"), 0);
+    cr_expect_eq(pay_pg_state_reconnects("40001"), 0);
+    cr_expect_eq(pay_pg_state_reconnects("57014"), 0);     /* cancelled */
+    cr_expect_eq(pay_pg_state_reconnects("25P02"), 0);
+    cr_expect_eq(pay_pg_state_reconnects("25006 "), 0);
+    cr_expect_eq(pay_pg_state_reconnects("2500"), 0);
+}
