@@ -3,9 +3,11 @@
  * Copyright (C) ngx_payments authors
  *
  * GET /readyz (the load balancer's: 200 once the database answers with a
- * schema as new as this module's) and, with payments_shard lines,
- * GET /readyz?shard=NAME and every shard asked at once
- * (doc/OPERATIONS.md, "Health and housekeeping").
+ * schema as new as this module's and takes writes) and, with
+ * payments_shard lines, GET /readyz?shard=NAME and every shard asked at
+ * once (doc/OPERATIONS.md, "Health and housekeeping").  One query, one
+ * round trip: the schema's version, and whether the server is a standby
+ * or read-only (a fenced primary answers, but refuses every write).
  */
 
 
@@ -22,7 +24,7 @@ static ngx_int_t ngx_http_payments_readyz_shards(ngx_http_payments_ctx_t *ctx,
 static void ngx_http_payments_readyz_shard_done(
     ngx_http_payments_pg_query_t *q, PGresult *res);
 static void ngx_http_payments_readyz_down(ngx_http_request_t *r,
-    ngx_uint_t old, ngx_uint_t index, ngx_str_t *name);
+    ngx_uint_t old, ngx_uint_t ro, ngx_uint_t index, ngx_str_t *name);
 
 
 #define NGX_HTTP_PAYMENTS_LOGIN_REFUSED                                       \
@@ -32,6 +34,29 @@ static void ngx_http_payments_readyz_down(ngx_http_request_t *r,
 #define NGX_HTTP_PAYMENTS_SCHEMA_OLD                                          \
     "the database schema is older than this module's: run payments-migrate "  \
     "of this release (doc/OPERATIONS.md, Upgrading)"
+
+
+#define NGX_HTTP_PAYMENTS_READ_ONLY                                           \
+    "the database takes no writes (a standby, or "                            \
+    "default_transaction_read_only): the gateway opens its connections "      \
+    "again, where target_session_attrs=read-write finds a writable server"
+
+
+/* the schema's version, and 't' when the server takes no writes */
+#define NGX_HTTP_PAYMENTS_READYZ_SQL                                          \
+    "SELECT pay_schema_version(), pg_is_in_recovery() "                       \
+    "OR current_setting('transaction_read_only') = 'on'"
+
+
+/* 1 when the readiness row says the server takes no writes */
+
+static ngx_uint_t
+ngx_http_payments_readyz_read_only(PGresult *res)
+{
+    return PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1
+           && PQnfields(res) == 2 && !PQgetisnull(res, 0, 1)
+           && ngx_strcmp(PQgetvalue(res, 0, 1), "t") == 0;
+}
 
 
 /* 1 when the database's schema is older than the one this module was built
@@ -101,8 +126,8 @@ ngx_http_payments_readyz(ngx_http_payments_ctx_t *ctx)
         return ngx_http_payments_readyz_shards(ctx, &name);
     }
 
-    /* one database: today's answer, byte for byte */
-    if (ngx_http_payments_query(ctx, "SELECT pay_schema_version()", 0,
+    /* one database: {"status":"ready"}, or 503 */
+    if (ngx_http_payments_query(ctx, NGX_HTTP_PAYMENTS_READYZ_SQL, 0,
                                 ngx_http_payments_readyz_done)
         != NGX_OK)
     {
@@ -117,14 +142,15 @@ ngx_http_payments_readyz(ngx_http_payments_ctx_t *ctx)
 static void
 ngx_http_payments_readyz_done(ngx_http_payments_pg_query_t *q, PGresult *res)
 {
-    ngx_uint_t                old;
+    ngx_uint_t                old, ro;
     ngx_http_payments_ctx_t  *ctx = q->data;
     ngx_http_request_t       *r = ctx->request;
 
     old = (res != NULL && ngx_http_payments_schema_old(r, res));
+    ro = (res != NULL && ngx_http_payments_readyz_read_only(res));
 
-    if (old || res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        ngx_http_payments_readyz_down(r, old, 0, NULL);
+    if (old || ro || res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        ngx_http_payments_readyz_down(r, old, ro, 0, NULL);
         return;
     }
 
@@ -139,8 +165,9 @@ ngx_http_payments_readyz_done(ngx_http_payments_pg_query_t *q, PGresult *res)
  * /readyz over shards (doc/plans/shards.md, "Blast radius"): one query to
  * each shard's own pool, in parallel, each bounded by its shard's
  * timeout= and answered at once when its breaker is open.  Several
- * shards: 200 while at least one answers, with each shard's state;
- * ?shard=NAME: that shard alone, 200 or 503 (with why, when known).
+ * shards: 200 while at least one is ready (answers, and takes writes),
+ * with each shard's state; ?shard=NAME: that shard alone, 200 or 503
+ * (with why, when known: read-only among them).
  */
 
 typedef struct ngx_http_payments_readyz_s  ngx_http_payments_readyz_t;
@@ -171,11 +198,6 @@ ngx_http_payments_readyz_gone(void *data)
 {
     ngx_http_payments_pg_cancel(data);
 }
-
-
-#define NGX_HTTP_PAYMENTS_READYZ_SQL                                          \
-    "SELECT pay_schema_version(), pg_is_in_recovery() "                       \
-    "OR current_setting('transaction_read_only') = 'on'"
 
 
 static ngx_int_t
@@ -360,24 +382,25 @@ ngx_http_payments_readyz_answer(ngx_http_payments_readyz_t *rz)
     }
 
     pr = &rz->probes[0];
-    ngx_http_payments_readyz_down(r, pr->old, pr->index,
-                                  &shard[pr->index].name);
+    ngx_http_payments_readyz_down(r, pr->old,
+                                  pr->state == PAY_SHARD_READ_ONLY,
+                                  pr->index, &shard[pr->index].name);
 }
 
 
 /*
  * 503 store_unavailable, with why when that is known: the schema is older
- * than this module's (Retry-After 10), or PostgreSQL refuses the login
- * (the hint, "shard NAME: " first when one shard was asked about; the
- * hint speaks of one database).
+ * than this module's (Retry-After 10), the server takes no writes (ro), or
+ * PostgreSQL refuses the login (the hint); "shard NAME: " first when one
+ * shard was asked about (the texts speak of one database).
  */
 
 static void
 ngx_http_payments_readyz_down(ngx_http_request_t *r, ngx_uint_t old,
-    ngx_uint_t index, ngx_str_t *name)
+    ngx_uint_t ro, ngx_uint_t index, ngx_str_t *name)
 {
     u_char      *detail, *p;
-    const char  *hint;
+    const char  *hint, *what;
 
     if (old) {
         if (ngx_http_payments_add_header(r, "Retry-After", "10") != NGX_OK) {
@@ -391,16 +414,24 @@ ngx_http_payments_readyz_down(ngx_http_request_t *r, ngx_uint_t old,
         return;
     }
 
-    hint = ngx_http_payments_pg_down_hint(index);
+    if (ro) {
+        what = NGX_HTTP_PAYMENTS_READ_ONLY;
+        hint = "";
 
-    if (hint == NULL) {
-        ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
-        return;
+    } else {
+        what = NGX_HTTP_PAYMENTS_LOGIN_REFUSED;
+        hint = ngx_http_payments_pg_down_hint(index);
+
+        if (hint == NULL) {
+            ngx_http_payments_finalize(r,
+                                   ngx_http_payments_store_unavailable(r));
+            return;
+        }
     }
 
     detail = ngx_pnalloc(r->pool, sizeof("shard : ")
                                   + (name != NULL ? name->len : 0)
-                                  + sizeof(NGX_HTTP_PAYMENTS_LOGIN_REFUSED)
+                                  + ngx_strlen(what) + 1
                                   + ngx_strlen(hint));
     if (detail == NULL
         || ngx_http_payments_add_header(r, "Retry-After", "1") != NGX_OK)
@@ -410,7 +441,7 @@ ngx_http_payments_readyz_down(ngx_http_request_t *r, ngx_uint_t old,
     }
 
     p = (name != NULL) ? ngx_sprintf(detail, "shard %V: ", name) : detail;
-    (void) ngx_sprintf(p, "%s%s%Z", NGX_HTTP_PAYMENTS_LOGIN_REFUSED, hint);
+    (void) ngx_sprintf(p, "%s%s%Z", what, hint);
 
     ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
                                    PAY_ERR_STORE_UNAVAILABLE, 0,

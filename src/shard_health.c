@@ -46,7 +46,7 @@ pay_shard_health_any(const pay_shard_health_e *st, size_t n)
     size_t  i;
 
     for (i = 0; i < n; i++) {
-        if (st[i] == PAY_SHARD_READY || st[i] == PAY_SHARD_READ_ONLY) {
+        if (st[i] == PAY_SHARD_READY) {
             return 1;
         }
     }

@@ -5,7 +5,8 @@
  *
  *   ready        the shard answered with a current schema
  *   read_only    it answered, but takes no writes (a standby, or
- *                default_transaction_read_only): reads still work
+ *                default_transaction_read_only): reads still work, but it
+ *                is not ready
  *   unavailable  no answer, an error, its breaker open, or an older schema
  */
 #ifndef PAYMENTS_SHARD_HEALTH_H
@@ -31,9 +32,10 @@ pay_shard_health_e pay_shard_health_of(int answered, int schema_old,
     const char *read_only);
 
 /*
- * 1 when the gateway is ready: at least one shard answers (ready or
- * read_only; every gateway shares a shard's outage, so one shard down
- * must not take them all out of the balancer).  0 for n == 0.
+ * 1 when the gateway is ready: at least one shard is ready (every gateway
+ * shares a shard's outage, so one shard down must not take them all out of
+ * the balancer; but a gateway that no shard takes a write from is not
+ * ready, as with one database).  0 for n == 0.
  */
 int pay_shard_health_any(const pay_shard_health_e *st, size_t n);
 

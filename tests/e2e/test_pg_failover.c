@@ -17,10 +17,10 @@
  *
  * And a server that answers but takes no writes (a planned switchover
  * fences the old primary with default_transaction_read_only and a reload,
- * without restarting it): the gateway closes the connections that met it
- * and opens them again, with its back-off, so that
- * target_session_attrs=read-write finds the promoted standby; with one
- * server, it writes again once the server does.
+ * without restarting it): /readyz says 503 while it lasts, the gateway
+ * closes the connections that met it and opens them again, with its
+ * back-off, so that target_session_attrs=read-write finds the promoted
+ * standby; with one server, it writes again once the server does.
  */
 
 #include "harness.h"
@@ -238,6 +238,28 @@ register_one(gateway_t *g, merchant_t *m, char **co)
 }
 
 
+/* /readyz of gw, n times 100 ms apart: how many answered 200 */
+static int
+readyz_200s(gateway_t *g, int n)
+{
+    int      i, ok;
+    resp_t  *r;
+
+    ok = 0;
+
+    for (i = 0; i < n; i++) {
+        r = gateway_get(g, "/readyz");
+        ok += (r->status == 200);
+        cr_expect(r->status == 200 || r->status == 503, "/readyz: %ld %s",
+                  r->status, r->body);
+        resp_free(r);
+        msleep(100);
+    }
+
+    return ok;
+}
+
+
 TestSuite(solo_pg_failover, .timeout = 120, .fini = stop_all);
 
 
@@ -432,13 +454,13 @@ Test(solo_pg_failover, the_standby_takes_over_and_nothing_answered_is_lost)
  * A planned switchover: the primary is fenced (default_transaction_read_only
  * and a reload, not restarted: the gateway's sessions stay open on it), then
  * the standby promoted.  The gateway's payments_database lists both with
- * target_session_attrs=read-write: while no server takes writes,
- * registrations are 503 store_unavailable; once the standby is
+ * target_session_attrs=read-write: while no server takes writes, /readyz
+ * is 503 and registrations 503 store_unavailable; once the standby is
  * promoted, the gateway writes there within seconds, without a restart.
  */
 Test(solo_pg_failover, a_fenced_primary_is_left_for_the_promoted_standby)
 {
-    int         i;
+    int         i, ready;
     long        p1, p2, status;
     char       *co, *primary_ci;
     PGconn     *c;
@@ -476,6 +498,10 @@ Test(solo_pg_failover, a_fenced_primary_is_left_for_the_promoted_standby)
 
     /* the old primary fenced: nothing takes writes */
     (void) fence(primary_dir, 1);
+
+    ready = readyz_200s(&gw, 10);
+    cr_expect_eq(ready, 0, "/readyz answered 200 %d times in 10 while the "
+                 "only primary took no writes", ready);
 
     for (i = 0; i < 10; i++) {
         status = register_one(&gw, &m, NULL);
@@ -516,15 +542,15 @@ Test(solo_pg_failover, a_fenced_primary_is_left_for_the_promoted_standby)
 
 
 /*
- * One server, fenced read-only, then reset: while it lasts registrations
- * are 503 store_unavailable, reads are served, and the
+ * One server, fenced read-only, then reset: while it lasts /readyz is 503,
+ * registrations 503 store_unavailable, reads are served, and the
  * connections that met it are closed and opened again within the pool's
  * back-off (a few in all, not one per request); once reset, the gateway
  * writes again without a restart, on connections opened after the fence.
  */
 Test(solo_pg_failover, a_read_only_server_is_not_ready_and_is_reconnected)
 {
-    int         i;
+    int         i, ready;
     long        p1, status, f0, f1;
     char       *co0, *fenced, *primary_ci;
     resp_t     *r;
@@ -555,6 +581,10 @@ Test(solo_pg_failover, a_read_only_server_is_not_ready_and_is_reconnected)
     cr_assert_eq(register_one(&gw, &m, &co0), 201);
 
     fenced = fence(primary_dir, 1);
+
+    ready = readyz_200s(&gw, 5);
+    cr_expect_eq(ready, 0, "/readyz answered 200 %d times in 5 while the "
+                 "database took no writes", ready);
 
     /* reads are served meanwhile */
     status = 0;

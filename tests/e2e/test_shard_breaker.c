@@ -283,15 +283,20 @@ Test(solo_shard_breaker, breaker_0_keeps_a_shard_without_one)
 /*
  * A shard whose server takes no writes (a standby, or
  * default_transaction_read_only, set here on the gateway's role while the
- * test's gateway opens its connections): /readyz?shard= says read_only,
- * writes are 503 store_unavailable, and /readyz stays as it was (ready:
- * the server answers).
+ * test's gateway opens its connections): /readyz?shard= and /readyz are
+ * 503 store_unavailable and say why, reads are served, a write is 503
+ * store_unavailable; the connection that met the refusal is opened again,
+ * and takes writes once the role's setting is reset.
  */
-Test(solo_shard_breaker, a_read_only_shard_says_so_and_keeps_its_reads)
+Test(solo_shard_breaker, a_read_only_shard_is_not_ready_and_keeps_its_reads)
 {
+    int         i;
+    long        status;
     char       *co_id, *path;
     resp_t     *r;
     merchant_t  m;
+
+#define READ_ONLY_DETAIL  "the database takes no writes"
 
     merchant_new(&m);
 
@@ -311,21 +316,44 @@ Test(solo_shard_breaker, a_read_only_shard_says_so_and_keeps_its_reads)
         "payments_sweeper off;\n%s",
         pg_gateway_conninfo(), gw_psp_conf(env("PAY_TEST_PSP"), "stripe")));
 
-    gateway_wait_ready(&br_gw, 10);
+    /* connected, read-only: never ready */
+    status = 0;
+
+    for (i = 0; i < 100; i++) {
+        r = gateway_get(&br_gw, "/readyz?shard=a");
+        status = r->status;
+
+        if (status == 503 && r->body != NULL
+            && strstr(r->body, READ_ONLY_DETAIL) != NULL)
+        {
+            resp_free(r);
+            break;
+        }
+
+        cr_assert(status == 503 || status == 0, "%ld %s", status, r->body);
+        resp_free(r);
+        msleep(100);
+    }
+
+    cr_assert_lt(i, 100, "/readyz?shard=a never said read-only: %ld",
+                 status);
 
     /* its connections keep the setting they opened with */
     db_exec("ALTER ROLE payments_gateway RESET default_transaction_read_only",
             0, NULL);
 
     r = gateway_get(&br_gw, "/readyz?shard=a");
-    cr_expect_eq(r->status, 200, "%ld %s", r->status, r->body);
-    cr_expect_str_eq(r->body, "{\"status\":\"ready\",\"shards\":{\"a\":"
-                     "\"read_only\"}}\n");
+    expect_problem(r, 503, "store_unavailable");
+    cr_expect(strstr(r->body, "\"shard a: " READ_ONLY_DETAIL) != NULL,
+              "%s", r->body);
+    cr_expect_not_null(resp_header(r, "Retry-After"));
     resp_free(r);
 
+    /* one shard: /readyz answers as for payments_database */
     r = gateway_get(&br_gw, "/readyz");
-    cr_expect_eq(r->status, 200, "%ld %s", r->status, r->body);
-    cr_expect_str_eq(r->body, "{\"status\":\"ready\"}\n");
+    expect_problem(r, 503, "store_unavailable");
+    cr_expect(strstr(r->body, "\"" READ_ONLY_DETAIL) != NULL, "%s",
+              r->body);
     resp_free(r);
 
     /* a read of the merchant API goes on: the key check (pay_auth) notes
@@ -338,4 +366,29 @@ Test(solo_shard_breaker, a_read_only_shard_says_so_and_keeps_its_reads)
                      body_for(uid("co")));
     expect_problem(r, 503, "store_unavailable");
     resp_free(r);
+
+    /* the connections that met a refused write open again, without the
+     * role's setting now: writes, and ready, within the back-off */
+    status = 0;
+
+    for (i = 0; i < 100 && status != 201; i++) {
+        r = gateway_send(&br_gw, "POST", PATH_PAYMENTS, &m, uid("key"),
+                         body_for(uid("co")));
+        status = r->status;
+        resp_free(r);
+
+        if (status != 201) {
+            msleep(100);
+        }
+    }
+
+    cr_expect_eq(status, 201, "no write within 10 s of the reset");
+
+    r = gateway_get(&br_gw, "/readyz?shard=a");
+    cr_expect_eq(r->status, 200, "%ld %s", r->status, r->body);
+    cr_expect_str_eq(r->body, "{\"status\":\"ready\",\"shards\":{\"a\":"
+                     "\"ready\"}}\n");
+    resp_free(r);
+
+#undef READ_ONLY_DETAIL
 }

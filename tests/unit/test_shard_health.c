@@ -30,17 +30,20 @@ Test(shard_health, no_answer_or_an_old_schema_is_unavailable)
 }
 
 
-Test(shard_health, one_shard_answering_is_enough)
+Test(shard_health, one_shard_ready_is_enough)
 {
     pay_shard_health_e  down[] = { PAY_SHARD_UNAVAILABLE,
                                    PAY_SHARD_UNAVAILABLE };
     pay_shard_health_e  one[] = { PAY_SHARD_UNAVAILABLE, PAY_SHARD_READY };
     pay_shard_health_e  ro[] = { PAY_SHARD_READ_ONLY,
                                  PAY_SHARD_UNAVAILABLE };
+    pay_shard_health_e  ro_one[] = { PAY_SHARD_READ_ONLY, PAY_SHARD_READY };
 
     cr_expect_eq(pay_shard_health_any(down, 2), 0);
     cr_expect_eq(pay_shard_health_any(one, 2), 1);
-    cr_expect_eq(pay_shard_health_any(ro, 2), 1);
+    /* answering without taking writes is not ready */
+    cr_expect_eq(pay_shard_health_any(ro, 2), 0);
+    cr_expect_eq(pay_shard_health_any(ro_one, 2), 1);
     cr_expect_eq(pay_shard_health_any(one, 0), 0);
 }
 
