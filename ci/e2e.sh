@@ -97,7 +97,7 @@ solo_weight() {
         solo_books_swept) echo 170 ;;
         solo_notify) echo 105 ;;
         solo_sweeper) echo 85 ;;
-        solo_pg_failover) echo 60 ;;
+        solo_pg_failover) echo 80 ;;
         solo_notify_sql) echo 50 ;;
         solo_breaker) echo 43 ;;
         *) echo 15 ;;
