@@ -1952,6 +1952,149 @@ $$;
 
 
 --
+-- Name: dispute_inquiry_closed(text, text, text, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.dispute_inquiry_closed(p_psp text, p_event_id text, p_reference text, p_payment_ref text, p_object_ref text, OUT outcome text, OUT merchant_id text, OUT checkout_id text) RETURNS record
+    LANGUAGE plpgsql
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    n     record;
+    d     disputes%ROWTYPE;
+    v     record;
+    v_m   text;
+    v_co  text;
+BEGIN
+    -- the checkout: the dispute's, else by the PSP's payment id, else by
+    -- our nonce
+    IF coalesce(p_object_ref, '') <> '' THEN
+        SELECT dd.merchant_id, dd.checkout_id INTO v_m, v_co
+          FROM disputes dd WHERE dd.psp = p_psp AND dd.psp_dispute_ref = p_object_ref;
+    END IF;
+    IF v_co IS NULL AND coalesce(p_payment_ref, '') <> '' THEN
+        SELECT pp.merchant_id, pp.checkout_id INTO v_m, v_co
+          FROM psp_payments pp WHERE pp.psp = p_psp AND pp.payment_ref = p_payment_ref;
+    END IF;
+    IF v_co IS NULL THEN
+        SELECT * INTO n FROM nonce_split(p_reference);
+        SELECT ck.merchant_id, ck.checkout_id INTO v_m, v_co
+          FROM checkouts ck
+         WHERE ck.merchant_id = n.merchant_id AND ck.checkout_id = n.object_id
+           AND ck.psp = p_psp;
+    END IF;
+    IF v_co IS NULL THEN
+        outcome := 'unknown_dispute';
+        RETURN;
+    END IF;
+    merchant_id := v_m;
+    checkout_id := v_co;
+    outcome := 'ignored';
+
+    -- this release's inquiry (nothing booked): nothing to lock
+    IF NOT EXISTS (SELECT 1 FROM disputes dd
+                    WHERE dd.merchant_id = v_m AND dd.checkout_id = v_co
+                      AND dd.psp = p_psp AND dd.status = 'OPEN'
+                      AND (dd.psp_dispute_ref = p_object_ref
+                           OR coalesce(p_object_ref, '') = '')) THEN
+        RETURN;
+    END IF;
+
+    PERFORM 1 FROM checkouts ck WHERE ck.merchant_id = v_m AND ck.checkout_id = v_co
+       FOR UPDATE;
+    PERFORM 1 FROM payment_orders po
+     WHERE po.merchant_id = v_m AND po.checkout_id = v_co
+     ORDER BY po.payment_order_id
+       FOR UPDATE;
+
+    FOR d IN SELECT * FROM disputes dd
+              WHERE dd.merchant_id = v_m AND dd.checkout_id = v_co AND dd.psp = p_psp
+                AND (dd.psp_dispute_ref = p_object_ref OR coalesce(p_object_ref, '') = '')
+              ORDER BY dd.dispute_id
+                FOR UPDATE
+    LOOP
+        CONTINUE WHEN NOT dispute_inquiry_held(d.merchant_id, d.dispute_id);
+
+        -- as won: found by the checkout's nonce, so that it is this one
+        SELECT * INTO v FROM dispute_event_apply(p_psp, p_event_id, 'DISPUTE_WON',
+                                                 d.merchant_id || ':' || d.checkout_id,
+                                                 d.amount, d.currency, NULL,
+                                                 d.psp_dispute_ref) x;
+        IF v.outcome IS DISTINCT FROM 'applied' THEN
+            -- an OPEN dispute, locked, of its own amount: never
+            RAISE EXCEPTION 'dispute_inquiry_closed: releasing dispute % of % was %',
+                d.dispute_id, d.merchant_id, v.outcome;
+        END IF;
+        PERFORM audit_append(d.merchant_id, d.checkout_id, 'dispute:inquiry_released',
+            jsonb_build_object('psp', p_psp, 'dispute', d.dispute_id,
+                               'psp_dispute', d.psp_dispute_ref, 'amount', d.amount,
+                               'currency', d.currency, 'event_id', p_event_id));
+        outcome := 'applied';
+    END LOOP;
+END
+$$;
+
+
+--
+-- Name: dispute_inquiry_held(text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.dispute_inquiry_held(p_merchant text, p_dispute_id text) RETURNS boolean
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'public', 'pg_temp'
+    AS $_$
+DECLARE
+    d            disputes%ROWTYPE;
+    o            record;
+    v_status     text;
+    v_withdrawn  boolean;
+BEGIN
+    SELECT * INTO d FROM disputes dd
+     WHERE dd.merchant_id = p_merchant AND dd.dispute_id = p_dispute_id;
+    IF d.dispute_id IS NULL OR d.status <> 'OPEN' THEN
+        RETURN false;
+    END IF;
+
+    -- the event that opened it, by the checkout's index
+    SELECT pe.type, pe.body, pe.received_at INTO o
+      FROM psp_events pe
+     WHERE pe.checkout_id = d.checkout_id AND pe.merchant_id = d.merchant_id
+       AND pe.psp = d.psp AND pe.object_ref = d.psp_dispute_ref
+       AND pe.kind = 'DISPUTE_OPENED' AND pe.outcome IN ('applied', 'dispute_excess')
+     ORDER BY pe.received_at
+     LIMIT 1;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+
+    IF o.type = 'charge.dispute.created' THEN
+        -- the bytes were verified and read as JSON when kept; bytes jsonb
+        -- refuses (a \u0000) say nothing of an inquiry
+        BEGIN
+            v_status := convert_from(o.body, 'UTF8')::jsonb #>> '{data,object,status}';
+        EXCEPTION WHEN OTHERS THEN
+            v_status := NULL;
+        END;
+        IF v_status IS NULL OR v_status NOT LIKE 'warning\_%' THEN
+            RETURN false;
+        END IF;
+    ELSIF o.type <> 'NOTIFICATION_OF_CHARGEBACK' THEN
+        RETURN false;
+    END IF;
+
+    -- its withdrawal, kept with or without the checkout (the months from
+    -- the opening on: planned with the bound, so no older month is read)
+    EXECUTE 'SELECT EXISTS (SELECT 1 FROM psp_events pe'
+            ' WHERE pe.received_at >= $1 AND pe.psp = $2 AND pe.object_ref = $3'
+            ' AND pe.type IN (''charge.dispute.funds_withdrawn'', ''CHARGEBACK''))'
+       INTO v_withdrawn USING o.received_at - interval '31 days', d.psp, d.psp_dispute_ref;
+    RETURN NOT v_withdrawn;
+END
+$_$;
+
+
+--
 -- Name: dispute_split(text, text, bigint); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -4525,8 +4668,54 @@ CREATE FUNCTION public.pay_event_apply(p_psp text, p_event_id text, p_kind text,
     AS $$
 #variable_conflict use_column
 DECLARE
-    v  record;
+    v           record;
+    w           record;
+    v_recorded  boolean;
 BEGIN
+    -- A dispute's inquiry closed without a chargeback, or what earlier
+    -- releases' workers (still running during an upgrade) read it as:
+    -- IGNORED, Stripe's charge.dispute.closed neither won nor lost about
+    -- the dispute, Adyen's ISSUER_RESPONSE_TIMEFRAME_EXPIRED about its own
+    -- pspReference (the dispute is then its checkout's, by our nonce).
+    -- dispute_inquiry_closed gives back a dispute they opened for the
+    -- inquiry.  Applied again once recorded (the sweeper's retry of one
+    -- kept before the upgrade, migration 123; an operator's replay): what
+    -- it releases now, else 'duplicate'; the event is recorded once.
+    IF p_kind = 'DISPUTE_INQUIRY_CLOSED'
+       OR (p_kind = 'IGNORED'
+           AND p_type IN ('charge.dispute.closed', 'ISSUER_RESPONSE_TIMEFRAME_EXPIRED')) THEN
+        PERFORM pg_advisory_xact_lock(1436, hashtext(p_psp || ' ' || p_event_id));
+        SELECT we.merchant_id, we.checkout_id INTO w
+          FROM webhook_events we WHERE we.psp = p_psp AND we.event_id = p_event_id;
+        v_recorded := FOUND;
+
+        SELECT * INTO v FROM dispute_inquiry_closed(p_psp, p_event_id, p_reference,
+            p_payment_ref,
+            CASE WHEN p_kind = 'IGNORED' AND p_type = 'ISSUER_RESPONSE_TIMEFRAME_EXPIRED'
+                 THEN NULL ELSE p_object_ref END) x;
+
+        IF v_recorded AND v.outcome <> 'applied' THEN
+            RETURN QUERY SELECT 'duplicate'::text, w.merchant_id, w.checkout_id;
+            RETURN;
+        END IF;
+        IF v.outcome = 'unknown_dispute' THEN
+            RETURN QUERY SELECT v.outcome, NULL::text, NULL::text;
+            RETURN;
+        END IF;
+        IF NOT v_recorded THEN
+            INSERT INTO webhook_events (psp, event_id, kind, type, outcome, merchant_id,
+                                        checkout_id)
+            VALUES (p_psp, p_event_id, p_kind, left(coalesce(p_type, ''), 100), v.outcome,
+                    v.merchant_id, v.checkout_id);
+        END IF;
+        PERFORM audit_append(v.merchant_id, v.checkout_id, 'webhook:' || v.outcome,
+            jsonb_build_object('psp', p_psp, 'event_id', p_event_id, 'kind', p_kind,
+                               'type', p_type, 'object', p_object_ref,
+                               'again', v_recorded));
+        RETURN QUERY SELECT v.outcome, v.merchant_id, v.checkout_id;
+        RETURN;
+    END IF;
+
     IF p_kind IN ('SUCCEEDED', 'CAPTURED', 'AUTHORIZED', 'FAILED', 'PENDING', 'IGNORED') THEN
         IF p_kind IN ('PENDING', 'IGNORED') AND coalesce(p_object_ref, '') <> '' THEN
             -- authentic news of a refund, dispute or pay-out that moves nothing
@@ -11849,7 +12038,7 @@ BEGIN
     -- and the range is one operator where the two bounds were three)
     v_broken := CASE
         WHEN NOT (length(event_id) <@ int4range(1, 255, '[]')) THEN 'webhook_events_id'
-        WHEN NOT (kind = ANY (ARRAY['SUCCEEDED'::text, 'CAPTURED'::text, 'AUTHORIZED'::text, 'FAILED'::text, 'PENDING'::text, 'IGNORED'::text, 'REFUND_SUCCEEDED'::text, 'REFUND_FAILED'::text, 'DISPUTE_OPENED'::text, 'DISPUTE_WON'::text, 'DISPUTE_LOST'::text, 'PAYOUT_PAID'::text, 'PAYOUT_FAILED'::text, 'PAYOUT_REVERSED'::text, 'CAPTURE_SUCCEEDED'::text, 'CAPTURE_FAILED'::text, 'VOID_SUCCEEDED'::text, 'VOID_FAILED'::text])) THEN 'webhook_events_kind'
+        WHEN NOT (kind = ANY (ARRAY['SUCCEEDED'::text, 'CAPTURED'::text, 'AUTHORIZED'::text, 'FAILED'::text, 'PENDING'::text, 'IGNORED'::text, 'REFUND_SUCCEEDED'::text, 'REFUND_FAILED'::text, 'DISPUTE_OPENED'::text, 'DISPUTE_WON'::text, 'DISPUTE_LOST'::text, 'DISPUTE_INQUIRY_CLOSED'::text, 'PAYOUT_PAID'::text, 'PAYOUT_FAILED'::text, 'PAYOUT_REVERSED'::text, 'CAPTURE_SUCCEEDED'::text, 'CAPTURE_FAILED'::text, 'VOID_SUCCEEDED'::text, 'VOID_FAILED'::text])) THEN 'webhook_events_kind'
         WHEN NOT (source = ANY (ARRAY['reconciliation'::text, 'webhook'::text, 'sweeper'::text])) THEN 'webhook_events_source'
         WHEN NOT (length(type) <= 100) THEN 'webhook_events_type'
     END;
@@ -14548,6 +14737,20 @@ REVOKE ALL ON FUNCTION public.commission_refund_share(p_amount bigint, p_commiss
 --
 
 REVOKE ALL ON FUNCTION public.dispute_event_apply(p_psp text, p_event_id text, p_kind text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text, p_object_ref text, OUT outcome text, OUT merchant_id text, OUT checkout_id text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION dispute_inquiry_closed(p_psp text, p_event_id text, p_reference text, p_payment_ref text, p_object_ref text, OUT outcome text, OUT merchant_id text, OUT checkout_id text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.dispute_inquiry_closed(p_psp text, p_event_id text, p_reference text, p_payment_ref text, p_object_ref text, OUT outcome text, OUT merchant_id text, OUT checkout_id text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION dispute_inquiry_held(p_merchant text, p_dispute_id text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.dispute_inquiry_held(p_merchant text, p_dispute_id text) FROM PUBLIC;
 
 
 --

@@ -315,11 +315,12 @@ pay_adyen_event_id(pay_event_t *ev, const char *psp, const char *code,
 /*
  * The codes the gateway deliberately does not act on and that are about no
  * session of ours (a report, a dispute's or a fraud case's progress, a
- * capture of a payment already paid): recorded as ignored by their code,
- * no checkout looked for.  Their merchantReference is a payment's, a
- * refund's or none, and their amount a part: looked up as a session's
- * event they were unknown_checkout or amount_mismatch, which page an
- * operator.
+ * capture of a payment already paid; ISSUER_RESPONSE_TIMEFRAME_EXPIRED
+ * without the originalReference that names its dispute): recorded as
+ * ignored by their code, no checkout looked for.  Their merchantReference
+ * is a payment's, a refund's or none, and their amount a part: looked up
+ * as a session's event they were unknown_checkout or amount_mismatch,
+ * which page an operator.
  */
 static const char  *pay_adyen_ignored_codes[] = {
     "REPORT_AVAILABLE",
@@ -352,9 +353,9 @@ pay_adyen_ignored(const char *code)
 /*
  * The chargeback codes: 1 and *kind, or 0.  NOTIFICATION_OF_CHARGEBACK
  * opens Adyen's dispute process and deducts nothing (it may end without a
- * chargeback: ISSUER_RESPONSE_TIMEFRAME_EXPIRED, the defence accepted):
- * recorded about the dispute, nothing booked.  CHARGEBACK is the money
- * deducted: the dispute opens there.
+ * chargeback: ISSUER_RESPONSE_TIMEFRAME_EXPIRED, the defence accepted,
+ * read in pay_adyen_event): recorded about the dispute, nothing booked.
+ * CHARGEBACK is the money deducted: the dispute opens there.
  */
 static int
 pay_adyen_dispute(const char *code, pay_event_kind_e *kind)
@@ -566,6 +567,27 @@ pay_adyen_event(const pay_adyen_item_t *it, pay_event_t *ev)
         {
             return -1;
         }
+
+    } else if (strcmp(code, "ISSUER_RESPONSE_TIMEFRAME_EXPIRED") == 0
+               && orig[0] != '\0')
+    {
+        /* the issuer accepted the defence of a NOTIFICATION_OF_CHARGEBACK
+         * (or an RFI) or let it lapse: no chargeback, nothing deducted.
+         * About the payment's dispute, named as its other stages name it;
+         * it books nothing, but gives back what an earlier release held
+         * for the notification (sql/functions/dispute_inquiry_closed.sql).
+         * Without originalReference, ignored as before. */
+        ev->kind = PAY_EVT_DISPUTE_INQUIRY_CLOSED;
+
+        if (strlen(orig) + 3 >= sizeof(ev->object_ref)
+            || pay_adyen_copy(ev->payment_ref, sizeof(ev->payment_ref), orig)
+               != 0)
+        {
+            return -1;
+        }
+
+        memcpy(ev->object_ref, "cb:", 3);
+        memcpy(ev->object_ref + 3, orig, strlen(orig) + 1);
 
     } else if (pay_adyen_dispute(code, &ev->kind)) {
         /* one dispute per payment: every stage names it the same way, and

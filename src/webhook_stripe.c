@@ -543,10 +543,15 @@ pay_stripe_intent_end(json_t *pi, int succeeded, pay_event_t *ev)
  * charge.dispute.created, .funds_withdrawn or .closed.  Created, or its
  * funds withdrawn, opens it: booked when Stripe withdraws the money, once
  * (the second of the two is "already").  An inquiry (status warning_*:
- * warning_needs_response, warning_under_review, warning_closed) withdraws
- * nothing: recorded, nothing booked; escalated to a chargeback, Stripe
- * sets the same dispute's status to needs_response and sends
- * charge.dispute.funds_withdrawn, which opens it.
+ * warning_needs_response, warning_under_review) withdraws nothing:
+ * recorded, nothing booked; escalated to a chargeback, Stripe sets the
+ * same dispute's status to needs_response and sends
+ * charge.dispute.funds_withdrawn, which opens it.  Closed as an inquiry
+ * (warning_closed: never escalated, nothing withdrawn) it is
+ * DISPUTE_INQUIRY_CLOSED, which books nothing but gives back what an
+ * earlier release held for the inquiry (sql/functions/
+ * dispute_inquiry_closed.sql); closed with any other status than won or
+ * lost, ignored.
  */
 static int
 pay_stripe_dispute(json_t *dp, int closed, pay_event_t *ev)
@@ -573,7 +578,9 @@ pay_stripe_dispute(json_t *dp, int closed, pay_event_t *ev)
     ev->kind = (status != NULL && strcmp(status, "won") == 0)
                ? PAY_EVT_DISPUTE_WON
                : (status != NULL && strcmp(status, "lost") == 0)
-               ? PAY_EVT_DISPUTE_LOST : PAY_EVT_IGNORED;
+               ? PAY_EVT_DISPUTE_LOST
+               : (status != NULL && strcmp(status, "warning_closed") == 0)
+               ? PAY_EVT_DISPUTE_INQUIRY_CLOSED : PAY_EVT_IGNORED;
 
     return 0;
 }

@@ -41,11 +41,17 @@ typedef enum {
     PAY_EVT_METHOD_SAVED,
     /* part of a paid pay-out taken back (Stripe's partial transfer
      * reversal): amount is what was taken back so far, in all */
-    PAY_EVT_PAYOUT_REVERSED
+    PAY_EVT_PAYOUT_REVERSED,
+    /* a dispute's inquiry closed without a chargeback (Stripe's
+     * charge.dispute.closed with warning_closed, Adyen's
+     * ISSUER_RESPONSE_TIMEFRAME_EXPIRED): the PSP withdrew nothing.
+     * object_ref the dispute, payment_ref the payment; the amount, when
+     * given, is not read (nothing moves by it) */
+    PAY_EVT_DISPUTE_INQUIRY_CLOSED
 } pay_event_kind_e;
 
 /* The last kind, for range checks. */
-#define PAY_EVT_KIND_MAX  PAY_EVT_PAYOUT_REVERSED
+#define PAY_EVT_KIND_MAX  PAY_EVT_DISPUTE_INQUIRY_CLOSED
 
 typedef struct {
     char              event_id[256];  /* stripe: evt_…; adyen: pspReference

@@ -14,8 +14,54 @@ CREATE OR REPLACE FUNCTION pay_event_apply(p_psp text, p_event_id text, p_kind t
 AS $function$
 #variable_conflict use_column
 DECLARE
-    v  record;
+    v           record;
+    w           record;
+    v_recorded  boolean;
 BEGIN
+    -- A dispute's inquiry closed without a chargeback, or what earlier
+    -- releases' workers (still running during an upgrade) read it as:
+    -- IGNORED, Stripe's charge.dispute.closed neither won nor lost about
+    -- the dispute, Adyen's ISSUER_RESPONSE_TIMEFRAME_EXPIRED about its own
+    -- pspReference (the dispute is then its checkout's, by our nonce).
+    -- dispute_inquiry_closed gives back a dispute they opened for the
+    -- inquiry.  Applied again once recorded (the sweeper's retry of one
+    -- kept before the upgrade, migration 123; an operator's replay): what
+    -- it releases now, else 'duplicate'; the event is recorded once.
+    IF p_kind = 'DISPUTE_INQUIRY_CLOSED'
+       OR (p_kind = 'IGNORED'
+           AND p_type IN ('charge.dispute.closed', 'ISSUER_RESPONSE_TIMEFRAME_EXPIRED')) THEN
+        PERFORM pg_advisory_xact_lock(1436, hashtext(p_psp || ' ' || p_event_id));
+        SELECT we.merchant_id, we.checkout_id INTO w
+          FROM webhook_events we WHERE we.psp = p_psp AND we.event_id = p_event_id;
+        v_recorded := FOUND;
+
+        SELECT * INTO v FROM dispute_inquiry_closed(p_psp, p_event_id, p_reference,
+            p_payment_ref,
+            CASE WHEN p_kind = 'IGNORED' AND p_type = 'ISSUER_RESPONSE_TIMEFRAME_EXPIRED'
+                 THEN NULL ELSE p_object_ref END) x;
+
+        IF v_recorded AND v.outcome <> 'applied' THEN
+            RETURN QUERY SELECT 'duplicate'::text, w.merchant_id, w.checkout_id;
+            RETURN;
+        END IF;
+        IF v.outcome = 'unknown_dispute' THEN
+            RETURN QUERY SELECT v.outcome, NULL::text, NULL::text;
+            RETURN;
+        END IF;
+        IF NOT v_recorded THEN
+            INSERT INTO webhook_events (psp, event_id, kind, type, outcome, merchant_id,
+                                        checkout_id)
+            VALUES (p_psp, p_event_id, p_kind, left(coalesce(p_type, ''), 100), v.outcome,
+                    v.merchant_id, v.checkout_id);
+        END IF;
+        PERFORM audit_append(v.merchant_id, v.checkout_id, 'webhook:' || v.outcome,
+            jsonb_build_object('psp', p_psp, 'event_id', p_event_id, 'kind', p_kind,
+                               'type', p_type, 'object', p_object_ref,
+                               'again', v_recorded));
+        RETURN QUERY SELECT v.outcome, v.merchant_id, v.checkout_id;
+        RETURN;
+    END IF;
+
     IF p_kind IN ('SUCCEEDED', 'CAPTURED', 'AUTHORIZED', 'FAILED', 'PENDING', 'IGNORED') THEN
         IF p_kind IN ('PENDING', 'IGNORED') AND coalesce(p_object_ref, '') <> '' THEN
             -- authentic news of a refund, dispute or pay-out that moves nothing

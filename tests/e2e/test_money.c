@@ -1594,6 +1594,451 @@ Test(money_disputes, stripe_a_chargeback_is_booked_once, .timeout = 90,
     expect_books_balance(&p.m);
 }
 
+/* --- inquiries an earlier release opened as disputes ---------------------------- */
+
+static char *stripe_event(const char *type, const char *object);
+
+/*
+ * Releases before this one read an inquiry's first news (Stripe's
+ * charge.dispute.created with warning_needs_response, Adyen's
+ * NOTIFICATION_OF_CHARGEBACK) as DISPUTE_OPENED and booked it, and its end
+ * as IGNORED.  Such readings are applied here as those releases' workers
+ * applied them (pay_event_keep, with the signed bytes' shape), so that the
+ * database holds what they left: the dispute OPEN, its money held.
+ */
+
+/* Stripe's dispute id of p's payment, 6.00 with that status, as JSON. */
+static char *
+old_stripe_dispute(const paid_t *p, const char *id, const char *status)
+{
+    return str_printf("{\"id\":\"%s\",\"object\":\"dispute\",\"amount\":600,"
+                      "\"currency\":\"usd\",\"payment_intent\":\"%s\","
+                      "\"status\":\"%s\",\"reason\":\"fraudulent\"}", id,
+                      payment_ref_of(p), status);
+}
+
+
+/* Event evt of 6.00 USD kept and applied as an earlier release's worker
+ * kept it: its kind, type, our nonce (or NULL), the payment and object
+ * refs, the signed body; its outcome. */
+static char *
+old_keep(const paid_t *p, const char *evt, const char *kind,
+    const char *type, const char *reference, const char *payment_ref,
+    const char *object_ref, const char *body)
+{
+    const char  *a[8];
+
+    a[0] = p->psp;
+    a[1] = evt;
+    a[2] = kind;
+    a[3] = type;
+    a[4] = reference;
+    a[5] = payment_ref;
+    a[6] = object_ref;
+    a[7] = body;
+
+    return db_scalar("SELECT outcome FROM pay_event_keep($1, $2, $3, $4, NULL,"
+                     " $5, 600, 'USD', $6, $7, NULL, convert_to($8, 'UTF8'),"
+                     " '{}'::jsonb, NULL)", 8, a);
+}
+
+
+static char *
+stripe_event_body(const char *evt, const char *type, const char *object)
+{
+    return str_printf("{\"id\":\"%s\",\"object\":\"event\",\"api_version\":"
+                      "\"2024-06-20\",\"type\":\"%s\",\"created\":%ld,"
+                      "\"livemode\":false,\"data\":{\"object\":%s}}", evt,
+                      type, (long) time(NULL), object);
+}
+
+
+/* The inquiry's first news as an earlier release read it: DISPUTE_OPENED,
+ * booked.  Stripe's dispute id, or Adyen's "cb:<payment>", is oref. */
+static void
+old_inquiry_opened(size_t d, const paid_t *p, const char *oref)
+{
+    char  *evt, *nonce;
+
+    nonce = str_printf("%s:%s", p->m.id, p->co);
+
+    if (d == 0) {
+        evt = uid("evt");
+        cr_assert_str_eq(old_keep(p, evt, "DISPUTE_OPENED",
+                                  "charge.dispute.created", NULL,
+                                  payment_ref_of(p), oref,
+                                  stripe_event_body(evt,
+                                      "charge.dispute.created",
+                                      old_stripe_dispute(p, oref,
+                                          "warning_needs_response"))),
+                         "applied");
+    } else {
+        evt = str_printf("%s:NOTIFICATION_OF_CHARGEBACK", adyen_psp_ref());
+        cr_assert_str_eq(old_keep(p, evt, "DISPUTE_OPENED",
+                                  "NOTIFICATION_OF_CHARGEBACK", nonce,
+                                  payment_ref_of(p), oref,
+                                  "{\"NotificationRequestItem\":{}}"),
+                         "applied");
+    }
+
+    cr_assert_str_eq(dispute_becomes(p, 0, "OPEN"), "4.00", "%s", p->psp);
+    cr_assert_eq(disputes_held(p), 600, "%s", p->psp);
+    cr_assert_str_eq(json_string_value(json_object_get(
+                         balance_usd(p, "seller_1"), "open_disputes")),
+                     "4.00", "%s", p->psp);
+}
+
+
+/* The inquiry's end as an earlier release's worker read it (IGNORED:
+ * Stripe's about the dispute, Adyen's about its own pspReference, naming
+ * the checkout by our nonce); its event id. */
+static char *
+old_inquiry_end(size_t d, const paid_t *p, const char *oref, char **body,
+    const char **type, char **nonce, char **object_ref)
+{
+    char  *evt, *own;
+
+    if (d == 0) {
+        evt = uid("evt");
+        *type = "charge.dispute.closed";
+        *nonce = NULL;
+        *object_ref = strdup(oref);
+        *body = stripe_event_body(evt, *type,
+                                  old_stripe_dispute(p, oref,
+                                                     "warning_closed"));
+    } else {
+        own = adyen_psp_ref();
+        evt = str_printf("%s:ISSUER_RESPONSE_TIMEFRAME_EXPIRED", own);
+        *type = "ISSUER_RESPONSE_TIMEFRAME_EXPIRED";
+        *nonce = str_printf("%s:%s", p->m.id, p->co);
+        *object_ref = own;
+        *body = strdup("{\"NotificationRequestItem\":{}}");
+    }
+
+    return evt;
+}
+
+
+/* The inquiry's end kept before the upgrade, as earlier releases'
+ * functions recorded it (ignored, no merchant), then migration 123 and
+ * the sweeper's retry of the inbox. */
+static void
+old_inquiry_end_kept_before(size_t d, const paid_t *p, const char *oref)
+{
+    char        *evt, *body, *nonce, *object_ref, *sql;
+    PGconn      *c;
+    PGresult    *res;
+    const char  *type, *a[7];
+
+    evt = old_inquiry_end(d, p, oref, &body, &type, &nonce, &object_ref);
+    a[0] = p->psp;
+    a[1] = evt;
+    a[2] = type;
+    a[3] = nonce;
+    a[4] = d == 0 ? payment_ref_of(p) : NULL;
+    a[5] = object_ref;
+    a[6] = body;
+    (void) db_scalar("INSERT INTO webhook_events (psp, event_id, kind, type,"
+                     " outcome) VALUES ($1, $2, 'IGNORED', $3, 'ignored')"
+                     " RETURNING 1", 3, a);
+    (void) db_scalar("INSERT INTO psp_events (psp, event_id, state, body,"
+                     " kind, type, reference, amount, currency, payment_ref,"
+                     " object_ref, outcome, applied_at) VALUES ($1, $2,"
+                     " 'applied', convert_to($7, 'UTF8'), 'IGNORED', $3, $4,"
+                     " 600, 'USD', $5, $6, 'ignored', now()) RETURNING 1",
+                     7, a);
+    cr_assert_str_eq(dispute_becomes(p, 0, "OPEN"), "4.00", "%s", p->psp);
+
+    /* the upgrade */
+    sql = file_read(str_printf("%s/sql/migrations/"
+                               "123_inquiry_ends_applied_again.sql",
+                               env("PAY_TEST_ROOT")), NULL);
+    cr_assert_not_null(sql);
+    c = sqlt_connect();
+    res = PQexec(c, str_printf("BEGIN; %s COMMIT;", sql));
+    cr_assert_eq(PQresultStatus(res), PGRES_COMMAND_OK, "%s",
+                 PQerrorMessage(c));
+    PQclear(res);
+    PQfinish(c);
+    cr_expect_str_eq(q1("SELECT state FROM psp_events WHERE psp = $1 AND"
+                        " event_id = $2", p->psp, evt), "pending", "%s",
+                     p->psp);
+
+    /* the sweeper's round */
+    (void) db_scalar("SELECT count(*) FROM pay_inbox_retry(3600, 1000)", 0,
+                     NULL);
+    cr_expect_str_eq(q1("SELECT state || '=' || outcome FROM psp_events"
+                        " WHERE psp = $1 AND event_id = $2", p->psp, evt),
+                     "applied=applied", "%s", p->psp);
+}
+
+
+/*
+ * A dispute an earlier release opened for an inquiry, whose end comes now:
+ * how 0, from the PSP (the mock's inquiry_closed: Stripe's warning_closed,
+ * Adyen's ISSUER_RESPONSE_TIMEFRAME_EXPIRED, read by this release); 1, as
+ * an earlier release's worker still running during the upgrade reads it;
+ * 2, kept before the upgrade (recorded ignored) and applied again by the
+ * upgrade (migration 123, the sweeper's retry).  The PSP withdrew nothing:
+ * the dispute is given back as a won one (WON, dispute.won), once and
+ * audited, the seller's balance whole and the order refundable.
+ */
+static void
+inquiry_opened_before(size_t d, int how)
+{
+    char        *id, *oref, *evt, *body, *nonce, *object_ref;
+    json_t      *b;
+    resp_t      *r;
+    paid_t       p;
+    endpoint_t   ep;
+    const char  *type;
+
+    paid_new(&p, money_psp(d), NULL, NULL);
+    endpoint_add(&p.m, "dispute.opened,dispute.won,dispute.lost", &ep);
+    r = mock_post("/_control/disputes",
+                  str_printf("{\"payment_ref\":\"%s\",\"amount\":600,"
+                             "\"inquiry\":true}", payment_ref_of(&p)));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    id = strdup(json_string_value(json_object_get(resp_json(r), "id")));
+    oref = d == 0 ? id : str_printf("cb:%s", payment_ref_of(&p));
+
+    /* what an earlier release's worker made of its first news (this
+     * release records the mock's own delivery of it pending: nothing) */
+    old_inquiry_opened(d, &p, oref);
+
+    if (how == 0) {
+        r = mock_post(str_printf("/_control/disputes/%s/close", id),
+                      "{\"outcome\":\"inquiry_closed\"}");
+        cr_assert_eq(r->status, 200, "%s", r->body);
+
+    } else if (how == 1) {
+        evt = old_inquiry_end(d, &p, oref, &body, &type, &nonce,
+                              &object_ref);
+        cr_expect_str_eq(old_keep(&p, evt, "IGNORED", type, nonce,
+                                  d == 0 ? payment_ref_of(&p) : NULL,
+                                  object_ref, body),
+                         "applied", "%s", p.psp);
+
+    } else {
+        old_inquiry_end_kept_before(d, &p, oref);
+    }
+
+    cr_expect_str_eq(dispute_becomes(&p, 0, "WON"), "4.00", "%s", p.psp);
+    cr_expect_str_eq(dispute_becomes(&p, 1, "WON"), "2.00", "%s", p.psp);
+    cr_expect_eq(disputes_held(&p), 0, "%s", p.psp);
+    /* booked open, then back as a win: each order's part twice */
+    cr_expect_eq(dispute_bookings(&p), 4, "%s", p.psp);
+    cr_expect_eq(ql("SELECT count(*) FROM audit_log WHERE merchant_id = $1"
+                    " AND checkout_id = $2 AND action ="
+                    " 'dispute:inquiry_released'", p.m.id, p.co), 1,
+                 "%s", p.psp);
+    cr_expect_eq(ql("SELECT count(*) FROM notifications WHERE merchant_id ="
+                    " $1 AND checkout_id = $2 AND event_type = 'dispute.won'",
+                    p.m.id, p.co), 1, "%s", p.psp);
+
+    /* once: the end applied again (an operator's replay) changes nothing */
+    evt = q1("SELECT event_id FROM psp_events WHERE merchant_id = $1 AND"
+             " checkout_id = $2 AND outcome = 'applied' AND type IN"
+             " ('charge.dispute.closed', 'ISSUER_RESPONSE_TIMEFRAME_EXPIRED')",
+             p.m.id, p.co);
+    cr_assert_not_null(evt, "%s: the end's row", p.psp);
+    cr_expect_str_eq(q1("SELECT outcome FROM pay_inbox_replay($1, $2, 'e2e')",
+                        p.psp, evt), "duplicate", "%s", p.psp);
+    cr_expect_eq(dispute_bookings(&p), 4, "%s", p.psp);
+    cr_expect_eq(ql("SELECT count(*) FROM audit_log WHERE merchant_id = $1"
+                    " AND checkout_id = $2 AND action ="
+                    " 'dispute:inquiry_released'", p.m.id, p.co), 1,
+                 "%s", p.psp);
+
+    /* the seller's balance is whole again */
+    b = balance_usd(&p, "seller_1");
+    cr_expect_str_eq(json_string_value(json_object_get(b, "open_disputes")),
+                     "0.00", "%s", p.psp);
+    cr_expect_str_eq(json_string_value(json_object_get(b, "available")),
+                     "10.00", "%s", p.psp);
+    cr_expect_eq(wallet(&p.m, "seller_1"), 1000, "%s", p.psp);
+    expect_books_balance(&p.m);
+
+    /* and the whole order refundable */
+    expect_refund_becomes(&p, 0, refund_ok(&p, 0, "10.00"), "SUCCEEDED");
+    cr_expect_eq(wallet(&p.m, "seller_1"), 0, "%s", p.psp);
+    cr_expect_eq(disputes_held(&p), 0, "%s", p.psp);
+    cr_expect_eq(dispute_bookings(&p), 4, "%s", p.psp);
+    expect_books_balance(&p.m);
+}
+
+
+Test(money_disputes, stripe_an_inquiry_opened_before_is_given_back,
+     .timeout = 90,
+     .description = "a warning_needs_response dispute an earlier release "
+                    "booked as opened, then warning_closed: released as "
+                    "won, once, the balance whole, the order refundable")
+{
+    inquiry_opened_before(0, 0);
+}
+
+
+Test(money_disputes, adyen_a_notification_opened_before_is_given_back,
+     .timeout = 90,
+     .description = "a NOTIFICATION_OF_CHARGEBACK an earlier release booked "
+                    "as opened, then ISSUER_RESPONSE_TIMEFRAME_EXPIRED: "
+                    "released as won, once")
+{
+    inquiry_opened_before(1, 0);
+}
+
+
+Test(money_disputes, an_inquiry_end_read_by_an_earlier_release_gives_it_back,
+     .timeout = 120,
+     .description = "the inquiry's end as an earlier release's worker "
+                    "reads it during the upgrade (IGNORED, Stripe's about "
+                    "the dispute, Adyen's about the checkout's nonce): the "
+                    "dispute released all the same")
+{
+    inquiry_opened_before(0, 1);
+    inquiry_opened_before(1, 1);
+}
+
+
+Test(money_disputes, an_inquiry_end_kept_before_the_upgrade_gives_it_back,
+     .timeout = 120,
+     .description = "the inquiry's end an earlier release recorded as "
+                    "ignored: migration 123 makes it pending, the sweeper's "
+                    "retry applies it and releases the dispute")
+{
+    inquiry_opened_before(0, 2);
+    inquiry_opened_before(1, 2);
+}
+
+
+/*
+ * A dispute an earlier release opened for an inquiry that was then
+ * escalated (the money withdrawn: Stripe's funds_withdrawn, as an earlier
+ * release recorded it (ignored) or as this one does (already); Adyen's
+ * CHARGEBACK, already): it stays booked once, and an inquiry's end
+ * arriving for it all the same changes nothing; it is then lost as any.
+ */
+static void
+inquiry_escalated_before(size_t d)
+{
+    int          i;
+    char        *id, *oref, *evt, *body, *nonce, *object_ref, *psp_ref;
+    resp_t      *r;
+    paid_t       p;
+    const char  *type;
+
+    paid_new(&p, money_psp(d), NULL, NULL);
+    r = mock_post("/_control/disputes",
+                  str_printf("{\"payment_ref\":\"%s\",\"amount\":600,"
+                             "\"inquiry\":true}", payment_ref_of(&p)));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    id = strdup(json_string_value(json_object_get(resp_json(r), "id")));
+    oref = d == 0 ? id : str_printf("cb:%s", payment_ref_of(&p));
+    old_inquiry_opened(d, &p, oref);
+
+    if (d == 0) {
+        /* the withdrawal as an earlier release recorded it: ignored, about
+         * the dispute; then the end as one of its workers reads it */
+        evt = uid("evt");
+        cr_expect_str_eq(old_keep(&p, evt, "IGNORED",
+                                  "charge.dispute.funds_withdrawn", NULL,
+                                  NULL, oref,
+                                  stripe_event_body(evt,
+                                      "charge.dispute.funds_withdrawn",
+                                      old_stripe_dispute(&p, oref,
+                                          "needs_response"))),
+                         "ignored");
+        evt = old_inquiry_end(d, &p, oref, &body, &type, &nonce,
+                              &object_ref);
+        cr_expect_str_eq(old_keep(&p, evt, "IGNORED", type, nonce,
+                                  payment_ref_of(&p), object_ref, body),
+                         "ignored");
+        cr_expect_str_eq(dispute_becomes(&p, 0, "OPEN"), "4.00");
+        cr_expect_eq(disputes_held(&p), 600);
+    }
+
+    /* escalated: the PSP withdraws now, and this release records it */
+    r = mock_post(str_printf("/_control/disputes/%s/close", id),
+                  "{\"outcome\":\"escalate\"}");
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    for (i = 0; i < 100; i++) {
+        if (ql("SELECT count(*) FROM webhook_events WHERE merchant_id = $1"
+               " AND checkout_id = $2 AND kind = 'DISPUTE_OPENED' AND type IN"
+               " ('charge.dispute.funds_withdrawn', 'CHARGEBACK') AND outcome"
+               " = 'already'", p.m.id, p.co) == 1)
+        {
+            break;
+        }
+        msleep(100);
+    }
+    cr_expect_lt(i, 100, "%s: the withdrawal was not recorded already",
+                 p.psp);
+    cr_expect_eq(disputes_held(&p), 600, "%s", p.psp);
+    cr_expect_eq(dispute_bookings(&p), 2, "%s", p.psp);
+
+    /* an inquiry's end, signed by the PSP, arriving all the same */
+    if (d == 0) {
+        evt = stripe_event("charge.dispute.closed",
+                           old_stripe_dispute(&p, oref, "warning_closed"));
+    } else {
+        psp_ref = adyen_psp_ref();
+        evt = str_printf("%s:ISSUER_RESPONSE_TIMEFRAME_EXPIRED", psp_ref);
+        r = webhook_post(p.psp, "X-Unused: 1",
+                         str_printf("{\"live\":\"false\","
+                                    "\"notificationItems\":[%s]}",
+                                    adyen_notification_item(
+                                        &(adyen_notification_t) {
+                                            .psp_ref = psp_ref,
+                                            .original = payment_ref_of(&p),
+                                            .merchant_ref = str_printf(
+                                                "%s:%s", p.m.id, p.co),
+                                            .amount = 600,
+                                            .currency = "USD",
+                                            .event_code =
+                                            "ISSUER_RESPONSE_TIMEFRAME_EXPIRED",
+                                            .success = "true" }, 0)));
+        cr_assert_eq(r->status, 200, "%s", r->body);
+    }
+
+    cr_expect_str_eq(q1("SELECT kind || '=' || outcome FROM webhook_events"
+                        " WHERE psp = $1 AND event_id = $2", p.psp, evt),
+                     "DISPUTE_INQUIRY_CLOSED=ignored", "%s", p.psp);
+    cr_expect_str_eq(dispute_becomes(&p, 0, "OPEN"), "4.00", "%s", p.psp);
+    cr_expect_eq(disputes_held(&p), 600, "%s", p.psp);
+    cr_expect_eq(dispute_bookings(&p), 2, "%s", p.psp);
+    cr_expect_eq(ql("SELECT count(*) FROM audit_log WHERE merchant_id = $1"
+                    " AND checkout_id = $2 AND action ="
+                    " 'dispute:inquiry_released'", p.m.id, p.co), 0);
+
+    /* lost: the sellers bear it, once */
+    dispute_close(id, "lost");
+    (void) dispute_becomes(&p, 0, "LOST");
+    cr_expect_eq(wallet(&p.m, "seller_1"), 600, "%s", p.psp);
+    cr_expect_eq(wallet(&p.m, "seller_2"), 300, "%s", p.psp);
+    cr_expect_eq(disputes_held(&p), 0, "%s", p.psp);
+    expect_books_balance(&p.m);
+}
+
+
+Test(money_disputes, stripe_an_inquiry_opened_before_then_escalated_stays,
+     .timeout = 90,
+     .description = "an inquiry an earlier release booked as opened, its "
+                    "funds then withdrawn: an inquiry close changes "
+                    "nothing, lost as any")
+{
+    inquiry_escalated_before(0);
+}
+
+
+Test(money_disputes, adyen_a_notification_opened_before_then_charged_back,
+     .timeout = 90,
+     .description = "a NOTIFICATION_OF_CHARGEBACK an earlier release booked "
+                    "as opened, then CHARGEBACK: booked once (already); an "
+                    "ISSUER_RESPONSE_TIMEFRAME_EXPIRED changes nothing")
+{
+    inquiry_escalated_before(1);
+}
+
 
 /* --- the rules in SQL, against known values ------------------------------------- */
 

@@ -231,6 +231,41 @@ Test(events_adyen, chargeback_codes_open_win_and_lose_one_dispute)
 }
 
 
+/* ISSUER_RESPONSE_TIMEFRAME_EXPIRED: the issuer accepted the defence of a
+ * notification of chargeback or let it lapse, nothing deducted: the
+ * dispute's inquiry end, named as its other stages name it; without the
+ * payment's originalReference it names no dispute and is ignored. */
+Test(events_adyen, an_issuer_response_expired_ends_the_payments_inquiry)
+{
+    size_t       n;
+    pay_event_t  ev[PAY_WEBHOOK_MAX_ITEMS];
+    ea_item_t    it = { "PSPCB1", "PSPAUTH1", "m1:co_1", "EUR",
+                        "ISSUER_RESPONSE_TIMEFRAME_EXPIRED", "true", 1500 };
+
+    ea_keys();
+    cr_assert_eq(ea_verify(&it, ev, &n), PAY_ERR_NONE);
+    cr_assert_eq(n, 1);
+    cr_expect_str_eq(pay_event_kind_name(&ev[0]), "DISPUTE_INQUIRY_CLOSED");
+    cr_expect_str_eq(ev[0].event_id,
+                     "PSPCB1:ISSUER_RESPONSE_TIMEFRAME_EXPIRED");
+    cr_expect_str_eq(ev[0].object_ref, "cb:PSPAUTH1");
+    cr_expect_str_eq(ev[0].payment_ref, "PSPAUTH1");
+    cr_expect_str_eq(ev[0].reference, "m1:co_1");
+
+    /* it moves nothing by its amount: readable without one */
+    it.value = -1;
+    cr_assert_eq(ea_verify(&it, ev, &n), PAY_ERR_NONE);
+    cr_expect_str_eq(pay_event_kind_name(&ev[0]), "DISPUTE_INQUIRY_CLOSED");
+
+    it.value = 1500;
+    it.orig = "";
+    cr_assert_eq(ea_verify(&it, ev, &n), PAY_ERR_NONE);
+    cr_expect_eq(ev[0].kind, PAY_EVT_IGNORED);
+    cr_expect_str_eq(ev[0].object_ref, "PSPCB1");
+    cr_expect_str_eq(ev[0].payment_ref, "");
+}
+
+
 Test(events_adyen, refund_or_chargeback_without_amount_is_unreadable)
 {
     size_t       n;

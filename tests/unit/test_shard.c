@@ -266,9 +266,17 @@ Test(shard, stripe_dispute_has_no_nonce_and_is_located_by_payment_intent)
         cr_expect_str_eq(rt.object_ref, "dp_1");
     }
 
-    /* a closing status we do not act on moves nothing */
+    /* an inquiry's end: where its payment is (a dispute an earlier
+     * release held for the inquiry is given back there) */
     snprintf(body, sizeof(body), sh_dispute_fmt, "charge.dispute.closed",
              "warning_closed");
+    cr_expect_eq(sh_stripe(body, &rt, 1), PAY_EVROUTE_LOCATE);
+    cr_expect_str_eq(rt.payment_ref, "pi_7");
+    cr_expect_str_eq(rt.object_ref, "dp_1");
+
+    /* a closing status we do not act on moves nothing */
+    snprintf(body, sizeof(body), sh_dispute_fmt, "charge.dispute.closed",
+             "charge_refunded");
     cr_expect_eq(sh_stripe(body, &rt, 1), PAY_EVROUTE_HOME);
 }
 
@@ -438,6 +446,9 @@ Test(shard, adyen_codes_without_merchant_reference_are_located)
         { "PSPR1", "PSPA1", "", "REFUND", "true", 400 },
         { "PSPC1", "PSPA1", "", "CHARGEBACK", "true", 1500 },
         { "PSPC2", "PSPA1", "", "SECOND_CHARGEBACK", "true", 1500 },
+        /* an inquiry's end: where its payment is */
+        { "PSPC4", "PSPA1", "", "ISSUER_RESPONSE_TIMEFRAME_EXPIRED", "true",
+          1500 },
         /* moves nothing: recorded about the dispute, on the home shard */
         { "PSPC3", "PSPA1", "", "NOTIFICATION_OF_CHARGEBACK", "true",
           1500 },
@@ -447,9 +458,9 @@ Test(shard, adyen_codes_without_merchant_reference_are_located)
     pay_evroute_t           rt;
 
     n = sh_adyen(items, sizeof(items) / sizeof(items[0]), ev);
-    cr_assert_eq(n, 5);
+    cr_assert_eq(n, 6);
 
-    for (i = 0; i < 4; i++) {
+    for (i = 0; i < 5; i++) {
         cr_expect_eq(pay_event_route(&ev[i], &rt), PAY_EVROUTE_LOCATE,
                      "%s", items[i].event);
         cr_expect_str_eq(rt.merchant, "");
@@ -457,7 +468,7 @@ Test(shard, adyen_codes_without_merchant_reference_are_located)
         cr_expect_str_eq(rt.token, "");
     }
 
-    cr_expect_eq(pay_event_route(&ev[4], &rt), PAY_EVROUTE_HOME);
+    cr_expect_eq(pay_event_route(&ev[5], &rt), PAY_EVROUTE_HOME);
 }
 
 
