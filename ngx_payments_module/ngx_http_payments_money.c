@@ -520,7 +520,9 @@ ngx_http_payments_op_claimed(ngx_http_payments_pg_query_t *q, PGresult *res)
      * exceeds_capture, insufficient_balance, ...) */
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "payments: %s of \"%V\": %s",
-                   op->refund ? "pay_refund_claim" : "pay_payout_claim",
+                   op->capture ? "pay_capture_claim"
+                               : op->refund ? "pay_refund_claim"
+                                            : "pay_payout_claim",
                    &ctx->object_id, outcome);
 
     /* replay, in_use, reused: answered from the row */
@@ -566,8 +568,8 @@ ngx_http_payments_op_claimed(ngx_http_payments_pg_query_t *q, PGresult *res)
 
         ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
                       "payments: resuming %s \"%V:%s\" after an expired "
-                      "lease, or after its key expired", op->refund
-                      ? "refund" : "pay-out", &ctx->merchant, op->id);
+                      "lease, or after its key expired",
+                      ngx_http_payments_op_kind(op), &ctx->merchant, op->id);
     }
 
     op->amount = ngx_atoof((u_char *) PQgetvalue(res, 0, 8),
@@ -600,9 +602,8 @@ ngx_http_payments_op_claimed(ngx_http_payments_pg_query_t *q, PGresult *res)
     {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                       "payments: %s \"%s\": its PSP is not configured or "
-                      "its row is malformed", op->refund ? "refund"
-                                                         : "pay-out",
-                      op->id);
+                      "its row is malformed",
+                      ngx_http_payments_op_kind(op), op->id);
         ngx_http_payments_op_release(ctx, NGX_HTTP_BAD_GATEWAY);
         return;
     }
@@ -646,8 +647,7 @@ ngx_http_payments_op_claimed(ngx_http_payments_pg_query_t *q, PGresult *res)
                           "with: not sent again; put the setting back to "
                           "resume it, or look it up at the PSP by its "
                           "reference",
-                          op->capture ? (op->cancel ? "void" : "capture")
-                                      : op->refund ? "refund" : "pay-out",
+                          ngx_http_payments_op_kind(op),
                           ctx->nonce, &ctx->psp->name, op->conf_changed);
             ngx_http_payments_op_release(ctx, NGX_HTTP_BAD_GATEWAY);
             return;
@@ -658,7 +658,7 @@ ngx_http_payments_op_claimed(ngx_http_payments_pg_query_t *q, PGresult *res)
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                       "payments: %s \"%s\": the PSP request cannot be "
                       "built from the stored operation",
-                      op->refund ? "refund" : "pay-out", ctx->nonce);
+                      ngx_http_payments_op_kind(op), ctx->nonce);
         ngx_http_payments_op_release(ctx, NGX_HTTP_BAD_GATEWAY);
         return;
     }
@@ -719,7 +719,7 @@ ngx_http_payments_op_settled(ngx_http_payments_ctx_t *ctx, PGresult *res)
 
     ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
                   "payments: %s \"%V:%s\" is %s: answered from its row, "
-                  "not sent again", op->refund ? "refund" : "pay-out",
+                  "not sent again", ngx_http_payments_op_kind(op),
                   &ctx->merchant, op->id, op->status);
 
     ngx_http_payments_op_finish(ctx, ngx_strcmp(op->status, "FAILED") != 0,

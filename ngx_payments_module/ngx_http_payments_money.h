@@ -81,6 +81,8 @@ void ngx_http_payments_op_release(ngx_http_payments_ctx_t *ctx,
  * PSP (pay_op_abandon: FAILED, 201 stored under the key), else released
  * with an alert (502, a person looks it up) */
 void ngx_http_payments_op_abandon(ngx_http_payments_ctx_t *ctx);
+/* "refund", "capture", "void" or "pay-out", for a log line */
+const char *ngx_http_payments_op_kind(ngx_http_payments_op_t *op);
 
 
 #endif /* NGX_HTTP_PAYMENTS_MONEY_H_INCLUDED_ */

@@ -30,7 +30,6 @@ static char *ngx_http_payments_op_answer(ngx_http_payments_ctx_t *ctx,
     const char **failed);
 static void ngx_http_payments_op_abandoned(ngx_http_payments_pg_query_t *q,
     PGresult *res);
-static const char *ngx_http_payments_op_kind(ngx_http_payments_op_t *op);
 static const char *ngx_http_payments_op_conf_detail(
     ngx_http_payments_ctx_t *ctx);
 
@@ -253,7 +252,7 @@ ngx_http_payments_op_done(ngx_http_payments_fetch_t *f)
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "payments: psp \"%V\" %s \"%s\" attempt %ui: HTTP %l, %s, "
-                  "%Mms", &ctx->psp->name, op->refund ? "refund" : "pay-out",
+                  "%Mms", &ctx->psp->name, ngx_http_payments_op_kind(op),
                   ctx->nonce, ctx->attempts, f->status,
                   f->result == CURLE_OK ? "answered"
                                         : curl_easy_strerror(f->result),
@@ -268,7 +267,7 @@ ngx_http_payments_op_done(ngx_http_payments_fetch_t *f)
 
     ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "payments: psp \"%V\" %s attempt %ui: outcome %d",
-                   &ctx->psp->name, op->refund ? "refund" : "pay-out",
+                   &ctx->psp->name, ngx_http_payments_op_kind(op),
                    ctx->attempts, (int) res.outcome);
 
     switch (res.outcome) {
@@ -600,7 +599,9 @@ ngx_http_payments_op_abandoned(ngx_http_payments_pg_query_t *q,
 }
 
 
-static const char *
+/* what the operation is, for a log line: refund, capture, void, pay-out */
+
+const char *
 ngx_http_payments_op_kind(ngx_http_payments_op_t *op)
 {
     return op->capture ? (op->cancel ? "void" : "capture")
