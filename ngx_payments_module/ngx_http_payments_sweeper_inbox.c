@@ -208,6 +208,19 @@ ngx_http_payments_sweep_inbox_read(ngx_http_payments_pg_query_t *q,
             ngx_http_payments_metrics_inbox(psp,
                                             NGX_HTTP_PAYMENTS_INBOX_UNMATCHED);
 
+            /* not "refers to nothing": applying it raised, at every round */
+            if (ngx_strcmp(PQgetvalue(res, i, 5), "apply_failed") == 0) {
+                ngx_log_error(NGX_LOG_ALERT, sw->log, 0,
+                              "payments: sweeper: kept event \"%s\" (%s, %s) "
+                              "of psp \"%s\" could not be applied here in "
+                              "%s s (PostgreSQL's log has each try's error: "
+                              "\"pay_inbox_retry: event %s ...\"): unmatched",
+                              PQgetvalue(res, i, 1), PQgetvalue(res, i, 2),
+                              PQgetvalue(res, i, 3), name,
+                              PQgetvalue(res, i, 8), PQgetvalue(res, i, 1));
+                continue;
+            }
+
             ngx_log_error(NGX_LOG_ALERT, sw->log, 0,
                           "payments: sweeper: kept event \"%s\" (%s, %s) of "
                           "psp \"%s\" still refers to nothing here after "

@@ -5699,6 +5699,7 @@ DECLARE
     v_m      text;
     v_co     text;
     v_imm    text;
+    v_failed boolean;
 BEGIN
     IF p_unmatched_after IS NULL OR p_unmatched_after < 1 OR p_limit IS NULL OR p_limit < 1 THEN
         RAISE EXCEPTION 'pay_inbox_retry: invalid window or limit'
@@ -5738,6 +5739,7 @@ BEGIN
         v_out := NULL;
         v_m := NULL;
         v_co := NULL;
+        v_failed := false;
         BEGIN
             PERFORM pg_advisory_xact_lock(1436, hashtext(e.psp || ' ' || e.event_id));
             SELECT x.outcome, x.merchant_id, x.checkout_id INTO v_out, v_m, v_co
@@ -5760,6 +5762,7 @@ BEGIN
             v_m := NULL;
             v_co := NULL;
             v_state := 'pending';
+            v_failed := true;
         END;
 
         IF v_state = 'pending' THEN
@@ -5777,8 +5780,12 @@ BEGIN
          WHERE pe.psp = e.psp AND pe.event_id = e.event_id
            AND pe.received_at = e.received_at;
 
+        -- one that raised is told apart from one that matched nothing:
+        -- outcome 'apply_failed' (returned, not kept; its error is in the
+        -- server's log as this function's WARNING)
         RETURN QUERY SELECT e.psp, e.event_id, e.kind, e.type, e.reference, v_state,
-                            coalesce(v_out, e.outcome),
+                            CASE WHEN v_failed THEN 'apply_failed'
+                                 ELSE coalesce(v_out, e.outcome) END,
                             coalesce(v_m, e.merchant_id),
                             coalesce(v_co, e.checkout_id),
                             extract(epoch FROM now() - e.received_at)::bigint;

@@ -174,6 +174,38 @@ ib_alerts(const char *evt)
 }
 
 
+/* 1 when an alert of the gateway's log names evt and says text */
+static int
+ib_alert_says(const char *evt, const char *text)
+{
+    size_t   len;
+    int      found = 0;
+    char    *log, *line, *eol;
+
+    log = file_read(ib_gw.error_log, &len);
+    if (log == NULL) {
+        return 0;
+    }
+
+    for (line = log; *line && !found; line = eol + 1) {
+        eol = strchr(line, '\n');
+        if (eol == NULL) {
+            eol = line + strlen(line);
+        }
+
+        *eol = '\0';
+        found = (strstr(line, evt) != NULL && strstr(line, "[alert]") != NULL
+                 && strstr(line, text) != NULL);
+
+        if (eol == log + len) {
+            break;
+        }
+    }
+
+    return found;
+}
+
+
 Test(solo_inbox, an_event_before_its_checkout_is_kept_pending_then_applied_once,
      .description = "acknowledged 200 and kept pending, not 404; applied "
                     "once by the sweeper's round after the checkout is "
@@ -354,6 +386,10 @@ ib_refused(merchant_t *m, const char *co, const char *evt)
     ib_state_within(evt, "unmatched", 15);
     msleep(1000);           /* some rounds more: still alerted once */
     cr_expect_eq(ib_alerts(evt), 1, "alerted %ld times", ib_alerts(evt));
+    /* its alert says what happened: it failed, it did not match nothing */
+    cr_expect(ib_alert_says(evt, "could not be applied here"),
+              "the alert of %s does not say it could not be applied (%s)",
+              evt, ib_gw.error_log);
     cr_expect_str_eq(ib_q("SELECT status::text FROM checkouts "
                           "WHERE merchant_id = $1 AND checkout_id = $2",
                           m->id, co), "EXECUTING");
