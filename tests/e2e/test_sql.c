@@ -3186,11 +3186,40 @@ Test(sql, a_paid_event_reads_its_token_once_and_books_its_orders_in_one_statemen
 }
 
 
+#define CP_B     "cp_00000000000000000000000b"
+
+/* The names of m's co_1 and of what the PSP says of it, as the capture
+ * tests give them: the PSP's ids are the PSP's own, unique across
+ * merchants. */
+typedef struct {
+    char  tok[64];      /* its session's token, "<m>.cs_1" */
+    char  nonce[48];    /* its nonce, "<m>:co_1" */
+    char  ours[64];     /* our capture CP_B's nonce, "<m>:" CP_B */
+    char  psp[48];      /* the PSP's payment, "psp_<m>" */
+    char  ev[4][48];    /* the PSP's events, "evt_<i>_<m>" */
+    char  cap[4][48];   /* the PSP's captures, "cap_<i>_<m>" */
+} cap_names_t;
+
+static void
+cap_names(cap_names_t *nm, const char *m)
+{
+    snprintf(nm->tok, sizeof(nm->tok), "%s.cs_1", m);
+    snprintf(nm->nonce, sizeof(nm->nonce), "%s:co_1", m);
+    snprintf(nm->ours, sizeof(nm->ours), "%s:" CP_B, m);
+    snprintf(nm->psp, sizeof(nm->psp), "psp_%s", m);
+    for (int i = 0; i < 4; i++) {
+        snprintf(nm->ev[i], sizeof(nm->ev[i]), "evt_%d_%s", i, m);
+        snprintf(nm->cap[i], sizeof(nm->cap[i]), "cap_%d_%s", i, m);
+    }
+}
+
+
 Test(sql, the_sweeper_books_no_amount_of_its_own_after_the_psp_told_another,
      .description = "pay_sweeper_apply: the PSP's success for 14.00 of a 15.00 checkout is recorded amount_mismatch (nothing booked, the checkout EXECUTING); the sweeper's look-up then says paid with no amount (Adyen's session result): the checkout's own 15.00 is not put in for it, so nothing is booked and the outcome is amount_mismatch (alerted, recorded as the sweeper's) -- before, 15.00 was booked 'applied'; a look-up that names 15.00 itself still books it")
 {
     PGconn      *c = sqlt_connect();
-    char         m[24], tok[64], evt[3][48];
+    char         m[24];
+    cap_names_t  nm;
     const char  *sweep =
         "SELECT outcome FROM pay_sweeper_apply('stripe', $1, 'SUCCEEDED',"
         " 'completed', 'tok_sent', '', $3::bigint, $4, 'psp_x', ARRAY[$2])";
@@ -3198,18 +3227,15 @@ Test(sql, the_sweeper_books_no_amount_of_its_own_after_the_psp_told_another,
     new_merchant(c, m);
     claim(c, &(claim_req_t){ .merchant = m });
     finish(c, m, "k1", "1", "co_1", "EXECUTING", "cs_1", NULL, "201", "{}");
-    snprintf(tok, sizeof(tok), "%s.cs_1", m);
-    for (int i = 0; i < 3; i++) {
-        snprintf(evt[i], sizeof(evt[i]), "evt_%d_%s", i, m);
-    }
+    cap_names(&nm, m);
 
     cr_assert_str_eq(VAL(c, "SELECT outcome FROM pay_event_apply('stripe', $1,"
                             " 'SUCCEEDED', 'AUTHORISATION', 'tok_sent', '', 1400, 'USD',"
-                            " 'psp_x', '', ARRAY[$2])", evt[0], tok), "amount_mismatch");
+                            " 'psp_x', '', ARRAY[$2])", nm.ev[0], nm.tok), "amount_mismatch");
 
-    cr_expect_str_eq(VAL(c, sweep, evt[1], tok, "-1", ""), "amount_mismatch");
+    cr_expect_str_eq(VAL(c, sweep, nm.ev[1], nm.tok, "-1", ""), "amount_mismatch");
     cr_expect_str_eq(VAL(c, "SELECT outcome || ' ' || source FROM webhook_events"
-                            " WHERE psp = 'stripe' AND event_id = $1", evt[1]),
+                            " WHERE psp = 'stripe' AND event_id = $1", nm.ev[1]),
                      "amount_mismatch sweeper");
     cr_expect_str_eq(VAL(c, "SELECT status::text FROM checkouts WHERE merchant_id = $1", m),
                      "EXECUTING");
@@ -3219,7 +3245,7 @@ Test(sql, the_sweeper_books_no_amount_of_its_own_after_the_psp_told_another,
                             " AND status <> 'EXECUTING'", m), "0");
 
     /* the PSP's look-up naming the amount itself: booked */
-    cr_expect_str_eq(VAL(c, sweep, evt[2], tok, "1500", "USD"), "applied");
+    cr_expect_str_eq(VAL(c, sweep, nm.ev[2], nm.tok, "1500", "USD"), "applied");
     cr_expect_str_eq(VAL(c, "SELECT sum(amount) FROM ledger_entries WHERE merchant_id = $1"
                             " AND account = 'psp_clearing:stripe'", m), "1500");
     PQfinish(c);
@@ -3258,29 +3284,26 @@ Test(sql, claim_stores_metadata_an_object_only,
 Test(sql, a_capture_made_at_the_psp_is_split_over_the_orders_and_taken_back_whole,
      .description = "capture_event_apply: a CAPTURE_SUCCEEDED naming the checkout (no capture of ours) books 4.01 of a 10.00 + 5.00 hold as 2.68 + 1.33 (floor by what each holds, the unit left to the first line), a capture row each under the PSP's id, alerted captured_outside; again under another event id it is 'already'; its CAPTURE_FAILED undoes both parts (capture_reversed): nothing captured, the ledger back to nought, every transaction balanced")
 {
-    PGconn  *c = sqlt_connect();
-    char     m[24], tok[64], nonce[48], ev[4][48];
+    PGconn      *c = sqlt_connect();
+    char         m[24];
+    cap_names_t  nm;
 
     new_merchant(c, m);
     OK(c, "UPDATE merchants SET commission_bps = 1000 WHERE merchant_id = $1", m);
     claim(c, &(claim_req_t){ .merchant = m });
     finish(c, m, "k1", "1", "co_1", "EXECUTING", "cs_1", NULL, "201", "{}");
     OK(c, "UPDATE checkouts SET capture_method = 'manual' WHERE merchant_id = $1", m);
-    snprintf(tok, sizeof(tok), "%s.cs_1", m);
-    snprintf(nonce, sizeof(nonce), "%s:co_1", m);
-    for (int i = 0; i < 4; i++) {
-        snprintf(ev[i], sizeof(ev[i]), "evt_%d_%s", i, m);
-    }
+    cap_names(&nm, m);
     cr_assert_str_eq(VAL(c, "SELECT outcome FROM pay_event_apply('stripe', $1,"
                             " 'AUTHORIZED', 'payment_intent.amount_capturable_updated',"
                             " '', $2, 1500, 'USD', 'pi_held', '', ARRAY[$3])",
-                         ev[0], nonce, tok), "applied");
+                         nm.ev[0], nm.nonce, nm.tok), "applied");
     cr_assert_str_eq(VAL(c, "SELECT status::text FROM checkouts WHERE merchant_id = $1", m),
                      "AUTHORIZED");
 
     cr_expect_str_eq(VAL(c, "SELECT outcome FROM pay_event_apply('stripe', $1,"
                             " 'CAPTURE_SUCCEEDED', 'capture.succeeded', '', $2, 401, 'USD',"
-                            " 'pi_held', 'cap_dash', '{}')", ev[1], nonce),
+                            " 'pi_held', 'cap_dash', '{}')", nm.ev[1], nm.nonce),
                      "captured_outside");
     cr_expect_str_eq(VAL(c, "SELECT string_agg(payment_order_id || ' ' || amount_captured"
                             " || ' ' || status, ', ' ORDER BY line_no) FROM payment_orders"
@@ -3310,13 +3333,13 @@ Test(sql, a_capture_made_at_the_psp_is_split_over_the_orders_and_taken_back_whol
     /* the same capture again under another event id: nothing moves */
     cr_expect_str_eq(VAL(c, "SELECT outcome FROM pay_event_apply('stripe', $1,"
                             " 'CAPTURE_SUCCEEDED', 'capture.succeeded', '', $2, 401, 'USD',"
-                            " 'pi_held', 'cap_dash', '{}')", ev[2], nonce),
+                            " 'pi_held', 'cap_dash', '{}')", nm.ev[2], nm.nonce),
                      "already");
 
     /* taken back: both parts undone */
     cr_expect_str_eq(VAL(c, "SELECT outcome FROM pay_event_apply('stripe', $1,"
                             " 'CAPTURE_FAILED', 'capture.failed', '', $2, 401, 'USD',"
-                            " 'pi_held', 'cap_dash', '{}')", ev[3], nonce),
+                            " 'pi_held', 'cap_dash', '{}')", nm.ev[3], nm.nonce),
                      "capture_reversed");
     cr_expect_str_eq(VAL(c, "SELECT string_agg(payment_order_id || ' ' || amount_captured"
                             " || ' ' || commission, ', ' ORDER BY line_no) FROM payment_orders"
@@ -3342,27 +3365,24 @@ Test(sql, a_capture_made_at_the_psp_is_split_over_the_orders_and_taken_back_whol
 Test(sql, a_capture_made_at_the_psp_naming_no_capture_id_is_booked_nowhere,
      .description = "capture_event_apply: two CAPTURE_SUCCEEDED of 4.01 of a 15.00 hold naming the checkout, under two event ids and no PSP capture id: nothing tells the second from a delivery of the first, so neither is booked (each recorded object_mismatch, alerted, for a person): nothing captured, the ledger untouched, the checkout still AUTHORIZED (before: both booked as captured_outside, 8.02 captured)")
 {
-    PGconn  *c = sqlt_connect();
-    char     m[24], tok[64], nonce[48], ev[3][48];
+    PGconn      *c = sqlt_connect();
+    char         m[24];
+    cap_names_t  nm;
 
     new_merchant(c, m);
     claim(c, &(claim_req_t){ .merchant = m });
     finish(c, m, "k1", "1", "co_1", "EXECUTING", "cs_1", NULL, "201", "{}");
     OK(c, "UPDATE checkouts SET capture_method = 'manual' WHERE merchant_id = $1", m);
-    snprintf(tok, sizeof(tok), "%s.cs_1", m);
-    snprintf(nonce, sizeof(nonce), "%s:co_1", m);
-    for (int i = 0; i < 3; i++) {
-        snprintf(ev[i], sizeof(ev[i]), "evt_%d_%s", i, m);
-    }
+    cap_names(&nm, m);
     cr_assert_str_eq(VAL(c, "SELECT outcome FROM pay_event_apply('stripe', $1,"
                             " 'AUTHORIZED', 'payment_intent.amount_capturable_updated',"
                             " '', $2, 1500, 'USD', 'pi_held', '', ARRAY[$3])",
-                         ev[0], nonce, tok), "applied");
+                         nm.ev[0], nm.nonce, nm.tok), "applied");
 
     for (int i = 1; i < 3; i++) {
         cr_expect_str_eq(VAL(c, "SELECT outcome FROM pay_event_apply('stripe', $1,"
                                 " 'CAPTURE_SUCCEEDED', 'capture.succeeded', '', $2, 401,"
-                                " 'USD', 'pi_held', '', '{}')", ev[i], nonce),
+                                " 'USD', 'pi_held', '', '{}')", nm.ev[i], nm.nonce),
                          "object_mismatch");
     }
     cr_expect_str_eq(VAL(c, "SELECT string_agg(outcome, ',' ORDER BY event_id)"
@@ -3385,18 +3405,15 @@ Test(sql, a_capture_made_at_the_psp_naming_no_capture_id_is_booked_nowhere,
 Test(sql, a_capture_made_at_the_psp_holds_a_checkout_whose_authorization_never_came,
      .description = "capture_event_apply: a manual checkout still EXECUTING (its authorization's event lost): the reversal of a capture made at the PSP, come first, is not recorded (unknown_capture, kept); the capture then holds the checkout (EXECUTING>AUTHORIZED, the PSP's payment noted) and is booked (captured_outside); the reversal delivered again takes it back whole (capture_reversed); the authorization's own event, late, is 'already'; every transaction balanced")
 {
-    PGconn  *c = sqlt_connect();
-    char     m[24], tok[64], nonce[48], ev[3][48], pi[48], cap[48], want[80];
+    PGconn      *c = sqlt_connect();
+    char         m[24], pi[48], cap[48], want[80];
+    cap_names_t  nm;
 
     new_merchant(c, m);
     claim(c, &(claim_req_t){ .merchant = m });
     finish(c, m, "k1", "1", "co_1", "EXECUTING", "cs_1", NULL, "201", "{}");
     OK(c, "UPDATE checkouts SET capture_method = 'manual' WHERE merchant_id = $1", m);
-    snprintf(tok, sizeof(tok), "%s.cs_1", m);
-    snprintf(nonce, sizeof(nonce), "%s:co_1", m);
-    for (int i = 0; i < 3; i++) {
-        snprintf(ev[i], sizeof(ev[i]), "evt_%d_%s", i, m);
-    }
+    cap_names(&nm, m);
     /* the PSP's ids are its own, unique across merchants */
     snprintf(pi, sizeof(pi), "pi_%s", m);
     snprintf(cap, sizeof(cap), "cap_%s", m);
@@ -3405,14 +3422,14 @@ Test(sql, a_capture_made_at_the_psp_holds_a_checkout_whose_authorization_never_c
     /* the reversal first: kept for its capture, nothing recorded */
     cr_expect_str_eq(VAL(c, "SELECT outcome FROM pay_event_apply('stripe', $1,"
                             " 'CAPTURE_FAILED', 'capture.failed', '', $2, 401, 'USD',"
-                            " $3, $4, '{}')", ev[0], nonce, pi, cap),
+                            " $3, $4, '{}')", nm.ev[0], nm.nonce, pi, cap),
                      "unknown_capture");
     cr_expect_str_eq(VAL(c, "SELECT count(*) FROM webhook_events WHERE merchant_id = $1", m),
                      "0");
 
     cr_expect_str_eq(VAL(c, "SELECT outcome FROM pay_event_apply('stripe', $1,"
                             " 'CAPTURE_SUCCEEDED', 'capture.succeeded', '', $2, 401, 'USD',"
-                            " $3, $4, '{}')", ev[1], nonce, pi, cap),
+                            " $3, $4, '{}')", nm.ev[1], nm.nonce, pi, cap),
                      "captured_outside");
     cr_expect_str_eq(VAL(c, "SELECT status || ' ' || psp_payment_ref || ' '"
                             " || (authorized_at IS NOT NULL) FROM checkouts"
@@ -3437,7 +3454,7 @@ Test(sql, a_capture_made_at_the_psp_holds_a_checkout_whose_authorization_never_c
     /* the reversal again, under its own id: both parts undone */
     cr_expect_str_eq(VAL(c, "SELECT outcome FROM pay_event_apply('stripe', $1,"
                             " 'CAPTURE_FAILED', 'capture.failed', '', $2, 401, 'USD',"
-                            " $3, $4, '{}')", ev[0], nonce, pi, cap),
+                            " $3, $4, '{}')", nm.ev[0], nm.nonce, pi, cap),
                      "capture_reversed");
     cr_expect_str_eq(VAL(c, "SELECT string_agg(status, ',') FROM captures"
                             " WHERE merchant_id = $1", m), "FAILED,FAILED");
@@ -3448,7 +3465,7 @@ Test(sql, a_capture_made_at_the_psp_holds_a_checkout_whose_authorization_never_c
     cr_expect_str_eq(VAL(c, "SELECT outcome FROM pay_event_apply('stripe', $1,"
                             " 'AUTHORIZED', 'payment_intent.amount_capturable_updated',"
                             " '', $2, 1500, 'USD', $4, '', ARRAY[$3])",
-                         ev[2], nonce, tok, pi), "already");
+                         nm.ev[2], nm.nonce, nm.tok, pi), "already");
     cr_expect_str_eq(VAL(c, "SELECT status::text FROM checkouts WHERE merchant_id = $1", m),
                      "SUCCESS");
     cr_expect_str_eq(VAL(c, "SELECT count(*) FROM (SELECT txn_id FROM ledger_entries"
@@ -3784,7 +3801,6 @@ Test(sql, a_capture_reversed_under_a_refund_of_more_gives_back_the_commission_on
     PQfinish(c);
 }
 
-#define CP_B     "cp_00000000000000000000000b"
 #define CP_OVER  "cp_0000000000000000000000ff"
 #define VD_A     "vd_00000000000000000000000a"
 
@@ -3822,24 +3838,19 @@ capture_claim(PGconn *c, const char *m, const char *id, const char *po, const ch
 Test(sql, a_capture_made_at_the_psp_leaves_their_room_to_our_captures_in_flight,
      .description = "capture_event_apply: of a 10.00 + 5.00 Adyen hold the shop captures all of the 5.00 order (PENDING, its event slow); 10.00 captured at the PSP's dashboard is split over what is left beside that capture: all of it to the 10.00 order (captured_outside), none to the 5.00 one; our capture's own event then books its 5.00 (applied): 15.00 at the clearing, each order captured whole, every transaction balanced (before: the 10.00 was split 6.67 + 3.33 and our capture's event raised PY007 at every delivery, 5.00 the PSP moved booked nowhere)")
 {
-    PGconn  *c = sqlt_connect();
-    char     m[24], nonce[48], ours[64], ev[2][48], psp[48], cap[2][48];
+    PGconn      *c = sqlt_connect();
+    char         m[24];
+    cap_names_t  nm;
 
     new_merchant(c, m);
     adyen_held(c, m);
-    snprintf(nonce, sizeof(nonce), "%s:co_1", m);
-    snprintf(ours, sizeof(ours), "%s:" CP_B, m);
-    snprintf(psp, sizeof(psp), "psp_%s", m);
-    for (int i = 0; i < 2; i++) {
-        snprintf(ev[i], sizeof(ev[i]), "evt_%d_%s", i, m);
-        snprintf(cap[i], sizeof(cap[i]), "cap_%d_%s", i, m);
-    }
+    cap_names(&nm, m);
 
     cr_assert_str_eq(capture_claim(c, m, CP_B, "co_1_2", "500"), "new 500");
 
     cr_expect_str_eq(VAL(c, "SELECT outcome FROM pay_event_apply('adyen', $1,"
                             " 'CAPTURE_SUCCEEDED', 'CAPTURE', '', $2, 1000, 'USD',"
-                            " $3, $4, '{}')", ev[0], nonce, psp, cap[0]),
+                            " $3, $4, '{}')", nm.ev[0], nm.nonce, nm.psp, nm.cap[0]),
                      "captured_outside");
     cr_expect_str_eq(VAL(c, "SELECT string_agg(payment_order_id || ' ' || amount_captured"
                             " || ' ' || status, ', ' ORDER BY line_no) FROM payment_orders"
@@ -3848,7 +3859,7 @@ Test(sql, a_capture_made_at_the_psp_leaves_their_room_to_our_captures_in_flight,
 
     cr_expect_str_eq(VAL(c, "SELECT outcome FROM pay_event_apply('adyen', $1,"
                             " 'CAPTURE_SUCCEEDED', 'CAPTURE', '', $2, 500, 'USD',"
-                            " $3, $4, '{}')", ev[1], ours, psp, cap[1]),
+                            " $3, $4, '{}')", nm.ev[1], nm.ours, nm.psp, nm.cap[1]),
                      "applied");
     cr_expect_str_eq(VAL(c, "SELECT string_agg(payment_order_id || ' ' || amount_captured"
                             " || ' ' || status, ', ' ORDER BY line_no) FROM payment_orders"
@@ -3868,27 +3879,23 @@ Test(sql, a_capture_made_at_the_psp_leaves_their_room_to_our_captures_in_flight,
 Test(sql, a_capture_made_at_the_psp_that_needs_the_room_of_our_capture_in_flight_waits_for_it,
      .description = "capture_event_apply: of a 10.00 + 5.00 Adyen hold the shop captures 5.00 of the 5.00 order (PENDING); the PSP's dashboard capture of all 15.00 fits only if ours never stands: it is not recorded (unknown_capture, kept pending in the inbox), nothing booked; our capture refused by the PSP, the same event again books all 15.00 (captured_outside, 10.00 + 5.00); had ours stood, the same event would be amount_mismatch (recorded, alerted), nothing booked beyond the PSP's authorization (before: the 15.00 was booked at once over our capture's room, and our capture's success would have raised PY007)")
 {
-    PGconn  *c = sqlt_connect();
-    char     m[24], nonce[48], ours[64], ev[3][48], psp[48], cap[48];
+    PGconn      *c = sqlt_connect();
+    char         m[24], cap[48];
+    cap_names_t  nm;
 
     new_merchant(c, m);
     adyen_held(c, m);
-    snprintf(nonce, sizeof(nonce), "%s:co_1", m);
-    snprintf(ours, sizeof(ours), "%s:" CP_B, m);
-    snprintf(psp, sizeof(psp), "psp_%s", m);
+    cap_names(&nm, m);
     snprintf(cap, sizeof(cap), "cap_%s", m);
-    for (int i = 0; i < 3; i++) {
-        snprintf(ev[i], sizeof(ev[i]), "evt_%d_%s", i, m);
-    }
 
     cr_assert_str_eq(capture_claim(c, m, CP_B, "co_1_2", "500"), "new 500");
 
     cr_expect_str_eq(VAL(c, "SELECT outcome FROM pay_event_apply('adyen', $1,"
                             " 'CAPTURE_SUCCEEDED', 'CAPTURE', '', $2, 1500, 'USD',"
-                            " $3, $4, '{}')", ev[0], nonce, psp, cap),
+                            " $3, $4, '{}')", nm.ev[0], nm.nonce, nm.psp, cap),
                      "unknown_capture");
     cr_expect_str_eq(VAL(c, "SELECT count(*) FROM webhook_events WHERE psp = 'adyen'"
-                            " AND event_id = $1", ev[0]), "0");
+                            " AND event_id = $1", nm.ev[0]), "0");
     cr_expect_str_eq(VAL(c, "SELECT count(*) FROM ledger_entries WHERE merchant_id = $1", m),
                      "0");
     cr_expect_str_eq(VAL(c, "SELECT string_agg(payment_order_id || ' ' || amount_captured"
@@ -3899,11 +3906,11 @@ Test(sql, a_capture_made_at_the_psp_that_needs_the_room_of_our_capture_in_flight
     /* ours refused: its room is the PSP's capture's */
     cr_expect_str_eq(VAL(c, "SELECT outcome FROM pay_event_apply('adyen', $1,"
                             " 'CAPTURE_FAILED', 'CAPTURE', '', $2, 500, 'USD',"
-                            " $3, '', '{}')", ev[1], ours, psp),
+                            " $3, '', '{}')", nm.ev[1], nm.ours, nm.psp),
                      "applied");
     cr_expect_str_eq(VAL(c, "SELECT outcome FROM pay_event_apply('adyen', $1,"
                             " 'CAPTURE_SUCCEEDED', 'CAPTURE', '', $2, 1500, 'USD',"
-                            " $3, $4, '{}')", ev[0], nonce, psp, cap),
+                            " $3, $4, '{}')", nm.ev[0], nm.nonce, nm.psp, cap),
                      "captured_outside");
     cr_expect_str_eq(VAL(c, "SELECT string_agg(payment_order_id || ' ' || amount_captured"
                             " || ' ' || status, ', ' ORDER BY line_no) FROM payment_orders"
@@ -3917,28 +3924,23 @@ Test(sql, a_capture_made_at_the_psp_that_needs_the_room_of_our_capture_in_flight
     /* a second merchant's: ours stood, so the 15.00 never fits */
     new_merchant(c, m);
     adyen_held(c, m);
-    snprintf(nonce, sizeof(nonce), "%s:co_1", m);
-    snprintf(ours, sizeof(ours), "%s:" CP_B, m);
-    snprintf(psp, sizeof(psp), "psp_%s", m);
+    cap_names(&nm, m);
     snprintf(cap, sizeof(cap), "cap_%s", m);
-    for (int i = 0; i < 3; i++) {
-        snprintf(ev[i], sizeof(ev[i]), "evt_%d_%s", i, m);
-    }
     cr_assert_str_eq(capture_claim(c, m, CP_B, "co_1_2", "500"), "new 500");
     cr_expect_str_eq(VAL(c, "SELECT outcome FROM pay_event_apply('adyen', $1,"
                             " 'CAPTURE_SUCCEEDED', 'CAPTURE', '', $2, 1500, 'USD',"
-                            " $3, $4, '{}')", ev[0], nonce, psp, cap),
+                            " $3, $4, '{}')", nm.ev[0], nm.nonce, nm.psp, cap),
                      "unknown_capture");
     cr_expect_str_eq(VAL(c, "SELECT outcome FROM pay_event_apply('adyen', $1,"
                             " 'CAPTURE_SUCCEEDED', 'CAPTURE', '', $2, 500, 'USD',"
-                            " $3, 'cap_ours', '{}')", ev[1], ours, psp),
+                            " $3, 'cap_ours', '{}')", nm.ev[1], nm.ours, nm.psp),
                      "applied");
     cr_expect_str_eq(VAL(c, "SELECT outcome FROM pay_event_apply('adyen', $1,"
                             " 'CAPTURE_SUCCEEDED', 'CAPTURE', '', $2, 1500, 'USD',"
-                            " $3, $4, '{}')", ev[0], nonce, psp, cap),
+                            " $3, $4, '{}')", nm.ev[0], nm.nonce, nm.psp, cap),
                      "amount_mismatch");
     cr_expect_str_eq(VAL(c, "SELECT outcome FROM webhook_events WHERE psp = 'adyen'"
-                            " AND event_id = $1", ev[0]), "amount_mismatch");
+                            " AND event_id = $1", nm.ev[0]), "amount_mismatch");
     cr_expect_str_eq(ledger_sums(c, m, NULL),
                      "psp_clearing:adyen 500, seller_payable:seller_77 -500");
     expect_balanced(c, m);
@@ -4172,7 +4174,8 @@ Test(sql, a_voided_hold_is_not_held_again_by_the_psps_word_of_its_authorization,
      .description = "a manual Adyen checkout held (15.00) and voided by the shop (CANCELLATION: FAILED voided, its hold closed, listed for the sweeper's look-ups as a FAILED session is); the sweeper's look-up then says completed (Adyen's session result stays so after a cancel) and a generic-style authorization of the same payment comes late under a new event id: each is 'already', recorded, nothing moves (FAILED voided, the orders FAILED, no order event from FAILED: no checkout.authorized sent); a success naming another payment is mismatch (alerted), nothing moves (before: FAILED -> AUTHORIZED as paid_after_failed, for money the PSP released)")
 {
     PGconn      *c = sqlt_connect();
-    char         m[24], tok[64], vd[64], ev[3][48], psp[48], lookup[96];
+    char         m[24], vd[64], lookup[96];
+    cap_names_t  nm;
     const char  *state =
         "SELECT status || ' ' || coalesce(failure_code::text, '-') || ' '"
         " || (hold_closed_at IS NOT NULL) || ' ' || (SELECT string_agg(status::text, ','"
@@ -4181,20 +4184,16 @@ Test(sql, a_voided_hold_is_not_held_again_by_the_psps_word_of_its_authorization,
 
     new_merchant(c, m);
     adyen_held(c, m);
-    snprintf(tok, sizeof(tok), "%s.cs_1", m);
+    cap_names(&nm, m);
     snprintf(vd, sizeof(vd), "%s:" VD_A, m);
-    snprintf(psp, sizeof(psp), "psp_%s", m);
-    snprintf(lookup, sizeof(lookup), "lookup:%s:completed", tok);
-    for (int i = 0; i < 3; i++) {
-        snprintf(ev[i], sizeof(ev[i]), "evt_%d_%s", i, m);
-    }
+    snprintf(lookup, sizeof(lookup), "lookup:%s:completed", nm.tok);
 
     cr_assert_str_eq(VAL(c, "SELECT outcome FROM pay_capture_claim($1, 'vk', $2, 30, 86400,"
                             " $3, 'co_1_1', NULL, NULL, 'void', '{}', false)", m, FP_A, VD_A),
                      "new");
     cr_assert_str_eq(VAL(c, "SELECT outcome FROM pay_event_apply('adyen', $1,"
                             " 'VOID_SUCCEEDED', 'CANCELLATION', '', $2, 1500, 'USD',"
-                            " $3, $3, '{}')", ev[0], vd, psp), "applied");
+                            " $3, $3, '{}')", nm.ev[0], vd, nm.psp), "applied");
     cr_assert_str_eq(VAL(c, state, m), "FAILED voided true FAILED,FAILED");
     /* its session was paid once and is spent: not a FAILED session the
      * sweeper asks about (it would only say completed again) */
@@ -4205,7 +4204,7 @@ Test(sql, a_voided_hold_is_not_held_again_by_the_psps_word_of_its_authorization,
      * it before): completed, no amount, no payment */
     cr_expect_str_eq(VAL(c, "SELECT outcome FROM pay_sweeper_apply('adyen', $1,"
                             " 'SUCCEEDED', 'completed', $2, '', -1, '', '', ARRAY[$2])",
-                         lookup, tok), "already");
+                         lookup, nm.tok), "already");
     cr_expect_str_eq(VAL(c, "SELECT outcome || ' ' || source FROM webhook_events"
                             " WHERE psp = 'adyen' AND event_id = $1", lookup),
                      "already sweeper");
@@ -4214,13 +4213,14 @@ Test(sql, a_voided_hold_is_not_held_again_by_the_psps_word_of_its_authorization,
     /* the same payment's authorization, late under a new event id */
     cr_expect_str_eq(VAL(c, "SELECT outcome FROM pay_event_apply('adyen', $1,"
                             " 'AUTHORIZED', 'AUTHORISATION', '', $2 || ':co_1', 1500, 'USD',"
-                            " $3, '', ARRAY[$4])", ev[1], m, psp, tok), "already");
+                            " $3, '', ARRAY[$4])", nm.ev[1], m, nm.psp, nm.tok), "already");
     cr_expect_str_eq(VAL(c, state, m), "FAILED voided true FAILED,FAILED");
 
     /* another payment under the checkout's reference: for a person */
     cr_expect_str_eq(VAL(c, "SELECT outcome FROM pay_event_apply('adyen', $1,"
                             " 'AUTHORIZED', 'AUTHORISATION', '', $2 || ':co_1', 1500, 'USD',"
-                            " $3 || '_2', '', ARRAY[$4])", ev[2], m, psp, tok), "mismatch");
+                            " $3 || '_2', '', ARRAY[$4])", nm.ev[2], m, nm.psp, nm.tok),
+                     "mismatch");
     cr_expect_str_eq(VAL(c, state, m), "FAILED voided true FAILED,FAILED");
 
     cr_expect_str_eq(VAL(c, "SELECT count(*) FROM order_events WHERE merchant_id = $1"
@@ -4816,22 +4816,19 @@ Test(sql, one_capture_made_at_the_psp_delivered_twice_at_once_is_booked_once,
      .timeout = 60)
 {
     PGconn      *c = sqlt_connect(), *blocker, *a, *b;
-    char         m[24], tok[64], nonce[48], ev[3][48], r_a[64], r_b[64];
+    char         m[24], r_a[64], r_b[64];
+    cap_names_t  nm;
     const char  *cap_sql;
 
     new_merchant(c, m);
     claim(c, &(claim_req_t){ .merchant = m });
     finish(c, m, "k1", "1", "co_1", "EXECUTING", "cs_1", NULL, "201", "{}");
     OK(c, "UPDATE checkouts SET capture_method = 'manual' WHERE merchant_id = $1", m);
-    snprintf(tok, sizeof(tok), "%s.cs_1", m);
-    snprintf(nonce, sizeof(nonce), "%s:co_1", m);
-    for (int i = 0; i < 3; i++) {
-        snprintf(ev[i], sizeof(ev[i]), "evt_%d_%s", i, m);
-    }
+    cap_names(&nm, m);
     cr_assert_str_eq(VAL(c, "SELECT outcome FROM pay_event_apply('stripe', $1,"
                             " 'AUTHORIZED', 'payment_intent.amount_capturable_updated',"
                             " '', $2, 1500, 'USD', 'pi_held', '', ARRAY[$3])",
-                         ev[0], nonce, tok), "applied");
+                         nm.ev[0], nm.nonce, nm.tok), "applied");
 
     cap_sql = "SELECT outcome FROM pay_event_apply('stripe', $1, 'CAPTURE_SUCCEEDED',"
               " 'capture.succeeded', '', $2, 401, 'USD', 'pi_held', 'cap_same', '{}')";
@@ -4844,10 +4841,10 @@ Test(sql, one_capture_made_at_the_psp_delivered_twice_at_once_is_booked_once,
     OK(blocker, "SELECT 1 FROM checkouts WHERE merchant_id = $1"
                 " AND checkout_id = 'co_1' FOR UPDATE", m);
 
-    cr_assert_eq(PQsendQueryParams(a, cap_sql, 2, NULL, ARGV(ev[1], nonce),
+    cr_assert_eq(PQsendQueryParams(a, cap_sql, 2, NULL, ARGV(nm.ev[1], nm.nonce),
                                    NULL, NULL, 0), 1);
     wait_for_lock(c, PQbackendPID(a));
-    cr_assert_eq(PQsendQueryParams(b, cap_sql, 2, NULL, ARGV(ev[2], nonce),
+    cr_assert_eq(PQsendQueryParams(b, cap_sql, 2, NULL, ARGV(nm.ev[2], nm.nonce),
                                    NULL, NULL, 0), 1);
     wait_for_lock(c, PQbackendPID(b));
 
