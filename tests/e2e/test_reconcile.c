@@ -1542,6 +1542,32 @@ capture_done(const merchant_t *m, const char *co, int line,
 }
 
 
+/* A manual checkout of two orders at psp, paid (AUTHORIZED), then
+ * amounts[i] (NULL-ended) of its order line i + 1 captured, each confirmed
+ * by the PSP, then (unless status is NULL) waited for to become status:
+ * the PSP's payment id; the checkout's nonce in *n. */
+static char *
+captured_checkout(const merchant_t *m, const char *psp,
+    const char *const *amounts, const char *status, char **n)
+{
+    char  *co, *token;
+    int    i;
+
+    co = psp_checkout(m, psp, 2, "manual", n, &token);
+    mock_pay(token);
+    wait_status(m, co, "AUTHORIZED", 20);
+    for (i = 0; amounts[i] != NULL; i++) {
+        capture_done(m, co, i + 1, amounts[i]);
+    }
+    if (status != NULL) {
+        wait_status(m, co, status, 20);
+    }
+
+    return q2("SELECT psp_payment_ref FROM checkouts WHERE merchant_id = $1 "
+              "AND checkout_id = $2", m->id, co);
+}
+
+
 /* the merchant's fees booked to psp_fees:<psp> ("0" for none) */
 static char *
 fees_of(const merchant_t *m, const char *psp)
@@ -1639,17 +1665,12 @@ Test(reconcile, a_partial_capture_settled_is_matched_and_its_fee_booked,
                     "matched, its fee booked, never amount_differs")
 {
     int          rc;
-    char        *co, *n, *token, *pay, *csv, *path, *out;
+    char        *n, *pay, *csv, *path, *out;
     merchant_t   m;
 
     merchant_new(&m);
-    co = psp_checkout(&m, "mock_generic", 2, "manual", &n, &token);
-    mock_pay(token);
-    wait_status(&m, co, "AUTHORIZED", 20);
-    capture_done(&m, co, 1, "6.00");
-    wait_status(&m, co, "SUCCESS", 20);
-    pay = q2("SELECT psp_payment_ref FROM checkouts WHERE merchant_id = $1 "
-             "AND checkout_id = $2", m.id, co);
+    pay = captured_checkout(&m, "mock_generic",
+                            (const char *[]) { "6.00", NULL }, "SUCCESS", &n);
 
     csv = str_printf(
         "reference,psp_ref,type,gross,fee,net,currency,date,payment_ref\n"
@@ -1673,17 +1694,12 @@ Test(reconcile, each_capture_settled_of_a_multi_capture_is_matched_once,
                     "person")
 {
     int          rc;
-    char        *co, *n, *token, *pay, *csv, *path, *out;
+    char        *n, *pay, *csv, *path, *out;
     merchant_t   m;
 
     merchant_new(&m);
-    co = psp_checkout(&m, "mock_adyen", 2, "manual", &n, &token);
-    mock_pay(token);
-    wait_status(&m, co, "AUTHORIZED", 20);
-    capture_done(&m, co, 1, "4.00");
-    capture_done(&m, co, 2, "2.00");
-    pay = q2("SELECT psp_payment_ref FROM checkouts WHERE merchant_id = $1 "
-             "AND checkout_id = $2", m.id, co);
+    pay = captured_checkout(&m, "mock_adyen",
+                            (const char *[]) { "4.00", "2.00", NULL }, NULL, &n);
 
     csv = str_printf(ADYEN_HDR "%s%s%s",
         adyen_row(pay, n, "Settled", "", "4.00", "", "3.59", "0.41"),
