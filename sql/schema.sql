@@ -10051,7 +10051,6 @@ CREATE TABLE public.payouts (
     CONSTRAINT payouts_id_format CHECK (((length(payout_id) = 28) AND (payout_id ~ '^pyo_[0-9a-f]*$'::text))),
     CONSTRAINT payouts_metadata_object CHECK ((jsonb_typeof(metadata) = 'object'::text)),
     CONSTRAINT payouts_nonce CHECK ((nonce = ((merchant_id || ':'::text) || payout_id))),
-    CONSTRAINT payouts_psp_contact CHECK ((psp_contact = ANY (ARRAY['none'::text, 'trying'::text, 'maybe'::text]))),
     CONSTRAINT payouts_psp_id CHECK (((length(psp_payout_id) >= 1) AND (length(psp_payout_id) <= 128))),
     CONSTRAINT payouts_status CHECK ((status = ANY (ARRAY['PENDING'::text, 'PAID'::text, 'FAILED'::text])))
 );
@@ -10384,10 +10383,8 @@ CREATE TABLE public.recon_rows (
     customer_currency text DEFAULT ''::text NOT NULL,
     customer_amount bigint,
     CONSTRAINT recon_rows_currency CHECK ((currency ~ '^[A-Z]{3}$'::text)),
-    CONSTRAINT recon_rows_customer CHECK ((((customer_currency = ''::text) AND (customer_amount IS NULL)) OR ((customer_currency ~ '^[A-Z]{3}$'::text) AND (customer_amount IS NOT NULL)))),
     CONSTRAINT recon_rows_net_currency CHECK ((net_currency ~ '^[A-Z]{3}$'::text)),
     CONSTRAINT recon_rows_outcome CHECK ((outcome = ANY (ARRAY['matched'::text, 'auto_fixed'::text, 'needs_person'::text, 'unclassified'::text, 'seen_before'::text, 'not_ours'::text]))),
-    CONSTRAINT recon_rows_psp_amounts CHECK (((psp_gross ~ '^(-?[0-9]{1,20}(\.[0-9]{1,18})?)?$'::text) AND (psp_fee ~ '^(-?[0-9]{1,20}(\.[0-9]{1,18})?)?$'::text) AND (psp_net ~ '^(-?[0-9]{1,20}(\.[0-9]{1,18})?)?$'::text))),
     CONSTRAINT recon_rows_record CHECK ((record >= 2)),
     CONSTRAINT recon_rows_row_id CHECK (((length(row_id) >= 1) AND (length(row_id) <= 255))),
     CONSTRAINT recon_rows_type CHECK ((type = ANY (ARRAY['payment'::text, 'refund'::text, 'refund_failure'::text, 'dispute'::text, 'dispute_won'::text, 'payout'::text, 'payout_failure'::text, 'fee'::text, 'bank_payout'::text, 'other'::text])))
@@ -11684,7 +11681,6 @@ CREATE TABLE public.refunds (
     CONSTRAINT refunds_id_format CHECK (((length(refund_id) = 27) AND (refund_id ~ '^rf_[0-9a-f]*$'::text))),
     CONSTRAINT refunds_metadata_object CHECK ((jsonb_typeof(metadata) = 'object'::text)),
     CONSTRAINT refunds_nonce CHECK ((nonce = ((merchant_id || ':'::text) || refund_id))),
-    CONSTRAINT refunds_psp_contact CHECK ((psp_contact = ANY (ARRAY['none'::text, 'trying'::text, 'maybe'::text]))),
     CONSTRAINT refunds_psp_id CHECK (((length(psp_refund_id) >= 1) AND (length(psp_refund_id) <= 128))),
     CONSTRAINT refunds_reason CHECK ((length(reason) <= 200)),
     CONSTRAINT refunds_status CHECK ((status = ANY (ARRAY['PENDING'::text, 'SUCCEEDED'::text, 'FAILED'::text])))
@@ -12169,7 +12165,6 @@ CREATE TABLE public.captures (
     CONSTRAINT captures_kind CHECK ((kind = ANY (ARRAY['capture'::text, 'void'::text]))),
     CONSTRAINT captures_metadata_object CHECK ((jsonb_typeof(metadata) = 'object'::text)),
     CONSTRAINT captures_nonce CHECK ((nonce = ((merchant_id || ':'::text) || capture_id))),
-    CONSTRAINT captures_psp_contact CHECK ((psp_contact = ANY (ARRAY['none'::text, 'trying'::text, 'maybe'::text]))),
     CONSTRAINT captures_psp_ref CHECK (((length(psp_ref) >= 1) AND (length(psp_ref) <= 128))),
     CONSTRAINT captures_status CHECK ((status = ANY (ARRAY['PENDING'::text, 'SUCCEEDED'::text, 'FAILED'::text])))
 );
@@ -13204,6 +13199,14 @@ ALTER TABLE public.captures
 
 
 --
+-- Name: captures captures_psp_contact; Type: CHECK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE public.captures
+    ADD CONSTRAINT captures_psp_contact CHECK ((psp_contact = ANY (ARRAY['none'::text, 'trying'::text, 'maybe'::text]))) NOT VALID;
+
+
+--
 -- Name: checkout_risk_after checkout_risk_after_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -13476,6 +13479,14 @@ ALTER TABLE public.payouts
 
 
 --
+-- Name: payouts payouts_psp_contact; Type: CHECK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE public.payouts
+    ADD CONSTRAINT payouts_psp_contact CHECK ((psp_contact = ANY (ARRAY['none'::text, 'trying'::text, 'maybe'::text]))) NOT VALID;
+
+
+--
 -- Name: psp_event_ids psp_event_ids_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -13540,11 +13551,27 @@ ALTER TABLE ONLY public.recon_reports
 
 
 --
+-- Name: recon_rows recon_rows_customer; Type: CHECK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE public.recon_rows
+    ADD CONSTRAINT recon_rows_customer CHECK ((((customer_currency = ''::text) AND (customer_amount IS NULL)) OR ((customer_currency ~ '^[A-Z]{3}$'::text) AND (customer_amount IS NOT NULL)))) NOT VALID;
+
+
+--
 -- Name: recon_rows recon_rows_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
 ALTER TABLE ONLY public.recon_rows
     ADD CONSTRAINT recon_rows_pkey PRIMARY KEY (report_id, record);
+
+
+--
+-- Name: recon_rows recon_rows_psp_amounts; Type: CHECK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE public.recon_rows
+    ADD CONSTRAINT recon_rows_psp_amounts CHECK (((psp_gross ~ '^(-?[0-9]{1,20}(\.[0-9]{1,18})?)?$'::text) AND (psp_fee ~ '^(-?[0-9]{1,20}(\.[0-9]{1,18})?)?$'::text) AND (psp_net ~ '^(-?[0-9]{1,20}(\.[0-9]{1,18})?)?$'::text))) NOT VALID;
 
 
 --
@@ -13569,6 +13596,14 @@ ALTER TABLE ONLY public.refunds
 
 ALTER TABLE public.refunds
     ADD CONSTRAINT refunds_psp_conf CHECK ((jsonb_typeof(psp_conf) = 'object'::text)) NOT VALID;
+
+
+--
+-- Name: refunds refunds_psp_contact; Type: CHECK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE public.refunds
+    ADD CONSTRAINT refunds_psp_contact CHECK ((psp_contact = ANY (ARRAY['none'::text, 'trying'::text, 'maybe'::text]))) NOT VALID;
 
 
 --
