@@ -771,8 +771,9 @@ extern ngx_module_t  ngx_http_payments_module;
  *                  calls it.
  *   _psp_call.c    what every PSP call does with its answer (metrics,
  *                  the breaker, retries).
- *   _pg.c, _curl.c the event-loop drivers; _pg_prepare.c is below _pg.c
- *                  (it sends; the driver flushes or fails).  _curl.c also
+ *   _pg.c, _curl.c the event-loop drivers; _pg_prepare.c (it sends; the
+ *                  driver flushes or fails) and _pg_socket.c (the socket's
+ *                  events) are below _pg.c.  _curl.c also
  *                  makes the trusts (CA stores) the _conf.c files' CA
  *                  files become.
  *   _metrics.c     the counters: data every file bumps, and what the
@@ -847,9 +848,10 @@ extern ngx_module_t  ngx_http_payments_module;
  *   _notify_api.c        -> _pg.c _response.c _util.c
  *   _notify_conf.c       -> _curl.c _util.c
  *   _notify_gauges.c     -> _metrics.c _pg.c
- *   _pg.c                -> _metrics.c _pg_health.c _pg_prepare.c
+ *   _pg.c                -> _metrics.c _pg_health.c _pg_prepare.c _pg_socket.c
  *   _pg_health.c         -> _metrics.c
  *   _pg_prepare.c        -> -
+ *   _pg_socket.c         -> -
  *   _psp_call.c          -> _breaker.c _metrics.c
  *   _psp_conf.c          -> _curl.c _util.c
  *   _read.c              -> _limit_failures.c _pg.c _psp_conf.c _response.c

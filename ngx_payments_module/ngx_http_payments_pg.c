@@ -20,30 +20,13 @@
  * payments_database_timeout, and its handler is called before the worker
  * exits.
  *
- * A server that answers but takes no writes: a switchover fences the old
- * primary (default_transaction_read_only and a reload, no restart), a
- * fail-over may bring it back as a standby, and its sessions stay open,
- * each write refused with SQLSTATE 25006.  So after an answer that says
- * its server takes no more of the gateway's work (25006, or 57P01..57P03:
- * shutting down, or taking no connections now: pay_pg_state_reconnects),
- * or after the server reports itself read-only (in_hot_standby or
- * default_transaction_read_only on: it tells a session with its next
- * answer) when it was not at the connection's opening, the connection is
- * closed (pg_fail) and opened again after its back-off, where libpq's
- * target_session_attrs=read-write chooses a writable server.  The answer
- * is handed over as it came (the request is answered 503 and retried with
- * its key: the statement refused wrote nothing) and counts as the server's
- * answer for the breaker.  The pool's idle connections opened on a
- * writable server are closed with it: they most likely share its server,
- * and each would cost a request to find out.  A connection opened on a
- * read-only server (one server, no target_session_attrs) serves reads;
- * such an opening does not reset its back-off, so a read-only server is
- * reconnected to once per back-off at most, up to
- * NGX_HTTP_PAYMENTS_PG_BACKOFF_MAX, per connection: no reconnect storm.
+ * A connection whose server takes no more writes is opened again
+ * (_pg_health.c, pg_leave).
  *
  * Prepared statements, and plans made again now and then:
- * _pg_prepare.c; whether a shard is up, its breaker and the pools' figures
- * on /metrics: _pg_health.c.
+ * _pg_prepare.c; whether a shard is up, its breaker, the pools' figures
+ * on /metrics and what a server says of itself: _pg_health.c; the
+ * ngx_connection_t around libpq's socket: _pg_socket.c.
  */
 
 
@@ -52,8 +35,6 @@
 
 #include <payments/pghint.h>
 #include <payments/shard.h>
-
-#include <string.h>
 
 
 static void ngx_http_payments_pg_connect(ngx_http_payments_pg_conn_t *pc);
@@ -64,8 +45,6 @@ static void ngx_http_payments_pg_event_handler(ngx_event_t *ev);
 static void ngx_http_payments_pg_connect_poll(ngx_http_payments_pg_conn_t *pc);
 static void ngx_http_payments_pg_io(ngx_http_payments_pg_conn_t *pc,
     ngx_uint_t writable);
-static ngx_int_t ngx_http_payments_pg_wrap(ngx_http_payments_pg_conn_t *pc);
-static void ngx_http_payments_pg_unwrap(ngx_http_payments_pg_conn_t *pc);
 static void ngx_http_payments_pg_start(ngx_http_payments_pg_conn_t *pc,
     ngx_http_payments_pg_query_t *q);
 static ngx_int_t ngx_http_payments_pg_pool_init(ngx_cycle_t *cycle,
@@ -75,13 +54,11 @@ static void ngx_http_payments_pg_dispatch(ngx_http_payments_pg_pool_t *pool);
 static void ngx_http_payments_pg_timeout(ngx_event_t *ev);
 static void ngx_http_payments_pg_answer(ngx_http_payments_pg_query_t *q,
     PGresult *res);
-static void ngx_http_payments_pg_notice(void *arg, const PGresult *res);
 static void ngx_http_payments_pg_defer_failure(
     ngx_http_payments_pg_query_t *q);
 static void ngx_http_payments_pg_failure_handler(ngx_event_t *ev);
 static void ngx_http_payments_pg_judge(ngx_http_payments_pg_pool_t *pool,
     ngx_http_payments_pg_query_t *q, ngx_uint_t success);
-static ngx_uint_t ngx_http_payments_pg_read_only(PGconn *pg);
 static void ngx_http_payments_pg_answered(ngx_http_payments_pg_conn_t *pc,
     PGresult *res);
 
@@ -455,7 +432,9 @@ ngx_http_payments_pg_connect(ngx_http_payments_pg_conn_t *pc)
 
     pc->state = NGX_HTTP_PAYMENTS_PG_CONNECTING;
 
-    if (ngx_http_payments_pg_wrap(pc) != NGX_OK) {
+    if (ngx_http_payments_pg_wrap(pc, ngx_http_payments_pg_event_handler)
+        != NGX_OK)
+    {
         ngx_http_payments_pg_fail(pc, "no socket");
         return;
     }
@@ -482,119 +461,6 @@ ngx_http_payments_pg_reconnect_handler(ngx_event_t *ev)
     }
 
     ngx_http_payments_pg_connect(pc);
-}
-
-
-static void
-ngx_http_payments_pg_notice(void *arg, const PGresult *res)
-{
-    ngx_log_error(NGX_LOG_INFO, (ngx_log_t *) arg, 0,
-                  "payments: postgresql: %s", PQresultErrorMessage(res));
-}
-
-
-static ngx_int_t
-ngx_http_payments_pg_wrap(ngx_http_payments_pg_conn_t *pc)
-{
-    int                          fd;
-    ngx_connection_t            *c;
-    ngx_http_payments_pg_pool_t  *pool = pc->pool;
-
-    fd = PQsocket(pc->pg);
-    if (fd == -1) {
-        return NGX_ERROR;
-    }
-
-    c = ngx_get_connection(fd, pool->log);
-    if (c == NULL) {
-        return NGX_ERROR;
-    }
-
-    c->data = pc;
-    c->read->handler = ngx_http_payments_pg_event_handler;
-    c->write->handler = ngx_http_payments_pg_event_handler;
-    c->read->log = pool->log;
-    c->write->log = pool->log;
-
-    pc->c = c;
-
-    return NGX_OK;
-}
-
-
-static void
-ngx_http_payments_pg_unwrap(ngx_http_payments_pg_conn_t *pc)
-{
-    ngx_connection_t  *c = pc->c;
-
-    if (c == NULL) {
-        return;
-    }
-
-    /*
-     * libpq closes the socket itself (PQfinish), which drops it from epoll:
-     * mark the events inactive without touching the kernel.  (Before each
-     * PQconnectPoll step, which may close it too, connect_poll() has
-     * already taken it out of epoll.)
-     */
-
-    if (c->read->active) {
-        ngx_del_event(c->read, NGX_READ_EVENT, NGX_CLOSE_EVENT);
-    }
-
-    if (c->write->active) {
-        ngx_del_event(c->write, NGX_WRITE_EVENT, NGX_CLOSE_EVENT);
-    }
-
-    if (c->read->posted) {
-        ngx_delete_posted_event(c->read);
-    }
-
-    if (c->write->posted) {
-        ngx_delete_posted_event(c->write);
-    }
-
-    ngx_free_connection(c);
-    c->fd = (ngx_socket_t) -1;
-    pc->c = NULL;
-}
-
-
-ngx_int_t
-ngx_http_payments_pg_events(ngx_http_payments_pg_conn_t *pc,
-    ngx_uint_t want_read, ngx_uint_t want_write)
-{
-    ngx_connection_t  *c = pc->c;
-
-    /* level-triggered: libpq reads and writes only as much as it wants */
-
-    if (want_read && !c->read->active) {
-        if (ngx_add_event(c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-    } else if (!want_read && c->read->active) {
-        if (ngx_del_event(c->read, NGX_READ_EVENT, 0) != NGX_OK) {
-            return NGX_ERROR;
-        }
-    }
-
-    if (want_write && !c->write->active) {
-        if (ngx_add_event(c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-    } else if (!want_write && c->write->active) {
-        if (ngx_del_event(c->write, NGX_WRITE_EVENT, 0) != NGX_OK) {
-            return NGX_ERROR;
-        }
-    }
-
-    return NGX_OK;
 }
 
 
@@ -664,7 +530,9 @@ ngx_http_payments_pg_connect_poll(ngx_http_payments_pg_conn_t *pc)
         return;
     }
 
-    if (ngx_http_payments_pg_wrap(pc) != NGX_OK) {
+    if (ngx_http_payments_pg_wrap(pc, ngx_http_payments_pg_event_handler)
+        != NGX_OK)
+    {
         ngx_http_payments_pg_fail(pc, "no socket");
         return;
     }
@@ -698,24 +566,10 @@ ngx_http_payments_pg_connect_poll(ngx_http_payments_pg_conn_t *pc)
             return;
         }
 
-        pc->read_only = ngx_http_payments_pg_read_only(pc->pg);
-
-        ngx_log_error(NGX_LOG_INFO, pool->log, 0,
-                      "payments: database connection %ui ready%s", pc->index,
-                      pc->read_only ? ", on a server that takes no writes "
-                                      "(a standby, or "
-                                      "default_transaction_read_only)"
-                                    : "");
+        ngx_http_payments_pg_opened(pc);
 
         pc->state = NGX_HTTP_PAYMENTS_PG_IDLE;
         pc->planned = ngx_current_msec;     /* it has none yet */
-
-        /* a read-only server: its reads are served, and the back-off goes
-         * on growing (the connection is closed at its first write) */
-        if (!pc->read_only) {
-            pc->backoff = NGX_HTTP_PAYMENTS_PG_BACKOFF_MIN;
-        }
-
         pool->hint = PAY_PG_HINT_NONE;
         ngx_http_payments_pg_publish();
         ngx_http_payments_pg_dispatch(pc->pool);
@@ -1040,81 +894,23 @@ ngx_http_payments_pg_orphan_done(ngx_http_payments_pg_conn_t *pc)
 }
 
 
-/* 1 when the server says it takes no writes: a standby (in_hot_standby),
- * or default_transaction_read_only on; PostgreSQL 14 and later report
- * both at the opening and, when they change, with the next answer */
-
-static ngx_uint_t
-ngx_http_payments_pg_read_only(PGconn *pg)
-{
-    const char  *v;
-
-    v = PQparameterStatus(pg, "in_hot_standby");
-    if (v != NULL && strcmp(v, "on") == 0) {
-        return 1;
-    }
-
-    v = PQparameterStatus(pg, "default_transaction_read_only");
-
-    return (v != NULL && strcmp(v, "on") == 0);
-}
-
-
-/*
- * pc, idle again, has had an answer (res, NULL when none came): it is
- * closed and opened again after its back-off (pg_fail) when its server
- * takes no more of the gateway's work (the header comment), with the
- * pool's idle connections that opened on a writable server when this one
- * finds it read-only.  A read-only server that takes writes again (a
- * standby promoted, the setting reset) starts the back-off over.
- */
+/* pc, idle again, has had an answer (res, NULL when none): closed, with
+ * the idle connections pg_leave names (_pg_health.c), when it says why */
 
 static void
 ngx_http_payments_pg_answered(ngx_http_payments_pg_conn_t *pc,
     PGresult *res)
 {
     u_char                        going[80];
-    ngx_uint_t                    i, ro, others;
-    const char                   *state, *why;
+    ngx_uint_t                    i, others;
+    const char                   *why;
     ngx_http_payments_pg_conn_t  *other;
     ngx_http_payments_pg_pool_t  *pool = pc->pool;
 
-    if (PQstatus(pc->pg) == CONNECTION_BAD) {
-        ngx_http_payments_pg_fail(pc, "connection lost");
+    why = ngx_http_payments_pg_leave(pc, res, going, sizeof(going), &others);
+    if (why == NULL) {
         return;
     }
-
-    state = (res != NULL) ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-    ro = ngx_http_payments_pg_read_only(pc->pg);
-
-    /* 57P01..57P03: shutting down, or no connections now */
-    if (pay_pg_state_reconnects(state) && state[0] == '5') {
-        (void) ngx_snprintf(going, sizeof(going),
-                            "the server is going away (SQLSTATE %s)%Z",
-                            state);
-        ngx_http_payments_pg_fail(pc, (char *) going);
-        return;
-    }
-
-    if (pay_pg_state_reconnects(state)) {
-        why = "the server refused a write as read-only (SQLSTATE 25006: a "
-              "standby, or default_transaction_read_only): closed";
-
-    } else if (ro && !pc->read_only) {
-        why = "the server has turned read-only (a standby, or "
-              "default_transaction_read_only): closed";
-
-    } else {
-        if (!ro && pc->read_only) {
-            pc->read_only = 0;
-            pc->backoff = NGX_HTTP_PAYMENTS_PG_BACKOFF_MIN;
-        }
-
-        return;
-    }
-
-    /* opened on a writable server: the others opened so share its fate */
-    others = !pc->read_only;
 
     ngx_http_payments_pg_fail(pc, why);
 

@@ -4,8 +4,30 @@
  *
  * What a worker's PostgreSQL pools (_pg.c) tell the rest of the gateway:
  * whether a shard is up, why not (the login hint), its breaker, and the
- * pools' figures on /metrics.  The driver (_pg.c) calls in here; nothing
- * here calls the driver.
+ * pools' figures on /metrics; and what a server says of itself after an
+ * answer (pg_leave).  The driver (_pg.c) calls in here; nothing here
+ * calls the driver.
+ *
+ * A server that answers but takes no writes: a switchover fences the old
+ * primary (default_transaction_read_only and a reload, no restart), a
+ * fail-over may bring it back as a standby, and its sessions stay open,
+ * each write refused with SQLSTATE 25006.  So after an answer that says
+ * its server takes no more of the gateway's work (25006, or 57P01..57P03:
+ * shutting down, or taking no connections now: pay_pg_state_reconnects),
+ * or after the server reports itself read-only (in_hot_standby or
+ * default_transaction_read_only on: it tells a session with its next
+ * answer) when it was not at the connection's opening, the connection is
+ * closed (pg_fail) and opened again after its back-off, where libpq's
+ * target_session_attrs=read-write chooses a writable server.  The answer
+ * is handed over as it came (the request is answered 503 and retried with
+ * its key: the statement refused wrote nothing) and counts as the server's
+ * answer for the breaker.  The pool's idle connections opened on a
+ * writable server are closed with it: they most likely share its server,
+ * and each would cost a request to find out.  A connection opened on a
+ * read-only server (one server, no target_session_attrs) serves reads;
+ * such an opening does not reset its back-off, so a read-only server is
+ * reconnected to once per back-off at most, up to
+ * NGX_HTTP_PAYMENTS_PG_BACKOFF_MAX, per connection: no reconnect storm.
  */
 
 
@@ -15,9 +37,12 @@
 #include <payments/pghint.h>
 #include <payments/shard.h>
 
+#include <string.h>
+
 
 static ngx_uint_t ngx_http_payments_pg_up(ngx_http_payments_pg_pool_t *pool,
     ngx_uint_t *busy);
+static ngx_uint_t ngx_http_payments_pg_read_only(PGconn *pg);
 
 
 /* the pool's connections up (idle or busy), and of them busy */
@@ -252,4 +277,105 @@ ngx_http_payments_pg_down_hint(ngx_uint_t shard)
     }
 
     return pay_pg_hint_text((pay_pg_hint_e) pool->hint);
+}
+
+
+/* 1 when the server says it takes no writes: a standby (in_hot_standby),
+ * or default_transaction_read_only on; PostgreSQL 14 and later report
+ * both at the opening and, when they change, with the next answer */
+
+static ngx_uint_t
+ngx_http_payments_pg_read_only(PGconn *pg)
+{
+    const char  *v;
+
+    v = PQparameterStatus(pg, "in_hot_standby");
+    if (v != NULL && strcmp(v, "on") == 0) {
+        return 1;
+    }
+
+    v = PQparameterStatus(pg, "default_transaction_read_only");
+
+    return (v != NULL && strcmp(v, "on") == 0);
+}
+
+
+/* pc has just opened: whether its server takes writes, logged; a
+ * read-only one's reads are served, and its back-off goes on growing (the
+ * connection is closed at its first write), else it starts over */
+
+void
+ngx_http_payments_pg_opened(ngx_http_payments_pg_conn_t *pc)
+{
+    pc->read_only = ngx_http_payments_pg_read_only(pc->pg);
+
+    ngx_log_error(NGX_LOG_INFO, pc->pool->log, 0,
+                  "payments: database connection %ui ready%s", pc->index,
+                  pc->read_only ? ", on a server that takes no writes "
+                                  "(a standby, or "
+                                  "default_transaction_read_only)"
+                                : "");
+
+    if (!pc->read_only) {
+        pc->backoff = NGX_HTTP_PAYMENTS_PG_BACKOFF_MIN;
+    }
+}
+
+
+/*
+ * Why pc, idle again after an answer (res, NULL when none came), is to be
+ * closed and opened again after its back-off (the header comment): the
+ * connection lost, its server going away (57P01..57P03, written into
+ * buf), refusing a write as read-only (25006), or turned read-only since
+ * the connection opened on it; NULL when it stays.  *siblings: 1 when the
+ * pool's idle connections opened on a writable server are to go with it.
+ * A read-only server that takes writes again (a standby promoted, the
+ * setting reset) starts pc's back-off over.
+ */
+
+const char *
+ngx_http_payments_pg_leave(ngx_http_payments_pg_conn_t *pc, PGresult *res,
+    u_char *buf, size_t size, ngx_uint_t *siblings)
+{
+    ngx_uint_t   ro;
+    const char  *state;
+
+    *siblings = 0;
+
+    if (PQstatus(pc->pg) == CONNECTION_BAD) {
+        return "connection lost";
+    }
+
+    state = (res != NULL) ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    ro = ngx_http_payments_pg_read_only(pc->pg);
+
+    /* 57P01..57P03: shutting down, or no connections now */
+    if (pay_pg_state_reconnects(state) && state[0] == '5') {
+        (void) ngx_snprintf(buf, size,
+                            "the server is going away (SQLSTATE %s)%Z",
+                            state);
+        return (char *) buf;
+    }
+
+    /* opened on a writable server: the others opened so share its fate */
+    *siblings = !pc->read_only;
+
+    if (pay_pg_state_reconnects(state)) {
+        return "the server refused a write as read-only (SQLSTATE 25006: a "
+               "standby, or default_transaction_read_only): closed";
+    }
+
+    if (ro && !pc->read_only) {
+        return "the server has turned read-only (a standby, or "
+               "default_transaction_read_only): closed";
+    }
+
+    *siblings = 0;
+
+    if (!ro && pc->read_only) {
+        pc->read_only = 0;
+        pc->backoff = NGX_HTTP_PAYMENTS_PG_BACKOFF_MIN;
+    }
+
+    return NULL;
 }

@@ -95,8 +95,6 @@ extern ngx_uint_t                    ngx_http_payments_pg_npools;
 /* _pg.c */
 void ngx_http_payments_pg_fail(ngx_http_payments_pg_conn_t *pc,
     const char *why);
-ngx_int_t ngx_http_payments_pg_events(ngx_http_payments_pg_conn_t *pc,
-    ngx_uint_t want_read, ngx_uint_t want_write);
 /* Sends what libpq holds of the query and sets the events for the rest:
  * NGX_OK all sent, NGX_AGAIN some left (the socket is watched for writing),
  * NGX_ERROR the connection has failed (pg_fail ran). */
@@ -122,6 +120,27 @@ void ngx_http_payments_pg_breaker_unprobe(ngx_http_payments_pg_pool_t *pool,
 ngx_uint_t ngx_http_payments_pg_breaker_result(
     ngx_http_payments_pg_pool_t *pool, ngx_http_payments_pg_query_t *q,
     ngx_uint_t success);
+/* What a server says of itself (whether it takes writes: a standby, or
+ * default_transaction_read_only on): pg_opened notes it of a connection
+ * just opened (logged; the back-off starts over on a writable
+ * server only); pg_leave why pc, idle
+ * again after an answer, is to be closed and opened again (NULL: it stays;
+ * *siblings: the pool's idle connections opened on a writable server go
+ * with it; buf holds a reason it writes). */
+void ngx_http_payments_pg_opened(ngx_http_payments_pg_conn_t *pc);
+const char *ngx_http_payments_pg_leave(ngx_http_payments_pg_conn_t *pc,
+    PGresult *res, u_char *buf, size_t size, ngx_uint_t *siblings);
+
+/* _pg_socket.c, below _pg.c: the ngx_connection_t around libpq's socket,
+ * made with the driver's event handler (NGX_ERROR: no socket, or no free
+ * connection), its events set as libpq wants them (level-triggered), and
+ * freed, never closed (libpq closes the socket); libpq's notices, logged. */
+ngx_int_t ngx_http_payments_pg_wrap(ngx_http_payments_pg_conn_t *pc,
+    ngx_event_handler_pt handler);
+void ngx_http_payments_pg_unwrap(ngx_http_payments_pg_conn_t *pc);
+ngx_int_t ngx_http_payments_pg_events(ngx_http_payments_pg_conn_t *pc,
+    ngx_uint_t want_read, ngx_uint_t want_write);
+void ngx_http_payments_pg_notice(void *arg, const PGresult *res);
 
 /* _pg_prepare.c, below _pg.c: it sends pc->query (by name, prepared, or
  * unnamed; pg_begin sends DISCARD PLANS before it when the connection's
