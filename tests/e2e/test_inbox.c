@@ -143,9 +143,10 @@ ib_state_within(const char *evt, const char *want, int seconds)
 }
 
 
-/* the lines of the sweeper gateway's log at alert that name evt */
+/* the lines of the sweeper gateway's log at alert that name evt (and say
+ * text, when not NULL) */
 static long
-ib_alerts(const char *evt)
+ib_alerts_saying(const char *evt, const char *text)
 {
     size_t   len;
     long     n = 0;
@@ -163,7 +164,8 @@ ib_alerts(const char *evt)
         }
 
         *eol = '\0';
-        n += (strstr(line, evt) != NULL && strstr(line, "[alert]") != NULL);
+        n += (strstr(line, evt) != NULL && strstr(line, "[alert]") != NULL
+              && (text == NULL || strstr(line, text) != NULL));
 
         if (eol == log + len) {
             break;
@@ -174,35 +176,10 @@ ib_alerts(const char *evt)
 }
 
 
-/* 1 when an alert of the gateway's log names evt and says text */
-static int
-ib_alert_says(const char *evt, const char *text)
+static long
+ib_alerts(const char *evt)
 {
-    size_t   len;
-    int      found = 0;
-    char    *log, *line, *eol;
-
-    log = file_read(ib_gw.error_log, &len);
-    if (log == NULL) {
-        return 0;
-    }
-
-    for (line = log; *line && !found; line = eol + 1) {
-        eol = strchr(line, '\n');
-        if (eol == NULL) {
-            eol = line + strlen(line);
-        }
-
-        *eol = '\0';
-        found = (strstr(line, evt) != NULL && strstr(line, "[alert]") != NULL
-                 && strstr(line, text) != NULL);
-
-        if (eol == log + len) {
-            break;
-        }
-    }
-
-    return found;
+    return ib_alerts_saying(evt, NULL);
 }
 
 
@@ -387,7 +364,7 @@ ib_refused(merchant_t *m, const char *co, const char *evt)
     msleep(1000);           /* some rounds more: still alerted once */
     cr_expect_eq(ib_alerts(evt), 1, "alerted %ld times", ib_alerts(evt));
     /* its alert says what happened: it failed, it did not match nothing */
-    cr_expect(ib_alert_says(evt, "could not be applied here"),
+    cr_expect(ib_alerts_saying(evt, "could not be applied here") == 1,
               "the alert of %s does not say it could not be applied (%s)",
               evt, ib_gw.error_log);
     cr_expect_str_eq(ib_q("SELECT status::text FROM checkouts "
