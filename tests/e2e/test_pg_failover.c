@@ -238,6 +238,27 @@ register_one(gateway_t *g, merchant_t *m, char **co)
 }
 
 
+/* registrations through gw, 100 ms apart, until one answers 201, for
+ * 10 s at the most: the last one's status, its checkout in *co */
+static long
+register_within_10s(merchant_t *m, char **co)
+{
+    int   i;
+    long  status;
+
+    status = 0;
+
+    for (i = 0; i < 100 && status != 201; i++) {
+        status = register_one(&gw, m, co);
+        if (status != 201) {
+            msleep(100);
+        }
+    }
+
+    return status;
+}
+
+
 /* /readyz of gw, n times 100 ms apart: how many answered 200 */
 static int
 readyz_200s(gateway_t *g, int n)
@@ -259,6 +280,51 @@ readyz_200s(gateway_t *g, int n)
     return ok;
 }
 
+/*
+ * A primary in the run's directory (pg-primary-NAME-PID, which ci/e2e.sh
+ * stops after a crash), with a standby of it when p2 is not NULL; the
+ * merchant m on the primary (merchant_new uses PAY_TEST_PG)
+ */
+static void
+clusters_start(const char *name, long *p1, long *p2, merchant_t *m)
+{
+    primary_dir = run_file(str_printf("pg-primary-%s-%ld", name,
+                                      (long) getpid()));
+    cr_assert_eq(mkdir(primary_dir, 0755), 0);
+    *p1 = free_port();
+    pg("start", primary_dir, *p1, NULL);
+
+    if (p2 != NULL) {
+        standby_dir = run_file(str_printf("pg-standby-%s-%ld", name,
+                                          (long) getpid()));
+        cr_assert_eq(mkdir(standby_dir, 0755), 0);
+        *p2 = free_port();
+        pg("standby", standby_dir, *p2, primary_dir);
+    }
+
+    setenv("PAY_TEST_PG", str_printf("host=127.0.0.1 port=%ld "
+                                     "dbname=payments user=postgres", *p1),
+           1);
+    merchant_new(m);
+}
+
+
+/* gw with workers workers over the servers at the conninfo's hostaddr and
+ * port, a pool of 2, a 1 s database time-out, no sweeper, and more */
+static void
+failover_gateway(const char *name, int workers, const char *servers,
+    const char *more)
+{
+    gateway_start(&gw, name, workers, str_printf(
+        "payments_database \"%s dbname=payments user=payments_gateway\";\n"
+        "payments_database_pool 2;\n"
+        "payments_database_timeout 1s;\n"
+        "payments_sweeper off;\n%s%s",
+        servers, more, gw_psp_conf(env("PAY_TEST_PSP"), "stripe")));
+
+    gateway_wait_ready(&gw, 10);
+}
+
 
 TestSuite(solo_pg_failover, .timeout = 120, .fini = stop_all);
 
@@ -268,7 +334,6 @@ Test(solo_pg_failover, the_standby_takes_over_and_nothing_answered_is_lost)
     size_t      i, ok_before, ok_after, refused, resumed;
     long        p1, p2, sessions, requests;
     double      t_promote, t_back;
-    char       *primary_ci;
     resp_t     *r;
     PGconn     *c;
     PGresult   *res;
@@ -276,34 +341,12 @@ Test(solo_pg_failover, the_standby_takes_over_and_nothing_answered_is_lost)
     merchant_t  m;
     load_t     *l;
 
-    primary_dir = run_file(str_printf("pg-primary-%ld", (long) getpid()));
-    standby_dir = run_file(str_printf("pg-standby-%ld", (long) getpid()));
-    cr_assert_eq(mkdir(primary_dir, 0755), 0);
-    cr_assert_eq(mkdir(standby_dir, 0755), 0);
-
-    p1 = free_port();
-    pg("start", primary_dir, p1, NULL);
-    p2 = free_port();
-    pg("standby", standby_dir, p2, primary_dir);
-
-    /* the merchant on this cluster (merchant_new uses PAY_TEST_PG) */
-    primary_ci = str_printf("host=127.0.0.1 port=%ld dbname=payments "
-                            "user=postgres", p1);
-    setenv("PAY_TEST_PG", primary_ci, 1);
-    merchant_new(&m);
-
-    gateway_start(&gw, "pg-failover", 2, str_printf(
-        "payments_database \"hostaddr=127.0.0.1,127.0.0.1 port=%ld,%ld "
-        "dbname=payments user=payments_gateway "
-        "target_session_attrs=read-write\";\n"
-        "payments_database_pool 2;\n"
-        "payments_database_timeout 1s;\n"
-        "payments_request_timeout 2500ms;\n"
-        "payments_idempotency_lease 6s;\n"
-        "payments_sweeper off;\n%s",
-        p1, p2, gw_psp_conf(env("PAY_TEST_PSP"), "stripe")));
-
-    gateway_wait_ready(&gw, 10);
+    clusters_start("failover", &p1, &p2, &m);
+    failover_gateway("pg-failover", 2, str_printf(
+                         "hostaddr=127.0.0.1,127.0.0.1 port=%ld,%ld "
+                         "target_session_attrs=read-write", p1, p2),
+                     "payments_request_timeout 2500ms;\n"
+                     "payments_idempotency_lease 6s;\n");
 
     l = calloc(1, sizeof(load_t));
     cr_assert_not_null(l);
@@ -462,35 +505,14 @@ Test(solo_pg_failover, a_fenced_primary_is_left_for_the_promoted_standby)
 {
     int         i, ready;
     long        p1, p2, status;
-    char       *co, *primary_ci;
+    char       *co;
     PGconn     *c;
     merchant_t  m;
 
-    primary_dir = run_file(str_printf("pg-fence-primary-%ld", (long) getpid()));
-    standby_dir = run_file(str_printf("pg-fence-standby-%ld", (long) getpid()));
-    cr_assert_eq(mkdir(primary_dir, 0755), 0);
-    cr_assert_eq(mkdir(standby_dir, 0755), 0);
-
-    p1 = free_port();
-    pg("start", primary_dir, p1, NULL);
-    p2 = free_port();
-    pg("standby", standby_dir, p2, primary_dir);
-
-    primary_ci = str_printf("host=127.0.0.1 port=%ld dbname=payments "
-                            "user=postgres", p1);
-    setenv("PAY_TEST_PG", primary_ci, 1);
-    merchant_new(&m);
-
-    gateway_start(&gw, "pg-fenced", 2, str_printf(
-        "payments_database \"hostaddr=127.0.0.1,127.0.0.1 port=%ld,%ld "
-        "dbname=payments user=payments_gateway "
-        "target_session_attrs=read-write\";\n"
-        "payments_database_pool 2;\n"
-        "payments_database_timeout 1s;\n"
-        "payments_sweeper off;\n%s",
-        p1, p2, gw_psp_conf(env("PAY_TEST_PSP"), "stripe")));
-
-    gateway_wait_ready(&gw, 10);
+    clusters_start("fenced", &p1, &p2, &m);
+    failover_gateway("pg-fenced", 2, str_printf(
+                         "hostaddr=127.0.0.1,127.0.0.1 port=%ld,%ld "
+                         "target_session_attrs=read-write", p1, p2), "");
 
     for (i = 0; i < 4; i++) {
         cr_assert_eq(register_one(&gw, &m, NULL), 201);
@@ -513,16 +535,8 @@ Test(solo_pg_failover, a_fenced_primary_is_left_for_the_promoted_standby)
     /* the standby takes over: the gateway follows, without a restart */
     pg("promote", standby_dir, 0, NULL);
 
-    status = 0;
     co = NULL;
-
-    for (i = 0; i < 100 && status != 201; i++) {
-        status = register_one(&gw, &m, &co);
-        if (status != 201) {
-            msleep(100);
-        }
-    }
-
+    status = register_within_10s(&m, &co);
     cr_assert_eq(status, 201, "no registration answered 201 within 10 s of "
                  "the promotion: the gateway's connections stayed on the "
                  "fenced primary");
@@ -552,32 +566,16 @@ Test(solo_pg_failover, a_read_only_server_is_not_ready_and_is_reconnected)
 {
     int         i, ready;
     long        p1, status, f0, f1;
-    char       *co0, *fenced, *primary_ci;
+    char       *co0, *fenced;
     resp_t     *r;
     PGconn     *c;
     merchant_t  m;
 
-    primary_dir = run_file(str_printf("pg-ro-%ld", (long) getpid()));
-    cr_assert_eq(mkdir(primary_dir, 0755), 0);
-
-    p1 = free_port();
-    pg("start", primary_dir, p1, NULL);
-
-    primary_ci = str_printf("host=127.0.0.1 port=%ld dbname=payments "
-                            "user=postgres", p1);
-    setenv("PAY_TEST_PG", primary_ci, 1);
-    merchant_new(&m);
+    clusters_start("read-only", &p1, NULL, &m);
 
     /* one worker: every connection of the pool is this one's */
-    gateway_start(&gw, "pg-read-only", 1, str_printf(
-        "payments_database \"hostaddr=127.0.0.1 port=%ld dbname=payments "
-        "user=payments_gateway\";\n"
-        "payments_database_pool 2;\n"
-        "payments_database_timeout 1s;\n"
-        "payments_sweeper off;\n%s",
-        p1, gw_psp_conf(env("PAY_TEST_PSP"), "stripe")));
-
-    gateway_wait_ready(&gw, 10);
+    failover_gateway("pg-read-only", 1,
+                     str_printf("hostaddr=127.0.0.1 port=%ld", p1), "");
     cr_assert_eq(register_one(&gw, &m, &co0), 201);
 
     fenced = fence(primary_dir, 1);
@@ -625,15 +623,7 @@ Test(solo_pg_failover, a_read_only_server_is_not_ready_and_is_reconnected)
     /* the fence lifted: writes again, without a restart */
     (void) fence(primary_dir, 0);
 
-    status = 0;
-
-    for (i = 0; i < 100 && status != 201; i++) {
-        status = register_one(&gw, &m, NULL);
-        if (status != 201) {
-            msleep(100);
-        }
-    }
-
+    status = register_within_10s(&m, NULL);
     cr_assert_eq(status, 201, "no registration answered 201 within 10 s of "
                  "the reset");
     gateway_wait_ready(&gw, 10);
