@@ -1104,6 +1104,22 @@ Test(late_events, payments_events_over_two_shards, .timeout = 120)
     cr_expect(strncmp(out, "a\tverified\t", 11) == 0
               && strstr(out, "1 verified, 0 failed") != NULL, "%s", out);
 
+    /* every check of a row holds over shards: a token list rewritten on
+     * a is FAILED there, named, exit 1; put back, verified again */
+    db_exec("UPDATE psp_events SET tokens = 'cs_test_other'::text || tokens "
+            "WHERE event_id = $1", 1, p);
+    cr_expect_eq(late_events_tool_on("--shards", file, (const char *[]) {
+                     "verify", "--conf", run_file("nginx.conf"), "--psp", psp,
+                     "--event", evt, NULL }, &out), 1, "%s", out);
+    cr_expect(strncmp(out, "a\tFAILED\t", 9) == 0
+              && strstr(out, "not as signed: tokens\n") != NULL
+              && strstr(out, "0 verified, 1 failed") != NULL, "%s", out);
+    db_exec("UPDATE psp_events SET tokens = tokens[2:] WHERE event_id = $1",
+            1, p);
+    cr_expect_eq(late_events_tool_on("--shards", file, (const char *[]) {
+                     "verify", "--conf", run_file("nginx.conf"), "--psp", psp,
+                     "--event", evt, NULL }, &out), 0, "%s", out);
+
     /* c does not answer: named, the others still listed, exit 1 */
     cr_expect_eq(late_events_tool_on("--shards", bad, (const char *[]) {
                      "list", "--psp", psp, "--since", since, "--limit",
