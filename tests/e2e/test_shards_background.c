@@ -836,3 +836,219 @@ Test(shards_background, an_event_left_unmatched_at_home_for_a_merchant_on_b_is_f
                                   "SELECT pay_audit_verify($1)::text", 1,
                                   (const char *[]) { mb.id }), "true");
 }
+
+
+/* --- an inquiry's end an earlier release kept at home ------------------------ */
+
+/* what shard b's books say of mb's checkout co_id: the disputes account's
+ * balance, the dispute bookings (one per order part), and the sellers'
+ * wallets, as "held/bookings/wallets" */
+static char *
+bg_books_on_b(const merchant_t *mb, const char *co_id)
+{
+    return db_scalar_on(db_shard("b"),
+        "SELECT (SELECT coalesce(sum(e.amount), 0) FROM ledger_entries e"
+        "          JOIN ledger_transactions t USING (merchant_id, txn_id)"
+        "         WHERE e.merchant_id = $1 AND t.checkout_id = $2"
+        "           AND e.account LIKE 'disputes:%') || '/' ||"
+        "       (SELECT count(*) FROM ledger_transactions"
+        "         WHERE merchant_id = $1 AND checkout_id = $2"
+        "           AND kind = 'dispute') || '/' ||"
+        "       (SELECT coalesce(sum(balance), 0) FROM wallets"
+        "         WHERE merchant_id = $1 AND currency = 'USD')", 2,
+        (const char *[]) { mb->id, co_id });
+}
+
+
+/* migration 126 applied on shard name, as payments-migrate applies it */
+static void
+bg_migration_126(const char *name)
+{
+    char      *sql;
+    PGresult  *res;
+
+    sql = file_read(str_printf("%s/sql/migrations/"
+                               "126_inquiry_ends_forwarded.sql",
+                               env("PAY_TEST_ROOT")), NULL);
+    cr_assert_not_null(sql, "no migration 126");
+    res = PQexec(db_shard(name), str_printf("BEGIN; %s COMMIT;", sql));
+    cr_assert_eq(PQresultStatus(res), PGRES_COMMAND_OK, "%s: %s", name,
+                 PQerrorMessage(db_shard(name)));
+    PQclear(res);
+}
+
+
+/*
+ * A dispute of mb's payment on b that an earlier release opened for an
+ * inquiry (Stripe's charge.dispute.created with warning_needs_response,
+ * read as DISPUTE_OPENED and booked on b, located by its payment), whose
+ * end (charge.dispute.closed, warning_closed) that release read as
+ * IGNORED and so kept on the home shard a, recorded there with no
+ * merchant, applied long before this release: too old for the home
+ * sweeper to forward, and nothing on a is its dispute.  The upgrade
+ * (how 0: migration 126 on every shard) or an operator's replay of the
+ * end at home (how 1: payments-events replay, pay_inbox_replay) makes it
+ * pending at home for forwarding; a's sweeper keeps it on b, where it
+ * gives the dispute back as a won one: WON, the sellers' balances whole,
+ * once however often either is run again.
+ */
+static void
+bg_inquiry_end_kept_home(int how)
+{
+    int          i;
+    char        *co_id, *pi, *ev, *dp, *evo, *evc, *before, *state, *again;
+    PGconn      *a;
+    merchant_t   mb;
+
+    merchant_new_on(&mb, "b");
+    bg_start_sweeper("payments_sweeper on interval=300ms after=1s retry=1s "
+                     "alert=30s grace=1s unmatched=60s batch=50;\n");
+
+    bg_paid_on_b(&mb, &co_id, &pi, &ev);
+    before = bg_books_on_b(&mb, co_id);
+
+    /* the inquiry's first news as the earlier release read it, on b */
+    dp = uid("dp");
+    evo = uid("evt");
+    cr_assert_str_eq(db_scalar_on(db_shard("b"),
+        "SELECT outcome FROM pay_event_keep('bg_stripe', $1, 'DISPUTE_OPENED',"
+        " 'charge.dispute.created', '', '', 1500::bigint, 'USD', $2, $3, '{}',"
+        " convert_to($4, 'UTF8'), '{\"stripe-signature\":\"t=1\"}',"
+        " 'sha256:0123456789abcdef')", 4,
+        (const char *[]) { evo, pi, dp, str_printf(
+            "{\"id\":\"%s\",\"object\":\"event\",\"type\":"
+            "\"charge.dispute.created\",\"created\":%ld,\"livemode\":false,"
+            "\"data\":{\"object\":{\"id\":\"%s\",\"object\":\"dispute\","
+            "\"amount\":1500,\"currency\":\"usd\",\"payment_intent\":\"%s\","
+            "\"status\":\"warning_needs_response\",\"reason\":"
+            "\"fraudulent\"}}}", evo, (long) time(NULL), dp, pi) }),
+        "applied");
+    cr_assert_str_eq(db_scalar_on(db_shard("b"),
+                                  "SELECT status FROM disputes"
+                                  " WHERE merchant_id = $1"
+                                  " AND checkout_id = $2", 2,
+                                  (const char *[]) { mb.id, co_id }), "OPEN");
+    cr_assert_str_neq(bg_books_on_b(&mb, co_id), before);
+
+    /* its end kept at home as that release recorded it (ignored, no
+     * merchant), received and applied an hour before the upgrade (within
+     * this month's partition) */
+    evc = uid("evt");
+    a = db_shard("a");
+    (void) db_scalar_on(a, "SELECT pay_inbox_partitions(1)", 0, NULL);
+    db_exec_on(a, "INSERT INTO webhook_events (psp, event_id, kind, type,"
+                  " outcome) VALUES ('bg_stripe', $1, 'IGNORED',"
+                  " 'charge.dispute.closed', 'ignored')", 1,
+               (const char *[]) { evc });
+    db_exec_on(a, "INSERT INTO psp_events (psp, event_id, received_at,"
+                  " state, body, headers, key_id, kind, type, token,"
+                  " reference, amount, currency, payment_ref, object_ref,"
+                  " tokens, outcome, applied_at)"
+                  " SELECT 'bg_stripe', $1, r, 'applied',"
+                  " convert_to($4, 'UTF8'), '{\"stripe-signature\":\"t=1\"}',"
+                  " 'sha256:0123456789abcdef', 'IGNORED',"
+                  " 'charge.dispute.closed', '', '', 1500, 'USD', $2, $3,"
+                  " '{}', 'ignored', r"
+                  " FROM (SELECT greatest(now() - interval '1 hour',"
+                  " date_trunc('month', now() AT TIME ZONE 'UTC')"
+                  " AT TIME ZONE 'UTC') AS r) x", 4,
+               (const char *[]) { evc, pi, dp, str_printf(
+                   "{\"id\":\"%s\",\"object\":\"event\",\"type\":"
+                   "\"charge.dispute.closed\",\"created\":%ld,\"livemode\":"
+                   "false,\"data\":{\"object\":{\"id\":\"%s\",\"object\":"
+                   "\"dispute\",\"amount\":1500,\"currency\":\"usd\","
+                   "\"payment_intent\":\"%s\",\"status\":\"warning_closed\","
+                   "\"reason\":\"fraudulent\"}}}", evc,
+                   (long) time(NULL) - 3600, dp, pi) });
+
+    /* rounds go by (300 ms each): it stays as it was */
+    msleep(1500);
+    cr_assert_str_eq(bg_kept_on("a", evc), "applied:");
+    cr_assert_str_eq(bg_kept_on("b", evc), "");
+
+    if (how == 0) {
+        /* the upgrade, on every shard */
+        bg_migration_126("a");
+        bg_migration_126("b");
+
+    } else {
+        cr_assert_str_eq(db_scalar_on(a,
+            "SELECT state_before || '>' || state || ':' || outcome"
+            " FROM pay_inbox_replay('bg_stripe', $1, 'e2e')", 1,
+            (const char *[]) { evc }), "applied>pending:duplicate");
+    }
+
+    state = NULL;
+
+    for (i = 0; i < 100; i++) {
+        state = bg_kept_on("a", evc);
+        if (strcmp(state, "forwarded:b") == 0) {
+            break;
+        }
+
+        msleep(100);
+    }
+
+    cr_assert_str_eq(state, "forwarded:b",
+                     "the inquiry's end kept at home was never forwarded to "
+                     "b: %s", state);
+    cr_expect_str_eq(db_scalar_on(db_shard("b"),
+                                  "SELECT state || ':' || outcome"
+                                  " FROM psp_events WHERE psp = 'bg_stripe'"
+                                  " AND event_id = $1", 1,
+                                  (const char *[]) { evc }),
+                     "applied:applied");
+
+    /* the dispute given back as a won one: nothing held, the sellers'
+     * wallets as before it opened, each part booked back once */
+    cr_expect_str_eq(db_scalar_on(db_shard("b"),
+                                  "SELECT status FROM disputes"
+                                  " WHERE merchant_id = $1"
+                                  " AND checkout_id = $2", 2,
+                                  (const char *[]) { mb.id, co_id }), "WON");
+    cr_expect_str_eq(bg_books_on_b(&mb, co_id),
+                     str_printf("0/4/%s", strrchr(before, '/') + 1));
+
+    /* once: the upgrade, or a replay at home or on b, again */
+    bg_migration_126("a");
+    again = db_scalar_on(a, "SELECT state || ':' || outcome FROM"
+                         " pay_inbox_replay('bg_stripe', $1, 'e2e')", 1,
+                         (const char *[]) { evc });
+    cr_expect_str_eq(again, "forwarded:forwarded");
+    cr_expect_str_eq(db_scalar_on(db_shard("b"),
+                                  "SELECT outcome FROM pay_inbox_replay("
+                                  "'bg_stripe', $1, 'e2e')", 1,
+                                  (const char *[]) { evc }), "duplicate");
+    msleep(1500);
+    cr_expect_str_eq(bg_kept_on("a", evc), "forwarded:b");
+    cr_expect_str_eq(bg_books_on_b(&mb, co_id),
+                     str_printf("0/4/%s", strrchr(before, '/') + 1));
+    cr_expect_str_eq(db_scalar_on(db_shard("b"),
+                                  "SELECT count(*) FROM audit_log"
+                                  " WHERE merchant_id = $1"
+                                  " AND checkout_id = $2 AND action ="
+                                  " 'dispute:inquiry_released'", 2,
+                                  (const char *[]) { mb.id, co_id }), "1");
+    cr_expect_str_eq(db_scalar_on(db_shard("b"),
+                                  "SELECT count(*) FROM webhook_events"
+                                  " WHERE psp = 'bg_stripe'"
+                                  " AND event_id = $1", 1,
+                                  (const char *[]) { evc }), "1");
+    cr_expect_str_eq(db_scalar_on(db_shard("b"),
+                                  "SELECT pay_audit_verify($1)::text", 1,
+                                  (const char *[]) { mb.id }), "true");
+}
+
+
+Test(shards_background, an_inquiry_end_kept_at_home_before_the_upgrade_gives_back_the_dispute_on_b,
+     .timeout = 120)
+{
+    bg_inquiry_end_kept_home(0);
+}
+
+
+Test(shards_background, an_inquiry_end_kept_at_home_replayed_gives_back_the_dispute_on_b,
+     .timeout = 120)
+{
+    bg_inquiry_end_kept_home(1);
+}
