@@ -5535,6 +5535,45 @@ $$;
 
 
 --
+-- Name: pay_inbox_inquiry_end_elsewhere(text, text, text, text, text[], text, text, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_inbox_inquiry_end_elsewhere(p_psp text, p_kind text, p_type text, p_token text, p_tokens text[], p_reference text, p_payment_ref text, p_object_ref text, p_merchant_id text) RETURNS boolean
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'public', 'pg_temp'
+    AS $_$
+BEGIN
+    IF p_kind NOT IN ('IGNORED', 'DISPUTE_INQUIRY_CLOSED')
+       OR p_type NOT IN ('charge.dispute.closed', 'ISSUER_RESPONSE_TIMEFRAME_EXPIRED')
+       OR p_merchant_id IS NOT NULL THEN
+        RETURN false;
+    END IF;
+
+    -- something another shard finds it by
+    IF NOT ((p_type = 'charge.dispute.closed'
+             AND (coalesce(p_payment_ref, '') <> '' OR coalesce(p_object_ref, '') <> ''))
+            OR coalesce(p_reference, '') ~ '^[A-Za-z0-9_-]{1,64}:[A-Za-z0-9_-]{1,64}$') THEN
+        RETURN false;
+    END IF;
+
+    -- nothing here is its own
+    IF EXISTS (SELECT 1 FROM pay_event_locate(p_psp, p_token, p_tokens, p_payment_ref,
+                                              p_object_ref))
+       OR EXISTS (SELECT 1 FROM merchants m
+                   WHERE m.merchant_id = (nonce_split(p_reference)).merchant_id) THEN
+        RETURN false;
+    END IF;
+
+    -- its dispute's money withdrawn, as kept here
+    RETURN coalesce(p_object_ref, '') = ''
+        OR NOT EXISTS (SELECT 1 FROM psp_events w
+                        WHERE w.psp = p_psp AND w.object_ref = p_object_ref
+                          AND w.type IN ('charge.dispute.funds_withdrawn', 'CHARGEBACK'));
+END
+$_$;
+
+
+--
 -- Name: pay_inbox_partitions(integer); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -5653,6 +5692,17 @@ BEGIN
         v_wait := true;
     ELSIF v_state = 'pending' AND e.state = 'unmatched' THEN
         v_state := 'unmatched';
+    ELSIF a.outcome = 'duplicate' AND e.state = 'applied'
+          AND pay_inbox_inquiry_end_elsewhere(e.psp, e.kind, e.type, e.token, e.tokens,
+                                              e.reference, e.payment_ref, e.object_ref,
+                                              e.merchant_id) THEN
+        -- an inquiry's end an earlier release kept here with no merchant,
+        -- nothing here its own (with several shards, on the home shard;
+        -- its dispute on another): pending again, noted waiting, so that
+        -- the home sweeper forwards it however old, and the shard that
+        -- owns its dispute applies it (once: it is not kept there yet)
+        v_state := 'pending';
+        v_wait := true;
     END IF;
 
     UPDATE psp_events pe
@@ -15316,6 +15366,13 @@ GRANT ALL ON FUNCTION public.pay_inbox_forwarded(p_psp text, p_event_id text, p_
 
 REVOKE ALL ON FUNCTION public.pay_inbox_homeless(p_unmatched_after integer, p_retry integer, p_limit integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.pay_inbox_homeless(p_unmatched_after integer, p_retry integer, p_limit integer) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_inbox_inquiry_end_elsewhere(p_psp text, p_kind text, p_type text, p_token text, p_tokens text[], p_reference text, p_payment_ref text, p_object_ref text, p_merchant_id text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_inbox_inquiry_end_elsewhere(p_psp text, p_kind text, p_type text, p_token text, p_tokens text[], p_reference text, p_payment_ref text, p_object_ref text, p_merchant_id text) FROM PUBLIC;
 
 
 --

@@ -12,6 +12,13 @@
 -- tries at once to forward it (pay_inbox_homeless) and it is not unmatched
 -- again for the sweeper's unmatched= (alerted again then, when still no
 -- shard owns it).
+-- An inquiry's end an earlier release kept here as IGNORED with no
+-- merchant, applied ('duplicate' now) and nothing here its own
+-- (pay_inbox_inquiry_end_elsewhere: with several shards, kept on the home
+-- shard while its dispute lives on another): pending again, noted waiting
+-- (forward_waiting_at now), so that the home sweeper forwards it however
+-- old to the shard that owns it, which applies it once (migration 126
+-- does the same to those kept before the upgrade).
 -- Audited (audit_append, action inbox:replay, with p_actor) when the event
 -- names a checkout.  A forwarded event (kept and applied by the shard that
 -- owns it) is left as it is: outcome 'forwarded'; so is an unreadable one
@@ -89,6 +96,17 @@ BEGIN
         v_wait := true;
     ELSIF v_state = 'pending' AND e.state = 'unmatched' THEN
         v_state := 'unmatched';
+    ELSIF a.outcome = 'duplicate' AND e.state = 'applied'
+          AND pay_inbox_inquiry_end_elsewhere(e.psp, e.kind, e.type, e.token, e.tokens,
+                                              e.reference, e.payment_ref, e.object_ref,
+                                              e.merchant_id) THEN
+        -- an inquiry's end an earlier release kept here with no merchant,
+        -- nothing here its own (with several shards, on the home shard;
+        -- its dispute on another): pending again, noted waiting, so that
+        -- the home sweeper forwards it however old, and the shard that
+        -- owns its dispute applies it (once: it is not kept there yet)
+        v_state := 'pending';
+        v_wait := true;
     END IF;
 
     UPDATE psp_events pe
