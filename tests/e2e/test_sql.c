@@ -2546,18 +2546,20 @@ mig_open(const char *db)
     return d;
 }
 
-/* bin/payments-migrate with dir as its sql directory, on database db;
- * its exit status, its output in out. */
+/* bin/payments-migrate with dir as its sql directory, on database db,
+ * run by the command pre (a wrapper: "timeout 20", or ""); its exit
+ * status, its output in out. */
 static int
-mig_run(const char *dir, const char *db, char *out, size_t size)
+mig_run_by(const char *pre, const char *dir, const char *db, char *out,
+           size_t size)
 {
     char    cmd[4096];
     size_t  n, used = 0;
     FILE   *p;
     int     st;
 
-    snprintf(cmd, sizeof(cmd), "PAYMENTS_SQL_DIR='%s' '%s/bin/payments-migrate'"
-             " '%s dbname=%s' 2>&1", dir, getenv("PAY_TEST_ROOT"),
+    snprintf(cmd, sizeof(cmd), "PAYMENTS_SQL_DIR='%s' %s '%s/bin/payments-migrate'"
+             " '%s dbname=%s' 2>&1", dir, pre, getenv("PAY_TEST_ROOT"),
              getenv("PAY_TEST_PG"), db);
     p = popen(cmd, "r");
     cr_assert_not_null(p);
@@ -2567,6 +2569,12 @@ mig_run(const char *dir, const char *db, char *out, size_t size)
     out[used] = '\0';
     st = pclose(p);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int
+mig_run(const char *dir, const char *db, char *out, size_t size)
+{
+    return mig_run_by("", dir, db, out, size);
 }
 
 Test(sql, migrate_runs_files_in_order_only_and_ignores_what_they_print,
@@ -3054,6 +3062,105 @@ Test(sql, migrate_finds_the_sql_beside_itself_and_says_which,
     cr_expect(strstr(out, cmd) != NULL, "wanted \"%s\" in: %s", cmd, out);
     cr_expect(strstr(out, "1 applied, 0 already current") != NULL, "%s", out);
 
+    mig_drop(c, db);
+    PQfinish(c);
+}
+
+
+/* this release's migrations and functions copied into dir (mig_new's) */
+static void
+mig_this_release(const char *dir)
+{
+    char  cmd[4096];
+
+    snprintf(cmd, sizeof(cmd), "cp '%s'/sql/migrations/* '%s/migrations/' &&"
+             " cp '%s'/sql/functions/*.sql '%s/functions/'",
+             getenv("PAY_TEST_ROOT"), dir, getenv("PAY_TEST_ROOT"), dir);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+}
+
+/* a line appended to every function file of dir (pattern "*.sql"), or to
+ * one: its checksum changes, so payments-migrate applies it again */
+static void
+mig_touch_functions(const char *dir, const char *pattern)
+{
+    char  cmd[4096];
+
+    snprintf(cmd, sizeof(cmd), "for f in '%s'/functions/%s; do"
+             " printf '%%s\\n' '-- changed' >>\"$f\"; done", dir, pattern);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+}
+
+/* every table of the public schema locked as a worker's write locks it
+ * (ROW EXCLUSIVE), in a transaction left open on w */
+static void
+mig_hold_writes(PGconn *w)
+{
+    const char  *tables;
+    char         sql[16384];
+
+    OK0(w, "BEGIN");
+    tables = VAL0(w, "SELECT string_agg(format('%I', relname), ', ' ORDER BY relname)"
+                     "  FROM pg_class WHERE relnamespace = 'public'::regnamespace"
+                     "   AND relkind IN ('r', 'p') AND NOT relispartition");
+    cr_assert_lt(strlen(tables), sizeof(sql) - 64);
+    snprintf(sql, sizeof(sql), "LOCK TABLE %s IN ROW EXCLUSIVE MODE", tables);
+    OK0(w, sql);
+}
+
+Test(sql, migrate_applies_the_functions_again_while_every_table_is_written,
+     .timeout = 180,
+     .description = "payments-migrate on a database of this release, every "
+                    "function file changed (each applied again), while another "
+                    "session holds every table as a write does (a refund, a "
+                    "capture, a pay-out, a dispute, a checkout of the previous "
+                    "release's workers): it does not wait for them, for a "
+                    "trigger already as its file makes it is not made again "
+                    "(CREATE OR REPLACE TRIGGER takes SHARE ROW EXCLUSIVE: every "
+                    "write of the table waited for the upgrade's commit); a "
+                    "trigger missing or other than its file's is made anew")
+{
+    PGconn  *c = sqlt_connect();
+    char     db[32], dir[1024], out[16384];
+    int      rc;
+    PGconn  *d, *w;
+
+    mig_new(c, db, dir);
+    mig_this_release(dir);
+    rc = mig_run(dir, db, out, sizeof(out));
+    cr_assert_eq(rc, 0, "%s", out);
+
+    d = mig_open(db);
+    w = mig_open(db);
+    mig_hold_writes(w);
+    mig_touch_functions(dir, "*.sql");
+    rc = mig_run_by("timeout 30", dir, db, out, sizeof(out));
+    cr_expect_eq(rc, 0, "%s", out);
+    cr_expect(strstr(out, " function files applied, 0 already current") != NULL,
+              "%s", out);
+    cr_expect_str_eq(VAL0(d, "SELECT count(*) FROM schema_functions"
+                             " WHERE applied_at > now() - interval '1 minute'"),
+                     VAL0(d, "SELECT count(*) FROM schema_functions"));
+    OK0(w, "COMMIT");
+
+    /* missing, other than its file's: made as the file makes it */
+    OK0(d, "DROP TRIGGER refunds_forward ON refunds");
+    OK0(d, "CREATE OR REPLACE TRIGGER captures_forward AFTER UPDATE ON captures"
+           " FOR EACH ROW EXECUTE FUNCTION money_status_forward()");
+    mig_touch_functions(dir, "money_status_forward.sql");
+    rc = mig_run_by("timeout 30", dir, db, out, sizeof(out));
+    cr_expect_eq(rc, 0, "%s", out);
+    cr_expect(strstr(out, "1 function files applied") != NULL, "%s", out);
+    cr_expect_str_eq(VAL0(d, "SELECT string_agg(pg_get_triggerdef(oid), E'\\n' ORDER BY tgname)"
+                             "  FROM pg_trigger"
+                             " WHERE tgname IN ('captures_forward', 'refunds_forward')"),
+                     "CREATE TRIGGER captures_forward BEFORE DELETE OR UPDATE ON public.captures"
+                     " FOR EACH ROW EXECUTE FUNCTION money_status_forward()\n"
+                     "CREATE TRIGGER refunds_forward BEFORE DELETE OR UPDATE ON public.refunds"
+                     " FOR EACH ROW EXECUTE FUNCTION money_status_forward()");
+
+    PQfinish(w);
+    PQfinish(d);
     mig_drop(c, db);
     PQfinish(c);
 }
