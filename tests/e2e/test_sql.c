@@ -3165,6 +3165,57 @@ Test(sql, migrate_applies_the_functions_again_while_every_table_is_written,
     PQfinish(c);
 }
 
+Test(sql, migrate_is_not_stopped_by_a_statement_timeout_and_waits_for_a_lock_5_s,
+     .timeout = 120,
+     .description = "a statement_timeout set on the database (or the migrating "
+                    "role) would cut short a slow migration at every attempt: "
+                    "payments-migrate's sessions set none.  A lock a migration "
+                    "waits for is waited for 5 s, every write of that table "
+                    "queued behind it meanwhile, then nothing is applied and it "
+                    "says to run it again; once the lock is free, it applies")
+{
+    PGconn  *c = sqlt_connect();
+    char     db[32], dir[1024], out[8192], sql[128];
+    int      rc;
+    PGconn  *d, *w;
+
+    mig_new(c, db, dir);
+    snprintf(sql, sizeof(sql), "ALTER DATABASE %s SET statement_timeout = '300ms'", db);
+    OK0(c, sql);
+    mig_file(dir, "migrations/001_slow.sql", "CREATE TABLE t (x int);\n"
+                                            "SELECT pg_sleep(1);\n");
+    mig_file(dir, "functions/f_slow.sql",
+             "CREATE OR REPLACE FUNCTION f_slow() RETURNS int LANGUAGE sql\n"
+             "AS $$ SELECT 1 $$;\n"
+             "SELECT pg_sleep(0.5);\n");
+    rc = mig_run(dir, db, out, sizeof(out));
+    cr_expect_eq(rc, 0, "%s", out);
+    cr_expect(strstr(out, "001_slow.sql: applied\n") != NULL, "%s", out);
+
+    /* a long transaction reads t: the migration altering it waits 5 s */
+    d = mig_open(db);
+    w = mig_open(db);
+    OK0(w, "BEGIN");
+    OK0(w, "LOCK TABLE t IN ACCESS SHARE MODE");
+    mig_file(dir, "migrations/002_alter.sql", "ALTER TABLE t ADD COLUMN y int;\n");
+    rc = mig_run_by("timeout 30", dir, db, out, sizeof(out));
+    cr_expect_eq(rc, 1, "%s", out);
+    cr_expect(strstr(out, "the migration 002_alter.sql and the functions waited too "
+                          "long for a lock another session holds") != NULL
+              && strstr(out, "run payments-migrate again") != NULL, "%s", out);
+    cr_expect_str_eq(VAL0(d, "SELECT count(*) FROM schema_migrations"), "1");
+    OK0(w, "COMMIT");
+
+    rc = mig_run(dir, db, out, sizeof(out));
+    cr_expect_eq(rc, 0, "%s", out);
+    cr_expect(strstr(out, "002_alter.sql: applied\n") != NULL, "%s", out);
+
+    PQfinish(w);
+    PQfinish(d);
+    mig_drop(c, db);
+    PQfinish(c);
+}
+
 
 /* ---- the token's look-up (sql/functions/psp_token_key.sql) -------------- */
 
