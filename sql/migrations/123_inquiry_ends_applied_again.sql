@@ -17,15 +17,22 @@
 -- recorded already (webhook_events), such an event is applied again, never
 -- unmatched.  doc/OPERATIONS.md, "Upgrading".
 --
--- Reads the inbox (psp_events, the months it keeps) whole once, with no
--- lock that waits for the webhooks kept meanwhile; writes only those rows.
-SET LOCAL lock_timeout = '5s';
+-- Finding those ends reads the inbox (psp_events, the months it keeps)
+-- whole, and nothing indexes them: not in the upgrade's transaction, which
+-- holds the locks of the migrations before this one meanwhile.  This one
+-- only lists the inbox's partitions (the months kept now: an end applied
+-- by the previous release's functions is in one of them); once the
+-- upgrade has committed, payments-migrate reads them, one transaction
+-- each, deleting each row as it goes
+-- (sql/functions/inquiry_ends_applied_again.sql).  A run cut short goes
+-- on where it stopped; the table empty, nothing is left to do.
+CREATE TABLE inquiry_ends_unread (
+    partition   text PRIMARY KEY
+);
+COMMENT ON TABLE inquiry_ends_unread IS 'The partitions of psp_events still to read for the inquiry ends kept before the upgrade to make pending again (inquiry_ends_applied_again, run by payments-migrate after the upgrade commits), one a row, deleted once read: empty once done.';
+REVOKE ALL ON inquiry_ends_unread FROM PUBLIC;
 
-UPDATE psp_events pe
-   SET state = 'pending', applied_at = NULL
- WHERE pe.state = 'applied' AND pe.kind = 'IGNORED'
-   AND pe.type IN ('charge.dispute.closed', 'ISSUER_RESPONSE_TIMEFRAME_EXPIRED')
-   AND EXISTS (SELECT 1 FROM disputes d
-                WHERE d.psp = pe.psp AND d.status = 'OPEN'
-                  AND (d.psp_dispute_ref = pe.object_ref
-                       OR d.merchant_id || ':' || d.checkout_id = pe.reference));
+INSERT INTO inquiry_ends_unread (partition)
+SELECT c.relname FROM pg_inherits i
+  JOIN pg_class c ON c.oid = i.inhrelid
+ WHERE i.inhparent = 'psp_events'::regclass;

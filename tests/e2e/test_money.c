@@ -1807,16 +1807,24 @@ old_inquiry_end_kept_before(size_t d, const paid_t *p, const char *oref)
                      7, a);
     cr_assert_str_eq(dispute_becomes(p, 0, "OPEN"), "4.00", "%s", p->psp);
 
-    /* the upgrade */
+    /* the upgrade: migration 123 lists the inbox's months (its INSERT,
+     * the test database migrated already), and payments-migrate, once it
+     * has committed, reads them (inquiry_ends_applied_again) */
     sql = file_read(str_printf("%s/sql/migrations/"
                                "123_inquiry_ends_applied_again.sql",
                                env("PAY_TEST_ROOT")), NULL);
     cr_assert_not_null(sql);
+    sql = strstr(sql, "INSERT INTO inquiry_ends_unread");
+    cr_assert_not_null(sql);
     c = sqlt_connect();
-    res = PQexec(c, str_printf("BEGIN; %s COMMIT;", sql));
-    cr_assert_eq(PQresultStatus(res), PGRES_COMMAND_OK, "%s",
+    sql[strcspn(sql, ";")] = '\0';
+    OK0(c, str_printf("%s ON CONFLICT DO NOTHING", sql));
+    /* (a statement of its own: it commits as it goes) */
+    res = PQexec(c, "CALL inquiry_ends_applied_again()");
+    cr_assert_eq(PQresultStatus(res), PGRES_TUPLES_OK, "%s",
                  PQerrorMessage(c));
     PQclear(res);
+    cr_expect_str_eq(VAL0(c, "SELECT count(*) FROM inquiry_ends_unread"), "0");
     PQfinish(c);
     cr_expect_str_eq(q1("SELECT state FROM psp_events WHERE psp = $1 AND"
                         " event_id = $2", p->psp, evt), "pending", "%s",

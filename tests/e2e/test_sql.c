@@ -3216,6 +3216,73 @@ Test(sql, migrate_is_not_stopped_by_a_statement_timeout_and_waits_for_a_lock_5_s
     PQfinish(c);
 }
 
+Test(sql, migrate_upgrade_s_transaction_reads_not_the_inbox,
+     .timeout = 180,
+     .description = "the upgrade to migration 123 commits while another "
+                    "session holds the event inbox (psp_events) locked: its "
+                    "transaction, holding the locks of the migrations before "
+                    "it, does not read the inbox (whole, nothing indexing the "
+                    "inquiry ends it looks for); payments-migrate reads it "
+                    "after the commit, a month at a time, and says so")
+{
+    PGconn  *c = sqlt_connect();
+    char     db[32], dir[1024], cmd[8192], out[16384];
+    FILE    *p;
+    int      rc, i;
+    PGconn  *d, *w;
+
+    /* a database of the release before: up to 122 */
+    mig_new(c, db, dir);
+    mig_this_release(dir);
+    snprintf(cmd, sizeof(cmd), "mkdir '%s/aside' && mv '%s'/migrations/123_* '%s/aside/'"
+             " && { mv '%s/functions/inquiry_ends_applied_again.sql' '%s/aside/'"
+             " 2>/dev/null || true; }", dir, dir, dir, dir, dir);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+    rc = mig_run(dir, db, out, sizeof(out));
+    cr_assert_eq(rc, 0, "%s", out);
+    d = mig_open(db);
+    OK0(d, "SELECT pay_inbox_partitions(1)");
+
+    /* the upgrade while a session holds the inbox */
+    w = mig_open(db);
+    OK0(w, "BEGIN");
+    OK0(w, "LOCK TABLE psp_events IN ACCESS EXCLUSIVE MODE");
+    snprintf(cmd, sizeof(cmd), "mv '%s/aside/'123_* '%s/migrations/' && { mv"
+             " '%s/aside/inquiry_ends_applied_again.sql' '%s/functions/'"
+             " 2>/dev/null || true; }", dir, dir, dir, dir);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+    snprintf(cmd, sizeof(cmd), "PAYMENTS_SQL_DIR='%s' timeout 60 '%s/bin/payments-migrate'"
+             " '%s dbname=%s' 2>&1", dir, getenv("PAY_TEST_ROOT"),
+             getenv("PAY_TEST_PG"), db);
+    p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    for (i = 0; i < 100; i++) {
+        if (strcmp(VAL0(d, "SELECT count(*) FROM schema_migrations"
+                           " WHERE version LIKE '123\\_%'"), "1") == 0) {
+            break;
+        }
+        usleep(100 * 1000);
+    }
+    cr_expect_lt(i, 100, "the upgrade did not commit while the inbox was held");
+    OK0(w, "COMMIT");
+    rc = mig_wait(p, out, sizeof(out));
+    cr_expect_eq(rc, 0, "%s", out);
+    cr_expect(strstr(out, "123_inquiry_ends_applied_again.sql: applied\n") != NULL
+              && strstr(out, "the inquiry ends kept before the upgrade: ") != NULL,
+              "%s", out);
+    cr_expect_str_eq(VAL0(d, "SELECT count(*) FROM inquiry_ends_unread"), "0");
+
+    /* done: nothing more to read */
+    rc = mig_run(dir, db, out, sizeof(out));
+    cr_expect_eq(rc, 0, "%s", out);
+    cr_expect(strstr(out, "inquiry ends") == NULL, "%s", out);
+
+    PQfinish(w);
+    PQfinish(d);
+    mig_drop(c, db);
+    PQfinish(c);
+}
+
 
 /* ---- the token's look-up (sql/functions/psp_token_key.sql) -------------- */
 
