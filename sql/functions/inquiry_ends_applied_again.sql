@@ -11,11 +11,12 @@
 -- nothing indexing those ends, in a transaction of its own that deletes
 -- the partition's row: no lock but its rows' (ROW EXCLUSIVE on that month,
 -- ACCESS SHARE on disputes, neither held up by nor holding up the
--- gateway's writes), and a run cut short goes on where it stopped.  A
--- dispute is found by an index (its PSP's reference, disputes_psp_ref)
--- or, for Adyen's, among the OPEN ones hashed once per month read.  A
--- partition dropped since (housekeeping) is passed over: its events are
--- gone.  With the table empty, one probe of it.
+-- gateway's writes), and a run cut short goes on where it stopped.  The
+-- OPEN disputes are read once a month and hashed, by PSP reference and by
+-- checkout (no join filter comparing every end with every dispute, as one
+-- statement over the whole inbox was planned).  A partition dropped
+-- since (housekeeping) is passed over: its events are gone.  With the
+-- table empty, one probe of it.
 --
 -- p_events, p_partitions: how many events were made pending, in how many
 -- partitions read (0, 0: nothing left to read).  A procedure (it commits
