@@ -1,11 +1,13 @@
--- Migration 123's work, after the upgrade has committed: the inquiry ends
--- an earlier release kept (psp_events, IGNORED, applied: Stripe's
--- charge.dispute.closed, Adyen's ISSUER_RESPONSE_TIMEFRAME_EXPIRED) of a
--- dispute still OPEN are made pending again, and the sweeper's next round
--- applies them by this release's functions (pay_inbox_retry,
--- dispute_inquiry_closed).  bin/payments-migrate calls it at every run,
--- after the migrations and the functions, outside any transaction block
--- (doc/OPERATIONS.md, "Upgrading").
+-- Migrations 123's and 126's work, after the upgrade has committed: the
+-- inquiry ends an earlier release kept (psp_events, IGNORED, applied:
+-- Stripe's charge.dispute.closed, Adyen's
+-- ISSUER_RESPONSE_TIMEFRAME_EXPIRED) of a dispute still OPEN are made
+-- pending again, and the sweeper's next round applies them by this
+-- release's functions (pay_inbox_retry, dispute_inquiry_closed); those
+-- kept on the home shard of several for a dispute on another are made
+-- pending for forwarding (126's comment says which).  bin/payments-migrate
+-- calls it at every run, after the migrations and the functions, outside
+-- any transaction block (doc/OPERATIONS.md, "Upgrading").
 --
 -- Reads each partition the migration listed (inquiry_ends_unread) whole,
 -- nothing indexing those ends, in a transaction of its own that deletes
@@ -51,6 +53,39 @@ BEGIN
                         OR (pe.psp, pe.reference) IN
                            (SELECT d.psp, d.merchant_id || ':' || d.checkout_id
                               FROM public.disputes d WHERE d.status = 'OPEN'))$sql$, v_part);
+            GET DIAGNOSTICS v_rows = ROW_COUNT;
+            p_events := p_events + v_rows;
+
+            -- an end kept here, with several shards on the home one, for a
+            -- dispute on another (migration 126): nothing here its own;
+            -- pending and noted waiting, so that the home sweeper forwards
+            -- it however old to the shard that owns its payment
+            -- (pay_inbox_homeless); not one whose dispute's withdrawal is
+            -- kept here too, which the owner would not see; the disputes
+            -- and the withdrawals hashed as above
+            EXECUTE format($sql$
+                UPDATE public.%I pe
+                   SET state = 'pending', applied_at = NULL,
+                       forward_tried_at = NULL, forward_waiting_at = now()
+                 WHERE pe.state = 'applied' AND pe.kind = 'IGNORED'
+                   AND pe.type IN ('charge.dispute.closed', 'ISSUER_RESPONSE_TIMEFRAME_EXPIRED')
+                   AND pe.merchant_id IS NULL
+                   AND ((pe.type = 'charge.dispute.closed'
+                         AND (coalesce(pe.payment_ref, '') <> '' OR coalesce(pe.object_ref, '') <> ''))
+                        OR coalesce(pe.reference, '') ~ '^[A-Za-z0-9_-]{1,64}:[A-Za-z0-9_-]{1,64}$')
+                   AND NOT EXISTS (SELECT 1 FROM public.disputes d
+                                    WHERE d.psp = pe.psp AND d.psp_dispute_ref = pe.object_ref)
+                   AND (pe.psp, coalesce(pe.reference, '')) NOT IN
+                       (SELECT d.psp, d.merchant_id || ':' || d.checkout_id FROM public.disputes d)
+                   AND NOT EXISTS (SELECT 1 FROM public.psp_payments pp
+                                    WHERE pp.psp = pe.psp AND pp.payment_ref = pe.payment_ref)
+                   AND NOT EXISTS (SELECT 1 FROM public.merchants m
+                                    WHERE m.merchant_id = split_part(pe.reference, ':', 1))
+                   AND (coalesce(pe.object_ref, '') = ''
+                        OR (pe.psp, pe.object_ref) NOT IN
+                           (SELECT w.psp, w.object_ref FROM public.psp_events w
+                             WHERE w.type IN ('charge.dispute.funds_withdrawn', 'CHARGEBACK')
+                               AND w.object_ref IS NOT NULL))$sql$, v_part);
             GET DIAGNOSTICS v_rows = ROW_COUNT;
             p_events := p_events + v_rows;
         END IF;

@@ -12,12 +12,12 @@
 -- PSP took that money, and the shard that owns the dispute, which would
 -- give it back for the inquiry's end (dispute_inquiry_closed), would not
 -- see that it did.  Reads only (the withdrawal over the whole inbox);
--- pay_inbox_replay's, and migration 126's own query for those kept before
--- the upgrade.
+-- pay_inbox_replay's (inquiry_ends_applied_again has its own query, a
+-- month at a time, for those kept before the upgrade).
 CREATE OR REPLACE FUNCTION pay_inbox_inquiry_end_elsewhere(p_psp text, p_kind text, p_type text, p_token text, p_tokens text[], p_reference text, p_payment_ref text, p_object_ref text, p_merchant_id text)
  RETURNS boolean
  LANGUAGE plpgsql
- STABLE
+ STABLE SECURITY DEFINER
  SET search_path TO 'public', 'pg_temp'
 AS $function$
 BEGIN

@@ -17,7 +17,7 @@
 -- (pay_inbox_inquiry_end_elsewhere: with several shards, kept on the home
 -- shard while its dispute lives on another): pending again, noted waiting
 -- (forward_waiting_at now), so that the home sweeper forwards it however
--- old to the shard that owns it, which applies it once (migration 126
+-- old to the shard that owns it, which applies it once (payments-migrate
 -- does the same to those kept before the upgrade).
 -- Audited (audit_append, action inbox:replay, with p_actor) when the event
 -- names a checkout.  A forwarded event (kept and applied by the shard that

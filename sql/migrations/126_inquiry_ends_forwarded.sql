@@ -9,7 +9,7 @@
 -- dispute's own shard, and such an end is long past the age at which the
 -- home sweeper still forwards an event (unmatched=).
 --
--- Here such ends (applied, IGNORED, recorded with no merchant, nothing of
+-- Such ends (applied, IGNORED, recorded with no merchant, nothing of
 -- theirs here: no dispute, payment or nonce's merchant, so not 123's)
 -- are made pending for forwarding, as pay_inbox_waiting notes an event
 -- whose owner did not answer: forward_waiting_at now, so that the home
@@ -29,31 +29,22 @@
 -- since this release's functions come after its migrations).
 -- doc/OPERATIONS.md, "Upgrading".
 --
--- Run on every shard (a shard not the home keeps none: nothing changes);
--- reads the inbox (psp_events, the months it keeps) whole twice, for the
--- ends and for the withdrawals, with no lock that waits for the webhooks
--- kept meanwhile; writes only those rows.
-SET LOCAL lock_timeout = '5s';
+-- Finding them reads the inbox whole, as 123's do, so not in the
+-- upgrade's transaction either: payments-migrate reads the months listed
+-- in inquiry_ends_unread once the upgrade has committed, a transaction
+-- each, and inquiry_ends_applied_again makes both 123's ends and these
+-- pending again (sql/functions/inquiry_ends_applied_again.sql).  This
+-- migration lists the months again, for a database whose 123 read them
+-- before this one came (making 123's ends pending again is harmless: an
+-- end applied again by this release's functions gives back a dispute
+-- once).  Run on every shard (a shard not the home keeps none).
+CREATE TABLE IF NOT EXISTS inquiry_ends_unread (
+    partition   text PRIMARY KEY
+);
+REVOKE ALL ON inquiry_ends_unread FROM PUBLIC;
 
-UPDATE psp_events pe
-   SET state = 'pending', applied_at = NULL, forward_tried_at = NULL,
-       forward_waiting_at = now()
- WHERE pe.state = 'applied' AND pe.kind = 'IGNORED'
-   AND pe.type IN ('charge.dispute.closed', 'ISSUER_RESPONSE_TIMEFRAME_EXPIRED')
-   AND pe.merchant_id IS NULL
-   -- something another shard finds it by: Stripe's payment or dispute,
-   -- Adyen's our nonce (its object is its own pspReference)
-   AND ((pe.type = 'charge.dispute.closed'
-         AND (coalesce(pe.payment_ref, '') <> '' OR coalesce(pe.object_ref, '') <> ''))
-        OR coalesce(pe.reference, '') ~ '^[A-Za-z0-9_-]{1,64}:[A-Za-z0-9_-]{1,64}$')
-   AND NOT EXISTS (SELECT 1 FROM disputes d
-                    WHERE d.psp = pe.psp
-                      AND (d.psp_dispute_ref = pe.object_ref
-                           OR d.merchant_id || ':' || d.checkout_id = pe.reference))
-   AND NOT EXISTS (SELECT 1 FROM psp_payments pp
-                    WHERE pp.psp = pe.psp AND pp.payment_ref = pe.payment_ref)
-   AND NOT EXISTS (SELECT 1 FROM merchants m
-                    WHERE m.merchant_id = split_part(pe.reference, ':', 1))
-   AND NOT EXISTS (SELECT 1 FROM psp_events w
-                    WHERE w.psp = pe.psp AND w.object_ref = pe.object_ref
-                      AND w.type IN ('charge.dispute.funds_withdrawn', 'CHARGEBACK'));
+INSERT INTO inquiry_ends_unread (partition)
+SELECT c.relname FROM pg_inherits i
+  JOIN pg_class c ON c.oid = i.inhrelid
+ WHERE i.inhparent = 'psp_events'::regclass
+ON CONFLICT DO NOTHING;
