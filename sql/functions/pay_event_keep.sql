@@ -31,17 +31,25 @@ BEGIN
     END IF;
 
     PERFORM pg_advisory_xact_lock(1436, hashtext(p_psp || ' ' || p_event_id));
-    SELECT k.* INTO v FROM psp_event_kept(p_psp, p_event_id) k;
+    -- its id first, by psp_event_ids' key: a new event (nearly every one)
+    -- costs that one look-up, not psp_event_kept's call as well
+    PERFORM 1 FROM psp_event_ids i WHERE i.psp = p_psp AND i.event_id = p_event_id;
     IF FOUND THEN
-        RETURN QUERY SELECT 'duplicate'::text, v.merchant_id, v.checkout_id, v.state;
-        RETURN;
+        SELECT k.* INTO v FROM psp_event_kept(p_psp, p_event_id) k;
+        IF FOUND THEN
+            RETURN QUERY SELECT 'duplicate'::text, v.merchant_id, v.checkout_id, v.state;
+            RETURN;
+        END IF;
     END IF;
 
     SELECT * INTO a FROM pay_event_apply(p_psp, p_event_id, p_kind, p_type, p_token,
                                          p_reference, p_amount, p_currency, p_payment_ref,
                                          p_object_ref, p_tokens) x;
 
-    v_state := psp_event_state(p_psp, p_event_id, p_reference, a.outcome);
+    -- applied: recorded in webhook_events by whichever path applied it
+    -- (psp_event_state's answer for it, without its call and look-up)
+    v_state := CASE WHEN a.outcome = 'applied' THEN 'applied'
+                    ELSE psp_event_state(p_psp, p_event_id, p_reference, a.outcome) END;
 
     INSERT INTO psp_events (psp, event_id, state, body, headers, key_id, kind, type,
                             token, reference, amount, currency, payment_ref, object_ref,

@@ -3430,6 +3430,55 @@ Test(sql, a_paid_event_reads_its_token_once_and_books_its_orders_in_one_statemen
     PQfinish(c);
 }
 
+/* A new event kept by pay_event_keep (the webhook's transaction) looks its
+ * id up in psp_event_ids by the key and calls neither psp_event_kept (only
+ * for an id found there) nor psp_event_state (its state when applied: the
+ * row every path that answers "applied" writes); its state and record are
+ * what they were, and a second delivery is still found, as a duplicate of
+ * the applied event. */
+Test(sql, a_new_event_kept_calls_no_duplicate_or_state_function)
+{
+    PGconn      *c = sqlt_connect();
+    char         m[24], tok[64], evt[48], ref[48];
+    const char  *called;
+    const char  *keep = "SELECT outcome || ' ' || state FROM pay_event_keep('stripe', $1,"
+                        " 'CAPTURED', 'checkout.session.completed', 'tok_sent', $3, 1500,"
+                        " 'USD', 'pi_kept', '', ARRAY[$2], '\\x7b7d'::bytea, '{}', 'k1')";
+
+    new_merchant(c, m);
+    claim(c, &(claim_req_t){ .merchant = m });
+    finish(c, m, "k1", "1", "co_1", "EXECUTING", "cs_1", NULL, "201", "{}");
+    snprintf(tok, sizeof(tok), "%s.cs_1", m);
+    snprintf(evt, sizeof(evt), "evt_%s", m);
+    snprintf(ref, sizeof(ref), "%s:co_1", m);
+    OK0(c, "SELECT pay_inbox_partitions(1)");
+
+    OK0(c, "BEGIN");
+    OK0(c, "SET LOCAL track_functions = 'all'");
+    cr_assert_str_eq(VAL(c, keep, evt, tok, ref), "applied applied");
+    called = VAL0(c, "SELECT string_agg(funcname || ': ' || calls, ', '"
+                     " ORDER BY funcname) FROM pg_stat_xact_user_functions"
+                     " WHERE funcname IN ('psp_event_kept', 'psp_event_state')");
+    cr_expect_null(called, "called for a new event: %s", called);
+    OK0(c, "COMMIT");
+
+    cr_expect_str_eq(VAL(c, "SELECT (SELECT state || ' ' || outcome || ' ' || checkout_id"
+                            "         FROM psp_events WHERE event_id = $1)"
+                            " || ' ' || (SELECT outcome FROM webhook_events"
+                            "             WHERE psp = 'stripe' AND event_id = $1)"
+                            " || ' ' || (SELECT status FROM checkouts"
+                            "             WHERE merchant_id = $2 AND checkout_id = 'co_1')",
+                         evt, m),
+                     "applied applied co_1 applied SUCCESS");
+    /* delivered again: found by its id, nothing applied twice */
+    cr_expect_str_eq(VAL(c, keep, evt, tok, ref), "duplicate applied");
+    cr_expect_str_eq(VAL(c, "SELECT (SELECT count(*) FROM psp_events WHERE event_id = $1)"
+                            " || ' ' || (SELECT count(*) FROM ledger_transactions"
+                            "             WHERE merchant_id = $2)", evt, m),
+                     "1 2");
+    PQfinish(c);
+}
+
 
 #define CP_B     "cp_00000000000000000000000b"
 
