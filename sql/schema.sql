@@ -897,6 +897,49 @@ $$;
 
 
 --
+-- Name: capture_unsendable_give_up(text, text, text, text, bigint); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.capture_unsendable_give_up(p_merchant text, p_checkout text, p_capture text, p_currency text, p_unit bigint) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+DECLARE
+    x  record;
+    n  integer := 0;
+BEGIN
+    IF coalesce(p_unit, 1) <= 1 THEN
+        RETURN 0;
+    END IF;
+
+    FOR x IN
+        UPDATE captures cp
+           SET status = 'FAILED', psp_contact = 'none',
+               failure = left('never sent: ' || money_decimal(cp.amount, cp.currency)
+                              || ' ' || cp.currency || ' is not an amount its PSP takes'
+                              || ' (a multiple of ' || money_decimal(p_unit, cp.currency)
+                              || ' ' || cp.currency || '), so no request of this capture'
+                              || ' was ever made, and nothing moved; capture again with a'
+                              || ' new Idempotency-Key, or void the rest', 1000)
+         WHERE cp.merchant_id = p_merchant AND cp.checkout_id = p_checkout
+           AND (p_capture IS NULL OR cp.capture_id = p_capture)
+           AND cp.kind = 'capture' AND cp.status = 'PENDING' AND cp.psp_ref IS NULL
+           AND cp.currency = p_currency AND cp.amount % p_unit <> 0
+           AND cp.psp = (SELECT ck.psp FROM checkouts ck
+                          WHERE ck.merchant_id = p_merchant AND ck.checkout_id = p_checkout)
+        RETURNING cp.capture_id
+    LOOP
+        PERFORM audit_append(p_merchant, p_checkout, 'capture:abandoned',
+            jsonb_build_object('capture_id', x.capture_id, 'reason', 'not_expressible'));
+        n := n + 1;
+    END LOOP;
+
+    RETURN n;
+END
+$$;
+
+
+--
 -- Name: captures_notify(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -3792,6 +3835,13 @@ BEGIN
     END IF;
 
     IF k.outcome = 'resumed' THEN
+        -- one its PSP can never be sent (an amount that is not a multiple
+        -- of its unit): no attempt of it can have reached the PSP, so it
+        -- is given up, FAILED, and answered from its row below
+        PERFORM capture_unsendable_give_up(p_merchant, x.checkout_id, x.capture_id,
+                                           x.currency, v_unit)
+           FROM captures x
+          WHERE x.merchant_id = p_merchant AND x.capture_id = k.op_id;
         -- one to send again: this attempt may reach the PSP ('trying'), and
         -- an earlier one that never said it sent nothing ('trying' still: it
         -- died, or its lease ran out) may have ('maybe'); a 'maybe' stays
@@ -3841,6 +3891,11 @@ BEGIN
            FOR UPDATE;
         SELECT * INTO o FROM payment_orders po
          WHERE po.merchant_id = p_merchant AND po.payment_order_id = p_order_id;
+        -- a capture of the checkout its PSP can never be sent, stored by
+        -- the previous release, holds nothing: given up first, so that it
+        -- neither counts as taken nor makes a void capture_in_progress
+        PERFORM capture_unsendable_give_up(p_merchant, o.checkout_id, NULL,
+                                           o.currency, v_unit);
     END IF;
 
     IF o.payment_order_id IS NULL THEN
@@ -14799,6 +14854,13 @@ REVOKE ALL ON FUNCTION public.audit_row_hash(p_prev bytea, p_merchant text, p_ch
 --
 
 REVOKE ALL ON FUNCTION public.capture_event_apply(p_psp text, p_event_id text, p_kind text, p_reference text, p_amount bigint, p_currency text, p_object_ref text, p_payment_ref text, OUT outcome text, OUT merchant_id text, OUT checkout_id text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION capture_unsendable_give_up(p_merchant text, p_checkout text, p_capture text, p_currency text, p_unit bigint); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.capture_unsendable_give_up(p_merchant text, p_checkout text, p_capture text, p_currency text, p_unit bigint) FROM PUBLIC;
 
 
 --

@@ -16,6 +16,12 @@
 -- rounded down to it, and none is stored that the PSP cannot be sent:
 -- what is left below the unit, or an amount that is not a multiple of it,
 -- is refused (not_expressible, refundable what is left), nothing stored.
+-- A PENDING capture of the checkout that the previous release stored with
+-- an amount that is not a multiple of p_unit (it claimed what was left
+-- whole) can never be sent, so none of its attempts reached the PSP: it is
+-- given up (capture_unsendable_give_up: FAILED, its amount capturable
+-- again) in this transaction, when its key comes again (answered from its
+-- row: settled) and by any new claim of the checkout, a void's included.
 CREATE OR REPLACE FUNCTION pay_capture_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_capture_id text, p_order_id text, p_amount bigint, p_currency text, p_kind text, p_metadata jsonb, p_final boolean, p_psp_conf jsonb, p_unit bigint)
  RETURNS TABLE(outcome text, lease bigint, retry_after integer, response_status integer, response_body text, refund_id text, psp text, payment_ref text, amount bigint, currency text, reason text, refundable bigint, op_status text, psp_ref text, failure text, claim_age bigint, psp_conf jsonb)
  LANGUAGE plpgsql
@@ -66,6 +72,13 @@ BEGIN
     END IF;
 
     IF k.outcome = 'resumed' THEN
+        -- one its PSP can never be sent (an amount that is not a multiple
+        -- of its unit): no attempt of it can have reached the PSP, so it
+        -- is given up, FAILED, and answered from its row below
+        PERFORM capture_unsendable_give_up(p_merchant, x.checkout_id, x.capture_id,
+                                           x.currency, v_unit)
+           FROM captures x
+          WHERE x.merchant_id = p_merchant AND x.capture_id = k.op_id;
         -- one to send again: this attempt may reach the PSP ('trying'), and
         -- an earlier one that never said it sent nothing ('trying' still: it
         -- died, or its lease ran out) may have ('maybe'); a 'maybe' stays
@@ -115,6 +128,11 @@ BEGIN
            FOR UPDATE;
         SELECT * INTO o FROM payment_orders po
          WHERE po.merchant_id = p_merchant AND po.payment_order_id = p_order_id;
+        -- a capture of the checkout its PSP can never be sent, stored by
+        -- the previous release, holds nothing: given up first, so that it
+        -- neither counts as taken nor makes a void capture_in_progress
+        PERFORM capture_unsendable_give_up(p_merchant, o.checkout_id, NULL,
+                                           o.currency, v_unit);
     END IF;
 
     IF o.payment_order_id IS NULL THEN

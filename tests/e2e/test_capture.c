@@ -1419,6 +1419,149 @@ Test(capture, adyen_idr_a_rest_below_one_rupiah_is_refused_and_the_hold_voided)
 }
 
 
+/*
+ * A capture of the rest of the first order as the previous release left
+ * it when that rest was not whole rupiah: 10000.02 IDR captured at the
+ * PSP's dashboard, split 3333.34 IDR an order (in ISO's units: the amount
+ * is not whole rupiah); then, under key, the previous release's claim of
+ * all that was left, 6666.66 IDR, PENDING, its request never built (Adyen
+ * counts whole rupiah), the key's lease over, psp_contact 'maybe' (the
+ * column's default, as a row from before it).  Its id.
+ */
+static char *
+capture_left_unsendable(held_t *h, const char *key)
+{
+    char         fp[65];
+    char        *id;
+    const char  *params[5];
+
+    params[0] = h->psp;
+    params[1] = uid("evt");
+    params[2] = str_printf("%s:%s", h->m.id, h->co);
+    params[3] = db_scalar("SELECT psp_payment_ref FROM checkouts WHERE "
+                          "merchant_id = $1 AND checkout_id = $2", 2,
+                          (const char *[]){ h->m.id, h->co });
+    params[4] = uid("cap");
+    cr_assert_not_null(params[3]);
+    cr_assert_str_eq(db_scalar("SELECT outcome FROM pay_event_apply($1, $2, "
+                               "'CAPTURE_SUCCEEDED', 'CAPTURE', NULL, $3, "
+                               "1000002, 'IDR', $4, $5, NULL)", 5, params),
+                     "captured_outside");
+    cr_assert_eq(captured(h, 0), 333334);
+
+    fingerprint("POST", str_printf("/v1/payments/%s/capture",
+                                   order_id(h, 0)), "{}", fp);
+    id = db_scalar("SELECT 'cp_' || encode(gen_random_bytes_compat(12), "
+                   "'hex')", 0, NULL);
+    cr_assert_not_null(id);
+
+    params[0] = h->m.id;
+    params[1] = key;
+    params[2] = fp;
+    params[3] = id;
+    params[4] = order_id(h, 0);
+    cr_assert_str_eq(db_scalar("SELECT outcome || ' ' || amount FROM "
+                               "pay_capture_claim($1, $2, $3, 30, 86400, $4, "
+                               "$5, NULL, NULL, 'capture', '{}', false)", 5,
+                               params),
+                     "new 666666");
+    cr_assert_str_eq(db_scalar("UPDATE captures SET psp_contact = 'maybe' "
+                               "WHERE merchant_id = $1 AND capture_id = $2 "
+                               "RETURNING 'planted'", 2,
+                               (const char *[]){ h->m.id, id }),
+                     "planted");
+    cr_assert_str_eq(db_scalar("UPDATE idempotency_keys SET lease_until = "
+                               "now() - interval '1 second' WHERE "
+                               "merchant_id = $1 AND idem_key = $2 "
+                               "RETURNING 'over'", 2, params),
+                     "over");
+
+    return id;
+}
+
+
+/* the capture's answer under its key: 201, FAILED, never sent */
+static void
+expect_given_up(const held_t *h, resp_t *r, const char *id)
+{
+    json_t      *j;
+    const char  *failure;
+
+    cr_assert_eq(r->status, 201, "%s", r->body);
+    j = resp_json(r);
+    cr_expect_str_eq(json_string_value(json_object_get(j, "capture_id")), id,
+                     "%s", r->body);
+    cr_expect_str_eq(json_string_value(json_object_get(j, "status")),
+                     "FAILED", "%s", r->body);
+    cr_expect_str_eq(json_string_value(json_object_get(j, "amount")),
+                     "6666.66", "%s", r->body);
+    failure = json_string_value(json_object_get(j, "failure"));
+    cr_expect(failure != NULL && strncmp(failure, "never sent", 10) == 0,
+              "%s", r->body);
+    cr_expect_eq(mock_requests(str_printf("%s:%s", h->m.id, id)), 0,
+                 "the PSP was sent it");
+    cr_expect_eq(ql("SELECT count(*) FROM audit_log WHERE merchant_id = $1 "
+                    "AND action = 'capture:abandoned' AND "
+                    "detail->>'capture_id' = $2", h->m.id, id), 1);
+}
+
+
+/*
+ * A capture the previous release stored PENDING with an amount Adyen
+ * cannot be sent (6666.66 IDR: it counts whole rupiah) is given up when
+ * its key comes again: no request of it could ever be built, so none
+ * reached the PSP.  201 FAILED "never sent" (the same answer at the next
+ * retry), its amount capturable again, and the hold is voided.  Before:
+ * 502 at every retry (the request cannot be built), the capture PENDING
+ * for good, and every void 409.
+ */
+Test(capture, adyen_idr_a_pending_capture_adyen_cannot_be_sent_is_given_up_at_its_retry)
+{
+    held_t   h;
+    resp_t  *r;
+    char    *key, *id;
+
+    held_idr(&h);
+    key = uid("ck");
+    id = capture_left_unsendable(&h, key);
+
+    r = capture(&h, 0, NULL, key);
+    expect_given_up(&h, r, id);
+
+    r = capture(&h, 0, NULL, key);
+    expect_given_up(&h, r, id);
+    cr_expect_str_eq(resp_header(r, "Idempotent-Replayed"), "true");
+
+    expect_voided(&h, 0);
+    cr_expect_eq(captured_total(&h), 1000002);
+    expect_books(&h, 1000002);
+}
+
+
+/*
+ * The same capture when its key never comes again: the void gives it up
+ * in its own transaction (its request could never be built) and releases
+ * the hold; the key then answers 201 FAILED from the row.  Before: every
+ * void 409, the hold never released.
+ */
+Test(capture, adyen_idr_a_pending_capture_adyen_cannot_be_sent_does_not_block_the_void)
+{
+    held_t   h;
+    resp_t  *r;
+    char    *key, *id;
+
+    held_idr(&h);
+    key = uid("ck");
+    id = capture_left_unsendable(&h, key);
+
+    expect_voided(&h, 1);
+    cr_expect_eq(captured_total(&h), 1000002);
+    expect_books(&h, 1000002);
+
+    r = capture(&h, 0, NULL, key);
+    expect_given_up(&h, r, id);
+}
+
 /* the data of the one delivery of type that ep's receiver answered 204 */
 static json_t *
 delivered_data_of(const endpoint_t *ep, const char *type)

@@ -4354,6 +4354,104 @@ Test(sql, a_capture_without_an_amount_takes_what_the_psp_can_be_sent,
     PQfinish(c);
 }
 
+/* pay_capture_claim of the void of po's checkout under id, with the PSP's
+ * unit: its outcome and amount */
+static const char *
+void_claim_unit(PGconn *c, const char *m, const char *id, const char *po, const char *unit)
+{
+    return VAL(c, "SELECT outcome || ' ' || coalesce(amount::text, '-')"
+                  " FROM pay_capture_claim($1, $2, $3, 30, 86400, $2, $4, NULL,"
+                  " NULL, 'void', '{}', true, NULL, $5::bigint)", m, id, FP_A, po, unit);
+}
+
+/* id's capture as the previous release left it when its request could not
+ * be built: the key's lease over, psp_contact as a row from before its
+ * column ('maybe', the column's default) */
+static void
+capture_left_unsent(PGconn *c, const char *m, const char *id)
+{
+    OK(c, "UPDATE captures SET psp_contact = 'maybe' WHERE merchant_id = $1"
+          " AND capture_id = $2", m, id);
+    OK(c, "UPDATE idempotency_keys SET lease_until = now() - interval '1 second'"
+          " WHERE merchant_id = $1 AND idem_key = $2", m, id);
+}
+
+Test(sql, a_pending_capture_the_psp_cannot_be_sent_is_given_up,
+     .description = "pay_capture_claim with the PSP's unit (100: whole rupiah) gives up a PENDING capture of an amount that is not a multiple of it (stored by the previous release, which claimed all that was left, 10.50 IDR: its request can never be built, so nothing was ever sent, whatever its psp_contact): resumed under its key it is settled FAILED ('never sent', psp_contact none, audited capture:abandoned, capture.failed queued), its amount capturable again; with a unit of 1 (a PSP that counts sen) it is resumed as before; one nobody resumes is given up by the checkout's void, in the void's transaction, and its key then answered from its row; a new capture of the checkout gives it up first and claims its amount (rounded down) again; a PENDING capture of an amount the PSP can be sent still makes the void capture_in_progress (before: resumed at every retry, and every void capture_in_progress)")
+{
+    PGconn  *c = sqlt_connect();
+    char     m[24];
+
+    new_merchant(c, m);
+    OK(c, "INSERT INTO notify_endpoints (merchant_id, endpoint_id, url, host, event_types,"
+          " secret_sealed) VALUES ($1, 'ep_0000000000000000000000aa', 'https://shop.example/hooks',"
+          " 'shop.example', '{}', 'v1.k.sealed')", m);
+    held_in(c, m, "adyen", "IDR", IDR_ORDERS("1050", "9950"), "11000");
+
+    /* the previous release's claims (no unit): all that was left */
+    cr_assert_str_eq(capture_claim(c, m, "cp_00000000000000000000004a", "co_1_1", NULL),
+                     "new 1050");
+    cr_assert_str_eq(capture_claim(c, m, "cp_00000000000000000000004b", "co_1_2", NULL),
+                     "new 9950");
+    capture_left_unsent(c, m, "cp_00000000000000000000004a");
+    capture_left_unsent(c, m, "cp_00000000000000000000004b");
+
+    /* a PSP that counts sen could be sent it: resumed, as before */
+    cr_expect_str_eq(capture_claim_unit(c, m, "cp_00000000000000000000004b", "co_1_2",
+                                        NULL, "1"), "resumed 9950 -");
+    capture_left_unsent(c, m, "cp_00000000000000000000004b");
+
+    /* its retry: given up, settled FAILED; the other one is not its */
+    cr_expect_str_eq(capture_claim_unit(c, m, "cp_00000000000000000000004a", "co_1_1",
+                                        NULL, "100"), "settled 1050 -");
+    cr_expect_str_eq(VAL(c, "SELECT status || ' ' || psp_contact || ' '"
+                            " || (failure LIKE 'never sent: 10.50 IDR %')::text FROM captures"
+                            " WHERE merchant_id = $1 AND capture_id = 'cp_00000000000000000000004a'", m),
+                     "FAILED none true");
+    cr_expect_str_eq(VAL(c, "SELECT count(*) FROM audit_log WHERE merchant_id = $1"
+                            " AND action = 'capture:abandoned'"
+                            " AND detail->>'capture_id' = 'cp_00000000000000000000004a'"
+                            " AND detail->>'reason' = 'not_expressible'", m), "1");
+    cr_expect_str_eq(VAL(c, "SELECT count(*) FROM notifications WHERE merchant_id = $1"
+                            " AND event_type = 'capture.failed'"
+                            " AND object_id = 'cp_00000000000000000000004a'", m), "1");
+    cr_expect_str_eq(VAL(c, "SELECT status FROM captures WHERE merchant_id = $1"
+                            " AND capture_id = 'cp_00000000000000000000004b'", m), "PENDING");
+
+    /* the void gives up the one nobody resumes; its capture's key is then
+     * answered from the row */
+    cr_expect_str_eq(void_claim_unit(c, m, "vd_00000000000000000000004d", "co_1_1", "100"),
+                     "new 11000");
+    cr_expect_str_eq(VAL(c, "SELECT string_agg(capture_id || ' ' || status, ', '"
+                            " ORDER BY capture_id) FROM captures WHERE merchant_id = $1", m),
+                     "cp_00000000000000000000004a FAILED, cp_00000000000000000000004b FAILED, "
+                     "vd_00000000000000000000004d PENDING");
+    cr_expect_str_eq(capture_claim_unit(c, m, "cp_00000000000000000000004b", "co_1_2",
+                                        NULL, "100"), "settled 9950 -");
+
+    /* a new capture of the checkout gives it up first: its amount is
+     * capturable again in the same transaction */
+    new_merchant(c, m);
+    held_in(c, m, "adyen", "IDR", IDR_ORDERS("1050", "9950"), "11000");
+    cr_assert_str_eq(capture_claim(c, m, "cp_00000000000000000000004e", "co_1_1", NULL),
+                     "new 1050");
+    capture_left_unsent(c, m, "cp_00000000000000000000004e");
+    cr_expect_str_eq(capture_claim_unit(c, m, "cp_00000000000000000000004f", "co_1_1",
+                                        NULL, "100"), "new 1000 -");
+
+    /* one the PSP can be sent may have been: the void waits for it */
+    cr_assert_str_eq(capture_claim(c, m, "cp_00000000000000000000005a", "co_1_2", "9900"),
+                     "new 9900");
+    capture_left_unsent(c, m, "cp_00000000000000000000005a");
+    cr_expect_str_eq(void_claim_unit(c, m, "vd_00000000000000000000005b", "co_1_2", "100"),
+                     "capture_in_progress -");
+    cr_expect_str_eq(VAL(c, "SELECT string_agg(capture_id || ' ' || status, ', '"
+                            " ORDER BY capture_id) FROM captures WHERE merchant_id = $1", m),
+                     "cp_00000000000000000000004e FAILED, cp_00000000000000000000004f PENDING, "
+                     "cp_00000000000000000000005a PENDING");
+    PQfinish(c);
+}
+
 Test(sql, a_capture_made_at_the_psp_is_split_in_the_psps_unit,
      .description = "capture_event_apply: 10000 IDR captured at the PSP's dashboard (1000000 ISO minor units) over a manual checkout of three orders of 10000.00 IDR is split in whole rupiah, 3334 + 3333 + 3333 IDR (captured_outside), so that each order's rest is whole rupiah and is captured whole at a PSP that counts them (6667.00 IDR); 10000.70 IDR over a like checkout, from a PSP that counts sen, is split in tens of sen, 3333.60 + 3333.60 + 3333.50; every transaction balanced (before: 3333.34 + 3333.33 + 3333.33, rests Adyen cannot be sent)")
 {
