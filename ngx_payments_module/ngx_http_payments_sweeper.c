@@ -68,6 +68,8 @@ static void ngx_http_payments_sweep_round(ngx_event_t *ev);
 static void ngx_http_payments_sweep_leased(ngx_http_payments_pg_query_t *q,
     PGresult *res);
 static void ngx_http_payments_sweep_resume(ngx_http_payments_sweeper_t *sw);
+static char *ngx_http_payments_sweep_units(ngx_pool_t *pool,
+    ngx_http_payments_main_conf_t *pmcf);
 
 
 /*
@@ -251,6 +253,12 @@ ngx_http_payments_sweeper_init(ngx_cycle_t *cycle,
     *p++ = '}';
     *p = '\0';
 
+    /* and the currencies each counts in coarser units than ISO's */
+    sw->units = ngx_http_payments_sweep_units(cycle->pool, pmcf);
+    if (sw->units == NULL) {
+        return NGX_ERROR;
+    }
+
     /* the master's: the reload's new worker holds the same lease */
     (void) ngx_http_payments_instance_owner(cycle, (u_char *) sw->owner,
                                            sizeof(sw->owner));
@@ -278,6 +286,7 @@ ngx_http_payments_sweeper_init(ngx_cycle_t *cycle,
             sw->method_psps = first->method_psps;
             sw->open_psps = first->open_psps;
             sw->windows = first->windows;
+            sw->units = first->units;
             ngx_memcpy(sw->owner, first->owner, sizeof(sw->owner));
         }
 
@@ -304,6 +313,75 @@ ngx_http_payments_sweeper_init(ngx_cycle_t *cycle,
     return NGX_OK;
 }
 
+
+/*
+ * The PSPs' units where they are coarser than ISO 4217's (pay_psp_unit of
+ * each one's dialect), as JSON for pay_holds_sweep: {"adyen":{"CVE":100,
+ * "IDR":100},...}; "{}" when none.  A capture in flight whose amount is
+ * not a multiple of its PSP's unit was never sent (its request cannot be
+ * built), and is given up rather than hold a release for ever.  Names
+ * are [a-z0-9_-] (payments_psp), codes capital letters: nothing to quote.
+ * Made once, at the worker's start.
+ */
+
+static char *
+ngx_http_payments_sweep_units(ngx_pool_t *pool,
+    ngx_http_payments_main_conf_t *pmcf)
+{
+    char                     *units;
+    size_t                    len, n, k;
+    u_char                   *p, *first;
+    int64_t                   unit;
+    ngx_uint_t                i;
+    const pay_currency_t     *cur;
+    ngx_http_payments_psp_t  *psp;
+
+    psp = pmcf->psps->elts;
+
+    for (n = 0; pay_currency_at(n) != NULL; n++) { /* void */ }
+
+    len = sizeof("{}");
+
+    for (i = 0; i < pmcf->psps->nelts; i++) {
+        len += psp[i].name.len + sizeof(",\"\":{}")
+               + n * (sizeof(",\"XXX\":") + NGX_INT64_LEN);
+    }
+
+    units = ngx_pnalloc(pool, len);
+    if (units == NULL) {
+        return NULL;
+    }
+
+    p = (u_char *) units;
+    *p++ = '{';
+
+    for (i = 0; i < pmcf->psps->nelts; i++) {
+        first = p;
+        p = ngx_sprintf(p, "%s\"%V\":{", p[-1] == '{' ? "" : ",",
+                        &psp[i].name);
+
+        for (k = 0; (cur = pay_currency_at(k)) != NULL; k++) {
+            unit = pay_psp_unit(psp[i].dialect, cur->code);
+
+            if (unit > 1) {
+                p = ngx_sprintf(p, "%s\"%s\":%L", p[-1] == '{' ? "" : ",",
+                                cur->code, unit);
+            }
+        }
+
+        if (p[-1] == '{') {
+            p = first;              /* none coarser: not listed */
+            continue;
+        }
+
+        *p++ = '}';
+    }
+
+    *p++ = '}';
+    *p = '\0';
+
+    return units;
+}
 
 void
 ngx_http_payments_sweeper_exit(ngx_cycle_t *cycle)

@@ -137,6 +137,10 @@ struct ngx_http_payments_sweeper_s {
     char                               *windows;    /* "{604800,…}": their
                                                        auth_window, in
                                                        psps' order */
+    char                               *units;      /* {"adyen":{"IDR":
+                                                       100,…},…}: their
+                                                       units coarser than
+                                                       ISO's */
 
     /* the checkouts whose PSP gave no usable answer, logged at error
      * once, then at info (a PSP that forgot a session would otherwise

@@ -111,14 +111,15 @@ ngx_http_payments_sweep_holds(ngx_http_payments_sweeper_t *sw)
     sw->params[3] = ngx_http_payments_num(sw->pool,
                                           NGX_HTTP_PAYMENTS_HOLD_WARN);
     sw->params[4] = "100";
+    sw->params[5] = sw->units;
 
     if (sw->params[3] == NULL
         || ngx_http_payments_sweep_query(sw,
                                          "SELECT merchant_id, checkout_id, "
                                          "psp, action, left_seconds, "
                                          "expiring FROM pay_holds_sweep($1, "
-                                         "$2, $3, $4, $5)",
-                                         5,
+                                         "$2, $3, $4, $5, $6::jsonb)",
+                                         6,
                                          ngx_http_payments_sweep_holds_read)
            != NGX_OK)
     {

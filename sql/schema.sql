@@ -5476,6 +5476,18 @@ $$;
 --
 
 CREATE FUNCTION public.pay_holds_sweep(p_owner text, p_psps text[], p_windows integer[], p_warn_before integer, p_limit integer) RETURNS TABLE(merchant_id text, checkout_id text, psp text, action text, left_seconds bigint, expiring bigint)
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT merchant_id, checkout_id, psp, action, left_seconds, expiring FROM pay_holds_sweep(p_owner, p_psps, p_windows, p_warn_before, p_limit, NULL::jsonb);
+$$;
+
+
+--
+-- Name: pay_holds_sweep(text, text[], integer[], integer, integer, jsonb); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_holds_sweep(p_owner text, p_psps text[], p_windows integer[], p_warn_before integer, p_limit integer, p_units jsonb) RETURNS TABLE(merchant_id text, checkout_id text, psp text, action text, left_seconds bigint, expiring bigint)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $$
@@ -5484,6 +5496,7 @@ DECLARE
     v_n     bigint;
     v_open  boolean;
     h       record;
+    v_cur   text;
 BEGIN
     IF coalesce(array_length(p_psps, 1), 0) <> coalesce(array_length(p_windows, 1), 0) THEN
         RAISE EXCEPTION 'pay_holds_sweep: one window per PSP'
@@ -5529,6 +5542,20 @@ BEGIN
              WHERE v_open AND po.merchant_id = h.m AND po.checkout_id = h.co
              ORDER BY po.payment_order_id
                FOR UPDATE;
+            -- a capture its PSP can never be sent will never settle: given
+            -- up, so that it does not hold the release for ever
+            IF v_open AND p_units ? h.p
+               AND EXISTS (SELECT 1 FROM captures x
+                            WHERE x.merchant_id = h.m AND x.checkout_id = h.co
+                              AND x.status = 'PENDING' AND x.kind = 'capture') THEN
+                FOR v_cur IN SELECT DISTINCT po.currency FROM payment_orders po
+                              WHERE po.merchant_id = h.m AND po.checkout_id = h.co
+                                AND p_units -> h.p ? po.currency
+                LOOP
+                    PERFORM capture_unsendable_give_up(h.m, h.co, NULL, v_cur,
+                                                       (p_units -> h.p ->> v_cur)::bigint);
+                END LOOP;
+            END IF;
             IF v_open AND EXISTS (SELECT 1 FROM captures x
                                   WHERE x.merchant_id = h.m AND x.checkout_id = h.co
                                     AND x.status = 'PENDING') THEN
@@ -15521,6 +15548,14 @@ GRANT ALL ON FUNCTION public.pay_get_payout(p_merchant text, p_payout_id text) T
 
 REVOKE ALL ON FUNCTION public.pay_holds_sweep(p_owner text, p_psps text[], p_windows integer[], p_warn_before integer, p_limit integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.pay_holds_sweep(p_owner text, p_psps text[], p_windows integer[], p_warn_before integer, p_limit integer) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_holds_sweep(p_owner text, p_psps text[], p_windows integer[], p_warn_before integer, p_limit integer, p_units jsonb); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_holds_sweep(p_owner text, p_psps text[], p_windows integer[], p_warn_before integer, p_limit integer, p_units jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_holds_sweep(p_owner text, p_psps text[], p_windows integer[], p_warn_before integer, p_limit integer, p_units jsonb) TO payments_gateway;
 
 
 --

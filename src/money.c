@@ -64,6 +64,13 @@ static const pay_currency_t  pay_currencies[] = {
 
 
 const pay_currency_t *
+pay_currency_at(size_t i)
+{
+    return i < PAY_NCURRENCIES ? &pay_currencies[i] : NULL;
+}
+
+
+const pay_currency_t *
 pay_currency_find(const char *code, size_t len)
 {
     int     cmp;

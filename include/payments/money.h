@@ -17,6 +17,10 @@ typedef struct {
  * Returns a pointer into a static table, or NULL. */
 const pay_currency_t *pay_currency_find(const char *code, size_t len);
 
+/* The i-th currency of the table (code order), or NULL past its end: every
+ * active ISO 4217 currency, for a caller that lists them all. */
+const pay_currency_t *pay_currency_at(size_t i);
+
 typedef enum {
     PAY_AMOUNT_OK = 0,
     PAY_AMOUNT_SYNTAX,      /* not ^(0|[1-9][0-9]*)(\.[0-9]+)?$ */

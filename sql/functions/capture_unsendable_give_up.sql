@@ -20,7 +20,9 @@
 -- capture (its own row; the claim then answers it from its row,
 -- 'settled') and, under the checkout's and orders' locks, on every new
 -- claim of the checkout (a void included, so that none is refused
--- capture_in_progress because of one).  The number given up.
+-- capture_in_progress because of one); and by pay_holds_sweep, under the
+-- same locks, for a hold past its end, so that it does not postpone the
+-- release for ever.  The number given up.
 CREATE OR REPLACE FUNCTION capture_unsendable_give_up(p_merchant text, p_checkout text, p_capture text, p_currency text, p_unit bigint)
  RETURNS integer
  LANGUAGE plpgsql

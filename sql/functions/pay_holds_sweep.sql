@@ -7,10 +7,17 @@
 -- unless a capture or void of it is still in flight (PENDING): then the
 -- PSP's word on it decides first, and the release waits (action
 -- 'postponed', each round, left_seconds how long past its end).
+-- A capture in flight that its PSP can never be sent (an amount that is
+-- not a multiple of the PSP's unit in its currency, stored by an earlier
+-- release: its request was never built, no word of it will come) does not
+-- hold the release: it is given up first (capture_unsendable_give_up),
+-- under the same locks.  p_units: each PSP's units where they are coarser
+-- than ISO's ({"adyen": {"IDR": 100, "CVE": 100}}: pay_psp_unit of its
+-- dialect; NULL or absent: none given up).
 -- Every row carries how many holds end within p_warn_before (for
 -- /metrics); a row with a NULL checkout_id only says that.  Only the
 -- lease's owner acts.
-CREATE OR REPLACE FUNCTION pay_holds_sweep(p_owner text, p_psps text[], p_windows integer[], p_warn_before integer, p_limit integer)
+CREATE OR REPLACE FUNCTION pay_holds_sweep(p_owner text, p_psps text[], p_windows integer[], p_warn_before integer, p_limit integer, p_units jsonb)
  RETURNS TABLE(merchant_id text, checkout_id text, psp text, action text, left_seconds bigint, expiring bigint)
  LANGUAGE plpgsql
  SECURITY DEFINER
@@ -21,6 +28,7 @@ DECLARE
     v_n     bigint;
     v_open  boolean;
     h       record;
+    v_cur   text;
 BEGIN
     IF coalesce(array_length(p_psps, 1), 0) <> coalesce(array_length(p_windows, 1), 0) THEN
         RAISE EXCEPTION 'pay_holds_sweep: one window per PSP'
@@ -66,6 +74,20 @@ BEGIN
              WHERE v_open AND po.merchant_id = h.m AND po.checkout_id = h.co
              ORDER BY po.payment_order_id
                FOR UPDATE;
+            -- a capture its PSP can never be sent will never settle: given
+            -- up, so that it does not hold the release for ever
+            IF v_open AND p_units ? h.p
+               AND EXISTS (SELECT 1 FROM captures x
+                            WHERE x.merchant_id = h.m AND x.checkout_id = h.co
+                              AND x.status = 'PENDING' AND x.kind = 'capture') THEN
+                FOR v_cur IN SELECT DISTINCT po.currency FROM payment_orders po
+                              WHERE po.merchant_id = h.m AND po.checkout_id = h.co
+                                AND p_units -> h.p ? po.currency
+                LOOP
+                    PERFORM capture_unsendable_give_up(h.m, h.co, NULL, v_cur,
+                                                       (p_units -> h.p ->> v_cur)::bigint);
+                END LOOP;
+            END IF;
             IF v_open AND EXISTS (SELECT 1 FROM captures x
                                   WHERE x.merchant_id = h.m AND x.checkout_id = h.co
                                     AND x.status = 'PENDING') THEN
@@ -86,6 +108,19 @@ BEGIN
 
     RETURN QUERY SELECT NULL::text, NULL::text, NULL::text, NULL::text, NULL::bigint, v_n;
 END
+$function$;
+REVOKE ALL ON FUNCTION pay_holds_sweep(p_owner text, p_psps text[], p_windows integer[], p_warn_before integer, p_limit integer, p_units jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pay_holds_sweep(p_owner text, p_psps text[], p_windows integer[], p_warn_before integer, p_limit integer, p_units jsonb) TO payments_gateway;
+
+-- The previous release's signature, without the PSPs' units, which its
+-- workers call during an upgrade: no capture given up.
+CREATE OR REPLACE FUNCTION pay_holds_sweep(p_owner text, p_psps text[], p_windows integer[], p_warn_before integer, p_limit integer)
+ RETURNS TABLE(merchant_id text, checkout_id text, psp text, action text, left_seconds bigint, expiring bigint)
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'public', 'pg_temp'
+AS $function$
+    SELECT merchant_id, checkout_id, psp, action, left_seconds, expiring FROM pay_holds_sweep(p_owner, p_psps, p_windows, p_warn_before, p_limit, NULL::jsonb);
 $function$;
 REVOKE ALL ON FUNCTION pay_holds_sweep(p_owner text, p_psps text[], p_windows integer[], p_warn_before integer, p_limit integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pay_holds_sweep(p_owner text, p_psps text[], p_windows integer[], p_warn_before integer, p_limit integer) TO payments_gateway;

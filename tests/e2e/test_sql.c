@@ -4452,6 +4452,57 @@ Test(sql, a_pending_capture_the_psp_cannot_be_sent_is_given_up,
     PQfinish(c);
 }
 
+Test(sql, the_sweeper_gives_up_a_capture_the_psp_cannot_be_sent_and_releases_the_hold,
+     .description = "pay_holds_sweep with the PSPs' units ({\"adyen\":{\"IDR\":100}}): an Adyen IDR hold past its end whose only capture in flight is one the previous release stored with an amount Adyen cannot be sent (10.50 IDR) gives it up (FAILED, audited capture:abandoned) and releases the hold (expired) in the same transaction; the previous release's signature, without units, postpones it as before")
+{
+    PGconn      *c = sqlt_connect();
+    char         m[24];
+    int          i;
+    const char  *mine =
+        "SELECT coalesce(string_agg(checkout_id || ' ' || action, ','), 'none')"
+        " FROM pay_holds_sweep('sqltest', '{adyen}', '{604800}', 0, 1000)"
+        " WHERE merchant_id = $1";
+    const char  *units =
+        "SELECT coalesce(string_agg(checkout_id || ' ' || action, ','), 'none')"
+        " FROM pay_holds_sweep('sqltest', '{adyen}', '{604800}', 0, 1000,"
+        " '{\"adyen\":{\"IDR\":100}}') WHERE merchant_id = $1";
+
+    new_merchant(c, m);
+    held_in(c, m, "adyen", "IDR", IDR_ORDERS("1050", "9950"), "11000");
+    cr_assert_str_eq(capture_claim(c, m, "cp_00000000000000000000006a", "co_1_1", NULL),
+                     "new 1050");
+    capture_left_unsent(c, m, "cp_00000000000000000000006a");
+
+    OK0(c, "BEGIN");
+    OK0(c, "SET LOCAL session_replication_role = replica");
+    OK(c, "UPDATE checkouts SET authorized_at = authorized_at - interval '8 days'"
+          " WHERE merchant_id = $1", m);
+    OK0(c, "COMMIT");
+
+    for (i = 0; i < 50 && strcmp(VAL0(c, "SELECT pay_sweeper_lease('sqltest', 5)::text"),
+                                 "true") != 0; i++) {
+        usleep(100000);
+    }
+    cr_assert_lt(i, 50, "the sweeper's lease is another's");
+
+    cr_expect_str_eq(VAL(c, mine, m), "co_1 postponed");
+    cr_expect_str_eq(VAL(c, "SELECT status FROM captures WHERE merchant_id = $1", m),
+                     "PENDING");
+
+    cr_expect_str_eq(VAL(c, units, m),
+                     "co_1 expired");
+    OK0(c, "UPDATE sweeper_lease SET until = now() WHERE id = 1 AND owner = 'sqltest'");
+
+    cr_expect_str_eq(VAL(c, "SELECT status || ' ' || psp_contact FROM captures"
+                            " WHERE merchant_id = $1", m), "FAILED none");
+    cr_expect_str_eq(VAL(c, "SELECT (hold_closed_at IS NOT NULL)::text FROM checkouts"
+                            " WHERE merchant_id = $1", m), "true");
+    cr_expect_str_eq(VAL(c, "SELECT count(*) FROM audit_log WHERE merchant_id = $1"
+                            " AND action = 'capture:abandoned'"
+                            " AND detail->>'reason' = 'not_expressible'", m), "1");
+    PQfinish(c);
+}
+
 Test(sql, a_capture_made_at_the_psp_is_split_in_the_psps_unit,
      .description = "capture_event_apply: 10000 IDR captured at the PSP's dashboard (1000000 ISO minor units) over a manual checkout of three orders of 10000.00 IDR is split in whole rupiah, 3334 + 3333 + 3333 IDR (captured_outside), so that each order's rest is whole rupiah and is captured whole at a PSP that counts them (6667.00 IDR); 10000.70 IDR over a like checkout, from a PSP that counts sen, is split in tens of sen, 3333.60 + 3333.60 + 3333.50; every transaction balanced (before: 3333.34 + 3333.33 + 3333.33, rests Adyen cannot be sent)")
 {

@@ -131,6 +131,29 @@ Test(money, every_listed_code_is_found,
 }
 
 
+Test(money, the_table_is_listed_in_code_order,
+     .description = "pay_currency_at lists the 168 currencies in code "
+                    "order, each the one pay_currency_find finds by its "
+                    "code, then NULL")
+{
+    size_t                 i;
+    const pay_currency_t  *cur, *prev;
+
+    for (i = 0, prev = NULL; (cur = pay_currency_at(i)) != NULL; i++) {
+        cr_expect_eq(pay_currency_find(cur->code, 3), cur, "%s", cur->code);
+        if (prev != NULL) {
+            cr_expect_lt(memcmp(prev->code, cur->code, 3), 0, "%s %s",
+                         prev->code, cur->code);
+        }
+        prev = cur;
+    }
+
+    cr_expect_eq(i, 168);
+    cr_expect_null(pay_currency_at(168));
+    cr_expect_null(pay_currency_at((size_t) -1));
+}
+
+
 Test(money, currency_length_must_be_three)
 {
     cr_assert_null(pay_currency_find("USDX", 4));
