@@ -131,6 +131,15 @@ mock_vault_save(const json_t *session)
         return NULL;
     }
 
+    /* Adyen keeps a token under the merchant account the session was
+     * made for: its delete names that account, or finds nothing */
+    if (strcmp(d, "adyen") == 0
+        && json_is_string(json_object_get(session, "merchant_account")))
+    {
+        json_object_set(m, "account",
+                        json_object_get(session, "merchant_account"));
+    }
+
     copy = json_deep_copy(m);
 
     pthread_mutex_lock(&mock_vault_lock);
@@ -1187,7 +1196,8 @@ mock_vault_retrieve(struct MHD_Connection *c, const char *dialect,
  *            Stripe's words; unknown: 404 resource_missing;
  *   adyen    DELETE /v71/storedPaymentMethods/{token}?shopperReference=
  *            &merchantAccount= (checked against Adyen's document before):
- *            204; none of that shopper's, or detached already: 422
+ *            204; none of that shopper's under that merchant account (the
+ *            session's that saved it), or detached already: 422
  *            errorCode 800 "Contract not found";
  *   generic  DELETE /payment_methods/{token}: 200 {"id", "status":
  *            "detached"}; unknown or detached already: 404.
@@ -1204,7 +1214,7 @@ mock_vault_detach(struct MHD_Connection *c, const char *dialect,
     long             latency;
     json_t          *m;
     unsigned         status;
-    const char      *key, *shopper, *d;
+    const char      *key, *shopper, *account, *d;
     mock_fault_t     fault;
     enum MHD_Result  rc;
 
@@ -1255,6 +1265,8 @@ mock_vault_detach(struct MHD_Connection *c, const char *dialect,
 
     shopper = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND,
                                           "shopperReference");
+    account = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND,
+                                          "merchantAccount");
 
     known = 0;
     was = 0;
@@ -1268,7 +1280,11 @@ mock_vault_detach(struct MHD_Connection *c, const char *dialect,
         && (strcmp(dialect, "adyen") != 0
             || (shopper != NULL
                 && strcmp(json_string_value(json_object_get(m, "customer")),
-                          shopper) == 0)))
+                          shopper) == 0
+                && (!json_is_string(json_object_get(m, "account"))
+                    || (account != NULL
+                        && strcmp(json_string_value(json_object_get(m,
+                                      "account")), account) == 0)))))
     {
         known = 1;
         was = strcmp(json_string_value(json_object_get(m, "status")),
