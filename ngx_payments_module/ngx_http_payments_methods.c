@@ -171,7 +171,8 @@ ngx_http_payments_method(ngx_http_payments_ctx_t *ctx)
     if (ngx_http_payments_query(ctx,
                                 ctx->route == PAY_ROUTE_METHOD_DETACH
                                 ? "SELECT method, psp, token_sealed, "
-                                  "checkout_id, customer_ref, psp_detached "
+                                  "checkout_id, customer_ref, psp_detached, "
+                                  "saved_account "
                                   "FROM pay_method_detach_start($1, $2, "
                                   "$3::text[])"
                                 : "SELECT pay_method_get($1, $2)",
@@ -263,7 +264,15 @@ ngx_http_payments_detach_started(ngx_http_payments_pg_query_t *q,
     }
 
     shopper = PQgetvalue(res, 0, 4);
-    account = ngx_http_payments_cstr(r->pool, &ctx->psp->merchant_account);
+
+    /* the merchant account its checkout was registered under, where the
+     * PSP keeps the method (Adyen deletes a token only under the account
+     * that stored it: under another, its 422 would read as already gone
+     * while the method is still there); none recorded: the
+     * configuration's */
+    account = PQgetisnull(res, 0, 6) || PQgetlength(res, 0, 6) == 0
+              ? ngx_http_payments_cstr(r->pool, &ctx->psp->merchant_account)
+              : (u_char *) PQgetvalue(res, 0, 6);
 
     if (account == NULL
         || pay_psp_detach_request(ctx->psp->dialect, token, shopper,

@@ -29,6 +29,9 @@ typedef struct {
     char                           *token_sealed;
     char                           *checkout_id;
     char                           *customer_ref;
+    char                           *saved_account;  /* its checkout's
+                                                       merchant account,
+                                                       NULL: not recorded */
 } ngx_http_payments_sweep_detach_t;
 
 
@@ -72,7 +75,8 @@ ngx_http_payments_sweep_detaches(ngx_http_payments_sweeper_t *sw)
         || ngx_http_payments_sweep_query(sw,
                                          "SELECT merchant_id, method_id, "
                                          "psp, token_sealed, checkout_id, "
-                                         "customer_ref, tries, stuck FROM "
+                                         "customer_ref, tries, stuck, "
+                                         "saved_account FROM "
                                          "pay_sweeper_detaches($1, $2, $3, "
                                          "$4, $5, $6)",
                                          6,
@@ -137,6 +141,11 @@ ngx_http_payments_sweep_detaches_read(ngx_http_payments_pg_query_t *q,
                                                   PQgetvalue(res, i, 4));
         d->customer_ref = ngx_http_payments_strdup(sw->pool,
                                                    PQgetvalue(res, i, 5));
+        d->saved_account = PQgetisnull(res, i, 8)
+                           || PQgetlength(res, i, 8) == 0
+                           ? NULL
+                           : ngx_http_payments_strdup(sw->pool,
+                                                      PQgetvalue(res, i, 8));
 
         if (d->merchant_id == NULL || d->method_id == NULL || d->psp == NULL
             || d->token_sealed == NULL || d->checkout_id == NULL
@@ -248,7 +257,11 @@ ngx_http_payments_sweep_detach_send(ngx_http_payments_sweeper_t *sw)
         return;
     }
 
-    account = ngx_http_payments_cstr(sw->pool, &psp->merchant_account);
+    /* under the merchant account that saved it, as the merchant's own
+     * detach (_methods.c); none recorded: the configuration's */
+    account = d->saved_account != NULL
+              ? (u_char *) d->saved_account
+              : ngx_http_payments_cstr(sw->pool, &psp->merchant_account);
 
     if (account == NULL
         || pay_psp_detach_request(psp->dialect, token, d->customer_ref,

@@ -6478,7 +6478,7 @@ CREATE FUNCTION public.pay_method_detach_start(p_merchant text, p_method text) R
     LANGUAGE sql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $$
-    SELECT * FROM pay_method_detach_start(p_merchant, p_method, '{}'::text[])
+    SELECT method, psp, token_sealed, checkout_id, customer_ref, psp_customer, psp_detached FROM pay_method_detach_start(p_merchant, p_method, '{}'::text[])
 $$;
 
 
@@ -6486,7 +6486,7 @@ $$;
 -- Name: pay_method_detach_start(text, text, text[]); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.pay_method_detach_start(p_merchant text, p_method text, p_other_mode text[]) RETURNS TABLE(method text, psp text, token_sealed text, checkout_id text, customer_ref text, psp_customer text, psp_detached boolean)
+CREATE FUNCTION public.pay_method_detach_start(p_merchant text, p_method text, p_other_mode text[]) RETURNS TABLE(method text, psp text, token_sealed text, checkout_id text, customer_ref text, psp_customer text, psp_detached boolean, saved_account text)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $$
@@ -6508,8 +6508,11 @@ BEGIN
 
     RETURN QUERY
         SELECT v_json, p.psp, p.token_sealed, p.checkout_id, p.customer_ref,
-               p.psp_customer, p.psp_detached_at IS NOT NULL
+               p.psp_customer, p.psp_detached_at IS NOT NULL,
+               pay_stored_request_account(c.psp_request)
           FROM payment_methods p
+          LEFT JOIN checkouts c ON c.merchant_id = p.merchant_id
+                               AND c.checkout_id = p.checkout_id
          WHERE p.merchant_id = p_merchant AND p.method_id = p_method;
 END
 $$;
@@ -8518,6 +8521,37 @@ $$;
 
 
 --
+-- Name: pay_stored_request_account(text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_stored_request_account(p_request text) RETURNS text
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    AS $$
+DECLARE
+    v_conf  jsonb;
+BEGIN
+    IF p_request IS NULL OR p_request NOT LIKE '%"conf"%' THEN
+        RETURN NULL;
+    END IF;
+
+    BEGIN
+        v_conf := p_request::jsonb -> 'conf';
+    EXCEPTION WHEN invalid_text_representation THEN
+        RETURN NULL;
+    END;
+
+    IF jsonb_typeof(v_conf) <> 'object'
+       OR jsonb_typeof(v_conf -> 'merchant_account') <> 'string'
+    THEN
+        RETURN NULL;
+    END IF;
+
+    RETURN v_conf ->> 'merchant_account';
+END
+$$;
+
+
+--
 -- Name: pay_sweeper_apply(text, text, text, text, text, text, bigint, text, text, text[]); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -8589,7 +8623,7 @@ $$;
 -- Name: pay_sweeper_detaches(text, text[], integer, integer, integer, integer); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.pay_sweeper_detaches(p_owner text, p_psps text[], p_after integer, p_retry integer, p_limit integer, p_alert integer) RETURNS TABLE(merchant_id text, method_id text, psp text, token_sealed text, checkout_id text, customer_ref text, tries integer, stuck bigint)
+CREATE FUNCTION public.pay_sweeper_detaches(p_owner text, p_psps text[], p_after integer, p_retry integer, p_limit integer, p_alert integer) RETURNS TABLE(merchant_id text, method_id text, psp text, token_sealed text, checkout_id text, customer_ref text, tries integer, stuck bigint, saved_account text)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $$
@@ -8608,8 +8642,11 @@ BEGIN
     IF FOUND THEN
         RETURN QUERY
             SELECT p.merchant_id, p.method_id, p.psp, p.token_sealed, p.checkout_id,
-                   p.customer_ref, p.psp_detach_tries, v_stuck
+                   p.customer_ref, p.psp_detach_tries, v_stuck,
+                   pay_stored_request_account(c.psp_request)
               FROM payment_methods p
+              LEFT JOIN checkouts c ON c.merchant_id = p.merchant_id
+                                   AND c.checkout_id = p.checkout_id
              WHERE p.status = 'detached' AND p.psp_detached_at IS NULL
                AND p.psp = ANY (p_psps)
                AND p.detached_at <= now() - make_interval(secs => p_after)
@@ -8623,7 +8660,7 @@ BEGIN
     END IF;
 
     RETURN QUERY SELECT NULL::text, NULL::text, NULL::text, NULL::text, NULL::text,
-                        NULL::text, NULL::integer, v_stuck;
+                        NULL::text, NULL::integer, v_stuck, NULL::text;
 END
 $$;
 
@@ -16073,6 +16110,13 @@ GRANT ALL ON FUNCTION public.pay_route_state(p_merchant text, p_checkout text) T
 
 REVOKE ALL ON FUNCTION public.pay_schema_version() FROM PUBLIC;
 GRANT ALL ON FUNCTION public.pay_schema_version() TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_stored_request_account(p_request text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_stored_request_account(p_request text) FROM PUBLIC;
 
 
 --

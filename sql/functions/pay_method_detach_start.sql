@@ -3,13 +3,15 @@
 -- charge is claimed after this commits), then what the adapter needs to
 -- detach it at the PSP: the method's answer, its PSP, the sealed token
 -- with the checkout it was saved in (its associated data), the reference
--- the PSP knows the shopper by, and whether the PSP already confirmed
--- (nothing to send).  No row: none of the merchant's, or saved through a
+-- the PSP knows the shopper by, whether the PSP already confirmed
+-- (nothing to send), and the merchant account that checkout's request
+-- was made under (pay_stored_request_account: an Adyen token is kept
+-- under it, and deleted only by naming it; NULL: not recorded).  No row: none of the merchant's, or saved through a
 -- PSP in p_other_mode (configured in the other mode than the API key's:
 -- a test key never detaches a live method, nor the reverse), and then
 -- nothing is detached.
 CREATE OR REPLACE FUNCTION pay_method_detach_start(p_merchant text, p_method text, p_other_mode text[])
- RETURNS TABLE(method text, psp text, token_sealed text, checkout_id text, customer_ref text, psp_customer text, psp_detached boolean)
+ RETURNS TABLE(method text, psp text, token_sealed text, checkout_id text, customer_ref text, psp_customer text, psp_detached boolean, saved_account text)
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'public', 'pg_temp'
@@ -32,8 +34,11 @@ BEGIN
 
     RETURN QUERY
         SELECT v_json, p.psp, p.token_sealed, p.checkout_id, p.customer_ref,
-               p.psp_customer, p.psp_detached_at IS NOT NULL
+               p.psp_customer, p.psp_detached_at IS NOT NULL,
+               pay_stored_request_account(c.psp_request)
           FROM payment_methods p
+          LEFT JOIN checkouts c ON c.merchant_id = p.merchant_id
+                               AND c.checkout_id = p.checkout_id
          WHERE p.merchant_id = p_merchant AND p.method_id = p_method;
 END
 $function$;
@@ -48,7 +53,7 @@ CREATE OR REPLACE FUNCTION pay_method_detach_start(p_merchant text, p_method tex
  SECURITY DEFINER
  SET search_path TO 'public', 'pg_temp'
 AS $function$
-    SELECT * FROM pay_method_detach_start(p_merchant, p_method, '{}'::text[])
+    SELECT method, psp, token_sealed, checkout_id, customer_ref, psp_customer, psp_detached FROM pay_method_detach_start(p_merchant, p_method, '{}'::text[])
 $function$;
 REVOKE ALL ON FUNCTION pay_method_detach_start(p_merchant text, p_method text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pay_method_detach_start(p_merchant text, p_method text) TO payments_gateway;

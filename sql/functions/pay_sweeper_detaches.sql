@@ -2,12 +2,13 @@
 -- due to be sent it again: detached p_after seconds ago or more, and last
 -- tried by the sweeper p_retry seconds ago or more; oldest first, at most
 -- p_limit, with what the adapter needs to send it (as
--- pay_method_detach_start's) and the tries so far.  Every row also says
+-- pay_method_detach_start's, the account it was saved under included)
+-- and the tries so far.  Every row also says
 -- how many of p_psps' methods have been tried p_alert times or more and
 -- are still unconfirmed (for /metrics); with none due, one row of NULLs
 -- says it.  Only the lease's owner gets any method.
 CREATE OR REPLACE FUNCTION pay_sweeper_detaches(p_owner text, p_psps text[], p_after integer, p_retry integer, p_limit integer, p_alert integer)
- RETURNS TABLE(merchant_id text, method_id text, psp text, token_sealed text, checkout_id text, customer_ref text, tries integer, stuck bigint)
+ RETURNS TABLE(merchant_id text, method_id text, psp text, token_sealed text, checkout_id text, customer_ref text, tries integer, stuck bigint, saved_account text)
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'public', 'pg_temp'
@@ -27,8 +28,11 @@ BEGIN
     IF FOUND THEN
         RETURN QUERY
             SELECT p.merchant_id, p.method_id, p.psp, p.token_sealed, p.checkout_id,
-                   p.customer_ref, p.psp_detach_tries, v_stuck
+                   p.customer_ref, p.psp_detach_tries, v_stuck,
+                   pay_stored_request_account(c.psp_request)
               FROM payment_methods p
+              LEFT JOIN checkouts c ON c.merchant_id = p.merchant_id
+                                   AND c.checkout_id = p.checkout_id
              WHERE p.status = 'detached' AND p.psp_detached_at IS NULL
                AND p.psp = ANY (p_psps)
                AND p.detached_at <= now() - make_interval(secs => p_after)
@@ -42,7 +46,7 @@ BEGIN
     END IF;
 
     RETURN QUERY SELECT NULL::text, NULL::text, NULL::text, NULL::text, NULL::text,
-                        NULL::text, NULL::integer, v_stuck;
+                        NULL::text, NULL::integer, v_stuck, NULL::text;
 END
 $function$;
 REVOKE ALL ON FUNCTION pay_sweeper_detaches(p_owner text, p_psps text[], p_after integer, p_retry integer, p_limit integer, p_alert integer) FROM PUBLIC;

@@ -1291,6 +1291,56 @@ Test(saved_methods, generic_detached_at_the_psp) { detached_at_the_psp(2); }
 
 
 /*
+ * An Adyen method saved under one merchant account, detached after the
+ * PSP's merchant_account= changed (a gateway of the test's own, reloaded
+ * with OtherMerchant): Adyen keeps the token under the account that saved
+ * it, so the detach names that account; under another it would answer 422
+ * ("Contract not found"), which reads as already gone while the method is
+ * still stored and chargeable at Adyen.
+ */
+Test(saved_methods, an_adyen_method_is_detached_under_the_account_that_saved_it,
+     .timeout = 60)
+{
+    char        *psp;
+    json_t      *m;
+    resp_t      *r;
+    saved_t      s;
+    gateway_t    gw;
+    const char  *params[2];
+
+    saved_new(&s, 1, "off_session");
+
+    psp = gw_psp_conf("mock_adyen", "adyen");
+    gateway_start(&gw, "sm-account", 1,
+                  str_printf("%s"
+                             "payments_database_pool 2;\n"
+                             "payments_sweeper off;\n"
+                             "%s", pg_gateway_databases(), psp));
+    gateway_wait_ready(&gw, 10);
+    gateway_reload(&gw, "merchant_account=TestMerchant",
+                   "merchant_account=OtherMerchant");
+
+    r = gateway_send(&gw, "DELETE", str_printf("/v1/payment_methods/%s",
+                                               s.pm), &s.m, NULL, NULL);
+    gateway_stop(&gw);
+    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
+
+    m = vault_method(s.token);
+    cr_assert_not_null(m);
+    cr_expect_str_eq(json_string_value(json_object_get(m, "status")),
+                     "detached", "the detach did not name the account that "
+                     "saved the method: still stored at Adyen");
+
+    params[0] = s.m.id;
+    params[1] = s.pm;
+    cr_expect_str_eq(db_scalar("SELECT count(*) FROM payment_methods WHERE "
+                               "merchant_id = $1 AND method_id = $2 AND "
+                               "status = 'detached' AND psp_detached_at IS "
+                               "NOT NULL", 2, params), "1");
+}
+
+
+/*
  * The PSP refuses the detach (a 422 it does not explain): 502
  * psp_unavailable; the method is detached at the gateway all the same (no
  * charge), not at the PSP.  The same request again sends the same detach,
