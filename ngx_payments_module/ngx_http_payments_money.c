@@ -831,6 +831,32 @@ ngx_http_payments_op_refusal(ngx_http_payments_ctx_t *ctx,
                                          detail);
     }
 
+    if (ngx_strcmp(outcome, "merchant_account") == 0) {
+        /* its payment's registration recorded another merchant account
+         * (psp_conf): under the one configured now the PSP refuses it, and
+         * under the payment's its webhook is refused as another account's
+         * (never settled here) */
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "payments: %s of payment order \"%V\" not sent: its "
+                      "payment was made under the merchant account %s, "
+                      "not the one psp \"%V\"'s merchant_account= names "
+                      "now; put the setting back to send it, or do it at "
+                      "the PSP on that account",
+                      ngx_http_payments_op_kind(ngx_http_payments_op(ctx)),
+                      &ctx->object_id,
+                      PQgetisnull(res, 0, 16) ? "{}" : PQgetvalue(res, 0, 16),
+                      &ctx->psp->name);
+
+        return ngx_http_payments_problem(r, PAY_ERR_PSP_UNAVAILABLE, 0,
+                                         "the payment was made under "
+                                         "another merchant account than its "
+                                         "PSP's configuration names now "
+                                         "(merchant_account=): not sent, "
+                                         "nothing stored; retry once the "
+                                         "setting is as it was, or an "
+                                         "operator does it at the PSP");
+    }
+
     if (ngx_strcmp(outcome, "seller_unknown") == 0) {
         return ngx_http_payments_problem(r, PAY_ERR_SELLER_UNKNOWN, 0,
                                          "the seller has no destination at "

@@ -3904,6 +3904,13 @@ BEGIN
           OR o.status NOT IN ('AUTHORIZED', 'SUCCESS') OR o.amount_captured IS NULL
           OR c.hold_closed_at IS NOT NULL THEN
         v_err := 'not_capturable';
+    ELSIF p_psp_conf ? 'merchant_account'
+          AND pay_stored_request_account(c.psp_request)
+              <> p_psp_conf ->> 'merchant_account' THEN
+        -- made under another merchant account than the PSP's configuration
+        -- names now: refused there, or, under the payment's, its webhook
+        -- refused here as another account's (pay_refund_claim): not sent
+        v_err := 'merchant_account';
     ELSIF EXISTS (SELECT 1 FROM captures x
                    WHERE x.merchant_id = p_merchant AND x.checkout_id = o.checkout_id
                      AND x.status = 'PENDING'
@@ -3964,7 +3971,10 @@ BEGIN
                             NULL::text, NULL::text, NULL::text, NULL::bigint,
                             o.currency, NULL::text,
                             CASE WHEN v_left IS NULL THEN NULL ELSE greatest(v_left, 0) END,
-                            NULL::text, NULL::text, NULL::text, NULL::bigint, NULL::jsonb;
+                            NULL::text, NULL::text, NULL::text, NULL::bigint,
+                            CASE WHEN v_err = 'merchant_account'
+                                 THEN jsonb_build_object('merchant_account',
+                                          pay_stored_request_account(c.psp_request)) END;
         RETURN;
     END IF;
 
@@ -7686,6 +7696,14 @@ BEGIN
         v_sum := order_given_back(p_merchant, p_order_id, NULL);
         IF o.status <> 'SUCCESS' OR c.psp_payment_ref IS NULL THEN
             v_err := 'not_refundable';
+        ELSIF p_psp_conf ? 'merchant_account'
+              AND pay_stored_request_account(c.psp_request)
+                  <> p_psp_conf ->> 'merchant_account' THEN
+            -- the payment was made under another merchant account than its
+            -- PSP's configuration names now: under this one the PSP refuses
+            -- it, and under the payment's the PSP's webhooks of it are
+            -- refused as another account's (never settled): not sent
+            v_err := 'merchant_account';
         ELSIF p_currency <> o.currency THEN
             v_err := 'currency_mismatch';
         ELSIF v_sum + p_amount > coalesce(o.amount_captured, o.amount) THEN
@@ -7726,7 +7744,10 @@ BEGIN
                                  WHEN o.amount IS NULL THEN NULL
                                  ELSE greatest(coalesce(o.amount_captured, o.amount)
                                                - v_sum, 0) END,
-                            NULL::text, NULL::text, NULL::text, NULL::bigint, NULL::jsonb;
+                            NULL::text, NULL::text, NULL::text, NULL::bigint,
+                            CASE WHEN v_err = 'merchant_account'
+                                 THEN jsonb_build_object('merchant_account',
+                                          pay_stored_request_account(c.psp_request)) END;
         RETURN;
     END IF;
 

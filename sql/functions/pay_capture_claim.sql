@@ -9,7 +9,10 @@
 -- capture of the checkout is refused.  p_psp_conf: the PSP settings its
 -- request carries (pay_psp_conf_record), recorded with the row and
 -- returned when the claim is resumed, so that the request is sent again
--- only under the same settings (psp_conf NULL: not recorded).  p_unit: the
+-- only under the same settings (psp_conf NULL: not recorded); a new one
+-- of a payment registered under another merchant account than
+-- p_psp_conf's is refused ('merchant_account', as pay_refund_claim's).
+-- p_unit: the
 -- PSP's unit in the order's currency, in ISO minor units (pay_psp_unit:
 -- 100 where it counts whole rupiah, 10 where an amount must end in 0; NULL
 -- or 1: any amount): a capture without an amount takes what is left
@@ -141,6 +144,13 @@ BEGIN
           OR o.status NOT IN ('AUTHORIZED', 'SUCCESS') OR o.amount_captured IS NULL
           OR c.hold_closed_at IS NOT NULL THEN
         v_err := 'not_capturable';
+    ELSIF p_psp_conf ? 'merchant_account'
+          AND pay_stored_request_account(c.psp_request)
+              <> p_psp_conf ->> 'merchant_account' THEN
+        -- made under another merchant account than the PSP's configuration
+        -- names now: refused there, or, under the payment's, its webhook
+        -- refused here as another account's (pay_refund_claim): not sent
+        v_err := 'merchant_account';
     ELSIF EXISTS (SELECT 1 FROM captures x
                    WHERE x.merchant_id = p_merchant AND x.checkout_id = o.checkout_id
                      AND x.status = 'PENDING'
@@ -201,7 +211,10 @@ BEGIN
                             NULL::text, NULL::text, NULL::text, NULL::bigint,
                             o.currency, NULL::text,
                             CASE WHEN v_left IS NULL THEN NULL ELSE greatest(v_left, 0) END,
-                            NULL::text, NULL::text, NULL::text, NULL::bigint, NULL::jsonb;
+                            NULL::text, NULL::text, NULL::text, NULL::bigint,
+                            CASE WHEN v_err = 'merchant_account'
+                                 THEN jsonb_build_object('merchant_account',
+                                          pay_stored_request_account(c.psp_request)) END;
         RETURN;
     END IF;
 

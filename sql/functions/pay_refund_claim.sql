@@ -2,7 +2,9 @@
 -- p_psp_conf: the PSP settings its request carries (pay_psp_conf_record),
 -- recorded with the row and returned when the claim is resumed, so that
 -- the request is sent again only under the same settings (psp_conf NULL:
--- not recorded).
+-- not recorded).  A new refund of a payment whose registration recorded
+-- another merchant account than p_psp_conf's is refused
+-- ('merchant_account', with the payment's as psp_conf): nothing stored.
 CREATE OR REPLACE FUNCTION pay_refund_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_refund_id text, p_order_id text, p_amount bigint, p_currency text, p_reason text, p_metadata jsonb, p_psp_conf jsonb)
  RETURNS TABLE(outcome text, lease bigint, retry_after integer, response_status integer, response_body text, refund_id text, psp text, payment_ref text, amount bigint, currency text, reason text, refundable bigint, op_status text, psp_ref text, failure text, claim_age bigint, psp_conf jsonb)
  LANGUAGE plpgsql
@@ -98,6 +100,14 @@ BEGIN
         v_sum := order_given_back(p_merchant, p_order_id, NULL);
         IF o.status <> 'SUCCESS' OR c.psp_payment_ref IS NULL THEN
             v_err := 'not_refundable';
+        ELSIF p_psp_conf ? 'merchant_account'
+              AND pay_stored_request_account(c.psp_request)
+                  <> p_psp_conf ->> 'merchant_account' THEN
+            -- the payment was made under another merchant account than its
+            -- PSP's configuration names now: under this one the PSP refuses
+            -- it, and under the payment's the PSP's webhooks of it are
+            -- refused as another account's (never settled): not sent
+            v_err := 'merchant_account';
         ELSIF p_currency <> o.currency THEN
             v_err := 'currency_mismatch';
         ELSIF v_sum + p_amount > coalesce(o.amount_captured, o.amount) THEN
@@ -138,7 +148,10 @@ BEGIN
                                  WHEN o.amount IS NULL THEN NULL
                                  ELSE greatest(coalesce(o.amount_captured, o.amount)
                                                - v_sum, 0) END,
-                            NULL::text, NULL::text, NULL::text, NULL::bigint, NULL::jsonb;
+                            NULL::text, NULL::text, NULL::text, NULL::bigint,
+                            CASE WHEN v_err = 'merchant_account'
+                                 THEN jsonb_build_object('merchant_account',
+                                          pay_stored_request_account(c.psp_request)) END;
         RETURN;
     END IF;
 

@@ -2358,3 +2358,83 @@ Test(capture, generic_a_capture_reversed_after_a_refund_charges_no_seller)
 {
     capture_reversed_after_refund(2);
 }
+
+
+/* --- a payment registered under another merchant account ---------------- */
+
+/* gw's error log has an alert line naming a and b */
+static int
+cap_alerted(const gateway_t *gw, const char *a, const char *b)
+{
+    size_t   len;
+    char    *log, *line, *end;
+
+    log = file_read(gw->error_log, &len);
+    cr_assert_not_null(log);
+
+    for (line = log; line != NULL && *line != '\0'; line = end) {
+        end = strchr(line, '\n');
+        if (end != NULL) {
+            *end++ = '\0';
+        }
+
+        if (strstr(line, "[alert]") != NULL && strstr(line, a) != NULL
+            && strstr(line, b) != NULL)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * An Adyen hold registered under merchant_account=TestMerchant, then a
+ * gateway whose mock_adyen names OtherMerchant: a new capture or void is
+ * not sent (Adyen refuses a modification under another account than the
+ * payment's; under the payment's, its webhook would be refused here as
+ * another account's and the row never settled): 502 naming the setting,
+ * an alert, nothing stored.
+ */
+Test(capture, adyen_no_capture_or_void_under_another_merchant_account,
+     .timeout = 60)
+{
+    int          i;
+    char        *psp;
+    resp_t      *r;
+    held_t       h;
+    gateway_t    gw;
+    const char  *paths[] = { "capture", "void" };
+
+    psp = gw_psp_conf("mock_adyen", "adyen");
+    gateway_start(&gw, "cap-account", 1,
+                  str_printf("%s"
+                             "payments_database_pool 2;\n"
+                             "payments_sweeper off;\n"
+                             "%s", pg_gateway_databases(), psp));
+    gateway_wait_ready(&gw, 10);
+    gateway_reload(&gw, "merchant_account=TestMerchant",
+                   "merchant_account=OtherMerchant");
+
+    for (i = 0; i < 2; i++) {
+        /* a hold of its own for each: one sent would hold the other */
+        held_new(&h, 1);
+
+        r = gateway_send(&gw, "POST", str_printf("/v1/payments/%s/%s",
+                                                 order_id(&h, 0), paths[i]),
+                         &h.m, uid("ck"), "{}");
+        cr_expect_eq(ql("SELECT count(*) FROM captures WHERE merchant_id = "
+                        "$1", h.m.id, NULL), 0,
+                     "a %s of TestMerchant's payment was sent under "
+                     "OtherMerchant: %ld %s", paths[i], r->status, r->body);
+        cr_expect_eq(r->status, 502, "%s: %s", paths[i], r->body);
+        cr_expect_not_null(strstr(r->body, "merchant_account"), "%s",
+                           r->body);
+        cr_expect(cap_alerted(&gw, order_id(&h, 0), "TestMerchant"),
+                  "no alert in %s", gw.error_log);
+        cr_expect_str_eq(checkout_status(&h), "AUTHORIZED");
+    }
+
+    gateway_stop(&gw);
+}

@@ -1136,6 +1136,57 @@ Test(money_resume, a_refund_is_not_resumed_under_another_merchant_account,
 }
 
 
+/*
+ * A NEW refund of an Adyen payment registered under merchant_account=
+ * TestMerchant, after a reload to OtherMerchant: not sent (under
+ * OtherMerchant Adyen refuses a modification of TestMerchant's payment;
+ * under TestMerchant its REFUND webhook would be refused here as another
+ * account's, the refund PENDING for ever): 502 naming the setting, an
+ * alert, nothing stored; the setting put back, the same key refunds it.
+ */
+Test(money_resume, a_new_refund_is_not_sent_under_another_merchant_account,
+     .timeout = 90)
+{
+    char       *key, *path, *nonce;
+    resp_t     *a;
+    gateway_t   gw;
+    rs_paid_t   p;
+
+    rs_paid_new_at(&p, NULL, "mock_adyen");
+    rs_adyen_gateway(&gw, "rs-account-new-refund");
+    gateway_reload(&gw, "merchant_account=TestMerchant",
+                   "merchant_account=OtherMerchant");
+
+    key = uid("rk");
+    path = str_printf("/v1/payments/%s/refunds", p.po[0]);
+    a = gateway_send(&gw, "POST", path, &p.m, key, "{\"amount\":\"4.00\"}");
+
+    nonce = rs_q1("SELECT nonce FROM refunds WHERE merchant_id = $1",
+                  p.m.id, NULL);
+    cr_expect(nonce == NULL || rs_made(nonce) == 0,
+              "a refund of TestMerchant's payment was made under "
+              "OtherMerchant");
+    cr_expect(nonce == NULL, "a refund was stored: %ld %s", a->status,
+              a->body);
+    expect_problem(a, 502, "psp_unavailable");
+    cr_expect_not_null(strstr(a->body, "merchant_account"), "%s", a->body);
+    rs_alerted(&gw, p.po[0], "TestMerchant");
+
+    /* the setting put back: the same key refunds it, under the account
+     * that made the payment */
+    gateway_reload(&gw, "merchant_account=OtherMerchant",
+                   "merchant_account=TestMerchant");
+    a = gateway_send(&gw, "POST", path, &p.m, key, "{\"amount\":\"4.00\"}");
+    cr_assert_eq(a->status, 201, "%s", a->body);
+    nonce = rs_q1("SELECT nonce FROM refunds WHERE merchant_id = $1",
+                  p.m.id, NULL);
+    cr_assert_not_null(nonce);
+    cr_expect_eq(rs_made(nonce), 1);
+
+    gateway_stop(&gw);
+}
+
+
 Test(money_resume, a_payout_is_not_resumed_from_another_balance_account,
      .timeout = 90,
      .description = "an Adyen pay-out whose answer was lost, then a reload "
