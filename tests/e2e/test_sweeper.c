@@ -2695,6 +2695,101 @@ Test(solo_sweeper, an_unconfirmed_detach_is_sent_again_until_the_psp_confirms)
 
 
 /*
+ * An Adyen method saved under merchant_account=TestMerchant (the mock's
+ * vault keeps it under that account), detached here unconfirmed after a
+ * reload that made sw_adyen's OtherMerchant: the sweeper's detach names
+ * the account that saved it, which Adyen needs to find it (under another
+ * it answers 422, read as already gone while the method is still there).
+ */
+Test(solo_sweeper, an_adyen_detach_is_sent_under_the_account_that_saved_it)
+{
+    int          i;
+    char        *co_id, *pm, *token, *ref;
+    size_t       j;
+    json_t      *list, *it, *m_v;
+    resp_t      *r;
+    merchant_t   m;
+    req_t        rq;
+    const char  *p[8];
+    const char  *h[] = { "Content-Type: application/json", NULL };
+
+    merchant_new(&m);
+    start_sweeper(&sweepers[0], "sweeper-detach-account");
+    wait_leader(&sweepers[0]);
+
+    co_id = uid("co");
+    (void) register_with(&sweepers[0], &m, co_id, "sw_adyen",
+                         "\"webhook_never\":true");
+    ref = str_printf("cu_%.24s", test_blind_index(0, "sw_adyen", co_id));
+
+    memset(&rq, 0, sizeof(req_t));
+    rq.method = "POST";
+    rq.url = mock_url("/_control/payment_methods");
+    rq.headers = h;
+    rq.body = str_printf("{\"reference\":\"%s\",\"dialect\":\"adyen\","
+                         "\"customer\":\"%s\",\"usage\":\"off_session\","
+                         "\"merchant_account\":\"TestMerchant\"}",
+                         nonce(&m, co_id), ref);
+    rq.len = (size_t) -1;
+    r = http(&rq);
+    cr_assert_eq(r->status, 201, "mock vault: %ld %s", r->status, r->body);
+    token = strdup(json_string_value(json_object_get(resp_json(r),
+                                                     "token")));
+    secret_used(token);
+
+    gateway_reload(&sweepers[0], "merchant_account=TestMerchant",
+                   "merchant_account=OtherMerchant");
+    wait_leader(&sweepers[0]);
+
+    pm = str_printf("pm_%24s", "");
+    for (i = 0; i < 24; i++) {
+        pm[3 + i] = (char) ('a' + random() % 16);
+    }
+
+    p[0] = m.id;
+    p[1] = pm;
+    p[2] = test_seal(0, str_printf("payment_method:%s:%s", m.id, co_id),
+                     token);
+    p[3] = test_blind_index(0, "sw_adyen", token);
+    p[4] = co_id;
+    p[5] = ref;
+    p[6] = uid("evt");
+    db_exec("INSERT INTO payment_methods (merchant_id, method_id, customer, "
+            "customer_ref, psp, token_sealed, token_index, usage, recurring, "
+            "status, checkout_id, event_id, detached_at) VALUES ($1, $2, "
+            "'cust_sweep', $6, 'sw_adyen', $3, $4, 'off_session', "
+            "'UnscheduledCardOnFile', 'detached', $5, $7, now())", 7, p);
+
+    for (i = 0; i < 100 && method_col(&m, pm, "psp_detached_at") == NULL;
+         i++)
+    {
+        msleep(100);
+    }
+
+    cr_assert_not_null(method_col(&m, pm, "psp_detached_at"),
+                       "the sweeper never had the detach confirmed");
+
+    r = http_get(mock_url("/_control/payment_methods"));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    list = json_object_get(resp_json(r), "payment_methods");
+    m_v = NULL;
+
+    json_array_foreach(list, j, it) {
+        if (strcmp(json_string_value(json_object_get(it, "token")), token)
+            == 0)
+        {
+            m_v = it;
+        }
+    }
+
+    cr_assert_not_null(m_v);
+    cr_expect_str_eq(json_string_value(json_object_get(m_v, "status")),
+                     "detached", "the sweeper's detach did not name the "
+                     "account that saved the method: still stored at Adyen");
+}
+
+
+/*
  * Off-session charges through a sweeping gateway, of a method saved at
  * sw_stripe, sw_adyen or sw_generic (its row as the save leaves it; the
  * mock's vault given the method by its control API).  One the card's

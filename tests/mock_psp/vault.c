@@ -1353,7 +1353,9 @@ mock_vault_detach(struct MHD_Connection *c, const char *dialect,
  * GET /_control/payment_methods: the vault (tokens included: the mock's
  * own test data).
  * POST /_control/payment_methods {"reference", "dialect", "customer",
- * "usage"}: a method put in the vault as if the session of that reference
+ * "usage", "merchant_account"}: a method put in the vault as if the
+ * session of that reference (made for that Adyen merchant account, if
+ * given: its delete then names it)
  * had saved it (no session, no event): the method, its token included.
  */
 enum MHD_Result
@@ -1427,10 +1429,12 @@ mock_vault_control(struct MHD_Connection *c, const char *method,
     }
 
     if (strcmp(path, "payment_methods") == 0) {
-        v = json_pack("{ss sO* sO* sO* ss}", "client_reference_id", ref,
+        v = json_pack("{ss sO* sO* sO* sO* ss}", "client_reference_id", ref,
                       "dialect", json_object_get(req, "dialect"),
                       "save_customer", json_object_get(req, "customer"),
                       "save_usage", json_object_get(req, "usage"),
+                      "merchant_account",
+                      json_object_get(req, "merchant_account"),
                       "seeded", "control");
         list = NULL;
 
