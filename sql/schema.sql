@@ -3905,7 +3905,7 @@ BEGIN
           OR c.hold_closed_at IS NOT NULL THEN
         v_err := 'not_capturable';
     ELSIF p_psp_conf ? 'merchant_account'
-          AND pay_stored_request_account(c.psp_request)
+          AND stored_request_account(c.psp_request)
               <> p_psp_conf ->> 'merchant_account' THEN
         -- made under another merchant account than the PSP's configuration
         -- names now: refused there, or, under the payment's, its webhook
@@ -3974,7 +3974,7 @@ BEGIN
                             NULL::text, NULL::text, NULL::text, NULL::bigint,
                             CASE WHEN v_err = 'merchant_account'
                                  THEN jsonb_build_object('merchant_account',
-                                          pay_stored_request_account(c.psp_request)) END;
+                                          stored_request_account(c.psp_request)) END;
         RETURN;
     END IF;
 
@@ -6519,7 +6519,7 @@ BEGIN
     RETURN QUERY
         SELECT v_json, p.psp, p.token_sealed, p.checkout_id, p.customer_ref,
                p.psp_customer, p.psp_detached_at IS NOT NULL,
-               pay_stored_request_account(c.psp_request)
+               stored_request_account(c.psp_request)
           FROM payment_methods p
           LEFT JOIN checkouts c ON c.merchant_id = p.merchant_id
                                AND c.checkout_id = p.checkout_id
@@ -7697,7 +7697,7 @@ BEGIN
         IF o.status <> 'SUCCESS' OR c.psp_payment_ref IS NULL THEN
             v_err := 'not_refundable';
         ELSIF p_psp_conf ? 'merchant_account'
-              AND pay_stored_request_account(c.psp_request)
+              AND stored_request_account(c.psp_request)
                   <> p_psp_conf ->> 'merchant_account' THEN
             -- the payment was made under another merchant account than its
             -- PSP's configuration names now: under this one the PSP refuses
@@ -7747,7 +7747,7 @@ BEGIN
                             NULL::text, NULL::text, NULL::text, NULL::bigint,
                             CASE WHEN v_err = 'merchant_account'
                                  THEN jsonb_build_object('merchant_account',
-                                          pay_stored_request_account(c.psp_request)) END;
+                                          stored_request_account(c.psp_request)) END;
         RETURN;
     END IF;
 
@@ -8542,37 +8542,6 @@ $$;
 
 
 --
--- Name: pay_stored_request_account(text); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.pay_stored_request_account(p_request text) RETURNS text
-    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
-    AS $$
-DECLARE
-    v_conf  jsonb;
-BEGIN
-    IF p_request IS NULL OR p_request NOT LIKE '%"conf"%' THEN
-        RETURN NULL;
-    END IF;
-
-    BEGIN
-        v_conf := p_request::jsonb -> 'conf';
-    EXCEPTION WHEN invalid_text_representation THEN
-        RETURN NULL;
-    END;
-
-    IF jsonb_typeof(v_conf) <> 'object'
-       OR jsonb_typeof(v_conf -> 'merchant_account') <> 'string'
-    THEN
-        RETURN NULL;
-    END IF;
-
-    RETURN v_conf ->> 'merchant_account';
-END
-$$;
-
-
---
 -- Name: pay_sweeper_apply(text, text, text, text, text, text, bigint, text, text, text[]); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -8664,7 +8633,7 @@ BEGIN
         RETURN QUERY
             SELECT p.merchant_id, p.method_id, p.psp, p.token_sealed, p.checkout_id,
                    p.customer_ref, p.psp_detach_tries, v_stuck,
-                   pay_stored_request_account(c.psp_request)
+                   stored_request_account(c.psp_request)
               FROM payment_methods p
               LEFT JOIN checkouts c ON c.merchant_id = p.merchant_id
                                    AND c.checkout_id = p.checkout_id
@@ -12226,6 +12195,37 @@ BEGIN
     END IF;
     NEW.updated_at := now();
     RETURN NEW;
+END
+$$;
+
+
+--
+-- Name: stored_request_account(text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.stored_request_account(p_request text) RETURNS text
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    AS $$
+DECLARE
+    v_conf  jsonb;
+BEGIN
+    IF p_request IS NULL OR p_request NOT LIKE '%"conf"%' THEN
+        RETURN NULL;
+    END IF;
+
+    BEGIN
+        v_conf := p_request::jsonb -> 'conf';
+    EXCEPTION WHEN invalid_text_representation THEN
+        RETURN NULL;
+    END;
+
+    IF jsonb_typeof(v_conf) <> 'object'
+       OR jsonb_typeof(v_conf -> 'merchant_account') <> 'string'
+    THEN
+        RETURN NULL;
+    END IF;
+
+    RETURN v_conf ->> 'merchant_account';
 END
 $$;
 
@@ -16134,13 +16134,6 @@ GRANT ALL ON FUNCTION public.pay_schema_version() TO payments_gateway;
 
 
 --
--- Name: FUNCTION pay_stored_request_account(p_request text); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.pay_stored_request_account(p_request text) FROM PUBLIC;
-
-
---
 -- Name: FUNCTION pay_sweeper_apply(p_psp text, p_event_id text, p_kind text, p_type text, p_token text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text, p_tokens text[]); Type: ACL; Schema: public; Owner: -
 --
 
@@ -16536,6 +16529,13 @@ REVOKE ALL ON FUNCTION public.seller_available(p_merchant text, p_seller text, p
 --
 
 REVOKE ALL ON FUNCTION public.status_forward_guard() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION stored_request_account(p_request text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.stored_request_account(p_request text) FROM PUBLIC;
 
 
 --

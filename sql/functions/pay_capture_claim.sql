@@ -145,7 +145,7 @@ BEGIN
           OR c.hold_closed_at IS NOT NULL THEN
         v_err := 'not_capturable';
     ELSIF p_psp_conf ? 'merchant_account'
-          AND pay_stored_request_account(c.psp_request)
+          AND stored_request_account(c.psp_request)
               <> p_psp_conf ->> 'merchant_account' THEN
         -- made under another merchant account than the PSP's configuration
         -- names now: refused there, or, under the payment's, its webhook
@@ -214,7 +214,7 @@ BEGIN
                             NULL::text, NULL::text, NULL::text, NULL::bigint,
                             CASE WHEN v_err = 'merchant_account'
                                  THEN jsonb_build_object('merchant_account',
-                                          pay_stored_request_account(c.psp_request)) END;
+                                          stored_request_account(c.psp_request)) END;
         RETURN;
     END IF;
 

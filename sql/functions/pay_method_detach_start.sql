@@ -5,7 +5,7 @@
 -- with the checkout it was saved in (its associated data), the reference
 -- the PSP knows the shopper by, whether the PSP already confirmed
 -- (nothing to send), and the merchant account that checkout's request
--- was made under (pay_stored_request_account: an Adyen token is kept
+-- was made under (stored_request_account: an Adyen token is kept
 -- under it, and deleted only by naming it; NULL: not recorded).  No row: none of the merchant's, or saved through a
 -- PSP in p_other_mode (configured in the other mode than the API key's:
 -- a test key never detaches a live method, nor the reverse), and then
@@ -35,7 +35,7 @@ BEGIN
     RETURN QUERY
         SELECT v_json, p.psp, p.token_sealed, p.checkout_id, p.customer_ref,
                p.psp_customer, p.psp_detached_at IS NOT NULL,
-               pay_stored_request_account(c.psp_request)
+               stored_request_account(c.psp_request)
           FROM payment_methods p
           LEFT JOIN checkouts c ON c.merchant_id = p.merchant_id
                                AND c.checkout_id = p.checkout_id

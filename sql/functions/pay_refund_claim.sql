@@ -101,7 +101,7 @@ BEGIN
         IF o.status <> 'SUCCESS' OR c.psp_payment_ref IS NULL THEN
             v_err := 'not_refundable';
         ELSIF p_psp_conf ? 'merchant_account'
-              AND pay_stored_request_account(c.psp_request)
+              AND stored_request_account(c.psp_request)
                   <> p_psp_conf ->> 'merchant_account' THEN
             -- the payment was made under another merchant account than its
             -- PSP's configuration names now: under this one the PSP refuses
@@ -151,7 +151,7 @@ BEGIN
                             NULL::text, NULL::text, NULL::text, NULL::bigint,
                             CASE WHEN v_err = 'merchant_account'
                                  THEN jsonb_build_object('merchant_account',
-                                          pay_stored_request_account(c.psp_request)) END;
+                                          stored_request_account(c.psp_request)) END;
         RETURN;
     END IF;
 

@@ -29,7 +29,7 @@ BEGIN
         RETURN QUERY
             SELECT p.merchant_id, p.method_id, p.psp, p.token_sealed, p.checkout_id,
                    p.customer_ref, p.psp_detach_tries, v_stuck,
-                   pay_stored_request_account(c.psp_request)
+                   stored_request_account(c.psp_request)
               FROM payment_methods p
               LEFT JOIN checkouts c ON c.merchant_id = p.merchant_id
                                    AND c.checkout_id = p.checkout_id

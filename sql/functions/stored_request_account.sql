@@ -5,7 +5,7 @@
 -- recorded (a request stored by an earlier release, a dialect that
 -- takes none) or the text is not a JSON object (never stored so; not a
 -- reason to refuse a detach).
-CREATE OR REPLACE FUNCTION pay_stored_request_account(p_request text)
+CREATE OR REPLACE FUNCTION stored_request_account(p_request text)
  RETURNS text
  LANGUAGE plpgsql
  IMMUTABLE PARALLEL SAFE
@@ -32,4 +32,4 @@ BEGIN
     RETURN v_conf ->> 'merchant_account';
 END
 $function$;
-REVOKE ALL ON FUNCTION pay_stored_request_account(p_request text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION stored_request_account(p_request text) FROM PUBLIC;
