@@ -6,7 +6,8 @@
 -- the PSP knows the shopper by, whether the PSP already confirmed
 -- (nothing to send), and the merchant account that checkout's request
 -- was made under (stored_request_account: an Adyen token is kept
--- under it, and deleted only by naming it; NULL: not recorded).  No row: none of the merchant's, or saved through a
+-- under it, and deleted only by naming it; NULL: not recorded).  No row:
+-- none of the merchant's, or saved through a
 -- PSP in p_other_mode (configured in the other mode than the API key's:
 -- a test key never detaches a live method, nor the reverse), and then
 -- nothing is detached.
