@@ -1536,7 +1536,9 @@ CREATE TABLE public.checkouts (
     save_method jsonb,
     payment_method_id text,
     method_saved_at timestamp with time zone,
-    method_alerted_at timestamp with time zone
+    method_alerted_at timestamp with time zone,
+    psp_contact text DEFAULT 'maybe'::text NOT NULL,
+    psp_contact_since timestamp with time zone
 )
 WITH (fillfactor='80');
 
@@ -1637,6 +1639,20 @@ COMMENT ON COLUMN public.checkouts.method_saved_at IS 'when the method this chec
 --
 
 COMMENT ON COLUMN public.checkouts.method_alerted_at IS 'when the "paid, its saved method never recorded" alert was raised (pay_sweeper_methods_unsaved), once';
+
+
+--
+-- Name: COLUMN checkouts.psp_contact; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.checkouts.psp_contact IS 'of the registration at the PSP the checkout is bound to: none: no attempt can have reached it; trying: an attempt holds the key''s lease, none before it can have; maybe: one may have (a byte sent, or a holder that never said)';
+
+
+--
+-- Name: COLUMN checkouts.psp_contact_since; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.checkouts.psp_contact_since IS 'when the earliest attempt that may have reached the PSP was claimed (a claim that found psp_contact none); NULL: when the checkout was made';
 
 
 --
@@ -4413,10 +4429,27 @@ BEGIN
          WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
         RETURNING ik.lease INTO v_lease;
 
+        -- One to send again: this attempt may reach the PSP ('trying'); an
+        -- earlier one that never said it sent nothing ('trying' still: it
+        -- died, or its lease ran out) may have ('maybe'); a 'maybe' stays
+        -- as it is (no write).  The age is counted from the earliest
+        -- attempt that may have reached the PSP: from now when none can
+        -- have (every earlier one said it sent nothing: the PSP never saw
+        -- the key, and this attempt's request is the first under it).
+        IF c.psp_contact <> 'maybe' THEN
+            UPDATE checkouts ck
+               SET psp_contact = CASE ck.psp_contact WHEN 'none' THEN 'trying' ELSE 'maybe' END,
+                   psp_contact_since = CASE ck.psp_contact WHEN 'none' THEN v_now
+                                            ELSE ck.psp_contact_since END
+             WHERE ck.merchant_id = p_merchant AND ck.checkout_id = k.checkout_id
+            RETURNING * INTO c;
+        END IF;
+
         RETURN QUERY SELECT 'resumed'::text, v_lease, NULL::int, NULL::int,
                             NULL::text, c.psp_request, ts_epoch(c.expires_at),
                             c.status::text,
-                            floor(date_part('epoch', v_now - c.created_at))::bigint;
+                            GREATEST(0, floor(date_part('epoch', v_now
+                                - coalesce(c.psp_contact_since, c.created_at))))::bigint;
         RETURN;
     END LOOP;
 
@@ -4481,11 +4514,12 @@ BEGIN
         INSERT INTO checkouts (merchant_id, checkout_id, psp, nonce, currency,
                                amount_total, success_url, cancel_url, buyer_email,
                                status, psp_request, expires_at, metadata,
-                               capture_method, save_method, payment_method_id)
+                               capture_method, save_method, payment_method_id,
+                               psp_contact)
         VALUES (p_merchant, p_checkout_id, p_psp, p_merchant || ':' || p_checkout_id,
                 p_currency, p_amount_total, p_success_url, p_cancel_url, p_buyer_email,
                 'EXECUTING', p_psp_request, to_timestamp(p_expires_at), p_metadata,
-                p_capture_method, v_save, v_method_id);
+                p_capture_method, v_save, v_method_id, 'trying');
 
         WITH o AS (
             SELECT e.value ->> 'payment_order_id' AS id,
@@ -7813,14 +7847,44 @@ $$;
 --
 
 CREATE FUNCTION public.pay_release(p_merchant text, p_idem_key text, p_lease bigint) RETURNS void
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT pay_release(p_merchant, p_idem_key, p_lease, NULL::boolean);
+$$;
+
+
+--
+-- Name: pay_release(text, text, bigint, boolean); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_release(p_merchant text, p_idem_key text, p_lease bigint, p_sent boolean) RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $$
+DECLARE
+    v_co  text;
 BEGIN
     UPDATE idempotency_keys ik
        SET lease_until = now()
      WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
-       AND ik.state = 'in_progress' AND ik.lease = p_lease;
+       AND ik.state = 'in_progress' AND ik.lease = p_lease
+    RETURNING ik.checkout_id INTO v_co;
+    IF v_co IS NULL THEN
+        RETURN;
+    END IF;
+
+    -- sent nothing: what the claim made 'trying' is 'none' again (never a
+    -- 'maybe': an earlier attempt may have); else 'maybe'
+    IF p_sent IS NOT DISTINCT FROM false THEN
+        UPDATE checkouts ck SET psp_contact = 'none'
+         WHERE ck.merchant_id = p_merchant AND ck.checkout_id = v_co
+           AND ck.psp_contact = 'trying';
+    ELSE
+        UPDATE checkouts ck SET psp_contact = 'maybe'
+         WHERE ck.merchant_id = p_merchant AND ck.checkout_id = v_co
+           AND ck.psp_contact <> 'maybe';
+    END IF;
 END
 $$;
 
@@ -7938,11 +8002,23 @@ BEGIN
                lease_until = v_now + p_lease_seconds * interval '1 second'
          WHERE ik.merchant_id = p_merchant AND ik.idem_key = k.idem_key
         RETURNING ik.lease INTO v_lease;
+        -- as pay_claim's resume: this attempt may reach the PSP, one that
+        -- never said it sent nothing may have; a 'maybe' stays
+        IF c.psp_contact <> 'maybe' THEN
+            UPDATE checkouts ck
+               SET psp_contact = CASE ck.psp_contact WHEN 'none' THEN 'trying' ELSE 'maybe' END,
+                   psp_contact_since = CASE ck.psp_contact WHEN 'none' THEN v_now
+                                            ELSE ck.psp_contact_since END
+             WHERE ck.merchant_id = p_merchant AND ck.checkout_id = p_checkout_id
+            RETURNING * INTO c;
+        END IF;
         -- the first approval sent it (reviewed_at, set in the transaction
-        -- that took the key before that call)
+        -- that took the key before that call), or a later attempt when
+        -- every one before it said it sent nothing (psp_contact_since)
         RETURN QUERY SELECT 'resumed'::text, k.idem_key, v_lease, c.psp_request,
                             ts_epoch(c.expires_at), NULL::int, NULL::text, NULL::int,
-                            floor(date_part('epoch', v_now - rk.reviewed_at))::bigint;
+                            GREATEST(0, floor(date_part('epoch', v_now
+                                - GREATEST(rk.reviewed_at, c.psp_contact_since))))::bigint;
         RETURN;
     END IF;
 
@@ -13555,6 +13631,14 @@ ALTER TABLE ONLY public.checkouts
 
 
 --
+-- Name: checkouts checkouts_psp_contact; Type: CHECK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE public.checkouts
+    ADD CONSTRAINT checkouts_psp_contact CHECK ((psp_contact = ANY (ARRAY['none'::text, 'trying'::text, 'maybe'::text]))) NOT VALID;
+
+
+--
 -- Name: checkouts checkouts_row_checks; Type: CHECK CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -16019,6 +16103,14 @@ GRANT ALL ON FUNCTION public.pay_refund_finish(p_merchant text, p_idem_key text,
 
 REVOKE ALL ON FUNCTION public.pay_release(p_merchant text, p_idem_key text, p_lease bigint) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.pay_release(p_merchant text, p_idem_key text, p_lease bigint) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_release(p_merchant text, p_idem_key text, p_lease bigint, p_sent boolean); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_release(p_merchant text, p_idem_key text, p_lease bigint, p_sent boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_release(p_merchant text, p_idem_key text, p_lease bigint, p_sent boolean) TO payments_gateway;
 
 
 --

@@ -193,10 +193,27 @@ BEGIN
          WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
         RETURNING ik.lease INTO v_lease;
 
+        -- One to send again: this attempt may reach the PSP ('trying'); an
+        -- earlier one that never said it sent nothing ('trying' still: it
+        -- died, or its lease ran out) may have ('maybe'); a 'maybe' stays
+        -- as it is (no write).  The age is counted from the earliest
+        -- attempt that may have reached the PSP: from now when none can
+        -- have (every earlier one said it sent nothing: the PSP never saw
+        -- the key, and this attempt's request is the first under it).
+        IF c.psp_contact <> 'maybe' THEN
+            UPDATE checkouts ck
+               SET psp_contact = CASE ck.psp_contact WHEN 'none' THEN 'trying' ELSE 'maybe' END,
+                   psp_contact_since = CASE ck.psp_contact WHEN 'none' THEN v_now
+                                            ELSE ck.psp_contact_since END
+             WHERE ck.merchant_id = p_merchant AND ck.checkout_id = k.checkout_id
+            RETURNING * INTO c;
+        END IF;
+
         RETURN QUERY SELECT 'resumed'::text, v_lease, NULL::int, NULL::int,
                             NULL::text, c.psp_request, ts_epoch(c.expires_at),
                             c.status::text,
-                            floor(date_part('epoch', v_now - c.created_at))::bigint;
+                            GREATEST(0, floor(date_part('epoch', v_now
+                                - coalesce(c.psp_contact_since, c.created_at))))::bigint;
         RETURN;
     END LOOP;
 
@@ -261,11 +278,12 @@ BEGIN
         INSERT INTO checkouts (merchant_id, checkout_id, psp, nonce, currency,
                                amount_total, success_url, cancel_url, buyer_email,
                                status, psp_request, expires_at, metadata,
-                               capture_method, save_method, payment_method_id)
+                               capture_method, save_method, payment_method_id,
+                               psp_contact)
         VALUES (p_merchant, p_checkout_id, p_psp, p_merchant || ':' || p_checkout_id,
                 p_currency, p_amount_total, p_success_url, p_cancel_url, p_buyer_email,
                 'EXECUTING', p_psp_request, to_timestamp(p_expires_at), p_metadata,
-                p_capture_method, v_save, v_method_id);
+                p_capture_method, v_save, v_method_id, 'trying');
 
         WITH o AS (
             SELECT e.value ->> 'payment_order_id' AS id,

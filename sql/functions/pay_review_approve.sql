@@ -11,8 +11,11 @@
 --   resumed   approved before, the PSP did not answer, the lease ran out:
 --             taken again, with the request stored then (byte for byte:
 --             the PSP may hold a session of it); claim_age is the seconds
---             since that first approval sent it (the caller sends nothing
---             once the PSP may have forgotten its key)
+--             since that first approval sent it, or since a later attempt
+--             did when every one before it said it sent nothing (0 when
+--             none can have: this attempt is the first the PSP may see);
+--             the caller sends nothing once the PSP may have forgotten
+--             its key.  psp_contact as pay_claim's resume writes it
 --   replay    registered already: the key's stored answer
 --   in_use    an approval's PSP call is under way (retry_after seconds)
 --   decided   not held for review (rejected, expired, never), or the
@@ -103,11 +106,23 @@ BEGIN
                lease_until = v_now + p_lease_seconds * interval '1 second'
          WHERE ik.merchant_id = p_merchant AND ik.idem_key = k.idem_key
         RETURNING ik.lease INTO v_lease;
+        -- as pay_claim's resume: this attempt may reach the PSP, one that
+        -- never said it sent nothing may have; a 'maybe' stays
+        IF c.psp_contact <> 'maybe' THEN
+            UPDATE checkouts ck
+               SET psp_contact = CASE ck.psp_contact WHEN 'none' THEN 'trying' ELSE 'maybe' END,
+                   psp_contact_since = CASE ck.psp_contact WHEN 'none' THEN v_now
+                                            ELSE ck.psp_contact_since END
+             WHERE ck.merchant_id = p_merchant AND ck.checkout_id = p_checkout_id
+            RETURNING * INTO c;
+        END IF;
         -- the first approval sent it (reviewed_at, set in the transaction
-        -- that took the key before that call)
+        -- that took the key before that call), or a later attempt when
+        -- every one before it said it sent nothing (psp_contact_since)
         RETURN QUERY SELECT 'resumed'::text, k.idem_key, v_lease, c.psp_request,
                             ts_epoch(c.expires_at), NULL::int, NULL::text, NULL::int,
-                            floor(date_part('epoch', v_now - rk.reviewed_at))::bigint;
+                            GREATEST(0, floor(date_part('epoch', v_now
+                                - GREATEST(rk.reviewed_at, c.psp_contact_since))))::bigint;
         RETURN;
     END IF;
 

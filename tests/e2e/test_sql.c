@@ -4878,6 +4878,107 @@ Test(sql, an_operation_is_given_up_only_when_no_attempt_may_have_reached_its_psp
 }
 
 
+/* pay_claim of checkout co under key with the default request: "<outcome>
+ * <lease> <claim_age>" ("-" for NULL), the age bucketed ("young": under a
+ * minute, "old": 25 hours or more) */
+static const char *
+claim_aged(PGconn *c, const char *m, const char *key, const char *co)
+{
+    static char  out[4][64];
+    static int   n;
+    char        *o = out[n++ % 4];
+    long         age;
+    PGresult    *r = claim_exec(c, &(claim_req_t){ .merchant = m, .key = key,
+                                                   .checkout = co });
+
+    cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "pay_claim: %s",
+                 PQresultErrorMessage(r));
+    age = PQgetisnull(r, 0, 8) ? -1 : atol(PQgetvalue(r, 0, 8));
+    snprintf(o, sizeof(out[0]), "%s %s %s", PQgetvalue(r, 0, 0),
+             PQgetisnull(r, 0, 1) ? "-" : PQgetvalue(r, 0, 1),
+             age < 0 ? "-" : age < 60 ? "young"
+             : age >= 25 * 3600 ? "old" : "?");
+    PQclear(r);
+    return o;
+}
+
+static const char *
+co_contact(PGconn *c, const char *m, const char *co)
+{
+    return VAL(c, "SELECT psp_contact FROM checkouts WHERE merchant_id = $1"
+                  " AND checkout_id = $2", m, co);
+}
+
+Test(sql, a_registration_no_attempt_reached_is_sent_past_its_psps_key_window,
+     .description = "checkouts.psp_contact: a registration's claim is 'trying', a release "
+                    "that sent nothing makes it 'none' again, one that may have sent (or the "
+                    "previous release's pay_release, without p_sent) 'maybe'; a lease that ran "
+                    "out without a release counts as 'maybe' at the next claim, whatever that "
+                    "attempt says.  A resume that finds 'none' has claim_age 0 however old the "
+                    "checkout (the PSP never saw its key: it is sent), and the key window is "
+                    "counted from that resume on; any other keeps the checkout's age; "
+                    "updated_at is left alone")
+{
+    PGconn  *c = sqlt_connect();
+    char     m[24];
+
+    new_merchant(c, m);
+
+    /* co_a: every attempt sent nothing, the claim 25 hours old */
+    cr_assert_str_eq(claim_aged(c, m, "ka", "co_a"), "claimed 1 young");
+    cr_expect_str_eq(co_contact(c, m, "co_a"), "trying");
+    OK(c, "SELECT pay_release($1, 'ka', 1, false)", m);
+    cr_expect_str_eq(co_contact(c, m, "co_a"), "none");
+    OK(c, "UPDATE checkouts SET created_at = created_at - interval '25 hours'"
+          " WHERE merchant_id = $1", m);
+    cr_expect_str_eq(claim_aged(c, m, "ka", "co_a"), "resumed 2 young");
+    cr_expect_str_eq(co_contact(c, m, "co_a"), "trying");
+    /* another lease's release changes nothing */
+    OK(c, "SELECT pay_release($1, 'ka', 1, true)", m);
+    cr_expect_str_eq(co_contact(c, m, "co_a"), "trying");
+    /* this one may have reached the PSP: from then on, counted from this
+     * resume, not from the checkout's making */
+    OK(c, "SELECT pay_release($1, 'ka', 2, true)", m);
+    cr_expect_str_eq(co_contact(c, m, "co_a"), "maybe");
+    cr_expect_str_eq(claim_aged(c, m, "ka", "co_a"), "resumed 3 young");
+    OK(c, "SELECT pay_release($1, 'ka', 3, false)", m);
+    cr_expect_str_eq(co_contact(c, m, "co_a"), "maybe");
+    cr_expect_str_eq(claim_aged(c, m, "ka", "co_a"), "resumed 4 young");
+    OK(c, "UPDATE checkouts SET psp_contact_since = psp_contact_since - interval '25 hours'"
+          " WHERE merchant_id = $1", m);
+    OK(c, "SELECT pay_release($1, 'ka', 4, false)", m);
+    cr_expect_str_eq(claim_aged(c, m, "ka", "co_a"), "resumed 5 old");
+
+    /* co_b: its holder died (no release): may have sent, whatever the
+     * next attempt says, and as old as the checkout */
+    cr_assert_str_eq(claim_aged(c, m, "kb", "co_b"), "claimed 1 young");
+    OK(c, "UPDATE idempotency_keys SET lease_until = clock_timestamp() - interval '1 second'"
+          " WHERE merchant_id = $1 AND idem_key = 'kb'", m);
+    OK(c, "UPDATE checkouts SET created_at = created_at - interval '25 hours'"
+          " WHERE merchant_id = $1 AND checkout_id = 'co_b'", m);
+    cr_expect_str_eq(claim_aged(c, m, "kb", "co_b"), "resumed 2 old");
+    cr_expect_str_eq(co_contact(c, m, "co_b"), "maybe");
+    OK(c, "SELECT pay_release($1, 'kb', 2, false)", m);
+    cr_expect_str_eq(co_contact(c, m, "co_b"), "maybe");
+    cr_expect_str_eq(claim_aged(c, m, "kb", "co_b"), "resumed 3 old");
+
+    /* co_c: the previous release's workers' release says nothing: may
+     * have sent */
+    cr_assert_str_eq(claim_aged(c, m, "kc", "co_c"), "claimed 1 young");
+    OK(c, "SELECT pay_release($1, 'kc', 1)", m);
+    cr_expect_str_eq(co_contact(c, m, "co_c"), "maybe");
+    OK(c, "UPDATE checkouts SET created_at = created_at - interval '25 hours'"
+          " WHERE merchant_id = $1 AND checkout_id = 'co_c'", m);
+    cr_expect_str_eq(claim_aged(c, m, "kc", "co_c"), "resumed 2 old");
+
+    /* the claims and releases leave updated_at alone */
+    cr_expect_str_eq(VAL(c, "SELECT count(*) FROM checkouts WHERE merchant_id = $1"
+                            " AND updated_at = created_at + interval '25 hours'", m),
+                     "3");
+    PQfinish(c);
+}
+
+
 Test(sql, a_capture_no_attempt_sent_is_given_up_and_capturable_again,
      .description = "a manual capture of all of a 1.00 order, claimed and released twice "
                     "without a byte sent: pay_op_abandon makes it FAILED (audited "
