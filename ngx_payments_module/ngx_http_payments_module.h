@@ -605,6 +605,11 @@ typedef struct ngx_http_payments_ctx_s {
     unsigned                        psp_reached:1;  /* an attempt at this
                                                        PSP may have reached
                                                        it */
+    unsigned                        psp_sent:1;     /* a byte of this
+                                                       request's attempts
+                                                       may have gone to the
+                                                       PSP bound now (told
+                                                       with the release) */
     unsigned                        route_hold:1;   /* a resume: held at
                                                        the bound PSP */
     unsigned                        approval:1;     /* a review's approval:

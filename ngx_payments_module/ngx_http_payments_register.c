@@ -11,7 +11,8 @@
  * A retry with the same key re-reads the stored PSP request, so the PSP
  * sees byte-identical requests under the same nonce and can never register
  * twice.  Nothing final is stored when the PSP cannot be reached: the lease
- * is released and the client's retry resumes the same registration.
+ * is released, telling the database whether a byte may have reached the
+ * PSP (psp_contact), and the client's retry resumes the same registration.
  *
  * Two exceptions to "the stored request, byte for byte":
  * - a resume whose stored expires_at the PSP would now refuse (closer than

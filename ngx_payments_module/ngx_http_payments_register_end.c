@@ -165,8 +165,11 @@ ngx_http_payments_finish_done(ngx_http_payments_pg_query_t *q, PGresult *res)
 /*
  * The PSP could not be reached or refused our credentials: store nothing
  * final, end the lease so that the client's retry resumes at once, answer
- * 502 or 504.  The answer waits for the release: the query lives in the
- * request's pool.
+ * 502 or 504.  The database is told whether this request's attempts may
+ * have reached the PSP (psp_sent): a checkout that no attempt can have
+ * reached is sent by a resume even past the PSP's key window (the PSP
+ * never saw its key).  The answer waits for the release: the query lives
+ * in the request's pool.
  */
 
 void
@@ -178,9 +181,11 @@ ngx_http_payments_register_release(ngx_http_payments_ctx_t *ctx,
     ctx->params[0] = (char *) ctx->merchant.data;
     ctx->params[1] = ctx->idem_key;
     ctx->params[2] = ctx->lease;
+    ctx->params[3] = ctx->psp_sent ? "true" : "false";
 
-    if (ngx_http_payments_query(ctx, "SELECT pay_release($1, $2, $3)",
-                                3, ngx_http_payments_release_done)
+    if (ngx_http_payments_query(ctx, "SELECT pay_release($1, $2, $3, "
+                                "$4::boolean)",
+                                4, ngx_http_payments_release_done)
         != NGX_OK)
     {
         ngx_http_payments_release_done(&ctx->query, NULL);

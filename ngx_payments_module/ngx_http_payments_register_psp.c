@@ -167,6 +167,9 @@ ngx_http_payments_psp_done(ngx_http_payments_fetch_t *f)
 
     r = ctx->request;
 
+    /* told with a release: only what surely never left is not "sent" */
+    ctx->psp_sent |= !ngx_http_payments_fetch_never_sent(f);
+
     /* an off-session charge: the PSP's payment, decided at once (not
      * the hosted session of one that needs the shopper) */
     if (ctx->co.payment_method[0] != '\0' && ctx->charge_res == NULL) {
@@ -511,6 +514,7 @@ ngx_http_payments_route_moved(ngx_http_payments_pg_query_t *q,
         ctx->attempts = 0;
         ctx->psp_maybe = 0;
         ctx->psp_reached = 0;
+        ctx->psp_sent = 0;     /* of the PSP bound now: none sent yet */
         ctx->stale = 0;
         ngx_http_payments_psp_call(ctx);
         return;

@@ -8,7 +8,9 @@
  * request goes to the PSP again, byte for byte (the PSP answers the
  * session it may have made), at the PSP a routed checkout is bound to
  * (pay_route_state, pay_route_bind); never once the PSP may have
- * forgotten the first attempt's key (the dialect's key_window), nor once
+ * forgotten the first attempt's key (the dialect's key_window, counted
+ * from the earliest attempt that may have reached the PSP: a claim none
+ * of whose attempts sent a byte is sent however old it is), nor once
  * the PSP's settings it was built with (Adyen's merchant account) are no
  * longer the configuration's, when an operator looks it up instead (or
  * puts the setting back); its risk verdict kept (_risk.c).
@@ -142,7 +144,10 @@ ngx_http_payments_register_resume(ngx_http_payments_ctx_t *ctx)
     ctx->stale = ngx_http_payments_expires_too_soon(ctx);
 
     /* the PSP may have forgotten the first attempt's key: sent again,
-     * the request could open a second session */
+     * the request could open a second session.  The claim's age counts
+     * from the earliest attempt that may have reached the PSP: 0 when
+     * every one before said not a byte was sent (pay_release), when the
+     * PSP never saw the key and this request is the first under it */
     if (!pay_dialect_key_kept(ctx->psp->dl, (int64_t) ctx->claim_age,
                               ngx_http_payments_in_flight(ctx->pmcf)))
     {

@@ -13,7 +13,9 @@
  * 24 hours) would be a second refund, transfer or session.  A refund or
  * pay-out that no attempt ever sent (a gateway of the test's own whose PSP
  * is a closed port, then its circuit open) is given up past that window;
- * one whose attempt reached the PSP is not.
+ * one whose attempt reached the PSP is not.  A registration that no
+ * attempt ever sent is sent past that window (the PSP never saw its key),
+ * once; one whose attempt may have reached the PSP is not.
  */
 
 #include "harness.h"
@@ -749,8 +751,17 @@ Test(money_resume, a_registration_paid_meanwhile_is_never_registered_again,
 }
 
 
-/* a registration whose PSP call got no answer, its claim made age ago,
- * retried with its key: not sent again */
+/* what psp_contact says of the merchant's checkout co */
+static char *
+rs_co_contact(const merchant_t *m, const char *co)
+{
+    return rs_q1("SELECT psp_contact FROM checkouts WHERE merchant_id = $1 "
+                 "AND checkout_id = $2", m->id, co);
+}
+
+
+/* a registration whose PSP call got no answer (it may have reached the
+ * PSP), its claim made age ago, retried with its key: not sent again */
 static void
 registration_not_sent_at(const char *age)
 {
@@ -783,6 +794,7 @@ registration_not_sent_at(const char *age)
     cr_expect_eq(rs_requests(n), before,
                  "a registration %s old was sent again: the PSP may have "
                  "forgotten its key when it comes", age);
+    cr_expect_str_eq(rs_co_contact(&m, co), "maybe");
 }
 
 
@@ -806,6 +818,72 @@ Test(money_resume, a_registration_at_the_edge_of_the_psps_key_is_not_sent,
      .timeout = 60)
 {
     registration_not_sent_at("23 hours 55 minutes");
+}
+
+
+/*
+ * A registration that no attempt ever sent (a gateway of the test's own
+ * whose PSP is a closed port, then its circuit open), retried once it is
+ * older than the PSP keeps its key: the PSP never saw its key, so the
+ * retry is the first request the PSP gets under it, and is sent; once.
+ * Before, it was 502 "not sent again" with an alert at every retry, and
+ * the checkout stayed EXECUTING for good.
+ */
+Test(money_resume, a_registration_that_never_reached_the_psp_is_sent_past_its_key,
+     .timeout = 90,
+     .description = "a registration whose every attempt was never sent (the "
+                    "PSP's port refused the connection, then its circuit "
+                    "was open), retried once it is older than the PSP "
+                    "keeps its key: sent now, 201 with its session, the "
+                    "mock holding exactly one session for the nonce; the "
+                    "key replays it")
+{
+    char        *key, *co, *n, *body, *token;
+    long         sessions, requests;
+    resp_t      *a, *b;
+    gateway_t    gw;
+    merchant_t   m;
+
+    merchant_new(&m);
+    co = uid("co");
+    n = nonce(&m, co);
+    body = dump(checkout_new(co, 2));
+    rs_unreachable_start(&gw, env("PAY_TEST_PSP"));
+
+    key = uid("key");
+    a = gateway_send(&gw, "POST", PATH_PAYMENTS, &m, key, body);
+    expect_problem(a, 502, "psp_unavailable");
+    cr_expect_str_eq(rs_co_contact(&m, co), "none");
+
+    /* the circuit is open now: not even tried */
+    a = gateway_send(&gw, "POST", PATH_PAYMENTS, &m, key, body);
+    expect_problem(a, 503, "psp_unavailable");
+    cr_expect_str_eq(rs_co_contact(&m, co), "none");
+    gateway_stop(&gw);
+
+    cr_expect_eq(rs_requests(n), 0, "the PSP got the registration after all");
+    db_exec("UPDATE checkouts SET created_at = now() - interval '25 hours' "
+            "WHERE merchant_id = $1 AND checkout_id = $2", 2,
+            (const char *[]) { m.id, co });
+
+    b = api_post(&m, key, body);
+    cr_assert_eq(b->status, 201, "%ld %s", b->status, b->body);
+    cr_expect_str_eq(rs_str(b, "status"), "EXECUTING", "%s", b->body);
+    token = strdup(rs_str(b, "psp_token"));
+    cr_expect_str_neq(token, "(none)", "%s", b->body);
+    mock_registrations(n, &sessions, &requests);
+    cr_expect_eq(sessions, 1, "sessions at the PSP: %ld", sessions);
+    cr_expect_eq(requests, 1, "requests at the PSP: %ld", requests);
+
+    /* stored: the same key replays it, nothing sent */
+    b = api_post(&m, key, body);
+    cr_expect_eq(b->status, 201, "%s", b->body);
+    cr_expect_str_eq(resp_header(b, "Idempotent-Replayed")
+                     ? resp_header(b, "Idempotent-Replayed") : "", "true");
+    cr_expect_str_eq(rs_str(b, "psp_token"), token, "%s", b->body);
+    mock_registrations(n, &sessions, &requests);
+    cr_expect_eq(sessions, 1);
+    cr_expect_eq(requests, 1);
 }
 
 
