@@ -1712,6 +1712,7 @@ BEGIN
         WHEN NOT (length(r.failure) <= 1000) THEN 'checkouts_failure'
         WHEN NOT ((length(r.checkout_id) <@ int4range(1, 40, '[]')) AND (r.checkout_id ~ '^[A-Za-z0-9_-]*$'::text)) THEN 'checkouts_id_format'
         WHEN NOT ((r.nonce = ((r.merchant_id || ':'::text) || r.checkout_id)) AND (length(r.nonce) <= 64)) THEN 'checkouts_nonce'
+        WHEN NOT (r.psp_contact = ANY (ARRAY['none'::text, 'trying'::text, 'maybe'::text])) THEN 'checkouts_psp_contact'
         WHEN NOT ((length(r.psp) <@ int4range(1, 32, '[]')) AND (r.psp ~ '^[A-Za-z0-9_.-]*$'::text)) THEN 'checkouts_psp_format'
         WHEN NOT (length(r.psp_payment_ref) <@ int4range(1, 128, '[]')) THEN 'checkouts_psp_payment_ref'
         WHEN NOT ((length(r.psp_token) <@ int4range(1, 255, '[]')) OR ((r.psp_token ~~ 'v1.%'::text) AND (length(r.psp_token) <= 600))) THEN 'checkouts_psp_token'
@@ -13628,14 +13629,6 @@ ALTER TABLE ONLY public.checkout_sweeps
 
 ALTER TABLE ONLY public.checkouts
     ADD CONSTRAINT checkouts_pkey PRIMARY KEY (merchant_id, checkout_id);
-
-
---
--- Name: checkouts checkouts_psp_contact; Type: CHECK CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE public.checkouts
-    ADD CONSTRAINT checkouts_psp_contact CHECK ((psp_contact = ANY (ARRAY['none'::text, 'trying'::text, 'maybe'::text]))) NOT VALID;
 
 
 --

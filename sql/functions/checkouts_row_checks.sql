@@ -1,4 +1,4 @@
--- checkouts: checkouts_amount, checkouts_cancel_url, checkouts_currency, checkouts_email, checkouts_failure, checkouts_id_format, checkouts_nonce, checkouts_psp_format, checkouts_psp_payment_ref, checkouts_psp_token, checkouts_psp_url, checkouts_success_url
+-- checkouts: checkouts_amount, checkouts_cancel_url, checkouts_currency, checkouts_email, checkouts_failure, checkouts_id_format, checkouts_nonce, checkouts_psp_contact, checkouts_psp_format, checkouts_psp_payment_ref, checkouts_psp_token, checkouts_psp_url, checkouts_success_url
 CREATE OR REPLACE FUNCTION checkouts_row_checks(r checkouts)
  RETURNS boolean
  LANGUAGE plpgsql
@@ -21,6 +21,7 @@ BEGIN
         WHEN NOT (length(r.failure) <= 1000) THEN 'checkouts_failure'
         WHEN NOT ((length(r.checkout_id) <@ int4range(1, 40, '[]')) AND (r.checkout_id ~ '^[A-Za-z0-9_-]*$'::text)) THEN 'checkouts_id_format'
         WHEN NOT ((r.nonce = ((r.merchant_id || ':'::text) || r.checkout_id)) AND (length(r.nonce) <= 64)) THEN 'checkouts_nonce'
+        WHEN NOT (r.psp_contact = ANY (ARRAY['none'::text, 'trying'::text, 'maybe'::text])) THEN 'checkouts_psp_contact'
         WHEN NOT ((length(r.psp) <@ int4range(1, 32, '[]')) AND (r.psp ~ '^[A-Za-z0-9_.-]*$'::text)) THEN 'checkouts_psp_format'
         WHEN NOT (length(r.psp_payment_ref) <@ int4range(1, 128, '[]')) THEN 'checkouts_psp_payment_ref'
         WHEN NOT ((length(r.psp_token) <@ int4range(1, 255, '[]')) OR ((r.psp_token ~~ 'v1.%'::text) AND (length(r.psp_token) <= 600))) THEN 'checkouts_psp_token'

@@ -10,17 +10,15 @@
 -- when one may have (psp_contact_since: when a claim found 'none' and made
 -- it 'trying'; NULL: since the checkout was made), from which the PSP's
 -- key window is counted.  The rows there are already are 'maybe' since
--- they were made: as before.  Every row there is holds the default, so the
--- check need not read the table under this migration's lock (NOT VALID,
--- as 118's): it holds for every row written from now on.
+-- they were made: as before.  Its rule (none, trying or maybe) is
+-- checkouts_psp_contact in checkouts_row_checks, the one CHECK of the
+-- table, which reads no row here: it holds for every row written from now
+-- on, and every row there is holds the default.
 SET LOCAL lock_timeout = '5s';
 SET client_min_messages = warning;
 
 ALTER TABLE checkouts ADD COLUMN IF NOT EXISTS psp_contact text DEFAULT 'maybe' NOT NULL;
 ALTER TABLE checkouts ADD COLUMN IF NOT EXISTS psp_contact_since timestamptz;
-ALTER TABLE checkouts DROP CONSTRAINT IF EXISTS checkouts_psp_contact;
-ALTER TABLE checkouts ADD CONSTRAINT checkouts_psp_contact
-    CHECK (psp_contact IN ('none', 'trying', 'maybe')) NOT VALID;
 COMMENT ON COLUMN checkouts.psp_contact IS
     'of the registration at the PSP the checkout is bound to: none: no attempt can have reached it; trying: an attempt holds the key''s lease, none before it can have; maybe: one may have (a byte sent, or a holder that never said)';
 COMMENT ON COLUMN checkouts.psp_contact_since IS

@@ -996,6 +996,7 @@ static const struct {
     { "checkouts_id_format",
       "UPDATE checkouts SET checkout_id = 'co 1', nonce = $1 || ':co 1'" CO },
     { "checkouts_nonce", "UPDATE checkouts SET nonce = 'other:co_1'" CO },
+    { "checkouts_psp_contact", "UPDATE checkouts SET psp_contact = 'sent'" CO },
     { "checkouts_psp_format", "UPDATE checkouts SET psp = 'str/pe'" CO },
     { "checkouts_psp_payment_ref", "UPDATE checkouts SET psp_payment_ref = ''" CO },
     { "checkouts_psp_token", "UPDATE checkouts SET psp_token = repeat('t', 256)" CO },
