@@ -12308,6 +12308,35 @@ $$;
 
 
 --
+-- Name: trigger_ensure(text[]); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.trigger_ensure(VARIADIC p_defs text[]) RETURNS text[]
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    v_def   text;
+    v_name  text;
+    v_made  text[] := '{}';
+BEGIN
+    FOREACH v_def IN ARRAY p_defs LOOP
+        IF v_def !~ '^CREATE TRIGGER [a-z0-9_]+ ' THEN
+            RAISE EXCEPTION 'trigger_ensure: not a trigger as pg_get_triggerdef writes it: %', v_def;
+        END IF;
+        v_name := split_part(v_def, ' ', 3);
+        IF NOT EXISTS (SELECT FROM pg_trigger
+                        WHERE tgname = v_name AND pg_get_triggerdef(oid) = v_def) THEN
+            EXECUTE regexp_replace(v_def, '^CREATE TRIGGER', 'CREATE OR REPLACE TRIGGER');
+            v_made := v_made || v_name;
+        END IF;
+    END LOOP;
+    RETURN v_made;
+END
+$$;
+
+
+--
 -- Name: ts_epoch(timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -16621,6 +16650,13 @@ REVOKE ALL ON FUNCTION public.status_forward_guard() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION public.stored_request_account(p_request text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION trigger_ensure(VARIADIC p_defs text[]); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.trigger_ensure(VARIADIC p_defs text[]) FROM PUBLIC;
 
 
 --

@@ -24,24 +24,7 @@ $function$;
 REVOKE ALL ON FUNCTION api_keys_limit() FROM PUBLIC;
 
 -- The trigger that runs it, on every key added or taken back into use.
--- Made, or made anew, only when missing or other than written here (as
--- pg_get_triggerdef writes it): CREATE OR REPLACE TRIGGER locks its table
--- against every write until the upgrade commits (CONTRIBUTING.md, "SQL").
-DO $$
-DECLARE
-    v_path  text := current_setting('search_path');
-    v_def   text;
-BEGIN
-    PERFORM set_config('search_path', '', true);
-    FOREACH v_def IN ARRAY ARRAY[
-        'CREATE TRIGGER api_keys_limit BEFORE INSERT OR UPDATE OF revoked_at, merchant_id ON public.api_keys FOR EACH ROW WHEN ((new.revoked_at IS NULL)) EXECUTE FUNCTION public.api_keys_limit()'
-    ] LOOP
-        IF NOT EXISTS (SELECT FROM pg_trigger
-                        WHERE tgname = split_part(v_def, ' ', 3)
-                          AND pg_get_triggerdef(oid) = v_def) THEN
-            EXECUTE regexp_replace(v_def, '^CREATE TRIGGER', 'CREATE OR REPLACE TRIGGER');
-        END IF;
-    END LOOP;
-    PERFORM set_config('search_path', v_path, true);
-END
-$$;
+-- Made, or made anew, only when missing or other than written here
+-- (trigger_ensure.sql).
+SELECT trigger_ensure(
+    'CREATE TRIGGER api_keys_limit BEFORE INSERT OR UPDATE OF revoked_at, merchant_id ON public.api_keys FOR EACH ROW WHEN ((new.revoked_at IS NULL)) EXECUTE FUNCTION public.api_keys_limit()');

@@ -108,24 +108,7 @@ REVOKE ALL ON FUNCTION audit_log_link() FROM PUBLIC;
 
 -- The trigger that runs it, before every row's insert (and before the
 -- row's CHECKs, which see its number and hashes).
--- Made, or made anew, only when missing or other than written here (as
--- pg_get_triggerdef writes it): CREATE OR REPLACE TRIGGER locks its table
--- against every write until the upgrade commits (CONTRIBUTING.md, "SQL").
-DO $$
-DECLARE
-    v_path  text := current_setting('search_path');
-    v_def   text;
-BEGIN
-    PERFORM set_config('search_path', '', true);
-    FOREACH v_def IN ARRAY ARRAY[
-        'CREATE TRIGGER audit_log_link BEFORE INSERT ON public.audit_log FOR EACH ROW EXECUTE FUNCTION public.audit_log_link()'
-    ] LOOP
-        IF NOT EXISTS (SELECT FROM pg_trigger
-                        WHERE tgname = split_part(v_def, ' ', 3)
-                          AND pg_get_triggerdef(oid) = v_def) THEN
-            EXECUTE regexp_replace(v_def, '^CREATE TRIGGER', 'CREATE OR REPLACE TRIGGER');
-        END IF;
-    END LOOP;
-    PERFORM set_config('search_path', v_path, true);
-END
-$$;
+-- Made, or made anew, only when missing or other than written here
+-- (trigger_ensure.sql).
+SELECT trigger_ensure(
+    'CREATE TRIGGER audit_log_link BEFORE INSERT ON public.audit_log FOR EACH ROW EXECUTE FUNCTION public.audit_log_link()');

@@ -34,24 +34,7 @@ END
 $function$;
 REVOKE ALL ON FUNCTION checkouts_failed_open() FROM PUBLIC;
 
--- Made, or made anew, only when missing or other than written here (as
--- pg_get_triggerdef writes it): CREATE OR REPLACE TRIGGER locks its table
--- against every write until the upgrade commits (CONTRIBUTING.md, "SQL").
-DO $$
-DECLARE
-    v_path  text := current_setting('search_path');
-    v_def   text;
-BEGIN
-    PERFORM set_config('search_path', '', true);
-    FOREACH v_def IN ARRAY ARRAY[
-        'CREATE TRIGGER checkouts_failed_open AFTER UPDATE OF status, psp_url, expires_at ON public.checkouts FOR EACH ROW WHEN (((old.status = ''FAILED''::public.pay_status) OR (new.status = ''FAILED''::public.pay_status))) EXECUTE FUNCTION public.checkouts_failed_open()'
-    ] LOOP
-        IF NOT EXISTS (SELECT FROM pg_trigger
-                        WHERE tgname = split_part(v_def, ' ', 3)
-                          AND pg_get_triggerdef(oid) = v_def) THEN
-            EXECUTE regexp_replace(v_def, '^CREATE TRIGGER', 'CREATE OR REPLACE TRIGGER');
-        END IF;
-    END LOOP;
-    PERFORM set_config('search_path', v_path, true);
-END
-$$;
+-- Made, or made anew, only when missing or other than written here
+-- (trigger_ensure.sql).
+SELECT trigger_ensure(
+    'CREATE TRIGGER checkouts_failed_open AFTER UPDATE OF status, psp_url, expires_at ON public.checkouts FOR EACH ROW WHEN (((old.status = ''FAILED''::public.pay_status) OR (new.status = ''FAILED''::public.pay_status))) EXECUTE FUNCTION public.checkouts_failed_open()');

@@ -32,24 +32,7 @@ REVOKE ALL ON FUNCTION checkouts_sweep_late() FROM PUBLIC;
 -- its columns, every registration's answer (psp_token) among them, and
 -- the short one costs a registration fewer instructions than the whole
 -- test did (bench/RESULTS.md).
--- Made, or made anew, only when missing or other than written here (as
--- pg_get_triggerdef writes it): CREATE OR REPLACE TRIGGER locks its table
--- against every write until the upgrade commits (CONTRIBUTING.md, "SQL").
-DO $$
-DECLARE
-    v_path  text := current_setting('search_path');
-    v_def   text;
-BEGIN
-    PERFORM set_config('search_path', '', true);
-    FOREACH v_def IN ARRAY ARRAY[
-        'CREATE TRIGGER checkouts_sweep_late AFTER UPDATE OF status, psp_token ON public.checkouts FOR EACH ROW WHEN ((new.status = ''EXECUTING''::public.pay_status)) EXECUTE FUNCTION public.checkouts_sweep_late()'
-    ] LOOP
-        IF NOT EXISTS (SELECT FROM pg_trigger
-                        WHERE tgname = split_part(v_def, ' ', 3)
-                          AND pg_get_triggerdef(oid) = v_def) THEN
-            EXECUTE regexp_replace(v_def, '^CREATE TRIGGER', 'CREATE OR REPLACE TRIGGER');
-        END IF;
-    END LOOP;
-    PERFORM set_config('search_path', v_path, true);
-END
-$$;
+-- Made, or made anew, only when missing or other than written here
+-- (trigger_ensure.sql).
+SELECT trigger_ensure(
+    'CREATE TRIGGER checkouts_sweep_late AFTER UPDATE OF status, psp_token ON public.checkouts FOR EACH ROW WHEN ((new.status = ''EXECUTING''::public.pay_status)) EXECUTE FUNCTION public.checkouts_sweep_late()');

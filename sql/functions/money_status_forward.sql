@@ -38,27 +38,10 @@ REVOKE ALL ON FUNCTION money_status_forward() FROM PUBLIC;
 
 -- The triggers that run it, on every change of a refund's, pay-out's,
 -- dispute's or capture's row.
--- Made, or made anew, only when missing or other than written here (as
--- pg_get_triggerdef writes it): CREATE OR REPLACE TRIGGER locks its table
--- against every write until the upgrade commits (CONTRIBUTING.md, "SQL").
-DO $$
-DECLARE
-    v_path  text := current_setting('search_path');
-    v_def   text;
-BEGIN
-    PERFORM set_config('search_path', '', true);
-    FOREACH v_def IN ARRAY ARRAY[
-        'CREATE TRIGGER disputes_forward BEFORE DELETE OR UPDATE ON public.disputes FOR EACH ROW EXECUTE FUNCTION public.money_status_forward()',
-        'CREATE TRIGGER payouts_forward BEFORE DELETE OR UPDATE ON public.payouts FOR EACH ROW EXECUTE FUNCTION public.money_status_forward()',
-        'CREATE TRIGGER refunds_forward BEFORE DELETE OR UPDATE ON public.refunds FOR EACH ROW EXECUTE FUNCTION public.money_status_forward()',
-        'CREATE TRIGGER captures_forward BEFORE DELETE OR UPDATE ON public.captures FOR EACH ROW EXECUTE FUNCTION public.money_status_forward()'
-    ] LOOP
-        IF NOT EXISTS (SELECT FROM pg_trigger
-                        WHERE tgname = split_part(v_def, ' ', 3)
-                          AND pg_get_triggerdef(oid) = v_def) THEN
-            EXECUTE regexp_replace(v_def, '^CREATE TRIGGER', 'CREATE OR REPLACE TRIGGER');
-        END IF;
-    END LOOP;
-    PERFORM set_config('search_path', v_path, true);
-END
-$$;
+-- Made, or made anew, only when missing or other than written here
+-- (trigger_ensure.sql).
+SELECT trigger_ensure(
+    'CREATE TRIGGER disputes_forward BEFORE DELETE OR UPDATE ON public.disputes FOR EACH ROW EXECUTE FUNCTION public.money_status_forward()',
+    'CREATE TRIGGER payouts_forward BEFORE DELETE OR UPDATE ON public.payouts FOR EACH ROW EXECUTE FUNCTION public.money_status_forward()',
+    'CREATE TRIGGER refunds_forward BEFORE DELETE OR UPDATE ON public.refunds FOR EACH ROW EXECUTE FUNCTION public.money_status_forward()',
+    'CREATE TRIGGER captures_forward BEFORE DELETE OR UPDATE ON public.captures FOR EACH ROW EXECUTE FUNCTION public.money_status_forward()');

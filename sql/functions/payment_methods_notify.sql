@@ -21,24 +21,9 @@ END
 $function$;
 REVOKE ALL ON FUNCTION payment_methods_notify() FROM PUBLIC;
 
--- The triggers that run it: a method saved, a method detached.  A trigger
--- is created when absent (a migration that changes one drops it first).
-DO $$
-BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_trigger
-                    WHERE tgrelid = 'public.payment_methods'::regclass
-                      AND tgname = 'payment_methods_notify_saved') THEN
-        CREATE TRIGGER payment_methods_notify_saved AFTER INSERT
-            ON payment_methods
-            FOR EACH ROW EXECUTE FUNCTION payment_methods_notify();
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_trigger
-                    WHERE tgrelid = 'public.payment_methods'::regclass
-                      AND tgname = 'payment_methods_notify_detached') THEN
-        CREATE TRIGGER payment_methods_notify_detached AFTER UPDATE OF status
-            ON payment_methods
-            FOR EACH ROW WHEN (((old.status IS DISTINCT FROM new.status) AND (new.status = 'detached'::text)))
-            EXECUTE FUNCTION payment_methods_notify();
-    END IF;
-END
-$$;
+-- The triggers that run it: a method saved, a method detached.  Made, or
+-- made anew, only when missing or other than written here
+-- (trigger_ensure.sql).
+SELECT trigger_ensure(
+    'CREATE TRIGGER payment_methods_notify_saved AFTER INSERT ON public.payment_methods FOR EACH ROW EXECUTE FUNCTION public.payment_methods_notify()',
+    'CREATE TRIGGER payment_methods_notify_detached AFTER UPDATE OF status ON public.payment_methods FOR EACH ROW WHEN (((old.status IS DISTINCT FROM new.status) AND (new.status = ''detached''::text))) EXECUTE FUNCTION public.payment_methods_notify()');

@@ -33,9 +33,7 @@ REVOKE ALL ON FUNCTION psp_event_ids_keep() FROM PUBLIC;
 
 -- The triggers that run it, on the inbox (cloned onto every partition,
 -- those attached later too).  Made, or made anew, only when missing or
--- other than written here (as pg_get_triggerdef writes it): CREATE OR
--- REPLACE TRIGGER locks the inbox against every insert until the upgrade
--- commits (CONTRIBUTING.md, "SQL").
+-- other than written here (trigger_ensure.sql).
 --
 -- When the insert's is made, the events kept between migration 091's
 -- backfill and it (the previous release's functions, serving webhooks
@@ -44,28 +42,12 @@ REVOKE ALL ON FUNCTION psp_event_ids_keep() FROM PUBLIC;
 -- or, at a month's turn, the last one; nothing to do when no id is
 -- missing.  With the trigger already there, every event has its id.
 DO $$
-DECLARE
-    v_path  text := current_setting('search_path');
-    v_def   text;
-    v_made  boolean := false;
 BEGIN
-    PERFORM set_config('search_path', '', true);
-    FOREACH v_def IN ARRAY ARRAY[
-        'CREATE TRIGGER psp_events_id_insert BEFORE INSERT ON public.psp_events FOR EACH ROW EXECUTE FUNCTION public.psp_event_ids_keep()',
-        'CREATE TRIGGER psp_events_id_delete AFTER DELETE ON public.psp_events FOR EACH ROW EXECUTE FUNCTION public.psp_event_ids_keep()',
-        'CREATE TRIGGER psp_events_id_change BEFORE UPDATE OF psp, event_id, received_at ON public.psp_events FOR EACH ROW WHEN (((new.psp IS DISTINCT FROM old.psp) OR (new.event_id IS DISTINCT FROM old.event_id) OR (new.received_at IS DISTINCT FROM old.received_at))) EXECUTE FUNCTION public.psp_event_ids_keep()',
-        'CREATE TRIGGER psp_events_id_truncate AFTER TRUNCATE ON public.psp_events FOR EACH STATEMENT EXECUTE FUNCTION public.psp_event_ids_keep()'
-    ] LOOP
-        IF NOT EXISTS (SELECT FROM pg_trigger
-                        WHERE tgname = split_part(v_def, ' ', 3)
-                          AND pg_get_triggerdef(oid) = v_def) THEN
-            EXECUTE regexp_replace(v_def, '^CREATE TRIGGER', 'CREATE OR REPLACE TRIGGER');
-            v_made := v_made OR split_part(v_def, ' ', 3) = 'psp_events_id_insert';
-        END IF;
-    END LOOP;
-    PERFORM set_config('search_path', v_path, true);
-
-    IF v_made THEN
+    IF 'psp_events_id_insert' = ANY (trigger_ensure(
+            'CREATE TRIGGER psp_events_id_insert BEFORE INSERT ON public.psp_events FOR EACH ROW EXECUTE FUNCTION public.psp_event_ids_keep()',
+            'CREATE TRIGGER psp_events_id_delete AFTER DELETE ON public.psp_events FOR EACH ROW EXECUTE FUNCTION public.psp_event_ids_keep()',
+            'CREATE TRIGGER psp_events_id_change BEFORE UPDATE OF psp, event_id, received_at ON public.psp_events FOR EACH ROW WHEN (((new.psp IS DISTINCT FROM old.psp) OR (new.event_id IS DISTINCT FROM old.event_id) OR (new.received_at IS DISTINCT FROM old.received_at))) EXECUTE FUNCTION public.psp_event_ids_keep()',
+            'CREATE TRIGGER psp_events_id_truncate AFTER TRUNCATE ON public.psp_events FOR EACH STATEMENT EXECUTE FUNCTION public.psp_event_ids_keep()')) THEN
         INSERT INTO psp_event_ids (psp, event_id, received_at)
         SELECT DISTINCT ON (e.psp, e.event_id) e.psp, e.event_id, e.received_at
           FROM psp_events e

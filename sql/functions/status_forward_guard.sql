@@ -44,27 +44,10 @@ REVOKE ALL ON FUNCTION status_forward_guard() FROM PUBLIC;
 
 -- The triggers that run it, on every change of a checkout's or order's
 -- status, and on a row stored with a terminal one.
--- Made, or made anew, only when missing or other than written here (as
--- pg_get_triggerdef writes it): CREATE OR REPLACE TRIGGER locks its table
--- against every write until the upgrade commits (CONTRIBUTING.md, "SQL").
-DO $$
-DECLARE
-    v_path  text := current_setting('search_path');
-    v_def   text;
-BEGIN
-    PERFORM set_config('search_path', '', true);
-    FOREACH v_def IN ARRAY ARRAY[
-        'CREATE TRIGGER checkouts_status_forward BEFORE UPDATE OF status ON public.checkouts FOR EACH ROW EXECUTE FUNCTION public.status_forward_guard()',
-        'CREATE TRIGGER checkouts_status_insert BEFORE INSERT ON public.checkouts FOR EACH ROW WHEN ((new.status <> ALL (ARRAY[''NOT_STARTED''::public.pay_status, ''EXECUTING''::public.pay_status]))) EXECUTE FUNCTION public.status_forward_guard()',
-        'CREATE TRIGGER payment_orders_status_forward BEFORE UPDATE OF status ON public.payment_orders FOR EACH ROW EXECUTE FUNCTION public.status_forward_guard()',
-        'CREATE TRIGGER payment_orders_status_insert BEFORE INSERT ON public.payment_orders FOR EACH ROW WHEN ((new.status <> ALL (ARRAY[''NOT_STARTED''::public.pay_status, ''EXECUTING''::public.pay_status]))) EXECUTE FUNCTION public.status_forward_guard()'
-    ] LOOP
-        IF NOT EXISTS (SELECT FROM pg_trigger
-                        WHERE tgname = split_part(v_def, ' ', 3)
-                          AND pg_get_triggerdef(oid) = v_def) THEN
-            EXECUTE regexp_replace(v_def, '^CREATE TRIGGER', 'CREATE OR REPLACE TRIGGER');
-        END IF;
-    END LOOP;
-    PERFORM set_config('search_path', v_path, true);
-END
-$$;
+-- Made, or made anew, only when missing or other than written here
+-- (trigger_ensure.sql).
+SELECT trigger_ensure(
+    'CREATE TRIGGER checkouts_status_forward BEFORE UPDATE OF status ON public.checkouts FOR EACH ROW EXECUTE FUNCTION public.status_forward_guard()',
+    'CREATE TRIGGER checkouts_status_insert BEFORE INSERT ON public.checkouts FOR EACH ROW WHEN ((new.status <> ALL (ARRAY[''NOT_STARTED''::public.pay_status, ''EXECUTING''::public.pay_status]))) EXECUTE FUNCTION public.status_forward_guard()',
+    'CREATE TRIGGER payment_orders_status_forward BEFORE UPDATE OF status ON public.payment_orders FOR EACH ROW EXECUTE FUNCTION public.status_forward_guard()',
+    'CREATE TRIGGER payment_orders_status_insert BEFORE INSERT ON public.payment_orders FOR EACH ROW WHEN ((new.status <> ALL (ARRAY[''NOT_STARTED''::public.pay_status, ''EXECUTING''::public.pay_status]))) EXECUTE FUNCTION public.status_forward_guard()');
