@@ -173,6 +173,29 @@ BEGIN
 END
 $$;
 SQL
+# 11. a trigger made by a copy of trigger_ensure's loop (the trigger on
+# zz_planted also made by zz_planted_trg_user.sql's own CREATE OR REPLACE
+# TRIGGER above)
+cat >"$fn/zz_planted_trg_copy.sql" <<'SQL'
+CREATE OR REPLACE FUNCTION zz_planted_trg_copy() RETURNS trigger
+ LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$;
+REVOKE ALL ON FUNCTION zz_planted_trg_copy() FROM PUBLIC;
+DO $$
+DECLARE
+    v_def   text;
+BEGIN
+    FOREACH v_def IN ARRAY ARRAY[
+        'CREATE TRIGGER zz_planted_trg_copy BEFORE INSERT ON public.zz_planted FOR EACH ROW EXECUTE FUNCTION public.zz_planted_trg_copy()'
+    ] LOOP
+        IF NOT EXISTS (SELECT FROM pg_trigger
+                        WHERE tgname = split_part(v_def, ' ', 3)
+                          AND pg_get_triggerdef(oid) = v_def) THEN
+            EXECUTE regexp_replace(v_def, '^CREATE TRIGGER', 'CREATE OR REPLACE TRIGGER');
+        END IF;
+    END LOOP;
+END
+$$;
+SQL
 # 4. (the kept signatures) two bodies of one name the gateway may call
 cat >"$fn/zz_planted_twice.sql" <<'SQL'
 CREATE OR REPLACE FUNCTION zz_planted_twice(a int) RETURNS int
@@ -287,6 +310,10 @@ reported planted "4: a trigger made outside its function's file" \
     'made elsewhere than their function.s file: .*trigger zz_planted_trg \(in zz_planted_trg_fn\.sql\)'
 reported planted "4: a CHECK made outside its function's file" \
     'made elsewhere than their function.s file: .*check zz_planted_chk \(in zz_planted_check_fn\.sql\)'
+reported planted "11: a trigger made by a copy of trigger_ensure's loop" \
+    'function files that make a trigger without trigger_ensure .*zz_planted_trg_copy\.sql'
+reported planted "11: a trigger made by a CREATE OR REPLACE TRIGGER of its file" \
+    'function files that make a trigger without trigger_ensure .*zz_planted_trg_user\.sql'
 reported planted "4: a kept signature with a body of its own" \
     'functions with more than one body the gateway may call .*zz_planted_twice'
 reported planted "5: a migration creating a function" \

@@ -40,6 +40,9 @@
 #      constraint_exclusion on).  Else a statement whose conditions imply
 #      both may be planned on either, as the statistics of the moment say,
 #      and read the other's rows through its filter.
+#  11. A function file makes its (plain) triggers by trigger_ensure, which
+#      makes one only when missing or other than written: no CREATE
+#      TRIGGER statement of its own, no CREATE OR REPLACE TRIGGER.
 #
 # Checks 2 and 3 read the earlier layouts from git: run it in a clone.
 # Prints "sql: N passed, N failed"; exit 1 when any failed.
@@ -94,7 +97,7 @@ passed=0 failed=0
 ok() { echo "sql: ok: $*"; passed=$((passed + 1)); }
 bad() { echo "sql: FAILED: $*"; failed=$((failed + 1)); }
 # a check that could not run, a failure all the same: the count of checks
-# is the same whatever went wrong first (17)
+# is the same whatever went wrong first (18)
 notrun() { bad "$* (not run: the step before it failed)"; }
 
 # 1. schema.sql
@@ -364,6 +367,27 @@ done < <(q "$ci" -F $'\t' -c "SELECT a.indrelid::regclass, a.indexrelid::regclas
      ORDER BY 1, 2, 3")
 [ -z "$overlap" ] && ok "indexes on the same keys hold no row in common" \
     || bad "indexes on the same keys whose predicates do not refute each other (a statement may be planned on either, by the statistics of the moment: make them disjoint, or drop one): $overlap"
+
+# 11. a function file makes its triggers by trigger_ensure (its definitions
+# as strings, 'CREATE TRIGGER name ...'), which makes each only when
+# missing or other than written: a CREATE TRIGGER statement of its own, or
+# any CREATE OR REPLACE TRIGGER (a copy of trigger_ensure's loop, say), is
+# made again, or fails, at every apply, and CREATE OR REPLACE TRIGGER locks
+# the table against every write until the upgrade commits.  A constraint
+# trigger, which cannot be replaced, is made by CREATE CONSTRAINT TRIGGER
+# when absent.  Comments aside.
+bypass=""
+for f in "$top"/sql/functions/*.sql; do
+    name=${f##*/}
+    [ "$name" != trigger_ensure.sql ] || continue
+    body=$(sed 's/--.*$//' "$f")
+    if grep -qiE "CREATE[[:space:]]+OR[[:space:]]+REPLACE[[:space:]]+TRIGGER|(^|[^'[:alnum:]_])CREATE[[:space:]]+TRIGGER" <<<"$body" ||
+       { grep -qi "'CREATE TRIGGER" <<<"$body" && ! grep -qiE 'trigger_ensure[[:space:]]*\(' <<<"$body"; }; then
+        bypass+="$name "
+    fi
+done
+[ -z "$bypass" ] && ok "every function file makes its triggers by trigger_ensure" \
+    || bad "function files that make a trigger without trigger_ensure (SELECT trigger_ensure('CREATE TRIGGER ...'): it makes one only when missing or other than written, sql/functions/trigger_ensure.sql): $bypass"
 
 echo "sql: $passed passed, $failed failed"
 [ "$failed" = 0 ]
