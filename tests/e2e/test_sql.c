@@ -3166,6 +3166,80 @@ Test(sql, migrate_applies_the_functions_again_while_every_table_is_written,
     PQfinish(c);
 }
 
+/* a trigger function and its trigger, made by trigger_ensure: on INSERT
+ * (ins) or on INSERT OR UPDATE */
+#define MIG_GUARD(ins)                                                        \
+    "CREATE OR REPLACE FUNCTION a_guard() RETURNS trigger LANGUAGE plpgsql\n" \
+    "AS $$ BEGIN NEW.x := NEW.x + 1; RETURN NEW; END $$;\n"                   \
+    "REVOKE ALL ON FUNCTION a_guard() FROM PUBLIC;\n"                         \
+    "SELECT trigger_ensure(\n"                                                \
+    "    'CREATE TRIGGER a_guard BEFORE " ins " ON public.t FOR EACH ROW"     \
+    " EXECUTE FUNCTION public.a_guard()');\n"
+
+Test(sql, migrate_applies_trigger_ensure_before_the_files_that_call_it,
+     .timeout = 60,
+     .description = "the function files make their triggers by trigger_ensure "
+                    "(sql/functions/trigger_ensure.sql): payments-migrate "
+                    "applies it before the others, so a file that sorts "
+                    "before it finds it on a fresh database and when both "
+                    "change in one upgrade, and one changed alone finds it "
+                    "in the database; a trigger as written is left alone, "
+                    "one other than written is made anew")
+{
+    PGconn  *c = sqlt_connect();
+    char     db[32], dir[1024], out[8192], cmd[4096];
+    int      rc;
+    PGconn  *d;
+
+    mig_new(c, db, dir);
+    mig_file(dir, "migrations/001_t.sql", "CREATE TABLE t (x int);\n");
+    snprintf(cmd, sizeof(cmd), "cp '%s'/sql/functions/trigger_ensure.sql '%s/functions/'",
+             getenv("PAY_TEST_ROOT"), dir);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+    /* a_guard.sql sorts before trigger_ensure.sql */
+    mig_file(dir, "functions/a_guard.sql", MIG_GUARD("INSERT"));
+    rc = mig_run(dir, db, out, sizeof(out));
+    cr_assert_eq(rc, 0, "%s", out);
+    cr_expect(strstr(out, "2 function files applied, 0 already current") != NULL,
+              "%s", out);
+
+    d = mig_open(db);
+    OK0(d, "INSERT INTO t VALUES (1)");
+    cr_expect_str_eq(VAL0(d, "SELECT string_agg(x::text, ',') FROM t"), "2");
+    cr_expect_str_eq(VAL0(d, "SELECT pg_get_triggerdef(oid) FROM pg_trigger"
+                             " WHERE tgname = 'a_guard'"),
+                     "CREATE TRIGGER a_guard BEFORE INSERT ON public.t"
+                     " FOR EACH ROW EXECUTE FUNCTION a_guard()");
+
+    /* both changed, the trigger now other than written: made anew */
+    mig_touch_functions(dir, "trigger_ensure.sql");
+    mig_file(dir, "functions/a_guard.sql", MIG_GUARD("INSERT OR UPDATE"));
+    rc = mig_run(dir, db, out, sizeof(out));
+    cr_expect_eq(rc, 0, "%s", out);
+    cr_expect(strstr(out, "2 function files applied, 0 already current") != NULL,
+              "%s", out);
+    cr_expect_str_eq(VAL0(d, "SELECT pg_get_triggerdef(oid) FROM pg_trigger"
+                             " WHERE tgname = 'a_guard'"),
+                     "CREATE TRIGGER a_guard BEFORE INSERT OR UPDATE ON public.t"
+                     " FOR EACH ROW EXECUTE FUNCTION a_guard()");
+
+    /* a_guard.sql changed alone, its trigger as written: left alone (its
+     * catalog row not written again: the same xmin) */
+    snprintf(cmd, sizeof(cmd), "%s",
+             VAL0(d, "SELECT xmin FROM pg_trigger WHERE tgname = 'a_guard'"));
+    mig_touch_functions(dir, "a_guard.sql");
+    rc = mig_run(dir, db, out, sizeof(out));
+    cr_expect_eq(rc, 0, "%s", out);
+    cr_expect(strstr(out, "1 function files applied, 1 already current") != NULL,
+              "%s", out);
+    cr_expect_str_eq(VAL0(d, "SELECT xmin FROM pg_trigger WHERE tgname = 'a_guard'"),
+                     cmd);
+
+    PQfinish(d);
+    mig_drop(c, db);
+    PQfinish(c);
+}
+
 Test(sql, migrate_is_not_stopped_by_a_statement_timeout_and_waits_for_a_lock_5_s,
      .timeout = 120,
      .description = "a statement_timeout set on the database (or the migrating "
