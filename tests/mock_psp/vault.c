@@ -677,6 +677,18 @@ mock_vault_adyen_charge_build(const char *body, size_t len,
         goto done;
     }
 
+    /* Adyen keeps a token under the merchant account the session that
+     * stored it was made for: a charge under another finds nothing */
+    if (json_is_string(json_object_get(m, "account"))
+        && strcmp(json_string_value(json_object_get(m, "account")), account)
+           != 0)
+    {
+        mock_invalid(inv, "800", "storedPaymentMethodId", "Contract not "
+                     "found (the payment method is kept under another "
+                     "merchant account)");
+        goto done;
+    }
+
     id = mock_vault_id("", 16, 1);
     if (id == NULL) {
         mock_invalid(inv, NULL, "", "out of memory");
