@@ -870,7 +870,7 @@ extern ngx_module_t  ngx_http_payments_module;
  *   _register_psp.c      -> _breaker.c _curl.c _limit_hooks.c _metrics.c _pg.c
  *   _register_psp.c      -> _psp_call.c _register_end.c _register_request.c
  *   _register_psp.c      -> _response.c _util.c
- *   _register_request.c  -> _util.c
+ *   _register_request.c  -> _response.c _util.c
  *   _register_resume.c   -> _pg.c _psp_conf.c _register_end.c _register_psp.c
  *   _register_resume.c   -> _register_request.c _response.c _risk.c
  *   _register_route.c    -> _breaker.c _metrics.c _pg.c _register_psp.c

@@ -255,9 +255,15 @@ ngx_http_payments_claim_options(ngx_http_payments_ctx_t *ctx)
         }
 
     } else if (ctx->co.payment_method[0] != '\0') {
+        /* with the PSP settings its request is built with: the claim
+         * compares them with those the method was saved under */
         if (json_object_set_new(o, "payment_method",
                                 json_string(ctx->co.payment_method))
-            != 0)
+            != 0
+            || ctx->built_conf == NULL
+            || json_object_set_new(o, "psp_conf",
+                                   json_loads(ctx->built_conf, 0, NULL))
+               != 0)
         {
             goto failed;
         }
@@ -815,6 +821,15 @@ ngx_http_payments_claim_done(ngx_http_payments_pg_query_t *q, PGresult *res)
                                        "payment_method: the saved method "
                                        "can no longer be charged; nothing "
                                        "was stored"));
+        return;
+    }
+
+    /* the saved method was saved under another merchant account than
+     * its PSP's configuration names now: nothing was stored */
+    if (ngx_strcmp(outcome, "merchant_account") == 0) {
+        ngx_http_payments_finalize(r,
+                                   ngx_http_payments_method_account_refused(
+                                       ctx, PQgetvalue(res, 0, 4)));
         return;
     }
 

@@ -64,6 +64,11 @@ ngx_int_t ngx_http_payments_save_customers_keep(ngx_http_payments_ctx_t *ctx,
  * kept in ctx; NGX_DECLINED with the answer's error and detail */
 ngx_int_t ngx_http_payments_method_keep(ngx_http_payments_ctx_t *ctx,
     PGresult *res, pay_err_e *err, const char **detail);
+/* an off-session charge refused as 'merchant_account' (its method saved
+ * under account, {"merchant_account": ...}, not the one its PSP names
+ * now): alerted; the 502 that answers it */
+ngx_int_t ngx_http_payments_method_account_refused(
+    ngx_http_payments_ctx_t *ctx, const char *account);
 /* the PSP's side: pay_route_bind (from NULL: the route's first PSP), and
  * a routed checkout moved on to its route's next PSP after an outcome
  * that proved the current one made no session (NGX_DECLINED: it holds) */

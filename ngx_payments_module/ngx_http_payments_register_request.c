@@ -318,6 +318,40 @@ ngx_http_payments_method_keep(ngx_http_payments_ctx_t *ctx, PGresult *res,
 }
 
 
+/*
+ * An off-session charge its claim refused as 'merchant_account': its
+ * method was saved under another merchant account (account, as the claim
+ * answers it: {"merchant_account": ...}) than its PSP's merchant_account=
+ * names now, changed in place.  The PSP keeps the token under the account
+ * that saved it and refuses a charge under another (which would read as
+ * the card's decline), and a charge under that one would be paid by a
+ * webhook refused as another account's: not sent, nothing stored.
+ */
+
+ngx_int_t
+ngx_http_payments_method_account_refused(ngx_http_payments_ctx_t *ctx,
+    const char *account)
+{
+    ngx_http_request_t  *r = ctx->request;
+
+    ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                  "payments: off-session charge \"%s\" not sent: its "
+                  "saved method \"%s\" was saved under the merchant account "
+                  "%s, not the one psp \"%V\"'s merchant_account= names now; "
+                  "put the setting back to charge it",
+                  ctx->nonce, ctx->co.payment_method, account,
+                  &ctx->psp->name);
+
+    return ngx_http_payments_problem(r, PAY_ERR_PSP_UNAVAILABLE, 0,
+                                     "payment_method: the method was saved "
+                                     "under another merchant account than "
+                                     "its PSP's configuration names now "
+                                     "(merchant_account=): not charged, "
+                                     "nothing stored; retry once the "
+                                     "setting is as it was");
+}
+
+
 /* ctx->psp_path, psp_content_type and psp_body from a stored request */
 
 ngx_int_t

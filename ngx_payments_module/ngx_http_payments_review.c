@@ -805,8 +805,11 @@ ngx_http_payments_review_register(ngx_http_payments_ctx_t *ctx)
     ctx->params[2] = req;
     ctx->params[3] = ngx_http_payments_num(r->pool, ctx->expires_at);
     ctx->params[4] = ngx_http_payments_num(r->pool, ctx->pmcf->lease);
+    ctx->params[5] = ctx->built_conf;       /* the settings it is built with */
 
-    if (req == NULL || ctx->params[3] == NULL || ctx->params[4] == NULL) {
+    if (req == NULL || ctx->params[3] == NULL || ctx->params[4] == NULL
+        || ctx->params[5] == NULL)
+    {
         ngx_http_payments_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
@@ -816,8 +819,8 @@ ngx_http_payments_review_register(ngx_http_payments_ctx_t *ctx)
                                 "psp_request, expires_at, response_status, "
                                 "response_body, retry_after, claim_age "
                                 "FROM pay_review_approve($1, $2, $3, $4, "
-                                "$5)",
-                                5, ngx_http_payments_review_approved)
+                                "$5, $6::jsonb)",
+                                6, ngx_http_payments_review_approved)
         != NGX_OK)
     {
         ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
@@ -855,6 +858,15 @@ ngx_http_payments_review_approved(ngx_http_payments_pg_query_t *q,
                                        "the saved method was detached: the "
                                        "charge is not approved; reject "
                                        "it"));
+        return;
+    }
+
+    /* its method saved under another merchant account than its PSP's
+     * configuration names now: nothing approved, still held */
+    if (ngx_strcmp(outcome, "merchant_account") == 0) {
+        ngx_http_payments_finalize(r,
+                                   ngx_http_payments_method_account_refused(
+                                       ctx, PQgetvalue(res, 0, 6)));
         return;
     }
 

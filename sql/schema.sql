@@ -4261,6 +4261,8 @@ DECLARE
     v_method_id   text := p_options ->> 'payment_method';
     v_save        jsonb := p_options -> 'save';
     v_route       text := p_options ->> 'route';
+    v_conf        jsonb := p_options -> 'psp_conf';
+    v_account     text;
     v_detail      jsonb;
 BEGIN
     -- Adapter bugs, not client errors: fail loudly rather than store them.
@@ -4304,6 +4306,10 @@ BEGIN
                     OR coalesce(v_save ->> 'recurring', '') NOT IN
                        ('CardOnFile', 'Subscription', 'UnscheduledCardOnFile')))
            OR (v_method_id IS NOT NULL AND v_method_id !~ '^pm_[a-p]{24}$')
+           -- a charge's PSP settings (pay_psp_conf_record), to compare
+           -- with the account its method was saved under
+           OR (v_conf IS NOT NULL
+               AND (v_method_id IS NULL OR jsonb_typeof(v_conf) <> 'object'))
            -- a routed checkout: its route's name, and the route's PSPs
            -- passed over before p_psp (checkout_route_first checks each)
            OR (p_options ? 'route' AND jsonb_typeof(p_options -> 'route') IS DISTINCT FROM 'string')
@@ -4502,6 +4508,32 @@ BEGIN
                                 NULL::int, v_unknown,
                                 NULL::text, NULL::bigint, NULL::text, NULL::bigint;
             RETURN;
+        END IF;
+
+        -- saved under another merchant account than the one its PSP's
+        -- configuration names now (a merchant_account= changed in place):
+        -- the PSP keeps the token under the account that saved it and
+        -- refuses a charge under another, and a charge under that one
+        -- would be paid by a webhook refused here as another account's.
+        -- Not sent, nothing stored, the key included; response_body the
+        -- method's account.  None recorded: charged as before.
+        IF v_conf ? 'merchant_account' THEN
+            SELECT stored_request_account(sc.psp_request) INTO v_account
+              FROM checkouts sc
+             WHERE sc.merchant_id = p_merchant
+               AND sc.checkout_id = v_method.checkout_id;
+            IF v_account <> v_conf ->> 'merchant_account' THEN
+                DELETE FROM idempotency_keys ik
+                 WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
+                   AND ik.lease = v_lease;
+                RETURN QUERY SELECT 'merchant_account'::text, NULL::bigint,
+                                    NULL::int, NULL::int,
+                                    jsonb_build_object('merchant_account',
+                                                       v_account)::text,
+                                    NULL::text, NULL::bigint, NULL::text,
+                                    NULL::bigint;
+                RETURN;
+            END IF;
         END IF;
     END IF;
 
@@ -7923,6 +7955,18 @@ $$;
 --
 
 CREATE FUNCTION public.pay_review_approve(p_merchant text, p_checkout_id text, p_psp_request text, p_expires_at bigint, p_lease_seconds integer) RETURNS TABLE(outcome text, idem_key text, lease bigint, psp_request text, expires_at bigint, response_status integer, response_body text, retry_after integer, claim_age bigint)
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT outcome, idem_key, lease, psp_request, expires_at, response_status, response_body, retry_after, claim_age FROM pay_review_approve(p_merchant, p_checkout_id, p_psp_request, p_expires_at, p_lease_seconds, NULL::jsonb);
+$$;
+
+
+--
+-- Name: pay_review_approve(text, text, text, bigint, integer, jsonb); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_review_approve(p_merchant text, p_checkout_id text, p_psp_request text, p_expires_at bigint, p_lease_seconds integer, p_psp_conf jsonb) RETURNS TABLE(outcome text, idem_key text, lease bigint, psp_request text, expires_at bigint, response_status integer, response_body text, retry_after integer, claim_age bigint)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $$
@@ -7934,6 +7978,8 @@ DECLARE
     v_now    timestamptz := clock_timestamp();
     v_lease  bigint;
     v_key    text;
+    v_method payment_methods%ROWTYPE;
+    v_saved  text;
 BEGIN
     IF p_psp_request IS NULL OR p_expires_at IS NULL
        OR coalesce(p_lease_seconds, 0) < 1 THEN
@@ -8027,7 +8073,7 @@ BEGIN
     -- locks it (until this commits: a detach waits for it, or came first):
     -- one detached while the charge was held is never charged
     IF c.payment_method_id IS NOT NULL THEN
-        PERFORM 1 FROM payment_methods pm
+        SELECT * INTO v_method FROM payment_methods pm
          WHERE pm.merchant_id = p_merchant AND pm.method_id = c.payment_method_id
            AND pm.status = 'active'
            FOR SHARE;
@@ -8036,6 +8082,24 @@ BEGIN
                                 NULL::text, NULL::bigint, NULL::int, NULL::text,
                                 NULL::int, NULL::bigint;
             RETURN;
+        END IF;
+
+        -- saved under another merchant account than the one the request
+        -- is built with (as pay_claim refuses a charge): not sent
+        IF p_psp_conf ? 'merchant_account' THEN
+            SELECT stored_request_account(sc.psp_request) INTO v_saved
+              FROM checkouts sc
+             WHERE sc.merchant_id = p_merchant
+               AND sc.checkout_id = v_method.checkout_id;
+            IF v_saved <> p_psp_conf ->> 'merchant_account' THEN
+                RETURN QUERY SELECT 'merchant_account'::text, NULL::text,
+                                    NULL::bigint, NULL::text, NULL::bigint,
+                                    NULL::int,
+                                    jsonb_build_object('merchant_account',
+                                                       v_saved)::text,
+                                    NULL::int, NULL::bigint;
+                RETURN;
+            END IF;
         END IF;
     END IF;
 
@@ -16149,6 +16213,14 @@ GRANT ALL ON FUNCTION public.pay_return_target(p_merchant text, p_checkout_id te
 
 REVOKE ALL ON FUNCTION public.pay_review_approve(p_merchant text, p_checkout_id text, p_psp_request text, p_expires_at bigint, p_lease_seconds integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.pay_review_approve(p_merchant text, p_checkout_id text, p_psp_request text, p_expires_at bigint, p_lease_seconds integer) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_review_approve(p_merchant text, p_checkout_id text, p_psp_request text, p_expires_at bigint, p_lease_seconds integer, p_psp_conf jsonb); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_review_approve(p_merchant text, p_checkout_id text, p_psp_request text, p_expires_at bigint, p_lease_seconds integer, p_psp_conf jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_review_approve(p_merchant text, p_checkout_id text, p_psp_request text, p_expires_at bigint, p_lease_seconds integer, p_psp_conf jsonb) TO payments_gateway;
 
 
 --

@@ -24,6 +24,8 @@ DECLARE
     v_method_id   text := p_options ->> 'payment_method';
     v_save        jsonb := p_options -> 'save';
     v_route       text := p_options ->> 'route';
+    v_conf        jsonb := p_options -> 'psp_conf';
+    v_account     text;
     v_detail      jsonb;
 BEGIN
     -- Adapter bugs, not client errors: fail loudly rather than store them.
@@ -67,6 +69,10 @@ BEGIN
                     OR coalesce(v_save ->> 'recurring', '') NOT IN
                        ('CardOnFile', 'Subscription', 'UnscheduledCardOnFile')))
            OR (v_method_id IS NOT NULL AND v_method_id !~ '^pm_[a-p]{24}$')
+           -- a charge's PSP settings (pay_psp_conf_record), to compare
+           -- with the account its method was saved under
+           OR (v_conf IS NOT NULL
+               AND (v_method_id IS NULL OR jsonb_typeof(v_conf) <> 'object'))
            -- a routed checkout: its route's name, and the route's PSPs
            -- passed over before p_psp (checkout_route_first checks each)
            OR (p_options ? 'route' AND jsonb_typeof(p_options -> 'route') IS DISTINCT FROM 'string')
@@ -265,6 +271,32 @@ BEGIN
                                 NULL::int, v_unknown,
                                 NULL::text, NULL::bigint, NULL::text, NULL::bigint;
             RETURN;
+        END IF;
+
+        -- saved under another merchant account than the one its PSP's
+        -- configuration names now (a merchant_account= changed in place):
+        -- the PSP keeps the token under the account that saved it and
+        -- refuses a charge under another, and a charge under that one
+        -- would be paid by a webhook refused here as another account's.
+        -- Not sent, nothing stored, the key included; response_body the
+        -- method's account.  None recorded: charged as before.
+        IF v_conf ? 'merchant_account' THEN
+            SELECT stored_request_account(sc.psp_request) INTO v_account
+              FROM checkouts sc
+             WHERE sc.merchant_id = p_merchant
+               AND sc.checkout_id = v_method.checkout_id;
+            IF v_account <> v_conf ->> 'merchant_account' THEN
+                DELETE FROM idempotency_keys ik
+                 WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
+                   AND ik.lease = v_lease;
+                RETURN QUERY SELECT 'merchant_account'::text, NULL::bigint,
+                                    NULL::int, NULL::int,
+                                    jsonb_build_object('merchant_account',
+                                                       v_account)::text,
+                                    NULL::text, NULL::bigint, NULL::text,
+                                    NULL::bigint;
+                RETURN;
+            END IF;
         END IF;
     END IF;
 

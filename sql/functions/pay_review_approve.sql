@@ -23,7 +23,12 @@
 --   method_unusable  an off-session charge whose saved method was
 --             detached while it was held: nothing approved (the method
 --             is locked FOR SHARE, as a charge's claim locks it)
-CREATE OR REPLACE FUNCTION pay_review_approve(p_merchant text, p_checkout_id text, p_psp_request text, p_expires_at bigint, p_lease_seconds integer)
+--   merchant_account  an off-session charge whose method was saved under
+--             another merchant account than p_psp_conf's (the PSP
+--             settings p_psp_request is built with, pay_psp_conf_record),
+--             as pay_claim refuses it: nothing approved, still held;
+--             response_body the method's ({"merchant_account": ...})
+CREATE OR REPLACE FUNCTION pay_review_approve(p_merchant text, p_checkout_id text, p_psp_request text, p_expires_at bigint, p_lease_seconds integer, p_psp_conf jsonb)
  RETURNS TABLE(outcome text, idem_key text, lease bigint, psp_request text, expires_at bigint, response_status integer, response_body text, retry_after integer, claim_age bigint)
  LANGUAGE plpgsql
  SECURITY DEFINER
@@ -37,6 +42,8 @@ DECLARE
     v_now    timestamptz := clock_timestamp();
     v_lease  bigint;
     v_key    text;
+    v_method payment_methods%ROWTYPE;
+    v_saved  text;
 BEGIN
     IF p_psp_request IS NULL OR p_expires_at IS NULL
        OR coalesce(p_lease_seconds, 0) < 1 THEN
@@ -130,7 +137,7 @@ BEGIN
     -- locks it (until this commits: a detach waits for it, or came first):
     -- one detached while the charge was held is never charged
     IF c.payment_method_id IS NOT NULL THEN
-        PERFORM 1 FROM payment_methods pm
+        SELECT * INTO v_method FROM payment_methods pm
          WHERE pm.merchant_id = p_merchant AND pm.method_id = c.payment_method_id
            AND pm.status = 'active'
            FOR SHARE;
@@ -139,6 +146,24 @@ BEGIN
                                 NULL::text, NULL::bigint, NULL::int, NULL::text,
                                 NULL::int, NULL::bigint;
             RETURN;
+        END IF;
+
+        -- saved under another merchant account than the one the request
+        -- is built with (as pay_claim refuses a charge): not sent
+        IF p_psp_conf ? 'merchant_account' THEN
+            SELECT stored_request_account(sc.psp_request) INTO v_saved
+              FROM checkouts sc
+             WHERE sc.merchant_id = p_merchant
+               AND sc.checkout_id = v_method.checkout_id;
+            IF v_saved <> p_psp_conf ->> 'merchant_account' THEN
+                RETURN QUERY SELECT 'merchant_account'::text, NULL::text,
+                                    NULL::bigint, NULL::text, NULL::bigint,
+                                    NULL::int,
+                                    jsonb_build_object('merchant_account',
+                                                       v_saved)::text,
+                                    NULL::int, NULL::bigint;
+                RETURN;
+            END IF;
         END IF;
     END IF;
 
@@ -187,6 +212,19 @@ BEGIN
     RETURN QUERY SELECT 'approved'::text, k.idem_key, v_lease, p_psp_request,
                         p_expires_at, NULL::int, NULL::text, NULL::int, 0::bigint;
 END
+$function$;
+REVOKE ALL ON FUNCTION pay_review_approve(p_merchant text, p_checkout_id text, p_psp_request text, p_expires_at bigint, p_lease_seconds integer, p_psp_conf jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pay_review_approve(p_merchant text, p_checkout_id text, p_psp_request text, p_expires_at bigint, p_lease_seconds integer, p_psp_conf jsonb) TO payments_gateway;
+
+-- The signature without the PSP's settings, which the previous release's
+-- module calls during an upgrade: no account compared.
+CREATE OR REPLACE FUNCTION pay_review_approve(p_merchant text, p_checkout_id text, p_psp_request text, p_expires_at bigint, p_lease_seconds integer)
+ RETURNS TABLE(outcome text, idem_key text, lease bigint, psp_request text, expires_at bigint, response_status integer, response_body text, retry_after integer, claim_age bigint)
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'public', 'pg_temp'
+AS $function$
+    SELECT outcome, idem_key, lease, psp_request, expires_at, response_status, response_body, retry_after, claim_age FROM pay_review_approve(p_merchant, p_checkout_id, p_psp_request, p_expires_at, p_lease_seconds, NULL::jsonb);
 $function$;
 REVOKE ALL ON FUNCTION pay_review_approve(p_merchant text, p_checkout_id text, p_psp_request text, p_expires_at bigint, p_lease_seconds integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pay_review_approve(p_merchant text, p_checkout_id text, p_psp_request text, p_expires_at bigint, p_lease_seconds integer) TO payments_gateway;

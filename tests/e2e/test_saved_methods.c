@@ -1340,6 +1340,103 @@ Test(saved_methods, an_adyen_method_is_detached_under_the_account_that_saved_it,
 }
 
 
+static resp_t *review_decide_at(const gateway_t *gw, const char *nonce_,
+    const char *what);
+
+
+/* gw's error log has an alert line naming a and b */
+static int
+sm_alerted(const gateway_t *gw, const char *a, const char *b)
+{
+    size_t   len;
+    char    *log, *line, *end;
+
+    log = file_read(gw->error_log, &len);
+    cr_assert_not_null(log);
+
+    for (line = log; line != NULL && *line != '\0'; line = end) {
+        end = strchr(line, '\n');
+        if (end != NULL) {
+            *end++ = '\0';
+        }
+
+        if (strstr(line, "[alert]") != NULL && strstr(line, a) != NULL
+            && strstr(line, b) != NULL)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * An Adyen method saved under merchant_account=TestMerchant, charged
+ * off-session by a gateway whose mock_adyen names OtherMerchant now: Adyen
+ * keeps the token under the account that saved it and refuses a charge
+ * under another ("Contract not found", which would read as the card's
+ * decline), and a charge sent under the method's account would be
+ * booked by no webhook (refused here as another account's).  So it is
+ * not sent: 502 naming the setting, an alert naming the method and its
+ * account, nothing stored (the key neither).  The setting put back, the
+ * same request charges it, once.
+ */
+Test(saved_methods, an_adyen_method_is_not_charged_under_another_account,
+     .timeout = 60)
+{
+    char        *psp, *co, *key, *body;
+    long         sessions, requests;
+    resp_t      *r;
+    saved_t      s;
+    gateway_t    gw;
+    const char  *params[2];
+
+    saved_new(&s, 1, "off_session");
+
+    psp = gw_psp_conf("mock_adyen", "adyen");
+    gateway_start(&gw, "sm-charge-account", 1,
+                  str_printf("%s"
+                             "payments_database_pool 2;\n"
+                             "payments_sweeper off;\n"
+                             "%s", pg_gateway_databases(), psp));
+    gateway_wait_ready(&gw, 10);
+    gateway_reload(&gw, "merchant_account=TestMerchant",
+                   "merchant_account=OtherMerchant");
+
+    co = uid("ren");
+    key = uid("key");
+    body = dump(charge_body(&s, co));
+    params[0] = s.m.id;
+    params[1] = co;
+
+    r = gateway_send(&gw, "POST", "/v1/payments", &s.m, key, body);
+    mock_registrations(nonce(&s.m, co), &sessions, &requests);
+    cr_expect_eq(requests, 0, "a charge of TestMerchant's method was sent "
+                 "under OtherMerchant: %ld %s", r->status, r->body);
+    cr_expect_str_eq(db_scalar("SELECT count(*) FROM checkouts WHERE "
+                               "merchant_id = $1 AND checkout_id = $2",
+                               2, params), "0",
+                     "a checkout was stored: %ld %s", r->status, r->body);
+    cr_expect_eq(r->status, 502, "%s", r->body);
+    cr_expect_not_null(strstr(r->body, "merchant_account"), "%s", r->body);
+    cr_expect(sm_alerted(&gw, s.pm, "TestMerchant"), "no alert in %s",
+              gw.error_log);
+
+    /* the setting put back: the same request charges it, once */
+    gateway_reload(&gw, "merchant_account=OtherMerchant",
+                   "merchant_account=TestMerchant");
+
+    r = gateway_send(&gw, "POST", "/v1/payments", &s.m, key, body);
+    gateway_stop(&gw);
+    cr_assert_eq(r->status, 201, "%ld %s", r->status, r->body);
+    wait_status(&s.m, co, "SUCCESS");
+
+    mock_registrations(nonce(&s.m, co), &sessions, &requests);
+    cr_expect_eq(requests, 1, "the charge was sent %ld times", requests);
+}
+
+
 /*
  * The PSP refuses the detach (a 422 it does not explain): 502
  * psp_unavailable; the method is detached at the gateway all the same (no
@@ -2196,6 +2293,14 @@ Test(saved_methods, generic_manual_charge_captured_in_part_or_voided)
 static resp_t *
 review_decide(const char *nonce_, const char *what)
 {
+    return review_decide_at(NULL, nonce_, what);
+}
+
+
+/* the same, at gw (NULL: the suite's gateway) */
+static resp_t *
+review_decide_at(const gateway_t *gw, const char *nonce_, const char *what)
+{
     char        *admin;
     req_t        rq;
     const char  *h[3];
@@ -2206,7 +2311,9 @@ review_decide(const char *nonce_, const char *what)
     h[1] = "Content-Length: 0";
     h[2] = NULL;
     rq.method = "POST";
-    rq.url = gw_url(str_printf("/v1/reviews/%s/%s", nonce_, what));
+    rq.url = gw != NULL
+             ? str_printf("%s/v1/reviews/%s/%s", gw->origin, nonce_, what)
+             : gw_url(str_printf("/v1/reviews/%s/%s", nonce_, what));
     rq.headers = h;
     rq.body = "";
     rq.len = 0;
@@ -2343,4 +2450,61 @@ Test(saved_methods, adyen_held_charge_approved_or_rejected)
 Test(saved_methods, generic_held_charge_approved_or_rejected)
 {
     review_charge(2);
+}
+
+
+/*
+ * An Adyen charge held for review while mock_adyen named TestMerchant,
+ * approved on a gateway whose mock_adyen names OtherMerchant now: as a
+ * charge's claim, the approval is not sent under another account than
+ * the method's (502 naming the setting, an alert), the charge still held
+ * for review; the setting put back, the same approval charges it, once.
+ */
+Test(saved_methods, an_adyen_held_charge_is_not_approved_under_another_account,
+     .timeout = 60)
+{
+    char        *psp, *co, *n;
+    long         sessions, requests;
+    resp_t      *r;
+    saved_t      s;
+    gateway_t    gw;
+
+    saved_new(&s, 1, "off_session");
+    co = charge_held(&s, uid("key"));
+    n = nonce(&s.m, co);
+
+    psp = gw_psp_conf("mock_adyen", "adyen");
+    gateway_start(&gw, "sm-review-account", 1,
+                  str_printf("%s"
+                             "payments_database_pool 2;\n"
+                             "payments_sweeper off;\n"
+                             "payments_admin_key_file %s;\n"
+                             "%s", pg_gateway_databases(),
+                             env("PAY_TEST_ADMIN_KEY"), psp));
+    gateway_wait_ready(&gw, 10);
+    gateway_reload(&gw, "merchant_account=TestMerchant",
+                   "merchant_account=OtherMerchant");
+
+    r = review_decide_at(&gw, n, "approve");
+    mock_registrations(n, &sessions, &requests);
+    cr_expect_eq(requests, 0, "a held charge of TestMerchant's method was "
+                 "sent under OtherMerchant: %ld %s", r->status, r->body);
+    cr_expect_str_eq(checkout_status(&s.m, co), "REVIEW", "%ld %s",
+                     r->status, r->body);
+    cr_expect_eq(r->status, 502, "%s", r->body);
+    cr_expect_not_null(strstr(r->body, "merchant_account"), "%s", r->body);
+    cr_expect(sm_alerted(&gw, s.pm, "TestMerchant"), "no alert in %s",
+              gw.error_log);
+
+    /* the setting put back: the same approval charges it, once */
+    gateway_reload(&gw, "merchant_account=OtherMerchant",
+                   "merchant_account=TestMerchant");
+
+    r = review_decide_at(&gw, n, "approve");
+    gateway_stop(&gw);
+    cr_assert_eq(r->status, 201, "%ld %s", r->status, r->body);
+    wait_status(&s.m, co, "SUCCESS");
+
+    mock_registrations(n, &sessions, &requests);
+    cr_expect_eq(requests, 1, "the charge was sent %ld times", requests);
 }
