@@ -661,3 +661,35 @@ mock_books_control(struct MHD_Connection *c, const char *method,
 
     return mock_books_error(c, MHD_HTTP_NOT_FOUND, "unknown endpoint");
 }
+
+
+/* The succeeded captures of the payment ref, in the order they were made
+ * (a capture that failed or that the PSP reversed is none): [{id, amount}],
+ * a copy; empty for an automatic capture's payment or an unknown one. */
+json_t *
+mock_books_captures(const char *ref)
+{
+    size_t   i;
+    json_t  *b, *op, *a;
+
+    a = json_array();
+
+    pthread_mutex_lock(&mock_books_lock);
+
+    b = mock_books_find(ref);
+    json_array_foreach(b != NULL ? json_object_get(b, "ops") : NULL, i, op) {
+        if (strcmp(json_string_value(json_object_get(op, "kind")), "capture")
+            == 0
+            && strcmp(json_string_value(json_object_get(op, "state")),
+                      "succeeded") == 0)
+        {
+            json_array_append_new(a, json_pack("{sO sO}",
+                                  "id", json_object_get(op, "id"),
+                                  "amount", json_object_get(op, "amount")));
+        }
+    }
+
+    pthread_mutex_unlock(&mock_books_lock);
+
+    return a;
+}

@@ -513,6 +513,11 @@ json_t *mock_money_generic_payout_build(const char *body, size_t len,
     const mock_fault_t *fault, mock_invalid_t *inv, char **response);
 void mock_money_committed(const json_t *stored, const char *key);
 json_t *mock_money_ops(void);
+/* the disputes' money, refund failures and transfers taken back, in
+ * order, for the settlement reports (money.c) */
+json_t *mock_money_moves(void);
+/* the succeeded captures of a payment, in order: [{id, amount}] (books.c) */
+json_t *mock_books_captures(const char *ref);
 enum MHD_Result mock_stripe_refund(struct MHD_Connection *c,
     mock_request_t *r);
 enum MHD_Result mock_stripe_transfer(struct MHD_Connection *c,

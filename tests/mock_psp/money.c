@@ -39,6 +39,11 @@ static json_t          *mock_disputes;     /* id -> dispute */
 static json_t          *mock_ops;          /* the refunds and transfers the
                                             * mock processed, in order, for
                                             * the settlement reports */
+static json_t          *mock_moves;        /* the money the PSP moved back
+                                            * or took after them, in order:
+                                            * disputes and their reversals,
+                                            * refund failures, transfers
+                                            * taken back (for the reports) */
 static __thread const char  *mock_money_path_ref;   /* Adyen's {ref} */
 
 
@@ -50,6 +55,8 @@ mock_money_reset(void)
     json_decref(mock_reversed);
     json_decref(mock_disputes);
     json_decref(mock_ops);
+    json_decref(mock_moves);
+    mock_moves = NULL;
     mock_refunded = NULL;
     mock_reversed = NULL;
     mock_disputes = NULL;
@@ -766,6 +773,122 @@ mock_money_ops(void)
 }
 
 
+/* The moves (mock_moves), a copy: [{kind: dispute, dispute_won,
+ * refund_failure or payout_failure, dialect, id (the dispute's, refund's or
+ * transfer's id at the PSP), nonce (ours: the payment's, refund's or
+ * transfer's), payment_ref?, amount (the PSP's minor units, positive),
+ * currency, n (its sequence number of the object: 1, 2, ...)}] in the order
+ * the PSP made them. */
+json_t *
+mock_money_moves(void)
+{
+    json_t  *a;
+
+    pthread_mutex_lock(&mock_money_lock);
+    a = mock_moves ? json_deep_copy(mock_moves) : json_array();
+    pthread_mutex_unlock(&mock_money_lock);
+
+    return a;
+}
+
+
+static void
+mock_money_move(const char *kind, const char *dialect, const char *id,
+    const char *nonce, const char *pref, json_int_t amount,
+    const char *currency)
+{
+    size_t       i, n;
+    json_t      *m, *e;
+
+    if (kind == NULL || dialect == NULL || id == NULL || currency == NULL) {
+        return;
+    }
+
+    pthread_mutex_lock(&mock_money_lock);
+    if (mock_moves == NULL) {
+        mock_moves = json_array();
+    }
+    n = 1;
+    json_array_foreach(mock_moves, i, e) {
+        if (strcmp(json_string_value(json_object_get(e, "id")), id) == 0) {
+            n++;
+        }
+    }
+    m = json_pack("{ss ss ss ss sI ss sI}", "kind", kind, "dialect", dialect,
+                  "id", id, "nonce", nonce ? nonce : "", "amount", amount,
+                  "currency", currency, "n", (json_int_t) n);
+    if (m != NULL && pref != NULL) {
+        json_object_set_new(m, "payment_ref", json_string(pref));
+    }
+    if (m != NULL) {
+        json_array_append_new(mock_moves, m);
+    }
+    pthread_mutex_unlock(&mock_money_lock);
+}
+
+
+/* What the moves of the object id moved so far, in all. */
+static json_int_t
+mock_money_moved(const char *id)
+{
+    size_t       i;
+    json_t      *e;
+    json_int_t   sum = 0;
+
+    pthread_mutex_lock(&mock_money_lock);
+    json_array_foreach(mock_moves, i, e) {
+        if (id != NULL
+            && strcmp(json_string_value(json_object_get(e, "id")), id) == 0)
+        {
+            sum += json_integer_value(json_object_get(e, "amount"));
+        }
+    }
+    pthread_mutex_unlock(&mock_money_lock);
+
+    return sum;
+}
+
+
+/* A dispute's money at the PSP as it goes to state: its withdrawal when
+ * it opens (or an inquiry is escalated), back when it is won, withdrawn
+ * again when it is lost after a win (Adyen's SecondChargeback); a loss of
+ * an open dispute moves nothing (the money was withdrawn as it opened). */
+static void
+mock_dispute_move(json_t *d, const char *state)
+{
+    const char  *was, *kind;
+
+    pthread_mutex_lock(&mock_money_lock);
+    was = json_string_value(json_object_get(d, "money_state"));
+    kind = NULL;
+    if (strcmp(state, "opened") == 0) {
+        kind = was == NULL ? "dispute" : NULL;
+        state = "open";
+    } else if (was != NULL && strcmp(state, "won") == 0
+               && strcmp(was, "won") != 0)
+    {
+        kind = "dispute_won";
+    } else if (was != NULL && strcmp(state, "lost") == 0
+               && strcmp(was, "won") == 0)
+    {
+        kind = "dispute";
+    }
+    if (was == NULL || strcmp(was, state) != 0) {
+        json_object_set_new(d, "money_state", json_string(state));
+    }
+    pthread_mutex_unlock(&mock_money_lock);
+
+    if (kind != NULL) {
+        mock_money_move(kind, json_string_value(json_object_get(d, "dialect")),
+            json_string_value(json_object_get(d, "id")),
+            json_string_value(json_object_get(d, "merchant_reference")),
+            json_string_value(json_object_get(d, "payment_ref")),
+            json_integer_value(json_object_get(d, "amount")),
+            json_string_value(json_object_get(d, "currency")));
+    }
+}
+
+
 static void
 mock_money_op_record(const json_t *stored)
 {
@@ -824,9 +947,20 @@ mock_money_committed(const json_t *stored, const char *key)
         mock_refund_unreserve(pref, value);
     }
 
-    /* processed at the PSP (a lost webhook does not change that) */
+    /* processed at the PSP (a lost webhook does not change that).  A
+     * refund that failed was taken from the balance and given back: Stripe
+     * and the generic PSP report the refund and its failure, Adyen (its
+     * REFUND_FAILED; a refund refused with success false moved nothing)
+     * Refunded and RefundedReversed */
     if (!failed) {
         mock_money_op_record(stored);
+    } else if (refund && (strcmp(dialect, "adyen") != 0
+                          || wf.refund_failed_code))
+    {
+        mock_money_op_record(stored);
+        mock_money_move("refund_failure", dialect, id, nonce, pref, value,
+                        json_string_value(json_object_get(stored,
+                                                          "currency_code")));
     }
 
     mock_books_op(stored, failed);
@@ -1205,6 +1339,14 @@ mock_transfer_reverse(struct MHD_Connection *c, const char *key,
              (long long) json_integer_value(json_object_get(t, "reversed")),
              (long long) json_integer_value(json_object_get(t, "amount")));
 
+    /* what this reversal took back: what the total taken back grew by */
+    mock_money_move("payout_failure",
+        json_string_value(json_object_get(t, "dialect")),
+        json_string_value(json_object_get(t, "id")),
+        json_string_value(json_object_get(t, "nonce")), NULL,
+        json_integer_value(json_object_get(t, "reversed"))
+        - mock_money_moved(json_string_value(json_object_get(t, "id"))),
+        json_string_value(json_object_get(t, "currency")));
     mock_transfer_reversed_send(t);
 
     return mock_send_json(c, MHD_HTTP_OK, t);
@@ -1326,6 +1468,7 @@ mock_money_control(struct MHD_Connection *c, const char *method,
         /* an inquiry withdraws nothing until it is escalated */
         if (!inquiry) {
             mock_books_dispute(d, "opened");
+            mock_dispute_move(d, "opened");
         }
 
         mock_dispute_send(d, inquiry ? "inquiry" : "opened");
@@ -1379,6 +1522,7 @@ mock_money_control(struct MHD_Connection *c, const char *method,
             json_object_set_new(d, "inquiry", json_false());
             pthread_mutex_unlock(&mock_money_lock);
             mock_books_dispute(d, "opened");
+            mock_dispute_move(d, "opened");
             mock_dispute_send(d, "escalated");
 
         } else {
@@ -1401,6 +1545,7 @@ mock_money_control(struct MHD_Connection *c, const char *method,
     }
 
     mock_books_dispute(d, outcome);
+    mock_dispute_move(d, outcome);
     mock_dispute_send(d, outcome);
     json_decref(d);
     json_decref(root);

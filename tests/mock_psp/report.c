@@ -27,12 +27,22 @@
  * and transfers carry no fee (as Stripe).
  *
  * merchant=M adds the refunds and transfers the mock processed (money.c
- * records each when it commits, failed ones left out, a lost webhook not)
+ * records each when it commits: a failed transfer left out, a failed
+ * refund in with its failure below, a lost webhook not)
  * whose nonce is M:…, in the report's dialect: Stripe reporting_category
  * refund (refund_id, payment_intent_id, refund_metadata[nonce]) and
  * transfer (transfer_id, transfer_metadata[nonce]); Adyen Type Refunded
  * (Psp Reference the payment's, Modification Reference the refund's) and
  * Transfer (Psp Reference the transfer's); generic type refund and payout.
+ * Then the money the PSP moved after them (money.c's moves, in order):
+ * a dispute's withdrawal and its reversal when won (Stripe dispute /
+ * dispute_reversal, Adyen Chargeback / ChargebackReversed and a
+ * SecondChargeback after a win, generic dispute / dispute_won), a failed
+ * refund's failure (refund_failure, Adyen RefundedReversed; the refund's
+ * own row too) and a transfer taken back (Stripe transfer_reversal, a row
+ * each part, Adyen TransferReturned, generic payout_failure).  A payment
+ * captured in parts is a row per capture at Adyen and generic
+ * (mock_report_capture), and Stripe's one row of what it captured.
  *
  * Knobs, to inject each mismatch class:
  *   drop=ID         leave the paid session ID out (missing at the PSP)
@@ -49,6 +59,11 @@
  *   drop_op=OP      leave the refund or transfer OP out (missing at the PSP)
  *   op_amount=OP:D  its amount off by D minor units
  *   payout=A        a transfer of A minor units that only the PSP has
+ *   drop_move=M     leave the move M out (a reversal missing at the PSP)
+ *   extra_move=M    write the move M twice, the second as another row of
+ *                   the PSP (none at generic: its row id would repeat)
+ * (M: OBJ[:N], OBJ the dispute's, refund's or transfer's PSP id, our nonce
+ * or the id in it, N its N-th move, none: every one; repeat, up to 16.)
  * (OP: the PSP's id, our nonce, or the id in our nonce, rf_… / pyo_…;
  * drop_op= and op_amount= repeat, up to 16 each.)  IDs in knobs must also
  * be in sessions=.  Unknown parameters are refused.
@@ -62,6 +77,10 @@
 
 #define MOCK_REPORT_MAX_SESSIONS  1024
 #define MOCK_REPORT_MAX_KNOBS     16     /* drop_op=, op_amount= each */
+
+
+static int mock_report_names(const char *v, const char *id,
+    const char *nonce);
 
 typedef struct {
     const char  *dialect;
@@ -83,6 +102,10 @@ typedef struct {
     int          unknown;
     const char  *no_nonce[MOCK_REPORT_MAX_KNOBS];
     size_t       nno_nonce;      /* nonce=ID: its row without our nonce */
+    const char  *drop_move[MOCK_REPORT_MAX_KNOBS];
+    size_t       ndrop_move;     /* drop_move=OBJ[:N]: a move left out */
+    const char  *extra_move[MOCK_REPORT_MAX_KNOBS];
+    size_t       nextra_move;    /* extra_move=OBJ[:N]: a move twice */
     const char  *bad;            /* an unknown parameter */
 } mock_report_q_t;
 
@@ -121,6 +144,22 @@ mock_report_arg(void *cls, enum MHD_ValueKind kind, const char *key,
             return MHD_YES;
         }
         q->no_nonce[q->nno_nonce++] = value;
+    } else if (strcmp(key, "drop_move") == 0
+               || strcmp(key, "extra_move") == 0)
+    {
+        if (key[0] == 'd') {
+            if (q->ndrop_move == MOCK_REPORT_MAX_KNOBS) {
+                q->bad = key;
+                return MHD_YES;
+            }
+            q->drop_move[q->ndrop_move++] = value;
+        } else {
+            if (q->nextra_move == MOCK_REPORT_MAX_KNOBS) {
+                q->bad = key;
+                return MHD_YES;
+            }
+            q->extra_move[q->nextra_move++] = value;
+        }
     } else if (strcmp(key, "merchant") == 0) {
         q->merchant = value;
     } else if (strcmp(key, "drop_op") == 0) {
@@ -449,6 +488,217 @@ mock_report_op(mock_report_out_t *o, int refund, const char *id,
 }
 
 
+/*
+ * One capture of a manual-capture payment as its PSP settles it: Adyen a
+ * Settled row per capture (Modification Reference the capture's
+ * pspReference), the generic PSP a payment row per capture (psp_ref the
+ * capture's id, payment_ref the payment's); Stripe captures once, and its
+ * row is the payment's (mock_report_payment with what was captured).
+ */
+static void
+mock_report_capture(mock_report_out_t *o, const char *cid, const char *pref,
+    const char *nonce, long long gross)
+{
+    char       g[40], fe[40], n[40];
+    long long  fee = mock_report_fee(gross);
+
+    mock_report_money(g, sizeof(g), gross, o->dialect, o->cur_lc, 0);
+    mock_report_money(fe, sizeof(fe), fee, o->dialect, o->cur_lc, 0);
+    mock_report_money(n, sizeof(n), gross - fee, o->dialect, o->cur_lc, 0);
+
+    if (strcmp(o->dialect, "adyen") == 0) {
+        mock_report_field(o->f, "MockCompany", 0);
+        mock_report_field(o->f, "MockMerchant", 0);
+        mock_report_field(o->f, pref, 0);
+        mock_report_field(o->f, nonce, 0);
+        mock_report_field(o->f, "visa", 0);
+        mock_report_field(o->f, o->date, 0);
+        mock_report_field(o->f, "UTC", 0);
+        mock_report_field(o->f, "Settled", 0);
+        mock_report_field(o->f, cid, 0);
+        mock_report_field(o->f, o->cur_uc, 0);
+        mock_report_field(o->f, "", 0);
+        mock_report_field(o->f, g, 0);
+        mock_report_field(o->f, "1", 0);
+        mock_report_field(o->f, o->cur_uc, 0);
+        mock_report_field(o->f, "", 0);
+        mock_report_field(o->f, n, 0);
+        mock_report_field(o->f, fe, 0);
+        mock_report_field(o->f, "", 0);
+        mock_report_field(o->f, "", 0);
+        mock_report_field(o->f, "", 0);
+        mock_report_field(o->f, "visa", 0);
+        mock_report_field(o->f, "1", 1);
+    } else {
+        mock_report_field(o->f, nonce, 0);
+        mock_report_field(o->f, cid, 0);
+        mock_report_field(o->f, "payment", 0);
+        mock_report_field(o->f, g, 0);
+        mock_report_field(o->f, fe, 0);
+        mock_report_field(o->f, n, 0);
+        mock_report_field(o->f, o->cur_uc, 0);
+        mock_report_field(o->f, o->date, 0);
+        mock_report_field(o->f, pref, 1);
+    }
+}
+
+
+/*
+ * A move (mock_money_moves) in the dialect's words; extra > 0 writes it
+ * again as another row of the PSP (its own row id), as a PSP that booked
+ * it twice would.  No fee (the mock charges none on them).
+ *
+ *   dispute         Stripe dispute (source_id the dispute), Adyen
+ *                   Chargeback (SecondChargeback after a reversal),
+ *                   generic dispute: money out
+ *   dispute_won     Stripe dispute_reversal, Adyen ChargebackReversed,
+ *                   generic dispute_won: back
+ *   refund_failure  Stripe refund_failure, Adyen RefundedReversed,
+ *                   generic refund_failure: back
+ *   payout_failure  Stripe transfer_reversal (a row each, partial ones
+ *                   too), Adyen TransferReturned, generic payout_failure
+ *
+ * The generic format's row id is psp_ref:type, one per object and type: a
+ * second withdrawal of a generic dispute (lost after it was won), or a
+ * generic extra row, has no row of its own and is not written.
+ */
+static void
+mock_report_move(mock_report_out_t *o, const json_t *mv, int extra)
+{
+    char         a[40], z[40], buf[200], mod[200];
+    const char  *kind, *id, *nonce, *pref, *cat;
+    long long    amount, seq;
+    int          out;
+
+    kind = json_string_value(json_object_get(mv, "kind"));
+    id = json_string_value(json_object_get(mv, "id"));
+    nonce = json_string_value(json_object_get(mv, "nonce"));
+    pref = json_string_value(json_object_get(mv, "payment_ref"));
+    amount = (long long) json_integer_value(json_object_get(mv, "amount"));
+    seq = (long long) json_integer_value(json_object_get(mv, "n"));
+    pref = pref ? pref : "";
+    nonce = nonce ? nonce : "";
+    out = strcmp(kind, "dispute") == 0;
+
+    mock_report_money(a, sizeof(a), out ? -amount : amount, o->dialect,
+                      o->cur_lc, 0);
+    mock_report_money(z, sizeof(z), 0, o->dialect, o->cur_lc, 0);
+
+    if (strcmp(o->dialect, "stripe") == 0) {
+        cat = out ? "dispute"
+              : strcmp(kind, "dispute_won") == 0 ? "dispute_reversal"
+              : strcmp(kind, "refund_failure") == 0 ? "refund_failure"
+              : "transfer_reversal";
+        snprintf(buf, sizeof(buf), "txn_%s_%lld%s", id, seq,
+                 extra ? "_x" : "");
+        mock_report_field(o->f, buf, 0);
+        mock_report_field(o->f, o->date, 0);
+        mock_report_field(o->f, o->date, 0);
+        mock_report_field(o->f, o->cur_lc, 0);
+        mock_report_field(o->f, a, 0);
+        mock_report_field(o->f, z, 0);
+        mock_report_field(o->f, a, 0);
+        mock_report_field(o->f, cat, 0);
+        if (strcmp(cat, "transfer_reversal") == 0) {
+            snprintf(buf, sizeof(buf), "trr_%s_%lld%s", id, seq,
+                     extra ? "_x" : "");
+            mock_report_field(o->f, buf, 0);
+        } else {
+            mock_report_field(o->f, id, 0);
+        }
+        mock_report_field(o->f, cat, 0);
+        mock_report_field(o->f, kind[0] == 'p' ? "" : pref, 0);
+        mock_report_field(o->f, kind[0] == 'r' ? id : "", 0);
+        mock_report_field(o->f, kind[0] == 'p' ? id : "", 0);
+        mock_report_field(o->f, kind[0] == 'd' ? nonce : "", 0);
+        mock_report_field(o->f, kind[0] == 'r' ? nonce : "", 0);
+        mock_report_field(o->f, kind[0] == 'p' ? nonce : "", 1);
+
+    } else if (strcmp(o->dialect, "adyen") == 0) {
+        cat = out ? (seq > 1 ? "SecondChargeback" : "Chargeback")
+              : strcmp(kind, "dispute_won") == 0 ? "ChargebackReversed"
+              : strcmp(kind, "refund_failure") == 0 ? "RefundedReversed"
+              : "TransferReturned";
+        /* a refund's failure is named by the refund's id, a dispute's
+         * rows by the dispute's and their sequence */
+        if (kind[0] == 'd') {
+            snprintf(mod, sizeof(mod), "%s-%lld%s", id, seq,
+                     extra ? "-x" : "");
+        } else {
+            snprintf(mod, sizeof(mod), "%s%s", id, extra ? "-x" : "");
+        }
+        mock_report_field(o->f, "MockCompany", 0);
+        mock_report_field(o->f, "MockMerchant", 0);
+        mock_report_field(o->f, kind[0] == 'p' ? id : pref, 0);
+        mock_report_field(o->f, nonce, 0);
+        mock_report_field(o->f, kind[0] == 'p' ? "" : "visa", 0);
+        mock_report_field(o->f, o->date, 0);
+        mock_report_field(o->f, "UTC", 0);
+        mock_report_field(o->f, cat, 0);
+        mock_report_field(o->f, mod, 0);
+        mock_report_field(o->f, o->cur_uc, 0);
+        mock_report_money(buf, sizeof(buf), amount, o->dialect, o->cur_lc,
+                          0);
+        mock_report_field(o->f, out ? buf : "", 0);
+        mock_report_field(o->f, out ? "" : buf, 0);
+        mock_report_field(o->f, "1", 0);
+        mock_report_field(o->f, o->cur_uc, 0);
+        mock_report_field(o->f, out ? buf : "", 0);
+        mock_report_field(o->f, out ? "" : buf, 0);
+        mock_report_field(o->f, "", 0);
+        mock_report_field(o->f, "", 0);
+        mock_report_field(o->f, "", 0);
+        mock_report_field(o->f, "", 0);
+        mock_report_field(o->f, kind[0] == 'p' ? "" : "visa", 0);
+        mock_report_field(o->f, "1", 1);
+
+    } else {
+        if (extra || (out && seq > 1)) {
+            return;
+        }
+        mock_report_field(o->f, nonce, 0);
+        mock_report_field(o->f, id, 0);
+        mock_report_field(o->f, kind, 0);
+        mock_report_field(o->f, a, 0);
+        mock_report_field(o->f, z, 0);
+        mock_report_field(o->f, a, 0);
+        mock_report_field(o->f, o->cur_uc, 0);
+        mock_report_field(o->f, o->date, 0);
+        mock_report_field(o->f, kind[0] == 'p' ? "" : pref, 1);
+    }
+}
+
+
+/* A move knob's value OBJ[:N] names the move: its object (the PSP's id,
+ * our nonce or the id in it, as mock_report_names) and, with :N, its N-th
+ * move (no :N: every move of it).  A nonce holds a ':' itself, so :N is
+ * only read when what follows the last ':' is all digits. */
+static int
+mock_report_names_move(const char *v, const json_t *mv)
+{
+    char         obj[200];
+    const char  *colon, *p;
+    long long    n = 0;
+
+    snprintf(obj, sizeof(obj), "%s", v);
+    colon = strrchr(obj, ':');
+    if (colon != NULL && colon[1] != '\0') {
+        for (p = colon + 1; *p >= '0' && *p <= '9'; p++) { /* void */ }
+        if (*p == '\0') {
+            n = strtoll(colon + 1, NULL, 10);
+            obj[colon - obj] = '\0';
+        }
+    }
+
+    if (n > 0 && json_integer_value(json_object_get(mv, "n")) != n) {
+        return 0;
+    }
+
+    return mock_report_names(obj, json_string_value(json_object_get(mv, "id")),
+                             json_string_value(json_object_get(mv, "nonce")));
+}
+
+
 /* A refund of the session's payment that only the PSP knows. */
 static void
 mock_report_refund(mock_report_out_t *o, const char *id, const char *pref,
@@ -531,7 +781,8 @@ mock_report(struct MHD_Connection *c, const char *method, const char *path)
     mock_webhook_fault_t wf;
     long long           gross;
     const char         *status, *pstatus, *currency, *nonce, *pref;
-    json_t             *ops, *op;
+    json_t             *ops, *op, *caps, *cap, *moves;
+    size_t              x;
     const char         *kind, *oid, *once;
     char                pid[160];
     time_t              now;
@@ -639,7 +890,36 @@ mock_report(struct MHD_Connection *c, const char *method, const char *path)
                     nonce = NULL;
                 }
             }
-            mock_report_payment(&o, ids[i], pref, nonce ? nonce : "", gross);
+            caps = pref != NULL ? mock_books_captures(pref) : NULL;
+            if (json_array_size(caps) > 0
+                && strcmp(q.dialect, "stripe") != 0)
+            {
+                /* a row per capture (the amount knobs: the first's) */
+                for (k = 0; k < json_array_size(caps); k++) {
+                    cap = json_array_get(caps, k);
+                    mock_report_capture(&o,
+                        json_string_value(json_object_get(cap, "id")), pref,
+                        nonce ? nonce : "",
+                        (long long) json_integer_value(json_object_get(cap,
+                                                                 "amount"))
+                        + (k == 0 ? gross - (long long) json_integer_value(
+                               json_object_get(s, "amount_total")) : 0));
+                }
+            } else if (json_array_size(caps) > 0) {
+                /* Stripe's one capture: the payment's row, what it took */
+                gross -= (long long) json_integer_value(json_object_get(s,
+                                                         "amount_total"));
+                for (k = 0; k < json_array_size(caps); k++) {
+                    gross += (long long) json_integer_value(json_object_get(
+                                 json_array_get(caps, k), "amount"));
+                }
+                mock_report_payment(&o, ids[i], pref, nonce ? nonce : "",
+                                    gross);
+            } else {
+                mock_report_payment(&o, ids[i], pref, nonce ? nonce : "",
+                                    gross);
+            }
+            json_decref(caps);
         }
 
         if (q.refund_id != NULL && strcmp(ids[i], q.refund_id) == 0) {
@@ -695,6 +975,38 @@ mock_report(struct MHD_Connection *c, const char *method, const char *path)
                 gross);
         }
         json_decref(ops);
+
+        /* what the PSP moved after them: disputes and their reversals,
+         * refund failures, transfers taken back (mock_report_move) */
+        moves = mock_money_moves();
+        for (i = 0; i < json_array_size(moves); i++) {
+            op = json_array_get(moves, i);
+            once = json_string_value(json_object_get(op, "nonce"));
+            currency = json_string_value(json_object_get(op, "currency"));
+            if (currency == NULL
+                || strcmp(json_string_value(json_object_get(op, "dialect")),
+                          q.dialect) != 0
+                || !mock_report_of_merchant(once, q.merchant))
+            {
+                continue;
+            }
+            mock_report_set_currency(&o, currency);
+            have_currency = 1;
+            for (k = 0; k < q.ndrop_move; k++) {
+                if (mock_report_names_move(q.drop_move[k], op)) {
+                    break;
+                }
+            }
+            if (k == q.ndrop_move) {
+                mock_report_move(&o, op, 0);
+            }
+            for (x = 0; x < q.nextra_move; x++) {
+                if (mock_report_names_move(q.extra_move[x], op)) {
+                    mock_report_move(&o, op, 1);
+                }
+            }
+        }
+        json_decref(moves);
 
         if (q.payout_amount > 0) {
             if (!have_currency) {
