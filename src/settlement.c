@@ -1045,7 +1045,14 @@ pay_sr_generic_row(pay_sr_state_t *st, pay_sr_row_t *r)
         return -1;
     }
 
-    if (t == PAY_SR_PAYMENT) {
+    if (t == PAY_SR_PAYMENT && pay_sr_v(st, C_PAYMENT_REF)[0] != '\0') {
+        /* one capture of a payment captured in parts: psp_ref the
+         * capture's id (each its own row id), payment_ref the payment's */
+        pay_sr_set(st, r->payment_ref, sizeof(r->payment_ref), "",
+                   pay_sr_v(st, C_PAYMENT_REF));
+        pay_sr_set(st, r->object_ref, sizeof(r->object_ref), "",
+                   pay_sr_v(st, C_PSP_REF));
+    } else if (t == PAY_SR_PAYMENT) {
         pay_sr_set(st, r->payment_ref, sizeof(r->payment_ref), "",
                    pay_sr_v(st, C_PSP_REF));
     } else {

@@ -780,6 +780,29 @@ Test(settlement, generic_good_rows)
 }
 
 
+/* A payment captured in parts is settled a row per capture: psp_ref the
+ * capture's id (the row ids differ), payment_ref the payment's, which the
+ * row then names (recon_payment finds the checkout by it or our nonce). */
+Test(settlement, generic_a_row_per_capture_names_the_payment)
+{
+    sr_rows_t  r;
+    char       err[256];
+
+    cr_assert_eq(sr_parse(PAY_DIALECT_GENERIC,
+        GENERIC_HDR
+        "m1:co_1,gcp_1,payment,4.00,0.42,3.58,EUR,2026-11-20,pay_1\n"
+        "m1:co_1,gcp_2,payment,2.00,0.36,1.64,EUR,2026-11-20,pay_1\n",
+        &r, err, sizeof(err)), 2, "%s", err);
+
+    cr_assert_str_eq(r.rows[0].row_id, "gcp_1:payment");
+    cr_assert_str_eq(r.rows[1].row_id, "gcp_2:payment");
+    cr_assert_str_eq(r.rows[0].payment_ref, "pay_1");
+    cr_assert_str_eq(r.rows[1].payment_ref, "pay_1");
+    cr_assert_str_eq(r.rows[0].object_ref, "gcp_1");
+    cr_assert_str_eq(r.rows[1].object_ref, "gcp_2");
+}
+
+
 Test(settlement, generic_bad_rows)
 {
     sr_rows_t  r;
