@@ -103,8 +103,33 @@ BEGIN
             ELSIF d.currency <> r.currency OR d.amount <> abs(r.gross) THEN
                 v_kind := 'dispute_amount_differs';
                 v_amount := abs(r.gross) - d.amount;
-            ELSIF r.type = 'dispute_won' AND d.status <> 'WON' THEN
-                v_kind := 'dispute_status_differs';
+            ELSIF r.type = 'dispute_won' THEN
+                -- the reversals the PSP reported of this dispute before this
+                -- row (in any report, whatever became of them) against those
+                -- its books show (ledger transactions of the dispute that
+                -- gave psp_clearing:<psp> money back: one for each win): a
+                -- reversal beyond them is money back that no ledger holds (a
+                -- row the PSP booked twice, a win whose webhook was lost),
+                -- for a person.  Counted, not read from the status: a
+                -- dispute won and then lost again (Adyen's SecondChargeback)
+                -- is LOST, and its ChargebackReversed is still booked
+                SELECT count(*) INTO v_before
+                  FROM recon_rows rr
+                  JOIN recon_seen s ON s.psp = v_psp AND s.row_id = rr.row_id
+                                   AND s.report_id = rr.report_id AND s.record = rr.record
+                 WHERE rr.object_ref = r.object_ref AND rr.type = 'dispute_won'
+                   AND rr.row_id <> r.row_id;
+                SELECT count(DISTINCT t.source) INTO v_booked
+                  FROM ledger_transactions t
+                  JOIN ledger_entries e ON e.merchant_id = t.merchant_id AND e.txn_id = t.txn_id
+                 WHERE t.merchant_id = d.merchant_id AND t.checkout_id = d.checkout_id
+                   AND t.kind = 'dispute' AND t.object_id = d.dispute_id
+                   AND e.account = 'psp_clearing:' || v_psp AND e.amount > 0;
+                IF v_before >= v_booked THEN
+                    v_kind := 'dispute_reversal_not_booked';
+                    v_j := v_j || jsonb_build_object('reversals_reported', v_before + 1,
+                                                     'reversals_booked', v_booked);
+                END IF;
             ELSIF r.type = 'dispute' THEN
                 -- the withdrawals the PSP reported of this dispute before
                 -- this row (in any report, whatever became of them) against
@@ -209,6 +234,20 @@ BEGIN
            SET resolved_at = now(), resolution = 'found in report ' || p_report
          WHERE m.psp = v_psp AND m.kind IN ('refund_missing_at_psp', 'payout_missing_at_psp')
            AND m.resolved_at IS NULL AND m.merchant_id = v_m AND m.object_id = v_obj;
+    END IF;
+
+    -- a reversal an earlier report missed (its dispute_ or
+    -- payout_reversal_missing_at_psp) is shown now: resolved when what
+    -- the reports show reaches what the books hold (recon_run flags it
+    -- again after this report's rows otherwise)
+    IF r.type IN ('dispute_won', 'payout_failure') AND v_obj IS NOT NULL
+       AND (v_kind IS NULL OR v_class = 'auto_fixed') THEN
+        UPDATE recon_mismatches m
+           SET resolved_at = now(), resolution = 'found in report ' || p_report
+         WHERE m.psp = v_psp AND m.resolved_at IS NULL
+           AND m.kind = CASE r.type WHEN 'dispute_won' THEN 'dispute_reversal_missing_at_psp'
+                                    ELSE 'payout_reversal_missing_at_psp' END
+           AND m.merchant_id = v_m AND m.object_id = v_obj;
     END IF;
 
     -- done at the PSP, not yet here: its webhook was lost; applied exactly

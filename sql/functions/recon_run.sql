@@ -149,6 +149,98 @@ BEGIN
         END LOOP;
     END IF;
 
+    -- Dispute reversals missing at the PSP: a dispute a row of this report
+    -- matched whose books show more wins (ledger transactions of it that
+    -- gave psp_clearing:<psp> money back) than all reports together showed
+    -- reversal rows of it (dispute_won, first seen): money back in the
+    -- books that the PSP's balance never got.  Resolved when a later
+    -- report shows the reversal (recon_money).
+    FOR c IN
+        SELECT d.*, x.booked, x.reported
+          FROM (SELECT DISTINCT s.merchant_id, s.object_id
+                  FROM recon_seen s
+                  JOIN recon_rows rr ON rr.report_id = s.report_id AND rr.record = s.record
+                 WHERE s.report_id = p_report AND s.psp = v_psp
+                   AND rr.type IN ('dispute', 'dispute_won')
+                   AND s.object_id IS NOT NULL) sd
+          JOIN disputes d ON d.merchant_id = sd.merchant_id AND d.dispute_id = sd.object_id
+         CROSS JOIN LATERAL (
+            SELECT (SELECT count(DISTINCT t.source)
+                      FROM ledger_transactions t
+                      JOIN ledger_entries e ON e.merchant_id = t.merchant_id
+                                           AND e.txn_id = t.txn_id
+                     WHERE t.merchant_id = d.merchant_id AND t.checkout_id = d.checkout_id
+                       AND t.kind = 'dispute' AND t.object_id = d.dispute_id
+                       AND e.account = 'psp_clearing:' || v_psp AND e.amount > 0) AS booked,
+                   (SELECT count(*)
+                      FROM recon_seen s2
+                      JOIN recon_rows rr2 ON rr2.report_id = s2.report_id
+                                         AND rr2.record = s2.record
+                     WHERE s2.psp = v_psp AND s2.merchant_id = d.merchant_id
+                       AND s2.object_id = d.dispute_id
+                       AND rr2.type = 'dispute_won') AS reported) x
+         WHERE x.booked > x.reported
+           AND NOT EXISTS (SELECT 1 FROM recon_mismatches m
+                            WHERE m.kind = 'dispute_reversal_missing_at_psp'
+                              AND m.resolved_at IS NULL
+                              AND m.merchant_id = d.merchant_id
+                              AND m.object_id = d.dispute_id)
+         ORDER BY d.merchant_id, d.dispute_id
+    LOOP
+        INSERT INTO recon_mismatches (report_id, record, psp, class, kind, merchant_id,
+                                      checkout_id, object_id, currency, amount, evidence)
+        VALUES (p_report, NULL, v_psp, 'needs_person', 'dispute_reversal_missing_at_psp',
+                c.merchant_id, c.checkout_id, c.dispute_id, c.currency,
+                c.amount * (c.booked - c.reported),
+                jsonb_build_object('report_row', NULL,
+                    'ours', to_jsonb(c) - 'booked' - 'reported'
+                            || jsonb_build_object('reversals_booked', c.booked,
+                                                  'reversals_reported', c.reported),
+                    'ledger', recon_ledger_json(c.merchant_id, c.checkout_id)));
+    END LOOP;
+
+    -- Pay-out reversals missing at the PSP: a pay-out a row of this report
+    -- matched whose books took back more (payouts.amount_reversed: what
+    -- Stripe reversed in parts, all of it once returned or failed after it
+    -- was paid) than all reports together showed matched reversal rows of
+    -- it (payout_failure, first seen): money back in the wallet that the
+    -- PSP's balance never got.  Resolved when a later report shows it
+    -- (recon_money).
+    FOR c IN
+        SELECT po.*, x.reported
+          FROM (SELECT DISTINCT s.merchant_id, s.object_id
+                  FROM recon_seen s
+                  JOIN recon_rows rr ON rr.report_id = s.report_id AND rr.record = s.record
+                 WHERE s.report_id = p_report AND s.psp = v_psp
+                   AND rr.type IN ('payout', 'payout_failure')
+                   AND s.object_id IS NOT NULL) sp
+          JOIN payouts po ON po.merchant_id = sp.merchant_id AND po.payout_id = sp.object_id
+         CROSS JOIN LATERAL (
+            SELECT coalesce(sum(rr2.gross), 0) AS reported
+              FROM recon_seen s2
+              JOIN recon_rows rr2 ON rr2.report_id = s2.report_id AND rr2.record = s2.record
+             WHERE s2.psp = v_psp AND s2.merchant_id = po.merchant_id
+               AND s2.object_id = po.payout_id AND rr2.type = 'payout_failure'
+               AND rr2.outcome IN ('matched', 'auto_fixed')) x
+         WHERE po.amount_reversed > x.reported
+           AND NOT EXISTS (SELECT 1 FROM recon_mismatches m
+                            WHERE m.kind = 'payout_reversal_missing_at_psp'
+                              AND m.resolved_at IS NULL
+                              AND m.merchant_id = po.merchant_id
+                              AND m.object_id = po.payout_id)
+         ORDER BY po.merchant_id, po.payout_id
+    LOOP
+        INSERT INTO recon_mismatches (report_id, record, psp, class, kind, merchant_id,
+                                      checkout_id, object_id, currency, amount, evidence)
+        VALUES (p_report, NULL, v_psp, 'needs_person', 'payout_reversal_missing_at_psp',
+                c.merchant_id, NULL, c.payout_id, c.currency,
+                c.amount_reversed - c.reported,
+                jsonb_build_object('report_row', NULL,
+                    'ours', to_jsonb(c) - 'reported'
+                            || jsonb_build_object('reversed_reported', c.reported),
+                    'ledger', '[]'::jsonb));
+    END LOOP;
+
     -- the fees booked, in each merchant's audit chain: one row per report
     FOR c IN
         SELECT m.merchant_id,
