@@ -195,6 +195,69 @@ MOCK_TEST(disputes_are_opened_on_paid_payments_and_closed_won_or_lost)
 }
 
 
+/* The report's reversal rows (report.c's moves): a dispute's withdrawal
+ * and its reversal when won, a transfer taken back a row each part; and
+ * the knobs that plant one twice or leave one out. */
+MOCK_TEST(stripe_reports_list_disputes_and_reversals_as_stripe_does)
+{
+    resp_t  r;
+    char    body[256], path[512], dp[64], tr[64], row[160];
+
+    snprintf(body, sizeof(body), "{\"payment_ref\":\"%s\",\"amount\":300}",
+             paid_intent("m1:co_rv", 1000));
+    control(&r, "POST", "/_control/disputes", body);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    snprintf(dp, sizeof(dp), "%s", str(&r, "id"));
+    resp_free(&r);
+    snprintf(path, sizeof(path), "/_control/disputes/%s/close", dp);
+    control(&r, "POST", path, "{\"outcome\":\"won\"}");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    resp_free(&r);
+
+    request(&r, "POST", "/v1/transfers", AUTH_GOOD, "m1:pyo_rv",
+            "application/x-www-form-urlencoded",
+            "amount=1000&currency=usd&destination=acct_1X"
+            "&metadata%5Bnonce%5D=m1:pyo_rv");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    snprintf(tr, sizeof(tr), "%s", str(&r, "id"));
+    resp_free(&r);
+    control(&r, "POST", "/_control/transfers/m1:pyo_rv/reverse",
+            "{\"amount\":300}");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    resp_free(&r);
+    control(&r, "POST", "/_control/transfers/m1:pyo_rv/reverse", NULL);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    resp_free(&r);
+
+    control(&r, "GET", "/_control/reports/stripe?sessions=&merchant=m1",
+            NULL);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    snprintf(row, sizeof(row), "txn_%s_1,", dp);
+    cr_assert_not_null(strstr(r.body, row), "%s", r.body);
+    cr_assert_not_null(strstr(r.body, ",usd,-3.00,0.00,-3.00,dispute,"),
+                       "%s", r.body);
+    cr_assert_not_null(strstr(r.body, ",usd,3.00,0.00,3.00,"
+                                      "dispute_reversal,"), "%s", r.body);
+    snprintf(row, sizeof(row), ",usd,3.00,0.00,3.00,transfer_reversal,"
+             "trr_%s_1,", tr);
+    cr_assert_not_null(strstr(r.body, row), "%s", r.body);
+    snprintf(row, sizeof(row), ",usd,7.00,0.00,7.00,transfer_reversal,"
+             "trr_%s_2,", tr);
+    cr_assert_not_null(strstr(r.body, row), "%s", r.body);
+    resp_free(&r);
+
+    /* the dispute's reversal left out, the first transfer reversal twice */
+    snprintf(path, sizeof(path), "/_control/reports/stripe?sessions="
+             "&merchant=m1&drop_move=%s:2&extra_move=m1:pyo_rv:1", dp);
+    control(&r, "GET", path, NULL);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert_null(strstr(r.body, "dispute_reversal"), "%s", r.body);
+    snprintf(row, sizeof(row), "txn_%s_1_x,", tr);
+    cr_assert_not_null(strstr(r.body, row), "%s", r.body);
+    resp_free(&r);
+}
+
+
 /* --- the PSP's own books (GET /_control/books) ---------------------------- */
 
 /* the one payment of the books under prefix (a reference), polled until
