@@ -1875,6 +1875,253 @@ Test(capture, a_dashboard_capture_of_a_payment_never_authorized_here_is_booked_a
 
 
 /*
+ * The authorization's event of a manual capture sent to the gateway
+ * (forged as the PSP signs it, the mock's own withheld or sent already):
+ * Adyen's AUTHORISATION of the payment (its pspReference), Stripe's
+ * payment_intent.amount_capturable_updated of the intent; under the
+ * event id evt (Stripe; Adyen's is the payment's and the code).
+ */
+static void
+authorization_deliver(const held_t *h, size_t d, const char *ref,
+    const char *evt)
+{
+    char    *body, *item;
+    resp_t  *r;
+
+    if (d == 0) {
+        body = str_printf("{\"id\":\"%s\",\"object\":\"event\",\"type\":"
+                          "\"payment_intent.amount_capturable_updated\","
+                          "\"created\":%ld,\"livemode\":false,\"data\":"
+                          "{\"object\":{\"id\":\"%s\",\"object\":"
+                          "\"payment_intent\",\"amount\":1500,"
+                          "\"amount_capturable\":1500,\"currency\":\"usd\","
+                          "\"capture_method\":\"manual\",\"status\":"
+                          "\"requires_capture\",\"metadata\":{\"nonce\":"
+                          "\"%s\"}}}}",
+                          evt, (long) time(NULL), ref, nonce(&h->m, h->co));
+        r = webhook_post(h->psp, stripe_signature(NULL, (long) time(NULL),
+                                                  body), body);
+
+    } else {
+        item = adyen_notification_item(&(adyen_notification_t) {
+                                           .psp_ref = ref,
+                                           .merchant_ref = nonce(&h->m,
+                                                                 h->co),
+                                           .amount = 1500,
+                                           .currency = "USD",
+                                           .event_code = "AUTHORISATION",
+                                           .success = "true" }, 0);
+        body = str_printf("{\"live\":\"false\",\"notificationItems\":[%s]}",
+                          item);
+        r = webhook_post(h->psp, "X-Unused: 1", body);
+    }
+
+    cr_assert(r->status >= 200 && r->status < 300, "%s: the authorization's "
+              "event: %ld %s", h->psp, r->status, r->body);
+}
+
+
+/*
+ * A capture made at the PSP's dashboard, its event delivered before the
+ * authorization's (capture_first: the PSP's events out of order, Adyen's
+ * AUTHORISATION and CAPTURE close together, Stripe's intent before the
+ * session's) or after it: the shop is told the same story either way.
+ * The capture's event holds the checkout first (EXECUTING -> AUTHORIZED,
+ * as the authorization would have) and books the capture (SUCCESS) in one
+ * transaction: checkout.authorized (sequence 1) says the hold as it was
+ * made, the checkout and its orders AUTHORIZED, nothing captured;
+ * checkout.succeeded (sequence 2) the capture, 6.00 of the 15.00, its
+ * orders SUCCESS; capture.succeeded for each part.  Each once: the
+ * capture's event delivered twice at once, the authorization's coming
+ * late, twice, moves and tells nothing more, and books nothing more.
+ * Before, checkout.authorized carried the orders SUCCESS and captured,
+ * contradicting its own type.
+ */
+static void
+dashboard_capture_story(size_t d, int capture_first)
+{
+    int          i;
+    size_t       k;
+    held_t       h;
+    json_t      *body, *data, *o, *ds;
+    resp_t      *r;
+    char        *ref, *evt;
+    endpoint_t   ep;
+    const char  *params[2];
+
+    if (capture_first) {
+        memset(&h, 0, sizeof(held_t));
+        h.psp = capture_psp(d);
+        merchant_new(&h.m);
+        h.co = uid("co");
+        endpoint_add(&h.m, NULL, &ep);
+
+        /* the authorization's event withheld (sent below, after the
+         * capture's); the capture's delivered twice at once */
+        mock_fault(str_printf("{\"match\":\"%s\",\"webhook_never\":true,"
+                              "\"webhook_duplicate\":1}",
+                              nonce(&h.m, h.co)));
+
+        body = checkout_new(h.co, 2);
+        json_object_set_new(body, "psp", json_string(h.psp));
+        json_object_set_new(body, "capture", json_string("manual"));
+        r = register_ok(&h.m, uid("key"), dump(body));
+        h.created = resp_json(r);
+        h.token = strdup(json_string_value(json_object_get(h.created,
+                                                           "psp_token")));
+
+        r = mock_post(str_printf("/_control/sessions/%s/pay", h.token), NULL);
+        cr_assert(r->status >= 200 && r->status < 300, "mock pay: %ld %s",
+                  r->status, r->body);
+        ref = strdup(json_string_value(json_object_get(
+                         mock_session(h.token), "payment_ref")));
+
+        msleep(300);
+        cr_assert_str_eq(checkout_status(&h), "EXECUTING",
+                         "the authorization's webhook was sent after all");
+
+    } else {
+        held_new_notified(&h, d, &ep);
+        mock_fault(str_printf("{\"match\":\"%s\",\"webhook_duplicate\":1}",
+                              nonce(&h.m, h.co)));
+        params[0] = h.m.id;
+        params[1] = h.co;
+        ref = db_scalar("SELECT psp_payment_ref FROM checkouts WHERE "
+                        "merchant_id = $1 AND checkout_id = $2", 2, params);
+        cr_assert_not_null(ref);
+    }
+
+    params[0] = h.m.id;
+    params[1] = h.co;
+
+    /* captured at the dashboard: 6.00 of the 15.00 */
+    r = mock_post("/_control/captures",
+                  str_printf("{\"payment_ref\":\"%s\",\"amount\":600}", ref));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+
+    for (i = 0; i < 100 && captured(&h, 1) != 200; i++) {
+        msleep(100);
+    }
+    cr_assert_eq(captured(&h, 1), 200, "%s: the capture at the PSP was "
+                 "never booked (%s)", h.psp,
+                 db_scalar("SELECT string_agg(kind || ':' || outcome, ',') "
+                           "FROM webhook_events WHERE merchant_id = $1 AND "
+                           "checkout_id = $2", 2, params));
+    cr_expect_eq(captured(&h, 0), 400);
+    cr_expect_str_eq(checkout_status(&h), "SUCCESS");
+
+    /* the authorization's event now (capture_first: its first delivery),
+     * and again */
+    evt = uid("evt");
+    authorization_deliver(&h, d, ref, evt);
+    authorization_deliver(&h, d, ref, evt);
+
+    cr_expect_str_eq(webhook_outcome(&h, "CAPTURE_SUCCEEDED"),
+                     "captured_outside", "%s", h.psp);
+    cr_expect_eq(ql("SELECT count(*) FROM webhook_events WHERE merchant_id "
+                    "= $1 AND checkout_id = $2 AND kind IN ('SUCCEEDED', "
+                    "'AUTHORIZED') AND outcome = 'applied'", h.m.id, h.co),
+                 capture_first ? 0 : 1, "%s: %s", h.psp,
+                 db_scalar("SELECT string_agg(kind || ':' || outcome, ',') "
+                           "FROM webhook_events WHERE merchant_id = $1 AND "
+                           "checkout_id = $2", 2, params));
+    cr_expect_eq(ql("SELECT count(*) FROM webhook_events WHERE merchant_id "
+                    "= $1 AND checkout_id = $2 AND kind IN ('SUCCEEDED', "
+                    "'AUTHORIZED') AND outcome NOT IN ('applied', "
+                    "'already')", h.m.id, h.co), 0, "%s: %s", h.psp,
+                 db_scalar("SELECT string_agg(kind || ':' || outcome, ',') "
+                           "FROM webhook_events WHERE merchant_id = $1 AND "
+                           "checkout_id = $2", 2, params));
+    cr_expect_str_eq(checkout_status(&h), "SUCCESS");
+    cr_expect_eq(captured(&h, 0), 400);
+    cr_expect_eq(captured(&h, 1), 200);
+    expect_books(&h, 600);
+
+    /* the story: every notification once, and nothing more after a while */
+    (void) receiver_wait(ep.name, "204", 4, 30);
+    msleep(1500);
+    ds = receiver_deliveries(ep.name);
+    cr_expect_eq(deliveries_count(ds, "204", "checkout.authorized"), 1,
+                 "%s: %s", h.psp, dump(ds));
+    cr_expect_eq(deliveries_count(ds, "204", "checkout.succeeded"), 1,
+                 "%s: %s", h.psp, dump(ds));
+    cr_expect_eq(deliveries_count(ds, "204", "capture.succeeded"), 2,
+                 "%s: %s", h.psp, dump(ds));
+    cr_expect_eq(deliveries_distinct(ds, "204"), 4, "%s: %s", h.psp,
+                 dump(ds));
+
+    /* the hold, as it was made */
+    data = delivered_data_of(&ep, "checkout.authorized");
+    cr_expect_eq(json_integer_value(json_object_get(data, "sequence")), 1,
+                 "%s: %s", h.psp, dump(data));
+    cr_expect_str_eq(json_string_value(json_object_get(data, "status")),
+                     "AUTHORIZED", "%s: %s", h.psp, dump(data));
+    cr_expect_eq(json_integer_value(json_object_get(data,
+                                                    "amount_captured_minor")),
+                 0, "%s: checkout.authorized says the hold captured: %s",
+                 h.psp, dump(data));
+    cr_expect_str_eq(json_string_value(json_object_get(data,
+                                                       "amount_captured")),
+                     "0.00", "%s: %s", h.psp, dump(data));
+    cr_assert_eq(json_array_size(json_object_get(data, "payment_orders")), 2,
+                 "%s", dump(data));
+    for (k = 0; k < 2; k++) {
+        o = json_array_get(json_object_get(data, "payment_orders"), k);
+        cr_expect_str_eq(json_string_value(json_object_get(o, "status")),
+                         "AUTHORIZED", "%s: checkout.authorized with an "
+                         "order not held: %s", h.psp, dump(data));
+        cr_expect_eq(json_integer_value(json_object_get(o,
+                                                "amount_captured_minor")),
+                     0, "%s: %s", h.psp, dump(data));
+    }
+
+    /* then its capture */
+    data = delivered_data_of(&ep, "checkout.succeeded");
+    cr_expect_eq(json_integer_value(json_object_get(data, "sequence")), 2,
+                 "%s: %s", h.psp, dump(data));
+    cr_expect_str_eq(json_string_value(json_object_get(data, "status")),
+                     "SUCCESS", "%s: %s", h.psp, dump(data));
+    cr_expect_eq(json_integer_value(json_object_get(data,
+                                                    "amount_captured_minor")),
+                 600, "%s: %s", h.psp, dump(data));
+    cr_assert_eq(json_array_size(json_object_get(data, "payment_orders")), 2,
+                 "%s", dump(data));
+    for (k = 0; k < 2; k++) {
+        o = json_array_get(json_object_get(data, "payment_orders"), k);
+        cr_expect_str_eq(json_string_value(json_object_get(o, "status")),
+                         "SUCCESS", "%s: %s", h.psp, dump(data));
+        cr_expect_eq(json_integer_value(json_object_get(o,
+                                                "amount_captured_minor")),
+                     k == 0 ? 400 : 200, "%s: %s", h.psp, dump(data));
+    }
+}
+
+
+Test(capture, stripe_a_dashboard_capture_before_its_authorization_tells_the_hold_then_the_capture)
+{
+    dashboard_capture_story(0, 1);
+}
+
+
+Test(capture, adyen_a_dashboard_capture_before_its_authorization_tells_the_hold_then_the_capture)
+{
+    dashboard_capture_story(1, 1);
+}
+
+
+Test(capture, stripe_a_dashboard_capture_after_its_authorization_tells_the_same)
+{
+    dashboard_capture_story(0, 0);
+}
+
+
+Test(capture, adyen_a_dashboard_capture_after_its_authorization_tells_the_same)
+{
+    dashboard_capture_story(1, 0);
+}
+
+
+/*
  * A capture the PSP confirms after the hold was released here (by an
  * earlier sweeper that did not wait for it, or by the PSP's own release
  * notice crossing it): the PSP holds the money, so it is booked, as a
