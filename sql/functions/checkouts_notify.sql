@@ -20,6 +20,16 @@ DECLARE
                          WHEN NEW.failure_code::text = 'canceled'
                          THEN 'checkout.canceled'
                          ELSE 'checkout.failed' END;
+    -- checkout.authorized tells the hold as its authorization made it:
+    -- every order of the checkout AUTHORIZED, nothing captured (both
+    -- paths that hold a checkout hold all its orders, pay_webhook_apply_core
+    -- and capture_event_apply).  Its orders are not read as they stand at
+    -- commit: a capture made at the PSP's dashboard whose event comes
+    -- before the authorization's holds the checkout and captures it in
+    -- one transaction, and this notification would carry the orders
+    -- SUCCESS and captured; the capture is told by the checkout.succeeded
+    -- that follows it (the next sequence), as when the events come in order
+    v_hold  boolean := NEW.status = 'AUTHORIZED';
 BEGIN
     -- a status that became final or AUTHORIZED: the trigger has no WHEN,
     -- which PostgreSQL would read back and prepare at every statement
@@ -50,7 +60,8 @@ BEGIN
             'payment_orders', coalesce((
                 SELECT jsonb_agg(jsonb_build_object(
                            'payment_order_id', o.payment_order_id,
-                           'status', o.status,
+                           'status', CASE WHEN v_hold THEN 'AUTHORIZED'::pay_status
+                                          ELSE o.status END,
                            'amount_minor', o.amount,
                            'amount', money_decimal(o.amount, o.currency),
                            'currency', o.currency)
@@ -67,10 +78,13 @@ BEGIN
                                -- part of it: that part, the rest released);
                                -- none recorded, all of a paid order (the
                                -- PSP captured it with the payment,
-                               -- captured_for_manual), nothing of another
-                               coalesce(po.amount_captured,
-                                        CASE WHEN po.status = 'SUCCESS' THEN po.amount
-                                             ELSE 0 END) AS captured
+                               -- captured_for_manual), nothing of another;
+                               -- nothing of a hold as it was made
+                               CASE WHEN v_hold THEN 0
+                                    ELSE coalesce(po.amount_captured,
+                                                  CASE WHEN po.status = 'SUCCESS' THEN po.amount
+                                                       ELSE 0 END)
+                               END AS captured
                           FROM payment_orders po
                          WHERE po.merchant_id = NEW.merchant_id
                            AND po.checkout_id = NEW.checkout_id) o), '[]'::jsonb))
@@ -79,9 +93,11 @@ BEGIN
                SELECT jsonb_build_object('amount_captured_minor', x.captured,
                                          'amount_captured',
                                          money_decimal(x.captured, NEW.currency))
-                 FROM (SELECT coalesce(sum(coalesce(po.amount_captured,
-                                                    CASE WHEN po.status = 'SUCCESS' THEN po.amount
-                                                         ELSE 0 END)), 0)::bigint AS captured
+                 FROM (SELECT CASE WHEN v_hold THEN 0
+                                   ELSE coalesce(sum(coalesce(po.amount_captured,
+                                                              CASE WHEN po.status = 'SUCCESS'
+                                                                   THEN po.amount ELSE 0 END)), 0)
+                              END::bigint AS captured
                          FROM payment_orders po
                         WHERE po.merchant_id = NEW.merchant_id
                           AND po.checkout_id = NEW.checkout_id) x)
