@@ -1878,8 +1878,9 @@ Test(capture, a_dashboard_capture_of_a_payment_never_authorized_here_is_booked_a
  * The authorization's event of a manual capture sent to the gateway
  * (forged as the PSP signs it, the mock's own withheld or sent already):
  * Adyen's AUTHORISATION of the payment (its pspReference), Stripe's
- * payment_intent.amount_capturable_updated of the intent; under the
- * event id evt (Stripe; Adyen's is the payment's and the code).
+ * payment_intent.amount_capturable_updated of the intent, the generic
+ * payment.authorized; under the event id evt (Stripe, generic; Adyen's
+ * is the payment's and the code).
  */
 static void
 authorization_deliver(const held_t *h, size_t d, const char *ref,
@@ -1901,6 +1902,16 @@ authorization_deliver(const held_t *h, size_t d, const char *ref,
                           evt, (long) time(NULL), ref, nonce(&h->m, h->co));
         r = webhook_post(h->psp, stripe_signature(NULL, (long) time(NULL),
                                                   body), body);
+
+    } else if (d == 2) {
+        body = str_printf("{\"event_id\":\"%s\",\"type\":"
+                          "\"payment.authorized\",\"reference\":\"%s\","
+                          "\"token\":\"%s\",\"payment_id\":\"%s\","
+                          "\"amount\":\"15.00\",\"currency\":\"USD\"}",
+                          evt, nonce(&h->m, h->co), h->token, ref);
+        r = webhook_post(h->psp, generic_verification(body, (long) time(NULL),
+                                                      "mock-es256", NULL),
+                         body);
 
     } else {
         item = adyen_notification_item(&(adyen_notification_t) {
@@ -1925,7 +1936,8 @@ authorization_deliver(const held_t *h, size_t d, const char *ref,
  * A capture made at the PSP's dashboard, its event delivered before the
  * authorization's (capture_first: the PSP's events out of order, Adyen's
  * AUTHORISATION and CAPTURE close together, Stripe's intent before the
- * session's) or after it: the shop is told the same story either way.
+ * session's) or after it, at Stripe, Adyen and the generic PSP: the shop
+ * is told the same story either way.
  * The capture's event holds the checkout first (EXECUTING -> AUTHORIZED,
  * as the authorization would have) and books the capture (SUCCESS) in one
  * transaction: checkout.authorized (sequence 1) says the hold as it was
@@ -2109,6 +2121,12 @@ Test(capture, adyen_a_dashboard_capture_before_its_authorization_tells_the_hold_
 }
 
 
+Test(capture, generic_a_dashboard_capture_before_its_authorization_tells_the_hold_then_the_capture)
+{
+    dashboard_capture_story(2, 1);
+}
+
+
 Test(capture, stripe_a_dashboard_capture_after_its_authorization_tells_the_same)
 {
     dashboard_capture_story(0, 0);
@@ -2118,6 +2136,12 @@ Test(capture, stripe_a_dashboard_capture_after_its_authorization_tells_the_same)
 Test(capture, adyen_a_dashboard_capture_after_its_authorization_tells_the_same)
 {
     dashboard_capture_story(1, 0);
+}
+
+
+Test(capture, generic_a_dashboard_capture_after_its_authorization_tells_the_same)
+{
+    dashboard_capture_story(2, 0);
 }
 
 
