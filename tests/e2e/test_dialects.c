@@ -660,6 +660,166 @@ Test(adyen, an_item_for_another_merchant_account_is_refused)
 }
 
 
+/*
+ * A batch of more than 64 items (Adyen sets no bound on notificationItems):
+ * nitems checkouts of eight merchants (over every shard of a sharded
+ * stack), one authorisation item each; answered [accepted], every item kept
+ * once and applied once (its psp_events row applied, its checkout SUCCESS
+ * with two ledger transactions); delivered again, nothing twice.  nours
+ * of them for this account, the rest for another (ShopPOS): those are kept
+ * unapplied and the batch answered 400, as a mixed batch always is.
+ */
+#define ADYEN_BATCH_MERCHANTS  8
+
+static void
+adyen_batch(size_t nitems, size_t nours)
+{
+    int            pass;
+    char          *body, **cos, **refs, *items;
+    size_t         i, len, m;
+    resp_t        *r;
+    json_t        *reg;
+    merchant_t     ms[ADYEN_BATCH_MERCHANTS];
+    adyen_item_t   it;
+    const char    *params[3];
+    long           kept, applied, paid, txns, others;
+
+    cos = calloc(nitems, sizeof(char *));
+    refs = calloc(nitems, sizeof(char *));
+    cr_assert(cos != NULL && refs != NULL);
+
+    for (m = 0; m < ADYEN_BATCH_MERCHANTS; m++) {
+        merchant_new_nth(&ms[m], m);
+    }
+
+    len = 0;
+    items = NULL;
+
+    for (i = 0; i < nitems; i++) {
+        m = i % ADYEN_BATCH_MERCHANTS;
+        cos[i] = uid("co");
+
+        if (i < nours) {
+            reg = checkout_new(cos[i], 2);
+            json_object_set_new(reg, "psp", json_string(ADYEN_PSP));
+            (void) register_ok(&ms[m], uid("key"), dump(reg));
+        }
+
+        it.psp_ref = adyen_psp_ref();
+        it.merchant_ref = nonce(&ms[m], cos[i]);
+        it.amount = 1500;
+        it.currency = "USD";
+        it.event_code = "AUTHORISATION";
+        it.success = "true";
+        it.account = i < nours ? NULL : "ShopPOS";
+        refs[i] = str_printf("%s:AUTHORISATION", it.psp_ref);
+
+        items = items ? str_printf("%s,%s", items, adyen_item(&it, 0))
+                      : adyen_item(&it, 0);
+    }
+
+    body = adyen_body(items);
+    len = strlen(body);
+
+    for (pass = 0; pass < 2; pass++) {
+        r = adyen_send(body);
+
+        if (nours == nitems) {
+            cr_assert_eq(r->status, 200, "%zu items, %zu bytes: %ld %s",
+                         nitems, len, r->status, r->body);
+            cr_assert_str_eq(r->body, "[accepted]");
+
+        } else {
+            expect_problem(r, 400, "bad_signature");
+        }
+
+        kept = applied = paid = txns = 0;
+
+        for (m = 0; m < ADYEN_BATCH_MERCHANTS; m++) {
+            char  *ids, *co_ids;
+
+            ids = str_printf("{");
+            co_ids = str_printf("{");
+
+            for (i = m; i < nours; i += ADYEN_BATCH_MERCHANTS) {
+                ids = str_printf("%s%s\"%s\"", ids, i == m ? "" : ",",
+                                 refs[i]);
+                co_ids = str_printf("%s%s\"%s\"", co_ids, i == m ? "" : ",",
+                                    cos[i]);
+            }
+
+            ids = str_printf("%s}", ids);
+            co_ids = str_printf("%s}", co_ids);
+
+            params[0] = ADYEN_PSP;
+            params[1] = ids;
+            kept += atol(db_scalar_on(db_of(&ms[m]),
+                "SELECT count(*) FROM psp_events WHERE psp = $1 "
+                "AND event_id = ANY($2::text[])", 2, params));
+            applied += atol(db_scalar_on(db_of(&ms[m]),
+                "SELECT count(*) FROM psp_events WHERE psp = $1 "
+                "AND event_id = ANY($2::text[]) AND state = 'applied'",
+                2, params));
+
+            params[0] = ms[m].id;
+            params[1] = co_ids;
+            paid += atol(db_scalar_on(db_of(&ms[m]),
+                "SELECT count(*) FROM checkouts WHERE merchant_id = $1 "
+                "AND checkout_id = ANY($2::text[]) AND status = 'SUCCESS'",
+                2, params));
+            txns += atol(db_scalar_on(db_of(&ms[m]),
+                "SELECT count(*) FROM ledger_transactions WHERE "
+                "merchant_id = $1 AND checkout_id = ANY($2::text[])",
+                2, params));
+        }
+
+        cr_assert_eq(kept, (long) nours, "pass %d: %ld of %zu items kept",
+                     pass + 1, kept, nours);
+        cr_assert_eq(applied, (long) nours, "pass %d: %ld of %zu applied",
+                     pass + 1, applied, nours);
+        cr_assert_eq(paid, (long) nours, "pass %d: %ld of %zu paid",
+                     pass + 1, paid, nours);
+        cr_assert_eq(txns, 2 * (long) nours, "pass %d: %ld ledger "
+                     "transactions for %zu checkouts", pass + 1, txns, nours);
+    }
+
+    /* the other account's items: each kept once, alone, unapplied */
+    others = 0;
+
+    for (i = nours; i < nitems; i++) {
+        params[0] = ADYEN_PSP;
+        params[1] = refs[i];
+        others += atol(db_scalar_on(shards_n() > 1 ? db_shard("a") : db(),
+            "SELECT count(*) FROM psp_events WHERE psp = $1 AND state = "
+            "'unreadable' AND outcome = 'merchant_account' AND "
+            "convert_from(body, 'UTF8') LIKE '%\"pspReference\":\"' || "
+            "split_part($2, ':', 1) || '\"%'", 2, params));
+    }
+
+    cr_assert_eq(others, (long) (nitems - nours),
+                 "%ld of the other account's %zu items kept once", others,
+                 nitems - nours);
+}
+
+
+Test(adyen, a_batch_of_65_items_is_kept_and_applied_once)
+{
+    adyen_batch(65, 65);
+}
+
+
+Test(adyen, a_batch_of_200_items_is_kept_and_applied_once)
+{
+    adyen_batch(200, 200);
+}
+
+
+Test(adyen, a_batch_of_70_mixing_accounts_applies_ours_and_keeps_the_others)
+{
+    adyen_batch(70, 64);
+}
+
+
 Test(adyen, one_item_delivered_100_times_at_once_books_once)
 {
     size_t         i;

@@ -586,35 +586,65 @@ Test(webhook_adyen, duplicate_keys_are_refused)
 }
 
 
-Test(webhook_adyen, item_count_must_be_1_to_max)
+Test(webhook_adyen, an_empty_batch_is_refused)
 {
-    char         *b;
-    size_t        n, i;
+    size_t        n;
     wa_keys_t     k;
-    wa_item_t     it[PAY_WEBHOOK_MAX_ITEMS + 1];
     pay_event_t   ev[PAY_WEBHOOK_MAX_ITEMS];
     const char    none[] = "{\"notificationItems\":[]}";
 
     wa_keys(&k);
     cr_assert_eq(wa_verify(none, k.keys, 1, ev, &n), PAY_ERR_BAD_SIGNATURE);
+    cr_assert_eq(n, 0);
+}
 
-    for (i = 0; i <= PAY_WEBHOOK_MAX_ITEMS; i++) {
-        it[i] = wa_vector1;
+
+/* Adyen sets no bound on a batch's items: 65 or 200 authentic items are
+ * every one read, in order, each naming its own bytes. */
+Test(webhook_adyen, a_batch_of_more_than_64_items_is_read_whole)
+{
+    char          *b, psp[8][17];
+    size_t         n, i, t;
+    wa_keys_t      k;
+    wa_item_t     *it;
+    pay_event_t   *ev;
+    const size_t   sizes[] = { PAY_WEBHOOK_MAX_ITEMS + 1, 200 };
+
+    wa_keys(&k);
+    it = calloc(200, sizeof(wa_item_t));
+    ev = calloc(200, sizeof(pay_event_t));
+    cr_assert(it != NULL && ev != NULL);
+
+    /* eight pspReferences, each item another event */
+    for (i = 0; i < 8; i++) {
+        snprintf(psp[i], sizeof(psp[i]), "10000000000001%02zu", i);
     }
 
-    b = wa_body(it, PAY_WEBHOOK_MAX_ITEMS, k.k1);
-    cr_assert_eq(wa_verify(b, k.keys, 1, ev, &n), PAY_ERR_NONE);
-    cr_assert_eq(n, PAY_WEBHOOK_MAX_ITEMS);
+    for (t = 0; t < 2; t++) {
+        for (i = 0; i < sizes[t]; i++) {
+            it[i] = wa_vector1;
+            it[i].psp = psp[i % 8];
+            it[i].value = 1000 + (long long) i;
+        }
 
-    /* and the caller's smaller array bounds it too */
-    cr_assert_eq(pay_adyen_verify(b, strlen(b), k.keys, 1, ev, 2, &n),
-                 PAY_ERR_BAD_SIGNATURE);
-    free(b);
+        b = wa_body(it, sizes[t], k.k1);
+        cr_assert_eq(pay_adyen_verify(b, strlen(b), k.keys, 1, ev, 200, &n),
+                     PAY_ERR_NONE, "%zu items", sizes[t]);
+        cr_assert_eq(n, sizes[t]);
 
-    b = wa_body(it, PAY_WEBHOOK_MAX_ITEMS + 1, k.k1);
-    cr_assert_eq(wa_verify(b, k.keys, 1, ev, &n), PAY_ERR_BAD_SIGNATURE);
-    cr_assert_eq(n, 0);
-    free(b);
+        for (i = 0; i < n; i++) {
+            cr_expect_eq(ev[i].amount, 1000 + (int64_t) i);
+            cr_expect_eq(strncmp(ev[i].event_id, psp[i % 8], 16), 0);
+            cr_expect(ev[i].evidence_len != 0
+                      && memmem(b + ev[i].evidence_off, ev[i].evidence_len,
+                                psp[i % 8], 16) != NULL);
+        }
+
+        free(b);
+    }
+
+    free(it);
+    free(ev);
 }
 
 
