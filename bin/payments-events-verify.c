@@ -868,18 +868,24 @@ fields_check(conf_t *c, PGconn *pg, psp_t *psp, pay_webhook_conf_t *wc,
     const char   *evt, *kind, *m, *co, *ref;
     pay_event_t  *ev;
 
+    static size_t        max;
     static pay_event_t  *events;
 
     out[0] = '\0';
 
-    if (events == NULL) {
-        events = malloc(PAY_WEBHOOK_MAX_ITEMS * sizeof(pay_event_t));
+    /* room for every event the bytes can carry: a whole Adyen batch kept
+     * has no bound but its size, and each item signed takes more than 64
+     * bytes of it */
+    if (events == NULL || max < PAY_WEBHOOK_MAX_ITEMS + blen / 64) {
+        free(events);
+        max = PAY_WEBHOOK_MAX_ITEMS + blen / 64;
+        events = malloc(max * sizeof(pay_event_t));
         if (events == NULL) {
             die("out of memory");
         }
     }
 
-    memset(events, 0, PAY_WEBHOOK_MAX_ITEMS * sizeof(pay_event_t));
+    memset(events, 0, max * sizeof(pay_event_t));
     evt = PQgetvalue(res, row, 1);
     n = 0;
 
@@ -909,7 +915,7 @@ fields_check(conf_t *c, PGconn *pg, psp_t *psp, pay_webhook_conf_t *wc,
 
     if (psp->dl->evidence_events(wc, kept_header, headers,
                                  (const char *) body, blen, events,
-                                 PAY_WEBHOOK_MAX_ITEMS, &n)
+                                 max, &n)
         != 0)
     {
         n = 0;

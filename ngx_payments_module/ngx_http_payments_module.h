@@ -516,6 +516,13 @@ ngx_int_t ngx_http_payments_fetch_header(ngx_http_payments_fetch_t *f,
 /* the header values a webhook verifier may read, kept with its events */
 #define NGX_HTTP_PAYMENTS_WH_HEADERS  4
 
+/* The largest webhook body, whatever payments_max_body says: a PSP's
+ * batch (Adyen's notificationItems have no bound) must not be refused for
+ * its size, since the PSP would deliver the same bytes again for days.
+ * The most payments_max_body allows, and nginx's default
+ * client_max_body_size. */
+#define NGX_HTTP_PAYMENTS_WEBHOOK_MAX_BODY  (1024 * 1024)
+
 
 typedef struct ngx_http_payments_ctx_s {
     ngx_http_request_t             *request;
@@ -693,6 +700,7 @@ typedef struct ngx_http_payments_ctx_s {
 
     /* the body, read into memory by the module's request body filter */
     size_t                          body_size;      /* bytes allocated */
+    size_t                          body_max;       /* the route's limit */
     unsigned                        body_filter:1;
     /* an answer of the module's own went out (ngx_http_payments_send);
      * otherwise an error status becomes problem+json in the header filter */

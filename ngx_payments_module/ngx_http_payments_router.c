@@ -388,8 +388,14 @@ ngx_http_payments_route_on(ngx_http_payments_ctx_t *ctx)
         || route == PAY_ROUTE_ENDPOINT_CREATE
         || route == PAY_ROUTE_ENDPOINT_ROTATE)
     {
-        /* never buffer more than the limit: 413 comes after 401 and 400 */
-        if (r->headers_in.content_length_n > (off_t) pmcf->max_body) {
+        /* never buffer more than the limit: 413 comes after 401 and 400.
+         * A PSP's webhook takes its own, larger limit */
+        ctx->body_max = (route == PAY_ROUTE_WEBHOOK)
+                        ? ngx_max(pmcf->max_body,
+                                  NGX_HTTP_PAYMENTS_WEBHOOK_MAX_BODY)
+                        : pmcf->max_body;
+
+        if (r->headers_in.content_length_n > (off_t) ctx->body_max) {
             ctx->body_too_large = 1;
 
             rc = ngx_http_discard_request_body(r);
@@ -403,7 +409,7 @@ ngx_http_payments_route_on(ngx_http_payments_ctx_t *ctx)
         }
 
         /* the module's request body filter copies the body into memory
-         * as it arrives (at most payments_max_body), so that nginx never
+         * as it arrives (at most body_max), so that nginx never
          * buffers it to a temporary file, whatever client_body_buffer_size
          * and client_body_in_file_only say */
         ctx->body_filter = 1;
@@ -649,7 +655,7 @@ ngx_http_payments_tls_required(ngx_http_request_t *r,
 /*
  * The body of POST /v1/payments and /v1/webhooks/{psp}, as nginx's length or
  * chunked filter hands it over: copied into ctx->body (at most
- * payments_max_body bytes; past that it is dropped and body_too_large set)
+ * ctx->body_max bytes; past that it is dropped and body_too_large set)
  * and marked consumed.  Only the last buffer goes on to nginx's save filter,
  * so nothing ever reaches a temporary file: no blocking file I/O in the
  * request path.
@@ -690,8 +696,7 @@ ngx_http_payments_request_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
             continue;
         }
 
-        if (ctx->body_too_large || size > ctx->pmcf->max_body - ctx->body.len)
-        {
+        if (ctx->body_too_large || size > ctx->body_max - ctx->body.len) {
             ctx->body_too_large = 1;
             b->pos = b->last;
             continue;
@@ -700,7 +705,7 @@ ngx_http_payments_request_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
         if (ctx->body.data == NULL) {
             /* the announced length, or the limit for a chunked body (whose
              * content_length_n nginx counts up as chunks arrive) */
-            ctx->body_size = ctx->pmcf->max_body;
+            ctx->body_size = ctx->body_max;
 
             if (!r->headers_in.chunked
                 && r->headers_in.content_length_n >= 0

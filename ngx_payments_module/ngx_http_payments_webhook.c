@@ -42,7 +42,7 @@ static void ngx_http_payments_webhook_saved(ngx_http_payments_ctx_t *ctx,
 void
 ngx_http_payments_webhook(ngx_http_payments_ctx_t *ctx)
 {
-    size_t                    n;
+    size_t                    n, max;
     pay_wh_verdict_t          v;
     ngx_http_request_t       *r = ctx->request;
     ngx_http_payments_psp_t  *psp;
@@ -58,6 +58,13 @@ ngx_http_payments_webhook(ngx_http_payments_ctx_t *ctx)
     ctx->psp = psp;
 
     if (ctx->body_too_large) {
+        /* not read, so not verified: nothing kept, and a PSP's own batch
+         * comes back for days (doc/OPERATIONS.md, "Webhook body size") */
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "payments: webhook for psp \"%V\" refused: its body "
+                      "(%O bytes) is over %uz bytes, nothing kept",
+                      &psp->name, r->headers_in.content_length_n,
+                      ctx->body_max);
         ngx_http_payments_metrics_webhook_refused(psp,
                                             NGX_HTTP_PAYMENTS_WH_TOO_LARGE);
         ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
@@ -65,8 +72,8 @@ ngx_http_payments_webhook(ngx_http_payments_ctx_t *ctx)
         return;
     }
 
-    ctx->events = ngx_pcalloc(r->pool,
-                              PAY_WEBHOOK_MAX_ITEMS * sizeof(pay_event_t));
+    max = PAY_WEBHOOK_MAX_ITEMS;
+    ctx->events = ngx_pcalloc(r->pool, max * sizeof(pay_event_t));
     if (ctx->events == NULL) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
@@ -77,8 +84,28 @@ ngx_http_payments_webhook(ngx_http_payments_ctx_t *ctx)
     /* verify over the raw bytes; nothing is parsed before this passes */
     psp->dl->webhook(&psp->wconf, ngx_http_payments_webhook_header, ctx,
                      (char *) ctx->body.data, ctx->body.len,
-                     (int64_t) ngx_time(), ctx->events, PAY_WEBHOOK_MAX_ITEMS,
-                     &n, &v);
+                     (int64_t) ngx_time(), ctx->events, max, &n, &v);
+
+    if (v.reason == PAY_WH_MORE && v.nneeded > max) {
+        /* a batch of more items than that, every one of them verified
+         * (Adyen sets no bound): room for each, and read again.  Each
+         * item carries its signature, so the body's size limit bounds
+         * their number */
+        ngx_pfree(r->pool, ctx->events);
+
+        max = v.nneeded;
+        ctx->events = ngx_pcalloc(r->pool, max * sizeof(pay_event_t));
+        if (ctx->events == NULL) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        ngx_memzero(&v, sizeof(pay_wh_verdict_t));
+
+        psp->dl->webhook(&psp->wconf, ngx_http_payments_webhook_header,
+                         ctx, (char *) ctx->body.data, ctx->body.len,
+                         (int64_t) ngx_time(), ctx->events, max, &n, &v);
+    }
 
     switch (v.reason) {
 
@@ -109,7 +136,7 @@ ngx_http_payments_webhook(ngx_http_payments_ctx_t *ctx)
                       &psp->name, v.why, n);
 
         if (n == 0 || v.reason != PAY_WH_ACCOUNT || v.nforeign == 0
-            || n + v.nforeign > PAY_WEBHOOK_MAX_ITEMS)
+            || n + v.nforeign > max)
         {
             /* authentic: kept as evidence, as an unreadable event is */
             ngx_http_payments_webhook_unreadable(ctx,
@@ -123,6 +150,16 @@ ngx_http_payments_webhook(ngx_http_payments_ctx_t *ctx)
          * (ngx_http_payments_webhook_foreign) */
         ctx->nforeign = v.nforeign;
         break;
+
+    case PAY_WH_MORE:
+        /* room was made for every event it counted: not kept, a 500,
+         * and the PSP delivers again */
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "payments: webhook for psp \"%V\" asks room for %uz "
+                      "events after %uz were given", &psp->name, v.nneeded,
+                      max);
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
 
     default:
         ngx_http_payments_finalize(r,

@@ -516,9 +516,69 @@ pay_adyen_evidence_events_of(const pay_webhook_conf_t *conf,
         return 0;
     }
 
-    return pay_adyen_evidence_events(bytes, len, conf->secrets,
-                                     conf->nsecrets, events, max, nevents)
-           == PAY_ERR_NONE ? 0 : -1;
+    if (pay_adyen_evidence_events(bytes, len, conf->secrets,
+                                  conf->nsecrets, events, max, nevents)
+        != PAY_ERR_NONE)
+    {
+        /* a whole notification of more items than max among them */
+        *nevents = 0;
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/*
+ * events[0..n) reordered: the items of account first, in order, then the
+ * others, in order (a stable partition); how many are account's.  The
+ * others are set aside in one pass, so that a batch of any size costs one
+ * copy of each event; without memory for that, one item is moved at a time.
+ */
+static size_t
+pay_adyen_ours_first(pay_event_t *events, size_t n, const char *account)
+{
+    size_t        i, ours, other;
+    pay_event_t  *others, tmp;
+
+    ours = 0;
+    other = 0;
+    others = NULL;
+
+    for (i = 0; i < n; i++) {
+        if (account != NULL && strcmp(events[i].account, account) == 0) {
+            if (others != NULL) {
+                events[ours] = events[i];
+
+            } else if (i != ours) {
+                tmp = events[i];
+                memmove(&events[ours + 1], &events[ours],
+                        (i - ours) * sizeof(pay_event_t));
+                events[ours] = tmp;
+            }
+
+            ours++;
+            continue;
+        }
+
+        if (other == 0 && i == ours) {
+            /* the first other: room for it and every one after it */
+            others = malloc((n - i) * sizeof(pay_event_t));
+        }
+
+        if (others != NULL) {
+            others[other] = events[i];
+        }
+
+        other++;
+    }
+
+    if (others != NULL) {
+        memcpy(&events[ours], others, other * sizeof(pay_event_t));
+        free(others);
+    }
+
+    return ours;
 }
 
 
@@ -530,23 +590,26 @@ pay_adyen_evidence_events_of(const pay_webhook_conf_t *conf,
  * not this PSP's money (PAY_WH_ACCOUNT).  A batch of both: this account's
  * items first (*nevents of them, as Adyen sent them), the others after
  * (v->nforeign), for the caller to apply the first and keep the others.
- * A body without notificationItems that comes with an HmacSignature
- * header is a balance-platform webhook (the pay-outs' transfers).
+ * A batch has as many items as Adyen puts in it (the body's size limit
+ * bounds it): every item verified and more of them than max is PAY_WH_MORE
+ * with v->nneeded, for the caller to call again with room for all.  A
+ * body without notificationItems that comes with an HmacSignature header
+ * is a balance-platform webhook (the pay-outs' transfers).
  */
 static void
 pay_adyen_webhook(const pay_webhook_conf_t *conf, pay_header_pt header,
     void *hdata, const char *body, size_t blen, int64_t now,
     pay_event_t *events, size_t max, size_t *nevents, pay_wh_verdict_t *v)
 {
-    size_t       i, ours, siglen;
+    size_t       ours, siglen;
     unsigned     count;
     const char  *sig;
-    pay_event_t  tmp;
 
     (void) now;
 
     *nevents = 0;
     v->nforeign = 0;
+    v->nneeded = 0;
     count = 0;
     siglen = 0;
     sig = header(hdata, "HmacSignature", &siglen, &count);
@@ -559,6 +622,16 @@ pay_adyen_webhook(const pay_webhook_conf_t *conf, pay_header_pt header,
 
     v->err = pay_adyen_verify(body, blen, conf->secrets, conf->nsecrets,
                               events, max, nevents);
+    if (v->err == PAY_ERR_PAYLOAD_TOO_LARGE) {
+        /* every item authentic: room for each is asked for */
+        v->nneeded = *nevents;
+        *nevents = 0;
+        v->err = PAY_ERR_NONE;
+        v->reason = PAY_WH_MORE;
+        v->why = "more items";
+        return;
+    }
+
     if (v->err == PAY_ERR_INVALID_REQUEST) {
         v->reason = PAY_WH_UNREADABLE;
         v->why = "not a readable notification";
@@ -571,26 +644,7 @@ pay_adyen_webhook(const pay_webhook_conf_t *conf, pay_header_pt header,
         return;
     }
 
-    /* this account's items first, in order, then the others: a stable
-     * partition, one item moved at a time */
-    ours = 0;
-
-    for (i = 0; i < *nevents; i++) {
-        if (conf->merchant_account == NULL
-            || strcmp(events[i].account, conf->merchant_account) != 0)
-        {
-            continue;
-        }
-
-        if (i != ours) {
-            tmp = events[i];
-            memmove(&events[ours + 1], &events[ours],
-                    (i - ours) * sizeof(pay_event_t));
-            events[ours] = tmp;
-        }
-
-        ours++;
-    }
+    ours = pay_adyen_ours_first(events, *nevents, conf->merchant_account);
 
     if (ours != *nevents) {
         v->nforeign = *nevents - ours;

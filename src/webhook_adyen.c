@@ -823,10 +823,6 @@ pay_adyen_verify(const char *body, size_t blen, const pay_secret_t *keys,
         return PAY_ERR_BAD_SIGNATURE;
     }
 
-    if (max > PAY_WEBHOOK_MAX_ITEMS) {
-        max = PAY_WEBHOOK_MAX_ITEMS;
-    }
-
     root = json_loadb(body, blen, JSON_REJECT_DUPLICATES, NULL);
     if (root == NULL) {
         return PAY_ERR_BAD_SIGNATURE;
@@ -837,17 +833,25 @@ pay_adyen_verify(const char *body, size_t blen, const pay_secret_t *keys,
     items = json_object_get(root, "notificationItems");
     n = json_array_size(items);
 
-    if (!json_is_object(root) || !json_is_array(items) || n == 0 || n > max) {
+    if (!json_is_object(root) || !json_is_array(items) || n == 0) {
         goto done;
     }
 
-    /* every item verifies before any event is written */
+    /* every item verifies before any event is written: Adyen sets no
+     * bound on a batch, the body's size limit bounds it */
     for (i = 0; i < n; i++) {
         if (pay_adyen_item_read(json_array_get(items, i), &it) != 0
             || pay_adyen_item_verify(&it, keys, nkeys) != 0)
         {
             goto done;
         }
+    }
+
+    if (n > max) {
+        /* authentic, and more than the caller can hold: how many it
+         * needs, for it to call again (nothing is written) */
+        rc = PAY_ERR_PAYLOAD_TOO_LARGE;
+        goto done;
     }
 
     /* authentic from here on: an item we cannot read is unreadable,
@@ -874,6 +878,10 @@ pay_adyen_verify(const char *body, size_t blen, const pay_secret_t *keys,
     rc = PAY_ERR_NONE;
 
 done:
+
+    if (rc == PAY_ERR_PAYLOAD_TOO_LARGE) {
+        *nevents = n;
+    }
 
     if (rc != PAY_ERR_NONE) {
         /* nothing half-written is left for a caller that ignores rc */
@@ -920,7 +928,7 @@ pay_adyen_evidence_verify(const char *bytes, size_t len,
     }
 
     n = json_array_size(items);
-    if (!json_is_array(items) || n == 0 || n > PAY_WEBHOOK_MAX_ITEMS) {
+    if (!json_is_array(items) || n == 0) {
         goto done;
     }
 

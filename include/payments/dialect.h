@@ -51,7 +51,10 @@ typedef enum {
     PAY_WH_STALE,
     PAY_WH_LIVEMODE,        /* signed test money for a live PSP, or back */
     PAY_WH_ACCOUNT,         /* signed for another merchant account */
-    PAY_WH_UNREADABLE       /* authentic, yet not an event we can read */
+    PAY_WH_UNREADABLE,      /* authentic, yet not an event we can read */
+    PAY_WH_MORE             /* authentic, and more events than max: call
+                               again with room for v->nneeded (nothing
+                               refused, nothing written) */
 } pay_wh_refusal_e;
 
 /* What a PSP's configuration gives its webhook verifier. */
@@ -88,6 +91,10 @@ typedef struct {
                                        nforeign) are the other account's,
                                        the first *nevents this PSP's; 0
                                        otherwise */
+    size_t             nneeded;     /* PAY_WH_MORE: the events the body
+                                       carries (an Adyen batch: one per
+                                       item, every item verified), for an
+                                       array of that many; 0 otherwise */
 } pay_wh_verdict_t;
 
 /*

@@ -10,6 +10,9 @@
 #include <stdint.h>
 #include <payments/error.h>
 
+/* The events a webhook's first read makes room for; an Adyen batch of
+ * more items asks for more (pay_adyen_verify, PAY_WH_MORE): Adyen sets no
+ * bound on a batch, the body's size limit does. */
 #define PAY_WEBHOOK_MAX_ITEMS  64
 
 typedef enum {
@@ -171,7 +174,7 @@ int pay_stripe_parse_event(const char *body, size_t blen, pay_event_t *ev);
 
 /*
  * Adyen: {"live":…,"notificationItems":[{"NotificationRequestItem":{…}}]}.
- * Every item (1..PAY_WEBHOOK_MAX_ITEMS, and at most max) must carry
+ * Every item (at least one, as many as the body holds) must carry
  * additionalData.hmacSignature = base64(HMAC-SHA256(key, "pspReference:
  * originalReference:merchantAccountCode:merchantReference:amount.value:
  * amount.currency:eventCode:success")) for one of keys (hex-decoded, see
@@ -194,7 +197,10 @@ int pay_stripe_parse_event(const char *body, size_t blen, pay_event_t *ev);
  * Anything else IGNORED.  Amounts are read in Adyen's units and converted
  * to ISO's (psp.h); account is merchantAccountCode, for the caller to
  * compare with its configuration.  Returns PAY_ERR_NONE with *nevents
- * set, else *nevents 0 and PAY_ERR_BAD_SIGNATURE (the body is not a
+ * set; PAY_ERR_PAYLOAD_TOO_LARGE when every item is authentic and there
+ * are more than max: *nevents is how many (nothing read; call again with
+ * room for them, which the body bounds: each item carries its signature);
+ * else *nevents 0 and PAY_ERR_BAD_SIGNATURE (the body is not a
  * well-formed, fully signed notification) or PAY_ERR_INVALID_REQUEST
  * (every item is authentic but one is not an event we can read).
  */
@@ -219,7 +225,9 @@ pay_err_e pay_adyen_evidence_verify(const char *bytes, size_t len,
  * eight signed fields as pay_adyen_verify reads it; a whole notification
  * is pay_adyen_verify's events.  Every item is verified again with keys.
  * Returns PAY_ERR_NONE with *nevents set, else *nevents 0 and
- * PAY_ERR_BAD_SIGNATURE or PAY_ERR_INVALID_REQUEST as pay_adyen_verify.
+ * PAY_ERR_BAD_SIGNATURE or PAY_ERR_INVALID_REQUEST as pay_adyen_verify
+ * (or its PAY_ERR_PAYLOAD_TOO_LARGE, *nevents the items of a whole
+ * notification of more than max).
  */
 pay_err_e pay_adyen_evidence_events(const char *bytes, size_t len,
     const pay_secret_t *keys, size_t nkeys, pay_event_t *events, size_t max,

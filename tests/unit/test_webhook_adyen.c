@@ -648,6 +648,86 @@ Test(webhook_adyen, a_batch_of_more_than_64_items_is_read_whole)
 }
 
 
+/* More authentic items than the caller's array: the count, nothing
+ * written, for it to call again with room for all (the dialect's
+ * PAY_WH_MORE); a forged item among them is still a bad signature. */
+Test(webhook_adyen, more_items_than_the_array_asks_for_room_after_verifying)
+{
+    char                *b;
+    size_t               n, i;
+    wa_keys_t            k;
+    wa_item_t           *it;
+    pay_event_t         *ev;
+    pay_wh_verdict_t     v;
+    pay_webhook_conf_t   conf;
+
+    wa_keys(&k);
+    it = calloc(200, sizeof(wa_item_t));
+    ev = calloc(200, sizeof(pay_event_t));
+    cr_assert(it != NULL && ev != NULL);
+
+    for (i = 0; i < 200; i++) {
+        it[i] = wa_vector1;
+        it[i].value = 1000 + (long long) i;
+        /* every third another account's: this account's first after */
+        it[i].account = (i % 3 == 0) ? "ShopPOS" : "TestMerchant";
+    }
+
+    b = wa_body(it, 200, k.k1);
+    cr_assert_eq(pay_adyen_verify(b, strlen(b), k.keys, 1, ev, 64, &n),
+                 PAY_ERR_PAYLOAD_TOO_LARGE);
+    cr_assert_eq(n, 200);
+    cr_assert_eq(ev[0].event_id[0], '\0', "nothing written");
+
+    memset(&conf, 0, sizeof(conf));
+    conf.secrets = k.keys;
+    conf.nsecrets = 1;
+    conf.merchant_account = "TestMerchant";
+
+    memset(&v, 0, sizeof(v));
+    pay_dialect_adyen.webhook(&conf, wa_no_header, NULL, b, strlen(b), 0,
+                              ev, 64, &n, &v);
+    cr_assert_eq(v.reason, PAY_WH_MORE);
+    cr_assert_eq(v.nneeded, 200);
+    cr_assert_eq(n, 0);
+
+    /* again with room: this account's 133 first, in order, then the 67 */
+    memset(&v, 0, sizeof(v));
+    pay_dialect_adyen.webhook(&conf, wa_no_header, NULL, b, strlen(b), 0,
+                              ev, 200, &n, &v);
+    cr_assert_eq(v.reason, PAY_WH_ACCOUNT);
+    cr_assert_eq(n, 133);
+    cr_assert_eq(v.nforeign, 67);
+
+    for (i = 0; i < 133; i++) {
+        cr_expect_eq(ev[i].amount, 1000 + (int64_t) (i + i / 2 + 1),
+                     "ours %zu", i);
+        cr_expect_str_eq(ev[i].account, "TestMerchant");
+    }
+
+    for (i = 0; i < 67; i++) {
+        cr_expect_eq(ev[133 + i].amount, 1000 + (int64_t) (3 * i),
+                     "other %zu", i);
+        cr_expect_str_eq(ev[133 + i].account, "ShopPOS");
+        cr_expect(memmem(b + ev[133 + i].evidence_off,
+                         ev[133 + i].evidence_len, "ShopPOS", 7) != NULL);
+    }
+
+    free(b);
+
+    /* one forged item among 200: refused before anything is counted */
+    it[150].sig = wa_sig1;
+    b = wa_body(it, 200, k.k1);
+    cr_assert_eq(pay_adyen_verify(b, strlen(b), k.keys, 1, ev, 64, &n),
+                 PAY_ERR_BAD_SIGNATURE);
+    cr_assert_eq(n, 0);
+    free(b);
+
+    free(it);
+    free(ev);
+}
+
+
 Test(webhook_adyen, malformed_bodies_are_refused)
 {
     size_t       i, n;
