@@ -18,6 +18,7 @@ DECLARE
     v_ref      text;
     v_late     boolean := false;
     v_manual   boolean := false;
+    v_unsaved  boolean := false;
 BEGIN
     -- CAPTURED: a success the PSP says was captured (Stripe's session
     -- "paid"); SUCCEEDED: a success that is a hold when the checkout is a
@@ -30,8 +31,12 @@ BEGIN
     -- The event's own lock, held to commit: a second delivery of it waits
     -- here until the first commits, then finds its row (READ COMMITTED: a
     -- statement sees what committed before it began).  The row itself is
-    -- written once, at the end, with its outcome.
-    PERFORM pg_advisory_xact_lock(1436, hashtext(p_psp || ' ' || p_event_id));
+    -- written once, at the end, with its outcome.  Taken in an expression:
+    -- a PERFORM is a statement of its own, an executor's start
+    -- (bench/RESULTS.md).
+    IF pg_advisory_xact_lock(1436, hashtext(p_psp || ' ' || p_event_id)) IS NULL THEN
+        RAISE EXCEPTION 'pay_webhook_apply_core: no lock';
+    END IF;
     SELECT we.merchant_id, we.checkout_id INTO v_m, v_co
       FROM webhook_events we
      WHERE we.psp = p_psp AND we.event_id = p_event_id;
@@ -72,6 +77,16 @@ BEGIN
          WHERE ck.merchant_id = v_m AND ck.checkout_id = v_co AND ck.psp = p_psp
            FOR UPDATE;
 
+        -- a save without a charge not saved yet (below): payment_methods
+        -- looked up for such a checkout alone (an expression with the
+        -- look-up in it is a statement at every event)
+        IF FOUND AND c.amount_total = 0 AND c.save_method IS NOT NULL
+           AND c.status = 'EXECUTING' AND p_kind IN ('SUCCEEDED', 'CAPTURED', 'AUTHORIZED') THEN
+            v_unsaved := NOT EXISTS (SELECT 1 FROM payment_methods pm
+                                      WHERE pm.merchant_id = c.merchant_id
+                                        AND pm.checkout_id = c.checkout_id);
+        END IF;
+
         IF NOT FOUND THEN
             v_outcome := 'unknown_checkout';
             v_m := NULL;
@@ -89,12 +104,7 @@ BEGIN
             v_outcome := 'amount_mismatch';
         ELSIF p_kind = 'PENDING' THEN
             v_outcome := 'pending';
-        ELSIF p_kind IN ('SUCCEEDED', 'CAPTURED', 'AUTHORIZED')
-              AND c.amount_total = 0 AND c.save_method IS NOT NULL
-              AND c.status = 'EXECUTING'
-              AND NOT EXISTS (SELECT 1 FROM payment_methods pm
-                               WHERE pm.merchant_id = c.merchant_id
-                                 AND pm.checkout_id = c.checkout_id) THEN
+        ELSIF v_unsaved THEN
             -- a save without a charge is done when its method is saved
             -- (pay_method_saved_apply moves it to SUCCESS): the PSP's
             -- zero-amount success alone (Adyen's AUTHORISATION, Stripe's
@@ -304,12 +314,15 @@ BEGIN
     -- Another path recording this event id meanwhile (none takes the lock
     -- above) makes this a unique violation: the whole event rolls back, and
     -- the PSP's retry finds it recorded.
-    INSERT INTO webhook_events (psp, event_id, kind, type, outcome, merchant_id,
-                                checkout_id)
+    -- The answer is the row as written (a RETURN QUERY would be a
+    -- statement more).
+    INSERT INTO webhook_events AS we (psp, event_id, kind, type, outcome, merchant_id,
+                                      checkout_id)
     VALUES (p_psp, p_event_id, p_kind, left(coalesce(p_type, ''), 100), v_outcome,
-            v_m, v_co);
-
-    RETURN QUERY SELECT v_outcome, v_m, v_co;
+            v_m, v_co)
+    RETURNING we.outcome, we.merchant_id, we.checkout_id
+         INTO outcome, merchant_id, checkout_id;
+    RETURN NEXT;
 END
 $function$;
 REVOKE ALL ON FUNCTION pay_webhook_apply_core(p_psp text, p_event_id text, p_kind text, p_type text, p_token text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text, p_tokens text[]) FROM PUBLIC;

@@ -3559,6 +3559,122 @@ Test(sql, a_new_event_kept_calls_no_duplicate_or_state_function)
     PQfinish(c);
 }
 
+/* The statements a session ran (each executor's run, nested ones too), as
+ * auto_explain hands them back: one line each, the first 300 characters of
+ * its text with its white space squeezed */
+static char  stmt_lines[32768];
+static int   stmt_count;
+
+static void
+stmt_notice(void *arg, const char *msg)
+{
+    const char  *q = strstr(msg, "Query Text: ");
+    const char  *end;
+    size_t       used = strlen(stmt_lines), n = 0;
+    int          space = 0;
+
+    (void) arg;
+    if (q == NULL) {
+        return;
+    }
+    q += sizeof("Query Text: ") - 1;
+    /* the plan follows the text: its first line is a node's, unindented */
+    end = strstr(q, "\n");
+    while (end != NULL && end[1] == ' ') {
+        end = strstr(end + 1, "\n");
+    }
+    stmt_count++;
+    if (used + 304 >= sizeof(stmt_lines)) {
+        return;
+    }
+    stmt_lines[used++] = ' ';
+    for (; *q != '\0' && (end == NULL || q < end) && n < 300; q++) {
+        if (*q == ' ' || *q == '\n' || *q == '\t') {
+            space = 1;
+            continue;
+        }
+        if (space) {
+            stmt_lines[used++] = ' ';
+            n++;
+            space = 0;
+        }
+        stmt_lines[used++] = *q;
+        n++;
+    }
+    stmt_lines[used++] = '\n';
+    stmt_lines[used] = '\0';
+}
+
+/*
+ * A paid event's webhook (pay_event_keep, a new event of a two-order
+ * checkout) runs 22 statements, deferred triggers' at commit included:
+ * each costs PostgreSQL an executor's start, about 32,000 instructions
+ * (bench/RESULTS.md).  The event's advisory lock and the audit row's call
+ * are expressions, not PERFORMs; each function's answer is its last
+ * INSERT's RETURNING, not a RETURN QUERY of its own; the test of a save
+ * without a charge looks payment_methods up only for a zero-amount
+ * checkout with a method to save.  What it wrote is what it was.
+ */
+Test(sql, a_paid_webhook_runs_no_statement_an_expression_or_its_insert_does)
+{
+    PGconn      *c = sqlt_connect();
+    char         m[24], tok[64], evt[48], ref[48];
+    const char  *keep = "SELECT outcome || ' ' || state FROM pay_event_keep('stripe', $1,"
+                        " 'CAPTURED', 'checkout.session.completed', 'tok_sent', $3, 1500,"
+                        " 'USD', 'pi_kept', '', ARRAY[$2], '\\x7b7d'::bytea, '{}', 'k1')";
+    const char  *gone[] = { "pg_advisory_xact_lock", "SELECT audit_append",
+                            "payment_methods", "SELECT a.outcome", "SELECT v.outcome",
+                            "SELECT v_outcome" };
+    size_t       i;
+
+    new_merchant(c, m);
+    claim(c, &(claim_req_t){ .merchant = m });
+    finish(c, m, "k1", "1", "co_1", "EXECUTING", "cs_1", NULL, "201", "{}");
+    snprintf(tok, sizeof(tok), "%s.cs_1", m);
+    snprintf(evt, sizeof(evt), "evt_%s", m);
+    snprintf(ref, sizeof(ref), "%s:co_1", m);
+    OK0(c, "SELECT pay_inbox_partitions(1)");
+
+    PQsetNoticeProcessor(c, stmt_notice, NULL);
+    OK0(c, "LOAD 'auto_explain'");
+    OK0(c, "SET auto_explain.log_min_duration = 0");
+    OK0(c, "SET auto_explain.log_nested_statements = on");
+    OK0(c, "SET auto_explain.log_level = notice");
+    OK0(c, "SET client_min_messages = notice");
+    stmt_lines[0] = '\0';
+    stmt_count = 0;
+    cr_assert_str_eq(VAL(c, keep, evt, tok, ref), "applied applied");
+    OK0(c, "RESET client_min_messages");
+    OK0(c, "RESET auto_explain.log_min_duration");
+
+    cr_expect_leq(stmt_count, 22, "%d statements:\n%s", stmt_count, stmt_lines);
+    for (i = 0; i < sizeof(gone) / sizeof(gone[0]); i++) {
+        cr_expect(strstr(stmt_lines, gone[i]) == NULL, "a statement of its own: %s\n%s",
+                  gone[i], stmt_lines);
+    }
+
+    cr_expect_str_eq(VAL(c, "SELECT (SELECT state || ' ' || outcome || ' ' || merchant_id"
+                            "         || ' ' || checkout_id"
+                            "         FROM psp_events WHERE event_id = $1)"
+                            " || ' ' || (SELECT outcome || ' ' || checkout_id"
+                            "             FROM webhook_events"
+                            "             WHERE psp = 'stripe' AND event_id = $1)"
+                            " || ' ' || (SELECT status FROM checkouts"
+                            "             WHERE merchant_id = $2 AND checkout_id = 'co_1')"
+                            " || ' ' || (SELECT count(*) FROM audit_log"
+                            "             WHERE merchant_id = $2 AND action = 'webhook:applied')"
+                            " || ' ' || (SELECT count(*) FROM ledger_transactions"
+                            "             WHERE merchant_id = $2)",
+                         evt, m),
+                     "applied applied co_1 applied co_1 SUCCESS 1 2");
+    cr_expect_str_eq(VAL(c, "SELECT psp_events.merchant_id = $2 FROM psp_events"
+                            " WHERE event_id = $1", evt, m), "t");
+    /* delivered again: a duplicate, nothing applied twice */
+    cr_expect_str_eq(VAL(c, keep, evt, tok, ref), "duplicate applied");
+    cr_expect_str_eq(VAL(c, "SELECT pay_audit_verify($1)", m), "t");
+    PQfinish(c);
+}
+
 
 #define CP_B     "cp_00000000000000000000000b"
 
