@@ -4888,7 +4888,7 @@ $$;
 -- Name: pay_event_apply(text, text, text, text, text, text, bigint, text, text, text, text[]); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.pay_event_apply(p_psp text, p_event_id text, p_kind text, p_type text, p_token text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text, p_object_ref text, p_tokens text[]) RETURNS TABLE(outcome text, merchant_id text, checkout_id text)
+CREATE FUNCTION public.pay_event_apply(p_psp text, p_event_id text, p_kind text, p_type text, p_token text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text, p_object_ref text, p_tokens text[], OUT outcome text, OUT merchant_id text, OUT checkout_id text) RETURNS record
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $$
@@ -4921,11 +4921,13 @@ BEGIN
                  THEN NULL ELSE p_object_ref END) x;
 
         IF v_recorded AND v.outcome <> 'applied' THEN
-            RETURN QUERY SELECT 'duplicate'::text, w.merchant_id, w.checkout_id;
+            outcome := 'duplicate';
+            merchant_id := w.merchant_id;
+            checkout_id := w.checkout_id;
             RETURN;
         END IF;
         IF v.outcome = 'unknown_dispute' THEN
-            RETURN QUERY SELECT v.outcome, NULL::text, NULL::text;
+            outcome := v.outcome;
             RETURN;
         END IF;
         IF NOT v_recorded THEN
@@ -4938,7 +4940,9 @@ BEGIN
             jsonb_build_object('psp', p_psp, 'event_id', p_event_id, 'kind', p_kind,
                                'type', p_type, 'object', p_object_ref,
                                'again', v_recorded));
-        RETURN QUERY SELECT v.outcome, v.merchant_id, v.checkout_id;
+        outcome := v.outcome;
+        merchant_id := v.merchant_id;
+        checkout_id := v.checkout_id;
         RETURN;
     END IF;
 
@@ -4949,27 +4953,34 @@ BEGIN
             VALUES (p_psp, p_event_id, p_kind, left(coalesce(p_type, ''), 100),
                     lower(p_kind))
             ON CONFLICT (psp, event_id) DO NOTHING;
-            RETURN QUERY SELECT CASE WHEN FOUND THEN lower(p_kind) ELSE 'duplicate' END,
-                                NULL::text, NULL::text;
+            outcome := CASE WHEN FOUND THEN lower(p_kind) ELSE 'duplicate' END;
             RETURN;
         END IF;
 
-        SELECT * INTO v FROM pay_webhook_apply_core(p_psp, p_event_id, p_kind, p_type,
+        -- called in an expression (it returns one row, not a set): a
+        -- SELECT from it would be a statement, an executor's start
+        -- (bench/RESULTS.md); its answer is this function's own (a RETURN
+        -- QUERY would be a statement more)
+        v := pay_webhook_apply_core(p_psp, p_event_id, p_kind, p_type,
             p_token, p_reference, p_amount, p_currency,
             CASE WHEN p_kind IN ('SUCCEEDED', 'CAPTURED', 'AUTHORIZED') THEN p_payment_ref END,
-            p_tokens) x;
+            p_tokens);
+        outcome := v.outcome;
+        merchant_id := v.merchant_id;
+        checkout_id := v.checkout_id;
 
-        -- the audit row (a duplicate delivery changed nothing)
-        IF v.merchant_id IS NOT NULL AND v.outcome <> 'duplicate' THEN
-            PERFORM audit_append(v.merchant_id, v.checkout_id, 'webhook:' || v.outcome,
-                jsonb_build_object('psp', p_psp, 'event_id', p_event_id,
-                                   'kind', p_kind, 'type', p_type));
+        -- the audit row (a duplicate delivery changed nothing), appended in
+        -- an expression: a PERFORM is a statement of its own
+        IF merchant_id IS NOT NULL AND outcome <> 'duplicate'
+           AND audit_append(merchant_id, checkout_id, 'webhook:' || outcome,
+                   jsonb_build_object('psp', p_psp, 'event_id', p_event_id,
+                                      'kind', p_kind, 'type', p_type)) IS NULL THEN
+            RAISE EXCEPTION 'pay_event_apply: no audit row';
         END IF;
 
-        IF p_kind IN ('SUCCEEDED', 'CAPTURED') AND v.outcome = 'already' THEN
-            PERFORM payment_ref_note(p_psp, v.merchant_id, v.checkout_id, p_payment_ref);
+        IF p_kind IN ('SUCCEEDED', 'CAPTURED') AND outcome = 'already' THEN
+            PERFORM payment_ref_note(p_psp, merchant_id, checkout_id, p_payment_ref);
         END IF;
-        RETURN QUERY SELECT v.outcome, v.merchant_id, v.checkout_id;
         RETURN;
     END IF;
 
@@ -4985,7 +4996,9 @@ BEGIN
     SELECT we.merchant_id, we.checkout_id INTO v
       FROM webhook_events we WHERE we.psp = p_psp AND we.event_id = p_event_id;
     IF FOUND THEN
-        RETURN QUERY SELECT 'duplicate'::text, v.merchant_id, v.checkout_id;
+        outcome := 'duplicate';
+        merchant_id := v.merchant_id;
+        checkout_id := v.checkout_id;
         RETURN;
     END IF;
 
@@ -5009,7 +5022,7 @@ BEGIN
     -- and pay_inbox_retry applies it once it is
     IF v.outcome IN ('unknown_refund', 'unknown_dispute', 'unknown_capture',
                      'unknown_payout') THEN
-        RETURN QUERY SELECT v.outcome, NULL::text, NULL::text;
+        outcome := v.outcome;
         RETURN;
     END IF;
 
@@ -5027,7 +5040,9 @@ BEGIN
                                'type', p_type, 'object', p_object_ref));
     END IF;
 
-    RETURN QUERY SELECT v.outcome, v.merchant_id, v.checkout_id;
+    outcome := v.outcome;
+    merchant_id := v.merchant_id;
+    checkout_id := v.checkout_id;
 END
 $$;
 
@@ -5051,7 +5066,11 @@ BEGIN
         PERFORM pay_inbox_partitions(1);
     END IF;
 
-    PERFORM pg_advisory_xact_lock(1436, hashtext(p_psp || ' ' || p_event_id));
+    -- the event's lock, taken in an expression: a PERFORM is a statement
+    -- of its own, an executor's start (bench/RESULTS.md)
+    IF pg_advisory_xact_lock(1436, hashtext(p_psp || ' ' || p_event_id)) IS NULL THEN
+        RAISE EXCEPTION 'pay_event_keep: no lock';
+    END IF;
     -- its id first, by psp_event_ids' key: a new event (nearly every one)
     -- costs that one look-up, not psp_event_kept's call as well
     PERFORM 1 FROM psp_event_ids i WHERE i.psp = p_psp AND i.event_id = p_event_id;
@@ -5063,26 +5082,30 @@ BEGIN
         END IF;
     END IF;
 
-    SELECT * INTO a FROM pay_event_apply(p_psp, p_event_id, p_kind, p_type, p_token,
-                                         p_reference, p_amount, p_currency, p_payment_ref,
-                                         p_object_ref, p_tokens) x;
+    -- called in an expression (it returns one row, not a set): a SELECT
+    -- from it would be a statement, an executor's start (bench/RESULTS.md)
+    a := pay_event_apply(p_psp, p_event_id, p_kind, p_type, p_token, p_reference, p_amount,
+                         p_currency, p_payment_ref, p_object_ref, p_tokens);
 
     -- applied: recorded in webhook_events by whichever path applied it
     -- (psp_event_state's answer for it, without its call and look-up)
     v_state := CASE WHEN a.outcome = 'applied' THEN 'applied'
                     ELSE psp_event_state(p_psp, p_event_id, p_reference, a.outcome) END;
 
-    INSERT INTO psp_events (psp, event_id, state, body, headers, key_id, kind, type,
-                            token, reference, amount, currency, payment_ref, object_ref,
-                            tokens, outcome, merchant_id, checkout_id, applied_at)
+    INSERT INTO psp_events AS e (psp, event_id, state, body, headers, key_id, kind, type,
+                                 token, reference, amount, currency, payment_ref, object_ref,
+                                 tokens, outcome, merchant_id, checkout_id, applied_at)
     VALUES (p_psp, p_event_id, v_state, p_body, coalesce(p_headers, '{}'), p_key_id,
             p_kind, left(coalesce(p_type, ''), 100), nullif(p_token, ''),
             nullif(p_reference, ''), p_amount, nullif(p_currency, ''),
             nullif(p_payment_ref, ''), nullif(p_object_ref, ''), p_tokens, a.outcome,
             a.merchant_id, a.checkout_id,
-            CASE WHEN v_state = 'applied' THEN now() END);
-
-    RETURN QUERY SELECT a.outcome, a.merchant_id, a.checkout_id, v_state;
+            CASE WHEN v_state = 'applied' THEN now() END)
+    -- the answer is the row as written (a RETURN QUERY would be a
+    -- statement more)
+    RETURNING e.outcome, e.merchant_id, e.checkout_id, e.state
+         INTO outcome, merchant_id, checkout_id, state;
+    RETURN NEXT;
 END
 $$;
 
@@ -9670,7 +9693,7 @@ $$;
 -- Name: pay_webhook_apply_core(text, text, text, text, text, text, bigint, text, text, text[]); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.pay_webhook_apply_core(p_psp text, p_event_id text, p_kind text, p_type text, p_token text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text, p_tokens text[]) RETURNS TABLE(outcome text, merchant_id text, checkout_id text)
+CREATE FUNCTION public.pay_webhook_apply_core(p_psp text, p_event_id text, p_kind text, p_type text, p_token text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text, p_tokens text[], OUT outcome text, OUT merchant_id text, OUT checkout_id text) RETURNS record
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $$
@@ -9688,6 +9711,7 @@ DECLARE
     v_ref      text;
     v_late     boolean := false;
     v_manual   boolean := false;
+    v_unsaved  boolean := false;
 BEGIN
     -- CAPTURED: a success the PSP says was captured (Stripe's session
     -- "paid"); SUCCEEDED: a success that is a hold when the checkout is a
@@ -9700,13 +9724,19 @@ BEGIN
     -- The event's own lock, held to commit: a second delivery of it waits
     -- here until the first commits, then finds its row (READ COMMITTED: a
     -- statement sees what committed before it began).  The row itself is
-    -- written once, at the end, with its outcome.
-    PERFORM pg_advisory_xact_lock(1436, hashtext(p_psp || ' ' || p_event_id));
+    -- written once, at the end, with its outcome.  Taken in an expression:
+    -- a PERFORM is a statement of its own, an executor's start
+    -- (bench/RESULTS.md).
+    IF pg_advisory_xact_lock(1436, hashtext(p_psp || ' ' || p_event_id)) IS NULL THEN
+        RAISE EXCEPTION 'pay_webhook_apply_core: no lock';
+    END IF;
     SELECT we.merchant_id, we.checkout_id INTO v_m, v_co
       FROM webhook_events we
      WHERE we.psp = p_psp AND we.event_id = p_event_id;
     IF FOUND THEN
-        RETURN QUERY SELECT 'duplicate'::text, v_m, v_co;
+        outcome := 'duplicate';
+        merchant_id := v_m;
+        checkout_id := v_co;
         RETURN;
     END IF;
 
@@ -9742,6 +9772,16 @@ BEGIN
          WHERE ck.merchant_id = v_m AND ck.checkout_id = v_co AND ck.psp = p_psp
            FOR UPDATE;
 
+        -- a save without a charge not saved yet (below): payment_methods
+        -- looked up for such a checkout alone (an expression with the
+        -- look-up in it is a statement at every event)
+        IF FOUND AND c.amount_total = 0 AND c.save_method IS NOT NULL
+           AND c.status = 'EXECUTING' AND p_kind IN ('SUCCEEDED', 'CAPTURED', 'AUTHORIZED') THEN
+            v_unsaved := NOT EXISTS (SELECT 1 FROM payment_methods pm
+                                      WHERE pm.merchant_id = c.merchant_id
+                                        AND pm.checkout_id = c.checkout_id);
+        END IF;
+
         IF NOT FOUND THEN
             v_outcome := 'unknown_checkout';
             v_m := NULL;
@@ -9749,7 +9789,7 @@ BEGIN
             -- a payment's success or failure is not recorded: the PSP
             -- delivers it again, and it applies once the checkout is found
             IF p_kind IN ('SUCCEEDED', 'CAPTURED', 'AUTHORIZED', 'FAILED') THEN
-                RETURN QUERY SELECT v_outcome, v_m, v_co;
+                outcome := v_outcome;
                 RETURN;
             END IF;
         ELSIF (p_amount <> -1 AND p_amount <> c.amount_total)
@@ -9759,12 +9799,7 @@ BEGIN
             v_outcome := 'amount_mismatch';
         ELSIF p_kind = 'PENDING' THEN
             v_outcome := 'pending';
-        ELSIF p_kind IN ('SUCCEEDED', 'CAPTURED', 'AUTHORIZED')
-              AND c.amount_total = 0 AND c.save_method IS NOT NULL
-              AND c.status = 'EXECUTING'
-              AND NOT EXISTS (SELECT 1 FROM payment_methods pm
-                               WHERE pm.merchant_id = c.merchant_id
-                                 AND pm.checkout_id = c.checkout_id) THEN
+        ELSIF v_unsaved THEN
             -- a save without a charge is done when its method is saved
             -- (pay_method_saved_apply moves it to SUCCESS): the PSP's
             -- zero-amount success alone (Adyen's AUTHORISATION, Stripe's
@@ -9834,7 +9869,9 @@ BEGIN
                   AND checkout_payment_under_way(p_psp, v_m, v_co) THEN
                 -- the sweeper's inference against the PSP's word that a
                 -- payment is under way: nothing moves, nothing recorded
-                RETURN QUERY SELECT 'pending'::text, v_m, v_co;
+                outcome := 'pending';
+                merchant_id := v_m;
+                checkout_id := v_co;
                 RETURN;
             ELSE
                 -- EXECUTING -> any, or FAILED -> SUCCESS | AUTHORIZED: the
@@ -9974,12 +10011,13 @@ BEGIN
     -- Another path recording this event id meanwhile (none takes the lock
     -- above) makes this a unique violation: the whole event rolls back, and
     -- the PSP's retry finds it recorded.
-    INSERT INTO webhook_events (psp, event_id, kind, type, outcome, merchant_id,
-                                checkout_id)
+    -- The answer is the row as written.
+    INSERT INTO webhook_events AS we (psp, event_id, kind, type, outcome, merchant_id,
+                                      checkout_id)
     VALUES (p_psp, p_event_id, p_kind, left(coalesce(p_type, ''), 100), v_outcome,
-            v_m, v_co);
-
-    RETURN QUERY SELECT v_outcome, v_m, v_co;
+            v_m, v_co)
+    RETURNING we.outcome, we.merchant_id, we.checkout_id
+         INTO outcome, merchant_id, checkout_id;
 END
 $$;
 
@@ -15814,11 +15852,11 @@ GRANT ALL ON FUNCTION public.pay_endpoint_set(p_merchant text, p_endpoint text, 
 
 
 --
--- Name: FUNCTION pay_event_apply(p_psp text, p_event_id text, p_kind text, p_type text, p_token text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text, p_object_ref text, p_tokens text[]); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION pay_event_apply(p_psp text, p_event_id text, p_kind text, p_type text, p_token text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text, p_object_ref text, p_tokens text[], OUT outcome text, OUT merchant_id text, OUT checkout_id text); Type: ACL; Schema: public; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.pay_event_apply(p_psp text, p_event_id text, p_kind text, p_type text, p_token text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text, p_object_ref text, p_tokens text[]) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.pay_event_apply(p_psp text, p_event_id text, p_kind text, p_type text, p_token text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text, p_object_ref text, p_tokens text[]) TO payments_gateway;
+REVOKE ALL ON FUNCTION public.pay_event_apply(p_psp text, p_event_id text, p_kind text, p_type text, p_token text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text, p_object_ref text, p_tokens text[], OUT outcome text, OUT merchant_id text, OUT checkout_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_event_apply(p_psp text, p_event_id text, p_kind text, p_type text, p_token text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text, p_object_ref text, p_tokens text[], OUT outcome text, OUT merchant_id text, OUT checkout_id text) TO payments_gateway;
 
 
 --
@@ -16571,10 +16609,10 @@ GRANT ALL ON FUNCTION public.pay_wallets_fold(p_limit integer) TO payments_gatew
 
 
 --
--- Name: FUNCTION pay_webhook_apply_core(p_psp text, p_event_id text, p_kind text, p_type text, p_token text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text, p_tokens text[]); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION pay_webhook_apply_core(p_psp text, p_event_id text, p_kind text, p_type text, p_token text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text, p_tokens text[], OUT outcome text, OUT merchant_id text, OUT checkout_id text); Type: ACL; Schema: public; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.pay_webhook_apply_core(p_psp text, p_event_id text, p_kind text, p_type text, p_token text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text, p_tokens text[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION public.pay_webhook_apply_core(p_psp text, p_event_id text, p_kind text, p_type text, p_token text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text, p_tokens text[], OUT outcome text, OUT merchant_id text, OUT checkout_id text) FROM PUBLIC;
 
 
 --

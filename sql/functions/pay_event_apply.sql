@@ -6,8 +6,8 @@
 -- money booked, the audit row.
 -- p_token is the PSP's session token as the event names it; p_tokens are its
 -- blind indexes under each key of the ring (sealed tokens), tried in order.
-CREATE OR REPLACE FUNCTION pay_event_apply(p_psp text, p_event_id text, p_kind text, p_type text, p_token text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text, p_object_ref text, p_tokens text[])
- RETURNS TABLE(outcome text, merchant_id text, checkout_id text)
+CREATE OR REPLACE FUNCTION pay_event_apply(p_psp text, p_event_id text, p_kind text, p_type text, p_token text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text, p_object_ref text, p_tokens text[], OUT outcome text, OUT merchant_id text, OUT checkout_id text)
+ RETURNS record
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'public', 'pg_temp'
@@ -41,11 +41,13 @@ BEGIN
                  THEN NULL ELSE p_object_ref END) x;
 
         IF v_recorded AND v.outcome <> 'applied' THEN
-            RETURN QUERY SELECT 'duplicate'::text, w.merchant_id, w.checkout_id;
+            outcome := 'duplicate';
+            merchant_id := w.merchant_id;
+            checkout_id := w.checkout_id;
             RETURN;
         END IF;
         IF v.outcome = 'unknown_dispute' THEN
-            RETURN QUERY SELECT v.outcome, NULL::text, NULL::text;
+            outcome := v.outcome;
             RETURN;
         END IF;
         IF NOT v_recorded THEN
@@ -58,7 +60,9 @@ BEGIN
             jsonb_build_object('psp', p_psp, 'event_id', p_event_id, 'kind', p_kind,
                                'type', p_type, 'object', p_object_ref,
                                'again', v_recorded));
-        RETURN QUERY SELECT v.outcome, v.merchant_id, v.checkout_id;
+        outcome := v.outcome;
+        merchant_id := v.merchant_id;
+        checkout_id := v.checkout_id;
         RETURN;
     END IF;
 
@@ -69,18 +73,21 @@ BEGIN
             VALUES (p_psp, p_event_id, p_kind, left(coalesce(p_type, ''), 100),
                     lower(p_kind))
             ON CONFLICT (psp, event_id) DO NOTHING;
-            RETURN QUERY SELECT CASE WHEN FOUND THEN lower(p_kind) ELSE 'duplicate' END,
-                                NULL::text, NULL::text;
+            outcome := CASE WHEN FOUND THEN lower(p_kind) ELSE 'duplicate' END;
             RETURN;
         END IF;
 
-        -- the answer straight into this function's own (a RETURN QUERY
-        -- would be a statement more: an executor's start, bench/RESULTS.md)
-        SELECT x.outcome, x.merchant_id, x.checkout_id INTO outcome, merchant_id, checkout_id
-          FROM pay_webhook_apply_core(p_psp, p_event_id, p_kind, p_type,
+        -- called in an expression (it returns one row, not a set): a
+        -- SELECT from it would be a statement, an executor's start
+        -- (bench/RESULTS.md); its answer is this function's own (a RETURN
+        -- QUERY would be a statement more)
+        v := pay_webhook_apply_core(p_psp, p_event_id, p_kind, p_type,
             p_token, p_reference, p_amount, p_currency,
             CASE WHEN p_kind IN ('SUCCEEDED', 'CAPTURED', 'AUTHORIZED') THEN p_payment_ref END,
-            p_tokens) x;
+            p_tokens);
+        outcome := v.outcome;
+        merchant_id := v.merchant_id;
+        checkout_id := v.checkout_id;
 
         -- the audit row (a duplicate delivery changed nothing), appended in
         -- an expression: a PERFORM is a statement of its own
@@ -94,7 +101,6 @@ BEGIN
         IF p_kind IN ('SUCCEEDED', 'CAPTURED') AND outcome = 'already' THEN
             PERFORM payment_ref_note(p_psp, merchant_id, checkout_id, p_payment_ref);
         END IF;
-        RETURN NEXT;
         RETURN;
     END IF;
 
@@ -110,7 +116,9 @@ BEGIN
     SELECT we.merchant_id, we.checkout_id INTO v
       FROM webhook_events we WHERE we.psp = p_psp AND we.event_id = p_event_id;
     IF FOUND THEN
-        RETURN QUERY SELECT 'duplicate'::text, v.merchant_id, v.checkout_id;
+        outcome := 'duplicate';
+        merchant_id := v.merchant_id;
+        checkout_id := v.checkout_id;
         RETURN;
     END IF;
 
@@ -134,7 +142,7 @@ BEGIN
     -- and pay_inbox_retry applies it once it is
     IF v.outcome IN ('unknown_refund', 'unknown_dispute', 'unknown_capture',
                      'unknown_payout') THEN
-        RETURN QUERY SELECT v.outcome, NULL::text, NULL::text;
+        outcome := v.outcome;
         RETURN;
     END IF;
 
@@ -152,11 +160,13 @@ BEGIN
                                'type', p_type, 'object', p_object_ref));
     END IF;
 
-    RETURN QUERY SELECT v.outcome, v.merchant_id, v.checkout_id;
+    outcome := v.outcome;
+    merchant_id := v.merchant_id;
+    checkout_id := v.checkout_id;
 END
 $function$;
-REVOKE ALL ON FUNCTION pay_event_apply(p_psp text, p_event_id text, p_kind text, p_type text, p_token text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text, p_object_ref text, p_tokens text[]) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION pay_event_apply(p_psp text, p_event_id text, p_kind text, p_type text, p_token text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text, p_object_ref text, p_tokens text[]) TO payments_gateway;
+REVOKE ALL ON FUNCTION pay_event_apply(p_psp text, p_event_id text, p_kind text, p_type text, p_token text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text, p_object_ref text, p_tokens text[], OUT outcome text, OUT merchant_id text, OUT checkout_id text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pay_event_apply(p_psp text, p_event_id text, p_kind text, p_type text, p_token text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text, p_object_ref text, p_tokens text[], OUT outcome text, OUT merchant_id text, OUT checkout_id text) TO payments_gateway;
 
 -- The signatures this one replaced, dropped in the transaction that
 -- changes its body, so no caller ever finds neither (the previous release's

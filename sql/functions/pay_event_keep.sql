@@ -46,9 +46,10 @@ BEGIN
         END IF;
     END IF;
 
-    SELECT * INTO a FROM pay_event_apply(p_psp, p_event_id, p_kind, p_type, p_token,
-                                         p_reference, p_amount, p_currency, p_payment_ref,
-                                         p_object_ref, p_tokens) x;
+    -- called in an expression (it returns one row, not a set): a SELECT
+    -- from it would be a statement, an executor's start (bench/RESULTS.md)
+    a := pay_event_apply(p_psp, p_event_id, p_kind, p_type, p_token, p_reference, p_amount,
+                         p_currency, p_payment_ref, p_object_ref, p_tokens);
 
     -- applied: recorded in webhook_events by whichever path applied it
     -- (psp_event_state's answer for it, without its call and look-up)

@@ -1,5 +1,5 @@
-CREATE OR REPLACE FUNCTION pay_webhook_apply_core(p_psp text, p_event_id text, p_kind text, p_type text, p_token text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text, p_tokens text[])
- RETURNS TABLE(outcome text, merchant_id text, checkout_id text)
+CREATE OR REPLACE FUNCTION pay_webhook_apply_core(p_psp text, p_event_id text, p_kind text, p_type text, p_token text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text, p_tokens text[], OUT outcome text, OUT merchant_id text, OUT checkout_id text)
+ RETURNS record
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'public', 'pg_temp'
@@ -41,7 +41,9 @@ BEGIN
       FROM webhook_events we
      WHERE we.psp = p_psp AND we.event_id = p_event_id;
     IF FOUND THEN
-        RETURN QUERY SELECT 'duplicate'::text, v_m, v_co;
+        outcome := 'duplicate';
+        merchant_id := v_m;
+        checkout_id := v_co;
         RETURN;
     END IF;
 
@@ -94,7 +96,7 @@ BEGIN
             -- a payment's success or failure is not recorded: the PSP
             -- delivers it again, and it applies once the checkout is found
             IF p_kind IN ('SUCCEEDED', 'CAPTURED', 'AUTHORIZED', 'FAILED') THEN
-                RETURN QUERY SELECT v_outcome, v_m, v_co;
+                outcome := v_outcome;
                 RETURN;
             END IF;
         ELSIF (p_amount <> -1 AND p_amount <> c.amount_total)
@@ -174,7 +176,9 @@ BEGIN
                   AND checkout_payment_under_way(p_psp, v_m, v_co) THEN
                 -- the sweeper's inference against the PSP's word that a
                 -- payment is under way: nothing moves, nothing recorded
-                RETURN QUERY SELECT 'pending'::text, v_m, v_co;
+                outcome := 'pending';
+                merchant_id := v_m;
+                checkout_id := v_co;
                 RETURN;
             ELSE
                 -- EXECUTING -> any, or FAILED -> SUCCESS | AUTHORIZED: the
@@ -314,18 +318,16 @@ BEGIN
     -- Another path recording this event id meanwhile (none takes the lock
     -- above) makes this a unique violation: the whole event rolls back, and
     -- the PSP's retry finds it recorded.
-    -- The answer is the row as written (a RETURN QUERY would be a
-    -- statement more).
+    -- The answer is the row as written.
     INSERT INTO webhook_events AS we (psp, event_id, kind, type, outcome, merchant_id,
                                       checkout_id)
     VALUES (p_psp, p_event_id, p_kind, left(coalesce(p_type, ''), 100), v_outcome,
             v_m, v_co)
     RETURNING we.outcome, we.merchant_id, we.checkout_id
          INTO outcome, merchant_id, checkout_id;
-    RETURN NEXT;
 END
 $function$;
-REVOKE ALL ON FUNCTION pay_webhook_apply_core(p_psp text, p_event_id text, p_kind text, p_type text, p_token text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text, p_tokens text[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pay_webhook_apply_core(p_psp text, p_event_id text, p_kind text, p_type text, p_token text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text, p_tokens text[], OUT outcome text, OUT merchant_id text, OUT checkout_id text) FROM PUBLIC;
 
 -- The signatures this one replaced, dropped in the transaction that
 -- changes its body, so no caller ever finds neither.
