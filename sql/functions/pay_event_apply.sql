@@ -90,12 +90,15 @@ BEGIN
         checkout_id := v.checkout_id;
 
         -- the audit row (a duplicate delivery changed nothing), appended in
-        -- an expression: a PERFORM is a statement of its own
-        IF merchant_id IS NOT NULL AND outcome <> 'duplicate'
-           AND audit_append(merchant_id, checkout_id, 'webhook:' || outcome,
+        -- an expression: a PERFORM is a statement of its own.  Its own IF,
+        -- not a third operand of the AND: SQL does not promise to evaluate
+        -- an AND's operands in order, and a duplicate must append nothing
+        IF merchant_id IS NOT NULL AND outcome <> 'duplicate' THEN
+            IF audit_append(merchant_id, checkout_id, 'webhook:' || outcome,
                    jsonb_build_object('psp', p_psp, 'event_id', p_event_id,
                                       'kind', p_kind, 'type', p_type)) IS NULL THEN
-            RAISE EXCEPTION 'pay_event_apply: no audit row';
+                RAISE EXCEPTION 'pay_event_apply: no audit row';
+            END IF;
         END IF;
 
         IF p_kind IN ('SUCCEEDED', 'CAPTURED') AND outcome = 'already' THEN
