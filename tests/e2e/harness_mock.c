@@ -12,22 +12,30 @@
 
 /* -- the mock PSP ------------------------------------------------------------- */
 
-long
-mock_fault(const char *json)
+resp_t *
+mock_post(const char *path, const char *json)
 {
     req_t        rq;
-    long         id;
-    resp_t      *r;
-    json_t      *j;
     const char  *h[] = { "Content-Type: application/json", NULL };
 
     rq.method = "POST";
-    rq.url = mock_url("/_control/faults");
+    rq.url = mock_url(path);
     rq.headers = h;
-    rq.body = json;
+    rq.body = json ? json : "";
     rq.len = (size_t) -1;
 
-    r = http(&rq);
+    return http(&rq);
+}
+
+
+long
+mock_fault(const char *json)
+{
+    long         id;
+    resp_t      *r;
+    json_t      *j;
+
+    r = mock_post("/_control/faults", json);
     cr_assert(r->status == 200 || r->status == 201,
               "mock fault %s: %ld (%s) %s", json, r->status, r->error,
               r->body);

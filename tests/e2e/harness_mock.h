@@ -8,6 +8,10 @@
 
 /* -- the mock PSP ------------------------------------------------------------- */
 
+/* POST to the mock at path (its control API, or a PSP's path) with this
+ * JSON body (NULL: none); the answer, the caller's to free. */
+resp_t  *mock_post(const char *path, const char *json);
+
 /* POST /_control/faults with this JSON object; returns the rule's id. */
 long     mock_fault(const char *json);
 

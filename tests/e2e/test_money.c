@@ -34,22 +34,6 @@ typedef struct {
 
 /* --- the mock -------------------------------------------------------------- */
 
-static resp_t *
-mock_post(const char *path, const char *json)
-{
-    req_t        rq;
-    const char  *h[] = { "Content-Type: application/json", NULL };
-
-    rq.method = "POST";
-    rq.url = mock_url(path);
-    rq.headers = h;
-    rq.body = json ? json : "";
-    rq.len = (size_t) -1;
-
-    return http(&rq);
-}
-
-
 static void
 mock_pay(const char *token)
 {

@@ -39,22 +39,6 @@ typedef struct {
 } paid_t;
 
 
-static resp_t *
-mock_post(const char *path, const char *json)
-{
-    req_t        rq;
-    const char  *h[] = { "Content-Type: application/json", NULL };
-
-    rq.method = "POST";
-    rq.url = mock_url(path);
-    rq.headers = h;
-    rq.body = json ? json : "";
-    rq.len = (size_t) -1;
-
-    return http(&rq);
-}
-
-
 static char *
 q1(const char *sql, const char *a, const char *b)
 {

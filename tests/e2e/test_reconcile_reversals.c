@@ -71,22 +71,6 @@ becomes(const char *sql, const char *m, const char *id, const char *want)
                         " AND checkout_id = $2"
 
 
-static resp_t *
-mock_post(const char *path, const char *json)
-{
-    req_t        rq;
-    const char  *h[] = { "Content-Type: application/json", NULL };
-
-    rq.method = "POST";
-    rq.url = mock_url(path);
-    rq.headers = h;
-    rq.body = json ? json : "";
-    rq.len = (size_t) -1;
-
-    return http(&rq);
-}
-
-
 static char *
 post_ok(const merchant_t *m, const char *path, const char *body,
     const char *id_field)

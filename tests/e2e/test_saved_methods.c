@@ -41,22 +41,6 @@ typedef struct {
 
 
 static resp_t *
-mock_post(const char *path, const char *json)
-{
-    req_t        rq;
-    const char  *h[] = { "Content-Type: application/json", NULL };
-
-    rq.method = "POST";
-    rq.url = mock_url(path);
-    rq.headers = h;
-    rq.body = json ? json : "";
-    rq.len = (size_t) -1;
-
-    return http(&rq);
-}
-
-
-static resp_t *
 post_path(const merchant_t *m, const char *path, const char *key,
     const char *body)
 {
