@@ -499,6 +499,35 @@ gateway_get(const gateway_t *gw, const char *path)
 }
 
 
+int
+gateway_alerted(const gateway_t *gw, const char *a, const char *b)
+{
+    int      found;
+    size_t   len;
+    char    *log, *line, *end;
+
+    log = file_read(gw->error_log, &len);
+    cr_assert_not_null(log, "%s", gw->error_log);
+
+    found = 0;
+
+    for (line = log; !found && *line != '\0'; line = end) {
+        end = strchr(line, '\n');
+        if (end != NULL) {
+            *end++ = '\0';
+        } else {
+            end = line + strlen(line);
+        }
+
+        found = strstr(line, "[alert]") != NULL && strstr(line, a) != NULL
+                && strstr(line, b) != NULL;
+    }
+
+    free(log);
+    return found;
+}
+
+
 long
 gateway_metric(const gateway_t *gw, const char *name)
 {

@@ -82,6 +82,8 @@ char    *worker_trace_stop(pid_t tracer, const char *trace);
 resp_t  *gateway_get(const gateway_t *gw, const char *path);
 /* the value of an unlabelled metric in the gateway's /metrics, or -1 */
 long     gateway_metric(const gateway_t *gw, const char *name);
+/* whether the gateway's error log has a line at alert naming both a and b */
+int      gateway_alerted(const gateway_t *gw, const char *a, const char *b);
 
 /* payments_psp lines for the suite's mock: dialect stripe, adyen or
  * generic, under the name given. */

@@ -2617,33 +2617,6 @@ Test(capture, generic_a_capture_reversed_after_a_refund_charges_no_seller)
 
 /* --- a payment registered under another merchant account ---------------- */
 
-/* gw's error log has an alert line naming a and b */
-static int
-cap_alerted(const gateway_t *gw, const char *a, const char *b)
-{
-    size_t   len;
-    char    *log, *line, *end;
-
-    log = file_read(gw->error_log, &len);
-    cr_assert_not_null(log);
-
-    for (line = log; line != NULL && *line != '\0'; line = end) {
-        end = strchr(line, '\n');
-        if (end != NULL) {
-            *end++ = '\0';
-        }
-
-        if (strstr(line, "[alert]") != NULL && strstr(line, a) != NULL
-            && strstr(line, b) != NULL)
-        {
-            return 1;
-        }
-    }
-
-    return 0;
-}
-
-
 /*
  * An Adyen hold registered under merchant_account=TestMerchant, then a
  * gateway whose mock_adyen names OtherMerchant: a new capture or void is
@@ -2686,7 +2659,7 @@ Test(capture, adyen_no_capture_or_void_under_another_merchant_account,
         cr_expect_eq(r->status, 502, "%s: %s", paths[i], r->body);
         cr_expect_not_null(strstr(r->body, "merchant_account"), "%s",
                            r->body);
-        cr_expect(cap_alerted(&gw, order_id(&h, 0), "TestMerchant"),
+        cr_expect(gateway_alerted(&gw, order_id(&h, 0), "TestMerchant"),
                   "no alert in %s", gw.error_log);
         cr_expect_str_eq(checkout_status(&h), "AUTHORIZED");
     }

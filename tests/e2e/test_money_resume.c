@@ -1114,34 +1114,6 @@ rs_made(const char *nonce)
 }
 
 
-/* the gateway's error log says, at alert, that the setting changed */
-static void
-rs_alerted(const gateway_t *gw, const char *what, const char *setting)
-{
-    size_t   len;
-    char    *log, *line, *end;
-
-    log = file_read(gw->error_log, &len);
-    cr_assert_not_null(log);
-
-    for (line = log; line != NULL && *line != '\0'; line = end) {
-        end = strchr(line, '\n');
-        if (end != NULL) {
-            *end++ = '\0';
-        }
-
-        if (strstr(line, "[alert]") != NULL && strstr(line, what) != NULL
-            && strstr(line, setting) != NULL)
-        {
-            return;
-        }
-    }
-
-    cr_expect_fail("no alert naming %s and %s in %s", what, setting,
-                   gw->error_log);
-}
-
-
 Test(money_resume, a_refund_is_not_resumed_under_another_merchant_account,
      .timeout = 90,
      .description = "an Adyen refund whose answer was lost, then a reload "
@@ -1189,7 +1161,9 @@ Test(money_resume, a_refund_is_not_resumed_under_another_merchant_account,
     cr_expect_not_null(strstr(b->body, "merchant_account"), "%s", b->body);
     cr_expect_str_eq(rs_q1("SELECT status FROM refunds WHERE merchant_id = "
                            "$1", p.m.id, NULL), "PENDING");
-    rs_alerted(&gw, nonce, "merchant_account");
+    cr_expect(gateway_alerted(&gw, nonce, "merchant_account"),
+              "no alert naming %s and merchant_account in %s", nonce,
+              gw.error_log);
 
     /* the PSP's webhook settles it; the retry then answers from the row,
      * whatever the configuration */
@@ -1248,7 +1222,9 @@ Test(money_resume, a_new_refund_is_not_sent_under_another_merchant_account,
               a->body);
     expect_problem(a, 502, "psp_unavailable");
     cr_expect_not_null(strstr(a->body, "merchant_account"), "%s", a->body);
-    rs_alerted(&gw, p.po[0], "TestMerchant");
+    cr_expect(gateway_alerted(&gw, p.po[0], "TestMerchant"),
+              "no alert naming %s and TestMerchant in %s", p.po[0],
+              gw.error_log);
 
     /* the setting put back: the same key refunds it, under the account
      * that made the payment */
@@ -1312,7 +1288,9 @@ Test(money_resume, a_payout_is_not_resumed_from_another_balance_account,
     cr_expect_not_null(strstr(b->body, "balance_account"), "%s", b->body);
     cr_expect_str_eq(rs_q1("SELECT status FROM payouts WHERE merchant_id = "
                            "$1", p.m.id, NULL), "PENDING");
-    rs_alerted(&gw, nonce, "balance_account");
+    cr_expect(gateway_alerted(&gw, nonce, "balance_account"),
+              "no alert naming %s and balance_account in %s", nonce,
+              gw.error_log);
 
     /* put back: the first attempt's request again, which the PSP answers
      * with the transfer it made */
@@ -1377,7 +1355,9 @@ Test(money_resume, a_registration_is_not_resumed_under_another_merchant_account,
                  "configuration naming another merchant account");
     expect_problem(b, 502, "psp_unavailable");
     cr_expect_not_null(strstr(b->body, "merchant_account"), "%s", b->body);
-    rs_alerted(&gw, n, "merchant_account");
+    cr_expect(gateway_alerted(&gw, n, "merchant_account"),
+              "no alert naming %s and merchant_account in %s", n,
+              gw.error_log);
 
     gateway_reload(&gw, "merchant_account=OtherMerchant",
                    "merchant_account=TestMerchant");

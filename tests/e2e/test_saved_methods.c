@@ -1328,33 +1328,6 @@ static resp_t *review_decide_at(const gateway_t *gw, const char *nonce_,
     const char *what);
 
 
-/* gw's error log has an alert line naming a and b */
-static int
-sm_alerted(const gateway_t *gw, const char *a, const char *b)
-{
-    size_t   len;
-    char    *log, *line, *end;
-
-    log = file_read(gw->error_log, &len);
-    cr_assert_not_null(log);
-
-    for (line = log; line != NULL && *line != '\0'; line = end) {
-        end = strchr(line, '\n');
-        if (end != NULL) {
-            *end++ = '\0';
-        }
-
-        if (strstr(line, "[alert]") != NULL && strstr(line, a) != NULL
-            && strstr(line, b) != NULL)
-        {
-            return 1;
-        }
-    }
-
-    return 0;
-}
-
-
 /*
  * An Adyen method saved under merchant_account=TestMerchant, charged
  * off-session by a gateway whose mock_adyen names OtherMerchant now: Adyen
@@ -1404,7 +1377,7 @@ Test(saved_methods, an_adyen_method_is_not_charged_under_another_account,
                      "a checkout was stored: %ld %s", r->status, r->body);
     cr_expect_eq(r->status, 502, "%s", r->body);
     cr_expect_not_null(strstr(r->body, "merchant_account"), "%s", r->body);
-    cr_expect(sm_alerted(&gw, s.pm, "TestMerchant"), "no alert in %s",
+    cr_expect(gateway_alerted(&gw, s.pm, "TestMerchant"), "no alert in %s",
               gw.error_log);
 
     /* the setting put back: the same request charges it, once */
@@ -2477,7 +2450,7 @@ Test(saved_methods, an_adyen_held_charge_is_not_approved_under_another_account,
                      r->status, r->body);
     cr_expect_eq(r->status, 502, "%s", r->body);
     cr_expect_not_null(strstr(r->body, "merchant_account"), "%s", r->body);
-    cr_expect(sm_alerted(&gw, s.pm, "TestMerchant"), "no alert in %s",
+    cr_expect(gateway_alerted(&gw, s.pm, "TestMerchant"), "no alert in %s",
               gw.error_log);
 
     /* the setting put back: the same approval charges it, once */
