@@ -414,6 +414,38 @@ api_post(const merchant_t *m, const char *idem_key, const char *body)
 }
 
 
+char *
+api_post_ok(const merchant_t *m, const char *path, const char *body,
+    const char *id_field)
+{
+    req_t        rq;
+    resp_t      *r;
+    char        *auth, *idem, *id;
+    const char  *h[4];
+
+    auth = str_printf("Authorization: Bearer %s", m->key);
+    idem = str_printf("Idempotency-Key: %s", uid("k"));
+    h[0] = auth;
+    h[1] = idem;
+    h[2] = "Content-Type: application/json";
+    h[3] = NULL;
+
+    rq.method = "POST";
+    rq.url = gw_url(path);
+    rq.headers = h;
+    rq.body = body;
+    rq.len = (size_t) -1;
+    r = http(&rq);
+
+    cr_assert_eq(r->status, 201, "%s: %ld %s", path, r->status, r->body);
+    id = strdup(json_string_value(json_object_get(resp_json(r), id_field)));
+
+    free(auth);
+    free(idem);
+    return id;
+}
+
+
 resp_t *
 api_post_json(const merchant_t *m, const json_t *body)
 {

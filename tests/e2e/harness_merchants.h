@@ -98,6 +98,11 @@ json_t  *order_of(json_t *co, size_t i);
 resp_t  *api_post_raw(const char *const *headers, const char *body,
     size_t len);
 
+/* POST path (any of the API's) with the merchant's key and a fresh
+ * Idempotency-Key, which must answer 201: its id_field (a copy). */
+char    *api_post_ok(const merchant_t *m, const char *path, const char *body,
+    const char *id_field);
+
 /* GET path with the merchant's key. */
 resp_t  *api_get(const merchant_t *m, const char *path);
 

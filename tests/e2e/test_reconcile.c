@@ -109,50 +109,21 @@ op_becomes(const merchant_t *m, const char *table, const char *id,
 
 
 static char *
-post_ok(const merchant_t *m, const char *path, const char *body,
-    const char *id_field)
-{
-    req_t    rq;
-    resp_t  *r;
-    char    *auth, *idem;
-
-    auth = str_printf("Authorization: Bearer %s", m->key);
-    idem = str_printf("Idempotency-Key: %s", uid("k"));
-
-    {
-        const char  *h[] = { auth, idem, "Content-Type: application/json",
-                             NULL };
-
-        rq.method = "POST";
-        rq.url = gw_url(path);
-        rq.headers = h;
-        rq.body = body;
-        rq.len = (size_t) -1;
-        r = http(&rq);
-    }
-
-    cr_assert_eq(r->status, 201, "%s: %ld %s", path, r->status, r->body);
-    return strdup(json_string_value(json_object_get(resp_json(r),
-                                                    id_field)));
-}
-
-
-static char *
 refund_of(const day_t *d, int co, int line, const char *amount)
 {
-    return post_ok(&d->m, str_printf("/v1/payments/%s_p%d/refunds",
-                                     d->co[co], line),
-                   str_printf("{\"amount\":\"%s\"}", amount), "refund_id");
+    return api_post_ok(&d->m, str_printf("/v1/payments/%s_p%d/refunds",
+                                         d->co[co], line),
+                       str_printf("{\"amount\":\"%s\"}", amount), "refund_id");
 }
 
 
 static char *
 payout_of(const day_t *d, const char *amount)
 {
-    return post_ok(&d->m, "/v1/payouts",
-                   str_printf("{\"seller_account\":\"seller_1\",\"amount\":"
-                              "\"%s\",\"currency\":\"USD\",\"psp\":\"%s\"}",
-                              amount, d->psp), "payout_id");
+    return api_post_ok(&d->m, "/v1/payouts",
+                       str_printf("{\"seller_account\":\"seller_1\",\"amount\":"
+                                  "\"%s\",\"currency\":\"USD\",\"psp\":\"%s\"}",
+                                  amount, d->psp), "payout_id");
 }
 
 
@@ -767,8 +738,8 @@ Test(reconcile, a_second_payment_or_refund_under_our_reference_is_for_a_person,
     pay = q2("SELECT psp_payment_ref FROM checkouts WHERE merchant_id = $1 "
              "AND checkout_id = $2", m.id, co);
 
-    rf = post_ok(&m, str_printf("/v1/payments/%s_p1/refunds", co),
-                 "{\"amount\":\"1.00\"}", "refund_id");
+    rf = api_post_ok(&m, str_printf("/v1/payments/%s_p1/refunds", co),
+                     "{\"amount\":\"1.00\"}", "refund_id");
     op_becomes(&m, "refunds", rf, "SUCCEEDED");
     rf_nonce = q2("SELECT nonce FROM refunds WHERE merchant_id = $1 AND "
                   "refund_id = $2", m.id, rf);
@@ -777,9 +748,9 @@ Test(reconcile, a_second_payment_or_refund_under_our_reference_is_for_a_person,
 
     seller[2] = m.id;
     cr_assert_eq(merchant_toolv(seller, &tool), 0, "%s", tool);
-    po = post_ok(&m, "/v1/payouts", "{\"seller_account\":\"seller_1\","
-                 "\"amount\":\"1.00\",\"currency\":\"USD\","
-                 "\"psp\":\"mock_generic\"}", "payout_id");
+    po = api_post_ok(&m, "/v1/payouts", "{\"seller_account\":\"seller_1\","
+                     "\"amount\":\"1.00\",\"currency\":\"USD\","
+                     "\"psp\":\"mock_generic\"}", "payout_id");
     op_becomes(&m, "payouts", po, "PAID");
     po_nonce = q2("SELECT nonce FROM payouts WHERE merchant_id = $1 AND "
                   "payout_id = $2", m.id, po);
@@ -1528,8 +1499,8 @@ capture_done(const merchant_t *m, const char *co, int line,
     char  *id, *s = NULL;
     int    i;
 
-    id = post_ok(m, str_printf("/v1/payments/%s_p%d/capture", co, line),
-                 str_printf("{\"amount\":\"%s\"}", amount), "capture_id");
+    id = api_post_ok(m, str_printf("/v1/payments/%s_p%d/capture", co, line),
+                     str_printf("{\"amount\":\"%s\"}", amount), "capture_id");
     for (i = 0; i < 200; i++) {
         s = q2("SELECT status FROM captures WHERE merchant_id = $1 AND "
                "capture_id = $2", m->id, id);
@@ -1739,9 +1710,9 @@ Test(reconcile, a_partial_transfer_reversal_the_books_show_is_matched,
     wait_status(&m, co, "SUCCESS", 20);
     seller[2] = m.id;
     cr_assert_eq(merchant_toolv(seller, &tool), 0, "%s", tool);
-    po = post_ok(&m, "/v1/payouts", "{\"seller_account\":\"seller_1\","
-                 "\"amount\":\"5.00\",\"currency\":\"USD\","
-                 "\"psp\":\"mock_generic\"}", "payout_id");
+    po = api_post_ok(&m, "/v1/payouts", "{\"seller_account\":\"seller_1\","
+                     "\"amount\":\"5.00\",\"currency\":\"USD\","
+                     "\"psp\":\"mock_generic\"}", "payout_id");
     op_becomes(&m, "payouts", po, "PAID");
     po_nonce = q2("SELECT nonce FROM payouts WHERE merchant_id = $1 AND "
                   "payout_id = $2", m.id, po);
@@ -1861,8 +1832,8 @@ Test(reconcile, a_gross_finer_than_iso_is_for_a_person_and_the_rest_reconciles,
         wait_status(&m, co[i], "SUCCESS", 20);
     }
     txn[2] = uid("txn");
-    rf = post_ok(&m, str_printf("/v1/payments/%s_p1/refunds", co[1]),
-                 "{\"amount\":\"100\"}", "refund_id");
+    rf = api_post_ok(&m, str_printf("/v1/payments/%s_p1/refunds", co[1]),
+                     "{\"amount\":\"100\"}", "refund_id");
     op_becomes(&m, "refunds", rf, "SUCCEEDED");
     rf_nonce = q2("SELECT nonce FROM refunds WHERE merchant_id = $1 AND "
                   "refund_id = $2", m.id, rf);
@@ -1946,13 +1917,13 @@ reconcile_units(const char *psp, const char *dialect, size_t ncur,
      * merchant with registered sellers takes orders for those only) */
     seller[2] = m.id;
     cr_assert_eq(merchant_toolv(seller, &tool), 0, "%s", tool);
-    rf = post_ok(&m, str_printf("/v1/payments/%s_p1/refunds", co[0]),
-                 str_printf("{\"amount\":\"%s\"}", refund), "refund_id");
+    rf = api_post_ok(&m, str_printf("/v1/payments/%s_p1/refunds", co[0]),
+                     str_printf("{\"amount\":\"%s\"}", refund), "refund_id");
     op_becomes(&m, "refunds", rf, "SUCCEEDED");
-    po = post_ok(&m, "/v1/payouts",
-                 str_printf("{\"seller_account\":\"seller_1\",\"amount\":"
-                            "\"%s\",\"currency\":\"%s\",\"psp\":\"%s\"}",
-                            payout, cur[0][0], psp), "payout_id");
+    po = api_post_ok(&m, "/v1/payouts",
+                     str_printf("{\"seller_account\":\"seller_1\",\"amount\":"
+                                "\"%s\",\"currency\":\"%s\",\"psp\":\"%s\"}",
+                                payout, cur[0][0], psp), "payout_id");
     op_becomes(&m, "payouts", po, "PAID");
 
     r = http_get(mock_url(str_printf("/_control/reports/%s?sessions=%s"
@@ -2045,8 +2016,8 @@ Test(reconcile, a_stripe_payment_settled_in_another_currency_is_for_a_person_wit
     for (i = 0; i < 2; i++) {
         wait_status(&m, co[i], "SUCCESS", 20);
     }
-    rf = post_ok(&m, str_printf("/v1/payments/%s_p1/refunds", co[0]),
-                 "{\"amount\":\"1.00\"}", "refund_id");
+    rf = api_post_ok(&m, str_printf("/v1/payments/%s_p1/refunds", co[0]),
+                     "{\"amount\":\"1.00\"}", "refund_id");
     op_becomes(&m, "refunds", rf, "SUCCEEDED");
     rf_nonce = q2("SELECT nonce FROM refunds WHERE merchant_id = $1 AND "
                   "refund_id = $2", m.id, rf);

@@ -71,35 +71,6 @@ becomes(const char *sql, const char *m, const char *id, const char *want)
                         " AND checkout_id = $2"
 
 
-static char *
-post_ok(const merchant_t *m, const char *path, const char *body,
-    const char *id_field)
-{
-    req_t    rq;
-    resp_t  *r;
-    char    *auth, *idem;
-
-    auth = str_printf("Authorization: Bearer %s", m->key);
-    idem = str_printf("Idempotency-Key: %s", uid("k"));
-
-    {
-        const char  *h[] = { auth, idem, "Content-Type: application/json",
-                             NULL };
-
-        rq.method = "POST";
-        rq.url = gw_url(path);
-        rq.headers = h;
-        rq.body = body;
-        rq.len = (size_t) -1;
-        r = http(&rq);
-    }
-
-    cr_assert_eq(r->status, 201, "%s: %ld %s", path, r->status, r->body);
-    return strdup(json_string_value(json_object_get(resp_json(r),
-                                                    id_field)));
-}
-
-
 static void
 hist_start(hist_t *h, const char *psp, const char *dialect)
 {
@@ -203,8 +174,8 @@ failed_refund(const hist_t *h, const char *co)
                                  "\"webhook_op_failed\":true,"
                                  "\"webhook_refund_failed_code\":true}",
                                  h->m.id));
-    rf = post_ok(&h->m, str_printf("/v1/payments/%s_p1/refunds", co),
-                 "{\"amount\":\"1.00\"}", "refund_id");
+    rf = api_post_ok(&h->m, str_printf("/v1/payments/%s_p1/refunds", co),
+                     "{\"amount\":\"1.00\"}", "refund_id");
     becomes(REFUND_STATUS, h->m.id, rf, "FAILED");
 
     return rf;
@@ -221,10 +192,10 @@ returned_payout(const hist_t *h, const long *parts)
     long     back = 0;
     size_t   i;
 
-    po = post_ok(&h->m, "/v1/payouts",
-                 str_printf("{\"seller_account\":\"seller_1\",\"amount\":"
-                            "\"5.00\",\"currency\":\"USD\",\"psp\":\"%s\"}",
-                            h->psp), "payout_id");
+    po = api_post_ok(&h->m, "/v1/payouts",
+                     str_printf("{\"seller_account\":\"seller_1\",\"amount\":"
+                                "\"5.00\",\"currency\":\"USD\",\"psp\":\"%s\"}",
+                                h->psp), "payout_id");
     becomes(PAYOUT_STATUS, h->m.id, po, "PAID:0");
     n = q2("SELECT nonce FROM payouts WHERE merchant_id = $1 AND payout_id"
            " = $2", h->m.id, po);
@@ -524,10 +495,10 @@ Test(reconcile_reversals, generic_two_partial_captures_a_dispute_won_and_a_payou
     co[0] = checkout(&h, "manual", &tok[0]);
     pay(&h, co[0], tok[0], "AUTHORIZED");
     for (i = 0; i < 2; i++) {
-        id = post_ok(&h.m, str_printf("/v1/payments/%s_p%d/capture", co[0],
-                                      i + 1),
-                     str_printf("{\"amount\":\"%s\"}", amounts[i]),
-                     "capture_id");
+        id = api_post_ok(&h.m, str_printf("/v1/payments/%s_p%d/capture", co[0],
+                                          i + 1),
+                         str_printf("{\"amount\":\"%s\"}", amounts[i]),
+                         "capture_id");
         for (k = 0; k < 200; k++) {
             s = q2("SELECT status FROM captures WHERE merchant_id = $1 AND"
                    " capture_id = $2", h.m.id, id);
