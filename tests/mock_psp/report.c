@@ -327,6 +327,46 @@ mock_report_set_currency(mock_report_out_t *o, const char *currency)
 }
 
 
+/*
+ * A row of Adyen's Settlement details report, in its columns' order:
+ * Company Account, Merchant Account, Psp Reference, Merchant Reference,
+ * Payment Method, Creation Date, TimeZone, Type, Modification Reference,
+ * Gross Currency, Gross Debit (GC), Gross Credit (GC), Exchange Rate, Net
+ * Currency, Net Debit (NC), Net Credit (NC), Commission (NC), Markup (NC),
+ * Scheme Fees (NC), Interchange (NC), Payment Method Variant, Batch
+ * Number.  The amounts as mock_report_money writes them ("" for none).
+ */
+static void
+mock_report_adyen_row(mock_report_out_t *o, const char *psp_ref,
+    const char *merchant_ref, const char *method, const char *type,
+    const char *mod_ref, const char *gross_debit, const char *gross_credit,
+    const char *net_debit, const char *net_credit, const char *commission)
+{
+    mock_report_field(o->f, "MockCompany", 0);
+    mock_report_field(o->f, "MockMerchant", 0);
+    mock_report_field(o->f, psp_ref, 0);
+    mock_report_field(o->f, merchant_ref, 0);
+    mock_report_field(o->f, method, 0);
+    mock_report_field(o->f, o->date, 0);
+    mock_report_field(o->f, "UTC", 0);
+    mock_report_field(o->f, type, 0);
+    mock_report_field(o->f, mod_ref, 0);
+    mock_report_field(o->f, o->cur_uc, 0);
+    mock_report_field(o->f, gross_debit, 0);
+    mock_report_field(o->f, gross_credit, 0);
+    mock_report_field(o->f, "1", 0);
+    mock_report_field(o->f, o->cur_uc, 0);
+    mock_report_field(o->f, net_debit, 0);
+    mock_report_field(o->f, net_credit, 0);
+    mock_report_field(o->f, commission, 0);
+    mock_report_field(o->f, "", 0);
+    mock_report_field(o->f, "", 0);
+    mock_report_field(o->f, "", 0);
+    mock_report_field(o->f, method, 0);
+    mock_report_field(o->f, "1", 1);
+}
+
+
 /* One payment: id names the session, pref the payment at the PSP (NULL:
  * made from id), nonce is ours ("" for none). */
 static void
@@ -372,28 +412,8 @@ mock_report_payment(mock_report_out_t *o, const char *id, const char *pref,
         } else {
             mock_report_digits(digits, id, 0);
         }
-        mock_report_field(o->f, "MockCompany", 0);
-        mock_report_field(o->f, "MockMerchant", 0);
-        mock_report_field(o->f, digits, 0);
-        mock_report_field(o->f, nonce, 0);
-        mock_report_field(o->f, "visa", 0);
-        mock_report_field(o->f, o->date, 0);
-        mock_report_field(o->f, "UTC", 0);
-        mock_report_field(o->f, "Settled", 0);
-        mock_report_field(o->f, digits, 0);
-        mock_report_field(o->f, o->cur_uc, 0);
-        mock_report_field(o->f, "", 0);
-        mock_report_field(o->f, g, 0);
-        mock_report_field(o->f, "1", 0);
-        mock_report_field(o->f, o->cur_uc, 0);
-        mock_report_field(o->f, "", 0);
-        mock_report_field(o->f, n, 0);
-        mock_report_field(o->f, fe, 0);
-        mock_report_field(o->f, "", 0);
-        mock_report_field(o->f, "", 0);
-        mock_report_field(o->f, "", 0);
-        mock_report_field(o->f, "visa", 0);
-        mock_report_field(o->f, "1", 1);
+        mock_report_adyen_row(o, digits, nonce, "visa", "Settled", digits,
+                              "", g, "", n, fe);
 
     } else {
         mock_report_field(o->f, nonce, 0);
@@ -451,28 +471,10 @@ mock_report_op(mock_report_out_t *o, int refund, const char *id,
     } else if (strcmp(o->dialect, "adyen") == 0) {
         /* a refund: Psp Reference the payment's, Modification Reference
          * the refund's; a transfer: Type Transfer, Psp Reference its id */
-        mock_report_field(o->f, "MockCompany", 0);
-        mock_report_field(o->f, "MockMerchant", 0);
-        mock_report_field(o->f, refund && pref ? pref : id, 0);
-        mock_report_field(o->f, nonce, 0);
-        mock_report_field(o->f, refund ? "visa" : "", 0);
-        mock_report_field(o->f, o->date, 0);
-        mock_report_field(o->f, "UTC", 0);
-        mock_report_field(o->f, refund ? "Refunded" : "Transfer", 0);
-        mock_report_field(o->f, id, 0);
-        mock_report_field(o->f, o->cur_uc, 0);
-        mock_report_field(o->f, pa, 0);
-        mock_report_field(o->f, "", 0);
-        mock_report_field(o->f, "1", 0);
-        mock_report_field(o->f, o->cur_uc, 0);
-        mock_report_field(o->f, pa, 0);
-        mock_report_field(o->f, "", 0);
-        mock_report_field(o->f, "", 0);
-        mock_report_field(o->f, "", 0);
-        mock_report_field(o->f, "", 0);
-        mock_report_field(o->f, "", 0);
-        mock_report_field(o->f, refund ? "visa" : "", 0);
-        mock_report_field(o->f, "1", 1);
+        mock_report_adyen_row(o, refund && pref ? pref : id, nonce,
+                              refund ? "visa" : "",
+                              refund ? "Refunded" : "Transfer", id,
+                              pa, "", pa, "", "");
 
     } else {
         mock_report_field(o->f, nonce, 0);
@@ -507,28 +509,8 @@ mock_report_capture(mock_report_out_t *o, const char *cid, const char *pref,
     mock_report_money(n, sizeof(n), gross - fee, o->dialect, o->cur_lc, 0);
 
     if (strcmp(o->dialect, "adyen") == 0) {
-        mock_report_field(o->f, "MockCompany", 0);
-        mock_report_field(o->f, "MockMerchant", 0);
-        mock_report_field(o->f, pref, 0);
-        mock_report_field(o->f, nonce, 0);
-        mock_report_field(o->f, "visa", 0);
-        mock_report_field(o->f, o->date, 0);
-        mock_report_field(o->f, "UTC", 0);
-        mock_report_field(o->f, "Settled", 0);
-        mock_report_field(o->f, cid, 0);
-        mock_report_field(o->f, o->cur_uc, 0);
-        mock_report_field(o->f, "", 0);
-        mock_report_field(o->f, g, 0);
-        mock_report_field(o->f, "1", 0);
-        mock_report_field(o->f, o->cur_uc, 0);
-        mock_report_field(o->f, "", 0);
-        mock_report_field(o->f, n, 0);
-        mock_report_field(o->f, fe, 0);
-        mock_report_field(o->f, "", 0);
-        mock_report_field(o->f, "", 0);
-        mock_report_field(o->f, "", 0);
-        mock_report_field(o->f, "visa", 0);
-        mock_report_field(o->f, "1", 1);
+        mock_report_adyen_row(o, pref, nonce, "visa", "Settled", cid,
+                              "", g, "", n, fe);
     } else {
         mock_report_field(o->f, nonce, 0);
         mock_report_field(o->f, cid, 0);
@@ -627,30 +609,12 @@ mock_report_move(mock_report_out_t *o, const json_t *mv, int extra)
         } else {
             snprintf(mod, sizeof(mod), "%s%s", id, extra ? "-x" : "");
         }
-        mock_report_field(o->f, "MockCompany", 0);
-        mock_report_field(o->f, "MockMerchant", 0);
-        mock_report_field(o->f, kind[0] == 'p' ? id : pref, 0);
-        mock_report_field(o->f, nonce, 0);
-        mock_report_field(o->f, kind[0] == 'p' ? "" : "visa", 0);
-        mock_report_field(o->f, o->date, 0);
-        mock_report_field(o->f, "UTC", 0);
-        mock_report_field(o->f, cat, 0);
-        mock_report_field(o->f, mod, 0);
-        mock_report_field(o->f, o->cur_uc, 0);
         mock_report_money(buf, sizeof(buf), amount, o->dialect, o->cur_lc,
                           0);
-        mock_report_field(o->f, out ? buf : "", 0);
-        mock_report_field(o->f, out ? "" : buf, 0);
-        mock_report_field(o->f, "1", 0);
-        mock_report_field(o->f, o->cur_uc, 0);
-        mock_report_field(o->f, out ? buf : "", 0);
-        mock_report_field(o->f, out ? "" : buf, 0);
-        mock_report_field(o->f, "", 0);
-        mock_report_field(o->f, "", 0);
-        mock_report_field(o->f, "", 0);
-        mock_report_field(o->f, "", 0);
-        mock_report_field(o->f, kind[0] == 'p' ? "" : "visa", 0);
-        mock_report_field(o->f, "1", 1);
+        mock_report_adyen_row(o, kind[0] == 'p' ? id : pref, nonce,
+                              kind[0] == 'p' ? "" : "visa", cat, mod,
+                              out ? buf : "", out ? "" : buf,
+                              out ? buf : "", out ? "" : buf, "");
 
     } else {
         if (extra || (out && seq > 1)) {
