@@ -5250,6 +5250,8 @@ $$;
 CREATE FUNCTION public.pay_executing_stats(p_exact integer) RETURNS TABLE(executing bigint, oldest_seconds bigint)
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
+    SET enable_seqscan TO 'off'
+    SET enable_bitmapscan TO 'off'
     AS $$
 BEGIN
     RETURN QUERY
