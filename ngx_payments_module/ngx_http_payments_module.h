@@ -750,7 +750,8 @@ extern ngx_module_t  ngx_http_payments_module;
  *   _webhook.c, _methods.c, _metrics_page.c (GET /metrics)
  *                  the other route handlers (_webhook_evidence.c, below
  *                  _webhook.c, what a webhook keeps as evidence, and the
- *                  authentic events it keeps unapplied).  Call the
+ *                  authentic events it keeps unapplied; _review_list.c,
+ *                  below _review.c, the queue, GET /v1/reviews).  Call the
  *                  limits' hooks, the drivers, _psp_conf.c and the
  *                  leaves; never the router or _auth.c.  _money_call.c
  *                  is _money.c's PSP call.
@@ -886,7 +887,8 @@ extern ngx_module_t  ngx_http_payments_module;
  *   _response.c          -> -
  *   _review.c            -> _pg.c _psp_conf.c _register_end.c _register_psp.c
  *   _review.c            -> _register_request.c _register_route.c _response.c
- *   _review.c            -> _shard.c _util.c
+ *   _review.c            -> _review_list.c _shard.c _util.c
+ *   _review_list.c       -> _pg.c _response.c _shard.c
  *   _risk.c              -> _curl.c _limit_hooks.c _metrics.c _pg.c
  *   _risk.c              -> _register_end.c _response.c _util.c
  *   _risk_after.c        -> _metrics.c _risk.c _sweeper_round.c _util.c

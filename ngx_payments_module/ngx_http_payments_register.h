@@ -95,6 +95,9 @@ void ngx_http_payments_register_resumed(ngx_http_payments_ctx_t *ctx,
  * /v1/reviews/{nonce}/approve and /reject); an approval registers through
  * the PSP's side above */
 void ngx_http_payments_review(ngx_http_payments_ctx_t *ctx);
+/* _review_list.c: GET /v1/reviews, the queue (one shard's, or every
+ * shard's merged); _review.c calls it once the admin key is checked */
+void ngx_http_payments_review_list(ngx_http_payments_ctx_t *ctx);
 
 
 #endif /* NGX_HTTP_PAYMENTS_REGISTER_H_INCLUDED_ */
