@@ -37,6 +37,17 @@ void ngx_http_payments_register_abandon(ngx_http_payments_ctx_t *ctx,
     ngx_uint_t status);
 void ngx_http_payments_psp_refused_us(ngx_http_payments_ctx_t *ctx,
     ngx_http_payments_fetch_t *f, ngx_uint_t may_abandon);
+/* _register_end.c, how an off-session charge ends (_register_psp.c calls
+ * them): its outcome stored ("accepted", "declined",
+ * "authentication_required") with the answer's status and body; refused
+ * at once (402); the hosted page for a shopper the issuer asks for */
+void ngx_http_payments_charge_finish(ngx_http_payments_ctx_t *ctx,
+    const char *outcome, pay_psp_charge_result_t *res, ngx_uint_t status,
+    char *body);
+void ngx_http_payments_charge_refused(ngx_http_payments_ctx_t *ctx,
+    pay_psp_charge_result_t *res);
+void ngx_http_payments_authenticate_finish(ngx_http_payments_ctx_t *ctx,
+    pay_psp_result_t *res, int64_t expires_at, char *body);
 /* _register_request.c: the PSP request for ctx->psp from the checkout as
  * stored (JSON), and a stored one loaded into ctx */
 char *ngx_http_payments_register_build(ngx_http_payments_ctx_t *ctx);

@@ -34,20 +34,12 @@ static void ngx_http_payments_route_moved(ngx_http_payments_pg_query_t *q,
 static void ngx_http_payments_register_refresh(ngx_http_payments_ctx_t *ctx);
 static void ngx_http_payments_charge_done(ngx_http_payments_ctx_t *ctx,
     ngx_http_payments_fetch_t *f);
-static void ngx_http_payments_charge_finish(ngx_http_payments_ctx_t *ctx,
-    const char *outcome, pay_psp_charge_result_t *res, ngx_uint_t status,
-    char *body);
 static void ngx_http_payments_refresh_done(ngx_http_payments_pg_query_t *q,
     PGresult *res);
-static void ngx_http_payments_charge_refused(ngx_http_payments_ctx_t *ctx,
-    pay_psp_charge_result_t *res);
 static void ngx_http_payments_authenticate_start(ngx_http_payments_ctx_t *ctx,
     pay_psp_charge_result_t *res);
 static void ngx_http_payments_authenticate_done(ngx_http_payments_ctx_t *ctx,
     ngx_http_payments_fetch_t *f, pay_psp_result_t *res);
-static void ngx_http_payments_authenticate_finish(
-    ngx_http_payments_ctx_t *ctx, pay_psp_result_t *res, int64_t expires_at,
-    char *body);
 
 
 void
@@ -693,124 +685,6 @@ ngx_http_payments_charge_done(ngx_http_payments_ctx_t *ctx,
 
 
 /*
- * The PSP refused an off-session charge at once: 402 problem+json
- * (payment_declined with the PSP's decline_code, or
- * authentication_required when no hosted page could be made for the
- * shopper), the checkout FAILED with that failure, stored under the key.
- */
-
-static void
-ngx_http_payments_charge_refused(ngx_http_payments_ctx_t *ctx,
-    pay_psp_charge_result_t *res)
-{
-    char      *body, *s;
-    json_t    *o;
-    pay_err_e  err;
-
-    ngx_http_payments_limit_refused(ctx);
-
-    err = res->outcome == PAY_CHARGE_DECLINED ? PAY_ERR_PAYMENT_DECLINED
-                                              : PAY_ERR_AUTH_REQUIRED;
-
-    s = pay_problem_json(err, 0,
-                         res->outcome == PAY_CHARGE_DECLINED
-                         ? "the PSP declined the off-session charge; "
-                           "the checkout is FAILED: ask the shopper for "
-                           "another method"
-                         : "the card's issuer asks for the shopper to "
-                           "authenticate; the checkout is FAILED: "
-                           "charge again with the shopper present");
-    o = s ? json_loads(s, 0, NULL) : NULL;
-    free(s);
-
-    body = NULL;
-
-    if (o != NULL
-        && json_object_set_new(o, "checkout_id",
-                               json_string(ctx->co.checkout_id)) == 0
-        && json_object_set_new(o, "decline_code",
-                               json_string(res->decline_code)) == 0
-        && json_object_set_new(o, "psp_message",
-                               json_string(res->reason)) == 0)
-    {
-        body = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    }
-
-    json_decref(o);
-
-    ngx_http_payments_charge_finish(ctx,
-                                    res->outcome == PAY_CHARGE_DECLINED
-                                    ? "declined"
-                                    : "authentication_required",
-                                    res, 402, body);
-}
-
-
-static void
-ngx_http_payments_charge_finish(ngx_http_payments_ctx_t *ctx,
-    const char *outcome, pay_psp_charge_result_t *res, ngx_uint_t status,
-    char *body)
-{
-    ngx_uint_t           ref;
-    ngx_http_request_t  *r = ctx->request;
-
-    if (body == NULL) {
-        ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
-        return;
-    }
-
-    ref = (res->psp_ref[0] != '\0');
-
-    ctx->params[0] = (char *) ctx->merchant.data;
-    ctx->params[1] = ctx->idem_key;
-    ctx->params[2] = ctx->lease;
-    ctx->params[3] = ctx->co.checkout_id;
-    ctx->params[4] = outcome;
-    /* the PSP's payment id: sealed and found by its blind index, as a
-     * session's token */
-    ctx->params[5] = ref ? ngx_http_payments_seal(r->pool, ctx->pmcf,
-                               NGX_HTTP_PAYMENTS_SEALED_TOKEN,
-                               (char *) ctx->merchant.data,
-                               ctx->co.checkout_id, res->psp_ref)
-                         : NULL;
-    ctx->params[6] = ref ? ngx_http_payments_token_index(r->pool, ctx->pmcf,
-                                                         &ctx->psp->name,
-                                                         res->psp_ref)
-                         : NULL;
-    ctx->params[7] = res->outcome == PAY_CHARGE_ACCEPTED
-                     ? NULL
-                     : ngx_http_payments_strdup(r->pool,
-                                                res->decline_code[0]
-                                                ? res->decline_code
-                                                : res->reason);
-    ctx->params[8] = ngx_http_payments_num(r->pool, (int64_t) status);
-    ctx->params[9] = ngx_http_payments_seal(r->pool, ctx->pmcf,
-                                            NGX_HTTP_PAYMENTS_SEALED_RESPONSE,
-                                            (char *) ctx->merchant.data,
-                                            ctx->idem_key, body);
-    free(body);
-
-    if ((ref && (ctx->params[5] == NULL || ctx->params[6] == NULL))
-        || ctx->params[8] == NULL || ctx->params[9] == NULL
-        || (res->outcome != PAY_CHARGE_ACCEPTED && ctx->params[7] == NULL))
-    {
-        ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
-        return;
-    }
-
-    if (ngx_http_payments_query(ctx,
-                                "SELECT response_status, response_body FROM "
-                                "pay_charge_finish($1, $2, $3, $4, $5, $6, "
-                                "$7, $8, $9, $10)",
-                                10, ngx_http_payments_finish_done)
-        != NGX_OK)
-    {
-        ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
-    }
-}
-
-
-/*
  * The card's issuer wants the shopper for an off-session charge: nothing
  * was taken.  The checkout stays open: a hosted session at the same PSP,
  * for the saved method's customer, is made under the Idempotency-Key
@@ -933,69 +807,4 @@ ngx_http_payments_authenticate_done(ngx_http_payments_ctx_t *ctx,
     }
 
     ngx_http_payments_psp_unsure(ctx, f, res->key_in_use);
-}
-
-
-static void
-ngx_http_payments_authenticate_finish(ngx_http_payments_ctx_t *ctx,
-    pay_psp_result_t *res, int64_t expires_at, char *body)
-{
-    pay_psp_charge_result_t  *charge = ctx->charge_res;
-    ngx_http_request_t       *r = ctx->request;
-
-    if (body == NULL) {
-        ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
-        return;
-    }
-
-    ctx->params[0] = (char *) ctx->merchant.data;
-    ctx->params[1] = ctx->idem_key;
-    ctx->params[2] = ctx->lease;
-    ctx->params[3] = ctx->co.checkout_id;
-    /* the session's token and URL sealed, as a registration's */
-    ctx->params[4] = ngx_http_payments_seal(r->pool, ctx->pmcf,
-                                            NGX_HTTP_PAYMENTS_SEALED_TOKEN,
-                                            (char *) ctx->merchant.data,
-                                            ctx->co.checkout_id, res->token);
-    ctx->params[5] = ngx_http_payments_seal(r->pool, ctx->pmcf,
-                                            NGX_HTTP_PAYMENTS_SEALED_URL,
-                                            (char *) ctx->merchant.data,
-                                            ctx->co.checkout_id, res->url);
-    ctx->params[6] = ngx_http_payments_num(r->pool, expires_at);
-    ctx->params[7] = ngx_http_payments_strdup(r->pool,
-                                              charge->decline_code[0]
-                                              ? charge->decline_code
-                                              : charge->reason[0]
-                                              ? charge->reason
-                                              : "authentication_required");
-    ctx->params[8] = "202";
-    ctx->params[9] = ngx_http_payments_seal(r->pool, ctx->pmcf,
-                                            NGX_HTTP_PAYMENTS_SEALED_RESPONSE,
-                                            (char *) ctx->merchant.data,
-                                            ctx->idem_key, body);
-    ctx->params[10] = ctx->pmcf->keyring
-                      ? ngx_http_payments_token_index(r->pool, ctx->pmcf,
-                                                      &ctx->psp->name,
-                                                      res->token)
-                      : NULL;
-    free(body);
-
-    if (ctx->params[4] == NULL || ctx->params[5] == NULL
-        || ctx->params[6] == NULL || ctx->params[7] == NULL
-        || ctx->params[9] == NULL
-        || (ctx->pmcf->keyring && ctx->params[10] == NULL))
-    {
-        ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
-        return;
-    }
-
-    if (ngx_http_payments_query(ctx,
-                                "SELECT response_status, response_body FROM "
-                                "pay_charge_authenticate($1, $2, $3, $4, $5, "
-                                "$6, $7, $8, $9, $10, $11)",
-                                11, ngx_http_payments_finish_done)
-        != NGX_OK)
-    {
-        ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
-    }
 }
