@@ -796,7 +796,9 @@ extern ngx_module_t  ngx_http_payments_module;
  *                  nginx -t's checks of the servers: who may read
  *                  /metrics, the TLS listeners and settings of those that
  *                  serve payments.  Only _module.c calls them.
- *   _psp_conf.c    payments_psp and the PSP list (find_psp).
+ *   _psp_conf.c    payments_psp and the PSP list (find_psp);
+ *                  _psp_params.c, below it, the parameters that differ
+ *                  by dialect.
  *   _risk_conf.c   payments_risk and payments_admin_key (the check itself
  *                  is _risk.c).
  *   _shard_conf.c  payments_shard, payments_shard_directory and the
@@ -867,7 +869,8 @@ extern ngx_module_t  ngx_http_payments_module;
  *   _pg_prepare.c        -> -
  *   _pg_socket.c         -> -
  *   _psp_call.c          -> _breaker.c _metrics.c
- *   _psp_conf.c          -> _curl.c _util.c
+ *   _psp_conf.c          -> _curl.c _psp_params.c _util.c
+ *   _psp_params.c        -> -
  *   _read.c              -> _limit_failures.c _pg.c _psp_conf.c _response.c
  *   _read.c              -> _shard.c _util.c
  *   _readyz.c            -> _pg.c _pg_health.c _response.c
@@ -1272,6 +1275,13 @@ ngx_uint_t ngx_http_payments_breaker_tls_first(ngx_http_payments_psp_t *psp,
  * NGX_DECLINED when it is not one (the caller says so), NGX_ERROR */
 ngx_int_t ngx_http_payments_pin_add(ngx_conf_t *cf, char **pins,
     ngx_str_t *v);
+/* _psp_params.c, for _psp_conf.c: the parameters given (PAY_PSP_P_* bits)
+ * checked against psp's dialect, its webhook secrets decoded and keys'
+ * kids checked (NGX_CONF_OK, or NGX_CONF_ERROR logged); the dialects'
+ * names, "stripe|adyen|generic", for messages */
+char *ngx_http_payments_psp_params(ngx_conf_t *cf,
+    ngx_http_payments_psp_t *psp, unsigned given);
+const char *ngx_http_payments_dialect_names(ngx_conf_t *cf);
 
 
 /* _shard_conf.c: payments_shard, payments_shard_directory, the checks of
