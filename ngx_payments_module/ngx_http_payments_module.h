@@ -799,6 +799,8 @@ extern ngx_module_t  ngx_http_payments_module;
  *   _psp_conf.c    payments_psp and the PSP list (find_psp);
  *                  _psp_params.c, below it, the parameters that differ
  *                  by dialect.
+ *   _pages_conf.c  payments_public_origin and payments_html (the links'
+ *                  origin, the pages' script and style).
  *   _risk_conf.c   payments_risk and payments_admin_key (the check itself
  *                  is _risk.c).
  *   _shard_conf.c  payments_shard, payments_shard_directory and the
@@ -852,9 +854,9 @@ extern ngx_module_t  ngx_http_payments_module;
  *   _metrics_page.c      -> _shard.c _util.c
  *   _module.c            -> _auth.c _breaker.c _curl.c _housekeeping.c
  *   _module.c            -> _keys_conf.c _metrics.c _metrics_guard.c _notify.c
- *   _module.c            -> _notify_conf.c _pg.c _psp_conf.c _response.c
- *   _module.c            -> _risk_conf.c _route.c _router.c _shard.c
- *   _module.c            -> _shard_conf.c _sweeper.c _sweeper_conf.c
+ *   _module.c            -> _notify_conf.c _pages_conf.c _pg.c _psp_conf.c
+ *   _module.c            -> _response.c _risk_conf.c _route.c _router.c
+ *   _module.c            -> _shard.c _shard_conf.c _sweeper.c _sweeper_conf.c
  *   _module.c            -> _tls_guard.c _util.c
  *   _money.c             -> _money_call.c _pg.c _psp_conf.c _response.c
  *   _money.c             -> _util.c
@@ -864,6 +866,7 @@ extern ngx_module_t  ngx_http_payments_module;
  *   _notify_api.c        -> _pg.c _response.c _util.c
  *   _notify_conf.c       -> _curl.c _util.c
  *   _notify_gauges.c     -> _metrics.c _pg.c
+ *   _pages_conf.c        -> _util.c
  *   _pg.c                -> _metrics.c _pg_health.c _pg_prepare.c _pg_socket.c
  *   _pg_health.c         -> _metrics.c
  *   _pg_prepare.c        -> -
@@ -1082,6 +1085,12 @@ ngx_int_t ngx_http_payments_token_keys(ngx_pool_t *pool,
 
 /* _psp_conf.c */
 char *ngx_http_payments_psp(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+/* _pages_conf.c, for _module.c's directive table: payments_public_origin
+ * (the links' origin) and payments_html (the pages' script and style) */
+char *ngx_http_payments_public_origin(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_payments_html(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 /* the key directives and the key ring's reload rule (_keys_conf.c):
  * reading() when a configuration starts, running() once it runs */
