@@ -8,7 +8,8 @@
  * could not be reached or its answer stayed unsure (resumable under the
  * same key), or abandoned when the PSP refused our credentials and can
  * hold nothing of it.  Below _register_psp.c, which calls it;
- * calls only the leaves.
+ * calls the leaves and the limits' hooks (an amount limit's reservation
+ * given back when a charge is refused or a claim abandoned).
  */
 
 
