@@ -8877,6 +8877,8 @@ $$;
 CREATE FUNCTION public.pay_sweeper_due(p_owner text, p_psps text[], p_payment_psps text[], p_open_psps text[], p_after integer, p_every integer, p_grace integer, p_limit integer) RETURNS TABLE(merchant_id text, checkout_id text, psp text, psp_token text, nonce text, expires_epoch bigint, age_seconds bigint, session_result text, payment boolean, setup boolean, failed boolean)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
+    SET enable_seqscan TO 'off'
+    SET enable_bitmapscan TO 'off'
     AS $$
 #variable_conflict use_column
 DECLARE
@@ -8893,8 +8895,12 @@ DECLARE
                (s.last_at < now() - make_interval(secs => p_every)
                 AND k.askable) AS again
           FROM checkouts c
-          LEFT JOIN checkout_sweeps s
-            ON s.merchant_id = c.merchant_id AND s.checkout_id = c.checkout_id
+          -- by its key, row by row (LATERAL, LIMIT: never a join that
+          -- reads every open session and sorts them again)
+          LEFT JOIN LATERAL (
+               SELECT s.last_at FROM checkout_sweeps s
+                WHERE s.merchant_id = c.merchant_id AND s.checkout_id = c.checkout_id
+                LIMIT 1) s ON true
           -- one this sweeper asks about: of its PSPs, with a session's
           -- token, or an off-session charge's payment id where the PSP can
           -- look a payment up
@@ -9352,6 +9358,8 @@ $$;
 CREATE FUNCTION public.pay_sweeper_methods_unsaved(p_owner text, p_psps text[], p_alert_after integer, p_limit integer) RETURNS TABLE(merchant_id text, checkout_id text, psp text, age_seconds bigint, last_answer text, unsaved bigint, oldest_seconds bigint)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
+    SET enable_seqscan TO 'off'
+    SET enable_bitmapscan TO 'off'
     AS $$
 #variable_conflict use_column
 DECLARE
@@ -9462,6 +9470,8 @@ $$;
 CREATE FUNCTION public.pay_sweeper_overdue(p_owner text, p_psps text[], p_alert_after integer, p_limit integer) RETURNS TABLE(merchant_id text, checkout_id text, psp text, age_seconds bigint, last_answer text, unresolved bigint, oldest_seconds bigint)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
+    SET enable_seqscan TO 'off'
+    SET enable_bitmapscan TO 'off'
     AS $$
 #variable_conflict use_column
 DECLARE
@@ -9480,8 +9490,11 @@ DECLARE
         SELECT c.merchant_id, c.checkout_id, c.created_at,
                (s.alerted_at IS NULL) AS fresh
           FROM checkouts c
-          LEFT JOIN checkout_sweeps s
-            ON s.merchant_id = c.merchant_id AND s.checkout_id = c.checkout_id
+          -- by its key, row by row (as pay_sweeper_due's walk)
+          LEFT JOIN LATERAL (
+               SELECT s.alerted_at FROM checkout_sweeps s
+                WHERE s.merchant_id = c.merchant_id AND s.checkout_id = c.checkout_id
+                LIMIT 1) s ON true
          WHERE c.status = 'EXECUTING'
            AND c.created_at >= p_from
            AND c.created_at < p_until

@@ -15,11 +15,29 @@
 -- quarter of its batch (at least one, of a batch of two or more) to the
 -- sessions asked about p_every ago or more, in turn, so that however busy
 -- the shard a session still open is asked about again.
+-- Its walks are the index's whatever the costs say: with sequential and
+-- bitmap scans off for the call, the planner has no plan that reads every
+-- open session.  Left to the costs, where index fetches look dear (rows
+-- scattered over pages not all-visible) it chose a scan and a sort of the
+-- whole table for each walk, cursors or not, and kept them for the
+-- connection: with random_page_cost 40 a round of 50 read every row of
+-- checkouts on a scratch cluster, both walks' (100,494 rows of 50,222; test
+-- solo_sweeper::a_round_reads_about_its_batch_whatever_the_costs).  A
+-- walk reads checkout_sweeps by its key row by row (LATERAL): planned for
+-- all its rows (cursor_tuple_fraction 1), a join with it read every open
+-- session and sorted them again, scans off or not.  Its other statements
+-- read by keys (sweeper_lease, checkout_sweeps, checkouts_pkey) or a
+-- partial index (failed_open_sessions); sweeper_late, a few rows, is
+-- scanned as before (no index serves its order); a round that walks to
+-- the end reads every candidate through checkouts_executing_since, not
+-- the whole table.
 CREATE OR REPLACE FUNCTION pay_sweeper_due(p_owner text, p_psps text[], p_payment_psps text[], p_open_psps text[], p_after integer, p_every integer, p_grace integer, p_limit integer)
  RETURNS TABLE(merchant_id text, checkout_id text, psp text, psp_token text, nonce text, expires_epoch bigint, age_seconds bigint, session_result text, payment boolean, setup boolean, failed boolean)
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'public', 'pg_temp'
+ SET enable_seqscan TO 'off'
+ SET enable_bitmapscan TO 'off'
 AS $function$
 #variable_conflict use_column
 DECLARE
@@ -36,8 +54,12 @@ DECLARE
                (s.last_at < now() - make_interval(secs => p_every)
                 AND k.askable) AS again
           FROM checkouts c
-          LEFT JOIN checkout_sweeps s
-            ON s.merchant_id = c.merchant_id AND s.checkout_id = c.checkout_id
+          -- by its key, row by row (LATERAL, LIMIT: never a join that
+          -- reads every open session and sorts them again)
+          LEFT JOIN LATERAL (
+               SELECT s.last_at FROM checkout_sweeps s
+                WHERE s.merchant_id = c.merchant_id AND s.checkout_id = c.checkout_id
+                LIMIT 1) s ON true
           -- one this sweeper asks about: of its PSPs, with a session's
           -- token, or an off-session charge's payment id where the PSP can
           -- look a payment up

@@ -1483,13 +1483,46 @@ reads_late_session(const merchant_t *m)
 }
 
 
-Test(solo_sweeper, a_round_reads_about_its_batch_however_many_sessions_are_open,
-     .description = "with more never asked than a round's batch, the round "
-                    "finds them through the executing checkouts' index in "
-                    "its order: 20,000 open sessions, a batch of 50, and the "
-                    "round reads far fewer than 20,000 rows of checkouts "
-                    "(a round that read them all took "
-                    "210-350 ms at 300,000; bench/sweeper_due.sh)")
+/* The reads tests' planner settings: cost NULL (the default costs), or a
+ * statement that sets costs for their transaction, made before the
+ * function's first call (a PL/pgSQL plan is kept for the connection). */
+static void
+reads_cost(const char *cost)
+{
+    if (cost != NULL) {
+        db_exec(cost, 0, NULL);
+    }
+}
+
+
+/* Where the open sessions land in the free space of a much-updated table,
+ * scattered over pages not all-visible, each index fetch looks dear and a
+ * sequential scan and sort of every open session looks cheaper to the
+ * planner: a random_page_cost of 40 stands for it.  The walks are cursors,
+ * planned for their first tenth (cursor_tuple_fraction): on a scratch
+ * cluster that did not save them (pay_sweeper_overdue read every row of
+ * the table), but on this suite's tables it did, and the tests passed
+ * against the functions that read everything; planned for all their rows
+ * (1: a count walks 10,000, not a tenth), they fail whatever the table. */
+static const char  whatever_the_costs[] =
+    "SELECT set_config('random_page_cost', '40', true),"
+    " set_config('cursor_tuple_fraction', '1', true)";
+
+
+/* what cost names, for an assertion's message */
+static const char *
+reads_cost_name(const char *cost)
+{
+    return cost != NULL ? "random_page_cost 40, cursor_tuple_fraction 1"
+                        : "default costs";
+}
+
+
+/* with more never asked than a round's batch, a round of 50 over 20,000
+ * open sessions reads far fewer than 20,000 rows of checkouts (cost:
+ * reads_cost) */
+static void
+round_reads_about_its_batch(const char *cost)
 {
     long         read;
     char        *got;
@@ -1498,6 +1531,7 @@ Test(solo_sweeper, a_round_reads_about_its_batch_however_many_sessions_are_open,
     merchant_new(&m);
 
     reads_begin(&m);
+    reads_cost(cost);
 
     read = db_rows_read("checkouts");
     got = db_scalar("SELECT count(*) || ' ' || min(checkout_id) || ' '"
@@ -1507,9 +1541,32 @@ Test(solo_sweeper, a_round_reads_about_its_batch_however_many_sessions_are_open,
     read = db_rows_read("checkouts") - read;
 
     cr_assert_str_eq(got, "50 co_1 true", "the oldest 50, never asked");
-    cr_assert_lt(read, 1000, "the round read %ld rows", read);
+    cr_assert_lt(read, 1000, "the round read %ld rows (%s)", read,
+                 reads_cost_name(cost));
 
     db_exec("ROLLBACK", 0, NULL);
+}
+
+
+Test(solo_sweeper, a_round_reads_about_its_batch_however_many_sessions_are_open,
+     .description = "with more never asked than a round's batch, the round "
+                    "finds them through the executing checkouts' index in "
+                    "its order: 20,000 open sessions, a batch of 50, and the "
+                    "round reads far fewer than 20,000 rows of checkouts "
+                    "(a round that read them all took "
+                    "210-350 ms at 300,000; bench/sweeper_due.sh)")
+{
+    round_reads_about_its_batch(NULL);
+}
+
+
+Test(solo_sweeper, a_round_reads_about_its_batch_whatever_the_costs,
+     .description = "the round above with a random_page_cost of 40 and its "
+                    "walk planned for all its rows (whatever_the_costs): "
+                    "still the index's walk, not a scan and sort of every "
+                    "open session")
+{
+    round_reads_about_its_batch(whatever_the_costs);
 }
 
 
@@ -1569,6 +1626,35 @@ Test(solo_sweeper, a_round_goes_on_where_the_last_stopped,
 }
 
 
+/* 19,000 of 20,000 open sessions asked about already, the walk's record
+ * behind them all: a round walks 10,000, the next goes on to the never
+ * asked; neither reads all 20,000 (cost: reads_cost) */
+static void
+round_walks_at_most_ten_thousand(const char *cost)
+{
+    long         read;
+    merchant_t   m;
+    const char  *p[1];
+    const char  *costs = reads_cost_name(cost);
+
+    merchant_new(&m);
+    p[0] = m.id;
+
+    reads_begin(&m);
+    reads_cost(cost);
+    db_exec("INSERT INTO checkout_sweeps (merchant_id, checkout_id, attempts,"
+            " last_at) SELECT $1, 'co_' || g, 1, now()"
+            " FROM generate_series(1, 19000) g", 1, p);
+
+    cr_assert_str_eq(reads_round("50", &read), "0 - -");
+    cr_assert_leq(read, 10100, "the round read %ld rows (%s)", read, costs);
+    cr_assert_str_eq(reads_round("50", &read), "50 19001 19050");
+    cr_assert_leq(read, 10100, "the next read %ld rows (%s)", read, costs);
+
+    db_exec("ROLLBACK", 0, NULL);
+}
+
+
 Test(solo_sweeper, a_round_walks_at_most_ten_thousand_open_sessions,
      .description = "19,000 of 20,000 open sessions asked about already, and "
                     "the walk's record behind them all (as the oldest open "
@@ -1577,24 +1663,17 @@ Test(solo_sweeper, a_round_walks_at_most_ten_thousand_open_sessions,
                     "next goes on from there to the never asked; neither "
                     "reads all 20,000")
 {
-    long         read;
-    merchant_t   m;
-    const char  *p[1];
+    round_walks_at_most_ten_thousand(NULL);
+}
 
-    merchant_new(&m);
-    p[0] = m.id;
 
-    reads_begin(&m);
-    db_exec("INSERT INTO checkout_sweeps (merchant_id, checkout_id, attempts,"
-            " last_at) SELECT $1, 'co_' || g, 1, now()"
-            " FROM generate_series(1, 19000) g", 1, p);
-
-    cr_assert_str_eq(reads_round("50", &read), "0 - -");
-    cr_assert_leq(read, 10100, "the round read %ld rows", read);
-    cr_assert_str_eq(reads_round("50", &read), "50 19001 19050");
-    cr_assert_leq(read, 10100, "the round read %ld rows", read);
-
-    db_exec("ROLLBACK", 0, NULL);
+Test(solo_sweeper, a_round_walks_at_most_ten_thousand_whatever_the_costs,
+     .description = "the rounds above with a random_page_cost of 40 and "
+                    "their walks planned for all their rows "
+                    "(whatever_the_costs): each still "
+                    "walks the index, 10,000 at most")
+{
+    round_walks_at_most_ten_thousand(whatever_the_costs);
 }
 
 
@@ -1729,12 +1808,10 @@ Test(solo_sweeper, a_busy_round_keeps_room_for_the_failed_sessions_it_asks_about
 }
 
 
-Test(solo_sweeper, the_unresolved_count_reads_at_most_ten_thousand_checkouts,
-     .description = "payments_checkouts_unresolved counts up to 10,000: "
-                    "20,000 checkouts EXECUTING past alert= (sessions that "
-                    "live up to a day), and a round's count reads far fewer "
-                    "than 20,000 rows of checkouts (a count of a "
-                    "million took 0.7-2.1 s; bench/executing_gauge.sh)")
+/* 20,000 checkouts EXECUTING past alert=: a round's count reads far fewer
+ * than 20,000 rows of checkouts (cost: reads_cost) */
+static void
+unresolved_count_reads_at_most_ten_thousand(const char *cost)
 {
     long         read;
     char        *got;
@@ -1744,6 +1821,7 @@ Test(solo_sweeper, the_unresolved_count_reads_at_most_ten_thousand_checkouts,
 
     db_exec("BEGIN", 0, NULL);
     open_sessions(&m, "mock_sweep_overdue");
+    reads_cost(cost);
 
     /* not the lease's owner: the count and the oldest age only */
     read = db_rows_read("checkouts");
@@ -1752,7 +1830,64 @@ Test(solo_sweeper, the_unresolved_count_reads_at_most_ten_thousand_checkouts,
                     " '{mock_sweep_overdue}', 3600, 100)", 0, NULL);
     read = db_rows_read("checkouts") - read;
 
-    cr_assert_lt(read, 20000, "the count read %ld rows", read);
+    cr_assert_lt(read, 20000, "the count read %ld rows (%s)", read,
+                 reads_cost_name(cost));
+    cr_assert_str_eq(got, "10000 true");
+
+    db_exec("ROLLBACK", 0, NULL);
+}
+
+
+Test(solo_sweeper, the_unresolved_count_reads_at_most_ten_thousand_checkouts,
+     .description = "payments_checkouts_unresolved counts up to 10,000: "
+                    "20,000 checkouts EXECUTING past alert= (sessions that "
+                    "live up to a day), and a round's count reads far fewer "
+                    "than 20,000 rows of checkouts (a count of a "
+                    "million took 0.7-2.1 s; bench/executing_gauge.sh)")
+{
+    unresolved_count_reads_at_most_ten_thousand(NULL);
+}
+
+
+Test(solo_sweeper, the_unresolved_count_reads_at_most_ten_thousand_whatever_the_costs,
+     .description = "the count above with a random_page_cost of 40 and its "
+                    "walk planned for all its rows (whatever_the_costs): "
+                    "still the index's walk, stopped at 10,000, not a scan "
+                    "and sort of every open session")
+{
+    unresolved_count_reads_at_most_ten_thousand(whatever_the_costs);
+}
+
+
+/* 20,000 paid checkouts whose saved method is not recorded past alert=:
+ * a round's count reads far fewer than 20,000 rows of checkouts (cost:
+ * reads_cost) */
+static void
+unsaved_count_reads_at_most_ten_thousand(const char *cost)
+{
+    long         read;
+    char        *got;
+    merchant_t   m;
+
+    merchant_new(&m);
+
+    db_exec("BEGIN", 0, NULL);
+    open_sessions(&m, "mock_sweep_unsaved");
+    db_exec("UPDATE checkouts SET save_method = '{\"usage\": \"off_session\"}',"
+            " status = 'SUCCESS' WHERE merchant_id = $1", 1,
+            (const char *[]) { m.id });
+    db_exec("ANALYZE checkouts", 0, NULL);
+    reads_cost(cost);
+
+    /* not the lease's owner: the count and the oldest age only */
+    read = db_rows_read("checkouts");
+    got = db_scalar("SELECT unsaved || ' ' || (oldest_seconds >= 7190)"
+                    " FROM pay_sweeper_methods_unsaved('not-the-owner',"
+                    " '{mock_sweep_unsaved}', 3600, 100)", 0, NULL);
+    read = db_rows_read("checkouts") - read;
+
+    cr_assert_lt(read, 20000, "the count read %ld rows (%s)", read,
+                 reads_cost_name(cost));
     cr_assert_str_eq(got, "10000 true");
 
     db_exec("ROLLBACK", 0, NULL);
@@ -1767,30 +1902,16 @@ Test(solo_sweeper, the_unsaved_methods_count_reads_at_most_ten_thousand_checkout
                     "grow), and a round's count reads far fewer than "
                     "20,000 rows of checkouts")
 {
-    long         read;
-    char        *got;
-    merchant_t   m;
+    unsaved_count_reads_at_most_ten_thousand(NULL);
+}
 
-    merchant_new(&m);
 
-    db_exec("BEGIN", 0, NULL);
-    open_sessions(&m, "mock_sweep_unsaved");
-    db_exec("UPDATE checkouts SET save_method = '{\"usage\": \"off_session\"}',"
-            " status = 'SUCCESS' WHERE merchant_id = $1", 1,
-            (const char *[]) { m.id });
-    db_exec("ANALYZE checkouts", 0, NULL);
-
-    /* not the lease's owner: the count and the oldest age only */
-    read = db_rows_read("checkouts");
-    got = db_scalar("SELECT unsaved || ' ' || (oldest_seconds >= 7190)"
-                    " FROM pay_sweeper_methods_unsaved('not-the-owner',"
-                    " '{mock_sweep_unsaved}', 3600, 100)", 0, NULL);
-    read = db_rows_read("checkouts") - read;
-
-    cr_assert_lt(read, 20000, "the count read %ld rows", read);
-    cr_assert_str_eq(got, "10000 true");
-
-    db_exec("ROLLBACK", 0, NULL);
+Test(solo_sweeper, the_unsaved_methods_count_reads_at_most_ten_thousand_whatever_the_costs,
+     .description = "the count above with a random_page_cost of 40 and its "
+                    "walks planned for all their rows (whatever_the_costs): "
+                    "still the indexes' walks, stopped at 10,000")
+{
+    unsaved_count_reads_at_most_ten_thousand(whatever_the_costs);
 }
 
 
