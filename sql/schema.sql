@@ -7227,6 +7227,8 @@ $$;
 CREATE FUNCTION public.pay_notify_stats() RETURNS TABLE(pending bigint, oldest_pending_seconds bigint, failed bigint, endpoints_disabled bigint)
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
+    SET enable_seqscan TO 'off'
+    SET enable_bitmapscan TO 'off'
     AS $$
 BEGIN
     RETURN QUERY
