@@ -1915,6 +1915,60 @@ Test(solo_sweeper, the_unsaved_methods_count_reads_at_most_ten_thousand_whatever
 }
 
 
+/* A methods round over 20,000 checkouts, 5,000 of them paid with their
+ * saved method not recorded: the round asks about its batch of those and
+ * reads about the 5,000 (it orders them by when each was asked), not
+ * every checkout (cost: reads_cost) */
+static void
+methods_round_reads_about_the_unsaved(const char *cost)
+{
+    long         read;
+    char        *got;
+    merchant_t   m;
+
+    merchant_new(&m);
+
+    reads_begin(&m);
+    db_exec("UPDATE checkouts SET save_method = '{\"usage\": \"off_session\"}',"
+            " status = 'SUCCESS' WHERE merchant_id = $1"
+            " AND checkout_id IN (SELECT 'co_' || g"
+            " FROM generate_series(1, 5000) g)", 1, (const char *[]) { m.id });
+    db_exec("ANALYZE checkouts", 0, NULL);
+    reads_cost(cost);
+
+    read = db_rows_read("checkouts");
+    got = db_scalar("SELECT count(*) FROM pay_sweeper_methods_due("
+                    "'reads-test', '{mock_sweep_reads}', 60, 30, 50)", 0,
+                    NULL);
+    read = db_rows_read("checkouts") - read;
+
+    cr_assert_str_eq(got, "50");
+    cr_assert_lt(read, 10000, "the round read %ld rows (%s)", read,
+                 reads_cost_name(cost));
+
+    db_exec("ROLLBACK", 0, NULL);
+}
+
+
+Test(solo_sweeper, a_methods_round_reads_about_the_unsaved,
+     .description = "pay_sweeper_methods_due over 20,000 checkouts, "
+                    "5,000 of them paid without their method recorded: a "
+                    "round of 50 reads about the 5,000, through the "
+                    "unsaved methods' indexes, not every checkout")
+{
+    methods_round_reads_about_the_unsaved(NULL);
+}
+
+
+Test(solo_sweeper, a_methods_round_reads_about_the_unsaved_whatever_the_costs,
+     .description = "the round above with a random_page_cost of 40 and its "
+                    "plan made for all its rows (whatever_the_costs): "
+                    "still the indexes, not a scan of every checkout")
+{
+    methods_round_reads_about_the_unsaved(whatever_the_costs);
+}
+
+
 /* Three alert rounds of q (its batch $1; it answers how many it alerted,
  * the first and last co_<n>, and its count) over the reads tests' 20,000
  * checkouts past alert=: two of 9,500 alert the oldest 19,000, then one of
