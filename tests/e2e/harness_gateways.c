@@ -3,6 +3,7 @@
  * What it offers: harness_gateways.h.
  */
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -248,6 +249,7 @@ gateway_start_env(gateway_t *gw, const char *name, int workers,
     cr_assert(gw->pid > 1, "nginx.pid: %s", pid);
 
     gw->origin = str_printf("https://127.0.0.1:%ld", port);
+    gw->sweeps = strstr(http_conf, "payments_sweeper on") != NULL;
 }
 
 
@@ -328,6 +330,52 @@ gateway_reload(const gateway_t *gw, const char *from, const char *to)
 }
 
 
+/*
+ * The sweeper lease of the gateway whose master was pid, given back on
+ * every shard (until = now(), as pay_sweeper_lease lets the next owner
+ * take a lease that has run out): only a lease whose owner is that master
+ * (host:pid:instance id, the host as the module writes it), and nothing
+ * asserted: a database that is down leaves the lease to run out.
+ */
+static void
+gateway_lease_back(pid_t pid)
+{
+    int          i;
+    char         host[256], *owner;
+    size_t       k;
+    PGconn      *c;
+    PGresult    *res;
+    const char  *keys[] = { "dbname", "connect_timeout", NULL };
+    const char  *vals[] = { NULL, "2", NULL };
+
+    if (gethostname(host, sizeof(host)) != 0) {
+        return;
+    }
+
+    host[sizeof(host) - 1] = '\0';
+    for (k = 0; host[k]; k++) {
+        host[k] = (char) tolower((unsigned char) host[k]);
+    }
+
+    owner = str_printf("%s:%ld:%%", host, (long) pid);
+
+    for (i = 0; i < shards_n(); i++) {
+        vals[0] = shard_conninfo(shard_name(i));
+        c = PQconnectdbParams(keys, vals, 1);
+
+        if (PQstatus(c) == CONNECTION_OK) {
+            res = PQexecParams(c, "UPDATE sweeper_lease SET until = now()"
+                                  " WHERE owner LIKE $1 AND until > now()",
+                               1, NULL, (const char *[]) { owner }, NULL,
+                               NULL, 0);
+            PQclear(res);
+        }
+
+        PQfinish(c);
+    }
+}
+
+
 void
 gateway_stop(gateway_t *gw)
 {
@@ -341,6 +389,11 @@ gateway_stop(gateway_t *gw)
 
     for (i = 0; i < 100 && kill(gw->pid, 0) == 0; i++) {
         msleep(100);
+    }
+
+    /* its workers have exited with it: nothing renews the lease now */
+    if (gw->sweeps && kill(gw->pid, 0) != 0) {
+        gateway_lease_back(gw->pid);
     }
 
     gw->pid = 0;

@@ -39,6 +39,7 @@ typedef struct {
     char   *error_log;
     char   *dir;            /* RUN/<name>-<pid>: nginx.conf, nginx.pid */
     int     workers;
+    int     sweeps;         /* started with "payments_sweeper on" */
 } gateway_t;
 
 void     gateway_start(gateway_t *gw, const char *name, int workers,
@@ -55,7 +56,11 @@ void     gateway_start_env(gateway_t *gw, const char *name, int workers,
  * refuses, an [emerg] in its log, fails the test).  The old workers may
  * still be finishing what they had in flight. */
 void     gateway_reload(const gateway_t *gw, const char *from, const char *to);
-/* SIGTERM, then waits up to 10 s; a no-op when not started */
+/* SIGTERM, then waits up to 10 s; a no-op when not started.  A gateway
+ * started with "payments_sweeper on" that has exited gives back the
+ * sweeper lease it held (the module keeps it until it runs out, 3 x
+ * interval + 2 s, and the next test's sweeper would wait for that); a test
+ * of the lease running out kills its gateway (gateway_kill) instead. */
 void     gateway_stop(gateway_t *gw);
 /* SIGKILL of the master and its workers: a gateway that dies */
 void     gateway_kill(gateway_t *gw);
