@@ -59,6 +59,7 @@
 #define CH_UNPAID     3         /* left open: the sweeper must alert them */
 #define CH_ALERT_S    4
 #define CH_ALERT_STR  "4"
+#define CH_QUIET_MS   2000      /* ch_settle's least wait after the money */
 
 
 typedef struct {
@@ -374,12 +375,65 @@ ch_status(const chaos_t *c, size_t i)
 }
 
 
-/* Waits for every paid checkout to be SUCCESS and for the unpaid ones to
- * be past their alert age (the sweeper's rounds), at most seconds. */
+static long ch_count(const char *sql, const char *id);
+
+
+/* What the scenario still has to come once its paid checkouts are
+ * SUCCESS: each checkout still EXECUTING and not alerted yet (the
+ * sweeper alerts it past alert=), and each copy of a webhook the mock
+ * scheduled for its sessions and has not delivered (a duplicate or a late
+ * one could still move the books after ch_check looked).  0: nothing. */
+
+static long
+ch_to_come(const chaos_t *c)
+{
+    long     n;
+    size_t   i, k;
+    json_t  *ev;
+    resp_t  *r;
+
+    n = ch_count("SELECT count(*) FROM checkouts c"
+                 "  LEFT JOIN checkout_sweeps s"
+                 "         USING (merchant_id, checkout_id)"
+                 " WHERE c.merchant_id = $1 AND c.status = 'EXECUTING'"
+                 "   AND s.alerted_at IS NULL", c->m.id);
+
+    for (i = 0; n == 0 && i < c->n; i++) {
+        if (c->co[i].token == NULL) {
+            continue;
+        }
+
+        r = http_get(mock_url(str_printf("/_control/webhooks?session=%s",
+                                         url_escape(c->co[i].token))));
+        if (r->status != 200) {
+            n++;
+        }
+
+        json_array_foreach(r->status == 200
+                           ? json_object_get(resp_json(r), "events") : NULL,
+                           k, ev)
+        {
+            n += !json_is_true(json_object_get(ev, "delivered"));
+        }
+
+        resp_free(r);
+    }
+
+    return n;
+}
+
+
+/* Waits for every paid checkout to be SUCCESS, at most seconds; then for
+ * the unpaid ones to be alerted past their alert age (the sweeper's
+ * rounds) and every webhook delivered, at most CH_ALERT_S + 2 s (by then
+ * each open one is past its alert age: ch_check's "alerted") and at least
+ * CH_QUIET_MS (a look-up the sweeper sent before the money came is
+ * answered, its PSPs' timeout=1s, and applied). */
 
 static void
 ch_settle(chaos_t *c, int seconds)
 {
+    long    from;
     size_t  i, waiting;
     char   *s;
     time_t  end;
@@ -405,7 +459,12 @@ ch_settle(chaos_t *c, int seconds)
     } while (time(NULL) < end);
 
     /* the open ones: asked about, then alerted past alert= */
-    msleep((CH_ALERT_S + 2) * 1000);
+    from = ms_now();
+    msleep(CH_QUIET_MS);
+
+    while (ch_to_come(c) > 0 && ms_now() - from < (CH_ALERT_S + 2) * 1000) {
+        msleep(200);
+    }
 }
 
 
