@@ -92,7 +92,7 @@ fi
 # suite not listed counts 15.
 solo_weight() {
     case $1 in
-        solo_chaos) echo 240 ;;
+        solo_chaos) echo 175 ;;
         solo_money_invariants) echo 190 ;;
         solo_books_swept) echo 170 ;;
         solo_notify) echo 105 ;;
