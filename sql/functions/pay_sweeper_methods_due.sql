@@ -12,12 +12,13 @@
 -- Sequential and bitmap scans are off for the call: left to the costs,
 -- where index fetches look dear (rows scattered over pages not
 -- all-visible), the planner chose a scan of the whole table, 20,050 rows
--- read for 5,000 unsaved in the e2e suite with random_page_cost 40 (test
--- solo_sweeper::a_methods_round_reads_about_the_unsaved_whatever_the_costs).
+-- read for 5,000 unsaved in the e2e suite with random_page_cost 40 and
+-- cursor_tuple_fraction 1 (the transaction of test
+-- solo_sweeper::a_methods_round_reads_about_the_unsaved, at those costs).
 -- Not a guarantee against every plan: on a scratch cluster whose 20,000
 -- checkouts were all one merchant's, with the same costs, it walked that
 -- merchant's list index (checkouts_list) whole instead of the unsaved
--- methods' indexes.
+-- methods' indexes, so no test holds it to those costs.
 CREATE OR REPLACE FUNCTION pay_sweeper_methods_due(p_owner text, p_psps text[], p_after integer, p_every integer, p_limit integer)
  RETURNS TABLE(merchant_id text, checkout_id text, psp text, psp_token text, nonce text, age_seconds bigint, session_result text, setup boolean)
  LANGUAGE plpgsql

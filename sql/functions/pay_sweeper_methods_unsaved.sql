@@ -15,13 +15,14 @@
 -- the only index whose entries can be: it leaves the alerted out (a
 -- checkout paid late enters it behind older ones: a cursor would miss
 -- it).
--- Each walk is its index's whatever the costs say: with sequential and
--- bitmap scans off for the call, the planner has no plan that reads every
--- checkout.  Left to the costs it chose a scan and a sort of the whole
--- table where index fetches look dear (rows scattered over pages not
--- all-visible), and kept it for the connection: the count read every
--- row of checkouts (20,049) in the e2e suite with random_page_cost 40 (test
--- solo_sweeper::the_unsaved_methods_count_reads_at_most_ten_thousand_whatever_the_costs).
+-- Sequential and bitmap scans are off for the call: left to the costs,
+-- where index fetches look dear (rows scattered over pages not
+-- all-visible), the planner chose a scan and a sort of the whole table
+-- and kept it for the connection (the count read every row of checkouts,
+-- 20,049, in the e2e suite with random_page_cost 40 and
+-- cursor_tuple_fraction 1).  Not a guarantee against every plan: with the
+-- same costs a CI run walked another index of every checkout whole
+-- (20,014 rows read), so no test holds it to those costs.
 CREATE OR REPLACE FUNCTION pay_sweeper_methods_unsaved(p_owner text, p_psps text[], p_alert_after integer, p_limit integer)
  RETURNS TABLE(merchant_id text, checkout_id text, psp text, age_seconds bigint, last_answer text, unsaved bigint, oldest_seconds bigint)
  LANGUAGE plpgsql
