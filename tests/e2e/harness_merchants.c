@@ -364,13 +364,15 @@ body_for(const char *checkout_id)
 }
 
 
-resp_t *
-api_post_raw(const char *const *headers, const char *body, size_t len)
+/* POST path with exactly these headers (NULL-terminated) */
+static resp_t *
+api_post_headers(const char *path, const char *const *headers,
+    const char *body, size_t len)
 {
     req_t  rq;
 
     rq.method = "POST";
-    rq.url = gw_url(PATH_PAYMENTS);
+    rq.url = gw_url(path);
     rq.headers = headers;
     rq.body = body;
     rq.len = len;
@@ -380,7 +382,22 @@ api_post_raw(const char *const *headers, const char *body, size_t len)
 
 
 resp_t *
+api_post_raw(const char *const *headers, const char *body, size_t len)
+{
+    return api_post_headers(PATH_PAYMENTS, headers, body, len);
+}
+
+
+resp_t *
 api_post(const merchant_t *m, const char *idem_key, const char *body)
+{
+    return api_post_at(m, PATH_PAYMENTS, idem_key, body);
+}
+
+
+resp_t *
+api_post_at(const merchant_t *m, const char *path, const char *idem_key,
+    const char *body)
 {
     size_t       n;
     resp_t      *r;
@@ -405,7 +422,7 @@ api_post(const merchant_t *m, const char *idem_key, const char *body)
 
     h[n] = NULL;
 
-    r = api_post_raw(h, body, (size_t) -1);
+    r = api_post_headers(path, h, body, (size_t) -1);
 
     free(auth);
     free(idem);
@@ -418,31 +435,13 @@ char *
 api_post_ok(const merchant_t *m, const char *path, const char *body,
     const char *id_field)
 {
-    req_t        rq;
-    resp_t      *r;
-    char        *auth, *idem, *id;
-    const char  *h[4];
+    resp_t  *r;
 
-    auth = str_printf("Authorization: Bearer %s", m->key);
-    idem = str_printf("Idempotency-Key: %s", uid("k"));
-    h[0] = auth;
-    h[1] = idem;
-    h[2] = "Content-Type: application/json";
-    h[3] = NULL;
-
-    rq.method = "POST";
-    rq.url = gw_url(path);
-    rq.headers = h;
-    rq.body = body;
-    rq.len = (size_t) -1;
-    r = http(&rq);
-
+    r = api_post_at(m, path, uid("k"), body);
     cr_assert_eq(r->status, 201, "%s: %ld %s", path, r->status, r->body);
-    id = strdup(json_string_value(json_object_get(resp_json(r), id_field)));
 
-    free(auth);
-    free(idem);
-    return id;
+    return strdup(json_string_value(json_object_get(resp_json(r),
+                                                    id_field)));
 }
 
 

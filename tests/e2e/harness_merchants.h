@@ -82,9 +82,13 @@ char    *dump(const json_t *j);
 char    *body_for(const char *checkout_id);
 
 /*
- * POST /v1/payments with Content-Type: application/json.  m NULL: no
- * Authorization; idem_key NULL: no Idempotency-Key.
+ * POST path (any of the API's) with Content-Type: application/json.  m
+ * NULL: no Authorization; idem_key NULL: no Idempotency-Key.
  */
+resp_t  *api_post_at(const merchant_t *m, const char *path,
+    const char *idem_key, const char *body);
+
+/* api_post_at of POST /v1/payments. */
 resp_t  *api_post(const merchant_t *m, const char *idem_key,
     const char *body);
 

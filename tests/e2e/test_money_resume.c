@@ -135,28 +135,6 @@ rs_event(const merchant_t *m, const char *psp, const char *kind,
 
 /* --- the merchant API ------------------------------------------------------- */
 
-static resp_t *
-rs_post(const merchant_t *m, const char *path, const char *key,
-    const char *body)
-{
-    req_t        rq;
-    const char  *h[4];
-
-    h[0] = str_printf("Authorization: Bearer %s", m->key);
-    h[1] = str_printf("Idempotency-Key: %s", key);
-    h[2] = "Content-Type: application/json";
-    h[3] = NULL;
-
-    rq.method = "POST";
-    rq.url = gw_url(path);
-    rq.headers = h;
-    rq.body = body;
-    rq.len = (size_t) -1;
-
-    return http(&rq);
-}
-
-
 static char *
 rs_order_status(const rs_paid_t *p)
 {
@@ -246,7 +224,7 @@ rs_seller_add(const merchant_t *m, const char *seller, const char *psp)
 static resp_t *
 rs_refund(const rs_paid_t *p, const char *amount, const char *key)
 {
-    return rs_post(&p->m, str_printf("/v1/payments/%s/refunds", p->po[0]),
+    return api_post_at(&p->m, str_printf("/v1/payments/%s/refunds", p->po[0]),
                    key, str_printf("{\"amount\":\"%s\"}", amount));
 }
 
@@ -255,7 +233,7 @@ static resp_t *
 rs_payout(const merchant_t *m, const char *psp, const char *seller,
     const char *amount, const char *key)
 {
-    return rs_post(m, "/v1/payouts", key,
+    return api_post_at(m, "/v1/payouts", key,
                    str_printf("{\"seller_account\":\"%s\",\"amount\":\"%s\","
                               "\"currency\":\"USD\",\"psp\":\"%s\"}", seller,
                               amount, psp));

@@ -40,25 +40,12 @@ typedef struct {
 } saved_t;
 
 
+/* POST path under key (NULL: a fresh one) */
 static resp_t *
 post_path(const merchant_t *m, const char *path, const char *key,
     const char *body)
 {
-    req_t        rq;
-    const char  *h[4];
-
-    h[0] = "Content-Type: application/json";
-    h[1] = str_printf("Authorization: Bearer %s", m->key);
-    h[2] = str_printf("Idempotency-Key: %s", key ? key : uid("key"));
-    h[3] = NULL;
-
-    rq.method = "POST";
-    rq.url = gw_url(path);
-    rq.headers = h;
-    rq.body = body;
-    rq.len = (size_t) -1;
-
-    return http(&rq);
+    return api_post_at(m, path, key != NULL ? key : uid("key"), body);
 }
 
 
