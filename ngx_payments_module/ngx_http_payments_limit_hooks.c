@@ -617,7 +617,7 @@ ngx_http_payments_limit_checkout(ngx_http_payments_ctx_t *ctx, ngx_int_t *rc,
 
                 /* given back when the request ends unless a fresh claim
                  * keeps it or the claim's outcome is unknown: the store
-                 * down, the claim never sent (its request gone first) */
+                 * down, the claim never sent */
                 cln = ngx_pool_cleanup_add(r->pool, 0);
                 if (cln == NULL) {
                     ngx_http_payments_limit_claimed(ctx, NULL);
@@ -752,9 +752,13 @@ ngx_http_payments_limit_claim_unknown(ngx_http_payments_ctx_t *ctx)
 }
 
 
-/* The request ends (its pool's cleanup): an amount no fresh claim kept is
- * given back, unless its claim ran when the request went (the query was
- * forgotten with its request, and may commit). */
+/*
+ * The request ends (its pool's cleanup): an amount no fresh claim kept is
+ * given back, unless its claim had reached a connection and was still
+ * unanswered: a request freed while its claim ran (the driver drops the
+ * answer, and the claim may commit).  nginx keeps a request whose body it
+ * has read until the module finalizes it, so a safeguard today.
+ */
 static void
 ngx_http_payments_limit_reserve_end(void *data)
 {
