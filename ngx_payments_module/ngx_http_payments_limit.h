@@ -65,14 +65,29 @@ ngx_int_t ngx_http_payments_limit_checkout(ngx_http_payments_ctx_t *ctx,
     ngx_int_t *rc, void (*resume)(ngx_http_payments_ctx_t *ctx));
 
 /*
- * pay_claim answered with outcome (NULL: no answer).  Only a fresh claim
- * keeps the amount reserved: a replay, a resumed registration or a refused
- * claim gives it back, so a retried request is counted once.  A request that
- * ends with no answer (the claim never sent, or gone with its request) gives
- * it back then (a cleanup of its pool).
+ * pay_claim answered with outcome (NULL: an answer that is no outcome, an
+ * error the claim was rolled back with, or no claim made).  Only a fresh
+ * claim keeps the amount reserved: a replay, a resumed registration or a
+ * refused claim gives it back, so a retried request is counted once.  A
+ * request that ends with no answer gives it back then (a cleanup of its
+ * pool) only when the claim surely never ran: see limit_claiming.
  */
 void ngx_http_payments_limit_claimed(ngx_http_payments_ctx_t *ctx,
     const char *outcome);
+
+/*
+ * The claim was handed to the database driver (on = 1, ctx->query), or
+ * its answer came (0).  While on, a request that ends keeps the amount
+ * counted if the query reached a connection (ctx->query.sent): the claim
+ * may have committed, and is then counted by no retry.
+ */
+void ngx_http_payments_limit_claiming(ngx_http_payments_ctx_t *ctx,
+    ngx_uint_t on);
+
+/* The claim was sent and its outcome is unknown (the connection broke or
+ * the query timed out after it was sent): the amount stays counted, until
+ * its sub-window leaves the window; never less than what was admitted. */
+void ngx_http_payments_limit_claim_unknown(ngx_http_payments_ctx_t *ctx);
 
 /* The PSP refused the registration for good: a failure of its buyer, and
  * its reserved amount is given back (no money can move). */

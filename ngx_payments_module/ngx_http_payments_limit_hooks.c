@@ -616,8 +616,8 @@ ngx_http_payments_limit_checkout(ngx_http_payments_ctx_t *ctx, ngx_int_t *rc,
                 lctx->reserved_redis = redis ? 1 : 0;
 
                 /* given back when the request ends unless a fresh claim
-                 * keeps it: the store down, the claim never sent, the
-                 * request gone while the claim ran */
+                 * keeps it or the claim's outcome is unknown: the store
+                 * down, the claim never sent */
                 cln = ngx_pool_cleanup_add(r->pool, 0);
                 if (cln == NULL) {
                     ngx_http_payments_limit_claimed(ctx, NULL);
@@ -714,8 +714,51 @@ ngx_http_payments_limit_claimed(ngx_http_payments_ctx_t *ctx,
 }
 
 
-/* The request ends (its pool's cleanup): an amount no fresh claim kept
- * is given back. */
+void
+ngx_http_payments_limit_claiming(ngx_http_payments_ctx_t *ctx, ngx_uint_t on)
+{
+    ngx_http_payments_limit_ctx_t  *lctx;
+
+    lctx = ngx_http_get_module_ctx(ctx->request,
+                                   ngx_http_payments_limit_module);
+
+    if (lctx != NULL) {
+        lctx->claiming = on ? 1 : 0;
+    }
+}
+
+
+void
+ngx_http_payments_limit_claim_unknown(ngx_http_payments_ctx_t *ctx)
+{
+    ngx_http_payments_limit_ctx_t  *lctx;
+
+    lctx = ngx_http_get_module_ctx(ctx->request,
+                                   ngx_http_payments_limit_module);
+
+    if (lctx == NULL || lctx->reserved_zone == NULL || lctx->kept) {
+        return;
+    }
+
+    /* PostgreSQL may commit it still, and a retry with the same key finds
+     * it made and gives its own amount back: counted here or nowhere */
+    lctx->kept = 1;
+
+    ngx_log_error(NGX_LOG_INFO, ctx->request->connection->log, 0,
+                  "payments: the claim of \"%s\" was sent and its outcome "
+                  "is unknown: its amount stays counted in zone \"%V\"",
+                  ctx->nonce ? ctx->nonce : "",
+                  &lctx->reserved_zone->shm.name);
+}
+
+
+/*
+ * The request ends (its pool's cleanup): an amount no fresh claim kept is
+ * given back, unless its claim had reached a connection and was still
+ * unanswered: a request freed while its claim ran (the driver drops the
+ * answer, and the claim may commit).  nginx keeps a request whose body it
+ * has read until the module finalizes it, so a safeguard today.
+ */
 static void
 ngx_http_payments_limit_reserve_end(void *data)
 {
@@ -725,9 +768,16 @@ ngx_http_payments_limit_reserve_end(void *data)
     lctx = ngx_http_get_module_ctx(ctx->request,
                                    ngx_http_payments_limit_module);
 
-    if (lctx != NULL && lctx->reserved_zone != NULL && !lctx->kept) {
-        ngx_http_payments_limit_claimed(ctx, NULL);
+    if (lctx == NULL || lctx->reserved_zone == NULL || lctx->kept) {
+        return;
     }
+
+    if (lctx->claiming && ctx->query.sent) {
+        ngx_http_payments_limit_claim_unknown(ctx);
+        return;
+    }
+
+    ngx_http_payments_limit_claimed(ctx, NULL);
 }
 
 

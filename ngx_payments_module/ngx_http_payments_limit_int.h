@@ -174,7 +174,11 @@ typedef struct {
     uint64_t                        value;      /* a window's sub-window */
     ngx_uint_t                      fstep;      /* the buyer it waits for */
     unsigned                        fchecked:1; /* the failures passed */
-    unsigned                        kept:1;     /* pay_claim said claimed */
+    unsigned                        kept:1;     /* pay_claim said claimed,
+                                                   or its outcome is
+                                                   unknown */
+    unsigned                        claiming:1; /* the claim is with the
+                                                   driver, unanswered */
     unsigned                        reserved_redis:1;
     unsigned                        answered:1;
     unsigned                        cleanup:1;  /* forgets the ask */

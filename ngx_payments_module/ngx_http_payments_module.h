@@ -375,8 +375,10 @@ typedef struct ngx_http_payments_pg_query_s  ngx_http_payments_pg_query_t;
 
 /*
  * res is NULL when the store is unavailable (no connection, the connection
- * broke, the query timed out): whether a write committed is then unknown.
- * The driver clears res after the handler returns.
+ * broke, the query timed out): whether a write committed is then unknown
+ * when q->sent (the query reached a connection), and it surely did not
+ * otherwise (it only waited for one).  The driver clears res after the
+ * handler returns.
  */
 typedef void (*ngx_http_payments_pg_handler_pt)(
     ngx_http_payments_pg_query_t *q, PGresult *res);
@@ -397,6 +399,10 @@ struct ngx_http_payments_pg_query_s {
     ngx_uint_t                          shard;      /* its pool: 0 unless
                                                    set (pmcf->shards) */
     unsigned                            queued:1;
+    unsigned                            sent:1;     /* handed to a
+                                                   connection: the server
+                                                   may have run it (kept
+                                                   until the next send) */
     unsigned                            background:1;   /* an idle
                                                    connection or nothing:
                                                    never a request's place

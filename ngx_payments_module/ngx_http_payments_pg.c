@@ -234,6 +234,8 @@ ngx_http_payments_pg_send(ngx_http_payments_pg_query_t *q)
     ngx_http_payments_pg_conn_t  *pc;
     ngx_http_payments_pg_pool_t  *pool;
 
+    q->sent = 0;        /* pg_start: it reaches a connection */
+
     /* a shard this worker has no pool for: unavailable, never another's */
     pool = ngx_http_payments_pg_pool_of(q->shard);
     if (pool == NULL) {
@@ -309,6 +311,7 @@ ngx_http_payments_pg_start(ngx_http_payments_pg_conn_t *pc,
                                       ? ngx_current_msec - q->queued_at : 0);
 
     q->queued = 0;
+    q->sent = 1;
     q->conn = pc;
     pc->query = q;
     pc->result = NULL;

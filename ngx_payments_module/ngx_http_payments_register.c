@@ -693,7 +693,11 @@ ngx_http_payments_register_claim(ngx_http_payments_ctx_t *ctx)
 
     if (rc != NGX_OK) {
         ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
+        return;
     }
+
+    /* from now on a request gone before the answer may leave it made */
+    ngx_http_payments_limit_claiming(ctx, 1);
 
     return;
 
@@ -716,6 +720,8 @@ ngx_http_payments_claim_done(ngx_http_payments_pg_query_t *q, PGresult *res)
     ngx_http_payments_ctx_t  *ctx = q->data;
 
     r = ctx->request;
+
+    ngx_http_payments_limit_claiming(ctx, 0);
 
     /* the merchant may not use this PSP (merchants.psps): nothing stored;
      * a routed checkout is claimed again for its route's next PSP, its
@@ -757,12 +763,19 @@ ngx_http_payments_claim_done(ngx_http_payments_pg_query_t *q, PGresult *res)
         return;
     }
 
-    /* a reserved amount stays counted only for a fresh claim */
-    ngx_http_payments_limit_claimed(ctx,
-                                    (res && PQresultStatus(res)
-                                            == PGRES_TUPLES_OK
-                                     && PQntuples(res) == 1)
-                                    ? PQgetvalue(res, 0, 0) : NULL);
+    /* a reserved amount stays counted for a fresh claim, and for one sent
+     * whose answer never came (it may have committed); an answer that is
+     * no claim, or an error it was rolled back with, gives it back */
+    if (res == NULL && q->sent) {
+        ngx_http_payments_limit_claim_unknown(ctx);
+
+    } else {
+        ngx_http_payments_limit_claimed(ctx,
+                                        (res && PQresultStatus(res)
+                                                == PGRES_TUPLES_OK
+                                         && PQntuples(res) == 1)
+                                        ? PQgetvalue(res, 0, 0) : NULL);
+    }
 
     if (state != NULL && ngx_strcmp(state, "PY035") == 0) {
         ngx_http_payments_finalize(r, ngx_http_payments_problem(r,

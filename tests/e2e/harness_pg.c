@@ -224,6 +224,34 @@ db_unlock(PGconn *c)
 }
 
 
+PGconn *
+db_hold_key(const char *merchant_id, const char *key, const char *checkout_id)
+{
+    PGconn      *c;
+    const char  *p[3] = { merchant_id, key, checkout_id };
+
+    c = PQconnectdb(env("PAY_TEST_PG"));
+    cr_assert(PQstatus(c) == CONNECTION_OK, "%s", PQerrorMessage(c));
+    db_exec_on(c, "BEGIN", 0, NULL);
+    db_exec_on(c, "INSERT INTO idempotency_keys (merchant_id, idem_key,"
+                  " fingerprint, state, lease, lease_until, checkout_id,"
+                  " created_at, expires_at)"
+                  " VALUES ($1, $2, repeat('0', 64), 'in_progress', 1,"
+                  " now() + interval '1 hour', $3, now(),"
+                  " now() + interval '1 day')", 3, p);
+
+    return c;
+}
+
+
+void
+db_release_key(PGconn *c)
+{
+    db_exec_on(c, "ROLLBACK", 0, NULL);
+    PQfinish(c);
+}
+
+
 /* -- shards --------------------------------------------------------------- */
 
 #define SHARDS_MAX  4

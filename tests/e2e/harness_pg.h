@@ -30,6 +30,13 @@ void     db_exec(const char *sql, int nparams, const char *const *params);
 long     db_rows_read(const char *table);
 long     db_rows_read_on(PGconn *c, const char *table);
 
+/* A transaction of its own holding merchant_id's Idempotency-Key key (a
+ * row inserted, not committed): pay_claim with that key waits for it, and
+ * goes on as for a new key once it is rolled back (db_release_key). */
+PGconn  *db_hold_key(const char *merchant_id, const char *key,
+                     const char *checkout_id);
+void     db_release_key(PGconn *c);
+
 /* The first column of the first row of sql ($1 = param; none when param
  * is NULL) on another database, conninfo ci, as text: "" when there is
  * none.  Fails the test on an error. */

@@ -1253,3 +1253,237 @@ Test(solo_limits, an_amount_the_store_never_took_is_given_back,
 
     gateway_stop(&gw);
 }
+
+
+/* --- an amount whose claim's outcome the gateway never learnt --------------- */
+
+/*
+ * A gateway of the test's own: two database connections whose queries time
+ * out after 2 s, max=USD:10.00, and a merchant; past worker 0's first purge
+ * of expired keys (a second after the start), which the lock on
+ * idempotency_keys the tests take would hold.
+ */
+static gateway_t  unknown_gw;
+
+
+/* a test that fails stops its gateway too */
+static void
+unknown_stop(void)
+{
+    gateway_stop(&unknown_gw);
+}
+
+
+static void
+unknown_start(gateway_t *gw, merchant_t *m)
+{
+    gateway_start(gw, "limit-unknown", 1, str_printf(
+        "payments_database \"%s\";\n"
+        "payments_database_pool 2;\n"
+        "payments_database_timeout 2s;\n"
+        "payments_sweeper off;\n"
+        "payments_auth_cache 60s;\n"
+        "payments_limit_amount unknown_amount size=1m window=1h"
+        " max=USD:10.00;\n"
+        "payments_limit amount=unknown_amount;\n"
+        "%s",
+        pg_gateway_conninfo(), gw_psp_conf(env("PAY_TEST_PSP"), "stripe")));
+    gateway_wait_ready(gw, 10);
+
+    merchant_new(m);
+    msleep(1500);
+}
+
+
+/* The pid of the gateway's backend whose pay_claim waits for a lock. */
+static char *
+claim_waiting(void)
+{
+    int    i;
+    char  *pid;
+
+    for (i = 0; i < 100; i++) {
+        pid = db_scalar("SELECT coalesce(max(pid), 0) FROM pg_stat_activity"
+                        " WHERE usename = 'payments_gateway'"
+                        " AND datname = current_database()"
+                        " AND wait_event_type = 'Lock'"
+                        " AND query LIKE '%pay_claim(%'", 0, NULL);
+        if (strcmp(pid, "0") != 0) {
+            return pid;
+        }
+
+        msleep(100);
+    }
+
+    cr_assert_fail("no claim waited for the lock");
+    return NULL;
+}
+
+
+static char *
+checkouts_of(const merchant_t *m, const char *co)
+{
+    const char  *p[2] = { m->id, co };
+
+    return db_scalar("SELECT count(*) FROM checkouts"
+                     " WHERE merchant_id = $1 AND checkout_id = $2", 2, p);
+}
+
+
+/* within 5 s, m's checkout co is stored */
+static int
+checkout_stored(const merchant_t *m, const char *co)
+{
+    int  i;
+
+    for (i = 0; i < 50; i++) {
+        if (strcmp(checkouts_of(m, co), "1") == 0) {
+            return 1;
+        }
+
+        msleep(100);
+    }
+
+    return 0;
+}
+
+
+typedef struct {
+    const gateway_t   *gw;
+    const merchant_t  *m;
+    const char        *key;
+    const char        *body;
+    resp_t            *r;
+} unknown_post_t;
+
+
+static void *
+unknown_post(void *arg)
+{
+    unknown_post_t  *u = arg;
+
+    u->r = gateway_send(u->gw, "POST", PATH_PAYMENTS, u->m, u->key, u->body);
+    return NULL;
+}
+
+
+/*
+ * A claim sent whose answer the gateway never read (the query timed out
+ * while a lock held it) is committed by PostgreSQL afterwards: the
+ * checkout is registered.  Its amount stays counted (before, it was given
+ * back, and a merchant could go past max by one checkout per such fault);
+ * a retry with the same Idempotency-Key counts its own amount once and
+ * gives it back.
+ */
+Test(solo_limits, an_amount_whose_claim_timed_out_stays_counted,
+     .timeout = E2E_TIMEOUT, .fini = unknown_stop)
+{
+    char        *co1, *key1, *body1;
+    PGconn      *c;
+    resp_t      *r;
+    merchant_t   m;
+
+    unknown_start(&unknown_gw, &m);
+
+    co1 = uid("co");
+    key1 = uid("key");
+    body1 = body_of_amount(co1, "4.00");
+
+    /* 4.00 claimed while idempotency_keys is locked: the query times out,
+     * 503, and the claim still waits in PostgreSQL */
+    c = db_lock_table("idempotency_keys");
+    r = gateway_send(&unknown_gw, "POST", PATH_PAYMENTS, &m, key1, body1);
+    cr_assert_eq(r->status, 503, "%ld %s", r->status, r->body);
+    db_unlock(c);
+
+    /* PostgreSQL never learnt that the gateway left: committed */
+    cr_assert(checkout_stored(&m, co1),
+              "the held claim never committed");
+
+    /* 4.00 counted: 7.00 more is over max */
+    r = gateway_send(&unknown_gw, "POST", PATH_PAYMENTS, &m, uid("key"),
+                     body_of_amount(uid("co"), "7.00"));
+    cr_assert_eq(r->status, 429, "the registered 4.00 was given back: %ld %s",
+                 r->status, r->body);
+
+    /* the retry with the same key finds the claim made: its own 4.00 is
+     * given back (409 while its lease runs, or resumed) */
+    r = gateway_send(&unknown_gw, "POST", PATH_PAYMENTS, &m, key1, body1);
+    cr_assert(r->status == 409 || r->status == 201, "the retry: %ld %s",
+              r->status, r->body);
+
+    /* 4.00 counted once: 6.00 fits exactly, then nothing more */
+    r = gateway_send(&unknown_gw, "POST", PATH_PAYMENTS, &m, uid("key"),
+                     body_of_amount(uid("co"), "6.00"));
+    cr_assert_eq(r->status, 201, "%ld %s", r->status, r->body);
+
+    r = gateway_send(&unknown_gw, "POST", PATH_PAYMENTS, &m, uid("key"),
+                     body_of_amount(uid("co"), "0.01"));
+    cr_assert_eq(r->status, 429, "%ld %s", r->status, r->body);
+
+}
+
+
+/*
+ * A claim whose database connection breaks while it runs (its backend
+ * terminated while a lock holds it): the gateway cannot tell whether it
+ * committed, and keeps its amount counted, as the doc says, although this
+ * one was rolled back.  The retry with the same key registers it and
+ * counts it again: the merchant may register that much less until its
+ * sub-window leaves the window; never more than max.
+ */
+Test(solo_limits, an_amount_whose_claim_lost_its_connection_stays_counted,
+     .timeout = E2E_TIMEOUT, .fini = unknown_stop)
+{
+    char            *co1, *key1, *body1, *pid;
+    PGconn          *c;
+    resp_t          *r;
+    pthread_t        th;
+    merchant_t       m;
+    unknown_post_t   u;
+
+    unknown_start(&unknown_gw, &m);
+
+    co1 = uid("co");
+    key1 = uid("key");
+    body1 = body_of_amount(co1, "4.00");
+
+    c = db_lock_table("idempotency_keys");
+
+    u.gw = &unknown_gw;
+    u.m = &m;
+    u.key = key1;
+    u.body = body1;
+    u.r = NULL;
+    cr_assert_eq(pthread_create(&th, NULL, unknown_post, &u), 0);
+
+    pid = claim_waiting();
+    db_scalar("SELECT pg_terminate_backend($1::int)", 1,
+              (const char *const []) { pid });
+
+    pthread_join(th, NULL);
+    db_unlock(c);
+
+    cr_assert_eq(u.r->status, 503, "%ld %s", u.r->status, u.r->body);
+    cr_assert_str_eq(checkouts_of(&m, co1), "0");
+
+    /* 4.00 kept counted: 7.00 more is over max */
+    r = gateway_send(&unknown_gw, "POST", PATH_PAYMENTS, &m, uid("key"),
+                     body_of_amount(uid("co"), "7.00"));
+    cr_assert_eq(r->status, 429, "the 4.00 was given back: %ld %s",
+                 r->status, r->body);
+
+    /* the retry claims it afresh: 4.00 + 4.00 counted, 2.00 fits */
+    r = gateway_send(&unknown_gw, "POST", PATH_PAYMENTS, &m, key1, body1);
+    cr_assert_eq(r->status, 201, "the retry: %ld %s", r->status, r->body);
+    cr_assert_str_eq(checkouts_of(&m, co1), "1");
+
+    r = gateway_send(&unknown_gw, "POST", PATH_PAYMENTS, &m, uid("key"),
+                     body_of_amount(uid("co"), "2.00"));
+    cr_assert_eq(r->status, 201, "%ld %s", r->status, r->body);
+
+    r = gateway_send(&unknown_gw, "POST", PATH_PAYMENTS, &m, uid("key"),
+                     body_of_amount(uid("co"), "0.01"));
+    cr_assert_eq(r->status, 429, "%ld %s", r->status, r->body);
+
+}

@@ -394,3 +394,85 @@ Test(limits_redis, an_amount_redis_added_too_late_is_given_back,
 
     gateway_stop(&gw);
 }
+
+
+/*
+ * A claim sent whose answer the gateway never read (its query timed out
+ * while another transaction held its Idempotency-Key) keeps its amount
+ * counted in Redis: PostgreSQL commits it afterwards, and the retry with
+ * the same key finds it made and gives its own amount back.  Before, the
+ * amount was given back at the 503 and the registered checkout was
+ * counted nowhere.
+ */
+Test(limits_redis, an_amount_whose_claim_timed_out_stays_counted_in_redis,
+     .timeout = 60)
+{
+    int          i;
+    char        *co, *key, *body;
+    PGconn      *hold;
+    resp_t      *r;
+    gateway_t    gw;
+    merchant_t   m;
+    const char  *p[2];
+
+    memset(&gw, 0, sizeof(gw));
+    gateway_start(&gw, str_printf("rl-amt-unknown-%ld", (long) getpid()), 1,
+        str_printf(
+            "payments_database \"%s\";\n"
+            "payments_database_pool 2;\n"
+            "payments_database_timeout 2s;\n"
+            "payments_sweeper off;\n%s"
+            "payments_limit_redis 127.0.0.1:%ld "
+            "password_file=%s/redis.password timeout=1s prefix=t%ld;\n"
+            "payments_limit_amount money size=64k window=1h "
+            "max=USD:100.00 store=redis on_error=deny;\n"
+            "payments_limit amount=money;\n",
+            pg_gateway_conninfo(), gw_psp_conf(env("PAY_TEST_PSP"), "stripe"),
+            redis_port, redis_dir, (long) getpid()));
+    gateway_wait_ready(&gw, 10);
+
+    merchant_new(&m);
+
+    co = uid("co");
+    key = uid("key");
+    body = one_order(co, "40.00");
+
+    /* the key held: the claim waits, its query times out, 503 */
+    hold = db_hold_key(m.id, key, co);
+    r = gateway_send(&gw, "POST", PATH_PAYMENTS, &m, key, body);
+    db_release_key(hold);
+    expect_problem(r, 503, "store_unavailable");
+    resp_free(r);
+
+    /* PostgreSQL never learnt that the gateway left: committed */
+    p[0] = m.id;
+    p[1] = co;
+    for (i = 0; i < 50; i++) {
+        if (strcmp(db_scalar("SELECT count(*) FROM checkouts WHERE"
+                             " merchant_id = $1 AND checkout_id = $2", 2, p),
+                   "1") == 0)
+        {
+            break;
+        }
+        msleep(100);
+    }
+    cr_assert_lt(i, 50, "the held claim never committed");
+
+    cr_assert_eq(window_sum(&m), 4000, "the registered 40.00 was given "
+                 "back: the window holds %lld", (long long) window_sum(&m));
+
+    /* 40.00 counted: 61.00 more is over max */
+    cr_assert_eq(pay(&gw, &m, NULL, uid("co"), "61.00", NULL), 429);
+
+    /* the retry with the same key gives its own 40.00 back */
+    r = gateway_send(&gw, "POST", PATH_PAYMENTS, &m, key, body);
+    cr_assert(r->status == 409 || r->status == 201, "the retry: %ld %s",
+              r->status, r->body);
+    resp_free(r);
+
+    /* counted once: 60.00 fits exactly */
+    cr_assert_eq(pay(&gw, &m, NULL, uid("co"), "60.00", NULL), 201);
+    cr_assert_eq(window_sum(&m), 10000);
+
+    gateway_stop(&gw);
+}
