@@ -381,7 +381,7 @@ gateway_lease_back(pid_t pid)
  * daemon, its parent whatever reaps orphans (PID 1, or a subreaper), which
  * may take its time: on the test machines' VMs it left each exited master
  * a zombie for 1.2-2 s, which kill(pid, 0) counts as alive (solo_sweeper
- * waited so after each of its 33 gateways).
+ * waited so after each of the 32 gateways it stops).
  */
 int
 pid_running(pid_t pid)
