@@ -56,6 +56,8 @@ void     gateway_start_env(gateway_t *gw, const char *name, int workers,
  * refuses, an [emerg] in its log, fails the test).  The old workers may
  * still be finishing what they had in flight. */
 void     gateway_reload(const gateway_t *gw, const char *from, const char *to);
+/* whether pid runs (kill(pid, 0) succeeds and it is not a zombie) */
+int      pid_running(pid_t pid);
 /* SIGTERM, then waits up to 10 s; a no-op when not started.  A gateway
  * started with "payments_sweeper on" that has exited gives back the
  * sweeper lease it held (the module keeps it until it runs out, 3 x
