@@ -1420,7 +1420,6 @@ Test(solo_limits, an_amount_whose_claim_timed_out_stays_counted,
     r = gateway_send(&unknown_gw, "POST", PATH_PAYMENTS, &m, uid("key"),
                      body_of_amount(uid("co"), "0.01"));
     cr_assert_eq(r->status, 429, "%ld %s", r->status, r->body);
-
 }
 
 
@@ -1485,5 +1484,4 @@ Test(solo_limits, an_amount_whose_claim_lost_its_connection_stays_counted,
     r = gateway_send(&unknown_gw, "POST", PATH_PAYMENTS, &m, uid("key"),
                      body_of_amount(uid("co"), "0.01"));
     cr_assert_eq(r->status, 429, "%ld %s", r->status, r->body);
-
 }
