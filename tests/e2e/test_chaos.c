@@ -1522,7 +1522,7 @@ Test(solo_chaos, a_key_rotation_rolled_across_two_gateways_loses_no_webhook,
      .fini = ch_keys_stop)
 {
     size_t    i, third;
-    char     *ring, *k3, *keys, *conf, *dir, *at, *b64;
+    char     *ring, *k3, *keys, *conf, *dir, *at, *b64, *tokens;
     size_t    len;
     FILE     *f;
     chaos_t  *c;
@@ -1597,10 +1597,31 @@ Test(solo_chaos, a_key_rotation_rolled_across_two_gateways_loses_no_webhook,
     ch_settle(c, 30);
     ch_check(c);
 
-    cr_expect_eq(ch_count("SELECT count(*) FROM webhook_events WHERE "
-                          "outcome = 'unknown_checkout' AND received_at > "
-                          "now() - interval '5 minutes' AND $1 <> ''",
-                          c->m.id), 0, "webhooks stored as unknown");
+    /* none of this test's events left unplaced: kept (psp_events, whose
+     * outcome a later retry that places it updates) and named by its
+     * session's token or its merchant's signed reference.  Not every
+     * unknown event of the last minutes: the solo suite before this one
+     * on the lane may have sent some (a CI run failed on an Adyen
+     * PENDING event solo_sweeper's last tests sent to the suite's
+     * gateway) */
+    tokens = strdup("{");
+    cr_assert_not_null(tokens);
+    for (i = 0; i < c->n; i++) {
+        if (c->co[i].token != NULL) {
+            tokens = str_printf("%s%s\"%s\"", tokens,
+                                tokens[1] != '\0' ? "," : "",
+                                c->co[i].token);
+        }
+    }
+    tokens = str_printf("%s}", tokens);
+
+    cr_expect_str_eq(db_scalar("SELECT count(*) FROM psp_events"
+                               " WHERE outcome = 'unknown_checkout'"
+                               " AND received_at > now() - interval '5 minutes'"
+                               " AND (reference LIKE $1 || ':%'"
+                               " OR token = ANY ($2::text[]))", 2,
+                               (const char *[]) { c->m.id, tokens }),
+                     "0", "this test's webhooks kept as unknown");
 }
 
 

@@ -1230,11 +1230,11 @@ expect_exit_delivered_once(pid_t pid, const char *merchant, const char *name)
     json_t      *ds;
     const char  *params[1];
 
-    for (i = 0; i < 150 && kill(pid, 0) == 0; i++) {
+    for (i = 0; i < 150 && pid_running(pid); i++) {
         msleep(100);
     }
 
-    cr_assert_eq(kill(pid, 0), -1, "the gateway did not exit in 15 s");
+    cr_assert(!pid_running(pid), "the gateway did not exit in 15 s");
     own.pid = 0;
 
     params[0] = merchant;
@@ -1373,7 +1373,8 @@ Test(solo_notify, a_graceful_stop_waits_for_a_claim_in_flight)
     pid = own.pid;
     cr_assert_eq(kill(pid, SIGQUIT), 0);
     msleep(1500);
-    cr_expect_eq(kill(pid, 0), 0, "the gateway exited under its claim");
+    /* a master that exited lingers a zombie for a while: pid_running */
+    cr_expect(pid_running(pid), "the gateway exited under its claim");
 
     lock_exec(holder, "COMMIT", 0, NULL);
     PQfinish(holder);
