@@ -224,6 +224,32 @@ db_unlock(PGconn *c)
 }
 
 
+char *
+db_lock_waiter(const char *like, const char *why)
+{
+    int          i;
+    char        *pid;
+    const char  *p[1] = { like != NULL ? like : "%" };
+
+    for (i = 0; i < 100; i++) {
+        db_exec("SELECT pg_stat_clear_snapshot()", 0, NULL);
+        pid = db_scalar("SELECT coalesce(max(pid), 0) FROM pg_stat_activity"
+                        " WHERE usename = 'payments_gateway'"
+                        " AND datname = current_database()"
+                        " AND wait_event_type = 'Lock' AND query LIKE $1",
+                        1, p);
+        if (strcmp(pid, "0") != 0) {
+            return pid;
+        }
+
+        msleep(100);
+    }
+
+    cr_assert_fail("%s", why);
+    return NULL;
+}
+
+
 PGconn *
 db_hold_key(const char *merchant_id, const char *key, const char *checkout_id)
 {

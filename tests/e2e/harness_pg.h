@@ -73,6 +73,11 @@ void     db_exec_on(PGconn *c, const char *sql, int nparams,
  * closes it. */
 PGconn  *db_lock_table(const char *table);
 void     db_unlock(PGconn *c);
+/* The pid of a gateway backend (user payments_gateway, this database)
+ * whose query waits for a lock, its text LIKE like (NULL: any query),
+ * within 10 s; fails the test with why otherwise.  The activity's
+ * snapshot is cleared at each look: it is kept for a transaction. */
+char    *db_lock_waiter(const char *like, const char *why);
 
 
 /* -- merchant shards (ci/services.sh --shards N) ----------------------------

@@ -1295,31 +1295,6 @@ unknown_start(gateway_t *gw, merchant_t *m)
 }
 
 
-/* The pid of the gateway's backend whose pay_claim waits for a lock. */
-static char *
-claim_waiting(void)
-{
-    int    i;
-    char  *pid;
-
-    for (i = 0; i < 100; i++) {
-        pid = db_scalar("SELECT coalesce(max(pid), 0) FROM pg_stat_activity"
-                        " WHERE usename = 'payments_gateway'"
-                        " AND datname = current_database()"
-                        " AND wait_event_type = 'Lock'"
-                        " AND query LIKE '%pay_claim(%'", 0, NULL);
-        if (strcmp(pid, "0") != 0) {
-            return pid;
-        }
-
-        msleep(100);
-    }
-
-    cr_assert_fail("no claim waited for the lock");
-    return NULL;
-}
-
-
 static char *
 checkouts_of(const merchant_t *m, const char *co)
 {
@@ -1456,7 +1431,7 @@ Test(solo_limits, an_amount_whose_claim_lost_its_connection_stays_counted,
     u.r = NULL;
     cr_assert_eq(pthread_create(&th, NULL, unknown_post, &u), 0);
 
-    pid = claim_waiting();
+    pid = db_lock_waiter("%pay_claim(%", "no claim waited for the lock");
     db_scalar("SELECT pg_terminate_backend($1::int)", 1,
               (const char *const []) { pid });
 

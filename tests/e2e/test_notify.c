@@ -1315,9 +1315,7 @@ lock_exec(PGconn *conn, const char *sql, int n, const char *const *params)
  */
 Test(solo_notify, a_graceful_stop_waits_for_a_claim_in_flight)
 {
-    int          i;
     pid_t        pid;
-    char        *st;
     paid_t       p;
     PGconn      *holder;
     endpoint_t   ep;
@@ -1356,18 +1354,7 @@ Test(solo_notify, a_graceful_stop_waits_for_a_claim_in_flight)
               "disabled_reason = NULL "
               "WHERE merchant_id = $1 AND endpoint_id = $2", 2, params);
 
-    for (i = 0; i < 150; i++) {
-        st = db_scalar("SELECT count(*) FROM pg_stat_activity "
-                       "WHERE usename = 'payments_gateway' "
-                       "AND wait_event_type = 'Lock' "
-                       "AND query LIKE '%pay_notify_lease(%'", 0, NULL);
-        if (st != NULL && strcmp(st, "0") != 0) {
-            break;
-        }
-        msleep(20);
-    }
-
-    cr_assert_lt(i, 150, "no claim waited for the lock");
+    (void) db_lock_waiter("%pay_notify_lease(%", "no claim waited for the lock");
 
     /* a claim in flight: stop; the gateway must wait for it */
     pid = own.pid;

@@ -177,8 +177,6 @@ wait_log(const char *what, int seconds)
 static void
 start_held(merchant_t *m, raw_t *running)
 {
-    int  i;
-
     start_gone();
     merchant_new(m);
 
@@ -191,23 +189,9 @@ start_held(merchant_t *m, raw_t *running)
      * may still be busy a moment with the worker's first housekeeping
      * (its purge, 1 s after the start), and a request broken off then
      * only withdraws a query that never ran (a CI run failed so after a
-     * fixed 300 ms).  The activity's snapshot is cleared each time: it is
-     * kept for the transaction. */
-    for (i = 0; i < 100; i++) {
-        db_exec("SELECT pg_stat_clear_snapshot()", 0, NULL);
-        if (strcmp(db_scalar("SELECT count(*) FROM pg_stat_activity"
-                             " WHERE usename = 'payments_gateway'"
-                             " AND datname = current_database()"
-                             " AND wait_event_type = 'Lock'", 0, NULL),
-                   "0") != 0)
-        {
-            break;
-        }
-
-        msleep(100);
-    }
-
-    cr_assert_lt(i, 100, "the request's query never waited for the lock");
+     * fixed 300 ms). */
+    (void) db_lock_waiter(NULL,
+                          "the request's query never waited for the lock");
 }
 
 
