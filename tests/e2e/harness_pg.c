@@ -250,6 +250,34 @@ db_lock_waiter(const char *like, const char *why)
 }
 
 
+char *
+db_waiter_of(PGconn *holder, const char *why)
+{
+    int          i;
+    char        *pid, holder_pid[16];
+    const char  *p[1] = { holder_pid };
+
+    snprintf(holder_pid, sizeof(holder_pid), "%d", PQbackendPID(holder));
+
+    for (i = 0; i < 100; i++) {
+        db_exec("SELECT pg_stat_clear_snapshot()", 0, NULL);
+        pid = db_scalar("SELECT coalesce(max(pid), 0) FROM pg_stat_activity"
+                        " WHERE usename = 'payments_gateway'"
+                        " AND datname = current_database()"
+                        " AND $1::int = ANY (pg_blocking_pids(pid))",
+                        1, p);
+        if (strcmp(pid, "0") != 0) {
+            return pid;
+        }
+
+        msleep(100);
+    }
+
+    cr_assert_fail("%s", why);
+    return NULL;
+}
+
+
 PGconn *
 db_hold_key(const char *merchant_id, const char *key, const char *checkout_id)
 {

@@ -78,6 +78,11 @@ void     db_unlock(PGconn *c);
  * within 10 s; fails the test with why otherwise.  The activity's
  * snapshot is cleared at each look: it is kept for a transaction. */
 char    *db_lock_waiter(const char *like, const char *why);
+/* The pid of a gateway backend waiting for a lock holder's transaction
+ * holds (pg_blocking_pids names holder's backend), within 10 s; fails the
+ * test with why otherwise.  Scoped to holder, so a test beside it waiting
+ * for another lock is never taken for it. */
+char    *db_waiter_of(PGconn *holder, const char *why);
 
 
 /* -- merchant shards (ci/services.sh --shards N) ----------------------------

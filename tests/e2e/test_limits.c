@@ -1350,7 +1350,7 @@ unknown_post(void *arg)
  * a retry with the same Idempotency-Key counts its own amount once and
  * gives it back.
  */
-Test(solo_limits, an_amount_whose_claim_timed_out_stays_counted,
+Test(limits, an_amount_whose_claim_timed_out_stays_counted,
      .timeout = E2E_TIMEOUT, .fini = unknown_stop)
 {
     char        *co1, *key1, *body1;
@@ -1364,12 +1364,12 @@ Test(solo_limits, an_amount_whose_claim_timed_out_stays_counted,
     key1 = uid("key");
     body1 = body_of_amount(co1, "4.00");
 
-    /* 4.00 claimed while idempotency_keys is locked: the query times out,
-     * 503, and the claim still waits in PostgreSQL */
-    c = db_lock_table("idempotency_keys");
+    /* 4.00 claimed while its key is held by another transaction: the
+     * query times out, 503, and the claim still waits in PostgreSQL */
+    c = db_hold_key(m.id, key1, co1);
     r = gateway_send(&unknown_gw, "POST", PATH_PAYMENTS, &m, key1, body1);
     cr_assert_eq(r->status, 503, "%ld %s", r->status, r->body);
-    db_unlock(c);
+    db_release_key(c);
 
     /* PostgreSQL never learnt that the gateway left: committed */
     cr_assert(checkout_stored(&m, co1),
@@ -1406,7 +1406,7 @@ Test(solo_limits, an_amount_whose_claim_timed_out_stays_counted,
  * counts it again: the merchant may register that much less until its
  * sub-window leaves the window; never more than max.
  */
-Test(solo_limits, an_amount_whose_claim_lost_its_connection_stays_counted,
+Test(limits, an_amount_whose_claim_lost_its_connection_stays_counted,
      .timeout = E2E_TIMEOUT, .fini = unknown_stop)
 {
     char            *co1, *key1, *body1, *pid;
@@ -1422,7 +1422,7 @@ Test(solo_limits, an_amount_whose_claim_lost_its_connection_stays_counted,
     key1 = uid("key");
     body1 = body_of_amount(co1, "4.00");
 
-    c = db_lock_table("idempotency_keys");
+    c = db_hold_key(m.id, key1, co1);
 
     u.gw = &unknown_gw;
     u.m = &m;
@@ -1431,12 +1431,12 @@ Test(solo_limits, an_amount_whose_claim_lost_its_connection_stays_counted,
     u.r = NULL;
     cr_assert_eq(pthread_create(&th, NULL, unknown_post, &u), 0);
 
-    pid = db_lock_waiter("%pay_claim(%", "no claim waited for the lock");
+    pid = db_waiter_of(c, "no claim waited for the held key");
     db_scalar("SELECT pg_terminate_backend($1::int)", 1,
               (const char *const []) { pid });
 
     pthread_join(th, NULL);
-    db_unlock(c);
+    db_release_key(c);
 
     cr_assert_eq(u.r->status, 503, "%ld %s", u.r->status, u.r->body);
     cr_assert_str_eq(checkouts_of(&m, co1), "0");
