@@ -377,8 +377,11 @@ typedef struct ngx_http_payments_pg_query_s  ngx_http_payments_pg_query_t;
  * res is NULL when the store is unavailable (no connection, the connection
  * broke, the query timed out): whether a write committed is then unknown
  * when q->sent (the query reached a connection), and it surely did not
- * otherwise (it only waited for one).  The driver clears res after the
- * handler returns.
+ * otherwise (it only waited for one).  A server that ends the session
+ * (FATAL, e.g. terminated after a commit) then closes it: the query is
+ * answered NULL as a broken connection, never with that error, so an
+ * error res always means the query's transaction rolled back.  The
+ * driver clears res after the handler returns.
  */
 typedef void (*ngx_http_payments_pg_handler_pt)(
     ngx_http_payments_pg_query_t *q, PGresult *res);

@@ -1259,9 +1259,9 @@ Test(solo_limits, an_amount_the_store_never_took_is_given_back,
 
 /*
  * A gateway of the test's own: two database connections whose queries time
- * out after 2 s, max=USD:10.00, and a merchant; past worker 0's first purge
- * of expired keys (a second after the start), which the lock on
- * idempotency_keys the tests take would hold.
+ * out after timeout, max=USD:10.00, and a merchant; past worker 0's first
+ * purge of expired keys (a second after the start), which would take one
+ * of the two connections at the test's first request.
  */
 static gateway_t  unknown_gw;
 
@@ -1275,19 +1275,20 @@ unknown_stop(void)
 
 
 static void
-unknown_start(gateway_t *gw, merchant_t *m)
+unknown_start(gateway_t *gw, merchant_t *m, const char *timeout)
 {
     gateway_start(gw, "limit-unknown", 1, str_printf(
         "payments_database \"%s\";\n"
         "payments_database_pool 2;\n"
-        "payments_database_timeout 2s;\n"
+        "payments_database_timeout %s;\n"
         "payments_sweeper off;\n"
         "payments_auth_cache 60s;\n"
         "payments_limit_amount unknown_amount size=1m window=1h"
         " max=USD:10.00;\n"
         "payments_limit amount=unknown_amount;\n"
         "%s",
-        pg_gateway_conninfo(), gw_psp_conf(env("PAY_TEST_PSP"), "stripe")));
+        pg_gateway_conninfo(), timeout,
+        gw_psp_conf(env("PAY_TEST_PSP"), "stripe")));
     gateway_wait_ready(gw, 10);
 
     merchant_new(m);
@@ -1358,7 +1359,7 @@ Test(limits, an_amount_whose_claim_timed_out_stays_counted,
     resp_t      *r;
     merchant_t   m;
 
-    unknown_start(&unknown_gw, &m);
+    unknown_start(&unknown_gw, &m, "2s");
 
     co1 = uid("co");
     key1 = uid("key");
@@ -1416,7 +1417,7 @@ Test(limits, an_amount_whose_claim_lost_its_connection_stays_counted,
     merchant_t       m;
     unknown_post_t   u;
 
-    unknown_start(&unknown_gw, &m);
+    unknown_start(&unknown_gw, &m, "2s");
 
     co1 = uid("co");
     key1 = uid("key");
@@ -1454,6 +1455,149 @@ Test(limits, an_amount_whose_claim_lost_its_connection_stays_counted,
 
     r = gateway_send(&unknown_gw, "POST", PATH_PAYMENTS, &m, uid("key"),
                      body_of_amount(uid("co"), "2.00"));
+    cr_assert_eq(r->status, 201, "%ld %s", r->status, r->body);
+
+    r = gateway_send(&unknown_gw, "POST", PATH_PAYMENTS, &m, uid("key"),
+                     body_of_amount(uid("co"), "0.01"));
+    cr_assert_eq(r->status, 429, "%ld %s", r->status, r->body);
+}
+
+
+/* synchronous replication to a standby that never comes: every commit
+ * of the lane's cluster (synchronous_commit on, for every session; the
+ * lane runs with it off) waits for it after its commit record is written
+ * (on), or none does (off).  The postmaster reloads on its own time: on
+ * returns once a new session sees both settings. */
+static void
+commits_wait_for_a_standby(int on)
+{
+    int      i;
+    char    *v;
+    PGconn  *c;
+
+    if (!on) {
+        db_exec("ALTER SYSTEM RESET synchronous_standby_names", 0, NULL);
+        db_exec("ALTER SYSTEM RESET synchronous_commit", 0, NULL);
+        db_exec("SELECT pg_reload_conf()", 0, NULL);
+        return;
+    }
+
+    db_exec("ALTER SYSTEM SET synchronous_commit = on", 0, NULL);
+    db_exec("ALTER SYSTEM SET synchronous_standby_names = 'nobody'", 0, NULL);
+    db_exec("SELECT pg_reload_conf()", 0, NULL);
+
+    for (i = 0; i < 100; i++) {
+        c = PQconnectdb(env("PAY_TEST_PG"));
+        cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
+        v = db_scalar_on(c, "SELECT current_setting('synchronous_commit')"
+                            " || ' ' || current_setting("
+                            "'synchronous_standby_names')", 0, NULL);
+        PQfinish(c);
+
+        if (v != NULL && strcmp(v, "on nobody") == 0) {
+            free(v);
+            msleep(100);
+            return;
+        }
+
+        free(v);
+        msleep(50);
+    }
+
+    cr_assert_fail("commits do not wait for a standby after 5 s");
+}
+
+
+static void
+committed_stop(void)
+{
+    commits_wait_for_a_standby(0);
+    gateway_stop(&unknown_gw);
+}
+
+
+/*
+ * A claim committed whose session then ended before its answer (its
+ * backend terminated while the commit waited for synchronous replication,
+ * PostgreSQL's "the transaction has already committed locally"): the
+ * server's last words are a WARNING and a FATAL, then the connection
+ * closes.  The checkout is registered, so its amount stays counted: a
+ * FATAL is never read as an answer that rolled the claim back.  Solo: the
+ * setting holds every commit of the lane's cluster.
+ */
+Test(solo_limits, an_amount_whose_claim_committed_as_its_session_ended_stays_counted,
+     .timeout = E2E_TIMEOUT, .fini = committed_stop)
+{
+    int              i;
+    char            *co1, *key1, *body1, *pid;
+    resp_t          *r;
+    pthread_t        th;
+    merchant_t       m;
+    unknown_post_t   u;
+
+    unknown_start(&unknown_gw, &m, "5s");
+
+    co1 = uid("co");
+    key1 = uid("key");
+    body1 = body_of_amount(co1, "4.00");
+
+    /* the merchant's key looked up once (its look-up writes, and would
+     * wait for the standby too): cached for the test */
+    r = gateway_send(&unknown_gw, "GET", "/v1/checkouts/none", &m, NULL, NULL);
+    cr_assert_eq(r->status, 404, "%ld %s", r->status, r->body);
+
+    db_exec("SET synchronous_commit = local", 0, NULL);
+    commits_wait_for_a_standby(1);
+
+    u.gw = &unknown_gw;
+    u.m = &m;
+    u.key = key1;
+    u.body = body1;
+    u.r = NULL;
+    cr_assert_eq(pthread_create(&th, NULL, unknown_post, &u), 0);
+
+    /* the claim's commit written, waiting for the standby */
+    pid = NULL;
+    for (i = 0; i < 100; i++) {
+        db_exec("SELECT pg_stat_clear_snapshot()", 0, NULL);
+        pid = db_scalar("SELECT coalesce(max(pid), 0) FROM pg_stat_activity"
+                        " WHERE usename = 'payments_gateway'"
+                        " AND datname = current_database()"
+                        " AND wait_event = 'SyncRep'"
+                        " AND query LIKE '%pay_claim(%'", 0, NULL);
+        if (strcmp(pid, "0") != 0) {
+            break;
+        }
+        msleep(100);
+    }
+    cr_assert_neq(strcmp(pid, "0"), 0, "no claim waited for the standby: %s",
+                  db_scalar("SELECT string_agg(coalesce(wait_event, '-') || ' '"
+                            " || left(query, 60), ' | ') FROM pg_stat_activity"
+                            " WHERE usename = 'payments_gateway'", 0, NULL));
+
+    db_scalar("SELECT pg_terminate_backend($1::int)", 1,
+              (const char *const []) { pid });
+    pthread_join(th, NULL);
+    commits_wait_for_a_standby(0);
+
+    cr_assert_geq(u.r->status, 500, "%ld %s", u.r->status, u.r->body);
+    cr_assert_str_eq(checkouts_of(&m, co1), "1",
+                     "the claim was not committed locally");
+
+    /* 4.00 counted: 7.00 more is over max */
+    r = gateway_send(&unknown_gw, "POST", PATH_PAYMENTS, &m, uid("key"),
+                     body_of_amount(uid("co"), "7.00"));
+    cr_assert_eq(r->status, 429, "the committed 4.00 was given back: %ld %s",
+                 r->status, r->body);
+
+    /* the retry with the same key finds the claim made and gives its own
+     * 4.00 back: 6.00 fits exactly, then nothing more */
+    r = gateway_send(&unknown_gw, "POST", PATH_PAYMENTS, &m, key1, body1);
+    cr_assert(r->status == 409 || r->status == 201, "the retry: %ld %s",
+              r->status, r->body);
+
+    r = gateway_send(&unknown_gw, "POST", PATH_PAYMENTS, &m, uid("key"),
+                     body_of_amount(uid("co"), "6.00"));
     cr_assert_eq(r->status, 201, "%ld %s", r->status, r->body);
 
     r = gateway_send(&unknown_gw, "POST", PATH_PAYMENTS, &m, uid("key"),
