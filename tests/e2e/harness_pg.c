@@ -225,18 +225,19 @@ db_unlock(PGconn *c)
 
 
 char *
-db_lock_waiter(const char *like, const char *why)
+db_gateway_waiting(const char *cond, const char *param, const char *why)
 {
     int          i;
     char        *pid;
-    const char  *p[1] = { like != NULL ? like : "%" };
+    const char  *p[1] = { param };
 
     for (i = 0; i < 100; i++) {
         db_exec("SELECT pg_stat_clear_snapshot()", 0, NULL);
-        pid = db_scalar("SELECT coalesce(max(pid), 0) FROM pg_stat_activity"
-                        " WHERE usename = 'payments_gateway'"
-                        " AND datname = current_database()"
-                        " AND wait_event_type = 'Lock' AND query LIKE $1",
+        pid = db_scalar(str_printf("SELECT coalesce(max(pid), 0)"
+                                   " FROM pg_stat_activity"
+                                   " WHERE usename = 'payments_gateway'"
+                                   " AND datname = current_database()"
+                                   " AND (%s)", cond),
                         1, p);
         if (strcmp(pid, "0") != 0) {
             return pid;
@@ -251,30 +252,22 @@ db_lock_waiter(const char *like, const char *why)
 
 
 char *
+db_lock_waiter(const char *like, const char *why)
+{
+    return db_gateway_waiting("wait_event_type = 'Lock' AND query LIKE $1",
+                              like != NULL ? like : "%", why);
+}
+
+
+char *
 db_waiter_of(PGconn *holder, const char *why)
 {
-    int          i;
-    char        *pid, holder_pid[16];
-    const char  *p[1] = { holder_pid };
+    char  holder_pid[16];
 
     snprintf(holder_pid, sizeof(holder_pid), "%d", PQbackendPID(holder));
 
-    for (i = 0; i < 100; i++) {
-        db_exec("SELECT pg_stat_clear_snapshot()", 0, NULL);
-        pid = db_scalar("SELECT coalesce(max(pid), 0) FROM pg_stat_activity"
-                        " WHERE usename = 'payments_gateway'"
-                        " AND datname = current_database()"
-                        " AND $1::int = ANY (pg_blocking_pids(pid))",
-                        1, p);
-        if (strcmp(pid, "0") != 0) {
-            return pid;
-        }
-
-        msleep(100);
-    }
-
-    cr_assert_fail("%s", why);
-    return NULL;
+    return db_gateway_waiting("$1::int = ANY (pg_blocking_pids(pid))",
+                              holder_pid, why);
 }
 
 

@@ -74,6 +74,12 @@ void     db_exec_on(PGconn *c, const char *sql, int nparams,
 PGconn  *db_lock_table(const char *table);
 void     db_unlock(PGconn *c);
 /* The pid of a gateway backend (user payments_gateway, this database)
+ * whose pg_stat_activity row meets cond (SQL, $1 = param), within 10 s;
+ * fails the test with why otherwise.  The activity's snapshot is cleared
+ * at each look: it is kept for a transaction. */
+char    *db_gateway_waiting(const char *cond, const char *param,
+                            const char *why);
+/* The pid of a gateway backend (user payments_gateway, this database)
  * whose query waits for a lock, its text LIKE like (NULL: any query),
  * within 10 s; fails the test with why otherwise.  The activity's
  * snapshot is cleared at each look: it is kept for a transaction. */

@@ -1343,6 +1343,51 @@ unknown_post(void *arg)
 }
 
 
+/* m's POST of body under key, sent to unknown_gw in a thread of its own:
+ * its answer in u->r once th is joined */
+static void
+unknown_post_start(unknown_post_t *u, pthread_t *th, const merchant_t *m,
+    const char *key, const char *body)
+{
+    u->gw = &unknown_gw;
+    u->m = m;
+    u->key = key;
+    u->body = body;
+    u->r = NULL;
+    cr_assert_eq(pthread_create(th, NULL, unknown_post, u), 0);
+}
+
+
+/*
+ * m's checkout of 4.00 (key1, body1) registered, its amount counted once
+ * under max=USD:10.00: 7.00 more is over max (why, if not); the retry
+ * with the same key finds the claim made and gives its own 4.00 back (409
+ * while its lease runs, or resumed); 6.00 fits exactly, then nothing more.
+ */
+static void
+counted_once(const merchant_t *m, const char *key1, const char *body1,
+    const char *why)
+{
+    resp_t  *r;
+
+    r = gateway_send(&unknown_gw, "POST", PATH_PAYMENTS, m, uid("key"),
+                     body_of_amount(uid("co"), "7.00"));
+    cr_assert_eq(r->status, 429, "%s: %ld %s", why, r->status, r->body);
+
+    r = gateway_send(&unknown_gw, "POST", PATH_PAYMENTS, m, key1, body1);
+    cr_assert(r->status == 409 || r->status == 201, "the retry: %ld %s",
+              r->status, r->body);
+
+    r = gateway_send(&unknown_gw, "POST", PATH_PAYMENTS, m, uid("key"),
+                     body_of_amount(uid("co"), "6.00"));
+    cr_assert_eq(r->status, 201, "%ld %s", r->status, r->body);
+
+    r = gateway_send(&unknown_gw, "POST", PATH_PAYMENTS, m, uid("key"),
+                     body_of_amount(uid("co"), "0.01"));
+    cr_assert_eq(r->status, 429, "%ld %s", r->status, r->body);
+}
+
+
 /*
  * A claim sent whose answer the gateway never read (the query timed out
  * while a lock held it) is committed by PostgreSQL afterwards: the
@@ -1376,26 +1421,7 @@ Test(limits, an_amount_whose_claim_timed_out_stays_counted,
     cr_assert(checkout_stored(&m, co1),
               "the held claim never committed");
 
-    /* 4.00 counted: 7.00 more is over max */
-    r = gateway_send(&unknown_gw, "POST", PATH_PAYMENTS, &m, uid("key"),
-                     body_of_amount(uid("co"), "7.00"));
-    cr_assert_eq(r->status, 429, "the registered 4.00 was given back: %ld %s",
-                 r->status, r->body);
-
-    /* the retry with the same key finds the claim made: its own 4.00 is
-     * given back (409 while its lease runs, or resumed) */
-    r = gateway_send(&unknown_gw, "POST", PATH_PAYMENTS, &m, key1, body1);
-    cr_assert(r->status == 409 || r->status == 201, "the retry: %ld %s",
-              r->status, r->body);
-
-    /* 4.00 counted once: 6.00 fits exactly, then nothing more */
-    r = gateway_send(&unknown_gw, "POST", PATH_PAYMENTS, &m, uid("key"),
-                     body_of_amount(uid("co"), "6.00"));
-    cr_assert_eq(r->status, 201, "%ld %s", r->status, r->body);
-
-    r = gateway_send(&unknown_gw, "POST", PATH_PAYMENTS, &m, uid("key"),
-                     body_of_amount(uid("co"), "0.01"));
-    cr_assert_eq(r->status, 429, "%ld %s", r->status, r->body);
+    counted_once(&m, key1, body1, "the registered 4.00 was given back");
 }
 
 
@@ -1425,12 +1451,7 @@ Test(limits, an_amount_whose_claim_lost_its_connection_stays_counted,
 
     c = db_hold_key(m.id, key1, co1);
 
-    u.gw = &unknown_gw;
-    u.m = &m;
-    u.key = key1;
-    u.body = body1;
-    u.r = NULL;
-    cr_assert_eq(pthread_create(&th, NULL, unknown_post, &u), 0);
+    unknown_post_start(&u, &th, &m, key1, body1);
 
     pid = db_waiter_of(c, "no claim waited for the held key");
     db_scalar("SELECT pg_terminate_backend($1::int)", 1,
@@ -1528,7 +1549,6 @@ committed_stop(void)
 Test(solo_limits, an_amount_whose_claim_committed_as_its_session_ended_stays_counted,
      .timeout = E2E_TIMEOUT, .fini = committed_stop)
 {
-    int              i;
     char            *co1, *key1, *body1, *pid;
     resp_t          *r;
     pthread_t        th;
@@ -1549,31 +1569,11 @@ Test(solo_limits, an_amount_whose_claim_committed_as_its_session_ended_stays_cou
     db_exec("SET synchronous_commit = local", 0, NULL);
     commits_wait_for_a_standby(1);
 
-    u.gw = &unknown_gw;
-    u.m = &m;
-    u.key = key1;
-    u.body = body1;
-    u.r = NULL;
-    cr_assert_eq(pthread_create(&th, NULL, unknown_post, &u), 0);
+    unknown_post_start(&u, &th, &m, key1, body1);
 
     /* the claim's commit written, waiting for the standby */
-    pid = NULL;
-    for (i = 0; i < 100; i++) {
-        db_exec("SELECT pg_stat_clear_snapshot()", 0, NULL);
-        pid = db_scalar("SELECT coalesce(max(pid), 0) FROM pg_stat_activity"
-                        " WHERE usename = 'payments_gateway'"
-                        " AND datname = current_database()"
-                        " AND wait_event = 'SyncRep'"
-                        " AND query LIKE '%pay_claim(%'", 0, NULL);
-        if (strcmp(pid, "0") != 0) {
-            break;
-        }
-        msleep(100);
-    }
-    cr_assert_neq(strcmp(pid, "0"), 0, "no claim waited for the standby: %s",
-                  db_scalar("SELECT string_agg(coalesce(wait_event, '-') || ' '"
-                            " || left(query, 60), ' | ') FROM pg_stat_activity"
-                            " WHERE usename = 'payments_gateway'", 0, NULL));
+    pid = db_gateway_waiting("wait_event = 'SyncRep' AND query LIKE $1",
+                             "%pay_claim(%", "no claim waited for the standby");
 
     db_scalar("SELECT pg_terminate_backend($1::int)", 1,
               (const char *const []) { pid });
@@ -1584,23 +1584,5 @@ Test(solo_limits, an_amount_whose_claim_committed_as_its_session_ended_stays_cou
     cr_assert_str_eq(checkouts_of(&m, co1), "1",
                      "the claim was not committed locally");
 
-    /* 4.00 counted: 7.00 more is over max */
-    r = gateway_send(&unknown_gw, "POST", PATH_PAYMENTS, &m, uid("key"),
-                     body_of_amount(uid("co"), "7.00"));
-    cr_assert_eq(r->status, 429, "the committed 4.00 was given back: %ld %s",
-                 r->status, r->body);
-
-    /* the retry with the same key finds the claim made and gives its own
-     * 4.00 back: 6.00 fits exactly, then nothing more */
-    r = gateway_send(&unknown_gw, "POST", PATH_PAYMENTS, &m, key1, body1);
-    cr_assert(r->status == 409 || r->status == 201, "the retry: %ld %s",
-              r->status, r->body);
-
-    r = gateway_send(&unknown_gw, "POST", PATH_PAYMENTS, &m, uid("key"),
-                     body_of_amount(uid("co"), "6.00"));
-    cr_assert_eq(r->status, 201, "%ld %s", r->status, r->body);
-
-    r = gateway_send(&unknown_gw, "POST", PATH_PAYMENTS, &m, uid("key"),
-                     body_of_amount(uid("co"), "0.01"));
-    cr_assert_eq(r->status, 429, "%ld %s", r->status, r->body);
+    counted_once(&m, key1, body1, "the committed 4.00 was given back");
 }
