@@ -901,8 +901,9 @@ extern ngx_module_t  ngx_http_payments_module;
  *   _register_route.c    -> _register_request.c _route.c
  *   _response.c          -> -
  *   _review.c            -> _pg.c _psp_conf.c _register_end.c _register_psp.c
- *   _review.c            -> _register_request.c _register_route.c _response.c
- *   _review.c            -> _review_list.c _shard.c _util.c
+ *   _review.c            -> _register_request.c _register_resume.c
+ *   _review.c            -> _register_route.c _response.c _review_list.c
+ *   _review.c            -> _shard.c _util.c
  *   _review_list.c       -> _pg.c _response.c _shard.c
  *   _risk.c              -> _curl.c _limit_hooks.c _metrics.c _pg.c
  *   _risk.c              -> _register_end.c _response.c _util.c

@@ -102,6 +102,10 @@ void ngx_http_payments_route_approved(ngx_http_payments_ctx_t *ctx);
  * the PSP again as stored */
 void ngx_http_payments_register_resumed(ngx_http_payments_ctx_t *ctx,
     PGresult *res);
+/* whether the PSP could refuse a resumed request's stored expires_at by
+ * the time its attempts reach it (the stale flag: a refusal then rebuilds
+ * it, _register_psp.c); a resumed approval asks it too (_review.c) */
+ngx_uint_t ngx_http_payments_expires_too_soon(ngx_http_payments_ctx_t *ctx);
 /* _review.c: the review queue's admin API (GET /v1/reviews, POST
  * /v1/reviews/{nonce}/approve and /reject); an approval registers through
  * the PSP's side above */

@@ -26,8 +26,6 @@ static void ngx_http_payments_route_state_done(
 static void ngx_http_payments_route_first_done(
     ngx_http_payments_pg_query_t *q, PGresult *res);
 static void ngx_http_payments_register_resume(ngx_http_payments_ctx_t *ctx);
-static ngx_uint_t ngx_http_payments_expires_too_soon(
-    ngx_http_payments_ctx_t *ctx);
 
 
 /* pay_claim's row of a resumed claim (its lease, stored request and
@@ -183,7 +181,7 @@ ngx_http_payments_register_resume(ngx_http_payments_ctx_t *ctx)
  * dialect's session_min ahead (Stripe: 30 min).
  */
 
-static ngx_uint_t
+ngx_uint_t
 ngx_http_payments_expires_too_soon(ngx_http_payments_ctx_t *ctx)
 {
     time_t  floor;

@@ -620,6 +620,12 @@ ngx_http_payments_review_approved(ngx_http_payments_pg_query_t *q,
             return;
         }
 
+        /* its stored bytes first, as a registration's resume sends them;
+         * refused for an expires_at the PSP no longer takes (the earlier
+         * attempts made no session from them), rebuilt with a fresh one
+         * under the same nonce: the approved checkout stays payable */
+        ctx->stale = ngx_http_payments_expires_too_soon(ctx);
+
         ngx_http_payments_psp_start(ctx);
         return;
     }

@@ -1144,6 +1144,61 @@ Test(risk, approval_keeps_manual_capture_and_metadata)
 }
 
 
+/* An approval resumed after its first attempt got no session (the PSP
+ * answered 503 and asked for an hour), when its stored request's
+ * expires_at is too close for the PSP by then (Stripe refuses a session
+ * ending within 30 minutes): rebuilt with a fresh expires_at under the
+ * same nonce and sent again, as the shop's own resume does; the checkout a
+ * person approved stays payable, never FAILED by its own stale bytes. */
+Test(risk, a_resumed_approval_too_close_to_its_expires_at_is_refreshed)
+{
+    char        *id, *key, *body, *n;
+    long         at;
+    json_t      *j;
+    const char  *p[2];
+    resp_t      *r;
+    merchant_t   m;
+
+    merchant_new(&m);
+    rk_held(&m, &id, &key, &body);
+    p[0] = m.id;
+    p[1] = id;
+    n = nonce(&m, id);
+
+    /* the first approval's attempt: 503, no session, the claim kept */
+    mock_fault(str_printf("{\"match\":\"%s\",\"fail_times\":1,"
+                          "\"fail_status\":503,\"retry_after\":3600}", n));
+    r = rk_admin("POST", str_printf("/v1/reviews/%s/approve", n), NULL);
+    cr_assert(r->status >= 500, "the first approval: %ld %s", r->status,
+              r->body);
+    resp_free(r);
+
+    /* its stored request now ends in ten minutes */
+    db_exec("UPDATE checkouts SET expires_at = now() + interval '10 min', "
+            "psp_request = regexp_replace(psp_request, 'expires_at=[0-9]+', "
+            "'expires_at=' || (ts_epoch(now()) + 600)) "
+            "WHERE merchant_id = $1 AND checkout_id = $2", 2, p);
+
+    r = rk_admin("POST", str_printf("/v1/reviews/%s/approve", n), NULL);
+    cr_assert_eq(r->status, 201, "%ld %s", r->status, r->body);
+    j = resp_json(r);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "status")),
+                     "EXECUTING", "the approved checkout: %s", r->body);
+    cr_assert_not_null(json_object_get(j, "pay_url"), "%s", r->body);
+
+    cr_assert_str_eq(db_scalar("SELECT count(*) FROM audit_log WHERE "
+                               "merchant_id = $1 AND checkout_id = $2 AND "
+                               "action = 'registration:refreshed'", 2, p),
+                     "1", "not a refreshed resume");
+
+    at = atol(db_scalar("SELECT ts_epoch(expires_at) - ts_epoch(now()) FROM "
+                        "checkouts WHERE merchant_id = $1 AND checkout_id = "
+                        "$2", 2, p));
+    cr_assert(at > 30 * 60, "the approved session ends %ld s from now", at);
+    resp_free(r);
+}
+
+
 /* A review that outlasted the checkout's expires_at as the PSP takes it
  * (Stripe: 30 minutes ahead at least) is registered with a fresh one,
  * payments_session_lifetime from the approval, as a late resume is. */
