@@ -633,6 +633,13 @@ typedef struct ngx_http_payments_ctx_s {
                                                        undone (pay_abandon),
                                                        whatever the PSP
                                                        says */
+    unsigned                        method_detached:1;  /* an
+                                                       off-session charge
+                                                       whose saved method
+                                                       was detached, its key
+                                                       or checkout known:
+                                                       claimed to replay,
+                                                       never sent */
     off_t                           claim_age;      /* s, of a resume */
     ngx_uint_t                      fail_status;
     time_t                          fail_retry_after;   /* s; 0: none */
@@ -644,6 +651,12 @@ typedef struct ngx_http_payments_ctx_s {
     void                          (*risk_next)(struct ngx_http_payments_ctx_s
                                                *ctx);  /* the step after
                                                           an allow */
+    void                          (*method_next)(
+                                      struct ngx_http_payments_ctx_s *ctx);
+                                                    /* the step after a
+                                                       saved method or a
+                                                       save's PSP customers
+                                                       were read */
     ngx_http_payments_risk_sig_t    risk_sig;       /* its answer's
                                                        Payments-Signature */
     char                           *risk_body;      /* our request */
@@ -887,10 +900,11 @@ extern ngx_module_t  ngx_http_payments_module;
  *   _read.c              -> _shard.c _util.c
  *   _readyz.c            -> _pg.c _pg_health.c _response.c
  *   _register.c          -> _limit_hooks.c _metrics.c _pg.c _psp_conf.c
- *   _register.c          -> _register_psp.c _register_request.c
- *   _register.c          -> _register_resume.c _register_route.c _response.c
- *   _register.c          -> _risk.c _util.c
+ *   _register.c          -> _register_method.c _register_psp.c
+ *   _register.c          -> _register_request.c _register_resume.c
+ *   _register.c          -> _register_route.c _response.c _risk.c _util.c
  *   _register_end.c      -> _limit_hooks.c _pg.c _response.c _util.c
+ *   _register_method.c   -> _pg.c _register_request.c _response.c
  *   _register_psp.c      -> _breaker.c _curl.c _limit_hooks.c _metrics.c _pg.c
  *   _register_psp.c      -> _psp_call.c _register_end.c _register_request.c
  *   _register_psp.c      -> _response.c _util.c

@@ -54,15 +54,12 @@ static ngx_int_t ngx_http_payments_register_parse(
     ngx_http_payments_ctx_t *ctx, ngx_int_t *rc);
 static ngx_int_t ngx_http_payments_register_validate(
     ngx_http_payments_ctx_t *ctx, ngx_int_t *rc);
-static void ngx_http_payments_method_done(ngx_http_payments_pg_query_t *q,
-    PGresult *res);
 static char *ngx_http_payments_claim_options(ngx_http_payments_ctx_t *ctx);
 static ngx_int_t ngx_http_payments_expires_ok(ngx_http_payments_ctx_t *ctx,
     ngx_int_t *rc);
 static void ngx_http_payments_register_claim(ngx_http_payments_ctx_t *ctx);
-static void ngx_http_payments_save_customers_done(
-    ngx_http_payments_pg_query_t *q, PGresult *res);
 static void ngx_http_payments_register_limited(ngx_http_payments_ctx_t *ctx);
+static void ngx_http_payments_register_checked(ngx_http_payments_ctx_t *ctx);
 static void ngx_http_payments_claim_done(ngx_http_payments_pg_query_t *q,
     PGresult *res);
 static const char *ngx_http_payments_register_detail(
@@ -95,129 +92,35 @@ ngx_http_payments_register_start(ngx_http_payments_ctx_t *ctx)
         return;
     }
 
-    /* an off-session charge: its saved method first (its PSP, its token),
-     * then the checks and the claim as for any checkout */
+    /* an off-session charge: its saved method first (its PSP, its token);
+     * a save: the PSP customers the customer's earlier saves were made
+     * under (_register_method.c); then the checks and the claim */
     if (ctx->co.payment_method[0] != '\0') {
-        ctx->params[0] = (char *) ctx->merchant.data;
-        ctx->params[1] = ctx->co.payment_method;
-
-        if (ngx_http_payments_query(ctx,
-                                    "SELECT psp, token_sealed, checkout_id, "
-                                    "customer_ref, psp_customer, usage, "
-                                    "recurring, status FROM "
-                                    "pay_method_for_charge($1, $2)",
-                                    2, ngx_http_payments_method_done)
-            != NGX_OK)
-        {
-            ngx_http_payments_finalize(r,
-                                       ngx_http_payments_store_unavailable(r));
-        }
-
+        ngx_http_payments_register_method(ctx,
+                                          ngx_http_payments_register_checked);
         return;
     }
 
-    /* a save: the PSP customers the customer's earlier saves were made
-     * under first, so that a new one is made under the same */
     if (ctx->co.save_usage != NULL) {
-        ctx->params[0] = (char *) ctx->merchant.data;
-        ctx->params[1] = ctx->co.save_customer;
-
-        if (ngx_http_payments_query(ctx,
-                                    "SELECT psp, psp_customer FROM "
-                                    "pay_method_psp_customers($1, $2)",
-                                    2, ngx_http_payments_save_customers_done)
-            != NGX_OK)
-        {
-            ngx_http_payments_finalize(r,
-                                       ngx_http_payments_store_unavailable(r));
-        }
-
+        ngx_http_payments_register_saves(ctx,
+                                         ngx_http_payments_register_checked);
         return;
     }
 
-    if (ngx_http_payments_register_validate(ctx, &rc) != NGX_OK) {
-        ngx_http_payments_finalize(r, rc);
-        return;
-    }
-
-    ngx_http_payments_register_limited(ctx);
+    ngx_http_payments_register_checked(ctx);
 }
 
 
-/*
- * A save's PSP customers (pay_method_psp_customers): kept for the
- * request, the one of the PSP the checkout goes to named in its session
- * (ngx_http_payments_register_build).
- */
+/* the checks every checkout passes, then its limits and its claim; after
+ * its saved method or its PSP customers were read (_register_method.c) */
 
 static void
-ngx_http_payments_save_customers_done(ngx_http_payments_pg_query_t *q,
-    PGresult *res)
+ngx_http_payments_register_checked(ngx_http_payments_ctx_t *ctx)
 {
-    ngx_int_t                 rc;
-    ngx_http_payments_ctx_t  *ctx = q->data;
-    ngx_http_request_t       *r = ctx->request;
-
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
-        return;
-    }
-
-    if (ngx_http_payments_save_customers_keep(ctx, res) != NGX_OK) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
+    ngx_int_t  rc;
 
     if (ngx_http_payments_register_validate(ctx, &rc) != NGX_OK) {
-        ngx_http_payments_finalize(r, rc);
-        return;
-    }
-
-    ngx_http_payments_register_limited(ctx);
-}
-
-
-/*
- * The saved method an off-session charge names (pay_method_for_charge),
- * kept for its request (ngx_http_payments_method_keep), then the checks
- * and the claim as for any checkout.
- */
-
-static void
-ngx_http_payments_method_done(ngx_http_payments_pg_query_t *q,
-    PGresult *res)
-{
-    ngx_int_t                 rc;
-    pay_err_e                 err;
-    const char               *detail;
-    ngx_http_payments_ctx_t  *ctx = q->data;
-    ngx_http_request_t       *r = ctx->request;
-
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
-        return;
-    }
-
-    rc = ngx_http_payments_method_keep(ctx, res, &err, &detail);
-
-    if (rc == NGX_DECLINED) {
-        ngx_http_payments_finalize(r, ngx_http_payments_problem(r, err, 0,
-                                                                detail));
-        return;
-    }
-
-    if (rc == NGX_ERROR) {
-        ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
-        return;
-    }
-
-    if (rc != NGX_OK) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    if (ngx_http_payments_register_validate(ctx, &rc) != NGX_OK) {
-        ngx_http_payments_finalize(r, rc);
+        ngx_http_payments_finalize(ctx->request, rc);
         return;
     }
 

@@ -98,6 +98,13 @@ ngx_int_t ngx_http_payments_route_choose(ngx_http_payments_ctx_t *ctx);
 void ngx_http_payments_route_skip_open(ngx_http_payments_ctx_t *ctx);
 void ngx_http_payments_route_claimed(ngx_http_payments_ctx_t *ctx);
 void ngx_http_payments_route_approved(ngx_http_payments_ctx_t *ctx);
+/* _register_method.c: an off-session charge's saved method, a save's PSP
+ * customers, read before the checks; then next (_register.c's checks,
+ * limits and claim) */
+void ngx_http_payments_register_method(ngx_http_payments_ctx_t *ctx,
+    void (*next)(ngx_http_payments_ctx_t *ctx));
+void ngx_http_payments_register_saves(ngx_http_payments_ctx_t *ctx,
+    void (*next)(ngx_http_payments_ctx_t *ctx));
 /* _register_resume.c: a claim pay_claim resumed (res: its row), sent to
  * the PSP again as stored */
 void ngx_http_payments_register_resumed(ngx_http_payments_ctx_t *ctx,

@@ -411,7 +411,8 @@ ngx_http_payments_release_done(ngx_http_payments_pg_query_t *q,
 }
 
 
-/* 502, 503 or 504 psp_unavailable, with Retry-After when it is known */
+/* 502, 503 or 504 psp_unavailable, with Retry-After when it is known; 409
+ * payment_method_unusable for a charge whose method was detached */
 
 static ngx_int_t
 ngx_http_payments_psp_problem(ngx_http_payments_ctx_t *ctx,
@@ -430,7 +431,10 @@ ngx_http_payments_psp_problem(ngx_http_payments_ctx_t *ctx,
         }
     }
 
-    return ngx_http_payments_problem(r, PAY_ERR_PSP_UNAVAILABLE,
+    /* a charge not sent again because its method was detached: 409 */
+    return ngx_http_payments_problem(r, ctx->method_detached
+                                        ? PAY_ERR_METHOD_UNUSABLE
+                                        : PAY_ERR_PSP_UNAVAILABLE,
                                      ctx->fail_status,
                                      ctx->fail_detail ? ctx->fail_detail
                                                       : detail);

@@ -239,7 +239,9 @@ ngx_http_payments_save_customers_keep(ngx_http_payments_ctx_t *ctx,
  * psp, token_sealed, checkout_id, customer_ref, psp_customer, usage,
  * recurring, status), on every path that builds its request (the charge,
  * a review's approval): the merchant's (else 404, never saying whose it
- * is), still active (else 409), charged at its own PSP only (a "psp"
+ * is), still active (else 409; a charge whose key or checkout is known
+ * already keeps a detached one, ctx->method_detached, for its claim to
+ * replay: never sent), charged at its own PSP only (a "psp"
  * naming another is 400; without one, the method's PSP, never a route's:
  * the token is that PSP's alone).  Its token is opened here, into the
  * request's pool; it is never stored open.
@@ -262,7 +264,9 @@ ngx_http_payments_method_keep(ngx_http_payments_ctx_t *ctx, PGresult *res,
         return NGX_DECLINED;
     }
 
-    if (ngx_strcmp(PQgetvalue(res, 0, 7), "active") != 0) {
+    if (ngx_strcmp(PQgetvalue(res, 0, 7), "active") != 0
+        && !ctx->method_detached)
+    {
         *err = PAY_ERR_METHOD_UNUSABLE;
         *detail = "payment_method: the saved method was detached and can "
                   "no longer be charged";

@@ -40,6 +40,23 @@ ngx_http_payments_register_resumed(ngx_http_payments_ctx_t *ctx,
     ctx->claim_age = ngx_atoof((u_char *) PQgetvalue(res, 0, 8),
                                PQgetlength(res, 0, 8));
 
+    /* an off-session charge whose saved method was detached since: never
+     * sent again (were no earlier attempt taken, this one would charge a
+     * method its shopper removed); one that was taken is paid by its
+     * webhook */
+    if (ctx->method_detached) {
+        ngx_log_error(NGX_LOG_NOTICE, ctx->request->connection->log, 0,
+                      "payments: off-session charge \"%s\": its saved "
+                      "method was detached since it was first sent: not "
+                      "sent again", ctx->nonce);
+        ctx->fail_detail = "payment_method: the saved method was detached "
+                           "since this charge was first sent: it is not "
+                           "sent again; an earlier attempt may still have "
+                           "been taken (GET /v1/checkouts/{checkout_id})";
+        ngx_http_payments_register_release(ctx, NGX_HTTP_CONFLICT);
+        return;
+    }
+
     /* a routed checkout resumes at the PSP it is bound to, which an
      * earlier request may have moved it on to */
     if (ctx->route_conf != NULL) {

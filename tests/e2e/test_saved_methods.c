@@ -765,6 +765,79 @@ Test(saved_methods, a_detached_method_cannot_be_charged)
 
 
 /*
+ * A charge answered, then its method detached: the shop's retry with the
+ * same Idempotency-Key is the same request, and replays its stored answer
+ * (a charge taken stays taken; a detach stops only later charges).  And a
+ * charge whose first attempt got no answer (the PSP's 503), its method
+ * detached before the retry: the checkout stored under the key is not
+ * "nothing stored"; the retry says the charge is not sent, and the
+ * checkout is FAILED, its answer stored under the key.
+ */
+Test(saved_methods, a_charge_retried_after_its_method_was_detached_replays)
+{
+    char        *co, *key, *body;
+    resp_t      *r, *first;
+    saved_t      s;
+
+    saved_new(&s, 0, "off_session");
+
+    co = uid("ren");
+    key = uid("key");
+    body = dump(charge_body(&s, co));
+    first = api_post(&s.m, key, body);
+    cr_assert_eq(first->status, 201, "%s", first->body);
+
+    r = post_path(&s.m, str_printf("/v1/payment_methods/%s/detach", s.pm),
+                  NULL, "");
+    cr_assert_eq(r->status, 200, "%s", r->body);
+
+    r = api_post(&s.m, key, body);
+    cr_assert_eq(r->status, 201, "the retry of a charge taken: %ld %s",
+                 r->status, r->body);
+    cr_expect_str_eq(resp_header(r, "Idempotent-Replayed"), "true");
+    cr_expect_str_eq(r->body, first->body);
+}
+
+
+/* A charge whose first attempt got no charge (the PSP's 503, an hour's
+ * Retry-After), its method detached before the shop's retry with the same
+ * key: not sent again (it would charge a method its shopper removed), 409
+ * saying so; the checkout stays for the PSP's word. */
+Test(saved_methods, a_charge_resumed_after_its_method_was_detached_is_not_sent)
+{
+    char        *co, *key, *body;
+    long         sessions, requests;
+    resp_t      *r;
+    saved_t      s;
+
+    saved_new(&s, 0, "off_session");
+
+    co = uid("ren");
+    key = uid("key");
+    body = dump(charge_body(&s, co));
+    mock_fault(str_printf("{\"match\":\"%s\",\"fail_times\":1,"
+                          "\"fail_status\":503,\"retry_after\":3600}",
+                          nonce(&s.m, co)));
+    r = api_post(&s.m, key, body);
+    cr_assert(r->status >= 500, "%ld %s", r->status, r->body);
+
+    r = post_path(&s.m, str_printf("/v1/payment_methods/%s/detach", s.pm),
+                  NULL, "");
+    cr_assert_eq(r->status, 200, "%s", r->body);
+
+    r = api_post(&s.m, key, body);
+    expect_problem(r, 409, "payment_method_unusable");
+    cr_expect(strstr(r->body, "not sent again") != NULL, "%s", r->body);
+
+    mock_registrations(nonce(&s.m, co), &sessions, &requests);
+    cr_expect_eq(requests, 1, "%ld requests at the PSP", requests);
+
+    r = api_get(&s.m, str_printf("/v1/checkouts/%s", co));
+    cr_assert_eq(r->status, 200, "the checkout: %ld %s", r->status, r->body);
+}
+
+
+/*
  * A merchant's charge names no other merchant's checkout.  Stripe reads an
  * off-session charge's intent by metadata.charge, and a manual capture's
  * news (its capture, its release) by metadata.nonce; the merchant's
