@@ -59,7 +59,11 @@ ngx_int_t ngx_http_payments_limit_create(ngx_http_payments_ctx_t *ctx,
  * POST /v1/payments once the body is valid: the card-testing guard by buyer
  * and the amount velocity limit (whose amount is reserved now).  As above:
  * NGX_OK, NGX_DONE, or NGX_AGAIN (an amount zone kept in Redis was asked;
- * resume(ctx) calls this again).
+ * resume(ctx) calls this again).  NGX_DECLINED, nothing answered: one of
+ * them would refuse it, and the caller has not yet asked whether the
+ * request is known (ctx->limit_peeked): a replay or a retry of a checkout
+ * already registered adds nothing, and its claim answers it.  A request
+ * known (ctx->limit_known) passes both, reserving nothing.
  */
 ngx_int_t ngx_http_payments_limit_checkout(ngx_http_payments_ctx_t *ctx,
     ngx_int_t *rc, void (*resume)(ngx_http_payments_ctx_t *ctx));

@@ -482,7 +482,9 @@ ngx_http_payments_limit_checkout(ngx_http_payments_ctx_t *ctx, ngx_int_t *rc,
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_payments_limit_module);
 
-    if (!lcf->set || ctx->merchant.len == 0 || !ctx->co_valid) {
+    if (!lcf->set || ctx->merchant.len == 0 || !ctx->co_valid
+        || ctx->limit_known)
+    {
         return NGX_OK;
     }
 
@@ -545,6 +547,11 @@ ngx_http_payments_limit_checkout(ngx_http_payments_ctx_t *ctx, ngx_int_t *rc,
 
             if (busy == NGX_BUSY) {
                 lctx->fstep = 0;
+
+                if (!ctx->limit_peeked) {
+                    return NGX_DECLINED;
+                }
+
                 *rc = ngx_http_payments_limit_reject(r,
                           NGX_HTTP_PAYMENTS_LIMIT_FAILED, rule->zone, 0, wait,
                           "too many failed payments for this buyer");
@@ -600,6 +607,10 @@ ngx_http_payments_limit_checkout(ngx_http_payments_ctx_t *ctx, ngx_int_t *rc,
             }
 
             if (busy == NGX_BUSY) {
+                if (!ctx->limit_peeked) {
+                    return NGX_DECLINED;
+                }
+
                 *rc = ngx_http_payments_limit_reject(r,
                           NGX_HTTP_PAYMENTS_LIMIT_AMOUNTS, rule->zone, 0,
                           wait, ctx->co.total > m[i].max

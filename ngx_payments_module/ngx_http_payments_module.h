@@ -633,6 +633,14 @@ typedef struct ngx_http_payments_ctx_s {
                                                        undone (pay_abandon),
                                                        whatever the PSP
                                                        says */
+    unsigned                        limit_peeked:1; /* asked whether
+                                                       the request is known
+                                                       before a checkout
+                                                       limit refuses it */
+    unsigned                        limit_known:1;  /* it is (its key or
+                                                       its checkout): the
+                                                       limits add nothing,
+                                                       its claim answers */
     unsigned                        method_detached:1;  /* an
                                                        off-session charge
                                                        whose saved method
@@ -644,6 +652,10 @@ typedef struct ngx_http_payments_ctx_s {
     ngx_uint_t                      fail_status;
     time_t                          fail_retry_after;   /* s; 0: none */
     const char                     *fail_detail;
+    pay_err_e                       fail_err;       /* the problem of a
+                                                       release or undo
+                                                       (PAY_ERR_NONE:
+                                                       psp_unavailable) */
     ngx_msec_t                      deadline;
     ngx_http_payments_risk_t       *risk;           /* the check that
                                                        applies (risk_first),
@@ -900,7 +912,7 @@ extern ngx_module_t  ngx_http_payments_module;
  *   _read.c              -> _shard.c _util.c
  *   _readyz.c            -> _pg.c _pg_health.c _response.c
  *   _register.c          -> _limit_hooks.c _metrics.c _pg.c _psp_conf.c
- *   _register.c          -> _register_method.c _register_psp.c
+ *   _register.c          -> _register_end.c _register_method.c _register_psp.c
  *   _register.c          -> _register_request.c _register_resume.c
  *   _register.c          -> _register_route.c _response.c _risk.c _util.c
  *   _register_end.c      -> _limit_hooks.c _pg.c _response.c _util.c

@@ -60,6 +60,8 @@ static ngx_int_t ngx_http_payments_expires_ok(ngx_http_payments_ctx_t *ctx,
 static void ngx_http_payments_register_claim(ngx_http_payments_ctx_t *ctx);
 static void ngx_http_payments_register_limited(ngx_http_payments_ctx_t *ctx);
 static void ngx_http_payments_register_checked(ngx_http_payments_ctx_t *ctx);
+static void ngx_http_payments_limit_peek_done(ngx_http_payments_pg_query_t *q,
+    PGresult *res);
 static void ngx_http_payments_claim_done(ngx_http_payments_pg_query_t *q,
     PGresult *res);
 static const char *ngx_http_payments_register_detail(
@@ -369,9 +371,53 @@ ngx_http_payments_register_limited(ngx_http_payments_ctx_t *ctx)
     case NGX_AGAIN:
         return;
 
+    case NGX_DECLINED:
+        /* a checkout limit would refuse it: unless it is known already (a
+         * replay, a retry of a checkout registered), which adds nothing */
+        ctx->params[0] = (char *) ctx->merchant.data;
+        ctx->params[1] = ctx->idem_key;
+        ctx->params[2] = ctx->co.checkout_id;
+
+        if (ngx_http_payments_query(ctx, "SELECT pay_claim_peek($1, $2, $3)",
+                                    3, ngx_http_payments_limit_peek_done)
+            != NGX_OK)
+        {
+            ngx_http_payments_finalize(ctx->request,
+                           ngx_http_payments_store_unavailable(ctx->request));
+        }
+
+        return;
+
     default:
         ngx_http_payments_finalize(ctx->request, rc);
     }
+}
+
+
+/* known: claimed, its claim answers it; else the limits again, which
+ * refuse it now (or admit it, when the window moved meanwhile) */
+
+static void
+ngx_http_payments_limit_peek_done(ngx_http_payments_pg_query_t *q,
+    PGresult *res)
+{
+    ngx_http_payments_ctx_t  *ctx = q->data;
+
+    if (ngx_http_payments_pg_row(ctx->request, res, "pay_claim_peek")
+        != NGX_OK)
+    {
+        return;
+    }
+
+    ctx->limit_peeked = 1;
+
+    if (ngx_strcmp(PQgetvalue(res, 0, 0), "t") == 0) {
+        ctx->limit_known = 1;
+        ngx_http_payments_register_claim(ctx);
+        return;
+    }
+
+    ngx_http_payments_register_limited(ctx);
 }
 
 
@@ -815,6 +861,18 @@ ngx_http_payments_claim_done(ngx_http_payments_pg_query_t *q, PGresult *res)
     /* resumed: its holder's lease ran out (_register_resume.c) */
     if (outcome[0] == 'r') {
         ngx_http_payments_register_resumed(ctx, res);
+        return;
+    }
+
+    /* claimed past a checkout limit as known, but new after all (its key
+     * was undone in between): undone too, refused as the limit would */
+    if (ctx->limit_known) {
+        ctx->fail_err = PAY_ERR_RATE_LIMITED;
+        ctx->fail_retry_after = 60;
+        ctx->fail_detail = "the merchant's limits on new checkouts are "
+                           "reached for now; retry later with the same "
+                           "Idempotency-Key";
+        ngx_http_payments_register_abandon(ctx, NGX_HTTP_TOO_MANY_REQUESTS);
         return;
     }
 

@@ -411,8 +411,8 @@ ngx_http_payments_release_done(ngx_http_payments_pg_query_t *q,
 }
 
 
-/* 502, 503 or 504 psp_unavailable, with Retry-After when it is known; 409
- * payment_method_unusable for a charge whose method was detached */
+/* 502, 503 or 504 psp_unavailable, with Retry-After when it is known;
+ * another problem when the release or undo was for its sake (fail_err) */
 
 static ngx_int_t
 ngx_http_payments_psp_problem(ngx_http_payments_ctx_t *ctx,
@@ -431,9 +431,8 @@ ngx_http_payments_psp_problem(ngx_http_payments_ctx_t *ctx,
         }
     }
 
-    /* a charge not sent again because its method was detached: 409 */
-    return ngx_http_payments_problem(r, ctx->method_detached
-                                        ? PAY_ERR_METHOD_UNUSABLE
+    return ngx_http_payments_problem(r, ctx->fail_err != PAY_ERR_NONE
+                                        ? ctx->fail_err
                                         : PAY_ERR_PSP_UNAVAILABLE,
                                      ctx->fail_status,
                                      ctx->fail_detail ? ctx->fail_detail
@@ -442,9 +441,10 @@ ngx_http_payments_psp_problem(ngx_http_payments_ctx_t *ctx,
 
 
 /*
- * The PSP refused our credentials and cannot hold a session of this claim:
- * undo the claim (API.md: 502, nothing stored), so that a retry, with this
- * key or another, registers the same ids afresh.
+ * The PSP refused our credentials and cannot hold a session of this claim,
+ * its circuit is open (503), or a limit on new checkouts refused the claim
+ * (429, _register.c): undo the claim (API.md: nothing stored), so that a
+ * retry, with this key or another, registers the same ids afresh.
  */
 
 void
@@ -458,7 +458,9 @@ ngx_http_payments_register_abandon(ngx_http_payments_ctx_t *ctx,
     ctx->params[2] = ctx->lease;
 
     ctx->params[3] = (status == NGX_HTTP_SERVICE_UNAVAILABLE)
-                     ? "psp_circuit_open" : "psp_refused_credentials";
+                     ? "psp_circuit_open"
+                     : (status == NGX_HTTP_TOO_MANY_REQUESTS)
+                       ? "limit_reached" : "psp_refused_credentials";
 
     if (ngx_http_payments_query(ctx, "SELECT pay_abandon($1, $2, $3, $4)",
                                 4, ngx_http_payments_abandon_done)

@@ -53,6 +53,7 @@ ngx_http_payments_register_resumed(ngx_http_payments_ctx_t *ctx,
                            "since this charge was first sent: it is not "
                            "sent again; an earlier attempt may still have "
                            "been taken (GET /v1/checkouts/{checkout_id})";
+        ctx->fail_err = PAY_ERR_METHOD_UNUSABLE;
         ngx_http_payments_register_release(ctx, NGX_HTTP_CONFLICT);
         return;
     }

@@ -3349,7 +3349,7 @@ DECLARE
     k         idempotency_keys%ROWTYPE;
     v_orders  jsonb;
 BEGIN
-    IF p_reason NOT IN ('psp_refused_credentials', 'psp_circuit_open') THEN
+    IF p_reason NOT IN ('psp_refused_credentials', 'psp_circuit_open', 'limit_reached') THEN
         RAISE EXCEPTION 'pay_abandon: unknown reason %', p_reason
             USING ERRCODE = 'invalid_parameter_value';
     END IF;

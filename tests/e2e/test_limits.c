@@ -761,6 +761,34 @@ Test(limits, amount_velocity_counts_each_checkout_once_up_to_max,
 }
 
 
+/* The same request again once the window is full (the shop lost its 201):
+ * a replay creates nothing, so it is answered from its key, never 429;
+ * and nothing new fits. */
+Test(limits, amount_velocity_replays_a_registration_when_the_window_is_full,
+     .timeout = E2E_TIMEOUT)
+{
+    char        *key1, *body1;
+    merchant_t   m;
+    resp_t      *r, *first;
+
+    merchant_new(&m);
+
+    /* max=USD:40.00 a window: 40.00 fills it */
+    key1 = uid("key");
+    body1 = body_of_amount(uid("co"), "40.00");
+    first = lim_post(HOST_AMOUNT, &m, key1, body1, NULL);
+    cr_assert_eq(first->status, 201, "%s", first->body);
+
+    r = lim_post(HOST_AMOUNT, &m, key1, body1, NULL);
+    cr_assert_eq(r->status, 201, "the replay: %ld %s", r->status, r->body);
+    cr_assert_str_eq(resp_header(r, "Idempotent-Replayed"), "true");
+
+    r = lim_post(HOST_AMOUNT, &m, NULL, body_of_amount(uid("co"), "0.01"),
+                 NULL);
+    expect_problem(r, 429, "rate_limited");
+}
+
+
 Test(limits, amount_velocity_refuses_one_checkout_above_max,
      .timeout = E2E_TIMEOUT)
 {
@@ -869,6 +897,44 @@ body_for_buyer(const char *co, const char *email)
     json_object_set_new(j, "buyer_info",
                         json_pack("{s:s}", "email", email));
     return dump(j);
+}
+
+
+/* A buyer refused by the card-testing guard: the same request again of a
+ * checkout refused before (the shop lost its 201) is replayed, never 429;
+ * a new one is refused. */
+Test(limits, card_testing_replays_a_registration_of_a_refused_buyer,
+     .timeout = E2E_TIMEOUT)
+{
+    int          i;
+    char        *key, *body;
+    merchant_t   m;
+    resp_t      *r, *first;
+
+    merchant_new(&m);
+    mock_fault(str_printf("{\"match\":\"%s:\",\"refuse_status\":402}", m.id));
+
+    key = uid("key");
+    body = body_for_buyer(uid("co"), "replayed@example.com");
+    first = lim_post(HOST_FAILURES, &m, key, body, NULL);
+    cr_assert_eq(first->status, 201, "%s", first->body);
+
+    r = lim_post(HOST_FAILURES, &m, NULL,
+                 body_for_buyer(uid("co"), "replayed@example.com"), NULL);
+    cr_assert_eq(r->status, 201, "%s", r->body);
+
+    /* max=2 reached: a new checkout of this buyer is refused */
+    r = lim_post(HOST_FAILURES, &m, NULL,
+                 body_for_buyer(uid("co"), "replayed@example.com"), NULL);
+    expect_problem(r, 429, "rate_limited");
+
+    for (i = 0; i < 2; i++) {
+        r = lim_post(HOST_FAILURES, &m, key, body, NULL);
+        cr_assert_eq(r->status, 201, "the replay: %ld %s", r->status,
+                     r->body);
+        cr_assert_str_eq(resp_header(r, "Idempotent-Replayed"), "true");
+        cr_assert_str_eq(r->body, first->body);
+    }
 }
 
 
