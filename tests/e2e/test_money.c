@@ -735,6 +735,44 @@ payouts_paid_and_over_balance(size_t d)
 }
 
 
+/* A refund and a pay-out answered, then what they took used up by others
+ * (the order refunded in full, the seller's balance paid out): the same
+ * request again under its key replays its answer; the state a new one
+ * would be judged by is not this one's. */
+Test(money_payouts, a_retry_replays_after_the_money_is_used_up,
+     .timeout = 60)
+{
+    char    *rkey, *pkey;
+    resp_t  *ra, *pa, *r;
+    paid_t   p;
+
+    paid_new(&p, money_psp(0), NULL, NULL);
+    seller_add(&p.m, "seller_1", p.psp, money_destination(0));
+
+    rkey = uid("rk");
+    ra = refund(&p, 1, "1.00", rkey);
+    cr_assert_eq(ra->status, 201, "%s", ra->body);
+    r = refund(&p, 1, "4.00", NULL);
+    cr_assert_eq(r->status, 201, "the rest of order 2: %s", r->body);
+
+    r = refund(&p, 1, "1.00", rkey);
+    cr_assert_eq(r->status, 201, "the refund's retry: %ld %s", r->status,
+                 r->body);
+    cr_expect_str_eq(resp_header(r, "Idempotent-Replayed"), "true");
+
+    pkey = uid("pk");
+    pa = payout(&p, "seller_1", "6.00", pkey);
+    cr_assert_eq(pa->status, 201, "%s", pa->body);
+    r = payout(&p, "seller_1", "4.00", NULL);
+    cr_assert_eq(r->status, 201, "the rest of the balance: %s", r->body);
+
+    r = payout(&p, "seller_1", "6.00", pkey);
+    cr_assert_eq(r->status, 201, "the pay-out's retry: %ld %s", r->status,
+                 r->body);
+    cr_expect_str_eq(resp_header(r, "Idempotent-Replayed"), "true");
+}
+
+
 Test(money_payouts, stripe_paid_and_over_the_balance_refused, .timeout = 60)
 {
     payouts_paid_and_over_balance(0);
