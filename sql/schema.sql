@@ -11537,6 +11537,7 @@ DECLARE
     v_whole    bigint;
     v_captured boolean := false;
     v_other    text;
+    v_order    text;
 BEGIN
     SELECT rp.psp INTO v_psp FROM recon_reports rp WHERE rp.report_id = p_report;
 
@@ -11754,11 +11755,22 @@ BEGIN
      WHERE m.psp = v_psp AND m.kind = 'missing_at_psp' AND m.resolved_at IS NULL
        AND m.merchant_id = c.merchant_id AND m.checkout_id = c.checkout_id;
 
+    -- the order the row's fee and remainder are booked on: the one the
+    -- capture it matched was made for, else the checkout's first order
+    -- paid (a manual checkout's first order may be left authorized or
+    -- voided: a ledger transaction there is one on an unpaid order), else
+    -- its first
+    SELECT o.payment_order_id INTO v_order FROM payment_orders o
+     WHERE o.merchant_id = c.merchant_id AND o.checkout_id = c.checkout_id
+     ORDER BY o.payment_order_id IS DISTINCT FROM
+                  (SELECT cp.payment_order_id FROM captures cp
+                    WHERE cp.merchant_id = c.merchant_id
+                      AND cp.capture_id = v_capture),
+              o.status <> 'SUCCESS', o.line_no
+     LIMIT 1;
+
     IF v_round <> 0 THEN
-        v_txn := ledger_book(c.merchant_id, c.checkout_id,
-            (SELECT o.payment_order_id FROM payment_orders o
-              WHERE o.merchant_id = c.merchant_id AND o.checkout_id = c.checkout_id
-              ORDER BY o.line_no LIMIT 1),
+        v_txn := ledger_book(c.merchant_id, c.checkout_id, v_order,
             'fee', r.row_id, 'reconciliation:' || v_psp || ':' || r.row_id || ':rounding',
             r.currency, ARRAY['psp_clearing:' || v_psp, 'psp_rounding:' || v_psp],
             ARRAY[v_round, -v_round]);
@@ -11768,7 +11780,7 @@ BEGIN
                                'amount_total', c.amount_total));
     END IF;
 
-    PERFORM recon_book_fee(p_report, r, c.merchant_id, c.checkout_id);
+    PERFORM recon_book_fee(p_report, r, c.merchant_id, c.checkout_id, v_order);
 
     RETURN QUERY SELECT CASE WHEN v_person THEN 'needs_person'
                              WHEN c.status <> 'SUCCESS' OR r.fee <> 0 OR v_round <> 0

@@ -9,7 +9,9 @@
  * refund that failed (Stripe refund_failure, Adyen RefundedReversed), a
  * transfer taken back (Stripe transfer_reversal, a row each part, Adyen
  * TransferReturned, generic payout_failure), and a payment captured in two
- * parts (a generic row per capture).  Each history reconciles with every
+ * parts (a generic row per capture), a manual checkout whose first order
+ * was never captured (its capture's fee booked on the order it captured,
+ * not on that one).  Each history reconciles with every
  * row matched (the payments' fees booked) and nothing for a person; a
  * reversal row planted twice, or left out, is exactly one row for a person
  * that names it.
@@ -544,4 +546,73 @@ Test(reconcile_reversals, generic_two_partial_captures_a_dispute_won_and_a_payou
                                        " WHERE merchant_id = $1 AND"
                                        " refund_id = $2", h.m.id, rf)),
                      "%s", out);
+}
+
+
+/* A capture of po (all of it when amount is NULL), waited for: its id. */
+static char *
+captured(const hist_t *h, const char *po, const char *amount)
+{
+    int    k;
+    char  *id, *s = NULL;
+
+    id = api_post_ok(&h->m, str_printf("/v1/payments/%s/capture", po),
+                     amount ? str_printf("{\"amount\":\"%s\"}", amount)
+                            : "{}", "capture_id");
+    for (k = 0; k < 200; k++) {
+        s = q2("SELECT status FROM captures WHERE merchant_id = $1 AND"
+               " capture_id = $2", h->m.id, id);
+        if (s != NULL && strcmp(s, "SUCCEEDED") == 0) {
+            break;
+        }
+        msleep(100);
+    }
+    cr_assert_str_eq(s ? s : "absent", "SUCCEEDED", "capture %s", id);
+
+    return id;
+}
+
+
+Test(reconcile_reversals, a_fee_is_booked_on_an_order_the_payment_captured,
+     .timeout = 120,
+     .description = "generic and Adyen: a manual checkout of two orders, "
+                    "the first left authorized (generic) or voided (Adyen), "
+                    "the second captured: the capture's row is matched and "
+                    "its fee booked on the order it captured, so the run's "
+                    "own check finds no ledger on an unpaid order and "
+                    "nothing is for a person")
+{
+    hist_t       h;
+    char        *co, *tok, *path, *out, *rep;
+    const char  *psp[2] = { "mock_generic", "mock_adyen" };
+    const char  *dialect[2] = { "generic", "adyen" };
+    int          i;
+
+    for (i = 0; i < 2; i++) {
+        hist_start(&h, psp[i], dialect[i]);
+        co = checkout(&h, "manual", &tok);
+        pay(&h, co, tok, "AUTHORIZED");
+        (void) captured(&h, str_printf("%s_p2", co), NULL);
+        if (i == 1) {
+            (void) api_post_ok(&h.m, str_printf("/v1/payments/%s_p1/void",
+                                                co), "{}", "status");
+            becomes("SELECT status FROM payment_orders WHERE merchant_id"
+                    " = $1 AND payment_order_id = $2 || '_p1'", h.m.id, co,
+                    "FAILED");
+        }
+        becomes(CHECKOUT_STATUS, h.m.id, co, "SUCCESS");
+
+        path = report(&h, tok, "");
+        rep = reconcile(&h, path, &out);
+        cr_expect_str_eq(rows_of(rep), "payment:auto_fixed:1", "%s: %s",
+                         dialect[i], out);
+        cr_expect_str_eq(kinds_of(&h, rep), "fee_booked:auto_fixed:1",
+                         "%s: %s", dialect[i], out);
+        cr_expect_str_eq(q2("SELECT string_agg(payment_order_id, ',')"
+                            "  FROM ledger_transactions WHERE merchant_id"
+                            " = $1 AND checkout_id = $2 AND kind = 'fee'",
+                            h.m.id, co), str_printf("%s_p2", co),
+                         "%s: the fee is not on the captured order",
+                         dialect[i]);
+    }
 }
