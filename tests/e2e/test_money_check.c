@@ -79,9 +79,17 @@
  *   shard     on a stack of several merchant shards: the merchant lives
  *             where its books were read, and none of its rows is on
  *             another shard
+ *   reconcile once those pass: payments-reconcile on the mock's
+ *             settlement report of the history, per PSP that holds a
+ *             checkout or pay-out of it (mc_reconcile): every row matched,
+ *             nothing of the merchant booked or listed but the rows' fees
+ *             (and refunds_exceed_capture of a checkout the gateway
+ *             listed capture_reversed_refunded); then balanced, wallets
+ *             and audit again
  * Each check is shown able to fail (every_check_sees_the_books_broken
  * breaks the books on purpose, inside a transaction rolled back, or in a
- * copy of the PSP's; webhooks is seen failing by the seeds of issue 40).
+ * copy of the PSP's, and has a report say 1.00 more than the PSP took;
+ * webhooks is seen failing by the seeds of issue 40).
  *
  * On a stack of several merchant shards (E2E_SHARDS=1 bash ci/e2e.sh,
  * make money-check SHARDS=1) each history's merchant lives on shard seed
@@ -2994,12 +3002,14 @@ typedef enum {
     MC_CHK_SHARD = BOOKS_SHARD,
     MC_CHK_WEBHOOKS = BOOKS_NCHECKS,
     MC_CHK_ROUTE,
+    MC_CHK_RECONCILE,
     MC_NCHECKS
 } mc_check_e;
 
 static const char  *mc_check_names[MC_NCHECKS] = {
     "captured", "refunded", "disputed", "order", "payouts", "moved", "once",
-    "forward", "balanced", "wallets", "audit", "shard", "webhooks", "route"
+    "forward", "balanced", "wallets", "audit", "shard", "webhooks", "route",
+    "reconcile"
 };
 
 typedef struct {
@@ -3056,15 +3066,27 @@ mc_undelivered_event(void *ctx, const char *subject, json_t *ev,
  * compositions run), read on the merchant's shard (shard: on that one
  * instead, a broken harness every_check_sees_the_books_broken plays) */
 static void
+mc_check_some(const mc_run_t *run, json_t *books, mc_result_t *res,
+    int quiet, const char *shard, unsigned skip);
+
+static void
 mc_check_on(const mc_run_t *run, json_t *books, mc_result_t *res, int quiet,
     const char *shard)
+{
+    memset(res, 0, sizeof(*res));
+    mc_check_some(run, books, res, quiet, shard, 1u << BOOKS_FORWARD);
+}
+
+
+/* the checks not in skip (1u << BOOKS_…), their failures added to *res */
+static void
+mc_check_some(const mc_run_t *run, json_t *books, mc_result_t *res,
+    int quiet, const char *shard, unsigned skip)
 {
     int           c;
     mc_sink_t     sink;
     books_cmp_t   cmp;
     const char   *ids[MC_MAX_CO], *nonces[MC_MAX_CO], *labels[MC_MAX_CO];
-
-    memset(res, 0, sizeof(*res));
 
     for (c = 0; c < run->h->nco; c++) {
         ids[c] = run->co[c];
@@ -3085,7 +3107,7 @@ mc_check_on(const mc_run_t *run, json_t *books, mc_result_t *res, int quiet,
     cmp.checkout_ids = ids;
     cmp.nonces = nonces;
     cmp.labels = labels;
-    cmp.skip = 1u << BOOKS_FORWARD;
+    cmp.skip = skip;
     cmp.fail = mc_books_fail;
     cmp.ctx = &sink;
 
@@ -3335,6 +3357,195 @@ mc_check_routes(const mc_run_t *run, const int *keep, json_t *books,
 }
 
 
+/* the canary's report of checkout 0 off by this (minor units), or 0 */
+static long  mc_plant_delta;
+
+/* the reports reconciled, and the milliseconds that took (the summary) */
+static long  mc_recon_reports;
+static long  mc_recon_ms;
+
+
+/* a program's exit status, its output in *out (harness_core.h's run(),
+ * which the checker's run variables hide) */
+static int
+mc_tool(char *const argv[], char **out)
+{
+    return run(argv, out);
+}
+
+
+/*
+ * reconcile: the operator's reconciliation of the history, as it would run
+ * on the PSP's settlement report (doc/RECONCILIATION.md).  For each PSP
+ * that holds one of the history's checkouts or pay-outs (a routed history
+ * has two), the mock's report of the history's sessions at that PSP and
+ * of the merchant's money in its dialect, run through payments-reconcile
+ * on the merchant's shard.  Every webhook was accepted in the end
+ * (webhooks), so the books already hold all the PSP moved: every row of
+ * the history's must be matched, and nothing of the merchant booked or
+ * listed by the run but the rows' fees (fee_booked).  Then balanced,
+ * wallets and audit again: the fees are ledger transactions too.
+ * mc_plant_delta, when not 0, is added to the gross of checkout 0's
+ * payment row in its report (the mock's amount= knob): the canary's, to
+ * see the check fail.
+ */
+static void
+mc_reconcile(const mc_run_t *run, json_t *books, mc_result_t *res,
+    int quiet)
+{
+    int           c, d, st;
+    char         *psps, *psp, *save, *sessions, *path, *out, *rep, *bad;
+    const char   *nl;
+    long          t0;
+    const char   *plant;
+    resp_t       *r;
+    FILE         *f;
+    const char   *p[3];
+    char         *argv[10];
+
+    t0 = ms_now();
+
+    p[0] = run->m.id;
+    psps = db_scalar_on(mc_db(run),
+        "SELECT string_agg(DISTINCT psp, ',') FROM (SELECT psp FROM checkouts"
+        " WHERE merchant_id = $1 UNION ALL SELECT psp FROM payouts"
+        " WHERE merchant_id = $1) x", 1, p);
+
+    for (psp = psps == NULL ? NULL : strtok_r(psps, ",", &save);
+         psp != NULL;
+         psp = strtok_r(NULL, ",", &save))
+    {
+        /* the PSP's dialect: the suite's by name, the history's own
+         * (mc_trip_<dialect>, mc_dead_<dialect>) by its suffix */
+        for (d = 0; d < 3; d++) {
+            if (strcmp(psp, mc_psp(d)) == 0
+                || (strlen(psp) > strlen(mc_dialects[d])
+                    && strcmp(psp + strlen(psp) - strlen(mc_dialects[d]),
+                              mc_dialects[d]) == 0))
+            {
+                break;
+            }
+        }
+        if (d == 3) {
+            res->n[MC_CHK_RECONCILE]++;
+            mc_err("check reconcile: PSP %s of no dialect", psp);
+            continue;
+        }
+
+        /* the sessions of the history's checkouts this PSP holds */
+        sessions = strdup("none");
+        plant = "";
+        for (c = 0; c < run->h->nco; c++) {
+            p[1] = run->co[c];
+            p[2] = psp;
+            if (run->token[c] != NULL
+                && db_scalar_on(mc_db(run), "SELECT 1 FROM checkouts WHERE"
+                                " merchant_id = $1 AND checkout_id = $2"
+                                " AND psp = $3", 3, p) != NULL)
+            {
+                sessions = str_printf("%s,%s", sessions,
+                                      url_escape(run->token[c]));
+                if (c == 0 && mc_plant_delta != 0) {
+                    plant = str_printf("&amount=%s:%ld",
+                                       url_escape(run->token[c]),
+                                       mc_plant_delta);
+                }
+            }
+        }
+
+        r = http_get(mock_url(str_printf("/_control/reports/%s?sessions=%s"
+                                         "&merchant=%s%s", mc_dialects[d],
+                                         sessions, run->m.id, plant)));
+        if (r->status != 200) {
+            res->n[MC_CHK_RECONCILE]++;
+            mc_err("check reconcile: the %s report: %ld %s", psp, r->status,
+                   r->body);
+            continue;
+        }
+        /* a report of no row (sessions never paid, a PSP of pay-outs
+         * refused): nothing to reconcile, and its file, the header alone,
+         * would be one reconciled before */
+        nl = memchr(r->body, '\n', r->len);
+        if (nl == NULL || (size_t) (nl + 1 - r->body) >= r->len) {
+            continue;
+        }
+
+        path = run_file(str_printf("recon-%s.csv", uid("mc")));
+        f = fopen(path, "wb");
+        cr_assert_not_null(f, "%s", path);
+        cr_assert_eq(fwrite(r->body, 1, r->len, f), r->len);
+        fclose(f);
+
+        argv[0] = build_file("payments-reconcile");
+        argv[1] = "--db";
+        argv[2] = (char *) shard_conninfo(run->m.shard);
+        argv[3] = "--psp";
+        argv[4] = psp;
+        argv[5] = "--dialect";
+        argv[6] = (char *) mc_dialects[d];
+        argv[7] = path;
+        argv[8] = NULL;
+        st = mc_tool(argv, &out);
+        mc_recon_reports++;
+        p[1] = path;
+        rep = db_scalar_on(mc_db(run), "SELECT report_id FROM recon_reports"
+                           " WHERE file_name = $1", 1, p + 1);
+        /* 1: something is for a person, maybe another test's merchant's
+         * (the internal checks see every merchant) */
+        if ((st != 0 && st != 1) || rep == NULL) {
+            res->n[MC_CHK_RECONCILE]++;
+            mc_err("check reconcile: payments-reconcile --psp %s: %d\n%s",
+                   psp, st, out);
+            continue;
+        }
+
+        /* the history's rows not matched, and what the run booked or
+         * listed of the merchant but the rows' fees */
+        p[1] = rep;
+        bad = db_scalar_on(mc_db(run),
+            "SELECT string_agg(w, '; ') FROM ("
+            " SELECT 'row ' || type || ' ' || row_id || ' ' || gross || ' '"
+            "        || currency || ': ' || coalesce(outcome, 'none') AS w"
+            "   FROM recon_rows WHERE report_id = $2::bigint"
+            "    AND outcome IS DISTINCT FROM 'matched'"
+            "    AND outcome IS DISTINCT FROM 'auto_fixed'"
+            " UNION ALL"
+            " SELECT class || '/' || kind || ' ' || coalesce(checkout_id, '')"
+            "        || ' ' || coalesce(object_id, '') || ' '"
+            "        || coalesce(amount::text, '') || ' '"
+            "        || coalesce(currency, '') || ' '"
+            "        || left(coalesce(evidence::text, ''), 4000)"
+            "   FROM recon_mismatches WHERE report_id = $2::bigint"
+            "    AND (record IS NOT NULL OR merchant_id = $1)"
+            "    AND NOT (class = 'auto_fixed' AND kind = 'fee_booked')"
+            /* the gateway's own listing of an order refunded beyond what
+             * stands captured, the PSP having reversed a capture of it
+             * after the refunds (doc/MONEY.md): the run's check lists it
+             * again */
+            "    AND NOT (kind = 'refunds_exceed_capture' AND EXISTS ("
+            "         SELECT 1 FROM webhook_events w"
+            "          WHERE w.merchant_id = $1"
+            "            AND w.checkout_id = recon_mismatches.checkout_id"
+            "            AND w.outcome = 'capture_reversed_refunded'))) x",
+            2, p);
+        if (bad != NULL) {
+            res->n[MC_CHK_RECONCILE]++;
+            if (!quiet) {
+                /* and the tool's own summary, for the diagnosis */
+                mc_err("check reconcile: %s report %s: %s\n%.4000s", psp,
+                       rep, bad, out);
+            }
+        }
+    }
+
+    /* the fees booked: the ledger still balanced, wallets and audit */
+    mc_check_some(run, books, res, quiet, run->m.shard,
+                  ~((1u << BOOKS_BALANCED) | (1u << BOOKS_WALLETS)
+                    | (1u << BOOKS_AUDIT)));
+    mc_recon_ms += ms_now() - t0;
+}
+
+
 static long
 mc_failures(const mc_result_t *res)
 {
@@ -3437,6 +3648,10 @@ mc_run(const mc_history_t *h, const int *keep, mc_run_t *run, int quiet,
             mc_err("check webhooks: events the PSP sent were never "
                          "accepted");
         }
+    }
+
+    if (mc_failures(res) == 0) {
+        mc_reconcile(run, books, res, quiet);
     }
 
     json_decref(books);
@@ -3731,10 +3946,11 @@ mc_seeds(const char *suite, const uint64_t *seeds, size_t nseeds, int swept)
 
     mc_say("%s: %zu histories, %ld operations, %ld failed; %ld "
            "events listed for a person; off-session charges: %ld taken, %ld "
-           "declined, %ld refused, %ld held for review; %s; in %ld s", suite,
+           "declined, %ld refused, %ld held for review; %s; %ld reports "
+           "reconciled in %ld ms; in %ld s", suite,
            n, ops, failed, mc_listed, mc_charges[0], mc_charges[1],
-           mc_charges[2], mc_charges[3], mc_drawn_line(),
-           (long) (time(NULL) - t0));
+           mc_charges[2], mc_charges[3], mc_drawn_line(), mc_recon_reports,
+           mc_recon_ms, (long) (time(NULL) - t0));
     cr_expect_gt(n, 0, "no CI seed for %s", suite);
     cr_expect_eq(failed, 0, "%ld of the CI's seeds failed (their histories "
                  "above)", failed);
@@ -3861,9 +4077,10 @@ Test(books_check, histories, .disabled = 0)
     mc_say("money-check: %ld histories, %ld passed, %ld failed; "
            "%ld operations; %ld events listed for a person; off-session "
            "charges: %ld taken, %ld declined, %ld refused, %ld held for "
-           "review; %s", n, n - failed, failed, ops, mc_listed,
-           mc_charges[0], mc_charges[1], mc_charges[2], mc_charges[3],
-           mc_drawn_line());
+           "review; %s; %ld reports reconciled in %ld ms", n, n - failed,
+           failed, ops, mc_listed, mc_charges[0], mc_charges[1],
+           mc_charges[2], mc_charges[3], mc_drawn_line(), mc_recon_reports,
+           mc_recon_ms);
     cr_expect_eq(failed, 0, "%ld histories failed (seeds and histories "
                  "above)", failed);
 }
@@ -4143,12 +4360,13 @@ mc_canary(void)
 
     for (i = 0; i < MC_NCHECKS; i++) {
         if (i == MC_CHK_WEBHOOKS || i == MC_CHK_FORWARD
-            || i == MC_CHK_ROUTE
+            || i == MC_CHK_ROUTE || i == MC_CHK_RECONCILE
             || (i == MC_CHK_SHARD && shards_n() == 1))
         {
             continue;           /* not a book: seen failing by real seeds;
                                    forward: the compositions'; shard: a
-                                   sharded stack's; route: below */
+                                   sharded stack's; route, reconcile:
+                                   below */
         }
         cr_expect_gt(res.n[i], 0, "check %s did not see the books broken",
                      mc_check_names[i]);
@@ -4195,4 +4413,26 @@ mc_canary(void)
                          "unseen", shard_name(i));
         }
     }
+
+    /* reconcile: a history of a payment (on the same shard) whose
+     * settlement report says 1.00 more than the PSP took: every other
+     * check passes, the reconciliation lists it (amount_differs) */
+    memset(&h, 0, sizeof(h));
+    h.seed = 1;
+    h.nco = 1;
+    h.co[0].dialect = 2;
+    h.co[0].currency = 0;
+    h.co[0].norders = 1;
+    h.co[0].amount[0] = 700;
+    h.co[0].seller[0] = 0;
+    mc_add(&h, MC_REGISTER, 0, 0, 0, 0);
+    mc_add(&h, MC_PAY, 0, 0, 0, 0);
+    mc_plant_delta = 100;
+    (void) mc_run(&h, keep, &run, 1, &res);
+    mc_plant_delta = 0;
+    cr_expect_gt(res.n[MC_CHK_RECONCILE], 0, "check reconcile did not see "
+                 "a settlement report's payment 1.00 above the PSP's");
+    res.n[MC_CHK_RECONCILE] = 0;
+    cr_expect_eq(mc_failures(&res), 0, "the planted report's history "
+                 "failed elsewhere (%s)", mc_failed_checks(&res));
 }
