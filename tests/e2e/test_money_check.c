@@ -3062,13 +3062,13 @@ mc_undelivered_event(void *ctx, const char *subject, json_t *ev,
 }
 
 
+static void mc_check_some(const mc_run_t *run, json_t *books,
+    mc_result_t *res, int quiet, const char *shard, unsigned skip);
+
+
 /* the run's books against the PSP's (every check but forward, which the
  * compositions run), read on the merchant's shard (shard: on that one
  * instead, a broken harness every_check_sees_the_books_broken plays) */
-static void
-mc_check_some(const mc_run_t *run, json_t *books, mc_result_t *res,
-    int quiet, const char *shard, unsigned skip);
-
 static void
 mc_check_on(const mc_run_t *run, json_t *books, mc_result_t *res, int quiet,
     const char *shard)
@@ -3401,7 +3401,7 @@ mc_reconcile(const mc_run_t *run, json_t *books, mc_result_t *res,
     resp_t       *r;
     FILE         *f;
     const char   *p[3];
-    char         *argv[10];
+    char         *argv[9];
 
     t0 = ms_now();
 
