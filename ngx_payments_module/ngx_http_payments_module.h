@@ -641,6 +641,10 @@ typedef struct ngx_http_payments_ctx_s {
                                                        its checkout): the
                                                        limits add nothing,
                                                        its claim answers */
+    unsigned                        expires_soon:1; /* its expires_at
+                                                       is too close now:
+                                                       refused unless it is
+                                                       known */
     unsigned                        method_detached:1;  /* an
                                                        off-session charge
                                                        whose saved method

@@ -361,8 +361,10 @@ ngx_http_payments_register_limited(ngx_http_payments_ctx_t *ctx)
 
     rc = NGX_OK;
 
-    switch (ngx_http_payments_limit_checkout(ctx, &rc,
-                                        ngx_http_payments_register_limited))
+    switch (ctx->expires_soon && !ctx->limit_peeked
+            ? NGX_DECLINED
+            : ngx_http_payments_limit_checkout(ctx, &rc,
+                                          ngx_http_payments_register_limited))
     {
     case NGX_OK:
         ngx_http_payments_register_claim(ctx);
@@ -372,8 +374,9 @@ ngx_http_payments_register_limited(ngx_http_payments_ctx_t *ctx)
         return;
 
     case NGX_DECLINED:
-        /* a checkout limit would refuse it: unless it is known already (a
-         * replay, a retry of a checkout registered), which adds nothing */
+        /* a checkout limit would refuse it, or its expires_at is too close
+         * now: unless it is known already (a replay, a retry of a checkout
+         * registered), which adds nothing and is answered by its claim */
         ctx->params[0] = (char *) ctx->merchant.data;
         ctx->params[1] = ctx->idem_key;
         ctx->params[2] = ctx->co.checkout_id;
@@ -394,13 +397,15 @@ ngx_http_payments_register_limited(ngx_http_payments_ctx_t *ctx)
 }
 
 
-/* known: claimed, its claim answers it; else the limits again, which
- * refuse it now (or admit it, when the window moved meanwhile) */
+/* known: claimed, its claim answers it; else its expires_at refused, or
+ * the limits again, which refuse it now (or admit it, when the window
+ * moved meanwhile) */
 
 static void
 ngx_http_payments_limit_peek_done(ngx_http_payments_pg_query_t *q,
     PGresult *res)
 {
+    ngx_int_t                 rc;
     ngx_http_payments_ctx_t  *ctx = q->data;
 
     if (ngx_http_payments_pg_row(ctx->request, res, "pay_claim_peek")
@@ -414,6 +419,14 @@ ngx_http_payments_limit_peek_done(ngx_http_payments_pg_query_t *q,
     if (ngx_strcmp(PQgetvalue(res, 0, 0), "t") == 0) {
         ctx->limit_known = 1;
         ngx_http_payments_register_claim(ctx);
+        return;
+    }
+
+    /* new: its expires_at is refused as for any new checkout */
+    if (ctx->expires_soon
+        && ngx_http_payments_expires_ok(ctx, &rc) != NGX_OK)
+    {
+        ngx_http_payments_finalize(ctx->request, rc);
         return;
     }
 
@@ -443,6 +456,13 @@ ngx_http_payments_expires_ok(ngx_http_payments_ctx_t *ctx, ngx_int_t *rc)
     hi = now + ctx->psp->dl->session_max;
 
     if (ctx->co.expires_at >= lo && ctx->co.expires_at <= hi) {
+        return NGX_OK;
+    }
+
+    /* too close now: unless the request is known already (a retry of a
+     * checkout this expires_at was fine for), asked before the limits */
+    if (ctx->co.expires_at < lo && !ctx->limit_peeked) {
+        ctx->expires_soon = 1;
         return NGX_OK;
     }
 
@@ -864,8 +884,16 @@ ngx_http_payments_claim_done(ngx_http_payments_pg_query_t *q, PGresult *res)
         return;
     }
 
-    /* claimed past a checkout limit as known, but new after all (its key
-     * was undone in between): undone too, refused as the limit would */
+    /* claimed past a checkout limit or a too close expires_at as known,
+     * but new after all (its key was undone in between): undone too,
+     * refused as a new checkout is */
+    if (ctx->limit_known && ctx->expires_soon) {
+        ctx->fail_err = PAY_ERR_INVALID_EXPIRES_AT;
+        ctx->fail_detail = "expires_at: too close for this PSP now";
+        ngx_http_payments_register_abandon(ctx, NGX_HTTP_BAD_REQUEST);
+        return;
+    }
+
     if (ctx->limit_known) {
         ctx->fail_err = PAY_ERR_RATE_LIMITED;
         ctx->fail_retry_after = 60;

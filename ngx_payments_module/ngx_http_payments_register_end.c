@@ -442,9 +442,10 @@ ngx_http_payments_psp_problem(ngx_http_payments_ctx_t *ctx,
 
 /*
  * The PSP refused our credentials and cannot hold a session of this claim,
- * its circuit is open (503), or a limit on new checkouts refused the claim
- * (429, _register.c): undo the claim (API.md: nothing stored), so that a
- * retry, with this key or another, registers the same ids afresh.
+ * its circuit is open (503), or a limit on new checkouts (429) or a too
+ * close expires_at (400) refused the claim (_register.c): undo the claim
+ * (API.md: nothing stored), so that a retry, with this key or another,
+ * registers the same ids afresh.
  */
 
 void
@@ -460,7 +461,9 @@ ngx_http_payments_register_abandon(ngx_http_payments_ctx_t *ctx,
     ctx->params[3] = (status == NGX_HTTP_SERVICE_UNAVAILABLE)
                      ? "psp_circuit_open"
                      : (status == NGX_HTTP_TOO_MANY_REQUESTS)
-                       ? "limit_reached" : "psp_refused_credentials";
+                       ? "limit_reached"
+                       : (status == NGX_HTTP_BAD_REQUEST)
+                         ? "expires_too_soon" : "psp_refused_credentials";
 
     if (ngx_http_payments_query(ctx, "SELECT pay_abandon($1, $2, $3, $4)",
                                 4, ngx_http_payments_abandon_done)

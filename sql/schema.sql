@@ -3349,7 +3349,8 @@ DECLARE
     k         idempotency_keys%ROWTYPE;
     v_orders  jsonb;
 BEGIN
-    IF p_reason NOT IN ('psp_refused_credentials', 'psp_circuit_open', 'limit_reached') THEN
+    IF p_reason NOT IN ('psp_refused_credentials', 'psp_circuit_open', 'limit_reached',
+                        'expires_too_soon') THEN
         RAISE EXCEPTION 'pay_abandon: unknown reason %', p_reason
             USING ERRCODE = 'invalid_parameter_value';
     END IF;

@@ -1,8 +1,8 @@
 -- Undo a claim the PSP never took: it refused the gateway's credentials
 -- (API.md: 502, nothing stored), its circuit breaker is open (the gateway
--- did not call it), or a limit on new checkouts refused it (claimed as a
--- retry of a known one, it was new after all); p_reason says which, for
--- the audit row.  The checkout,
+-- did not call it), or a limit on new checkouts or a too close
+-- expires_at refused it (claimed as a retry of a known one, it was new
+-- after all); p_reason says which, for the audit row.  The checkout,
 -- its orders, their registration events, any (psp, token) row, the
 -- sweeper's notes of it and the key go, in one transaction, so that the
 -- same key or a new one can register the same ids.  Only a claim as
@@ -21,7 +21,8 @@ DECLARE
     k         idempotency_keys%ROWTYPE;
     v_orders  jsonb;
 BEGIN
-    IF p_reason NOT IN ('psp_refused_credentials', 'psp_circuit_open', 'limit_reached') THEN
+    IF p_reason NOT IN ('psp_refused_credentials', 'psp_circuit_open', 'limit_reached',
+                        'expires_too_soon') THEN
         RAISE EXCEPTION 'pay_abandon: unknown reason %', p_reason
             USING ERRCODE = 'invalid_parameter_value';
     END IF;

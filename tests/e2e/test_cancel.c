@@ -857,6 +857,50 @@ Test(cancel, adyen_expires_at_takes_a_minute_to_24_hours, .timeout = 30)
 }
 
 
+/* A retry under the same key of a checkout registered with an expires_at
+ * that is too close by the time of the retry (the window moved past it):
+ * the same request, replayed; a new checkout with that expires_at is
+ * refused as before, nothing stored. */
+Test(cancel, a_retry_replays_once_its_expires_at_is_too_close, .timeout = 30)
+{
+    char        *co, *key, *body;
+    long         at;
+    json_t      *j;
+    resp_t      *r, *first;
+    merchant_t   m;
+
+    merchant_new(&m);
+
+    /* the generic PSP takes 60 s, plus the lease's 20 s: 3 s to spare */
+    at = (long) time(NULL) + 60 + 20 + 3;
+    co = uid("co");
+    key = uid("key");
+    j = checkout_new(co, 1);
+    json_object_set_new(j, "psp", json_string(GENERIC_PSP));
+    json_object_set_new(j, "expires_at", json_integer(at));
+    body = dump(j);
+
+    first = api_post(&m, key, body);
+    cr_assert_eq(first->status, 201, "%s", first->body);
+
+    msleep(5000);
+
+    r = api_post(&m, key, body);
+    cr_assert_eq(r->status, 201, "the retry: %ld %s", r->status, r->body);
+    cr_expect_str_eq(resp_header(r, "Idempotent-Replayed"), "true");
+    cr_expect_str_eq(r->body, first->body);
+
+    /* a new checkout of that expires_at: refused */
+    co = uid("co");
+    j = checkout_new(co, 1);
+    json_object_set_new(j, "psp", json_string(GENERIC_PSP));
+    json_object_set_new(j, "expires_at", json_integer(at));
+    r = api_post(&m, uid("key"), dump(j));
+    expect_problem(r, 400, "invalid_expires_at");
+    cr_assert_eq(checkouts_named(&m, co), 0);
+}
+
+
 /* the PSP is sent the caller's expires_at */
 Test(cancel, stripe_session_expires_when_the_caller_said, .timeout = 30)
 {
