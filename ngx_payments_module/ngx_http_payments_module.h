@@ -930,7 +930,8 @@ extern ngx_module_t  ngx_http_payments_module;
  *   _register_route.c    -> _breaker.c _metrics.c _pg.c _register_psp.c
  *   _register_route.c    -> _register_request.c _route.c
  *   _response.c          -> -
- *   _review.c            -> _pg.c _psp_conf.c _register_end.c _register_psp.c
+ *   _review.c            -> _pg.c _psp_conf.c _register_end.c
+ *   _review.c            -> _register_method.c _register_psp.c
  *   _review.c            -> _register_request.c _register_resume.c
  *   _review.c            -> _register_route.c _response.c _review_list.c
  *   _review.c            -> _shard.c _util.c

@@ -100,7 +100,7 @@ void ngx_http_payments_route_claimed(ngx_http_payments_ctx_t *ctx);
 void ngx_http_payments_route_approved(ngx_http_payments_ctx_t *ctx);
 /* _register_method.c: an off-session charge's saved method, a save's PSP
  * customers, read before the checks; then next (_register.c's checks,
- * limits and claim) */
+ * limits and claim; for a save's customers, _review.c's approval too) */
 void ngx_http_payments_register_method(ngx_http_payments_ctx_t *ctx,
     void (*next)(ngx_http_payments_ctx_t *ctx));
 void ngx_http_payments_register_saves(ngx_http_payments_ctx_t *ctx,

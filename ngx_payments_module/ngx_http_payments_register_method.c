@@ -12,7 +12,8 @@
  * known already (pay_claim_peek): then its claim answers it as any retry
  * under its key, and a resumed one is never sent (_register_resume.c).
  * Each ends in the step it was given (ctx->method_next): the checks, the
- * limits and the claim of _register.c, which calls this file.
+ * limits and the claim of _register.c, which calls this file; a review's
+ * approval of a save reads its PSP customers here too (_review.c).
  */
 
 

@@ -11,7 +11,7 @@
  *                                     after the admin key)
  *   POST /v1/reviews/{nonce}/approve  pay_review_get (the stored
  *                                     checkout, whole; a save's PSP
- *                                     customers, pay_method_psp_customers;
+ *                                     customers, _register_method.c;
  *                                     an off-session charge's saved
  *                                     method, pay_method_for_charge),
  *                                     its PSP request
@@ -43,8 +43,6 @@ static ngx_int_t ngx_http_payments_review_nonce(ngx_http_payments_ctx_t *ctx,
     u_char **checkout);
 static void ngx_http_payments_review_got(ngx_http_payments_pg_query_t *q,
     PGresult *res);
-static void ngx_http_payments_review_customers_done(
-    ngx_http_payments_pg_query_t *q, PGresult *res);
 static void ngx_http_payments_review_method_done(
     ngx_http_payments_pg_query_t *q, PGresult *res);
 static void ngx_http_payments_review_register(ngx_http_payments_ctx_t *ctx);
@@ -323,21 +321,10 @@ ngx_http_payments_review_got(ngx_http_payments_pg_query_t *q, PGresult *res)
     ctx->nonce = (char *) ngx_http_payments_cstr(r->pool, &ctx->object_id);
 
     /* a save: under the PSP customer the customer's earlier saves were
-     * made under, as a first registration's (pay_method_psp_customers) */
+     * made under, as a first registration's (_register_method.c) */
     if (ctx->co.save_usage != NULL) {
-        ctx->params[0] = (char *) ctx->merchant.data;
-        ctx->params[1] = ctx->co.save_customer;
-
-        if (ngx_http_payments_query(ctx,
-                                    "SELECT psp, psp_customer FROM "
-                                    "pay_method_psp_customers($1, $2)",
-                                    2, ngx_http_payments_review_customers_done)
-            != NGX_OK)
-        {
-            ngx_http_payments_finalize(r,
-                                       ngx_http_payments_store_unavailable(r));
-        }
-
+        ngx_http_payments_register_saves(ctx,
+                                         ngx_http_payments_review_register);
         return;
     }
 
@@ -403,27 +390,6 @@ ngx_http_payments_review_method_done(ngx_http_payments_pg_query_t *q,
     }
 
     if (rc != NGX_OK) {
-        ngx_http_payments_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    ngx_http_payments_review_register(ctx);
-}
-
-
-static void
-ngx_http_payments_review_customers_done(ngx_http_payments_pg_query_t *q,
-    PGresult *res)
-{
-    ngx_http_payments_ctx_t  *ctx = q->data;
-    ngx_http_request_t       *r = ctx->request;
-
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
-        return;
-    }
-
-    if (ngx_http_payments_save_customers_keep(ctx, res) != NGX_OK) {
         ngx_http_payments_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
