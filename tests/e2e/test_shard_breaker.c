@@ -10,8 +10,9 @@
  * A reload that renames the shard shows its metrics' slot goes by name.
  *
  * The shard "hangs" for the gateway while the test holds an ACCESS
- * EXCLUSIVE lock on checkouts: connections open as usual, queries wait
- * until timeout=.  Solo: the lock stalls every other user of the table.
+ * EXCLUSIVE lock on every table: connections open as usual, queries wait
+ * until timeout=.  Solo: the locks stall every other user of the
+ * database.
  */
 
 #include "harness.h"
@@ -56,6 +57,36 @@ conninfo_with_passfile(const char *password)
     cr_assert_eq(chmod(path, 0600), 0);
 
     return str_printf("%s passfile=%s", pg_gateway_conninfo(), path);
+}
+
+
+/*
+ * The database hangs for its users until the connection returned is
+ * rolled back: every table of the schema locked ACCESS EXCLUSIVE, so that
+ * every query waits until its timeout=.  Not checkouts alone: a
+ * housekeeping query on another table (the wallets' fold, each second)
+ * answering between two requests' time-outs is a database that answers,
+ * and the failures are then no longer in a row.
+ */
+static PGconn *
+hang_database(void)
+{
+    PGconn    *lock;
+    PGresult  *res;
+
+    lock = PQconnectdb(env("PAY_TEST_PG"));
+    cr_assert_eq(PQstatus(lock), CONNECTION_OK, "%s", PQerrorMessage(lock));
+
+    res = PQexec(lock, "BEGIN; DO $$ BEGIN EXECUTE 'LOCK TABLE ' || "
+                       "(SELECT string_agg(format('%I.%I', schemaname, "
+                       "tablename), ', ') FROM pg_tables "
+                       "WHERE schemaname = 'public') "
+                       "|| ' IN ACCESS EXCLUSIVE MODE'; END $$");
+    cr_assert_eq(PQresultStatus(res), PGRES_COMMAND_OK, "%s",
+                 PQerrorMessage(lock));
+    PQclear(res);
+
+    return lock;
 }
 
 
@@ -121,14 +152,7 @@ Test(solo_shard_breaker,
     cr_expect_eq(gateway_metric(&br_gw, "payments_db_breaker_opens_total"),
                  0);
 
-    /* the shard hangs: its queries wait for the lock until timeout= */
-    lock = PQconnectdb(env("PAY_TEST_PG"));
-    cr_assert_eq(PQstatus(lock), CONNECTION_OK, "%s", PQerrorMessage(lock));
-    res = PQexec(lock, "BEGIN; LOCK TABLE checkouts IN ACCESS EXCLUSIVE "
-                       "MODE");
-    cr_assert_eq(PQresultStatus(res), PGRES_COMMAND_OK, "%s",
-                 PQerrorMessage(lock));
-    PQclear(res);
+    lock = hang_database();
 
     /* the first waits its whole timeout=; the second too, unless a
      * background query (housekeeping's) timed out beside it, which counts
@@ -249,13 +273,7 @@ Test(solo_shard_breaker, breaker_0_keeps_a_shard_without_one)
 
     path = str_printf("/v1/checkouts/%s", co_id);
 
-    lock = PQconnectdb(env("PAY_TEST_PG"));
-    cr_assert_eq(PQstatus(lock), CONNECTION_OK, "%s", PQerrorMessage(lock));
-    res = PQexec(lock, "BEGIN; LOCK TABLE checkouts IN ACCESS EXCLUSIVE "
-                       "MODE");
-    cr_assert_eq(PQresultStatus(res), PGRES_COMMAND_OK, "%s",
-                 PQerrorMessage(lock));
-    PQclear(res);
+    lock = hang_database();
 
     for (i = 0; i < 3; i++) {
         r = gateway_send(&br_gw, "GET", path, &m, NULL, NULL);
