@@ -7239,7 +7239,8 @@ BEGIN
            gauge_count(f.n, 10000, 'notifications_failed'),
            (SELECT count(*) FROM notify_endpoints e WHERE e.disabled_at IS NOT NULL)
       FROM (SELECT count(*) AS n
-              FROM (SELECT FROM notifications n WHERE n.status = 'PENDING'
+              FROM (SELECT FROM notifications n
+                     WHERE n.status = 'PENDING' AND n.created_at IS NOT NULL
                      ORDER BY n.created_at LIMIT 10000) AS first) AS p,
            (SELECT count(*) AS n
               FROM (SELECT FROM notifications n WHERE n.status = 'FAILED'
@@ -14538,7 +14539,7 @@ CREATE INDEX notifications_pending_endpoint ON public.notifications USING btree 
 -- Name: notifications_pending_since; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX notifications_pending_since ON public.notifications USING btree (created_at) WHERE (status = 'PENDING'::text);
+CREATE INDEX notifications_pending_since ON public.notifications USING btree (created_at) WHERE ((status = 'PENDING'::text) AND (created_at IS NOT NULL));
 
 
 --

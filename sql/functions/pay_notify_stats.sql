@@ -4,7 +4,9 @@
 -- reads no further and says its partial index's size as PostgreSQL last
 -- counted it (VACUUM, ANALYZE), never less than 10,000: a backlog of a
 -- million cost 0.4-0.6 s a call, every few seconds.  The oldest age is the
--- first entry of notifications_pending_since.
+-- first entry of notifications_pending_since (whose predicate says
+-- created_at IS NOT NULL, as its queries here do, so that the notifier's
+-- claims never use it: migration 134).
 -- PL/pgSQL, so that its plan is kept for the connection (a SECURITY
 -- DEFINER SQL function is parsed and planned at every call).  Its plan is
 -- the indexes' walks whatever the costs say: with sequential and bitmap
@@ -30,7 +32,8 @@ BEGIN
            gauge_count(f.n, 10000, 'notifications_failed'),
            (SELECT count(*) FROM notify_endpoints e WHERE e.disabled_at IS NOT NULL)
       FROM (SELECT count(*) AS n
-              FROM (SELECT FROM notifications n WHERE n.status = 'PENDING'
+              FROM (SELECT FROM notifications n
+                     WHERE n.status = 'PENDING' AND n.created_at IS NOT NULL
                      ORDER BY n.created_at LIMIT 10000) AS first) AS p,
            (SELECT count(*) AS n
               FROM (SELECT FROM notifications n WHERE n.status = 'FAILED'
