@@ -268,6 +268,13 @@ CREATE INDEX zz_planted_keys_a ON zz_planted_keys (a);
 CREATE INDEX zz_planted_keys_some ON zz_planted_keys (a) WHERE b > 0;
 SQL
 
+# 12. an index of notifications on another key with the PENDING rows'
+# predicate (notifications_pending_endpoint's)
+cat >"$mig/905_zz_planted_same_predicate.sql" <<'SQL'
+CREATE INDEX zz_planted_same_predicate ON notifications (updated_at)
+    WHERE status = 'PENDING';
+SQL
+
 check planted
 if [ "$rc" -eq 1 ] && grep -qE '^sql: [0-9]+ passed, [1-9][0-9]* failed$' "$tmp/planted.out"; then
     ok "the planted tree fails (exit 1, the script ran to its end)"
@@ -344,6 +351,10 @@ reported planted "10: an index on the same keys as a partial one" \
     'indexes on the same keys whose predicates .*zz_planted_keys: zz_planted_keys_a and zz_planted_keys_some;'
 spared planted "10: indexes on the same keys whose predicates refute each other are not reported" \
     'indexes on the same keys whose predicates .*checkouts_executing_since and zz_planted_overlap'
+reported planted "12: a partial index with another's predicate" \
+    'partial indexes of one table with the same predicate .*notifications: notifications_pending_endpoint and zz_planted_same_predicate'
+spared planted "12: partial indexes with predicates of their own are not reported" \
+    'partial indexes of one table with the same predicate .*notifications_pending_since'
 
 # --- the committed tree with an applied migration edited -----------------------
 # 3's second run: a comment added to 045, which a database of the fold's

@@ -389,5 +389,22 @@ done
 [ -z "$bypass" ] && ok "every function file makes its triggers by trigger_ensure" \
     || bad "function files that make a trigger without trigger_ensure (SELECT trigger_ensure('CREATE TRIGGER ...'): it makes one only when missing or other than written, sql/functions/trigger_ensure.sql): $bypass"
 
+# 12. partial indexes of one table never share a predicate: a statement
+# that says it may be planned on either, whatever their keys, and one not
+# on its keys reads every row of the predicate through it (a filter, not a
+# look-up).  After an ANALYZE that saw no such row both look as cheap:
+# the notifier's claim read every PENDING row once per endpoint through
+# the gauges' index of PENDING rows by age (migration 134)
+shared=$(q "$ci" -c "SELECT string_agg(a.indrelid::regclass || ': ' || a.indexrelid::regclass
+                                   || ' and ' || b.indexrelid::regclass, '; '
+                                   ORDER BY a.indrelid::regclass::text, a.indexrelid::regclass::text)
+      FROM pg_index a
+      JOIN pg_index b ON b.indrelid = a.indrelid AND b.indexrelid > a.indexrelid
+       AND pg_get_expr(b.indpred, b.indrelid) = pg_get_expr(a.indpred, a.indrelid)
+      JOIN pg_class t ON t.oid = a.indrelid
+     WHERE t.relnamespace = 'public'::regnamespace")
+[ -z "$shared" ] && ok "partial indexes of one table never share a predicate" \
+    || bad "partial indexes of one table with the same predicate (a statement that says it may be planned on either, through a filter of every row of it: make each predicate its own): $shared"
+
 echo "sql: $passed passed, $failed failed"
 [ "$failed" = 0 ]
