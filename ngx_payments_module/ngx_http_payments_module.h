@@ -652,6 +652,13 @@ typedef struct ngx_http_payments_ctx_s {
                                                        or checkout known:
                                                        claimed to replay,
                                                        never sent */
+    const char                     *origin_refused; /* why its success_url
+                                                       or cancel_url is on
+                                                       none of the
+                                                       merchant's origins
+                                                       now: refused unless
+                                                       it is known (NULL:
+                                                       both are) */
     off_t                           claim_age;      /* s, of a resume */
     ngx_uint_t                      fail_status;
     time_t                          fail_retry_after;   /* s; 0: none */

@@ -313,22 +313,20 @@ ngx_http_payments_register_validate(ngx_http_payments_ctx_t *ctx,
         return NGX_DONE;
     }
 
+    /* the merchant may have removed an origin since this request was
+     * first made: unless it is known (a replay, a retry of a checkout
+     * registered), asked before the limits, it is refused */
     if (!pay_origin_allowed(ctx->co.success_url, ctx->origins->elts,
                             ctx->origins->nelts, 0))
     {
-        *rc = ngx_http_payments_problem(r, PAY_ERR_FORBIDDEN_RETURN_URL, 0,
-                                        "success_url is not on one of the "
-                                        "merchant's registered origins");
-        return NGX_DONE;
-    }
+        ctx->origin_refused = "success_url is not on one of the merchant's "
+                              "registered origins";
 
-    if (!pay_origin_allowed(ctx->co.cancel_url, ctx->origins->elts,
-                            ctx->origins->nelts, 0))
+    } else if (!pay_origin_allowed(ctx->co.cancel_url, ctx->origins->elts,
+                                   ctx->origins->nelts, 0))
     {
-        *rc = ngx_http_payments_problem(r, PAY_ERR_FORBIDDEN_RETURN_URL, 0,
-                                        "cancel_url is not on one of the "
-                                        "merchant's registered origins");
-        return NGX_DONE;
+        ctx->origin_refused = "cancel_url is not on one of the merchant's "
+                              "registered origins";
     }
 
     if (ngx_http_payments_expires_ok(ctx, rc) != NGX_OK) {
@@ -361,7 +359,8 @@ ngx_http_payments_register_limited(ngx_http_payments_ctx_t *ctx)
 
     rc = NGX_OK;
 
-    switch (ctx->expires_soon && !ctx->limit_peeked
+    switch ((ctx->expires_soon || ctx->origin_refused != NULL)
+            && !ctx->limit_peeked
             ? NGX_DECLINED
             : ngx_http_payments_limit_checkout(ctx, &rc,
                                           ngx_http_payments_register_limited))
@@ -374,8 +373,9 @@ ngx_http_payments_register_limited(ngx_http_payments_ctx_t *ctx)
         return;
 
     case NGX_DECLINED:
-        /* a checkout limit would refuse it, or its expires_at is too close
-         * now: unless it is known already (a replay, a retry of a checkout
+        /* a checkout limit would refuse it, its expires_at is too close
+         * now, or a return URL's origin is the merchant's no more: unless
+         * it is known already (a replay, a retry of a checkout
          * registered), which adds nothing and is answered by its claim */
         ctx->params[0] = (char *) ctx->merchant.data;
         ctx->params[1] = ctx->idem_key;
@@ -397,9 +397,9 @@ ngx_http_payments_register_limited(ngx_http_payments_ctx_t *ctx)
 }
 
 
-/* known: claimed, its claim answers it; else its expires_at refused, or
- * the limits again, which refuse it now (or admit it, when the window
- * moved meanwhile) */
+/* known: claimed, its claim answers it; else its return URLs or its
+ * expires_at refused, or the limits again, which refuse it now (or admit
+ * it, when the window moved meanwhile) */
 
 static void
 ngx_http_payments_limit_peek_done(ngx_http_payments_pg_query_t *q,
@@ -422,7 +422,16 @@ ngx_http_payments_limit_peek_done(ngx_http_payments_pg_query_t *q,
         return;
     }
 
-    /* new: its expires_at is refused as for any new checkout */
+    /* new: its return URLs and its expires_at are refused as for any new
+     * checkout */
+    if (ctx->origin_refused != NULL) {
+        ngx_http_payments_finalize(ctx->request,
+                                   ngx_http_payments_problem(ctx->request,
+                                       PAY_ERR_FORBIDDEN_RETURN_URL, 0,
+                                       ctx->origin_refused));
+        return;
+    }
+
     if (ctx->expires_soon
         && ngx_http_payments_expires_ok(ctx, &rc) != NGX_OK)
     {
@@ -884,9 +893,16 @@ ngx_http_payments_claim_done(ngx_http_payments_pg_query_t *q, PGresult *res)
         return;
     }
 
-    /* claimed past a checkout limit or a too close expires_at as known,
-     * but new after all (its key was undone in between): undone too,
-     * refused as a new checkout is */
+    /* claimed past a checkout limit, a return URL's origin or a too
+     * close expires_at as known, but new after all (its key was undone in
+     * between): undone too, refused as a new checkout is */
+    if (ctx->limit_known && ctx->origin_refused != NULL) {
+        ctx->fail_err = PAY_ERR_FORBIDDEN_RETURN_URL;
+        ctx->fail_detail = ctx->origin_refused;
+        ngx_http_payments_register_abandon(ctx, NGX_HTTP_BAD_REQUEST);
+        return;
+    }
+
     if (ctx->limit_known && ctx->expires_soon) {
         ctx->fail_err = PAY_ERR_INVALID_EXPIRES_AT;
         ctx->fail_detail = "expires_at: too close for this PSP now";

@@ -442,8 +442,9 @@ ngx_http_payments_psp_problem(ngx_http_payments_ctx_t *ctx,
 
 /*
  * The PSP refused our credentials and cannot hold a session of this claim,
- * its circuit is open (503), or a limit on new checkouts (429) or a too
- * close expires_at (400) refused the claim (_register.c): undo the claim
+ * its circuit is open (503), or a limit on new checkouts (429), a return
+ * URL's origin or a too close expires_at (400, fail_err says which)
+ * refused the claim (_register.c): undo the claim
  * (API.md: nothing stored), so that a retry, with this key or another,
  * registers the same ids afresh.
  */
@@ -462,8 +463,10 @@ ngx_http_payments_register_abandon(ngx_http_payments_ctx_t *ctx,
                      ? "psp_circuit_open"
                      : (status == NGX_HTTP_TOO_MANY_REQUESTS)
                        ? "limit_reached"
-                       : (status == NGX_HTTP_BAD_REQUEST)
-                         ? "expires_too_soon" : "psp_refused_credentials";
+                       : (ctx->fail_err == PAY_ERR_FORBIDDEN_RETURN_URL)
+                         ? "return_url_forbidden"
+                         : (status == NGX_HTTP_BAD_REQUEST)
+                           ? "expires_too_soon" : "psp_refused_credentials";
 
     if (ngx_http_payments_query(ctx, "SELECT pay_abandon($1, $2, $3, $4)",
                                 4, ngx_http_payments_abandon_done)

@@ -58,6 +58,24 @@ ngx_http_payments_register_resumed(ngx_http_payments_ctx_t *ctx,
         return;
     }
 
+    /* a return URL on an origin the merchant removed since: never sent
+     * again (the PSP would send shoppers there); an earlier attempt that
+     * made a session is paid by its webhook */
+    if (ctx->origin_refused != NULL) {
+        ngx_log_error(NGX_LOG_NOTICE, ctx->request->connection->log, 0,
+                      "payments: registration \"%s\": %s since it was "
+                      "first sent: not sent again", ctx->nonce,
+                      ctx->origin_refused);
+        ctx->fail_detail = "success_url or cancel_url: its origin was "
+                           "removed from the merchant's since this "
+                           "registration was first sent: it is not sent "
+                           "again; an earlier attempt may still have made "
+                           "its session (GET /v1/checkouts/{checkout_id})";
+        ctx->fail_err = PAY_ERR_FORBIDDEN_RETURN_URL;
+        ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_REQUEST);
+        return;
+    }
+
     /* a routed checkout resumes at the PSP it is bound to, which an
      * earlier request may have moved it on to */
     if (ctx->route_conf != NULL) {

@@ -3350,7 +3350,7 @@ DECLARE
     v_orders  jsonb;
 BEGIN
     IF p_reason NOT IN ('psp_refused_credentials', 'psp_circuit_open', 'limit_reached',
-                        'expires_too_soon') THEN
+                        'expires_too_soon', 'return_url_forbidden') THEN
         RAISE EXCEPTION 'pay_abandon: unknown reason %', p_reason
             USING ERRCODE = 'invalid_parameter_value';
     END IF;

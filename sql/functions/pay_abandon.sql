@@ -1,12 +1,12 @@
 -- Undo a claim the PSP never took: it refused the gateway's credentials
 -- (API.md: 502, nothing stored), its circuit breaker is open (the gateway
--- did not call it), or a limit on new checkouts or a too close
--- expires_at refused it (claimed as a retry of a known one, it was new
--- after all); p_reason says which, for the audit row.  The checkout,
--- its orders, their registration events, any (psp, token) row, the
--- sweeper's notes of it and the key go, in one transaction, so that the
--- same key or a new one can register the same ids.  Only a claim as
--- pay_claim left it qualifies: in progress
+-- did not call it), or a limit on new checkouts, a too close expires_at
+-- or a return URL on an origin the merchant removed refused it (claimed
+-- as a retry of a known one, it was new after all); p_reason says which,
+-- for the audit row.  The checkout, its orders, their registration
+-- events, any (psp, token) row, the sweeper's notes of it and the key go,
+-- in one transaction, so that the same key or a new one can register the
+-- same ids.  Only a claim as pay_claim left it qualifies: in progress
 -- under p_lease, checkout and orders EXECUTING, no PSP token, no review
 -- decided (an approved checkout's claim is only ever resumed).  The audit
 -- chain keeps the claim and records its undoing.  Returns false (and
@@ -22,7 +22,7 @@ DECLARE
     v_orders  jsonb;
 BEGIN
     IF p_reason NOT IN ('psp_refused_credentials', 'psp_circuit_open', 'limit_reached',
-                        'expires_too_soon') THEN
+                        'expires_too_soon', 'return_url_forbidden') THEN
         RAISE EXCEPTION 'pay_abandon: unknown reason %', p_reason
             USING ERRCODE = 'invalid_parameter_value';
     END IF;

@@ -549,3 +549,14 @@ nonce(const merchant_t *m, const char *checkout_id)
 {
     return str_printf("%s:%s", m->id, checkout_id);
 }
+
+
+long
+checkouts_named(const merchant_t *m, const char *co)
+{
+    const char  *params[] = { m->id, co };
+
+    return atol(db_scalar("SELECT count(*) FROM checkouts WHERE "
+                          "merchant_id = $1 AND checkout_id = $2", 2,
+                          params));
+}

@@ -123,6 +123,8 @@ void     secret_used(const char *s);
 
 /* "<merchant_id>:<checkout_id>": the PSP Idempotency-Key. */
 char    *nonce(const merchant_t *m, const char *checkout_id);
+/* how many checkouts of m are named co (0 or 1) */
+long     checkouts_named(const merchant_t *m, const char *co);
 
 
 #endif

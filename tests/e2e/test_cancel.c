@@ -780,17 +780,6 @@ register_expiring(merchant_t *m, const char *psp, const char *co,
 }
 
 
-static long
-checkouts_named(const merchant_t *m, const char *co)
-{
-    const char  *params[] = { m->id, co };
-
-    return atol(db_scalar("SELECT count(*) FROM checkouts WHERE "
-                          "merchant_id = $1 AND checkout_id = $2", 2,
-                          params));
-}
-
-
 /* within the dialect's limits (the lease's 20 s on top of the minimum):
  * stored, sent to the PSP, shown; outside: 400, nothing stored */
 static void

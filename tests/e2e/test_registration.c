@@ -5,6 +5,7 @@
  * merchant; those that store something make their own.
  */
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -784,6 +785,175 @@ Test(return_urls, compares_the_host_case_insensitively)
     expect_url_accepted("cancel_url", "https://SHOP.Example/cart");
 }
 
+
+
+/* The merchant's return origins replaced by another (the suite's gateway
+ * reads them again once its key's cache of payments_auth_cache, 5 s, has
+ * passed). */
+static void
+origins_moved(const merchant_t *m)
+{
+    const char  *params[1];
+
+    params[0] = m->id;
+    db_exec("UPDATE merchant_return_origins SET origin = "
+            "'https://moved.example' WHERE merchant_id = $1", 1, params);
+    msleep(5500);
+}
+
+
+/*
+ * A retry under the same key after the merchant removed the origin of its
+ * return URLs is the request already made: its 201 replayed (it was 400
+ * forbidden_return_url, as if the checkout were not registered); a new
+ * checkout with those URLs is refused, nothing stored.
+ */
+Test(return_urls, a_retry_replays_after_the_merchant_removed_its_origin,
+     .timeout = 30)
+{
+    char        *co, *key, *body;
+    resp_t      *r, *first;
+    merchant_t   m;
+
+    merchant_new(&m);
+    co = uid("co");
+    key = uid("key");
+    body = dump(checkout_new(co, 1));
+
+    first = api_post(&m, key, body);
+    cr_assert_eq(first->status, 201, "%s", first->body);
+
+    origins_moved(&m);
+
+    r = api_post(&m, key, body);
+    cr_assert_eq(r->status, 201, "the retry: %ld %s", r->status, r->body);
+    cr_expect_str_eq(resp_header(r, "Idempotent-Replayed"), "true");
+    cr_expect_str_eq(r->body, first->body);
+
+    co = uid("co");
+    r = api_post(&m, uid("key"), dump(checkout_new(co, 1)));
+    expect_problem(r, 400, "forbidden_return_url");
+    cr_expect(strstr(r->body, "success_url") != NULL, "%s", r->body);
+    cr_assert_eq(checkouts_named(&m, co), 0);
+}
+
+
+/*
+ * A registration whose first attempt went unanswered (the PSP's 503) and
+ * whose return URLs' origin the merchant removed since is never sent again:
+ * the PSP would send its shoppers there.  400 forbidden_return_url saying
+ * so; the checkout is kept for the PSP's word.
+ */
+Test(return_urls, a_registration_resumed_after_its_origin_was_removed_is_not_sent,
+     .timeout = 30)
+{
+    char        *co, *key, *body;
+    long         sessions, requests;
+    resp_t      *r;
+    merchant_t   m;
+
+    merchant_new(&m);
+    co = uid("co");
+    key = uid("key");
+    body = dump(checkout_new(co, 1));
+
+    mock_fault(str_printf("{\"match\":\"%s\",\"fail_times\":1,"
+                          "\"fail_status\":503,\"retry_after\":3600}",
+                          nonce(&m, co)));
+    r = api_post(&m, key, body);
+    cr_assert(r->status >= 500, "%ld %s", r->status, r->body);
+
+    origins_moved(&m);
+
+    r = api_post(&m, key, body);
+    expect_problem(r, 400, "forbidden_return_url");
+    cr_expect(strstr(r->body, "not sent again") != NULL, "%s", r->body);
+
+    mock_registrations(nonce(&m, co), &sessions, &requests);
+    cr_expect_eq(requests, 1, "%ld requests at the PSP", requests);
+    cr_expect_eq(checkouts_named(&m, co), 1);
+}
+
+
+typedef struct {
+    const merchant_t  *m;
+    const char        *key;
+    const char        *body;
+    resp_t            *r;
+} url_post_t;
+
+
+static void *
+url_post(void *arg)
+{
+    url_post_t  *a = arg;
+
+    a->r = api_post(a->m, a->key, a->body);
+    return NULL;
+}
+
+
+/* Taken for known (its key was there when it was asked) but new at its
+ * claim (the key deleted in between, as an undone claim's is): the claim
+ * is undone (pay_abandon, reason return_url_forbidden) and refused as a
+ * new checkout is, nothing stored. */
+Test(return_urls, a_known_request_that_turned_out_new_is_undone)
+{
+    char        *key, *co;
+    json_t      *j;
+    PGconn      *c;
+    pthread_t    th;
+    url_post_t   a;
+    merchant_t   m;
+    const char  *p[3];
+
+    merchant_new(&m);
+
+    key = uid("key");
+    co = uid("co");
+    p[0] = m.id;
+    p[1] = key;
+    p[2] = co;
+    db_exec("INSERT INTO idempotency_keys (merchant_id, idem_key, "
+            "fingerprint, state, lease, lease_until, checkout_id, "
+            "created_at, expires_at) VALUES ($1, $2, repeat('0', 64), "
+            "'in_progress', 1, now() + interval '1 hour', 'co_gone', now(), "
+            "now() + interval '1 day')", 2, p);
+
+    c = PQconnectdb(env("PAY_TEST_PG"));
+    cr_assert(PQstatus(c) == CONNECTION_OK, "%s", PQerrorMessage(c));
+    db_exec_on(c, "BEGIN", 0, NULL);
+    db_exec_on(c, "SELECT 1 FROM idempotency_keys WHERE merchant_id = $1 "
+                  "AND idem_key = $2 FOR UPDATE", 2, p);
+
+    j = checkout_new(co, 1);
+    json_object_set_new(j, "success_url",
+                        json_string("https://moved.example/thanks"));
+    a.m = &m;
+    a.key = key;
+    a.body = dump(j);
+    a.r = NULL;
+    cr_assert_eq(pthread_create(&th, NULL, url_post, &a), 0);
+
+    (void) db_waiter_of(c, "no claim waited for the locked key");
+    db_exec_on(c, "DELETE FROM idempotency_keys WHERE merchant_id = $1 "
+                  "AND idem_key = $2", 2, p);
+    db_exec_on(c, "COMMIT", 0, NULL);
+    PQfinish(c);
+    pthread_join(th, NULL);
+
+    expect_problem(a.r, 400, "forbidden_return_url");
+    cr_expect_eq(checkouts_named(&m, co), 0, "the claim was kept");
+    cr_expect_str_eq(db_scalar("SELECT count(*) FROM idempotency_keys WHERE "
+                               "merchant_id = $1 AND idem_key = $2", 2, p),
+                     "0");
+    cr_expect_str_eq(db_scalar("SELECT string_agg(detail->>'reason', ' ') "
+                               "FROM audit_log WHERE merchant_id = $1 AND "
+                               "checkout_id = $3 AND action = "
+                               "'registration:abandoned' AND $2::text IS "
+                               "NOT NULL", 3, p),
+                     "return_url_forbidden");
+}
 
 /* -- card data ------------------------------------------------------------------- */
 
