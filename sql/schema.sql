@@ -7006,8 +7006,28 @@ BEGIN
           JOIN notify_endpoints e ON e.merchant_id = w.merchant_id
                                  AND e.endpoint_id = w.endpoint_id
          WHERE e.disabled_at IS NULL
+    ), heads AS (
+        -- the p_limit endpoints with room whose oldest due row is oldest:
+        -- the claim's rows are theirs alone (each endpoint with room
+        -- offers at least its oldest, so an endpoint whose oldest is
+        -- younger than p_limit others' has no row among the p_limit
+        -- oldest).  One index probe each, nothing locked: a claim locks
+        -- the rows of p_limit endpoints at most, not of every endpoint
+        -- with a backlog (a thousand shops' endpoints down: eight
+        -- thousand row locks a claim, each a WAL record, for 32 rows)
+        SELECT r.merchant_id, r.endpoint_id, r.room
+          FROM room r,
+               LATERAL (SELECT n.next_at FROM notifications n
+                         WHERE n.merchant_id = r.merchant_id AND n.endpoint_id = r.endpoint_id
+                           AND n.status = 'PENDING' AND n.next_at <= now()
+                           AND (n.lease_until IS NULL OR n.lease_until < clock_timestamp())
+                         ORDER BY n.next_at
+                         LIMIT 1) h
+         WHERE r.room > 0
+         ORDER BY h.next_at
+         LIMIT p_limit
     ), candidates AS (
-        -- each enabled endpoint's oldest due rows, locked where they are
+        -- each of those endpoints' oldest due rows, locked where they are
         -- found (SKIP LOCKED: another claimer's are passed over): one
         -- index range per endpoint, nothing found again afterwards, and
         -- no plan that reads every PENDING row (a disabled endpoint's
@@ -7016,13 +7036,13 @@ BEGIN
         -- claim's transaction ends (another claimer meanwhile passes over
         -- them, and takes them at its next claim).
         SELECT c.merchant_id, c.notification_id, c.next_at
-          FROM room r,
+          FROM heads r,
                LATERAL (SELECT n.merchant_id, n.notification_id, n.next_at FROM notifications n
                          WHERE n.merchant_id = r.merchant_id AND n.endpoint_id = r.endpoint_id
                            AND n.status = 'PENDING' AND n.next_at <= now()
                            AND (n.lease_until IS NULL OR n.lease_until < clock_timestamp())
                          ORDER BY n.next_at
-                         LIMIT least(greatest(r.room, 0), p_limit)
+                         LIMIT least(r.room, p_limit)
                            FOR UPDATE OF n SKIP LOCKED) c
     ), due AS (
         SELECT c.merchant_id, c.notification_id

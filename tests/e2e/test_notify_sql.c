@@ -415,6 +415,53 @@ Test(solo_notify_sql, one_endpoints_backlog_never_holds_the_others,
     PQfinish(c);
 }
 
+Test(solo_notify_sql, a_claim_locks_rows_of_as_many_endpoints_as_it_takes_rows,
+     .description = "with 100 endpoints' backlogs, a claim of 32 locks the due rows of the "
+                    "32 endpoints whose oldest row is oldest, not 8 rows of each of the 100 "
+                    "(sql/functions/pay_notify_lease.sql)")
+{
+    PGconn      *c = sqlt_connect();
+    long         before, fetched;
+
+    OK0(c, CLAIM_LOCK);
+    OK0(c, "BEGIN");
+    /* endpoint k's ten rows due since an hour and 10k + g seconds: the
+     * higher k, the older */
+    OK0(c, "INSERT INTO merchants (merchant_id, name, mode)"
+           " SELECT 'n_many_' || k, 'test', 'test' FROM generate_series(1, 100) k");
+    OK0(c, "INSERT INTO notify_endpoints (merchant_id, endpoint_id, url, host, event_types,"
+           " secret_sealed)"
+           " SELECT 'n_many_' || k, 'ep_' || left(md5('many' || k), 24),"
+           " 'https://shop.example/hooks', 'shop.example', '{}', 'v1.k.sealed-x'"
+           " FROM generate_series(1, 100) k");
+    OK0(c, "INSERT INTO notifications (merchant_id, notification_id, endpoint_id, event_type,"
+           " checkout_id, object_id, sequence, payload, next_at)"
+           " SELECT 'n_many_' || k, 'msg_' || substr(md5(k || 'many' || g), 1, 24),"
+           " 'ep_' || left(md5('many' || k), 24), 'checkout.succeeded', 'co' || g, 'co' || g,"
+           " 1, '{}', now() - interval '1 hour' - (k * 10 + g) * interval '1 second'"
+           " FROM generate_series(1, 100) k, generate_series(1, 10) g");
+
+    before = atol(VAL0(c, "SELECT idx_tup_fetch FROM pg_stat_xact_user_tables"
+                          " WHERE relid = 'notifications'::regclass"));
+    /* the 32 oldest rows, 8 an endpoint at most: the four oldest
+     * endpoints' eight oldest each */
+    cr_expect_str_eq(VAL0(c, "SELECT string_agg(merchant_id || ' ' || n, ', '"
+                             "                  ORDER BY merchant_id)"
+                             " FROM (SELECT merchant_id, count(*) AS n"
+                             "        FROM pay_notify_claim('fair', 32, 60000, 8)"
+                             "       GROUP BY 1) x"),
+                     "n_many_100 8, n_many_97 8, n_many_98 8, n_many_99 8");
+    fetched = atol(VAL0(c, "SELECT idx_tup_fetch FROM pg_stat_xact_user_tables"
+                           " WHERE relid = 'notifications'::regclass")) - before;
+    /* a probe for each endpoint's first PENDING row and one for its oldest
+     * due row (200), the rows of 32 endpoints locked (8 each, 256), the 32
+     * taken (32): 488; locking 8 rows of each of the 100 read 932 */
+    cr_expect(fetched < 600, "a claim read %ld index entries", fetched);
+
+    OK0(c, "ROLLBACK");
+    PQfinish(c);
+}
+
 /* m with one endpoint (all types) and n due notifications (checkouts paid). */
 static void
 setup_due(PGconn *c, char m[24], char ep[28], int n)
