@@ -243,8 +243,6 @@ static void
 ngx_http_payments_authenticated(ngx_http_payments_ctx_t *ctx,
     const char *merchant, const char *key_hash, const char *origins)
 {
-    char                *list, *o, *end;
-    pay_origin_t        *po;
     ngx_http_request_t  *r = ctx->request;
 
     if (!pay_hash_equal(key_hash, ctx->key_hash)) {
@@ -262,15 +260,36 @@ ngx_http_payments_authenticated(ngx_http_payments_ctx_t *ctx,
     ctx->merchant.len = ngx_strlen(merchant);
     ctx->merchant.data = (u_char *) ngx_http_payments_strdup(r->pool,
                                                              merchant);
-    list = ngx_http_payments_strdup(r->pool, origins);
-    ctx->origins = ngx_array_create(r->pool, 2, sizeof(pay_origin_t));
 
-    if (ctx->merchant.data == NULL || list == NULL || ctx->origins == NULL) {
+    if (ctx->merchant.data == NULL
+        || ngx_http_payments_origins_set(ctx, origins) != NGX_OK)
+    {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
-    /* origins are stored as URLs; they are compared by parsed components */
+    ctx->auth_next(ctx);
+}
+
+
+/* origins are stored as URLs, space-separated (pay_auth,
+ * pay_merchant_origins); they are compared by parsed components */
+
+ngx_int_t
+ngx_http_payments_origins_set(ngx_http_payments_ctx_t *ctx,
+    const char *origins)
+{
+    char                *list, *o, *end;
+    pay_origin_t        *po;
+    ngx_http_request_t  *r = ctx->request;
+
+    list = ngx_http_payments_strdup(r->pool, origins);
+    ctx->origins = ngx_array_create(r->pool, 2, sizeof(pay_origin_t));
+
+    if (list == NULL || ctx->origins == NULL) {
+        return NGX_ERROR;
+    }
+
     for (o = list; *o; o = end) {
         end = o + strcspn(o, " ");
         if (*end) {
@@ -283,8 +302,7 @@ ngx_http_payments_authenticated(ngx_http_payments_ctx_t *ctx,
 
         po = ngx_array_push(ctx->origins);
         if (po == NULL) {
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return;
+            return NGX_ERROR;
         }
 
         if (pay_origin_parse(o, po, 0) != 0) {
@@ -295,7 +313,7 @@ ngx_http_payments_authenticated(ngx_http_payments_ctx_t *ctx,
         }
     }
 
-    ctx->auth_next(ctx);
+    return NGX_OK;
 }
 
 

@@ -937,7 +937,7 @@ extern ngx_module_t  ngx_http_payments_module;
  *   _register_route.c    -> _breaker.c _metrics.c _pg.c _register_psp.c
  *   _register_route.c    -> _register_request.c _route.c
  *   _response.c          -> -
- *   _review.c            -> _pg.c _psp_conf.c _register_end.c
+ *   _review.c            -> _auth.c _pg.c _psp_conf.c _register_end.c
  *   _review.c            -> _register_method.c _register_psp.c
  *   _review.c            -> _register_request.c _register_resume.c
  *   _review.c            -> _register_route.c _response.c _review_list.c
@@ -1231,6 +1231,11 @@ ngx_int_t ngx_http_payments_query(ngx_http_payments_ctx_t *ctx,
  * worker's cache), then calls next */
 ngx_int_t ngx_http_payments_authenticate(ngx_http_payments_ctx_t *ctx,
     void (*next)(ngx_http_payments_ctx_t *ctx));
+/* _auth.c: ctx->origins from a merchant's return origins, space-separated
+ * (pay_auth's, pay_merchant_origins'); one that does not parse is left
+ * out, logged */
+ngx_int_t ngx_http_payments_origins_set(ngx_http_payments_ctx_t *ctx,
+    const char *origins);
 /* a worker's API-key cache, in cycle->pool (init_process) */
 ngx_int_t ngx_http_payments_auth_init(ngx_cycle_t *cycle,
     ngx_http_payments_main_conf_t *pmcf);

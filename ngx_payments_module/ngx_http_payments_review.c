@@ -10,7 +10,10 @@
  *   GET  /v1/reviews                  pay_review_list (_review_list.c,
  *                                     after the admin key)
  *   POST /v1/reviews/{nonce}/approve  pay_review_get (the stored
- *                                     checkout, whole; a save's PSP
+ *                                     checkout, whole), the merchant's
+ *                                     return origins now
+ *                                     (pay_merchant_origins, _auth.c's
+ *                                     parse); a save's PSP
  *                                     customers, _register_method.c;
  *                                     an off-session charge's saved
  *                                     method, pay_method_for_charge),
@@ -43,6 +46,8 @@ static ngx_int_t ngx_http_payments_review_nonce(ngx_http_payments_ctx_t *ctx,
     u_char **checkout);
 static void ngx_http_payments_review_got(ngx_http_payments_pg_query_t *q,
     PGresult *res);
+static void ngx_http_payments_review_origins_done(
+    ngx_http_payments_pg_query_t *q, PGresult *res);
 static void ngx_http_payments_review_method_done(
     ngx_http_payments_pg_query_t *q, PGresult *res);
 static void ngx_http_payments_review_register(ngx_http_payments_ctx_t *ctx);
@@ -319,6 +324,58 @@ ngx_http_payments_review_got(ngx_http_payments_pg_query_t *q, PGresult *res)
     }
 
     ctx->nonce = (char *) ngx_http_payments_cstr(r->pool, &ctx->object_id);
+
+    /* its return URLs on the merchant's origins as they are now */
+    ctx->params[0] = (char *) ctx->merchant.data;
+
+    if (ngx_http_payments_query(ctx, "SELECT pay_merchant_origins($1)", 1,
+                                ngx_http_payments_review_origins_done)
+        != NGX_OK)
+    {
+        ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
+    }
+}
+
+
+/* the merchant's return origins now: a checkout whose success_url or
+ * cancel_url is on none of them (removed since it was held) is not sent,
+ * the PSP would send its shoppers there; it stays held: reject it */
+
+static void
+ngx_http_payments_review_origins_done(ngx_http_payments_pg_query_t *q,
+    PGresult *res)
+{
+    ngx_http_payments_ctx_t  *ctx = q->data;
+    ngx_http_request_t       *r = ctx->request;
+
+    if (ngx_http_payments_pg_row(r, res, "pay_merchant_origins") != NGX_OK) {
+        return;
+    }
+
+    if (ngx_http_payments_origins_set(ctx, PQgetvalue(res, 0, 0))
+        != NGX_OK)
+    {
+        ngx_http_payments_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    if (!pay_origin_allowed(ctx->co.success_url, ctx->origins->elts,
+                            ctx->origins->nelts, 0)
+        || !pay_origin_allowed(ctx->co.cancel_url, ctx->origins->elts,
+                               ctx->origins->nelts, 0))
+    {
+        ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                      "payments: review of \"%s\": its merchant removed the "
+                      "origin of its success_url or cancel_url since it was "
+                      "held: not approved", ctx->nonce);
+        ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
+                                       PAY_ERR_FORBIDDEN_RETURN_URL, 0,
+                                       "success_url or cancel_url: its "
+                                       "origin was removed from the "
+                                       "merchant's since the checkout was "
+                                       "held: not sent; reject the review"));
+        return;
+    }
 
     /* a save: under the PSP customer the customer's earlier saves were
      * made under, as a first registration's (_register_method.c) */

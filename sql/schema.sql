@@ -6559,6 +6559,22 @@ $$;
 
 
 --
+-- Name: pay_merchant_origins(text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_merchant_origins(p_merchant text) RETURNS text
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+BEGIN
+    RETURN (SELECT coalesce(string_agg(o.origin, ' ' ORDER BY o.origin), '')
+              FROM merchant_return_origins o
+             WHERE o.merchant_id = p_merchant);
+END
+$$;
+
+
+--
 -- Name: pay_method_detach(text, text); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -16143,6 +16159,14 @@ GRANT ALL ON FUNCTION public.pay_list_refunds(p_merchant text, p_status text, p_
 
 REVOKE ALL ON FUNCTION public.pay_merchant_here(p_merchant text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.pay_merchant_here(p_merchant text) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_merchant_origins(p_merchant text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_merchant_origins(p_merchant text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_merchant_origins(p_merchant text) TO payments_gateway;
 
 
 --

@@ -662,6 +662,48 @@ Test(risk, an_approval_never_sends_to_a_psp_of_the_other_mode)
 }
 
 
+/* A checkout held for review whose merchant removed the origin of its
+ * return URLs since: the approval does not send it (the PSP would send
+ * its shoppers there); it stays held, to be rejected. */
+Test(risk, an_approval_after_the_merchant_removed_its_origin_is_not_sent)
+{
+    long          sessions, requests;
+    char         *id, *key, *body, *n;
+    resp_t       *r;
+    merchant_t    m;
+    const char   *a[2];
+
+    merchant_new(&m);
+    rk_held(&m, &id, &key, &body);
+    n = nonce(&m, id);
+
+    a[0] = m.id;
+    a[1] = id;
+    db_exec("UPDATE merchant_return_origins SET origin = "
+            "'https://moved.example' WHERE merchant_id = $1 AND $2::text "
+            "IS NOT NULL", 2, a);
+
+    r = rk_admin("POST", str_printf("/v1/reviews/%s/approve", n), NULL);
+    expect_problem(r, 400, "forbidden_return_url");
+    cr_assert(mem_contains(r->body, r->len, "reject the review"), "%s",
+              r->body);
+
+    mock_registrations(n, &sessions, &requests);
+    cr_assert_eq(requests, 0, "sent to the PSP");
+    cr_assert_str_eq(db_scalar("SELECT status FROM checkouts WHERE "
+                               "merchant_id = $1 AND checkout_id = $2", 2, a),
+                     "REVIEW");
+
+    /* the origin back: approved and sent */
+    db_exec("UPDATE merchant_return_origins SET origin = '" SHOP_ORIGIN "'"
+            " WHERE merchant_id = $1 AND $2::text IS NOT NULL", 2, a);
+    r = rk_admin("POST", str_printf("/v1/reviews/%s/approve", n), NULL);
+    cr_assert_eq(r->status, 201, "%ld %s", r->status, r->body);
+    mock_registrations(n, &sessions, &requests);
+    cr_assert_eq(sessions, 1);
+}
+
+
 Test(risk, the_review_api_takes_the_admin_key_only)
 {
     resp_t      *r;
