@@ -59,8 +59,9 @@ ngx_http_payments_register_resumed(ngx_http_payments_ctx_t *ctx,
     }
 
     /* a return URL on an origin the merchant removed since: never sent
-     * again (the PSP would send shoppers there); an earlier attempt that
-     * made a session is paid by its webhook */
+     * again (its shoppers would be sent there as they come back from the
+     * PSP); an earlier attempt that made a session is paid by its
+     * webhook */
     if (ctx->origin_refused != NULL) {
         ngx_log_error(NGX_LOG_NOTICE, ctx->request->connection->log, 0,
                       "payments: registration \"%s\": %s since it was "

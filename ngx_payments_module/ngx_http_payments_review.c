@@ -339,7 +339,8 @@ ngx_http_payments_review_got(ngx_http_payments_pg_query_t *q, PGresult *res)
 
 /* the merchant's return origins now: a checkout whose success_url or
  * cancel_url is on none of them (removed since it was held) is not sent,
- * the PSP would send its shoppers there; it stays held: reject it */
+ * its shoppers would be sent there as they come back from the PSP; it
+ * stays held: reject it */
 
 static void
 ngx_http_payments_review_origins_done(ngx_http_payments_pg_query_t *q,

@@ -841,7 +841,8 @@ Test(return_urls, a_retry_replays_after_the_merchant_removed_its_origin,
 /*
  * A registration whose first attempt went unanswered (the PSP's 503) and
  * whose return URLs' origin the merchant removed since is never sent again:
- * the PSP would send its shoppers there.  400 forbidden_return_url saying
+ * its shoppers would be sent there as they come back from the PSP.  400
+ * forbidden_return_url saying
  * so; the checkout is kept for the PSP's word.
  */
 Test(return_urls, a_registration_resumed_after_its_origin_was_removed_is_not_sent,

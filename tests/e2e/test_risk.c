@@ -663,8 +663,9 @@ Test(risk, an_approval_never_sends_to_a_psp_of_the_other_mode)
 
 
 /* A checkout held for review whose merchant removed the origin of its
- * return URLs since: the approval does not send it (the PSP would send
- * its shoppers there); it stays held, to be rejected. */
+ * return URLs since: the approval does not send it (its shoppers would be
+ * sent there as they come back from the PSP); it stays held, to be
+ * rejected. */
 Test(risk, an_approval_after_the_merchant_removed_its_origin_is_not_sent)
 {
     long          sessions, requests;
