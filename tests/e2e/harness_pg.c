@@ -4,6 +4,7 @@
  */
 
 #include <dirent.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -268,6 +269,60 @@ db_waiter_of(PGconn *holder, const char *why)
 
     return db_gateway_waiting("$1::int = ANY (pg_blocking_pids(pid))",
                               holder_pid, why);
+}
+
+
+typedef struct {
+    resp_t   *(*send)(void *arg);
+    void      *arg;
+    resp_t    *r;
+} db_sent_t;
+
+
+static void *
+db_send(void *data)
+{
+    db_sent_t  *s = data;
+
+    s->r = s->send(s->arg);
+    return NULL;
+}
+
+
+resp_t *
+db_key_undone_meanwhile(const char *merchant_id, const char *key,
+    resp_t *(*send)(void *arg), void *arg)
+{
+    PGconn       *c;
+    pthread_t     th;
+    db_sent_t     s;
+    const char   *p[2] = { merchant_id, key };
+
+    db_exec("INSERT INTO idempotency_keys (merchant_id, idem_key, "
+            "fingerprint, state, lease, lease_until, checkout_id, "
+            "created_at, expires_at) VALUES ($1, $2, repeat('0', 64), "
+            "'in_progress', 1, now() + interval '1 hour', 'co_gone', now(), "
+            "now() + interval '1 day')", 2, p);
+
+    c = PQconnectdb(env("PAY_TEST_PG"));
+    cr_assert(PQstatus(c) == CONNECTION_OK, "%s", PQerrorMessage(c));
+    db_exec_on(c, "BEGIN", 0, NULL);
+    db_exec_on(c, "SELECT 1 FROM idempotency_keys WHERE merchant_id = $1 "
+                  "AND idem_key = $2 FOR UPDATE", 2, p);
+
+    s.send = send;
+    s.arg = arg;
+    s.r = NULL;
+    cr_assert_eq(pthread_create(&th, NULL, db_send, &s), 0);
+
+    (void) db_waiter_of(c, "no claim waited for the locked key");
+    db_exec_on(c, "DELETE FROM idempotency_keys WHERE merchant_id = $1 "
+                  "AND idem_key = $2", 2, p);
+    db_exec_on(c, "COMMIT", 0, NULL);
+    PQfinish(c);
+    pthread_join(th, NULL);
+
+    return s.r;
 }
 
 

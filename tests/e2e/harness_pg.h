@@ -89,6 +89,13 @@ char    *db_lock_waiter(const char *like, const char *why);
  * test with why otherwise.  Scoped to holder, so a test beside it waiting
  * for another lock is never taken for it. */
 char    *db_waiter_of(PGconn *holder, const char *why);
+/* send(arg)'s answer, sent in a thread of its own while m's Idempotency-
+ * Key key is a committed claim of another checkout, in progress, locked:
+ * once a claim waits for it, it is deleted (as an undone claim's is).  A
+ * request under that key is known when it asks (pay_claim_peek) and new
+ * at its claim. */
+resp_t  *db_key_undone_meanwhile(const char *merchant_id, const char *key,
+                                 resp_t *(*send)(void *arg), void *arg);
 
 
 /* -- merchant shards (ci/services.sh --shards N) ----------------------------

@@ -793,17 +793,15 @@ typedef struct {
     const merchant_t  *m;
     const char        *key;
     const char        *body;
-    resp_t            *r;
 } amount_post_t;
 
 
-static void *
+static resp_t *
 amount_post(void *arg)
 {
     amount_post_t  *a = arg;
 
-    a->r = lim_post(HOST_AMOUNT, a->m, a->key, a->body, NULL);
-    return NULL;
+    return lim_post(HOST_AMOUNT, a->m, a->key, a->body, NULL);
 }
 
 
@@ -814,9 +812,7 @@ amount_post(void *arg)
 Test(limits, amount_velocity_undoes_a_known_request_that_turned_out_new,
      .timeout = E2E_TIMEOUT)
 {
-    char           *key, *co, *pid;
-    PGconn         *c;
-    pthread_t       th;
+    char           *key, *co;
     merchant_t      m;
     resp_t         *r;
     amount_post_t   a;
@@ -828,40 +824,18 @@ Test(limits, amount_velocity_undoes_a_known_request_that_turned_out_new,
                  NULL);
     cr_assert_eq(r->status, 201, "%s", r->body);
 
-    /* a key of the merchant's, committed, then locked by a transaction
-     * that deletes it once the claim waits for it */
     key = uid("key");
     co = uid("co");
     p[0] = m.id;
     p[1] = key;
     p[2] = co;
-    db_exec("INSERT INTO idempotency_keys (merchant_id, idem_key, "
-            "fingerprint, state, lease, lease_until, checkout_id, "
-            "created_at, expires_at) VALUES ($1, $2, repeat('0', 64), "
-            "'in_progress', 1, now() + interval '1 hour', 'co_gone', now(), "
-            "now() + interval '1 day')", 2, p);
-
-    c = PQconnectdb(env("PAY_TEST_PG"));
-    cr_assert(PQstatus(c) == CONNECTION_OK, "%s", PQerrorMessage(c));
-    db_exec_on(c, "BEGIN", 0, NULL);
-    db_exec_on(c, "SELECT 1 FROM idempotency_keys WHERE merchant_id = $1 "
-                  "AND idem_key = $2 FOR UPDATE", 2, p);
 
     a.m = &m;
     a.key = key;
     a.body = body_of_amount(co, "1.00");
-    a.r = NULL;
-    cr_assert_eq(pthread_create(&th, NULL, amount_post, &a), 0);
+    r = db_key_undone_meanwhile(m.id, key, amount_post, &a);
 
-    pid = db_waiter_of(c, "no claim waited for the locked key");
-    (void) pid;
-    db_exec_on(c, "DELETE FROM idempotency_keys WHERE merchant_id = $1 "
-                  "AND idem_key = $2", 2, p);
-    db_exec_on(c, "COMMIT", 0, NULL);
-    PQfinish(c);
-    pthread_join(th, NULL);
-
-    expect_problem(a.r, 429, "rate_limited");
+    expect_problem(r, 429, "rate_limited");
     cr_assert_str_eq(db_scalar("SELECT count(*) FROM checkouts WHERE "
                                "merchant_id = $1 AND checkout_id = $3 "
                                "AND $2::text IS NOT NULL", 3, p),

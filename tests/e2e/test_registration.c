@@ -5,7 +5,6 @@
  * merchant; those that store something make their own.
  */
 
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -880,17 +879,15 @@ typedef struct {
     const merchant_t  *m;
     const char        *key;
     const char        *body;
-    resp_t            *r;
 } url_post_t;
 
 
-static void *
+static resp_t *
 url_post(void *arg)
 {
     url_post_t  *a = arg;
 
-    a->r = api_post(a->m, a->key, a->body);
-    return NULL;
+    return api_post(a->m, a->key, a->body);
 }
 
 
@@ -902,8 +899,7 @@ Test(return_urls, a_known_request_that_turned_out_new_is_undone)
 {
     char        *key, *co;
     json_t      *j;
-    PGconn      *c;
-    pthread_t    th;
+    resp_t      *r;
     url_post_t   a;
     merchant_t   m;
     const char  *p[3];
@@ -915,17 +911,6 @@ Test(return_urls, a_known_request_that_turned_out_new_is_undone)
     p[0] = m.id;
     p[1] = key;
     p[2] = co;
-    db_exec("INSERT INTO idempotency_keys (merchant_id, idem_key, "
-            "fingerprint, state, lease, lease_until, checkout_id, "
-            "created_at, expires_at) VALUES ($1, $2, repeat('0', 64), "
-            "'in_progress', 1, now() + interval '1 hour', 'co_gone', now(), "
-            "now() + interval '1 day')", 2, p);
-
-    c = PQconnectdb(env("PAY_TEST_PG"));
-    cr_assert(PQstatus(c) == CONNECTION_OK, "%s", PQerrorMessage(c));
-    db_exec_on(c, "BEGIN", 0, NULL);
-    db_exec_on(c, "SELECT 1 FROM idempotency_keys WHERE merchant_id = $1 "
-                  "AND idem_key = $2 FOR UPDATE", 2, p);
 
     j = checkout_new(co, 1);
     json_object_set_new(j, "success_url",
@@ -933,17 +918,9 @@ Test(return_urls, a_known_request_that_turned_out_new_is_undone)
     a.m = &m;
     a.key = key;
     a.body = dump(j);
-    a.r = NULL;
-    cr_assert_eq(pthread_create(&th, NULL, url_post, &a), 0);
+    r = db_key_undone_meanwhile(m.id, key, url_post, &a);
 
-    (void) db_waiter_of(c, "no claim waited for the locked key");
-    db_exec_on(c, "DELETE FROM idempotency_keys WHERE merchant_id = $1 "
-                  "AND idem_key = $2", 2, p);
-    db_exec_on(c, "COMMIT", 0, NULL);
-    PQfinish(c);
-    pthread_join(th, NULL);
-
-    expect_problem(a.r, 400, "forbidden_return_url");
+    expect_problem(r, 400, "forbidden_return_url");
     cr_expect_eq(checkouts_named(&m, co), 0, "the claim was kept");
     cr_expect_str_eq(db_scalar("SELECT count(*) FROM idempotency_keys WHERE "
                                "merchant_id = $1 AND idem_key = $2", 2, p),
