@@ -785,7 +785,6 @@ Test(return_urls, compares_the_host_case_insensitively)
 }
 
 
-
 /* The merchant's return origins replaced by another (the suite's gateway
  * reads them again once its key's cache of payments_auth_cache, 5 s, has
  * passed). */
@@ -841,8 +840,7 @@ Test(return_urls, a_retry_replays_after_the_merchant_removed_its_origin,
  * A registration whose first attempt went unanswered (the PSP's 503) and
  * whose return URLs' origin the merchant removed since is never sent again:
  * its shoppers would be sent there as they come back from the PSP.  400
- * forbidden_return_url saying
- * so; the checkout is kept for the PSP's word.
+ * forbidden_return_url saying so; the checkout is kept for the PSP's word.
  */
 Test(return_urls, a_registration_resumed_after_its_origin_was_removed_is_not_sent,
      .timeout = 30)
