@@ -317,6 +317,30 @@ ngx_http_payments_origins_set(ngx_http_payments_ctx_t *ctx,
 }
 
 
+/* why ctx->co's success_url or cancel_url is on none of ctx->origins, or
+ * NULL when both are on one */
+
+const char *
+ngx_http_payments_origins_refuse(ngx_http_payments_ctx_t *ctx)
+{
+    if (!pay_origin_allowed(ctx->co.success_url, ctx->origins->elts,
+                            ctx->origins->nelts, 0))
+    {
+        return "success_url is not on one of the merchant's registered "
+               "origins";
+    }
+
+    if (!pay_origin_allowed(ctx->co.cancel_url, ctx->origins->elts,
+                            ctx->origins->nelts, 0))
+    {
+        return "cancel_url is not on one of the merchant's registered "
+               "origins";
+    }
+
+    return NULL;
+}
+
+
 ngx_int_t
 ngx_http_payments_authenticate(ngx_http_payments_ctx_t *ctx,
     void (*next)(ngx_http_payments_ctx_t *ctx))

@@ -922,7 +922,7 @@ extern ngx_module_t  ngx_http_payments_module;
  *   _read.c              -> _limit_failures.c _pg.c _psp_conf.c _response.c
  *   _read.c              -> _shard.c _util.c
  *   _readyz.c            -> _pg.c _pg_health.c _response.c
- *   _register.c          -> _limit_hooks.c _metrics.c _pg.c _psp_conf.c
+ *   _register.c          -> _auth.c _limit_hooks.c _metrics.c _pg.c _psp_conf.c
  *   _register.c          -> _register_end.c _register_method.c _register_psp.c
  *   _register.c          -> _register_request.c _register_resume.c
  *   _register.c          -> _register_route.c _response.c _risk.c _util.c
@@ -1236,6 +1236,9 @@ ngx_int_t ngx_http_payments_authenticate(ngx_http_payments_ctx_t *ctx,
  * out, logged */
 ngx_int_t ngx_http_payments_origins_set(ngx_http_payments_ctx_t *ctx,
     const char *origins);
+/* _auth.c: why the checkout's success_url or cancel_url is on none of
+ * ctx->origins, or NULL */
+const char *ngx_http_payments_origins_refuse(ngx_http_payments_ctx_t *ctx);
 /* a worker's API-key cache, in cycle->pool (init_process) */
 ngx_int_t ngx_http_payments_auth_init(ngx_cycle_t *cycle,
     ngx_http_payments_main_conf_t *pmcf);

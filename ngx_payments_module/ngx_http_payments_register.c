@@ -316,18 +316,7 @@ ngx_http_payments_register_validate(ngx_http_payments_ctx_t *ctx,
     /* the merchant may have removed an origin since this request was
      * first made: unless it is known (a replay, a retry of a checkout
      * registered), asked before the limits, it is refused */
-    if (!pay_origin_allowed(ctx->co.success_url, ctx->origins->elts,
-                            ctx->origins->nelts, 0))
-    {
-        ctx->origin_refused = "success_url is not on one of the merchant's "
-                              "registered origins";
-
-    } else if (!pay_origin_allowed(ctx->co.cancel_url, ctx->origins->elts,
-                                   ctx->origins->nelts, 0))
-    {
-        ctx->origin_refused = "cancel_url is not on one of the merchant's "
-                              "registered origins";
-    }
+    ctx->origin_refused = ngx_http_payments_origins_refuse(ctx);
 
     if (ngx_http_payments_expires_ok(ctx, rc) != NGX_OK) {
         return NGX_DONE;

@@ -360,11 +360,7 @@ ngx_http_payments_review_origins_done(ngx_http_payments_pg_query_t *q,
         return;
     }
 
-    if (!pay_origin_allowed(ctx->co.success_url, ctx->origins->elts,
-                            ctx->origins->nelts, 0)
-        || !pay_origin_allowed(ctx->co.cancel_url, ctx->origins->elts,
-                               ctx->origins->nelts, 0))
-    {
+    if (ngx_http_payments_origins_refuse(ctx) != NULL) {
         ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
                       "payments: review of \"%s\": its merchant removed the "
                       "origin of its success_url or cancel_url since it was "
