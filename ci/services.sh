@@ -166,6 +166,11 @@ do_start() {
     mkdir -p "$run/conf" "$run/logs" "$run/tmp"
     chmod 755 "$run" "$run/logs" "$run/tmp"
     chmod 700 "$run/conf"
+    # the module as it is now: a build during the run (make module while a
+    # money check runs) must not give its later gateways another module
+    # than the database's migrations were made for
+    cp "$module" "$run/ngx_http_payments_module.so"
+    module=$run/ngx_http_payments_module.so
 
     # From here on, a failure stops what was started.
     : >"$run/state"
