@@ -49,7 +49,7 @@ case_ notice_line fail "$d [notice] 4242#4242: *7 payments: key $token"
 case_ error_line fail "$d [error] 4242#4242: *7 upstream said $token"
 # every gateway a test starts logs under its own name; the mock's log is not
 # ours (it is sent the PSP's secrets)
-LOG=breaker-a-error.log case_ other_gateways_error_log fail \
+LOG=breaker-a-4242-error.log case_ other_gateways_error_log fail \
     "$d [warn] 4242#4242: *7 payments: key $token"
 LOG=notify2-access.log case_ other_gateways_access_log fail \
     "127.0.0.1 - - [01/Jan/2025:12:00:00 +0000] \"GET /v1/x/pay?t=$token HTTP/1.1\" 303 0"

@@ -19,7 +19,7 @@ run=${1:?usage: $0 RUN}
 logs=()
 # every log of the run but the mock PSP's: the gateway's (error.log,
 # access.log, limits.log), every other gateway a test starts
-# (<name>-error.log, <name>-access.log: tests/e2e/harness_gateways.c),
+# (<name>-<pid>-error.log, <name>-access.log: tests/e2e/harness_gateways.c),
 # PostgreSQL's, the services' and the merchants' endpoint (receiver.log,
 # which must not print what it checks), and /metrics at the end
 for f in "$run"/logs/*.log "$run/logs/metrics.txt"; do

@@ -180,7 +180,11 @@ gateway_start_env(gateway_t *gw, const char *name, int workers,
     cr_assert_eq(chmod(dir, 0755), 0);
 
     gw->dir = dir;
-    gw->error_log = str_printf("%s/logs/%s-error.log", run, name);
+    /* its own, as its directory: two tests of a suite run at once, each
+     * with a gateway of the same name, and a reload (gateway_reload) or an
+     * alert (gateway_alerted) is read in its gateway's log alone */
+    gw->error_log = str_printf("%s/logs/%s-%ld-error.log", run, name,
+                               (long) getpid());
 
     /* the suite's own gateway's level (ci/services.sh --error-log-level) */
     level = getenv("PAY_TEST_ERROR_LOG_LEVEL");

@@ -16,8 +16,9 @@
 /*
  * A gateway of the test's own beside the suite's: nginx with the module the
  * suite's nginx loaded, one worker unless http_conf's caller says more, in
- * its own directory RUN/<name>-<pid>, logging to RUN/logs/<name>-error.log
- * (which ci/log-scan.sh searches).  http_conf goes into http {} as is: the
+ * its own directory RUN/<name>-<pid>, logging to its own
+ * RUN/logs/<name>-<pid>-error.log (which ci/log-scan.sh searches; the pid
+ * is the test's).  http_conf goes into http {} as is: the
  * payments_database, payments_psp, payments_sweeper... lines; the server
  * (TLS on a free loopback port, "location / { payments; }"), the public
  * origin, the pay-token key and the html are added.  gw_psp_conf() gives the

@@ -66,7 +66,7 @@ Test(db_failover, a_dead_first_host_fails_over_to_the_second)
     }
 
     cr_assert(ready, "the gateway never connected to the second host "
-              "(see RUN/logs/failover-error.log)");
+              "(see RUN/logs/failover-<pid>-error.log)");
 
     /* a registration and a read, both through the second host */
     co_id = uid("co");
