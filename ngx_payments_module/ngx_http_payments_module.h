@@ -652,6 +652,13 @@ typedef struct ngx_http_payments_ctx_s {
                                                        or checkout known:
                                                        claimed to replay,
                                                        never sent */
+    const char                     *psp_refused;   /* why no PSP can
+                                                       take it (none of that
+                                                       name, none routed, the
+                                                       other mode): answered
+                                                       from what is stored
+                                                       when known, else
+                                                       refused */
     const char                     *origin_refused; /* why its success_url
                                                        or cancel_url is on
                                                        none of the

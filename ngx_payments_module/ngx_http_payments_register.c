@@ -64,6 +64,13 @@ static void ngx_http_payments_limit_peek_done(ngx_http_payments_pg_query_t *q,
     PGresult *res);
 static void ngx_http_payments_claim_done(ngx_http_payments_pg_query_t *q,
     PGresult *res);
+static ngx_int_t ngx_http_payments_register_ids(ngx_http_payments_ctx_t *ctx);
+static ngx_int_t ngx_http_payments_register_unusable(
+    ngx_http_payments_ctx_t *ctx, ngx_int_t *rc);
+static void ngx_http_payments_unusable_done(ngx_http_payments_pg_query_t *q,
+    PGresult *res);
+static ngx_int_t ngx_http_payments_claim_known(ngx_http_payments_ctx_t *ctx,
+    PGresult *res);
 static const char *ngx_http_payments_register_detail(
     ngx_http_payments_ctx_t *ctx, const char *what, const char *status);
 static const char *ngx_http_payments_seller_detail(ngx_http_request_t *r,
@@ -121,12 +128,19 @@ ngx_http_payments_register_checked(ngx_http_payments_ctx_t *ctx)
 {
     ngx_int_t  rc;
 
-    if (ngx_http_payments_register_validate(ctx, &rc) != NGX_OK) {
-        ngx_http_payments_finalize(ctx->request, rc);
-        return;
-    }
+    switch (ngx_http_payments_register_validate(ctx, &rc)) {
 
-    ngx_http_payments_register_limited(ctx);
+    case NGX_OK:
+        ngx_http_payments_register_limited(ctx);
+        return;
+
+    case NGX_AGAIN:
+        /* what is stored is asked first (ngx_http_payments_unusable_done) */
+        return;
+
+    default:
+        ngx_http_payments_finalize(ctx->request, rc);
+    }
 }
 
 
@@ -283,11 +297,9 @@ ngx_http_payments_register_validate(ngx_http_payments_ctx_t *ctx,
     /* without "psp" the first payments_route that matches chooses */
     if (ctx->co.psp[0] == '\0') {
         if (ngx_http_payments_route_choose(ctx) != NGX_OK) {
-            *rc = ngx_http_payments_problem(r, PAY_ERR_INVALID_REQUEST, 0,
-                                            "psp: required, as no "
-                                            "payments_route applies to this "
-                                            "checkout");
-            return NGX_DONE;
+            ctx->psp = NULL;
+            ctx->psp_refused = "psp: required, as no payments_route applies "
+                               "to this checkout";
         }
 
     } else {
@@ -295,22 +307,23 @@ ngx_http_payments_register_validate(ngx_http_payments_ctx_t *ctx,
                                               ngx_strlen(ctx->co.psp));
     }
 
-    if (ctx->psp == NULL) {
-        *rc = ngx_http_payments_problem(r, PAY_ERR_INVALID_REQUEST, 0,
-                                        "psp: no PSP of that name is "
-                                        "configured");
-        return NGX_DONE;
+    if (ctx->psp == NULL && ctx->psp_refused == NULL) {
+        ctx->psp_refused = "psp: no PSP of that name is configured";
     }
 
     /* test money never reaches a live PSP, nor live money a test one */
-    if (ctx->key_live != ctx->psp->live) {
-        *rc = ngx_http_payments_problem(r, PAY_ERR_INVALID_REQUEST, 0,
-                                        ctx->key_live
-                                        ? "psp: a live API key cannot use a "
-                                          "test PSP"
-                                        : "psp: a test API key cannot use a "
-                                          "live PSP");
-        return NGX_DONE;
+    if (ctx->psp != NULL && ctx->key_live != ctx->psp->live) {
+        ctx->psp_refused = ctx->key_live
+                           ? "psp: a live API key cannot use a test PSP"
+                           : "psp: a test API key cannot use a live PSP";
+    }
+
+    /* no PSP to claim it for (an operator may have removed it, or its
+     * route, or changed its mode since this request was first made):
+     * answered from what is stored when known (a retry of a checkout
+     * registered), else refused */
+    if (ctx->psp_refused != NULL) {
+        return ngx_http_payments_register_unusable(ctx, rc);
     }
 
     /* the merchant may have removed an origin since this request was
@@ -505,33 +518,9 @@ ngx_http_payments_register_claim(ngx_http_payments_ctx_t *ctx)
     const char          *dup;
     ngx_http_request_t  *r = ctx->request;
 
-    /* (again, after a risk verdict asked before the claim, or for a
-     * routed checkout's next PSP: what is fixed stays as it was) */
-    if (ctx->nonce == NULL) {
-        ctx->nonce = ngx_pnalloc(r->pool,
-                                 ctx->merchant.len + 1 + PAY_ID_MAX + 1);
-        if (ctx->nonce == NULL) {
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return;
-        }
-
-        ngx_sprintf((u_char *) ctx->nonce, "%V:%s%Z", &ctx->merchant,
-                    ctx->co.checkout_id);
-    }
-
-    /* once: a risk-checked checkout comes here again with its verdict */
-    if (ctx->fingerprint == NULL) {
-        ctx->fingerprint = ngx_pnalloc(r->pool, 65);
-
-        if (ctx->fingerprint == NULL
-            || pay_checkout_fingerprint(&ctx->co, "POST", "/v1/payments",
-                                        ctx->fingerprint)
-               != 0)
-        {
-            ctx->fingerprint = NULL;
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return;
-        }
+    if (ngx_http_payments_register_ids(ctx) != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
     }
 
     /*
@@ -769,17 +758,10 @@ ngx_http_payments_claim_done(ngx_http_payments_pg_query_t *q, PGresult *res)
         return;
     }
 
-    /* the same request after its key expired: the checkout it registered
-     * is kept as it is, and never registered again */
-    if (ngx_strcmp(outcome, "expired") == 0) {
-        ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
-                                       PAY_ERR_DUPLICATE_ORDER, 0,
-                                       ngx_http_payments_register_detail(ctx,
-                                           "this Idempotency-Key expired "
-                                           "before this retry; the checkout "
-                                           "it registered is kept and not "
-                                           "registered again: GET "
-                                           "/v1/checkouts/", NULL)));
+    /* expired, decided or canceling: never registered again */
+    rc = ngx_http_payments_claim_known(ctx, res);
+    if (rc != NGX_DECLINED) {
+        ngx_http_payments_finalize(r, rc);
         return;
     }
 
@@ -810,43 +792,6 @@ ngx_http_payments_claim_done(ngx_http_payments_pg_query_t *q, PGresult *res)
         ngx_http_payments_finalize(r,
                                    ngx_http_payments_method_account_refused(
                                        ctx, PQgetvalue(res, 0, 4)));
-        return;
-    }
-
-    /* a resumed registration whose checkout was paid or failed meanwhile
-     * (its webhook came): a new session would be a second way to pay */
-    if (ngx_strcmp(outcome, "decided") == 0) {
-        ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
-                      "payments: registration \"%s\" is %s: not sent to "
-                      "the PSP again", ctx->nonce, PQgetvalue(res, 0, 7));
-        ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
-                                       PAY_ERR_DUPLICATE_ORDER, 0,
-                                       ngx_http_payments_register_detail(ctx,
-                                           "the PSP's answer to this "
-                                           "registration was lost, and the "
-                                           "checkout was decided since; it "
-                                           "is not registered again: GET "
-                                           "/v1/checkouts/",
-                                           PQgetvalue(res, 0, 7))));
-        return;
-    }
-
-    /* a resumed registration whose checkout the shop asked to cancel: a
-     * session made now would outlive the cancel, which ends only the one
-     * it saw */
-    if (ngx_strcmp(outcome, "canceling") == 0) {
-        ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
-                      "payments: registration \"%s\" is being canceled: "
-                      "not sent to the PSP again", ctx->nonce);
-        ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
-                                       PAY_ERR_DUPLICATE_ORDER, 0,
-                                       ngx_http_payments_register_detail(ctx,
-                                           "the PSP's answer to this "
-                                           "registration was lost, and the "
-                                           "shop asked to cancel the "
-                                           "checkout since; it is not "
-                                           "registered again: GET "
-                                           "/v1/checkouts/", NULL)));
         return;
     }
 
@@ -926,6 +871,217 @@ ngx_http_payments_claim_done(ngx_http_payments_pg_query_t *q, PGresult *res)
     /* the risk check first, when one is configured for this checkout;
      * then the PSP */
     ngx_http_payments_risk_start(ctx, ngx_http_payments_psp_start);
+}
+
+
+/* The nonce and the request's fingerprint, made once (a risk-checked or
+ * routed checkout is claimed again: what is fixed stays as it was). */
+
+static ngx_int_t
+ngx_http_payments_register_ids(ngx_http_payments_ctx_t *ctx)
+{
+    ngx_http_request_t  *r = ctx->request;
+
+    if (ctx->nonce == NULL) {
+        ctx->nonce = ngx_pnalloc(r->pool,
+                                 ctx->merchant.len + 1 + PAY_ID_MAX + 1);
+        if (ctx->nonce == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_sprintf((u_char *) ctx->nonce, "%V:%s%Z", &ctx->merchant,
+                    ctx->co.checkout_id);
+    }
+
+    if (ctx->fingerprint == NULL) {
+        ctx->fingerprint = ngx_pnalloc(r->pool, 65);
+
+        if (ctx->fingerprint == NULL
+            || pay_checkout_fingerprint(&ctx->co, "POST", "/v1/payments",
+                                        ctx->fingerprint)
+               != 0)
+        {
+            ctx->fingerprint = NULL;
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A registration with no PSP to claim it for (ctx->psp_refused says why):
+ * what pay_claim would answer from what is stored (pay_claim_answer, a
+ * read) answers a known request, so that a shop whose 201 was lost gets it
+ * again after an operator removed the PSP, its route, or changed its mode.
+ * A new request is refused as before, nothing stored; one whose first
+ * attempt was never answered is not sent (it can be sent only to the PSP
+ * it was claimed for).  NGX_AGAIN: asked; NGX_DONE with *rc otherwise.
+ */
+
+static ngx_int_t
+ngx_http_payments_register_unusable(ngx_http_payments_ctx_t *ctx,
+    ngx_int_t *rc)
+{
+    ngx_http_request_t  *r = ctx->request;
+
+    if (ngx_http_payments_register_ids(ctx) != NGX_OK) {
+        *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_DONE;
+    }
+
+    ctx->params[0] = (char *) ctx->merchant.data;
+    ctx->params[1] = ctx->idem_key;
+    ctx->params[2] = ctx->fingerprint;
+    ctx->params[3] = ctx->co.checkout_id;
+
+    if (ngx_http_payments_query(ctx,
+                                "SELECT outcome, lease, retry_after, "
+                                "response_status, response_body, psp_request, "
+                                "expires_at, checkout_status, claim_age "
+                                "FROM pay_claim_answer($1, $2, $3, $4)",
+                                4, ngx_http_payments_unusable_done)
+        != NGX_OK)
+    {
+        *rc = ngx_http_payments_store_unavailable(r);
+        return NGX_DONE;
+    }
+
+    return NGX_AGAIN;
+}
+
+
+static void
+ngx_http_payments_unusable_done(ngx_http_payments_pg_query_t *q,
+    PGresult *res)
+{
+    char                     *outcome;
+    ngx_int_t                 rc;
+    ngx_http_payments_ctx_t  *ctx = q->data;
+    ngx_http_request_t       *r = ctx->request;
+
+    if (ngx_http_payments_pg_row(r, res, "pay_claim_answer") != NGX_OK) {
+        return;
+    }
+
+    outcome = PQgetvalue(res, 0, 0);
+
+    /* new: refused as it always was, nothing stored */
+    if (ngx_strcmp(outcome, "new") == 0) {
+        ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
+                                       PAY_ERR_INVALID_REQUEST, 0,
+                                       ctx->psp_refused));
+        return;
+    }
+
+    /* the checkout is another key's (pay_claim would store this answer
+     * under this key; nothing is stored here) */
+    if (ngx_strcmp(outcome, "duplicate") == 0) {
+        ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
+                                       PAY_ERR_DUPLICATE_ORDER, 0,
+                                       "checkout_id or a payment_order_id "
+                                       "was already used with another "
+                                       "Idempotency-Key"));
+        return;
+    }
+
+    /* replay, in_use, reused */
+    rc = ngx_http_payments_claim_answer(r, res);
+    if (rc != NGX_DECLINED) {
+        ngx_http_payments_finalize(r, rc);
+        return;
+    }
+
+    rc = ngx_http_payments_claim_known(ctx, res);
+    if (rc != NGX_DECLINED) {
+        ngx_http_payments_finalize(r, rc);
+        return;
+    }
+
+    if (ngx_strcmp(outcome, "unsent") != 0) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "payments: pay_claim_answer: unexpected outcome \"%s\"",
+                      outcome);
+        ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
+        return;
+    }
+
+    /* its first attempt was never answered: it may be sent only to the
+     * PSP it was claimed for, under its nonce; kept for a retry once that
+     * is configured again, and for the PSP's word (a session an attempt
+     * made is paid by its webhook) */
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "payments: registration \"%s\" was not answered and "
+                  "cannot be sent again: %s", ctx->nonce, ctx->psp_refused);
+
+    ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
+                                   PAY_ERR_NOT_CONFIGURED, 0,
+                                   ngx_http_payments_register_detail(ctx,
+                                       "the registration under this "
+                                       "Idempotency-Key was not answered, "
+                                       "and is sent again only to the PSP "
+                                       "it was claimed for, which this "
+                                       "gateway cannot use now; retry with "
+                                       "the same key once it can: GET "
+                                       "/v1/checkouts/", NULL)));
+}
+
+
+/* The outcomes of a claim (or of pay_claim_answer) of a request known
+ * already that is never registered again: answered (the status to
+ * finalize with); NGX_DECLINED for any other. */
+
+static ngx_int_t
+ngx_http_payments_claim_known(ngx_http_payments_ctx_t *ctx, PGresult *res)
+{
+    char                *outcome;
+    ngx_http_request_t  *r = ctx->request;
+
+    outcome = PQgetvalue(res, 0, 0);
+
+    /* the same request after its key expired: the checkout it registered
+     * is kept as it is, and never registered again */
+    if (ngx_strcmp(outcome, "expired") == 0) {
+        return ngx_http_payments_problem(r, PAY_ERR_DUPLICATE_ORDER, 0,
+                   ngx_http_payments_register_detail(ctx,
+                       "this Idempotency-Key expired before this retry; "
+                       "the checkout it registered is kept and not "
+                       "registered again: GET /v1/checkouts/", NULL));
+    }
+
+    /* a resumed registration whose checkout was paid or failed meanwhile
+     * (its webhook came): a new session would be a second way to pay */
+    if (ngx_strcmp(outcome, "decided") == 0) {
+        ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                      "payments: registration \"%s\" is %s: not sent to "
+                      "the PSP again", ctx->nonce, PQgetvalue(res, 0, 7));
+
+        return ngx_http_payments_problem(r, PAY_ERR_DUPLICATE_ORDER, 0,
+                   ngx_http_payments_register_detail(ctx,
+                       "the PSP's answer to this registration was lost, "
+                       "and the checkout was decided since; it is not "
+                       "registered again: GET /v1/checkouts/",
+                       PQgetvalue(res, 0, 7)));
+    }
+
+    /* a resumed registration whose checkout the shop asked to cancel: a
+     * session made now would outlive the cancel, which ends only the one
+     * it saw */
+    if (ngx_strcmp(outcome, "canceling") == 0) {
+        ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                      "payments: registration \"%s\" is being canceled: "
+                      "not sent to the PSP again", ctx->nonce);
+
+        return ngx_http_payments_problem(r, PAY_ERR_DUPLICATE_ORDER, 0,
+                   ngx_http_payments_register_detail(ctx,
+                       "the PSP's answer to this registration was lost, "
+                       "and the shop asked to cancel the checkout since; "
+                       "it is not registered again: GET /v1/checkouts/",
+                       NULL));
+    }
+
+    return NGX_DECLINED;
 }
 
 

@@ -4666,6 +4666,76 @@ $_$;
 
 
 --
+-- Name: pay_claim_answer(text, text, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_claim_answer(p_merchant text, p_idem_key text, p_fingerprint text, p_checkout_id text) RETURNS TABLE(outcome text, lease bigint, retry_after integer, response_status integer, response_body text, psp_request text, expires_at bigint, checkout_status text, claim_age bigint)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+DECLARE
+    k      idempotency_keys%ROWTYPE;
+    c      checkouts%ROWTYPE;
+    v_now  timestamptz := clock_timestamp();
+BEGIN
+    SELECT * INTO k FROM idempotency_keys ik
+     WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key;
+
+    -- (as pay_claim: past its TTL a done key counts as absent, unless the
+    -- request is the same, whose checkout is never registered again)
+    IF FOUND AND NOT (k.state = 'done' AND k.expires_at <= v_now
+                      AND (k.fingerprint <> p_fingerprint
+                           OR k.checkout_id <> p_checkout_id)) THEN
+        IF k.state = 'done' AND k.expires_at <= v_now THEN
+            RETURN QUERY SELECT 'expired'::text, NULL::bigint, NULL::int, NULL::int,
+                                NULL::text, NULL::text, NULL::bigint, NULL::text,
+                                NULL::bigint;
+            RETURN;
+        END IF;
+        IF k.fingerprint <> p_fingerprint THEN
+            RETURN QUERY SELECT 'reused'::text, NULL::bigint, NULL::int, NULL::int,
+                                NULL::text, NULL::text, NULL::bigint, NULL::text,
+                                NULL::bigint;
+            RETURN;
+        END IF;
+        IF k.state = 'done' THEN
+            RETURN QUERY SELECT 'replay'::text, NULL::bigint, NULL::int,
+                                k.response_status, k.response_body, NULL::text,
+                                NULL::bigint, NULL::text, NULL::bigint;
+            RETURN;
+        END IF;
+        IF k.lease_until > v_now THEN
+            RETURN QUERY SELECT 'in_use'::text, NULL::bigint,
+                                GREATEST(1, ceil(date_part('epoch', k.lease_until - v_now)))::int,
+                                NULL::int, NULL::text, NULL::text, NULL::bigint,
+                                NULL::text, NULL::bigint;
+            RETURN;
+        END IF;
+        SELECT * INTO c FROM checkouts ck
+         WHERE ck.merchant_id = p_merchant AND ck.checkout_id = k.checkout_id;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'pay_claim_answer: in-progress key % of merchant % has no checkout',
+                p_idem_key, p_merchant USING ERRCODE = 'PY004';
+        END IF;
+        RETURN QUERY SELECT CASE WHEN c.status <> 'EXECUTING' THEN 'decided'
+                                 WHEN c.cancel_requested_at IS NOT NULL THEN 'canceling'
+                                 ELSE 'unsent' END,
+                            NULL::bigint, NULL::int, NULL::int, NULL::text, NULL::text,
+                            NULL::bigint, c.status::text, NULL::bigint;
+        RETURN;
+    END IF;
+
+    RETURN QUERY SELECT CASE WHEN EXISTS (SELECT 1 FROM checkouts ck
+                                           WHERE ck.merchant_id = p_merchant
+                                             AND ck.checkout_id = p_checkout_id)
+                             THEN 'duplicate' ELSE 'new' END,
+                        NULL::bigint, NULL::int, NULL::int, NULL::text, NULL::text,
+                        NULL::bigint, NULL::text, NULL::bigint;
+END
+$$;
+
+
+--
 -- Name: pay_claim_peek(text, text, text); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -15865,6 +15935,14 @@ GRANT ALL ON FUNCTION public.pay_claim(p_merchant text, p_idem_key text, p_finge
 
 REVOKE ALL ON FUNCTION public.pay_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout_id text, p_psp text, p_currency text, p_amount_total bigint, p_success_url text, p_cancel_url text, p_buyer_email text, p_expires_at bigint, p_psp_request text, p_orders jsonb, p_duplicate_body text, p_metadata jsonb, p_capture_method text, p_options jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.pay_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout_id text, p_psp text, p_currency text, p_amount_total bigint, p_success_url text, p_cancel_url text, p_buyer_email text, p_expires_at bigint, p_psp_request text, p_orders jsonb, p_duplicate_body text, p_metadata jsonb, p_capture_method text, p_options jsonb) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_claim_answer(p_merchant text, p_idem_key text, p_fingerprint text, p_checkout_id text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_claim_answer(p_merchant text, p_idem_key text, p_fingerprint text, p_checkout_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_claim_answer(p_merchant text, p_idem_key text, p_fingerprint text, p_checkout_id text) TO payments_gateway;
 
 
 --

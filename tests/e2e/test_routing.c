@@ -1020,3 +1020,127 @@ Test(routing, an_approval_stays_at_its_bound_psp_when_its_route_changed)
     cr_assert_str_eq(checkout_psp(&m, co_id), "rt_stripe");
     cr_assert_str_eq(route_record(&m, co_id), "rt_stripe:");
 }
+
+
+/* the gateway's answer to a POST of body under key; the caller frees it */
+static resp_t *
+post_rt(const merchant_t *m, const char *key, const char *body)
+{
+    return gateway_send(&rt, "POST", PATH_PAYMENTS, m, key, body);
+}
+
+
+/*
+ * A retry of a registered checkout after an operator removed the route that
+ * chose its PSP is the request already made: its 201 replayed (it was 400
+ * "psp: required", as if the checkout had never been registered, and a
+ * shop whose 201 was lost could not have it again).  A new checkout that
+ * no route applies to is refused as before, nothing stored.
+ */
+Test(routing, a_retry_replays_after_its_route_was_removed)
+{
+    long         status;
+    char        *co_id, *key, *body, *psp;
+    resp_t      *first, *r;
+    merchant_t   m;
+
+    merchant_new(&m);
+    start_rt(str_printf("payments_route merchant=%s psps=rt_stripe;\n",
+                        m.id));
+
+    co_id = uid("co");
+    key = uid("key");
+    body = routed_body(co_id, "10.00", "EUR");
+
+    first = post_rt(&m, key, body);
+    cr_assert_eq(first->status, 201, "%s", first->body);
+
+    gateway_reload(&rt, str_printf("merchant=%s", m.id), "merchant=m_gone");
+
+    r = post_rt(&m, key, body);
+    cr_assert_eq(r->status, 201, "the retry: %ld %s", r->status, r->body);
+    cr_expect_str_eq(resp_header(r, "Idempotent-Replayed"), "true");
+    cr_expect_str_eq(r->body, first->body);
+
+    /* a new one: no route applies, nothing stored */
+    co_id = uid("co");
+    psp = register_routed(&m, uid("key"), routed_body(co_id, "10.00", "EUR"),
+                          &status);
+    cr_assert_null(psp);
+    cr_assert_eq(status, 400);
+    cr_assert_eq(checkouts_named(&m, co_id), 0);
+}
+
+
+/*
+ * The same after an operator removed the PSP a checkout was registered at:
+ * replayed; a checkout whose first attempt was never answered is not sent
+ * anywhere else (its nonce belongs to that PSP): 503 not_configured saying
+ * so, and once the PSP is configured again the same retry resumes there,
+ * one session in all.  A new checkout naming the PSP: 400, nothing stored.
+ */
+Test(routing, a_retry_after_its_psp_was_removed_replays_and_an_unanswered_one_waits)
+{
+    long         sessions, requests;
+    char        *co_id, *key, *body, *co2, *key2, *body2, *co3, *adyen;
+    resp_t      *first, *r;
+    json_t      *co;
+    merchant_t   m;
+
+    merchant_new(&m);
+    start_rt("");
+
+    co_id = uid("co");
+    key = uid("key");
+    co = checkout_new(co_id, 1);
+    json_object_set_new(co, "psp", json_string("rt_adyen"));
+    body = dump(co);
+
+    first = post_rt(&m, key, body);
+    cr_assert_eq(first->status, 201, "%s", first->body);
+
+    /* a second checkout whose registration is never answered */
+    co2 = uid("co");
+    key2 = uid("key");
+    co = checkout_new(co2, 1);
+    json_object_set_new(co, "psp", json_string("rt_adyen"));
+    body2 = dump(co);
+
+    mock_fault(str_printf("{\"match\":\"%s\",\"fail_times\":1,"
+                          "\"fail_status\":503}", nonce(&m, co2)));
+    r = post_rt(&m, key2, body2);
+    cr_assert(r->status >= 500, "%ld %s", r->status, r->body);
+
+    adyen = psp_line("rt_adyen", "adyen", "retries=0 breaker=0");
+    gateway_reload(&rt, adyen, "");
+
+    r = post_rt(&m, key, body);
+    cr_assert_eq(r->status, 201, "the retry: %ld %s", r->status, r->body);
+    cr_expect_str_eq(resp_header(r, "Idempotent-Replayed"), "true");
+    cr_expect_str_eq(r->body, first->body);
+
+    r = post_rt(&m, key2, body2);
+    expect_problem(r, 503, "not_configured");
+    cr_expect(strstr(r->body, "not answered") != NULL, "%s", r->body);
+    mock_registrations(nonce(&m, co2), &sessions, &requests);
+    cr_assert_eq(requests, 1, "sent again while its PSP is not configured");
+    cr_assert_str_eq(checkout_psp(&m, co2), "rt_adyen");
+
+    /* a new checkout naming it: refused, nothing stored */
+    co3 = uid("co");
+    co = checkout_new(co3, 1);
+    json_object_set_new(co, "psp", json_string("rt_adyen"));
+    r = post_rt(&m, uid("key"), dump(co));
+    expect_problem(r, 400, "invalid_request");
+    cr_expect(strstr(r->body, "no PSP of that name") != NULL, "%s", r->body);
+    cr_assert_eq(checkouts_named(&m, co3), 0);
+
+    /* configured again: the retry resumes where it was claimed */
+    gateway_reload(&rt, "payments_sweeper off;\n",
+                   str_printf("payments_sweeper off;\n%s", adyen));
+
+    r = post_rt(&m, key2, body2);
+    cr_assert_eq(r->status, 201, "%ld %s", r->status, r->body);
+    mock_registrations(nonce(&m, co2), &sessions, &requests);
+    cr_assert_eq(sessions, 1, "one session in all");
+}
