@@ -44,6 +44,10 @@ static ngx_int_t ngx_http_payments_op_common(ngx_http_payments_ctx_t *ctx);
 static void ngx_http_payments_refund_info(ngx_http_payments_pg_query_t *q,
     PGresult *res);
 static void ngx_http_payments_op_claim(ngx_http_payments_ctx_t *ctx);
+static void ngx_http_payments_op_unusable(ngx_http_payments_ctx_t *ctx,
+    pay_err_e err, const char *detail);
+static void ngx_http_payments_op_unusable_done(
+    ngx_http_payments_pg_query_t *q, PGresult *res);
 static void ngx_http_payments_op_claimed(ngx_http_payments_pg_query_t *q,
     PGresult *res);
 static ngx_int_t ngx_http_payments_op_refusal(ngx_http_payments_ctx_t *ctx,
@@ -164,24 +168,22 @@ ngx_http_payments_refund_info(ngx_http_payments_pg_query_t *q, PGresult *res)
                                       : ctx->psp->dl->capture == NULL)
                         : ctx->psp->dl->refund == NULL))
     {
-        ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
-                                       op->capture ? PAY_ERR_NOT_CAPTURABLE
-                                                   : PAY_ERR_NOT_REFUNDABLE,
-                                       0,
-                                       "the order's PSP is not configured "
-                                       "on this gateway"));
+        ngx_http_payments_op_unusable(ctx,
+                                      op->capture ? PAY_ERR_NOT_CAPTURABLE
+                                                  : PAY_ERR_NOT_REFUNDABLE,
+                                      "the order's PSP is not configured "
+                                      "on this gateway");
         return;
     }
 
     /* test money never reaches a live PSP, nor live money a test one: the
      * PSP's name may have been given another mode= since the payment */
     if (ctx->key_live != ctx->psp->live) {
-        ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
-                                       op->capture ? PAY_ERR_NOT_CAPTURABLE
-                                                   : PAY_ERR_NOT_REFUNDABLE,
-                                       0,
-                                       "the order's PSP is configured in "
-                                       "another mode than the API key's"));
+        ngx_http_payments_op_unusable(ctx,
+                                      op->capture ? PAY_ERR_NOT_CAPTURABLE
+                                                  : PAY_ERR_NOT_REFUNDABLE,
+                                      "the order's PSP is configured in "
+                                      "another mode than the API key's");
         return;
     }
 
@@ -350,19 +352,17 @@ ngx_http_payments_payout_start(ngx_http_payments_ctx_t *ctx)
         || (ctx->psp->dl->payout_api == PAY_PSP_API_TRANSFERS
             && ctx->psp->transfers_url.len == 0))
     {
-        ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
-                                       PAY_ERR_INVALID_REQUEST, 0,
-                                       "psp: no PSP of that name that pays "
-                                       "out is configured"));
+        ngx_http_payments_op_unusable(ctx, PAY_ERR_INVALID_REQUEST,
+                                      "psp: no PSP of that name that pays "
+                                      "out is configured");
         return;
     }
 
     /* test money never reaches a live PSP, nor live money a test one */
     if (ctx->key_live != ctx->psp->live) {
-        ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
-                                       PAY_ERR_INVALID_REQUEST, 0,
-                                       "psp: the API key's mode is not the "
-                                       "PSP's"));
+        ngx_http_payments_op_unusable(ctx, PAY_ERR_INVALID_REQUEST,
+                                      "psp: the API key's mode is not the "
+                                      "PSP's");
         return;
     }
 
@@ -385,6 +385,99 @@ ngx_http_payments_payout_start(ngx_http_payments_ctx_t *ctx)
     }
 
     ngx_http_payments_op_claim(ctx);
+}
+
+
+/*
+ * An operation no configured PSP can send now (its order's PSP, or the
+ * pay-out's, removed from nginx.conf, or in the other mode): a retry under
+ * its key is answered from what is stored (op_key_answer, a read), so that
+ * a shop whose 201 was lost is not told its refund or pay-out cannot be
+ * made; a new one is refused with err and detail, nothing stored; one
+ * claimed and never answered is not sent (503 not_configured).
+ */
+
+static void
+ngx_http_payments_op_unusable(ngx_http_payments_ctx_t *ctx, pay_err_e err,
+    const char *detail)
+{
+    ngx_http_payments_op_t  *op = ngx_http_payments_op(ctx);
+
+    op->refused_err = err;
+    op->refused_detail = detail;
+
+    ctx->params[0] = (char *) ctx->merchant.data;
+    ctx->params[1] = ctx->idem_key;
+    ctx->params[2] = op->refund ? op->rq.fingerprint : op->pq.fingerprint;
+
+    if (ngx_http_payments_query(ctx,
+                                "SELECT outcome, lease, retry_after, "
+                                "response_status, response_body "
+                                "FROM op_key_answer($1, $2, $3)",
+                                3, ngx_http_payments_op_unusable_done)
+        != NGX_OK)
+    {
+        ngx_http_payments_finalize(ctx->request,
+                                   ngx_http_payments_store_unavailable(
+                                       ctx->request));
+    }
+}
+
+
+static void
+ngx_http_payments_op_unusable_done(ngx_http_payments_pg_query_t *q,
+    PGresult *res)
+{
+    char                     *outcome;
+    ngx_int_t                 rc;
+    ngx_http_payments_ctx_t  *ctx = q->data;
+    ngx_http_request_t       *r = ctx->request;
+    ngx_http_payments_op_t   *op = ngx_http_payments_op(ctx);
+
+    if (ngx_http_payments_pg_row(r, res, "op_key_answer") != NGX_OK) {
+        return;
+    }
+
+    outcome = PQgetvalue(res, 0, 0);
+
+    if (ngx_strcmp(outcome, "new") == 0) {
+        ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
+                                       op->refused_err, 0,
+                                       op->refused_detail));
+        return;
+    }
+
+    /* replay, in_use, reused */
+    rc = ngx_http_payments_claim_answer(r, res);
+    if (rc != NGX_DECLINED) {
+        ngx_http_payments_finalize(r, rc);
+        return;
+    }
+
+    if (ngx_strcmp(outcome, "unsent") != 0) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "payments: op_key_answer: unexpected outcome \"%s\"",
+                      outcome);
+        ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
+        return;
+    }
+
+    /* claimed, never answered: sent again only to the PSP it was claimed
+     * for, under its nonce (the sweeper and the PSP's webhooks still
+     * settle it) */
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "payments: a %s of merchant \"%V\" was not answered and "
+                  "cannot be sent again: %s", ngx_http_payments_op_kind(op),
+                  &ctx->merchant, op->refused_detail);
+
+    ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
+                                   PAY_ERR_NOT_CONFIGURED, 0,
+                                   "the operation under this "
+                                   "Idempotency-Key was not answered, and "
+                                   "is sent again only to the PSP it was "
+                                   "claimed for, which this gateway cannot "
+                                   "use now; retry with the same key once "
+                                   "it can"));
 }
 
 

@@ -51,6 +51,12 @@ typedef struct {
                                                    ngx_http_payments_conf_
                                                    setting names it): not
                                                    sent; NULL: none */
+    pay_err_e                   refused_err;    /* no configured PSP
+                                                   can send it: a new
+                                                   request's answer, when
+                                                   its key is not known
+                                                   (op_key_answer) */
+    const char                 *refused_detail;
     char                       *psp_path;
     char                       *psp_content_type;
     char                       *psp_body;

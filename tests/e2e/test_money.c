@@ -425,6 +425,77 @@ Test(money_refunds, a_retry_replays_and_another_body_is_refused,
 }
 
 
+/* POST a refund of 1.00 of p's order through the gateway gw */
+static resp_t *
+refund_at(const gateway_t *gw, const paid_t *p, int order, const char *key)
+{
+    return gateway_send(gw, "POST",
+                        str_printf("/v1/payments/%s/refunds", p->po[order]),
+                        &p->m, key,
+                        "{\"amount\":\"1.00\",\"reason\":\"returned\"}");
+}
+
+
+/*
+ * A refund's retry after an operator removed the order's PSP from
+ * nginx.conf is the refund already made: its 201 replayed (it was 409
+ * payment_not_refundable "the order's PSP is not configured", telling a
+ * shop whose 201 was lost that a refund it had made could not be made: a
+ * shop that then refunds its customer some other way pays twice).  A
+ * refund whose first attempt went unanswered is not sent (503
+ * not_configured); a new one is refused as before, nothing stored.
+ */
+Test(money_refunds, a_retry_replays_after_its_psp_was_removed,
+     .timeout = 60)
+{
+    char       *key, *key2;
+    long        n;
+    resp_t     *first, *r;
+    paid_t      p;
+    gateway_t   gw;
+
+    paid_new(&p, "stripe", NULL, NULL);
+
+    key = uid("rk");
+    first = refund(&p, 0, "1.00", key);
+    cr_assert_eq(first->status, 201, "%s", first->body);
+
+    /* another refund, every attempt of it answered 503 */
+    mock_fault(str_printf("{\"match\":\"%s:rf_\",\"fail_times\":1000,"
+                          "\"fail_status\":503}", p.m.id));
+    key2 = uid("rk");
+    r = refund(&p, 1, "1.00", key2);
+    cr_assert(r->status >= 500, "%ld %s", r->status, r->body);
+
+    /* a gateway on the same database without the PSP "stripe" */
+    gateway_start(&gw, "no-stripe", 1, str_printf(
+        "payments_database \"%s\";\n"
+        "payments_sweeper off;\n"
+        "%s",
+        pg_gateway_conninfo(), gw_psp_conf("ns_adyen", "adyen")));
+    gateway_wait_ready(&gw, 10);
+
+    r = refund_at(&gw, &p, 0, key);
+    cr_assert_eq(r->status, 201, "the retry: %ld %s", r->status, r->body);
+    cr_expect_str_eq(resp_header(r, "Idempotent-Replayed"), "true");
+    cr_expect_str_eq(r->body, first->body);
+
+    r = refund_at(&gw, &p, 1, key2);
+    expect_problem(r, 503, "not_configured");
+    cr_expect(strstr(r->body, "not answered") != NULL, "%s", r->body);
+
+    n = ql("SELECT count(*) FROM refunds WHERE merchant_id = $1", p.m.id,
+           NULL);
+    r = refund_at(&gw, &p, 0, uid("rk"));
+    expect_problem(r, 409, "payment_not_refundable");
+    cr_expect(strstr(r->body, "not configured") != NULL, "%s", r->body);
+    cr_assert_eq(ql("SELECT count(*) FROM refunds WHERE merchant_id = $1",
+                    p.m.id, NULL), n);
+
+    gateway_stop(&gw);
+}
+
+
 Test(money_refunds, what_cannot_be_refunded_is_refused_with_its_code,
      .timeout = 60)
 {
