@@ -805,7 +805,9 @@ extern ngx_module_t  ngx_http_payments_module;
  *                  authentic events it keeps unapplied; _review_list.c,
  *                  below _review.c, the queue, GET /v1/reviews).  Call the
  *                  limits' hooks, the drivers, _psp_conf.c and the
- *                  leaves; never the router or _auth.c.  _money_call.c
+ *                  leaves; never the router, and _auth.c only for a
+ *                  merchant's return origins (_review.c, _read.c).
+ *                  _money_call.c
  *                  is _money.c's PSP call.
  *   _limit*.c      ngx_http_payments_limit_module: directives, zones,
  *                  hooks, variables; _limit_failures.c the card-testing
@@ -926,8 +928,8 @@ extern ngx_module_t  ngx_http_payments_module;
  *   _psp_call.c          -> _breaker.c _metrics.c
  *   _psp_conf.c          -> _curl.c _psp_params.c _util.c
  *   _psp_params.c        -> -
- *   _read.c              -> _limit_failures.c _pg.c _psp_conf.c _response.c
- *   _read.c              -> _shard.c _util.c
+ *   _read.c              -> _auth.c _limit_failures.c _pg.c _psp_conf.c
+ *   _read.c              -> _response.c _shard.c _util.c
  *   _readyz.c            -> _pg.c _pg_health.c _response.c
  *   _register.c          -> _auth.c _limit_hooks.c _metrics.c _pg.c _psp_conf.c
  *   _register.c          -> _register_end.c _register_method.c _register_psp.c

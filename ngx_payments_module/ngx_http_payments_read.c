@@ -446,6 +446,8 @@ static void ngx_http_payments_return_done(ngx_http_payments_pg_query_t *q,
 static ngx_int_t ngx_http_payments_return_invalid(ngx_http_request_t *r);
 static void ngx_http_payments_status_read(ngx_http_payments_ctx_t *ctx);
 static ngx_int_t ngx_http_payments_pending_page(ngx_http_payments_ctx_t *ctx);
+static ngx_int_t ngx_http_payments_back_to_shop(ngx_http_payments_ctx_t *ctx,
+    const char *url, ngx_uint_t paid);
 static void ngx_http_payments_status_done(ngx_http_payments_pg_query_t *q,
     PGresult *res);
 static ngx_int_t ngx_http_payments_see_other(ngx_http_payments_ctx_t *ctx,
@@ -569,7 +571,8 @@ ngx_http_payments_return_target(ngx_http_payments_ctx_t *ctx)
 
     if (ctx->params[1] == NULL
         || ngx_http_payments_query(ctx, "SELECT status, success_url, "
-                                        "cancel_url, psp_matches "
+                                        "cancel_url, psp_matches, "
+                                        "pay_merchant_origins($1) "
                                         "FROM pay_return_target($1, $2, $3, "
                                         "$4)", 4,
                                    ngx_http_payments_return_done)
@@ -655,10 +658,18 @@ ngx_http_payments_return_done(ngx_http_payments_pg_query_t *q, PGresult *res)
 
     status = PQgetvalue(res, 0, 0);
 
+    /* the merchant's return origins as they are now: a URL on one it
+     * removed since the checkout was registered (a domain it gave up,
+     * which someone else may hold now) is never where a shopper is sent */
+    if (ngx_http_payments_origins_set(ctx, PQgetvalue(res, 0, 4)) != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
     /* the cancel path changes nothing: the PSP session stays open */
     if (ctx->cancel_path || ngx_strcmp(status, "FAILED") == 0) {
-        ngx_http_payments_finalize(r, ngx_http_payments_see_other(ctx,
-                                       PQgetvalue(res, 0, 2)));
+        ngx_http_payments_finalize(r, ngx_http_payments_back_to_shop(ctx,
+                                       PQgetvalue(res, 0, 2), 0));
         return;
     }
 
@@ -666,12 +677,44 @@ ngx_http_payments_return_done(ngx_http_payments_pg_query_t *q, PGresult *res)
     if (ngx_strcmp(status, "SUCCESS") == 0
         || ngx_strcmp(status, "AUTHORIZED") == 0)
     {
-        ngx_http_payments_finalize(r, ngx_http_payments_see_other(ctx,
-                                       PQgetvalue(res, 0, 1)));
+        ngx_http_payments_finalize(r, ngx_http_payments_back_to_shop(ctx,
+                                       PQgetvalue(res, 0, 1), 1));
         return;
     }
 
     ngx_http_payments_finalize(r, ngx_http_payments_pending_page(ctx));
+}
+
+
+/*
+ * 303 to the shop's url; or, when its origin is on none of the merchant's
+ * return origins any more, the gateway's own page, telling the shopper
+ * the payment was received (paid) or to go back to the shop: a merchant
+ * that removed an origin no longer vouches for it.
+ */
+
+static ngx_int_t
+ngx_http_payments_back_to_shop(ngx_http_payments_ctx_t *ctx, const char *url,
+    ngx_uint_t paid)
+{
+    ngx_http_request_t  *r = ctx->request;
+
+    if (pay_origin_allowed(url, ctx->origins->elts, ctx->origins->nelts, 0)) {
+        return ngx_http_payments_see_other(ctx, url);
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                  "payments: the return of checkout \"%V\" of merchant "
+                  "\"%V\" is on an origin the merchant removed: shown the "
+                  "gateway's page instead", &ctx->object_id, &ctx->merchant);
+
+    return paid
+           ? ngx_http_payments_page(r, NGX_HTTP_OK, "Payment received",
+                                    "Your payment was received. Please "
+                                    "return to the shop.")
+           : ngx_http_payments_page(r, NGX_HTTP_OK, "Return to the shop",
+                                    "Please return to the shop to see your "
+                                    "order.");
 }
 
 

@@ -884,6 +884,52 @@ Test(return_page, the_cancel_path_returns_to_the_cancel_url_and_moves_nothing)
 }
 
 
+/*
+ * A shopper coming back after the merchant removed the origin of its
+ * success_url and cancel_url (a domain it gave up, which someone else may
+ * hold now) is not sent there: the gateway's own page says the payment was
+ * received, or to go back to the shop.  (It was a 303 to the removed
+ * origin: only new registrations were refused it.)  With the origin back,
+ * the 303 again.
+ */
+Test(return_page, a_return_to_an_origin_the_merchant_removed_stays_at_the_gateway)
+{
+    paid_t       p;
+    resp_t      *r;
+    const char  *params[2];
+
+    register_checkout(&p);
+    r = deliver(stripe_event(uid("evt"), "checkout.session.completed", &p,
+                             1500, "paid", 0), time(NULL), webhook_secret());
+    cr_assert_eq(r->status, 200, "%s", r->body);
+
+    params[0] = p.m.id;
+    params[1] = "https://moved.example";
+    db_exec("UPDATE merchant_return_origins SET origin = $2 "
+            "WHERE merchant_id = $1", 2, params);
+
+    r = http_get(return_url(&p, "success_url"));
+    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
+    cr_assert_null(resp_header(r, "Location"), "sent to the removed origin");
+    cr_assert(mem_contains(r->body, r->len, "Payment received"), "%s",
+              r->body);
+
+    r = http_get(return_url(&p, "cancel_url"));
+    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
+    cr_assert_null(resp_header(r, "Location"), "sent to the removed origin");
+    cr_assert(mem_contains(r->body, r->len, "return to the shop"), "%s",
+              r->body);
+
+    params[1] = SHOP_ORIGIN;
+    db_exec("UPDATE merchant_return_origins SET origin = $2 "
+            "WHERE merchant_id = $1", 2, params);
+
+    r = http_get(return_url(&p, "success_url"));
+    cr_assert_eq(r->status, 303, "%s", r->body);
+    cr_assert_str_eq(resp_header(r, "Location"), SHOP_ORIGIN "/thanks");
+}
+
+
 Test(return_page, a_forged_return_token_is_a_403_page)
 {
     paid_t   p;
