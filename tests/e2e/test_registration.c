@@ -785,18 +785,60 @@ Test(return_urls, compares_the_host_case_insensitively)
 }
 
 
-/* The merchant's return origins replaced by another (the suite's gateway
+/* bin/payments-merchant CMD --id m --origin origin: its exit status, its
+ * output in *out */
+static int
+origin_tool(const merchant_t *m, const char *cmd, const char *origin,
+    char **out)
+{
+    const char  *args[] = { cmd, "--id", m->id, "--origin", origin, NULL };
+
+    return merchant_toolv_of(m, args, out);
+}
+
+
+/* The merchant's return origin moved to another, as an operator does it
+ * (payments-merchant add-origin, then remove-origin); the suite's gateway
  * reads them again once its key's cache of payments_auth_cache, 5 s, has
- * passed). */
+ * passed. */
 static void
 origins_moved(const merchant_t *m)
 {
-    const char  *params[1];
+    char  *out;
 
-    params[0] = m->id;
-    db_exec("UPDATE merchant_return_origins SET origin = "
-            "'https://moved.example' WHERE merchant_id = $1", 1, params);
+    cr_assert_eq(origin_tool(m, "add-origin", "https://moved.example", &out),
+                 0, "%s", out);
+    cr_assert_eq(origin_tool(m, "remove-origin", SHOP_ORIGIN, &out), 0,
+                 "%s", out);
     msleep(5500);
+}
+
+
+/* payments-merchant remove-origin removes one origin, never the last */
+Test(return_urls, remove_origin_keeps_the_merchants_last_origin)
+{
+    char        *out;
+    merchant_t   m;
+
+    merchant_new(&m);
+
+    cr_assert_neq(origin_tool(&m, "remove-origin", SHOP_ORIGIN, &out), 0,
+                  "removed the only origin: %s", out);
+    cr_expect(strstr(out, "only return origin") != NULL, "%s", out);
+
+    cr_assert_neq(origin_tool(&m, "remove-origin", "https://other.example",
+                              &out), 0, "%s", out);
+    cr_expect(strstr(out, "has no return origin") != NULL, "%s", out);
+
+    cr_assert_eq(origin_tool(&m, "add-origin", "https://new.example", &out),
+                 0, "%s", out);
+    cr_assert_eq(origin_tool(&m, "remove-origin", "https://SHOP.example/",
+                             &out), 0, "%s", out);
+    cr_assert_eq(merchant_toolv_of(&m, (const char *[]) { "show", "--id",
+                                                         m.id, NULL },
+                                   &out), 0, "%s", out);
+    cr_expect(strstr(out, "origin|https://new.example") != NULL, "%s", out);
+    cr_expect(strstr(out, "shop.example") == NULL, "%s", out);
 }
 
 
