@@ -492,6 +492,10 @@ ngx_http_payments_expires_ok(ngx_http_payments_ctx_t *ctx, ngx_int_t *rc)
  * key used (its p_duplicate_body): the same text for every claim, made
  * once a process.
  */
+static const char  ngx_http_payments_duplicate_detail[] =
+    "checkout_id or a payment_order_id was already used with another "
+    "Idempotency-Key";
+
 static const char *
 ngx_http_payments_duplicate_body(void)
 {
@@ -499,8 +503,7 @@ ngx_http_payments_duplicate_body(void)
 
     if (body == NULL) {
         body = pay_problem_json(PAY_ERR_DUPLICATE_ORDER, 0,
-                                "checkout_id or a payment_order_id was "
-                                "already used with another Idempotency-Key");
+                                ngx_http_payments_duplicate_detail);
     }
 
     return body;
@@ -980,9 +983,7 @@ ngx_http_payments_unusable_done(ngx_http_payments_pg_query_t *q,
     if (ngx_strcmp(outcome, "duplicate") == 0) {
         ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
                                        PAY_ERR_DUPLICATE_ORDER, 0,
-                                       "checkout_id or a payment_order_id "
-                                       "was already used with another "
-                                       "Idempotency-Key"));
+                                       ngx_http_payments_duplicate_detail));
         return;
     }
 

@@ -1119,6 +1119,12 @@ Test(routing, a_retry_after_its_psp_was_removed_replays_and_an_unanswered_one_wa
     cr_expect_str_eq(resp_header(r, "Idempotent-Replayed"), "true");
     cr_expect_str_eq(r->body, first->body);
 
+    /* its checkout under another key, another body under its key */
+    r = post_rt(&m, uid("key"), body);
+    expect_problem(r, 409, "duplicate_order");
+    r = post_rt(&m, key, body2);
+    expect_problem(r, 422, "idempotency_key_reused");
+
     r = post_rt(&m, key2, body2);
     expect_problem(r, 503, "not_configured");
     cr_expect(strstr(r->body, "not answered") != NULL, "%s", r->body);
