@@ -391,7 +391,7 @@ ngx_http_payments_payout_start(ngx_http_payments_ctx_t *ctx)
 /*
  * An operation no configured PSP can send now (its order's PSP, or the
  * pay-out's, removed from nginx.conf, or in the other mode): a retry under
- * its key is answered from what is stored (op_key_answer, a read), so that
+ * its key is answered from what is stored (pay_op_key_answer, a read), so that
  * a shop whose 201 was lost is not told its refund or pay-out cannot be
  * made; a new one is refused with err and detail, nothing stored; one
  * claimed and never answered is not sent (503 not_configured).
@@ -413,7 +413,7 @@ ngx_http_payments_op_unusable(ngx_http_payments_ctx_t *ctx, pay_err_e err,
     if (ngx_http_payments_query(ctx,
                                 "SELECT outcome, lease, retry_after, "
                                 "response_status, response_body "
-                                "FROM op_key_answer($1, $2, $3)",
+                                "FROM pay_op_key_answer($1, $2, $3)",
                                 3, ngx_http_payments_op_unusable_done)
         != NGX_OK)
     {
@@ -434,7 +434,7 @@ ngx_http_payments_op_unusable_done(ngx_http_payments_pg_query_t *q,
     ngx_http_request_t       *r = ctx->request;
     ngx_http_payments_op_t   *op = ngx_http_payments_op(ctx);
 
-    if (ngx_http_payments_pg_row(r, res, "op_key_answer") != NGX_OK) {
+    if (ngx_http_payments_pg_row(r, res, "pay_op_key_answer") != NGX_OK) {
         return;
     }
 
@@ -456,7 +456,7 @@ ngx_http_payments_op_unusable_done(ngx_http_payments_pg_query_t *q,
 
     if (ngx_strcmp(outcome, "unsent") != 0) {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "payments: op_key_answer: unexpected outcome \"%s\"",
+                      "payments: pay_op_key_answer: unexpected outcome \"%s\"",
                       outcome);
         ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
         return;

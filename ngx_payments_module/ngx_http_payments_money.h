@@ -55,7 +55,7 @@ typedef struct {
                                                    can send it: a new
                                                    request's answer, when
                                                    its key is not known
-                                                   (op_key_answer) */
+                                                   (pay_op_key_answer) */
     const char                 *refused_detail;
     char                       *psp_path;
     char                       *psp_content_type;

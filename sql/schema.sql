@@ -3160,38 +3160,6 @@ $$;
 
 
 --
--- Name: op_key_answer(text, text, text); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.op_key_answer(p_merchant text, p_idem_key text, p_fingerprint text) RETURNS TABLE(outcome text, lease bigint, retry_after integer, response_status integer, response_body text)
-    LANGUAGE plpgsql STABLE SECURITY DEFINER
-    SET search_path TO 'public', 'pg_temp'
-    AS $$
-DECLARE
-    k      idempotency_keys%ROWTYPE;
-    v_now  timestamptz := clock_timestamp();
-BEGIN
-    SELECT * INTO k FROM idempotency_keys ik
-     WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key;
-    IF NOT FOUND OR (k.state = 'done' AND k.expires_at <= v_now) THEN
-        RETURN QUERY SELECT 'new'::text, NULL::bigint, NULL::int, NULL::int, NULL::text;
-    ELSIF k.fingerprint <> p_fingerprint THEN
-        RETURN QUERY SELECT 'reused'::text, NULL::bigint, NULL::int, NULL::int, NULL::text;
-    ELSIF k.state = 'done' THEN
-        RETURN QUERY SELECT 'replay'::text, NULL::bigint, NULL::int,
-                            k.response_status, k.response_body;
-    ELSIF k.lease_until > v_now THEN
-        RETURN QUERY SELECT 'in_use'::text, NULL::bigint,
-                            GREATEST(1, ceil(date_part('epoch', k.lease_until - v_now)))::int,
-                            NULL::int, NULL::text;
-    ELSE
-        RETURN QUERY SELECT 'unsent'::text, NULL::bigint, NULL::int, NULL::int, NULL::text;
-    END IF;
-END
-$$;
-
-
---
 -- Name: op_key_done(text, text, bigint, integer, text); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -7453,6 +7421,38 @@ BEGIN
                            'reason', 'psp_never_reached'));
 
     RETURN QUERY SELECT p_response_status, p_response_body;
+END
+$$;
+
+
+--
+-- Name: pay_op_key_answer(text, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_op_key_answer(p_merchant text, p_idem_key text, p_fingerprint text) RETURNS TABLE(outcome text, lease bigint, retry_after integer, response_status integer, response_body text)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+DECLARE
+    k      idempotency_keys%ROWTYPE;
+    v_now  timestamptz := clock_timestamp();
+BEGIN
+    SELECT * INTO k FROM idempotency_keys ik
+     WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key;
+    IF NOT FOUND OR (k.state = 'done' AND k.expires_at <= v_now) THEN
+        RETURN QUERY SELECT 'new'::text, NULL::bigint, NULL::int, NULL::int, NULL::text;
+    ELSIF k.fingerprint <> p_fingerprint THEN
+        RETURN QUERY SELECT 'reused'::text, NULL::bigint, NULL::int, NULL::int, NULL::text;
+    ELSIF k.state = 'done' THEN
+        RETURN QUERY SELECT 'replay'::text, NULL::bigint, NULL::int,
+                            k.response_status, k.response_body;
+    ELSIF k.lease_until > v_now THEN
+        RETURN QUERY SELECT 'in_use'::text, NULL::bigint,
+                            GREATEST(1, ceil(date_part('epoch', k.lease_until - v_now)))::int,
+                            NULL::int, NULL::text;
+    ELSE
+        RETURN QUERY SELECT 'unsent'::text, NULL::bigint, NULL::int, NULL::int, NULL::text;
+    END IF;
 END
 $$;
 
@@ -15807,14 +15807,6 @@ REVOKE ALL ON FUNCTION public.notify_item(n public.notifications) FROM PUBLIC;
 
 
 --
--- Name: FUNCTION op_key_answer(p_merchant text, p_idem_key text, p_fingerprint text); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.op_key_answer(p_merchant text, p_idem_key text, p_fingerprint text) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.op_key_answer(p_merchant text, p_idem_key text, p_fingerprint text) TO payments_gateway;
-
-
---
 -- Name: FUNCTION op_key_done(p_merchant text, p_idem_key text, p_lease bigint, p_status integer, p_body text); Type: ACL; Schema: public; Owner: -
 --
 
@@ -16452,6 +16444,14 @@ GRANT ALL ON FUNCTION public.pay_notify_stats() TO payments_gateway;
 
 REVOKE ALL ON FUNCTION public.pay_op_abandon(p_merchant text, p_idem_key text, p_lease bigint, p_op_id text, p_failure text, p_response_status integer, p_response_body text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.pay_op_abandon(p_merchant text, p_idem_key text, p_lease bigint, p_op_id text, p_failure text, p_response_status integer, p_response_body text) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_op_key_answer(p_merchant text, p_idem_key text, p_fingerprint text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_op_key_answer(p_merchant text, p_idem_key text, p_fingerprint text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_op_key_answer(p_merchant text, p_idem_key text, p_fingerprint text) TO payments_gateway;
 
 
 --

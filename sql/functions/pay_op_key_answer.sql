@@ -7,7 +7,7 @@
 -- 'unsent' for a claim never answered whose lease ran out (op_key_take
 -- would resume it: the caller refuses, as it cannot send it); 'new'
 -- otherwise (a key past its TTL counts as absent, as there).
-CREATE OR REPLACE FUNCTION op_key_answer(p_merchant text, p_idem_key text, p_fingerprint text)
+CREATE OR REPLACE FUNCTION pay_op_key_answer(p_merchant text, p_idem_key text, p_fingerprint text)
  RETURNS TABLE(outcome text, lease bigint, retry_after integer, response_status integer, response_body text)
  LANGUAGE plpgsql
  STABLE SECURITY DEFINER
@@ -35,5 +35,5 @@ BEGIN
     END IF;
 END
 $function$;
-REVOKE ALL ON FUNCTION op_key_answer(p_merchant text, p_idem_key text, p_fingerprint text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION op_key_answer(p_merchant text, p_idem_key text, p_fingerprint text) TO payments_gateway;
+REVOKE ALL ON FUNCTION pay_op_key_answer(p_merchant text, p_idem_key text, p_fingerprint text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pay_op_key_answer(p_merchant text, p_idem_key text, p_fingerprint text) TO payments_gateway;
