@@ -754,14 +754,8 @@ ngx_http_payments_claim_done(ngx_http_payments_pg_query_t *q, PGresult *res)
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "payments: pay_claim \"%s\": %s", ctx->nonce, outcome);
 
-    /* replay, duplicate, in_use, reused: answered from the row */
-    rc = ngx_http_payments_claim_answer(r, res);
-    if (rc != NGX_DECLINED) {
-        ngx_http_payments_finalize(r, rc);
-        return;
-    }
-
-    /* expired, decided or canceling: never registered again */
+    /* replay, duplicate, in_use, reused: answered from the row; expired,
+     * decided or canceling: never registered again */
     rc = ngx_http_payments_claim_known(ctx, res);
     if (rc != NGX_DECLINED) {
         ngx_http_payments_finalize(r, rc);
@@ -987,13 +981,7 @@ ngx_http_payments_unusable_done(ngx_http_payments_pg_query_t *q,
         return;
     }
 
-    /* replay, in_use, reused */
-    rc = ngx_http_payments_claim_answer(r, res);
-    if (rc != NGX_DECLINED) {
-        ngx_http_payments_finalize(r, rc);
-        return;
-    }
-
+    /* replay, in_use, reused, expired, decided, canceling */
     rc = ngx_http_payments_claim_known(ctx, res);
     if (rc != NGX_DECLINED) {
         ngx_http_payments_finalize(r, rc);
@@ -1030,14 +1018,21 @@ ngx_http_payments_unusable_done(ngx_http_payments_pg_query_t *q,
 
 
 /* The outcomes of a claim (or of pay_claim_answer) of a request known
- * already that is never registered again: answered (the status to
- * finalize with); NGX_DECLINED for any other. */
+ * already: answered from the row (replay, duplicate, in_use, reused), or
+ * never registered again (expired, decided, canceling); the status to
+ * finalize with, NGX_DECLINED for any other outcome. */
 
 static ngx_int_t
 ngx_http_payments_claim_known(ngx_http_payments_ctx_t *ctx, PGresult *res)
 {
     char                *outcome;
+    ngx_int_t            rc;
     ngx_http_request_t  *r = ctx->request;
+
+    rc = ngx_http_payments_claim_answer(r, res);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
 
     outcome = PQgetvalue(res, 0, 0);
 
