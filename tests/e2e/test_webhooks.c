@@ -87,6 +87,20 @@ register_checkout(paid_t *p)
 }
 
 
+/* register_checkout(), then paid: Stripe's signed
+ * checkout.session.completed for it, delivered and taken (200) */
+static void
+paid_checkout(paid_t *p)
+{
+    resp_t  *r;
+
+    register_checkout(p);
+    r = deliver(stripe_event(uid("evt"), "checkout.session.completed", p,
+                             1500, "paid", 0), time(NULL), webhook_secret());
+    cr_assert_eq(r->status, 200, "%s", r->body);
+}
+
+
 static char *
 status_of(const paid_t *p)
 {
@@ -116,13 +130,9 @@ count_of(const char *sql, const paid_t *p)
 Test(webhooks, a_paid_event_moves_the_checkout_books_the_ledger_and_wallets)
 {
     paid_t        p;
-    resp_t       *r;
     const char   *params[2];
 
-    register_checkout(&p);
-    r = deliver(stripe_event(uid("evt"), "checkout.session.completed", &p,
-                             1500, "paid", 0), time(NULL), webhook_secret());
-    cr_assert_eq(r->status, 200, "%s", r->body);
+    paid_checkout(&p);
     cr_assert_str_eq(status_of(&p), "SUCCESS");
 
     cr_assert_eq(count_of(LEDGER_TXNS, &p), 2, "one ledger txn per order");
@@ -244,10 +254,7 @@ Test(webhooks, a_late_contrary_event_never_moves_a_status_back)
     paid_t   p;
     resp_t  *r;
 
-    register_checkout(&p);
-    r = deliver(stripe_event(uid("evt"), "checkout.session.completed", &p,
-                             1500, "paid", 0), time(NULL), webhook_secret());
-    cr_assert_eq(r->status, 200, "%s", r->body);
+    paid_checkout(&p);
     r = deliver(stripe_event(uid("evt"), "checkout.session.expired", &p, 1500,
                              "unpaid", 0), time(NULL), webhook_secret());
     cr_assert_eq(r->status, 200, "a late event is recorded: %s", r->body);
@@ -860,10 +867,7 @@ Test(return_page, a_paid_checkout_returns_to_the_shops_success_url)
     paid_t   p;
     resp_t  *r;
 
-    register_checkout(&p);
-    r = deliver(stripe_event(uid("evt"), "checkout.session.completed", &p,
-                             1500, "paid", 0), time(NULL), webhook_secret());
-    cr_assert_eq(r->status, 200, "%s", r->body);
+    paid_checkout(&p);
 
     r = http_get(return_url(&p, "success_url"));
     cr_assert_eq(r->status, 303, "%s", r->body);
@@ -898,10 +902,7 @@ Test(return_page, a_return_to_an_origin_the_merchant_removed_stays_at_the_gatewa
     resp_t      *r;
     const char  *params[2];
 
-    register_checkout(&p);
-    r = deliver(stripe_event(uid("evt"), "checkout.session.completed", &p,
-                             1500, "paid", 0), time(NULL), webhook_secret());
-    cr_assert_eq(r->status, 200, "%s", r->body);
+    paid_checkout(&p);
 
     params[0] = p.m.id;
     params[1] = "https://moved.example";
@@ -998,10 +999,7 @@ Test(audit, the_merchants_chain_verifies_after_its_events)
     resp_t       *r;
     const char   *params[1];
 
-    register_checkout(&p);
-    r = deliver(stripe_event(uid("evt"), "checkout.session.completed", &p,
-                             1500, "paid", 0), time(NULL), webhook_secret());
-    cr_assert_eq(r->status, 200, "%s", r->body);
+    paid_checkout(&p);
     r = deliver(stripe_event(uid("evt"), "checkout.session.expired", &p, 1500,
                              "unpaid", 0), time(NULL), webhook_secret());
     cr_assert_eq(r->status, 200, "%s", r->body);
@@ -1028,13 +1026,9 @@ Test(audit, the_merchants_chain_verifies_after_its_events)
 Test(audit, tampering_with_a_row_breaks_the_chain)
 {
     paid_t        p;
-    resp_t       *r;
     const char   *params[1];
 
-    register_checkout(&p);
-    r = deliver(stripe_event(uid("evt"), "checkout.session.completed", &p,
-                             1500, "paid", 0), time(NULL), webhook_secret());
-    cr_assert_eq(r->status, 200, "%s", r->body);
+    paid_checkout(&p);
 
     params[0] = p.m.id;
     cr_assert_str_eq(db_scalar("SELECT pay_audit_verify($1)", 1, params),
@@ -1077,12 +1071,8 @@ Test(audit, the_log_refuses_updates_and_deletes_even_by_its_owner)
 {
     char     *err;
     paid_t    p;
-    resp_t   *r;
 
-    register_checkout(&p);
-    r = deliver(stripe_event(uid("evt"), "checkout.session.completed", &p,
-                             1500, "paid", 0), time(NULL), webhook_secret());
-    cr_assert_eq(r->status, 200, "%s", r->body);
+    paid_checkout(&p);
 
     err = sql_error_of(str_printf("UPDATE audit_log SET action = 'x' "
                                   "WHERE merchant_id = '%s'", p.m.id));
@@ -1136,12 +1126,8 @@ Test(audit, an_unbalanced_ledger_transaction_is_refused)
 {
     char     *err;
     paid_t    p;
-    resp_t   *r;
 
-    register_checkout(&p);
-    r = deliver(stripe_event(uid("evt"), "checkout.session.completed", &p,
-                             1500, "paid", 0), time(NULL), webhook_secret());
-    cr_assert_eq(r->status, 200, "%s", r->body);
+    paid_checkout(&p);
 
     /* one DO block is one transaction: the deferred check runs at its end */
     err = sql_error_of(str_printf(
