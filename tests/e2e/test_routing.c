@@ -1022,6 +1022,48 @@ Test(routing, an_approval_stays_at_its_bound_psp_when_its_route_changed)
 }
 
 
+/*
+ * A held checkout whose PSP an operator removed from nginx.conf by the
+ * time it is approved is sent nowhere (not to the route's next PSP
+ * either: its claim bound it): 502 psp_unavailable saying so, the
+ * checkout still held; once the PSP is configured again the approval
+ * sends it there.
+ */
+Test(routing, an_approval_whose_psp_was_removed_stays_held_until_it_is_back)
+{
+    long         sessions, requests;
+    char        *co_id, *key, *body, *stripe;
+    resp_t      *r;
+    merchant_t   m;
+    const char  *params[2];
+
+    held_for_review(&m, NULL, &co_id, &key, &body);
+
+    stripe = psp_line("rt_stripe", "stripe", "retries=0 breaker=0");
+    gateway_reload(&rt, "psps=rt_stripe,rt_adyen", "psps=rt_adyen");
+    gateway_reload(&rt, stripe, "");
+
+    r = books_approve_at(rt.origin, nonce(&m, co_id), 1, 0, NULL);
+    expect_problem(r, 502, "psp_unavailable");
+    cr_expect(strstr(r->body, "not configured") != NULL, "%s", r->body);
+
+    params[0] = m.id;
+    params[1] = co_id;
+    cr_assert_str_eq(db_scalar("SELECT status FROM checkouts WHERE "
+                               "merchant_id = $1 AND checkout_id = $2", 2,
+                               params), "REVIEW");
+    mock_registrations(nonce(&m, co_id), &sessions, &requests);
+    cr_assert_eq(requests, 0, "a PSP was asked");
+
+    gateway_reload(&rt, "payments_sweeper off;\n",
+                   str_printf("payments_sweeper off;\n%s", stripe));
+
+    approved_as(&m, co_id, "rt_stripe", "EXECUTING");
+    mock_registrations(nonce(&m, co_id), &sessions, &requests);
+    cr_assert_eq(sessions, 1);
+}
+
+
 /* the gateway's answer to a POST of body under key; the caller frees it */
 static resp_t *
 post_rt(const merchant_t *m, const char *key, const char *body)
