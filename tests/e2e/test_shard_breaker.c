@@ -160,9 +160,15 @@ Test(solo_shard_breaker,
     for (i = 0; i < 2; i++) {
         r = gateway_send(&br_gw, "GET", path, &m, NULL, NULL);
         cr_expect_eq(r->status, 503, "%ld %s", r->status, r->body);
-        if (i == 0) {
-            cr_expect_geq(r->seconds, 0.9, "a query that waited %.3f s",
-                          r->seconds);
+        if (i == 0 && r->seconds < 0.9) {
+            /* background queries (housekeeping's) that met the lock
+             * first may have opened the breaker before this request came:
+             * then the open breaker refused it at once (seen in CI: two
+             * of them timed out together, 0.008 s) */
+            cr_expect_eq(gateway_metric(&br_gw,
+                                        "payments_db_breaker_opens_total"),
+                         1, "a query that waited %.3f s, the breaker "
+                         "closed", r->seconds);
         }
         resp_free(r);
     }
