@@ -791,7 +791,9 @@ extern ngx_module_t  ngx_http_payments_module;
  *                  claim again, with its verdict, for a checkout seen for
  *                  the first time; else the PSP, after the claim);
  *                  _register_resume.c a claim taken over after its
- *                  holder's lease ran out; the
+ *                  holder's lease ran out; _register_known.c the answers
+ *                  to a request known already (and to one no configured
+ *                  PSP can take); the
  *                  PSP's side (_register_psp.c) calls, retries and falls
  *                  back; _register_end.c, below it, ends the claim
  *                  (finished, released or abandoned); _register_request.c,
@@ -932,10 +934,11 @@ extern ngx_module_t  ngx_http_payments_module;
  *   _read.c              -> _response.c _shard.c _util.c
  *   _readyz.c            -> _pg.c _pg_health.c _response.c
  *   _register.c          -> _auth.c _limit_hooks.c _metrics.c _pg.c _psp_conf.c
- *   _register.c          -> _register_end.c _register_method.c _register_psp.c
- *   _register.c          -> _register_request.c _register_resume.c
+ *   _register.c          -> _register_end.c _register_known.c _register_method.c
+ *   _register.c          -> _register_psp.c _register_request.c _register_resume.c
  *   _register.c          -> _register_route.c _response.c _risk.c _util.c
  *   _register_end.c      -> _limit_hooks.c _pg.c _response.c _util.c
+ *   _register_known.c    -> _pg.c _response.c
  *   _register_method.c   -> _pg.c _register_request.c _response.c
  *   _register_psp.c      -> _breaker.c _curl.c _limit_hooks.c _metrics.c _pg.c
  *   _register_psp.c      -> _psp_call.c _register_end.c _register_request.c

@@ -105,6 +105,18 @@ void ngx_http_payments_register_method(ngx_http_payments_ctx_t *ctx,
     void (*next)(ngx_http_payments_ctx_t *ctx));
 void ngx_http_payments_register_saves(ngx_http_payments_ctx_t *ctx,
     void (*next)(ngx_http_payments_ctx_t *ctx));
+/* _register_known.c: a request known already.  The nonce and the
+ * fingerprint, made once (NGX_ERROR: no memory); the answer pay_claim
+ * stores for another key's checkout or orders; a claim's outcome that
+ * answers a known request (the status to finalize with; NGX_DECLINED for
+ * any other); a request no configured PSP can take (ctx->psp_refused),
+ * asked about what is stored (NGX_AGAIN; NGX_DONE with *rc set) */
+ngx_int_t ngx_http_payments_register_ids(ngx_http_payments_ctx_t *ctx);
+const char *ngx_http_payments_duplicate_body(void);
+ngx_int_t ngx_http_payments_claim_known(ngx_http_payments_ctx_t *ctx,
+    PGresult *res);
+ngx_int_t ngx_http_payments_register_unusable(ngx_http_payments_ctx_t *ctx,
+    ngx_int_t *rc);
 /* _register_resume.c: a claim pay_claim resumed (res: its row), sent to
  * the PSP again as stored */
 void ngx_http_payments_register_resumed(ngx_http_payments_ctx_t *ctx,
