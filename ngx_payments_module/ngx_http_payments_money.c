@@ -54,6 +54,8 @@ static ngx_int_t ngx_http_payments_op_refusal(ngx_http_payments_ctx_t *ctx,
     const char *outcome, PGresult *res);
 static void ngx_http_payments_op_settled(ngx_http_payments_ctx_t *ctx,
     PGresult *res);
+static ngx_int_t ngx_http_payments_op_row(ngx_http_payments_ctx_t *ctx,
+    PGresult *res);
 static void ngx_http_payments_money_view(ngx_http_payments_pg_query_t *q,
     PGresult *res);
 
@@ -394,7 +396,10 @@ ngx_http_payments_payout_start(ngx_http_payments_ctx_t *ctx)
  * its key is answered from what is stored (pay_op_key_answer, a read), so that
  * a shop whose 201 was lost is not told its refund or pay-out cannot be
  * made; a new one is refused with err and detail, nothing stored; one
- * claimed and never answered is not sent (503 not_configured).
+ * claimed and never answered is not sent (503 not_configured).  A retry
+ * whose key is past its TTL is the operation its request made
+ * (operation_keys), answered from its row when settled or known to the
+ * PSP, else not sent either.
  */
 
 static void
@@ -412,7 +417,10 @@ ngx_http_payments_op_unusable(ngx_http_payments_ctx_t *ctx, pay_err_e err,
 
     if (ngx_http_payments_query(ctx,
                                 "SELECT outcome, lease, retry_after, "
-                                "response_status, response_body "
+                                "response_status, response_body, op_id, "
+                                "psp, payment_ref, amount, currency, "
+                                "reason, refundable, op_status, psp_ref, "
+                                "failure "
                                 "FROM pay_op_key_answer($1, $2, $3)",
                                 3, ngx_http_payments_op_unusable_done)
         != NGX_OK)
@@ -451,6 +459,23 @@ ngx_http_payments_op_unusable_done(ngx_http_payments_pg_query_t *q,
     rc = ngx_http_payments_claim_answer(r, res);
     if (rc != NGX_DECLINED) {
         ngx_http_payments_finalize(r, rc);
+        return;
+    }
+
+    /* its key past its TTL, the operation it made settled or known to the
+     * PSP: answered from its row, as the claim would */
+    if (ngx_strcmp(outcome, "settled") == 0) {
+        if (ngx_http_payments_op_row(ctx, res) != NGX_OK) {
+            return;
+        }
+
+        ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                      "payments: %s \"%V:%s\" is %s: answered from its "
+                      "row, its PSP not configured",
+                      ngx_http_payments_op_kind(op), &ctx->merchant, op->id,
+                      op->status);
+
+        ngx_http_payments_finalize(r, ngx_http_payments_op_answer_row(ctx));
         return;
     }
 
@@ -772,16 +797,49 @@ ngx_http_payments_op_claimed(ngx_http_payments_pg_query_t *q, PGresult *res)
 static void
 ngx_http_payments_op_settled(ngx_http_payments_ctx_t *ctx, PGresult *res)
 {
-    char                    *p;
     ngx_http_request_t      *r = ctx->request;
     ngx_http_payments_op_t  *op = ngx_http_payments_op(ctx);
 
     ctx->lease = ngx_http_payments_strdup(r->pool, PQgetvalue(res, 0, 1));
-    p = PQgetvalue(res, 0, 5);
 
-    if (ctx->lease == NULL || ngx_strlen(p) >= sizeof(op->id)) {
+    if (ctx->lease == NULL) {
         ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
         return;
+    }
+
+    if (ngx_http_payments_op_row(ctx, res) != NGX_OK) {
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                  "payments: %s \"%V:%s\" is %s: answered from its row, "
+                  "not sent again", ngx_http_payments_op_kind(op),
+                  &ctx->merchant, op->id, op->status);
+
+    ngx_http_payments_op_finish(ctx, ngx_strcmp(op->status, "FAILED") != 0,
+                                op->psp_ref, op->failure);
+}
+
+
+/*
+ * The operation's row in a claim's answer (or pay_op_key_answer's, whose
+ * columns are where the claim's are): its id, amount, currency, reason,
+ * PSP, status, PSP id and failure, into the request's operation.  On an
+ * error the request is finalized and NGX_ERROR returned.
+ */
+
+static ngx_int_t
+ngx_http_payments_op_row(ngx_http_payments_ctx_t *ctx, PGresult *res)
+{
+    char                    *p;
+    ngx_http_request_t      *r = ctx->request;
+    ngx_http_payments_op_t  *op = ngx_http_payments_op(ctx);
+
+    p = PQgetvalue(res, 0, 5);
+
+    if (ngx_strlen(p) >= sizeof(op->id)) {
+        ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
+        return NGX_ERROR;
     }
 
     ngx_cpystrn((u_char *) op->id, (u_char *) p, sizeof(op->id));
@@ -807,16 +865,10 @@ ngx_http_payments_op_settled(ngx_http_payments_ctx_t *ctx, PGresult *res)
         || (!PQgetisnull(res, 0, 14) && op->failure == NULL))
     {
         ngx_http_payments_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
+        return NGX_ERROR;
     }
 
-    ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
-                  "payments: %s \"%V:%s\" is %s: answered from its row, "
-                  "not sent again", ngx_http_payments_op_kind(op),
-                  &ctx->merchant, op->id, op->status);
-
-    ngx_http_payments_op_finish(ctx, ngx_strcmp(op->status, "FAILED") != 0,
-                                op->psp_ref, op->failure);
+    return NGX_OK;
 }
 
 

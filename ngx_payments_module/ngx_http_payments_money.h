@@ -78,6 +78,9 @@ void ngx_http_payments_op_call(ngx_http_payments_ctx_t *ctx);
 /* the claim finished with the PSP's answer (registered or refused) */
 void ngx_http_payments_op_finish(ngx_http_payments_ctx_t *ctx,
     ngx_uint_t registered, const char *psp_ref, const char *failure);
+/* the operation read from its row (op->status, psp_ref, failure,
+ * psp_name set) answered 201, not stored under the key */
+ngx_int_t ngx_http_payments_op_answer_row(ngx_http_payments_ctx_t *ctx);
 /* the claim's lease given back (the PSP could not be reached): status;
  * the database told whether this request's attempts may have reached the
  * PSP (op->sent) */

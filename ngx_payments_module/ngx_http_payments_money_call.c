@@ -369,6 +369,34 @@ ngx_http_payments_op_finish(ngx_http_payments_ctx_t *ctx,
 }
 
 
+/*
+ * The operation's row as a 201, stored nowhere: a retry whose key is past
+ * its TTL while no configured PSP can take it (pay_op_key_answer's
+ * 'settled'); the retry after the PSP is back stores it under the key as
+ * the claim's 'settled' does.
+ */
+
+ngx_int_t
+ngx_http_payments_op_answer_row(ngx_http_payments_ctx_t *ctx)
+{
+    char                    *body;
+    const char              *failed;
+    ngx_uint_t               registered;
+    ngx_http_payments_op_t  *op = ngx_http_payments_op(ctx);
+
+    registered = ngx_strcmp(op->status, "FAILED") != 0;
+
+    body = ngx_http_payments_op_answer(ctx, registered, op->psp_ref,
+                                       op->failure, &failed);
+    if (body == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_payments_send_stored(ctx->request, "201", body,
+                                         ngx_strlen(body), 0);
+}
+
+
 /* The 201's body of the operation (pay_operation_json), in the request's
  * pool, registered or not (its failure, the PSP's reason or ours, into
  * *failed); NULL on failure. */

@@ -2615,6 +2615,92 @@ Test(capture, generic_a_capture_reversed_after_a_refund_charges_no_seller)
 }
 
 
+/* --- its PSP removed from nginx.conf ---------------------------------------- */
+
+/*
+ * A capture's and a void's retry past their keys' TTL (the keys purged)
+ * after an operator removed their PSP from nginx.conf: each is the
+ * operation its request made, answered from its row (they were refused
+ * 409 as new ones: a shop told its capture was never made captures the
+ * money again some other way); nothing is stored, no PSP asked.
+ */
+Test(capture, a_retry_past_its_keys_ttl_after_its_psp_was_removed)
+{
+    char        *ckey, *vkey, *cid, *vid;
+    long         n;
+    held_t       h;
+    resp_t      *r;
+    gateway_t    gw;
+    const char  *a[3];
+
+    held_new(&h, 1);
+
+    ckey = uid("ck");
+    r = capture(&h, 0, "4.00", ckey);
+    cr_assert_eq(r->status, 201, "%s", r->body);
+    cid = strdup(json_string_value(json_object_get(resp_json(r),
+                                                   "capture_id")));
+    expect_op_becomes(&h, cid, "SUCCEEDED");
+
+    vkey = uid("vk");
+    r = void_hold(&h, 1, vkey);
+    cr_assert_eq(r->status, 201, "%s", r->body);
+    vid = strdup(json_string_value(json_object_get(resp_json(r),
+                                                   "capture_id")));
+    expect_op_becomes(&h, vid, "SUCCEEDED");
+
+    /* a gateway on the same database without the PSP */
+    gateway_start(&gw, "no-psp-cp", 1, str_printf(
+        "payments_database \"%s\";\n"
+        "payments_sweeper off;\n"
+        "%s",
+        pg_gateway_conninfo(), gw_psp_conf("nc_generic", "generic")));
+    gateway_wait_ready(&gw, 10);
+
+    a[0] = h.m.id;
+    a[1] = ckey;
+    a[2] = vkey;
+    db_exec("DELETE FROM idempotency_keys WHERE merchant_id = $1"
+            " AND idem_key IN ($2, $3)", 3, a);
+    n = ql("SELECT count(*) FROM captures WHERE merchant_id = $1", h.m.id,
+           NULL);
+
+    r = gateway_send(&gw, "POST", str_printf("/v1/payments/%s/capture",
+                                             order_id(&h, 0)),
+                     &h.m, ckey, "{\"amount\":\"4.00\"}");
+    cr_assert_eq(r->status, 201, "the capture's retry past its key's TTL: "
+                 "%ld %s", r->status, r->body);
+    cr_expect_str_eq(json_string_value(json_object_get(resp_json(r),
+                                                       "capture_id")), cid);
+    cr_expect_str_eq(json_string_value(json_object_get(resp_json(r),
+                                                       "kind")), "capture");
+    cr_expect_str_eq(json_string_value(json_object_get(resp_json(r),
+                                                       "status")),
+                     "SUCCEEDED");
+
+    r = gateway_send(&gw, "POST", str_printf("/v1/payments/%s/void",
+                                             order_id(&h, 1)),
+                     &h.m, vkey, "{}");
+    cr_assert_eq(r->status, 201, "the void's retry past its key's TTL: "
+                 "%ld %s", r->status, r->body);
+    cr_expect_str_eq(json_string_value(json_object_get(resp_json(r),
+                                                       "capture_id")), vid);
+    cr_expect_str_eq(json_string_value(json_object_get(resp_json(r),
+                                                       "kind")), "void");
+
+    /* a new capture is refused as before, nothing stored */
+    r = gateway_send(&gw, "POST", str_printf("/v1/payments/%s/capture",
+                                             order_id(&h, 0)),
+                     &h.m, uid("ck"), "{\"amount\":\"1.00\"}");
+    cr_expect_eq(r->status, 409, "a new one: %ld %s", r->status, r->body);
+    cr_expect(strstr(r->body, "not configured") != NULL, "%s", r->body);
+    cr_expect_eq(ql("SELECT count(*) FROM captures WHERE merchant_id = $1",
+                    h.m.id, NULL), n);
+
+    gateway_stop(&gw);
+}
+
+
 /* --- a payment registered under another merchant account ---------------- */
 
 /*

@@ -448,7 +448,7 @@ refund_at(const gateway_t *gw, const paid_t *p, int order, const char *key)
 Test(money_refunds, a_retry_replays_after_its_psp_was_removed,
      .timeout = 60)
 {
-    char       *key, *key2;
+    char       *key, *key2, *id;
     long        n;
     resp_t     *first, *r;
     paid_t      p;
@@ -491,6 +491,32 @@ Test(money_refunds, a_retry_replays_after_its_psp_was_removed,
     cr_expect(strstr(r->body, "not configured") != NULL, "%s", r->body);
     cr_assert_eq(ql("SELECT count(*) FROM refunds WHERE merchant_id = $1",
                     p.m.id, NULL), n);
+
+    /* the first refund's key purged (past its TTL): the same request is
+     * still that refund, answered from its row (it was refused 409 as a
+     * new one), and nothing is stored */
+    {
+        const char  *a[2] = { p.m.id, key };
+
+        id = strdup(json_string_value(json_object_get(resp_json(first),
+                                                      "refund_id")));
+        db_exec("DELETE FROM idempotency_keys WHERE merchant_id = $1"
+                " AND idem_key = $2", 2, a);
+
+        r = refund_at(&gw, &p, 0, key);
+        cr_assert_eq(r->status, 201, "the retry past its key's TTL: %ld %s",
+                     r->status, r->body);
+        cr_expect_str_eq(json_string_value(json_object_get(resp_json(r),
+                                                           "refund_id")), id);
+        cr_expect_str_eq(json_string_value(json_object_get(resp_json(r),
+                                                           "amount")),
+                         "1.00");
+        cr_expect_eq(ql("SELECT count(*) FROM idempotency_keys WHERE"
+                        " merchant_id = $1 AND idem_key = $2", a[0], a[1]),
+                     0);
+        cr_assert_eq(ql("SELECT count(*) FROM refunds WHERE merchant_id = $1",
+                        p.m.id, NULL), n);
+    }
 
     gateway_stop(&gw);
 }
@@ -841,6 +867,70 @@ Test(money_payouts, a_retry_replays_after_the_money_is_used_up,
     cr_assert_eq(r->status, 201, "the pay-out's retry: %ld %s", r->status,
                  r->body);
     cr_expect_str_eq(resp_header(r, "Idempotent-Replayed"), "true");
+}
+
+
+/*
+ * A pay-out's retry past its key's TTL (the key purged) after an operator
+ * removed its PSP from nginx.conf is the pay-out its request made,
+ * answered from its row (it was refused 400 as a new one: a shop told its
+ * pay-out was never made pays its seller again some other way); a new
+ * pay-out is refused as before, nothing stored.
+ */
+Test(money_payouts, a_retry_past_its_keys_ttl_after_its_psp_was_removed,
+     .timeout = 60)
+{
+    char        *key, *id, *body;
+    long         n;
+    resp_t      *first, *r;
+    paid_t       p;
+    gateway_t    gw;
+    const char  *a[2];
+
+    paid_new(&p, "stripe", NULL, NULL);
+    seller_add(&p.m, "seller_1", p.psp, money_destination(0));
+
+    key = uid("pk");
+    first = payout(&p, "seller_1", "6.00", key);
+    cr_assert_eq(first->status, 201, "%s", first->body);
+    id = strdup(json_string_value(json_object_get(resp_json(first),
+                                                  "payout_id")));
+    (void) payout_becomes(&p, id, "PAID");
+
+    /* a gateway on the same database without the PSP "stripe" */
+    gateway_start(&gw, "no-stripe-po", 1, str_printf(
+        "payments_database \"%s\";\n"
+        "payments_sweeper off;\n"
+        "%s",
+        pg_gateway_conninfo(), gw_psp_conf("ns_adyen", "adyen")));
+    gateway_wait_ready(&gw, 10);
+
+    a[0] = p.m.id;
+    a[1] = key;
+    db_exec("DELETE FROM idempotency_keys WHERE merchant_id = $1"
+            " AND idem_key = $2", 2, a);
+    n = ql("SELECT count(*) FROM payouts WHERE merchant_id = $1", p.m.id,
+           NULL);
+
+    body = str_printf("{\"seller_account\":\"seller_1\",\"amount\":"
+                      "\"6.00\",\"currency\":\"USD\",\"psp\":\"%s\"}",
+                      p.psp);
+    r = gateway_send(&gw, "POST", "/v1/payouts", &p.m, key, body);
+    cr_assert_eq(r->status, 201, "the retry past its key's TTL: %ld %s",
+                 r->status, r->body);
+    cr_expect_str_eq(json_string_value(json_object_get(resp_json(r),
+                                                       "payout_id")), id);
+    cr_expect_str_eq(json_string_value(json_object_get(resp_json(r),
+                                                       "status")), "PAID");
+
+    r = gateway_send(&gw, "POST", "/v1/payouts", &p.m, uid("pk"), body);
+    cr_expect_eq(r->status, 400, "a new one: %ld %s", r->status, r->body);
+    cr_expect_eq(ql("SELECT count(*) FROM payouts WHERE merchant_id = $1",
+                    p.m.id, NULL), n);
+    cr_expect_eq(ql("SELECT count(*) FROM idempotency_keys WHERE"
+                    " merchant_id = $1 AND idem_key = $2", a[0], a[1]), 0);
+
+    gateway_stop(&gw);
 }
 
 
