@@ -809,8 +809,10 @@ extern ngx_module_t  ngx_http_payments_module;
  *                  limits' hooks, the drivers, _psp_conf.c and the
  *                  leaves; never the router, and _auth.c only for a
  *                  merchant's return origins (_review.c, _read.c).
- *                  _money_call.c
- *                  is _money.c's PSP call.
+ *                  _money_answer.c, below _money.c, answers what the
+ *                  PSP is not asked for (a settled or refused claim, one
+ *                  no configured PSP can send); _money_call.c, below
+ *                  both, is their PSP call.
  *   _limit*.c      ngx_http_payments_limit_module: directives, zones,
  *                  hooks, variables; _limit_failures.c the card-testing
  *                  guard's keys and counts (local, or in Redis under an
@@ -914,8 +916,9 @@ extern ngx_module_t  ngx_http_payments_module;
  *   _module.c            -> _response.c _risk_conf.c _route.c _router.c
  *   _module.c            -> _shard.c _shard_conf.c _sweeper.c _sweeper_conf.c
  *   _module.c            -> _tls_guard.c _util.c
- *   _money.c             -> _money_call.c _pg.c _psp_conf.c _response.c
- *   _money.c             -> _util.c
+ *   _money.c             -> _money_answer.c _money_call.c _pg.c _psp_conf.c
+ *   _money.c             -> _response.c _util.c
+ *   _money_answer.c      -> _money_call.c _pg.c _response.c _util.c
  *   _money_call.c        -> _breaker.c _curl.c _pg.c _psp_call.c _response.c
  *   _money_call.c        -> _util.c
  *   _notify.c            -> _curl.c _notify_gauges.c _pg.c _util.c
@@ -933,9 +936,10 @@ extern ngx_module_t  ngx_http_payments_module;
  *   _read.c              -> _auth.c _limit_failures.c _pg.c _psp_conf.c
  *   _read.c              -> _response.c _shard.c _util.c
  *   _readyz.c            -> _pg.c _pg_health.c _response.c
- *   _register.c          -> _auth.c _limit_hooks.c _metrics.c _pg.c _psp_conf.c
- *   _register.c          -> _register_end.c _register_known.c _register_method.c
- *   _register.c          -> _register_psp.c _register_request.c _register_resume.c
+ *   _register.c          -> _auth.c _limit_hooks.c _metrics.c _pg.c
+ *   _register.c          -> _psp_conf.c _register_end.c _register_known.c
+ *   _register.c          -> _register_method.c _register_psp.c
+ *   _register.c          -> _register_request.c _register_resume.c
  *   _register.c          -> _register_route.c _response.c _risk.c _util.c
  *   _register_end.c      -> _limit_hooks.c _pg.c _response.c _util.c
  *   _register_known.c    -> _pg.c _response.c

@@ -3,10 +3,11 @@
  * Copyright (C) ngx_payments authors
  *
  * A refund's or a pay-out's operation, shared by the request's side
- * (ngx_http_payments_money.c: the body, the claim, a settled or refused
- * claim's answer, the GET views) and the PSP's side
- * (ngx_http_payments_money_call.c: the request, the call with its retries
- * and the breaker, the finish or release of the claim).
+ * (ngx_http_payments_money.c: the body, the claim, the GET views), the
+ * answers the PSP is not asked for (ngx_http_payments_money_answer.c: a
+ * settled or refused claim's, one no configured PSP can send) and the
+ * PSP's side (ngx_http_payments_money_call.c: the request, the call with
+ * its retries and the breaker, the finish or release of the claim).
  */
 
 
@@ -78,6 +79,18 @@ void ngx_http_payments_op_call(ngx_http_payments_ctx_t *ctx);
 /* the claim finished with the PSP's answer (registered or refused) */
 void ngx_http_payments_op_finish(ngx_http_payments_ctx_t *ctx,
     ngx_uint_t registered, const char *psp_ref, const char *failure);
+/* no configured PSP can send the operation: a retry answered from what
+ * its key stored, a new one refused with err and detail
+ * (ngx_http_payments_money_answer.c, as the two below) */
+void ngx_http_payments_op_unusable(ngx_http_payments_ctx_t *ctx,
+    pay_err_e err, const char *detail);
+/* a resumed claim's operation settled or known to the PSP: answered from
+ * its row, stored under the key */
+void ngx_http_payments_op_settled(ngx_http_payments_ctx_t *ctx,
+    PGresult *res);
+/* a claim refused by the database's rules (outcome): its answer */
+ngx_int_t ngx_http_payments_op_refusal(ngx_http_payments_ctx_t *ctx,
+    const char *outcome, PGresult *res);
 /* the operation read from its row (op->status, psp_ref, failure,
  * psp_name set) answered 201, not stored under the key */
 ngx_int_t ngx_http_payments_op_answer_row(ngx_http_payments_ctx_t *ctx);
