@@ -7121,9 +7121,9 @@ BEGIN
         -- endpoints, rows locked beyond p_limit are let go when the
         -- claim's transaction ends (another claimer meanwhile passes over
         -- them, and takes them at its next claim).
-        SELECT c.merchant_id, c.notification_id, c.next_at
+        SELECT c.ctid, c.next_at
           FROM heads r,
-               LATERAL (SELECT n.merchant_id, n.notification_id, n.next_at FROM notifications n
+               LATERAL (SELECT n.ctid, n.next_at FROM notifications n
                          WHERE n.merchant_id = r.merchant_id AND n.endpoint_id = r.endpoint_id
                            AND n.status = 'PENDING' AND n.next_at <= now()
                            AND (n.lease_until IS NULL OR n.lease_until < clock_timestamp())
@@ -7131,7 +7131,7 @@ BEGIN
                          LIMIT least(r.room, p_limit)
                            FOR UPDATE OF n SKIP LOCKED) c
     ), due AS (
-        SELECT c.merchant_id, c.notification_id
+        SELECT c.ctid
           FROM candidates c
          ORDER BY c.next_at
          LIMIT p_limit
@@ -7145,7 +7145,14 @@ BEGIN
                resend = false,
                updated_at = now()
           FROM due
-         WHERE n.merchant_id = due.merchant_id AND n.notification_id = due.notification_id
+         -- each row taken by its place in the table, which its lock keeps
+         -- (a TID scan a row), not by a join on its key: planned while the
+         -- statistics say the table holds no row (an ANALYZE that found
+         -- only dead rows), the join read the whole primary key and
+         -- compared each entry with each row taken.  A row updated
+         -- between the statement's snapshot and its lock is not seen at
+         -- its new place: it is not taken now, and the next claim takes it
+         WHERE n.ctid = due.ctid
         RETURNING n.notification_id, n.merchant_id, n.endpoint_id, n.attempts, n.payload,
                   n.lease_until
     )
