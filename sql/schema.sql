@@ -7804,8 +7804,12 @@ DECLARE
     d  int;
 BEGIN
     -- done idempotency keys past their TTL
+    -- (each row deleted by its place in the table, which its lock keeps,
+    -- not by a join on its key: planned while the statistics say the
+    -- table holds no row, the join read the whole primary key and
+    -- compared each entry with each victim; pay_notify_lease says more)
     WITH victims AS (
-        SELECT ik.merchant_id, ik.idem_key
+        SELECT ik.ctid
           FROM idempotency_keys ik
          WHERE ik.expires_at <= now() AND ik.state = 'done'
          ORDER BY ik.expires_at
@@ -7814,12 +7818,12 @@ BEGIN
     )
     DELETE FROM idempotency_keys ik
      USING victims v
-     WHERE ik.merchant_id = v.merchant_id AND ik.idem_key = v.idem_key;
+     WHERE ik.ctid = v.ctid;
     GET DIAGNOSTICS n = ROW_COUNT;
 
     -- notifications delivered more than 30 days ago
     WITH victims AS (
-        SELECT x.merchant_id, x.notification_id
+        SELECT x.ctid
           FROM notifications x
          WHERE x.status = 'DELIVERED'
            AND x.delivered_at < now() - interval '30 days'
@@ -7829,7 +7833,7 @@ BEGIN
     )
     DELETE FROM notifications x
      USING victims v
-     WHERE x.merchant_id = v.merchant_id AND x.notification_id = v.notification_id;
+     WHERE x.ctid = v.ctid;
     GET DIAGNOSTICS d = ROW_COUNT;
 
     RETURN n + d;
