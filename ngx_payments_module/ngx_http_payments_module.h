@@ -107,6 +107,9 @@ struct ngx_http_payments_psp_s {
                                                    the metrics zone, by
                                                    name (_metrics.c) */
     ngx_flag_t                  allow_http;
+    ngx_flag_t                  closed;         /* takes no new checkout;
+                                                   everything else of its
+                                                   payments goes on */
     char                       *auth_header;    /* NUL-terminated, secret */
     ngx_array_t                *webhook_secrets;    /* of pay_secret_t:
                                                        stripe whsec_, adyen
@@ -666,6 +669,11 @@ typedef struct ngx_http_payments_ctx_s {
                                                        now: refused unless
                                                        it is known (NULL:
                                                        both are) */
+    const char                     *closed_refused; /* why the PSP it
+                                                       names takes no new
+                                                       checkout (closed):
+                                                       refused unless it is
+                                                       known */
     off_t                           claim_age;      /* s, of a resume */
     ngx_uint_t                      fail_status;
     time_t                          fail_retry_after;   /* s; 0: none */

@@ -130,6 +130,13 @@ ngx_http_payments_psp(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
+        /* no new checkout (a PSP being retired): its webhooks, refunds,
+         * captures, disputes and pay-outs go on */
+        if (ngx_strcmp(value[i].data, "closed") == 0) {
+            psp->closed = 1;
+            continue;
+        }
+
         p = ngx_strlchr(value[i].data, value[i].data + value[i].len, '=');
         if (p == NULL) {
             goto invalid;

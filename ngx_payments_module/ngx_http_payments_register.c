@@ -322,6 +322,13 @@ ngx_http_payments_register_validate(ngx_http_payments_ctx_t *ctx,
      * registered), asked before the limits, it is refused */
     ctx->origin_refused = ngx_http_payments_origins_refuse(ctx);
 
+    /* a closed PSP takes no new checkout; a request it took already is
+     * answered, or resumed there (it is not new) */
+    if (ctx->psp->closed) {
+        ctx->closed_refused = "psp: this PSP is closed to new checkouts "
+                              "(payments_psp ... closed); name another";
+    }
+
     if (ngx_http_payments_expires_ok(ctx, rc) != NGX_OK) {
         return NGX_DONE;
     }
@@ -352,7 +359,8 @@ ngx_http_payments_register_limited(ngx_http_payments_ctx_t *ctx)
 
     rc = NGX_OK;
 
-    switch ((ctx->expires_soon || ctx->origin_refused != NULL)
+    switch ((ctx->expires_soon || ctx->origin_refused != NULL
+             || ctx->closed_refused != NULL)
             && !ctx->limit_peeked
             ? NGX_DECLINED
             : ngx_http_payments_limit_checkout(ctx, &rc,
@@ -367,9 +375,10 @@ ngx_http_payments_register_limited(ngx_http_payments_ctx_t *ctx)
 
     case NGX_DECLINED:
         /* a checkout limit would refuse it, its expires_at is too close
-         * now, or a return URL's origin is the merchant's no more: unless
-         * it is known already (a replay, a retry of a checkout
-         * registered), which adds nothing and is answered by its claim */
+         * now, a return URL's origin is the merchant's no more, or its PSP
+         * is closed: unless it is known already (a replay, a retry of a
+         * checkout registered), which adds nothing and is answered by its
+         * claim */
         ctx->params[0] = (char *) ctx->merchant.data;
         ctx->params[1] = ctx->idem_key;
         ctx->params[2] = ctx->co.checkout_id;
@@ -390,8 +399,8 @@ ngx_http_payments_register_limited(ngx_http_payments_ctx_t *ctx)
 }
 
 
-/* known: claimed, its claim answers it; else its return URLs or its
- * expires_at refused, or the limits again, which refuse it now (or admit
+/* known: claimed, its claim answers it; else its PSP, its return URLs or
+ * its expires_at refused, or the limits again, which refuse it now (or admit
  * it, when the window moved meanwhile) */
 
 static void
@@ -415,8 +424,16 @@ ngx_http_payments_limit_peek_done(ngx_http_payments_pg_query_t *q,
         return;
     }
 
-    /* new: its return URLs and its expires_at are refused as for any new
-     * checkout */
+    /* new: its PSP, its return URLs and its expires_at are refused as for
+     * any new checkout */
+    if (ctx->closed_refused != NULL) {
+        ngx_http_payments_finalize(ctx->request,
+                                   ngx_http_payments_problem(ctx->request,
+                                       PAY_ERR_INVALID_REQUEST, 0,
+                                       ctx->closed_refused));
+        return;
+    }
+
     if (ctx->origin_refused != NULL) {
         ngx_http_payments_finalize(ctx->request,
                                    ngx_http_payments_problem(ctx->request,
@@ -792,9 +809,16 @@ ngx_http_payments_claim_done(ngx_http_payments_pg_query_t *q, PGresult *res)
         return;
     }
 
-    /* claimed past a checkout limit, a return URL's origin or a too
-     * close expires_at as known, but new after all (its key was undone in
-     * between): undone too, refused as a new checkout is */
+    /* claimed past a checkout limit, a closed PSP, a return URL's origin
+     * or a too close expires_at as known, but new after all (its key was
+     * undone in between): undone too, refused as a new checkout is */
+    if (ctx->limit_known && ctx->closed_refused != NULL) {
+        ctx->fail_err = PAY_ERR_INVALID_REQUEST;
+        ctx->fail_detail = ctx->closed_refused;
+        ngx_http_payments_register_abandon(ctx, NGX_HTTP_BAD_REQUEST);
+        return;
+    }
+
     if (ctx->limit_known && ctx->origin_refused != NULL) {
         ctx->fail_err = PAY_ERR_FORBIDDEN_RETURN_URL;
         ctx->fail_detail = ctx->origin_refused;

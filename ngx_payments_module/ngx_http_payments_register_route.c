@@ -26,9 +26,9 @@ static void ngx_http_payments_route_alone(ngx_http_payments_ctx_t *ctx,
 
 /*
  * The route of a checkout registered without "psp": its PSPs of the API
- * key's mode in the order they are asked (the first drawn by weight from
+ * key's mode, but the closed ones, in the order they are asked (the first drawn by weight from
  * the nonce, so every retry draws the same), the first bound.  NGX_DECLINED
- * when no route applies or none of its PSPs is of the key's mode.
+ * when no route applies or none of its PSPs is of the key's mode and open.
  */
 
 ngx_int_t
@@ -65,8 +65,10 @@ ngx_http_payments_route_choose(ngx_http_payments_ctx_t *ctx)
     for (i = 0; i < rt->npsps; i++) {
         psp = &all[rt->psp_index[order[i]]];
 
-        /* test money never reaches a live PSP, nor live money a test one */
-        if (psp->live == ctx->key_live) {
+        /* test money never reaches a live PSP, nor live money a test one;
+         * a closed PSP takes no new checkout (a retry of one it took
+         * resumes there: pay_route_state) */
+        if (psp->live == ctx->key_live && !psp->closed) {
             ctx->route_psps[ctx->route_n++] = psp;
         }
     }

@@ -522,6 +522,117 @@ Test(money_refunds, a_retry_replays_after_its_psp_was_removed,
 }
 
 
+/* gw_psp_conf()'s line of the PSP name with params added */
+static char *
+psp_conf_with(const char *name, const char *dialect, const char *params)
+{
+    char  *s;
+
+    s = gw_psp_conf(name, dialect);
+    s[strlen(s) - 2] = '\0';
+
+    return str_printf("%s %s;\n", s, params);
+}
+
+
+/*
+ * A PSP being retired (payments_psp ... closed) takes no new checkout:
+ * one naming it is refused 400, nothing stored, and a route passes over
+ * it.  Everything of the payments it took goes on: a retry of a
+ * registration it took is replayed, one whose first attempt was never
+ * answered is sent there (it is not new: one session in all), and a
+ * refund of a payment made there is made there.
+ */
+TestSuite(psp_closed, .timeout = E2E_TIMEOUT);
+
+Test(psp_closed, a_closed_psp_takes_no_new_checkout_and_keeps_its_payments,
+     .timeout = 90)
+{
+    long         sessions, requests;
+    char        *key, *key2, *body, *body2, *co2, *co3, *co4;
+    json_t      *co;
+    resp_t      *first, *r;
+    paid_t       p;
+    gateway_t    gw;
+
+    paid_new(&p, "stripe", NULL, NULL);
+
+    /* a registration at "stripe" answered, and one never answered */
+    key = uid("key");
+    co = checkout_new(uid("co"), 1);
+    json_object_set_new(co, "psp", json_string("stripe"));
+    body = dump(co);
+    first = post_json(&p.m, PATH_PAYMENTS, key, body);
+    cr_assert_eq(first->status, 201, "%s", first->body);
+
+    co2 = uid("co");
+    key2 = uid("key");
+    co = checkout_new(co2, 1);
+    json_object_set_new(co, "psp", json_string("stripe"));
+    body2 = dump(co);
+    /* (every attempt of the request: the gateway's PSP retries twice) */
+    mock_fault(str_printf("{\"match\":\"%s\",\"fail_times\":3,"
+                          "\"fail_status\":503}", nonce(&p.m, co2)));
+    r = post_json(&p.m, PATH_PAYMENTS, key2, body2);
+    cr_assert(r->status >= 500, "%ld %s", r->status, r->body);
+
+    /* a gateway on the same database where "stripe" is closed, and a
+     * route over it and the Adyen PSP */
+    gateway_start(&gw, "closed", 1, str_printf(
+        "payments_database \"%s\";\n"
+        "payments_sweeper off;\n"
+        "%s%s"
+        "payments_route merchant=%s psps=stripe,mock_adyen;\n",
+        pg_gateway_conninfo(), psp_conf_with("stripe", "stripe", "closed"),
+        gw_psp_conf("mock_adyen", "adyen"), p.m.id));
+    gateway_wait_ready(&gw, 10);
+
+    /* a new checkout naming it: refused, nothing stored */
+    co3 = uid("co");
+    co = checkout_new(co3, 1);
+    json_object_set_new(co, "psp", json_string("stripe"));
+    r = gateway_send(&gw, "POST", PATH_PAYMENTS, &p.m, uid("key"), dump(co));
+    expect_problem(r, 400, "invalid_request");
+    cr_expect(strstr(r->body, "closed") != NULL, "%s", r->body);
+    cr_expect_eq(checkouts_named(&p.m, co3), 0);
+
+    /* a new routed one: bound to the route's open PSP */
+    co4 = uid("co");
+    co = checkout_new(co4, 1);
+    json_object_del(co, "psp");
+    r = gateway_send(&gw, "POST", PATH_PAYMENTS, &p.m, uid("key"), dump(co));
+    cr_assert_eq(r->status, 201, "the routed one: %ld %s", r->status, r->body);
+    {
+        const char  *a[2] = { p.m.id, co4 };
+
+        cr_expect_str_eq(db_scalar("SELECT psp FROM checkouts WHERE"
+                                   " merchant_id = $1 AND checkout_id = $2",
+                                   2, a), "mock_adyen");
+    }
+
+    /* what it took goes on: the answered one replayed, the unanswered one
+     * sent there (its claim released when the PSP failed), one session */
+    r = gateway_send(&gw, "POST", PATH_PAYMENTS, &p.m, key, body);
+    cr_assert_eq(r->status, 201, "the retry: %ld %s", r->status, r->body);
+    cr_expect_str_eq(resp_header(r, "Idempotent-Replayed"), "true");
+    cr_expect_str_eq(r->body, first->body);
+
+    r = gateway_send(&gw, "POST", PATH_PAYMENTS, &p.m, key2, body2);
+    cr_assert_eq(r->status, 201, "the unanswered one's retry: %ld %s",
+                 r->status, r->body);
+    mock_registrations(nonce(&p.m, co2), &sessions, &requests);
+    cr_expect_eq(sessions, 1, "one session in all");
+
+    /* a refund of a payment made there */
+    r = refund_at(&gw, &p, 0, uid("rk"));
+    cr_assert_eq(r->status, 201, "the refund: %ld %s", r->status, r->body);
+    cr_expect_eq(ql("SELECT count(*) FROM refunds WHERE merchant_id = $1"
+                    " AND psp = 'stripe'", p.m.id, NULL), 1);
+
+    gateway_stop(&gw);
+}
+
+
 Test(money_refunds, what_cannot_be_refunded_is_refused_with_its_code,
      .timeout = 60)
 {
