@@ -111,6 +111,18 @@ gateway_module(void)
 
 
 char *
+gw_psp_conf_with(const char *name, const char *dialect, const char *params)
+{
+    char  *s;
+
+    s = gw_psp_conf(name, dialect);
+    s[strlen(s) - 2] = '\0';       /* ";\n" */
+
+    return str_printf("%s %s;\n", s, params);
+}
+
+
+char *
 gw_psp_conf(const char *name, const char *dialect)
 {
     const char  *run = env("PAY_TEST_RUN"), *mock = env("PAY_TEST_MOCK");

@@ -96,6 +96,9 @@ int      gateway_alerted(const gateway_t *gw, const char *a, const char *b);
 /* payments_psp lines for the suite's mock: dialect stripe, adyen or
  * generic, under the name given. */
 char    *gw_psp_conf(const char *name, const char *dialect);
+/* the same line with params added ("retries=0 breaker=0", "closed") */
+char    *gw_psp_conf_with(const char *name, const char *dialect,
+                          const char *params);
 
 /* The suite's PostgreSQL port, and the gateway role's conninfo there. */
 long     pg_port(void);

@@ -522,19 +522,6 @@ Test(money_refunds, a_retry_replays_after_its_psp_was_removed,
 }
 
 
-/* gw_psp_conf()'s line of the PSP name with params added */
-static char *
-psp_conf_with(const char *name, const char *dialect, const char *params)
-{
-    char  *s;
-
-    s = gw_psp_conf(name, dialect);
-    s[strlen(s) - 2] = '\0';
-
-    return str_printf("%s %s;\n", s, params);
-}
-
-
 /*
  * A PSP being retired (payments_psp ... closed) takes no new checkout:
  * one naming it is refused 400, nothing stored, and a route passes over
@@ -583,7 +570,7 @@ Test(psp_closed, a_closed_psp_takes_no_new_checkout_and_keeps_its_payments,
         "payments_sweeper off;\n"
         "%s%s"
         "payments_route merchant=%s psps=stripe,mock_adyen;\n",
-        pg_gateway_conninfo(), psp_conf_with("stripe", "stripe", "closed"),
+        pg_gateway_conninfo(), gw_psp_conf_with("stripe", "stripe", "closed"),
         gw_psp_conf("mock_adyen", "adyen"), p.m.id));
     gateway_wait_ready(&gw, 10);
 

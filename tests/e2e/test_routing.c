@@ -30,18 +30,6 @@ stop_rt(void)
 }
 
 
-/* the suite's mock PSP lines, params added before the final ';' */
-static char *
-psp_line(const char *name, const char *dialect, const char *params)
-{
-    char  *s;
-
-    s = gw_psp_conf(name, dialect);
-    s[strlen(s) - 2] = '\0';
-
-    return str_printf("%s %s;\n", s, params);
-}
-
 
 /* a PSP of the dialect called name at port of 127.0.0.1 */
 static char *
@@ -50,7 +38,7 @@ psp_dialect_at_line(const char *name, const char *dialect, long port)
     char        *s, *at;
     const char  *mock = env("PAY_TEST_MOCK");
 
-    s = psp_line(name, dialect, "retries=0 breaker=0");
+    s = gw_psp_conf_with(name, dialect, "retries=0 breaker=0");
 
     at = strstr(s, mock);
     cr_assert_not_null(at);
@@ -89,8 +77,8 @@ start_rt_with(const char *routes, const char *stripe)
         "payments_idempotency_lease 20s;\n"
         "%s%s%s%s",
         pg_gateway_conninfo(),
-        psp_line("rt_stripe", "stripe", stripe),
-        psp_line("rt_adyen", "adyen", "retries=0 breaker=0"),
+        gw_psp_conf_with("rt_stripe", "stripe", stripe),
+        gw_psp_conf_with("rt_adyen", "adyen", "retries=0 breaker=0"),
         dead_psp_line(), routes));
 
     gateway_wait_ready(&rt, 10);
@@ -1039,7 +1027,7 @@ Test(routing, an_approval_whose_psp_was_removed_stays_held_until_it_is_back)
 
     held_for_review(&m, NULL, &co_id, &key, &body);
 
-    stripe = psp_line("rt_stripe", "stripe", "retries=0 breaker=0");
+    stripe = gw_psp_conf_with("rt_stripe", "stripe", "retries=0 breaker=0");
     gateway_reload(&rt, "psps=rt_stripe,rt_adyen", "psps=rt_adyen");
     gateway_reload(&rt, stripe, "");
 
@@ -1153,7 +1141,7 @@ Test(routing, a_retry_after_its_psp_was_removed_replays_and_an_unanswered_one_wa
     r = post_rt(&m, key2, body2);
     cr_assert(r->status >= 500, "%ld %s", r->status, r->body);
 
-    adyen = psp_line("rt_adyen", "adyen", "retries=0 breaker=0");
+    adyen = gw_psp_conf_with("rt_adyen", "adyen", "retries=0 breaker=0");
     gateway_reload(&rt, adyen, "");
 
     r = post_rt(&m, key, body);
