@@ -26,9 +26,10 @@ static void ngx_http_payments_route_alone(ngx_http_payments_ctx_t *ctx,
 
 /*
  * The route of a checkout registered without "psp": its PSPs of the API
- * key's mode, but the closed ones, in the order they are asked (the first drawn by weight from
- * the nonce, so every retry draws the same), the first bound.  NGX_DECLINED
- * when no route applies or none of its PSPs is of the key's mode and open.
+ * key's mode, but the closed ones, in the order they are asked (the first
+ * drawn by weight from the nonce, so every retry draws the same), the
+ * first bound.  NGX_DECLINED when no route applies or none of its PSPs is
+ * of the key's mode and open.
  */
 
 ngx_int_t
