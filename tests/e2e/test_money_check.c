@@ -46,7 +46,16 @@
  * (transfer.reversed, its amount_reversed running), sometimes then the
  * rest, or in any dialect the whole (Stripe's reversed, Adyen's returned,
  * the generic payout.failed after payout.paid), a part sometimes followed
- * at once by the next, the webhook sometimes delayed or duplicated.
+ * at once by the next, the webhook sometimes delayed or duplicated.  From
+ * MC_SEED_PSP_GONE on, drawn last too (mc_draw_psp_gone), on a gateway of
+ * the history's own a PSP that holds one of its checkouts or pay-outs is
+ * removed from its nginx.conf (with every route naming it) for a few
+ * steps, then configured again: meanwhile earlier requests of it retried
+ * under their keys are replayed byte for byte, its new operations are
+ * refused as before (nothing stored), one left unanswered just before the
+ * removal (the PSP hanging) is 503 not_configured, the PSP's events kept
+ * since are 404 at the history's gateway (then 200 once it is back), and
+ * once back the refused and unanswered are sent again under their keys.
  * Every step is a readable
  * line; the history runs one step at a time, each followed by a wait for
  * quiet (every webhook the mock scheduled answered, no operation
@@ -79,6 +88,11 @@
  *   shard     on a stack of several merchant shards: the merchant lives
  *             where its books were read, and none of its rows is on
  *             another shard
+ *   gone      while a PSP is removed from the history's gateway: each
+ *             retry of an answered request its first answer, byte for
+ *             byte; each new operation of it refused, nothing stored; an
+ *             unanswered one 503 not_configured, then 201 once it is
+ *             back; its events 404 there, then 200
  *   reconcile once those pass: payments-reconcile on the mock's
  *             settlement report of the history, per PSP that holds a
  *             checkout or pay-out of it (mc_reconcile): every row matched,
@@ -220,6 +234,13 @@ static const uint64_t  mc_ci_seeds[] = {
  * their histories */
 #define MC_SEED_PAYOUT_BACK     60000
 #define MC_PAYOUT_BACK_PCT      60      /* pay-outs from it taken back */
+
+/* and from here on (mc_draw_psp_gone), on a gateway of its own, a PSP
+ * that holds one of the history's checkouts or pay-outs is removed from
+ * its nginx.conf for a few steps, then configured again; the seeds below
+ * it keep their histories */
+#define MC_SEED_PSP_GONE        70000
+#define MC_PSP_GONE_PCT         85      /* such histories that draw it */
 
 
 /*
@@ -473,6 +494,18 @@ typedef enum {
                            it was paid: amount of it (Stripe), or 0 all
                            that is left; knob: its webhook's fault
                            (from MC_SEED_PAYOUT_BACK on, drawn last) */
+    MC_PSP_GONE,        /* arg: a dialect, its PSP (and every route naming
+                           it) removed from the history's gateway's
+                           nginx.conf (a reload); knob 1: the window's first
+                           operation of that PSP is sent first, unanswered
+                           (the PSP hangs), before the reload (from
+                           MC_SEED_PSP_GONE on, drawn last) */
+    MC_REPLAY,          /* arg: an earlier step, its request sent again
+                           under its key while its PSP is removed */
+    MC_PSP_BACK,        /* arg: the dialect, its PSP configured again (a
+                           reload); then every operation refused or
+                           answered 503 while it was removed is sent again
+                           under its key */
     MC_NKINDS
 } mc_kind_e;
 
@@ -519,7 +552,9 @@ static const char  *mc_kind_names[MC_NKINDS] = {
     "PostgreSQL stopped and started again",
     "refund, the PSP's answer too late; 8 days pass, the PSP forgets its "
     "keys, the shop retries",
-    "the PSP takes back pay-out"
+    "the PSP takes back pay-out",
+    "the gateway reloads without PSP", "the shop retries step",
+    "the gateway reloads with PSP"
 };
 
 typedef struct {
@@ -1362,6 +1397,234 @@ mc_draw_payout_backs(mc_history_t *h)
 }
 
 
+/* what a window of a PSP removed may hold: no registration (a route may
+ * choose it) nor cancel, nothing that wants its next step (a kill, a
+ * restart), no race, no keys forgotten, no other reload */
+static int
+mc_gone_may(const mc_step_t *s)
+{
+    switch (s->kind) {
+    case MC_PAY:
+    case MC_DECLINE:
+    case MC_CAPTURE:
+    case MC_VOID:
+    case MC_REFUND:
+    case MC_DISPUTE:
+    case MC_CLOSE:
+    case MC_OUTSIDE:
+    case MC_REVERSE:
+    case MC_PAYOUT:
+    case MC_EXPIRE:
+    case MC_PAYOUT_BACK:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+
+/* 1 if step s is, as drawn, an operation the shop asks of the PSP of
+ * dialect d through the gateway */
+static int
+mc_drawn_op_of(const mc_history_t *h, const mc_step_t *s, int d)
+{
+    if (s->kind == MC_PAYOUT) {
+        return s->arg == d;
+    }
+
+    return (s->kind == MC_CAPTURE || s->kind == MC_VOID
+            || s->kind == MC_REFUND)
+           && h->co[s->co].dialect == d;
+}
+
+
+/*
+ * A PSP removed from the history's gateway for a while, drawn last from a
+ * stream of its own (from MC_SEED_PSP_GONE on, on a gateway of its own,
+ * where reloads happen): around one of the shop's operations of a PSP
+ * (capture, void, refund of a checkout it holds, or a pay-out at it), a
+ * window of 1-4 steps or more (only steps it may hold: mc_gone_may, and
+ * none at the PSP on a checkout with an operation held before it, so the
+ * model's order stays) opens with a reload without that PSP and every
+ * route naming it, and closes with a reload with them again.  Right after
+ * the first: 1-2 retries under their keys of the shop's earlier requests
+ * of that PSP (a registration whose PSP's answer was dropped first), to be
+ * replayed from what is stored.  Each operation of that PSP in the window
+ * is refused as new (nothing stored) and sent again under its key once it
+ * is back; sometimes (where no fault rule of the merchant's is on its kind
+ * of nonce) the first is sent before the removal and left unanswered (the
+ * PSP hanging), so that its retry meanwhile is 503 not_configured.  The
+ * PSP's own steps in the window (payments, disputes, captures at its
+ * dashboard, reversals, pay-outs taken back) go on, their webhooks to the
+ * suite's gateway, which keeps every PSP.
+ */
+static void
+mc_draw_psp_gone(mc_history_t *h)
+{
+    int          b, c, d, g, i, j, k, n, t, w, want, nrep, ncand;
+    int          cand[MC_MAX_STEPS], held[MC_MAX_CO], ops, paid, disputes;
+    int          dn[MC_MAX_CO], dc[MC_MAX_CO], ndc;
+    mc_rng_t     r;
+    mc_step_t    s;
+
+    if (h->seed < MC_SEED_PSP_GONE || h->gw != MC_GW_OWN) {
+        return;
+    }
+
+    r.s = h->seed ^ 0x6d6337302d676f6eULL;
+
+    if (!mc_chance(&r, MC_PSP_GONE_PCT)) {
+        return;
+    }
+
+    for (ncand = 0, i = 1; i < h->nsteps; i++) {
+        if (mc_gone_may(&h->steps[i])
+            && (mc_drawn_op_of(h, &h->steps[i], 0)
+                || mc_drawn_op_of(h, &h->steps[i], 1)
+                || mc_drawn_op_of(h, &h->steps[i], 2)))
+        {
+            cand[ncand++] = i;
+        }
+    }
+    if (ncand == 0) {
+        return;
+    }
+
+    t = cand[mc_below(&r, ncand)];
+    d = h->steps[t].kind == MC_PAYOUT ? h->steps[t].arg
+                                      : h->co[h->steps[t].co].dialect;
+
+    /* it opens at t or 1-2 steps before, never between a step and the
+     * next it wants */
+    g = t;
+    for (n = (int) mc_below(&r, 3); n > 0 && mc_gone_may(&h->steps[g - 1]);
+         n--)
+    {
+        g--;
+    }
+    while (h->steps[g - 1].at_once && mc_gone_may(&h->steps[g - 1])) {
+        g--;
+    }
+    if (h->steps[g - 1].at_once || h->steps[g - 1].kind == MC_KILL
+        || h->steps[g - 1].kind == MC_PG_RESTART)
+    {
+        return;
+    }
+
+    /* and closes after t, 1-4 steps in, or before a step at the PSP on a
+     * checkout whose operation it holds */
+    want = 1 + (int) mc_below(&r, 4);
+    memset(held, 0, sizeof(held));
+    for (ops = 0, n = 0, b = g; b < h->nsteps; b++) {
+        if (!mc_gone_may(&h->steps[b])
+            || (b > t && n >= want && !h->steps[b - 1].at_once)
+            || (!mc_drawn_op_of(h, &h->steps[b], d)
+                && held[h->steps[b].co]))
+        {
+            break;
+        }
+        if (mc_drawn_op_of(h, &h->steps[b], d)) {
+            held[h->steps[b].co] = 1;
+            ops++;
+        }
+        n++;
+    }
+    if (ops == 0 || h->steps[b - 1].at_once) {
+        return;
+    }
+
+    /* the retries of what was asked of it before */
+    for (ncand = 0, w = -1, i = 0; i < g; i++) {
+        c = h->steps[i].co;
+        if ((h->steps[i].kind == MC_REGISTER || h->steps[i].kind == MC_CANCEL)
+            && h->co[c].dialect == d && !h->co[c].review)
+        {
+            cand[ncand++] = i;
+            if (h->steps[i].kind == MC_REGISTER
+                && h->co[c].fault == MC_FAULT_DROP)
+            {
+                w = i;
+            }
+        } else if (mc_drawn_op_of(h, &h->steps[i], d)) {
+            cand[ncand++] = i;
+        }
+    }
+    nrep = ncand > 0 ? 1 + (int) mc_below(&r, 2) : 0;
+    if (h->nsteps + 2 + nrep > MC_MAX_STEPS) {
+        return;
+    }
+
+    memset(&s, 0, sizeof(s));
+    s.kind = MC_PSP_BACK;
+    s.arg = d;
+    s.co = h->steps[b - 1].co;
+    mc_insert(h, b, &s);
+
+    /* 70 % of the time the PSP opens a dispute of a checkout it holds, paid
+     * before (none of whose operations the window holds), just before it
+     * is back: its webhook comes while it is removed (Adyen's payment is
+     * charged back once) */
+    for (ndc = 0, c = 0; c < h->nco; c++) {
+        for (paid = 0, disputes = 0, i = 0; i < h->nsteps; i++) {
+            paid |= h->steps[i].co == c && i < g
+                    && (h->steps[i].kind == MC_PAY
+                        || (h->steps[i].kind == MC_REGISTER
+                            && h->co[c].charge && !h->co[c].decline
+                            && !h->co[c].review));
+            disputes += h->steps[i].co == c
+                        && h->steps[i].kind == MC_DISPUTE;
+        }
+        if (paid && !held[c] && h->co[c].dialect == d
+            && disputes < (d == 1 ? 1 : 4))
+        {
+            dc[ndc++] = c;
+            dn[c] = disputes;
+        }
+    }
+    if (ndc > 0 && mc_chance(&r, 70) && h->nsteps + 2 + nrep <= MC_MAX_STEPS)
+    {
+        c = dc[mc_below(&r, ndc)];
+        memset(&s, 0, sizeof(s));
+        s.kind = MC_DISPUTE;
+        s.co = c;
+        s.arg = dn[c];
+        s.amount = mc_part(&r, h->co[c].currency, h->co[c].amount[0]);
+        mc_insert(h, b, &s);
+    }
+
+    for (k = 0; k < nrep; k++) {
+        memset(&s, 0, sizeof(s));
+        s.kind = MC_REPLAY;
+        s.arg = k == 0 && w >= 0 ? w : cand[mc_below(&r, ncand)];
+        s.co = h->steps[s.arg].co;
+        mc_insert(h, g, &s);
+    }
+
+    /* the first operation of it sent before the removal, unanswered:
+     * where its kind of nonce has no fault rule of the merchant's before
+     * the one that makes the PSP hang, nor one after it would hide */
+    for (j = g; !mc_drawn_op_of(h, &h->steps[j], d); j++) {
+        /* the window's first operation of the PSP */
+    }
+    k = h->steps[j].kind;
+    for (n = 0, i = 0; i < h->nsteps; i++) {
+        n |= h->steps[i].kind == MC_FORGET
+             || (h->steps[i].kind == MC_PAYOUT_BACK
+                 && h->steps[i].knob != MC_BACK_PLAIN);
+    }
+
+    memset(&s, 0, sizeof(s));
+    s.kind = MC_PSP_GONE;
+    s.arg = d;
+    s.co = h->steps[j].co;
+    s.knob = ((k == MC_CAPTURE && h->ops.captures == 0) || k == MC_VOID
+              || (k == MC_REFUND && h->ops.refunds == 0 && !n)
+              || (k == MC_PAYOUT && h->ops.payouts == 0 && !n))
+             && mc_chance(&r, 60);
+    mc_insert(h, g, &s);
+}
+
+
 static void
 mc_generate(mc_history_t *h, uint64_t seed)
 {
@@ -1441,6 +1704,7 @@ mc_generate(mc_history_t *h, uint64_t seed)
     mc_draw_later_charges(h, model);
     mc_draw_routes(h);
     mc_draw_payout_backs(h);
+    mc_draw_psp_gone(h);
 }
 
 
@@ -1557,6 +1821,27 @@ mc_print(const mc_history_t *h, const int *keep, const char *const *out)
                    ? str_printf(" -> %s", out[i]) : "");
             continue;
         }
+        if (s->kind == MC_PSP_GONE || s->kind == MC_PSP_BACK) {
+            mc_say("  step %2d: %s %s%s%s", i, mc_kind_names[s->kind],
+                   mc_psp(s->arg),
+                   s->kind == MC_PSP_GONE
+                   ? s->knob ? ", and every route naming it (its next "
+                               "operation sent first, the PSP hanging: "
+                               "unanswered)"
+                             : ", and every route naming it"
+                   : ", and its routes; what it refused is sent again",
+                   out != NULL && out[i] != NULL
+                   ? str_printf(" -> %s", out[i]) : "");
+            continue;
+        }
+        if (s->kind == MC_REPLAY) {
+            mc_say("  step %2d: checkout %d: %s %d under its key (%s)%s", i,
+                   s->co, mc_kind_names[s->kind], s->arg,
+                   mc_kind_names[h->steps[s->arg].kind],
+                   out != NULL && out[i] != NULL
+                   ? str_printf(" -> %s", out[i]) : "");
+            continue;
+        }
         if (s->kind == MC_RACE) {
             mc_say("  step %2d: checkout %d: at once: %s order %d %s %s | "
                    "%s%s%s", i, s->co, mc_race_names[s->arg][0], s->order,
@@ -1620,6 +1905,18 @@ mc_print(const mc_history_t *h, const int *keep, const char *const *out)
 
 /* -- running a history ----------------------------------------------------- */
 
+/* a step's request to the history's gateway as last sent, and the answer
+ * (a replay must be that answer, byte for byte) */
+typedef struct {
+    char                *key;
+    const char          *path;
+    const char          *body;
+    const char          *base;      /* NULL: the suite's gateway */
+    const char          *host;
+    long                 status;
+    char                *answer;
+} mc_req_t;
+
 typedef struct {
     const mc_history_t  *h;
     merchant_t           m;
@@ -1638,6 +1935,22 @@ typedef struct {
     const char          *risk;      /* its server with the risk check
                                        (routed checkouts held for review) */
     int                  pool;      /* what the next reload changes */
+    const int           *keep;
+    int                  quiet;
+    int                  rec_at;    /* the step whose request mc_send
+                                       records, or -1 */
+    mc_req_t             rec[MC_MAX_STEPS];
+    int                  gone;      /* the dialect whose PSP is removed
+                                       from the history's gateway, or -1 */
+    int                  gone_routes;   /* the routes removed with it */
+    mc_req_t             held[MC_MAX_STEPS];    /* refused or answered 503
+                                                   while it was removed:
+                                                   sent again once back */
+    long                 first[MC_MAX_STEPS];   /* a held request's first
+                                                   attempt's status, sent
+                                                   before the removal; -1 */
+    long                 gone_bad;  /* answers not as the model says */
+    const char          *gone_since;    /* when it was removed */
 } mc_run_t;
 
 
@@ -1759,6 +2072,19 @@ mc_send(const mc_run_t *run, const char *base, const char *host,
         }
         json_decref(*answer);
         msleep(500);
+    }
+
+    /* the step's request and its last answer, for a replay of it */
+    if (run->rec_at >= 0) {
+        mc_req_t  *q = &((mc_run_t *) run)->rec[run->rec_at];
+
+        q->key = strdup(key);
+        q->path = strdup(path);
+        q->body = strdup(body);
+        q->base = base;
+        q->host = host;
+        q->status = r->status;
+        q->answer = strndup(r->body != NULL ? r->body : "", r->len);
     }
 
     return code ? str_printf("%ld %s", r->status, code)
@@ -2589,9 +2915,557 @@ mc_reload(mc_run_t *run)
 }
 
 
+/* -- a PSP removed from the history's gateway for a while ------------------ */
+
+/* over the histories run: requests replayed from their key while their PSP
+ * was removed, new ones refused, unanswered ones answered 503
+ * not_configured, and those sent again once it was back */
+static long  mc_gone_seen[6];
+
+
+/* a step's answer that is not what the model says (the check "gone") */
+static void mc_gone_wrong(mc_run_t *run, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+mc_gone_wrong(mc_run_t *run, const char *fmt, ...)
+{
+    char     line[2048];
+    va_list  ap;
+
+    run->gone_bad++;
+    if (run->quiet) {
+        return;
+    }
+
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    mc_err("check gone: %s", line);
+}
+
+
+/* the route line of currency i, as mc_routes_conf wrote it */
+static char *
+mc_route_line(const mc_run_t *run, int i)
+{
+    const mc_route_t  *rt = &run->h->route[i];
+
+    return str_printf("payments_route name=mc_%d currency=%s merchant=%s "
+                      "psps=%s,%s;\n", i, mc_currencies[i], run->m.id,
+                      mc_route_psp(rt, 0), mc_route_psp(rt, 1));
+}
+
+
+/*
+ * The history's gateway reloaded without the PSP of dialect d (gone) and
+ * every route naming it (nginx -t refuses a route naming no PSP: the
+ * routes go first), or with them again, each where it was.
+ */
+static void
+mc_psp_conf(mc_run_t *run, int d, int gone)
+{
+    int          i;
+    const char  *line, *mark;
+
+    line = gw_psp_conf(mc_psp(d), mc_dialects[d]);
+    mark = "# the PSP removed for a while\n";
+
+    if (!gone) {
+        gateway_reload(&run->gw, mark, line);
+    }
+
+    for (i = 0; i < 4; i++) {
+        if (!run->h->route[i].used
+            || (strcmp(mc_route_psp(&run->h->route[i], 0), mc_psp(d)) != 0
+                && strcmp(mc_route_psp(&run->h->route[i], 1), mc_psp(d))
+                   != 0))
+        {
+            continue;
+        }
+        if (gone) {
+            gateway_reload(&run->gw, mc_route_line(run, i),
+                           str_printf("# route %d removed for a while\n",
+                                      i));
+            run->gone_routes |= 1 << i;
+        } else if (run->gone_routes & (1 << i)) {
+            gateway_reload(&run->gw,
+                           str_printf("# route %d removed for a while\n", i),
+                           mc_route_line(run, i));
+        }
+    }
+
+    if (gone) {
+        gateway_reload(&run->gw, line, mark);
+    } else {
+        run->gone_routes = 0;
+    }
+}
+
+
+/* the shop's request of an operation step (as mc_step sends it) */
+static void
+mc_step_request(const mc_run_t *run, const mc_step_t *s, const char **path,
+    const char **body)
+{
+    const mc_co_t  *co = &run->h->co[s->co];
+
+    if (s->kind == MC_PAYOUT) {
+        *path = "/v1/payouts";
+        *body = str_printf("{\"seller_account\":\"%s\",\"amount\":\"%s\","
+                           "\"currency\":\"%s\",\"psp\":\"%s\"}",
+                           mc_sellers[s->order],
+                           mc_decimal(s->amount, co->currency),
+                           mc_currencies[co->currency], mc_psp(s->arg));
+        return;
+    }
+
+    mc_request(run, s->kind == MC_CAPTURE ? "capture"
+                    : s->kind == MC_VOID ? "void" : "refund",
+               s->co, s->order, s->amount, path, body);
+}
+
+
+/* 1 if step s is an operation of the PSP removed now: a capture, void or
+ * refund of a checkout that PSP holds (as the database says), a pay-out
+ * naming it */
+static int
+mc_gone_op(const mc_run_t *run, const mc_step_t *s)
+{
+    char        *psp;
+    const char  *p[2];
+
+    if (run->gone < 0) {
+        return 0;
+    }
+
+    if (s->kind == MC_PAYOUT) {
+        return s->arg == run->gone;
+    }
+
+    if (s->kind != MC_CAPTURE && s->kind != MC_VOID && s->kind != MC_REFUND) {
+        return 0;
+    }
+
+    p[0] = run->m.id;
+    p[1] = run->co[s->co];
+    psp = db_scalar_on(mc_db(run), "SELECT psp FROM checkouts WHERE "
+                       "merchant_id = $1 AND checkout_id = $2", 2, p);
+
+    return psp != NULL && strcmp(psp, mc_psp(run->gone)) == 0;
+}
+
+
+/* one attempt of a request to the history's gateway; sent again while its
+ * key is in use (a claim's lease running), at most 15 s */
+static resp_t *
+mc_post_once(const mc_run_t *run, const char *path, const char *body,
+    const char *key)
+{
+    int          i;
+    req_t        rq;
+    resp_t      *r;
+    const char  *h[4];
+
+    h[0] = str_printf("Authorization: Bearer %s", run->m.key);
+    h[1] = str_printf("Idempotency-Key: %s", key);
+    h[2] = "Content-Type: application/json";
+    h[3] = NULL;
+
+    rq.method = "POST";
+    rq.url = str_printf("%s%s", run->base, path);
+    rq.headers = h;
+    rq.body = body;
+    rq.len = (size_t) -1;
+
+    for (i = 0; ; i++) {
+        r = books_retried(&rq, 1, 0, NULL);
+        if (i == 30 || r->status != 409
+            || strstr(r->body, "idempotency_key_in_use") == NULL)
+        {
+            return r;
+        }
+        msleep(500);
+    }
+}
+
+
+/* "status code" of an answer */
+static char *
+mc_answer_line(const resp_t *r)
+{
+    json_t      *j;
+    const char  *code;
+
+    j = r->len > 0 ? json_loadb(r->body, r->len, 0, NULL) : NULL;
+    code = j != NULL ? json_string_value(json_object_get(j, "code")) : NULL;
+
+    return code != NULL ? str_printf("%ld %s", r->status, code)
+                        : str_printf("%ld", r->status);
+}
+
+
+/* what refuses a new operation of kind whose PSP is not configured
+ * (doc/MONEY.md): its status and problem code */
+static void
+mc_gone_refusal(int kind, long *status, const char **code)
+{
+    *status = kind == MC_PAYOUT ? 400 : 409;
+    *code = kind == MC_PAYOUT ? "invalid_request"
+            : kind == MC_REFUND ? "payment_not_refundable"
+            : "payment_not_capturable";
+}
+
+
+/* r is the refusal of a new request of kind: else a wrong answer */
+static void
+mc_gone_expect_refused(mc_run_t *run, int i, int kind, const char *key,
+    const resp_t *r)
+{
+    long         want;
+    char        *n;
+    const char  *code, *p[2];
+
+    mc_gone_refusal(kind, &want, &code);
+
+    if (r->status != want || strstr(r->body, code) == NULL) {
+        mc_gone_wrong(run, "step %d (%s): its PSP removed, a new request is "
+                      "%ld %s, not %ld %s", i, mc_kind_names[kind],
+                      r->status, r->body, want, code);
+        return;
+    }
+
+    /* nothing stored under its key */
+    p[0] = run->m.id;
+    p[1] = key;
+    n = db_scalar_on(mc_db(run), "SELECT count(*) FROM idempotency_keys "
+                     "WHERE merchant_id = $1 AND idem_key = $2", 2, p);
+    if (n == NULL || strcmp(n, "0") != 0) {
+        mc_gone_wrong(run, "step %d (%s): refused while its PSP is removed, "
+                      "yet its key was stored", i, mc_kind_names[kind]);
+    }
+}
+
+
+/* r replays the first answer q: its status, its bytes */
+static void
+mc_gone_expect_replay(mc_run_t *run, int i, const mc_req_t *q,
+    const resp_t *r)
+{
+    const char  *h;
+
+    if (r->status != q->status || r->len != strlen(q->answer)
+        || memcmp(r->body, q->answer, r->len) != 0)
+    {
+        mc_gone_wrong(run, "step %d: retried under its key while its PSP is "
+                      "removed, answered %ld %.*s, not its first answer %ld "
+                      "%s", i, r->status, (int) r->len, r->body, q->status,
+                      q->answer);
+        return;
+    }
+
+    h = resp_header(r, "Idempotent-Replayed");
+    if (h == NULL || strcmp(h, "true") != 0) {
+        mc_gone_wrong(run, "step %d: replayed while its PSP is removed "
+                      "without Idempotent-Replayed: true", i);
+    }
+}
+
+
+/*
+ * The PSP of dialect d removed from the history's gateway.  With knob,
+ * the window's first operation of that PSP is sent first (its PSP hanging
+ * past the request's time: claimed, never answered), then removed.
+ */
+static char *
+mc_psp_gone(mc_run_t *run, int i)
+{
+    int               j;
+    char             *first;
+    resp_t           *r;
+    const mc_step_t  *s = &run->h->steps[i], *o;
+    const char       *path, *body;
+    static const char  *prefix[MC_NKINDS] = {
+        [MC_CAPTURE] = "cp_", [MC_VOID] = "vd_", [MC_REFUND] = "rf_",
+        [MC_PAYOUT] = "pyo_"
+    };
+
+    if (run->base == NULL) {
+        return strdup("no gateway of its own");
+    }
+
+    first = "";
+
+    for (j = i + 1; s->knob && j < run->h->nsteps; j++) {
+        o = &run->h->steps[j];
+        if (!run->keep[j] || o->kind == MC_REPLAY) {
+            continue;
+        }
+        run->gone = s->arg;
+        if (o->kind == MC_PSP_BACK || !mc_gone_op(run, o)) {
+            run->gone = -1;
+            break;
+        }
+        run->gone = -1;
+
+        mock_fault(str_printf("{\"match\":\"%s:%s\",\"hang_ms\":2500,"
+                              "\"hang_times\":2}", run->m.id,
+                              prefix[o->kind]));
+        mc_step_request(run, o, &path, &body);
+        run->held[j].key = uid("mk");
+        run->held[j].path = path;
+        run->held[j].body = body;
+        r = mc_post_once(run, path, body, run->held[j].key);
+        run->first[j] = r->status;
+        run->held[j].status = r->status;
+        run->held[j].answer = strndup(r->body, r->len);
+        first = str_printf("step %d sent first, its PSP hanging: %s; ", j,
+                           mc_answer_line(r));
+        break;
+    }
+
+    mc_psp_conf(run, s->arg, 1);
+    run->gone = s->arg;
+    run->gone_since = db_scalar_on(mc_db(run), "SELECT now()::text", 0,
+                                   NULL);
+
+    return str_printf("%sreloaded without %s", first, mc_psp(s->arg));
+}
+
+
+/*
+ * An operation of the PSP removed now: sent once (under the key of its
+ * first attempt, if it had one), and kept to be sent again once the PSP
+ * is back.  A new one is refused as before, nothing stored; one whose
+ * first attempt went unanswered is 503 not_configured, nothing sent; one
+ * whose first attempt was answered is replayed.
+ */
+static char *
+mc_gone_send(mc_run_t *run, int i)
+{
+    resp_t           *r;
+    mc_req_t         *q = &run->held[i];
+    const mc_step_t  *s = &run->h->steps[i];
+
+    if (q->key == NULL) {
+        q->key = uid("mk");
+        mc_step_request(run, s, &q->path, &q->body);
+        run->first[i] = -1;
+    }
+
+    r = mc_post_once(run, q->path, q->body, q->key);
+
+    if (run->first[i] < 0 || (run->first[i] >= 400 && run->first[i] < 500))
+    {
+        mc_gone_expect_refused(run, i, s->kind, q->key, r);
+        mc_gone_seen[1]++;
+    } else if (run->first[i] >= 200 && run->first[i] < 300) {
+        mc_gone_expect_replay(run, i, q, r);
+        mc_gone_seen[0]++;
+    } else {
+        /* claimed, never answered: not sent anywhere */
+        if (r->status != 503 || strstr(r->body, "not_configured") == NULL) {
+            mc_gone_wrong(run, "step %d (%s): its first attempt unanswered "
+                          "(%ld), its retry while its PSP is removed is %ld "
+                          "%s, not 503 not_configured", i,
+                          mc_kind_names[s->kind], run->first[i], r->status,
+                          r->body);
+        }
+        mc_gone_seen[2]++;
+    }
+
+    return str_printf("%s (its PSP removed)", mc_answer_line(r));
+}
+
+
+/* An earlier step's request sent again under its key while its PSP is
+ * removed: its first answer replayed (a 2xx, or a 402 of an off-session
+ * charge: stored under its key); an operation first refused (a 4xx,
+ * nothing stored) is refused as a new one. */
+static char *
+mc_replay(mc_run_t *run, int i)
+{
+    int               k;
+    resp_t           *r;
+    const mc_req_t   *q;
+    const mc_step_t  *s = &run->h->steps[i];
+
+    k = s->arg;
+    q = &run->rec[k];
+
+    if (run->gone < 0) {
+        return strdup("its PSP is configured");
+    }
+    if (!run->keep[k] || q->key == NULL || q->base == NULL
+        || q->base != run->base || q->host != NULL)
+    {
+        return strdup("nothing to replay");
+    }
+
+    if (!((q->status >= 200 && q->status < 300) || q->status == 402
+          || (q->status >= 400 && q->status < 500
+              && run->h->steps[k].kind != MC_REGISTER
+              && run->h->steps[k].kind != MC_CANCEL
+              && mc_gone_op(run, &run->h->steps[k]))))
+    {
+        return str_printf("not replayed: its answer was %ld", q->status);
+    }
+
+    r = mc_post_once(run, q->path, q->body, q->key);
+
+    if (q->status >= 400 && q->status != 402) {
+        mc_gone_expect_refused(run, k, run->h->steps[k].kind, q->key, r);
+        mc_gone_seen[1]++;
+    } else {
+        mc_gone_expect_replay(run, k, q, r);
+        mc_gone_seen[0]++;
+    }
+
+    return str_printf("%s (first %ld)", mc_answer_line(r), q->status);
+}
+
+
+/*
+ * The PSP's events meanwhile, as they would reach the history's gateway:
+ * the mock's webhooks go to the suite's gateway (which keeps every PSP and
+ * booked them), so each event of the removed PSP it kept for the merchant
+ * since the removal is delivered again, its signed bytes and the header
+ * values the verification read (an Adyen item in a batch of its own), at
+ * the history's gateway: while the PSP is removed, 404 not_found (no PSP
+ * of that name: nothing kept, so the PSP delivers it again); once it is
+ * back (back), 200, an event seen before.  Returns what was answered.
+ */
+static char *
+mc_gone_webhooks(mc_run_t *run, int d, int back)
+{
+    int          i, n, bad;
+    req_t        rq;
+    json_t      *hj, *v;
+    resp_t      *r;
+    PGresult    *q;
+    const char  *p[3], *body, *k, *h[6];
+    size_t       nh;
+
+    if (run->gone_since == NULL) {
+        return strdup("");
+    }
+
+    p[0] = mc_psp(d);
+    p[1] = run->m.id;
+    p[2] = run->gone_since;
+    q = PQexecParams(mc_db(run), "SELECT event_id, convert_from(body, "
+                     "'UTF8'), headers::text FROM psp_events WHERE psp = $1 "
+                     "AND merchant_id = $2 AND received_at >= "
+                     "$3::timestamptz ORDER BY received_at, event_id LIMIT 6",
+                     3, NULL, p, NULL, NULL, 0);
+    cr_assert_eq(PQresultStatus(q), PGRES_TUPLES_OK, "%s",
+                 PQerrorMessage(mc_db(run)));
+
+    n = PQntuples(q);
+    for (bad = 0, i = 0; i < n; i++) {
+        body = PQgetvalue(q, i, 1);
+        if (strncmp(body, "{\"NotificationRequestItem\"", 26) == 0) {
+            body = str_printf("{\"live\":\"false\",\"notificationItems\":"
+                              "[%s]}", body);
+        }
+
+        nh = 0;
+        h[nh++] = "Content-Type: application/json";
+        hj = json_loads(PQgetvalue(q, i, 2), 0, NULL);
+        json_object_foreach(hj, k, v) {
+            if (nh < 5 && json_is_string(v)) {
+                h[nh++] = str_printf("%s: %s", k, json_string_value(v));
+            }
+        }
+        h[nh] = NULL;
+
+        rq.method = "POST";
+        rq.url = str_printf("%s/v1/webhooks/%s", run->base, mc_psp(d));
+        rq.headers = h;
+        rq.body = body;
+        rq.len = (size_t) -1;
+        r = http(&rq);
+
+        if (back ? r->status != 200
+                 : r->status != 404 || strstr(r->body, "not_found") == NULL)
+        {
+            bad++;
+            mc_gone_wrong(run, "the PSP's event %s delivered to the history's "
+                          "gateway %s: %ld %s, not %s", PQgetvalue(q, i, 0),
+                          back ? "once its PSP is back"
+                               : "while its PSP is removed",
+                          r->status, r->body,
+                          back ? "200" : "404 not_found");
+        }
+        mc_gone_seen[back ? 5 : 4]++;
+    }
+
+    PQclear(q);
+
+    return n == 0 ? strdup("")
+                  : str_printf("; %d event(s) of it delivered %s: %s", n,
+                               back ? "once back" : "meanwhile",
+                               bad ? "WRONG" : back ? "200" : "404");
+}
+
+
+/* The PSP configured again; then each request refused or answered 503
+ * while it was removed is sent again under its key, as a shop would (one
+ * whose first attempt went unanswered resumes there: 201). */
+static char *
+mc_psp_back(mc_run_t *run, int i)
+{
+    int          j;
+    char        *out, *a, *wh;
+    json_t      *ans;
+    const char  *id;
+
+    if (run->gone < 0) {
+        return strdup("it was not removed");
+    }
+
+    wh = mc_gone_webhooks(run, run->gone, 0);
+    mc_psp_conf(run, run->h->steps[i].arg, 0);
+    run->gone = -1;
+    out = str_printf("reloaded with %s%s%s", mc_psp(run->h->steps[i].arg), wh,
+                     mc_gone_webhooks(run, run->h->steps[i].arg, 1));
+    run->gone_since = NULL;
+
+    for (j = 0; j < i; j++) {
+        if (run->held[j].key == NULL) {
+            continue;
+        }
+
+        a = mc_send(run, NULL, NULL, run->held[j].path, run->held[j].body,
+                    run->held[j].key, 1, &ans);
+        out = str_printf("%s; step %d again: %s", out, j, a);
+        mc_gone_seen[3]++;
+
+        if (run->first[j] >= 500 || run->first[j] == 0) {
+            if (strncmp(a, "201", 3) != 0) {
+                mc_gone_wrong(run, "step %d (%s): unanswered, then 503 while "
+                              "its PSP was removed, its retry once back is "
+                              "%s, not 201", j,
+                              mc_kind_names[run->h->steps[j].kind], a);
+            }
+        }
+
+        id = json_string_value(json_object_get(ans, "payout_id"));
+        if (run->h->steps[j].kind == MC_PAYOUT && id != NULL) {
+            run->payout[mc_payout_ordinal(run->h, j)] = strdup(id);
+        }
+
+        run->held[j].key = NULL;
+    }
+
+    return out;
+}
+
+
 static char *
 mc_step(mc_run_t *run, const mc_step_t *s)
 {
+    int             i;
     char           *out, *po;
     long            amount, held;
     const char     *ref, *id;
@@ -2603,7 +3477,27 @@ mc_step(mc_run_t *run, const mc_step_t *s)
     po = str_printf("%s_p%d", run->co[s->co], s->order + 1);
     run->ops++;
 
+    /* its request and answer recorded (a step of the history's; never
+     * the two of a race, sent at once) */
+    i = s >= run->h->steps && s < run->h->steps + run->h->nsteps
+        && s->kind != MC_RACE ? (int) (s - run->h->steps) : -1;
+    run->rec_at = i;
+
+    /* an operation of the PSP removed from the history's gateway now */
+    if (i >= 0 && mc_gone_op(run, s)) {
+        return mc_gone_send(run, i);
+    }
+
     switch (s->kind) {
+    case MC_PSP_GONE:
+        return mc_psp_gone(run, i);
+
+    case MC_REPLAY:
+        return mc_replay(run, i);
+
+    case MC_PSP_BACK:
+        return mc_psp_back(run, i);
+
     case MC_REGISTER:
         return mc_register(run, s->co);
 
@@ -3003,13 +3897,14 @@ typedef enum {
     MC_CHK_WEBHOOKS = BOOKS_NCHECKS,
     MC_CHK_ROUTE,
     MC_CHK_RECONCILE,
+    MC_CHK_GONE,
     MC_NCHECKS
 } mc_check_e;
 
 static const char  *mc_check_names[MC_NCHECKS] = {
     "captured", "refunded", "disputed", "order", "payouts", "moved", "once",
     "forward", "balanced", "wallets", "audit", "shard", "webhooks", "route",
-    "reconcile"
+    "reconcile", "gone"
 };
 
 typedef struct {
@@ -3576,6 +4471,10 @@ mc_run(const mc_history_t *h, const int *keep, mc_run_t *run, int quiet,
 
     memset(run, 0, sizeof(*run));
     run->h = h;
+    run->keep = keep;
+    run->quiet = quiet;
+    run->rec_at = -1;
+    run->gone = -1;
     if (shards_n() > 1) {
         merchant_new_on(&run->m, mc_shard(h));
     } else {
@@ -3636,6 +4535,7 @@ mc_run(const mc_history_t *h, const int *keep, mc_run_t *run, int quiet,
     mc_check(run, books, res, quiet);
     mc_check_payouts_shown(run, books, res, quiet);
     mc_check_routes(run, keep, books, res, quiet);
+    res->n[MC_CHK_GONE] += run->gone_bad;
 
     sink.res = res;
     sink.quiet = quiet;
@@ -3762,7 +4662,7 @@ enum {
     MC_D_OWN = 0, MC_D_SWEPT, MC_D_NEVER, MC_D_SESSION_END, MC_D_KILL,
     MC_D_RELOAD, MC_D_RACE, MC_D_FORGET, MC_D_PG, MC_D_MANUAL_CHARGE,
     MC_D_HELD_CHARGE, MC_D_ROUTED_H, MC_D_ROUTED, MC_D_MOVED, MC_D_HANG,
-    MC_D_BACK_PART, MC_D_BACK_WHOLE,
+    MC_D_BACK_PART, MC_D_BACK_WHOLE, MC_D_GONE, MC_D_GONE_FIRST,
     MC_ND
 };
 
@@ -3798,6 +4698,9 @@ mc_count_drawn(const mc_history_t *h)
                                     && h->steps[i].amount > 0;
         mc_drawn[MC_D_BACK_WHOLE] += h->steps[i].kind == MC_PAYOUT_BACK
                                      && h->steps[i].amount == 0;
+        mc_drawn[MC_D_GONE] += h->steps[i].kind == MC_PSP_GONE;
+        mc_drawn[MC_D_GONE_FIRST] += h->steps[i].kind == MC_PSP_GONE
+                                     && h->steps[i].knob;
     }
 }
 
@@ -3815,7 +4718,10 @@ mc_drawn_line(void)
                       "%ld, moved on refused %ld, throttled %ld, circuit "
                       "open %ld, connection refused %ld); pay-outs taken "
                       "back in part %ld, whole or the rest %ld (taken at "
-                      "the PSP %ld)",
+                      "the PSP %ld); PSPs removed for a while %ld (an "
+                      "operation left unanswered first %ld; retries "
+                      "replayed %ld, new ones refused %ld, answered 503 "
+                      "not_configured %ld, sent again once back %ld)",
                       mc_drawn[MC_D_OWN] + mc_drawn[MC_D_SWEPT],
                       mc_drawn[MC_D_SWEPT], mc_drawn[MC_D_NEVER],
                       mc_drawn[MC_D_SESSION_END], mc_drawn[MC_D_KILL],
@@ -3828,7 +4734,9 @@ mc_drawn_line(void)
                       mc_routes_seen[1], mc_routes_seen[2],
                       mc_routes_seen[3], mc_routes_seen[4],
                       mc_drawn[MC_D_BACK_PART], mc_drawn[MC_D_BACK_WHOLE],
-                      mc_backs_taken);
+                      mc_backs_taken, mc_drawn[MC_D_GONE],
+                      mc_drawn[MC_D_GONE_FIRST], mc_gone_seen[0],
+                      mc_gone_seen[1], mc_gone_seen[2], mc_gone_seen[3]);
 }
 
 
