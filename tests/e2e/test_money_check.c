@@ -102,7 +102,8 @@
  *             and audit again
  * Each check is shown able to fail (every_check_sees_the_books_broken
  * breaks the books on purpose, inside a transaction rolled back, or in a
- * copy of the PSP's, and has a report say 1.00 more than the PSP took;
+ * copy of the PSP's, and has a report say 1.00 more than the PSP took,
+ * and shows gone a real replay against wrong expectations;
  * webhooks is seen failing by the seeds of issue 40).
  *
  * On a stack of several merchant shards (E2E_SHARDS=1 bash ci/e2e.sh,
@@ -196,7 +197,19 @@ static const uint64_t  mc_ci_seeds[] = {
      * own, the merchant's pay-outs failing once); at Stripe 9.260 KWD of
      * one (its webhook delayed) and 7.58 of 7.66 USD of another (its
      * webhook duplicated), then the rest */
-    60023, 60003
+    60023, 60003,
+    /* from MC_SEED_PSP_GONE on, a PSP removed from the history's gateway
+     * for a while: Stripe, a registration whose PSP's answer was dropped
+     * retried meanwhile (its 201 replayed), a refund sent just before
+     * with Stripe hanging (504), its retry 503 not_configured, 201 once
+     * Stripe is back; then a worker kill and two refunds racing.  The
+     * generic PSP with its KWD route (a routed checkout held for review
+     * that saved the method), a refund and a pay-out retried (replayed),
+     * two refunds of an off-session charge refused then sent again once
+     * back, the pay-out taken back (its webhook delayed) and a dispute
+     * opened meanwhile, their events 404 at the history's gateway, then
+     * 200 */
+    70056, 70093
 };
 
 /*
@@ -1951,6 +1964,8 @@ typedef struct {
                                                    before the removal; -1 */
     long                 gone_bad;  /* answers not as the model says */
     const char          *gone_since;    /* when it was removed */
+    int                  unsent;    /* operations claimed, never answered,
+                                       held until it is back */
 } mc_run_t;
 
 
@@ -2919,7 +2934,8 @@ mc_reload(mc_run_t *run)
 
 /* over the histories run: requests replayed from their key while their PSP
  * was removed, new ones refused, unanswered ones answered 503
- * not_configured, and those sent again once it was back */
+ * not_configured, those sent again once it was back, and its events
+ * delivered at the history's gateway meanwhile (404) and once back (200) */
 static long  mc_gone_seen[6];
 
 
@@ -3172,6 +3188,41 @@ mc_gone_expect_replay(mc_run_t *run, int i, const mc_req_t *q,
 }
 
 
+/* r answers a retry of an operation claimed and never answered, its PSP
+ * removed: 503 not_configured, nothing sent anywhere */
+static void
+mc_gone_expect_unsent(mc_run_t *run, int i, int kind, const resp_t *r)
+{
+    if (r->status != 503 || strstr(r->body, "not_configured") == NULL) {
+        mc_gone_wrong(run, "step %d (%s): its first attempt unanswered, its "
+                      "retry while its PSP is removed is %ld %.*s, not 503 "
+                      "not_configured", i, mc_kind_names[kind], r->status,
+                      (int) r->len, r->body);
+    }
+}
+
+
+/* r answers the PSP's event delivered at a gateway without that PSP
+ * (back 0): 404 not_found; with it again (back 1): 200, seen before */
+static int
+mc_gone_expect_event(mc_run_t *run, const char *event, int back,
+    const resp_t *r)
+{
+    if (back ? r->status == 200
+             : r->status == 404 && strstr(r->body, "not_found") != NULL)
+    {
+        return 0;
+    }
+
+    mc_gone_wrong(run, "the PSP's event %s delivered to the history's "
+                  "gateway %s: %ld %.*s, not %s", event,
+                  back ? "once its PSP is back" : "while its PSP is removed",
+                  r->status, (int) r->len, r->body,
+                  back ? "200" : "404 not_found");
+    return 1;
+}
+
+
 /*
  * The PSP of dialect d removed from the history's gateway.  With knob,
  * the window's first operation of that PSP is sent first (its PSP hanging
@@ -3217,6 +3268,7 @@ mc_psp_gone(mc_run_t *run, int i)
         run->held[j].body = body;
         r = mc_post_once(run, path, body, run->held[j].key);
         run->first[j] = r->status;
+        run->unsent += r->status == 0 || r->status >= 500;
         run->held[j].status = r->status;
         run->held[j].answer = strndup(r->body, r->len);
         first = str_printf("step %d sent first, its PSP hanging: %s; ", j,
@@ -3263,14 +3315,7 @@ mc_gone_send(mc_run_t *run, int i)
         mc_gone_expect_replay(run, i, q, r);
         mc_gone_seen[0]++;
     } else {
-        /* claimed, never answered: not sent anywhere */
-        if (r->status != 503 || strstr(r->body, "not_configured") == NULL) {
-            mc_gone_wrong(run, "step %d (%s): its first attempt unanswered "
-                          "(%ld), its retry while its PSP is removed is %ld "
-                          "%s, not 503 not_configured", i,
-                          mc_kind_names[s->kind], run->first[i], r->status,
-                          r->body);
-        }
+        mc_gone_expect_unsent(run, i, s->kind, r);
         mc_gone_seen[2]++;
     }
 
@@ -3386,17 +3431,7 @@ mc_gone_webhooks(mc_run_t *run, int d, int back)
         rq.len = (size_t) -1;
         r = http(&rq);
 
-        if (back ? r->status != 200
-                 : r->status != 404 || strstr(r->body, "not_found") == NULL)
-        {
-            bad++;
-            mc_gone_wrong(run, "the PSP's event %s delivered to the history's "
-                          "gateway %s: %ld %s, not %s", PQgetvalue(q, i, 0),
-                          back ? "once its PSP is back"
-                               : "while its PSP is removed",
-                          r->status, r->body,
-                          back ? "200" : "404 not_found");
-        }
+        bad += mc_gone_expect_event(run, PQgetvalue(q, i, 0), back, r);
         mc_gone_seen[back ? 5 : 4]++;
     }
 
@@ -3427,6 +3462,7 @@ mc_psp_back(mc_run_t *run, int i)
     wh = mc_gone_webhooks(run, run->gone, 0);
     mc_psp_conf(run, run->h->steps[i].arg, 0);
     run->gone = -1;
+    run->unsent = 0;
     out = str_printf("reloaded with %s%s%s", mc_psp(run->h->steps[i].arg), wh,
                      mc_gone_webhooks(run, run->h->steps[i].arg, 1));
     run->gone_since = NULL;
@@ -3883,6 +3919,16 @@ mc_quiet(mc_run_t *run, int seconds, int patient)
     const char  *ids[1] = { run->m.id };
 
     return books_quiet_on(&run->subjects, conns, ids, 1, seconds, patient);
+}
+
+
+/* the deadline of a step's wait for quiet: while an operation claimed and
+ * never answered waits for its PSP's return it stays PENDING, so quiet
+ * never comes; the webhooks of a step come well within 2 s */
+static int
+mc_step_quiet_s(const mc_run_t *run)
+{
+    return run->unsent > 0 ? 2 : MC_STEP_QUIET_S;
 }
 
 
@@ -4515,7 +4561,7 @@ mc_run(const mc_history_t *h, const int *keep, mc_run_t *run, int quiet,
                 run->out[j] = call.out;
                 i = j;
                 if (!h->steps[j].at_once) {
-                    mc_quiet(run, MC_STEP_QUIET_S, 0);
+                    mc_quiet(run, mc_step_quiet_s(run), 0);
                 }
                 continue;
             }
@@ -4523,7 +4569,7 @@ mc_run(const mc_history_t *h, const int *keep, mc_run_t *run, int quiet,
 
         run->out[i] = mc_step(run, &h->steps[i]);
         if (!h->steps[i].at_once) {
-            mc_quiet(run, MC_STEP_QUIET_S, 0);
+            mc_quiet(run, mc_step_quiet_s(run), 0);
         }
     }
 
@@ -4721,7 +4767,8 @@ mc_drawn_line(void)
                       "the PSP %ld); PSPs removed for a while %ld (an "
                       "operation left unanswered first %ld; retries "
                       "replayed %ld, new ones refused %ld, answered 503 "
-                      "not_configured %ld, sent again once back %ld)",
+                      "not_configured %ld, sent again once back %ld; its "
+                      "events meanwhile 404 %ld, then 200 %ld)",
                       mc_drawn[MC_D_OWN] + mc_drawn[MC_D_SWEPT],
                       mc_drawn[MC_D_SWEPT], mc_drawn[MC_D_NEVER],
                       mc_drawn[MC_D_SESSION_END], mc_drawn[MC_D_KILL],
@@ -4736,7 +4783,8 @@ mc_drawn_line(void)
                       mc_drawn[MC_D_BACK_PART], mc_drawn[MC_D_BACK_WHOLE],
                       mc_backs_taken, mc_drawn[MC_D_GONE],
                       mc_drawn[MC_D_GONE_FIRST], mc_gone_seen[0],
-                      mc_gone_seen[1], mc_gone_seen[2], mc_gone_seen[3]);
+                      mc_gone_seen[1], mc_gone_seen[2], mc_gone_seen[3],
+                      mc_gone_seen[4], mc_gone_seen[5]);
 }
 
 
@@ -5158,6 +5206,64 @@ mc_canary_payout_back(const mc_run_t *run, json_t *books,
 }
 
 
+/*
+ * gone, on the canary's refund (step 2) retried under its key, a real
+ * replay: seen as one (nothing wrong), and seen wrong where its first
+ * answer differs by a byte, and where the retry of a new operation whose
+ * PSP is removed (a refusal), of one never answered (503 not_configured)
+ * or the PSP's event at a gateway without it (404) is wanted.
+ */
+static void
+mc_canary_gone(mc_run_t *run)
+{
+    req_t        rq;
+    resp_t      *r;
+    mc_req_t     q;
+    const char  *h[4];
+
+    q = run->rec[2];
+    cr_assert(q.key != NULL && q.status == 201, "the canary's refund: %ld",
+              q.status);
+
+    h[0] = str_printf("Authorization: Bearer %s", run->m.key);
+    h[1] = str_printf("Idempotency-Key: %s", q.key);
+    h[2] = "Content-Type: application/json";
+    h[3] = NULL;
+    rq.method = "POST";
+    rq.url = gw_url(q.path);
+    rq.headers = h;
+    rq.body = q.body;
+    rq.len = (size_t) -1;
+    r = http(&rq);
+
+    run->gone_bad = 0;
+    run->quiet = 1;
+    mc_gone_expect_replay(run, 2, &q, r);
+    cr_expect_eq(run->gone_bad, 0, "check gone saw the refund's replay "
+                 "wrong: %ld %s", r->status, r->body);
+
+    q.answer = strdup(q.answer);
+    q.answer[strlen(q.answer) / 2] ^= 1;
+    mc_gone_expect_replay(run, 2, &q, r);
+    cr_expect_eq(run->gone_bad, 1, "check gone did not see a replay one "
+                 "byte off its first answer");
+
+    mc_gone_expect_refused(run, 2, MC_REFUND, q.key, r);
+    cr_expect_eq(run->gone_bad, 2, "check gone did not see a 201 where a "
+                 "refusal is wanted");
+
+    mc_gone_expect_unsent(run, 2, MC_REFUND, r);
+    cr_expect_eq(run->gone_bad, 3, "check gone did not see a 201 where 503 "
+                 "not_configured is wanted");
+
+    mc_gone_expect_event(run, "canary", 0, r);
+    cr_expect_eq(run->gone_bad, 4, "check gone did not see a 201 where a "
+                 "webhook's 404 is wanted");
+
+    run->gone_bad = 0;
+}
+
+
 static void
 mc_canary(void)
 {
@@ -5269,16 +5375,18 @@ mc_canary(void)
     for (i = 0; i < MC_NCHECKS; i++) {
         if (i == MC_CHK_WEBHOOKS || i == MC_CHK_FORWARD
             || i == MC_CHK_ROUTE || i == MC_CHK_RECONCILE
-            || (i == MC_CHK_SHARD && shards_n() == 1))
+            || i == MC_CHK_GONE || (i == MC_CHK_SHARD && shards_n() == 1))
         {
             continue;           /* not a book: seen failing by real seeds;
                                    forward: the compositions'; shard: a
-                                   sharded stack's; route, reconcile:
-                                   below */
+                                   sharded stack's; route, reconcile,
+                                   gone: below */
         }
         cr_expect_gt(res.n[i], 0, "check %s did not see the books broken",
                      mc_check_names[i]);
     }
+
+    mc_canary_gone(&run);
 
     /* route: the canary's checkout, named at Stripe, said to be routed
      * from Adyen refusing it: no route record, the check sees it */
