@@ -1469,7 +1469,10 @@ mc_drawn_op_of(const mc_history_t *h, const mc_step_t *s, int d)
  * PSP hanging), so that its retry meanwhile is 503 not_configured.  The
  * PSP's own steps in the window (payments, disputes, captures at its
  * dashboard, reversals, pay-outs taken back) go on, their webhooks to the
- * suite's gateway, which keeps every PSP.
+ * suite's gateway, which keeps every PSP; most of the time the PSP also
+ * opens a dispute just before it is back, so that an event of it comes
+ * meanwhile (mc_gone_webhooks delivers those again at the history's
+ * gateway).
  */
 static void
 mc_draw_psp_gone(mc_history_t *h)
