@@ -289,8 +289,7 @@ ngx_http_payments_register_validate(ngx_http_payments_ctx_t *ctx,
     if (ctx->co.psp[0] == '\0') {
         if (ngx_http_payments_route_choose(ctx) != NGX_OK) {
             ctx->psp = NULL;
-            ctx->psp_refused = "psp: required, as no payments_route applies "
-                               "to this checkout";
+            ctx->psp_refused = ngx_http_payments_route_refused(ctx);
         }
 
     } else {

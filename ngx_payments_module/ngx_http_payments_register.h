@@ -90,11 +90,13 @@ ngx_int_t ngx_http_payments_route_next(ngx_http_payments_ctx_t *ctx,
     const char *why);
 /* _register_route.c, a routed checkout before the PSP is called: the
  * route and its PSPs for a checkout sent without "psp" (NGX_DECLINED: no
- * route applies), the PSPs whose circuit is open passed over before the
+ * route applies, or none of its PSPs can take it: route_refused says
+ * which), the PSPs whose circuit is open passed over before the
  * claim, and the route the claim recorded counted and logged; a first
  * approval of a review taking its route again from the PSP its claim
  * bound, then the PSP */
 ngx_int_t ngx_http_payments_route_choose(ngx_http_payments_ctx_t *ctx);
+const char *ngx_http_payments_route_refused(ngx_http_payments_ctx_t *ctx);
 void ngx_http_payments_route_skip_open(ngx_http_payments_ctx_t *ctx);
 void ngx_http_payments_route_claimed(ngx_http_payments_ctx_t *ctx);
 void ngx_http_payments_route_approved(ngx_http_payments_ctx_t *ctx);

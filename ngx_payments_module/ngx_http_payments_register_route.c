@@ -88,6 +88,26 @@ ngx_http_payments_route_choose(ngx_http_payments_ctx_t *ctx)
 }
 
 
+/* why a checkout sent without "psp" has no route to take it (after
+ * route_choose declined it) */
+
+const char *
+ngx_http_payments_route_refused(ngx_http_payments_ctx_t *ctx)
+{
+    if (ngx_http_payments_route_find(ctx->pmcf, &ctx->merchant,
+                                     ctx->co.currency, ctx->co.total)
+        == NULL)
+    {
+        return "psp: required, as no payments_route applies to this "
+               "checkout";
+    }
+
+    return "psp: required, as none of the PSPs of the payments_route that "
+           "applies to this checkout takes new checkouts in this API key's "
+           "mode (closed, or the other mode)";
+}
+
+
 /*
  * Before a routed checkout's claim: when the circuit of the PSP it would
  * be claimed at is open (not due a probe), the route's next PSP whose

@@ -569,9 +569,10 @@ Test(psp_closed, a_closed_psp_takes_no_new_checkout_and_keeps_its_payments,
         "payments_database \"%s\";\n"
         "payments_sweeper off;\n"
         "%s%s"
+        "payments_route merchant=%s currency=EUR psps=stripe;\n"
         "payments_route merchant=%s psps=stripe,mock_adyen;\n",
         pg_gateway_conninfo(), gw_psp_conf_with("stripe", "stripe", "closed"),
-        gw_psp_conf("mock_adyen", "adyen"), p.m.id));
+        gw_psp_conf("mock_adyen", "adyen"), p.m.id, p.m.id));
     gateway_wait_ready(&gw, 10);
 
     /* a new checkout naming it: refused, nothing stored */
@@ -596,6 +597,16 @@ Test(psp_closed, a_closed_psp_takes_no_new_checkout_and_keeps_its_payments,
                                    " merchant_id = $1 AND checkout_id = $2",
                                    2, a), "mock_adyen");
     }
+
+    /* a route whose only PSP is closed takes no new checkout: refused,
+     * saying why */
+    co = checkout_new(uid("co"), 1);
+    json_object_del(co, "psp");
+    json_object_set_new(order_of(co, 0), "currency", json_string("EUR"));
+    r = gateway_send(&gw, "POST", PATH_PAYMENTS, &p.m, uid("key"), dump(co));
+    expect_problem(r, 400, "invalid_request");
+    cr_expect(strstr(r->body, "none of the PSPs of the payments_route") != NULL,
+              "%s", r->body);
 
     /* what it took goes on: the answered one replayed, the unanswered one
      * sent there (its claim released when the PSP failed), one session */
