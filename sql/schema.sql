@@ -5854,6 +5854,8 @@ $_$;
 CREATE FUNCTION public.pay_inbox_homeless(p_unmatched_after integer, p_retry integer, p_limit integer) RETURNS TABLE(psp text, event_id text, received_at timestamp with time zone, kind text, type text, token text, reference text, amount bigint, currency text, payment_ref text, object_ref text, tokens text[], body bytea, headers jsonb, key_id text)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
+    SET enable_seqscan TO 'off'
+    SET enable_bitmapscan TO 'off'
     AS $$
 #variable_conflict use_column
 BEGIN
@@ -5863,6 +5865,11 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
+    -- the pending events walked oldest first (psp_events_pending), each
+    -- tested as it comes, until p_limit: planned while a partition has no
+    -- statistics (a new month's), a bitmap scan tested every pending row
+    -- before its sort and its limit (the sequential and bitmap scans are
+    -- off for this function)
     RETURN QUERY
     WITH due AS (
         SELECT pe.psp, pe.event_id, pe.received_at

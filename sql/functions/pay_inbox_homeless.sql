@@ -18,6 +18,8 @@ CREATE OR REPLACE FUNCTION pay_inbox_homeless(p_unmatched_after integer, p_retry
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'public', 'pg_temp'
+ SET enable_seqscan TO 'off'
+ SET enable_bitmapscan TO 'off'
 AS $function$
 #variable_conflict use_column
 BEGIN
@@ -27,6 +29,11 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
+    -- the pending events walked oldest first (psp_events_pending), each
+    -- tested as it comes, until p_limit: planned while a partition has no
+    -- statistics (a new month's), a bitmap scan tested every pending row
+    -- before its sort and its limit (the sequential and bitmap scans are
+    -- off for this function)
     RETURN QUERY
     WITH due AS (
         SELECT pe.psp, pe.event_id, pe.received_at

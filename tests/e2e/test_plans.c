@@ -763,3 +763,42 @@ Test(plans, a_purge_planned_on_a_table_of_dead_rows_reads_what_it_deletes,
 
     plans_drop(d);
 }
+
+
+/*
+ * A shard's sweeper step over the events no merchant here owns
+ * (pay_inbox_homeless) walks the pending events oldest first and stops
+ * at its limit: planned while a new month's partition has no statistics,
+ * it was a bitmap scan of every pending row, each tested (its merchant,
+ * pay_event_locate) before the sort and the limit.
+ */
+Test(plans, the_homeless_step_planned_without_statistics_stops_at_its_limit,
+     .timeout = 120,
+     .description = "in a fresh database, 3,000 pending events of a merchant "
+                    "not here (the inbox's partitions never analysed): a step "
+                    "of 100 takes 100 and reads under 1,000 index entries of "
+                    "psp_events")
+{
+    long         fetched;
+    PGconn      *d = plans_connect();
+
+    OK0(d, "BEGIN");
+    OK0(d, "DO $$ BEGIN FOR i IN 1..3000 LOOP"
+           "   PERFORM pay_event_keep('stripe', 'evt_' || i, 'CAPTURED',"
+           "       'checkout.session.completed', 'cs_' || i, 'm_gone:co_' || i, 1500,"
+           "       'USD', 'pi_' || i, '', ARRAY['cs_' || i], convert_to('{}', 'UTF8'),"
+           "       '{}', 'k1');"
+           " END LOOP; END $$");
+    fetched = atol(VAL0(d, "SELECT sum(idx_tup_fetch) FROM pg_stat_xact_user_tables"
+                           " WHERE relname LIKE 'psp_events%'"));
+    cr_expect_str_eq(VAL0(d, "SELECT count(*) FROM pay_inbox_homeless(3600, 0, 100)"),
+                     "100");
+    fetched = atol(VAL0(d, "SELECT sum(idx_tup_fetch) FROM pg_stat_xact_user_tables"
+                           " WHERE relname LIKE 'psp_events%'")) - fetched;
+    /* the 100 oldest, in order, and each marked tried by its key: 200;
+     * the scan of every pending row read 3,100 */
+    cr_expect(fetched < 1000, "a step read %ld index entries", fetched);
+    OK0(d, "ROLLBACK");
+
+    plans_drop(d);
+}
