@@ -425,6 +425,20 @@ Test(money_refunds, a_retry_replays_and_another_body_is_refused,
 }
 
 
+/* a gateway of the test's own on the suite's database whose only PSP is
+ * an Adyen one: the PSP "stripe" removed from its nginx.conf */
+static void
+gateway_without_stripe(gateway_t *gw, const char *name)
+{
+    gateway_start(gw, name, 1, str_printf(
+        "payments_database \"%s\";\n"
+        "payments_sweeper off;\n"
+        "%s",
+        pg_gateway_conninfo(), gw_psp_conf("ns_adyen", "adyen")));
+    gateway_wait_ready(gw, 10);
+}
+
+
 /* POST a refund of 1.00 of p's order through the gateway gw */
 static resp_t *
 refund_at(const gateway_t *gw, const paid_t *p, int order, const char *key)
@@ -468,12 +482,7 @@ Test(money_refunds, a_retry_replays_after_its_psp_was_removed,
     cr_assert(r->status >= 500, "%ld %s", r->status, r->body);
 
     /* a gateway on the same database without the PSP "stripe" */
-    gateway_start(&gw, "no-stripe", 1, str_printf(
-        "payments_database \"%s\";\n"
-        "payments_sweeper off;\n"
-        "%s",
-        pg_gateway_conninfo(), gw_psp_conf("ns_adyen", "adyen")));
-    gateway_wait_ready(&gw, 10);
+    gateway_without_stripe(&gw, "no-stripe");
 
     r = refund_at(&gw, &p, 0, key);
     cr_assert_eq(r->status, 201, "the retry: %ld %s", r->status, r->body);
@@ -1007,12 +1016,7 @@ Test(money_payouts, a_retry_past_its_keys_ttl_after_its_psp_was_removed,
     (void) payout_becomes(&p, id, "PAID");
 
     /* a gateway on the same database without the PSP "stripe" */
-    gateway_start(&gw, "no-stripe-po", 1, str_printf(
-        "payments_database \"%s\";\n"
-        "payments_sweeper off;\n"
-        "%s",
-        pg_gateway_conninfo(), gw_psp_conf("ns_adyen", "adyen")));
-    gateway_wait_ready(&gw, 10);
+    gateway_without_stripe(&gw, "no-stripe-po");
 
     a[0] = p.m.id;
     a[1] = key;

@@ -628,6 +628,16 @@ Test(plans, a_registration_its_webhook_and_a_refund_planned_on_an_empty_database
 }
 
 
+/* the index entries this transaction has read of the tables whose name
+ * is like pattern (pg_stat_xact_user_tables: this backend's own counts) */
+static long
+plans_fetched(PGconn *d, const char *pattern)
+{
+    return atol(VAL(d, "SELECT sum(idx_tup_fetch) FROM pg_stat_xact_user_tables"
+                       " WHERE relname LIKE $1", pattern));
+}
+
+
 /*
  * A notifier's claim (pay_notify_lease) with 100 endpoints' backlogs of
  * ten due rows each, in a transaction: what it took, and how many index
@@ -653,13 +663,11 @@ plans_notify_claim(PGconn *d, const char **took)
            " 1, '{}', now() - interval '1 hour' - (k * 10 + g) * interval '1 second'"
            " FROM generate_series(1, 100) k, generate_series(1, 10) g");
 
-    before = atol(VAL0(d, "SELECT idx_tup_fetch FROM pg_stat_xact_user_tables"
-                          " WHERE relid = 'notifications'::regclass"));
+    before = plans_fetched(d, "notifications");
     *took = VAL0(d, "SELECT string_agg(merchant_id || ' ' || n, ', ' ORDER BY merchant_id)"
                     "  FROM (SELECT merchant_id, count(*) AS n"
                     "          FROM pay_notify_lease('fair', 32, 60000, 8) GROUP BY 1) x");
-    before = atol(VAL0(d, "SELECT idx_tup_fetch FROM pg_stat_xact_user_tables"
-                          " WHERE relid = 'notifications'::regclass")) - before;
+    before = plans_fetched(d, "notifications") - before;
     OK0(d, "ROLLBACK");
 
     return before;
@@ -718,11 +726,9 @@ plans_purge(PGconn *d, const char **deleted)
            " SELECT 'm_purge', 'k' || g, repeat('a', 64), 'done', 1, 'co_' || g, 201,"
            " '{}', now() - interval '1 hour' - g * interval '1 second'"
            " FROM generate_series(1, 20000) g");
-    before = atol(VAL0(d, "SELECT idx_tup_fetch FROM pg_stat_xact_user_tables"
-                          " WHERE relid = 'idempotency_keys'::regclass"));
+    before = plans_fetched(d, "idempotency_keys");
     *deleted = VAL0(d, "SELECT pay_purge(100)");
-    before = atol(VAL0(d, "SELECT idx_tup_fetch FROM pg_stat_xact_user_tables"
-                          " WHERE relid = 'idempotency_keys'::regclass")) - before;
+    before = plans_fetched(d, "idempotency_keys") - before;
     OK0(d, "ROLLBACK");
 
     return before;
@@ -789,12 +795,10 @@ Test(plans, the_homeless_step_planned_without_statistics_stops_at_its_limit,
            "       'USD', 'pi_' || i, '', ARRAY['cs_' || i], convert_to('{}', 'UTF8'),"
            "       '{}', 'k1');"
            " END LOOP; END $$");
-    fetched = atol(VAL0(d, "SELECT sum(idx_tup_fetch) FROM pg_stat_xact_user_tables"
-                           " WHERE relname LIKE 'psp_events%'"));
+    fetched = plans_fetched(d, "psp_events%");
     cr_expect_str_eq(VAL0(d, "SELECT count(*) FROM pay_inbox_homeless(3600, 0, 100)"),
                      "100");
-    fetched = atol(VAL0(d, "SELECT sum(idx_tup_fetch) FROM pg_stat_xact_user_tables"
-                           " WHERE relname LIKE 'psp_events%'")) - fetched;
+    fetched = plans_fetched(d, "psp_events%") - fetched;
     /* the 100 oldest, in order, and each marked tried by its key: 200;
      * the scan of every pending row read 3,100 */
     cr_expect(fetched < 1000, "a step read %ld index entries", fetched);
