@@ -365,10 +365,13 @@ Test(solo_notify_sql, one_endpoints_backlog_never_holds_the_others,
 {
     PGconn      *c = sqlt_connect();
     char         a[24], b[24], d[24], q[24], epa[28], epb[28], epd[28], epq[28];
-    long         before, fetched;
+    long         before, fetched, waiting, leased;
 
     OK0(c, CLAIM_LOCK);
-    /* rolled back at the end: nothing lingers for the gateway's notifier */
+    /* rolled back at the end: nothing lingers for the gateway's notifier
+     * (read committed: the claim may take, and lock, rows the main lane's
+     * tests write meanwhile, which a snapshot of its own would refuse to
+     * lock once the gateway's notifier had changed them) */
     OK0(c, "BEGIN");
 
     /* the statistics of a quiet outbox, every row delivered (autovacuum's
@@ -397,6 +400,10 @@ Test(solo_notify_sql, one_endpoints_backlog_never_holds_the_others,
     rows_due(c, d, epd, "3000", "2 hours");
     OK(c, "UPDATE notify_endpoints SET disabled_at = now() WHERE merchant_id = $1", d);
 
+    waiting = atol(VAL0(c, "SELECT count(DISTINCT (merchant_id, endpoint_id)) FROM notifications"
+                           " WHERE status = 'PENDING'"));
+    leased = atol(VAL0(c, "SELECT count(*) FROM notifications"
+                          " WHERE status = 'PENDING' AND lease_owner IS NOT NULL"));
     before = atol(VAL0(c, "SELECT idx_tup_fetch FROM pg_stat_xact_user_tables"
                           " WHERE relid = 'notifications'::regclass"));
     cr_expect_str_eq(VAL(c, "SELECT count(*) FILTER (WHERE merchant_id = $1) || ' '"
@@ -406,7 +413,12 @@ Test(solo_notify_sql, one_endpoints_backlog_never_holds_the_others,
                      "8 5 0", "a's 8 (per endpoint), all of b's, none of the disabled");
     fetched = atol(VAL0(c, "SELECT idx_tup_fetch FROM pg_stat_xact_user_tables"
                            " WHERE relid = 'notifications'::regclass")) - before;
-    cr_expect(fetched < 1000, "a claim read %ld index entries", fetched);
+    /* two probes an endpoint waiting (these three and any the rest of the
+     * run left), the rows leased now, and 1,000 for the rows locked and
+     * the endpoints the main lane adds between the count and the claim */
+    cr_expect(fetched < 2 * waiting + leased + 1000,
+              "a claim read %ld index entries (%ld endpoints waiting, %ld rows leased)",
+              fetched, waiting, leased);
 
     /* a's endpoint holds its 8: the next claim takes no more of it */
     cr_expect_str_eq(VAL(c, "SELECT count(*) FROM pay_notify_claim('fair', 32, 60000, 8)"
@@ -421,10 +433,14 @@ Test(solo_notify_sql, a_claim_locks_rows_of_as_many_endpoints_as_it_takes_rows,
                     "(sql/functions/pay_notify_lease.sql)")
 {
     PGconn      *c = sqlt_connect();
-    long         before, fetched;
+    long         before, fetched, waiting, leased;
 
     OK0(c, CLAIM_LOCK);
-    OK0(c, "BEGIN");
+    /* one snapshot for the count of endpoints waiting and the claim: the
+     * main lane's tests write to the outbox meanwhile (the claim locks
+     * rows of this test's endpoints only, the 32 oldest, so it never
+     * meets a row changed since the snapshot) */
+    OK0(c, "BEGIN ISOLATION LEVEL REPEATABLE READ");
     /* endpoint k's ten rows due since an hour and 10k + g seconds: the
      * higher k, the older */
     OK0(c, "INSERT INTO merchants (merchant_id, name, mode)"
@@ -440,6 +456,31 @@ Test(solo_notify_sql, a_claim_locks_rows_of_as_many_endpoints_as_it_takes_rows,
            " 'ep_' || left(md5('many' || k), 24), 'checkout.succeeded', 'co' || g, 'co' || g,"
            " 1, '{}', now() - interval '1 hour' - (k * 10 + g) * interval '1 second'"
            " FROM generate_series(1, 100) k, generate_series(1, 10) g");
+    /* and 30 other endpoints with a short backlog, as the rest of the run
+     * leaves in the outbox (shops' endpoints that did not answer): two in
+     * three due a minute ago, younger than every row above, the rest due
+     * in a minute.  A claim probes each of them too: the bound below
+     * counts every endpoint waiting, these and any a test before this one
+     * left (once the flat bound of 600: 150 endpoints left waiting read
+     * 706) */
+    OK0(c, "INSERT INTO merchants (merchant_id, name, mode)"
+           " SELECT 'n_other_' || k, 'test', 'test' FROM generate_series(1, 30) k");
+    OK0(c, "INSERT INTO notify_endpoints (merchant_id, endpoint_id, url, host, event_types,"
+           " secret_sealed)"
+           " SELECT 'n_other_' || k, 'ep_' || left(md5('other' || k), 24),"
+           " 'https://shop.example/hooks', 'shop.example', '{}', 'v1.k.sealed-x'"
+           " FROM generate_series(1, 30) k");
+    OK0(c, "INSERT INTO notifications (merchant_id, notification_id, endpoint_id, event_type,"
+           " checkout_id, object_id, sequence, payload, next_at)"
+           " SELECT 'n_other_' || k, 'msg_' || substr(md5(k || 'other' || g), 1, 24),"
+           " 'ep_' || left(md5('other' || k), 24), 'checkout.succeeded', 'co' || g, 'co' || g,"
+           " 1, '{}', now() + (k % 3 - 1) * interval '1 minute'"
+           " FROM generate_series(1, 30) k, generate_series(1, 3) g");
+    waiting = atol(VAL0(c, "SELECT count(DISTINCT (merchant_id, endpoint_id)) FROM notifications"
+                           " WHERE status = 'PENDING'"));
+    leased = atol(VAL0(c, "SELECT count(*) FROM notifications"
+                          " WHERE status = 'PENDING' AND lease_owner IS NOT NULL"));
+    cr_assert(waiting >= 130, "%ld endpoints waiting", waiting);
 
     before = atol(VAL0(c, "SELECT idx_tup_fetch FROM pg_stat_xact_user_tables"
                           " WHERE relid = 'notifications'::regclass"));
@@ -453,10 +494,15 @@ Test(solo_notify_sql, a_claim_locks_rows_of_as_many_endpoints_as_it_takes_rows,
                      "n_many_100 8, n_many_97 8, n_many_98 8, n_many_99 8");
     fetched = atol(VAL0(c, "SELECT idx_tup_fetch FROM pg_stat_xact_user_tables"
                            " WHERE relid = 'notifications'::regclass")) - before;
-    /* a probe for each endpoint's first PENDING row and one for its oldest
-     * due row (200), the rows of 32 endpoints locked (8 each, 256), the 32
-     * taken (32): 488; locking 8 rows of each of the 100 read 932 */
-    cr_expect(fetched < 600, "a claim read %ld index entries", fetched);
+    /* a probe for each waiting endpoint's first PENDING row and one for
+     * each one's oldest due row (130 and 120 here), the rows leased now
+     * (counted for each endpoint's room), the rows of 32 endpoints locked
+     * (8 each, 256): 506 read here.  The bound: two probes an endpoint
+     * waiting, the leased rows, 256, and 132 for the 32 taken and a
+     * margin.  Locking 8 rows of each of the 100 read 1,022 */
+    cr_expect(fetched < 2 * waiting + leased + 256 + 132,
+              "a claim read %ld index entries (%ld endpoints waiting, %ld rows leased)",
+              fetched, waiting, leased);
 
     OK0(c, "ROLLBACK");
     PQfinish(c);
