@@ -631,6 +631,11 @@ typedef struct ngx_http_payments_ctx_s {
                                                        with the release) */
     unsigned                        route_hold:1;   /* a resume: held at
                                                        the bound PSP */
+    unsigned                        route_gone:1;   /* routed, unanswered,
+                                                       its route gone: sent
+                                                       on at its bound PSP,
+                                                       read again once
+                                                       claimed */
     unsigned                        approval:1;     /* a review's approval:
                                                        its claim is never
                                                        undone (pay_abandon),
@@ -674,6 +679,12 @@ typedef struct ngx_http_payments_ctx_s {
                                                        checkout (closed):
                                                        refused unless it is
                                                        known */
+    void                          (*unusable_bound)(
+                                        struct ngx_http_payments_ctx_s *ctx);
+                                                    /* a routed request
+                                                       unanswered, its route
+                                                       gone: on at its bound
+                                                       PSP (_register.c) */
     off_t                           claim_age;      /* s, of a resume */
     ngx_uint_t                      fail_status;
     time_t                          fail_retry_after;   /* s; 0: none */
@@ -801,7 +812,9 @@ extern ngx_module_t  ngx_http_payments_module;
  *                  _register_resume.c a claim taken over after its
  *                  holder's lease ran out; _register_known.c the answers
  *                  to a request known already (and to one no configured
- *                  PSP can take); the
+ *                  PSP can take; a routed one unanswered whose route is
+ *                  gone goes on at its bound PSP with the step it is
+ *                  given, as the risk check does); the
  *                  PSP's side (_register_psp.c) calls, retries and falls
  *                  back; _register_end.c, below it, ends the claim
  *                  (finished, released or abandoned); _register_request.c,
@@ -950,7 +963,7 @@ extern ngx_module_t  ngx_http_payments_module;
  *   _register.c          -> _register_request.c _register_resume.c
  *   _register.c          -> _register_route.c _response.c _risk.c _util.c
  *   _register_end.c      -> _limit_hooks.c _pg.c _response.c _util.c
- *   _register_known.c    -> _pg.c _response.c
+ *   _register_known.c    -> _pg.c _psp_conf.c _response.c
  *   _register_method.c   -> _pg.c _register_request.c _response.c
  *   _register_psp.c      -> _breaker.c _curl.c _limit_hooks.c _metrics.c _pg.c
  *   _register_psp.c      -> _psp_call.c _register_end.c _register_request.c

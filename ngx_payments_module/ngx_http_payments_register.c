@@ -54,6 +54,9 @@ static ngx_int_t ngx_http_payments_register_parse(
     ngx_http_payments_ctx_t *ctx, ngx_int_t *rc);
 static ngx_int_t ngx_http_payments_register_validate(
     ngx_http_payments_ctx_t *ctx, ngx_int_t *rc);
+static ngx_int_t ngx_http_payments_register_validate_psp(
+    ngx_http_payments_ctx_t *ctx, ngx_int_t *rc);
+static void ngx_http_payments_register_bound(ngx_http_payments_ctx_t *ctx);
 static char *ngx_http_payments_claim_options(ngx_http_payments_ctx_t *ctx);
 static ngx_int_t ngx_http_payments_expires_ok(ngx_http_payments_ctx_t *ctx,
     ngx_int_t *rc);
@@ -282,9 +285,6 @@ static ngx_int_t
 ngx_http_payments_register_validate(ngx_http_payments_ctx_t *ctx,
     ngx_int_t *rc)
 {
-    pay_verdict_t         v;
-    ngx_http_request_t   *r = ctx->request;
-
     /* without "psp" the first payments_route that matches chooses */
     if (ctx->co.psp[0] == '\0') {
         if (ngx_http_payments_route_choose(ctx) != NGX_OK) {
@@ -311,10 +311,50 @@ ngx_http_payments_register_validate(ngx_http_payments_ctx_t *ctx,
     /* no PSP to claim it for (an operator may have removed it, or its
      * route, or changed its mode since this request was first made):
      * answered from what is stored when known (a retry of a checkout
-     * registered), else refused */
+     * registered; a routed one unanswered resumes at its bound PSP when
+     * that is configured still), else refused */
     if (ctx->psp_refused != NULL) {
-        return ngx_http_payments_register_unusable(ctx, rc);
+        return ngx_http_payments_register_unusable(ctx, rc,
+                                          ngx_http_payments_register_bound);
     }
+
+    return ngx_http_payments_register_validate_psp(ctx, rc);
+}
+
+
+/*
+ * A routed registration whose first attempt went unanswered, retried when
+ * no route takes it any more (_register_known.c found the PSP it is bound
+ * to still configured, in its key's mode, and set ctx->psp): the checks
+ * of its PSP, then its limits and its claim, which resumes it there as an
+ * approval without its route is (never moving on: no route says where).
+ */
+
+static void
+ngx_http_payments_register_bound(ngx_http_payments_ctx_t *ctx)
+{
+    ngx_int_t  rc;
+
+    ctx->psp_refused = NULL;
+
+    if (ngx_http_payments_register_validate_psp(ctx, &rc) != NGX_OK) {
+        ngx_http_payments_finalize(ctx->request, rc);
+        return;
+    }
+
+    ngx_http_payments_register_limited(ctx);
+}
+
+
+/* the checks of the PSP a checkout is claimed at (ctx->psp); as
+ * ngx_http_payments_register_validate */
+
+static ngx_int_t
+ngx_http_payments_register_validate_psp(ngx_http_payments_ctx_t *ctx,
+    ngx_int_t *rc)
+{
+    pay_verdict_t         v;
+    ngx_http_request_t   *r = ctx->request;
 
     /* the merchant may have removed an origin since this request was
      * first made: unless it is known (a replay, a retry of a checkout

@@ -112,13 +112,15 @@ void ngx_http_payments_register_saves(ngx_http_payments_ctx_t *ctx,
  * stores for another key's checkout or orders; a claim's outcome that
  * answers a known request (the status to finalize with; NGX_DECLINED for
  * any other); a request no configured PSP can take (ctx->psp_refused),
- * asked about what is stored (NGX_AGAIN; NGX_DONE with *rc set) */
+ * asked about what is stored (NGX_AGAIN; NGX_DONE with *rc set), going on
+ * with bound (_register.c's checks of its PSP, limits and claim) when it
+ * is a routed one, unanswered, whose bound PSP is configured still */
 ngx_int_t ngx_http_payments_register_ids(ngx_http_payments_ctx_t *ctx);
 const char *ngx_http_payments_duplicate_body(void);
 ngx_int_t ngx_http_payments_claim_known(ngx_http_payments_ctx_t *ctx,
     PGresult *res);
 ngx_int_t ngx_http_payments_register_unusable(ngx_http_payments_ctx_t *ctx,
-    ngx_int_t *rc);
+    ngx_int_t *rc, void (*bound)(ngx_http_payments_ctx_t *ctx));
 /* _register_resume.c: a claim pay_claim resumed (res: its row), sent to
  * the PSP again as stored */
 void ngx_http_payments_register_resumed(ngx_http_payments_ctx_t *ctx,

@@ -19,6 +19,9 @@
 
 static void ngx_http_payments_unusable_done(ngx_http_payments_pg_query_t *q,
     PGresult *res);
+static void ngx_http_payments_unusable_bound_done(
+    ngx_http_payments_pg_query_t *q, PGresult *res);
+static void ngx_http_payments_unusable_unsent(ngx_http_payments_ctx_t *ctx);
 static const char *ngx_http_payments_register_detail(
     ngx_http_payments_ctx_t *ctx, const char *what, const char *status);
 
@@ -88,15 +91,20 @@ ngx_http_payments_register_ids(ngx_http_payments_ctx_t *ctx)
  * read) answers a known request, so that a shop whose 201 was lost gets it
  * again after an operator removed the PSP, its route, or changed its mode.
  * A new request is refused as before, nothing stored; one whose first
- * attempt was never answered is not sent (it can be sent only to the PSP
- * it was claimed for).  NGX_AGAIN: asked; NGX_DONE with *rc otherwise.
+ * attempt was never answered is sent only to the PSP it was claimed for:
+ * a routed one whose route is gone goes on with bound (the checks of that
+ * PSP, the limits and the claim, which resumes it there) when that PSP is
+ * configured still, in its key's mode; otherwise it is not sent.
+ * NGX_AGAIN: asked; NGX_DONE with *rc otherwise.
  */
 
 ngx_int_t
 ngx_http_payments_register_unusable(ngx_http_payments_ctx_t *ctx,
-    ngx_int_t *rc)
+    ngx_int_t *rc, void (*bound)(ngx_http_payments_ctx_t *ctx))
 {
     ngx_http_request_t  *r = ctx->request;
+
+    ctx->unusable_bound = bound;
 
     if (ngx_http_payments_register_ids(ctx) != NGX_OK) {
         *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -172,9 +180,76 @@ ngx_http_payments_unusable_done(ngx_http_payments_pg_query_t *q,
     }
 
     /* its first attempt was never answered: it may be sent only to the
-     * PSP it was claimed for, under its nonce; kept for a retry once that
-     * is configured again, and for the PSP's word (a session an attempt
-     * made is paid by its webhook) */
+     * PSP it was claimed for, under its nonce.  A routed one (no "psp" in
+     * its body) whose route is gone: that PSP, read from its checkout,
+     * may be configured still */
+    if (ctx->co.psp[0] == '\0') {
+        ctx->params[0] = (char *) ctx->merchant.data;
+        ctx->params[1] = ctx->co.checkout_id;
+
+        if (ngx_http_payments_query(ctx, "SELECT pay_route_state($1, $2)",
+                                    2, ngx_http_payments_unusable_bound_done)
+            != NGX_OK)
+        {
+            ngx_http_payments_finalize(r,
+                                   ngx_http_payments_store_unavailable(r));
+        }
+
+        return;
+    }
+
+    ngx_http_payments_unusable_unsent(ctx);
+}
+
+
+/* a routed registration, unanswered, its route gone: on at the PSP it is
+ * bound to when this gateway can use it (configured, in the key's mode;
+ * a closed one still takes what it took), else not sent */
+
+static void
+ngx_http_payments_unusable_bound_done(ngx_http_payments_pg_query_t *q,
+    PGresult *res)
+{
+    char                     *name;
+    ngx_http_payments_psp_t  *psp;
+    ngx_http_payments_ctx_t  *ctx = q->data;
+    ngx_http_request_t       *r = ctx->request;
+
+    if (ngx_http_payments_pg_row(r, res, "pay_route_state") != NGX_OK) {
+        return;
+    }
+
+    name = PQgetvalue(res, 0, 0);
+    psp = PQgetisnull(res, 0, 0)
+          ? NULL
+          : ngx_http_payments_find_psp(ctx->pmcf, name, ngx_strlen(name));
+
+    if (psp == NULL || psp->live != ctx->key_live) {
+        ngx_http_payments_unusable_unsent(ctx);
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                  "payments: registration \"%s\" was not answered and no "
+                  "route takes it now (%s): sent again to psp \"%s\", "
+                  "which it is bound to", ctx->nonce, ctx->psp_refused, name);
+
+    ctx->psp = psp;
+    ctx->route_gone = 1;
+    ngx_cpystrn((u_char *) ctx->co.psp, psp->name.data, psp->name.len + 1);
+    ctx->unusable_bound(ctx);
+}
+
+
+/* a registration whose first attempt was never answered, and whose PSP
+ * this gateway cannot use now: kept for a retry once it can, and for the
+ * PSP's word (a session an attempt made is paid by its webhook) */
+
+static void
+ngx_http_payments_unusable_unsent(ngx_http_payments_ctx_t *ctx)
+{
+    ngx_http_request_t  *r = ctx->request;
+
     ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                   "payments: registration \"%s\" was not answered and "
                   "cannot be sent again: %s", ctx->nonce, ctx->psp_refused);

@@ -78,8 +78,10 @@ ngx_http_payments_register_resumed(ngx_http_payments_ctx_t *ctx,
     }
 
     /* a routed checkout resumes at the PSP it is bound to, which an
-     * earlier request may have moved it on to */
-    if (ctx->route_conf != NULL) {
+     * earlier request may have moved it on to (one whose route is gone
+     * too: read before its claim, it is read again under its lease, which
+     * no other request can move it under) */
+    if (ctx->route_conf != NULL || ctx->route_gone) {
         ctx->route_hold = 1;
         ctx->params[0] = (char *) ctx->merchant.data;
         ctx->params[1] = ctx->co.checkout_id;
@@ -148,6 +150,13 @@ ngx_http_payments_route_state_done(ngx_http_payments_pg_query_t *q,
 
     ctx->psp = psp;
     ngx_cpystrn((u_char *) ctx->co.psp, psp->name.data, psp->name.len + 1);
+
+    /* its route gone: where it is bound, never moving on (pay_claim
+     * recorded its binding when it was routed) */
+    if (ctx->route_conf == NULL) {
+        ngx_http_payments_register_resume(ctx);
+        return;
+    }
 
     /* bound before it is called, whatever became of an earlier attempt:
      * a claim of the previous release's workers whose request ended

@@ -1103,6 +1103,77 @@ Test(routing, a_retry_replays_after_its_route_was_removed)
 
 
 /*
+ * A routed registration whose first attempt went unanswered, retried after
+ * an operator removed its route while the PSP it is bound to is still
+ * configured: sent again there, under its nonce, never moving on (the
+ * route that would is gone), as an approval without its route is; one
+ * session in all, and the retry after it replays the 201.  It was 503
+ * not_configured until the route came back, a checkout the shopper could
+ * have paid kept from its pay URL.  The PSP removed too: 503
+ * not_configured, not sent (its nonce is that PSP's).
+ */
+Test(routing, an_unanswered_retry_whose_route_was_removed_resumes_at_its_bound_psp)
+{
+    long         sessions, requests;
+    char        *co_id, *key, *body, *co2, *key2, *body2, *route, *stripe;
+    json_t      *j;
+    resp_t      *r, *again;
+    merchant_t   m;
+
+    merchant_new(&m);
+    route = str_printf("payments_route merchant=%s psps=rt_stripe;\n", m.id);
+    start_rt(route);
+    stripe = gw_psp_conf_with("rt_stripe", "stripe", "retries=0 breaker=0");
+
+    /* two routed checkouts bound at rt_stripe, neither answered (a 503:
+     * the PSP may have made the session, so neither moves on) */
+    co_id = uid("co");
+    key = uid("key");
+    body = routed_body(co_id, "10.00", "EUR");
+    co2 = uid("co");
+    key2 = uid("key");
+    body2 = routed_body(co2, "10.00", "EUR");
+
+    mock_fault(str_printf("{\"match\":\"%s\",\"fail_times\":1,"
+                          "\"fail_status\":503}", nonce(&m, co_id)));
+    mock_fault(str_printf("{\"match\":\"%s\",\"fail_times\":1,"
+                          "\"fail_status\":503}", nonce(&m, co2)));
+    r = post_rt(&m, key, body);
+    cr_assert(r->status >= 500, "%ld %s", r->status, r->body);
+    r = post_rt(&m, key2, body2);
+    cr_assert(r->status >= 500, "%ld %s", r->status, r->body);
+    cr_assert_str_eq(checkout_psp(&m, co_id), "rt_stripe");
+
+    /* the route removed: the retry goes to the PSP it is bound to */
+    gateway_reload(&rt, route, "");
+
+    r = post_rt(&m, key, body);
+    cr_assert_eq(r->status, 201, "the retry: %ld %s", r->status, r->body);
+    j = resp_json(r);
+    cr_expect_str_eq(json_string_value(json_object_get(j, "psp")), "rt_stripe");
+    json_decref(j);
+    mock_registrations(nonce(&m, co_id), &sessions, &requests);
+    cr_expect_eq(sessions, 1, "one session in all");
+    cr_expect_eq(requests, 2, "the first attempt and the retry");
+    cr_expect_str_eq(checkout_psp(&m, co_id), "rt_stripe");
+
+    again = post_rt(&m, key, body);
+    cr_assert_eq(again->status, 201, "%ld %s", again->status, again->body);
+    cr_expect_str_eq(resp_header(again, "Idempotent-Replayed"), "true");
+    cr_expect_str_eq(again->body, r->body);
+
+    /* the PSP removed too: not sent anywhere */
+    gateway_reload(&rt, stripe, "");
+
+    r = post_rt(&m, key2, body2);
+    expect_problem(r, 503, "not_configured");
+    cr_expect(strstr(r->body, "not answered") != NULL, "%s", r->body);
+    mock_registrations(nonce(&m, co2), &sessions, &requests);
+    cr_expect_eq(requests, 1, "sent again while its PSP is not configured");
+}
+
+
+/*
  * The same after an operator removed the PSP a checkout was registered at:
  * replayed; a checkout whose first attempt was never answered is not sent
  * anywhere else (its nonce belongs to that PSP): 503 not_configured saying
