@@ -4,6 +4,7 @@
  */
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -20,6 +21,9 @@
 
 
 /* -- more gateways ---------------------------------------------------------- */
+
+static void gateway_lease_back(pid_t pid);
+
 
 long
 free_port(void)
@@ -170,6 +174,85 @@ gateway_start(gateway_t *gw, const char *name, int workers,
 }
 
 
+/*
+ * Gateways a test process left running when it ended without stopping
+ * them (it crashed, or Criterion killed it at its timeout: no .fini runs
+ * then), stopped, and the sweeper's lease one of them held given back.
+ * A gateway's directory is "<name>-<the test's pid>" under the lane's run
+ * directory; one whose test is gone and whose nginx still runs is an
+ * orphan.  Left alone, an orphan with a sweeper keeps the database's one
+ * lease for the rest of the lane: a CI run lost the 25 later tests that
+ * wait for it (solo_chaos, solo_method_sweeps, solo_sealed_tokens,
+ * solo_inbox, solo_books_swept) to one crashed test, and the orphan's
+ * queries deadlocked solo_shard_breaker's lock of every table.
+ */
+static void
+gateways_reap_orphans(void)
+{
+    int             i;
+    long            owner, master;
+    char           *dash, *end, *pid, *conf, *dir;
+    DIR            *d;
+    struct dirent  *e;
+    const char     *run = env("PAY_TEST_RUN");
+
+    d = opendir(run);
+    if (d == NULL) {
+        return;
+    }
+
+    while ((e = readdir(d)) != NULL) {
+        dash = strrchr(e->d_name, '-');
+        if (dash == NULL || dash[1] == '\0') {
+            continue;
+        }
+
+        owner = strtol(dash + 1, &end, 10);
+        if (*end != '\0' || owner <= 1 || owner == (long) getpid()
+            || pid_running((pid_t) owner))
+        {
+            continue;
+        }
+
+        dir = str_printf("%s/%s", run, e->d_name);
+        pid = file_read(str_printf("%s/nginx.pid", dir), NULL);
+        if (pid == NULL) {
+            continue;
+        }
+
+        master = strtol(pid, NULL, 10);
+        free(pid);
+        if (master <= 1 || !pid_running((pid_t) master)) {
+            continue;
+        }
+
+        cr_log_warn("%s: its test process %ld ended without stopping it: "
+                    "stopped now", dir, owner);
+
+        kill((pid_t) master, SIGTERM);
+        for (i = 0; i < 50 && pid_running((pid_t) master); i++) {
+            msleep(100);
+        }
+        if (pid_running((pid_t) master)) {
+            kill((pid_t) master, SIGKILL);
+            for (i = 0; i < 50 && pid_running((pid_t) master); i++) {
+                msleep(100);
+            }
+        }
+
+        conf = file_read(str_printf("%s/nginx.conf", dir), NULL);
+        if (conf != NULL && strstr(conf, "payments_sweeper on") != NULL
+            && !pid_running((pid_t) master))
+        {
+            gateway_lease_back((pid_t) master);
+        }
+        free(conf);
+    }
+
+    closedir(d);
+}
+
+
 void
 gateway_start_env(gateway_t *gw, const char *name, int workers,
     const char *http_conf, const char *env_words)
@@ -182,6 +265,8 @@ gateway_start_env(gateway_t *gw, const char *name, int workers,
 
     memset(gw, 0, sizeof(gateway_t));
     gw->workers = workers;
+
+    gateways_reap_orphans();
 
     port = free_port();
 

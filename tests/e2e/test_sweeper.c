@@ -25,6 +25,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -274,6 +275,49 @@ expect_swept(const merchant_t *m, const char *co_id, const char *psp,
 
 
 TestSuite(solo_sweeper, .timeout = 90, .fini = stop_sweepers);
+
+
+/*
+ * The harness's own rule: a test process that ends without stopping its
+ * gateways (a crash, a Criterion timeout: no .fini) leaves no sweeper
+ * holding the lease for the tests after it.  A child process starts a
+ * sweeper, waits until it leads, and exits as a crash would; the next
+ * gateway a test starts stops that orphan and gives its lease back, so a
+ * sweeper started now leads at once (the orphan, renewing its lease every
+ * round, kept it for 20 minutes of a CI run, and 25 tests after it failed).
+ */
+Test(solo_sweeper, a_crashed_tests_sweeper_leaves_the_lease_to_the_next_test)
+{
+    int     st;
+    long    orphan;
+    char   *pid;
+    pid_t   child;
+
+    child = fork();
+    cr_assert(child >= 0);
+
+    if (child == 0) {
+        start_sweeper(&sweepers[0], "sweeper-orphan");
+        wait_leader(&sweepers[0]);
+        _exit(0);
+    }
+
+    cr_assert_eq(waitpid(child, &st, 0), child);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+              "the child's sweeper never led (%d)", st);
+
+    pid = file_read(run_file(str_printf("sweeper-orphan-%ld/nginx.pid",
+                                        (long) child)), NULL);
+    cr_assert_not_null(pid);
+    orphan = strtol(pid, NULL, 10);
+    cr_assert(pid_running((pid_t) orphan), "the orphan is not running");
+
+    start_sweeper(&sweepers[1], "sweeper-next");
+    cr_expect(!pid_running((pid_t) orphan), "the orphan still runs");
+
+    /* at once: not after the orphan's lease would have run out */
+    wait_leader(&sweepers[1]);
+}
 
 
 Test(solo_sweeper, a_paid_stripe_session_whose_webhook_never_came_is_booked)
