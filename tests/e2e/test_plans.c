@@ -26,74 +26,8 @@
 #include <string.h>
 
 #include "harness.h"
+#include "plans.h"
 #include "sqltest.h"
-
-
-static char  plans_db[32];
-
-static PGconn *plans_reconnect(void);
-
-
-/* a fresh database with the schema, and a connection to it */
-static PGconn *
-plans_connect(void)
-{
-    char     hex[13], cmd[4096], sql[128];
-    PGconn  *c, *d;
-    int      st;
-
-    c = sqlt_connect();
-    sqlt_random_hex(hex, 12);
-    snprintf(plans_db, sizeof(plans_db), "plans_%s", hex);
-    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", plans_db);
-    OK0(c, sql);
-    PQfinish(c);
-
-    snprintf(cmd, sizeof(cmd), "'%s/bin/payments-migrate' '%s dbname=%s' "
-             ">/dev/null 2>&1", getenv("PAY_TEST_ROOT"), getenv("PAY_TEST_PG"),
-             plans_db);
-    st = system(cmd);
-    cr_assert_eq(st, 0, "payments-migrate on %s: %d", plans_db, st);
-
-    d = plans_reconnect();
-
-    /* the event inbox's monthly partitions, as the sweeper makes them at
-     * run time (a fresh schema has none): their keys are checked too */
-    OK0(d, "SELECT pay_inbox_partitions(1)");
-
-    return d;
-}
-
-
-/* another connection to the database plans_connect made (a connection
- * plans each statement anew), with generic plans forced */
-static PGconn *
-plans_reconnect(void)
-{
-    char     conninfo[1024];
-    PGconn  *d;
-
-    snprintf(conninfo, sizeof(conninfo), "%s dbname=%s", getenv("PAY_TEST_PG"),
-             plans_db);
-    d = PQconnectdb(conninfo);
-    cr_assert_eq(PQstatus(d), CONNECTION_OK, "%s", PQerrorMessage(d));
-    OK0(d, "SET plan_cache_mode = force_generic_plan");
-    return d;
-}
-
-
-static void
-plans_drop(PGconn *d)
-{
-    char     sql[128];
-    PGconn  *c;
-
-    PQfinish(d);
-    c = sqlt_connect();
-    snprintf(sql, sizeof(sql), "DROP DATABASE %s", plans_db);
-    OK0(c, sql);
-    PQfinish(c);
-}
 
 
 /*
@@ -625,16 +559,6 @@ Test(plans, a_registration_its_webhook_and_a_refund_planned_on_an_empty_database
                              "  FROM refunds"), "7 21");
 
     plans_drop(d);
-}
-
-
-/* the index entries this transaction has read of the tables whose name
- * is like pattern (pg_stat_xact_user_tables: this backend's own counts) */
-static long
-plans_fetched(PGconn *d, const char *pattern)
-{
-    return atol(VAL(d, "SELECT sum(idx_tup_fetch) FROM pg_stat_xact_user_tables"
-                       " WHERE relname LIKE $1", pattern));
 }
 
 
