@@ -5689,16 +5689,27 @@ DECLARE
     v_open  boolean;
     h       record;
     v_cur   text;
+    v_edge  timestamptz;
 BEGIN
     IF coalesce(array_length(p_psps, 1), 0) <> coalesce(array_length(p_windows, 1), 0) THEN
         RAISE EXCEPTION 'pay_holds_sweep: one window per PSP'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
+    -- Both reads walk the open holds (checkouts_holds_open) from the
+    -- oldest to the edge of the shortest window's warning, never past it:
+    -- the test of each PSP's own window alone (authorized_at plus its
+    -- window) bounds no index scan, and every open hold was read at each
+    -- round, 3,800 for a step of 20
+    -- (plans_background::the_holds_sweep_reads_the_holds_near_their_end).
+    v_edge := now() - make_interval(secs => (SELECT min(x) FROM unnest(p_windows) x)
+                                            - p_warn_before);
+
     SELECT count(*) INTO v_n
       FROM checkouts c
       JOIN unnest(p_psps, p_windows) AS w(psp, secs) ON w.psp = c.psp
      WHERE c.authorized_at IS NOT NULL AND c.hold_closed_at IS NULL
+       AND c.authorized_at < v_edge
        AND c.authorized_at + make_interval(secs => w.secs - p_warn_before) < now();
 
     PERFORM 1 FROM sweeper_lease l
@@ -5718,6 +5729,7 @@ BEGIN
           FROM checkouts c
           JOIN unnest(p_psps, p_windows) AS w(psp, secs) ON w.psp = c.psp
          WHERE c.authorized_at IS NOT NULL AND c.hold_closed_at IS NULL
+           AND c.authorized_at < v_edge
            AND c.authorized_at + make_interval(secs => w.secs - p_warn_before) < now()
          ORDER BY c.authorized_at
          LIMIT p_limit
@@ -5872,7 +5884,7 @@ BEGIN
     -- off for this function)
     RETURN QUERY
     WITH due AS (
-        SELECT pe.psp, pe.event_id, pe.received_at
+        SELECT pe.tableoid AS part, pe.ctid AS place
           FROM psp_events pe
          WHERE pe.state = 'pending'
            AND (pe.received_at > now() - make_interval(secs => p_unmatched_after)
@@ -5889,11 +5901,16 @@ BEGIN
          LIMIT p_limit
            FOR UPDATE OF pe SKIP LOCKED
     )
+    -- each marked by its place (its partition and its place there, which
+    -- its lock keeps), not by a join on its key: planned while the
+    -- partition's statistics said it held no row (an ANALYZE that found
+    -- only dead rows), the join read the partition's whole primary key for
+    -- each event taken (300,100 rows read for a step of 100 of 3,000,
+    -- plans_background::the_inbox_steps_read_about_their_limit)
     UPDATE psp_events pe
        SET forward_tried_at = now()
       FROM due
-     WHERE pe.psp = due.psp AND pe.event_id = due.event_id
-       AND pe.received_at = due.received_at
+     WHERE pe.tableoid = due.part AND pe.ctid = due.place
     RETURNING pe.psp, pe.event_id, pe.received_at, pe.kind, pe.type, pe.token,
               pe.reference, pe.amount, pe.currency, pe.payment_ref, pe.object_ref,
               pe.tokens, pe.body, pe.headers, pe.key_id;
@@ -6105,6 +6122,8 @@ $_$;
 CREATE FUNCTION public.pay_inbox_retry(p_unmatched_after integer, p_limit integer) RETURNS TABLE(psp text, event_id text, kind text, type text, reference text, state text, outcome text, merchant_id text, checkout_id text, age_seconds bigint)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
+    SET enable_seqscan TO 'off'
+    SET enable_bitmapscan TO 'off'
     AS $$
 #variable_conflict use_column
 DECLARE
@@ -6143,6 +6162,13 @@ BEGIN
         EXECUTE 'SET CONSTRAINTS ' || v_imm || ' IMMEDIATE';
     END IF;
 
+    -- the pending events walked oldest first (psp_events_pending) until
+    -- p_limit: planned while a partition's statistics said it held no row
+    -- (an ANALYZE that found only dead rows), the scan read every pending
+    -- event and sorted them before the limit (3,000 rows read for a step
+    -- of 100, plans_background::the_inbox_steps_read_about_their_limit);
+    -- the sequential and bitmap scans are off for this function, as for
+    -- pay_inbox_homeless
     FOR e IN
         SELECT pe.* FROM psp_events pe
          WHERE pe.state = 'pending'
@@ -8510,6 +8536,10 @@ BEGIN
                  ORDER BY rk.review_until, c.nonce)
           FROM (SELECT * FROM checkout_risk r
                  WHERE r.verdict = 'review' AND r.reviewed IS NULL
+                   -- (every review has its deadline: said so that the
+                   -- queue's index, checkout_risk_open_reviews, serves it,
+                   -- migration 136)
+                   AND r.review_until IS NOT NULL
                  ORDER BY r.review_until
                  LIMIT greatest(1, least(coalesce(p_limit, 100), 1000))) rk
           JOIN checkouts c ON c.merchant_id = rk.merchant_id
@@ -9020,20 +9050,32 @@ BEGIN
       WHERE l.id = 1 AND l.owner = p_owner AND l.until > now();
 
     IF FOUND THEN
+        -- the due ones first (payment_methods_psp_detach_due), then each
+        -- one's checkout by its key, row by row (LATERAL, LIMIT): planned
+        -- while the statistics said payment_methods held no row, a join
+        -- read every method through another index to match the checkouts
+        -- (4,200 rows read for 20 of 4,000 methods,
+        -- plans_background::the_methods_detach_sweep_reads_the_detached)
         RETURN QUERY
             SELECT p.merchant_id, p.method_id, p.psp, p.token_sealed, p.checkout_id,
                    p.customer_ref, p.psp_detach_tries, v_stuck,
                    stored_request_account(c.psp_request)
-              FROM payment_methods p
-              LEFT JOIN checkouts c ON c.merchant_id = p.merchant_id
-                                   AND c.checkout_id = p.checkout_id
-             WHERE p.status = 'detached' AND p.psp_detached_at IS NULL
-               AND p.psp = ANY (p_psps)
-               AND p.detached_at <= now() - make_interval(secs => p_after)
-               AND (p.psp_detach_tried_at IS NULL
-                    OR p.psp_detach_tried_at <= now() - make_interval(secs => p_retry))
-             ORDER BY coalesce(p.psp_detach_tried_at, p.detached_at)
-             LIMIT p_limit;
+              FROM (SELECT p.merchant_id, p.method_id, p.psp, p.token_sealed,
+                           p.checkout_id, p.customer_ref, p.psp_detach_tries,
+                           coalesce(p.psp_detach_tried_at, p.detached_at) AS due_at
+                      FROM payment_methods p
+                     WHERE p.status = 'detached' AND p.psp_detached_at IS NULL
+                       AND p.psp = ANY (p_psps)
+                       AND p.detached_at <= now() - make_interval(secs => p_after)
+                       AND (p.psp_detach_tried_at IS NULL
+                            OR p.psp_detach_tried_at <= now() - make_interval(secs => p_retry))
+                     ORDER BY coalesce(p.psp_detach_tried_at, p.detached_at)
+                     LIMIT p_limit) p
+              LEFT JOIN LATERAL (
+                   SELECT c.psp_request FROM checkouts c
+                    WHERE c.merchant_id = p.merchant_id AND c.checkout_id = p.checkout_id
+                    LIMIT 1) c ON true
+             ORDER BY p.due_at;
         IF FOUND THEN
             RETURN;
         END IF;
@@ -9190,10 +9232,24 @@ BEGIN
                               AND s.last_at < now() - make_interval(secs => p_every))
       INTO v_fm, v_fc, v_fnever, v_fagain
       FROM failed_open_sessions f
-      JOIN checkouts c
-        ON c.merchant_id = f.merchant_id AND c.checkout_id = f.checkout_id
-      LEFT JOIN checkout_sweeps s
-        ON s.merchant_id = c.merchant_id AND s.checkout_id = c.checkout_id
+      -- each by its key, row by row (LATERAL, LIMIT), its conditions tested
+      -- after (in the look-up, they could make another index look as
+      -- good: checkouts_list, by merchant and age): planned while the
+      -- statistics said checkouts held no row, a join walked every
+      -- checkout (checkouts_pkey, or checkouts_list) for the FAILED ones
+      -- and matched each with the few sessions here (4,300 rows read for
+      -- a round of 50 of 4,000 checkouts,
+      -- plans_background::the_sweepers_rounds_over_open_sessions_read_about_what_they_take)
+     CROSS JOIN LATERAL (
+           SELECT c.merchant_id, c.checkout_id, c.psp, c.psp_token, c.status,
+                  c.psp_url, c.expires_at, c.amount_total, c.created_at
+             FROM checkouts c
+            WHERE c.merchant_id = f.merchant_id AND c.checkout_id = f.checkout_id
+            LIMIT 1) c
+      LEFT JOIN LATERAL (
+           SELECT s.last_at FROM checkout_sweeps s
+            WHERE s.merchant_id = c.merchant_id AND s.checkout_id = c.checkout_id
+            LIMIT 1) s ON true
      WHERE f.expires_at > now() - make_interval(secs => coalesce(p_grace, 0))
        AND c.status = 'FAILED'
        AND c.psp_url IS NOT NULL
@@ -9321,13 +9377,19 @@ BEGIN
 
     RETURN QUERY
     -- the FAILED sessions still payable found above, still FAILED
+    -- (the rows picked above are read each by its key, row by row:
+    -- LATERAL, LIMIT; planned while the statistics said checkouts held no
+    -- row, a join walked every checkout and matched each with the ones
+    -- picked)
     WITH failed_open AS (
         SELECT c.merchant_id, c.checkout_id, c.psp, c.psp_token, c.nonce,
                c.expires_at, c.created_at, c.payment_method_id, c.psp_url,
                c.amount_total, c.save_method, c.status
           FROM unnest(v_fm, v_fc) AS k(merchant_id, checkout_id)
-          JOIN checkouts c
-            ON c.merchant_id = k.merchant_id AND c.checkout_id = k.checkout_id
+         CROSS JOIN LATERAL (
+               SELECT c.* FROM checkouts c
+                WHERE c.merchant_id = k.merchant_id AND c.checkout_id = k.checkout_id
+                LIMIT 1) c
          WHERE c.status = 'FAILED'
     ), fast_due AS (
         -- those walked and the FAILED ones kept room for: p_limit at most
@@ -9343,18 +9405,27 @@ BEGIN
                   -- a late one may be walked too
                   FROM (SELECT DISTINCT u.merchant_id, u.checkout_id
                           FROM unnest(v_merchants, v_checkouts) AS u(merchant_id, checkout_id)) k
-                  JOIN checkouts c
-                    ON c.merchant_id = k.merchant_id AND c.checkout_id = k.checkout_id
-                   AND c.status = 'EXECUTING'
-                  LEFT JOIN checkout_sweeps s
-                    ON s.merchant_id = c.merchant_id AND s.checkout_id = c.checkout_id
+                 CROSS JOIN LATERAL (
+                       SELECT c.* FROM checkouts c
+                        WHERE c.merchant_id = k.merchant_id AND c.checkout_id = k.checkout_id
+                        LIMIT 1) c
+                  LEFT JOIN LATERAL (
+                       SELECT s.session_result FROM checkout_sweeps s
+                        WHERE s.merchant_id = c.merchant_id AND s.checkout_id = c.checkout_id
+                        LIMIT 1) s ON true
+                 -- (tested here, not in the look-up: there it would say
+                 -- checkouts_executing_since's predicate, and the look-up
+                 -- could walk that index, every open session, for its one)
+                 WHERE c.status = 'EXECUTING'
                 UNION ALL
                 (SELECT f.merchant_id, f.checkout_id, f.psp, f.psp_token, f.nonce,
                         f.expires_at, f.created_at, f.payment_method_id, f.psp_url,
                         f.amount_total, f.save_method, s.session_result, true
                    FROM failed_open f
-                   LEFT JOIN checkout_sweeps s
-                     ON s.merchant_id = f.merchant_id AND s.checkout_id = f.checkout_id
+                   LEFT JOIN LATERAL (
+                        SELECT s.session_result, s.last_at FROM checkout_sweeps s
+                         WHERE s.merchant_id = f.merchant_id AND s.checkout_id = f.checkout_id
+                         LIMIT 1) s ON true
                   WHERE f.psp = ANY (p_psps)
                     AND f.psp_token IS NOT NULL
                     AND (s.last_at IS NULL
@@ -9623,7 +9694,7 @@ BEGIN
 
     RETURN QUERY
     WITH late AS (
-        SELECT c.merchant_id, c.checkout_id
+        SELECT c.ctid
           FROM checkouts c
          WHERE c.save_method IS NOT NULL
            AND c.method_saved_at IS NULL
@@ -9634,11 +9705,18 @@ BEGIN
          ORDER BY c.created_at
          LIMIT p_limit
     ), marked AS (
+        -- each marked by its place in the table, not by a join on its key:
+        -- planned while the statistics said checkouts held no row (an
+        -- ANALYZE that found only dead rows), the join was a nested loop
+        -- that read the whole primary key and the unalerted ones again for
+        -- each entry (84,200 rows read to mark 20 of 4,000 checkouts,
+        -- plans_background::the_methods_sweep_planned_on_dead_rows_reads_what_it_takes).
         -- (the conditions again: a checkout whose method was saved since
-        -- the look-up, while this waited for its row, is not alerted)
+        -- the look-up, while this waited for its row, is not alerted; one
+        -- changed meanwhile is left to the next round)
         UPDATE checkouts c SET method_alerted_at = now()
           FROM late l
-         WHERE c.merchant_id = l.merchant_id AND c.checkout_id = l.checkout_id
+         WHERE c.ctid = l.ctid
            AND c.method_saved_at IS NULL AND c.method_alerted_at IS NULL
         RETURNING c.merchant_id, c.checkout_id, c.psp, c.created_at
     )
@@ -9813,10 +9891,21 @@ BEGIN
           -- a late one may be walked too
           FROM (SELECT DISTINCT u.merchant_id, u.checkout_id
                   FROM unnest(v_merchants, v_checkouts) AS u(merchant_id, checkout_id)) k
-          JOIN checkouts c
-            ON c.merchant_id = k.merchant_id AND c.checkout_id = k.checkout_id
-          LEFT JOIN checkout_sweeps s
-            ON s.merchant_id = c.merchant_id AND s.checkout_id = c.checkout_id
+          -- each by its key, row by row (LATERAL, LIMIT): planned while
+          -- the statistics said checkouts held no row (an ANALYZE that
+          -- found only dead rows), a join walked every checkout and
+          -- matched each with the ones picked (4,240 rows read to alert 20
+          -- of 4,000 checkouts,
+          -- plans_background::the_sweepers_rounds_over_open_sessions_read_about_what_they_take)
+         CROSS JOIN LATERAL (
+               SELECT c.merchant_id, c.checkout_id, c.psp, c.created_at
+                 FROM checkouts c
+                WHERE c.merchant_id = k.merchant_id AND c.checkout_id = k.checkout_id
+                LIMIT 1) c
+          LEFT JOIN LATERAL (
+               SELECT s.last_answer FROM checkout_sweeps s
+                WHERE s.merchant_id = c.merchant_id AND s.checkout_id = c.checkout_id
+                LIMIT 1) s ON true
     ), marked AS (
         INSERT INTO checkout_sweeps AS s (merchant_id, checkout_id, alerted_at)
         SELECT l.merchant_id, l.checkout_id, now() FROM late l
@@ -9891,12 +9980,15 @@ BEGIN
     IF NOT pg_try_advisory_xact_lock(7420118016) THEN
         RETURN 0;
     END IF;
-    WITH picked AS (
-        SELECT c.ctid AS id FROM wallet_credits c
-         LIMIT GREATEST(COALESCE(p_limit, 0), 0)
-    ), gone AS (
-        DELETE FROM wallet_credits c USING picked p
-         WHERE c.ctid = p.id
+    -- the credits taken by their places in the table, as one array: a
+    -- TID scan of those alone.  A join with the picked ones was planned
+    -- as a hash join over a scan of every credit, whatever the statistics
+    -- (4,100 rows read to fold 100 of 4,000,
+    -- plans_background::the_housekeeping_reads_what_it_folds_and_purges).
+    WITH gone AS (
+        DELETE FROM wallet_credits c
+         WHERE c.ctid = ANY (ARRAY(SELECT p.ctid FROM wallet_credits p
+                                    LIMIT GREATEST(COALESCE(p_limit, 0), 0)))
         RETURNING c.merchant_id, c.seller_account, c.currency, c.amount
     ), sums AS (
         SELECT g.merchant_id, g.seller_account, g.currency, sum(g.amount) AS amount,
@@ -14600,7 +14692,7 @@ CREATE INDEX checkout_risk_decided ON public.checkout_risk USING btree (decided_
 -- Name: checkout_risk_open_reviews; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX checkout_risk_open_reviews ON public.checkout_risk USING btree (review_until) WHERE ((verdict = 'review'::text) AND (reviewed IS NULL));
+CREATE INDEX checkout_risk_open_reviews ON public.checkout_risk USING btree (review_until) WHERE ((verdict = 'review'::text) AND (reviewed IS NULL) AND (review_until IS NOT NULL));
 
 
 --

@@ -36,7 +36,7 @@ BEGIN
     -- off for this function)
     RETURN QUERY
     WITH due AS (
-        SELECT pe.psp, pe.event_id, pe.received_at
+        SELECT pe.tableoid AS part, pe.ctid AS place
           FROM psp_events pe
          WHERE pe.state = 'pending'
            AND (pe.received_at > now() - make_interval(secs => p_unmatched_after)
@@ -53,11 +53,16 @@ BEGIN
          LIMIT p_limit
            FOR UPDATE OF pe SKIP LOCKED
     )
+    -- each marked by its place (its partition and its place there, which
+    -- its lock keeps), not by a join on its key: planned while the
+    -- partition's statistics said it held no row (an ANALYZE that found
+    -- only dead rows), the join read the partition's whole primary key for
+    -- each event taken (300,100 rows read for a step of 100 of 3,000,
+    -- plans_background::the_inbox_steps_read_about_their_limit)
     UPDATE psp_events pe
        SET forward_tried_at = now()
       FROM due
-     WHERE pe.psp = due.psp AND pe.event_id = due.event_id
-       AND pe.received_at = due.received_at
+     WHERE pe.tableoid = due.part AND pe.ctid = due.place
     RETURNING pe.psp, pe.event_id, pe.received_at, pe.kind, pe.type, pe.token,
               pe.reference, pe.amount, pe.currency, pe.payment_ref, pe.object_ref,
               pe.tokens, pe.body, pe.headers, pe.key_id;

@@ -23,6 +23,8 @@ CREATE OR REPLACE FUNCTION pay_inbox_retry(p_unmatched_after integer, p_limit in
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'public', 'pg_temp'
+ SET enable_seqscan TO 'off'
+ SET enable_bitmapscan TO 'off'
 AS $function$
 #variable_conflict use_column
 DECLARE
@@ -61,6 +63,13 @@ BEGIN
         EXECUTE 'SET CONSTRAINTS ' || v_imm || ' IMMEDIATE';
     END IF;
 
+    -- the pending events walked oldest first (psp_events_pending) until
+    -- p_limit: planned while a partition's statistics said it held no row
+    -- (an ANALYZE that found only dead rows), the scan read every pending
+    -- event and sorted them before the limit (3,000 rows read for a step
+    -- of 100, plans_background::the_inbox_steps_read_about_their_limit);
+    -- the sequential and bitmap scans are off for this function, as for
+    -- pay_inbox_homeless
     FOR e IN
         SELECT pe.* FROM psp_events pe
          WHERE pe.state = 'pending'

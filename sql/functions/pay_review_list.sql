@@ -24,6 +24,10 @@ BEGIN
                  ORDER BY rk.review_until, c.nonce)
           FROM (SELECT * FROM checkout_risk r
                  WHERE r.verdict = 'review' AND r.reviewed IS NULL
+                   -- (every review has its deadline: said so that the
+                   -- queue's index, checkout_risk_open_reviews, serves it,
+                   -- migration 136)
+                   AND r.review_until IS NOT NULL
                  ORDER BY r.review_until
                  LIMIT greatest(1, least(coalesce(p_limit, 100), 1000))) rk
           JOIN checkouts c ON c.merchant_id = rk.merchant_id

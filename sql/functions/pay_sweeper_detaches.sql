@@ -26,20 +26,32 @@ BEGIN
       WHERE l.id = 1 AND l.owner = p_owner AND l.until > now();
 
     IF FOUND THEN
+        -- the due ones first (payment_methods_psp_detach_due), then each
+        -- one's checkout by its key, row by row (LATERAL, LIMIT): planned
+        -- while the statistics said payment_methods held no row, a join
+        -- read every method through another index to match the checkouts
+        -- (4,200 rows read for 20 of 4,000 methods,
+        -- plans_background::the_methods_detach_sweep_reads_the_detached)
         RETURN QUERY
             SELECT p.merchant_id, p.method_id, p.psp, p.token_sealed, p.checkout_id,
                    p.customer_ref, p.psp_detach_tries, v_stuck,
                    stored_request_account(c.psp_request)
-              FROM payment_methods p
-              LEFT JOIN checkouts c ON c.merchant_id = p.merchant_id
-                                   AND c.checkout_id = p.checkout_id
-             WHERE p.status = 'detached' AND p.psp_detached_at IS NULL
-               AND p.psp = ANY (p_psps)
-               AND p.detached_at <= now() - make_interval(secs => p_after)
-               AND (p.psp_detach_tried_at IS NULL
-                    OR p.psp_detach_tried_at <= now() - make_interval(secs => p_retry))
-             ORDER BY coalesce(p.psp_detach_tried_at, p.detached_at)
-             LIMIT p_limit;
+              FROM (SELECT p.merchant_id, p.method_id, p.psp, p.token_sealed,
+                           p.checkout_id, p.customer_ref, p.psp_detach_tries,
+                           coalesce(p.psp_detach_tried_at, p.detached_at) AS due_at
+                      FROM payment_methods p
+                     WHERE p.status = 'detached' AND p.psp_detached_at IS NULL
+                       AND p.psp = ANY (p_psps)
+                       AND p.detached_at <= now() - make_interval(secs => p_after)
+                       AND (p.psp_detach_tried_at IS NULL
+                            OR p.psp_detach_tried_at <= now() - make_interval(secs => p_retry))
+                     ORDER BY coalesce(p.psp_detach_tried_at, p.detached_at)
+                     LIMIT p_limit) p
+              LEFT JOIN LATERAL (
+                   SELECT c.psp_request FROM checkouts c
+                    WHERE c.merchant_id = p.merchant_id AND c.checkout_id = p.checkout_id
+                    LIMIT 1) c ON true
+             ORDER BY p.due_at;
         IF FOUND THEN
             RETURN;
         END IF;

@@ -144,10 +144,24 @@ BEGIN
                               AND s.last_at < now() - make_interval(secs => p_every))
       INTO v_fm, v_fc, v_fnever, v_fagain
       FROM failed_open_sessions f
-      JOIN checkouts c
-        ON c.merchant_id = f.merchant_id AND c.checkout_id = f.checkout_id
-      LEFT JOIN checkout_sweeps s
-        ON s.merchant_id = c.merchant_id AND s.checkout_id = c.checkout_id
+      -- each by its key, row by row (LATERAL, LIMIT), its conditions tested
+      -- after (in the look-up, they could make another index look as
+      -- good: checkouts_list, by merchant and age): planned while the
+      -- statistics said checkouts held no row, a join walked every
+      -- checkout (checkouts_pkey, or checkouts_list) for the FAILED ones
+      -- and matched each with the few sessions here (4,300 rows read for
+      -- a round of 50 of 4,000 checkouts,
+      -- plans_background::the_sweepers_rounds_over_open_sessions_read_about_what_they_take)
+     CROSS JOIN LATERAL (
+           SELECT c.merchant_id, c.checkout_id, c.psp, c.psp_token, c.status,
+                  c.psp_url, c.expires_at, c.amount_total, c.created_at
+             FROM checkouts c
+            WHERE c.merchant_id = f.merchant_id AND c.checkout_id = f.checkout_id
+            LIMIT 1) c
+      LEFT JOIN LATERAL (
+           SELECT s.last_at FROM checkout_sweeps s
+            WHERE s.merchant_id = c.merchant_id AND s.checkout_id = c.checkout_id
+            LIMIT 1) s ON true
      WHERE f.expires_at > now() - make_interval(secs => coalesce(p_grace, 0))
        AND c.status = 'FAILED'
        AND c.psp_url IS NOT NULL
@@ -275,13 +289,19 @@ BEGIN
 
     RETURN QUERY
     -- the FAILED sessions still payable found above, still FAILED
+    -- (the rows picked above are read each by its key, row by row:
+    -- LATERAL, LIMIT; planned while the statistics said checkouts held no
+    -- row, a join walked every checkout and matched each with the ones
+    -- picked)
     WITH failed_open AS (
         SELECT c.merchant_id, c.checkout_id, c.psp, c.psp_token, c.nonce,
                c.expires_at, c.created_at, c.payment_method_id, c.psp_url,
                c.amount_total, c.save_method, c.status
           FROM unnest(v_fm, v_fc) AS k(merchant_id, checkout_id)
-          JOIN checkouts c
-            ON c.merchant_id = k.merchant_id AND c.checkout_id = k.checkout_id
+         CROSS JOIN LATERAL (
+               SELECT c.* FROM checkouts c
+                WHERE c.merchant_id = k.merchant_id AND c.checkout_id = k.checkout_id
+                LIMIT 1) c
          WHERE c.status = 'FAILED'
     ), fast_due AS (
         -- those walked and the FAILED ones kept room for: p_limit at most
@@ -297,18 +317,27 @@ BEGIN
                   -- a late one may be walked too
                   FROM (SELECT DISTINCT u.merchant_id, u.checkout_id
                           FROM unnest(v_merchants, v_checkouts) AS u(merchant_id, checkout_id)) k
-                  JOIN checkouts c
-                    ON c.merchant_id = k.merchant_id AND c.checkout_id = k.checkout_id
-                   AND c.status = 'EXECUTING'
-                  LEFT JOIN checkout_sweeps s
-                    ON s.merchant_id = c.merchant_id AND s.checkout_id = c.checkout_id
+                 CROSS JOIN LATERAL (
+                       SELECT c.* FROM checkouts c
+                        WHERE c.merchant_id = k.merchant_id AND c.checkout_id = k.checkout_id
+                        LIMIT 1) c
+                  LEFT JOIN LATERAL (
+                       SELECT s.session_result FROM checkout_sweeps s
+                        WHERE s.merchant_id = c.merchant_id AND s.checkout_id = c.checkout_id
+                        LIMIT 1) s ON true
+                 -- (tested here, not in the look-up: there it would say
+                 -- checkouts_executing_since's predicate, and the look-up
+                 -- could walk that index, every open session, for its one)
+                 WHERE c.status = 'EXECUTING'
                 UNION ALL
                 (SELECT f.merchant_id, f.checkout_id, f.psp, f.psp_token, f.nonce,
                         f.expires_at, f.created_at, f.payment_method_id, f.psp_url,
                         f.amount_total, f.save_method, s.session_result, true
                    FROM failed_open f
-                   LEFT JOIN checkout_sweeps s
-                     ON s.merchant_id = f.merchant_id AND s.checkout_id = f.checkout_id
+                   LEFT JOIN LATERAL (
+                        SELECT s.session_result, s.last_at FROM checkout_sweeps s
+                         WHERE s.merchant_id = f.merchant_id AND s.checkout_id = f.checkout_id
+                         LIMIT 1) s ON true
                   WHERE f.psp = ANY (p_psps)
                     AND f.psp_token IS NOT NULL
                     AND (s.last_at IS NULL

@@ -161,10 +161,21 @@ BEGIN
           -- a late one may be walked too
           FROM (SELECT DISTINCT u.merchant_id, u.checkout_id
                   FROM unnest(v_merchants, v_checkouts) AS u(merchant_id, checkout_id)) k
-          JOIN checkouts c
-            ON c.merchant_id = k.merchant_id AND c.checkout_id = k.checkout_id
-          LEFT JOIN checkout_sweeps s
-            ON s.merchant_id = c.merchant_id AND s.checkout_id = c.checkout_id
+          -- each by its key, row by row (LATERAL, LIMIT): planned while
+          -- the statistics said checkouts held no row (an ANALYZE that
+          -- found only dead rows), a join walked every checkout and
+          -- matched each with the ones picked (4,240 rows read to alert 20
+          -- of 4,000 checkouts,
+          -- plans_background::the_sweepers_rounds_over_open_sessions_read_about_what_they_take)
+         CROSS JOIN LATERAL (
+               SELECT c.merchant_id, c.checkout_id, c.psp, c.created_at
+                 FROM checkouts c
+                WHERE c.merchant_id = k.merchant_id AND c.checkout_id = k.checkout_id
+                LIMIT 1) c
+          LEFT JOIN LATERAL (
+               SELECT s.last_answer FROM checkout_sweeps s
+                WHERE s.merchant_id = c.merchant_id AND s.checkout_id = c.checkout_id
+                LIMIT 1) s ON true
     ), marked AS (
         INSERT INTO checkout_sweeps AS s (merchant_id, checkout_id, alerted_at)
         SELECT l.merchant_id, l.checkout_id, now() FROM late l

@@ -11,12 +11,15 @@ BEGIN
     IF NOT pg_try_advisory_xact_lock(7420118016) THEN
         RETURN 0;
     END IF;
-    WITH picked AS (
-        SELECT c.ctid AS id FROM wallet_credits c
-         LIMIT GREATEST(COALESCE(p_limit, 0), 0)
-    ), gone AS (
-        DELETE FROM wallet_credits c USING picked p
-         WHERE c.ctid = p.id
+    -- the credits taken by their places in the table, as one array: a
+    -- TID scan of those alone.  A join with the picked ones was planned
+    -- as a hash join over a scan of every credit, whatever the statistics
+    -- (4,100 rows read to fold 100 of 4,000,
+    -- plans_background::the_housekeeping_reads_what_it_folds_and_purges).
+    WITH gone AS (
+        DELETE FROM wallet_credits c
+         WHERE c.ctid = ANY (ARRAY(SELECT p.ctid FROM wallet_credits p
+                                    LIMIT GREATEST(COALESCE(p_limit, 0), 0)))
         RETURNING c.merchant_id, c.seller_account, c.currency, c.amount
     ), sums AS (
         SELECT g.merchant_id, g.seller_account, g.currency, sum(g.amount) AS amount,
