@@ -56,6 +56,17 @@
  * removal (the PSP hanging) is 503 not_configured, the PSP's events kept
  * since are 404 at the history's gateway (then 200 once it is back), and
  * once back the refused and unanswered are sent again under their keys.
+ * From MC_SEED_PSP_CLOSED on, drawn last instead (mc_draw_psp_closed), on
+ * a gateway of the history's own a PSP is closed to new checkouts
+ * (payments_psp ... closed) for a few steps, then open again: meanwhile
+ * a new checkout naming it (the history's, or the checker's own as it
+ * closes) is refused 400 invalid_request, nothing stored nor sent (the
+ * history's is sent again once it is open), a routed one whose route
+ * names it is registered at the route's other PSP, a registration left
+ * unanswered just before the close (the PSP hanging) is sent there on its
+ * retry, earlier requests of it retried under their keys are replayed,
+ * and its captures, voids, refunds, pay-outs, approvals, disputes and
+ * events go on as if it were open.
  * Every step is a readable
  * line; the history runs one step at a time, each followed by a wait for
  * quiet (every webhook the mock scheduled answered, no operation
@@ -93,6 +104,14 @@
  *             byte; each new operation of it refused, nothing stored; an
  *             unanswered one 503 not_configured, then 201 once it is
  *             back; its events 404 there, then 200
+ *   closed    while a PSP is closed on the history's gateway: a new
+ *             checkout naming it 400 invalid_request saying so, nothing
+ *             stored nor sent to it; a routed one whose route names it
+ *             201 at the route's other PSP; a registration unanswered
+ *             before the close 201 on its retry, one session; each retry
+ *             of an answered request its first answer, byte for byte; no
+ *             operation of it refused for it (closed, not_configured);
+ *             its events 200 there
  *   reconcile once those pass: payments-reconcile on the mock's
  *             settlement report of the history, per PSP that holds a
  *             checkout or pay-out of it (mc_reconcile): every row matched,
@@ -103,7 +122,7 @@
  * Each check is shown able to fail (every_check_sees_the_books_broken
  * breaks the books on purpose, inside a transaction rolled back, or in a
  * copy of the PSP's, and has a report say 1.00 more than the PSP took,
- * and shows gone a real replay against wrong expectations;
+ * and shows gone and closed a real replay against wrong expectations;
  * webhooks is seen failing by the seeds of issue 40).
  *
  * On a stack of several merchant shards (E2E_SHARDS=1 bash ci/e2e.sh,
@@ -254,6 +273,13 @@ static const uint64_t  mc_ci_seeds[] = {
  * it keep their histories */
 #define MC_SEED_PSP_GONE        70000
 #define MC_PSP_GONE_PCT         85      /* such histories that draw it */
+
+/* and from here on (mc_draw_psp_closed), on a gateway of its own, a PSP
+ * is closed to new checkouts (payments_psp ... closed) for a few steps,
+ * then open again; a history that draws it draws no PSP removed; the
+ * seeds below it keep their histories */
+#define MC_SEED_PSP_CLOSED      90000
+#define MC_PSP_CLOSED_PCT       60      /* such histories that draw it */
 
 
 /*
@@ -519,6 +545,15 @@ typedef enum {
                            reload); then every operation refused or
                            answered 503 while it was removed is sent again
                            under its key */
+    MC_PSP_CLOSE,       /* arg: a dialect, its PSP's payments_psp line
+                           marked closed on the history's gateway (a
+                           reload); knob 1: the window's first registration
+                           naming it is sent first, unanswered (the PSP
+                           hanging), before the reload (from
+                           MC_SEED_PSP_CLOSED on, drawn last) */
+    MC_PSP_OPEN,        /* arg: the dialect, its PSP open again (a reload);
+                           then each registration refused while it was
+                           closed is sent again */
     MC_NKINDS
 } mc_kind_e;
 
@@ -567,7 +602,8 @@ static const char  *mc_kind_names[MC_NKINDS] = {
     "keys, the shop retries",
     "the PSP takes back pay-out",
     "the gateway reloads without PSP", "the shop retries step",
-    "the gateway reloads with PSP"
+    "the gateway reloads with PSP", "the gateway reloads closing PSP",
+    "the gateway reloads opening PSP"
 };
 
 typedef struct {
@@ -1452,6 +1488,49 @@ mc_drawn_op_of(const mc_history_t *h, const mc_step_t *s, int d)
 
 
 /*
+ * 70 % of the time the PSP of dialect d opens a dispute of a checkout it
+ * holds, paid before the window's step g (none of whose operations the
+ * window holds: held), at step b, just before the window closes: its
+ * webhook comes meanwhile (Adyen's payment is charged back once).  room:
+ * the steps still to be inserted.
+ */
+static void
+mc_draw_window_dispute(mc_history_t *h, mc_rng_t *r, int g, int b, int d,
+    const int *held, int room)
+{
+    int        c, i, ndc, paid, disputes, dn[MC_MAX_CO], dc[MC_MAX_CO];
+    mc_step_t  s;
+
+    for (ndc = 0, c = 0; c < h->nco; c++) {
+        for (paid = 0, disputes = 0, i = 0; i < h->nsteps; i++) {
+            paid |= h->steps[i].co == c && i < g
+                    && (h->steps[i].kind == MC_PAY
+                        || (h->steps[i].kind == MC_REGISTER
+                            && h->co[c].charge && !h->co[c].decline
+                            && !h->co[c].review));
+            disputes += h->steps[i].co == c
+                        && h->steps[i].kind == MC_DISPUTE;
+        }
+        if (paid && !held[c] && h->co[c].dialect == d
+            && disputes < (d == 1 ? 1 : 4))
+        {
+            dc[ndc++] = c;
+            dn[c] = disputes;
+        }
+    }
+    if (ndc > 0 && mc_chance(r, 70) && h->nsteps + room <= MC_MAX_STEPS) {
+        c = dc[mc_below(r, ndc)];
+        memset(&s, 0, sizeof(s));
+        s.kind = MC_DISPUTE;
+        s.co = c;
+        s.arg = dn[c];
+        s.amount = mc_part(r, h->co[c].currency, h->co[c].amount[0]);
+        mc_insert(h, b, &s);
+    }
+}
+
+
+/*
  * A PSP removed from the history's gateway for a while, drawn last from a
  * stream of its own (from MC_SEED_PSP_GONE on, on a gateway of its own,
  * where reloads happen): around one of the shop's operations of a PSP
@@ -1478,8 +1557,7 @@ static void
 mc_draw_psp_gone(mc_history_t *h)
 {
     int          b, c, d, g, i, j, k, n, t, w, want, nrep, ncand;
-    int          cand[MC_MAX_STEPS], held[MC_MAX_CO], ops, paid, disputes;
-    int          dn[MC_MAX_CO], dc[MC_MAX_CO], ndc;
+    int          cand[MC_MAX_STEPS], held[MC_MAX_CO], ops;
     mc_rng_t     r;
     mc_step_t    s;
 
@@ -1576,37 +1654,7 @@ mc_draw_psp_gone(mc_history_t *h)
     s.co = h->steps[b - 1].co;
     mc_insert(h, b, &s);
 
-    /* 70 % of the time the PSP opens a dispute of a checkout it holds, paid
-     * before (none of whose operations the window holds), just before it
-     * is back: its webhook comes while it is removed (Adyen's payment is
-     * charged back once) */
-    for (ndc = 0, c = 0; c < h->nco; c++) {
-        for (paid = 0, disputes = 0, i = 0; i < h->nsteps; i++) {
-            paid |= h->steps[i].co == c && i < g
-                    && (h->steps[i].kind == MC_PAY
-                        || (h->steps[i].kind == MC_REGISTER
-                            && h->co[c].charge && !h->co[c].decline
-                            && !h->co[c].review));
-            disputes += h->steps[i].co == c
-                        && h->steps[i].kind == MC_DISPUTE;
-        }
-        if (paid && !held[c] && h->co[c].dialect == d
-            && disputes < (d == 1 ? 1 : 4))
-        {
-            dc[ndc++] = c;
-            dn[c] = disputes;
-        }
-    }
-    if (ndc > 0 && mc_chance(&r, 70) && h->nsteps + 2 + nrep <= MC_MAX_STEPS)
-    {
-        c = dc[mc_below(&r, ndc)];
-        memset(&s, 0, sizeof(s));
-        s.kind = MC_DISPUTE;
-        s.co = c;
-        s.arg = dn[c];
-        s.amount = mc_part(&r, h->co[c].currency, h->co[c].amount[0]);
-        mc_insert(h, b, &s);
-    }
+    mc_draw_window_dispute(h, &r, g, b, d, held, 2 + nrep);
 
     for (k = 0; k < nrep; k++) {
         memset(&s, 0, sizeof(s));
@@ -1638,6 +1686,223 @@ mc_draw_psp_gone(mc_history_t *h)
               || (k == MC_PAYOUT && h->ops.payouts == 0 && !n))
              && mc_chance(&r, 60);
     mc_insert(h, g, &s);
+}
+
+
+/* 1 if checkout c is registered at the history's gateway as a new
+ * checkout naming the PSP of dialect d (or an off-session charge of a
+ * method saved there): refused while that PSP is closed.  One held for
+ * review is registered at the suite's risk server, unless routed. */
+static int
+mc_names_psp(const mc_history_t *h, int c, int d)
+{
+    const mc_co_t  *co = &h->co[c];
+
+    return !co->routed && !co->review && co->dialect == d;
+}
+
+
+/* what a window of a PSP closed may hold: what one of a PSP removed may,
+ * cancels, registrations and approvals, but none whose route would claim
+ * it elsewhere than drawn (a routed checkout whose route has that PSP
+ * before the one that claims it, or where it moves on to), nothing that
+ * wants its next step (a kill, a restart), no race, no keys forgotten, no
+ * other reload */
+static int
+mc_closed_may(const mc_history_t *h, const mc_step_t *s, int d)
+{
+    const mc_co_t     *co = &h->co[s->co];
+    const mc_route_t  *rt = &h->route[co->currency];
+
+    switch (s->kind) {
+    case MC_CANCEL:
+        return 1;
+    case MC_REGISTER:
+        return !co->routed || (rt->first != d && rt->second != d)
+               || (rt->second == d
+                   && (co->routed == MC_RT_FIRST
+                       || co->routed == MC_RT_HANG));
+    case MC_APPROVE:
+        /* sent where its route bound it (doc/OPERATIONS.md, "Retiring a
+         * PSP"), unless it moves on to the closed one */
+        return !co->routed || co->dialect != d || rt->first == d;
+    default:
+        return mc_gone_may(s);
+    }
+}
+
+
+/*
+ * A PSP closed on the history's gateway for a while (payments_psp ...
+ * closed; doc/OPERATIONS.md, "Retiring a PSP"), drawn last from a stream
+ * of its own (from MC_SEED_PSP_CLOSED on, on a gateway of its own): around
+ * a registration naming a PSP or one of the shop's operations of it, a
+ * window of 1-4 steps or more (only steps it may hold: mc_closed_may)
+ * opens with a reload with that PSP closed and closes with a reload with
+ * it open.  Each registration naming it in the window is refused as a new
+ * checkout (nothing stored, nothing sent) and sent again once it is open,
+ * so the window closes before the next step of its checkout; half the
+ * time the first (a checkout without fault rules of its own) is instead
+ * sent before the close and left unanswered (the PSP hanging), so that its
+ * retry in the window is sent there (201) and its checkout goes on.
+ * Right after the close: 1-2 retries under their keys of the shop's
+ * earlier requests of that PSP (a registration first: one whose answer
+ * was dropped, if any), replayed.  Everything else of the PSP (captures,
+ * voids, refunds, pay-outs, approvals, the PSP's own steps) goes on as if
+ * it were open; most of the time it also opens a dispute just before it
+ * opens again, so that an event of it comes meanwhile.  Returns 1 if
+ * drawn.
+ */
+static int
+mc_draw_psp_closed(mc_history_t *h)
+{
+    int          b, c, d, f, g, i, k, n, t, w, want, nrep, ncand, nreg, fc;
+    int          cand[MC_MAX_STEPS], cd[MC_MAX_STEPS], reg[MC_MAX_STEPS];
+    int          held[MC_MAX_CO];
+    mc_rng_t     r;
+    mc_step_t    s;
+    const mc_step_t  *o;
+
+    if (h->seed < MC_SEED_PSP_CLOSED || h->gw != MC_GW_OWN) {
+        return 0;
+    }
+
+    r.s = h->seed ^ 0x6d6339302d636c6fULL;
+
+    if (!mc_chance(&r, MC_PSP_CLOSED_PCT)) {
+        return 0;
+    }
+
+    /* around a registration naming a PSP, or an operation of it */
+    for (ncand = 0, i = 1; i < h->nsteps; i++) {
+        for (d = 0; d < 3; d++) {
+            o = &h->steps[i];
+            if (mc_closed_may(h, o, d)
+                && ((o->kind == MC_REGISTER && mc_names_psp(h, o->co, d))
+                    || mc_drawn_op_of(h, o, d)))
+            {
+                cand[ncand] = i;
+                cd[ncand++] = d;
+            }
+        }
+    }
+    if (ncand == 0) {
+        return 0;
+    }
+
+    k = (int) mc_below(&r, ncand);
+    t = cand[k];
+    d = cd[k];
+
+    /* it opens at t or 1-2 steps before, never between a step and the
+     * next it wants */
+    g = t;
+    for (n = (int) mc_below(&r, 3);
+         n > 0 && g > 1 && mc_closed_may(h, &h->steps[g - 1], d); n--)
+    {
+        g--;
+    }
+    while (g > 1 && h->steps[g - 1].at_once
+           && mc_closed_may(h, &h->steps[g - 1], d))
+    {
+        g--;
+    }
+    if (h->steps[g - 1].at_once || h->steps[g - 1].kind == MC_KILL
+        || h->steps[g - 1].kind == MC_PG_RESTART)
+    {
+        return 0;
+    }
+
+    /* its first registration naming the PSP, half the time sent before
+     * the close and left unanswered: one whose nonce has no fault rule of
+     * its own (the hang is one) */
+    for (f = -1, i = g; i < h->nsteps && mc_closed_may(h, &h->steps[i], d);
+         i++)
+    {
+        if (h->steps[i].kind == MC_REGISTER
+            && mc_names_psp(h, h->steps[i].co, d))
+        {
+            c = h->steps[i].co;
+            f = !h->co[c].charge && h->co[c].fault == MC_FAULT_NONE
+                && !h->co[c].never && mc_chance(&r, 50) ? i : -1;
+            break;
+        }
+    }
+
+    /* and closes after t, 1-4 steps in, or before a step of a checkout
+     * whose registration it refused (or a charge of its method) */
+    want = 1 + (int) mc_below(&r, 4);
+    memset(held, 0, sizeof(held));
+    for (n = 0, b = g; b < h->nsteps; b++) {
+        o = &h->steps[b];
+        if (!mc_closed_may(h, o, d)
+            || (b > t && n >= want && !h->steps[b - 1].at_once)
+            || held[o->co]
+            || (o->kind == MC_REGISTER && h->co[o->co].charge
+                && held[h->co[o->co].from]))
+        {
+            break;
+        }
+        if (o->kind == MC_REGISTER && mc_names_psp(h, o->co, d) && b != f) {
+            held[o->co] = 1;
+        }
+        n++;
+    }
+    if (b <= t || h->steps[b - 1].at_once) {
+        return 0;
+    }
+    fc = h->steps[f >= 0 ? f : t].co;     /* (before the insertions) */
+
+    /* the retries of what was asked of it before: a registration first */
+    for (ncand = 0, nreg = 0, w = -1, i = 0; i < g; i++) {
+        c = h->steps[i].co;
+        if ((h->steps[i].kind == MC_REGISTER || h->steps[i].kind == MC_CANCEL)
+            && h->co[c].dialect == d && !h->co[c].review)
+        {
+            cand[ncand++] = i;
+            if (h->steps[i].kind == MC_REGISTER) {
+                reg[nreg++] = i;
+                if (h->co[c].fault == MC_FAULT_DROP && w < 0) {
+                    w = i;
+                }
+            }
+        } else if (mc_drawn_op_of(h, &h->steps[i], d)) {
+            cand[ncand++] = i;
+        }
+    }
+    nrep = ncand > 0 ? 1 + (int) mc_below(&r, 2) : 0;
+    if (h->nsteps + 2 + nrep > MC_MAX_STEPS) {
+        return 0;
+    }
+
+    memset(&s, 0, sizeof(s));
+    s.kind = MC_PSP_OPEN;
+    s.arg = d;
+    s.co = h->steps[b - 1].co;
+    mc_insert(h, b, &s);
+
+    memset(held, 0, sizeof(held));
+    mc_draw_window_dispute(h, &r, g, b, d, held, 1 + nrep);
+
+    for (k = 0; k < nrep; k++) {
+        memset(&s, 0, sizeof(s));
+        s.kind = MC_REPLAY;
+        s.arg = k > 0 ? cand[mc_below(&r, ncand)]
+                : w >= 0 ? w
+                : nreg > 0 ? reg[mc_below(&r, nreg)]
+                : cand[mc_below(&r, ncand)];
+        s.co = h->steps[s.arg].co;
+        mc_insert(h, g, &s);
+    }
+
+    memset(&s, 0, sizeof(s));
+    s.kind = MC_PSP_CLOSE;
+    s.arg = d;
+    s.knob = f >= 0;
+    s.co = fc;
+    mc_insert(h, g, &s);
+
+    return 1;
 }
 
 
@@ -1720,7 +1985,9 @@ mc_generate(mc_history_t *h, uint64_t seed)
     mc_draw_later_charges(h, model);
     mc_draw_routes(h);
     mc_draw_payout_backs(h);
-    mc_draw_psp_gone(h);
+    if (!mc_draw_psp_closed(h)) {
+        mc_draw_psp_gone(h);
+    }
 }
 
 
@@ -1850,6 +2117,19 @@ mc_print(const mc_history_t *h, const int *keep, const char *const *out)
                    ? str_printf(" -> %s", out[i]) : "");
             continue;
         }
+        if (s->kind == MC_PSP_CLOSE || s->kind == MC_PSP_OPEN) {
+            mc_say("  step %2d: %s %s%s%s", i, mc_kind_names[s->kind],
+                   mc_psp(s->arg),
+                   s->kind == MC_PSP_OPEN
+                   ? "; what it refused is sent again"
+                   : s->knob
+                   ? str_printf(" (checkout %d's registration sent first, "
+                                "the PSP hanging: unanswered)", s->co)
+                   : "",
+                   out != NULL && out[i] != NULL
+                   ? str_printf(" -> %s", out[i]) : "");
+            continue;
+        }
         if (s->kind == MC_REPLAY) {
             mc_say("  step %2d: checkout %d: %s %d under its key (%s)%s", i,
                    s->co, mc_kind_names[s->kind], s->arg,
@@ -1969,6 +2249,17 @@ typedef struct {
     const char          *gone_since;    /* when it was removed */
     int                  unsent;    /* operations claimed, never answered,
                                        held until it is back */
+    int                  closed;    /* the dialect whose PSP is closed on
+                                       the history's gateway, or -1 */
+    const char          *closed_since;  /* when it was closed */
+    long                 closed_bad;    /* answers not as the model says */
+    char                *reg_key[MC_MAX_CO];    /* a registration's key,
+                                                   sent first, unanswered,
+                                                   before its PSP closed */
+    long                 reg_first[MC_MAX_CO];  /* and what it answered */
+    int                  refused[MC_MAX_CO];    /* registrations refused
+                                                   while it was closed:
+                                                   sent again once open */
 } mc_run_t;
 
 
@@ -2336,12 +2627,13 @@ mc_method(mc_run_t *run, int c)
 }
 
 
+/* the shop's request of checkout c's registration, or NULL (an
+ * off-session charge of a method never saved) */
 static char *
-mc_register(mc_run_t *run, int c)
+mc_register_body(mc_run_t *run, int c)
 {
     int            o;
-    char          *out;
-    json_t        *body, *orders, *ans;
+    json_t        *body, *orders;
     const mc_co_t *co;
 
     co = &run->h->co[c];
@@ -2362,13 +2654,12 @@ mc_register(mc_run_t *run, int c)
     if (co->charge) {
         /* the saving checkout's method, charged without the shopper */
         if (mc_method(run, co->from) == NULL) {
-            return strdup("no saved method");
+            return NULL;
         }
         json_object_del(body, "psp");
         json_object_set_new(body, "payment_method",
                             json_string(run->pm[co->from]));
         json_object_set_new(body, "off_session", json_true());
-        books_subject(&run->subjects, run->nonce[c]);
     } else if (co->routed) {
         json_object_del(body, "psp");   /* the route chooses */
     } else {
@@ -2385,17 +2676,44 @@ mc_register(mc_run_t *run, int c)
     }
 
     if (co->review) {
+        json_object_set_new(json_object_get(body, "buyer_info"), "email",
+                            json_string("risk-review@example.com"));
+    }
+
+    return dump(body);
+}
+
+
+static char *
+mc_register(mc_run_t *run, int c)
+{
+    char          *out, *body;
+    json_t        *ans;
+    const mc_co_t *co;
+
+    co = &run->h->co[c];
+    body = mc_register_body(run, c);
+    if (body == NULL) {
+        return strdup("no saved method");
+    }
+    if (co->charge) {
+        books_subject(&run->subjects, run->nonce[c]);
+    }
+
+    if (co->review) {
         /* the suite's risk server, or a routed one's on the history's
          * gateway, whose route binds its first PSP before the risk check
          * holds it */
-        json_object_set_new(json_object_get(body, "buyer_info"), "email",
-                            json_string("risk-review@example.com"));
         out = co->routed
-              ? mc_shop(run, run->risk, NULL, PATH_PAYMENTS, dump(body), &ans)
+              ? mc_shop(run, run->risk, NULL, PATH_PAYMENTS, body, &ans)
               : mc_shop(run, env("PAY_TEST_GW_LIMITS"), "deny.risk.test",
-                        PATH_PAYMENTS, dump(body), &ans);
+                        PATH_PAYMENTS, body, &ans);
     } else {
-        out = mc_shop(run, NULL, NULL, PATH_PAYMENTS, dump(body), &ans);
+        /* under the key of its first attempt, if it was sent before its
+         * PSP closed (mc_psp_closed) */
+        out = mc_send(run, NULL, NULL, PATH_PAYMENTS, body,
+                      run->reg_key[c] != NULL ? run->reg_key[c] : uid("mk"),
+                      1, &ans);
     }
 
     if (co->charge) {
@@ -2941,8 +3259,31 @@ mc_reload(mc_run_t *run)
  * delivered at the history's gateway meanwhile (404) and once back (200) */
 static long  mc_gone_seen[6];
 
+/* and while a PSP was closed: new checkouts naming it refused (those of
+ * the history, and one of the checker's own as it closes), routed ones
+ * whose route names it registered at the route's other PSP, registrations
+ * unanswered before it closed sent there, retries replayed, its
+ * operations answered 2xx or otherwise, its events meanwhile (200), the
+ * refused registrations sent again once open */
+enum {
+    MC_CL_REFUSED = 0, MC_CL_ROUTED, MC_CL_SENT, MC_CL_REPLAYED, MC_CL_OPS,
+    MC_CL_OPS_OTHER, MC_CL_EVENTS, MC_CL_AGAIN, MC_NCL
+};
 
-/* a step's answer that is not what the model says (the check "gone") */
+static long  mc_closed_seen[MC_NCL];
+
+
+/* what happened to the PSP of the window open now: "closed" while one is
+ * closed (the check closed, below), else "removed" (the check gone) */
+static const char *
+mc_window(const mc_run_t *run)
+{
+    return run->closed >= 0 ? "closed" : "removed";
+}
+
+
+/* a step's answer that is not what the model says: the check "closed"
+ * while a PSP is closed, else "gone" (the helpers below serve both) */
 static void mc_gone_wrong(mc_run_t *run, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
@@ -2952,7 +3293,11 @@ mc_gone_wrong(mc_run_t *run, const char *fmt, ...)
     char     line[2048];
     va_list  ap;
 
-    run->gone_bad++;
+    if (run->closed >= 0) {
+        run->closed_bad++;
+    } else {
+        run->gone_bad++;
+    }
     if (run->quiet) {
         return;
     }
@@ -2960,7 +3305,7 @@ mc_gone_wrong(mc_run_t *run, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
-    mc_err("check gone: %s", line);
+    mc_err("check %s: %s", run->closed >= 0 ? "closed" : "gone", line);
 }
 
 
@@ -3045,21 +3390,17 @@ mc_step_request(const mc_run_t *run, const mc_step_t *s, const char **path,
 }
 
 
-/* 1 if step s is an operation of the PSP removed now: a capture, void or
- * refund of a checkout that PSP holds (as the database says), a pay-out
+/* 1 if step s is an operation of the PSP of dialect d: a capture, void
+ * or refund of a checkout that PSP holds (as the database says), a pay-out
  * naming it */
 static int
-mc_gone_op(const mc_run_t *run, const mc_step_t *s)
+mc_op_of(const mc_run_t *run, const mc_step_t *s, int d)
 {
     char        *psp;
     const char  *p[2];
 
-    if (run->gone < 0) {
-        return 0;
-    }
-
     if (s->kind == MC_PAYOUT) {
-        return s->arg == run->gone;
+        return s->arg == d;
     }
 
     if (s->kind != MC_CAPTURE && s->kind != MC_VOID && s->kind != MC_REFUND) {
@@ -3071,7 +3412,15 @@ mc_gone_op(const mc_run_t *run, const mc_step_t *s)
     psp = db_scalar_on(mc_db(run), "SELECT psp FROM checkouts WHERE "
                        "merchant_id = $1 AND checkout_id = $2", 2, p);
 
-    return psp != NULL && strcmp(psp, mc_psp(run->gone)) == 0;
+    return psp != NULL && strcmp(psp, mc_psp(d)) == 0;
+}
+
+
+/* 1 if step s is an operation of the PSP removed now */
+static int
+mc_gone_op(const mc_run_t *run, const mc_step_t *s)
+{
+    return run->gone >= 0 && mc_op_of(run, s, run->gone);
 }
 
 
@@ -3125,12 +3474,13 @@ mc_answer_line(const resp_t *r)
 
 
 /* what refuses a new operation of kind whose PSP is not configured
- * (doc/MONEY.md): its status and problem code */
+ * (doc/MONEY.md), or a new checkout naming a closed PSP (a registration):
+ * its status and problem code */
 static void
 mc_gone_refusal(int kind, long *status, const char **code)
 {
-    *status = kind == MC_PAYOUT ? 400 : 409;
-    *code = kind == MC_PAYOUT ? "invalid_request"
+    *status = kind == MC_PAYOUT || kind == MC_REGISTER ? 400 : 409;
+    *code = kind == MC_PAYOUT || kind == MC_REGISTER ? "invalid_request"
             : kind == MC_REFUND ? "payment_not_refundable"
             : "payment_not_capturable";
 }
@@ -3148,9 +3498,9 @@ mc_gone_expect_refused(mc_run_t *run, int i, int kind, const char *key,
     mc_gone_refusal(kind, &want, &code);
 
     if (r->status != want || strstr(r->body, code) == NULL) {
-        mc_gone_wrong(run, "step %d (%s): its PSP removed, a new request is "
+        mc_gone_wrong(run, "step %d (%s): its PSP %s, a new request is "
                       "%ld %s, not %ld %s", i, mc_kind_names[kind],
-                      r->status, r->body, want, code);
+                      mc_window(run), r->status, r->body, want, code);
         return;
     }
 
@@ -3160,8 +3510,9 @@ mc_gone_expect_refused(mc_run_t *run, int i, int kind, const char *key,
     n = db_scalar_on(mc_db(run), "SELECT count(*) FROM idempotency_keys "
                      "WHERE merchant_id = $1 AND idem_key = $2", 2, p);
     if (n == NULL || strcmp(n, "0") != 0) {
-        mc_gone_wrong(run, "step %d (%s): refused while its PSP is removed, "
-                      "yet its key was stored", i, mc_kind_names[kind]);
+        mc_gone_wrong(run, "step %d (%s): refused while its PSP is %s, yet "
+                      "its key was stored", i, mc_kind_names[kind],
+                      mc_window(run));
     }
 }
 
@@ -3177,16 +3528,16 @@ mc_gone_expect_replay(mc_run_t *run, int i, const mc_req_t *q,
         || memcmp(r->body, q->answer, r->len) != 0)
     {
         mc_gone_wrong(run, "step %d: retried under its key while its PSP is "
-                      "removed, answered %ld %.*s, not its first answer %ld "
-                      "%s", i, r->status, (int) r->len, r->body, q->status,
-                      q->answer);
+                      "%s, answered %ld %.*s, not its first answer %ld %s",
+                      i, mc_window(run), r->status, (int) r->len, r->body,
+                      q->status, q->answer);
         return;
     }
 
     h = resp_header(r, "Idempotent-Replayed");
     if (h == NULL || strcmp(h, "true") != 0) {
-        mc_gone_wrong(run, "step %d: replayed while its PSP is removed "
-                      "without Idempotent-Replayed: true", i);
+        mc_gone_wrong(run, "step %d: replayed while its PSP is %s without "
+                      "Idempotent-Replayed: true", i, mc_window(run));
     }
 }
 
@@ -3206,11 +3557,14 @@ mc_gone_expect_unsent(mc_run_t *run, int i, int kind, const resp_t *r)
 
 
 /* r answers the PSP's event delivered at a gateway without that PSP
- * (back 0): 404 not_found; with it again (back 1): 200, seen before */
+ * (back 0): 404 not_found; with it again (back 1) or with it closed: 200,
+ * seen before */
 static int
 mc_gone_expect_event(mc_run_t *run, const char *event, int back,
     const resp_t *r)
 {
+    back |= run->closed >= 0;
+
     if (back ? r->status == 200
              : r->status == 404 && strstr(r->body, "not_found") != NULL)
     {
@@ -3219,7 +3573,8 @@ mc_gone_expect_event(mc_run_t *run, const char *event, int back,
 
     mc_gone_wrong(run, "the PSP's event %s delivered to the history's "
                   "gateway %s: %ld %.*s, not %s", event,
-                  back ? "once its PSP is back" : "while its PSP is removed",
+                  run->closed >= 0 ? "while its PSP is closed"
+                  : back ? "once its PSP is back" : "while its PSP is removed",
                   r->status, (int) r->len, r->body,
                   back ? "200" : "404 not_found");
     return 1;
@@ -3327,9 +3682,10 @@ mc_gone_send(mc_run_t *run, int i)
 
 
 /* An earlier step's request sent again under its key while its PSP is
- * removed: its first answer replayed (a 2xx, or a 402 of an off-session
- * charge: stored under its key); an operation first refused (a 4xx,
- * nothing stored) is refused as a new one. */
+ * removed or closed: its first answer replayed (a 2xx, or a 402 of an
+ * off-session charge: stored under its key); an operation first refused
+ * (a 4xx, nothing stored) is refused as a new one where its PSP is
+ * removed (where it is closed, it is made anew: not sent). */
 static char *
 mc_replay(mc_run_t *run, int i)
 {
@@ -3341,8 +3697,8 @@ mc_replay(mc_run_t *run, int i)
     k = s->arg;
     q = &run->rec[k];
 
-    if (run->gone < 0) {
-        return strdup("its PSP is configured");
+    if (run->gone < 0 && run->closed < 0) {
+        return strdup("its PSP is configured and open");
     }
     if (!run->keep[k] || q->key == NULL || q->base == NULL
         || q->base != run->base || q->host != NULL)
@@ -3366,7 +3722,11 @@ mc_replay(mc_run_t *run, int i)
         mc_gone_seen[1]++;
     } else {
         mc_gone_expect_replay(run, k, q, r);
-        mc_gone_seen[0]++;
+        if (run->closed >= 0) {
+            mc_closed_seen[MC_CL_REPLAYED]++;
+        } else {
+            mc_gone_seen[0]++;
+        }
     }
 
     return str_printf("%s (first %ld)", mc_answer_line(r), q->status);
@@ -3391,16 +3751,18 @@ mc_gone_webhooks(mc_run_t *run, int d, int back)
     json_t      *hj, *v;
     resp_t      *r;
     PGresult    *q;
-    const char  *p[3], *body, *k, *h[6];
+    const char  *p[3], *body, *k, *h[6], *since;
     size_t       nh;
 
-    if (run->gone_since == NULL) {
+    /* (or, while it is closed, since then: 200) */
+    since = run->closed >= 0 ? run->closed_since : run->gone_since;
+    if (since == NULL) {
         return strdup("");
     }
 
     p[0] = mc_psp(d);
     p[1] = run->m.id;
-    p[2] = run->gone_since;
+    p[2] = since;
     q = PQexecParams(mc_db(run), "SELECT event_id, convert_from(body, "
                      "'UTF8'), headers::text FROM psp_events WHERE psp = $1 "
                      "AND merchant_id = $2 AND received_at >= "
@@ -3435,15 +3797,21 @@ mc_gone_webhooks(mc_run_t *run, int d, int back)
         r = http(&rq);
 
         bad += mc_gone_expect_event(run, PQgetvalue(q, i, 0), back, r);
-        mc_gone_seen[back ? 5 : 4]++;
+        if (run->closed >= 0) {
+            mc_closed_seen[MC_CL_EVENTS]++;
+        } else {
+            mc_gone_seen[back ? 5 : 4]++;
+        }
     }
 
     PQclear(q);
 
     return n == 0 ? strdup("")
                   : str_printf("; %d event(s) of it delivered %s: %s", n,
-                               back ? "once back" : "meanwhile",
-                               bad ? "WRONG" : back ? "200" : "404");
+                               run->closed >= 0 ? "while closed"
+                               : back ? "once back" : "meanwhile",
+                               bad ? "WRONG"
+                               : back || run->closed >= 0 ? "200" : "404");
 }
 
 
@@ -3501,6 +3869,322 @@ mc_psp_back(mc_run_t *run, int i)
 }
 
 
+/* -- a PSP closed on the history's gateway for a while ---------------------- */
+
+/*
+ * The history's gateway reloaded with the payments_psp line of dialect d
+ * marked closed (closed), or open again.
+ */
+static void
+mc_closed_conf(mc_run_t *run, int d, int closed)
+{
+    const char  *open_line, *closed_line;
+
+    open_line = gw_psp_conf(mc_psp(d), mc_dialects[d]);
+    closed_line = gw_psp_conf_with(mc_psp(d), mc_dialects[d], "closed");
+
+    gateway_reload(&run->gw, closed ? open_line : closed_line,
+                   closed ? closed_line : open_line);
+}
+
+
+/* r refuses the new checkout id sent under key while its PSP is closed:
+ * 400 invalid_request saying so, nothing stored (its key, a checkout),
+ * nothing sent to the PSP; step i is the history's step that sent it */
+static void
+mc_closed_expect_refused(mc_run_t *run, int i, const char *id,
+    const char *key, const resp_t *r)
+{
+    long         sessions, requests;
+    char        *n;
+    const char  *p[2];
+
+    mc_gone_expect_refused(run, i, MC_REGISTER, key, r);
+    if (r->status == 400 && strstr(r->body, "closed") == NULL) {
+        mc_gone_wrong(run, "step %d: a new checkout naming a closed PSP "
+                      "refused without saying it is closed: %.*s", i,
+                      (int) r->len, r->body);
+    }
+
+    p[0] = run->m.id;
+    p[1] = id;
+    n = db_scalar_on(mc_db(run), "SELECT count(*) FROM checkouts WHERE "
+                     "merchant_id = $1 AND checkout_id = $2", 2, p);
+    if (n == NULL || strcmp(n, "0") != 0) {
+        mc_gone_wrong(run, "step %d: a new checkout naming a closed PSP "
+                      "refused, yet stored (%s row)", i, n ? n : "?");
+    }
+
+    mock_registrations(nonce(&run->m, id), &sessions, &requests);
+    if (sessions != 0 || requests != 0) {
+        mc_gone_wrong(run, "step %d: a new checkout naming a closed PSP "
+                      "refused, yet sent to it (%ld request(s), %ld "
+                      "session(s))", i, requests, sessions);
+    }
+}
+
+
+/*
+ * As the PSP of dialect d closes, the checker's own new checkouts, never
+ * paid: one naming it (of a checkout of the history's at it: its amount,
+ * currency and seller), refused; and by each route of the history naming
+ * it whose other PSP is one of the three (not a tripped or dead one), a
+ * routed one (of a checkout of the history's at that other PSP), which
+ * the route registers there.  Returns what was answered.
+ */
+static char *
+mc_closed_probes(mc_run_t *run, int i, int d)
+{
+    int                c, k, other;
+    char              *id, *key, *out, *psp;
+    json_t            *body, *po;
+    resp_t            *r;
+    const mc_co_t     *co;
+    const mc_route_t  *rt;
+    const char        *p[2];
+
+    out = "";
+    co = NULL;
+
+    for (k = -1; k < 4; k++) {
+        /* k -1: the one naming it; else the route for currency k */
+        rt = k >= 0 ? &run->h->route[k] : NULL;
+        if (rt != NULL && (!rt->used || (rt->first != d && rt->second != d)))
+        {
+            continue;
+        }
+        other = rt == NULL ? d : rt->first == d ? rt->second : rt->first;
+        if (other > 2) {
+            continue;
+        }
+        for (c = 0; c < run->h->nco; c++) {
+            co = &run->h->co[c];
+            if (co->dialect == other && (k < 0 || co->currency == k)) {
+                break;
+            }
+        }
+        if (c == run->h->nco) {
+            continue;
+        }
+
+        id = uid("mc");
+        key = uid("mk");
+        body = checkout_new(id, 1);
+        po = json_array_get(json_object_get(body, "payment_orders"), 0);
+        json_object_set_new(po, "amount",
+                            json_string(mc_decimal(co->amount[0],
+                                                   co->currency)));
+        json_object_set_new(po, "currency",
+                            json_string(mc_currencies[co->currency]));
+        json_object_set_new(po, "seller_account",
+                            json_string(mc_sellers[co->seller[0]]));
+        if (rt == NULL) {
+            json_object_set_new(body, "psp", json_string(mc_psp(d)));
+        } else {
+            json_object_del(body, "psp");
+        }
+
+        r = mc_post_once(run, PATH_PAYMENTS, dump(body), key);
+
+        if (rt == NULL) {
+            mc_closed_expect_refused(run, i, id, key, r);
+            mc_closed_seen[MC_CL_REFUSED]++;
+            out = str_printf("; a new checkout naming it: %s",
+                             mc_answer_line(r));
+            continue;
+        }
+
+        p[0] = run->m.id;
+        p[1] = id;
+        psp = db_scalar_on(mc_db(run), "SELECT psp FROM checkouts WHERE "
+                           "merchant_id = $1 AND checkout_id = $2", 2, p);
+        if (r->status != 201 || psp == NULL
+            || strcmp(psp, mc_psp(other)) != 0)
+        {
+            mc_gone_wrong(run, "step %d: a routed checkout by the route for "
+                          "%s while %s is closed: %ld %.*s, at %s, not 201 "
+                          "at %s", i, mc_currencies[k], mc_psp(d), r->status,
+                          (int) r->len, r->body, psp ? psp : "no PSP",
+                          mc_psp(other));
+        }
+        mc_closed_seen[MC_CL_ROUTED]++;
+        out = str_printf("%s; a routed one (%s): %s at %s", out,
+                         mc_currencies[k], mc_answer_line(r),
+                         psp ? psp : "no PSP");
+    }
+
+    return out;
+}
+
+
+/*
+ * The PSP of dialect d closed on the history's gateway.  With knob, the
+ * window's first registration naming it is sent first (its PSP hanging
+ * past the request's time: claimed, never answered), then it is closed;
+ * then the checker's own new checkouts (mc_closed_probes).
+ */
+static char *
+mc_psp_closed(mc_run_t *run, int i)
+{
+    int               j, c;
+    char             *first, *body;
+    resp_t           *r;
+    const mc_step_t  *s = &run->h->steps[i], *o;
+
+    if (run->base == NULL) {
+        return strdup("no gateway of its own");
+    }
+
+    first = "";
+    c = s->co;
+
+    for (j = i + 1; s->knob && j < run->h->nsteps; j++) {
+        o = &run->h->steps[j];
+        if (!run->keep[j] || (o->kind != MC_REGISTER
+                              && o->kind != MC_PSP_OPEN))
+        {
+            continue;
+        }
+        if (o->kind == MC_PSP_OPEN || o->co != c
+            || (body = mc_register_body(run, c)) == NULL)
+        {
+            break;
+        }
+
+        /* (its first two calls: the gateway's own retry too) */
+        mock_fault(str_printf("{\"match\":\"%s\",\"hang_ms\":2500,"
+                              "\"hang_times\":2}", run->nonce[c]));
+        run->reg_key[c] = uid("mk");
+        r = mc_post_once(run, PATH_PAYMENTS, body, run->reg_key[c]);
+        run->reg_first[c] = r->status;
+        first = str_printf("step %d sent first, its PSP hanging: %s; ", j,
+                           mc_answer_line(r));
+        break;
+    }
+
+    mc_closed_conf(run, s->arg, 1);
+    run->closed = s->arg;
+    run->closed_since = db_scalar_on(mc_db(run), "SELECT now()::text", 0,
+                                     NULL);
+
+    return str_printf("%sreloaded with %s closed%s", first, mc_psp(s->arg),
+                      mc_closed_probes(run, i, s->arg));
+}
+
+
+/*
+ * Checkout c's registration while its PSP is closed: a new one is refused
+ * (mc_closed_expect_refused) and sent again once the PSP is open; one
+ * whose first attempt went unanswered before the close (mc_psp_closed) is
+ * resumed there: 201, one session at the PSP.
+ */
+static char *
+mc_closed_register(mc_run_t *run, int i, int c)
+{
+    long     sessions;
+    char    *out, *body, *key;
+    resp_t  *r;
+
+    if (run->reg_key[c] != NULL) {
+        out = mc_register(run, c);
+        mock_registrations(run->nonce[c], &sessions, NULL);
+        if (strncmp(out, "201", 3) != 0 || sessions != 1) {
+            mc_gone_wrong(run, "step %d: its first attempt unanswered, its "
+                          "retry while its PSP is closed is %s with %ld "
+                          "session(s) at the PSP, not 201 with 1", i, out,
+                          sessions);
+        }
+        /* (answered after all, the PSP's hang within the request's time:
+         * replayed) */
+        if (run->reg_first[c] >= 200 && run->reg_first[c] < 300) {
+            mc_closed_seen[MC_CL_REPLAYED]++;
+            return str_printf("%s (its PSP closed: replayed)", out);
+        }
+        mc_closed_seen[MC_CL_SENT]++;
+        return str_printf("%s (its PSP closed: sent there)", out);
+    }
+
+    body = mc_register_body(run, c);
+    if (body == NULL) {
+        return strdup("no saved method");
+    }
+
+    key = uid("mk");
+    r = mc_post_once(run, PATH_PAYMENTS, body, key);
+    mc_closed_expect_refused(run, i, run->co[c], key, r);
+    mc_closed_seen[MC_CL_REFUSED]++;
+    run->refused[c] = 1;
+
+    return str_printf("%s (its PSP closed: sent again once open)",
+                      mc_answer_line(r));
+}
+
+
+/* Step i's answer, an operation of the PSP closed now, goes on as if it
+ * were open: no refusal for its PSP (closed to new checkouts, or not
+ * configured). */
+static void
+mc_closed_answered(mc_run_t *run, int i)
+{
+    const mc_req_t  *q = &run->rec[i];
+
+    if (run->closed < 0 || q->key == NULL
+        || !mc_op_of(run, &run->h->steps[i], run->closed))
+    {
+        return;
+    }
+
+    if (q->status >= 200 && q->status < 300) {
+        mc_closed_seen[MC_CL_OPS]++;
+        return;
+    }
+
+    mc_closed_seen[MC_CL_OPS_OTHER]++;
+    if (strstr(q->answer, "closed to new") != NULL
+        || strstr(q->answer, "not_configured") != NULL)
+    {
+        mc_gone_wrong(run, "step %d (%s): an operation of a PSP closed to "
+                      "new checkouts refused for it: %ld %s", i,
+                      mc_kind_names[run->h->steps[i].kind], q->status,
+                      q->answer);
+    }
+}
+
+
+/* The PSP's events since it closed delivered at the history's gateway
+ * (200: it keeps verifying them), then the PSP open again; then each
+ * registration refused while it was closed is sent again. */
+static char *
+mc_psp_open(mc_run_t *run, int i)
+{
+    int    c;
+    char  *out, *wh;
+
+    if (run->closed < 0) {
+        return strdup("it was not closed");
+    }
+
+    wh = mc_gone_webhooks(run, run->closed, 1);
+    mc_closed_conf(run, run->closed, 0);
+    run->closed = -1;
+    run->closed_since = NULL;
+    out = str_printf("reloaded with %s open%s", mc_psp(run->h->steps[i].arg),
+                     wh);
+
+    run->rec_at = -1;
+    for (c = 0; c < run->h->nco; c++) {
+        if (run->refused[c]) {
+            run->refused[c] = 0;
+            out = str_printf("%s; checkout %d registered: %s", out, c,
+                             mc_register(run, c));
+            mc_closed_seen[MC_CL_AGAIN]++;
+        }
+    }
+
+    return out;
+}
+
+
 static char *
 mc_step(mc_run_t *run, const mc_step_t *s)
 {
@@ -3537,7 +4221,16 @@ mc_step(mc_run_t *run, const mc_step_t *s)
     case MC_PSP_BACK:
         return mc_psp_back(run, i);
 
+    case MC_PSP_CLOSE:
+        return mc_psp_closed(run, i);
+
+    case MC_PSP_OPEN:
+        return mc_psp_open(run, i);
+
     case MC_REGISTER:
+        if (run->closed >= 0 && mc_names_psp(run->h, s->co, run->closed)) {
+            return mc_closed_register(run, i, s->co);
+        }
         return mc_register(run, s->co);
 
     case MC_APPROVE:
@@ -3947,13 +4640,14 @@ typedef enum {
     MC_CHK_ROUTE,
     MC_CHK_RECONCILE,
     MC_CHK_GONE,
+    MC_CHK_CLOSED,
     MC_NCHECKS
 } mc_check_e;
 
 static const char  *mc_check_names[MC_NCHECKS] = {
     "captured", "refunded", "disputed", "order", "payouts", "moved", "once",
     "forward", "balanced", "wallets", "audit", "shard", "webhooks", "route",
-    "reconcile", "gone"
+    "reconcile", "gone", "closed"
 };
 
 typedef struct {
@@ -4524,6 +5218,7 @@ mc_run(const mc_history_t *h, const int *keep, mc_run_t *run, int quiet,
     run->quiet = quiet;
     run->rec_at = -1;
     run->gone = -1;
+    run->closed = -1;
     if (shards_n() > 1) {
         merchant_new_on(&run->m, mc_shard(h));
     } else {
@@ -4571,6 +5266,7 @@ mc_run(const mc_history_t *h, const int *keep, mc_run_t *run, int quiet,
         }
 
         run->out[i] = mc_step(run, &h->steps[i]);
+        mc_closed_answered(run, i);
         if (!h->steps[i].at_once) {
             mc_quiet(run, mc_step_quiet_s(run), 0);
         }
@@ -4585,6 +5281,7 @@ mc_run(const mc_history_t *h, const int *keep, mc_run_t *run, int quiet,
     mc_check_payouts_shown(run, books, res, quiet);
     mc_check_routes(run, keep, books, res, quiet);
     res->n[MC_CHK_GONE] += run->gone_bad;
+    res->n[MC_CHK_CLOSED] += run->closed_bad;
 
     sink.res = res;
     sink.quiet = quiet;
@@ -4712,6 +5409,7 @@ enum {
     MC_D_RELOAD, MC_D_RACE, MC_D_FORGET, MC_D_PG, MC_D_MANUAL_CHARGE,
     MC_D_HELD_CHARGE, MC_D_ROUTED_H, MC_D_ROUTED, MC_D_MOVED, MC_D_HANG,
     MC_D_BACK_PART, MC_D_BACK_WHOLE, MC_D_GONE, MC_D_GONE_FIRST,
+    MC_D_CLOSED, MC_D_CLOSED_FIRST,
     MC_ND
 };
 
@@ -4750,6 +5448,9 @@ mc_count_drawn(const mc_history_t *h)
         mc_drawn[MC_D_GONE] += h->steps[i].kind == MC_PSP_GONE;
         mc_drawn[MC_D_GONE_FIRST] += h->steps[i].kind == MC_PSP_GONE
                                      && h->steps[i].knob;
+        mc_drawn[MC_D_CLOSED] += h->steps[i].kind == MC_PSP_CLOSE;
+        mc_drawn[MC_D_CLOSED_FIRST] += h->steps[i].kind == MC_PSP_CLOSE
+                                       && h->steps[i].knob;
     }
 }
 
@@ -4771,7 +5472,14 @@ mc_drawn_line(void)
                       "operation left unanswered first %ld; retries "
                       "replayed %ld, new ones refused %ld, answered 503 "
                       "not_configured %ld, sent again once back %ld; its "
-                      "events meanwhile 404 %ld, then 200 %ld)",
+                      "events meanwhile 404 %ld, then 200 %ld); PSPs "
+                      "closed for a while %ld (a registration left "
+                      "unanswered first %ld; new checkouts naming it "
+                      "refused %ld, routed ones registered at the route's "
+                      "other PSP %ld, unanswered ones sent there %ld, "
+                      "retries replayed %ld, its operations answered 2xx "
+                      "%ld, otherwise %ld, its events meanwhile 200 %ld, "
+                      "the refused registered once open %ld)",
                       mc_drawn[MC_D_OWN] + mc_drawn[MC_D_SWEPT],
                       mc_drawn[MC_D_SWEPT], mc_drawn[MC_D_NEVER],
                       mc_drawn[MC_D_SESSION_END], mc_drawn[MC_D_KILL],
@@ -4787,7 +5495,16 @@ mc_drawn_line(void)
                       mc_backs_taken, mc_drawn[MC_D_GONE],
                       mc_drawn[MC_D_GONE_FIRST], mc_gone_seen[0],
                       mc_gone_seen[1], mc_gone_seen[2], mc_gone_seen[3],
-                      mc_gone_seen[4], mc_gone_seen[5]);
+                      mc_gone_seen[4], mc_gone_seen[5],
+                      mc_drawn[MC_D_CLOSED], mc_drawn[MC_D_CLOSED_FIRST],
+                      mc_closed_seen[MC_CL_REFUSED],
+                      mc_closed_seen[MC_CL_ROUTED],
+                      mc_closed_seen[MC_CL_SENT],
+                      mc_closed_seen[MC_CL_REPLAYED],
+                      mc_closed_seen[MC_CL_OPS],
+                      mc_closed_seen[MC_CL_OPS_OTHER],
+                      mc_closed_seen[MC_CL_EVENTS],
+                      mc_closed_seen[MC_CL_AGAIN]);
 }
 
 
@@ -5283,6 +6000,71 @@ mc_canary_gone(mc_run_t *run)
 }
 
 
+/*
+ * closed, with the canary's Stripe said to be closed: its refund (step 2)
+ * retried under its key, a real replay, seen as one, and seen wrong one
+ * byte off; its 201 seen wrong where a new checkout's refusal, or an
+ * event's 200, is wanted; and the refund seen wrong answered as refused
+ * for its PSP closed.
+ */
+static void
+mc_canary_closed(mc_run_t *run)
+{
+    req_t        rq;
+    resp_t      *r;
+    mc_req_t     q, kept;
+    const char  *h[4];
+    long         bad;
+
+    q = run->rec[2];
+    h[0] = str_printf("Authorization: Bearer %s", run->m.key);
+    h[1] = str_printf("Idempotency-Key: %s", q.key);
+    h[2] = "Content-Type: application/json";
+    h[3] = NULL;
+    rq.method = "POST";
+    rq.url = gw_url(q.path);
+    rq.headers = h;
+    rq.body = q.body;
+    rq.len = (size_t) -1;
+    r = http(&rq);
+
+    run->closed = 0;
+    run->closed_bad = 0;
+    run->quiet = 1;
+    mc_gone_expect_replay(run, 2, &q, r);
+    cr_expect_eq(run->closed_bad, 0, "check closed saw the refund's replay "
+                 "wrong: %ld %s", r->status, r->body);
+
+    q.answer = strdup(q.answer);
+    q.answer[strlen(q.answer) / 2] ^= 1;
+    mc_gone_expect_replay(run, 2, &q, r);
+    cr_expect_eq(run->closed_bad, 1, "check closed did not see a replay "
+                 "one byte off its first answer");
+
+    /* (the canary's checkout is stored and was sent, too) */
+    mc_closed_expect_refused(run, 2, run->co[0], q.key, r);
+    cr_expect_gt(run->closed_bad, 1, "check closed did not see a 201 where "
+                 "a new checkout's refusal is wanted");
+
+    bad = run->closed_bad;
+    mc_gone_expect_event(run, "canary", 0, r);
+    cr_expect_eq(run->closed_bad, bad + 1, "check closed did not see a 201 "
+                 "where a webhook's 200 is wanted");
+
+    kept = run->rec[2];
+    run->rec[2].status = 400;
+    run->rec[2].answer = "{\"code\":\"invalid_request\",\"detail\":\"psp: "
+                         "this PSP is closed to new checkouts\"}";
+    mc_closed_answered(run, 2);
+    run->rec[2] = kept;
+    cr_expect_eq(run->closed_bad, bad + 2, "check closed did not see a "
+                 "refund refused for its PSP closed");
+
+    run->closed = -1;
+    run->closed_bad = 0;
+}
+
+
 static void
 mc_canary(void)
 {
@@ -5394,18 +6176,20 @@ mc_canary(void)
     for (i = 0; i < MC_NCHECKS; i++) {
         if (i == MC_CHK_WEBHOOKS || i == MC_CHK_FORWARD
             || i == MC_CHK_ROUTE || i == MC_CHK_RECONCILE
-            || i == MC_CHK_GONE || (i == MC_CHK_SHARD && shards_n() == 1))
+            || i == MC_CHK_GONE || i == MC_CHK_CLOSED
+            || (i == MC_CHK_SHARD && shards_n() == 1))
         {
             continue;           /* not a book: seen failing by real seeds;
                                    forward: the compositions'; shard: a
                                    sharded stack's; route, reconcile,
-                                   gone: below */
+                                   gone, closed: below */
         }
         cr_expect_gt(res.n[i], 0, "check %s did not see the books broken",
                      mc_check_names[i]);
     }
 
     mc_canary_gone(&run);
+    mc_canary_closed(&run);
 
     /* route: the canary's checkout, named at Stripe, said to be routed
      * from Adyen refusing it: no route record, the check sees it */
