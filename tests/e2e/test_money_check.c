@@ -5647,20 +5647,15 @@ mc_ci(const char *suite, int swept, size_t part, size_t nparts)
 }
 
 
-/* The shared lane's CI seeds in two tests (24 and 23 seeds: 57 s and 122
- * s side by side on a 2-core machine): in one they took 180 s of its
- * 300 s timeout. */
+/* The shared lane's CI seeds in one test: 180 s on a quiet 2-core
+ * machine, so a timeout of 600 s.  Split in two tests side by side (57 s
+ * and 122 s), they loaded the machine more while solo_chaos ran beside
+ * them, and in both CI runs of that split its reload scenario had a
+ * registration answered 503 store_unavailable, never seen before. */
 Test(books_check, fixed_seeds_keep_the_psps_books_and_ours_equal,
-     .timeout = 300)
+     .timeout = 600)
 {
-    mc_ci("books_check", 0, 0, 2);
-}
-
-
-Test(books_check, more_fixed_seeds_keep_the_psps_books_and_ours_equal,
-     .timeout = 300)
-{
-    mc_ci("books_check", 0, 1, 2);
+    mc_ci("books_check", 0, 0, 1);
 }
 
 
