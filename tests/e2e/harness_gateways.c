@@ -191,7 +191,8 @@ gateways_reap_orphans(void)
 {
     int             i;
     long            owner, master;
-    char           *dash, *end, *pid, *conf, *dir;
+    char           *dash, *end, *pid, *conf, *dir, *cmd;
+    size_t          len;
     DIR            *d;
     struct dirent  *e;
     const char     *run = env("PAY_TEST_RUN");
@@ -225,6 +226,16 @@ gateways_reap_orphans(void)
         if (master <= 1 || !pid_running((pid_t) master)) {
             continue;
         }
+
+        /* that pid is still this gateway's master ("nginx: master process
+         * nginx -p <dir>/ ..."), not a process that took its number since
+         * (pids here wrap at 32,768) */
+        cmd = file_read(str_printf("/proc/%ld/cmdline", master), &len);
+        if (cmd == NULL || !mem_contains(cmd, len, dir)) {
+            free(cmd);
+            continue;
+        }
+        free(cmd);
 
         cr_log_warn("%s: its test process %ld ended without stopping it: "
                     "stopped now", dir, owner);
