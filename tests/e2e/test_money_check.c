@@ -5648,10 +5648,8 @@ mc_ci(const char *suite, int swept, size_t part, size_t nparts)
 
 
 /* The shared lane's CI seeds in one test: 180 s on a quiet 2-core
- * machine, so a timeout of 600 s.  Split in two tests side by side (57 s
- * and 122 s), they loaded the machine more while solo_chaos ran beside
- * them, and in both CI runs of that split its reload scenario had a
- * registration answered 503 store_unavailable, never seen before. */
+ * machine, 285 s on a loaded one, so a timeout of 600 s (two tests side
+ * by side only put more load beside the solo lane). */
 Test(books_check, fixed_seeds_keep_the_psps_books_and_ours_equal,
      .timeout = 600)
 {
