@@ -5935,6 +5935,27 @@ mc_canary_payout_back(const mc_run_t *run, json_t *books,
 }
 
 
+/* the canary's request q sent again under its key to the suite's gateway */
+static resp_t *
+mc_canary_again(const mc_run_t *run, const mc_req_t *q)
+{
+    req_t        rq;
+    const char  *h[4];
+
+    h[0] = str_printf("Authorization: Bearer %s", run->m.key);
+    h[1] = str_printf("Idempotency-Key: %s", q->key);
+    h[2] = "Content-Type: application/json";
+    h[3] = NULL;
+    rq.method = "POST";
+    rq.url = gw_url(q->path);
+    rq.headers = h;
+    rq.body = q->body;
+    rq.len = (size_t) -1;
+
+    return http(&rq);
+}
+
+
 /*
  * gone, on the canary's refund (step 2) retried under its key, a real
  * replay: seen as one (nothing wrong), and seen wrong where its first
@@ -5945,25 +5966,14 @@ mc_canary_payout_back(const mc_run_t *run, json_t *books,
 static void
 mc_canary_gone(mc_run_t *run)
 {
-    req_t        rq;
     resp_t      *r;
     mc_req_t     q;
-    const char  *h[4];
 
     q = run->rec[2];
     cr_assert(q.key != NULL && q.status == 201, "the canary's refund: %ld",
               q.status);
 
-    h[0] = str_printf("Authorization: Bearer %s", run->m.key);
-    h[1] = str_printf("Idempotency-Key: %s", q.key);
-    h[2] = "Content-Type: application/json";
-    h[3] = NULL;
-    rq.method = "POST";
-    rq.url = gw_url(q.path);
-    rq.headers = h;
-    rq.body = q.body;
-    rq.len = (size_t) -1;
-    r = http(&rq);
+    r = mc_canary_again(run, &q);
 
     run->gone_bad = 0;
     run->quiet = 1;
@@ -6003,23 +6013,12 @@ mc_canary_gone(mc_run_t *run)
 static void
 mc_canary_closed(mc_run_t *run)
 {
-    req_t        rq;
     resp_t      *r;
     mc_req_t     q, kept;
-    const char  *h[4];
     long         bad;
 
     q = run->rec[2];
-    h[0] = str_printf("Authorization: Bearer %s", run->m.key);
-    h[1] = str_printf("Idempotency-Key: %s", q.key);
-    h[2] = "Content-Type: application/json";
-    h[3] = NULL;
-    rq.method = "POST";
-    rq.url = gw_url(q.path);
-    rq.headers = h;
-    rq.body = q.body;
-    rq.len = (size_t) -1;
-    r = http(&rq);
+    r = mc_canary_again(run, &q);
 
     run->closed = 0;
     run->closed_bad = 0;
