@@ -146,6 +146,7 @@ ngx_http_payments_pg_pool_init(ngx_cycle_t *cycle,
         pool->conns[i].orphan.data = &pool->conns[i];
         pool->conns[i].orphan.log = cycle->log;
         pool->conns[i].orphan.cancelable = 1;   /* nobody waits for it */
+        pool->conns[i].first = 1;
 
         ngx_http_payments_pg_connect(&pool->conns[i]);
     }
@@ -227,6 +228,17 @@ ngx_http_payments_pg_judge(ngx_http_payments_pg_pool_t *pool,
 }
 
 
+/* A connection a query may wait for: one running a query, or one still
+ * making the worker's first connect (nothing has failed yet) */
+
+static ngx_inline ngx_uint_t
+ngx_http_payments_pg_usable(const ngx_http_payments_pg_conn_t *pc)
+{
+    return pc->state == NGX_HTTP_PAYMENTS_PG_BUSY
+           || (pc->state == NGX_HTTP_PAYMENTS_PG_CONNECTING && pc->first);
+}
+
+
 ngx_int_t
 ngx_http_payments_pg_send(ngx_http_payments_pg_query_t *q)
 {
@@ -260,7 +272,7 @@ ngx_http_payments_pg_send(ngx_http_payments_pg_query_t *q)
             return NGX_OK;
         }
 
-        if (pc->state == NGX_HTTP_PAYMENTS_PG_BUSY) {
+        if (ngx_http_payments_pg_usable(pc)) {
             usable++;
         }
     }
@@ -275,7 +287,9 @@ ngx_http_payments_pg_send(ngx_http_payments_pg_query_t *q)
     /*
      * Fail fast when no connection is up: a request must not wait on a
      * database that is down (503 store_unavailable, Retry-After).  Queries
-     * wait only behind busy connections, and only so many of them.
+     * wait only behind busy connections, and only so many of them, or for
+     * a new worker's first connections (a reload's, a start's), which are
+     * not a database down until they fail.
      */
 
     if (usable == 0 || pool->nwaiting >= pool->shard->db_queue) {
@@ -572,6 +586,7 @@ ngx_http_payments_pg_connect_poll(ngx_http_payments_pg_conn_t *pc)
         ngx_http_payments_pg_opened(pc);
 
         pc->state = NGX_HTTP_PAYMENTS_PG_IDLE;
+        pc->first = 0;
         pc->planned = ngx_current_msec;     /* it has none yet */
         pool->hint = PAY_PG_HINT_NONE;
         ngx_http_payments_pg_publish();
@@ -750,6 +765,7 @@ ngx_http_payments_pg_fail(ngx_http_payments_pg_conn_t *pc, const char *why)
     }
 
     pc->state = NGX_HTTP_PAYMENTS_PG_DOWN;
+    pc->first = 0;
     ngx_http_payments_pg_count(pool,
                                NGX_HTTP_PAYMENTS_DB_CONNECTION_FAILURES);
 
@@ -769,8 +785,8 @@ ngx_http_payments_pg_fail(ngx_http_payments_pg_conn_t *pc, const char *why)
 
     up = 0;
     for (i = 0; i < pool->nconns; i++) {
-        if (pool->conns[i].state == NGX_HTTP_PAYMENTS_PG_BUSY
-            || pool->conns[i].state == NGX_HTTP_PAYMENTS_PG_IDLE)
+        if (pool->conns[i].state == NGX_HTTP_PAYMENTS_PG_IDLE
+            || ngx_http_payments_pg_usable(&pool->conns[i]))
         {
             up++;
         }

@@ -60,6 +60,10 @@ typedef struct {
     unsigned                            read_only:1;  /* its server took no
                                                          writes when last
                                                          heard of */
+    unsigned                            first:1;      /* the worker's first
+                                                         connect, not failed:
+                                                         queries may wait
+                                                         for it */
 } ngx_http_payments_pg_conn_t;
 
 

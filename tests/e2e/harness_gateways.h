@@ -74,7 +74,8 @@ resp_t  *gateway_send(const gateway_t *gw, const char *method,
     const char *body);
 /* Polls the gateway's /readyz until 200, and /metrics until each of its
  * workers has a database connection up (/readyz is one worker's answer; a
- * request another worker takes while its pool still connects is a 503);
+ * request another worker takes while its pool still connects waits for
+ * it, up to the database's timeout=);
  * fails the test after seconds. */
 void     gateway_wait_ready(const gateway_t *gw, int seconds);
 /* the gateway's one worker (it may have just forked): its pid */

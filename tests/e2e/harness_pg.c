@@ -11,6 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include "harness.h"
@@ -925,4 +929,136 @@ gw_wait_ready(long want, int seconds)
     }
 
     return 0;
+}
+
+
+/* -- a slow door to the suite's PostgreSQL ---------------------------------- */
+
+typedef struct {
+    int   fd;           /* the gateway's side */
+    long  delay_ms;
+} door_conn_t;
+
+
+static void
+door_relay(int a, int b)
+{
+    int            i;
+    char           buf[16384];
+    ssize_t        n;
+    struct pollfd  p[2];
+
+    p[0].fd = a;
+    p[1].fd = b;
+    p[0].events = p[1].events = POLLIN;
+
+    for ( ;; ) {
+        if (poll(p, 2, -1) < 0) {
+            return;
+        }
+
+        for (i = 0; i < 2; i++) {
+            if (p[i].revents == 0) {
+                continue;
+            }
+
+            n = read(p[i].fd, buf, sizeof(buf));
+
+            if (n <= 0 || write(p[1 - i].fd, buf, (size_t) n) != n) {
+                return;
+            }
+        }
+    }
+}
+
+
+static void *
+door_conn(void *arg)
+{
+    int                 up;
+    door_conn_t        *dc = arg;
+    struct sockaddr_in  sa;
+
+    msleep(dc->delay_ms);
+
+    up = socket(AF_INET, SOCK_STREAM, 0);
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t) pg_port());
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+
+    if (up >= 0 && connect(up, (struct sockaddr *) &sa, sizeof(sa)) == 0) {
+        door_relay(dc->fd, up);
+    }
+
+    if (up >= 0) {
+        close(up);
+    }
+
+    close(dc->fd);
+    free(dc);
+
+    return NULL;
+}
+
+
+static void *
+door_accept(void *arg)
+{
+    int          fd;
+    pthread_t    th;
+    door_conn_t *dc, *door = arg;
+
+    for ( ;; ) {
+        fd = accept(door->fd, NULL, NULL);
+        if (fd < 0) {
+            continue;
+        }
+
+        dc = malloc(sizeof(door_conn_t));
+        cr_assert_not_null(dc);
+        dc->fd = fd;
+        dc->delay_ms = door->delay_ms;
+
+        cr_assert_eq(pthread_create(&th, NULL, door_conn, dc), 0);
+        pthread_detach(th);
+    }
+
+    return NULL;
+}
+
+
+long
+pg_slow_door(long delay_ms)
+{
+    int                 one;
+    pthread_t           th;
+    socklen_t           len;
+    door_conn_t        *door;
+    struct sockaddr_in  sa;
+
+    door = calloc(1, sizeof(door_conn_t));
+    cr_assert_not_null(door);
+    door->delay_ms = delay_ms;
+    door->fd = socket(AF_INET, SOCK_STREAM, 0);
+    cr_assert(door->fd >= 0);
+
+    one = 1;
+    (void) setsockopt(door->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = 0;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+
+    cr_assert_eq(bind(door->fd, (struct sockaddr *) &sa, sizeof(sa)), 0);
+    cr_assert_eq(listen(door->fd, 64), 0);
+
+    len = sizeof(sa);
+    cr_assert_eq(getsockname(door->fd, (struct sockaddr *) &sa, &len), 0);
+
+    cr_assert_eq(pthread_create(&th, NULL, door_accept, door), 0);
+    pthread_detach(th);
+
+    return (long) ntohs(sa.sin_port);
 }

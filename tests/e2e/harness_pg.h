@@ -157,6 +157,12 @@ int      pg_resume_shard(const char *name);
  * to write: "cannot execute INSERT in a read-only transaction"). */
 void     pg_read_only_shard(const char *name, int on);
 
+/* A slow door to the suite's PostgreSQL: a loopback port whose every
+ * connection waits delay_ms before a thread of the test joins it to the
+ * server (PAY_TEST_PG's) and relays both ways, as a server slow to let a
+ * connection in would.  Its port; it lasts as long as the test's process. */
+long     pg_slow_door(long delay_ms);
+
 /* Polls GET /readyz until it answers want (200 or 503); returns 1 if it
  * did within seconds. */
 int      gw_wait_ready(long want, int seconds);
