@@ -188,14 +188,16 @@ solo_queue() {
 # lane_solo DIR [criterion options...]: solo suites from the queue until it
 # is empty, each alone on this lane's services.
 lane_solo() {
-    local dir=$1 item suite start lrc=0
+    local dir=$1 item suite start src lrc=0
     shift
     for item in $(ls "$run/queue" 2>/dev/null | grep -v '\.taken$' || true); do
         mv "$run/queue/$item" "$run/queue/$item.$$.$BASHPID.taken" 2>/dev/null || continue
         suite=${item#*-}
         start=$SECONDS
-        lane_tests "$dir" 1 "$suite/*" "$@" || lrc=1
-        echo "e2e: ${dir##*/}: $suite $((SECONDS - start)) s" >&2
+        src=0
+        lane_tests "$dir" 1 "$suite/*" "$@" || { src=$?; lrc=1; }
+        # an exit status with no test failed is said: a runner that died
+        echo "e2e: ${dir##*/}: $suite $((SECONDS - start)) s$( [ "$src" -eq 0 ] || echo " (exit $src)")" >&2
     done
     return "$lrc"
 }
@@ -209,8 +211,8 @@ lane_stop() {
         curl -s --max-time 5 --cacert "$dir/conf/tls.crt" "$gw/metrics" \
             >"$dir/logs/metrics.txt" 2>/dev/null || true
     fi
-    bash "$top/ci/receiver.sh" stop "$dir" || rc=1
-    bash "$top/ci/services.sh" stop "$dir" || rc=1
+    bash "$top/ci/receiver.sh" stop "$dir" || { echo "e2e: ${dir##*/}: receiver.sh stop failed" >&2; rc=1; }
+    bash "$top/ci/services.sh" stop "$dir" || { echo "e2e: ${dir##*/}: services.sh stop failed" >&2; rc=1; }
     # gateways a test started (gateway_start) and did not stop: it crashed
     pkill -QUIT -f "nginx -p $dir/" 2>/dev/null || true
     for pidfile in "$dir"/pgbouncer-*/pgbouncer.pid; do
@@ -374,7 +376,7 @@ solo_queue
 # lane main reports live; its solo suites after the others' (below)
 (
     lrc=0
-    lane_tests "$run/main" "$jobs" '!(solo_*)/*' "$@" || lrc=1
+    lane_tests "$run/main" "$jobs" '!(solo_*)/*' "$@" || { echo "e2e: main: its suites exited $?" >&2; lrc=1; }
     lane_solo "$run/main" "$@" || lrc=1
     exit "$lrc"
 ) 2> >(tee -a "$run/main/logs/criterion.txt" >&2) &

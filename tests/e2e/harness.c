@@ -72,6 +72,19 @@ uid(const char *prefix)
 
 
 void
+e2e_warn(const char *fmt, ...)
+{
+    va_list  ap;
+
+    fputs("[WARN] ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+
+void
 msleep(long ms)
 {
     struct timespec  ts;

@@ -237,8 +237,8 @@ gateways_reap_orphans(void)
         }
         free(cmd);
 
-        cr_log_warn("%s: its test process %ld ended without stopping it: "
-                    "stopped now", dir, owner);
+        e2e_warn("%s: its test process %ld ended without stopping it: "
+                 "stopped now", dir, owner);
 
         kill((pid_t) master, SIGTERM);
         for (i = 0; i < 50 && pid_running((pid_t) master); i++) {

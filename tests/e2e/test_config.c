@@ -60,7 +60,7 @@ conf_cleanup(void)
         conf_ndirs--;
         /* a mkdtemp() name: no character the shell would read */
         if (system(str_printf("rm -rf '%s'", conf_dirs[conf_ndirs])) != 0) {
-            cr_log_warn("could not remove %s", conf_dirs[conf_ndirs]);
+            e2e_warn("could not remove %s", conf_dirs[conf_ndirs]);
         }
     }
 }

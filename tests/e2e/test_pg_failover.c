@@ -93,7 +93,7 @@ stop_all(void)
         if (system(str_printf("bash %s/ci/pg.sh stop %s >/dev/null 2>&1",
                               env("PAY_TEST_ROOT"), standby_dir)) != 0)
         {
-            cr_log_warn("ci/pg.sh stop %s failed", standby_dir);
+            e2e_warn("ci/pg.sh stop %s failed", standby_dir);
         }
     }
 
@@ -101,7 +101,7 @@ stop_all(void)
         if (system(str_printf("bash %s/ci/pg.sh stop %s >/dev/null 2>&1",
                               env("PAY_TEST_ROOT"), primary_dir)) != 0)
         {
-            cr_log_warn("ci/pg.sh stop %s failed", primary_dir);
+            e2e_warn("ci/pg.sh stop %s failed", primary_dir);
         }
     }
 }
@@ -225,7 +225,7 @@ register_one(gateway_t *g, merchant_t *m, char **co)
         cr_expect_not_null(resp_header(r, "Retry-After"));
 
     } else if (status != 201) {
-        cr_log_warn("pg_failover: %ld %s", status, r->body ? r->body : "");
+        e2e_warn("pg_failover: %ld %s", status, r->body ? r->body : "");
     }
 
     resp_free(r);
