@@ -4,6 +4,7 @@
  */
 
 #include <dirent.h>
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -1012,7 +1013,10 @@ door_accept(void *arg)
     for ( ;; ) {
         fd = accept(door->fd, NULL, NULL);
         if (fd < 0) {
-            continue;
+            if (errno == EINTR || errno == ECONNABORTED) {
+                continue;
+            }
+            return NULL;    /* not a spin on a door that cannot open */
         }
 
         dc = malloc(sizeof(door_conn_t));
