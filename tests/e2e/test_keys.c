@@ -8,8 +8,13 @@
 
 #include "harness.h"
 
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <openssl/evp.h>
 
 
 #define KEYS_SETTLE_S  8            /* payments_auth_cache 5 s, and margin */
@@ -106,6 +111,117 @@ Test(keys, a_third_active_key_is_refused)
     rc = merchant_tool("add-key", "--id", m.id, &out);
     cr_assert_neq(rc, 0, "a third key was issued: %s", out);
     cr_assert(strstr(out, "mk_") == NULL, "a key was printed: %s", out);
+}
+
+
+/* The value of a base64url digit, -1 for any other character. */
+static int
+b64url_value(char c)
+{
+    static const char  digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                  "abcdefghijklmnopqrstuvwxyz0123456789-_";
+    const char        *p;
+
+    p = c == '\0' ? NULL : strchr(digits, c);
+    return p == NULL ? -1 : (int) (p - digits);
+}
+
+
+/* A key's secret (43 base64url characters after mk_<mode>_<id>_) as its 32
+ * bytes; fails the test unless it is exactly that, canonical. */
+static void
+secret_bytes(const merchant_t *m, unsigned char out[32])
+{
+    int          v;
+    size_t       i, bits, nbytes;
+    const char  *s;
+    uint32_t     acc;
+
+    cr_assert_eq(strlen(m->key), 8 + 12 + 1 + 43, "key length: %s", m->key);
+    cr_assert(strncmp(m->key, "mk_test_", 8) == 0 && m->key[20] == '_',
+              "key shape: %s", m->key);
+    s = m->key + 21;
+    acc = 0;
+    bits = 0;
+    nbytes = 0;
+    for (i = 0; i < 43; i++) {
+        v = b64url_value(s[i]);
+        cr_assert_geq(v, 0, "not base64url at %zu: %s", i, m->key);
+        acc = acc << 6 | (uint32_t) v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[nbytes++] = (unsigned char) (acc >> bits);
+            acc &= (1u << bits) - 1;
+        }
+    }
+    cr_assert_eq(nbytes, 32);
+    cr_assert_eq(acc, 0, "the secret's last character is not canonical: %s",
+                 m->key);
+}
+
+
+Test(keys, a_new_key_holds_32_random_bytes_and_only_its_sha256_is_stored)
+{
+    int             i, j, distinct;
+    char            hex[65], *stored;
+    unsigned char   secret[3][32], md[EVP_MAX_MD_SIZE];
+    unsigned int    mdlen;
+    merchant_t      k[3];
+    const char     *p[1];
+
+    /* two merchants' first keys and a second key: what create and
+     * add-key print */
+    merchant_new(&k[0]);
+    merchant_new(&k[1]);
+    second_key(&k[0], &k[2]);
+
+    for (i = 0; i < 3; i++) {
+        for (j = 0; j < 12; j++) {
+            cr_assert(isalnum((unsigned char) k[i].key_id[j]),
+                      "key id %s", k[i].key_id);
+        }
+        secret_bytes(&k[i], secret[i]);
+
+        /* stored: the key's SHA-256, never the key */
+        cr_assert_eq(EVP_Digest(k[i].key, strlen(k[i].key), md, &mdlen,
+                                EVP_sha256(), NULL), 1);
+        for (j = 0; j < 32; j++) {
+            snprintf(hex + 2 * j, 3, "%02x", md[j]);
+        }
+        p[0] = k[i].key_id;
+        stored = db_scalar("SELECT key_hash || ' ' || (key_hash = lower(key_hash))::text"
+                           " FROM api_keys WHERE key_id = $1", 1, p);
+        cr_assert_not_null(stored, "no row for key %s", k[i].key_id);
+        cr_assert(strncmp(stored, hex, 64) == 0
+                  && strcmp(stored + 64, " true") == 0,
+                  "stored %s, the key's SHA-256 is %s", stored, hex);
+        p[0] = k[i].key + 21;
+        cr_assert_str_eq(db_scalar("SELECT count(*)::text FROM api_keys a"
+                                   " WHERE strpos(a::text, $1) > 0", 1, p),
+                         "0", "the secret is stored");
+
+        /* random: 32 bytes drawn at random repeat few values (a constant,
+         * a counter or a short seed repeats many), and no two keys share
+         * an id or a secret */
+        distinct = 0;
+        for (j = 0; j < 32; j++) {
+            int  seen = 0, l;
+
+            for (l = 0; l < j; l++) {
+                seen |= secret[i][l] == secret[i][j];
+            }
+            distinct += !seen;
+        }
+        cr_assert_geq(distinct, 20, "%d distinct bytes in %s's secret",
+                      distinct, k[i].key_id);
+        for (j = 0; j < i; j++) {
+            cr_assert_str_neq(k[i].key_id, k[j].key_id);
+            cr_assert_neq(memcmp(secret[i], secret[j], 32), 0,
+                          "keys %s and %s share their secret",
+                          k[i].key_id, k[j].key_id);
+        }
+    }
 }
 
 
