@@ -275,6 +275,20 @@ CREATE INDEX zz_planted_same_predicate ON notifications (updated_at)
     WHERE status = 'PENDING';
 SQL
 
+# 13. a function that turns the sequential scan off and keeps JIT on; and
+# one that turns both off
+cat >"$fn/zz_planted_jit.sql" <<'SQL'
+CREATE OR REPLACE FUNCTION zz_planted_jit() RETURNS int
+ LANGUAGE plpgsql SET enable_seqscan TO 'off' AS $$BEGIN RETURN 9; END$$;
+REVOKE ALL ON FUNCTION zz_planted_jit() FROM PUBLIC;
+SQL
+cat >"$fn/zz_planted_jit_off.sql" <<'SQL'
+CREATE OR REPLACE FUNCTION zz_planted_jit_off() RETURNS int
+ LANGUAGE plpgsql SET jit TO 'off' SET enable_bitmapscan TO 'off'
+ AS $$BEGIN RETURN 10; END$$;
+REVOKE ALL ON FUNCTION zz_planted_jit_off() FROM PUBLIC;
+SQL
+
 check planted
 if [ "$rc" -eq 1 ] && grep -qE '^sql: [0-9]+ passed, [1-9][0-9]* failed$' "$tmp/planted.out"; then
     ok "the planted tree fails (exit 1, the script ran to its end)"
@@ -355,6 +369,10 @@ reported planted "12: a partial index with another's predicate" \
     'partial indexes of one table with the same predicate .*notifications: notifications_pending_endpoint and zz_planted_same_predicate'
 spared planted "12: partial indexes with predicates of their own are not reported" \
     'partial indexes of one table with the same predicate .*notifications_pending_since'
+reported planted "13: a function that turns a scan off and keeps JIT on" \
+    'functions that turn a scan type off but not JIT .*zz_planted_jit\(\)'
+spared planted "13: a function that turns a scan and JIT off is not reported" \
+    'functions that turn a scan type off but not JIT .*zz_planted_jit_off'
 
 # --- the committed tree with an applied migration edited -----------------------
 # 3's second run: a comment added to 045, which a database of the fold's

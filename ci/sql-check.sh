@@ -43,6 +43,9 @@
 #  11. A function file makes its (plain) triggers by trigger_ensure, which
 #      makes one only when missing or other than written: no CREATE
 #      TRIGGER statement of its own, no CREATE OR REPLACE TRIGGER.
+#  12. Partial indexes of one table never share a predicate.
+#  13. A function that turns a scan type off (SET enable_seqscan TO 'off',
+#      say) turns JIT off too (SET jit TO 'off').
 #
 # Checks 2 and 3 read the earlier layouts from git: run it in a clone.
 # Prints "sql: N passed, N failed"; exit 1 when any failed.
@@ -412,6 +415,23 @@ shared=$(q "$ci" -c "SELECT string_agg(a.indrelid::regclass || ': ' || a.indexre
      WHERE t.relnamespace = 'public'::regnamespace")
 [ -z "$shared" ] && ok "partial indexes of one table never share a predicate" \
     || bad "partial indexes of one table with the same predicate (a statement that says it may be planned on either, through a filter of every row of it: make each predicate its own): $shared"
+
+# 13. a function that turns a scan type off turns JIT off too: where one of
+# its statements has no other plan for a node (a table without an index on
+# the condition), the planner keeps the disabled scan at a cost of 1e10
+# (disable_cost), far above jit_above_cost, and every call compiles its
+# plan with LLVM.  pay_notify_stats, which every gateway calls every one
+# to ten seconds, cost 0.2 to 1.2 s of database CPU a call that way
+# (test sql::the_gauges_of_metrics_compile_no_jit_code).  An extension's
+# functions are left out.
+jit_on=$(q "$ci" -c "SELECT string_agg(p.oid::regprocedure::text, ', ' ORDER BY p.oid::regprocedure::text)
+    FROM pg_proc p
+   WHERE p.pronamespace = 'public'::regnamespace
+     AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e')
+     AND EXISTS (SELECT 1 FROM unnest(p.proconfig) g WHERE g ~ '^enable_[a-z]+=off$')
+     AND NOT EXISTS (SELECT 1 FROM unnest(p.proconfig) g WHERE g = 'jit=off')")
+[ -z "$jit_on" ] && ok "every function that turns a scan type off turns JIT off" \
+    || bad "functions that turn a scan type off but not JIT (a node left with no other plan costs 1e10 and every call compiles it: add SET jit TO 'off'): $jit_on"
 
 echo "sql: $passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -164,6 +164,7 @@ $$;
 
 CREATE FUNCTION public.audit_log_link() RETURNS trigger
     LANGUAGE plpgsql
+    SET jit TO 'off'
     SET enable_seqscan TO 'off'
     AS $$
 DECLARE
@@ -2595,6 +2596,7 @@ $$;
 CREATE FUNCTION public.ledger_entries_balanced() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
+    SET jit TO 'off'
     SET enable_seqscan TO 'off'
     AS $$
 DECLARE
@@ -5321,6 +5323,7 @@ $$;
 CREATE FUNCTION public.pay_executing_stats(p_exact integer) RETURNS TABLE(executing bigint, oldest_seconds bigint)
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
+    SET jit TO 'off'
     SET enable_seqscan TO 'off'
     SET enable_bitmapscan TO 'off'
     AS $$
@@ -5866,6 +5869,7 @@ $_$;
 CREATE FUNCTION public.pay_inbox_homeless(p_unmatched_after integer, p_retry integer, p_limit integer) RETURNS TABLE(psp text, event_id text, received_at timestamp with time zone, kind text, type text, token text, reference text, amount bigint, currency text, payment_ref text, object_ref text, tokens text[], body bytea, headers jsonb, key_id text)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
+    SET jit TO 'off'
     SET enable_seqscan TO 'off'
     SET enable_bitmapscan TO 'off'
     AS $$
@@ -6122,6 +6126,7 @@ $_$;
 CREATE FUNCTION public.pay_inbox_retry(p_unmatched_after integer, p_limit integer) RETURNS TABLE(psp text, event_id text, kind text, type text, reference text, state text, outcome text, merchant_id text, checkout_id text, age_seconds bigint)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
+    SET jit TO 'off'
     SET enable_seqscan TO 'off'
     SET enable_bitmapscan TO 'off'
     AS $$
@@ -7374,6 +7379,7 @@ $$;
 CREATE FUNCTION public.pay_notify_stats() RETURNS TABLE(pending bigint, oldest_pending_seconds bigint, failed bigint, endpoints_disabled bigint)
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
+    SET jit TO 'off'
     SET enable_seqscan TO 'off'
     SET enable_bitmapscan TO 'off'
     AS $$
@@ -9124,6 +9130,7 @@ $$;
 CREATE FUNCTION public.pay_sweeper_due(p_owner text, p_psps text[], p_payment_psps text[], p_open_psps text[], p_after integer, p_every integer, p_grace integer, p_limit integer) RETURNS TABLE(merchant_id text, checkout_id text, psp text, psp_token text, nonce text, expires_epoch bigint, age_seconds bigint, session_result text, payment boolean, setup boolean, failed boolean)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
+    SET jit TO 'off'
     SET enable_seqscan TO 'off'
     SET enable_bitmapscan TO 'off'
     AS $$
@@ -9568,6 +9575,7 @@ $$;
 CREATE FUNCTION public.pay_sweeper_methods_due(p_owner text, p_psps text[], p_after integer, p_every integer, p_limit integer) RETURNS TABLE(merchant_id text, checkout_id text, psp text, psp_token text, nonce text, age_seconds bigint, session_result text, setup boolean)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
+    SET jit TO 'off'
     SET enable_seqscan TO 'off'
     SET enable_bitmapscan TO 'off'
     AS $$
@@ -9636,6 +9644,7 @@ $$;
 CREATE FUNCTION public.pay_sweeper_methods_unsaved(p_owner text, p_psps text[], p_alert_after integer, p_limit integer) RETURNS TABLE(merchant_id text, checkout_id text, psp text, age_seconds bigint, last_answer text, unsaved bigint, oldest_seconds bigint)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
+    SET jit TO 'off'
     SET enable_seqscan TO 'off'
     SET enable_bitmapscan TO 'off'
     AS $$
@@ -9755,6 +9764,7 @@ $$;
 CREATE FUNCTION public.pay_sweeper_overdue(p_owner text, p_psps text[], p_alert_after integer, p_limit integer) RETURNS TABLE(merchant_id text, checkout_id text, psp text, age_seconds bigint, last_answer text, unresolved bigint, oldest_seconds bigint)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
+    SET jit TO 'off'
     SET enable_seqscan TO 'off'
     SET enable_bitmapscan TO 'off'
     AS $$
@@ -11197,6 +11207,7 @@ COMMENT ON COLUMN public.recon_rows.customer_amount IS 'the amount the customer 
 CREATE FUNCTION public.recon_book_fee(p_report bigint, r public.recon_rows, p_merchant text, p_checkout text, p_order text DEFAULT NULL::text) RETURNS void
     LANGUAGE plpgsql
     SET search_path TO 'public', 'pg_temp'
+    SET jit TO 'off'
     SET enable_seqscan TO 'off'
     AS $$
 DECLARE
@@ -11468,6 +11479,7 @@ $$;
 CREATE FUNCTION public.recon_money(p_report bigint, r public.recon_rows) RETURNS TABLE(outcome text, merchant_id text, checkout_id text)
     LANGUAGE plpgsql
     SET search_path TO 'public', 'pg_temp'
+    SET jit TO 'off'
     SET enable_seqscan TO 'off'
     AS $$
 #variable_conflict use_column
@@ -11815,6 +11827,7 @@ $$;
 CREATE FUNCTION public.recon_payment(p_report bigint, r public.recon_rows) RETURNS TABLE(outcome text, merchant_id text, checkout_id text)
     LANGUAGE plpgsql
     SET search_path TO 'public', 'pg_temp'
+    SET jit TO 'off'
     SET enable_seqscan TO 'off'
     AS $$
 #variable_conflict use_column
@@ -12115,6 +12128,7 @@ $$;
 CREATE FUNCTION public.recon_run(p_report bigint) RETURNS void
     LANGUAGE plpgsql
     SET search_path TO 'public', 'pg_temp'
+    SET jit TO 'off'
     SET enable_seqscan TO 'off'
     AS $$
 DECLARE

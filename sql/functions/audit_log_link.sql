@@ -42,6 +42,7 @@
 CREATE OR REPLACE FUNCTION audit_log_link()
  RETURNS trigger
  LANGUAGE plpgsql
+ SET jit TO 'off'
  SET enable_seqscan TO 'off'
 AS $function$
 DECLARE

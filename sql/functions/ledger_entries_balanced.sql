@@ -32,6 +32,7 @@ CREATE OR REPLACE FUNCTION ledger_entries_balanced()
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'public', 'pg_temp'
+ SET jit TO 'off'
  SET enable_seqscan TO 'off'
 AS $function$
 DECLARE

@@ -18,6 +18,7 @@ CREATE OR REPLACE FUNCTION pay_inbox_homeless(p_unmatched_after integer, p_retry
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'public', 'pg_temp'
+ SET jit TO 'off'
  SET enable_seqscan TO 'off'
  SET enable_bitmapscan TO 'off'
 AS $function$

@@ -23,6 +23,7 @@ CREATE OR REPLACE FUNCTION pay_inbox_retry(p_unmatched_after integer, p_limit in
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'public', 'pg_temp'
+ SET jit TO 'off'
  SET enable_seqscan TO 'off'
  SET enable_bitmapscan TO 'off'
 AS $function$

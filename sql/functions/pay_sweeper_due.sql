@@ -36,6 +36,7 @@ CREATE OR REPLACE FUNCTION pay_sweeper_due(p_owner text, p_psps text[], p_paymen
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'public', 'pg_temp'
+ SET jit TO 'off'
  SET enable_seqscan TO 'off'
  SET enable_bitmapscan TO 'off'
 AS $function$

@@ -24,6 +24,7 @@ CREATE OR REPLACE FUNCTION pay_sweeper_methods_due(p_owner text, p_psps text[], 
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'public', 'pg_temp'
+ SET jit TO 'off'
  SET enable_seqscan TO 'off'
  SET enable_bitmapscan TO 'off'
 AS $function$

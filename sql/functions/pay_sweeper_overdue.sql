@@ -25,6 +25,7 @@ CREATE OR REPLACE FUNCTION pay_sweeper_overdue(p_owner text, p_psps text[], p_al
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'public', 'pg_temp'
+ SET jit TO 'off'
  SET enable_seqscan TO 'off'
  SET enable_bitmapscan TO 'off'
 AS $function$

@@ -2,6 +2,7 @@ CREATE OR REPLACE FUNCTION recon_book_fee(p_report bigint, r recon_rows, p_merch
  RETURNS void
  LANGUAGE plpgsql
  SET search_path TO 'public', 'pg_temp'
+ SET jit TO 'off'
  SET enable_seqscan TO 'off'
 AS $function$
 DECLARE

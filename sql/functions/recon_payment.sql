@@ -2,6 +2,7 @@ CREATE OR REPLACE FUNCTION recon_payment(p_report bigint, r recon_rows)
  RETURNS TABLE(outcome text, merchant_id text, checkout_id text)
  LANGUAGE plpgsql
  SET search_path TO 'public', 'pg_temp'
+ SET jit TO 'off'
  SET enable_seqscan TO 'off'
 AS $function$
 #variable_conflict use_column

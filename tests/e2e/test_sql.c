@@ -3462,6 +3462,45 @@ Test(sql, an_audit_append_reads_its_chain_from_the_anchor_on_in_a_generic_plan)
 
 
 /*
+ * A function that turns a scan type off (enable_seqscan, enable_bitmapscan:
+ * so that a plan made on small tables stays an index walk as they grow)
+ * keeps JIT off too.  Where a statement has no other plan for a node (a
+ * table without an index on its condition), the planner keeps the
+ * disabled scan at a cost of 1e10, far above jit_above_cost, and every
+ * call compiled its plan with LLVM: pay_notify_stats, the gauges every
+ * gateway's shard worker reads every one to ten seconds, cost 0.2 to 1.2 s
+ * of database CPU a call for its count of the disabled endpoints.  The
+ * gauges are called as the gateway calls them, their plans read back.
+ */
+Test(sql, the_gauges_of_metrics_compile_no_jit_code)
+{
+    PGconn      *c = sqlt_connect();
+    const char  *calls[] = {
+        "SELECT pending, oldest_pending_seconds, failed, endpoints_disabled"
+        " FROM pay_notify_stats()",
+        "SELECT * FROM pay_executing_stats(1000)",
+    };
+    size_t       i;
+
+    /* else no plan would ever be compiled, and this test could not fail */
+    cr_assert_str_eq(VAL0(c, "SELECT pg_jit_available()::text"), "true",
+                     "this PostgreSQL cannot JIT (postgresql-15's llvmjit)");
+
+    for (i = 0; i < sizeof(calls) / sizeof(calls[0]); i++) {
+        plans_as_notices(c);
+        OK0(c, "SET jit = on");
+        OK0(c, calls[i]);
+        OK0(c, "RESET client_min_messages");
+        cr_expect(strstr(plan_notices, "Query Text") != NULL,
+                  "no plan was read back for %s", calls[i]);
+        cr_expect(strstr(plan_notices, "JIT:") == NULL,
+                  "%s compiled its plan:\n%s", calls[i], plan_notices);
+    }
+    PQfinish(c);
+}
+
+
+/*
  * What a paid event costs the database: its token read once (the first
  * candidate psp_tokens holds ends the look-up; it was read again after
  * psp_token_key had found it), and its orders moved, booked and credited
