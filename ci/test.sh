@@ -173,7 +173,9 @@ checks() {
     # The layout check against a planted tree (ci/sql-check-test.sh, two
     # runs of it, ~30 s): it passes on the committed tree, and a breach of
     # each of its rules, planted in a clone, is reported by its own message.
-    step sql-check-test suite bash ci/sql-check-test.sh
+    # (its run of the committed tree is sql-layout's, on a clean clone)
+    step sql-check-test suite env SQL_CHECK_CLEAN_LOG="$logs/sql-layout.log" \
+        bash ci/sql-check-test.sh
     # A backup restored into another cluster (ci/restore-check.sh, two
     # throwaway clusters, ~30 s): pg_dump, pg_restore, payments-migrate,
     # and the events feed as the old cluster listed it, its cursors valid.
