@@ -11,6 +11,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
 #include "harness.h"
 
 
@@ -164,45 +168,152 @@ merchant_new(merchant_t *m)
 }
 
 
+/* An API key of mode as bin/payments-merchant makes one (make_key):
+ * "mk_<mode>_<key id>_<secret>", the key id 12 characters of
+ * [A-Za-z0-9], the secret 32 random bytes in base64url without padding;
+ * into m->key and m->key_id, and the key's SHA-256 in hex into hash. */
+static void
+merchant_key_make(merchant_t *m, const char *mode, char hash[65])
+{
+    static const char  b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                               "0123456789-_";
+    char               secret[44], *p;
+    size_t             i, n;
+    unsigned int       len;
+    unsigned char      r[32], md[EVP_MAX_MD_SIZE];
+
+    cr_assert_eq(RAND_bytes(r, sizeof(r)), 1, "RAND_bytes");
+
+    /* 32 bytes: ten groups of three, then two bytes (three characters) */
+    for (i = 0, p = secret; i + 3 <= sizeof(r); i += 3) {
+        *p++ = b64[r[i] >> 2];
+        *p++ = b64[((r[i] & 3) << 4) | (r[i + 1] >> 4)];
+        *p++ = b64[((r[i + 1] & 15) << 2) | (r[i + 2] >> 6)];
+        *p++ = b64[r[i + 2] & 63];
+    }
+    *p++ = b64[r[30] >> 2];
+    *p++ = b64[((r[30] & 3) << 4) | (r[31] >> 4)];
+    *p++ = b64[(r[31] & 15) << 2];
+    *p = '\0';
+
+    /* a byte's low 6 bits pick one of the first 62 characters; 62 and 63
+     * are skipped (no modulo bias) */
+    for (n = 0; n < 12; ) {
+        cr_assert_eq(RAND_bytes(r, sizeof(r)), 1, "RAND_bytes");
+
+        for (i = 0; i < sizeof(r) && n < 12; i++) {
+            if ((r[i] & 63) < 62) {
+                m->key_id[n++] = b64[r[i] & 63];
+            }
+        }
+    }
+    m->key_id[12] = '\0';
+
+    n = (size_t) snprintf(m->key, sizeof(m->key), "mk_%s_%s_%s", mode,
+                          m->key_id, secret);
+    cr_assert(n < sizeof(m->key));
+    OPENSSL_cleanse(secret, sizeof(secret));
+    OPENSSL_cleanse(r, sizeof(r));
+
+    cr_assert_eq(EVP_Digest(m->key, n, md, &len, EVP_sha256(), NULL), 1);
+    for (i = 0; i < len; i++) {
+        snprintf(hash + 2 * i, 3, "%02x", md[i]);
+    }
+    hash[2 * len] = '\0';
+}
+
+
 /* a new merchant of mode on shard, else in the database conninfo db
- * names (NULL: PAY_TEST_PG's) */
+ * names (NULL: PAY_TEST_PG's).  The three rows bin/payments-merchant's
+ * create writes (the merchant, its key's hash, SHOP_ORIGIN), written
+ * here in one transaction: the tool costs a process tree (bash, psql,
+ * od, sha256sum) a call, and about 900 tests make merchants.  The tool
+ * itself is tested by the keys and merchant_tool suites, and
+ * merchant_tool::the_harness_makes_a_merchant_as_the_tool_does compares
+ * the two. */
 static void
 merchant_create(merchant_t *m, const char *mode, const char *shard,
     const char *db)
 {
-    int           rc;
-    char         *out, *name, *id, *tool;
-    const char   *params[1];
+    char         *name, *id, hash[65];
+    PGconn       *c;
+    const char   *params[4];
 
     memset(m, 0, sizeof(merchant_t));
 
-    tool = str_printf("%s/bin/payments-merchant", env("PAY_TEST_ROOT"));
     /* [a-z0-9_]{1,23}: "m_" + 21 */
     name = uid("m");
     cr_assert(strlen(name) <= 23, "merchant id %s is too long", name);
 
-    if (shard == NULL) {
-        char *const  argv[] = {
-            tool, (char *) "--db", (char *) (db != NULL ? db
-                                                        : env("PAY_TEST_PG")),
-            (char *) "create", (char *) "--id", name,
-            (char *) "--name", name, (char *) "--mode", (char *) mode,
-            (char *) "--origin", (char *) SHOP_ORIGIN, NULL
-        };
-
-        rc = run(argv, &out);
-
-    } else {
-        char *const  argv[] = {
-            tool, (char *) "--shards", (char *) env("PAY_TEST_SHARDS_FILE"),
-            (char *) "--shard", (char *) shard,
-            (char *) "create", (char *) "--id", name,
-            (char *) "--name", name, (char *) "--mode", (char *) mode,
-            (char *) "--origin", (char *) SHOP_ORIGIN, NULL
-        };
-
+    if (shard != NULL) {
         cr_assert(strlen(shard) < sizeof(m->shard), "shard %s", shard);
         strcpy(m->shard, shard);
+    }
+
+    merchant_key_make(m, mode, hash);
+    secret_used(m->key);
+
+    if (db != NULL) {
+        c = PQconnectdb(db);
+        cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
+
+    } else {
+        c = db_of(m);
+    }
+
+    params[0] = name;
+    params[1] = mode;
+    params[2] = m->key_id;
+    params[3] = hash;
+
+    db_exec_on(c, "BEGIN", 0, NULL);
+    db_exec_on(c, "INSERT INTO merchants (merchant_id, name, mode)"
+                  " VALUES ($1, $1, $2)", 2, params);
+    db_exec_on(c, "INSERT INTO api_keys (key_id, merchant_id, key_hash, mode)"
+                  " VALUES ($3, $1, $4, $2)", 4, params);
+    params[1] = SHOP_ORIGIN;
+    db_exec_on(c, "INSERT INTO merchant_return_origins (merchant_id, origin)"
+                  " VALUES ($1, $2)", 2, params);
+    db_exec_on(c, "COMMIT", 0, NULL);
+
+    params[0] = m->key_id;
+    id = db_scalar_on(c, "SELECT merchant_id FROM pay_auth($1)", 1, params);
+    if (db != NULL) {
+        PQfinish(c);
+    }
+
+    cr_assert_not_null(id, "pay_auth does not know the new key %s",
+                       m->key_id);
+    cr_assert_str_eq(id, name, "pay_auth answers another merchant");
+    cr_assert(strlen(id) < sizeof(m->id));
+    strcpy(m->id, id);
+
+    free(id);
+    free(name);
+}
+
+
+void
+merchant_new_by_tool(merchant_t *m)
+{
+    int    rc;
+    char  *out, *name, *id, *tool;
+    const char  *params[1];
+
+    memset(m, 0, sizeof(merchant_t));
+
+    tool = str_printf("%s/bin/payments-merchant", env("PAY_TEST_ROOT"));
+    name = uid("m");
+    cr_assert(strlen(name) <= 23, "merchant id %s is too long", name);
+
+    {
+        char *const  argv[] = {
+            tool, (char *) "--db", (char *) env("PAY_TEST_PG"),
+            (char *) "create", (char *) "--id", name, (char *) "--name", name,
+            (char *) "--mode", (char *) "test",
+            (char *) "--origin", (char *) SHOP_ORIGIN, NULL
+        };
+
         rc = run(argv, &out);
     }
 
@@ -212,18 +323,7 @@ merchant_create(merchant_t *m, const char *mode, const char *shard,
     secret_used(m->key);
 
     params[0] = m->key_id;
-    if (db != NULL) {
-        PGconn  *c = PQconnectdb(db);
-
-        cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
-        id = db_scalar_on(c, "SELECT merchant_id FROM pay_auth($1)", 1,
-                          params);
-        PQfinish(c);
-
-    } else {
-        id = db_scalar_on(db_of(m), "SELECT merchant_id FROM pay_auth($1)",
-                          1, params);
-    }
+    id = db_scalar("SELECT merchant_id FROM pay_auth($1)", 1, params);
     cr_assert_not_null(id, "pay_auth does not know the new key %s",
                        m->key_id);
     cr_assert_str_eq(id, name, "pay_auth answers another merchant");

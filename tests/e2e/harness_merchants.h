@@ -1,5 +1,5 @@
 /*
- * The e2e harness: merchants (bin/payments-merchant), registration bodies
+ * The e2e harness: merchants (and bin/payments-merchant), registration bodies
  * and the merchant API.
  */
 #ifndef E2E_HARNESS_MERCHANTS_H
@@ -22,13 +22,17 @@ typedef struct {
 } merchant_t;
 
 /* A new merchant with its own API key and the return origin SHOP_ORIGIN
- * (bin/payments-merchant); on the shard PAY_TEST_SHARD_DEFAULT when that
+ * (the rows bin/payments-merchant's create writes, written by the
+ * harness); on the shard PAY_TEST_SHARD_DEFAULT when that
  * is set (merchant_new_on), else on PAY_TEST_PG's database. */
 void     merchant_new(merchant_t *m);
 
-/* merchant_new on the shard (a sharded stack: payments-merchant --shards
- * PAY_TEST_SHARDS_FILE --shard shard create). */
+/* merchant_new on the shard (a sharded stack). */
 void     merchant_new_on(merchant_t *m, const char *shard);
+
+/* merchant_new made by bin/payments-merchant create --db PAY_TEST_PG
+ * itself: for the tests of the tool and of the keys it makes. */
+void     merchant_new_by_tool(merchant_t *m);
 
 /* merchant_new in the database conninfo names (a database of the test's
  * own: db_new_shard's), not on a shard of the stack. */

@@ -172,8 +172,8 @@ Test(keys, a_new_key_holds_32_random_bytes_and_only_its_sha256_is_stored)
 
     /* two merchants' first keys and a second key: what create and
      * add-key print */
-    merchant_new(&k[0]);
-    merchant_new(&k[1]);
+    merchant_new_by_tool(&k[0]);
+    merchant_new_by_tool(&k[1]);
     second_key(&k[0], &k[2]);
 
     for (i = 0; i < 3; i++) {

@@ -227,6 +227,54 @@ Test(merchant_tool, show_says_when_each_key_was_last_used)
 }
 
 
+/* merchant_new writes a merchant's rows itself, not through the tool (a
+ * process tree a call, hundreds of times a run): they must be the rows
+ * the tool's create writes, or the suite would test another merchant
+ * than an operator's. */
+Test(merchant_tool, the_harness_makes_a_merchant_as_the_tool_does)
+{
+    size_t       i;
+    char        *row[2], *where[2];
+    long         rows[2];
+    merchant_t   m[2];
+    const char  *p[1];
+
+    merchant_new_by_tool(&m[0]);
+    merchant_new(&m[1]);
+
+    for (i = 0; i < 2; i++) {
+        p[0] = m[i].id;
+        row[i] = db_scalar_on(db_of(&m[i]),
+            "SELECT jsonb_build_object("
+            "  'merchant', to_jsonb(m) - 'merchant_id' - 'name'"
+            "              - 'created_at' - 'placed_at',"
+            "  'named_by_its_id', m.name = m.merchant_id,"
+            "  'keys', (SELECT jsonb_agg(to_jsonb(k) - 'key_id' - 'key_hash'"
+            "                            - 'merchant_id' - 'created_at')"
+            "             FROM api_keys k"
+            "            WHERE k.merchant_id = m.merchant_id),"
+            "  'origins', (SELECT jsonb_agg(o.origin) FROM"
+            "              merchant_return_origins o"
+            "              WHERE o.merchant_id = m.merchant_id))::text"
+            "  FROM merchants m WHERE m.merchant_id = $1", 1, p);
+        cr_assert_not_null(row[i], "no merchant %s", m[i].id);
+        rows[i] = db_merchant_rows(db_of(&m[i]), m[i].id, &where[i]);
+
+        /* mk_test_<12>_<43>, and the gateway takes it */
+        cr_assert_eq(strlen(m[i].key), 8 + 12 + 1 + 43, "%s", m[i].key_id);
+        cr_assert(strncmp(m[i].key, "mk_test_", 8) == 0);
+        cr_assert_eq(api_get(&m[i], "/v1/checkouts/co_none")->status, 404,
+                     "the key of %s does not authenticate", m[i].id);
+    }
+
+    cr_assert_str_eq(row[1], row[0], "the harness's merchant %s is %s; the"
+                     " tool's %s is %s", m[1].id, row[1], m[0].id, row[0]);
+    cr_assert_eq(rows[1], rows[0], "the harness's merchant has rows in %s,"
+                 " the tool's in %s", where[1], where[0]);
+    cr_assert_str_eq(where[1], where[0]);
+}
+
+
 /* A gateway at `error_log ... debug`: nginx's debug build names each timer's
  * connection as it sets it, so a timer of the module's must carry one. */
 
