@@ -30,6 +30,33 @@ declare -A broken=()     # build steps that failed
 
 t0=$SECONDS
 
+# The machine's processor time so far, "busy idle" in clock ticks, from
+# /proc/stat's first line (idle counts iowait; steal is neither): the
+# summary says how much of the run's processor time was used, whoever
+# used it.  Empty where there is no /proc/stat.
+cpu_ticks() {
+    awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8, $5 + $6; exit }' /proc/stat 2>/dev/null || true
+}
+cpu0=$(cpu_ticks)
+
+# Linux's autogroups (kernel.sched_autogroup_enabled, on by default): the
+# scheduler weighs each session as if it were one process, whatever the
+# nice of the processes in it, and PostgreSQL puts each of its processes
+# in a session of its own (setsid).  So a group's nice 19 below did not
+# reach the clusters its steps start: each backend of sql-check's or the
+# Debian package's cluster weighed as much as every process of the
+# foreground together (the CI shell, the tests, the mock), and took its
+# processor time from the timed suites.  Off for the run, nice is per
+# process again, and a group takes what the foreground leaves.  Root
+# only; put back as it was when the run ends.
+autogroup=/proc/sys/kernel/sched_autogroup_enabled
+if [ -w "$autogroup" ] && [ "$(cat "$autogroup" 2>/dev/null)" = 1 ] &&
+    { echo 0 >"$autogroup"; } 2>/dev/null
+then
+    trap 'echo 1 >"$autogroup"' EXIT
+    echo "=== scheduler autogroups off for the run (nice is per process; back on at the end)"
+fi
+
 # Sums the Criterion syntheses in a log: "tested passing".
 criterion_counts() {
     sed -n 's/.*Synthesis: Tested: \([0-9]*\) | Passing: \([0-9]*\) |.*/\1 \2/p' "$1" |
@@ -275,6 +302,12 @@ echo
 echo "=== steps (name, passed, failed, exit, seconds)"
 column -t -s $'\t' "$results" 2>/dev/null || cat "$results"
 echo "=== total $((SECONDS - t0)) s"
+if [ -n "$cpu0" ] && cpu1=$(cpu_ticks) && [ -n "$cpu1" ]; then
+    read -r b0 i0 <<<"$cpu0"
+    read -r b1 i1 <<<"$cpu1"
+    hz=$(getconf CLK_TCK)
+    echo "=== processor time: $(((b1 - b0) / hz)) s used, $(((i1 - i0) / hz)) s idle, on $(nproc) processors"
+fi
 read -r passed failed nfail < <(awk -F'\t' '{ p += $2; f += $3; if ($4 != 0) n++ }
     END { print p + 0, f + 0, n + 0 }' "$results")
 if [ "$nfail" -gt 0 ]; then
