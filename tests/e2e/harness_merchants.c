@@ -223,6 +223,24 @@ merchant_key_make(merchant_t *m, const char *mode, char hash[65])
 }
 
 
+/* m->id from pay_auth on c, which must know m's key as merchant name's */
+static void
+merchant_known(merchant_t *m, PGconn *c, const char *name)
+{
+    char        *id;
+    const char  *params[1];
+
+    params[0] = m->key_id;
+    id = db_scalar_on(c, "SELECT merchant_id FROM pay_auth($1)", 1, params);
+    cr_assert_not_null(id, "pay_auth does not know the new key %s",
+                       m->key_id);
+    cr_assert_str_eq(id, name, "pay_auth answers another merchant");
+    cr_assert(strlen(id) < sizeof(m->id));
+    strcpy(m->id, id);
+    free(id);
+}
+
+
 /* a new merchant of mode on shard, else in the database conninfo db
  * names (NULL: PAY_TEST_PG's).  The three rows bin/payments-merchant's
  * create writes (the merchant, its key's hash, SHOP_ORIGIN), written
@@ -235,7 +253,7 @@ static void
 merchant_create(merchant_t *m, const char *mode, const char *shard,
     const char *db)
 {
-    char         *name, *id, hash[65];
+    char         *name, hash[65];
     PGconn       *c;
     const char   *params[4];
 
@@ -276,19 +294,11 @@ merchant_create(merchant_t *m, const char *mode, const char *shard,
                   " VALUES ($1, $2)", 2, params);
     db_exec_on(c, "COMMIT", 0, NULL);
 
-    params[0] = m->key_id;
-    id = db_scalar_on(c, "SELECT merchant_id FROM pay_auth($1)", 1, params);
+    merchant_known(m, c, name);
     if (db != NULL) {
         PQfinish(c);
     }
 
-    cr_assert_not_null(id, "pay_auth does not know the new key %s",
-                       m->key_id);
-    cr_assert_str_eq(id, name, "pay_auth answers another merchant");
-    cr_assert(strlen(id) < sizeof(m->id));
-    strcpy(m->id, id);
-
-    free(id);
     free(name);
 }
 
@@ -297,8 +307,7 @@ void
 merchant_new_by_tool(merchant_t *m)
 {
     int    rc;
-    char  *out, *name, *id, *tool;
-    const char  *params[1];
+    char  *out, *name, *tool;
 
     memset(m, 0, sizeof(merchant_t));
 
@@ -321,16 +330,8 @@ merchant_new_by_tool(merchant_t *m)
     cr_assert_eq(find_key(out, m), 0,
                  "bin/payments-merchant printed no API key: %s", out);
     secret_used(m->key);
+    merchant_known(m, db(), name);
 
-    params[0] = m->key_id;
-    id = db_scalar("SELECT merchant_id FROM pay_auth($1)", 1, params);
-    cr_assert_not_null(id, "pay_auth does not know the new key %s",
-                       m->key_id);
-    cr_assert_str_eq(id, name, "pay_auth answers another merchant");
-    cr_assert(strlen(id) < sizeof(m->id));
-    strcpy(m->id, id);
-
-    free(id);
     free(out);
     free(name);
     free(tool);
