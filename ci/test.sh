@@ -47,9 +47,9 @@ cpu0=$(cpu_ticks)
 # nice of the processes in it, and PostgreSQL puts each of its processes
 # in a session of its own (setsid).  So a group's nice 19 below did not
 # reach the clusters its steps start: each backend of sql-check's or the
-# Debian package's cluster weighed as much as every process of the
-# foreground together (the CI shell, the tests, the mock), and took its
-# processor time from the timed suites.  Off for the run, nice is per
+# Debian package's cluster weighed as much as this whole session (the CI
+# shell, the tests, the mock PSP), and took its processor time from the
+# timed suites.  Off for the run, nice is per
 # process again, and a group takes what the foreground leaves: the e2e
 # step took 1.15 times its time alone on the machine beside the groups
 # (927 s against 806 s, 2026-12-02), 1.25 to 1.33 times with autogroups
