@@ -12,8 +12,8 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <payments/apikey.h>
 
 #include "harness.h"
 
@@ -169,57 +169,43 @@ merchant_new(merchant_t *m)
 
 
 /* An API key of mode as bin/payments-merchant makes one (make_key):
- * "mk_<mode>_<key id>_<secret>", the key id 12 characters of
- * [A-Za-z0-9], the secret 32 random bytes in base64url without padding;
- * into m->key and m->key_id, and the key's SHA-256 in hex into hash. */
+ * "mk_<mode>_<key id>_<secret>", the key id PAY_APIKEY_ID_LEN characters
+ * of [A-Za-z0-9], the secret 32 random bytes in base64url
+ * (b64url_encode); into m->key and m->key_id, and the key's hash as the
+ * gateway computes it (pay_apikey_hash) into hash. */
 static void
 merchant_key_make(merchant_t *m, const char *mode, char hash[65])
 {
-    static const char  b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                               "0123456789-_";
-    char               secret[44], *p;
+    static const char  alnum[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                 "abcdefghijklmnopqrstuvwxyz0123456789";
+    char              *secret;
     size_t             i, n;
-    unsigned int       len;
-    unsigned char      r[32], md[EVP_MAX_MD_SIZE];
+    unsigned char      r[32];
 
     cr_assert_eq(RAND_bytes(r, sizeof(r)), 1, "RAND_bytes");
+    secret = b64url_encode(r, sizeof(r));
 
-    /* 32 bytes: ten groups of three, then two bytes (three characters) */
-    for (i = 0, p = secret; i + 3 <= sizeof(r); i += 3) {
-        *p++ = b64[r[i] >> 2];
-        *p++ = b64[((r[i] & 3) << 4) | (r[i + 1] >> 4)];
-        *p++ = b64[((r[i + 1] & 15) << 2) | (r[i + 2] >> 6)];
-        *p++ = b64[r[i + 2] & 63];
-    }
-    *p++ = b64[r[30] >> 2];
-    *p++ = b64[((r[30] & 3) << 4) | (r[31] >> 4)];
-    *p++ = b64[(r[31] & 15) << 2];
-    *p = '\0';
-
-    /* a byte's low 6 bits pick one of the first 62 characters; 62 and 63
-     * are skipped (no modulo bias) */
-    for (n = 0; n < 12; ) {
+    /* a byte's low 6 bits pick one of the 62 characters; 62 and 63 are
+     * skipped (no modulo bias) */
+    for (n = 0; n < PAY_APIKEY_ID_LEN; ) {
         cr_assert_eq(RAND_bytes(r, sizeof(r)), 1, "RAND_bytes");
 
-        for (i = 0; i < sizeof(r) && n < 12; i++) {
+        for (i = 0; i < sizeof(r) && n < PAY_APIKEY_ID_LEN; i++) {
             if ((r[i] & 63) < 62) {
-                m->key_id[n++] = b64[r[i] & 63];
+                m->key_id[n++] = alnum[r[i] & 63];
             }
         }
     }
-    m->key_id[12] = '\0';
+    m->key_id[n] = '\0';
 
     n = (size_t) snprintf(m->key, sizeof(m->key), "mk_%s_%s_%s", mode,
                           m->key_id, secret);
     cr_assert(n < sizeof(m->key));
-    OPENSSL_cleanse(secret, sizeof(secret));
+    OPENSSL_cleanse(secret, strlen(secret));
+    free(secret);
     OPENSSL_cleanse(r, sizeof(r));
 
-    cr_assert_eq(EVP_Digest(m->key, n, md, &len, EVP_sha256(), NULL), 1);
-    for (i = 0; i < len; i++) {
-        snprintf(hash + 2 * i, 3, "%02x", md[i]);
-    }
-    hash[2 * len] = '\0';
+    pay_apikey_hash(m->key, n, hash);
 }
 
 
