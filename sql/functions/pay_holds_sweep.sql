@@ -60,18 +60,31 @@ BEGIN
         RETURN;
     END IF;
 
+    -- The round's p_limit places go to the holds it acts on: past their end
+    -- (released, or postponed) or not warned yet; one warned and not at its
+    -- end yet takes none.  The most overdue come first, and those waiting
+    -- for their PSP's word (postponed) after the rest: neither kind can
+    -- fill every place round after round while other holds pass their end
+    -- (sql::the_holds_sweep_takes_what_it_must_do_before_what_it_only_waits_for).
     FOR h IN
-        SELECT c.merchant_id AS m, c.checkout_id AS co, c.psp AS p,
-               floor(extract(epoch FROM c.authorized_at
-                                        + make_interval(secs => w.secs) - now()))::bigint
-                   AS left_s,
-               c.hold_warned_at AS warned
-          FROM checkouts c
-          JOIN unnest(p_psps, p_windows) AS w(psp, secs) ON w.psp = c.psp
-         WHERE c.authorized_at IS NOT NULL AND c.hold_closed_at IS NULL
-           AND c.authorized_at < v_edge
-           AND c.authorized_at + make_interval(secs => w.secs - p_warn_before) < now()
-         ORDER BY c.authorized_at
+        SELECT s.* FROM (
+            SELECT c.merchant_id AS m, c.checkout_id AS co, c.psp AS p,
+                   floor(extract(epoch FROM c.authorized_at
+                                            + make_interval(secs => w.secs) - now()))::bigint
+                       AS left_s,
+                   c.hold_warned_at AS warned
+              FROM checkouts c
+              JOIN unnest(p_psps, p_windows) AS w(psp, secs) ON w.psp = c.psp
+             WHERE c.authorized_at IS NOT NULL AND c.hold_closed_at IS NULL
+               AND c.authorized_at < v_edge
+               AND c.authorized_at + make_interval(secs => w.secs - p_warn_before) < now()
+        ) s
+         WHERE s.left_s <= 0 OR s.warned IS NULL
+         ORDER BY s.left_s <= 0
+                  AND EXISTS (SELECT 1 FROM captures x
+                               WHERE x.merchant_id = s.m AND x.checkout_id = s.co
+                                 AND x.status = 'PENDING'),
+                  s.left_s
          LIMIT p_limit
     LOOP
         IF h.left_s <= 0 THEN

@@ -4745,6 +4745,59 @@ Test(sql, the_sweeper_gives_up_a_capture_the_psp_cannot_be_sent_and_releases_the
     PQfinish(c);
 }
 
+Test(sql, the_holds_sweep_takes_what_it_must_do_before_what_it_only_waits_for,
+     .description = "pay_holds_sweep with a limit of 1: of an Adyen hold already warned and not yet at its end (the oldest), a generic hold past its end with a capture in flight (postponed) and a newer generic hold past its end, the first round releases the last one (expired) and the second names the postponed one; the warned hold is in no round's rows, only in the count (before: the warned hold took the round's one place, and rounds did nothing while it waited: held with 100 such holds, no hold expired or was warned)")
+{
+    PGconn      *c = sqlt_connect();
+    char         warned[24], pending[24], due[24], want[64];
+    int          i;
+    /* windows of 57 and 38 years: no other test's hold is near their end */
+    const char  *round =
+        "SELECT coalesce(string_agg(merchant_id || ' ' || action, ','), 'none')"
+        " FROM pay_holds_sweep('sqltest', '{adyen,generic}',"
+        " '{1800000000,1200000000}', 7200, 1, NULL)"
+        " WHERE merchant_id IN ($1, $2, $3)";
+    const char  *age =
+        "UPDATE checkouts SET authorized_at = now() - make_interval(secs => $2::bigint),"
+        " hold_warned_at = CASE WHEN $3 THEN now() END WHERE merchant_id = $1";
+
+    new_merchant(c, warned);
+    held_in(c, warned, "adyen", "EUR", IDR_ORDERS("1000", "2000"), "3000");
+    new_merchant(c, pending);
+    held_in(c, pending, "generic", "EUR", IDR_ORDERS("1000", "2000"), "3000");
+    cr_assert_str_eq(capture_claim(c, pending, "cp_00000000000000000000007a", "co_1_1", NULL),
+                     "new 1000");
+    new_merchant(c, due);
+    held_in(c, due, "generic", "EUR", IDR_ORDERS("1000", "2000"), "3000");
+
+    for (i = 0; i < 50 && strcmp(VAL0(c, "SELECT pay_sweeper_lease('sqltest', 5)::text"),
+                                 "true") != 0; i++) {
+        usleep(100000);
+    }
+    cr_assert_lt(i, 50, "the sweeper's lease is another's");
+
+    /* aged in one transaction with the rounds: no other sweep sees them */
+    OK0(c, "BEGIN");
+    OK0(c, "SET LOCAL session_replication_role = replica");
+    OK(c, age, warned, "1799996400", "true");
+    OK(c, age, pending, "1200007200", "false");
+    OK(c, age, due, "1200003600", "false");
+    OK0(c, "SET LOCAL session_replication_role = origin");
+
+    snprintf(want, sizeof(want), "%s expired", due);
+    cr_expect_str_eq(VAL(c, round, warned, pending, due), want);
+    snprintf(want, sizeof(want), "%s postponed", pending);
+    cr_expect_str_eq(VAL(c, round, warned, pending, due), want);
+    cr_expect_str_eq(VAL(c, "SELECT string_agg(merchant_id || ' '"
+                            " || (hold_closed_at IS NOT NULL)::text, ',' ORDER BY"
+                            " merchant_id = $1 DESC) FROM checkouts"
+                            " WHERE merchant_id IN ($1, $2)", due, warned),
+                     (snprintf(want, sizeof(want), "%s true,%s false", due, warned), want));
+    OK0(c, "ROLLBACK");
+    OK0(c, "UPDATE sweeper_lease SET until = now() WHERE id = 1 AND owner = 'sqltest'");
+    PQfinish(c);
+}
+
 Test(sql, a_capture_made_at_the_psp_is_split_in_the_psps_unit,
      .description = "capture_event_apply: 10000 IDR captured at the PSP's dashboard (1000000 ISO minor units) over a manual checkout of three orders of 10000.00 IDR is split in whole rupiah, 3334 + 3333 + 3333 IDR (captured_outside), so that each order's rest is whole rupiah and is captured whole at a PSP that counts them (6667.00 IDR); 10000.70 IDR over a like checkout, from a PSP that counts sen, is split in tens of sen, 3333.60 + 3333.60 + 3333.50; every transaction balanced (before: 3333.34 + 3333.33 + 3333.33, rests Adyen cannot be sent)")
 {
