@@ -20,6 +20,13 @@
  * Each record keeps the start of the last answer's body (Adyen wants
  * "[accepted]"; a harness can check what the gateway said), printable
  * ASCII only, anything else shown as '?'.
+ *
+ * Every attempt opens a connection of its own, but its curl handle comes
+ * from a small pool of idle ones (mock_wh_handle_take/_give): a handle keeps
+ * its TLS sessions and its CA store, so an attempt resumes the session of
+ * an earlier one and does not read the CA file again.  Without the pool,
+ * the CA file's parsing, the full handshake and the thread's allocator
+ * cache took most of the ASan mock's processor time in the e2e suite.
  */
 
 #include <errno.h>
@@ -39,6 +46,7 @@
 #define MOCK_WH_TIMEOUT_MS    10000L
 #define MOCK_WH_STACK_SIZE    (256 * 1024)
 #define MOCK_WH_BODY_KEPT     256
+#define MOCK_WH_HANDLES_KEPT  32
 
 
 typedef struct mock_wh_record_s  mock_wh_record_t;
@@ -96,6 +104,8 @@ static void *mock_wh_chain_thread(void *arg);
 static void mock_wh_records_clear(void);
 static void mock_wh_record_link(mock_wh_record_t *record);
 static void mock_wh_join(int all);
+static CURL *mock_wh_handle_take(void);
+static void mock_wh_handle_give(CURL *h);
 
 
 static pthread_mutex_t   mock_wh_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -106,6 +116,11 @@ static mock_wh_thread_t  *mock_wh_threads;   /* not joined yet */
 static mock_wh_record_t  *mock_wh_records;
 static mock_wh_record_t  **mock_wh_tail = &mock_wh_records;
 static size_t            mock_wh_nrecords;
+
+/* idle curl handles; a handle in use belongs to its attempt alone */
+static pthread_mutex_t   mock_wh_handles_lock = PTHREAD_MUTEX_INITIALIZER;
+static CURL              *mock_wh_handles[MOCK_WH_HANDLES_KEPT];
+static size_t            mock_wh_nhandles;
 
 
 int
@@ -160,7 +175,54 @@ mock_webhook_wait(void)
     mock_wh_records_clear();
     pthread_mutex_unlock(&mock_wh_lock);
 
+    /* no thread is left to take one */
+    while (mock_wh_nhandles > 0) {
+        curl_easy_cleanup(mock_wh_handles[--mock_wh_nhandles]);
+    }
+
     curl_global_cleanup();
+}
+
+
+/* An idle handle with its options reset, or a new one; NULL: no memory. */
+static CURL *
+mock_wh_handle_take(void)
+{
+    CURL  *h;
+
+    h = NULL;
+
+    pthread_mutex_lock(&mock_wh_handles_lock);
+    if (mock_wh_nhandles > 0) {
+        h = mock_wh_handles[--mock_wh_nhandles];
+    }
+    pthread_mutex_unlock(&mock_wh_handles_lock);
+
+    return (h != NULL) ? h : curl_easy_init();
+}
+
+
+/*
+ * Back to the pool, options reset (curl_easy_reset keeps the TLS session
+ * cache and the CA store); cleaned up when the pool is full.
+ */
+static void
+mock_wh_handle_give(CURL *h)
+{
+    if (h == NULL) {
+        return;
+    }
+
+    curl_easy_reset(h);
+
+    pthread_mutex_lock(&mock_wh_handles_lock);
+    if (mock_wh_nhandles < MOCK_WH_HANDLES_KEPT) {
+        mock_wh_handles[mock_wh_nhandles++] = h;
+        h = NULL;
+    }
+    pthread_mutex_unlock(&mock_wh_handles_lock);
+
+    curl_easy_cleanup(h);
 }
 
 
@@ -489,7 +551,8 @@ mock_wh_keep(char *data, size_t size, size_t nmemb, void *arg)
 /*
  * One attempt, on a connection of its own: a reused keep-alive connection
  * that closes would make curl resend silently, and the attempt count must
- * be exact.  Returns the HTTP status, or 0 with err filled.
+ * be exact.  (A TLS session is resumed: that is not a resend.)  Returns the
+ * HTTP status, or 0 with err filled.
  */
 static long
 mock_wh_post(mock_wh_event_t *ev, mock_wh_answer_t *answer, char *err,
@@ -507,11 +570,11 @@ mock_wh_post(mock_wh_event_t *ev, mock_wh_answer_t *answer, char *err,
     answer->len = 0;
     answer->text[0] = '\0';
 
-    h = curl_easy_init();
+    h = mock_wh_handle_take();
     line = malloc(MOCK_WH_SIGNATURE_MAX);
     if (h == NULL || line == NULL) {
         snprintf(err, errlen, "curl_easy_init failed or out of memory");
-        curl_easy_cleanup(h);
+        mock_wh_handle_give(h);
         free(line);
         return 0;
     }
@@ -519,7 +582,7 @@ mock_wh_post(mock_wh_event_t *ev, mock_wh_answer_t *answer, char *err,
     line[0] = '\0';
     if (ev->dialect->sign(ev, line, MOCK_WH_SIGNATURE_MAX) != 0) {
         snprintf(err, errlen, "cannot sign");
-        curl_easy_cleanup(h);
+        mock_wh_handle_give(h);
         free(line);
         return 0;
     }
@@ -574,7 +637,9 @@ mock_wh_post(mock_wh_event_t *ev, mock_wh_answer_t *answer, char *err,
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
     if (mock_conf.webhook_ca != NULL) {
+        /* that CA alone (no system directory): curl keeps its store */
         curl_easy_setopt(h, CURLOPT_CAINFO, mock_conf.webhook_ca);
+        curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
     }
 
     rc = curl_easy_perform(h);
@@ -589,7 +654,7 @@ mock_wh_post(mock_wh_event_t *ev, mock_wh_answer_t *answer, char *err,
 done:
 
     curl_slist_free_all(hdrs);
-    curl_easy_cleanup(h);
+    mock_wh_handle_give(h);
     free(line);
 
     return status;
