@@ -4694,12 +4694,31 @@ Test(sql, a_pending_capture_the_psp_cannot_be_sent_is_given_up,
     PQfinish(c);
 }
 
+/* The sweeper's lease for owner 'sqltest' (a gateway's sweeper may hold it
+ * for a moment): pay_holds_sweep acts only for the lease's owner. */
+static void
+sweeper_lease_take(PGconn *c)
+{
+    int  i;
+
+    for (i = 0; i < 50 && strcmp(VAL0(c, "SELECT pay_sweeper_lease('sqltest', 5)::text"),
+                                 "true") != 0; i++) {
+        usleep(100000);
+    }
+    cr_assert_lt(i, 50, "the sweeper's lease is another's");
+}
+
+static void
+sweeper_lease_give(PGconn *c)
+{
+    OK0(c, "UPDATE sweeper_lease SET until = now() WHERE id = 1 AND owner = 'sqltest'");
+}
+
 Test(sql, the_sweeper_gives_up_a_capture_the_psp_cannot_be_sent_and_releases_the_hold,
      .description = "pay_holds_sweep with the PSPs' units ({\"adyen\":{\"IDR\":100}}): an Adyen IDR hold past its end whose only capture in flight is one the previous release stored with an amount Adyen cannot be sent (10.50 IDR) gives it up (FAILED, audited capture:abandoned) and releases the hold (expired) in the same transaction; the previous release's signature, without units, postpones it as before")
 {
     PGconn      *c = sqlt_connect();
     char         m[24];
-    int          i;
     const char  *mine =
         "SELECT coalesce(string_agg(checkout_id || ' ' || action, ','), 'none')"
         " FROM pay_holds_sweep('sqltest', '{adyen}', '{604800}', 0, 1000)"
@@ -4721,11 +4740,7 @@ Test(sql, the_sweeper_gives_up_a_capture_the_psp_cannot_be_sent_and_releases_the
           " WHERE merchant_id = $1", m);
     OK0(c, "COMMIT");
 
-    for (i = 0; i < 50 && strcmp(VAL0(c, "SELECT pay_sweeper_lease('sqltest', 5)::text"),
-                                 "true") != 0; i++) {
-        usleep(100000);
-    }
-    cr_assert_lt(i, 50, "the sweeper's lease is another's");
+    sweeper_lease_take(c);
 
     cr_expect_str_eq(VAL(c, mine, m), "co_1 postponed");
     cr_expect_str_eq(VAL(c, "SELECT status FROM captures WHERE merchant_id = $1", m),
@@ -4733,7 +4748,7 @@ Test(sql, the_sweeper_gives_up_a_capture_the_psp_cannot_be_sent_and_releases_the
 
     cr_expect_str_eq(VAL(c, units, m),
                      "co_1 expired");
-    OK0(c, "UPDATE sweeper_lease SET until = now() WHERE id = 1 AND owner = 'sqltest'");
+    sweeper_lease_give(c);
 
     cr_expect_str_eq(VAL(c, "SELECT status || ' ' || psp_contact FROM captures"
                             " WHERE merchant_id = $1", m), "FAILED none");
@@ -4750,7 +4765,6 @@ Test(sql, the_holds_sweep_takes_what_it_must_do_before_what_it_only_waits_for,
 {
     PGconn      *c = sqlt_connect();
     char         warned[24], pending[24], due[24], want[64];
-    int          i;
     /* windows of 57 and 38 years: no other test's hold is near their end */
     const char  *round =
         "SELECT coalesce(string_agg(merchant_id || ' ' || action, ','), 'none')"
@@ -4770,11 +4784,7 @@ Test(sql, the_holds_sweep_takes_what_it_must_do_before_what_it_only_waits_for,
     new_merchant(c, due);
     held_in(c, due, "generic", "EUR", IDR_ORDERS("1000", "2000"), "3000");
 
-    for (i = 0; i < 50 && strcmp(VAL0(c, "SELECT pay_sweeper_lease('sqltest', 5)::text"),
-                                 "true") != 0; i++) {
-        usleep(100000);
-    }
-    cr_assert_lt(i, 50, "the sweeper's lease is another's");
+    sweeper_lease_take(c);
 
     /* aged in one transaction with the rounds: no other sweep sees them */
     OK0(c, "BEGIN");
@@ -4788,13 +4798,13 @@ Test(sql, the_holds_sweep_takes_what_it_must_do_before_what_it_only_waits_for,
     cr_expect_str_eq(VAL(c, round, warned, pending, due), want);
     snprintf(want, sizeof(want), "%s postponed", pending);
     cr_expect_str_eq(VAL(c, round, warned, pending, due), want);
+    snprintf(want, sizeof(want), "%s true,%s false", due, warned);
     cr_expect_str_eq(VAL(c, "SELECT string_agg(merchant_id || ' '"
                             " || (hold_closed_at IS NOT NULL)::text, ',' ORDER BY"
                             " merchant_id = $1 DESC) FROM checkouts"
-                            " WHERE merchant_id IN ($1, $2)", due, warned),
-                     (snprintf(want, sizeof(want), "%s true,%s false", due, warned), want));
+                            " WHERE merchant_id IN ($1, $2)", due, warned), want);
     OK0(c, "ROLLBACK");
-    OK0(c, "UPDATE sweeper_lease SET until = now() WHERE id = 1 AND owner = 'sqltest'");
+    sweeper_lease_give(c);
     PQfinish(c);
 }
 

@@ -25,8 +25,8 @@
  * from a small pool of idle ones (mock_wh_handle_take/_give): a handle keeps
  * its TLS sessions and its CA store, so an attempt resumes the session of
  * an earlier one and does not read the CA file again.  Without the pool,
- * the CA file's parsing, the full handshake and the thread's allocator
- * cache took most of the ASan mock's processor time in the e2e suite.
+ * the CA file's parsing and the full handshake took most of the ASan
+ * mock's processor time in the e2e suite.
  */
 
 #include <errno.h>
