@@ -1439,6 +1439,21 @@ BEGIN
     IF NOT (NEW.status IN ('SUCCESS', 'FAILED', 'AUTHORIZED') AND OLD.status <> NEW.status) THEN
         RETURN NULL;
     END IF;
+    -- paid: on the due list of the risk check after the payment
+    -- (pay_risk_after_due) when the check asked about it before its PSP
+    -- and not yet after; here rather than in a trigger of its own, whose
+    -- WHEN would be prepared at every statement that names the status
+    IF NEW.status = 'SUCCESS' THEN
+        INSERT INTO checkout_risk_after_due (merchant_id, checkout_id, decided_at)
+        SELECT rk.merchant_id, rk.checkout_id, rk.decided_at
+          FROM checkout_risk rk
+         WHERE rk.merchant_id = NEW.merchant_id
+           AND rk.checkout_id = NEW.checkout_id
+           AND NOT EXISTS (SELECT 1 FROM checkout_risk_after a
+                            WHERE a.merchant_id = NEW.merchant_id
+                              AND a.checkout_id = NEW.checkout_id)
+        ON CONFLICT DO NOTHING;
+    END IF;
     -- notify_enqueue's own test of the endpoints, before the payload is made
     PERFORM 1 FROM notify_endpoints e
      WHERE e.merchant_id = NEW.merchant_id
@@ -7887,6 +7902,23 @@ BEGIN
      USING victims v
      WHERE x.ctid = v.ctid;
     GET DIAGNOSTICS d = ROW_COUNT;
+    n := n + d;
+
+    -- the risk check's due list past the round's horizon of a week
+    -- (pay_risk_after_due never takes them: written while after_payment
+    -- was off, or for a checkout no longer paid)
+    WITH victims AS (
+        SELECT x.ctid
+          FROM checkout_risk_after_due x
+         WHERE x.decided_at < now() - interval '8 days'
+         ORDER BY x.decided_at
+         LIMIT GREATEST(COALESCE(p_limit, 0), 0)
+           FOR UPDATE SKIP LOCKED
+    )
+    DELETE FROM checkout_risk_after_due x
+     USING victims v
+     WHERE x.ctid = v.ctid;
+    GET DIAGNOSTICS d = ROW_COUNT;
 
     RETURN n + d;
 END
@@ -8645,40 +8677,54 @@ $$;
 CREATE FUNCTION public.pay_risk_after_due(p_limit integer, p_horizon_seconds integer) RETURNS TABLE(merchant_id text, checkout_id text, psp text, currency text, amount_total bigint, buyer_email text, psp_payment_ref text, orders text, paid_seconds bigint)
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
+    SET jit TO 'off'
+    SET enable_seqscan TO 'off'
+    SET enable_bitmapscan TO 'off'
     AS $$
 #variable_conflict use_column
+DECLARE
+    d        record;
+    v_taken  integer := 0;
+    v_limit  integer := greatest(1, least(coalesce(p_limit, 50), 1000));
 BEGIN
     IF coalesce(p_horizon_seconds, 0) < 1 THEN
         RAISE EXCEPTION 'pay_risk_after_due: a horizon of 1 s at least'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
-    RETURN QUERY
-    SELECT c.merchant_id, c.checkout_id, c.psp, c.currency, c.amount_total,
-           c.buyer_email, c.psp_payment_ref,
-           (SELECT json_agg(json_build_object(
-                       'payment_order_id', o.payment_order_id,
-                       'seller_account', o.seller_account,
-                       'amount_minor', o.amount) ORDER BY o.line_no)
-              FROM payment_orders o
-             WHERE o.merchant_id = c.merchant_id
-               AND o.checkout_id = c.checkout_id)::text,
-           greatest(0, floor(date_part('epoch', now() - coalesce(
-               (SELECT min(e.at) FROM order_events e
-                 WHERE e.merchant_id = c.merchant_id
-                   AND e.checkout_id = c.checkout_id
-                   AND e.to_status = 'SUCCESS'),
-               c.updated_at))))::bigint
-      FROM checkout_risk rk
-      JOIN checkouts c ON c.merchant_id = rk.merchant_id
-                      AND c.checkout_id = rk.checkout_id
-     WHERE rk.decided_at > now() - p_horizon_seconds * interval '1 second'
-       AND c.status = 'SUCCESS'
-       AND NOT EXISTS (SELECT 1 FROM checkout_risk_after a
-                        WHERE a.merchant_id = rk.merchant_id
-                          AND a.checkout_id = rk.checkout_id)
-     ORDER BY rk.decided_at
-     LIMIT greatest(1, least(coalesce(p_limit, 50), 1000));
+    FOR d IN SELECT x.merchant_id AS m, x.checkout_id AS co
+               FROM checkout_risk_after_due x
+              WHERE x.decided_at > now() - p_horizon_seconds * interval '1 second'
+              ORDER BY x.decided_at
+    LOOP
+        RETURN QUERY
+        SELECT c.merchant_id, c.checkout_id, c.psp, c.currency, c.amount_total,
+               c.buyer_email, c.psp_payment_ref,
+               (SELECT json_agg(json_build_object(
+                           'payment_order_id', o.payment_order_id,
+                           'seller_account', o.seller_account,
+                           'amount_minor', o.amount) ORDER BY o.line_no)
+                  FROM payment_orders o
+                 WHERE o.merchant_id = c.merchant_id
+                   AND o.checkout_id = c.checkout_id)::text,
+               greatest(0, floor(date_part('epoch', now() - coalesce(
+                   (SELECT min(e.at) FROM order_events e
+                     WHERE e.merchant_id = c.merchant_id
+                       AND e.checkout_id = c.checkout_id
+                       AND e.to_status = 'SUCCESS'),
+                   c.updated_at))))::bigint
+          FROM checkouts c
+         WHERE c.merchant_id = d.m
+           AND c.checkout_id = d.co
+           AND c.status = 'SUCCESS'
+           AND NOT EXISTS (SELECT 1 FROM checkout_risk_after a
+                            WHERE a.merchant_id = d.m
+                              AND a.checkout_id = d.co);
+        IF FOUND THEN
+            v_taken := v_taken + 1;
+            EXIT WHEN v_taken >= v_limit;
+        END IF;
+    END LOOP;
 END
 $$;
 
@@ -8701,6 +8747,12 @@ BEGIN
         RAISE EXCEPTION 'pay_risk_after_record: a verdict of allow, deny or review from the provider, or unchecked on_error'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+
+    -- off the round's due list, whatever the outcome: recorded, known
+    -- or no longer paid, it is not asked again (a payment made again
+    -- lists it again, checkouts_notify)
+    DELETE FROM checkout_risk_after_due d
+     WHERE d.merchant_id = p_merchant AND d.checkout_id = p_checkout_id;
 
     SELECT * INTO c FROM checkouts ck
      WHERE ck.merchant_id = p_merchant AND ck.checkout_id = p_checkout_id;
@@ -13219,6 +13271,24 @@ COMMENT ON COLUMN public.checkout_risk_after.reason IS 'the provider''s reason c
 
 
 --
+-- Name: checkout_risk_after_due; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.checkout_risk_after_due (
+    merchant_id text NOT NULL,
+    checkout_id text NOT NULL,
+    decided_at timestamp with time zone NOT NULL
+);
+
+
+--
+-- Name: TABLE checkout_risk_after_due; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.checkout_risk_after_due IS 'the paid checkouts the risk check asked about before their PSP and not yet after (after_payment=on, doc/RISK.md): the sweeper''s round reads these alone';
+
+
+--
 -- Name: checkout_routes; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -14210,6 +14280,14 @@ ALTER TABLE public.captures
 
 
 --
+-- Name: checkout_risk_after_due checkout_risk_after_due_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.checkout_risk_after_due
+    ADD CONSTRAINT checkout_risk_after_due_pkey PRIMARY KEY (merchant_id, checkout_id);
+
+
+--
 -- Name: checkout_risk_after checkout_risk_after_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -14706,6 +14784,13 @@ CREATE INDEX captures_order ON public.captures USING btree (payment_order_id, me
 --
 
 CREATE INDEX captures_psp_ref ON public.captures USING btree (psp, psp_ref) WHERE (psp_ref IS NOT NULL);
+
+
+--
+-- Name: checkout_risk_after_due_decided; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX checkout_risk_after_due_decided ON public.checkout_risk_after_due USING btree (decided_at);
 
 
 --
@@ -15366,6 +15451,14 @@ ALTER TABLE ONLY public.api_keys
 
 ALTER TABLE ONLY public.captures
     ADD CONSTRAINT captures_merchant_id_payment_order_id_fkey FOREIGN KEY (merchant_id, payment_order_id) REFERENCES public.payment_orders(merchant_id, payment_order_id);
+
+
+--
+-- Name: checkout_risk_after_due checkout_risk_after_due_merchant_id_checkout_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.checkout_risk_after_due
+    ADD CONSTRAINT checkout_risk_after_due_merchant_id_checkout_id_fkey FOREIGN KEY (merchant_id, checkout_id) REFERENCES public.checkout_risk(merchant_id, checkout_id) ON DELETE CASCADE;
 
 
 --

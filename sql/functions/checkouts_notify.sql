@@ -38,6 +38,21 @@ BEGIN
     IF NOT (NEW.status IN ('SUCCESS', 'FAILED', 'AUTHORIZED') AND OLD.status <> NEW.status) THEN
         RETURN NULL;
     END IF;
+    -- paid: on the due list of the risk check after the payment
+    -- (pay_risk_after_due) when the check asked about it before its PSP
+    -- and not yet after; here rather than in a trigger of its own, whose
+    -- WHEN would be prepared at every statement that names the status
+    IF NEW.status = 'SUCCESS' THEN
+        INSERT INTO checkout_risk_after_due (merchant_id, checkout_id, decided_at)
+        SELECT rk.merchant_id, rk.checkout_id, rk.decided_at
+          FROM checkout_risk rk
+         WHERE rk.merchant_id = NEW.merchant_id
+           AND rk.checkout_id = NEW.checkout_id
+           AND NOT EXISTS (SELECT 1 FROM checkout_risk_after a
+                            WHERE a.merchant_id = NEW.merchant_id
+                              AND a.checkout_id = NEW.checkout_id)
+        ON CONFLICT DO NOTHING;
+    END IF;
     -- notify_enqueue's own test of the endpoints, before the payload is made
     PERFORM 1 FROM notify_endpoints e
      WHERE e.merchant_id = NEW.merchant_id

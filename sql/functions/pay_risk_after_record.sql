@@ -25,6 +25,12 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
+    -- off the round's due list, whatever the outcome: recorded, known
+    -- or no longer paid, it is not asked again (a payment made again
+    -- lists it again, checkouts_notify)
+    DELETE FROM checkout_risk_after_due d
+     WHERE d.merchant_id = p_merchant AND d.checkout_id = p_checkout_id;
+
     SELECT * INTO c FROM checkouts ck
      WHERE ck.merchant_id = p_merchant AND ck.checkout_id = p_checkout_id;
     IF c.status IS DISTINCT FROM 'SUCCESS'

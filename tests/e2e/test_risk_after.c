@@ -178,6 +178,17 @@ ra_wait_recorded(const merchant_t *m, const char *co_id, int seconds)
 }
 
 
+/* whether the checkout is on the round's due list
+ * (checkout_risk_after_due): "t" or "f" */
+static char *
+ra_due(const merchant_t *m, const char *co_id)
+{
+    return ra_db("SELECT EXISTS (SELECT 1 FROM checkout_risk_after_due "
+                 "WHERE merchant_id = $1 AND checkout_id = $2)::text",
+                 m, co_id);
+}
+
+
 /* the money as booked: its ledger transactions and their entries' sum,
  * and the refunds */
 static char *
@@ -250,7 +261,9 @@ Test(solo_risk_after, an_allow_is_recorded_without_an_alert)
                                            "\"%s\" was paid", co_id, m.id)),
                   "an allow raised an alert");
 
-    /* recorded: never asked again, however many rounds pass */
+    /* recorded: off the round's due list, never asked again, however
+     * many rounds pass */
+    cr_assert_str_eq(ra_due(&m, co_id), "false");
     cr_assert_eq(ra_asked_after(co_id), 1);
     msleep(1500);
     cr_assert_eq(ra_asked_after(co_id), 1, "asked again once recorded");
@@ -334,6 +347,8 @@ Test(solo_risk_after, a_provider_down_is_asked_again_then_unchecked)
 
     asked = ra_asked_after(co_id);
     cr_assert_geq(asked, 2, "not retried: asked %ld times", asked);
+    /* still due: its payment's commit listed it, and no verdict yet */
+    cr_assert_str_eq(ra_due(&m, co_id), "true");
 
     /* after after_payment_retry=: unchecked, alerted, nothing reversed */
     cr_assert_str_eq(ra_wait_recorded(&m, co_id, 30),
@@ -352,7 +367,8 @@ Test(solo_risk_after, a_provider_down_is_asked_again_then_unchecked)
                                "payments_risk_after_payment_total"
                                "{verdict=\"unchecked\"}"), 1);
 
-    /* recorded: asked no more */
+    /* recorded: off the due list, asked no more */
+    cr_assert_str_eq(ra_due(&m, co_id), "false");
     asked = ra_asked_after(co_id);
     msleep(1000);
     cr_assert_eq(ra_asked_after(co_id), asked);
