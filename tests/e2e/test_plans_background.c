@@ -401,8 +401,8 @@ Test(plans_background, the_review_expiry_reads_what_it_expires,
  * last 3 hours, a second apart, written directly: one in five never paid
  * (EXECUTING), one in fifty paid and not yet asked after its payment
  * (80: each on the round's due list, checkout_risk_after_due, as the
- * payment's commit leaves it),
- * the rest paid and asked after (their checkout_risk_after rows).
+ * payment's commit leaves it), the rest paid and asked after (their
+ * checkout_risk_after rows).
  */
 static const char *const risk_after_setup[] = {
     "SET LOCAL session_replication_role = replica",

@@ -179,7 +179,7 @@ ra_wait_recorded(const merchant_t *m, const char *co_id, int seconds)
 
 
 /* whether the checkout is on the round's due list
- * (checkout_risk_after_due): "t" or "f" */
+ * (checkout_risk_after_due): "true" or "false" */
 static char *
 ra_due(const merchant_t *m, const char *co_id)
 {
