@@ -305,6 +305,40 @@ CREATE OR REPLACE FUNCTION zz_planted_jit_off() RETURNS int
 REVOKE ALL ON FUNCTION zz_planted_jit_off() FROM PUBLIC;
 SQL
 
+# 14. a function that turns the sequential scan off and calls a PL/pgSQL
+# function that another calls with it on; the same caller calling a
+# function that turns it off too; and a function of payments-reconcile's
+# (recon_*) calling the first
+cat >"$fn/zz_planted_callee.sql" <<'SQL'
+CREATE OR REPLACE FUNCTION zz_planted_callee() RETURNS int
+ LANGUAGE plpgsql AS $$BEGIN RETURN 11; END$$;
+REVOKE ALL ON FUNCTION zz_planted_callee() FROM PUBLIC;
+SQL
+cat >"$fn/zz_planted_callee_off.sql" <<'SQL'
+CREATE OR REPLACE FUNCTION zz_planted_callee_off() RETURNS int
+ LANGUAGE plpgsql SET jit TO 'off' SET enable_seqscan TO 'off'
+ AS $$BEGIN RETURN 12; END$$;
+REVOKE ALL ON FUNCTION zz_planted_callee_off() FROM PUBLIC;
+SQL
+cat >"$fn/zz_planted_caller_on.sql" <<'SQL'
+CREATE OR REPLACE FUNCTION zz_planted_caller_on() RETURNS int
+ LANGUAGE plpgsql
+ AS $$BEGIN RETURN zz_planted_callee() + zz_planted_callee_off(); END$$;
+REVOKE ALL ON FUNCTION zz_planted_caller_on() FROM PUBLIC;
+SQL
+cat >"$fn/zz_planted_caller_off.sql" <<'SQL'
+CREATE OR REPLACE FUNCTION zz_planted_caller_off() RETURNS int
+ LANGUAGE plpgsql SET jit TO 'off' SET enable_seqscan TO 'off'
+ AS $$BEGIN RETURN zz_planted_callee() + zz_planted_callee_off(); END$$;
+REVOKE ALL ON FUNCTION zz_planted_caller_off() FROM PUBLIC;
+SQL
+cat >"$fn/recon_zz_planted.sql" <<'SQL'
+CREATE OR REPLACE FUNCTION recon_zz_planted() RETURNS int
+ LANGUAGE plpgsql SET jit TO 'off' SET enable_seqscan TO 'off'
+ AS $$BEGIN RETURN zz_planted_callee(); END$$;
+REVOKE ALL ON FUNCTION recon_zz_planted() FROM PUBLIC;
+SQL
+
 check planted
 if [ "$rc" -eq 1 ] && grep -qE '^sql: [0-9]+ passed, [1-9][0-9]* failed$' "$tmp/planted.out"; then
     ok "the planted tree fails (exit 1, the script ran to its end)"
@@ -389,6 +423,12 @@ reported planted "13: a function that turns a scan off and keeps JIT on" \
     'functions that turn a scan type off but not JIT .*zz_planted_jit\(\)'
 spared planted "13: a function that turns a scan and JIT off is not reported" \
     'functions that turn a scan type off but not JIT .*zz_planted_jit_off'
+reported planted "14: a function that turns a scan off and calls one run with it on elsewhere" \
+    'turn a scan type off and call one that runs with it on elsewhere .*zz_planted_caller_off calls zz_planted_callee(,|$)'
+spared planted "14: a callee that turns the scan off too is not reported" \
+    'turn a scan type off and call one that runs with it on elsewhere .*calls zz_planted_callee_off'
+spared planted "14: a function of payments-reconcile's is not reported" \
+    'turn a scan type off and call one that runs with it on elsewhere .*recon_zz_planted'
 
 # --- the committed tree with an applied migration edited -----------------------
 # 3's second run: a comment added to 045, which a database of the fold's

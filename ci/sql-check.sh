@@ -46,6 +46,9 @@
 #  12. Partial indexes of one table never share a predicate.
 #  13. A function that turns a scan type off (SET enable_seqscan TO 'off',
 #      say) turns JIT off too (SET jit TO 'off').
+#  14. A function that turns a scan type off calls no PL/pgSQL function of
+#      ours that runs with it on elsewhere, unless that one turns it off
+#      too: a connection keeps a function's plans from its first calls.
 #
 # Checks 2 and 3 read the earlier layouts from git: run it in a clone.
 # Prints "sql: N passed, N failed"; exit 1 when any failed.
@@ -432,6 +435,43 @@ jit_on=$(q "$ci" -c "SELECT string_agg(p.oid::regprocedure::text, ', ' ORDER BY 
      AND NOT EXISTS (SELECT 1 FROM unnest(p.proconfig) g WHERE g = 'jit=off')")
 [ -z "$jit_on" ] && ok "every function that turns a scan type off turns JIT off" \
     || bad "functions that turn a scan type off but not JIT (a node left with no other plan costs 1e10 and every call compiles it: add SET jit TO 'off'): $jit_on"
+
+# 14. a function that turns a scan type off calls no function of ours in
+# PL/pgSQL that runs with that scan type on elsewhere (another function
+# calls it, or the gateway may call it itself), unless the callee turns it
+# off too: a connection keeps a PL/pgSQL function's plans from its first
+# calls, made under that call's settings, and its other callers then run
+# plans made with the scan off, or the other way round.  pay_inbox_retry
+# turned them off for the pay_event_apply it calls, which every webhook
+# runs on the same pool's connections.  A call is the callee's name and
+# "(" in the caller's body.  The functions payments-reconcile runs
+# (recon_*) are left out: what they plan stays on its own connection.  An
+# extension's functions are left out.
+shared_plans=$(q "$ci" <<'SQL'
+WITH fn AS (
+  SELECT p.oid, p.proname::text AS name, p.prosrc, l.lanname,
+         ARRAY(SELECT g FROM unnest(p.proconfig) g WHERE g ~ '^enable_[a-z]+=off$' ORDER BY 1) AS offs,
+         has_function_privilege('payments_gateway', p.oid, 'EXECUTE') AS gw
+    FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+   WHERE p.pronamespace = 'public'::regnamespace
+     AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e')),
+calls AS (
+  SELECT a.name AS caller, a.offs AS caller_offs, b.oid AS callee_oid, b.name AS callee,
+         b.offs AS callee_offs, b.gw
+    FROM fn a JOIN fn b ON b.oid <> a.oid AND b.lanname = 'plpgsql'
+     AND a.name !~ '^recon_'
+     AND a.prosrc ~ ('\m' || b.name || '\s*\('))
+SELECT string_agg(DISTINCT c.caller || ' calls ' || c.callee, ', ')
+  FROM calls c
+ WHERE cardinality(c.caller_offs) > 0
+   AND NOT (c.callee_offs @> c.caller_offs)
+   AND (c.gw OR EXISTS (SELECT 1 FROM calls o
+                         WHERE o.callee_oid = c.callee_oid AND o.caller <> c.caller
+                           AND NOT (o.caller_offs @> c.caller_offs)))
+SQL
+)
+[ -z "$shared_plans" ] && ok "no function that turns a scan type off calls one that runs with it on elsewhere" \
+    || bad "functions that turn a scan type off and call one that runs with it on elsewhere (the callee's plans depend on which call came first on a connection: turn the scan off in the callee too, or move the setting onto a function of the caller's own): $shared_plans"
 
 echo "sql: $passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -2532,6 +2532,8 @@ $_$;
 CREATE FUNCTION public.ledger_balance_check(p_merchant text, p_txn bigint) RETURNS void
     LANGUAGE plpgsql STABLE
     SET search_path TO 'public', 'pg_temp'
+    SET jit TO 'off'
+    SET enable_seqscan TO 'off'
     AS $$
 DECLARE
     v_entries  bigint;
@@ -5260,6 +5262,9 @@ $_$;
 CREATE FUNCTION public.pay_event_locate(p_psp text, p_token text, p_tokens text[], p_payment_ref text, p_object_ref text) RETURNS TABLE(merchant_id text, checkout_id text, found_by text)
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
+    SET jit TO 'off'
+    SET enable_seqscan TO 'off'
+    SET enable_bitmapscan TO 'off'
     AS $$
 #variable_conflict use_column
 DECLARE
@@ -6154,9 +6159,6 @@ $_$;
 CREATE FUNCTION public.pay_inbox_retry(p_unmatched_after integer, p_limit integer) RETURNS TABLE(psp text, event_id text, kind text, type text, reference text, state text, outcome text, merchant_id text, checkout_id text, age_seconds bigint)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
-    SET jit TO 'off'
-    SET enable_seqscan TO 'off'
-    SET enable_bitmapscan TO 'off'
     AS $$
 #variable_conflict use_column
 DECLARE
@@ -6195,22 +6197,10 @@ BEGIN
         EXECUTE 'SET CONSTRAINTS ' || v_imm || ' IMMEDIATE';
     END IF;
 
-    -- the pending events walked oldest first (psp_events_pending) until
-    -- p_limit: planned while a partition's statistics said it held no row
-    -- (an ANALYZE that found only dead rows), the scan read every pending
-    -- event and sorted them before the limit (3,000 rows read for a step
-    -- of 100, plans_background::the_inbox_steps_read_about_their_limit);
-    -- the sequential and bitmap scans are off for this function, as for
-    -- pay_inbox_homeless
-    FOR e IN
-        SELECT pe.* FROM psp_events pe
-         WHERE pe.state = 'pending'
-           AND (pe.received_at > now() - make_interval(secs => p_unmatched_after)
-                OR pe.forward_waiting_at IS NULL
-                OR pe.forward_waiting_at <= now() - make_interval(secs => p_unmatched_after))
-         ORDER BY pe.received_at
-         LIMIT p_limit
-           FOR UPDATE SKIP LOCKED
+    -- the pending events, oldest first, locked, at most p_limit: their
+    -- walk is a function of its own, the only one of the step planned
+    -- with the sequential and bitmap scans off (psp_events_retry_batch)
+    FOR e IN SELECT * FROM psp_events_retry_batch(p_unmatched_after, p_limit)
     LOOP
         v_out := NULL;
         v_m := NULL;
@@ -11065,6 +11055,107 @@ $_$;
 
 
 --
+-- Name: psp_events; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.psp_events (
+    psp text NOT NULL,
+    event_id text NOT NULL,
+    received_at timestamp with time zone DEFAULT now() NOT NULL,
+    state text NOT NULL,
+    body bytea NOT NULL,
+    headers jsonb DEFAULT '{}'::jsonb NOT NULL,
+    key_id text,
+    kind text NOT NULL,
+    type text DEFAULT ''::text NOT NULL,
+    token text,
+    reference text,
+    amount bigint,
+    currency text,
+    payment_ref text,
+    object_ref text,
+    tokens text[],
+    outcome text,
+    merchant_id text,
+    checkout_id text,
+    applied_at timestamp with time zone,
+    unmatched_at timestamp with time zone,
+    method jsonb,
+    forwarded_to text,
+    forward_tried_at timestamp with time zone,
+    forward_waiting_at timestamp with time zone
+)
+PARTITION BY RANGE (received_at);
+
+
+--
+-- Name: TABLE psp_events; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.psp_events IS 'Every verified PSP event as received (signed bytes, the verification''s header values, the verifying key''s id), partitioned by month, with its state: applied, pending, foreign, unmatched, or forwarded (to the shard that owns it).';
+
+
+--
+-- Name: COLUMN psp_events.body; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.psp_events.body IS 'the bytes the PSP signed; sealed ("v1." text as bytes, associated data psp_event:<psp>:<event_id>) when they carry a reusable payment-method token';
+
+
+--
+-- Name: COLUMN psp_events.method; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.psp_events.method IS 'METHOD_SAVED: {token_sealed, token_index, psp_customer, display}, what replaying it needs; the token only sealed';
+
+
+--
+-- Name: COLUMN psp_events.forwarded_to; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.psp_events.forwarded_to IS 'forwarded: the shard (payments_shard name) whose own inbox now keeps and applies the event; NULL otherwise';
+
+
+--
+-- Name: COLUMN psp_events.forward_tried_at; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.psp_events.forward_tried_at IS 'the home shard''s last try to find the event''s owning shard (NULL: none)';
+
+
+--
+-- Name: COLUMN psp_events.forward_waiting_at; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.psp_events.forward_waiting_at IS 'the home shard''s last try to find the event''s owning shard at which some shard did not answer (NULL: none did not)';
+
+
+--
+-- Name: psp_events_retry_batch(integer, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.psp_events_retry_batch(p_unmatched_after integer, p_limit integer) RETURNS SETOF public.psp_events
+    LANGUAGE plpgsql
+    SET search_path TO 'public', 'pg_temp'
+    SET jit TO 'off'
+    SET enable_seqscan TO 'off'
+    SET enable_bitmapscan TO 'off'
+    AS $$
+BEGIN
+    RETURN QUERY
+    SELECT pe.* FROM psp_events pe
+     WHERE pe.state = 'pending'
+       AND (pe.received_at > now() - make_interval(secs => p_unmatched_after)
+            OR pe.forward_waiting_at IS NULL
+            OR pe.forward_waiting_at <= now() - make_interval(secs => p_unmatched_after))
+     ORDER BY pe.received_at
+     LIMIT p_limit
+       FOR UPDATE SKIP LOCKED;
+END
+$$;
+
+
+--
 -- Name: psp_events_row_checks(text, text, text, text, bytea, text, text, jsonb, timestamp with time zone, timestamp with time zone, text); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -13730,82 +13821,6 @@ CREATE TABLE public.psp_event_ids (
 --
 
 COMMENT ON TABLE public.psp_event_ids IS 'One row per event kept in psp_events (its trigger writes it): the PSP''s event id, unique, and the received_at (partition key) of the row that keeps it';
-
-
---
--- Name: psp_events; Type: TABLE; Schema: public; Owner: -
---
-
-CREATE TABLE public.psp_events (
-    psp text NOT NULL,
-    event_id text NOT NULL,
-    received_at timestamp with time zone DEFAULT now() NOT NULL,
-    state text NOT NULL,
-    body bytea NOT NULL,
-    headers jsonb DEFAULT '{}'::jsonb NOT NULL,
-    key_id text,
-    kind text NOT NULL,
-    type text DEFAULT ''::text NOT NULL,
-    token text,
-    reference text,
-    amount bigint,
-    currency text,
-    payment_ref text,
-    object_ref text,
-    tokens text[],
-    outcome text,
-    merchant_id text,
-    checkout_id text,
-    applied_at timestamp with time zone,
-    unmatched_at timestamp with time zone,
-    method jsonb,
-    forwarded_to text,
-    forward_tried_at timestamp with time zone,
-    forward_waiting_at timestamp with time zone
-)
-PARTITION BY RANGE (received_at);
-
-
---
--- Name: TABLE psp_events; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON TABLE public.psp_events IS 'Every verified PSP event as received (signed bytes, the verification''s header values, the verifying key''s id), partitioned by month, with its state: applied, pending, foreign, unmatched, or forwarded (to the shard that owns it).';
-
-
---
--- Name: COLUMN psp_events.body; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.psp_events.body IS 'the bytes the PSP signed; sealed ("v1." text as bytes, associated data psp_event:<psp>:<event_id>) when they carry a reusable payment-method token';
-
-
---
--- Name: COLUMN psp_events.method; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.psp_events.method IS 'METHOD_SAVED: {token_sealed, token_index, psp_customer, display}, what replaying it needs; the token only sealed';
-
-
---
--- Name: COLUMN psp_events.forwarded_to; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.psp_events.forwarded_to IS 'forwarded: the shard (payments_shard name) whose own inbox now keeps and applies the event; NULL otherwise';
-
-
---
--- Name: COLUMN psp_events.forward_tried_at; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.psp_events.forward_tried_at IS 'the home shard''s last try to find the event''s owning shard (NULL: none)';
-
-
---
--- Name: COLUMN psp_events.forward_waiting_at; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.psp_events.forward_waiting_at IS 'the home shard''s last try to find the event''s owning shard at which some shard did not answer (NULL: none did not)';
 
 
 --
@@ -17170,6 +17185,13 @@ REVOKE ALL ON FUNCTION public.psp_event_kept(p_psp text, p_event_id text) FROM P
 --
 
 REVOKE ALL ON FUNCTION public.psp_event_state(p_psp text, p_event_id text, p_reference text, p_outcome text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION psp_events_retry_batch(p_unmatched_after integer, p_limit integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.psp_events_retry_batch(p_unmatched_after integer, p_limit integer) FROM PUBLIC;
 
 
 --

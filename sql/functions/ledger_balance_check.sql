@@ -4,11 +4,17 @@
 -- only for a transaction their one aggregate flagged (fewer than two
 -- entries, more than one currency, or a sum other than zero): a
 -- transaction of two currencies each summing to zero passes here.
+-- Its read is by the transaction's key, with the sequential scan off as
+-- in ledger_entries_balanced, which calls it: a connection keeps the plan
+-- of whichever call came first, and ledger_balanced's would otherwise
+-- run the one made under the other's settings (ci/sql-check.sh, check 14).
 CREATE OR REPLACE FUNCTION ledger_balance_check(p_merchant text, p_txn bigint)
  RETURNS void
  LANGUAGE plpgsql
  STABLE
  SET search_path TO 'public', 'pg_temp'
+ SET jit TO 'off'
+ SET enable_seqscan TO 'off'
 AS $function$
 DECLARE
     v_entries  bigint;

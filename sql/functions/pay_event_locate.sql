@@ -9,11 +9,19 @@
 -- capture.  One row, the first found, with what found it (token, payment,
 -- refund, dispute, payout or capture); none when nothing here is the
 -- event's.  Reads only.
+-- Every read is a look-up by key, planned with the sequential and bitmap
+-- scans off: pay_inbox_homeless calls it inside its walk, which turns
+-- them off, and a connection keeps the plans of whichever call came
+-- first; with them off here too, a gateway's own call (a shard's look-up)
+-- runs the same plans whoever came first (ci/sql-check.sh, check 14).
 CREATE OR REPLACE FUNCTION pay_event_locate(p_psp text, p_token text, p_tokens text[], p_payment_ref text, p_object_ref text)
  RETURNS TABLE(merchant_id text, checkout_id text, found_by text)
  LANGUAGE plpgsql
  STABLE SECURITY DEFINER
  SET search_path TO 'public', 'pg_temp'
+ SET jit TO 'off'
+ SET enable_seqscan TO 'off'
+ SET enable_bitmapscan TO 'off'
 AS $function$
 #variable_conflict use_column
 DECLARE

@@ -23,9 +23,6 @@ CREATE OR REPLACE FUNCTION pay_inbox_retry(p_unmatched_after integer, p_limit in
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'public', 'pg_temp'
- SET jit TO 'off'
- SET enable_seqscan TO 'off'
- SET enable_bitmapscan TO 'off'
 AS $function$
 #variable_conflict use_column
 DECLARE
@@ -64,22 +61,10 @@ BEGIN
         EXECUTE 'SET CONSTRAINTS ' || v_imm || ' IMMEDIATE';
     END IF;
 
-    -- the pending events walked oldest first (psp_events_pending) until
-    -- p_limit: planned while a partition's statistics said it held no row
-    -- (an ANALYZE that found only dead rows), the scan read every pending
-    -- event and sorted them before the limit (3,000 rows read for a step
-    -- of 100, plans_background::the_inbox_steps_read_about_their_limit);
-    -- the sequential and bitmap scans are off for this function, as for
-    -- pay_inbox_homeless
-    FOR e IN
-        SELECT pe.* FROM psp_events pe
-         WHERE pe.state = 'pending'
-           AND (pe.received_at > now() - make_interval(secs => p_unmatched_after)
-                OR pe.forward_waiting_at IS NULL
-                OR pe.forward_waiting_at <= now() - make_interval(secs => p_unmatched_after))
-         ORDER BY pe.received_at
-         LIMIT p_limit
-           FOR UPDATE SKIP LOCKED
+    -- the pending events, oldest first, locked, at most p_limit: their
+    -- walk is a function of its own, the only one of the step planned
+    -- with the sequential and bitmap scans off (psp_events_retry_batch)
+    FOR e IN SELECT * FROM psp_events_retry_batch(p_unmatched_after, p_limit)
     LOOP
         v_out := NULL;
         v_m := NULL;
