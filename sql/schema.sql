@@ -1442,8 +1442,13 @@ BEGIN
     -- paid: on the due list of the risk check after the payment
     -- (pay_risk_after_due) when the check asked about it before its PSP
     -- and not yet after; here rather than in a trigger of its own, whose
-    -- WHEN would be prepared at every statement that names the status
-    IF NEW.status = 'SUCCESS' THEN
+    -- WHEN would be prepared at every statement that names the status.
+    -- The INSERT only for a checkout the check asked about: one that
+    -- inserts nothing still opens the table and its indexes
+    IF NEW.status = 'SUCCESS'
+       AND EXISTS (SELECT 1 FROM checkout_risk rk
+                    WHERE rk.merchant_id = NEW.merchant_id
+                      AND rk.checkout_id = NEW.checkout_id) THEN
         INSERT INTO checkout_risk_after_due (merchant_id, checkout_id, decided_at)
         SELECT rk.merchant_id, rk.checkout_id, rk.decided_at
           FROM checkout_risk rk
