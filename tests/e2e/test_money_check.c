@@ -228,7 +228,13 @@ static const uint64_t  mc_ci_seeds[] = {
      * back, the pay-out taken back (its webhook delayed) and a dispute
      * opened meanwhile, their events 404 at the history's gateway, then
      * 200 */
-    70056, 70093
+    70056, 70093,
+    /* a Stripe checkout held for review, approved, that saves the
+     * shopper's method, paid while Stripe is removed: its events kept
+     * sealed (they carry the method's token), which the checker sent
+     * back sealed and the gateway refused (400 bad_signature) until it
+     * opened them */
+    10350105
 };
 
 /*
@@ -3582,6 +3588,38 @@ mc_gone_expect_event(mc_run_t *run, const char *event, int back,
 
 
 /*
+ * The bytes the PSP signed for a kept event: its body as stored, or, for
+ * one kept sealed (an event that may carry a saved method's reusable
+ * token, ngx_http_payments_webhook_seal), opened under the gateway's
+ * keyring with its associated data "psp_event:<psp>:<event id>".  A
+ * sealed body sent as it is stored fails the PSP's signature (400
+ * bad_signature): the checker did so for every history whose checkout
+ * saved the shopper's method while its PSP was removed (seeds 10350105,
+ * 10350172).
+ */
+static const char *
+mc_event_bytes(const char *psp, const char *event_id, const char *stored)
+{
+    char    *out;
+    size_t   slen, olen;
+
+    if (strncmp(stored, "v1.", 3) != 0) {
+        return stored;
+    }
+
+    slen = strlen(stored);
+    out = malloc(slen + 1);
+    cr_assert_not_null(out);
+    cr_assert_eq(pay_unseal(test_keyring(),
+                            str_printf("psp_event:%s:%s", psp, event_id),
+                            stored, slen, out, slen + 1, &olen), 0,
+                 "the kept event %s of %s does not open", event_id, psp);
+
+    return out;
+}
+
+
+/*
  * The PSP of dialect d removed from the history's gateway.  With knob,
  * the window's first operation of that PSP is sent first (its PSP hanging
  * past the request's time: claimed, never answered), then removed.
@@ -3773,7 +3811,7 @@ mc_gone_webhooks(mc_run_t *run, int d, int back)
 
     n = PQntuples(q);
     for (bad = 0, i = 0; i < n; i++) {
-        body = PQgetvalue(q, i, 1);
+        body = mc_event_bytes(p[0], PQgetvalue(q, i, 0), PQgetvalue(q, i, 1));
         if (strncmp(body, "{\"NotificationRequestItem\"", 26) == 0) {
             body = str_printf("{\"live\":\"false\",\"notificationItems\":"
                               "[%s]}", body);
