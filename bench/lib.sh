@@ -6,6 +6,8 @@
 # shellcheck disable=SC2154  # run: the sourcing script's
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 > 0) printf "%.2f", a / b; else printf "n/a" }'; }
+# mean A B: their mean, two decimals (a line's neighbours, bench/run.sh)
+mean() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (a + b) / 2 }'; }
 
 # bench_merchant SU TREE: the merchant "bench" made in SU's database by
 # TREE's payments-merchant; prints its API key's id (what the registration

@@ -219,7 +219,7 @@ dbw_b=$(dbwait "$PAY_TEST_GW_PLAIN")
 wrk -t2 -c"$conns" -d"${secs}s" --latency -s bench/registrations.lua "$PAY_TEST_GW_PLAIN" \
     > "$run/gw-after.log" 2>&1
 gw_after=$(wrk_rate "$run/gw-after.log")
-gw_mean=$(awk -v a="$gw" -v b="$gw_after" 'BEGIN { printf "%.2f", (a + b) / 2 }')
+gw_mean=$(mean "$gw" "$gw_after")
 say "gateway, ${PAY_RISK_LATENCY_MS} ms risk provider: $(wrk_rate "$run/gw-risk.log") registrations/s" \
     "$(wrk_tail "$run/gw-risk.log") (without: $gw/s before, $gw_after/s after, ratio" \
     "$(ratio "$(wrk_rate "$run/gw-risk.log")" "$gw_mean") to their mean)"
@@ -239,8 +239,7 @@ PAY_ROUTE_CURRENCY=EUR wrk -t2 -c"$conns" -d"${secs}s" --latency -s bench/regist
     "$PAY_TEST_GW_PLAIN" > "$run/gw-route-down.log" 2>&1
 PAY_ROUTE_CURRENCY=GBP wrk -t2 -c"$conns" -d"${secs}s" --latency -s bench/registrations.lua \
     "$PAY_TEST_GW_PLAIN" > "$run/gw-routed-after.log" 2>&1
-routed_mean=$(awk -v a="$(wrk_rate "$run/gw-routed.log")" -v b="$(wrk_rate "$run/gw-routed-after.log")" \
-    'BEGIN { printf "%.2f", (a + b) / 2 }')
+routed_mean=$(mean "$(wrk_rate "$run/gw-routed.log")" "$(wrk_rate "$run/gw-routed-after.log")")
 say "gateway, routed       : $(wrk_rate "$run/gw-routed.log") registrations/s" \
     "$(wrk_tail "$run/gw-routed.log"); after the circuit-open line:" \
     "$(wrk_rate "$run/gw-routed-after.log")/s (healthy unrouted: $gw_mean/s, ratio" \
