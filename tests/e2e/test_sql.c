@@ -712,6 +712,39 @@ Test(sql, purge_deletes_notifications_delivered_over_30_days_ago_only,
     PQfinish(c);
 }
 
+Test(sql, purge_deletes_the_risk_due_list_past_the_rounds_horizon_only,
+     .description = "pay_purge deletes the risk check's due rows decided more than 8 "
+                    "days ago (past the round's week, never taken) and keeps newer ones "
+                    "(sql/functions/pay_purge.sql)",
+     .timeout = 30)
+{
+    PGconn  *c = sqlt_connect();
+    char     m[24];
+
+    new_merchant(c, m);
+    /* two paid checkouts asked about 9 and 6 days ago, both still due */
+    OK0(c, "SET session_replication_role = replica");
+    OK(c, "INSERT INTO checkouts (merchant_id, checkout_id, psp, nonce, currency,"
+          " amount_total, success_url, cancel_url, status, psp_request, expires_at)"
+          " SELECT $1, 'co_' || g, 'stripe', $1 || ':co_' || g, 'EUR', 100,"
+          " 'https://shop.example/s', 'https://shop.example/c', 'SUCCESS', 'r',"
+          " now() + interval '1 day' FROM generate_series(6, 9, 3) g", m);
+    OK(c, "INSERT INTO checkout_risk (merchant_id, checkout_id, verdict, score, reason,"
+          " source, decided_at)"
+          " SELECT $1, 'co_' || g, 'allow', 1, 'ok', 'provider',"
+          " now() - g * interval '1 day' FROM generate_series(6, 9, 3) g", m);
+    OK(c, "INSERT INTO checkout_risk_after_due (merchant_id, checkout_id, decided_at)"
+          " SELECT merchant_id, checkout_id, decided_at FROM checkout_risk"
+          " WHERE merchant_id = $1", m);
+    OK0(c, "RESET session_replication_role");
+
+    cr_expect_geq(atoi(VAL0(c, "SELECT pay_purge(100000)")), 1);
+    cr_expect_str_eq(VAL(c, "SELECT string_agg(checkout_id, ',' ORDER BY checkout_id)"
+                            " FROM checkout_risk_after_due WHERE merchant_id = $1", m),
+                     "co_6");
+    PQfinish(c);
+}
+
 Test(sql, checkout_id_under_another_key_is_duplicate,
      .description = "a checkout id already used under another key: duplicate, 409 stored under the new key, nothing inserted")
 {
