@@ -1431,8 +1431,6 @@ DECLARE
     -- SUCCESS and captured; the capture is told by the checkout.succeeded
     -- that follows it (the next sequence), as when the events come in order
     v_hold  boolean := NEW.status = 'AUTHORIZED';
-    -- the risk check's first verdict, for the due list
-    v_decided  timestamptz;
 BEGIN
     -- a status that became final or AUTHORIZED: the trigger has no WHEN,
     -- which PostgreSQL would read back and prepare at every statement
@@ -1447,18 +1445,19 @@ BEGIN
     -- WHEN would be prepared at every statement that names the status.
     -- The INSERT only for a checkout the check asked about: one that
     -- inserts nothing still opens the table and its indexes
-    IF NEW.status = 'SUCCESS' THEN
-        SELECT rk.decided_at INTO v_decided FROM checkout_risk rk
+    IF NEW.status = 'SUCCESS'
+       AND EXISTS (SELECT 1 FROM checkout_risk rk
+                    WHERE rk.merchant_id = NEW.merchant_id
+                      AND rk.checkout_id = NEW.checkout_id) THEN
+        INSERT INTO checkout_risk_after_due (merchant_id, checkout_id, decided_at)
+        SELECT rk.merchant_id, rk.checkout_id, rk.decided_at
+          FROM checkout_risk rk
          WHERE rk.merchant_id = NEW.merchant_id
-           AND rk.checkout_id = NEW.checkout_id;
-        IF FOUND THEN
-            INSERT INTO checkout_risk_after_due (merchant_id, checkout_id, decided_at)
-            SELECT NEW.merchant_id, NEW.checkout_id, v_decided
-             WHERE NOT EXISTS (SELECT 1 FROM checkout_risk_after a
-                                WHERE a.merchant_id = NEW.merchant_id
-                                  AND a.checkout_id = NEW.checkout_id)
-            ON CONFLICT DO NOTHING;
-        END IF;
+           AND rk.checkout_id = NEW.checkout_id
+           AND NOT EXISTS (SELECT 1 FROM checkout_risk_after a
+                            WHERE a.merchant_id = NEW.merchant_id
+                              AND a.checkout_id = NEW.checkout_id)
+        ON CONFLICT DO NOTHING;
     END IF;
     -- notify_enqueue's own test of the endpoints, before the payload is made
     PERFORM 1 FROM notify_endpoints e
