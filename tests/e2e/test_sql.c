@@ -2814,6 +2814,80 @@ Test(sql, migrate_applies_a_function_file_again_only_when_it_changed_and_all_or_
     PQfinish(c);
 }
 
+/* Migration 137's list of the paid checkouts the risk check still owes a
+ * verdict after the payment, run on a database of this release where the
+ * checkouts were paid with no list (the triggers off, as a worker of the
+ * previous release paid them).  Its statements are idempotent, so the file
+ * runs again here as it ran at the upgrade. */
+Test(sql, migration_137_lists_the_paid_unasked_checkouts_of_the_last_week_only,
+     .timeout = 120,
+     .description = "migration 137 on a database whose checkouts were paid with no due "
+                    "list: of five risk-checked checkouts (paid, unasked, a day ago; paid "
+                    "and asked after; executing; failed; paid, unasked, 9 days ago) only "
+                    "the first is listed, with its first check's time")
+{
+    PGconn  *c = sqlt_connect();
+    char     db[32], dir[1024], sqldir[1024], path[1100], out[16384];
+    char    *file, *script;
+    long     size;
+    FILE      *f;
+    PGconn    *d;
+    PGresult  *r;
+    int        rc;
+
+    mig_new(c, db, dir);
+    snprintf(sqldir, sizeof(sqldir), "%s/sql", getenv("PAY_TEST_ROOT"));
+    rc = mig_run(sqldir, db, out, sizeof(out));
+    cr_assert_eq(rc, 0, "%s", out);
+
+    d = mig_open(db);
+    OK0(d, "SET session_replication_role = replica");
+    OK0(d, "INSERT INTO checkouts (merchant_id, checkout_id, psp, nonce, currency,"
+           " amount_total, success_url, cancel_url, status, psp_request, expires_at)"
+           " SELECT 'm_137', 'co_' || g, 'stripe', 'm_137:co_' || g, 'EUR', 100,"
+           " 'https://shop.example/s', 'https://shop.example/c',"
+           " (CASE g WHEN 3 THEN 'EXECUTING' WHEN 4 THEN 'FAILED' ELSE 'SUCCESS' END)::pay_status,"
+           " 'r', now() + interval '1 day' FROM generate_series(1, 5) g");
+    OK0(d, "INSERT INTO checkout_risk (merchant_id, checkout_id, verdict, score, reason,"
+           " source, decided_at)"
+           " SELECT 'm_137', 'co_' || g, 'allow', 1, 'ok', 'provider',"
+           " now() - (CASE g WHEN 5 THEN 9 ELSE 1 END) * interval '1 day'"
+           " FROM generate_series(1, 5) g");
+    OK0(d, "INSERT INTO checkout_risk_after (merchant_id, checkout_id, verdict, score,"
+           " reason, source) VALUES ('m_137', 'co_2', 'allow', 1, 'ok', 'provider')");
+    OK0(d, "RESET session_replication_role");
+    cr_assert_str_eq(VAL0(d, "SELECT count(*) FROM checkout_risk_after_due"), "0");
+
+    snprintf(path, sizeof(path), "%s/migrations/137_checkout_risk_after_due.sql", sqldir);
+    f = fopen(path, "r");
+    cr_assert_not_null(f, "%s", path);
+    fseek(f, 0, SEEK_END);
+    size = ftell(f);
+    rewind(f);
+    file = calloc(1, size + 1);
+    cr_assert_not_null(file);
+    cr_assert_eq(fread(file, 1, size, f), (size_t) size);
+    fclose(f);
+    script = calloc(1, size + 32);
+    cr_assert_not_null(script);
+    snprintf(script, size + 32, "BEGIN;\n%s\nCOMMIT;\n", file);
+    /* many statements: the simple query protocol */
+    r = PQexec(d, script);
+    cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK, "%s", PQresultErrorMessage(r));
+    PQclear(r);
+    free(script);
+    free(file);
+
+    cr_expect_str_eq(VAL0(d, "SELECT string_agg(d.checkout_id || ' '"
+                             " || (d.decided_at = rk.decided_at)::text, ',')"
+                             " FROM checkout_risk_after_due d JOIN checkout_risk rk"
+                             " USING (merchant_id, checkout_id)"), "co_1 true");
+    PQfinish(d);
+
+    mig_drop(c, db);
+    PQfinish(c);
+}
+
 Test(sql, migrate_applies_a_release_s_migrations_and_functions_together_or_not_at_all,
      .timeout = 60,
      .description = "a pending migration that drops a trigger its function file makes "
