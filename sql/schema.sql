@@ -5754,25 +5754,39 @@ BEGIN
     -- for their PSP's word (postponed) after the rest: neither kind can
     -- fill every place round after round while other holds pass their end
     -- (sql::the_holds_sweep_takes_what_it_must_do_before_what_it_only_waits_for).
+    -- Except a tenth of the places (one at least, none of a single place),
+    -- kept for the most overdue of those waiting: each is named, and at an
+    -- hour past its end alerted, in every round, also while more holds
+    -- than places pass their end round after round
+    -- (sql::a_hold_waiting_for_its_psp_is_named_in_a_round_full_of_others).
     FOR h IN
-        SELECT s.* FROM (
-            SELECT c.merchant_id AS m, c.checkout_id AS co, c.psp AS p,
-                   floor(extract(epoch FROM c.authorized_at
-                                            + make_interval(secs => w.secs) - now()))::bigint
-                       AS left_s,
-                   c.hold_warned_at AS warned
-              FROM checkouts c
-              JOIN unnest(p_psps, p_windows) AS w(psp, secs) ON w.psp = c.psp
-             WHERE c.authorized_at IS NOT NULL AND c.hold_closed_at IS NULL
-               AND c.authorized_at < v_edge
-               AND c.authorized_at + make_interval(secs => w.secs - p_warn_before) < now()
-        ) s
-         WHERE s.left_s <= 0 OR s.warned IS NULL
-         ORDER BY s.left_s <= 0
-                  AND EXISTS (SELECT 1 FROM captures x
-                               WHERE x.merchant_id = s.m AND x.checkout_id = s.co
-                                 AND x.status = 'PENDING'),
-                  s.left_s
+        SELECT t.* FROM (
+            SELECT u.*, row_number() OVER (PARTITION BY u.waits ORDER BY u.left_s) AS rn
+              FROM (
+                SELECT s.*,
+                       s.left_s <= 0
+                       AND EXISTS (SELECT 1 FROM captures x
+                                    WHERE x.merchant_id = s.m AND x.checkout_id = s.co
+                                      AND x.status = 'PENDING') AS waits
+                  FROM (
+                    SELECT c.merchant_id AS m, c.checkout_id AS co, c.psp AS p,
+                           floor(extract(epoch FROM c.authorized_at
+                                                    + make_interval(secs => w.secs) - now()))::bigint
+                               AS left_s,
+                           c.hold_warned_at AS warned
+                      FROM checkouts c
+                      JOIN unnest(p_psps, p_windows) AS w(psp, secs) ON w.psp = c.psp
+                     WHERE c.authorized_at IS NOT NULL AND c.hold_closed_at IS NULL
+                       AND c.authorized_at < v_edge
+                       AND c.authorized_at + make_interval(secs => w.secs - p_warn_before) < now()
+                  ) s
+                 WHERE s.left_s <= 0 OR s.warned IS NULL
+              ) u
+        ) t
+         ORDER BY NOT (t.waits AND t.rn <= CASE WHEN p_limit > 1
+                                                THEN greatest(1, p_limit / 10)
+                                                ELSE 0 END),
+                  t.waits, t.left_s
          LIMIT p_limit
     LOOP
         IF h.left_s <= 0 THEN

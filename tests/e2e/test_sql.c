@@ -4937,6 +4937,50 @@ Test(sql, the_holds_sweep_takes_what_it_must_do_before_what_it_only_waits_for,
     PQfinish(c);
 }
 
+Test(sql, a_hold_waiting_for_its_psp_is_named_in_a_round_full_of_others,
+     .description = "pay_holds_sweep with a limit of 2: of a generic hold past its end with a capture in flight (postponed, the most overdue) and two newer generic holds past their end, the first round names the postponed one and releases the older of the two, the second names it again and releases the other; a tenth of the places (one at least) is kept for the holds waiting for their PSP (before: the two releases took the first round, and with more holds than places passing their end in every round the one waiting was never named, nor alerted at an hour)")
+{
+    PGconn      *c = sqlt_connect();
+    char         pending[24], due1[24], due2[24], want[96];
+    /* a window of 38 years: no other test's hold is near its end */
+    const char  *round =
+        "SELECT coalesce(string_agg(merchant_id || ' ' || action, ','), 'none')"
+        " FROM pay_holds_sweep('sqltest', '{generic}', '{1200000000}', 7200, 2, NULL)"
+        " WHERE merchant_id IN ($1, $2, $3)";
+    const char  *age =
+        "UPDATE checkouts SET authorized_at = now() - make_interval(secs => $2::bigint)"
+        " WHERE merchant_id = $1";
+
+    new_merchant(c, pending);
+    held_in(c, pending, "generic", "EUR", IDR_ORDERS("1000", "2000"), "3000");
+    cr_assert_str_eq(capture_claim(c, pending, "cp_00000000000000000000007b", "co_1_1", NULL),
+                     "new 1000");
+    new_merchant(c, due1);
+    held_in(c, due1, "generic", "EUR", IDR_ORDERS("1000", "2000"), "3000");
+    new_merchant(c, due2);
+    held_in(c, due2, "generic", "EUR", IDR_ORDERS("1000", "2000"), "3000");
+
+    sweeper_lease_take(c);
+
+    /* aged in one transaction with the rounds: no other sweep sees them */
+    OK0(c, "BEGIN");
+    OK0(c, "SET LOCAL session_replication_role = replica");
+    OK(c, age, pending, "1200007200");
+    OK(c, age, due1, "1200003600");
+    OK(c, age, due2, "1200001800");
+    OK0(c, "SET LOCAL session_replication_role = origin");
+
+    snprintf(want, sizeof(want), "%s postponed,%s expired", pending, due1);
+    cr_expect_str_eq(VAL(c, round, pending, due1, due2), want);
+    snprintf(want, sizeof(want), "%s postponed,%s expired", pending, due2);
+    cr_expect_str_eq(VAL(c, round, pending, due1, due2), want);
+    snprintf(want, sizeof(want), "%s postponed", pending);
+    cr_expect_str_eq(VAL(c, round, pending, due1, due2), want);
+    OK0(c, "ROLLBACK");
+    sweeper_lease_give(c);
+    PQfinish(c);
+}
+
 Test(sql, a_capture_made_at_the_psp_is_split_in_the_psps_unit,
      .description = "capture_event_apply: 10000 IDR captured at the PSP's dashboard (1000000 ISO minor units) over a manual checkout of three orders of 10000.00 IDR is split in whole rupiah, 3334 + 3333 + 3333 IDR (captured_outside), so that each order's rest is whole rupiah and is captured whole at a PSP that counts them (6667.00 IDR); 10000.70 IDR over a like checkout, from a PSP that counts sen, is split in tens of sen, 3333.60 + 3333.60 + 3333.50; every transaction balanced (before: 3333.34 + 3333.33 + 3333.33, rests Adyen cannot be sent)")
 {
