@@ -154,6 +154,29 @@ ra_paid(merchant_t *m, const char *email)
 }
 
 
+/* what a failed wait reports: whether the gateway still leads the sweep,
+ * the checkout's place on the due list, the list's length and its oldest
+ * row's age, and how often the provider was asked about it after the
+ * payment (a whole e2e run once failed all three tests here, "asked 0
+ * times", and a rerun did not) */
+static char *ra_due(const merchant_t *m, const char *co_id);
+
+static char *
+ra_state(const merchant_t *m, const char *co_id)
+{
+    return str_printf("the gateway leads the sweep: %ld; on the due list: %s; "
+                      "due rows: %s; asked after the payment: %ld",
+                      gateway_metric(&ra_gw, "payments_sweeper_leader"),
+                      ra_due(m, co_id),
+                      db_scalar("SELECT count(*) || ', the oldest decided "
+                                "' || coalesce(floor(extract(epoch FROM "
+                                "now() - min(decided_at)))::text, '-') "
+                                "|| ' s ago' FROM checkout_risk_after_due",
+                                0, NULL),
+                      ra_asked_after(co_id));
+}
+
+
 /* the after-payment verdict once recorded: "verdict:source:reason" */
 static char *
 ra_wait_recorded(const merchant_t *m, const char *co_id, int seconds)
@@ -172,8 +195,8 @@ ra_wait_recorded(const merchant_t *m, const char *co_id, int seconds)
         msleep(100);
     }
 
-    cr_assert_fail("no verdict after the payment on %s in %d s", co_id,
-                   seconds);
+    cr_assert_fail("no verdict after the payment on %s in %d s (%s)", co_id,
+                   seconds, ra_state(m, co_id));
     return NULL;
 }
 
@@ -346,7 +369,8 @@ Test(solo_risk_after, a_provider_down_is_asked_again_then_unchecked)
     }
 
     asked = ra_asked_after(co_id);
-    cr_assert_geq(asked, 2, "not retried: asked %ld times", asked);
+    cr_assert_geq(asked, 2, "not retried: asked %ld times (%s)", asked,
+                  ra_state(&m, co_id));
     /* still due: its payment's commit listed it, and no verdict yet */
     cr_assert_str_eq(ra_due(&m, co_id), "true");
 
