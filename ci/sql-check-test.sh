@@ -338,6 +338,22 @@ CREATE OR REPLACE FUNCTION recon_zz_planted() RETURNS int
  AS $$BEGIN RETURN zz_planted_callee(); END$$;
 REVOKE ALL ON FUNCTION recon_zz_planted() FROM PUBLIC;
 SQL
+# 14 through a trigger: a function that turns the sequential scan off
+# and moves a checkout's status (fires checkouts_notify, which the
+# payment's functions fire with it on), and one that writes a column no
+# PL/pgSQL trigger of checkouts is for
+cat >"$fn/zz_planted_status_off.sql" <<'SQL'
+CREATE OR REPLACE FUNCTION zz_planted_status_off() RETURNS void
+ LANGUAGE plpgsql SET jit TO 'off' SET enable_seqscan TO 'off'
+ AS $$BEGIN UPDATE checkouts SET status = 'FAILED' WHERE false; END$$;
+REVOKE ALL ON FUNCTION zz_planted_status_off() FROM PUBLIC;
+SQL
+cat >"$fn/zz_planted_alerted_off.sql" <<'SQL'
+CREATE OR REPLACE FUNCTION zz_planted_alerted_off() RETURNS void
+ LANGUAGE plpgsql SET jit TO 'off' SET enable_seqscan TO 'off'
+ AS $$BEGIN UPDATE checkouts c SET method_alerted_at = now() WHERE c.status = 'SUCCESS' AND false; END$$;
+REVOKE ALL ON FUNCTION zz_planted_alerted_off() FROM PUBLIC;
+SQL
 
 check planted
 if [ "$rc" -eq 1 ] && grep -qE '^sql: [0-9]+ passed, [1-9][0-9]* failed$' "$tmp/planted.out"; then
@@ -429,6 +445,10 @@ spared planted "14: a callee that turns the scan off too is not reported" \
     'turn a scan type off and call one that runs with it on elsewhere .*calls zz_planted_callee_off'
 spared planted "14: a function of payments-reconcile's is not reported" \
     'turn a scan type off and call one that runs with it on elsewhere .*recon_zz_planted'
+reported planted "14: a function that turns a scan off and fires a trigger run with it on elsewhere" \
+    'turn a scan type off and call one that runs with it on elsewhere .*zz_planted_status_off fires checkouts_notify \(trigger checkouts_notify on checkouts\)'
+spared planted "14: a write of a column no trigger is for is not reported" \
+    'turn a scan type off and call one that runs with it on elsewhere .*zz_planted_alerted_off'
 
 # --- the committed tree with an applied migration edited -----------------------
 # 3's second run: a comment added to 045, which a database of the fold's

@@ -49,6 +49,7 @@
 #  14. A function that turns a scan type off calls no PL/pgSQL function of
 #      ours that runs with it on elsewhere, unless that one turns it off
 #      too: a connection keeps a function's plans from its first calls.
+#      Nor does it write a table whose trigger runs such a function.
 #
 # Checks 2 and 3 read the earlier layouts from git: run it in a clone.
 # Prints "sql: N passed, N failed"; exit 1 when any failed.
@@ -444,9 +445,14 @@ jit_on=$(q "$ci" -c "SELECT string_agg(p.oid::regprocedure::text, ', ' ORDER BY 
 # plans made with the scan off, or the other way round.  pay_inbox_retry
 # turned them off for the pay_event_apply it calls, which every webhook
 # runs on the same pool's connections.  A call is the callee's name and
-# "(" in the caller's body.  The functions payments-reconcile runs
-# (recon_*) are left out: what they plan stays on its own connection.  An
-# extension's functions are left out.
+# "(" in the caller's body.  A trigger's function counts as called by
+# every function whose body writes the trigger's table with a statement
+# of the trigger's events (INSERT INTO, UPDATE or DELETE FROM it; for an
+# UPDATE OF trigger, one of its columns assigned, "col =", unqualified,
+# anywhere in the body), and as run elsewhere by every other such writer.
+# The functions payments-reconcile
+# runs (recon_*) are left out: what they plan stays on its own
+# connection.  An extension's functions are left out.
 shared_plans=$(q "$ci" <<'SQL'
 WITH fn AS (
   SELECT p.oid, p.proname::text AS name, p.prosrc, l.lanname,
@@ -460,14 +466,46 @@ calls AS (
          b.offs AS callee_offs, b.gw
     FROM fn a JOIN fn b ON b.oid <> a.oid AND b.lanname = 'plpgsql'
      AND a.name !~ '^recon_'
-     AND a.prosrc ~ ('\m' || b.name || '\s*\('))
-SELECT string_agg(DISTINCT c.caller || ' calls ' || c.callee, ', ')
-  FROM calls c
- WHERE cardinality(c.caller_offs) > 0
-   AND NOT (c.callee_offs @> c.caller_offs)
-   AND (c.gw OR EXISTS (SELECT 1 FROM calls o
-                         WHERE o.callee_oid = c.callee_oid AND o.caller <> c.caller
-                           AND NOT (o.caller_offs @> c.caller_offs)))
+     AND a.prosrc ~ ('\m' || b.name || '\s*\(')),
+fires AS (
+  -- a write of a table (the statement's kind matching the trigger's
+  -- events; an UPDATE OF trigger's column assigned, unqualified, in the
+  -- writer's body) fires its trigger's function
+  SELECT a.name AS caller, a.offs AS caller_offs, b.oid AS callee_oid,
+         b.name AS callee, b.offs AS callee_offs, t.tgname::text AS trg,
+         r.relname::text AS tbl, a.prosrc
+    FROM fn a
+    JOIN pg_class r ON r.relnamespace = 'public'::regnamespace AND r.relkind IN ('r', 'p')
+    JOIN pg_trigger t ON t.tgrelid = r.oid AND NOT t.tgisinternal
+    JOIN fn b ON b.oid = t.tgfoid AND b.lanname = 'plpgsql'
+   WHERE a.name !~ '^recon_'
+     AND ((t.tgtype & 4 <> 0
+           AND a.prosrc ~* ('\minsert\s+into\s+(public\.)?' || r.relname || '\M'))
+          OR (t.tgtype & 8 <> 0
+              AND a.prosrc ~* ('\mdelete\s+from\s+(only\s+)?(public\.)?' || r.relname || '\M'))
+          OR (t.tgtype & 16 <> 0
+              AND a.prosrc ~* ('\mupdate\s+(only\s+)?(public\.)?' || r.relname || '\M')
+              AND (cardinality(t.tgattr::int2[]) = 0
+                   OR EXISTS (SELECT 1 FROM pg_attribute c
+                               WHERE c.attrelid = r.oid AND c.attnum = ANY (t.tgattr::int2[])
+                                 AND a.prosrc ~* ('(^|[^.a-z0-9_])' || c.attname || '\s*=[^=>]'))))))
+SELECT concat_ws(', ',
+  (SELECT string_agg(DISTINCT c.caller || ' calls ' || c.callee, ', ')
+     FROM calls c
+    WHERE cardinality(c.caller_offs) > 0
+      AND NOT (c.callee_offs @> c.caller_offs)
+      AND (c.gw OR EXISTS (SELECT 1 FROM calls o
+                            WHERE o.callee_oid = c.callee_oid AND o.caller <> c.caller
+                              AND NOT (o.caller_offs @> c.caller_offs)))),
+  (SELECT string_agg(DISTINCT f.caller || ' fires ' || f.callee || ' (trigger '
+                     || f.trg || ' on ' || f.tbl || ')', ', ')
+     FROM fires f
+    WHERE cardinality(f.caller_offs) > 0
+      AND NOT (f.callee_offs @> f.caller_offs)
+      -- written elsewhere with the scan on
+      AND EXISTS (SELECT 1 FROM fires o
+                   WHERE o.callee_oid = f.callee_oid AND o.caller <> f.caller
+                     AND NOT (o.caller_offs @> f.caller_offs))))
 SQL
 )
 [ -z "$shared_plans" ] && ok "no function that turns a scan type off calls one that runs with it on elsewhere" \
