@@ -151,12 +151,21 @@ ngx_http_payments_risk_after_due(ngx_http_payments_pg_query_t *q,
         it->paid_seconds = ngx_atoof((u_char *) PQgetvalue(res, i, 8),
                                      PQgetlength(res, i, 8));
 
+        /* a row the round cannot ask about is passed over, never the end
+         * of the round: the list is walked oldest first, and one such row
+         * ended every round before the rest were asked about
+         * (solo_risk_after::a_paid_checkout_with_no_orders_does_not_stop_the_round).
+         * No orders (a NULL array) is asked about as a request that cannot
+         * be made: retried, then unchecked, and so off the list */
         if (it->paid.merchant_id == NULL || it->paid.checkout_id == NULL
-            || it->paid.psp == NULL || it->paid.currency == NULL
-            || it->paid.orders == NULL)
+            || it->paid.psp == NULL || it->paid.currency == NULL)
         {
-            ngx_http_payments_sweep_end(sw);
-            return;
+            ngx_log_error(NGX_LOG_ERR, sw->log, 0,
+                          "payments: sweeper: risk check after payment: a "
+                          "due row without its checkout's merchant, id, psp "
+                          "or currency, passed over");
+            sw->risk_items->nelts--;
+            continue;
         }
 
         len = ngx_strlen(it->paid.merchant_id)
