@@ -1445,7 +1445,9 @@ BEGIN
     -- WHEN would be prepared at every statement that names the status.
     -- The INSERT only for a checkout the check asked about: one that
     -- inserts nothing still opens the table and its indexes
-    IF NEW.status = 'SUCCESS'
+    -- A setup (amount 0, a method saved, no money) is not listed: the
+    -- check after the payment is about money taken
+    IF NEW.status = 'SUCCESS' AND NEW.amount_total > 0
        AND EXISTS (SELECT 1 FROM checkout_risk rk
                     WHERE rk.merchant_id = NEW.merchant_id
                       AND rk.checkout_id = NEW.checkout_id) THEN
@@ -8726,6 +8728,8 @@ BEGIN
          WHERE c.merchant_id = d.m
            AND c.checkout_id = d.co
            AND c.status = 'SUCCESS'
+           -- a setup listed by migration 137's backfill: no money taken
+           AND c.amount_total > 0
            AND NOT EXISTS (SELECT 1 FROM checkout_risk_after a
                             WHERE a.merchant_id = d.m
                               AND a.checkout_id = d.co);

@@ -44,7 +44,9 @@ BEGIN
     -- WHEN would be prepared at every statement that names the status.
     -- The INSERT only for a checkout the check asked about: one that
     -- inserts nothing still opens the table and its indexes
-    IF NEW.status = 'SUCCESS'
+    -- A setup (amount 0, a method saved, no money) is not listed: the
+    -- check after the payment is about money taken
+    IF NEW.status = 'SUCCESS' AND NEW.amount_total > 0
        AND EXISTS (SELECT 1 FROM checkout_risk rk
                     WHERE rk.merchant_id = NEW.merchant_id
                       AND rk.checkout_id = NEW.checkout_id) THEN

@@ -63,6 +63,8 @@ BEGIN
          WHERE c.merchant_id = d.m
            AND c.checkout_id = d.co
            AND c.status = 'SUCCESS'
+           -- a setup listed by migration 137's backfill: no money taken
+           AND c.amount_total > 0
            AND NOT EXISTS (SELECT 1 FROM checkout_risk_after a
                             WHERE a.merchant_id = d.m
                               AND a.checkout_id = d.co);

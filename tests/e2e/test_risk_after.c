@@ -264,7 +264,9 @@ TestSuite(solo_risk_after, .init = ra_start, .fini = ra_stop,
  * ended the whole round, at every round, before any other was asked
  * about: planted by the sql suite's purge test on the database this suite
  * shares when it runs in the main lane, it failed the three tests above
- * (asked 0 times, on the due list: true).
+ * (asked 0 times, on the due list: true).  A setup (amount 0, a method
+ * saved, no money taken) is risk-checked like any checkout and was listed
+ * the same way; it is neither listed nor taken now.
  */
 Test(solo_risk_after, a_paid_checkout_with_no_orders_does_not_stop_the_round)
 {
@@ -293,6 +295,31 @@ Test(solo_risk_after, a_paid_checkout_with_no_orders_does_not_stop_the_round)
             2, (const char *[]) { m.id, bare });
     db_exec("RESET session_replication_role", 0, NULL);
 
+    /* a setup the check asked about (amount 0: a method saved, no money
+     * taken), then saved: not listed by its SUCCESS, and passed over by
+     * the round when listed (migration 137's backfill listed setups) */
+    db_exec("SET session_replication_role = replica", 0, NULL);
+    db_exec("INSERT INTO checkouts (merchant_id, checkout_id, psp, nonce, "
+            "currency, amount_total, success_url, cancel_url, status, "
+            "psp_request, expires_at) SELECT $1, $2 || g, 'ra_stripe', "
+            "$1 || ':' || $2 || g, 'EUR', 0, 'https://shop.example/s', "
+            "'https://shop.example/c', "
+            "(CASE g WHEN 1 THEN 'EXECUTING' ELSE 'SUCCESS' END)::pay_status, "
+            "'r', now() + interval '1 day' FROM generate_series(1, 2) g", 2,
+            (const char *[]) { m.id, bare });
+    db_exec("INSERT INTO checkout_risk (merchant_id, checkout_id, verdict, "
+            "score, reason, source, decided_at) SELECT $1, $2 || g, 'allow', "
+            "1, 'ok', 'provider', now() - interval '6 days' "
+            "FROM generate_series(1, 2) g", 2,
+            (const char *[]) { m.id, bare });
+    db_exec("INSERT INTO checkout_risk_after_due (merchant_id, checkout_id, "
+            "decided_at) VALUES ($1, $2 || '2', now() - interval '6 days')",
+            2, (const char *[]) { m.id, bare });
+    db_exec("RESET session_replication_role", 0, NULL);
+    db_exec("UPDATE checkouts SET status = 'SUCCESS' WHERE merchant_id = $1 "
+            "AND checkout_id = $2 || '1'", 2, (const char *[]) { m.id, bare });
+    cr_assert_str_eq(ra_due(&m, str_printf("%s1", bare)), "false");
+
     co_id = ra_paid(&m, "ann@example.com");
     cr_assert_str_eq(ra_wait_recorded(&m, co_id, 60), "allow:provider:");
 
@@ -300,6 +327,12 @@ Test(solo_risk_after, a_paid_checkout_with_no_orders_does_not_stop_the_round)
     cr_assert_str_eq(ra_wait_recorded(&m, bare, 30),
                      "unchecked:on_error:unavailable");
     cr_assert_str_eq(ra_due(&m, bare), "false");
+    /* the listed setup, its SUCCESS as old as bare's: passed over, where
+     * a round that took it would have recorded it unchecked by now */
+    cr_assert_str_eq(ra_due(&m, str_printf("%s2", bare)), "true");
+    cr_assert_str_eq(ra_db("SELECT count(*) FROM checkout_risk_after "
+                           "WHERE merchant_id = $1 AND checkout_id = $2",
+                           &m, str_printf("%s2", bare)), "0");
     cr_assert(file_contains(ra_gw.error_log,
                             str_printf("risk check after payment of checkout "
                                        "\"%s\" of merchant \"%s\": no "
