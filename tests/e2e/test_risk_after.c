@@ -157,8 +157,8 @@ ra_paid(merchant_t *m, const char *email)
 /* what a failed wait reports: whether the gateway still leads the sweep,
  * the checkout's place on the due list, the list's length and its oldest
  * row's age, and how often the provider was asked about it after the
- * payment (a whole e2e run once failed all three tests here, "asked 0
- * times", and a rerun did not) */
+ * payment (it named the row that stopped every round: "on the due list:
+ * true; asked 0", a_paid_checkout_with_no_orders_does_not_stop_the_round) */
 static char *ra_due(const merchant_t *m, const char *co_id);
 
 static char *
