@@ -42,6 +42,18 @@ cpu_ticks() {
 }
 cpu0=$(cpu_ticks)
 
+# Each step's own processor time, its daemons' included (a cluster or an
+# nginx it starts, which leave its process tree): the step runs in a
+# cgroup of its own under cgroup v1's cpuacct hierarchy, whose count
+# follows every process forked inside it.  Where that hierarchy is not
+# writable (not root, cgroup v2 only), the column says "-".
+cpuacct_root=/sys/fs/cgroup/cpuacct
+cpuacct_ok=
+if [ -w "$cpuacct_root" ] && mkdir "$cpuacct_root/ci-$$-probe" 2>/dev/null; then
+    rmdir "$cpuacct_root/ci-$$-probe" 2>/dev/null || true
+    cpuacct_ok=1
+fi
+
 # Linux's autogroups (kernel.sched_autogroup_enabled, on by default): the
 # scheduler weighs each session as if it were one process, whatever the
 # nice of the processes in it, and PostgreSQL puts each of its processes
@@ -75,14 +87,25 @@ criterion_counts() {
 #               (fuzz, browser, deb, prom, docs), or
 #               1 passed / 1 failed by exit status
 step() {
-    local name=$1 kind=$2 log rc=0 start t p f line
+    local name=$1 kind=$2 log rc=0 start t p f line cg= cpu=-
     shift 2
     log=$logs/$name.log
     start=$SECONDS
     echo
     echo "=== $name: $*"
+    if [ -n "$cpuacct_ok" ] && mkdir "$cpuacct_root/ci-$$-$name" 2>/dev/null; then
+        cg=$cpuacct_root/ci-$$-$name
+    fi
     # pipefail: the command's status (tee's is 0)
-    "$@" 2>&1 | tee "$log" || rc=$?
+    (if [ -n "$cg" ]; then echo "$BASHPID" >"$cg/cgroup.procs" 2>/dev/null || true; fi
+        exec "$@") 2>&1 | tee "$log" || rc=$?
+    if [ -n "$cg" ]; then
+        cpu=$(($(cat "$cg/cpuacct.usage" 2>/dev/null || echo 0) / 1000000000))
+        # a process the step left running keeps its cgroup: say so
+        if ! rmdir "$cg" 2>/dev/null; then
+            echo "=== $name: left running: $(tr '\n' ' ' <"$cg/cgroup.procs")"
+        fi
+    fi
     p=0
     f=0
     if [ "$kind" = build ]; then
@@ -103,8 +126,8 @@ step() {
     fi
     # name, passed, failed, exit status, seconds: summed at the end, also
     # for the steps of a group run in the background (group below)
-    printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$p" "$f" "$rc" "$((SECONDS - start))" >>"$results"
-    echo "=== $name: exit $rc; $p passed, $f failed; $((SECONDS - start)) s"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$p" "$f" "$rc" "$((SECONDS - start))" "$cpu" >>"$results"
+    echo "=== $name: exit $rc; $p passed, $f failed; $((SECONDS - start)) s, $cpu s of processor time"
     return 0
 }
 
@@ -129,7 +152,7 @@ group_wait() {
     echo "=== group $name: ended (exit $grc)"
     cat "$logs/$name.out"
     if [ "$grc" -ne 0 ]; then
-        printf '%s\t0\t1\t%s\t0\n' "group-$name" "$grc" >>"$results"
+        printf '%s\t0\t1\t%s\t0\t-\n' "group-$name" "$grc" >>"$results"
     fi
 }
 
@@ -305,7 +328,7 @@ group_wait deb
 
 # --- summary ----------------------------------------------------------------------
 echo
-echo "=== steps (name, passed, failed, exit, seconds)"
+echo "=== steps (name, passed, failed, exit, seconds, processor seconds)"
 column -t -s $'\t' "$results" 2>/dev/null || cat "$results"
 echo "=== total $((SECONDS - t0)) s"
 if [ -n "$cpu0" ] && cpu1=$(cpu_ticks) && [ -n "$cpu1" ]; then
@@ -313,6 +336,12 @@ if [ -n "$cpu0" ] && cpu1=$(cpu_ticks) && [ -n "$cpu1" ]; then
     read -r b1 i1 <<<"$cpu1"
     hz=$(getconf CLK_TCK)
     echo "=== processor time: $(((b1 - b0) / hz)) s used, $(((i1 - i0) / hz)) s idle, on $(nproc) processors"
+fi
+# the cgroups of steps that left a process running (named above)
+if [ -n "$cpuacct_ok" ]; then
+    for cg in "$cpuacct_root"/ci-$$-*; do
+        [ -d "$cg" ] && { rmdir "$cg" 2>/dev/null || true; }
+    done
 fi
 read -r passed failed nfail < <(awk -F'\t' '{ p += $2; f += $3; if ($4 != 0) n++ }
     END { print p + 0, f + 0, n + 0 }' "$results")
