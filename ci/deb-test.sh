@@ -91,17 +91,32 @@ lintian() {
     TMPDIR=$lint_tmp command lintian "$@"
 }
 
+# The processor time of this run's cgroup in ms, what it started included
+# (ci/test.sh runs each step in a cpuacct cgroup of its own); empty
+# outside one.
+cg_cpu=
+cg_path=$(awk -F: '$2 ~ /(^|,)cpuacct(,|$)/ { print $3 }' /proc/self/cgroup 2>/dev/null || true)
+if [ -n "$cg_path" ] && [ "$cg_path" != / ] &&
+    [ -r "/sys/fs/cgroup/cpuacct$cg_path/cpuacct.usage" ]; then
+    cg_cpu=/sys/fs/cgroup/cpuacct$cg_path/cpuacct.usage
+fi
+cpu_ms() { [ -z "$cg_cpu" ] || echo $(($(cat "$cg_cpu") / 1000000)); }
+
 # check NAME CMD...: one counted check; its output is shown when it fails.
+# Each line says its seconds, and its processor seconds where known.
 check() {
-    local name=$1 out rc
+    local name=$1 out rc t0=$SECONDS c0 took
     shift
+    c0=$(cpu_ms)
     out=$("$@" 2>&1) && rc=0 || rc=$?
+    took="$((SECONDS - t0)) s"
+    [ -z "$c0" ] || took+=", $((($(cpu_ms) - c0 + 500) / 1000)) s of processor time"
     if [ "$rc" -eq 0 ]; then
         passed=$((passed + 1))
-        echo "ok   $name"
+        echo "ok   $name ($took)"
     else
         failed=$((failed + 1))
-        echo "FAIL $name (exit $rc)"
+        echo "FAIL $name (exit $rc; $took)"
         [ -z "$out" ] || printf '%s\n' "$out" | tail -n 40 | sed 's/^/     | /'
     fi
     return "$rc"
