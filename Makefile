@@ -71,6 +71,16 @@ deps:
 
 core: $(BUILD)/libpayments.a
 
+# Every Criterion program links tests/criterion_init.c, exported (its
+# comment says why: a CA bundle parsed in every test's process)
+CRITERION_INIT = $(BUILD)/criterion_init.o
+CRITERION_LIBS = $(CRITERION_INIT) -lcriterion \
+                 -Wl,--export-dynamic-symbol=mbedtls_x509_crt_parse_file
+
+$(CRITERION_INIT): tests/criterion_init.c $(FLAGS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c $< -o $@
+
 $(FLAGS_STAMP): FORCE
 	@mkdir -p $(@D)
 	@echo '$(CC) $(CFLAGS) $(SAN)' | cmp -s - $@ || echo '$(CC) $(CFLAGS) $(SAN)' > $@
@@ -125,11 +135,11 @@ $(BUILD)/unit-asan/%.o: tests/unit/%.c $(CORE_HDR) $(wildcard tests/unit/*.h) $(
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(SAN) -c $< -o $@
 
-$(BUILD)/unit_tests: $(UNIT_OBJ) $(BUILD)/libpayments.a
-	$(CC) $(CFLAGS) $(UNIT_OBJ) $(BUILD)/libpayments.a -lcriterion $(PKG_LIBS) $(CSV_LIBS) -o $@
+$(BUILD)/unit_tests: $(UNIT_OBJ) $(BUILD)/libpayments.a $(CRITERION_INIT)
+	$(CC) $(CFLAGS) $(UNIT_OBJ) $(BUILD)/libpayments.a $(CRITERION_LIBS) $(PKG_LIBS) $(CSV_LIBS) -o $@
 
-$(BUILD)/unit_tests-asan: $(UNIT_ASAN_OBJ) $(BUILD)/libpayments-asan.a
-	$(CC) $(CFLAGS) $(SAN) $(UNIT_ASAN_OBJ) $(BUILD)/libpayments-asan.a -lcriterion $(PKG_LIBS) $(CSV_LIBS) -o $@
+$(BUILD)/unit_tests-asan: $(UNIT_ASAN_OBJ) $(BUILD)/libpayments-asan.a $(CRITERION_INIT)
+	$(CC) $(CFLAGS) $(SAN) $(UNIT_ASAN_OBJ) $(BUILD)/libpayments-asan.a $(CRITERION_LIBS) $(PKG_LIBS) $(CSV_LIBS) -o $@
 
 unit: $(BUILD)/unit_tests
 	$(BUILD)/unit_tests --jobs 2
@@ -174,9 +184,9 @@ hardening-check: $(MODULE) $(BUILD)/payments-reconcile $(BUILD)/payments-secrets
 # stops it with SIGTERM and fails on any sanitizer report in its stderr.
 .PHONY: mock-test
 # adyen_hmac.c is linked in too: the tests check it against Adyen's vectors.
-$(BUILD)/mock_psp_tests: $(MOCK_TEST_SRC) $(MOCK_TEST_HDR) tests/mock_psp/adyen_hmac.c tests/mock_psp/adyen_hmac.h $(FLAGS_STAMP)
+$(BUILD)/mock_psp_tests: $(MOCK_TEST_SRC) $(MOCK_TEST_HDR) tests/mock_psp/adyen_hmac.c tests/mock_psp/adyen_hmac.h $(FLAGS_STAMP) $(CRITERION_INIT)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(filter %.c,$^) -lcriterion -lcurl -ljansson -lmicrohttpd -lcrypto -lpthread -o $@
+	$(CC) $(CFLAGS) $(filter %.c,$^) $(CRITERION_LIBS) -lcurl -ljansson -lmicrohttpd -lcrypto -lpthread -o $@
 
 mock-test: $(BUILD)/mock_psp-asan $(BUILD)/mock_psp_tests
 	MOCK_PSP_BIN=$(BUILD)/mock_psp-asan MOCK_PSP_LOGS=$(BUILD)/mock_psp_logs \
@@ -200,8 +210,8 @@ $(BUILD)/e2e/%.o: tests/e2e/%.c $(wildcard tests/e2e/*.h) $(CORE_HDR) $(FLAGS_ST
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/e2e_tests: $(E2E_OBJ) $(BUILD)/libpayments.a | $(BUILD)/slow_dns.so
-	$(CC) $(CFLAGS) $(E2E_OBJ) $(BUILD)/libpayments.a -lcriterion $(PKG_LIBS) -lssl -o $@
+$(BUILD)/e2e_tests: $(E2E_OBJ) $(BUILD)/libpayments.a $(CRITERION_INIT) | $(BUILD)/slow_dns.so
+	$(CC) $(CFLAGS) $(E2E_OBJ) $(BUILD)/libpayments.a $(CRITERION_LIBS) $(PKG_LIBS) -lssl -o $@
 
 # A getaddrinfo() that hangs for one host, preloaded into a test's own
 # gateway (test_psp.c: a name lookup never holds the worker), and a libcurl
