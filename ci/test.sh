@@ -11,7 +11,8 @@
 # Budget on 2 cores (CI's is 30 minutes; a fresh clone took 28 min on
 # 2026-12-02, 3,212 s of processor time used and 160 s idle: the run is
 # bound by the processors, and only less work makes it shorter):
-# dependencies (once) a few minutes, builds ~3 min, e2e ~16 min in its
+# dependencies (once) a few minutes, builds ~3 min (the module's and the
+# browser suite's dependencies beside the others), e2e ~16 min in its
 # lanes (ci/e2e.sh) with the group "checks" and the group "deb" (the
 # Debian package's suite, then the fuzz smoke run) beside it, then the
 # shards lane ~3 min, the debug run ~2, the browser and the demo ~1.5;
@@ -156,6 +157,26 @@ group_wait() {
     fi
 }
 
+# step_bg NAME KIND CMD...: a step run in the background, beside the
+# steps that follow (its output in build/test-logs/NAME.out);
+# step_join NAME waits for it, prints that output, and marks it broken
+# when it failed.  For a build that leaves a processor idle (nginx's
+# configure runs one test at a time).
+declare -A bg_pids=()
+step_bg() {
+    local name=$1
+    (step "$@") >"$logs/$name.out" 2>&1 &
+    bg_pids[$name]=$!
+}
+step_join() {
+    local name=$1
+    wait "${bg_pids[$name]}" || true
+    cat "$logs/$name.out"
+    if awk -F'\t' -v n="$name" '$1 == n && $4 != 0 { bad = 1 } END { exit !bad }' "$results"; then
+        broken[$name]=1
+    fi
+}
+
 # skip NAME BUILD...: true (and says so) when a build it needs failed.
 skip_if_broken() {
     local name=$1 b
@@ -180,7 +201,9 @@ fi
 # The browser suite's own (Debian's chromium, nodejs, npm; playwright-core):
 # when they cannot be installed, this step fails, the other suites still run
 # and so does the browser suite, which then fails too.  Never a skip.
-step deps-browser build bash ci/install-deps.sh --browser
+# Beside the builds (it mostly waits on the network and dpkg); joined
+# before the groups start, one of which runs apt-get too.
+step_bg deps-browser build bash ci/install-deps.sh --browser
 
 # The docs against the code (ci/doc-check.sh, a second): every directive has
 # its reference entry, every SQL function the code calls its entry in
@@ -189,9 +212,12 @@ step docs suite bash ci/doc-check.sh
 
 # --- builds ----------------------------------------------------------------------
 step build-core build make -j2 core
+# the module (its configure mostly one process) beside the unit tests' and
+# the mock's builds: each makes targets of its own, on the core just built
+step_bg build-module build make module
 step build-unit build make -j2 "$build/unit_tests" "$build/unit_tests-asan"
 step build-mock build make -j2 mock mock-asan
-step build-module build make module
+step_join build-module
 step build-e2e build make -j2 "$build/e2e_tests"
 step build-reconcile build make -j2 reconcile
 step build-secrets build make -j2 secrets
@@ -218,6 +244,7 @@ fi
 # time (the group "checks", and the Debian package's suite), so that CI's
 # two cores stay busy without slowing a timed test.  A group's output is
 # printed when it ends.
+step_join deps-browser
 checks() {
     # The SQL's layout (ci/sql-check.sh, on a PostgreSQL of its own):
     # sql/schema.sql is a fresh migrate's, the baseline makes what the
