@@ -8,9 +8,11 @@
 #
 # Logs: build/test-logs/<step>.log.  FUZZ_SECONDS (default 10 here: a smoke
 # run inside CI's 30 minutes; `make fuzz-smoke` runs 20) per harness.
-# Budget on 2 cores (CI's is 30 minutes; a fresh clone took 28 min on
-# 2026-12-02, 3,212 s of processor time used and 160 s idle: the run is
-# bound by the processors, and only less work makes it shorter):
+# Budget on 2 cores (CI's is 30 minutes; a fresh clone took 26 min on
+# 2026-12-02 with the packages already installed, 3,046 s of processor
+# time used and 94 s idle: the run is bound by the processors, and only
+# less work makes it shorter; the summary gives each step's processor
+# time):
 # dependencies (once) a few minutes, builds ~3 min (the module's and the
 # browser suite's dependencies beside the others), e2e ~16 min in its
 # lanes (ci/e2e.sh) with the group "checks" and the group "deb" (the
@@ -125,7 +127,8 @@ step() {
     else
         f=1
     fi
-    # name, passed, failed, exit status, seconds: summed at the end, also
+    # name, passed, failed, exit status, seconds, processor seconds ("-"
+    # where unknown): summed at the end, also
     # for the steps of a group run in the background (group below)
     printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$p" "$f" "$rc" "$((SECONDS - start))" "$cpu" >>"$results"
     echo "=== $name: exit $rc; $p passed, $f failed; $((SECONDS - start)) s, $cpu s of processor time"
