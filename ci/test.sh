@@ -53,8 +53,11 @@ cpu0=$(cpu_ticks)
 cpuacct_root=/sys/fs/cgroup/cpuacct
 cpuacct_ok=
 if [ -w "$cpuacct_root" ] && mkdir "$cpuacct_root/ci-$$-probe" 2>/dev/null; then
+    # a process can be moved in too (else every step would say 0 s)
+    if (echo "$BASHPID" >"$cpuacct_root/ci-$$-probe/cgroup.procs") 2>/dev/null; then
+        cpuacct_ok=1
+    fi
     rmdir "$cpuacct_root/ci-$$-probe" 2>/dev/null || true
-    cpuacct_ok=1
 fi
 
 # Linux's autogroups (kernel.sched_autogroup_enabled, on by default): the
