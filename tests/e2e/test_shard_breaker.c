@@ -362,6 +362,21 @@ Test(solo_shard_breaker, a_read_only_shard_is_not_ready_and_keeps_its_reads)
     cr_assert_lt(i, 100, "/readyz?shard=a never said read-only: %ld",
                  status);
 
+    /* both of the pool's connections opened read-only before the reset:
+     * one still connecting then would open writable, and answer ready
+     * (a CI run saw 200 here once) */
+    for (i = 0; i < 100; i++) {
+        if (metric_value(br_gw.origin, "payments_db_pool_connections"
+                         "{worker=\"0\",state=\"up\"}") >= 2)
+        {
+            break;
+        }
+
+        msleep(100);
+    }
+
+    cr_assert_lt(i, 100, "the pool's two connections were not up in 10 s");
+
     /* its connections keep the setting they opened with */
     db_exec("ALTER ROLE payments_gateway RESET default_transaction_read_only",
             0, NULL);
