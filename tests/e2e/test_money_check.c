@@ -234,7 +234,18 @@ static const uint64_t  mc_ci_seeds[] = {
      * sealed (they carry the method's token), which the checker sent
      * back sealed and the gateway refused (400 bad_signature) until it
      * opened them */
-    10350105
+    10350105,
+    /* from MC_SEED_PSP_CLOSED on, a PSP closed to new checkouts for a
+     * while (none of the seeds above draws it, so make test never closed
+     * one): Stripe closed with a registration sent just before, the PSP
+     * hanging (its retry in the window sent there: 201), the checker's
+     * own checkout naming it refused, its events 200 (90043); the generic
+     * PSP closed under two routes (the checker's routed checkouts
+     * registered at Adyen, a registration retried twice and replayed, a
+     * refund and a dispute of it meanwhile: 90062); Stripe closed over
+     * three registrations, two of them the history's own, refused and
+     * sent again once it opens (90357) */
+    90043, 90062, 90357
 };
 
 /*
@@ -5691,7 +5702,39 @@ mc_ci(const char *suite, int swept, size_t part, size_t nparts)
 Test(books_check, fixed_seeds_keep_the_psps_books_and_ours_equal,
      .timeout = 600)
 {
+    static const char *const  way[MC_NCL] = {
+        "new checkouts naming it refused",
+        "routed ones registered at the route's other PSP",
+        "unanswered ones sent there", "retries replayed",
+        "its operations answered 2xx", "", "its events meanwhile 200",
+        "the refused registered once open"
+    };
+    static const char *const  gone[6] = {
+        "retries replayed", "new ones refused",
+        "answered 503 not_configured", "sent again once back",
+        "its events meanwhile 404", "then 200"
+    };
+    int                       i;
+
     mc_ci("books_check", 0, 0, 1);
+
+    /* each way a closed or removed PSP is met, met by the seeds chosen
+     * for it (a fault drawn that no seed reaches checks nothing: until
+     * 90043, 90062 and 90357, no CI seed closed a PSP); a closed PSP's
+     * operations answered "otherwise" is not a way to meet but a
+     * reading, and may stay 0 */
+    for (i = 0; i < MC_NCL; i++) {
+        cr_expect(i == MC_CL_OPS_OTHER || mc_closed_seen[i] > 0,
+                  "the CI's seeds never met a closed PSP this way: %s "
+                  "(the summary's \"PSPs closed for a while\" above): "
+                  "choose a seed that does (make money-check LIST=1 "
+                  "PRINT=1 SEED_BASE=90000)", way[i]);
+    }
+    for (i = 0; i < 6; i++) {
+        cr_expect(mc_gone_seen[i] > 0,
+                  "the CI's seeds never met a removed PSP this way: %s (the "
+                  "summary's \"PSPs removed for a while\" above)", gone[i]);
+    }
 }
 
 
