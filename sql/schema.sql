@@ -7131,6 +7131,7 @@ CREATE FUNCTION public.pay_notify_lease(p_owner text, p_limit integer, p_lease_m
     SET plan_cache_mode TO 'force_custom_plan'
     SET enable_seqscan TO 'off'
     SET enable_bitmapscan TO 'off'
+    SET enable_sort TO 'off'
     AS $$
 BEGIN
     IF p_limit < 1 OR p_limit > 1000 OR p_lease_ms < 1000 OR p_per_endpoint < 1

@@ -6,6 +6,15 @@
 -- without lease_until, as the previous release's workers read it (nine
 -- columns, no more: a claim of ten is none to them, its rows leased and
 -- never sent until their lease ends).
+--
+-- enable_sort off: an endpoint's oldest due rows are read in the order of
+-- notifications_pending_endpoint (merchant, endpoint, next_at), never by
+-- another index on the merchant then sorted.  The statistics of a busy
+-- outbox (most rows delivered, so the partial index's pages many and its
+-- rows few; many merchants of a few rows each) made the primary key and a
+-- sort look as cheap: every row of each merchant read, its delivered
+-- history too, at every claim.  The sorts every plan needs (the heads by
+-- age, the batch by age) are in every plan alike.
 CREATE OR REPLACE FUNCTION pay_notify_lease(p_owner text, p_limit integer, p_lease_ms integer, p_per_endpoint integer)
  RETURNS TABLE(notification_id text, merchant_id text, endpoint_id text, url text, host text, secret_sealed text, prev_secret_sealed text, attempts integer, payload text, lease_until timestamp with time zone)
  LANGUAGE plpgsql
@@ -15,6 +24,7 @@ CREATE OR REPLACE FUNCTION pay_notify_lease(p_owner text, p_limit integer, p_lea
  SET plan_cache_mode TO 'force_custom_plan'
  SET enable_seqscan TO 'off'
  SET enable_bitmapscan TO 'off'
+ SET enable_sort TO 'off'
 AS $function$
 BEGIN
     IF p_limit < 1 OR p_limit > 1000 OR p_lease_ms < 1000 OR p_per_endpoint < 1

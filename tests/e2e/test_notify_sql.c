@@ -427,10 +427,42 @@ Test(solo_notify_sql, one_endpoints_backlog_never_holds_the_others,
     PQfinish(c);
 }
 
-Test(solo_notify_sql, a_claim_locks_rows_of_as_many_endpoints_as_it_takes_rows,
-     .description = "with 100 endpoints' backlogs, a claim of 32 locks the due rows of the "
-                    "32 endpoints whose oldest row is oldest, not 8 rows of each of the 100 "
-                    "(sql/functions/pay_notify_lease.sql)")
+/* The statistics of a busy outbox, in c's transaction (rolled back with
+ * it but for ANALYZE's page and row counts): n merchants of one
+ * notification each, each first PENDING (as every notification is), all
+ * but one in 500 then delivered (those due in a day), so that
+ * notifications_pending_endpoint holds many pages for the few rows
+ * PENDING when ANALYZE reads the table.  What a whole e2e run leaves on
+ * its stack (thousands of merchants of a few notifications each), where a
+ * claim once took each endpoint's rows by the primary key (the merchant)
+ * and a sort: every row of each merchant read (1,542 index entries against
+ * the bound's 652; here 1,620 against 728). */
+static void
+busy_outbox_statistics(PGconn *c, const char *n)
+{
+    OK(c, "INSERT INTO merchants (merchant_id, name, mode)"
+          " SELECT 'n_busy_' || k, 'test', 'test' FROM generate_series(1, $1::int) k", n);
+    OK(c, "INSERT INTO notify_endpoints (merchant_id, endpoint_id, url, host, event_types,"
+          " secret_sealed)"
+          " SELECT 'n_busy_' || k, 'ep_' || left(md5('busy'), 24), 'https://shop.example/hooks',"
+          " 'shop.example', '{}', 'v1.k.sealed-x' FROM generate_series(1, $1::int) k", n);
+    OK(c, "INSERT INTO notifications (merchant_id, notification_id, endpoint_id, event_type,"
+          " checkout_id, object_id, sequence, payload, next_at)"
+          " SELECT 'n_busy_' || k, 'msg_' || left(md5('busy'), 24), 'ep_' || left(md5('busy'), 24),"
+          " 'checkout.succeeded', 'co1', 'co1', 1, '{}',"
+          " now() + CASE WHEN k % 500 = 0 THEN interval '1 day' ELSE interval '0' END"
+          " FROM generate_series(1, $1::int) k", n);
+    OK0(c, "UPDATE notifications SET status = 'DELIVERED', delivered_at = now()"
+           " WHERE notification_id = 'msg_' || left(md5('busy'), 24)"
+           " AND merchant_id LIKE 'n\\_busy\\_%' AND next_at <= now()");
+    OK0(c, "ANALYZE notifications");
+}
+
+/* With 100 endpoints' backlogs (and 30 short ones), a claim of 32 (8 an
+ * endpoint): the endpoints it takes, and the index entries it reads;
+ * busy: on a busy outbox's statistics (busy_outbox_statistics). */
+static void
+claim_of_many(int busy)
 {
     PGconn      *c = sqlt_connect();
     long         before, fetched, waiting, leased;
@@ -441,6 +473,9 @@ Test(solo_notify_sql, a_claim_locks_rows_of_as_many_endpoints_as_it_takes_rows,
      * rows of this test's endpoints only, the 32 oldest, so it never
      * meets a row changed since the snapshot) */
     OK0(c, "BEGIN ISOLATION LEVEL REPEATABLE READ");
+    if (busy) {
+        busy_outbox_statistics(c, "20000");
+    }
     /* endpoint k's ten rows due since an hour and 10k + g seconds: the
      * higher k, the older */
     OK0(c, "INSERT INTO merchants (merchant_id, name, mode)"
@@ -506,6 +541,24 @@ Test(solo_notify_sql, a_claim_locks_rows_of_as_many_endpoints_as_it_takes_rows,
 
     OK0(c, "ROLLBACK");
     PQfinish(c);
+}
+
+Test(solo_notify_sql, a_claim_locks_rows_of_as_many_endpoints_as_it_takes_rows,
+     .description = "with 100 endpoints' backlogs, a claim of 32 locks the due rows of the "
+                    "32 endpoints whose oldest row is oldest, not 8 rows of each of the 100 "
+                    "(sql/functions/pay_notify_lease.sql)")
+{
+    claim_of_many(0);
+}
+
+Test(solo_notify_sql, a_claim_reads_each_endpoints_rows_by_its_key_on_a_busy_outboxs_statistics,
+     .description = "on the statistics of an outbox whose rows are nearly all delivered, "
+                    "over many merchants of a row or two, a claim still reads each "
+                    "endpoint's due rows by (merchant, endpoint, next_at), not every row "
+                    "of each merchant by the primary key and a sort "
+                    "(sql/functions/pay_notify_lease.sql: enable_sort off)")
+{
+    claim_of_many(1);
 }
 
 /* m with one endpoint (all types) and n due notifications (checkouts paid). */
