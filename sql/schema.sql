@@ -7160,12 +7160,20 @@ BEGIN
     ), room AS (
         -- what per_endpoint leaves each enabled one, with the rows leased
         -- now (by any worker or gateway) counted
+        -- (the newest leases first, per_endpoint of them at most, which
+        -- tells the room wherever it is above zero, the only room used:
+        -- notifications_leased's order, which no other index gives
+        -- without a sort)
         SELECT w.merchant_id, w.endpoint_id,
-               p_per_endpoint - (SELECT count(*) FROM notifications n
-                                  WHERE n.merchant_id = w.merchant_id
-                                    AND n.endpoint_id = w.endpoint_id
-                                    AND n.status = 'PENDING' AND n.lease_owner IS NOT NULL
-                                    AND n.lease_until >= clock_timestamp()) AS room
+               p_per_endpoint - (SELECT count(*)
+                                   FROM (SELECT 1 FROM notifications n
+                                          WHERE n.merchant_id = w.merchant_id
+                                            AND n.endpoint_id = w.endpoint_id
+                                            AND n.status = 'PENDING'
+                                            AND n.lease_owner IS NOT NULL
+                                            AND n.lease_until >= clock_timestamp()
+                                          ORDER BY n.lease_until DESC
+                                          LIMIT p_per_endpoint) l) AS room
           FROM waiting w
           JOIN notify_endpoints e ON e.merchant_id = w.merchant_id
                                  AND e.endpoint_id = w.endpoint_id
@@ -14962,7 +14970,7 @@ CREATE INDEX notifications_feed ON public.notifications USING btree (merchant_id
 -- Name: notifications_leased; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX notifications_leased ON public.notifications USING btree (merchant_id, endpoint_id) WHERE ((status = 'PENDING'::text) AND (lease_owner IS NOT NULL));
+CREATE INDEX notifications_leased ON public.notifications USING btree (merchant_id, endpoint_id, lease_until) WHERE ((status = 'PENDING'::text) AND (lease_owner IS NOT NULL));
 
 
 --

@@ -8,8 +8,9 @@
 -- never sent until their lease ends).
 --
 -- enable_sort off: an endpoint's oldest due rows are read in the order of
--- notifications_pending_endpoint (merchant, endpoint, next_at), never by
--- another index on the merchant then sorted.  The statistics of a busy
+-- notifications_pending_endpoint (merchant, endpoint, next_at), and its
+-- leases in notifications_leased's (merchant, endpoint, lease_until),
+-- never by another index on the merchant then sorted.  The statistics of a busy
 -- outbox (most rows delivered, so the partial index's pages many and its
 -- rows few; many merchants of a few rows each) made the primary key and a
 -- sort look as cheap: every row of each merchant read, its delivered
@@ -53,12 +54,20 @@ BEGIN
     ), room AS (
         -- what per_endpoint leaves each enabled one, with the rows leased
         -- now (by any worker or gateway) counted
+        -- (the newest leases first, per_endpoint of them at most, which
+        -- tells the room wherever it is above zero, the only room used:
+        -- notifications_leased's order, which no other index gives
+        -- without a sort)
         SELECT w.merchant_id, w.endpoint_id,
-               p_per_endpoint - (SELECT count(*) FROM notifications n
-                                  WHERE n.merchant_id = w.merchant_id
-                                    AND n.endpoint_id = w.endpoint_id
-                                    AND n.status = 'PENDING' AND n.lease_owner IS NOT NULL
-                                    AND n.lease_until >= clock_timestamp()) AS room
+               p_per_endpoint - (SELECT count(*)
+                                   FROM (SELECT 1 FROM notifications n
+                                          WHERE n.merchant_id = w.merchant_id
+                                            AND n.endpoint_id = w.endpoint_id
+                                            AND n.status = 'PENDING'
+                                            AND n.lease_owner IS NOT NULL
+                                            AND n.lease_until >= clock_timestamp()
+                                          ORDER BY n.lease_until DESC
+                                          LIMIT p_per_endpoint) l) AS room
           FROM waiting w
           JOIN notify_endpoints e ON e.merchant_id = w.merchant_id
                                  AND e.endpoint_id = w.endpoint_id
