@@ -10,12 +10,12 @@
 -- enable_sort off: an endpoint's oldest due rows are read in the order of
 -- notifications_pending_endpoint (merchant, endpoint, next_at), and its
 -- leases in notifications_leased's (merchant, endpoint, lease_until),
--- never by another index on the merchant then sorted.  The statistics of a busy
--- outbox (most rows delivered, so the partial index's pages many and its
--- rows few; many merchants of a few rows each) made the primary key and a
--- sort look as cheap: every row of each merchant read, its delivered
--- history too, at every claim.  The sorts every plan needs (the heads by
--- age, the batch by age) are in every plan alike.
+-- never by another index on the merchant then sorted.  The statistics of
+-- a busy outbox (most rows delivered, so the partial indexes' pages many
+-- and their rows few; many merchants of a few rows each) made the primary
+-- key and a sort look as cheap: every row of each merchant read, its
+-- delivered history too, at every claim.  The sorts every plan needs (the
+-- heads by age, the batch by age) are in every plan alike.
 CREATE OR REPLACE FUNCTION pay_notify_lease(p_owner text, p_limit integer, p_lease_ms integer, p_per_endpoint integer)
  RETURNS TABLE(notification_id text, merchant_id text, endpoint_id text, url text, host text, secret_sealed text, prev_secret_sealed text, attempts integer, payload text, lease_until timestamp with time zone)
  LANGUAGE plpgsql

@@ -562,9 +562,10 @@ Test(solo_notify_sql, a_claim_locks_rows_of_as_many_endpoints_as_it_takes_rows,
 Test(solo_notify_sql, a_claim_reads_each_endpoints_rows_by_its_key_on_a_busy_outboxs_statistics,
      .description = "on the statistics of an outbox whose rows are nearly all delivered, "
                     "over many merchants of a row or two, a claim still reads each "
-                    "endpoint's due rows by (merchant, endpoint, next_at), not every row "
-                    "of each merchant by the primary key and a sort "
-                    "(sql/functions/pay_notify_lease.sql: enable_sort off)")
+                    "endpoint's due rows by (merchant, endpoint, next_at) and its leases "
+                    "by (merchant, endpoint, lease_until), not every row of each merchant "
+                    "by the primary key and a sort (sql/functions/pay_notify_lease.sql: "
+                    "enable_sort off; migration 138)")
 {
     claim_of_many(1);
 }
