@@ -3274,7 +3274,14 @@ mc_reload(mc_run_t *run)
  * was removed, new ones refused, unanswered ones answered 503
  * not_configured, those sent again once it was back, and its events
  * delivered at the history's gateway meanwhile (404) and once back (200) */
-static long  mc_gone_seen[6];
+#define MC_NGONE  6
+static long  mc_gone_seen[MC_NGONE];
+
+/* what each count of mc_gone_seen says, as the summary words it */
+static const char *const  mc_gone_ways[MC_NGONE] = {
+    "retries replayed", "new ones refused", "answered 503 not_configured",
+    "sent again once back", "its events meanwhile 404", "then 200"
+};
 
 /* and while a PSP was closed: new checkouts naming it refused (those of
  * the history, and one of the checker's own as it closes), routed ones
@@ -3288,6 +3295,18 @@ enum {
 };
 
 static long  mc_closed_seen[MC_NCL];
+
+/* what each count of mc_closed_seen says, as the summary words it */
+static const char *const  mc_closed_ways[MC_NCL] = {
+    [MC_CL_REFUSED] = "new checkouts naming it refused",
+    [MC_CL_ROUTED] = "routed ones registered at the route's other PSP",
+    [MC_CL_SENT] = "unanswered ones sent there",
+    [MC_CL_REPLAYED] = "retries replayed",
+    [MC_CL_OPS] = "its operations answered 2xx",
+    [MC_CL_OPS_OTHER] = "otherwise",
+    [MC_CL_EVENTS] = "its events meanwhile 200",
+    [MC_CL_AGAIN] = "the refused registered once open"
+};
 
 
 /* what happened to the PSP of the window open now: "closed" while one is
@@ -5702,19 +5721,7 @@ mc_ci(const char *suite, int swept, size_t part, size_t nparts)
 Test(books_check, fixed_seeds_keep_the_psps_books_and_ours_equal,
      .timeout = 600)
 {
-    static const char *const  way[MC_NCL] = {
-        "new checkouts naming it refused",
-        "routed ones registered at the route's other PSP",
-        "unanswered ones sent there", "retries replayed",
-        "its operations answered 2xx", "", "its events meanwhile 200",
-        "the refused registered once open"
-    };
-    static const char *const  gone[6] = {
-        "retries replayed", "new ones refused",
-        "answered 503 not_configured", "sent again once back",
-        "its events meanwhile 404", "then 200"
-    };
-    int                       i;
+    size_t  i;
 
     mc_ci("books_check", 0, 0, 1);
 
@@ -5728,12 +5735,13 @@ Test(books_check, fixed_seeds_keep_the_psps_books_and_ours_equal,
                   "the CI's seeds never met a closed PSP this way: %s "
                   "(the summary's \"PSPs closed for a while\" above): "
                   "choose a seed that does (make money-check LIST=1 "
-                  "PRINT=1 SEED_BASE=90000)", way[i]);
+                  "PRINT=1 SEED_BASE=90000)", mc_closed_ways[i]);
     }
-    for (i = 0; i < 6; i++) {
+    for (i = 0; i < MC_NGONE; i++) {
         cr_expect(mc_gone_seen[i] > 0,
                   "the CI's seeds never met a removed PSP this way: %s (the "
-                  "summary's \"PSPs removed for a while\" above)", gone[i]);
+                  "summary's \"PSPs removed for a while\" above)",
+                  mc_gone_ways[i]);
     }
 }
 
