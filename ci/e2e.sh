@@ -41,13 +41,8 @@ set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
-# The client itself, not Debian's pg_wrapper before it (a Perl script that
-# finds it, and costs a fifth of a payments-merchant call's CPU): this
-# runs psql hundreds of times, each call naming its server (a conninfo),
-# which the wrapper's choice of cluster never changes.
-if [ -x /usr/lib/postgresql/15/bin/psql ]; then
-    export PATH="/usr/lib/postgresql/15/bin:$PATH"
-fi
+# psql itself first on PATH (ci/pg-bin.sh says why)
+. "$top/ci/pg-bin.sh"
 build=${BUILD:-build}
 bin=$build/e2e_tests
 jobs=${E2E_JOBS:-2}

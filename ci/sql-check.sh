@@ -56,13 +56,8 @@
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
-# The client itself, not Debian's pg_wrapper before it (a Perl script that
-# finds it, and costs a fifth of a payments-merchant call's CPU): this
-# runs psql hundreds of times, each call naming its server (a conninfo),
-# which the wrapper's choice of cluster never changes.
-if [ -x /usr/lib/postgresql/15/bin/psql ]; then
-    export PATH="/usr/lib/postgresql/15/bin:$PATH"
-fi
+# psql itself first on PATH (ci/pg-bin.sh says why)
+. "$top/ci/pg-bin.sh"
 # the last commit of the flat layout, and the last before the fold: fixed
 # points of history, they stay as later migrations are added
 flat_ref=3e398ee
