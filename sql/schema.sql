@@ -1863,6 +1863,7 @@ DECLARE
     v_held    bigint;
     v_room    bigint;
     v_short   bigint := 0;
+    v_comm    bigint;
     v_target  text := CASE p_kind WHEN 'DISPUTE_WON' THEN 'WON'
                                   WHEN 'DISPUTE_LOST' THEN 'LOST' END;
 BEGIN
@@ -1993,13 +1994,20 @@ BEGIN
     -- the sellers' wallets in seller order (doc/MONEY.md, "Lock order");
     -- room: what each order still holds without this dispute (read while
     -- it is WON, so order_given_back leaves it out), for a loss after a win
+    -- captured, commission, given back and commission back: what the
+    -- commission's share of the part a loss takes is reckoned against
     FOR o IN SELECT dp.payment_order_id, dp.seller_account, dp.amount, dp.excess,
                     greatest(coalesce(po.amount_captured, po.amount)
                              - order_given_back(po.merchant_id, po.payment_order_id, NULL),
-                             0) AS room
+                             0) AS room,
+                    coalesce(po.amount_captured, po.amount) AS captured,
+                    coalesce(po.commission, 0) AS commission,
+                    g.given_back, g.commission_back
                FROM dispute_parts dp
                JOIN payment_orders po ON po.merchant_id = dp.merchant_id
                                      AND po.payment_order_id = dp.payment_order_id
+              CROSS JOIN LATERAL order_given_back_for_good(po.merchant_id,
+                                                           po.payment_order_id) g
               WHERE dp.merchant_id = d.merchant_id AND dp.dispute_id = d.dispute_id
                 AND dp.amount + dp.excess > 0
               ORDER BY dp.seller_account, dp.payment_order_id
@@ -2007,19 +2015,27 @@ BEGIN
         IF v_second THEN
             -- lost after won: from the PSP balance.  The win gave the
             -- part back to the order, which may have been refunded since
-            -- (its claim saw no open dispute): the seller bears its part
-            -- within what the order still holds, the rest and the excess
-            -- are the platform's, alerted as an excess
+            -- (its claim saw no open dispute): the order bears its part
+            -- within what it still holds (the commission its share, the
+            -- seller the rest), the rest and the excess are the
+            -- platform's, alerted as an excess
             v_room := least(o.amount, o.room);
             IF v_room < o.amount THEN
                 v_excess := true;
             END IF;
+            v_comm := commission_refund_share(o.captured, o.commission, o.given_back,
+                                              o.commission_back, v_room);
             PERFORM ledger_book(d.merchant_id, d.checkout_id, o.payment_order_id, 'dispute',
                 d.dispute_id, v_source, d.currency,
-                ARRAY['seller_payable:' || o.seller_account, 'psp_shortfall:' || p_psp,
-                      'psp_clearing:' || p_psp],
-                ARRAY[v_room, o.amount - v_room + o.excess, -(o.amount + o.excess)]);
-            PERFORM wallet_add(d.merchant_id, o.seller_account, d.currency, -v_room);
+                ARRAY['seller_payable:' || o.seller_account, 'platform_commission',
+                      'psp_shortfall:' || p_psp, 'psp_clearing:' || p_psp],
+                ARRAY[v_room - v_comm, v_comm, o.amount - v_room + o.excess,
+                      -(o.amount + o.excess)]);
+            PERFORM wallet_add(d.merchant_id, o.seller_account, d.currency,
+                               -(v_room - v_comm));
+            UPDATE dispute_parts dp SET borne = v_room, commission_part = v_comm
+             WHERE dp.merchant_id = d.merchant_id AND dp.dispute_id = d.dispute_id
+               AND dp.payment_order_id = o.payment_order_id;
             v_short := v_short + o.amount - v_room + o.excess;
         ELSIF v_target = 'WON' THEN
             -- the money comes back to the PSP balance
@@ -2028,13 +2044,21 @@ BEGIN
                 ARRAY['psp_clearing:' || p_psp, 'disputes:' || p_psp],
                 ARRAY[o.amount + o.excess, -(o.amount + o.excess)]);
         ELSE
-            -- lost: the seller bears its part, the excess is the platform's
+            -- lost: the order bears its part as a refund of it would
+            -- (the commission its share, the seller the rest), the
+            -- excess is the platform's
+            v_comm := commission_refund_share(o.captured, o.commission, o.given_back,
+                                              o.commission_back, o.amount);
             PERFORM ledger_book(d.merchant_id, d.checkout_id, o.payment_order_id, 'dispute',
                 d.dispute_id, v_source, d.currency,
-                ARRAY['seller_payable:' || o.seller_account, 'psp_shortfall:' || p_psp,
-                      'disputes:' || p_psp],
-                ARRAY[o.amount, o.excess, -(o.amount + o.excess)]);
-            PERFORM wallet_add(d.merchant_id, o.seller_account, d.currency, -o.amount);
+                ARRAY['seller_payable:' || o.seller_account, 'platform_commission',
+                      'psp_shortfall:' || p_psp, 'disputes:' || p_psp],
+                ARRAY[o.amount - v_comm, v_comm, o.excess, -(o.amount + o.excess)]);
+            PERFORM wallet_add(d.merchant_id, o.seller_account, d.currency,
+                               -(o.amount - v_comm));
+            UPDATE dispute_parts dp SET borne = o.amount, commission_part = v_comm
+             WHERE dp.merchant_id = d.merchant_id AND dp.dispute_id = d.dispute_id
+               AND dp.payment_order_id = o.payment_order_id;
             v_short := v_short + o.excess;
         END IF;
     END LOOP;
@@ -3360,6 +3384,33 @@ CREATE FUNCTION public.order_given_back(p_merchant text, p_order_id text, p_exce
                              AND d.dispute_id = dp.dispute_id
              WHERE dp.merchant_id = p_merchant AND dp.payment_order_id = p_order_id
                AND d.status IN ('OPEN', 'LOST'))::bigint;
+$$;
+
+
+--
+-- Name: order_given_back_for_good(text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.order_given_back_for_good(p_merchant text, p_order_id text, OUT given_back bigint, OUT commission_back bigint) RETURNS record
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+BEGIN
+    SELECT (r.amount + d.amount)::bigint, (r.commission + d.commission)::bigint
+      INTO given_back, commission_back
+      FROM (SELECT coalesce(sum(rf.amount), 0) AS amount,
+                   coalesce(sum(rf.commission_part), 0) AS commission
+              FROM refunds rf
+             WHERE rf.merchant_id = p_merchant AND rf.payment_order_id = p_order_id
+               AND rf.status = 'SUCCEEDED') r,
+           (SELECT coalesce(sum(coalesce(dp.borne, dp.amount)), 0) AS amount,
+                   coalesce(sum(dp.commission_part), 0) AS commission
+              FROM dispute_parts dp
+              JOIN disputes ds ON ds.merchant_id = dp.merchant_id
+                              AND ds.dispute_id = dp.dispute_id
+             WHERE dp.merchant_id = p_merchant AND dp.payment_order_id = p_order_id
+               AND ds.status = 'LOST') d;
+END;
 $$;
 
 
@@ -8126,13 +8177,12 @@ BEGIN
             -- already took, or a PENDING refund holds, is not
             -- (what the order's PENDING refunds hold back grows by it:
             -- seller_available's hold, with this refund and without)
-            SELECT coalesce(sum(rf.amount) FILTER (WHERE rf.status = 'SUCCEEDED'), 0)::bigint,
-                   coalesce(sum(rf.commission_part) FILTER (WHERE rf.status = 'SUCCEEDED'),
-                            0)::bigint,
-                   coalesce(sum(rf.amount) FILTER (WHERE rf.status = 'PENDING'), 0)::bigint
-              INTO v_s, v_b, v_p
+            SELECT g.given_back, g.commission_back INTO v_s, v_b
+              FROM order_given_back_for_good(p_merchant, p_order_id) g;
+            SELECT coalesce(sum(rf.amount), 0)::bigint INTO v_p
               FROM refunds rf
-             WHERE rf.merchant_id = p_merchant AND rf.payment_order_id = p_order_id;
+             WHERE rf.merchant_id = p_merchant AND rf.payment_order_id = p_order_id
+               AND rf.status = 'PENDING';
             SELECT * INTO b FROM seller_available(p_merchant, o.seller_account, o.currency);
             IF refund_seller_share(coalesce(o.amount_captured, o.amount),
                                    coalesce(o.commission, 0), v_s, v_b, v_p + p_amount)
@@ -12682,13 +12732,12 @@ BEGIN
         RETURN;
     END IF;
 
-    -- SUCCEEDED: the commission's part against what the refunds standing
-    -- have booked already (commission_refund_share), the seller's the rest
-    SELECT coalesce(sum(rf.amount), 0), coalesce(sum(rf.commission_part), 0)
-      INTO v_sum, v_booked
-      FROM refunds rf
-     WHERE rf.merchant_id = r.merchant_id AND rf.payment_order_id = r.payment_order_id
-       AND rf.status = 'SUCCEEDED';
+    -- SUCCEEDED: the commission's part against what the order gave back
+    -- for good and the commission's parts of that (its refunds standing,
+    -- its lost chargebacks: order_given_back_for_good;
+    -- commission_refund_share), the seller's the rest
+    SELECT g.given_back, g.commission_back INTO v_sum, v_booked
+      FROM order_given_back_for_good(r.merchant_id, r.payment_order_id) g;
     v_part := commission_refund_share(coalesce(o.amount_captured, o.amount),
                                       coalesce(o.commission, 0), v_sum, v_booked,
                                       r.amount);
@@ -12982,8 +13031,9 @@ BEGIN
     -- what the seller's PENDING refunds will take from the wallet, at
     -- most: of an order, its PENDING refunds of P in all take P less the
     -- commission's part refund_event_apply would book for one refund of P
-    -- (against S and B, what the SUCCEEDED refunds refunded and booked of
-    -- the commission): exactly that for one refund, and never less for
+    -- (against S and B, what the order gave back for good and the
+    -- commission's parts of it: order_given_back_for_good): exactly that
+    -- for one refund, and never less for
     -- several, whichever of them succeed and in whatever order
     -- (refund_seller_share)
     SELECT coalesce(sum(refund_seller_share(x.a, x.c, x.s, x.b, x.p)), 0)
@@ -12996,12 +13046,9 @@ BEGIN
               JOIN payment_orders o ON o.merchant_id = rf.merchant_id
                                    AND o.payment_order_id = rf.payment_order_id
              CROSS JOIN LATERAL
-                   (SELECT coalesce(sum(sr.amount), 0)::bigint AS s,
-                           coalesce(sum(sr.commission_part), 0)::bigint AS b
-                      FROM refunds sr
-                     WHERE sr.merchant_id = o.merchant_id
-                       AND sr.payment_order_id = o.payment_order_id
-                       AND sr.status = 'SUCCEEDED') st
+                   (SELECT g.given_back AS s, g.commission_back AS b
+                      FROM order_given_back_for_good(o.merchant_id,
+                                                     o.payment_order_id) g) st
              WHERE rf.merchant_id = p_merchant AND rf.status = 'PENDING'
                AND o.seller_account = p_seller AND o.currency = p_currency
              GROUP BY o.merchant_id, o.payment_order_id, o.amount, o.amount_captured,
@@ -13480,7 +13527,10 @@ CREATE TABLE public.dispute_parts (
     amount bigint NOT NULL,
     currency text NOT NULL,
     excess bigint DEFAULT 0 NOT NULL,
+    borne bigint,
+    commission_part bigint,
     CONSTRAINT dispute_parts_amount CHECK ((amount >= 0)),
+    CONSTRAINT dispute_parts_borne CHECK ((((borne IS NULL) AND (commission_part IS NULL)) OR (((borne >= 0) AND (borne <= amount)) AND ((commission_part >= 0) AND (commission_part <= borne))))),
     CONSTRAINT dispute_parts_excess CHECK ((excess >= 0))
 );
 
@@ -13497,6 +13547,20 @@ COMMENT ON TABLE public.dispute_parts IS 'A dispute''s amount split over its che
 --
 
 COMMENT ON COLUMN public.dispute_parts.excess IS 'The part of the order''s share of the dispute beyond what the order still held when it opened: withdrawn by the PSP, the platform''s when lost (psp_shortfall), never the seller''s.';
+
+
+--
+-- Name: COLUMN dispute_parts.borne; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.dispute_parts.borne IS 'Once lost: what the order bore of its part (within what it held then; the rest is the platform''s shortfall). NULL while open or won, and for parts lost before migration 139.';
+
+
+--
+-- Name: COLUMN dispute_parts.commission_part; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.dispute_parts.commission_part IS 'Once lost: the commission''s share of borne, given back as a refund of it would be (commission_refund_share); the seller bore borne - commission_part.';
 
 
 --
@@ -16161,6 +16225,13 @@ REVOKE ALL ON FUNCTION public.order_events_append_only() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION public.order_given_back(p_merchant text, p_order_id text, p_except text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION order_given_back_for_good(p_merchant text, p_order_id text, OUT given_back bigint, OUT commission_back bigint); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.order_given_back_for_good(p_merchant text, p_order_id text, OUT given_back bigint, OUT commission_back bigint) FROM PUBLIC;
 
 
 --

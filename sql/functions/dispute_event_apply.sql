@@ -6,16 +6,20 @@
 -- nothing booked); within that the PSP's amount is the truth and is booked
 -- whole, and what exceeds what the orders still hold (a refunded payment
 -- charged back) is answered dispute_excess, which the gateway alerts.
--- Each order's part keeps apart what its seller may bear (at most what the
--- order still held) and its excess (dispute_parts.excess): won, both go
--- back to psp_clearing; lost, the seller bears its part and the excess is
--- booked to psp_shortfall:<psp> (the platform's, until a person recovers
--- it from the shopper, who was paid back twice), with an audit row
--- dispute:shortfall naming it.  Lost after it was won, each order's part
--- is taken again within what the order holds then (the win made it
--- refundable): the rest is booked to psp_shortfall:<psp> as well, and the
--- event is dispute_excess.  No seller is charged for money it never held
--- or already gave back.
+-- Each order's part keeps apart what the order may bear (at most what it
+-- still held) and its excess (dispute_parts.excess): won, both go back to
+-- psp_clearing; lost, the order bears its part as a refund of it would:
+-- the commission gives back its share (commission_refund_share, against
+-- what the order gave back for good: order_given_back_for_good), the
+-- seller bears the rest, and the excess is booked to psp_shortfall:<psp>
+-- (the platform's, until a person recovers it from the shopper, who was
+-- paid back twice), with an audit row dispute:shortfall naming it.  Lost
+-- after it was won, each order's part is taken again within what the
+-- order holds then (the win made it refundable): the rest is booked to
+-- psp_shortfall:<psp> as well, and the event is dispute_excess.  The part
+-- the order bore and the commission's share of it are recorded on the
+-- part (borne, commission_part).  No seller is charged for money it never
+-- held (the commission's share) or already gave back.
 CREATE OR REPLACE FUNCTION dispute_event_apply(p_psp text, p_event_id text, p_kind text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text, p_object_ref text, OUT outcome text, OUT merchant_id text, OUT checkout_id text)
  RETURNS record
  LANGUAGE plpgsql
@@ -34,6 +38,7 @@ DECLARE
     v_held    bigint;
     v_room    bigint;
     v_short   bigint := 0;
+    v_comm    bigint;
     v_target  text := CASE p_kind WHEN 'DISPUTE_WON' THEN 'WON'
                                   WHEN 'DISPUTE_LOST' THEN 'LOST' END;
 BEGIN
@@ -164,13 +169,20 @@ BEGIN
     -- the sellers' wallets in seller order (doc/MONEY.md, "Lock order");
     -- room: what each order still holds without this dispute (read while
     -- it is WON, so order_given_back leaves it out), for a loss after a win
+    -- captured, commission, given back and commission back: what the
+    -- commission's share of the part a loss takes is reckoned against
     FOR o IN SELECT dp.payment_order_id, dp.seller_account, dp.amount, dp.excess,
                     greatest(coalesce(po.amount_captured, po.amount)
                              - order_given_back(po.merchant_id, po.payment_order_id, NULL),
-                             0) AS room
+                             0) AS room,
+                    coalesce(po.amount_captured, po.amount) AS captured,
+                    coalesce(po.commission, 0) AS commission,
+                    g.given_back, g.commission_back
                FROM dispute_parts dp
                JOIN payment_orders po ON po.merchant_id = dp.merchant_id
                                      AND po.payment_order_id = dp.payment_order_id
+              CROSS JOIN LATERAL order_given_back_for_good(po.merchant_id,
+                                                           po.payment_order_id) g
               WHERE dp.merchant_id = d.merchant_id AND dp.dispute_id = d.dispute_id
                 AND dp.amount + dp.excess > 0
               ORDER BY dp.seller_account, dp.payment_order_id
@@ -178,19 +190,27 @@ BEGIN
         IF v_second THEN
             -- lost after won: from the PSP balance.  The win gave the
             -- part back to the order, which may have been refunded since
-            -- (its claim saw no open dispute): the seller bears its part
-            -- within what the order still holds, the rest and the excess
-            -- are the platform's, alerted as an excess
+            -- (its claim saw no open dispute): the order bears its part
+            -- within what it still holds (the commission its share, the
+            -- seller the rest), the rest and the excess are the
+            -- platform's, alerted as an excess
             v_room := least(o.amount, o.room);
             IF v_room < o.amount THEN
                 v_excess := true;
             END IF;
+            v_comm := commission_refund_share(o.captured, o.commission, o.given_back,
+                                              o.commission_back, v_room);
             PERFORM ledger_book(d.merchant_id, d.checkout_id, o.payment_order_id, 'dispute',
                 d.dispute_id, v_source, d.currency,
-                ARRAY['seller_payable:' || o.seller_account, 'psp_shortfall:' || p_psp,
-                      'psp_clearing:' || p_psp],
-                ARRAY[v_room, o.amount - v_room + o.excess, -(o.amount + o.excess)]);
-            PERFORM wallet_add(d.merchant_id, o.seller_account, d.currency, -v_room);
+                ARRAY['seller_payable:' || o.seller_account, 'platform_commission',
+                      'psp_shortfall:' || p_psp, 'psp_clearing:' || p_psp],
+                ARRAY[v_room - v_comm, v_comm, o.amount - v_room + o.excess,
+                      -(o.amount + o.excess)]);
+            PERFORM wallet_add(d.merchant_id, o.seller_account, d.currency,
+                               -(v_room - v_comm));
+            UPDATE dispute_parts dp SET borne = v_room, commission_part = v_comm
+             WHERE dp.merchant_id = d.merchant_id AND dp.dispute_id = d.dispute_id
+               AND dp.payment_order_id = o.payment_order_id;
             v_short := v_short + o.amount - v_room + o.excess;
         ELSIF v_target = 'WON' THEN
             -- the money comes back to the PSP balance
@@ -199,13 +219,21 @@ BEGIN
                 ARRAY['psp_clearing:' || p_psp, 'disputes:' || p_psp],
                 ARRAY[o.amount + o.excess, -(o.amount + o.excess)]);
         ELSE
-            -- lost: the seller bears its part, the excess is the platform's
+            -- lost: the order bears its part as a refund of it would
+            -- (the commission its share, the seller the rest), the
+            -- excess is the platform's
+            v_comm := commission_refund_share(o.captured, o.commission, o.given_back,
+                                              o.commission_back, o.amount);
             PERFORM ledger_book(d.merchant_id, d.checkout_id, o.payment_order_id, 'dispute',
                 d.dispute_id, v_source, d.currency,
-                ARRAY['seller_payable:' || o.seller_account, 'psp_shortfall:' || p_psp,
-                      'disputes:' || p_psp],
-                ARRAY[o.amount, o.excess, -(o.amount + o.excess)]);
-            PERFORM wallet_add(d.merchant_id, o.seller_account, d.currency, -o.amount);
+                ARRAY['seller_payable:' || o.seller_account, 'platform_commission',
+                      'psp_shortfall:' || p_psp, 'disputes:' || p_psp],
+                ARRAY[o.amount - v_comm, v_comm, o.excess, -(o.amount + o.excess)]);
+            PERFORM wallet_add(d.merchant_id, o.seller_account, d.currency,
+                               -(o.amount - v_comm));
+            UPDATE dispute_parts dp SET borne = o.amount, commission_part = v_comm
+             WHERE dp.merchant_id = d.merchant_id AND dp.dispute_id = d.dispute_id
+               AND dp.payment_order_id = o.payment_order_id;
             v_short := v_short + o.excess;
         END IF;
     END LOOP;

@@ -117,13 +117,12 @@ BEGIN
             -- already took, or a PENDING refund holds, is not
             -- (what the order's PENDING refunds hold back grows by it:
             -- seller_available's hold, with this refund and without)
-            SELECT coalesce(sum(rf.amount) FILTER (WHERE rf.status = 'SUCCEEDED'), 0)::bigint,
-                   coalesce(sum(rf.commission_part) FILTER (WHERE rf.status = 'SUCCEEDED'),
-                            0)::bigint,
-                   coalesce(sum(rf.amount) FILTER (WHERE rf.status = 'PENDING'), 0)::bigint
-              INTO v_s, v_b, v_p
+            SELECT g.given_back, g.commission_back INTO v_s, v_b
+              FROM order_given_back_for_good(p_merchant, p_order_id) g;
+            SELECT coalesce(sum(rf.amount), 0)::bigint INTO v_p
               FROM refunds rf
-             WHERE rf.merchant_id = p_merchant AND rf.payment_order_id = p_order_id;
+             WHERE rf.merchant_id = p_merchant AND rf.payment_order_id = p_order_id
+               AND rf.status = 'PENDING';
             SELECT * INTO b FROM seller_available(p_merchant, o.seller_account, o.currency);
             IF refund_seller_share(coalesce(o.amount_captured, o.amount),
                                    coalesce(o.commission, 0), v_s, v_b, v_p + p_amount)

@@ -83,13 +83,12 @@ BEGIN
         RETURN;
     END IF;
 
-    -- SUCCEEDED: the commission's part against what the refunds standing
-    -- have booked already (commission_refund_share), the seller's the rest
-    SELECT coalesce(sum(rf.amount), 0), coalesce(sum(rf.commission_part), 0)
-      INTO v_sum, v_booked
-      FROM refunds rf
-     WHERE rf.merchant_id = r.merchant_id AND rf.payment_order_id = r.payment_order_id
-       AND rf.status = 'SUCCEEDED';
+    -- SUCCEEDED: the commission's part against what the order gave back
+    -- for good and the commission's parts of that (its refunds standing,
+    -- its lost chargebacks: order_given_back_for_good;
+    -- commission_refund_share), the seller's the rest
+    SELECT g.given_back, g.commission_back INTO v_sum, v_booked
+      FROM order_given_back_for_good(r.merchant_id, r.payment_order_id) g;
     v_part := commission_refund_share(coalesce(o.amount_captured, o.amount),
                                       coalesce(o.commission, 0), v_sum, v_booked,
                                       r.amount);

@@ -21,8 +21,9 @@ BEGIN
     -- what the seller's PENDING refunds will take from the wallet, at
     -- most: of an order, its PENDING refunds of P in all take P less the
     -- commission's part refund_event_apply would book for one refund of P
-    -- (against S and B, what the SUCCEEDED refunds refunded and booked of
-    -- the commission): exactly that for one refund, and never less for
+    -- (against S and B, what the order gave back for good and the
+    -- commission's parts of it: order_given_back_for_good): exactly that
+    -- for one refund, and never less for
     -- several, whichever of them succeed and in whatever order
     -- (refund_seller_share)
     SELECT coalesce(sum(refund_seller_share(x.a, x.c, x.s, x.b, x.p)), 0)
@@ -35,12 +36,9 @@ BEGIN
               JOIN payment_orders o ON o.merchant_id = rf.merchant_id
                                    AND o.payment_order_id = rf.payment_order_id
              CROSS JOIN LATERAL
-                   (SELECT coalesce(sum(sr.amount), 0)::bigint AS s,
-                           coalesce(sum(sr.commission_part), 0)::bigint AS b
-                      FROM refunds sr
-                     WHERE sr.merchant_id = o.merchant_id
-                       AND sr.payment_order_id = o.payment_order_id
-                       AND sr.status = 'SUCCEEDED') st
+                   (SELECT g.given_back AS s, g.commission_back AS b
+                      FROM order_given_back_for_good(o.merchant_id,
+                                                     o.payment_order_id) g) st
              WHERE rf.merchant_id = p_merchant AND rf.status = 'PENDING'
                AND o.seller_account = p_seller AND o.currency = p_currency
              GROUP BY o.merchant_id, o.payment_order_id, o.amount, o.amount_captured,

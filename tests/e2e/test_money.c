@@ -3596,8 +3596,12 @@ Test(solo_money_invariants,
                           "sum(commission) FROM payment_orders WHERE "
                           "merchant_id = ANY($1::text[])) - (SELECT "
                           "coalesce(sum(commission_part), 0) FROM refunds "
-                          "WHERE merchant_id = ANY($1::text[])))", ids), 0,
-                 "the commission account is the orders' less the refunds'");
+                          "WHERE merchant_id = ANY($1::text[])) - (SELECT "
+                          "coalesce(sum(commission_part), 0) FROM "
+                          "dispute_parts WHERE merchant_id = "
+                          "ANY($1::text[])))", ids), 0,
+                 "the commission account is the orders' less the refunds' "
+                 "and the lost chargebacks'");
 
     cr_expect_eq(mi_count("SELECT count(*) FROM payment_orders WHERE "
                           "merchant_id = ANY($1::text[]) AND (commission "
@@ -3983,16 +3987,16 @@ Test(solo_money_invariants,
     mi_settle(ids);
 
     /* the invariants */
-    cr_expect_eq(mi_count("SELECT count(*) FROM payment_orders o WHERE"
-                          " merchant_id = ANY($1::text[]) AND EXISTS (SELECT"
-                          " 1 FROM refunds r WHERE r.merchant_id ="
-                          " o.merchant_id AND r.payment_order_id ="
-                          " o.payment_order_id AND r.status = 'SUCCEEDED'"
-                          " HAVING sum(r.commission_part) > o.commission OR"
-                          " sum(r.amount - r.commission_part) > o.amount -"
+    cr_expect_eq(mi_count("SELECT count(*) FROM payment_orders o CROSS"
+                          " JOIN LATERAL order_given_back_for_good("
+                          "o.merchant_id, o.payment_order_id) g WHERE"
+                          " o.merchant_id = ANY($1::text[]) AND"
+                          " (g.commission_back > o.commission OR"
+                          " g.given_back - g.commission_back > o.amount -"
                           " o.commission)", ids), 0,
-                 "commission given back never more than taken, nor the "
-                 "seller's share more than its net");
+                 "commission given back (refunds, lost chargebacks) never "
+                 "more than taken, nor the seller's share more than its "
+                 "net");
 
     cr_expect_gt(mi_count("SELECT count(*) FROM payment_orders o WHERE"
                           " merchant_id = ANY($1::text[]) AND o.amount ="
@@ -4075,9 +4079,12 @@ Test(solo_money_invariants,
                           "merchant_id = ANY($1::text[])) - (SELECT "
                           "coalesce(sum(commission_part), 0) FROM refunds "
                           "WHERE merchant_id = ANY($1::text[]) AND status ="
-                          " 'SUCCEEDED'))", ids), 0,
+                          " 'SUCCEEDED') - (SELECT coalesce(sum(dp.commission_part),"
+                          " 0) FROM dispute_parts dp JOIN disputes d USING"
+                          " (merchant_id, dispute_id) WHERE dp.merchant_id ="
+                          " ANY($1::text[]) AND d.status = 'LOST'))", ids), 0,
                  "the commission account is the orders' less the standing "
-                 "refunds'");
+                 "refunds' and the lost chargebacks'");
 
     for (i = 0; i < MR_CHECKOUTS; i++) {
         expect_books_balance(&ps[i].m);

@@ -5503,6 +5503,15 @@ Test(sql, a_capture_no_attempt_sent_is_given_up_and_capturable_again,
 }
 
 
+/* the platform's commission on m's books, net (what the ledger credited
+ * it less what it gave back) */
+static const char *
+commission_kept(PGconn *c, const char *m)
+{
+    return VAL(c, "SELECT coalesce(-sum(amount), 0) FROM ledger_entries"
+                  " WHERE merchant_id = $1 AND account = 'platform_commission'", m);
+}
+
 Test(sql, a_dispute_won_then_refunded_then_lost_again_charges_the_seller_once,
      .description = "an order of 10.00 at 10 % paid, charged back (DISPUTE_OPENED), won, then refunded whole (the claim accepted, REFUND_SUCCEEDED: the wallet 9.00 -> 0); lost after all (Adyen's SECOND_CHARGEBACK): the order holds nothing any more, so its seller bears nothing and the 10.00 is the platform's (psp_shortfall, audit dispute:shortfall), alerted dispute_excess")
 {
@@ -5533,7 +5542,7 @@ Test(sql, a_dispute_won_then_refunded_then_lost_again_charges_the_seller_once,
 
 
 Test(sql, a_dispute_lost_after_a_win_and_a_partial_refund_charges_the_seller_what_is_left,
-     .description = "an order of 10.00 at 10 % charged back, won, refunded 4.00, then lost again: the seller bears the 6.00 its order still held, the 4.00 refunded is the platform's (psp_shortfall), dispute_excess")
+     .description = "an order of 10.00 at 10 % charged back, won, refunded 4.00 (its seller 3.60, the commission 0.40), then lost again: the order bears the 6.00 it still held as a refund of it would, its seller 5.40 and the commission the 0.60 left of its 1.00 (the seller gave back exactly the 9.00 it was credited), and the 4.00 refunded is the platform's (psp_shortfall), dispute_excess")
 {
     PGconn  *c = sqlt_connect();
     char     m[24], rf[32];
@@ -5547,9 +5556,45 @@ Test(sql, a_dispute_lost_after_a_win_and_a_partial_refund_charges_the_seller_wha
     cr_expect_str_eq(dispute_wallets(c, m), "seller_42 540");
 
     cr_expect_str_eq(dispute_event(c, m, "DISPUTE_LOST", "dp_w", "1000"), "dispute_excess");
-    cr_expect_str_eq(dispute_wallets(c, m), "seller_42 -60");
+    cr_expect_null(dispute_wallets(c, m), "the seller charged beyond its 9.00: %s",
+                   dispute_wallets(c, m));
+    cr_expect_str_eq(commission_kept(c, m), "0");
+    cr_expect_str_eq(VAL(c, "SELECT borne || ' ' || commission_part FROM dispute_parts"
+                            " WHERE merchant_id = $1", m), "600 60");
     cr_expect_str_eq(VAL(c, "SELECT sum(amount) FROM ledger_entries WHERE merchant_id = $1"
                             " AND account = 'psp_shortfall:stripe'", m), "400");
+    expect_balanced(c, m);
+    PQfinish(c);
+}
+
+
+Test(sql, a_lost_chargeback_charges_the_seller_its_share_and_gives_the_commission_back,
+     .description = "an order of 10.00 at 10 % (its seller credited 9.00, the platform 1.00) charged back whole and lost: the seller bears its 9.00, the commission gives its 1.00 back, as a refund of the whole would; charged back 3.33 and lost, then refunded the 6.67 left: the chargeback takes the commission's part as a refund does (0.33), the refund the rest of it (0.67, counted after the chargeback's), so the seller gives back exactly the 9.00 it was credited and the commission exactly its 1.00 (doc/MONEY.md, Disputes)")
+{
+    PGconn  *c = sqlt_connect();
+    char     m[24], rf[32];
+
+    paid_at_ten_percent(c, m);
+    cr_assert_str_eq(dispute_wallets(c, m), "seller_42 900");
+    cr_assert_str_eq(commission_kept(c, m), "100");
+
+    cr_assert_str_eq(dispute_event(c, m, "DISPUTE_OPENED", "dp_w", "1000"), "applied");
+    cr_expect_str_eq(dispute_event(c, m, "DISPUTE_LOST", "dp_w", "1000"), "applied");
+    cr_expect_null(dispute_wallets(c, m), "the seller charged beyond its 9.00: %s",
+                   dispute_wallets(c, m));
+    cr_expect_str_eq(commission_kept(c, m), "0");
+    expect_balanced(c, m);
+
+    paid_at_ten_percent(c, m);
+    cr_assert_str_eq(dispute_event(c, m, "DISPUTE_OPENED", "dp_p", "333"), "applied");
+    cr_expect_str_eq(dispute_event(c, m, "DISPUTE_LOST", "dp_p", "333"), "applied");
+    cr_expect_str_eq(dispute_wallets(c, m), "seller_42 600");
+    cr_expect_str_eq(commission_kept(c, m), "67");
+    cr_assert_str_eq(refund_claim(c, m, "co_1_1", "667", rf), "new -");
+    cr_assert_str_eq(refund_event(c, m, rf, "REFUND_SUCCEEDED", 1), "applied");
+    cr_expect_null(dispute_wallets(c, m), "the seller charged beyond its 9.00: %s",
+                   dispute_wallets(c, m));
+    cr_expect_str_eq(commission_kept(c, m), "0");
     expect_balanced(c, m);
     PQfinish(c);
 }
