@@ -12,7 +12,7 @@
 
 const char *const  books_check_names[BOOKS_NCHECKS] = {
     "captured", "refunded", "disputed", "order", "payouts", "moved", "once",
-    "forward", "balanced", "wallets", "audit", "shard"
+    "forward", "balanced", "wallets", "audit", "shard", "commission"
 };
 
 
@@ -410,6 +410,42 @@ static const char  books_sql_orders[] =
     "     OR coalesce(sum(e.amount) FILTER (WHERE e.account LIKE"
     "          'psp\\_shortfall:%'), 0) < 0";
 
+/*
+ * Per order with its checkout's commission terms (frozen at registration):
+ * what stands captured of it (its payments at the clearing, net of
+ * reversals), what it gave back for good (what its refunds took from the
+ * clearing net of those undone, and what its lost chargebacks charged its
+ * seller and the commission), and the commission the ledger credited net.  Orders of a checkout whose
+ * shortfall an alert handed to a person (a capture reversed after a refund
+ * of it, a chargeback beyond what the order held) are left out: there the
+ * commission takes part of what the seller cannot give back (doc/MONEY.md).
+ */
+static const char  books_sql_commission[] =
+    "SELECT t.payment_order_id, c.commission_bps,"
+    "  coalesce(c.commission_fixed, 0),"
+    "  coalesce(sum(e.amount) FILTER (WHERE t.kind = 'payment'"
+    "    AND e.account LIKE 'psp\\_clearing:%'), 0),"
+    "  coalesce(-sum(e.amount) FILTER (WHERE t.kind = 'refund'"
+    "    AND e.account LIKE 'psp\\_clearing:%'), 0)"
+    "  + coalesce(sum(e.amount) FILTER (WHERE t.kind = 'dispute'"
+    "    AND (e.account LIKE 'seller\\_payable:%'"
+    "         OR e.account = 'platform_commission')), 0),"
+    "  coalesce(-sum(e.amount) FILTER (WHERE"
+    "    e.account = 'platform_commission'), 0)"
+    "  FROM ledger_transactions t"
+    "  JOIN ledger_entries e USING (merchant_id, txn_id)"
+    "  JOIN checkouts c ON c.merchant_id = t.merchant_id"
+    "                  AND c.checkout_id = t.checkout_id"
+    " WHERE t.merchant_id = $1 AND t.payment_order_id IS NOT NULL"
+    "   AND NOT EXISTS (SELECT 1 FROM webhook_events w"
+    "                    WHERE w.merchant_id = $1"
+    "                      AND w.checkout_id = t.checkout_id"
+    "                      AND w.outcome IN ('capture_reversed_refunded',"
+    "                                        'dispute_excess'))"
+    " GROUP BY t.payment_order_id, c.commission_bps, c.commission_fixed";
+
+long  books_commission_seen[BOOKS_NCOMM];
+
 /* checkouts with money the sweeper listed for a person as unlearnable */
 static const char  books_sql_unsettled[] =
     "SELECT DISTINCT checkout_id FROM webhook_events"
@@ -659,6 +695,75 @@ books_compare_checkouts(const books_cmp_t *cmp)
 
     free(seen);
     free(listed);
+}
+
+
+/* the rule's commission of an order of which a stands captured
+ * (doc/MONEY.md, "Commission"), computed here, not by the database */
+static long
+books_commission_of(long a, long bps, long fixed)
+{
+    long  c;
+
+    if (a <= 0) {
+        return 0;
+    }
+    c = a * bps / 10000 + fixed;
+
+    return c < a ? c : a;
+}
+
+
+/* per order: 0 <= the commission booked <= the rule's on what stands
+ * captured; exactly the rule's while it gave nothing back for good (a
+ * refund undone took its part back); nothing once refunds and lost
+ * chargebacks took all it captured (in any pieces they give back the
+ * whole commission) */
+static void
+books_compare_commission(const books_cmp_t *cmp)
+{
+    int          i;
+    long         bps, fixed, a, r, k, want;
+    PGresult    *q;
+    const char  *po;
+
+    q = books_cmp_query(cmp, books_sql_commission);
+
+    for (i = 0; i < PQntuples(q); i++) {
+        po = PQgetvalue(q, i, 0);
+        bps = atol(PQgetvalue(q, i, 1));
+        fixed = atol(PQgetvalue(q, i, 2));
+        a = atol(PQgetvalue(q, i, 3));
+        r = atol(PQgetvalue(q, i, 4));
+        k = atol(PQgetvalue(q, i, 5));
+        want = books_commission_of(a, bps, fixed);
+
+        if (want > 0) {
+            books_commission_seen[r == 0 ? BOOKS_COMM_WHOLE
+                                  : r >= a ? BOOKS_COMM_REFUNDED
+                                  : BOOKS_COMM_PART]++;
+        }
+
+        if (k < 0 || k > want) {
+            books_fail(cmp, BOOKS_COMMISSION, "order %s: the ledger's "
+                       "commission %ld, outside [0, %ld] (the rule's on "
+                       "%ld captured at %ld bps + %ld; %ld given back)", po,
+                       k, want, a, bps, fixed, r);
+
+        } else if (r == 0 && k != want) {
+            books_fail(cmp, BOOKS_COMMISSION, "order %s: nothing given back, "
+                       "the ledger's commission %ld, the rule's on %ld "
+                       "captured at %ld bps + %ld is %ld", po, k, a, bps,
+                       fixed, want);
+
+        } else if (a > 0 && r >= a && k != 0) {
+            books_fail(cmp, BOOKS_COMMISSION, "order %s: given back whole "
+                       "(%ld of %ld captured), the ledger still holds a "
+                       "commission of %ld", po, r, a, k);
+        }
+    }
+
+    PQclear(q);
 }
 
 
@@ -1008,6 +1113,9 @@ books_compare(const books_cmp_t *cmp)
 
     if (books_on(cmp, BOOKS_PAYOUTS)) {
         books_compare_payouts(cmp);
+    }
+    if (books_on(cmp, BOOKS_COMMISSION)) {
+        books_compare_commission(cmp);
     }
     if (books_on(cmp, BOOKS_MOVED)) {
         books_compare_moved(cmp);

@@ -33,10 +33,27 @@ typedef enum {
     BOOKS_SHARD,            /* on a sharded stack: the books read on the
                                merchant's shard, and nothing of the
                                merchant on any other */
+    BOOKS_COMMISSION,       /* per order, the commission booked within the
+                               rule's on what it captured; all of it
+                               while nothing is given back, none once all
+                               is */
     BOOKS_NCHECKS
 } books_check_e;
 
 extern const char *const  books_check_names[BOOKS_NCHECKS];
+
+/* the orders with a commission check commission has met, over every
+ * comparison: nothing given back (the rule's exactly), given back in part
+ * by refunds or lost chargebacks (within it), given back whole (none
+ * left) */
+enum {
+    BOOKS_COMM_WHOLE = 0,
+    BOOKS_COMM_PART,
+    BOOKS_COMM_REFUNDED,
+    BOOKS_NCOMM
+};
+
+extern long  books_commission_seen[BOOKS_NCOMM];
 
 
 /* -- the mock PSP's books ------------------------------------------------- */

@@ -21,7 +21,8 @@ const char *const  comp_story_names[COMP_NSTORIES] = {
 
 const char *const  comp_check_names[COMP_NCHECKS] = {
     "captured", "refunded", "disputed", "order", "payouts", "moved", "once",
-    "forward", "balanced", "wallets", "audit", "shard", "webhooks", "story"
+    "forward", "balanced", "wallets", "audit", "shard", "commission",
+    "webhooks", "story"
 };
 
 

@@ -52,6 +52,7 @@ typedef enum {
     COMP_CHK_WALLETS = BOOKS_WALLETS,
     COMP_CHK_AUDIT = BOOKS_AUDIT,
     COMP_CHK_SHARD = BOOKS_SHARD,       /* a sharded stack's */
+    COMP_CHK_COMMISSION = BOOKS_COMMISSION,
     COMP_CHK_WEBHOOKS = BOOKS_NCHECKS,   /* every event the PSP sent
                                            accepted */
     COMP_CHK_STORY,         /* what each story itself must end with */

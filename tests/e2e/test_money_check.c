@@ -66,7 +66,10 @@
  * unanswered just before the close (the PSP hanging) is sent there on its
  * retry, earlier requests of it retried under their keys are replayed,
  * and its captures, voids, refunds, pay-outs, approvals, disputes and
- * events go on as if it were open.
+ * events go on as if it were open.  From MC_SEED_COMMISSION on, drawn
+ * last (mc_draw_commission), the history's merchant takes a commission:
+ * a rate (1.5 % to all of it) and sometimes a fixed part in each
+ * currency, set before its first checkout (mc_commission).
  * Every step is a readable
  * line; the history runs one step at a time, each followed by a wait for
  * quiet (every webhook the mock scheduled answered, no operation
@@ -112,6 +115,11 @@
  *             of an answered request its first answer, byte for byte; no
  *             operation of it refused for it (closed, not_configured);
  *             its events 200 there
+ *   commission per order of a merchant taking one (but a capture
+ *             reversed after refunds, or a dispute beyond what was
+ *             left): what the platform kept is within the rule's on what
+ *             the order captured, all of it while nothing was given back,
+ *             none once refunds and lost chargebacks gave it all back
  *   reconcile once those pass: payments-reconcile on the mock's
  *             settlement report of the history, per PSP that holds a
  *             checkout or pay-out of it (mc_reconcile): every row matched,
@@ -245,7 +253,15 @@ static const uint64_t  mc_ci_seeds[] = {
      * refund and a dispute of it meanwhile: 90062); Stripe closed over
      * three registrations, two of them the history's own, refused and
      * sent again once it opens (90357) */
-    90043, 90062, 90357
+    90043, 90062, 90357,
+    /* from MC_SEED_COMMISSION on, the merchant taking a commission: at
+     * 2.9 %, a dispute lost that charged its seller the commission's
+     * share it was never credited, beyond its credit, before its fix
+     * (100031, check order; migration 139); 2.9 % and a fixed part, the
+     * merchant's pay-outs failing twice (100005); all of each order, the
+     * seller credited nothing, its refunds failing twice (100036); 2.9 %
+     * and a fixed part, refunds failing three times (100041) */
+    100031, 100005, 100036, 100041
 };
 
 /*
@@ -297,6 +313,14 @@ static const uint64_t  mc_ci_seeds[] = {
  * seeds below it keep their histories */
 #define MC_SEED_PSP_CLOSED      90000
 #define MC_PSP_CLOSED_PCT       60      /* such histories that draw it */
+
+/* and from here on (mc_draw_commission), the history's merchant takes a
+ * commission (doc/MONEY.md, "Commission"): a rate, sometimes with a fixed
+ * part in each currency, frozen on each checkout at its registration; the
+ * seeds below it keep theirs (none, as do 10350105's draws: it gains a
+ * commission and passes) */
+#define MC_SEED_COMMISSION      100000
+#define MC_COMMISSION_PCT       75      /* such histories that draw one */
 
 
 /*
@@ -665,6 +689,8 @@ typedef struct {
     mc_route_t      route[4];       /* per currency */
     int             nsteps;
     mc_step_t       steps[MC_MAX_STEPS];
+    int             bps;            /* the merchant's commission rate */
+    int             fixed;          /* and its fixed part, mc_fixed */
 } mc_history_t;
 
 
@@ -1923,6 +1949,35 @@ mc_draw_psp_closed(mc_history_t *h)
 }
 
 
+/* the commission's rates drawn (10000: the platform keeps every order
+ * whole, its sellers nothing), and its fixed part in each of
+ * mc_currencies' minor units: 0.30 USD, 30 JPY, 0.300 KWD, 0.25 EUR */
+static const int   mc_bps[] = { 150, 290, 290, 1234, 1234, 4999, 10000 };
+static const long  mc_fixed[4] = { 30, 30, 300, 25 };
+
+
+/* the merchant's commission, from its own stream of the seed (the steps
+ * drawn before it stay as they were) */
+static void
+mc_draw_commission(mc_history_t *h)
+{
+    mc_rng_t  r;
+
+    if (h->seed < MC_SEED_COMMISSION) {
+        return;
+    }
+
+    r.s = h->seed ^ 0x6d632d636f6d6d69ULL;
+
+    if (!mc_chance(&r, MC_COMMISSION_PCT)) {
+        return;
+    }
+
+    h->bps = mc_bps[mc_below(&r, (long) (sizeof(mc_bps) / sizeof(mc_bps[0])))];
+    h->fixed = mc_chance(&r, 40);
+}
+
+
 static void
 mc_generate(mc_history_t *h, uint64_t seed)
 {
@@ -2005,6 +2060,7 @@ mc_generate(mc_history_t *h, uint64_t seed)
     if (!mc_draw_psp_closed(h)) {
         mc_draw_psp_gone(h);
     }
+    mc_draw_commission(h);
 }
 
 
@@ -2053,14 +2109,18 @@ mc_print(const mc_history_t *h, const int *keep, const char *const *out)
 
     mc_say("history of seed %" PRIu64 " (replay: make money-check "
                 "SEED=%" PRIu64 "%s): %son %s; merchant faults: captures %d, "
-                "refunds %d, pay-outs %d", h->seed, h->seed,
+                "refunds %d, pay-outs %d%s", h->seed, h->seed,
                 shards_n() > 1 ? " SHARDS=1" : "",
                 shards_n() > 1
                 ? str_printf("its merchant on shard %s, ", shard_name((int)
                              (h->seed % (uint64_t) shards_n())))
                 : "",
                 mc_gw_names[h->gw], h->ops.captures, h->ops.refunds,
-                h->ops.payouts);
+                h->ops.payouts,
+                h->bps == 0 && !h->fixed ? ""
+                : str_printf("; commission %d bps%s", h->bps,
+                             h->fixed ? " + 0.30 USD, 30 JPY, 0.300 KWD, "
+                                        "0.25 EUR" : ""));
 
     for (i = 0; i < 4; i++) {
         if (h->route[i].used) {
@@ -2439,6 +2499,35 @@ mc_admin_approve(const char *origin, const char *nonce_s, json_t **answer)
     *answer = r->len > 0 ? json_loadb(r->body, r->len, 0, NULL) : NULL;
 
     return str_printf("%ld", r->status);
+}
+
+
+/* the merchant's commission drawn (mc_draw_commission), set as
+ * payments-merchant set-commission sets it: its rate, and a fixed part in
+ * every currency of the checker's */
+static void
+mc_commission(const mc_run_t *run)
+{
+    int           i;
+    PGconn       *c;
+    const char   *p[3];
+
+    if (run->h->bps == 0 && !run->h->fixed) {
+        return;
+    }
+
+    c = mc_db(run);
+    p[0] = run->m.id;
+    p[1] = str_printf("%d", run->h->bps);
+    db_exec_on(c, "UPDATE merchants SET commission_bps = $2::integer"
+               " WHERE merchant_id = $1", 2, p);
+
+    for (i = 0; run->h->fixed && i < 4; i++) {
+        p[1] = mc_currencies[i];
+        p[2] = str_printf("%ld", mc_fixed[i]);
+        db_exec_on(c, "INSERT INTO merchant_commission_fixed (merchant_id,"
+                   " currency, amount) VALUES ($1, $2, $3::bigint)", 3, p);
+    }
 }
 
 
@@ -4714,8 +4803,8 @@ typedef enum {
 
 static const char  *mc_check_names[MC_NCHECKS] = {
     "captured", "refunded", "disputed", "order", "payouts", "moved", "once",
-    "forward", "balanced", "wallets", "audit", "shard", "webhooks", "route",
-    "reconcile", "gone", "closed"
+    "forward", "balanced", "wallets", "audit", "shard", "commission",
+    "webhooks", "route", "reconcile", "gone", "closed"
 };
 
 typedef struct {
@@ -5299,6 +5388,7 @@ mc_run(const mc_history_t *h, const int *keep, mc_run_t *run, int quiet,
     }
 
     mc_faults(run);
+    mc_commission(run);
     mc_sellers_add(run, keep);
     mc_gateway(run);
 
@@ -5477,7 +5567,7 @@ enum {
     MC_D_RELOAD, MC_D_RACE, MC_D_FORGET, MC_D_PG, MC_D_MANUAL_CHARGE,
     MC_D_HELD_CHARGE, MC_D_ROUTED_H, MC_D_ROUTED, MC_D_MOVED, MC_D_HANG,
     MC_D_BACK_PART, MC_D_BACK_WHOLE, MC_D_GONE, MC_D_GONE_FIRST,
-    MC_D_CLOSED, MC_D_CLOSED_FIRST,
+    MC_D_CLOSED, MC_D_CLOSED_FIRST, MC_D_COMMISSION, MC_D_COMMISSION_FIXED,
     MC_ND
 };
 
@@ -5502,6 +5592,8 @@ mc_count_drawn(const mc_history_t *h)
         mc_drawn[MC_D_HANG] += h->co[c].routed == MC_RT_HANG;
     }
     mc_drawn[MC_D_ROUTED_H] += h->routed > 0;
+    mc_drawn[MC_D_COMMISSION] += h->bps > 0 || h->fixed;
+    mc_drawn[MC_D_COMMISSION_FIXED] += h->fixed;
     for (i = 0; i < h->nsteps; i++) {
         mc_drawn[MC_D_SESSION_END] += h->steps[i].kind == MC_SESSION_END;
         mc_drawn[MC_D_KILL] += h->steps[i].kind == MC_KILL;
@@ -5547,7 +5639,10 @@ mc_drawn_line(void)
                       "other PSP %ld, unanswered ones sent there %ld, "
                       "retries replayed %ld, its operations answered 2xx "
                       "%ld, otherwise %ld, its events meanwhile 200 %ld, "
-                      "the refused registered once open %ld)",
+                      "the refused registered once open %ld); merchants "
+                      "taking a commission %ld (with a fixed part %ld; "
+                      "orders of a commission checked: nothing given back "
+                      "%ld, given back in part %ld, whole %ld)",
                       mc_drawn[MC_D_OWN] + mc_drawn[MC_D_SWEPT],
                       mc_drawn[MC_D_SWEPT], mc_drawn[MC_D_NEVER],
                       mc_drawn[MC_D_SESSION_END], mc_drawn[MC_D_KILL],
@@ -5572,7 +5667,12 @@ mc_drawn_line(void)
                       mc_closed_seen[MC_CL_OPS],
                       mc_closed_seen[MC_CL_OPS_OTHER],
                       mc_closed_seen[MC_CL_EVENTS],
-                      mc_closed_seen[MC_CL_AGAIN]);
+                      mc_closed_seen[MC_CL_AGAIN],
+                      mc_drawn[MC_D_COMMISSION],
+                      mc_drawn[MC_D_COMMISSION_FIXED],
+                      books_commission_seen[BOOKS_COMM_WHOLE],
+                      books_commission_seen[BOOKS_COMM_PART],
+                      books_commission_seen[BOOKS_COMM_REFUNDED]);
 }
 
 
@@ -5674,6 +5774,7 @@ mc_seeds(const char *suite, const uint64_t *seeds, size_t nseeds, int swept,
     failed = 0;
     n = 0;
     memset(mc_drawn, 0, sizeof(mc_drawn));
+    memset(books_commission_seen, 0, sizeof(books_commission_seen));
 
     for (i = 0; i < nseeds; i++) {
         if (i % nparts != part) {
@@ -5703,6 +5804,12 @@ mc_seeds(const char *suite, const uint64_t *seeds, size_t nseeds, int swept,
     cr_expect_eq(failed, 0, "%ld of the CI's seeds failed (their histories "
                  "above)", failed);
 }
+
+
+/* books_commission_seen's ways, for a message */
+static const char  *mc_comm_ways[BOOKS_NCOMM] = {
+    "nothing given back", "given back in part", "given back whole"
+};
 
 
 /* The CI's seeds of one part of nparts (every nparts-th from part on), so
@@ -5736,6 +5843,20 @@ Test(books_check, fixed_seeds_keep_the_psps_books_and_ours_equal,
                   "(the summary's \"PSPs closed for a while\" above): "
                   "choose a seed that does (make money-check LIST=1 "
                   "PRINT=1 SEED_BASE=90000)", mc_closed_ways[i]);
+    }
+    /* a merchant's commission, with and without a fixed part, checked on
+     * orders refunded in no part, in part and whole */
+    cr_expect(mc_drawn[MC_D_COMMISSION] > mc_drawn[MC_D_COMMISSION_FIXED]
+              && mc_drawn[MC_D_COMMISSION_FIXED] > 0,
+              "the CI's seeds drew no commission, or none with a fixed part "
+              "(the summary's \"merchants taking a commission\" above): "
+              "choose seeds that do (make money-check LIST=1 PRINT=1 "
+              "SEED_BASE=100000)");
+    for (i = 0; i < BOOKS_NCOMM; i++) {
+        cr_expect(books_commission_seen[i] > 0,
+                  "the CI's seeds never checked an order's commission this "
+                  "way: %s (the summary's \"orders of a commission "
+                  "checked\" above)", mc_comm_ways[i]);
     }
     for (i = 0; i < MC_NGONE; i++) {
         cr_expect(mc_gone_seen[i] > 0,
