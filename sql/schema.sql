@@ -2012,14 +2012,21 @@ BEGIN
                 AND dp.amount + dp.excess > 0
               ORDER BY dp.seller_account, dp.payment_order_id
     LOOP
-        IF v_second THEN
-            -- lost after won: from the PSP balance.  The win gave the
-            -- part back to the order, which may have been refunded since
-            -- (its claim saw no open dispute): the order bears its part
-            -- within what it still holds (the commission its share, the
-            -- seller the rest), the rest and the excess are the
-            -- platform's, alerted as an excess
-            v_room := least(o.amount, o.room);
+        IF v_target = 'WON' AND NOT v_second THEN
+            -- the money comes back to the PSP balance
+            PERFORM ledger_book(d.merchant_id, d.checkout_id, o.payment_order_id, 'dispute',
+                d.dispute_id, v_source, d.currency,
+                ARRAY['psp_clearing:' || p_psp, 'disputes:' || p_psp],
+                ARRAY[o.amount + o.excess, -(o.amount + o.excess)]);
+        ELSE
+            -- lost: the order bears its part as a refund of it would (the
+            -- commission its share, the seller the rest), the excess is
+            -- the platform's.  Lost after won, from the PSP balance: the
+            -- win gave the part back to the order, which may have been
+            -- refunded since (its claim saw no open dispute), so the order
+            -- bears it only within what it still holds; the rest is the
+            -- platform's too, alerted as an excess
+            v_room := CASE WHEN v_second THEN least(o.amount, o.room) ELSE o.amount END;
             IF v_room < o.amount THEN
                 v_excess := true;
             END IF;
@@ -2028,7 +2035,8 @@ BEGIN
             PERFORM ledger_book(d.merchant_id, d.checkout_id, o.payment_order_id, 'dispute',
                 d.dispute_id, v_source, d.currency,
                 ARRAY['seller_payable:' || o.seller_account, 'platform_commission',
-                      'psp_shortfall:' || p_psp, 'psp_clearing:' || p_psp],
+                      'psp_shortfall:' || p_psp,
+                      CASE WHEN v_second THEN 'psp_clearing:' ELSE 'disputes:' END || p_psp],
                 ARRAY[v_room - v_comm, v_comm, o.amount - v_room + o.excess,
                       -(o.amount + o.excess)]);
             PERFORM wallet_add(d.merchant_id, o.seller_account, d.currency,
@@ -2037,29 +2045,6 @@ BEGIN
              WHERE dp.merchant_id = d.merchant_id AND dp.dispute_id = d.dispute_id
                AND dp.payment_order_id = o.payment_order_id;
             v_short := v_short + o.amount - v_room + o.excess;
-        ELSIF v_target = 'WON' THEN
-            -- the money comes back to the PSP balance
-            PERFORM ledger_book(d.merchant_id, d.checkout_id, o.payment_order_id, 'dispute',
-                d.dispute_id, v_source, d.currency,
-                ARRAY['psp_clearing:' || p_psp, 'disputes:' || p_psp],
-                ARRAY[o.amount + o.excess, -(o.amount + o.excess)]);
-        ELSE
-            -- lost: the order bears its part as a refund of it would
-            -- (the commission its share, the seller the rest), the
-            -- excess is the platform's
-            v_comm := commission_refund_share(o.captured, o.commission, o.given_back,
-                                              o.commission_back, o.amount);
-            PERFORM ledger_book(d.merchant_id, d.checkout_id, o.payment_order_id, 'dispute',
-                d.dispute_id, v_source, d.currency,
-                ARRAY['seller_payable:' || o.seller_account, 'platform_commission',
-                      'psp_shortfall:' || p_psp, 'disputes:' || p_psp],
-                ARRAY[o.amount - v_comm, v_comm, o.excess, -(o.amount + o.excess)]);
-            PERFORM wallet_add(d.merchant_id, o.seller_account, d.currency,
-                               -(o.amount - v_comm));
-            UPDATE dispute_parts dp SET borne = o.amount, commission_part = v_comm
-             WHERE dp.merchant_id = d.merchant_id AND dp.dispute_id = d.dispute_id
-               AND dp.payment_order_id = o.payment_order_id;
-            v_short := v_short + o.excess;
         END IF;
     END LOOP;
     UPDATE disputes dd SET status = v_target
