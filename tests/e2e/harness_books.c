@@ -9,6 +9,8 @@
 #include <stdarg.h>
 #include <time.h>
 
+#include <payments/commission.h>
+
 
 const char *const  books_check_names[BOOKS_NCHECKS] = {
     "captured", "refunded", "disputed", "order", "payouts", "moved", "once",
@@ -698,22 +700,6 @@ books_compare_checkouts(const books_cmp_t *cmp)
 }
 
 
-/* the rule's commission of an order of which a stands captured
- * (doc/MONEY.md, "Commission"), computed here, not by the database */
-static long
-books_commission_of(long a, long bps, long fixed)
-{
-    long  c;
-
-    if (a <= 0) {
-        return 0;
-    }
-    c = a * bps / 10000 + fixed;
-
-    return c < a ? c : a;
-}
-
-
 /* per order: 0 <= the commission booked <= the rule's on what stands
  * captured; exactly the rule's while it gave nothing back for good (a
  * refund undone took its part back); nothing once refunds and lost
@@ -723,7 +709,8 @@ static void
 books_compare_commission(const books_cmp_t *cmp)
 {
     int          i;
-    long         bps, fixed, a, r, k, want;
+    long         bps, fixed, a, r, k;
+    int64_t      want;
     PGresult    *q;
     const char  *po;
 
@@ -736,7 +723,11 @@ books_compare_commission(const books_cmp_t *cmp)
         a = atol(PQgetvalue(q, i, 3));
         r = atol(PQgetvalue(q, i, 4));
         k = atol(PQgetvalue(q, i, 5));
-        want = books_commission_of(a, bps, fixed);
+        /* the rule's on what stands captured, by the core's
+         * (doc/MONEY.md, "Commission"), not the database's */
+        if (a <= 0 || pay_commission(a, (int) bps, fixed, &want) != 0) {
+            want = 0;
+        }
 
         if (want > 0) {
             books_commission_seen[r == 0 ? BOOKS_COMM_WHOLE
