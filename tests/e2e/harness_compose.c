@@ -58,6 +58,26 @@ comp_psp(int d)
 }
 
 
+/*
+ * Each story's merchant takes a commission (doc/MONEY.md, "Commission"),
+ * set with payments-merchant set-commission before its first checkout: a
+ * capture in part, a reversal, a release, refunds, chargebacks and an
+ * off-session charge each meet one, and the books' commission check reads
+ * every order.  The platform keeps all of the reversed story's orders.
+ */
+static const struct {
+    const char  *bps;
+    const char  *fixed;         /* USD minor units, or NULL */
+} comp_commission[COMP_NSTORIES] = {
+    { "290", NULL },            /* review */
+    { "1234", "USD:30" },       /* dispute */
+    { "10000", NULL },          /* reversed */
+    { "150", "USD:25" },        /* sweep */
+    { "4999", NULL },           /* cancel */
+    { "1234", "USD:40" }        /* saved */
+};
+
+
 /* the stories a dialect has: the mock reverses Adyen's and the generic
  * PSP's captures only (Stripe's API has no such event) */
 static int
@@ -691,6 +711,21 @@ comp_faults(comp_run_t *run)
 }
 
 
+static void
+comp_set_commission(comp_run_t *run, int s)
+{
+    char        *out;
+    const char  *args[] = { "set-commission", "--id", run->m[s].id, "--bps",
+                            comp_commission[s].bps,
+                            comp_commission[s].fixed ? "--fixed-minor" : NULL,
+                            comp_commission[s].fixed, NULL };
+
+    cr_assert_eq(merchant_toolv_of(&run->m[s], args, &out), 0,
+                 "compose: set-commission for %s: %s", comp_story_names[s],
+                 out);
+}
+
+
 void
 comp_run(comp_run_t *run, int chaos)
 {
@@ -705,6 +740,7 @@ comp_run(comp_run_t *run, int chaos)
     /* on a sharded stack, the stories' merchants over every shard */
     for (s = 0; s < COMP_NSTORIES; s++) {
         merchant_new_nth(&run->m[s], (unsigned long) s);
+        comp_set_commission(run, s);
         for (d = 0; d < COMP_DIALECTS; d++) {
             for (k = 0; k < COMP_PER_STORY; k++) {
                 c = &run->co[s][d][k];

@@ -20,7 +20,8 @@
  *              back; then an off-session charge of that method, refunded
  *              (one order whole) and charged back
  *
- * Each story runs in every dialect that has it, on a merchant of its own.
+ * Each story runs in every dialect that has it, on a merchant of its own
+ * that takes a commission (comp_commission in harness_compose.c).
  * The checks compare the gateway's books with the mock PSP's own books
  * (GET /_control/books), never with the gateway's ledger.
  */

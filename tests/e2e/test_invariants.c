@@ -2310,7 +2310,9 @@ Test(invariants, manual_captures_and_voids_book_only_what_is_captured,
 /*
  * Breaks the books of the run's first story on purpose, inside a
  * transaction rolled back: a ledger entry one minor unit off, a wallet one
- * off, an order's history moved back; on a sharded stack also a ledger
+ * off, the commission of its last booked payment one more (the review
+ * story gives nothing back: exactly the rule's is expected), an order's
+ * history moved back; on a sharded stack also a ledger
  * transaction of the merchant on each shard it does not live on;
  * comp_check must see each.
  */
@@ -2337,6 +2339,11 @@ inv_compose_canary(comp_run_t *run)
                "(merchant_id, seller_account, currency) = (SELECT "
                "merchant_id, seller_account, currency FROM wallets_folded "
                "WHERE merchant_id = $1 ORDER BY 2 LIMIT 1)", 1, p);
+    db_exec_on(c, "UPDATE ledger_entries SET amount = amount - 1 WHERE "
+               "(merchant_id, txn_id, entry_no) = (SELECT merchant_id, "
+               "txn_id, entry_no FROM ledger_entries WHERE merchant_id = $1 "
+               "AND account = 'platform_commission' ORDER BY txn_id DESC, "
+               "entry_no LIMIT 1)", 1, p);
     db_exec_on(c, "UPDATE order_events SET to_status = 'AUTHORIZED' WHERE "
                "(merchant_id, event_id) = (SELECT merchant_id, max(event_id) "
                "FROM order_events WHERE merchant_id = $1 AND to_status = "
@@ -2374,6 +2381,8 @@ inv_compose_canary(comp_run_t *run)
                  "its ledger unseen");
     cr_expect_gt(run->checks[COMP_CHK_FORWARD], 0, "canary: a history "
                  "moved back unseen");
+    cr_expect_gt(run->checks[COMP_CHK_COMMISSION], 0, "canary: a "
+                 "commission kept beyond the rule's unseen");
     if (shards_n() > 1) {
         cr_expect_gt(run->checks[COMP_CHK_SHARD], 0, "canary: a ledger "
                      "transaction of a merchant on another shard unseen");
@@ -2416,6 +2425,7 @@ Test(invariants, where_the_money_features_meet_the_psps_books_agree,
     cr_assert_not_null(run);
 
     comp_run(run, 0);
+    memset(books_commission_seen, 0, sizeof(books_commission_seen));
     bad = comp_check(run);
 
     fprintf(stderr, "[----] invariants: where features meet: %ld requests, "
@@ -2426,6 +2436,18 @@ Test(invariants, where_the_money_features_meet_the_psps_books_agree,
         cr_expect_eq(run->checks[i], 0, "check %s failed %ld times (the "
                      "lines above say where)", comp_check_names[i],
                      run->checks[i]);
+    }
+
+    /* every story's merchant takes a commission: the check read orders
+     * with nothing, part and all of what they captured given back */
+    fprintf(stderr, "[----] invariants: where features meet: commission "
+            "orders: nothing given back %ld, in part %ld, whole %ld\n",
+            books_commission_seen[BOOKS_COMM_WHOLE],
+            books_commission_seen[BOOKS_COMM_PART],
+            books_commission_seen[BOOKS_COMM_REFUNDED]);
+    for (i = 0; i < BOOKS_NCOMM; i++) {
+        cr_expect_gt(books_commission_seen[i], 0, "the commission check "
+                     "read no order of way %d", i);
     }
 
     inv_compose_canary(run);
