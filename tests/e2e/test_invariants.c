@@ -1,14 +1,16 @@
 /*
  * End to end: after 1,000 mixed payments (issue #3) every ledger
  * transaction sums to zero, every wallet equals its ledger sum (and the sum
- * this test expects, to the last minor unit), the audit chains verify, each
- * payment was booked exactly once, no order moved backwards, and each
- * checkout ends where its story says.
+ * this test expects, to the last minor unit, each order's commission
+ * taken), the platform's commission the sum expected, the audit chains
+ * verify, each payment was booked exactly once, no order moved
+ * backwards, and each checkout ends where its story says.
  *
- * The payments take the real path.  1,000 checkouts (4 fresh merchants, 7
- * sellers, 1-3 orders each, USD, EUR, JPY and KWD, amounts from one minor
- * unit to 10^8 of them, some written "10.5" for "10.50") are registered
- * through POST /v1/payments, 24 at a time, on the mock's three APIs
+ * The payments take the real path.  1,000 checkouts (4 fresh merchants,
+ * three of them taking a commission, one with a fixed part that takes all
+ * of the smallest orders; 7 sellers, 1-3 orders each, USD, EUR, JPY and
+ * KWD, amounts from one minor unit to 10^8 of them, some written "10.5"
+ * for "10.50") are registered through POST /v1/payments, 24 at a time, on the mock's three APIs
  * (Stripe, Adyen, generic).  Most stories then go through the mock's
  * control API, 96 sessions in flight: it pays or declines each session and
  * sends its own signed webhooks, with fault rules for duplicated,
@@ -40,6 +42,7 @@
 #include "harness.h"
 
 #include <openssl/evp.h>
+#include <payments/commission.h>
 #include <time.h>
 
 
@@ -63,6 +66,20 @@ static const int    inv_exponents[INV_CURRENCIES] = { 2, 0, 3, 2 };
 static const char  *inv_sellers[INV_SELLERS] = {
     "seller_a", "seller.b", "seller-c", "s4", "acct.5.eu", "SELLER_6",
     "s_7-x.y"
+};
+
+/* the merchants' commissions (doc/MONEY.md, "Commission"), set with
+ * payments-merchant set-commission before their first checkout: none, a
+ * rate, and two rates with a fixed part in each currency (in minor units,
+ * inv_currencies' order) that takes all of the smallest orders */
+static const struct {
+    int          bps;
+    long         fixed[INV_CURRENCIES];
+} inv_commission[INV_MERCHANTS] = {
+    { 0, { 0, 0, 0, 0 } },
+    { 290, { 0, 0, 0, 0 } },
+    { 1234, { 30, 5, 250, 25 } },
+    { 4999, { 1, 1, 1, 1 } }
 };
 
 /* [0] is PAY_TEST_PSP, the mock's Stripe */
@@ -175,6 +192,9 @@ typedef struct {
     /* what the stories add up to */
     long           wallet[INV_MERCHANTS][INV_SELLERS][INV_CURRENCIES];
     long           clearing[INV_MERCHANTS][INV_PSPS][INV_CURRENCIES];
+    long           commission[INV_MERCHANTS][INV_CURRENCIES];
+    long           comm_orders[3];  /* paid orders the commission took
+                                       nothing of, a part of, all of */
     long           outcome[INV_MERCHANTS][INV_NOUTCOMES];
     long           txns[INV_MERCHANTS];
     long           terminal_orders[INV_MERCHANTS];
@@ -1156,6 +1176,7 @@ inv_expect(inv_run_t *run)
 {
     size_t          i, j, m;
     long           *o;
+    int64_t         c;
     inv_payment_t  *p;
 
     for (i = 0; i < INV_CHECKOUTS; i++) {
@@ -1221,8 +1242,15 @@ inv_expect(inv_run_t *run)
         run->txns[m] += (long) p->norders;
         run->clearing[m][p->psp][p->currency] += p->total;
 
+        /* each seller credited its order less the commission, by the
+         * core's rule (the database reckons it itself) */
         for (j = 0; j < p->norders; j++) {
-            run->wallet[m][p->seller[j]][p->currency] += p->amount[j];
+            cr_assert_eq(pay_commission(p->amount[j], inv_commission[m].bps,
+                                        inv_commission[m].fixed[p->currency],
+                                        &c), 0);
+            run->wallet[m][p->seller[j]][p->currency] += p->amount[j] - c;
+            run->commission[m][p->currency] += c;
+            run->comm_orders[c == 0 ? 0 : c < p->amount[j] ? 1 : 2]++;
         }
     }
 }
@@ -1260,28 +1288,41 @@ static const char  inv_sql_wallets[] =
     " USING (merchant_id, seller_account, currency)"
     " WHERE coalesce(w.balance, 0) <> coalesce(l.booked, 0)";
 
-/* Our ledger transactions that are not exactly "PSP clearing debited,
- * the order's seller credited, the order's amount and currency", booked by
- * a webhook of the checkout's PSP for an order that is SUCCESS. */
+/* Our ledger transactions that are not exactly "PSP clearing debited the
+ * order's amount, the order's seller credited it less the commission, the
+ * platform's commission credited the rest" (the rule restated here: the
+ * checkout's frozen rate rounded down plus its fixed part, at most the
+ * amount; an entry of 0 is not written), in the order's currency, booked
+ * by a webhook of the checkout's PSP for an order that is SUCCESS. */
 static const char  inv_sql_misbooked[] =
     "SELECT count(*) FROM ledger_transactions t"
     "  JOIN payment_orders o USING (merchant_id, checkout_id,"
     "                               payment_order_id)"
     "  JOIN checkouts c USING (merchant_id, checkout_id)"
+    "  CROSS JOIN LATERAL (SELECT least(o.amount, o.amount"
+    "                             * coalesce(c.commission_bps, 0) / 10000"
+    "                             + coalesce(c.commission_fixed, 0)) AS k) r"
     " WHERE t." INV_OURS
     "   AND (o.status <> 'SUCCESS'"
     "        OR t.source NOT LIKE 'webhook:' || c.psp || ':%'"
     "        OR (SELECT count(*) FROM ledger_entries e"
     "             WHERE e.merchant_id = t.merchant_id"
-    "               AND e.txn_id = t.txn_id) <> 2"
+    "               AND e.txn_id = t.txn_id)"
+    "           <> 1 + (o.amount > r.k)::int + (r.k > 0)::int"
     "        OR NOT EXISTS (SELECT 1 FROM ledger_entries e"
     "             WHERE e.merchant_id = t.merchant_id AND e.txn_id = t.txn_id"
     "               AND e.account = 'psp_clearing:' || c.psp"
     "               AND e.amount = o.amount AND e.currency = o.currency)"
-    "        OR NOT EXISTS (SELECT 1 FROM ledger_entries e"
+    "        OR (o.amount > r.k AND NOT EXISTS (SELECT 1"
+    "             FROM ledger_entries e"
     "             WHERE e.merchant_id = t.merchant_id AND e.txn_id = t.txn_id"
     "               AND e.account = 'seller_payable:' || o.seller_account"
-    "               AND e.amount = -o.amount AND e.currency = o.currency))";
+    "               AND e.amount = r.k - o.amount"
+    "               AND e.currency = o.currency))"
+    "        OR (r.k > 0 AND NOT EXISTS (SELECT 1 FROM ledger_entries e"
+    "             WHERE e.merchant_id = t.merchant_id AND e.txn_id = t.txn_id"
+    "               AND e.account = 'platform_commission'"
+    "               AND e.amount = -r.k AND e.currency = o.currency)))";
 
 /* Our orders without exactly one ledger transaction when SUCCESS, or with
  * any when not. */
@@ -1356,6 +1397,7 @@ typedef struct {
     long  history;
     long  wallet_expect;    /* cells off the sums of the stories */
     long  clearing_expect;
+    long  commission_expect;    /* the platform's, off the stories' sums */
     long  audit_broken;     /* merchants whose chain does not verify */
     long  statuses;         /* checkouts and orders off their stories */
     long  outcomes;         /* webhook outcomes and audit rows off */
@@ -1658,6 +1700,63 @@ inv_check_outcomes(const inv_run_t *run, int quiet)
 }
 
 
+/* what the platform kept per merchant and currency: the commission of
+ * every order booked paid (inv_expect) */
+static long
+inv_check_commission(const inv_run_t *run, int quiet)
+{
+    int          m, c, row, sh;
+    long         bad, got[INV_MERCHANTS][INV_CURRENCIES];
+    PGresult    *res;
+    const char  *params[1];
+
+    memset(got, 0, sizeof(got));
+    bad = 0;
+
+    for (sh = 0; sh < run->nshards; sh++) {
+        params[0] = run->shard_ids[sh];
+        res = inv_query(inv_db(sh), "SELECT merchant_id, currency, "
+                        "-sum(amount) FROM ledger_entries WHERE " INV_OURS
+                        " AND account = 'platform_commission' GROUP BY 1, 2",
+                        1, params);
+
+        for (row = 0; row < PQntuples(res); row++) {
+            m = inv_merchant(run, PQgetvalue(res, row, 0));
+            c = inv_index(inv_currencies, INV_CURRENCIES,
+                          PQgetvalue(res, row, 1));
+
+            if (m < 0 || c < 0) {
+                bad++;
+                continue;
+            }
+
+            got[m][c] = atol(PQgetvalue(res, row, 2));
+        }
+
+        PQclear(res);
+    }
+
+    for (m = 0; m < INV_MERCHANTS; m++) {
+        for (c = 0; c < INV_CURRENCIES; c++) {
+            if (got[m][c] == run->commission[m][c]) {
+                continue;
+            }
+
+            bad++;
+            if (!quiet) {
+                cr_log_error("commission %s (%d bps + %ld) %s: %ld, "
+                             "expected %ld", run->m[m].id,
+                             inv_commission[m].bps,
+                             inv_commission[m].fixed[c], inv_currencies[c],
+                             got[m][c], run->commission[m][c]);
+            }
+        }
+    }
+
+    return bad;
+}
+
+
 static void
 inv_books(const inv_run_t *run, inv_books_t *b, int quiet)
 {
@@ -1678,6 +1777,7 @@ inv_books(const inv_run_t *run, inv_books_t *b, int quiet)
     b->history = inv_count(run, inv_sql_history, 1);
     b->wallet_expect = inv_check_wallets(run, quiet);
     b->clearing_expect = inv_check_clearing(run, quiet);
+    b->commission_expect = inv_check_commission(run, quiet);
     b->statuses = inv_check_statuses(run, quiet);
     b->outcomes = inv_check_outcomes(run, quiet);
 
@@ -1831,7 +1931,8 @@ inv_check_views(inv_run_t *run)
 
 /*
  * Inside one transaction that is rolled back (one per shard): an
- * unbalanced ledger transaction booked twice for a paid order, a wallet
+ * unbalanced ledger transaction booked twice for a paid order (one minor
+ * unit of it to the platform's commission), a wallet
  * one minor unit off, that order moved back, a never-paid order failed
  * behind the webhooks' back, an event nobody sent, an edited audit row;
  * on a sharded stack also a balanced ledger transaction of the paid
@@ -1885,7 +1986,8 @@ inv_canary(const inv_run_t *run)
                "INSERT INTO ledger_entries (merchant_id, txn_id, entry_no, "
                "account, amount, currency) "
                "SELECT $1, t.txn_id, v.n, v.account, v.amount, $6 FROM t, "
-               "(VALUES (1, $4, 100), (2, $5, -99)) v(n, account, amount)",
+               "(VALUES (1, $4, 100), (2, $5, -98), "
+               "(3, 'platform_commission', -1)) v(n, account, amount)",
                6, params);
     db_exec_on(c, "UPDATE wallets_folded SET balance = balance + 1 "
                "WHERE merchant_id = $1 AND seller_account = $2 AND "
@@ -1937,6 +2039,7 @@ inv_canary(const inv_run_t *run)
     cr_expect_gt(b.history, 0, "an order moved back went unseen");
     cr_expect_gt(b.wallet_expect, 0, "a wallet one unit off went unseen");
     cr_expect_gt(b.clearing_expect, 0, "clearing off went unseen");
+    cr_expect_gt(b.commission_expect, 0, "a commission off went unseen");
     cr_expect_gt(b.audit_broken, 0, "an edited audit row went unseen");
     cr_expect_gt(b.statuses, 0, "an order off its story went unseen");
     cr_expect_gt(b.outcomes, 0, "an extra event went unseen");
@@ -1948,13 +2051,42 @@ inv_canary(const inv_run_t *run)
     inv_books(run, &b, 0);
     cr_expect(b.unbalanced == 0 && b.wallet_ledger == 0 && b.misbooked == 0
               && b.not_once == 0 && b.history == 0 && b.wallet_expect == 0
-              && b.clearing_expect == 0 && b.audit_broken == 0
+              && b.clearing_expect == 0 && b.commission_expect == 0
+              && b.audit_broken == 0
               && b.statuses == 0 && b.outcomes == 0 && b.elsewhere == 0,
               "the canary's rollback left something behind");
 }
 
 
 /* -- the test -------------------------------------------------------------- */
+
+/* the merchant's inv_commission, set as an operator sets it */
+static void
+inv_set_commission(const merchant_t *m, size_t k)
+{
+    int          i, n;
+    char        *out;
+    const char  *args[4 + 2 + 2 * INV_CURRENCIES + 1];
+
+    n = 0;
+    args[n++] = "set-commission";
+    args[n++] = "--id";
+    args[n++] = m->id;
+    args[n++] = "--bps";
+    args[n++] = str_printf("%d", inv_commission[k].bps);
+    for (i = 0; i < INV_CURRENCIES; i++) {
+        if (inv_commission[k].fixed[i] > 0) {
+            args[n++] = "--fixed-minor";
+            args[n++] = str_printf("%s:%ld", inv_currencies[i],
+                                   inv_commission[k].fixed[i]);
+        }
+    }
+    args[n] = NULL;
+
+    cr_assert_eq(merchant_toolv_of(m, args, &out), 0, "set-commission %s: "
+                 "%s", m->id, out);
+}
+
 
 static double
 inv_now(void)
@@ -1985,6 +2117,7 @@ Test(invariants, a_thousand_mixed_payments_keep_the_books_right,
     /* on a sharded stack, over every shard */
     for (k = 0; k < INV_MERCHANTS; k++) {
         merchant_new_nth(&run->m[k], (unsigned long) k);
+        inv_set_commission(&run->m[k], (size_t) k);
     }
 
     inv_shard_ids(run);
@@ -2037,6 +2170,16 @@ Test(invariants, a_thousand_mixed_payments_keep_the_books_right,
                 retried, t_pay - t_shop, resent, won,
                 inv_stories[INV_RACE].count);
 
+    /* the commissions met every case: nothing, a part and all of an order */
+    fprintf(stderr, "[----] invariants: paid orders the commission took "
+            "nothing of %ld, a part of %ld, all of %ld\n",
+            run->comm_orders[0], run->comm_orders[1], run->comm_orders[2]);
+    for (k = 0; k < 3; k++) {
+        cr_expect_gt(run->comm_orders[k], 0, "no paid order the commission "
+                     "took %s of", k == 0 ? "nothing" : k == 1 ? "a part"
+                                                               : "all");
+    }
+
     /* 4. the books */
     inv_books(run, &b, 0);
 
@@ -2053,6 +2196,8 @@ Test(invariants, a_thousand_mixed_payments_keep_the_books_right,
     cr_expect_eq(b.history, 0, "order histories that are not forward-only");
     cr_expect_eq(b.wallet_expect, 0, "wallets off the stories' sums");
     cr_expect_eq(b.clearing_expect, 0, "PSP clearing off the stories' sums");
+    cr_expect_eq(b.commission_expect, 0, "the platform's commission off the "
+                 "stories' sums");
     cr_expect_eq(b.statuses, 0, "checkouts or orders off their stories");
     cr_expect_eq(b.outcomes, 0, "webhook outcomes or audit rows off the "
                  "stories");
