@@ -8159,15 +8159,23 @@ BEGIN
             v_err := 'exceeds_capture';
         ELSE
             -- the seller's share of it must be available: what a pay-out
-            -- already took, or a PENDING refund holds, is not
-            -- (what the order's PENDING refunds hold back grows by it:
-            -- seller_available's hold, with this refund and without)
+            -- already took, or a PENDING refund or an OPEN chargeback
+            -- holds, is not (what the order's PENDING refunds and OPEN
+            -- chargebacks hold back grows by it: seller_available's hold,
+            -- with this refund and without)
             SELECT g.given_back, g.commission_back INTO v_s, v_b
               FROM order_given_back_for_good(p_merchant, p_order_id) g;
-            SELECT coalesce(sum(rf.amount), 0)::bigint INTO v_p
-              FROM refunds rf
-             WHERE rf.merchant_id = p_merchant AND rf.payment_order_id = p_order_id
-               AND rf.status = 'PENDING';
+            SELECT (SELECT coalesce(sum(rf.amount), 0)
+                      FROM refunds rf
+                     WHERE rf.merchant_id = p_merchant AND rf.payment_order_id = p_order_id
+                       AND rf.status = 'PENDING')
+                 + (SELECT coalesce(sum(dp.amount), 0)
+                      FROM dispute_parts dp
+                      JOIN disputes d ON d.merchant_id = dp.merchant_id
+                                     AND d.dispute_id = dp.dispute_id
+                     WHERE dp.merchant_id = p_merchant AND dp.payment_order_id = p_order_id
+                       AND d.status = 'OPEN')
+              INTO v_p;
             SELECT * INTO b FROM seller_available(p_merchant, o.seller_account, o.currency);
             IF refund_seller_share(coalesce(o.amount_captured, o.amount),
                                    coalesce(o.commission, 0), v_s, v_b, v_p + p_amount)
@@ -13000,7 +13008,7 @@ CREATE FUNCTION public.seller_available(p_merchant text, p_seller text, p_curren
     SET search_path TO 'public', 'pg_temp'
     AS $$
 DECLARE
-    v_refunding  bigint;
+    v_held  bigint;
 BEGIN
     SELECT coalesce((SELECT w.balance FROM wallets w
                       WHERE w.merchant_id = p_merchant AND w.seller_account = p_seller
@@ -13013,32 +13021,42 @@ BEGIN
       JOIN disputes d ON d.merchant_id = dp.merchant_id AND d.dispute_id = dp.dispute_id
      WHERE dp.merchant_id = p_merchant AND dp.seller_account = p_seller
        AND dp.currency = p_currency AND d.status = 'OPEN';
-    -- what the seller's PENDING refunds will take from the wallet, at
-    -- most: of an order, its PENDING refunds of P in all take P less the
-    -- commission's part refund_event_apply would book for one refund of P
-    -- (against S and B, what the order gave back for good and the
-    -- commission's parts of it: order_given_back_for_good): exactly that
-    -- for one refund, and never less for
-    -- several, whichever of them succeed and in whatever order
-    -- (refund_seller_share)
-    SELECT coalesce(sum(refund_seller_share(x.a, x.c, x.s, x.b, x.p)), 0)
-      INTO v_refunding
-      FROM (SELECT coalesce(o.amount_captured, o.amount) AS a,
+    -- what the seller's PENDING refunds and OPEN chargebacks will take
+    -- from the wallet, at most: of an order, its PENDING refunds and its
+    -- OPEN chargebacks' parts, P in all, take P less the commission's part
+    -- refund_event_apply would book for one refund of P (against S and B,
+    -- what the order gave back for good and the commission's parts of it:
+    -- order_given_back_for_good): exactly that for one, and never less for
+    -- several, whichever of them succeed or are lost and in whatever order
+    -- (refund_seller_share; a chargeback lost is booked as a refund of its
+    -- part would be, dispute_event_apply).  So an open chargeback holds back
+    -- the seller's share of it, not the commission's too; `disputed` is
+    -- the parts whole, what the chargebacks claim.
+    SELECT coalesce(sum(refund_seller_share(x.a, x.c, st.s, st.b, x.p)), 0)
+      INTO v_held
+      FROM (SELECT o.merchant_id, o.payment_order_id,
+                   coalesce(o.amount_captured, o.amount) AS a,
                    coalesce(o.commission, 0) AS c,
-                   sum(rf.amount)::bigint AS p,
-                   st.s, st.b
-              FROM refunds rf
-              JOIN payment_orders o ON o.merchant_id = rf.merchant_id
-                                   AND o.payment_order_id = rf.payment_order_id
-             CROSS JOIN LATERAL
-                   (SELECT g.given_back AS s, g.commission_back AS b
-                      FROM order_given_back_for_good(o.merchant_id,
-                                                     o.payment_order_id) g) st
-             WHERE rf.merchant_id = p_merchant AND rf.status = 'PENDING'
-               AND o.seller_account = p_seller AND o.currency = p_currency
+                   sum(t.amount)::bigint AS p
+              FROM (SELECT rf.payment_order_id, rf.amount
+                      FROM refunds rf
+                     WHERE rf.merchant_id = p_merchant AND rf.status = 'PENDING'
+                    UNION ALL
+                    SELECT dp.payment_order_id, dp.amount
+                      FROM dispute_parts dp
+                      JOIN disputes d ON d.merchant_id = dp.merchant_id
+                                     AND d.dispute_id = dp.dispute_id
+                     WHERE dp.merchant_id = p_merchant AND dp.seller_account = p_seller
+                       AND dp.currency = p_currency AND d.status = 'OPEN') t
+              JOIN payment_orders o ON o.merchant_id = p_merchant
+                                   AND o.payment_order_id = t.payment_order_id
+             WHERE o.seller_account = p_seller AND o.currency = p_currency
              GROUP BY o.merchant_id, o.payment_order_id, o.amount, o.amount_captured,
-                      o.commission, st.s, st.b) x;
-    available := wallet - pending - disputed - v_refunding;
+                      o.commission) x
+     CROSS JOIN LATERAL
+           (SELECT g.given_back AS s, g.commission_back AS b
+              FROM order_given_back_for_good(x.merchant_id, x.payment_order_id) g) st;
+    available := wallet - pending - v_held;
 END
 $$;
 

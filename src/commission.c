@@ -86,14 +86,14 @@ pay_commission_refund_share(int64_t amount, int64_t commission,
 
 
 int
-pay_balance_available(int64_t wallet, int64_t pending, int64_t disputes,
+pay_balance_available(int64_t wallet, int64_t pending, int64_t held,
     int64_t *avail)
 {
     int64_t  v;
 
-    if (avail == NULL || pending < 0 || disputes < 0
+    if (avail == NULL || pending < 0 || held < 0
         || __builtin_sub_overflow(wallet, pending, &v)
-        || __builtin_sub_overflow(v, disputes, &v))
+        || __builtin_sub_overflow(v, held, &v))
     {
         return -1;
     }

@@ -69,10 +69,13 @@ int pay_commission_refund_share(int64_t amount, int64_t commission,
     int64_t refunded_before, int64_t booked_before, int64_t refund,
     int64_t *commission_part);
 
-/* available = wallet - pending_payouts - open_disputes (may be negative;
- * a pay-out needs amount <= available).  pending and disputes >= 0.
- * Returns 0, or -1 on bad input or when the result does not fit. */
-int pay_balance_available(int64_t wallet, int64_t pending, int64_t disputes,
+/* available = wallet - pending_payouts - held (may be negative; a
+ * pay-out needs amount <= available), held what the seller's open
+ * chargebacks and pending refunds will take of its wallet at most (per
+ * order, one refund of their sum's seller share: the SQL's
+ * seller_available).  pending and held >= 0.  Returns 0, or -1 on bad
+ * input or when the result does not fit. */
+int pay_balance_available(int64_t wallet, int64_t pending, int64_t held,
     int64_t *avail);
 
 #endif

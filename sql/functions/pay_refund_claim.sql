@@ -114,15 +114,23 @@ BEGIN
             v_err := 'exceeds_capture';
         ELSE
             -- the seller's share of it must be available: what a pay-out
-            -- already took, or a PENDING refund holds, is not
-            -- (what the order's PENDING refunds hold back grows by it:
-            -- seller_available's hold, with this refund and without)
+            -- already took, or a PENDING refund or an OPEN chargeback
+            -- holds, is not (what the order's PENDING refunds and OPEN
+            -- chargebacks hold back grows by it: seller_available's hold,
+            -- with this refund and without)
             SELECT g.given_back, g.commission_back INTO v_s, v_b
               FROM order_given_back_for_good(p_merchant, p_order_id) g;
-            SELECT coalesce(sum(rf.amount), 0)::bigint INTO v_p
-              FROM refunds rf
-             WHERE rf.merchant_id = p_merchant AND rf.payment_order_id = p_order_id
-               AND rf.status = 'PENDING';
+            SELECT (SELECT coalesce(sum(rf.amount), 0)
+                      FROM refunds rf
+                     WHERE rf.merchant_id = p_merchant AND rf.payment_order_id = p_order_id
+                       AND rf.status = 'PENDING')
+                 + (SELECT coalesce(sum(dp.amount), 0)
+                      FROM dispute_parts dp
+                      JOIN disputes d ON d.merchant_id = dp.merchant_id
+                                     AND d.dispute_id = dp.dispute_id
+                     WHERE dp.merchant_id = p_merchant AND dp.payment_order_id = p_order_id
+                       AND d.status = 'OPEN')
+              INTO v_p;
             SELECT * INTO b FROM seller_available(p_merchant, o.seller_account, o.currency);
             IF refund_seller_share(coalesce(o.amount_captured, o.amount),
                                    coalesce(o.commission, 0), v_s, v_b, v_p + p_amount)

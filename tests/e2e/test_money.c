@@ -1640,6 +1640,77 @@ disputes_lost_and_won(size_t d)
 }
 
 
+/*
+ * At 10 %: 6.00 of 15.00 charged back, split 4.00 (seller_1's order of
+ * 10.00, credited 9.00) and 2.00.  While it is open, seller_1's balance
+ * shows the 4.00 open and holds back 3.60, what a loss takes of it (the
+ * commission gives back its 0.40): 5.40 available, not 5.00.  The 6.00
+ * left of the order is refundable from it (the seller's share 5.40);
+ * then nothing is available, and once the chargeback is lost the seller
+ * has given back exactly its 9.00.
+ */
+static void
+dispute_hold_at_a_commission(size_t d)
+{
+    char    *id, *rf;
+    json_t  *b;
+    paid_t   p;
+
+    paid_new(&p, money_psp(d), "1000", NULL);
+    seller_add(&p.m, "seller_1", p.psp, money_destination(d));
+    cr_assert_eq(wallet(&p.m, "seller_1"), 900, "%s", p.psp);
+
+    id = dispute_open(&p, 600);
+    cr_expect_str_eq(dispute_becomes(&p, 0, "OPEN"), "4.00", "%s", p.psp);
+
+    b = balance_usd(&p, "seller_1");
+    cr_expect_str_eq(json_string_value(json_object_get(b, "open_disputes")),
+                     "4.00", "%s", p.psp);
+    cr_expect_str_eq(json_string_value(json_object_get(b, "available")),
+                     "5.40", "%s: the hold of an open chargeback is the "
+                     "seller's share of it", p.psp);
+    expect_problem(payout(&p, "seller_1", "5.41", NULL), 422,
+                   "insufficient_balance");
+
+    rf = refund_ok(&p, 0, "6.00");
+    b = balance_usd(&p, "seller_1");
+    cr_expect_str_eq(json_string_value(json_object_get(b, "available")),
+                     "0.00", "%s", p.psp);
+    expect_refund_becomes(&p, 0, rf, "SUCCEEDED");
+    cr_expect_eq(wallet(&p.m, "seller_1"), 360, "%s", p.psp);
+
+    dispute_close(id, "lost");
+    (void) dispute_becomes(&p, 0, "LOST");
+    cr_expect_eq(wallet(&p.m, "seller_1"), 0, "%s: seller_1 gave back more "
+                 "or less than its 9.00", p.psp);
+    b = balance_usd(&p, "seller_1");
+    cr_expect_str_eq(json_string_value(json_object_get(b, "available")),
+                     "0.00", "%s", p.psp);
+    expect_books_balance(&p.m);
+}
+
+
+Test(money_disputes, stripe_an_open_chargeback_holds_the_sellers_share,
+     .timeout = 90)
+{
+    dispute_hold_at_a_commission(0);
+}
+
+
+Test(money_disputes, adyen_an_open_chargeback_holds_the_sellers_share,
+     .timeout = 90)
+{
+    dispute_hold_at_a_commission(1);
+}
+
+
+Test(money_disputes, generic_an_open_chargeback_holds_the_sellers_share,
+     .timeout = 90)
+{
+    dispute_hold_at_a_commission(2);
+}
+
+
 Test(money_disputes, adyen_a_second_chargeback_after_a_win_is_the_sellers,
      .timeout = 90,
      .description = "CHARGEBACK, CHARGEBACK_REVERSED, then SECOND_CHARGEBACK: "

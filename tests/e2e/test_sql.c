@@ -5600,6 +5600,47 @@ Test(sql, a_lost_chargeback_charges_the_seller_its_share_and_gives_the_commissio
 }
 
 
+Test(sql, an_open_chargeback_holds_back_what_its_loss_would_take_of_the_seller,
+     .description = "an order of 10.00 at 10 % (its seller credited 9.00) charged back 5.00: while it is open the seller's available balance holds back what a loss takes of it, 4.50 (the commission gives back its 0.50), not the whole 5.00; so the refund of the 5.00 left (the seller's 4.50) is accepted, and whether the chargeback is lost before or after that refund succeeds, the seller gives back exactly its 9.00 and never goes below nothing (doc/MONEY.md, Disputes)")
+{
+    PGconn  *c = sqlt_connect();
+    char     m[24], rf[32];
+    int      lost_first;
+
+    for (lost_first = 0; lost_first < 2; lost_first++) {
+        paid_at_ten_percent(c, m);
+        cr_assert_str_eq(dispute_event(c, m, "DISPUTE_OPENED", "dp_h", "500"), "applied");
+        cr_expect_str_eq(available_of(c, m, "seller_42"), "900 0 500 450",
+                         "the open chargeback's hold");
+
+        cr_assert_str_eq(refund_claim(c, m, "co_1_1", "500", rf), "new -",
+                         "the refund of the 5.00 left, its seller's 4.50 held");
+        cr_expect_str_eq(available_of(c, m, "seller_42"), "900 0 500 0");
+
+        if (lost_first) {
+            cr_assert_str_eq(dispute_event(c, m, "DISPUTE_LOST", "dp_h", "500"),
+                             "applied");
+            cr_expect_str_eq(dispute_wallets(c, m), "seller_42 450");
+            cr_expect_str_eq(available_of(c, m, "seller_42"), "450 0 0 0");
+        }
+        cr_assert_str_eq(refund_event(c, m, rf, "REFUND_SUCCEEDED", 1), "applied");
+        if (!lost_first) {
+            cr_expect_str_eq(dispute_wallets(c, m), "seller_42 450");
+            cr_expect_str_eq(available_of(c, m, "seller_42"), "450 0 500 0");
+            cr_assert_str_eq(dispute_event(c, m, "DISPUTE_LOST", "dp_h", "500"),
+                             "applied");
+        }
+
+        cr_expect_null(dispute_wallets(c, m), "the seller charged beyond its 9.00: %s",
+                       dispute_wallets(c, m));
+        cr_expect_str_eq(available_of(c, m, "seller_42"), "0 0 0 0");
+        cr_expect_str_eq(commission_kept(c, m), "0");
+        expect_balanced(c, m);
+    }
+    PQfinish(c);
+}
+
+
 Test(sql, a_reversed_capture_leaves_the_commission_the_rule_gives_what_stays_captured,
      .description = "fixed fee 0.30, no percentage: an order of 1.00 captured as 0.50 + 0.50 (parts 0.30 and 0), the first reversed: 0.50 stays captured with commission 0.30, the seller's 0.20; at 1 %, captures 0.50 + 0.50 (parts 0 and 0.01), the part-0 one reversed: commission 0 on the 0.50 left, the seller's 0.50")
 {
