@@ -3400,6 +3400,42 @@ $$;
 
 
 --
+-- Name: order_seller_hold(text, text, bigint); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.order_seller_hold(p_merchant text, p_order_id text, p_extra bigint) RETURNS bigint
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+DECLARE
+    v_p  bigint;
+    o    record;
+    g    record;
+BEGIN
+    SELECT po.amount, po.amount_captured, po.commission INTO o
+      FROM payment_orders po
+     WHERE po.merchant_id = p_merchant AND po.payment_order_id = p_order_id;
+    SELECT * INTO g FROM order_given_back_for_good(p_merchant, p_order_id);
+    SELECT p_extra
+           + (SELECT coalesce(sum(rf.amount), 0)
+                FROM refunds rf
+               WHERE rf.merchant_id = p_merchant AND rf.payment_order_id = p_order_id
+                 AND rf.status = 'PENDING')
+           + (SELECT coalesce(sum(dp.amount), 0)
+                FROM dispute_parts dp
+                JOIN disputes d ON d.merchant_id = dp.merchant_id
+                               AND d.dispute_id = dp.dispute_id
+               WHERE dp.merchant_id = p_merchant AND dp.payment_order_id = p_order_id
+                 AND d.status = 'OPEN')
+      INTO v_p;
+    RETURN refund_seller_share(coalesce(o.amount_captured, o.amount),
+                               coalesce(o.commission, 0), g.given_back,
+                               g.commission_back, v_p);
+END;
+$$;
+
+
+--
 -- Name: pay_abandon(text, text, bigint, text); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -8064,9 +8100,6 @@ DECLARE
     r        refunds%ROWTYPE;
     b        record;
     v_sum    bigint;
-    v_s      bigint;
-    v_p      bigint;
-    v_b      bigint;
     v_av     bigint;
     v_err    text;
     v_prior  text;
@@ -8160,27 +8193,11 @@ BEGIN
         ELSE
             -- the seller's share of it must be available: what a pay-out
             -- already took, or a PENDING refund or an OPEN chargeback
-            -- holds, is not (what the order's PENDING refunds and OPEN
-            -- chargebacks hold back grows by it: seller_available's hold,
-            -- with this refund and without)
-            SELECT g.given_back, g.commission_back INTO v_s, v_b
-              FROM order_given_back_for_good(p_merchant, p_order_id) g;
-            SELECT (SELECT coalesce(sum(rf.amount), 0)
-                      FROM refunds rf
-                     WHERE rf.merchant_id = p_merchant AND rf.payment_order_id = p_order_id
-                       AND rf.status = 'PENDING')
-                 + (SELECT coalesce(sum(dp.amount), 0)
-                      FROM dispute_parts dp
-                      JOIN disputes d ON d.merchant_id = dp.merchant_id
-                                     AND d.dispute_id = dp.dispute_id
-                     WHERE dp.merchant_id = p_merchant AND dp.payment_order_id = p_order_id
-                       AND d.status = 'OPEN')
-              INTO v_p;
+            -- holds, is not (what the order's hold grows by with it:
+            -- order_seller_hold, with this refund and without)
             SELECT * INTO b FROM seller_available(p_merchant, o.seller_account, o.currency);
-            IF refund_seller_share(coalesce(o.amount_captured, o.amount),
-                                   coalesce(o.commission, 0), v_s, v_b, v_p + p_amount)
-               - refund_seller_share(coalesce(o.amount_captured, o.amount),
-                                     coalesce(o.commission, 0), v_s, v_b, v_p)
+            IF order_seller_hold(p_merchant, p_order_id, p_amount)
+               - order_seller_hold(p_merchant, p_order_id, 0)
                > b.available THEN
                 v_err := 'insufficient_balance';
                 v_av := b.available;
@@ -13022,40 +13039,26 @@ BEGIN
      WHERE dp.merchant_id = p_merchant AND dp.seller_account = p_seller
        AND dp.currency = p_currency AND d.status = 'OPEN';
     -- what the seller's PENDING refunds and OPEN chargebacks will take
-    -- from the wallet, at most: of an order, its PENDING refunds and its
-    -- OPEN chargebacks' parts, P in all, take P less the commission's part
-    -- refund_event_apply would book for one refund of P (against S and B,
-    -- what the order gave back for good and the commission's parts of it:
-    -- order_given_back_for_good): exactly that for one, and never less for
-    -- several, whichever of them succeed or are lost and in whatever order
-    -- (refund_seller_share; a chargeback lost is booked as a refund of its
-    -- part would be, dispute_event_apply).  So an open chargeback holds back
-    -- the seller's share of it, not the commission's too; `disputed` is
-    -- the parts whole, what the chargebacks claim.
-    SELECT coalesce(sum(refund_seller_share(x.a, x.c, st.s, st.b, x.p)), 0)
+    -- from the wallet, at most: each order's hold (order_seller_hold), so
+    -- an open chargeback holds back the seller's share of it, not the
+    -- commission's too; `disputed` is the parts whole, what the
+    -- chargebacks claim
+    SELECT coalesce(sum(order_seller_hold(p_merchant, o.payment_order_id, 0)), 0)
       INTO v_held
-      FROM (SELECT o.merchant_id, o.payment_order_id,
-                   coalesce(o.amount_captured, o.amount) AS a,
-                   coalesce(o.commission, 0) AS c,
-                   sum(t.amount)::bigint AS p
-              FROM (SELECT rf.payment_order_id, rf.amount
-                      FROM refunds rf
-                     WHERE rf.merchant_id = p_merchant AND rf.status = 'PENDING'
-                    UNION ALL
-                    SELECT dp.payment_order_id, dp.amount
-                      FROM dispute_parts dp
-                      JOIN disputes d ON d.merchant_id = dp.merchant_id
-                                     AND d.dispute_id = dp.dispute_id
-                     WHERE dp.merchant_id = p_merchant AND dp.seller_account = p_seller
-                       AND dp.currency = p_currency AND d.status = 'OPEN') t
-              JOIN payment_orders o ON o.merchant_id = p_merchant
-                                   AND o.payment_order_id = t.payment_order_id
-             WHERE o.seller_account = p_seller AND o.currency = p_currency
-             GROUP BY o.merchant_id, o.payment_order_id, o.amount, o.amount_captured,
-                      o.commission) x
-     CROSS JOIN LATERAL
-           (SELECT g.given_back AS s, g.commission_back AS b
-              FROM order_given_back_for_good(x.merchant_id, x.payment_order_id) g) st;
+      FROM payment_orders o
+     WHERE o.merchant_id = p_merchant
+       AND o.seller_account = p_seller AND o.currency = p_currency
+       AND o.payment_order_id IN (
+               SELECT rf.payment_order_id
+                 FROM refunds rf
+                WHERE rf.merchant_id = p_merchant AND rf.status = 'PENDING'
+               UNION
+               SELECT dp.payment_order_id
+                 FROM dispute_parts dp
+                 JOIN disputes d ON d.merchant_id = dp.merchant_id
+                                AND d.dispute_id = dp.dispute_id
+                WHERE dp.merchant_id = p_merchant AND dp.seller_account = p_seller
+                  AND dp.currency = p_currency AND d.status = 'OPEN');
     available := wallet - pending - v_held;
 END
 $$;
@@ -16235,6 +16238,13 @@ REVOKE ALL ON FUNCTION public.order_given_back(p_merchant text, p_order_id text,
 --
 
 REVOKE ALL ON FUNCTION public.order_given_back_for_good(p_merchant text, p_order_id text, OUT given_back bigint, OUT commission_back bigint) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION order_seller_hold(p_merchant text, p_order_id text, p_extra bigint); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.order_seller_hold(p_merchant text, p_order_id text, p_extra bigint) FROM PUBLIC;
 
 
 --

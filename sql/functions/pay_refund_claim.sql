@@ -19,9 +19,6 @@ DECLARE
     r        refunds%ROWTYPE;
     b        record;
     v_sum    bigint;
-    v_s      bigint;
-    v_p      bigint;
-    v_b      bigint;
     v_av     bigint;
     v_err    text;
     v_prior  text;
@@ -115,27 +112,11 @@ BEGIN
         ELSE
             -- the seller's share of it must be available: what a pay-out
             -- already took, or a PENDING refund or an OPEN chargeback
-            -- holds, is not (what the order's PENDING refunds and OPEN
-            -- chargebacks hold back grows by it: seller_available's hold,
-            -- with this refund and without)
-            SELECT g.given_back, g.commission_back INTO v_s, v_b
-              FROM order_given_back_for_good(p_merchant, p_order_id) g;
-            SELECT (SELECT coalesce(sum(rf.amount), 0)
-                      FROM refunds rf
-                     WHERE rf.merchant_id = p_merchant AND rf.payment_order_id = p_order_id
-                       AND rf.status = 'PENDING')
-                 + (SELECT coalesce(sum(dp.amount), 0)
-                      FROM dispute_parts dp
-                      JOIN disputes d ON d.merchant_id = dp.merchant_id
-                                     AND d.dispute_id = dp.dispute_id
-                     WHERE dp.merchant_id = p_merchant AND dp.payment_order_id = p_order_id
-                       AND d.status = 'OPEN')
-              INTO v_p;
+            -- holds, is not (what the order's hold grows by with it:
+            -- order_seller_hold, with this refund and without)
             SELECT * INTO b FROM seller_available(p_merchant, o.seller_account, o.currency);
-            IF refund_seller_share(coalesce(o.amount_captured, o.amount),
-                                   coalesce(o.commission, 0), v_s, v_b, v_p + p_amount)
-               - refund_seller_share(coalesce(o.amount_captured, o.amount),
-                                     coalesce(o.commission, 0), v_s, v_b, v_p)
+            IF order_seller_hold(p_merchant, p_order_id, p_amount)
+               - order_seller_hold(p_merchant, p_order_id, 0)
                > b.available THEN
                 v_err := 'insufficient_balance';
                 v_av := b.available;
