@@ -30,7 +30,11 @@ ngx_http_payments_cstr(ngx_pool_t *pool, ngx_str_t *s)
         return NULL;
     }
 
-    ngx_memcpy(p, s->data, s->len);
+    /* an unset ngx_str_t is {0, NULL}: memcpy's source must not be NULL
+     * even for no bytes */
+    if (s->len) {
+        ngx_memcpy(p, s->data, s->len);
+    }
     p[s->len] = '\0';
 
     return p;
