@@ -327,7 +327,7 @@ ngx_http_payments_psp_unsure(ngx_http_payments_ctx_t *ctx,
 ngx_int_t
 ngx_http_payments_route_next(ngx_http_payments_ctx_t *ctx, const char *why)
 {
-    char                     *req;
+    char                     *req = NULL;
     ngx_uint_t                at;
     ngx_http_payments_psp_t  *from;
     ngx_http_request_t       *r = ctx->request;

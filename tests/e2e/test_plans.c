@@ -97,7 +97,7 @@ static int
 plans_check(PGconn *d, char *bad, size_t size, int *checked)
 {
     int          i, j, n, nbad = 0, shapes;
-    char         sql[4096], name[64], idx[128], nulls[512], *plan;
+    char         sql[4096], name[130], idx[128], nulls[512], *plan;
     size_t       used = 0;
     PGresult    *keys, *res;
     const char  *tbl, *types, *where, *good;

@@ -217,16 +217,15 @@ wait_decided_on(const char *shard, const merchant_t *m, const char *co_id,
     int    i;
     char  *s;
 
-    for (i = 0; i < seconds * 10; i++) {
+    /* read at least once, whatever seconds is */
+    for (i = 0; ; i++) {
         s = status_on(shard, m, co_id);
-        if (strcmp(s, "EXECUTING") != 0) {
+        if (strcmp(s, "EXECUTING") != 0 || i >= seconds * 10) {
             return s;
         }
 
         msleep(100);
     }
-
-    return s;
 }
 
 

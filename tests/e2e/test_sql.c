@@ -2461,7 +2461,7 @@ race(const char *merchant, int same_key, int *claimed, int *in_use, int *duplica
 {
     pthread_t          th[NTHREADS];
     racer_t            t[NTHREADS];
-    char               keys[NTHREADS][16];
+    char               keys[NTHREADS][24];
     pthread_barrier_t  start;
     int                i;
 
