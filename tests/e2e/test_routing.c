@@ -147,7 +147,6 @@ register_routed(const merchant_t *m, const char *key, const char *body,
 
     j = resp_json(r);
     psp = strdup(json_string_value(json_object_get(j, "psp")));
-    json_decref(j);
     resp_free(r);
 
     return psp;
@@ -260,7 +259,6 @@ Test(routing, a_route_by_currency_and_amount_picks_its_psp)
     j = resp_json(r);
     cr_assert_str_eq(json_string_value(json_object_get(j, "psp")),
                      "rt_stripe");
-    json_decref(j);
     resp_free(r);
 
     /* no route for USD, nor a psp: refused, nothing stored */
@@ -397,7 +395,6 @@ Test(routing, stripes_circuit_open_registers_at_adyen_in_the_same_request)
     cr_assert_null(json_object_get(
                        json_array_get(json_object_get(routing, "psps"), 1),
                        "moved_on"));
-    json_decref(j);
     resp_free(r);
     cr_assert_eq(metric_value(rt.origin, "payments_route_fallbacks_total"),
                  1.0);
@@ -863,7 +860,6 @@ approved_as(merchant_t *m, const char *co_id, const char *psp,
                              json_object_get(j, "failure"), "code")),
                          "registration_refused", "%s", r->body);
     }
-    json_decref(j);
     resp_free(r);
 }
 
@@ -1151,7 +1147,6 @@ Test(routing, an_unanswered_retry_whose_route_was_removed_resumes_at_its_bound_p
     cr_assert_eq(r->status, 201, "the retry: %ld %s", r->status, r->body);
     j = resp_json(r);
     cr_expect_str_eq(json_string_value(json_object_get(j, "psp")), "rt_stripe");
-    json_decref(j);
     mock_registrations(nonce(&m, co_id), &sessions, &requests);
     cr_expect_eq(sessions, 1, "one session in all");
     cr_expect_eq(requests, 2, "the first attempt and the retry");
