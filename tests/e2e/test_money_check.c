@@ -5190,7 +5190,8 @@ mc_reconcile(const mc_run_t *run, json_t *books, mc_result_t *res,
 {
     int           c, d, st;
     char         *psps, *psp, *save, *sessions, *path, *out, *rep, *bad;
-    const char   *nl;
+    const char   *nl, *tok;
+    json_t       *bp;
     long          t0;
     const char   *plant;
     resp_t       *r;
@@ -5227,22 +5228,32 @@ mc_reconcile(const mc_run_t *run, json_t *books, mc_result_t *res,
             continue;
         }
 
-        /* the sessions of the history's checkouts this PSP holds */
+        /* the sessions of the history's checkouts this PSP holds: as the
+         * registration answered it, or as the PSP's books name it when no
+         * answer did (an off-session charge whose worker was killed after
+         * sending it, and whose retry found it paid: 409 duplicate_order) */
         sessions = strdup("none");
         plant = "";
         for (c = 0; c < run->h->nco; c++) {
             p[1] = run->co[c];
             p[2] = psp;
-            if (run->token[c] != NULL
+            tok = run->token[c];
+            bp = tok == NULL ? books_payment(books, run->nonce[c]) : NULL;
+            if (bp != NULL
+                && json_is_string(json_object_get(bp, "dialect"))
+                && strcmp(json_string_value(json_object_get(bp, "dialect")),
+                          mc_dialects[d]) == 0)
+            {
+                tok = json_string_value(json_object_get(bp, "session"));
+            }
+            if (tok != NULL
                 && db_scalar_on(mc_db(run), "SELECT 1 FROM checkouts WHERE"
                                 " merchant_id = $1 AND checkout_id = $2"
                                 " AND psp = $3", 3, p) != NULL)
             {
-                sessions = str_printf("%s,%s", sessions,
-                                      url_escape(run->token[c]));
+                sessions = str_printf("%s,%s", sessions, url_escape(tok));
                 if (c == 0 && mc_plant_delta != 0) {
-                    plant = str_printf("&amount=%s:%ld",
-                                       url_escape(run->token[c]),
+                    plant = str_printf("&amount=%s:%ld", url_escape(tok),
                                        mc_plant_delta);
                 }
             }
