@@ -35,11 +35,55 @@ static const char *const  fz_names[] = {
 };
 
 
-/* the independent rule for our names: split as the parser splits, every
- * segment of [A-Za-z0-9_] */
-static int
-fz_name_ok(const char *name, char *seg[], size_t *nseg)
+/* the shape of our names on its own, with no limit on their depth:
+ * seg[seg]... with every segment of [A-Za-z0-9_]; how many segments, or 0
+ * when the name is not of that shape */
+static size_t
+fz_name_depth(const char *name)
 {
+    size_t       n, len;
+    const char  *p;
+
+    p = name;
+    n = 0;
+
+    for ( ;; ) {
+        if (n > 0) {
+            if (*p == '\0') {
+                return n;
+            }
+            if (*p++ != '[') {
+                return 0;
+            }
+        }
+
+        len = strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                        "0123456789_");
+        if (len == 0) {
+            return 0;
+        }
+        p += len;
+        n++;
+
+        if (n > 1 && *p++ != ']') {
+            return 0;
+        }
+        if (n == 1 && *p == '\0') {
+            return 1;
+        }
+    }
+}
+
+
+/* the independent rule for our names: split as the parser splits, every
+ * segment of [A-Za-z0-9_]; *deep set when the name has that shape but
+ * more segments than the parser reads (FP_SEGMENTS_MAX): the writer may
+ * take it, and the parser cannot judge it */
+static int
+fz_name_ok(const char *name, char *seg[], size_t *nseg, int *deep)
+{
+    *deep = fz_name_depth(name) > FP_SEGMENTS_MAX;
+
     size_t      i, k;
     fp_field_t  f;
 
@@ -146,7 +190,7 @@ fz_stripe_refund(json_t *md)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    int                ok;
+    int                ok, deep[FZ_FIELDS];
     char              *buf, *p, *end, *rec, *sep, *body;
     char              *seg[FZ_FIELDS][FP_SEGMENTS_MAX];
     size_t             nseg[FZ_FIELDS], n, i, k, want;
@@ -166,6 +210,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ok = 1;
     end = buf + size;
     memset(nseg, 0, sizeof(nseg));
+    memset(deep, 0, sizeof(deep));
 
     for (p = buf; p < end && n < FZ_FIELDS; p = rec + strlen(rec) + 1) {
         rec = p;
@@ -200,7 +245,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
         f[n].value = rec;
 
-        if (!fz_name_ok(f[n].name, seg[n], &nseg[n])
+        if (!fz_name_ok(f[n].name, seg[n], &nseg[n], &deep[n])
             || (f[n].key != NULL
                 && (f[n].key[0] == '\0' || strpbrk(f[n].key, "[]") != NULL))
             || nseg[n] + (f[n].key != NULL) > FP_SEGMENTS_MAX)
@@ -221,8 +266,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         /* a name of our shape too deep for the parser is not an error of
          * the writer's */
         for (i = 0; i < n; i++) {
-            if (nseg[i] + (f[i].key != NULL) > FP_SEGMENTS_MAX
-                && nseg[i] > 0)
+            if (deep[i]
+                || (nseg[i] + (f[i].key != NULL) > FP_SEGMENTS_MAX
+                    && nseg[i] > 0))
             {
                 goto done;
             }
