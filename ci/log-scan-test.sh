@@ -47,6 +47,16 @@ case_ module_cycle_debug_line fail \
     "$d [debug] 4242#4242: payments: sweeper asks about \"$token\""
 case_ notice_line fail "$d [notice] 4242#4242: *7 payments: key $token"
 case_ error_line fail "$d [error] 4242#4242: *7 upstream said $token"
+# nginx's dump of the request it proxies (the suite's /psp-tls/ proxy in
+# front of the mock) spans lines: the lines after its first are nginx's
+# too; a module line's own continuation is still ours
+case_ nginx_multiline_debug_line pass "$ours" \
+    "$d [debug] 4242#4242: *7 http proxy header:" \
+    "\"POST /v1/checkout/sessions HTTP/1.0" \
+    "Authorization: Bearer $token" "" "\"" "$ours"
+case_ module_multiline_debug_line fail \
+    "$d [debug] 4242#4242: *7 payments: psp answered:" \
+    "{\"id\": \"$token\"}" "$ours"
 # every gateway a test starts logs under its own name; the mock's log is not
 # ours (it is sent the PSP's secrets)
 LOG=breaker-a-4242-error.log case_ other_gateways_error_log fail \

@@ -69,10 +69,15 @@ awk -F'\t' 'length($2) >= 8 { print $2 }' "$needles" | sort -u >"$values"
 found=0
 for log in "${logs[@]}"; do
     # nginx's own debug lines out (above); a debug line's message follows
-    # "PID#TID: " and, in a request, "*CONNECTION "
-    awk '!/^[0-9\/]+ [0-9:]+ \[debug\] / ||
-         /^[0-9\/]+ [0-9:]+ \[debug\] [0-9]+#[0-9]+: (\*[0-9]+ )?payments/' \
-        "$log" >"$searched"
+    # "PID#TID: " and, in a request, "*CONNECTION ".  A line without the
+    # time in front continues the line before it (nginx's dump of a request
+    # it proxies spans lines, its headers one a line): it goes with it.
+    awk 'BEGIN { keep = 1 }
+         /^[0-9\/]+ [0-9:]+ \[/ {
+             keep = !/^[0-9\/]+ [0-9:]+ \[debug\] / ||
+                    /^[0-9\/]+ [0-9:]+ \[debug\] [0-9]+#[0-9]+: (\*[0-9]+ )?payments/
+         }
+         keep' "$log" >"$searched"
     # every value at once (a debug log is large), then which ones
     grep -oF -f "$values" "$searched" | sort -u >"$searched.hits" || true
     [ -s "$searched.hits" ] || continue
