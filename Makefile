@@ -62,7 +62,7 @@ FUZZ_CFLAGS   = -std=gnu11 -D_GNU_SOURCE -g -O1 -Iinclude $(PKG_CFLAGS)
 MODULE    = $(BUILD)/nginx/ngx_http_payments_module.so
 FUZZ_SECONDS ?= 20
 
-.PHONY: all core reconcile secrets events-verify unit unit-asan mock mock-asan module e2e e2e-shards e2e-debug e2e-deps fuzz fuzz-smoke test demo bench bench-counts bench-hook-counts bench-instructions bench-worker-instructions bench-guards bench-shards bench-limits bench-reconcile bench-notify clean deps demo-shop browser deb deb-mock deb-testenv chaos money-check money-check-known notify-receiver-test doc-check callmap-check hardening-check
+.PHONY: all core reconcile secrets events-verify unit unit-asan mock mock-asan module e2e e2e-shards e2e-debug e2e-asan e2e-asan-deps e2e-deps fuzz fuzz-smoke test demo bench bench-counts bench-hook-counts bench-instructions bench-worker-instructions bench-guards bench-shards bench-limits bench-reconcile bench-notify clean deps demo-shop browser deb deb-mock deb-testenv chaos money-check money-check-known notify-receiver-test doc-check callmap-check hardening-check
 
 all: core mock module reconcile secrets events-verify
 
@@ -216,9 +216,12 @@ $(BUILD)/e2e_tests: $(E2E_OBJ) $(BUILD)/libpayments.a $(CRITERION_INIT) | $(BUIL
 # A getaddrinfo() that hangs for one host, preloaded into a test's own
 # gateway (test_psp.c: a name lookup never holds the worker), and a libcurl
 # without an asynchronous resolver (test_config.c); built with the suite.
+# Never sanitized (make e2e-asan's flags taken out): it is preloaded into
+# any program a test starts (the shell of popen first), and a sanitizer's
+# runtime must come first in a program's libraries, not in a preload.
 $(BUILD)/slow_dns.so: tests/e2e/slow_dns.c $(FLAGS_STAMP)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -shared -fPIC $< -ldl -o $@
+	$(CC) $(filter-out -fsanitize% -fno-sanitize%,$(CFLAGS)) -shared -fPIC $< -ldl -o $@
 
 # Everything ci/e2e.sh runs (it checks the same list before it starts):
 # the module, the ASan mock, the suite and its preloaded library, the two
@@ -249,6 +252,20 @@ e2e-shards: $(E2E_DEPS)
 e2e-debug: $(E2E_DEPS)
 	bash ci/log-scan-test.sh
 	BUILD=$(BUILD) E2E_DEBUG_LOG=1 bash ci/e2e.sh
+
+# The module under AddressSanitizer and UBSan, end to end: everything the
+# suite runs built again in $(BUILD)/asan with the sanitizers (the module,
+# the core it links, the suite, the tools), then ci/e2e.sh with E2E_ASAN=1:
+# every nginx preloads their runtimes (ci/nginx-asan.sh), and a report of
+# any of them fails the run.  E2E_FILTER as for e2e (default: ci/e2e.sh's
+# asan_suites).  e2e-asan-deps is the build alone (CI makes it beside the
+# e2e suite).
+ASAN_BUILD = $(BUILD)/asan
+e2e-asan-deps:
+	$(MAKE) BUILD=$(ASAN_BUILD) OPT='-O1 -g $(SAN)' HARDEN= e2e-deps
+
+e2e-asan: e2e-asan-deps
+	BUILD=$(ASAN_BUILD) E2E_ASAN=1 bash ci/e2e.sh
 
 # The demo shop (HTTPS via libmicrohttpd + GnuTLS) and the browser journey:
 # a real Chromium through shop, gateway, mock PSP and back (tests/browser/).

@@ -26,8 +26,18 @@
 # `error_log ... debug` and ends with the log scan even under E2E_FILTER:
 # the module's debug lines must be there (the route of every request) and
 # hold no secret (`make e2e-debug`); without E2E_FILTER it runs a
-# representative part of the suite, the registration, webhook, money and
-# notification suites.
+# representative part of the suite, the registration, webhook, money,
+# notification, PSP and routing suites (nginx's dump of a request the
+# suite's /psp-tls/ proxy sends the mock holds the PSP's key: nginx's own
+# lines, left out by the scan).
+#
+# E2E_ASAN=1 (`make e2e-asan`) runs the suite against the module built
+# with AddressSanitizer and UBSan ($BUILD/nginx, BUILD=build/asan): every
+# nginx the suite starts is ci/nginx-asan.sh, which preloads their
+# runtimes; a report of any worker or master fails the run, printed at its
+# end.  Without E2E_FILTER it runs asan_suites (below), the suites that
+# take the module's paths, its failures' included; the suite's own
+# programs are sanitized too, their leaks not checked (ASAN_OPTIONS).
 #
 # E2E_SHARDS=1 runs lane "shards" instead (not part of the whole run yet):
 # a stack of two PostgreSQL clusters, merchant shards a and b
@@ -84,6 +94,38 @@ if [ ! -f tests/notify_receiver/node_modules/standardwebhooks/package.json ]; th
     echo "e2e: tests/notify_receiver/node_modules is missing (make e2e-deps, or ci/install-deps.sh --core)" >&2
     exit 1
 fi
+# E2E_ASAN=1: the module must be the sanitized build, and the runtimes it
+# was compiled against are preloaded into nginx (ci/nginx-asan.sh)
+asan=${E2E_ASAN:-0}
+asan_libs=
+# the suites E2E_ASAN=1 runs: each of the module's routes and background
+# work, every dialect, the PSP's, the database's and the client's failures
+# (the money checker, the invariants and the solo suites are left to the
+# suite's own run: the module's paths are the same, hours longer here)
+asan_suites='registration auth idempotency idempotency_key webhooks
+    return_page return_urls adyen generic pay_link views lists money_*
+    capture cancel saved_methods notify keys psp psp_closed db_errors
+    routing risk late_events metadata limits limits_redis config ops
+    metrics owasp card_data amounts body concurrency lease modes request_id
+    tls two_gateways storefront audit duplicates reconcile
+    reconcile_reversals wallets'
+if [ "$asan" = 1 ]; then
+    # (nm's whole output first: grep -q after a pipe may leave nm a SIGPIPE,
+    # a failure under pipefail)
+    syms=$(nm -D --undefined-only "$build/nginx/ngx_http_payments_module.so" 2>/dev/null || true)
+    if ! grep -q ' __asan_report' <<<"$syms"; then
+        echo "e2e: E2E_ASAN=1 but $build/nginx/ngx_http_payments_module.so is not built with ASan (make e2e-asan)" >&2
+        exit 1
+    fi
+    for lib in libasan.so libubsan.so; do
+        lib=$("${CC:-cc}" -print-file-name="$lib")
+        if [ ! -f "$lib" ]; then
+            echo "e2e: E2E_ASAN=1 but the compiler has no $lib" >&2
+            exit 1
+        fi
+        asan_libs="$asan_libs${asan_libs:+ }$lib"
+    done
+fi
 if [ "${E2E_PREFLIGHT:-0}" = 1 ]; then
     echo "e2e: everything the suite runs is there"
     exit 0
@@ -119,10 +161,26 @@ rc=0
 lanes=()        # lane directories, in the order they were started
 lane_pids=()    # the lanes' test runs in flight
 
+if [ "$asan" = 1 ]; then
+    mkdir -p "$run/asan-bin" "$run/asan"
+    # the workers (nobody) write their reports there too
+    chmod 1777 "$run/asan"
+    ln -s "$top/ci/nginx-asan.sh" "$run/asan-bin/nginx"
+    NGX_ASAN_NGINX=$(command -v nginx) || { echo "e2e: nginx is not installed" >&2; exit 1; }
+    export NGX_ASAN_NGINX NGX_ASAN_LIBS="$asan_libs" NGX_ASAN_LOGS="$run/asan"
+    export PATH="$run/asan-bin:$PATH"
+    export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0}
+    # (with E2E_DEBUG_LOG=1 too, the debug run's suites: CI's debug run)
+    if [ "${E2E_DEBUG_LOG:-0}" != 1 ]; then
+        # shellcheck disable=SC2086  # the list's words
+        E2E_FILTER=${E2E_FILTER:-"@($(echo $asan_suites | tr ' ' '|'))/*"}
+    fi
+fi
+
 log_level=notice
 if [ "${E2E_DEBUG_LOG:-0}" = 1 ]; then
     log_level=debug
-    E2E_FILTER=${E2E_FILTER:-'@(registration|webhooks|money_*|notify)/*'}
+    E2E_FILTER=${E2E_FILTER:-'@(registration|webhooks|money_*|notify|psp|routing)/*'}
 fi
 
 # lane_start NAME [services.sh options...]: the lane's services and
@@ -289,6 +347,17 @@ finish() {
         elif [ -s "$run/responses.jsonl" ]; then
             bash "$top/ci/openapi-check.sh" "$run/responses.jsonl" "$run/notifications.jsonl" || rc=1
         fi
+    fi
+
+    # E2E_ASAN=1: a report of the sanitized module's nginx fails the run
+    if [ "$asan" = 1 ] && [ -d "$run/asan" ] &&
+            [ -n "$(find "$run/asan" -type f -print -quit)" ]; then
+        echo "e2e: nginx with the sanitized module reported:" >&2
+        for f in "$run/asan"/*; do
+            echo "---- $f" >&2
+            head -n 60 "$f" >&2
+        done
+        rc=1
     fi
 
     # The mock runs under ASan/UBSan: a report there fails the suite.

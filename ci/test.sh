@@ -17,7 +17,8 @@
 # browser suite's dependencies beside the others), e2e ~16 min in its
 # lanes (ci/e2e.sh) with the group "checks" and the group "deb" (the
 # Debian package's suite, then the fuzz smoke run) beside it, then the
-# shards lane ~3 min, the debug run ~2, the browser and the demo ~1.5;
+# shards lane ~3 min, the debug run ~3 (sanitized), the browser and the
+# demo ~1.5;
 # the group "checks" ends last, ~3 min after them.  The summary prints
 # each step's seconds.
 set -euo pipefail
@@ -321,6 +322,10 @@ deb() {
 }
 group deb deb
 
+# The sanitized build for the debug run (below), made beside the e2e
+# suite at nice 19: the suite mostly waits (~2.5 processor minutes).
+step_bg build-asan build nice -n 19 make -j2 BUILD="$build" e2e-asan-deps
+
 skip_if_broken e2e build-module build-mock build-e2e build-reconcile build-secrets build-e2e-deps ||
     step e2e suite bash ci/e2e.sh
 
@@ -337,11 +342,16 @@ skip_if_broken e2e-shards build-module build-mock build-e2e build-reconcile buil
         E2E_SHARDS_ROUTED='registration webhooks adyen generic pay_link return_page invariants' \
         bash ci/e2e.sh
 
-# The registration, webhook, money and notification suites again with
-# every gateway at `error_log ... debug` and the log scan after them
-# (`make e2e-debug` without its log-scan-test, in the group above).
-skip_if_broken e2e-debug build-module build-mock build-e2e build-reconcile build-secrets build-e2e-deps ||
-    step e2e-debug suite env E2E_DEBUG_LOG=1 bash ci/e2e.sh
+# The registration, webhook, money, notification, PSP and routing suites
+# again with every gateway at `error_log ... debug` and the log scan after
+# them (`make e2e-debug` without its log-scan-test, in the group above),
+# on the module built with AddressSanitizer and UBSan (`make e2e-asan`'s
+# build, ~2 min more than the shipped build's run): every nginx preloads
+# their runtimes, and a report of any fails the step.  `make e2e-asan`
+# runs more suites so (ci/e2e.sh's asan_suites).
+step_join build-asan
+skip_if_broken e2e-debug build-asan ||
+    step e2e-debug suite env BUILD="$build/asan" E2E_ASAN=1 E2E_DEBUG_LOG=1 bash ci/e2e.sh
 
 # Debian's Chromium, headless, through the demo shop, the gateway, the mock
 # PSP's hosted page and back (tests/browser/run.sh, ~30 s): pay, decline,
