@@ -259,6 +259,7 @@ Test(limits_redis, a_merchant_gets_its_limit_across_two_gateways_not_twice)
 
 Test(limits_redis, redis_stopped_mid_run_falls_back_as_each_zone_says)
 {
+    long         out_a, out_b;
     char        *status_path;
     resp_t      *r;
     merchant_t   m, later;
@@ -273,6 +274,11 @@ Test(limits_redis, redis_stopped_mid_run_falls_back_as_each_zone_says)
     r = gateway_get(&gw_a, status_path);
     cr_assert_neq(r->status, 503);
     resp_free(r);
+
+    /* the outage lines so far: a loaded machine's handshake can take
+     * longer than the timeout at a gateway's start, an outage of its own */
+    out_a = log_count(&gw_a, "zones with store=redis decide without it");
+    out_b = log_count(&gw_b, "zones with store=redis decide without it");
 
     redis_stop();
 
@@ -294,9 +300,9 @@ Test(limits_redis, redis_stopped_mid_run_falls_back_as_each_zone_says)
 
     /* one line per outage and worker, naming Redis, never its password */
     cr_assert_eq(log_count(&gw_a, "zones with store=redis decide without "
-                           "it"), 1);
+                           "it"), out_a + 1);
     cr_assert_eq(log_count(&gw_b, "zones with store=redis decide without "
-                           "it"), 1);
+                           "it"), out_b + 1);
     cr_assert_eq(log_count(&gw_a, REDIS_PASSWORD), 0);
     cr_assert_eq(log_count(&gw_b, REDIS_PASSWORD), 0);
 
