@@ -17,8 +17,8 @@
 # browser suite's dependencies beside the others), e2e ~16 min in its
 # lanes (ci/e2e.sh) with the group "checks" and the group "deb" (the
 # Debian package's suite, then the fuzz smoke run) beside it, then the
-# shards lane ~3 min, the debug run ~3 (sanitized), the browser and the
-# demo ~1.5;
+# shards lane ~2 min, the debug run ~2.5 (sanitized), the browser and
+# the demo ~1;
 # the group "checks" ends last, ~3 min after them.  The summary prints
 # each step's seconds.
 set -euo pipefail
@@ -346,9 +346,10 @@ skip_if_broken e2e-shards build-module build-mock build-e2e build-reconcile buil
 # again with every gateway at `error_log ... debug` and the log scan after
 # them (`make e2e-debug` without its log-scan-test, in the group above),
 # on the module built with AddressSanitizer and UBSan (`make e2e-asan`'s
-# build, ~2 min more than the shipped build's run): every nginx preloads
-# their runtimes, and a report of any fails the step.  `make e2e-asan`
-# runs more suites so (ci/e2e.sh's asan_suites).
+# build; 141 s on a fresh clone, about what the shipped build's run of
+# fewer suites took): every nginx preloads their runtimes, and a report
+# of any fails the step.  `make e2e-asan` runs more suites so (ci/e2e.sh's
+# asan_suites).
 step_join build-asan
 skip_if_broken e2e-debug build-asan ||
     step e2e-debug suite env BUILD="$build/asan" E2E_ASAN=1 E2E_DEBUG_LOG=1 bash ci/e2e.sh
