@@ -35,7 +35,7 @@ static const char *const  fz_names[] = {
 };
 
 
-/* the shape of our names on its own, with no limit on their depth:
+/* the independent rule for our names, with no limit on their depth:
  * seg[seg]... with every segment of [A-Za-z0-9_]; how many segments, or 0
  * when the name is not of that shape */
 static size_t
@@ -45,47 +45,44 @@ fz_name_depth(const char *name)
     const char  *p;
 
     p = name;
-    n = 0;
 
-    for ( ;; ) {
-        if (n > 0) {
-            if (*p == '\0') {
-                return n;
-            }
-            if (*p++ != '[') {
-                return 0;
-            }
-        }
-
+    for (n = 1; ; n++) {
         len = strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
                         "0123456789_");
         if (len == 0) {
             return 0;
         }
         p += len;
-        n++;
 
         if (n > 1 && *p++ != ']') {
             return 0;
         }
-        if (n == 1 && *p == '\0') {
-            return 1;
+        if (*p == '\0') {
+            return n;
+        }
+        if (*p++ != '[') {
+            return 0;
         }
     }
 }
 
 
-/* the independent rule for our names: split as the parser splits, every
- * segment of [A-Za-z0-9_]; *deep set when the name has that shape but
- * more segments than the parser reads (FP_SEGMENTS_MAX): the writer may
- * take it, and the parser cannot judge it */
+/* a name of the rule (fz_name_depth), split as the parser splits: its
+ * segments in seg[], *nseg of them; 0 for a name not of the rule, and for
+ * one deeper than the parser reads (FP_SEGMENTS_MAX), *deep set then: the
+ * writer may take it, and the parser cannot judge it */
 static int
 fz_name_ok(const char *name, char *seg[], size_t *nseg, int *deep)
 {
-    *deep = fz_name_depth(name) > FP_SEGMENTS_MAX;
-
-    size_t      i, k;
+    size_t      k, depth;
     fp_field_t  f;
+
+    depth = fz_name_depth(name);
+    *deep = depth > FP_SEGMENTS_MAX;
+
+    if (depth == 0 || *deep) {
+        return 0;
+    }
 
     memset(&f, 0, sizeof(f));
 
@@ -94,21 +91,6 @@ fz_name_ok(const char *name, char *seg[], size_t *nseg, int *deep)
             free(f.seg[k]);
         }
         return 0;
-    }
-
-    for (k = 0; k < f.nseg; k++) {
-        for (i = 0; f.seg[k][i] != '\0'; i++) {
-            char  c = f.seg[k][i];
-
-            if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')
-                  || (c >= '0' && c <= '9') || c == '_'))
-            {
-                for (k = 0; k < f.nseg; k++) {
-                    free(f.seg[k]);
-                }
-                return 0;
-            }
-        }
     }
 
     for (k = 0; k < f.nseg; k++) {
