@@ -174,9 +174,13 @@ ngx_http_payments_checkout_done(ngx_http_payments_pg_query_t *q,
     checkout = db ? json_string_value(json_object_get(db, "checkout_id"))
                   : NULL;
 
+    /* a page to pay at: an off-session charge the PSP took has its
+     * payment id and no page ("hosted" false; an older database's view
+     * says nothing) */
     if (exp > 0 && status && checkout
         && ngx_strcmp(status, "EXECUTING") == 0
-        && json_is_string(json_object_get(db, "psp_token")))
+        && json_is_string(json_object_get(db, "psp_token"))
+        && !json_is_false(json_object_get(db, "hosted")))
     {
         pay_url = ngx_http_payments_link(r->pool, ctx->pmcf,
                                          (char *) ctx->merchant.data,

@@ -1319,6 +1319,19 @@ $$;
 
 
 --
+-- Name: checkout_shown_token(text, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.checkout_shown_token(p_token text, p_method text, p_ref text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+    SELECT coalesce(p_token,
+                    CASE WHEN p_method IS NOT NULL AND p_ref NOT LIKE 'v1.%'
+                         THEN p_ref END)
+$$;
+
+
+--
 -- Name: checkouts_commission_frozen(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -5594,7 +5607,19 @@ BEGIN
                    'checkout_id', c.checkout_id,
                    'status', c.status,
                    'psp', c.psp,
-                   'psp_token', c.psp_token,
+                   -- an off-session charge's payment id, from its
+                   -- webhook when no answer stored it
+                   'psp_token', checkout_shown_token(c.psp_token, c.payment_method_id,
+                                                     c.psp_payment_ref),
+                   -- a page to pay at (a pay link): not an off-session
+                   -- charge the PSP took
+                   'hosted', c.psp_url IS NOT NULL,
+                   -- as the 201 said: a saved method charged off-session,
+                   -- a save asked for
+                   'payment_method', c.payment_method_id,
+                   'save_payment_method', CASE WHEN c.save_method IS NOT NULL THEN
+                       json_build_object('customer', c.save_method ->> 'customer',
+                                         'usage', c.save_method ->> 'usage') END,
                    'expires_at', ts_rfc3339(c.expires_at),
                    'failure', checkout_failure(c.failure_code, c.failure),
                    -- paid after it had failed: the PSP's success came last
@@ -5679,7 +5704,8 @@ BEGIN
                    'currency', o.currency,
                    'seller_account', o.seller_account,
                    'psp', c.psp,
-                   'psp_token', c.psp_token,
+                   'psp_token', checkout_shown_token(c.psp_token, c.payment_method_id,
+                                                     c.psp_payment_ref),
                    'created_at', ts_rfc3339(o.created_at),
                    'updated_at', ts_rfc3339(o.updated_at),
                    'commission_minor', o.commission,
@@ -15930,6 +15956,13 @@ REVOKE ALL ON FUNCTION public.checkout_risk_row_checks(r public.checkout_risk) F
 --
 
 REVOKE ALL ON FUNCTION public.checkout_route_first(p_merchant text, p_checkout text, p_route text, p_to text, p_passed jsonb) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION checkout_shown_token(p_token text, p_method text, p_ref text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.checkout_shown_token(p_token text, p_method text, p_ref text) FROM PUBLIC;
 
 
 --

@@ -524,6 +524,59 @@ pay_db_checkout_orders(pay_view_t *vw, const json_t *db, int setup)
 
 
 /*
+ * The saved methods' fields of a checkout, as its 201 has them:
+ * "save_payment_method" {customer, usage}; "payment_method" with
+ * "off_session": true; "next_action": "authenticate" while such a charge
+ * is EXECUTING with a pay link.  An older database's answer has none.
+ */
+static void
+pay_db_checkout_methods(pay_view_t *vw, const json_t *db, json_t *root,
+    const char *status, const char *pay_url)
+{
+    json_t      *v;
+    const char  *customer, *usage, *pm;
+
+    v = json_object_get(db, "save_payment_method");
+
+    if (v != NULL && !json_is_null(v)) {
+        customer = json_is_object(v) ? pay_db_str(v, "customer") : NULL;
+        usage = json_is_object(v) ? pay_db_str(v, "usage") : NULL;
+
+        if (customer == NULL || usage == NULL) {
+            vw->failed = 1;
+
+        } else {
+            pay_view_set(vw, root, "save_payment_method",
+                         json_pack("{s:s, s:s}", "customer", customer,
+                                   "usage", usage));
+        }
+    }
+
+    v = json_object_get(db, "payment_method");
+
+    if (v == NULL || json_is_null(v)) {
+        return;
+    }
+
+    pm = pay_db_str(db, "payment_method");
+
+    if (pm == NULL) {
+        vw->failed = 1;
+        return;
+    }
+
+    pay_view_set(vw, root, "payment_method", json_string(pm));
+    pay_view_set(vw, root, "off_session", json_true());
+
+    if (pay_url != NULL && status != NULL
+        && strcmp(status, "EXECUTING") == 0)
+    {
+        pay_view_set(vw, root, "next_action", json_string("authenticate"));
+    }
+}
+
+
+/*
  * A routed checkout's route and the PSPs it was bound to, in order:
  * {"route", "psps": [{"psp", "moved_on" (why it left it; absent for the
  * one that holds the session), "at"}]}; NULL when it was not routed.
@@ -764,6 +817,12 @@ pay_checkout_view_json(const char *db_json, size_t len, const char *pay_url)
 
     pay_view_set(&vw, root, "metadata",
                  pay_view_metadata(json_object_get(db, "metadata")));
+
+    /* as the 201 said: a save asked for, a saved method charged
+     * off-session, and the shopper wanted at the pay link (an off-session
+     * charge their card's issuer wants them to authenticate) */
+    pay_db_checkout_methods(&vw, db, root, status, pay_url);
+
     pay_view_set(&vw, root, "payment_orders",
                  pay_db_checkout_orders(&vw, db, setup));
     pay_view_set(&vw, root, "events", pay_db_checkout_events(&vw, db));

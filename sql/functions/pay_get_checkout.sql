@@ -10,7 +10,19 @@ BEGIN
                    'checkout_id', c.checkout_id,
                    'status', c.status,
                    'psp', c.psp,
-                   'psp_token', c.psp_token,
+                   -- an off-session charge's payment id, from its
+                   -- webhook when no answer stored it
+                   'psp_token', checkout_shown_token(c.psp_token, c.payment_method_id,
+                                                     c.psp_payment_ref),
+                   -- a page to pay at (a pay link): not an off-session
+                   -- charge the PSP took
+                   'hosted', c.psp_url IS NOT NULL,
+                   -- as the 201 said: a saved method charged off-session,
+                   -- a save asked for
+                   'payment_method', c.payment_method_id,
+                   'save_payment_method', CASE WHEN c.save_method IS NOT NULL THEN
+                       json_build_object('customer', c.save_method ->> 'customer',
+                                         'usage', c.save_method ->> 'usage') END,
                    'expires_at', ts_rfc3339(c.expires_at),
                    'failure', checkout_failure(c.failure_code, c.failure),
                    -- paid after it had failed: the PSP's success came last

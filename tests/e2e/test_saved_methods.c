@@ -272,7 +272,7 @@ inbox_sealed(const saved_t *s)
 static void
 save_while_paying(size_t d)
 {
-    json_t      *it;
+    json_t      *it, *sv;
     resp_t      *r;
     saved_t      s;
     const char  *params[2];
@@ -292,6 +292,19 @@ save_while_paying(size_t d)
                      "active");
     cr_expect_str_eq(json_string_value(json_object_get(it, "checkout_id")),
                      s.co);
+    cr_expect(!mem_contains(r->body, r->len, s.token),
+              "%s: the PSP's token is in the answer", s.psp);
+
+    /* the checkout that saved it says so, as its 201 did */
+    r = api_get(&s.m, str_printf("/v1/checkouts/%s", s.co));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    sv = json_object_get(resp_json(r), "save_payment_method");
+    cr_expect_str_eq(json_string_value(json_object_get(sv, "customer")),
+                     s.customer, "%s: %s", s.psp, r->body);
+    cr_expect_str_eq(json_string_value(json_object_get(sv, "usage")),
+                     "off_session", "%s: %s", s.psp, r->body);
+    cr_expect(json_object_get(resp_json(r), "payment_method") == NULL,
+              "%s: %s", s.psp, r->body);
     cr_expect(!mem_contains(r->body, r->len, s.token),
               "%s: the PSP's token is in the answer", s.psp);
 
@@ -521,8 +534,22 @@ charge_authenticated(size_t d)
                          s.psp);
     }
 
-    /* open, not failed */
+    /* open, not failed; shown as the 202 said it: the shopper is wanted
+     * at the pay link */
     cr_expect_str_eq(checkout_status(&s.m, co), "EXECUTING");
+    r = api_get(&s.m, str_printf("/v1/checkouts/%s", co));
+    cr_assert_eq(r->status, 200, "%s: %s", s.psp, r->body);
+    cr_expect_str_eq(json_string_value(json_object_get(resp_json(r),
+                                                       "pay_url")), pay_url,
+                     "%s: %s", s.psp, r->body);
+    cr_expect_str_eq(json_string_value(json_object_get(resp_json(r),
+                                                       "next_action")),
+                     "authenticate", "%s: %s", s.psp, r->body);
+    cr_expect_str_eq(json_string_value(json_object_get(resp_json(r),
+                                                       "payment_method")),
+                     s.pm, "%s: %s", s.psp, r->body);
+    cr_expect(json_is_true(json_object_get(resp_json(r), "off_session")),
+              "%s: %s", s.psp, r->body);
 
     /* the same key: the same answer, nothing sent again */
     again = api_post(&s.m, key, body);
@@ -644,6 +671,75 @@ Test(saved_methods, generic_retry_after_a_lost_answer_charges_once)
 
 
 /*
+ * The PSP charged and every answer was lost (the gateway's own retries
+ * too): the request ends 5xx with the checkout EXECUTING and no PSP id
+ * stored.  The charge's webhook pays it; the checkout and its order then
+ * show the PSP's payment id as psp_token, as an answered charge's do (the
+ * id the webhook named), not nothing.
+ */
+static void
+charge_answer_lost_paid_by_webhook(size_t d)
+{
+    char        *co, *po, *ref;
+    json_t      *j;
+    resp_t      *r;
+    saved_t      s;
+    const char  *params[2];
+
+    saved_new(&s, d, "off_session");
+
+    co = uid("ren");
+    (void) mock_fault(str_printf("{\"match\":\"%s\",\"drop_after_register\":1,"
+                                 "\"drop_replays\":50}", nonce(&s.m, co)));
+
+    r = api_post_json(&s.m, charge_body(&s, co));
+    cr_assert_geq(r->status, 500, "%s: %d %s", s.psp, r->status, r->body);
+
+    wait_status(&s.m, co, "SUCCESS");
+
+    params[0] = s.m.id;
+    params[1] = co;
+    ref = db_scalar("SELECT psp_payment_ref FROM checkouts "
+                    "WHERE merchant_id = $1 AND checkout_id = $2", 2, params);
+    cr_assert(ref != NULL && ref[0] != '\0', "%s: no payment id booked",
+              s.psp);
+    cr_expect_str_eq(db_scalar("SELECT count(*) FROM checkouts WHERE "
+                               "merchant_id = $1 AND checkout_id = $2 AND "
+                               "psp_token IS NULL", 2, params), "1",
+                     "%s: the test wants a charge whose answer never came",
+                     s.psp);
+
+    r = api_get(&s.m, str_printf("/v1/checkouts/%s", co));
+    cr_assert_eq(r->status, 200, "%s: %s", s.psp, r->body);
+    j = resp_json(r);
+    cr_expect_str_eq(json_string_value(json_object_get(j, "psp_token")), ref,
+                     "%s: %s", s.psp, r->body);
+
+    po = str_printf("%s_p1", co);
+    r = api_get(&s.m, str_printf("/v1/payments/%s", po));
+    cr_assert_eq(r->status, 200, "%s: %s", s.psp, r->body);
+    j = resp_json(r);
+    cr_expect_str_eq(json_string_value(json_object_get(j, "psp_token")), ref,
+                     "%s: %s", s.psp, r->body);
+}
+
+Test(saved_methods, stripe_a_charge_whose_answer_was_lost_shows_its_payment_id)
+{
+    charge_answer_lost_paid_by_webhook(0);
+}
+
+Test(saved_methods, adyen_a_charge_whose_answer_was_lost_shows_its_payment_id)
+{
+    charge_answer_lost_paid_by_webhook(1);
+}
+
+Test(saved_methods, generic_a_charge_whose_answer_was_lost_shows_its_payment_id)
+{
+    charge_answer_lost_paid_by_webhook(2);
+}
+
+
+/*
  * An off-session charge the PSP has (taken, its webhook not here yet)
  * cannot be canceled: 409 checkout_not_cancelable saying why, stored under
  * the key, and the charge stands.  Before, Adyen's (no session to end)
@@ -654,8 +750,9 @@ Test(saved_methods, generic_retry_after_a_lost_answer_charges_once)
 static void
 charge_not_canceled(size_t d)
 {
-    char     *co, *key;
-    resp_t   *r;
+    char        *co, *key;
+    resp_t      *r, *g;
+    const char  *tok;
     saved_t   s;
 
     saved_new(&s, d, "off_session");
@@ -666,6 +763,25 @@ charge_not_canceled(size_t d)
     r = api_post_json(&s.m, charge_body(&s, co));
     cr_assert_eq(r->status, 201, "%s: %s", s.psp, r->body);
     cr_assert_str_eq(checkout_status(&s.m, co), "EXECUTING");
+
+    /* shown as the 201 said it: the PSP's payment id, the method, and no
+     * pay link (there is no page to pay at) */
+    tok = json_string_value(json_object_get(resp_json(r), "psp_token"));
+    cr_assert(tok != NULL, "%s: %s", s.psp, r->body);
+    g = api_get(&s.m, str_printf("/v1/checkouts/%s", co));
+    cr_assert_eq(g->status, 200, "%s: %s", s.psp, g->body);
+    cr_expect_str_eq(json_string_value(json_object_get(resp_json(g),
+                                                       "psp_token")), tok,
+                     "%s: %s", s.psp, g->body);
+    cr_expect(json_object_get(resp_json(g), "pay_url") == NULL,
+              "%s: a pay link to no page: %s", s.psp, g->body);
+    cr_expect(json_object_get(resp_json(g), "next_action") == NULL,
+              "%s: %s", s.psp, g->body);
+    cr_expect_str_eq(json_string_value(json_object_get(resp_json(g),
+                                                       "payment_method")),
+                     s.pm, "%s: %s", s.psp, g->body);
+    cr_expect(json_is_true(json_object_get(resp_json(g), "off_session")),
+              "%s: %s", s.psp, g->body);
 
     key = uid("key");
     r = post_path(&s.m, str_printf("/v1/checkouts/%s/cancel", co), key, "");

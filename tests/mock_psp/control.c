@@ -61,7 +61,7 @@ mock_control_add_fault(struct MHD_Connection *c, mock_request_t *r)
 {
     long                  latency_ms, fail_times, fail_every, retry_after,
                           hang_times, fail_status,
-                          refuse_status, hang_ms, drop;
+                          refuse_status, hang_ms, drop, drop_replays;
     json_t               *root, *v;
     uint64_t              id;
     const char           *name, *match, *hosted_url, *api;
@@ -93,6 +93,7 @@ mock_control_add_fault(struct MHD_Connection *c, mock_request_t *r)
     refuse_status = 0;
     hang_ms = 0;
     drop = 0;
+    drop_replays = 0;
     memset(&wf, 0, sizeof(wf));
 
     json_object_foreach(root, name, v) {
@@ -163,6 +164,11 @@ mock_control_add_fault(struct MHD_Connection *c, mock_request_t *r)
 
         } else if (strcmp(name, "drop_after_register") == 0) {
             if (mock_json_long(v, 0, 1000000000L, &drop) != 0) {
+                goto invalid;
+            }
+
+        } else if (strcmp(name, "drop_replays") == 0) {
+            if (mock_json_long(v, 0, 1000000000L, &drop_replays) != 0) {
                 goto invalid;
             }
 
@@ -278,6 +284,10 @@ mock_control_add_fault(struct MHD_Connection *c, mock_request_t *r)
         mock_fault_hang_times(id, hang_times);
     }
 
+    if (drop_replays > 0) {
+        mock_fault_drop_replays(id, drop_replays);
+    }
+
     if (api[0] != '\0') {
         mock_fault_api(id, api);
     }
@@ -285,13 +295,14 @@ mock_control_add_fault(struct MHD_Connection *c, mock_request_t *r)
     mock_log("fault %llu added: match \"%s\" latency_ms %ld fail_times %ld "
              "fail_every %ld "
              "fail_status %ld refuse_status %ld hang_ms %ld "
-             "drop_after_register %ld hosted_url %s webhook_delay_ms %ld "
+             "drop_after_register %ld drop_replays %ld hosted_url %s "
+             "webhook_delay_ms %ld "
              "webhook_duplicate %ld webhook_out_of_order %d "
              "webhook_bad_signature %d webhook_stale %d async_payment %d "
              "async_delay_ms %ld webhook_amount %lld%s webhook_never %d",
              (unsigned long long) id, match, latency_ms, fail_times,
              fail_every, fail_status, refuse_status, hang_ms, drop,
-             hosted_url ? hosted_url : "-", wf.delay_ms, wf.duplicate,
+             drop_replays, hosted_url ? hosted_url : "-", wf.delay_ms, wf.duplicate,
              (int) wf.out_of_order, (int) wf.bad_signature, (int) wf.stale,
              (int) wf.async_payment, wf.async_delay_ms,
              (long long) wf.amount, wf.has_amount ? "" : " (off)",

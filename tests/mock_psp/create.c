@@ -145,6 +145,13 @@ mock_create(struct MHD_Connection *c, mock_request_t *r,
         switch (idem) {
 
         case MOCK_IDEM_REPLAY:
+            if (mock_fault_take_drop_replay(fault.id)) {
+                mock_log("fault %llu: replay, dropping the connection",
+                         (unsigned long long) fault.id);
+                free(claim.body);
+                goto done;
+            }
+
             headers[0].name = "Idempotent-Replayed";
             headers[0].value = "true";
             headers[1].name = "Idempotency-Key";

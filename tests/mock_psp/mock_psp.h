@@ -212,12 +212,14 @@ int mock_store_commit(const char *key, const char *ikey,
     unsigned status);
 unsigned mock_fault_take_fail(uint64_t id);
 int mock_fault_take_drop(uint64_t id);
+int mock_fault_take_drop_replay(uint64_t id);
 void mock_fault_free(mock_fault_t *fault);
 uint64_t mock_fault_add(const char *match, long latency_ms, long fail_times,
     long fail_every, long retry_after, unsigned fail_status, unsigned refuse_status, long hang_ms,
     long drop_after_register, const char *hosted_url,
     const mock_webhook_fault_t *wf);
 void mock_fault_hang_times(uint64_t id, long n);
+void mock_fault_drop_replays(uint64_t id, long n);
 void mock_fault_api(uint64_t id, const char *api);
 json_t *mock_fault_list(void);
 void mock_store_registrations(const char *key, uint64_t *sessions_created,

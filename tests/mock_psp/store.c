@@ -81,6 +81,7 @@ struct mock_rule_s {
     long                  hang_ms;
     long                  hang_times;        /* left; -1: every request */
     long                  drop_after_register;  /* left */
+    long                  drop_replays;      /* left */
     unsigned              fail_status;
     unsigned              refuse_status;
     char                 *hosted_url;
@@ -785,6 +786,30 @@ mock_fault_take_drop(uint64_t id)
 }
 
 
+/* The next answer replayed under a key the rule matches is lost: 1 (and one
+ * fewer left), else 0. */
+int
+mock_fault_take_drop_replay(uint64_t id)
+{
+    int           drop;
+    mock_rule_t  *rule;
+
+    drop = 0;
+
+    pthread_mutex_lock(&mock_lock);
+
+    rule = mock_rule_find(id);
+    if (rule != NULL && rule->drop_replays > 0) {
+        rule->drop_replays--;
+        drop = 1;
+    }
+
+    pthread_mutex_unlock(&mock_lock);
+
+    return drop;
+}
+
+
 void
 mock_fault_free(mock_fault_t *fault)
 {
@@ -804,6 +829,25 @@ mock_fault_hang_times(uint64_t id, long n)
     rule = mock_rule_find(id);
     if (rule != NULL) {
         rule->hang_times = n;
+    }
+
+    pthread_mutex_unlock(&mock_lock);
+}
+
+
+/* The next n replays of a stored answer the rule matches are lost too (the
+ * connection closes without them): with drop_after_register, a PSP every
+ * answer of which is lost, the retries' alike. */
+void
+mock_fault_drop_replays(uint64_t id, long n)
+{
+    mock_rule_t  *rule;
+
+    pthread_mutex_lock(&mock_lock);
+
+    rule = mock_rule_find(id);
+    if (rule != NULL) {
+        rule->drop_replays = n;
     }
 
     pthread_mutex_unlock(&mock_lock);
@@ -894,7 +938,7 @@ mock_fault_list(void)
     pthread_mutex_lock(&mock_lock);
 
     for (rule = mock_rules; rule; rule = rule->next) {
-        item = json_pack("{sI ss sI sI sI sI si si sI sI sI ss?}",
+        item = json_pack("{sI ss sI sI sI sI si si sI sI sI sI ss?}",
                          "id", (json_int_t) rule->id,
                          "match", rule->match,
                          "latency_ms", (json_int_t) rule->latency_ms,
@@ -907,6 +951,7 @@ mock_fault_list(void)
                          "hang_times", (json_int_t) rule->hang_times,
                          "drop_after_register",
                              (json_int_t) rule->drop_after_register,
+                         "drop_replays", (json_int_t) rule->drop_replays,
                          "hosted_url", rule->hosted_url);
 
         wh = json_pack("{sI sI sb sb sb sb sI so sb}",

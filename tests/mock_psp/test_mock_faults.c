@@ -171,6 +171,39 @@ DIALECT_TEST(faults_the_answer_is_lost_after_the_session_in_every_dialect,
 }
 
 
+DIALECT_TEST(faults_replays_lost_until_drop_replays_runs_out, dl_start)
+{
+    size_t   d;
+    char     key[64];
+    resp_t   r;
+
+    for (d = 0; d < FA_N; d++) {
+        fa_rule(key, sizeof(key), "dropall", d,
+                "\"drop_after_register\":1,\"drop_replays\":2");
+        fa_dialects[d].post(&r, key);
+        cr_assert_neq(r.rc, CURLE_OK, "%s was answered: %ld", key, r.status);
+        resp_free(&r);
+
+        /* the two retries find the session, and their answers are lost */
+        fa_dialects[d].post(&r, key);
+        cr_assert_neq(r.rc, CURLE_OK, "%s replay 1 was answered: %ld", key,
+                      r.status);
+        resp_free(&r);
+        fa_dialects[d].post(&r, key);
+        cr_assert_neq(r.rc, CURLE_OK, "%s replay 2 was answered: %ld", key,
+                      r.status);
+        resp_free(&r);
+        fa_counts(key, 1, 3);
+
+        /* the third is answered: the one session */
+        fa_dialects[d].post(&r, key);
+        cr_assert_eq(r.status, 201, "%s: %ld %s", key, r.status, r.body);
+        resp_free(&r);
+        fa_counts(key, 1, 4);
+    }
+}
+
+
 DIALECT_TEST(faults_the_psp_hangs_in_every_dialect, dl_start)
 {
     size_t   d;

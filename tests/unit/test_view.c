@@ -532,6 +532,73 @@ Test(view, checkout_paid_shows_its_verdict_after_the_payment)
 }
 
 
+#define VW_CHECKOUT_WITH(status, extra) \
+    "{\"checkout_id\":\"co_7f3a\",\"status\":\"" status "\"," \
+    "\"psp\":\"stripe\",\"psp_token\":\"pi_1\",\"expires_at\":1795341600," \
+    "\"failure\":null,\"currency\":\"USD\"," extra \
+    "\"payment_orders\":[{\"payment_order_id\":\"po_1\"," \
+    "\"seller_account\":\"seller_42\",\"amount_minor\":1000," \
+    "\"currency\":\"USD\",\"status\":\"" status "\"}],\"events\":[]}"
+
+
+Test(view, checkout_saved_methods_fields_as_in_201)
+{
+    char  *s;
+
+    /* an off-session charge: its method, no next action without a link */
+    s = vw_checkout(VW_CHECKOUT_WITH("EXECUTING",
+                        "\"payment_method\":\"pm_abc\","
+                        "\"save_payment_method\":null,"), NULL);
+    cr_assert_not_null(s);
+    cr_expect_not_null(strstr(s, "\"metadata\":{},\"payment_method\":"
+                              "\"pm_abc\",\"off_session\":true,"
+                              "\"payment_orders\""), "%s", s);
+    cr_expect_null(strstr(s, "next_action"), "%s", s);
+    cr_expect_null(strstr(s, "save_payment_method"), "%s", s);
+    free(s);
+
+    /* waiting for the shopper at its pay link */
+    s = vw_checkout(VW_CHECKOUT_WITH("EXECUTING",
+                        "\"payment_method\":\"pm_abc\","),
+                    "https://gw.example/p");
+    cr_assert_not_null(s);
+    cr_expect_not_null(strstr(s, "\"off_session\":true,"
+                              "\"next_action\":\"authenticate\""), "%s", s);
+    free(s);
+
+    /* paid through that link: nothing left to do */
+    s = vw_checkout(VW_CHECKOUT_WITH("SUCCESS",
+                        "\"payment_method\":\"pm_abc\","),
+                    "https://gw.example/p");
+    cr_assert_not_null(s);
+    cr_expect_null(strstr(s, "next_action"), "%s", s);
+    free(s);
+
+    /* a hosted checkout that saves the shopper's method */
+    s = vw_checkout(VW_CHECKOUT_WITH("SUCCESS",
+                        "\"payment_method\":null,\"save_payment_method\":"
+                        "{\"customer\":\"cust_81\",\"usage\":\"on_session\"},"),
+                    NULL);
+    cr_assert_not_null(s);
+    cr_expect_not_null(strstr(s, "\"save_payment_method\":{\"customer\":"
+                              "\"cust_81\",\"usage\":\"on_session\"}"),
+                       "%s", s);
+    cr_expect_null(strstr(s, "off_session"), "%s", s);
+    free(s);
+
+    /* not what the database gives: no view */
+    cr_expect_null(vw_checkout(VW_CHECKOUT_WITH("SUCCESS",
+                       "\"payment_method\":7,"), NULL));
+    cr_expect_null(vw_checkout(VW_CHECKOUT_WITH("SUCCESS",
+                       "\"payment_method\":\"\","), NULL));
+    cr_expect_null(vw_checkout(VW_CHECKOUT_WITH("SUCCESS",
+                       "\"save_payment_method\":{\"customer\":\"c\"},"),
+                               NULL));
+    cr_expect_null(vw_checkout(VW_CHECKOUT_WITH("SUCCESS",
+                       "\"save_payment_method\":\"cust\","), NULL));
+}
+
+
 Test(view, checkout_unexpected_shape_is_null)
 {
     size_t              i;
