@@ -36,7 +36,11 @@ char *pay_registration_json(const pay_registration_view_t *v);
  *            "failure","currency","payment_orders":[{"payment_order_id",
  *            "seller_account","amount_minor","currency","status"}],
  *            "events":[{"at","payment_order_id","from","to","source"}]}
- *            is_payment_done is derived (status SUCCESS).
+ *            is_payment_done is derived (status SUCCESS).  Optional:
+ *            "payment_method" (an off-session charge: written with
+ *            "off_session": true, and "next_action": "authenticate" while
+ *            EXECUTING with a pay_url) and "save_payment_method"
+ *            {"customer","usage"}; null or absent: left out.
  *
  * Types accepted: amount_minor an integer > 0 with a known currency;
  * statuses one of NOT_STARTED, EXECUTING, SUCCESS, FAILED; timestamps

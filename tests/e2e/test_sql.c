@@ -2293,7 +2293,8 @@ Test(sql, get_checkout_has_the_view_h_shape,
     const char  *keys[] = { "checkout_id", "status", "psp", "psp_token", "expires_at",
                             "failure", "paid_after_failure", "currency", "metadata",
                             "risk", "capture", "mode", "payment_orders", "events",
-                            "routing" };
+                            "routing", "hosted", "payment_method",
+                            "save_payment_method" };
 
     new_merchant(c, m);
     new_merchant(c, other);
@@ -2309,6 +2310,10 @@ Test(sql, get_checkout_has_the_view_h_shape,
     cr_expect_str_eq(json_string_value(json_object_get(j, "status")), "FAILED");
     cr_expect_str_eq(json_string_value(json_object_get(j, "psp")), "stripe");
     cr_expect(json_is_null(json_object_get(j, "psp_token")));
+    /* no page to pay at, no saved method charged nor saved */
+    cr_expect(json_is_false(json_object_get(j, "hosted")));
+    cr_expect(json_is_null(json_object_get(j, "payment_method")));
+    cr_expect(json_is_null(json_object_get(j, "save_payment_method")));
     /* named in its request, not routed */
     cr_expect(json_is_null(json_object_get(j, "routing")));
     cr_expect_str_eq(json_string_value(json_object_get(j, "expires_at")), EXPIRES_RFC);
