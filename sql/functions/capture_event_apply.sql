@@ -27,8 +27,9 @@
 --    payment: its other captures cover those refunds, so it reverses): the
 --    clearing follows the PSP whole, but the order gives back only what it
 --    still holds (its clearing less its PENDING refunds), its seller never
---    more than it was credited for the order (less those refunds and its
---    OPEN chargebacks, which will charge it yet), the commission the rest;
+--    more than it was credited for the order (less those refunds), the
+--    commission the rest (an OPEN chargeback's part left the clearing when
+--    it opened; lost, it charges the seller its share then);
 --    what the shopper was paid back of a capture that never stood is
 --    booked to psp_shortfall:<psp> (the platform's, until a person
 --    recovers it) with an audit row naming it;
@@ -431,17 +432,17 @@ BEGIN
                  WHERE t.merchant_id = o.merchant_id AND t.checkout_id = o.checkout_id
                    AND t.payment_order_id = o.payment_order_id;
                 -- what will be taken of it yet: its PENDING refunds (the
-                -- PSP has them), and its OPEN chargebacks from the seller
+                -- PSP has them).  Not its OPEN chargebacks: their parts
+                -- left the order's clearing when they opened (v_held is
+                -- without them), and one lost charges the seller only the
+                -- part less the commission's share on what then stands
+                -- captured (dispute_event_apply); kept back here too, they
+                -- made the commission give back what the seller's share of
+                -- the reversal was, for good should the chargeback be won
                 SELECT coalesce(sum(r.amount), 0) INTO v_owed FROM refunds r
                  WHERE r.merchant_id = o.merchant_id
                    AND r.payment_order_id = o.payment_order_id AND r.status = 'PENDING';
                 v_held := v_held - v_owed;
-                SELECT v_owed + coalesce(sum(dp.amount), 0) INTO v_owed
-                  FROM dispute_parts dp
-                  JOIN disputes d ON d.merchant_id = dp.merchant_id
-                                 AND d.dispute_id = dp.dispute_id
-                 WHERE dp.merchant_id = o.merchant_id
-                   AND dp.payment_order_id = o.payment_order_id AND d.status = 'OPEN';
 
                 -- the commission's share of it: the order's commission
                 -- less the rule's on what stays captured (a fixed fee

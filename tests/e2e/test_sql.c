@@ -5687,6 +5687,39 @@ Test(sql, a_reversed_capture_leaves_the_commission_the_rule_gives_what_stays_cap
 }
 
 
+Test(sql, a_capture_reversed_beside_an_open_chargeback_leaves_the_commission_the_rule_gives,
+     .description = "10 %: 0.40 of an order captured and charged back (open), 0.50 more captured, then reversed by the PSP: the commission back to the rule's on the 0.40 that stays captured (0.04), the seller giving back its share of the 0.50 (0.45), not the commission all of its 0.09 because the chargeback may charge the seller yet (money-check seed 140198: a won chargeback left the platform none of its commission); lost after, the seller bears the 0.40 less the commission's share, and holds nothing")
+{
+    PGconn  *c = sqlt_connect();
+    char     m[24], cp1[32], cp2[32];
+
+    new_merchant(c, m);
+    held_two(c, m, "1000", "0");
+    capture_of(c, m, "co_1_1", "40", cp1);
+    cr_assert_str_eq(dispute_event(c, m, "DISPUTE_OPENED", "dp_a", "40"), "applied");
+    cr_assert_str_eq(dispute_parts_of(c, m, "dp_a"), "seller_42 40");
+    capture_of(c, m, "co_1_1", "50", cp2);
+    cr_assert_str_eq(VAL(c, "SELECT amount_captured || ' ' || commission FROM payment_orders"
+                            " WHERE merchant_id = $1 AND payment_order_id = 'co_1_1'", m),
+                     "90 9");
+
+    cr_assert_str_eq(capture_reversed(c, m, cp2), "capture_reversed");
+    cr_expect_str_eq(VAL(c, "SELECT amount_captured || ' ' || commission FROM payment_orders"
+                            " WHERE merchant_id = $1 AND payment_order_id = 'co_1_1'", m),
+                     "40 4");
+    cr_expect_str_eq(dispute_wallets(c, m), "seller_42 36");
+    expect_balanced(c, m);
+
+    cr_assert_str_eq(dispute_event(c, m, "DISPUTE_LOST", "dp_a", "40"), "applied");
+    cr_expect_null(dispute_wallets(c, m), "%s", dispute_wallets(c, m));
+    cr_expect_str_eq(VAL(c, "SELECT coalesce(sum(amount), 0) FROM ledger_entries"
+                            " WHERE merchant_id = $1 AND account = 'platform_commission'", m),
+                     "0");
+    expect_balanced(c, m);
+    PQfinish(c);
+}
+
+
 /* ---- the lock order of the money functions ------------------------------- */
 
 /* Waits (10 s at most) until the backend pid waits for a lock. */
