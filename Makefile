@@ -39,7 +39,7 @@ UNIT_SRC  = $(wildcard tests/unit/*.c)
 UNIT_OBJ      = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/unit/%.o)
 UNIT_ASAN_OBJ = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/unit-asan/%.o)
 # the harness (harness.c, the core, and harness_<area>.c) and the test files
-E2E_SRC   = $(filter-out tests/e2e/slow_dns.c,$(wildcard tests/e2e/*.c))
+E2E_SRC   = $(filter-out tests/e2e/slow_dns.c tests/e2e/keep_modules.c,$(wildcard tests/e2e/*.c))
 E2E_OBJ   = $(E2E_SRC:tests/e2e/%.c=$(BUILD)/e2e/%.o)
 # The mock's own tests: a client, a webhook receiver, the dialects' helpers
 # (mock_*.c) and a test file per area (test_mock_*.c)
@@ -223,13 +223,23 @@ $(BUILD)/slow_dns.so: tests/e2e/slow_dns.c $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(filter-out -fsanitize% -fno-sanitize%,$(CFLAGS)) -shared -fPIC $< -ldl -o $@
 
+# dlclose() that keeps every library mapped, preloaded into the sanitized
+# nginx when LeakSanitizer looks (ci/nginx-asan.sh, NGX_ASAN_LEAKS=1): a
+# worker unloads the module before it exits, and the memory its libraries'
+# data held read as leaked (tests/e2e/keep_modules.c).  Never sanitized,
+# as slow_dns.so.
+$(BUILD)/keep_modules.so: tests/e2e/keep_modules.c $(FLAGS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(filter-out -fsanitize% -fno-sanitize%,$(CFLAGS)) -shared -fPIC $< -o $@
+
 # Everything ci/e2e.sh runs (it checks the same list before it starts):
 # the module, the ASan mock, the suite and its preloaded library, the two
 # tools the suite calls, and the notification receiver's Node package
 # (npm ci from its package-lock.json, by ci/install-deps.sh --core).
 RECEIVER_NPM = tests/notify_receiver/node_modules/standardwebhooks/package.json
 E2E_DEPS     = $(MODULE) $(BUILD)/mock_psp-asan $(BUILD)/e2e_tests \
-               $(BUILD)/slow_dns.so $(BUILD)/payments-reconcile \
+               $(BUILD)/slow_dns.so $(BUILD)/keep_modules.so \
+               $(BUILD)/payments-reconcile \
                $(BUILD)/payments-secrets $(BUILD)/payments-events-verify \
                $(RECEIVER_NPM)
 

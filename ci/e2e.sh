@@ -38,6 +38,9 @@
 # end.  Without E2E_FILTER it runs asan_suites (below), the suites that
 # take the module's paths, its failures' included; the suite's own
 # programs are sanitized too, their leaks not checked (ASAN_OPTIONS).
+# LeakSanitizer looks at each nginx process's exit (NGX_ASAN_LEAKS=0 turns
+# it off): memory the module lost on any request is reported with its
+# stack (keep_modules.so keeps the module mapped for it).
 #
 # E2E_SHARDS=1 runs lane "shards" instead (not part of the whole run yet):
 # a stack of two PostgreSQL clusters, merchant shards a and b
@@ -70,7 +73,8 @@ shards_routed_suites=${E2E_SHARDS_ROUTED:-'registration auth idempotency_key
     cancel saved_methods notify keys'}
 
 for f in "$bin" "$build/nginx/ngx_http_payments_module.so" "$build/mock_psp-asan" \
-         "$build/payments-reconcile" "$build/payments-secrets" "$build/payments-events-verify" "$build/slow_dns.so"; do
+         "$build/payments-reconcile" "$build/payments-secrets" "$build/payments-events-verify" "$build/slow_dns.so" \
+         "$build/keep_modules.so"; do
     if [ ! -e "$f" ]; then
         echo "e2e: $f is missing (make e2e-deps)" >&2
         exit 1
@@ -79,16 +83,20 @@ done
 # A binary older than its sources runs what it was built from, not the
 # tree: a test just written (or a failure planted to see a test fail) does
 # not run, and the suite passes without it.
-stale() {   # stale BINARY HINT DIR...: refuse BINARY older than a source
+stale() {   # stale BINARY HINT PATH...: refuse BINARY older than a source
     local bin=$1 hint=$2 newer
     shift 2
-    newer=$(find "$@" -name '*.[ch]' -newer "$bin" -print -quit)
+    # (the preloaded libraries' sources are not the suite's: each has its own)
+    newer=$(find "$@" -name '*.[ch]' ! -name slow_dns.c ! -name keep_modules.c \
+                 -newer "$bin" -print -quit)
     if [ -n "$newer" ]; then
         echo "e2e: $bin is older than $newer ($hint)" >&2
         exit 1
     fi
 }
 stale "$bin" "make build/e2e_tests" tests/e2e
+stale "$build/slow_dns.so" "make e2e-deps" tests/e2e/slow_dns.c
+stale "$build/keep_modules.so" "make e2e-deps" tests/e2e/keep_modules.c
 stale "$build/nginx/ngx_http_payments_module.so" "make module" ngx_payments_module src include
 if [ ! -f tests/notify_receiver/node_modules/standardwebhooks/package.json ]; then
     echo "e2e: tests/notify_receiver/node_modules is missing (make e2e-deps, or ci/install-deps.sh --core)" >&2
@@ -168,6 +176,9 @@ if [ "$asan" = 1 ]; then
     ln -s "$top/ci/nginx-asan.sh" "$run/asan-bin/nginx"
     NGX_ASAN_NGINX=$(command -v nginx) || { echo "e2e: nginx is not installed" >&2; exit 1; }
     export NGX_ASAN_NGINX NGX_ASAN_LIBS="$asan_libs" NGX_ASAN_LOGS="$run/asan"
+    export NGX_ASAN_LEAKS=${NGX_ASAN_LEAKS:-1}
+    NGX_ASAN_KEEP=$(cd "$build" && pwd)/keep_modules.so
+    export NGX_ASAN_KEEP
     export PATH="$run/asan-bin:$PATH"
     export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0}
     # (with E2E_DEBUG_LOG=1 too, the debug run's suites: CI's debug run)
