@@ -5259,6 +5259,18 @@ mc_reconcile(const mc_run_t *run, json_t *books, mc_result_t *res,
             }
         }
 
+        /* A PSP of the history's own (mc_trip_<dialect> throttles every
+         * registration, mc_dead_<dialect> listens nowhere) holding no
+         * session moved no money: nothing to reconcile.  Its report would
+         * be the mock's of the dialect, whose refunds, transfers and
+         * disputes of the merchant are those of the suite's PSP of that
+         * dialect (the mock keeps one book a dialect): reconciled against
+         * this PSP's, each would be unknown here (seed 140445: a refund at
+         * mock_adyen in mc_dead_adyen's report, needs_person). */
+        if (strcmp(psp, mc_psp(d)) != 0 && strcmp(sessions, "none") == 0) {
+            continue;
+        }
+
         r = http_get(mock_url(str_printf("/_control/reports/%s?sessions=%s"
                                          "&merchant=%s%s", mc_dialects[d],
                                          sessions, run->m.id, plant)));
