@@ -347,6 +347,7 @@ DECLARE
     v_seller bigint;
     v_kept   bigint;
     v_owed   bigint;
+    v_open   bigint;
     v_take   bigint;
     v_sp     bigint;
     v_cp     bigint;
@@ -689,17 +690,17 @@ BEGIN
                  WHERE t.merchant_id = o.merchant_id AND t.checkout_id = o.checkout_id
                    AND t.payment_order_id = o.payment_order_id;
                 -- what will be taken of it yet: its PENDING refunds (the
-                -- PSP has them).  Not its OPEN chargebacks: their parts
-                -- left the order's clearing when they opened (v_held is
-                -- without them), and one lost charges the seller only the
-                -- part less the commission's share on what then stands
-                -- captured (dispute_event_apply); kept back here too, they
-                -- made the commission give back what the seller's share of
-                -- the reversal was, for good should the chargeback be won
+                -- PSP has them), and its OPEN chargebacks from the seller
                 SELECT coalesce(sum(r.amount), 0) INTO v_owed FROM refunds r
                  WHERE r.merchant_id = o.merchant_id
                    AND r.payment_order_id = o.payment_order_id AND r.status = 'PENDING';
                 v_held := v_held - v_owed;
+                SELECT coalesce(sum(dp.amount), 0) INTO v_open
+                  FROM dispute_parts dp
+                  JOIN disputes d ON d.merchant_id = dp.merchant_id
+                                 AND d.dispute_id = dp.dispute_id
+                 WHERE dp.merchant_id = o.merchant_id
+                   AND dp.payment_order_id = o.payment_order_id AND d.status = 'OPEN';
 
                 -- the commission's share of it: the order's commission
                 -- less the rule's on what stays captured (a fixed fee
@@ -712,8 +713,19 @@ BEGIN
                                          0), x.amount);
                 -- the order gives back what it holds, its seller at most
                 -- its share and what it holds, the commission the rest
-                -- (within what it holds: the order holds the two together)
+                -- (within what it holds: the order holds the two together).
+                -- Its OPEN chargebacks are kept back from the seller only
+                -- when the order no longer holds the whole capture (the
+                -- refunded case): while it does, their parts left the
+                -- clearing when they opened and, lost, charge the seller
+                -- the part less the commission's share then; kept back
+                -- there too, they made the commission give back the
+                -- seller's share of the reversal, for good once the
+                -- chargeback is won (money-check seed 140198)
                 v_take := least(x.amount, greatest(v_held, 0));
+                IF v_take < x.amount THEN
+                    v_owed := v_owed + v_open;
+                END IF;
                 v_sp := least(x.amount - v_comm,
                               greatest(v_seller - v_owed, 0), v_take);
                 v_cp := v_take - v_sp;
