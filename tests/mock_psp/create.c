@@ -145,7 +145,7 @@ mock_create(struct MHD_Connection *c, mock_request_t *r,
         switch (idem) {
 
         case MOCK_IDEM_REPLAY:
-            if (mock_fault_take_drop_replay(fault.id)) {
+            if (mock_fault_take_drop(fault.id, 1)) {
                 mock_log("fault %llu: replay, dropping the connection",
                          (unsigned long long) fault.id);
                 free(claim.body);
@@ -243,7 +243,7 @@ mock_create(struct MHD_Connection *c, mock_request_t *r,
         json_decref(stored);
     }
 
-    if (mock_fault_take_drop(fault.id)) {
+    if (mock_fault_take_drop(fault.id, 0)) {
         mock_log("fault %llu: session registered, dropping the connection",
                  (unsigned long long) fault.id);
         free(response);

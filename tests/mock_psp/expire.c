@@ -136,7 +136,7 @@ mock_stripe_expire(struct MHD_Connection *c, const char *id,
         }
     }
 
-    if (mock_fault_take_drop(fault.id)) {
+    if (mock_fault_take_drop(fault.id, 0)) {
         mock_log("fault %llu: session expired, dropping the connection",
                  (unsigned long long) fault.id);
         json_decref(copy);
@@ -199,7 +199,7 @@ mock_generic_expire(struct MHD_Connection *c, const char *token,
         mock_log("session %s expired by the expire call", token);
     }
 
-    if (mock_fault_take_drop(fault.id)) {
+    if (mock_fault_take_drop(fault.id, 0)) {
         mock_log("fault %llu: session expired, dropping the connection",
                  (unsigned long long) fault.id);
         rc = MHD_NO;

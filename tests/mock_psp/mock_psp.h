@@ -211,8 +211,7 @@ int mock_store_commit(const char *key, const char *ikey,
     const mock_claim_t *claim, json_t *session, const char *response,
     unsigned status);
 unsigned mock_fault_take_fail(uint64_t id);
-int mock_fault_take_drop(uint64_t id);
-int mock_fault_take_drop_replay(uint64_t id);
+int mock_fault_take_drop(uint64_t id, int replay);
 void mock_fault_free(mock_fault_t *fault);
 uint64_t mock_fault_add(const char *match, long latency_ms, long fail_times,
     long fail_every, long retry_after, unsigned fail_status, unsigned refuse_status, long hang_ms,

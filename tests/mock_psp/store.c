@@ -764,10 +764,14 @@ mock_fault_take_fail(uint64_t id)
 }
 
 
+/* The rule's next answer is lost: of a request that created its session
+ * (replay 0: drop_after_register) or of one answered from the key's stored
+ * session (replay 1: drop_replays).  1, one fewer left; else 0. */
 int
-mock_fault_take_drop(uint64_t id)
+mock_fault_take_drop(uint64_t id, int replay)
 {
     int           drop;
+    long         *left;
     mock_rule_t  *rule;
 
     drop = 0;
@@ -775,33 +779,12 @@ mock_fault_take_drop(uint64_t id)
     pthread_mutex_lock(&mock_lock);
 
     rule = mock_rule_find(id);
-    if (rule != NULL && rule->drop_after_register > 0) {
-        rule->drop_after_register--;
-        drop = 1;
-    }
-
-    pthread_mutex_unlock(&mock_lock);
-
-    return drop;
-}
-
-
-/* The next answer replayed under a key the rule matches is lost: 1 (and one
- * fewer left), else 0. */
-int
-mock_fault_take_drop_replay(uint64_t id)
-{
-    int           drop;
-    mock_rule_t  *rule;
-
-    drop = 0;
-
-    pthread_mutex_lock(&mock_lock);
-
-    rule = mock_rule_find(id);
-    if (rule != NULL && rule->drop_replays > 0) {
-        rule->drop_replays--;
-        drop = 1;
+    if (rule != NULL) {
+        left = replay ? &rule->drop_replays : &rule->drop_after_register;
+        if (*left > 0) {
+            (*left)--;
+            drop = 1;
+        }
     }
 
     pthread_mutex_unlock(&mock_lock);
