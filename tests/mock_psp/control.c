@@ -280,13 +280,7 @@ mock_control_add_fault(struct MHD_Connection *c, mock_request_t *r)
                                   "out of memory");
     }
 
-    if (hang_times > 0) {
-        mock_fault_hang_times(id, hang_times);
-    }
-
-    if (drop_replays > 0) {
-        mock_fault_drop_replays(id, drop_replays);
-    }
+    mock_fault_counts(id, hang_times, drop_replays);
 
     if (api[0] != '\0') {
         mock_fault_api(id, api);

@@ -217,8 +217,7 @@ uint64_t mock_fault_add(const char *match, long latency_ms, long fail_times,
     long fail_every, long retry_after, unsigned fail_status, unsigned refuse_status, long hang_ms,
     long drop_after_register, const char *hosted_url,
     const mock_webhook_fault_t *wf);
-void mock_fault_hang_times(uint64_t id, long n);
-void mock_fault_drop_replays(uint64_t id, long n);
+void mock_fault_counts(uint64_t id, long hang_times, long drop_replays);
 void mock_fault_api(uint64_t id, const char *api);
 json_t *mock_fault_list(void);
 void mock_store_registrations(const char *key, uint64_t *sessions_created,

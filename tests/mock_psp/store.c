@@ -801,9 +801,12 @@ mock_fault_free(mock_fault_t *fault)
 }
 
 
-/* Only the next n requests the rule matches hang (n > 0). */
+/* The rule's counted faults: only the next hang_times requests it matches
+ * hang (0: every one, as added); the next drop_replays answers replayed from
+ * a stored session are lost too (the connection closes without them): with
+ * drop_after_register, a PSP whose every answer is lost, its retries' too. */
 void
-mock_fault_hang_times(uint64_t id, long n)
+mock_fault_counts(uint64_t id, long hang_times, long drop_replays)
 {
     mock_rule_t  *rule;
 
@@ -811,26 +814,10 @@ mock_fault_hang_times(uint64_t id, long n)
 
     rule = mock_rule_find(id);
     if (rule != NULL) {
-        rule->hang_times = n;
-    }
-
-    pthread_mutex_unlock(&mock_lock);
-}
-
-
-/* The next n replays of a stored answer the rule matches are lost too (the
- * connection closes without them): with drop_after_register, a PSP every
- * answer of which is lost, the retries' alike. */
-void
-mock_fault_drop_replays(uint64_t id, long n)
-{
-    mock_rule_t  *rule;
-
-    pthread_mutex_lock(&mock_lock);
-
-    rule = mock_rule_find(id);
-    if (rule != NULL) {
-        rule->drop_replays = n;
+        if (hang_times > 0) {
+            rule->hang_times = hang_times;
+        }
+        rule->drop_replays = drop_replays;
     }
 
     pthread_mutex_unlock(&mock_lock);
