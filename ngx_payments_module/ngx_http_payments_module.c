@@ -20,6 +20,10 @@
 #include "ngx_http_payments_module.h"
 #include "ngx_http_payments_limit.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+#endif
+
 
 static void *ngx_http_payments_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_payments_init_main_conf(ngx_conf_t *cf, void *conf);
@@ -33,6 +37,9 @@ static char *ngx_http_payments_database(ngx_conf_t *cf, ngx_command_t *cmd,
 
 static ngx_int_t ngx_http_payments_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_payments_init_process(ngx_cycle_t *cycle);
+#if defined(__SANITIZE_ADDRESS__)
+static void ngx_http_payments_lsan_nginx_arrays(ngx_cycle_t *cycle);
+#endif
 static void ngx_http_payments_exit_process(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_payments_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_payments_postconfiguration(ngx_conf_t *cf);
@@ -854,6 +861,10 @@ ngx_http_payments_init_process(ngx_cycle_t *cycle)
 {
     ngx_http_payments_main_conf_t  *pmcf;
 
+#if defined(__SANITIZE_ADDRESS__)
+    ngx_http_payments_lsan_nginx_arrays(cycle);
+#endif
+
     pmcf = ngx_http_cycle_get_module_main_conf(cycle,
                                                ngx_http_payments_module);
     if (pmcf == NULL) {
@@ -901,6 +912,38 @@ ngx_http_payments_init_process(ngx_cycle_t *cycle)
     return NGX_OK;
 }
 
+
+#if defined(__SANITIZE_ADDRESS__)
+
+/*
+ * The module built with AddressSanitizer (make e2e-asan) only.  nginx never
+ * frees a worker's connections and its read and write events: the event
+ * module allocates them with ngx_alloc() before this runs, and a worker's
+ * exit destroys only the cycle's pool.  The three arrays point at each
+ * other, so LeakSanitizer reports them as leaked (indirectly, 110,592
+ * bytes for 256 connections, from ngx_alloc) whenever no stale pointer of
+ * the exit happens to reach them, as in psp's name-lookup test with a
+ * debug log.  They are nginx's, not a leak of ours: not reported, nor what
+ * only they reach (as in every run where a stale pointer reached them:
+ * epoll's last events point at connections).
+ */
+static void
+ngx_http_payments_lsan_nginx_arrays(ngx_cycle_t *cycle)
+{
+    if (cycle->connections != NULL) {
+        __lsan_ignore_object(cycle->connections);
+    }
+
+    if (cycle->read_events != NULL) {
+        __lsan_ignore_object(cycle->read_events);
+    }
+
+    if (cycle->write_events != NULL) {
+        __lsan_ignore_object(cycle->write_events);
+    }
+}
+
+#endif
 
 static void
 ngx_http_payments_exit_process(ngx_cycle_t *cycle)
