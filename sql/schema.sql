@@ -3433,29 +3433,44 @@ CREATE FUNCTION public.order_seller_hold(p_merchant text, p_order_id text, p_ext
     SET search_path TO 'public', 'pg_temp'
     AS $$
 DECLARE
-    v_p  bigint;
-    o    record;
-    g    record;
+    h  record;
 BEGIN
-    SELECT po.amount, po.amount_captured, po.commission INTO o
+    SELECT * INTO h FROM order_seller_hold_parts(p_merchant, p_order_id);
+    RETURN refund_seller_share(h.captured, h.commission, h.given_back,
+                               h.commission_back, h.held + p_extra);
+END;
+$$;
+
+
+--
+-- Name: order_seller_hold_parts(text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.order_seller_hold_parts(p_merchant text, p_order_id text, OUT captured bigint, OUT commission bigint, OUT given_back bigint, OUT commission_back bigint, OUT held bigint) RETURNS record
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+DECLARE
+    g  record;
+BEGIN
+    SELECT coalesce(po.amount_captured, po.amount), coalesce(po.commission, 0)
+      INTO captured, commission
       FROM payment_orders po
      WHERE po.merchant_id = p_merchant AND po.payment_order_id = p_order_id;
     SELECT * INTO g FROM order_given_back_for_good(p_merchant, p_order_id);
-    SELECT p_extra
-           + (SELECT coalesce(sum(rf.amount), 0)
-                FROM refunds rf
-               WHERE rf.merchant_id = p_merchant AND rf.payment_order_id = p_order_id
-                 AND rf.status = 'PENDING')
+    given_back := g.given_back;
+    commission_back := g.commission_back;
+    SELECT (SELECT coalesce(sum(rf.amount), 0)
+              FROM refunds rf
+             WHERE rf.merchant_id = p_merchant AND rf.payment_order_id = p_order_id
+               AND rf.status = 'PENDING')
            + (SELECT coalesce(sum(dp.amount), 0)
                 FROM dispute_parts dp
                 JOIN disputes d ON d.merchant_id = dp.merchant_id
                                AND d.dispute_id = dp.dispute_id
                WHERE dp.merchant_id = p_merchant AND dp.payment_order_id = p_order_id
                  AND d.status = 'OPEN')
-      INTO v_p;
-    RETURN refund_seller_share(coalesce(o.amount_captured, o.amount),
-                               coalesce(o.commission, 0), g.given_back,
-                               g.commission_back, v_p);
+      INTO held;
 END;
 $$;
 
@@ -8137,6 +8152,7 @@ DECLARE
     c        checkouts%ROWTYPE;
     r        refunds%ROWTYPE;
     b        record;
+    h        record;
     v_sum    bigint;
     v_av     bigint;
     v_err    text;
@@ -8232,10 +8248,14 @@ BEGIN
             -- the seller's share of it must be available: what a pay-out
             -- already took, or a PENDING refund or an OPEN chargeback
             -- holds, is not (what the order's hold grows by with it:
-            -- order_seller_hold, with this refund and without)
+            -- order_seller_hold, with this refund and without: its parts
+            -- read once)
             SELECT * INTO b FROM seller_available(p_merchant, o.seller_account, o.currency);
-            IF order_seller_hold(p_merchant, p_order_id, p_amount)
-               - order_seller_hold(p_merchant, p_order_id, 0)
+            SELECT * INTO h FROM order_seller_hold_parts(p_merchant, p_order_id);
+            IF refund_seller_share(h.captured, h.commission, h.given_back,
+                                   h.commission_back, h.held + p_amount)
+               - refund_seller_share(h.captured, h.commission, h.given_back,
+                                     h.commission_back, h.held)
                > b.available THEN
                 v_err := 'insufficient_balance';
                 v_av := b.available;
@@ -16290,6 +16310,13 @@ REVOKE ALL ON FUNCTION public.order_given_back_for_good(p_merchant text, p_order
 --
 
 REVOKE ALL ON FUNCTION public.order_seller_hold(p_merchant text, p_order_id text, p_extra bigint) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION order_seller_hold_parts(p_merchant text, p_order_id text, OUT captured bigint, OUT commission bigint, OUT given_back bigint, OUT commission_back bigint, OUT held bigint); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.order_seller_hold_parts(p_merchant text, p_order_id text, OUT captured bigint, OUT commission bigint, OUT given_back bigint, OUT commission_back bigint, OUT held bigint) FROM PUBLIC;
 
 
 --

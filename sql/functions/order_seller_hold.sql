@@ -8,7 +8,8 @@
 -- and in whatever order (a chargeback lost is booked as a refund of its
 -- part would be: dispute_event_apply).  seller_available sums it over the
 -- seller's orders; a refund's claim checks what it grows by with its
--- amount.  Without a commission it is P itself.
+-- amount (order_seller_hold_parts, read once for both).  Without a
+-- commission it is P itself.
 CREATE OR REPLACE FUNCTION order_seller_hold(p_merchant text, p_order_id text, p_extra bigint)
  RETURNS bigint
  LANGUAGE plpgsql
@@ -16,29 +17,11 @@ CREATE OR REPLACE FUNCTION order_seller_hold(p_merchant text, p_order_id text, p
  SET search_path TO 'public', 'pg_temp'
 AS $function$
 DECLARE
-    v_p  bigint;
-    o    record;
-    g    record;
+    h  record;
 BEGIN
-    SELECT po.amount, po.amount_captured, po.commission INTO o
-      FROM payment_orders po
-     WHERE po.merchant_id = p_merchant AND po.payment_order_id = p_order_id;
-    SELECT * INTO g FROM order_given_back_for_good(p_merchant, p_order_id);
-    SELECT p_extra
-           + (SELECT coalesce(sum(rf.amount), 0)
-                FROM refunds rf
-               WHERE rf.merchant_id = p_merchant AND rf.payment_order_id = p_order_id
-                 AND rf.status = 'PENDING')
-           + (SELECT coalesce(sum(dp.amount), 0)
-                FROM dispute_parts dp
-                JOIN disputes d ON d.merchant_id = dp.merchant_id
-                               AND d.dispute_id = dp.dispute_id
-               WHERE dp.merchant_id = p_merchant AND dp.payment_order_id = p_order_id
-                 AND d.status = 'OPEN')
-      INTO v_p;
-    RETURN refund_seller_share(coalesce(o.amount_captured, o.amount),
-                               coalesce(o.commission, 0), g.given_back,
-                               g.commission_back, v_p);
+    SELECT * INTO h FROM order_seller_hold_parts(p_merchant, p_order_id);
+    RETURN refund_seller_share(h.captured, h.commission, h.given_back,
+                               h.commission_back, h.held + p_extra);
 END;
 $function$;
 REVOKE ALL ON FUNCTION order_seller_hold(p_merchant text, p_order_id text, p_extra bigint) FROM PUBLIC;

@@ -18,6 +18,7 @@ DECLARE
     c        checkouts%ROWTYPE;
     r        refunds%ROWTYPE;
     b        record;
+    h        record;
     v_sum    bigint;
     v_av     bigint;
     v_err    text;
@@ -113,10 +114,14 @@ BEGIN
             -- the seller's share of it must be available: what a pay-out
             -- already took, or a PENDING refund or an OPEN chargeback
             -- holds, is not (what the order's hold grows by with it:
-            -- order_seller_hold, with this refund and without)
+            -- order_seller_hold, with this refund and without: its parts
+            -- read once)
             SELECT * INTO b FROM seller_available(p_merchant, o.seller_account, o.currency);
-            IF order_seller_hold(p_merchant, p_order_id, p_amount)
-               - order_seller_hold(p_merchant, p_order_id, 0)
+            SELECT * INTO h FROM order_seller_hold_parts(p_merchant, p_order_id);
+            IF refund_seller_share(h.captured, h.commission, h.given_back,
+                                   h.commission_back, h.held + p_amount)
+               - refund_seller_share(h.captured, h.commission, h.given_back,
+                                     h.commission_back, h.held)
                > b.available THEN
                 v_err := 'insufficient_balance';
                 v_av := b.available;
