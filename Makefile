@@ -226,8 +226,9 @@ $(BUILD)/slow_dns.so: tests/e2e/slow_dns.c $(FLAGS_STAMP)
 # dlclose() that keeps every library mapped, preloaded into the sanitized
 # nginx when LeakSanitizer looks (ci/nginx-asan.sh, NGX_ASAN_LEAKS=1): a
 # worker unloads the module before it exits, and the memory its libraries'
-# data held read as leaked (tests/e2e/keep_modules.c).  Never sanitized,
-# as slow_dns.so.
+# data held read as leaked (tests/e2e/keep_modules.c); with
+# NGX_ASAN_ALLOCATED, SIGRTMIN+1 writes the bytes a process holds (the
+# test of a worker's growth).  Never sanitized, as slow_dns.so.
 $(BUILD)/keep_modules.so: tests/e2e/keep_modules.c $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(filter-out -fsanitize% -fno-sanitize%,$(CFLAGS)) -shared -fPIC $< -o $@

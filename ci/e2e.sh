@@ -40,7 +40,11 @@
 # programs are sanitized too, their leaks not checked (ASAN_OPTIONS).
 # LeakSanitizer looks at each nginx process's exit (NGX_ASAN_LEAKS=0 turns
 # it off): memory the module lost on any request is reported with its
-# stack (keep_modules.so keeps the module mapped for it).
+# stack (keep_modules.so keeps the module mapped for it).  What a worker
+# keeps reachable LeakSanitizer cannot see: with it on, the test
+# registration::a_worker_holds_no_more_for_the_requests_it_served asks a
+# worker the bytes it holds between batches of requests (keep_modules.so,
+# NGX_ASAN_ALLOCATED).
 #
 # E2E_SHARDS=1 runs lane "shards" instead (not part of the whole run yet):
 # a stack of two PostgreSQL clusters, merchant shards a and b
@@ -179,6 +183,13 @@ if [ "$asan" = 1 ]; then
     export NGX_ASAN_LEAKS=${NGX_ASAN_LEAKS:-1}
     NGX_ASAN_KEEP=$(cd "$build" && pwd)/keep_modules.so
     export NGX_ASAN_KEEP
+    # with it, SIGRTMIN+1 makes a process write the bytes it holds there
+    # (tests/e2e/keep_modules.c; the test of a worker's growth)
+    if [ "$NGX_ASAN_LEAKS" = 1 ]; then
+        mkdir -p "$run/allocated"
+        chmod 1777 "$run/allocated"
+        export NGX_ASAN_ALLOCATED="$run/allocated"
+    fi
     export PATH="$run/asan-bin:$PATH"
     export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0}
     # (with E2E_DEBUG_LOG=1 too, the debug run's suites: CI's debug run)

@@ -16,7 +16,9 @@
 #                    runtimes whose dlclose() keeps libraries mapped
 #                    (keep_modules.so): a worker unloads the module before
 #                    it exits, and what its libraries' data still held
-#                    would be reported as leaked, with stacks unnamed
+#                    would be reported as leaked, with stacks unnamed;
+#                    with NGX_ASAN_ALLOCATED (a directory) it also makes
+#                    SIGRTMIN+1 write the bytes a process holds there
 #   NGX_ASAN_OPTIONS more ASAN_OPTIONS (fast_unwind_on_malloc=0: whole
 #                    stacks through libraries built without frame pointers)
 #
