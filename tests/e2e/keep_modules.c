@@ -12,8 +12,8 @@
  * LeakSanitizer sees only memory nothing points to at exit; memory a
  * worker keeps reachable and never gives back (a list that grows with
  * each request) it cannot see.  So, with NGX_ASAN_ALLOCATED naming a
- * directory (ci/e2e.sh: RUN/asan), SIGRTMIN+1 makes a process write the
- * bytes it has allocated and not freed (the sanitizer's count) to
+ * directory (ci/e2e.sh: RUN/allocated), SIGRTMIN+1 makes a process write
+ * the bytes it has allocated and not freed (the sanitizer's count) to
  * DIR/allocated.<pid>, whole (written beside it, then renamed): the test
  * registration::a_worker_holds_no_more_for_the_requests_it_served reads
  * it between batches of requests.  nginx gives its workers an environment
