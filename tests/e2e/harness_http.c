@@ -570,6 +570,38 @@ webhook_post(const char *psp, const char *sig_header, const char *body)
 }
 
 
+resp_t *
+stripe_session_paid_post(const char *origin, const char *merchant_id,
+    const char *co, const char *token)
+{
+    char        *ev, *sig;
+    req_t        rq;
+    resp_t      *r;
+    const char  *h[] = { "Content-Type: application/json", NULL, NULL };
+
+    ev = str_printf("{\"id\":\"%s\",\"object\":\"event\","
+                    "\"type\":\"checkout.session.completed\","
+                    "\"created\":%ld,\"livemode\":false,"
+                    "\"data\":{\"object\":"
+                    "{\"id\":\"%s\",\"object\":\"checkout.session\","
+                    "\"client_reference_id\":\"%s:%s\","
+                    "\"amount_total\":1500,"
+                    "\"currency\":\"usd\",\"payment_status\":\"paid\","
+                    "\"status\":\"complete\"}}}",
+                    uid("evt"), (long) time(NULL), token, merchant_id, co);
+    sig = stripe_signature(NULL, (long) time(NULL), ev);
+    h[1] = sig;
+
+    rq.method = "POST";
+    rq.url = str_printf("%s/v1/webhooks/%s", origin, env("PAY_TEST_PSP"));
+    rq.headers = h;
+    rq.body = ev;
+    rq.len = (size_t) -1;
+    r = http(&rq);
+    free(sig);
+
+    return r;
+}
 /* -- assertions --------------------------------------------------------------- */
 
 void

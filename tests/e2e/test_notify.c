@@ -1154,10 +1154,8 @@ static void
 checkout_paid_via(const gateway_t *gw, merchant_t *m, paid_t *p)
 {
     int          i;
-    char        *ev, *sig;
-    req_t        rq;
     resp_t      *r;
-    const char  *h[3], *params[2];
+    const char  *params[2];
     char        *st;
 
     memset(p, 0, sizeof(paid_t));
@@ -1174,27 +1172,7 @@ checkout_paid_via(const gateway_t *gw, merchant_t *m, paid_t *p)
                                                         "psp_token")));
     secret_used(p->token);
 
-    ev = str_printf("{\"id\":\"%s\",\"object\":\"event\","
-                    "\"type\":\"checkout.session.completed\","
-                    "\"created\":%ld,\"livemode\":false,\"data\":{\"object\":"
-                    "{\"id\":\"%s\",\"object\":\"checkout.session\","
-                    "\"client_reference_id\":\"%s:%s\",\"amount_total\":1500,"
-                    "\"currency\":\"usd\",\"payment_status\":\"paid\","
-                    "\"status\":\"complete\"}}}",
-                    uid("evt"), (long) time(NULL), p->token, m->id, p->co);
-    sig = stripe_signature(NULL, (long) time(NULL), ev);
-
-    h[0] = "Content-Type: application/json";
-    h[1] = sig;
-    h[2] = NULL;
-
-    rq.method = "POST";
-    rq.url = str_printf("%s/v1/webhooks/%s", gw->origin, env("PAY_TEST_PSP"));
-    rq.headers = h;
-    rq.body = ev;
-    rq.len = (size_t) -1;
-
-    r = http(&rq);
+    r = stripe_session_paid_post(gw->origin, m->id, p->co, p->token);
     cr_assert_eq(r->status, 200, "webhook via %s: %ld %s", gw->origin,
                  r->status, r->body);
 

@@ -110,12 +110,10 @@ Test(pgbouncer, a_payment_goes_through_transaction_pooling)
 {
     int          i;
     long         port;
-    char        *co_id, *token, *ev, *sig, *secret;
-    req_t        rq;
+    char        *co_id, *token;
     resp_t      *r, **rs;
     json_t      *j;
     merchant_t   m;
-    const char  *h[3];
 
     merchant_new(&m);
     port = start_bouncer();
@@ -167,29 +165,7 @@ Test(pgbouncer, a_payment_goes_through_transaction_pooling)
     }
 
     /* its webhook, through the same pooled connections */
-    ev = str_printf("{\"id\":\"%s\",\"object\":\"event\","
-                    "\"type\":\"checkout.session.completed\","
-                    "\"created\":%ld,\"livemode\":false,\"data\":{\"object\":"
-                    "{\"id\":\"%s\",\"object\":\"checkout.session\","
-                    "\"client_reference_id\":\"%s:%s\",\"amount_total\":1500,"
-                    "\"currency\":\"usd\",\"payment_status\":\"paid\","
-                    "\"status\":\"complete\"}}}",
-                    uid("evt"), (long) time(NULL), token, m.id, co_id);
-    secret = file_read(env("PAY_TEST_WEBHOOK_SECRET"), NULL);
-    cr_assert_not_null(secret);
-    sig = stripe_signature(secret, (long) time(NULL), ev);
-
-    h[0] = "Content-Type: application/json";
-    h[1] = sig;
-    h[2] = NULL;
-    rq.method = "POST";
-    rq.url = str_printf("%s/v1/webhooks/%s", bounced.origin,
-                        env("PAY_TEST_PSP"));
-    rq.headers = h;
-    rq.body = ev;
-    rq.len = (size_t) -1;
-
-    r = http(&rq);
+    r = stripe_session_paid_post(bounced.origin, m.id, co_id, token);
     cr_assert_eq(r->status, 200, "webhook: %ld %s", r->status, r->body);
 
     r = gateway_send(&bounced, "GET", str_printf("/v1/checkouts/%s", co_id),

@@ -1196,17 +1196,15 @@ growth_allocated(const gateway_t *gw)
 }
 
 
-/* n registrations (body_for's: 15.00 USD), each paid by the PSP's signed
- * event and read back */
+/* n registrations (body_for's), each paid by the PSP's signed event and
+ * read back */
 static void
 growth_batch(const gateway_t *gw, const merchant_t *m, int n)
 {
     int          i;
-    char        *id, *event, *sig;
-    req_t        rq;
+    char        *id;
     resp_t      *r;
     const char  *token;
-    const char  *h[] = { "Content-Type: application/json", NULL, NULL };
 
     for (i = 0; i < n; i++) {
         id = uid("gr");
@@ -1217,26 +1215,9 @@ growth_batch(const gateway_t *gw, const merchant_t *m, int n)
                                                   "psp_token"));
         cr_assert_not_null(token, "%s", r->body);
 
-        event = str_printf("{\"id\":\"%s\",\"object\":\"event\","
-            "\"type\":\"checkout.session.completed\",\"created\":%ld,"
-            "\"livemode\":false,\"data\":{\"object\":{\"id\":\"%s\","
-            "\"object\":\"checkout.session\","
-            "\"client_reference_id\":\"%s:%s\",\"amount_total\":1500,"
-            "\"currency\":\"usd\",\"payment_status\":\"paid\","
-            "\"status\":\"complete\"}}}", uid("evt"), (long) time(NULL),
-            token, m->id, id);
-        sig = stripe_signature(NULL, time(NULL), event);
-        h[1] = sig;
-        rq.method = "POST";
-        rq.url = str_printf("%s/v1/webhooks/%s", gw->origin,
-                            env("PAY_TEST_PSP"));
-        rq.headers = h;
-        rq.body = event;
-        rq.len = (size_t) -1;
-        r = http(&rq);
+        r = stripe_session_paid_post(gw->origin, m->id, id, token);
         cr_assert_eq(r->status, 200, "the webhook: %ld %s", r->status,
                      r->body);
-        free(sig);
 
         r = gateway_send(gw, "GET", str_printf("/v1/checkouts/%s", id), m,
                          NULL, NULL);
