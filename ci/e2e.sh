@@ -41,8 +41,9 @@
 # LeakSanitizer looks at each nginx process's exit (NGX_ASAN_LEAKS=0 turns
 # it off): memory the module lost on any request is reported with its
 # stack (keep_modules.so keeps the module mapped for it).  What a worker
-# keeps reachable LeakSanitizer cannot see: with it on, the test
-# registration::a_worker_holds_no_more_for_the_requests_it_served asks a
+# keeps reachable LeakSanitizer cannot see: with it on, the tests
+# registration::a_worker_holds_no_more_for_the_requests_it_served and
+# notify::a_worker_holds_no_more_for_refunds_reads_and_deliveries ask a
 # worker the bytes it holds between batches of requests (keep_modules.so,
 # NGX_ASAN_ALLOCATED).
 #

@@ -934,6 +934,53 @@ gateway_worker(const gateway_t *gw)
 }
 
 
+/* one reading of keep_modules.so's answer to SIGRTMIN+1 */
+static long long
+worker_allocated_once(long pid)
+{
+    int    i;
+    char  *path, *s = NULL;
+
+    path = str_printf("%s/allocated.%ld", getenv("NGX_ASAN_ALLOCATED"), pid);
+    (void) unlink(path);
+    cr_assert_eq(kill((pid_t) pid, SIGRTMIN + 1), 0, "worker %ld", pid);
+    for (i = 0; i < 100 && s == NULL; i++) {
+        msleep(50);
+        s = file_read(path, NULL);
+    }
+    cr_assert_not_null(s, "worker %ld wrote no %s in 5 s", pid, path);
+
+    return atoll(s);
+}
+
+
+long long
+gateway_worker_allocated(const gateway_t *gw)
+{
+    int        i;
+    long       pid = gateway_worker(gw);
+    long long  v, least = -1;
+
+    cr_assert_not_null(getenv("NGX_ASAN_ALLOCATED"),
+                       "gateway_worker_allocated without the sanitized "
+                       "run's keep_modules.so");
+
+    /* what a timer's round or a delivery holds while under way is given
+     * back when it ends: the least of three readings is what stays */
+    for (i = 0; i < 3; i++) {
+        if (i > 0) {
+            msleep(150);
+        }
+        v = worker_allocated_once(pid);
+        if (least < 0 || v < least) {
+            least = v;
+        }
+    }
+
+    return least;
+}
+
+
 /* who traces pid (TracerPid in /proc/pid/status), 0: nobody */
 static long
 tracer_of(long pid)

@@ -80,6 +80,11 @@ resp_t  *gateway_send(const gateway_t *gw, const char *method,
 void     gateway_wait_ready(const gateway_t *gw, int seconds);
 /* the gateway's one worker (it may have just forked): its pid */
 long     gateway_worker(const gateway_t *gw);
+/* the bytes the gateway's one worker holds, allocated and not freed: the
+ * least of three readings of keep_modules.so's answer to SIGRTMIN+1
+ * (NGX_ASAN_ALLOCATED, the sanitized run with its leak check on; what a
+ * round or a delivery under way holds is given back when it ends) */
+long long gateway_worker_allocated(const gateway_t *gw);
 /* strace -f of the gateway's worker, the system calls given
  * ("trace=openat,connect"), written to the file trace: the tracer's pid,
  * once it is attached (fails the test after 5 s) */
