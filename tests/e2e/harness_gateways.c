@@ -981,6 +981,23 @@ gateway_worker_allocated(const gateway_t *gw)
 }
 
 
+void
+gateway_start_growth(gateway_t *gw, const char *name, const char *extra)
+{
+    if (getenv("NGX_ASAN_ALLOCATED") == NULL) {
+        cr_skip_test("the sanitized run's keep_modules.so is not preloaded "
+                     "(E2E_ASAN=1 with its leak check on)");
+    }
+
+    gateway_start(gw, name, 1, str_printf(
+        "payments_database \"%s\";\n"
+        "payments_sweeper off;\n%s%s",
+        pg_gateway_conninfo(), gw_psp_conf(env("PAY_TEST_PSP"), "stripe"),
+        extra != NULL ? extra : ""));
+    gateway_wait_ready(gw, 10);
+}
+
+
 /* who traces pid (TracerPid in /proc/pid/status), 0: nobody */
 static long
 tracer_of(long pid)

@@ -85,6 +85,11 @@ long     gateway_worker(const gateway_t *gw);
  * (NGX_ASAN_ALLOCATED, the sanitized run with its leak check on; what a
  * round or a delivery under way holds is given back when it ends) */
 long long gateway_worker_allocated(const gateway_t *gw);
+/* a gateway of one worker on the suite's database and PSP (sweeper off),
+ * with extra http {} lines (or NULL), ready: the growth tests' (skipped
+ * without the sanitized run's keep_modules.so) */
+void     gateway_start_growth(gateway_t *gw, const char *name,
+    const char *extra);
 /* strace -f of the gateway's worker, the system calls given
  * ("trace=openat,connect"), written to the file trace: the tracer's pid,
  * once it is attached (fails the test after 5 s) */

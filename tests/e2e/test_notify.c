@@ -1042,19 +1042,10 @@ Test(notify, a_worker_holds_no_more_for_refunds_reads_and_deliveries,
     endpoint_t  ep;
     merchant_t  m;
 
-    if (getenv("NGX_ASAN_ALLOCATED") == NULL) {
-        cr_skip_test("the sanitized run's keep_modules.so is not preloaded "
-                     "(E2E_ASAN=1 with its leak check on)");
-    }
-
-    gateway_start(&growth_gw, "notify-growth", 1, str_printf(
-        "payments_database \"%s\";\n"
-        "payments_sweeper off;\n%s%s",
-        pg_gateway_conninfo(), gw_psp_conf(env("PAY_TEST_PSP"), "stripe"),
+    gateway_start_growth(&growth_gw, "notify-growth",
         notify_conf("interval=200ms batch=1 per_endpoint=1 timeout=2s "
                     "connect_timeout=1s lease=5s disable_after=8s "
-                    "backoff_scale=1000 allow_loopback=on")));
-    gateway_wait_ready(&growth_gw, 10);
+                    "backoff_scale=1000 allow_loopback=on"));
     merchant_new(&m);
     endpoint_add(&m, NULL, &ep);
 

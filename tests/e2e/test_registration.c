@@ -1215,17 +1215,7 @@ Test(registration, a_worker_holds_no_more_for_the_requests_it_served,
     gateway_t   gw;
     merchant_t  m;
 
-    if (getenv("NGX_ASAN_ALLOCATED") == NULL) {
-        cr_skip_test("the sanitized run's keep_modules.so is not preloaded "
-                     "(E2E_ASAN=1 with its leak check on)");
-    }
-
-    gateway_start(&gw, "growth", 1, str_printf(
-        "payments_database \"%s\";\n"
-        "payments_sweeper off;\n"
-        "%s",
-        pg_gateway_conninfo(), gw_psp_conf(env("PAY_TEST_PSP"), "stripe")));
-    gateway_wait_ready(&gw, 10);
+    gateway_start_growth(&gw, "growth", NULL);
     merchant_new(&m);
 
     growth_batch(&gw, &m, 100);
