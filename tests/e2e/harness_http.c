@@ -555,13 +555,15 @@ gw_get(const char *path)
 
 
 resp_t *
-webhook_post(const char *psp, const char *sig_header, const char *body)
+webhook_post_to(const char *origin, const char *psp, const char *sig_header,
+    const char *body)
 {
     req_t        rq;
     const char  *h[] = { "Content-Type: application/json", sig_header, NULL };
+    char        *path = str_printf("/v1/webhooks/%s", psp);
 
     rq.method = "POST";
-    rq.url = gw_url(str_printf("/v1/webhooks/%s", psp));
+    rq.url = origin != NULL ? str_printf("%s%s", origin, path) : gw_url(path);
     rq.headers = h;
     rq.body = body;
     rq.len = (size_t) -1;
@@ -571,13 +573,18 @@ webhook_post(const char *psp, const char *sig_header, const char *body)
 
 
 resp_t *
+webhook_post(const char *psp, const char *sig_header, const char *body)
+{
+    return webhook_post_to(NULL, psp, sig_header, body);
+}
+
+
+resp_t *
 stripe_session_paid_post(const char *origin, const char *merchant_id,
     const char *co, const char *token)
 {
-    char        *ev, *sig;
-    req_t        rq;
-    resp_t      *r;
-    const char  *h[] = { "Content-Type: application/json", NULL, NULL };
+    char    *ev, *sig;
+    resp_t  *r;
 
     ev = str_printf("{\"id\":\"%s\",\"object\":\"event\","
                     "\"type\":\"checkout.session.completed\","
@@ -590,18 +597,13 @@ stripe_session_paid_post(const char *origin, const char *merchant_id,
                     "\"status\":\"complete\"}}}",
                     uid("evt"), (long) time(NULL), token, merchant_id, co);
     sig = stripe_signature(NULL, (long) time(NULL), ev);
-    h[1] = sig;
-
-    rq.method = "POST";
-    rq.url = str_printf("%s/v1/webhooks/%s", origin, env("PAY_TEST_PSP"));
-    rq.headers = h;
-    rq.body = ev;
-    rq.len = (size_t) -1;
-    r = http(&rq);
+    r = webhook_post_to(origin, env("PAY_TEST_PSP"), sig, ev);
     free(sig);
 
     return r;
 }
+
+
 /* -- assertions --------------------------------------------------------------- */
 
 void

@@ -69,6 +69,9 @@ resp_t  *gw_get(const char *path);
  * signature header line sig_header ("Name: value"). */
 resp_t  *webhook_post(const char *psp, const char *sig_header,
     const char *body);
+/* The same on the gateway at origin (NULL: the suite's). */
+resp_t  *webhook_post_to(const char *origin, const char *psp,
+    const char *sig_header, const char *body);
 /* POST /v1/webhooks/<PAY_TEST_PSP> on the gateway at origin: Stripe's
  * checkout.session.completed, signed with the run's webhook secret, saying
  * session token of checkout co (merchant_id's, body_for's 15.00 USD) paid */

@@ -49,25 +49,13 @@ stripe_event(const char *evt, const char *type, const paid_t *p,
 static resp_t *
 deliver(const char *body, long t, const char *secret)
 {
-    char    *sig, *url;
-    req_t    rq;
+    char    *sig;
     resp_t  *r;
 
     sig = stripe_signature(secret, t, body);
-    url = gw_url(str_printf("/v1/webhooks/%s", env("PAY_TEST_PSP")));
-
-    {
-        const char  *h[] = { "Content-Type: application/json", sig, NULL };
-
-        rq.method = "POST";
-        rq.url = url;
-        rq.headers = h;
-        rq.body = body;
-        rq.len = (size_t) -1;
-        r = http(&rq);
-    }
-
+    r = webhook_post(env("PAY_TEST_PSP"), sig, body);
     free(sig);
+
     return r;
 }
 
