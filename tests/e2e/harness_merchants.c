@@ -562,7 +562,7 @@ order_of(json_t *co, size_t i)
 
 
 resp_t *
-api_get(const merchant_t *m, const char *path)
+api_get_at(const char *origin, const merchant_t *m, const char *path)
 {
     req_t        rq;
     resp_t      *r;
@@ -574,7 +574,7 @@ api_get(const merchant_t *m, const char *path)
     h[1] = NULL;
 
     rq.method = "GET";
-    rq.url = gw_url(path);
+    rq.url = origin != NULL ? str_printf("%s%s", origin, path) : gw_url(path);
     rq.headers = h;
     rq.body = NULL;
     rq.len = 0;
@@ -583,6 +583,13 @@ api_get(const merchant_t *m, const char *path)
     free(auth);
 
     return r;
+}
+
+
+resp_t *
+api_get(const merchant_t *m, const char *path)
+{
+    return api_get_at(NULL, m, path);
 }
 
 

@@ -113,6 +113,9 @@ char    *api_post_ok(const merchant_t *m, const char *path, const char *body,
 
 /* GET path with the merchant's key. */
 resp_t  *api_get(const merchant_t *m, const char *path);
+/* The same on the gateway at origin (NULL: the suite's). */
+resp_t  *api_get_at(const char *origin, const merchant_t *m,
+    const char *path);
 
 /* api_post that must answer 201 (status EXECUTING). */
 resp_t  *register_ok(const merchant_t *m, const char *idem_key,

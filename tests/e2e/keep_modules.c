@@ -14,9 +14,9 @@
  * each request) it cannot see.  So, with NGX_ASAN_ALLOCATED naming a
  * directory (ci/e2e.sh: RUN/allocated), SIGRTMIN+1 makes a process write
  * the bytes it has allocated and not freed (the sanitizer's count) to
- * DIR/allocated.<pid>, whole (written beside it, then renamed): the test
- * registration::a_worker_holds_no_more_for_the_requests_it_served reads
- * it between batches of requests.  nginx gives its workers an environment
+ * DIR/allocated.<pid>, whole (written beside it, then renamed): the
+ * growth tests read it between batches of requests (the harness's
+ * gateway_worker_allocated).  nginx gives its workers an environment
  * of its own, so the directory is read when the master starts.
  */
 #include <errno.h>

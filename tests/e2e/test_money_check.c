@@ -3642,26 +3642,6 @@ mc_gone_expect_refused(mc_run_t *run, int i, int kind, const char *key,
 }
 
 
-/* GET /v1/checkouts/{co} on the history's gateway: the checkout as it is */
-static resp_t *
-mc_checkout_now(const mc_run_t *run, const char *co)
-{
-    req_t        rq;
-    const char  *h[2];
-
-    h[0] = str_printf("Authorization: Bearer %s", run->m.key);
-    h[1] = NULL;
-
-    rq.method = "GET";
-    rq.url = str_printf("%s/v1/checkouts/%s", run->base, co);
-    rq.headers = h;
-    rq.body = NULL;
-    rq.len = 0;
-
-    return http(&rq);
-}
-
-
 /* r replays the first answer q: its status, its bytes.  A cancel's 200
  * is the checkout as it is now, first and replayed (API.md: "a 200 as the
  * checkout is now"; pay_cancel_claim stores its status alone): its replay
@@ -3678,7 +3658,9 @@ mc_gone_expect_replay(mc_run_t *run, int i, const mc_req_t *q,
     if (run->h->steps[i].kind == MC_CANCEL && q->status == 200
         && r->status == 200)
     {
-        now = mc_checkout_now(run, run->co[run->h->steps[i].co]);
+        now = api_get_at(run->base, &run->m,
+                         str_printf("/v1/checkouts/%s",
+                                    run->co[run->h->steps[i].co]));
         if (now->status == 200) {
             want = str_printf("%.*s", (int) now->len, now->body);
         }
