@@ -468,11 +468,28 @@ pay_generic_lookup_answer(const pay_psp_lookup_t *in, int status,
 
 
 /* GET /payments/{payment_id}: an off-session charge, by the id its 2xx
- * answer gave, escaped as a session's token */
+ * answer gave, escaped as a session's token; with no id (the charge's
+ * answer was lost), by its nonce: GET /payments?reference=<nonce> */
 static int
 pay_generic_payment_lookup(const pay_psp_lookup_t *in,
     pay_psp_request_t *req)
 {
+    pay_buf_t  b;
+
+    if (in != NULL && (in->token == NULL || in->token[0] == '\0')) {
+        memset(req, 0, sizeof(*req));
+
+        if (!pay_op_nonce_ok(in->nonce)) {
+            return -1;
+        }
+
+        memset(&b, 0, sizeof(b));
+        pay_buf_str(&b, "/payments?reference=");
+        pay_buf_escape(&b, in->nonce);
+
+        return pay_lookup_request(&b, req);
+    }
+
     return pay_lookup_get(in, 0, "/payments/", NULL, req);
 }
 
@@ -487,9 +504,59 @@ static pay_lookup_outcome_e
 pay_generic_payment_lookup_answer(const pay_psp_lookup_t *in, int status,
     const char *body, size_t len, int64_t now, pay_event_t *ev)
 {
+    json_t                *root;
+    const char            *ref;
+    pay_psp_lookup_t       one;
+    pay_lookup_outcome_e   out;
+
     (void) now;
 
-    return pay_generic_read(in, status, body, len, ev, 1);
+    if (in == NULL || (in->token != NULL && in->token[0] != '\0')) {
+        return pay_generic_read(in, status, body, len, ev, 1);
+    }
+
+    /*
+     * By the charge's nonce: the payment whose "reference" is the nonce,
+     * read as the look-up of its payment_id would read it (the same
+     * event id, so that look-up and the webhook later are duplicates of
+     * it).  Another reference, or none: nothing decided; a 404 (no
+     * payment under the nonce) neither.
+     */
+    (void) pay_lookup_unknown(ev);
+
+    if (status == 401 || status == 403) {
+        return PAY_LOOKUP_AUTH;
+    }
+
+    if (status < 200 || status > 299 || !pay_op_nonce_ok(in->nonce)) {
+        return PAY_LOOKUP_UNKNOWN;
+    }
+
+    root = pay_psp_json(body, len);
+    ref = pay_json_str(root, "reference");
+
+    one = *in;
+    one.token = pay_json_str(root, "payment_id");
+
+    if (ref == NULL || strcmp(ref, in->nonce) != 0
+        || !pay_lookup_token_ok(one.token, 0))
+    {
+        json_decref(root);
+        return PAY_LOOKUP_UNKNOWN;
+    }
+
+    /* read again on its own, as the look-up by its id */
+    one.token = strdup(one.token);
+    json_decref(root);
+
+    if (one.token == NULL) {
+        return PAY_LOOKUP_UNKNOWN;
+    }
+
+    out = pay_generic_read(&one, status, body, len, ev, 1);
+    free((char *) one.token);
+
+    return out;
 }
 
 

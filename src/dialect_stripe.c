@@ -869,11 +869,146 @@ pay_stripe_lookup_answer(const pay_psp_lookup_t *in, int status,
 }
 
 
-/* GET /v1/payment_intents/{id}: an off-session charge's payment intent */
+/*
+ * GET /v1/payment_intents/{id}: an off-session charge's payment intent;
+ * with no id (the charge's answer was lost), the intents whose
+ * metadata.charge is the nonce: GET /v1/payment_intents/search?query=
+ * metadata['charge']:'<nonce>' (a nonce is [A-Za-z0-9_-:], nothing to
+ * quote in the query; the whole query percent-encoded)
+ */
 static int
 pay_stripe_payment_lookup(const pay_psp_lookup_t *in, pay_psp_request_t *req)
 {
+    pay_buf_t  b;
+
+    if (in != NULL && (in->token == NULL || in->token[0] == '\0')) {
+        memset(req, 0, sizeof(*req));
+
+        if (!pay_op_nonce_ok(in->nonce)) {
+            return -1;
+        }
+
+        memset(&b, 0, sizeof(b));
+        pay_buf_str(&b, "/v1/payment_intents/search?query=");
+        pay_buf_escape(&b, "metadata['charge']:'");
+        pay_buf_escape(&b, in->nonce);
+        pay_buf_escape(&b, "'");
+
+        return pay_lookup_request(&b, req);
+    }
+
     return pay_lookup_get(in, 1, "/v1/payment_intents/", NULL, req);
+}
+
+
+/* The intent by its id (pay_stripe_intent_read), or with none by the
+ * charge's nonce (pay_stripe_charge_found) */
+static pay_lookup_outcome_e pay_stripe_intent_read(const pay_psp_lookup_t *in,
+    json_t *root, pay_event_t *ev);
+static pay_lookup_outcome_e pay_stripe_charge_found(
+    const pay_psp_lookup_t *in, int status, const char *body, size_t len,
+    pay_event_t *ev);
+
+
+static pay_lookup_outcome_e
+pay_stripe_payment_lookup_answer(const pay_psp_lookup_t *in, int status,
+    const char *body, size_t len, int64_t now, pay_event_t *ev)
+{
+    int      rc;
+    json_t  *root;
+
+    (void) now;
+
+    if (in != NULL && (in->token == NULL || in->token[0] == '\0')) {
+        return pay_stripe_charge_found(in, status, body, len, ev);
+    }
+
+    rc = pay_lookup_begin(in, status, body, len, ev, &root);
+    if (rc != 0) {
+        return (pay_lookup_outcome_e) rc;
+    }
+
+    return pay_stripe_intent_read(in, root, ev);
+}
+
+
+/*
+ * The search by the charge's nonce: the one intent of "data" whose
+ * metadata.charge is the nonce, read as the look-up of its id would read
+ * it (event id "lookup:<its id>:<status>", so the look-up by id and the
+ * webhook later are duplicates of it) -- but for one that failed asking
+ * for the shopper (requires_payment_method, last_payment_error.code
+ * authentication_required): as its payment_failed webhook, that moves
+ * nothing, pending (the shop's retry of the charge makes the page).  None
+ * (never charged, or not searchable yet), two or more (never sent so:
+ * someone else's), or an intent id we would not put in a path: nothing
+ * decided.
+ */
+static pay_lookup_outcome_e
+pay_stripe_charge_found(const pay_psp_lookup_t *in, int status,
+    const char *body, size_t len, pay_event_t *ev)
+{
+    size_t             i, n;
+    json_t            *root, *data, *it, *found;
+    const char        *charge, *id, *st, *code;
+    pay_psp_lookup_t   one;
+
+    (void) pay_lookup_unknown(ev);
+
+    if (status == 401 || status == 403) {
+        return PAY_LOOKUP_AUTH;
+    }
+
+    if (status < 200 || status > 299 || !pay_op_nonce_ok(in->nonce)) {
+        return PAY_LOOKUP_UNKNOWN;
+    }
+
+    root = pay_psp_json(body, len);
+    data = json_object_get(root, "data");
+
+    if (root == NULL || !json_is_array(data)) {
+        json_decref(root);
+        return PAY_LOOKUP_UNKNOWN;
+    }
+
+    found = NULL;
+    n = 0;
+
+    json_array_foreach(data, i, it) {
+        charge = pay_json_str(json_object_get(it, "metadata"), "charge");
+
+        if (charge != NULL && strcmp(charge, in->nonce) == 0) {
+            found = it;
+            n++;
+        }
+    }
+
+    id = pay_json_str(found, "id");
+
+    if (n != 1 || !pay_lookup_token_ok(id, 1)) {
+        json_decref(root);
+        return PAY_LOOKUP_UNKNOWN;
+    }
+
+    one = *in;
+    one.token = id;
+
+    st = pay_json_str(found, "status");
+    code = pay_json_str(json_object_get(found, "last_payment_error"), "code");
+
+    if (st != NULL && strcmp(st, "requires_payment_method") == 0
+        && code != NULL && strcmp(code, "authentication_required") == 0)
+    {
+        (void) pay_lookup_open(ev, st);
+        json_decref(root);
+        return PAY_LOOKUP_PENDING;
+    }
+
+    /* the intent read on its own, the search's answer dropped with it */
+    json_incref(found);
+    json_decref(root);
+
+    return pay_stripe_intent_read(&one, found, ev);
 }
 
 
@@ -887,23 +1022,17 @@ pay_stripe_payment_lookup(const pay_psp_lookup_t *in, pay_psp_request_t *req)
  * but "requires_capture" of a manual-capture charge (metadata.nonce set)
  * is its hold: a success not captured, of "amount".
  * reference: metadata.charge, the nonce the charge set.
+ * root taken.
  */
 static pay_lookup_outcome_e
-pay_stripe_payment_lookup_answer(const pay_psp_lookup_t *in, int status,
-    const char *body, size_t len, int64_t now, pay_event_t *ev)
+pay_stripe_intent_read(const pay_psp_lookup_t *in, json_t *root,
+    pay_event_t *ev)
 {
-    int                    rc, hold;
-    json_t                *root, *amount;
+    int                    hold;
+    json_t                *amount;
     const char            *st;
     pay_event_kind_e       kind;
     pay_lookup_outcome_e   out;
-
-    (void) now;
-
-    rc = pay_lookup_begin(in, status, body, len, ev, &root);
-    if (rc != 0) {
-        return (pay_lookup_outcome_e) rc;
-    }
 
     st = pay_json_str(root, "status");
 

@@ -441,7 +441,12 @@ typedef struct {
      * that charge would have given: token and payment_ref the payment id,
      * a success captured, reference the answer's nonce or else ours.
      * Never FAILED but on the PSP's word that the payment failed, never by
-     * a clock.  NULL: the PSP has no look-up of a payment (Adyen's
+     * a clock.  With no in->token (the charge's every answer lost, so no
+     * payment id stored), payment_lookup asks for the payment made under
+     * in->nonce (Stripe's search by metadata.charge, the generic
+     * ?reference=) and payment_lookup_answer reads the one payment it
+     * names as the look-up of its id would, ev->token its id; none found
+     * is UNKNOWN.  NULL: the PSP has no look-up of a payment (Adyen's
      * Checkout API): its webhook books the charge, and past alert= the
      * overdue line lists it.
      */

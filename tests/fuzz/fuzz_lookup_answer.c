@@ -8,10 +8,14 @@
  * display fields read from the answer),
  * the second the HTTP status, the third the length of a token taken from
  * the input (0: "tok_1", which the seeds' answers name), the fourth the
- * length of the sessionResult.  What it checks besides memory: a
- * decision is one the glue can apply (its id names the token, strings
- * end, the kind is terminal), and the path never carries a byte that
- * could leave its segment or query value.
+ * length of the sessionResult.  The same answer goes to the dialect's
+ * look-up of an off-session charge's payment (payment_lookup_answer,
+ * where it has one), by the token and, as when the charge's answer was
+ * lost, by the nonce alone (no token: Stripe's search, the generic
+ * ?reference=).  What it checks besides memory: a decision is one the
+ * glue can apply (its id names the token -- by the nonce, the payment id
+ * it found --, strings end, the kind is terminal), and the path never
+ * carries a byte that could leave its segment or query value.
  */
 
 #include <stdint.h>
@@ -116,10 +120,36 @@ fl_check_event(const pay_event_t *ev, const char *token)
 }
 
 
+static void
+fl_check_outcome(pay_lookup_outcome_e out, const pay_event_t *ev,
+    const char *token)
+{
+    switch (out) {
+    case PAY_LOOKUP_DECIDED:
+        fl_check_event(ev, token);
+        break;
+    case PAY_LOOKUP_OPEN:
+    case PAY_LOOKUP_PENDING:
+        if (ev->kind != PAY_EVT_PENDING || ev->event_id[0] != '\0') {
+            abort();
+        }
+        break;
+    case PAY_LOOKUP_UNKNOWN:
+    case PAY_LOOKUP_AUTH:
+        if (ev->kind != 0 || ev->event_id[0] != '\0') {
+            abort();
+        }
+        break;
+    default:
+        abort();
+    }
+}
+
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    int                    status;
+    int                    status, i;
     size_t                 ndialects, tlen, rlen, blen;
     char                  *token, *result, *body;
     pay_event_t            ev;
@@ -182,25 +212,40 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     out = d->session_lookup_answer(&in, status, blen > 0 ? body : NULL,
                                    blen, 1700000000, &ev);
+    fl_check_outcome(out, &ev, in.token);
 
-    switch (out) {
-    case PAY_LOOKUP_DECIDED:
-        fl_check_event(&ev, in.token);
-        break;
-    case PAY_LOOKUP_OPEN:
-    case PAY_LOOKUP_PENDING:
-        if (ev.kind != PAY_EVT_PENDING || ev.event_id[0] != '\0') {
+    if (d->payment_lookup == NULL) {
+        goto done;
+    }
+
+    in.setup = 0;
+    in.method = 0;
+    in.session_result = NULL;
+
+    for (i = 0; i < 2; i++) {
+        /* by its payment id, then by the nonce alone */
+        in.token = i == 0 ? (tlen > 0 ? token : "tok_1") : "";
+
+        if (d->payment_lookup(&in, &req) == 0) {
+            fl_check_path(&req);
+            pay_psp_request_free(&req);
+
+        } else if (req.path != NULL || req.body != NULL) {
             abort();
         }
-        break;
-    case PAY_LOOKUP_UNKNOWN:
-    case PAY_LOOKUP_AUTH:
-        if (ev.kind != 0 || ev.event_id[0] != '\0') {
+
+        out = d->payment_lookup_answer(&in, status, blen > 0 ? body : NULL,
+                                       blen, 1700000000, &ev);
+
+        /* by the nonce, the event names the payment found: an id of at
+         * least one byte, and never the nonce itself */
+        if (in.token[0] == '\0' && out == PAY_LOOKUP_DECIDED
+            && (ev.token[0] == '\0' || strcmp(ev.token, in.nonce) == 0))
+        {
             abort();
         }
-        break;
-    default:
-        abort();
+
+        fl_check_outcome(out, &ev, in.token[0] != '\0' ? in.token : ev.token);
     }
 
 done:

@@ -1281,6 +1281,199 @@ Test(lookup, generic_payment_succeeded_failed_or_pending)
 }
 
 
+/* --- an off-session charge whose answer was lost: by its nonce -------- */
+
+Test(lookup, a_charge_without_its_payment_id_is_asked_for_by_its_nonce)
+{
+    char              *p;
+    pay_psp_lookup_t   in = lk("");
+
+    in.nonce = "m1:ren_1";
+    p = payment_path_of(&pay_dialect_stripe, &in);
+    cr_expect_str_eq(p, "/v1/payment_intents/search?query="
+                        "metadata%5B%27charge%27%5D%3A%27m1%3Aren_1%27");
+    free(p);
+
+    p = payment_path_of(&pay_dialect_generic, &in);
+    cr_expect_str_eq(p, "/payments?reference=m1%3Aren_1");
+    free(p);
+
+    in.token = NULL;
+    p = payment_path_of(&pay_dialect_generic, &in);
+    cr_expect_str_eq(p, "/payments?reference=m1%3Aren_1");
+    free(p);
+
+    /* a nonce that is not ours is never put in a query: a quote would end
+     * Stripe's string */
+    in.nonce = "m1:ren_1' OR status:'succeeded";
+    cr_expect_null(payment_path_of(&pay_dialect_stripe, &in));
+    cr_expect_null(payment_path_of(&pay_dialect_generic, &in));
+    in.nonce = NULL;
+    cr_expect_null(payment_path_of(&pay_dialect_stripe, &in));
+}
+
+
+Test(lookup, stripe_the_one_intent_of_the_charges_nonce_is_read_as_by_its_id)
+{
+    pay_event_t       ev;
+    pay_psp_lookup_t  in = lk("");
+
+    in.nonce = "m1:ren_1";
+
+    cr_assert_eq(pay_answer(&pay_dialect_stripe, &in, 200,
+                            "{\"object\":\"search_result\",\"has_more\":false,"
+                            "\"data\":[{\"id\":\"pi_other\",\"status\":"
+                            "\"succeeded\",\"metadata\":{\"charge\":"
+                            "\"m1:ren_10\"}},{\"id\":\"pi_3Abc\",\"object\":"
+                            "\"payment_intent\",\"amount\":2198,"
+                            "\"amount_received\":2198,\"currency\":\"usd\","
+                            "\"status\":\"succeeded\",\"metadata\":"
+                            "{\"charge\":\"m1:ren_1\"}}]}", &ev),
+                 PAY_LOOKUP_DECIDED);
+    cr_expect_eq(ev.kind, PAY_EVT_SUCCEEDED);
+    cr_expect_eq(ev.captured, 1);
+    cr_expect_str_eq(ev.event_id, "lookup:pi_3Abc:succeeded",
+                     "the look-up by its id says the same: a duplicate");
+    cr_expect_str_eq(ev.token, "pi_3Abc");
+    cr_expect_str_eq(ev.payment_ref, "pi_3Abc");
+    cr_expect_str_eq(ev.reference, "m1:ren_1");
+    cr_expect_eq(ev.amount, 2198);
+    cr_expect_str_eq(ev.currency, "USD");
+
+    cr_assert_eq(pay_answer(&pay_dialect_stripe, &in, 200,
+                            "{\"data\":[{\"id\":\"pi_1\",\"amount\":500,"
+                            "\"currency\":\"eur\",\"status\":\"canceled\","
+                            "\"metadata\":{\"charge\":\"m1:ren_1\"}}]}", &ev),
+                 PAY_LOOKUP_DECIDED);
+    cr_expect_eq(ev.kind, PAY_EVT_FAILED);
+    cr_expect_str_eq(ev.token, "pi_1");
+
+    cr_expect_eq(pay_answer(&pay_dialect_stripe, &in, 200,
+                            "{\"data\":[{\"id\":\"pi_1\",\"amount\":500,"
+                            "\"currency\":\"eur\",\"status\":\"processing\","
+                            "\"metadata\":{\"charge\":\"m1:ren_1\"}}]}", &ev),
+                 PAY_LOOKUP_PENDING);
+}
+
+
+Test(lookup, stripe_a_charge_found_asking_for_the_shopper_moves_nothing)
+{
+    pay_event_t       ev;
+    pay_psp_lookup_t  in = lk("");
+
+    in.nonce = "m1:ren_1";
+
+    /* as its payment_failed webhook: the shop's retry makes the page */
+    cr_expect_eq(pay_answer(&pay_dialect_stripe, &in, 200,
+                            "{\"data\":[{\"id\":\"pi_1\",\"amount\":500,"
+                            "\"currency\":\"eur\",\"status\":"
+                            "\"requires_payment_method\",\"last_payment_error\":"
+                            "{\"code\":\"authentication_required\"},"
+                            "\"metadata\":{\"charge\":\"m1:ren_1\"}}]}", &ev),
+                 PAY_LOOKUP_PENDING);
+    cr_expect_eq(ev.kind, PAY_EVT_PENDING);
+
+    /* a decline is a decline */
+    cr_expect_eq(pay_answer(&pay_dialect_stripe, &in, 200,
+                            "{\"data\":[{\"id\":\"pi_1\",\"amount\":500,"
+                            "\"currency\":\"eur\",\"status\":"
+                            "\"requires_payment_method\",\"last_payment_error\":"
+                            "{\"code\":\"card_declined\"},"
+                            "\"metadata\":{\"charge\":\"m1:ren_1\"}}]}", &ev),
+                 PAY_LOOKUP_DECIDED);
+    cr_expect_eq(ev.kind, PAY_EVT_FAILED);
+}
+
+
+Test(lookup, stripe_no_intent_or_two_of_one_nonce_decide_nothing)
+{
+    size_t             i;
+    pay_event_t        ev;
+    pay_psp_lookup_t   in = lk("");
+
+    static const char  *nothing[] = {
+        /* never charged, or not searchable yet */
+        "{\"object\":\"search_result\",\"data\":[]}",
+        /* another charge's only */
+        "{\"data\":[{\"id\":\"pi_1\",\"status\":\"succeeded\","
+        "\"metadata\":{\"charge\":\"m1:ren_10\"}}]}",
+        /* two under one nonce: never sent so */
+        "{\"data\":[{\"id\":\"pi_1\",\"status\":\"succeeded\","
+        "\"amount_received\":5,\"currency\":\"usd\","
+        "\"metadata\":{\"charge\":\"m1:ren_1\"}},"
+        "{\"id\":\"pi_2\",\"status\":\"succeeded\","
+        "\"amount_received\":5,\"currency\":\"usd\","
+        "\"metadata\":{\"charge\":\"m1:ren_1\"}}]}",
+        /* an id we would not put in a path */
+        "{\"data\":[{\"id\":\"pi_../1\",\"status\":\"succeeded\","
+        "\"metadata\":{\"charge\":\"m1:ren_1\"}}]}",
+        /* an intent, not a search's answer */
+        "{\"id\":\"pi_1\",\"status\":\"succeeded\","
+        "\"metadata\":{\"charge\":\"m1:ren_1\"}}",
+        "{\"data\":{}}", "[]", "nonsense"
+    };
+
+    in.nonce = "m1:ren_1";
+
+    for (i = 0; i < sizeof(nothing) / sizeof(nothing[0]); i++) {
+        cr_expect_eq(pay_answer(&pay_dialect_stripe, &in, 200, nothing[i],
+                                &ev), PAY_LOOKUP_UNKNOWN, "%s", nothing[i]);
+        expect_cleared(&ev);
+    }
+
+    cr_expect_eq(pay_answer(&pay_dialect_stripe, &in, 404, "{}", &ev),
+                 PAY_LOOKUP_UNKNOWN);
+    cr_expect_eq(pay_answer(&pay_dialect_stripe, &in, 401, "{}", &ev),
+                 PAY_LOOKUP_AUTH);
+}
+
+
+Test(lookup, generic_the_payment_of_the_charges_nonce_is_read_as_by_its_id)
+{
+    pay_event_t       ev;
+    pay_psp_lookup_t  in = lk("");
+
+    in.nonce = "m1:ren_2";
+
+    cr_assert_eq(pay_answer(&pay_dialect_generic, &in, 200,
+                            "{\"payment_id\":\"pay_9\",\"reference\":"
+                            "\"m1:ren_2\",\"status\":\"succeeded\","
+                            "\"amount\":\"12.50\",\"currency\":\"EUR\"}",
+                            &ev),
+                 PAY_LOOKUP_DECIDED);
+    cr_expect_eq(ev.kind, PAY_EVT_SUCCEEDED);
+    cr_expect_str_eq(ev.event_id, "lookup:pay_9:succeeded");
+    cr_expect_str_eq(ev.token, "pay_9");
+    cr_expect_str_eq(ev.payment_ref, "pay_9");
+    cr_expect_eq(ev.amount, 1250);
+
+    cr_expect_eq(pay_answer(&pay_dialect_generic, &in, 200,
+                            "{\"payment_id\":\"pay_9\",\"reference\":"
+                            "\"m1:ren_2\",\"status\":\"pending\"}", &ev),
+                 PAY_LOOKUP_PENDING);
+
+    /* another charge's payment, one naming no reference, none */
+    cr_expect_eq(pay_answer(&pay_dialect_generic, &in, 200,
+                            "{\"payment_id\":\"pay_9\",\"reference\":"
+                            "\"m1:ren_20\",\"status\":\"succeeded\","
+                            "\"amount\":\"12.50\",\"currency\":\"EUR\"}",
+                            &ev), PAY_LOOKUP_UNKNOWN);
+    expect_cleared(&ev);
+    cr_expect_eq(pay_answer(&pay_dialect_generic, &in, 200,
+                            "{\"payment_id\":\"pay_9\",\"status\":"
+                            "\"succeeded\",\"amount\":\"12.50\","
+                            "\"currency\":\"EUR\"}", &ev),
+                 PAY_LOOKUP_UNKNOWN);
+    cr_expect_eq(pay_answer(&pay_dialect_generic, &in, 200,
+                            "{\"reference\":\"m1:ren_2\",\"status\":"
+                            "\"succeeded\"}", &ev), PAY_LOOKUP_UNKNOWN);
+    cr_expect_eq(pay_answer(&pay_dialect_generic, &in, 404, "{}", &ev),
+                 PAY_LOOKUP_UNKNOWN);
+    cr_expect_eq(pay_answer(&pay_dialect_generic, &in, 403, "{}", &ev),
+                 PAY_LOOKUP_AUTH);
+}
+
+
 /* --- a setup's session: its stored method ---------------------------- */
 
 Test(lookup, a_setup_asks_stripe_for_its_setup_intent)
