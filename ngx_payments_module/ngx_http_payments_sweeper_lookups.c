@@ -7,8 +7,9 @@
  *
  *   pay_sweeper_due     the checkouts EXECUTING past after=, not asked
  *                       about in the last retry=, oldest first: hosted
- *                       sessions, and the off-session charges the PSP
- *                       took at PSPs that can look a payment up; and
+ *                       sessions, and the off-session charges at PSPs
+ *                       that can look a payment up (by its id, or by the
+ *                       charge's nonce when every answer was lost); and
  *                       those FAILED here whose sessions a cancel cannot
  *                       expire (adyen's), until the session's expiry and
  *                       grace=: only a payment taken since is applied;
@@ -262,9 +263,10 @@ ngx_http_payments_sweep_item(ngx_http_payments_sweeper_t *sw)
 
     ngx_memzero(&req, sizeof(pay_psp_request_t));
 
-    /* an off-session charge the PSP took: its payment, by its id; never
-     * failed by an expiry (the payment may have been taken), so one that
-     * cannot be asked about waits for its webhook */
+    /* an off-session charge: its payment, by its id, or by the charge's
+     * nonce when every answer to it was lost (no id stored); never failed
+     * by an expiry (the payment may have been taken), so one that cannot
+     * be asked about waits for its webhook */
     if (it->payment) {
         if (psp->dl->payment_lookup == NULL
             || psp->dl->payment_lookup(&sw->in, &req) != 0)
@@ -467,7 +469,11 @@ ngx_http_payments_sweep_answer(ngx_http_payments_fetch_t *f)
                       "payments: sweeper: psp \"%V\" gave no usable answer "
                       "about checkout \"%s\" (HTTP %d)",
                       &psp->name, it->checkout_id, status);
-        what = status ? "no usable answer" : "no answer";
+        what = status == 0 ? "no answer"
+               : (it->payment && it->token[0] == '\0'
+                  && status >= 200 && status <= 299)
+                 ? "no payment under its nonce at the psp"
+                 : "no usable answer";
         break;
     }
 

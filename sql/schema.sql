@@ -9361,13 +9361,14 @@ DECLARE
                 WHERE s.merchant_id = c.merchant_id AND s.checkout_id = c.checkout_id
                 LIMIT 1) s ON true
           -- one this sweeper asks about: of its PSPs, with a session's
-          -- token, or an off-session charge's payment id where the PSP can
-          -- look a payment up
+          -- token, or an off-session charge where the PSP can look a
+          -- payment up (by its payment id, or without one, its every
+          -- answer lost, by its nonce)
          CROSS JOIN LATERAL (
                SELECT c.psp = ANY (p_psps)
-                      AND c.psp_token IS NOT NULL
-                      AND (c.payment_method_id IS NULL OR c.psp_url IS NOT NULL
-                           OR c.psp = ANY (coalesce(p_payment_psps, '{}'))) AS askable) k
+                      AND CASE WHEN c.payment_method_id IS NOT NULL AND c.psp_url IS NULL
+                               THEN c.psp = ANY (coalesce(p_payment_psps, '{}'))
+                               ELSE c.psp_token IS NOT NULL END AS askable) k
          WHERE c.status = 'EXECUTING'
            AND c.created_at >= p_from
            AND c.created_at < p_until
@@ -9670,16 +9671,18 @@ BEGIN
           LEFT JOIN checkout_sweeps s
             ON s.merchant_id = c.merchant_id AND s.checkout_id = c.checkout_id
          WHERE c.psp = ANY (p_psps)
-           AND c.psp_token IS NOT NULL
            -- an off-session charge the PSP took holds its payment's id, not
            -- a session: no session look-up can tell of it, nor may an
            -- expiry fail it (the payment may have been taken).  Where the
-           -- PSP can look a payment up it is asked as one; elsewhere its
-           -- webhook books it, and past alert= pay_sweeper_overdue lists
-           -- it.  One that waits for the shopper holds a hosted session
-           -- (psp_url), swept as any.
-           AND (c.payment_method_id IS NULL OR c.psp_url IS NOT NULL
-                OR c.psp = ANY (coalesce(p_payment_psps, '{}')))
+           -- PSP can look a payment up it is asked as one, by its id, or
+           -- by its nonce when every answer to the charge was lost (no id
+           -- stored); elsewhere its webhook books it, and past alert=
+           -- pay_sweeper_overdue lists it.  One that waits for the shopper
+           -- holds a hosted session (psp_url), swept as any: with its
+           -- token.
+           AND CASE WHEN c.payment_method_id IS NOT NULL AND c.psp_url IS NULL
+                    THEN c.psp = ANY (coalesce(p_payment_psps, '{}'))
+                    ELSE c.psp_token IS NOT NULL END
            AND (s.last_at IS NULL OR s.last_at < now() - make_interval(secs => p_every))
            -- read only when the way above does not do
            AND NOT v_fast

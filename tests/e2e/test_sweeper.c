@@ -3296,6 +3296,97 @@ Test(solo_sweeper, a_held_manual_charge_is_looked_up_as_authorized)
 }
 
 
+/*
+ * An off-session charge the PSP took whose every answer was lost (the
+ * mock drops the connection after the charge, and every replay of it),
+ * its webhook lost too: the request ends 5xx with no payment id stored.
+ * The sweeper asks the PSP for the payment made under the charge's nonce
+ * (Stripe's search by metadata.charge, the generic ?reference=) and
+ * books it once, as the look-up by its id would; the shop's retry under
+ * its key then finds it decided (409 duplicate_order, nothing sent), and
+ * the PSP holds one charge.
+ */
+static void
+lost_charge_looked_up(const char *psp, const char *dialect,
+    const char *ref_like)
+{
+    char        *pm, *co_id, *key, *body, *ref;
+    json_t      *co;
+    resp_t      *r;
+    merchant_t   m;
+    long         sessions, requests;
+    const char  *p[3];
+
+    merchant_new(&m);
+    pm = saved_at(&sweepers[0], &m, psp, dialect);
+
+    co_id = uid("ren");
+    mock_fault(str_printf("{\"match\":\"%s\",\"drop_after_register\":1,"
+                          "\"drop_replays\":50,\"webhook_never\":true}",
+                          nonce(&m, co_id)));
+
+    co = checkout_new(co_id, 1);
+    json_object_del(co, "psp");
+    json_object_set_new(co, "payment_method", json_string(pm));
+    json_object_set_new(co, "off_session", json_true());
+    body = dump(co);
+    key = uid("key");
+
+    r = gateway_send(&sweepers[0], "POST", PATH_PAYMENTS, &m, key, body);
+    cr_assert_geq(r->status, 500, "%s: the test wants a charge whose answer "
+                  "never came: %ld %s", psp, r->status, r->body);
+
+    cr_assert_str_eq(wait_decided(&m, co_id, 15), "SUCCESS",
+                     "%s: the sweeper did not find the charge by its nonce",
+                     psp);
+    expect_charge_booked_by_sweeper(&m, co_id, psp);
+
+    p[0] = m.id;
+    p[1] = co_id;
+    p[2] = ref_like;
+    ref = db_scalar("SELECT psp_payment_ref FROM checkouts WHERE "
+                    "merchant_id = $1 AND checkout_id = $2 AND "
+                    "psp_payment_ref LIKE $3", 3, p);
+    cr_assert_not_null(ref, "%s: the payment found is not the checkout's",
+                       psp);
+
+    /* shown as the checkout's PSP id, as an answered charge's is */
+    r = gateway_send(&sweepers[0], "GET",
+                     str_printf("/v1/checkouts/%s", co_id), &m, NULL, NULL);
+    cr_assert_eq(r->status, 200, "%s: %s", psp, r->body);
+    cr_expect_str_eq(json_string_value(json_object_get(resp_json(r),
+                                                       "psp_token")),
+                     ref, "%s: %s", psp, r->body);
+
+    /* the shop's retry of a checkout decided meanwhile: 409
+     * duplicate_order naming it as it is now (API.md), nothing sent */
+    r = gateway_send(&sweepers[0], "POST", PATH_PAYMENTS, &m, key, body);
+    cr_expect_eq(r->status, 409, "%s: %ld %s", psp, r->status, r->body);
+    cr_expect_str_eq(json_string_value(json_object_get(resp_json(r),
+                                                       "code")),
+                     "duplicate_order", "%s: %s", psp, r->body);
+    cr_expect_not_null(strstr(r->body, "is SUCCESS"), "%s: %s", psp,
+                       r->body);
+
+    mock_registrations(nonce(&m, co_id), &sessions, &requests);
+    cr_expect_eq(sessions, 1, "%s: %ld charges at the PSP", psp, sessions);
+    cr_expect_str_eq(db_scalar("SELECT count(*) FROM ledger_transactions "
+                               "WHERE merchant_id = $1 AND checkout_id = $2",
+                               2, p), "1", "%s: booked twice", psp);
+}
+
+
+Test(solo_sweeper, a_charge_whose_every_answer_was_lost_is_found_by_its_nonce,
+     .timeout = 90)
+{
+    start_sweeper(&sweepers[0], "sweeper-lost-charge");
+    wait_leader(&sweepers[0]);
+
+    lost_charge_looked_up("sw_stripe", "stripe", "pi\\_%");
+    lost_charge_looked_up("sw_generic", "generic", "pay\\_%");
+}
+
+
 Test(solo_sweeper, a_taken_adyen_charge_waits_for_its_webhook)
 {
     int          i;

@@ -1107,6 +1107,24 @@ mock_route(struct MHD_Connection *c, mock_request_t *r, const char *url,
         return mock_vault_detach(c, "generic", id);
     }
 
+    /* a charge looked up by its nonce (vault.c): before the look-up by
+     * id, whose path this one would match */
+    if (strcmp(method, "GET") == 0
+        && strcmp(url, "/v1/payment_intents/search") == 0)
+    {
+        return mock_vault_search(c, "stripe",
+                                 MHD_lookup_connection_value(
+                                     c, MHD_GET_ARGUMENT_KIND, "query"));
+    }
+
+    if (strcmp(method, "GET") == 0 && mock_conf.generic_secret != NULL
+        && strcmp(url, "/payments") == 0)
+    {
+        return mock_vault_search(c, "generic",
+                                 MHD_lookup_connection_value(
+                                     c, MHD_GET_ARGUMENT_KIND, "reference"));
+    }
+
     /* a charge looked up by its payment id (vault.c) */
     if (strcmp(method, "GET") == 0
         && mock_path_id(url, "/v1/payment_intents/", "", id, sizeof(id)))

@@ -239,6 +239,10 @@ mock_session_state_e mock_session_expire(const char *id, json_t **copy);
 int mock_session_manual(const json_t *session);
 /* the paid session whose payment_ref is ref (a copy), or NULL */
 json_t *mock_session_by_payment(const char *ref);
+/* the ids of the off-session charges of dialect made under the nonce ref
+ * (client_reference_id), newest first: a new array (empty: none), or
+ * NULL out of memory */
+json_t *mock_charges_by_reference(const char *dialect, const char *ref);
 /* the webhook knobs of the rule matching subject (none: all zero) */
 void mock_store_webhook_fault(const char *subject, mock_webhook_fault_t *wf);
 
@@ -584,6 +588,8 @@ enum MHD_Result mock_vault_detach(struct MHD_Connection *c,
     const char *dialect, const char *token);
 enum MHD_Result mock_vault_retrieve(struct MHD_Connection *c,
     const char *dialect, const char *id);
+enum MHD_Result mock_vault_search(struct MHD_Connection *c,
+    const char *dialect, const char *reference);
 json_t *mock_vault_of_reference(const char *reference);
 /* Stripe's PaymentMethod object of the method the session of reference
  * saved (expanded), or NULL */

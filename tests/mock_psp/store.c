@@ -1230,6 +1230,42 @@ mock_session_by_payment(const char *ref)
 }
 
 
+json_t *
+mock_charges_by_reference(const char *dialect, const char *ref)
+{
+    json_t          *ids;
+    const char      *k, *d, *r;
+    mock_node_t     *n;
+    mock_session_t  *s;
+
+    ids = json_array();
+    if (ids == NULL) {
+        return NULL;
+    }
+
+    pthread_mutex_lock(&mock_lock);
+
+    for (n = mock_sessions.newest; n != NULL; n = n->older) {
+        s = n->value;
+        k = json_string_value(json_object_get(s->json, "kind"));
+        d = json_string_value(json_object_get(s->json, "charge_dialect"));
+        r = json_string_value(json_object_get(s->json,
+                                              "client_reference_id"));
+
+        if (k != NULL && strcmp(k, "charge") == 0 && d != NULL
+            && strcmp(d, dialect) == 0 && r != NULL && strcmp(r, ref) == 0)
+        {
+            json_array_append_new(ids, json_string(json_string_value(
+                json_object_get(s->json, "id"))));
+        }
+    }
+
+    pthread_mutex_unlock(&mock_lock);
+
+    return ids;
+}
+
+
 void
 mock_store_webhook_fault(const char *subject, mock_webhook_fault_t *wf)
 {

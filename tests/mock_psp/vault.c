@@ -1083,7 +1083,8 @@ mock_vault_event(const json_t *session, json_t *m,
 }
 
 
-/* --- look-ups: GET /v1/payment_intents/{id}, GET /payments/{id} -------- */
+/* --- look-ups: GET /v1/payment_intents/{id}, GET /payments/{id}, and by
+ * the charge's nonce ---------------------------------------------------- */
 
 /*
  * A charge the gateway asks about (its sweeper, when the webhook never
@@ -1096,31 +1097,22 @@ mock_vault_event(const json_t *session, json_t *m,
  *            (decimal), currency}; unknown: 404.
  * Only charges (kind "charge") of that dialect: a session id is unknown.
  */
-enum MHD_Result
-mock_vault_retrieve(struct MHD_Connection *c, const char *dialect,
-    const char *id)
+/*
+ * The charge id of dialect as its look-up answers it: *ans the object (a
+ * new reference; NULL out of memory) and 1, or 0 when it is no charge of
+ * that dialect.
+ */
+static int
+mock_vault_charge_answer(const char *dialect, const char *id, json_t **ans)
 {
     int              stripe, paid, manual;
     char             amount[32], cur[4];
-    json_t          *s, *ans;
+    json_t          *s;
     json_int_t       value;
     const char      *kind, *d, *ref;
-    enum MHD_Result  rc;
 
     stripe = strcmp(dialect, "stripe") == 0;
-
-    if (mock_sleep_ms(mock_conf.latency_ms) != 0) {
-        return MHD_NO;
-    }
-
-    if (stripe ? !mock_authorized(c) : !mock_generic_authorized(c)) {
-        return stripe
-               ? mock_stripe_error(c, 401, "invalid_request_error", NULL,
-                                   NULL, "Invalid API Key provided")
-               : mock_send_json(c, 401, json_pack("{s{ss ss}}", "error",
-                                                  "code", "unauthorized",
-                                                  "message", "bad API key"));
-    }
+    *ans = NULL;
 
     s = NULL;
     (void) mock_session_get(id, &s);
@@ -1131,14 +1123,7 @@ mock_vault_retrieve(struct MHD_Connection *c, const char *dialect,
         || strcmp(d, dialect) != 0)
     {
         json_decref(s);
-        return stripe
-               ? mock_stripe_error(c, 404, "invalid_request_error",
-                                   "resource_missing", "intent",
-                                   "No such payment_intent: '%s'", id)
-               : mock_send_json(c, 404, json_pack("{s{ss ss}}", "error",
-                                                  "code", "not_found",
-                                                  "message",
-                                                  "no such payment"));
+        return 0;
     }
 
     paid = json_object_get(s, "payment_ref") != NULL;
@@ -1156,21 +1141,21 @@ mock_vault_retrieve(struct MHD_Connection *c, const char *dialect,
              json_string_value(json_object_get(s, "currency")));
 
     if (stripe) {
-        ans = json_pack("{ss ss sI sI ss ss s{ss}}", "id", id,
-                        "object", "payment_intent", "amount", value,
-                        "amount_received",
-                        paid && !manual ? value : (json_int_t) 0,
-                        "currency", cur,
-                        "status", manual ? "requires_capture"
-                                  : paid ? "succeeded"
-                                  : "requires_payment_method",
-                        "metadata", "charge", ref ? ref : "");
+        *ans = json_pack("{ss ss sI sI ss ss s{ss}}", "id", id,
+                         "object", "payment_intent", "amount", value,
+                         "amount_received",
+                         paid && !manual ? value : (json_int_t) 0,
+                         "currency", cur,
+                         "status", manual ? "requires_capture"
+                                   : paid ? "succeeded"
+                                   : "requires_payment_method",
+                         "metadata", "charge", ref ? ref : "");
 
         /* an intent keeps the metadata its charge gave */
-        if (ans != NULL
+        if (*ans != NULL
             && json_is_object(json_object_get(s, "payment_intent_metadata")))
         {
-            json_object_set_new(ans, "metadata", json_deep_copy(
+            json_object_set_new(*ans, "metadata", json_deep_copy(
                 json_object_get(s, "payment_intent_metadata")));
         }
 
@@ -1179,12 +1164,12 @@ mock_vault_retrieve(struct MHD_Connection *c, const char *dialect,
         cur[1] = (char) (cur[1] & ~0x20);
         cur[2] = (char) (cur[2] & ~0x20);
 
-        ans = mock_format_minor(amount, sizeof(amount), value, cur) == 0
-              ? json_pack("{ss ss ss ss ss}", "payment_id", id,
-                          "reference", ref ? ref : "",
-                          "status", paid ? "succeeded" : "failed",
-                          "amount", amount, "currency", cur)
-              : NULL;
+        *ans = mock_format_minor(amount, sizeof(amount), value, cur) == 0
+               ? json_pack("{ss ss ss ss ss}", "payment_id", id,
+                           "reference", ref ? ref : "",
+                           "status", paid ? "succeeded" : "failed",
+                           "amount", amount, "currency", cur)
+               : NULL;
     }
 
     json_decref(s);
@@ -1192,10 +1177,176 @@ mock_vault_retrieve(struct MHD_Connection *c, const char *dialect,
     mock_log("vault: %s charge looked up: %s", dialect,
              paid ? "succeeded" : "failed");
 
-    rc = ans != NULL ? mock_send_json(c, MHD_HTTP_OK, ans)
-                     : mock_send_json(c, 500, json_pack("{ss}", "error",
-                                                        "bad charge"));
-    return rc;
+    return 1;
+}
+
+
+/* the look-ups' shared preamble: latency, then the credentials (a reply
+ * sent: *rc set, 1) */
+static int
+mock_vault_lookup_refused(struct MHD_Connection *c, int stripe,
+    enum MHD_Result *rc)
+{
+    if (mock_sleep_ms(mock_conf.latency_ms) != 0) {
+        *rc = MHD_NO;
+        return 1;
+    }
+
+    if (stripe ? !mock_authorized(c) : !mock_generic_authorized(c)) {
+        *rc = stripe
+              ? mock_stripe_error(c, 401, "invalid_request_error", NULL,
+                                  NULL, "Invalid API Key provided")
+              : mock_send_json(c, 401, json_pack("{s{ss ss}}", "error",
+                                                 "code", "unauthorized",
+                                                 "message", "bad API key"));
+        return 1;
+    }
+
+    return 0;
+}
+
+
+enum MHD_Result
+mock_vault_retrieve(struct MHD_Connection *c, const char *dialect,
+    const char *id)
+{
+    int              stripe;
+    json_t          *ans;
+    enum MHD_Result  rc;
+
+    stripe = strcmp(dialect, "stripe") == 0;
+
+    if (mock_vault_lookup_refused(c, stripe, &rc)) {
+        return rc;
+    }
+
+    if (!mock_vault_charge_answer(dialect, id, &ans)) {
+        return stripe
+               ? mock_stripe_error(c, 404, "invalid_request_error",
+                                   "resource_missing", "intent",
+                                   "No such payment_intent: '%s'", id)
+               : mock_send_json(c, 404, json_pack("{s{ss ss}}", "error",
+                                                  "code", "not_found",
+                                                  "message",
+                                                  "no such payment"));
+    }
+
+    return ans != NULL ? mock_send_json(c, MHD_HTTP_OK, ans)
+                       : mock_send_json(c, 500, json_pack("{ss}", "error",
+                                                          "bad charge"));
+}
+
+
+/*
+ * A charge looked up by the nonce it was made under (the gateway's
+ * sweeper, when the charge's every answer was lost):
+ *   stripe   GET /v1/payment_intents/search?query=metadata['charge']:'<n>'
+ *            (the one query form the gateway sends; any other query is
+ *            400 as Stripe refuses a query it cannot parse): a
+ *            search_result whose data holds the intents of that charge
+ *            (none: []);
+ *   generic  GET /payments?reference=<n>: the payment, as GET
+ *            /payments/{id}; none: 404.
+ * The fault rules' latency and failures apply as to the look-up by id
+ * (mock_conf); none is matched on the nonce.
+ */
+enum MHD_Result
+mock_vault_search(struct MHD_Connection *c, const char *dialect,
+    const char *reference)
+{
+    int              stripe;
+    char             nonce[256];
+    size_t           i, n;
+    json_t          *ids, *ans, *data, *one;
+    enum MHD_Result  rc;
+
+    stripe = strcmp(dialect, "stripe") == 0;
+
+    if (mock_vault_lookup_refused(c, stripe, &rc)) {
+        return rc;
+    }
+
+    if (reference == NULL) {
+        return stripe
+               ? mock_stripe_error(c, 400, "invalid_request_error",
+                                   "parameter_missing", "query",
+                                   "Missing required param: query.")
+               : mock_send_json(c, 400, json_pack("{s{ss ss}}", "error",
+                                                  "code", "invalid_request",
+                                                  "message",
+                                                  "reference is required"));
+    }
+
+    if (stripe) {
+        n = strlen(reference);
+
+        if (n < sizeof("metadata['charge']:''") || n >= sizeof(nonce) + 21
+            || strncmp(reference, "metadata['charge']:'", 20) != 0
+            || reference[n - 1] != '\'')
+        {
+            return mock_stripe_error(c, 400, "invalid_request_error", NULL,
+                                     "query", "The mock answers only "
+                                     "metadata['charge']:'<nonce>'");
+        }
+
+        memcpy(nonce, reference + 20, n - 21);
+        nonce[n - 21] = '\0';
+
+        if (strchr(nonce, '\'') != NULL) {
+            return mock_stripe_error(c, 400, "invalid_request_error", NULL,
+                                     "query", "Invalid query");
+        }
+
+    } else {
+        snprintf(nonce, sizeof(nonce), "%s", reference);
+    }
+
+    ids = mock_charges_by_reference(dialect, nonce);
+    data = json_array();
+
+    if (ids == NULL || data == NULL) {
+        json_decref(ids);
+        json_decref(data);
+        return mock_send_json(c, 500, json_pack("{ss}", "error", "memory"));
+    }
+
+    for (i = 0; i < json_array_size(ids); i++) {
+        if (mock_vault_charge_answer(dialect,
+                json_string_value(json_array_get(ids, i)), &one)
+            && one != NULL)
+        {
+            json_array_append_new(data, one);
+        }
+    }
+
+    json_decref(ids);
+
+    mock_log("vault: %s charges of %s searched: %zu", dialect, nonce,
+             json_array_size(data));
+
+    if (stripe) {
+        ans = json_pack("{ss ss sb so}", "object", "search_result",
+                        "url", "/v1/payment_intents/search", "has_more", 0,
+                        "data", data);
+        return ans != NULL ? mock_send_json(c, MHD_HTTP_OK, ans)
+                           : mock_send_json(c, 500, json_pack("{ss}",
+                                                              "error",
+                                                              "memory"));
+    }
+
+    if (json_array_size(data) == 0) {
+        json_decref(data);
+        return mock_send_json(c, 404, json_pack("{s{ss ss}}", "error",
+                                                "code", "not_found",
+                                                "message",
+                                                "no such payment"));
+    }
+
+    /* one charge a nonce: the newest */
+    ans = json_incref(json_array_get(data, 0));
+    json_decref(data);
+
+    return mock_send_json(c, MHD_HTTP_OK, ans);
 }
 
 
