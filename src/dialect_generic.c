@@ -474,20 +474,8 @@ static int
 pay_generic_payment_lookup(const pay_psp_lookup_t *in,
     pay_psp_request_t *req)
 {
-    pay_buf_t  b;
-
-    if (in != NULL && (in->token == NULL || in->token[0] == '\0')) {
-        memset(req, 0, sizeof(*req));
-
-        if (!pay_op_nonce_ok(in->nonce)) {
-            return -1;
-        }
-
-        memset(&b, 0, sizeof(b));
-        pay_buf_str(&b, "/payments?reference=");
-        pay_buf_escape(&b, in->nonce);
-
-        return pay_lookup_request(&b, req);
+    if (pay_lookup_no_token(in)) {
+        return pay_lookup_nonce_get(in, "/payments?reference=", "", "", req);
     }
 
     return pay_lookup_get(in, 0, "/payments/", NULL, req);
@@ -504,6 +492,7 @@ static pay_lookup_outcome_e
 pay_generic_payment_lookup_answer(const pay_psp_lookup_t *in, int status,
     const char *body, size_t len, int64_t now, pay_event_t *ev)
 {
+    int                    rc;
     json_t                *root;
     const char            *ref;
     pay_psp_lookup_t       one;
@@ -511,7 +500,7 @@ pay_generic_payment_lookup_answer(const pay_psp_lookup_t *in, int status,
 
     (void) now;
 
-    if (in == NULL || (in->token != NULL && in->token[0] != '\0')) {
+    if (!pay_lookup_no_token(in)) {
         return pay_generic_read(in, status, body, len, ev, 1);
     }
 
@@ -522,17 +511,11 @@ pay_generic_payment_lookup_answer(const pay_psp_lookup_t *in, int status,
      * it).  Another reference, or none: nothing decided; a 404 (no
      * payment under the nonce) neither.
      */
-    (void) pay_lookup_unknown(ev);
-
-    if (status == 401 || status == 403) {
-        return PAY_LOOKUP_AUTH;
+    rc = pay_lookup_begin_nonce(in, status, body, len, ev, &root);
+    if (rc != 0) {
+        return (pay_lookup_outcome_e) rc;
     }
 
-    if (status < 200 || status > 299 || !pay_op_nonce_ok(in->nonce)) {
-        return PAY_LOOKUP_UNKNOWN;
-    }
-
-    root = pay_psp_json(body, len);
     ref = pay_json_str(root, "reference");
 
     one = *in;

@@ -109,6 +109,14 @@ int pay_lookup_request(pay_buf_t *b, pay_psp_request_t *req);
  * -1 with *req empty (no token, a token refused, out of memory). */
 int pay_lookup_get(const pay_psp_lookup_t *in, int strict,
     const char *prefix, const char *suffix, pay_psp_request_t *req);
+/* 1 when in asks by its nonce alone (no token: an off-session charge
+ * whose every answer was lost), else 0. */
+int pay_lookup_no_token(const pay_psp_lookup_t *in);
+/* *req as a GET of prefix, then before, in->nonce and after, each
+ * percent-encoded (a query value); 0, or -1 with *req empty (a nonce not
+ * ours, out of memory). */
+int pay_lookup_nonce_get(const pay_psp_lookup_t *in, const char *prefix,
+    const char *before, const char *after, pay_psp_request_t *req);
 /* b as the path of a POST with body (copied) of type: 0, or -1 with *req
  * empty (b freed either way) */
 int pay_expire_request(pay_buf_t *b, pay_psp_request_t *req,
@@ -120,6 +128,12 @@ int pay_expire_request(pay_buf_t *b, pay_psp_request_t *req,
  * 0 with *root the answer's JSON object, or UNKNOWN when it is not one.
  */
 int pay_lookup_begin(const pay_psp_lookup_t *in, int status,
+    const char *body, size_t len, pay_event_t *ev, json_t **root);
+
+/* The same for a look-up by the nonce alone (in->token empty: an
+ * off-session charge whose every answer was lost): in->nonce must be
+ * ours. */
+int pay_lookup_begin_nonce(const pay_psp_lookup_t *in, int status,
     const char *body, size_t len, pay_event_t *ev, json_t **root);
 
 /* The answer names the session asked about: id (NULL: absent, allowed

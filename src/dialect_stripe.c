@@ -879,22 +879,9 @@ pay_stripe_lookup_answer(const pay_psp_lookup_t *in, int status,
 static int
 pay_stripe_payment_lookup(const pay_psp_lookup_t *in, pay_psp_request_t *req)
 {
-    pay_buf_t  b;
-
-    if (in != NULL && (in->token == NULL || in->token[0] == '\0')) {
-        memset(req, 0, sizeof(*req));
-
-        if (!pay_op_nonce_ok(in->nonce)) {
-            return -1;
-        }
-
-        memset(&b, 0, sizeof(b));
-        pay_buf_str(&b, "/v1/payment_intents/search?query=");
-        pay_buf_escape(&b, "metadata['charge']:'");
-        pay_buf_escape(&b, in->nonce);
-        pay_buf_escape(&b, "'");
-
-        return pay_lookup_request(&b, req);
+    if (pay_lookup_no_token(in)) {
+        return pay_lookup_nonce_get(in, "/v1/payment_intents/search?query=",
+                                    "metadata['charge']:'", "'", req);
     }
 
     return pay_lookup_get(in, 1, "/v1/payment_intents/", NULL, req);
@@ -919,7 +906,7 @@ pay_stripe_payment_lookup_answer(const pay_psp_lookup_t *in, int status,
 
     (void) now;
 
-    if (in != NULL && (in->token == NULL || in->token[0] == '\0')) {
+    if (pay_lookup_no_token(in)) {
         return pay_stripe_charge_found(in, status, body, len, ev);
     }
 
@@ -948,25 +935,20 @@ static pay_lookup_outcome_e
 pay_stripe_charge_found(const pay_psp_lookup_t *in, int status,
     const char *body, size_t len, pay_event_t *ev)
 {
+    int                rc;
     size_t             i, n;
     json_t            *root, *data, *it, *found;
     const char        *charge, *id, *st, *code;
     pay_psp_lookup_t   one;
 
-    (void) pay_lookup_unknown(ev);
-
-    if (status == 401 || status == 403) {
-        return PAY_LOOKUP_AUTH;
+    rc = pay_lookup_begin_nonce(in, status, body, len, ev, &root);
+    if (rc != 0) {
+        return (pay_lookup_outcome_e) rc;
     }
 
-    if (status < 200 || status > 299 || !pay_op_nonce_ok(in->nonce)) {
-        return PAY_LOOKUP_UNKNOWN;
-    }
-
-    root = pay_psp_json(body, len);
     data = json_object_get(root, "data");
 
-    if (root == NULL || !json_is_array(data)) {
+    if (!json_is_array(data)) {
         json_decref(root);
         return PAY_LOOKUP_UNKNOWN;
     }

@@ -125,6 +125,35 @@ pay_lookup_get(const pay_psp_lookup_t *in, int strict, const char *prefix,
 
 
 int
+pay_lookup_no_token(const pay_psp_lookup_t *in)
+{
+    return in != NULL && (in->token == NULL || in->token[0] == '\0');
+}
+
+
+int
+pay_lookup_nonce_get(const pay_psp_lookup_t *in, const char *prefix,
+    const char *before, const char *after, pay_psp_request_t *req)
+{
+    pay_buf_t  b;
+
+    memset(req, 0, sizeof(*req));
+
+    if (in == NULL || !pay_op_nonce_ok(in->nonce)) {
+        return -1;
+    }
+
+    memset(&b, 0, sizeof(b));
+    pay_buf_str(&b, prefix);
+    pay_buf_escape(&b, before);
+    pay_buf_escape(&b, in->nonce);
+    pay_buf_escape(&b, after);
+
+    return pay_lookup_request(&b, req);
+}
+
+
+int
 pay_expire_request(pay_buf_t *b, pay_psp_request_t *req, const char *type,
     const char *body)
 {
@@ -177,6 +206,30 @@ pay_lookup_begin(const pay_psp_lookup_t *in, int status, const char *body,
      * account mixed up): never a reason to fail a checkout */
     if (status < 200 || status > 299 || in == NULL
         || !pay_lookup_token_ok(in->token, 0))
+    {
+        return PAY_LOOKUP_UNKNOWN;
+    }
+
+    *root = pay_psp_json(body, len);
+
+    return *root != NULL ? 0 : PAY_LOOKUP_UNKNOWN;
+}
+
+
+int
+pay_lookup_begin_nonce(const pay_psp_lookup_t *in, int status,
+    const char *body, size_t len, pay_event_t *ev, json_t **root)
+{
+    *root = NULL;
+
+    (void) pay_lookup_unknown(ev);
+
+    if (status == 401 || status == 403) {
+        return PAY_LOOKUP_AUTH;
+    }
+
+    if (status < 200 || status > 299 || in == NULL
+        || !pay_op_nonce_ok(in->nonce))
     {
         return PAY_LOOKUP_UNKNOWN;
     }

@@ -1283,12 +1283,22 @@ Test(lookup, generic_payment_succeeded_failed_or_pending)
 
 /* --- an off-session charge whose answer was lost: by its nonce -------- */
 
+/* no payment id: asked for by the nonce alone */
+static pay_psp_lookup_t
+lk_nonce(const char *nonce)
+{
+    pay_psp_lookup_t  in = lk("");
+
+    in.nonce = nonce;
+
+    return in;
+}
+
 Test(lookup, a_charge_without_its_payment_id_is_asked_for_by_its_nonce)
 {
     char              *p;
-    pay_psp_lookup_t   in = lk("");
+    pay_psp_lookup_t   in = lk_nonce("m1:ren_1");
 
-    in.nonce = "m1:ren_1";
     p = payment_path_of(&pay_dialect_stripe, &in);
     cr_expect_str_eq(p, "/v1/payment_intents/search?query="
                         "metadata%5B%27charge%27%5D%3A%27m1%3Aren_1%27");
@@ -1316,9 +1326,7 @@ Test(lookup, a_charge_without_its_payment_id_is_asked_for_by_its_nonce)
 Test(lookup, stripe_the_one_intent_of_the_charges_nonce_is_read_as_by_its_id)
 {
     pay_event_t       ev;
-    pay_psp_lookup_t  in = lk("");
-
-    in.nonce = "m1:ren_1";
+    pay_psp_lookup_t  in = lk_nonce("m1:ren_1");
 
     cr_assert_eq(pay_answer(&pay_dialect_stripe, &in, 200,
                             "{\"object\":\"search_result\",\"has_more\":false,"
@@ -1359,9 +1367,7 @@ Test(lookup, stripe_the_one_intent_of_the_charges_nonce_is_read_as_by_its_id)
 Test(lookup, stripe_a_charge_found_asking_for_the_shopper_moves_nothing)
 {
     pay_event_t       ev;
-    pay_psp_lookup_t  in = lk("");
-
-    in.nonce = "m1:ren_1";
+    pay_psp_lookup_t  in = lk_nonce("m1:ren_1");
 
     /* as its payment_failed webhook: the shop's retry makes the page */
     cr_expect_eq(pay_answer(&pay_dialect_stripe, &in, 200,
@@ -1389,7 +1395,7 @@ Test(lookup, stripe_no_intent_or_two_of_one_nonce_decide_nothing)
 {
     size_t             i;
     pay_event_t        ev;
-    pay_psp_lookup_t   in = lk("");
+    pay_psp_lookup_t   in = lk_nonce("m1:ren_1");
 
     static const char  *nothing[] = {
         /* never charged, or not searchable yet */
@@ -1413,8 +1419,6 @@ Test(lookup, stripe_no_intent_or_two_of_one_nonce_decide_nothing)
         "{\"data\":{}}", "[]", "nonsense"
     };
 
-    in.nonce = "m1:ren_1";
-
     for (i = 0; i < sizeof(nothing) / sizeof(nothing[0]); i++) {
         cr_expect_eq(pay_answer(&pay_dialect_stripe, &in, 200, nothing[i],
                                 &ev), PAY_LOOKUP_UNKNOWN, "%s", nothing[i]);
@@ -1431,9 +1435,7 @@ Test(lookup, stripe_no_intent_or_two_of_one_nonce_decide_nothing)
 Test(lookup, generic_the_payment_of_the_charges_nonce_is_read_as_by_its_id)
 {
     pay_event_t       ev;
-    pay_psp_lookup_t  in = lk("");
-
-    in.nonce = "m1:ren_2";
+    pay_psp_lookup_t  in = lk_nonce("m1:ren_2");
 
     cr_assert_eq(pay_answer(&pay_dialect_generic, &in, 200,
                             "{\"payment_id\":\"pay_9\",\"reference\":"
