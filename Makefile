@@ -341,7 +341,8 @@ chaos: $(E2E_DEPS)
 	BUILD=$(BUILD) E2E_JOBS=1 E2E_FILTER='@(solo_chaos|solo_pg_failover|solo_sweeper)/*' bash ci/e2e.sh
 
 # The money checker (tests/e2e/test_money_check.c; CONTRIBUTING.md, "The
-# money checker"): SEED=N replays one history exactly; otherwise
+# money checker"): SEED=N replays one history exactly (SEED=N,M,...: each
+# of them in turn); otherwise
 # HISTORIES=N (default 20), or MINUTES=M, from SEED_BASE (default the
 # clock's, printed).  A failure prints its seed and history, then the
 # shrunk one (SHRINK=0: not shrunk).  make test runs the fixed seeds only.

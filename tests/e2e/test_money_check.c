@@ -69,7 +69,12 @@
  * events go on as if it were open.  From MC_SEED_COMMISSION on, drawn
  * last (mc_draw_commission), the history's merchant takes a commission:
  * a rate (1.5 % to all of it) and sometimes a fixed part in each
- * currency, set before its first checkout (mc_commission).
+ * currency, set before its first checkout (mc_commission).  From
+ * MC_SEED_LOST on, drawn last (mc_draw_lost), in a history with a sweeper
+ * an off-session charge at Stripe or the generic PSP may lose its every
+ * answer (the request's and every retry's dropped, its webhook never
+ * sent): the step waits for the sweeper's look-up by its nonce to decide
+ * it, and the later steps go on from there.
  * Every step is a readable
  * line; the history runs one step at a time, each followed by a wait for
  * quiet (every webhook the mock scheduled answered, no operation
@@ -261,7 +266,17 @@ static const uint64_t  mc_ci_seeds[] = {
      * merchant's pay-outs failing twice (100005); all of each order, the
      * seller credited nothing, its refunds failing twice (100036); 2.9 %
      * and a fixed part, refunds failing three times (100041) */
-    100031, 100005, 100036, 100041
+    100031, 100005, 100036, 100041,
+    /* from MC_SEED_LOST on, with a sweeper (solo_books_swept), off-session
+     * charges whose every answer is lost and whose webhooks never come,
+     * found by their nonce: at the generic PSP one declined (KWD), two
+     * taken (JPY) and one held for review whose approval's answers are
+     * lost, a manual capture's hold (EUR; the merchant's pay-outs failing
+     * twice); at Stripe one taken (USD), one declined after its approval
+     * (JPY) and a manual capture declined (USD), refunds failing three
+     * times.  Each fails without pay_sweeper_due's look-up by nonce
+     * (b401ed2): the PSP's charges never booked */
+    110085, 111732
 };
 
 /*
@@ -321,6 +336,15 @@ static const uint64_t  mc_ci_seeds[] = {
  * commission and passes) */
 #define MC_SEED_COMMISSION      100000
 #define MC_COMMISSION_PCT       75      /* such histories that draw one */
+
+/* and from here on (mc_draw_lost), in a history with a sweeper, an
+ * off-session charge at Stripe or the generic PSP may lose its every
+ * answer: the PSP takes (or declines) it, the answer of its request and
+ * of every retry of it is dropped, and its webhook never comes; only the
+ * sweeper's look-up by its nonce (doc/PSPS.md, "Payment look-up") decides
+ * it.  The seeds below it keep their histories */
+#define MC_SEED_LOST            110000
+#define MC_LOST_PCT             60      /* such charges that draw it */
 
 
 /*
@@ -532,6 +556,10 @@ typedef struct {
     int     decline;        /* the charge: 0 taken, else mc_declines[] */
     int     never;          /* its session's webhooks never sent: only the
                                sweeper's look-ups settle it */
+    int     lost;           /* an off-session charge whose every answer is
+                               dropped and whose webhook never comes: the
+                               sweeper's look-up by its nonce settles it
+                               (from MC_SEED_LOST on, drawn last) */
     int     routed;         /* mc_rt_e */
 } mc_co_t;
 
@@ -1978,6 +2006,42 @@ mc_draw_commission(mc_history_t *h)
 }
 
 
+/*
+ * Off-session charges whose every answer is lost, from a stream of their
+ * own (from MC_SEED_LOST on, in a history with a sweeper): a charge at
+ * Stripe or the generic PSP (Adyen's Checkout API has no look-up of a
+ * payment by reference: only its webhook or the shop's retry settles
+ * one there) is taken, declined, or (held for review) sent at its
+ * approval, and the PSP's answer to it and to every retry of it is
+ * dropped, its webhook never sent; the shop gives up after its retries.
+ * The step then waits for the sweeper's round to decide it; its later
+ * steps (refunds, disputes, captures of a hold, pay-outs) go on from
+ * there.  Its registration's other fault, if any, is replaced: one rule
+ * per nonce.
+ */
+static void
+mc_draw_lost(mc_history_t *h)
+{
+    int        c;
+    mc_rng_t   r;
+
+    if (h->seed < MC_SEED_LOST || h->gw != MC_GW_SWEPT) {
+        return;
+    }
+
+    r.s = h->seed ^ 0x6d632d6c6f737421ULL;
+
+    for (c = 0; c < h->nco; c++) {
+        if (h->co[c].charge && h->co[c].dialect != 1
+            && mc_chance(&r, MC_LOST_PCT))
+        {
+            h->co[c].lost = 1;
+            h->co[c].fault = MC_FAULT_NONE;
+        }
+    }
+}
+
+
 static void
 mc_generate(mc_history_t *h, uint64_t seed)
 {
@@ -2061,6 +2125,7 @@ mc_generate(mc_history_t *h, uint64_t seed)
         mc_draw_psp_gone(h);
     }
     mc_draw_commission(h);
+    mc_draw_lost(h);
 }
 
 
@@ -2156,7 +2221,9 @@ mc_print(const mc_history_t *h, const int *keep, const char *const *out)
                                              : "")
                     : "",
                     mc_fault_names[co->fault],
-                    co->never ? ", its session's webhooks never sent" : "");
+                    co->never ? ", its session's webhooks never sent"
+                    : co->lost ? ", its every answer lost and its webhook "
+                                 "never sent" : "");
         for (o = 0; o < co->norders; o++) {
             mc_say("    order %d: %s %s to seller %s", o,
                         mc_decimal(co->amount[o], co->currency),
@@ -2330,6 +2397,9 @@ typedef struct {
                                        the history's gateway, or -1 */
     const char          *closed_since;  /* when it was closed */
     long                 closed_bad;    /* answers not as the model says */
+    long                 once_bad;  /* a lost charge's retry, once the
+                                       sweeper decided it, not 409
+                                       duplicate_order (check once) */
     char                *reg_key[MC_MAX_CO];    /* a registration's key,
                                                    sent first, unanswered,
                                                    before its PSP closed */
@@ -2487,14 +2557,16 @@ mc_shop(const mc_run_t *run, const char *base, const char *host,
 
 
 /* at the suite's gateway, or (origin not NULL) at the history's, whose
- * routes a routed checkout's approval takes again */
+ * routes a routed checkout's approval takes again; tries: at most, while
+ * the answer is a 5xx or none */
 static char *
-mc_admin_approve(const char *origin, const char *nonce_s, json_t **answer)
+mc_admin_approve(const char *origin, const char *nonce_s, int tries,
+    json_t **answer)
 {
     resp_t  *r;
 
-    r = origin != NULL ? books_approve_at(origin, nonce_s, 4, 200, NULL)
-                       : books_approve(nonce_s, 4, 200, NULL);
+    r = origin != NULL ? books_approve_at(origin, nonce_s, tries, 200, NULL)
+                       : books_approve(nonce_s, tries, 200, NULL);
 
     *answer = r->len > 0 ? json_loadb(r->body, r->len, 0, NULL) : NULL;
 
@@ -2620,6 +2692,13 @@ mc_faults(mc_run_t *run)
             json = json != NULL
                    ? str_printf("%s,\"hang_ms\":3000,\"hang_times\":1", json)
                    : "\"hang_ms\":3000,\"hang_times\":1";
+        }
+
+        /* the charge's answer and every retry's dropped, its webhook never
+         * sent (mc_draw_lost: no other fault of its own) */
+        if (h->co[c].lost) {
+            json = "\"drop_after_register\":1,\"drop_replays\":50,"
+                   "\"webhook_never\":true";
         }
 
         /* one rule per nonce: the first that matches is the only one */
@@ -2793,7 +2872,7 @@ mc_register_body(mc_run_t *run, int c)
 static char *
 mc_register(mc_run_t *run, int c)
 {
-    char          *out, *body;
+    char          *out, *body, *key;
     json_t        *ans;
     const mc_co_t *co;
 
@@ -2810,10 +2889,22 @@ mc_register(mc_run_t *run, int c)
         /* the suite's risk server, or a routed one's on the history's
          * gateway, whose route binds its first PSP before the risk check
          * holds it */
+        key = uid("mk");
+        if (co->lost) {
+            run->reg_key[c] = key;      /* for the retry once decided */
+        }
         out = co->routed
-              ? mc_shop(run, run->risk, NULL, PATH_PAYMENTS, body, &ans)
-              : mc_shop(run, env("PAY_TEST_GW_LIMITS"), "deny.risk.test",
-                        PATH_PAYMENTS, body, &ans);
+              ? mc_send(run, run->risk, NULL, PATH_PAYMENTS, body, key, 1,
+                        &ans)
+              : mc_send(run, env("PAY_TEST_GW_LIMITS"), "deny.risk.test",
+                        PATH_PAYMENTS, body, key, 1, &ans);
+    } else if (co->lost) {
+        /* every answer lost: the shop's one attempt (the gateway's own
+         * retries within it), its key kept for the retry after the
+         * sweeper decided it (mc_lost_settled) */
+        run->reg_key[c] = uid("mk");
+        out = mc_send(run, NULL, NULL, PATH_PAYMENTS, body, run->reg_key[c],
+                      0, &ans);
     } else {
         /* under the key of its first attempt, if it was sent before its
          * PSP closed (mc_psp_closed) */
@@ -2822,7 +2913,8 @@ mc_register(mc_run_t *run, int c)
                       1, &ans);
     }
 
-    if (co->charge) {
+    /* a lost one is counted as the sweeper leaves it (mc_lost_seen) */
+    if (co->charge && !co->lost) {
         mc_charges[strncmp(out, "201", 3) == 0 ? 0
                    : strncmp(out, "402", 3) == 0 ? 1
                    : strncmp(out, "202", 3) == 0 ? 3 : 2]++;
@@ -2929,6 +3021,72 @@ mc_settled(const mc_run_t *run, int c, long ms)
         }
         msleep(100);
     }
+}
+
+
+/* the charges whose every answer was lost (mc_draw_lost), as the
+ * sweeper left them: taken (SUCCESS), held (AUTHORIZED), declined
+ * (FAILED), otherwise (still EXECUTING 15 s later, or anything else) */
+static long  mc_lost_seen[4];
+
+
+/*
+ * A charge whose every answer was lost (mc_draw_lost): out, what the
+ * shop's one request (or the approval that sent it) was answered, then
+ * how the sweeper's look-up by its nonce decided it, waited for (15 s:
+ * its round asks a charge 1 s old, every 300 ms); then, once decided,
+ * the shop's retry under the registration's key, which must find it
+ * decided: 409 duplicate_order, nothing sent (doc/API.md; check once).
+ * Left EXECUTING, the later steps and the books say what that cost.
+ */
+static char *
+mc_lost_settled(mc_run_t *run, int c, const char *out)
+{
+    int          rec_at;
+    char        *st, *again, *body;
+    json_t      *ans;
+    const char  *base, *host;
+
+    st = mc_settled(run, c, 15000);
+    if (strcmp(st, "no checkout") == 0) {
+        return strdup(out);     /* no method saved to charge */
+    }
+    mc_lost_seen[strcmp(st, "SUCCESS") == 0 ? 0
+                 : strcmp(st, "AUTHORIZED") == 0 ? 1
+                 : strcmp(st, "FAILED") == 0 ? 2 : 3]++;
+
+    if (strcmp(st, "EXECUTING") == 0 || run->reg_key[c] == NULL
+        || (body = mc_register_body(run, c)) == NULL)
+    {
+        return str_printf("%s, every answer lost; then %s", out, st);
+    }
+
+    /* where it was registered (mc_register); the step's record keeps
+     * the first request's answer */
+    base = NULL;
+    host = NULL;
+    if (run->h->co[c].review) {
+        base = run->h->co[c].routed ? run->risk : env("PAY_TEST_GW_LIMITS");
+        host = run->h->co[c].routed ? NULL : "deny.risk.test";
+    }
+    rec_at = run->rec_at;
+    run->rec_at = -1;
+    again = mc_send(run, base, host, PATH_PAYMENTS, body, run->reg_key[c], 0,
+                    &ans);
+    run->rec_at = rec_at;
+
+    if (strcmp(again, "409 duplicate_order") != 0) {
+        run->once_bad++;
+        if (!run->quiet) {
+            mc_err("check once: checkout %d's charge, decided %s by the "
+                   "sweeper after its every answer was lost: the shop's "
+                   "retry under its key answered %s, not 409 "
+                   "duplicate_order", c, st, again);
+        }
+    }
+
+    return str_printf("%s, every answer lost; then %s; the shop's retry %s",
+                      out, st, again);
 }
 
 
@@ -4407,17 +4565,21 @@ mc_step(mc_run_t *run, const mc_step_t *s)
         if (run->closed >= 0 && mc_names_psp(run->h, s->co, run->closed)) {
             return mc_closed_register(run, i, s->co);
         }
-        return mc_register(run, s->co);
+        out = mc_register(run, s->co);
+        /* held for review, the charge is sent at its approval */
+        return co->lost && !co->review ? mc_lost_settled(run, s->co, out)
+                                       : out;
 
     case MC_APPROVE:
+        /* a lost charge's approval: once (every answer is dropped) */
         out = mc_admin_approve(co->routed ? run->base : NULL,
-                               run->nonce[s->co], &ans);
+                               run->nonce[s->co], co->lost ? 1 : 4, &ans);
         if (json_is_string(json_object_get(ans, "psp_token"))) {
             run->token[s->co] = strdup(json_string_value(
                                     json_object_get(ans, "psp_token")));
             books_subject(&run->subjects, run->token[s->co]);
         }
-        return out;
+        return co->lost ? mc_lost_settled(run, s->co, out) : out;
 
     case MC_PAY:
     case MC_DECLINE:
@@ -4809,6 +4971,7 @@ mc_step_quiet_s(const mc_run_t *run)
 /* the books' checks (harness_books.h), then the checker's own */
 typedef enum {
     MC_CHK_CAPTURED = BOOKS_CAPTURED,
+    MC_CHK_ONCE = BOOKS_ONCE,
     MC_CHK_PAYOUTS = BOOKS_PAYOUTS,
     MC_CHK_FORWARD = BOOKS_FORWARD,
     MC_CHK_SHARD = BOOKS_SHARD,
@@ -5482,6 +5645,7 @@ mc_run(const mc_history_t *h, const int *keep, mc_run_t *run, int quiet,
     mc_check_routes(run, keep, books, res, quiet);
     res->n[MC_CHK_GONE] += run->gone_bad;
     res->n[MC_CHK_CLOSED] += run->closed_bad;
+    res->n[MC_CHK_ONCE] += run->once_bad;
 
     sink.res = res;
     sink.quiet = quiet;
@@ -5610,7 +5774,7 @@ enum {
     MC_D_HELD_CHARGE, MC_D_ROUTED_H, MC_D_ROUTED, MC_D_MOVED, MC_D_HANG,
     MC_D_BACK_PART, MC_D_BACK_WHOLE, MC_D_GONE, MC_D_GONE_FIRST,
     MC_D_CLOSED, MC_D_CLOSED_FIRST, MC_D_COMMISSION, MC_D_COMMISSION_FIXED,
-    MC_ND
+    MC_D_LOST, MC_ND
 };
 
 static long  mc_drawn[MC_ND];
@@ -5625,6 +5789,7 @@ mc_count_drawn(const mc_history_t *h)
     mc_drawn[MC_D_SWEPT] += h->gw == MC_GW_SWEPT;
     for (c = 0; c < h->nco; c++) {
         mc_drawn[MC_D_NEVER] += h->co[c].never;
+        mc_drawn[MC_D_LOST] += h->co[c].lost;
         mc_drawn[MC_D_MANUAL_CHARGE] += h->co[c].charge && h->co[c].manual;
         mc_drawn[MC_D_HELD_CHARGE] += h->co[c].charge && h->co[c].review;
         mc_drawn[MC_D_ROUTED] += h->co[c].routed != MC_RT_NONE;
@@ -5684,7 +5849,10 @@ mc_drawn_line(void)
                       "the refused registered once open %ld); merchants "
                       "taking a commission %ld (with a fixed part %ld; "
                       "orders of a commission checked: nothing given back "
-                      "%ld, given back in part %ld, whole %ld)",
+                      "%ld, given back in part %ld, whole %ld); off-session "
+                      "charges whose every answer was lost %ld (as the "
+                      "sweeper left them: taken %ld, held %ld, declined "
+                      "%ld, otherwise %ld)",
                       mc_drawn[MC_D_OWN] + mc_drawn[MC_D_SWEPT],
                       mc_drawn[MC_D_SWEPT], mc_drawn[MC_D_NEVER],
                       mc_drawn[MC_D_SESSION_END], mc_drawn[MC_D_KILL],
@@ -5714,7 +5882,9 @@ mc_drawn_line(void)
                       mc_drawn[MC_D_COMMISSION_FIXED],
                       books_commission_seen[BOOKS_COMM_WHOLE],
                       books_commission_seen[BOOKS_COMM_PART],
-                      books_commission_seen[BOOKS_COMM_REFUNDED]);
+                      books_commission_seen[BOOKS_COMM_REFUNDED],
+                      mc_drawn[MC_D_LOST], mc_lost_seen[0], mc_lost_seen[1],
+                      mc_lost_seen[2], mc_lost_seen[3]);
 }
 
 
@@ -5919,6 +6089,18 @@ Test(solo_books_swept, fixed_seeds_with_a_sweeper_keep_the_books_equal,
 {
     mc_alone = 1;
     mc_ci("solo_books_swept", 1, 0, 1);
+
+    /* a charge whose every answer was lost, found taken, held and
+     * declined by the sweeper, and none left undecided */
+    cr_expect(mc_lost_seen[0] > 0 && mc_lost_seen[1] > 0
+              && mc_lost_seen[2] > 0,
+              "the CI's seeds never met a charge whose every answer was lost "
+              "taken, held or declined (the summary's \"off-session charges "
+              "whose every answer was lost\" above): choose seeds that do "
+              "(make money-check LIST=1 PRINT=1 SEED_BASE=110000)");
+    cr_expect_eq(mc_lost_seen[3], 0, "%ld charges whose every answer was "
+                 "lost left undecided by the sweeper (their histories above)",
+                 mc_lost_seen[3]);
 }
 
 
@@ -5946,7 +6128,8 @@ Test(shards_books, a_routed_history_on_each_shard_keeps_the_books_equal)
 
 
 /*
- * make money-check: SEED replays one history; otherwise HISTORIES of them
+ * make money-check: SEED replays one history (SEED=a,b,c: each of them,
+ * one after the other); otherwise HISTORIES of them
  * (default 20) from a base seed (SEED_BASE, default the clock's, printed),
  * or for MINUTES.
  */
@@ -5954,8 +6137,9 @@ Test(books_check, histories, .disabled = 0)
 {
     int        histories, minutes, shrink;
     long       ops, failed, n;
+    char      *end_of;
     time_t     end;
-    uint64_t   base;
+    uint64_t   base, seed;
     const char *v;
 
     if (getenv("MONEY_CHECK") == NULL) {
@@ -5971,9 +6155,18 @@ Test(books_check, histories, .disabled = 0)
 
     v = getenv("MONEY_SEED");
     if (v != NULL && v[0] != '\0') {
-        failed = mc_one(strtoull(v, NULL, 10), shrink, &ops) > 0;
-        mc_say("money-check: seed %s, %ld operations, %s", v, ops,
-                    failed ? "FAILED" : "passed");
+        for (n = 0; ; n++) {
+            seed = strtoull(v, &end_of, 10);
+            cr_assert(end_of != v && (*end_of == '\0' || *end_of == ','),
+                      "SEED: seeds separated by commas, not \"%s\"", v);
+            failed += mc_one(seed, shrink, &ops) > 0;
+            if (*end_of == '\0') {
+                break;
+            }
+            v = end_of + 1;
+        }
+        mc_say("money-check: seed%s %s, %ld operations, %ld failed",
+               n > 0 ? "s" : "", getenv("MONEY_SEED"), ops, failed);
         cr_expect_eq(failed, 0);
         return;
     }
