@@ -3061,8 +3061,10 @@ mc_lost_settled(mc_run_t *run, int c, const char *out)
         return str_printf("%s, every answer lost; then %s", out, st);
     }
 
-    /* where it was registered (mc_register); the step's record keeps
-     * the first request's answer */
+    /* where it was registered (mc_register), as a shop retries: after
+     * Retry-After while the key is in use (a worker killed in the first
+     * request holds it until its lease runs out); the step's record
+     * keeps the first request's answer */
     base = NULL;
     host = NULL;
     if (run->h->co[c].review) {
@@ -3071,7 +3073,7 @@ mc_lost_settled(mc_run_t *run, int c, const char *out)
     }
     rec_at = run->rec_at;
     run->rec_at = -1;
-    again = mc_send(run, base, host, PATH_PAYMENTS, body, run->reg_key[c], 0,
+    again = mc_send(run, base, host, PATH_PAYMENTS, body, run->reg_key[c], 1,
                     &ans);
     run->rec_at = rec_at;
 
