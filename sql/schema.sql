@@ -9216,7 +9216,7 @@ BEGIN
 
     SELECT * INTO v FROM pay_webhook_apply_core(p_psp, p_event_id, p_kind,
         p_type, v_token, p_reference, v_amount, v_cur,
-        CASE WHEN p_kind IN ('SUCCEEDED', 'CAPTURED') THEN p_payment_ref END, NULL) x;
+        CASE WHEN p_kind IN ('SUCCEEDED', 'CAPTURED', 'AUTHORIZED') THEN p_payment_ref END, NULL) x;
 
     PERFORM set_config('payments.event_source', '', true);
 
@@ -9231,7 +9231,7 @@ BEGIN
          WHERE s.merchant_id = v.merchant_id AND s.checkout_id = v.checkout_id;
     END IF;
 
-    IF p_kind IN ('SUCCEEDED', 'CAPTURED') AND v.outcome = 'already' THEN
+    IF p_kind IN ('SUCCEEDED', 'CAPTURED', 'AUTHORIZED') AND v.outcome = 'already' THEN
         PERFORM payment_ref_note(p_psp, v.merchant_id, v.checkout_id, p_payment_ref);
     END IF;
 

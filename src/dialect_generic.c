@@ -347,10 +347,13 @@ pay_generic_expire(const pay_psp_lookup_t *in, pay_psp_request_t *req)
 /*
  * {"token","reference","status","amount" (decimal string in the
  * currency's ISO exponent, as the webhooks'),"currency"}: "succeeded"
- * pays and needs amount and currency; "failed" and "expired" fail;
- * "open" and "pending" are open.  amount and currency come both or
- * neither, and valid, or the answer is not trusted.  payment: the answer
- * is a payment's (its id "payment_id", never open or expired).
+ * pays and needs amount and currency; "authorized" is a manual capture's
+ * hold, as payment.authorized says it (amount and currency needed too:
+ * held, nothing captured; an automatic checkout's is its capture still
+ * to come); "failed" and "expired" fail; "open" and "pending" are open.
+ * amount and currency come both or neither, and valid, or the answer is
+ * not trusted.  payment: the answer is a payment's (its id "payment_id",
+ * never open or expired).
  */
 static pay_lookup_outcome_e
 pay_generic_read(const pay_psp_lookup_t *in, int status, const char *body,
@@ -381,6 +384,9 @@ pay_generic_read(const pay_psp_lookup_t *in, int status, const char *body,
 
     if (strcmp(st, "succeeded") == 0) {
         kind = PAY_EVT_SUCCEEDED;
+
+    } else if (strcmp(st, "authorized") == 0) {
+        kind = PAY_EVT_AUTHORIZED;
 
     } else if (strcmp(st, "failed") == 0
                || (!payment && strcmp(st, "expired") == 0))
@@ -415,7 +421,7 @@ pay_generic_read(const pay_psp_lookup_t *in, int status, const char *body,
     /* a setup's method, or (in->method) the one a paid session stored,
      * as payment_method.saved names it */
     if (out == PAY_LOOKUP_DECIDED && !payment && (in->setup || in->method)
-        && kind == PAY_EVT_SUCCEEDED
+        && (kind == PAY_EVT_SUCCEEDED || kind == PAY_EVT_AUTHORIZED)
         && pay_lookup_method(ev, pay_json_str(root, "payment_method"), NULL)
            == 0)
     {
@@ -428,7 +434,9 @@ pay_generic_read(const pay_psp_lookup_t *in, int status, const char *body,
             || json_object_get(root, "currency") != NULL;
     minor = 0;
 
-    if (out == PAY_LOOKUP_DECIDED && (money || kind == PAY_EVT_SUCCEEDED)) {
+    if (out == PAY_LOOKUP_DECIDED
+        && (money || kind == PAY_EVT_SUCCEEDED || kind == PAY_EVT_AUTHORIZED))
+    {
         iso = pay_lookup_currency(ev, cur) == 0
               ? pay_currency_find(ev->currency, 3) : NULL;
 
@@ -484,9 +492,11 @@ pay_generic_payment_lookup(const pay_psp_lookup_t *in,
 
 /*
  * {"payment_id","reference","status","amount","currency"}: "succeeded"
- * pays (amount and currency needed), "failed" fails, "pending" is under
- * way; a payment is never "open" nor "expired".  As payment.succeeded
- * says it: a success, a hold when the checkout is a manual capture.
+ * pays (amount and currency needed), "authorized" is a manual capture's
+ * hold (as the charge's answer and payment.authorized say it), "failed"
+ * fails, "pending" is under way; a payment is never "open" nor
+ * "expired".  As payment.succeeded says it: a success, a hold when the
+ * checkout is a manual capture.
  */
 static pay_lookup_outcome_e
 pay_generic_payment_lookup_answer(const pay_psp_lookup_t *in, int status,

@@ -2,7 +2,9 @@
 -- webhook would be (pay_webhook_apply_core), with the sweeper named in the
 -- audit row.  p_tokens: the token's blind indexes, as for pay_event_apply.
 -- p_kind CAPTURED: a success the PSP says was captured (Stripe's session
--- paid), booked SUCCESS whatever the stored capture mode.
+-- paid), booked SUCCESS whatever the stored capture mode.  p_payment_ref,
+-- the PSP's id of the payment, is noted with a success or a hold
+-- (AUTHORIZED: the generic look-up's "authorized"), as the webhook's.
 CREATE OR REPLACE FUNCTION pay_sweeper_apply(p_psp text, p_event_id text, p_kind text, p_type text, p_token text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text, p_tokens text[])
  RETURNS TABLE(outcome text, merchant_id text, checkout_id text)
  LANGUAGE plpgsql
@@ -45,7 +47,7 @@ BEGIN
 
     SELECT * INTO v FROM pay_webhook_apply_core(p_psp, p_event_id, p_kind,
         p_type, v_token, p_reference, v_amount, v_cur,
-        CASE WHEN p_kind IN ('SUCCEEDED', 'CAPTURED') THEN p_payment_ref END, NULL) x;
+        CASE WHEN p_kind IN ('SUCCEEDED', 'CAPTURED', 'AUTHORIZED') THEN p_payment_ref END, NULL) x;
 
     PERFORM set_config('payments.event_source', '', true);
 
@@ -60,7 +62,7 @@ BEGIN
          WHERE s.merchant_id = v.merchant_id AND s.checkout_id = v.checkout_id;
     END IF;
 
-    IF p_kind IN ('SUCCEEDED', 'CAPTURED') AND v.outcome = 'already' THEN
+    IF p_kind IN ('SUCCEEDED', 'CAPTURED', 'AUTHORIZED') AND v.outcome = 'already' THEN
         PERFORM payment_ref_note(p_psp, v.merchant_id, v.checkout_id, p_payment_ref);
     END IF;
 

@@ -1103,47 +1103,64 @@ Test(solo_sweeper, an_adyen_payment_pending_past_its_session_is_listed_once)
 
 
 /*
- * A Stripe manual capture paid on the hosted page, its events never sent:
- * the session says complete but unpaid (nothing captured), and only its
- * payment intent, which the look-up expands, says requires_capture under
- * the checkout's nonce.  The sweeper holds it AUTHORIZED, as
- * payment_intent.amount_capturable_updated would, with the intent as the
- * payment to capture: nothing booked, and the shop's capture goes through.
+ * A manual capture paid on the hosted page, its events never sent.  At
+ * Stripe the session says complete but unpaid (nothing captured), and
+ * only its payment intent, which the look-up expands, says
+ * requires_capture under the checkout's nonce; the generic session says
+ * "authorized" with its payment_id (as payment.authorized would).  The
+ * sweeper holds it AUTHORIZED, as the authorization's event would, with
+ * the PSP's payment to capture: nothing booked, and the shop's capture
+ * goes through.  (Before the generic look-up read "authorized", the mock
+ * answered "pending" and the hold stayed EXECUTING until its session
+ * expired, then was listed as payment_unsettled: the money checker's
+ * seed 110085.)
  */
-Test(solo_sweeper, a_stripe_manual_hold_whose_events_never_came_is_held)
+static void
+manual_hold_looked_up(const char *psp, const char *ref_prefix)
 {
     char        *co_id, *token;
     resp_t      *r;
     merchant_t   m;
-    const char  *p[2];
+    const char  *p[3];
 
     merchant_new(&m);
-    start_sweeper(&sweepers[0], "sweeper-h");
-    wait_leader(&sweepers[0]);
 
     co_id = uid("co");
     p[0] = m.id;
     p[1] = co_id;
-    token = register_manual(&sweepers[0], &m, co_id, "sw_stripe");
+    p[2] = ref_prefix;
+    token = register_manual(&sweepers[0], &m, co_id, psp);
     mock_session(token, "pay");
 
     cr_assert_str_eq(wait_decided(&m, co_id, 15), "AUTHORIZED",
-                     "a hold the PSP has is not a payment under way");
-    expect_swept(&m, co_id, "sw_stripe", "AUTHORIZED");
-    cr_assert_str_eq(db_scalar("SELECT left(psp_payment_ref, 3) "
-                               "FROM checkouts WHERE merchant_id = $1 "
-                               "AND checkout_id = $2", 2, p),
-                     "pi_", "the intent to capture");
+                     "%s: a hold the PSP has is not a payment under way", psp);
+    expect_swept(&m, co_id, psp, "AUTHORIZED");
+    cr_assert_str_eq(db_scalar("SELECT (left(psp_payment_ref, "
+                               "length($3)) = $3)::text FROM checkouts "
+                               "WHERE merchant_id = $1 AND checkout_id = $2",
+                               3, p),
+                     "true", "%s: the payment to capture", psp);
     cr_assert_str_eq(db_scalar("SELECT count(*) FROM ledger_transactions "
                                "WHERE merchant_id = $1 AND checkout_id = $2",
                                2, p),
-                     "0", "a hold books nothing");
+                     "0", "%s: a hold books nothing", psp);
 
     /* the shop captures the first order: the PSP takes it */
     r = gateway_send(&sweepers[0], "POST",
                      str_printf("/v1/payments/%s_p1/capture", co_id), &m,
                      uid("ck"), "{}");
-    cr_assert_eq(r->status, 201, "capture: %ld %s", r->status, r->body);
+    cr_assert_eq(r->status, 201, "%s: capture: %ld %s", psp, r->status,
+                 r->body);
+}
+
+
+Test(solo_sweeper, a_manual_hold_whose_events_never_came_is_held)
+{
+    start_sweeper(&sweepers[0], "sweeper-h");
+    wait_leader(&sweepers[0]);
+
+    manual_hold_looked_up("sw_stripe", "pi_");
+    manual_hold_looked_up("sw_generic", "pay_");
 }
 
 

@@ -84,7 +84,12 @@ fl_check_event(const pay_event_t *ev, const char *token)
 
     n = strlen(token);
 
-    if ((ev->kind != PAY_EVT_SUCCEEDED && ev->kind != PAY_EVT_FAILED)
+    /* decided: paid, failed, or a manual capture's hold (the generic
+     * "authorized"), which names its amount as a success must */
+    if ((ev->kind != PAY_EVT_SUCCEEDED && ev->kind != PAY_EVT_FAILED
+         && ev->kind != PAY_EVT_AUTHORIZED)
+        || (ev->kind == PAY_EVT_AUTHORIZED
+            && (ev->amount < 0 || strlen(ev->currency) != 3))
         || strncmp(ev->event_id, "lookup:", 7) != 0
         || strncmp(ev->event_id + 7, token, n) != 0
         || ev->event_id[7 + n] != ':'

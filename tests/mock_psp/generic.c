@@ -389,12 +389,25 @@ mock_generic_create(struct MHD_Connection *c, mock_request_t *r)
 
 /* --- the session look-up -------------------------------------------------- */
 
+/* a manual capture's payment, held: nothing captured nor released */
+static int
+mock_generic_held(const json_t *s)
+{
+    return mock_session_manual(s)
+           && json_is_string(json_object_get(s, "payment_ref"))
+           && json_integer_value(json_object_get(s, "amount_capturable")) > 0
+           && json_integer_value(json_object_get(s, "amount_captured")) == 0;
+}
+
+
 /*
  * GET /sessions/{token}: {"token","reference","status","amount",
  * "currency","expires_at"} (and "payment_id" once paid) as the session
  * is now: "open", "succeeded"
- * once paid, "pending" when paid but not settled (async_payment),
- * "failed" when the shopper declined, "expired" when its time ran out.
+ * once paid, "authorized" when a manual capture's payment is held (as
+ * payment.authorized says it: nothing captured nor released yet),
+ * "pending" when paid but not settled (async_payment), "failed" when the
+ * shopper declined, "expired" when its time ran out.
  * The amount is the session's, written back in the currency's exponent.
  * A session of another dialect is unknown here.
  */
@@ -435,7 +448,8 @@ mock_generic_lookup(struct MHD_Connection *c, const char *token)
         break;
     case MOCK_SESSION_COMPLETE:
         status = (ps != NULL && strcmp(ps, "paid") == 0) ? "succeeded"
-                                                         : "pending";
+                 : mock_generic_held(s) ? "authorized"
+                 : "pending";
         break;
     default:
         status = json_is_true(json_object_get(s, "declined")) ? "failed"

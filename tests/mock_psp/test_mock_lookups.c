@@ -519,6 +519,28 @@ DIALECT_TEST(generic_session_lookup, dl_start)
     json_decref(session_act(pend, "pay", 200));
     generic_expect_status(pend, "m1:co_gl6", "pending", "2.00", "EUR");
 
+    /* a manual capture's payment, held: "authorized", naming the payment
+     * to capture, as its payment.authorized does (never "pending": no
+     * payment is on its way) */
+    {
+        char     held[64];
+        json_t  *j;
+
+        j = generic_json("m1:co_gl7", "3.00", "EUR");
+        json_object_set_new(j, "capture", json_string("manual"));
+        generic_post(&r, "m1:co_gl7", j);
+        cr_assert_eq(r.status, 201, "%s", r.body);
+        snprintf(held, sizeof(held), "%s", str(&r, "token"));
+        resp_free(&r);
+
+        json_decref(session_act(held, "pay", 200));
+        generic_expect_status(held, "m1:co_gl7", "authorized", "3.00",
+                              "EUR");
+        generic_lookup(&r, held, "Authorization: Bearer " GEN_KEY);
+        cr_assert_not_null(str(&r, "payment_id"), "%s", r.body);
+        resp_free(&r);
+    }
+
     /* credentials as for the create */
     generic_lookup(&r, paid, "Authorization: Bearer wrong");
     cr_assert_eq(r.status, 401, "%s", r.body);

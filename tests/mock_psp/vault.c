@@ -1128,8 +1128,8 @@ mock_vault_charge_answer(const char *dialect, const char *id, json_t **ans)
 
     paid = json_object_get(s, "payment_ref") != NULL;
     /* a manual capture's hold, neither captured nor released yet:
-     * Stripe's intent requires_capture (the generic contract's look-up
-     * says succeeded, a hold for a manual capture as its event is) */
+     * Stripe's intent requires_capture, the generic contract's
+     * "authorized" (as the charge's answer said it) */
     manual = paid && mock_session_manual(s)
              && json_integer_value(json_object_get(s, "amount_capturable"))
                 > 0
@@ -1167,7 +1167,8 @@ mock_vault_charge_answer(const char *dialect, const char *id, json_t **ans)
         *ans = mock_format_minor(amount, sizeof(amount), value, cur) == 0
                ? json_pack("{ss ss ss ss ss}", "payment_id", id,
                            "reference", ref ? ref : "",
-                           "status", paid ? "succeeded" : "failed",
+                           "status", manual ? "authorized"
+                                     : paid ? "succeeded" : "failed",
                            "amount", amount, "currency", cur)
                : NULL;
     }

@@ -735,6 +735,46 @@ Test(lookup, generic_succeeded_without_a_valid_amount_is_not_trusted)
 }
 
 
+/* a manual capture's session paid: its hold, as payment.authorized says
+ * it (held, nothing captured), with the payment to capture; its amount
+ * needed as a success's is */
+Test(lookup, generic_authorized_is_a_manual_captures_hold_with_its_payment)
+{
+    size_t            i;
+    pay_event_t       ev;
+    pay_psp_lookup_t  in = lk("gs_1");
+    static const char  *untrusted[] = {
+        "{\"token\":\"gs_1\",\"status\":\"authorized\","
+            "\"payment_id\":\"pay_7\"}",
+        "{\"token\":\"gs_1\",\"status\":\"authorized\","
+            "\"amount\":\"1.234\",\"currency\":\"EUR\"}",
+        "{\"token\":\"gs_2\",\"status\":\"authorized\","
+            "\"amount\":\"12.34\",\"currency\":\"EUR\"}",
+    };
+
+    cr_assert_eq(answer(&pay_dialect_generic, &in, 200,
+                        "{\"token\":\"gs_1\",\"reference\":\"m1:co_1\","
+                        "\"status\":\"authorized\",\"amount\":\"12.34\","
+                        "\"currency\":\"EUR\",\"payment_id\":\"pay_7\"}",
+                        &ev),
+                 PAY_LOOKUP_DECIDED);
+    cr_expect_eq(ev.kind, PAY_EVT_AUTHORIZED);
+    cr_expect_str_eq(pay_event_kind_name(&ev), "AUTHORIZED");
+    cr_expect_str_eq(ev.event_id, "lookup:gs_1:authorized");
+    cr_expect_str_eq(ev.reference, "m1:co_1");
+    cr_expect_str_eq(ev.payment_ref, "pay_7");
+    cr_expect_eq(ev.amount, 1234);
+    cr_expect_str_eq(ev.currency, "EUR");
+
+    for (i = 0; i < sizeof(untrusted) / sizeof(untrusted[0]); i++) {
+        cr_expect_eq(answer(&pay_dialect_generic, &in, 200, untrusted[i],
+                            &ev),
+                     PAY_LOOKUP_UNKNOWN, "%s", untrusted[i]);
+        expect_cleared(&ev);
+    }
+}
+
+
 Test(lookup, generic_failed_and_expired_fail)
 {
     pay_event_t       ev;
@@ -1269,6 +1309,18 @@ Test(lookup, generic_payment_succeeded_failed_or_pending)
                             "{\"payment_id\":\"pay_9\",\"status\":\"pending\"}",
                             &ev), PAY_LOOKUP_PENDING);
 
+    /* a manual capture's hold, as the charge's answer says it */
+    cr_assert_eq(pay_answer(&pay_dialect_generic, &in, 200,
+                            "{\"payment_id\":\"pay_9\",\"reference\":"
+                            "\"m1:ren_2\",\"status\":\"authorized\","
+                            "\"amount\":\"12.50\",\"currency\":\"EUR\"}",
+                            &ev),
+                 PAY_LOOKUP_DECIDED);
+    cr_expect_eq(ev.kind, PAY_EVT_AUTHORIZED);
+    cr_expect_str_eq(ev.event_id, "lookup:pay_9:authorized");
+    cr_expect_eq(ev.amount, 1250);
+    cr_expect_str_eq(ev.payment_ref, "pay_9");
+
     /* a payment is never open nor expired; a session's answer is not a
      * payment's */
     cr_expect_eq(pay_answer(&pay_dialect_generic, &in, 200,
@@ -1453,6 +1505,16 @@ Test(lookup, generic_the_payment_of_the_charges_nonce_is_read_as_by_its_id)
                             "{\"payment_id\":\"pay_9\",\"reference\":"
                             "\"m1:ren_2\",\"status\":\"pending\"}", &ev),
                  PAY_LOOKUP_PENDING);
+
+    /* a manual capture's hold found by its nonce */
+    cr_assert_eq(pay_answer(&pay_dialect_generic, &in, 200,
+                            "{\"payment_id\":\"pay_9\",\"reference\":"
+                            "\"m1:ren_2\",\"status\":\"authorized\","
+                            "\"amount\":\"12.50\",\"currency\":\"EUR\"}",
+                            &ev),
+                 PAY_LOOKUP_DECIDED);
+    cr_expect_eq(ev.kind, PAY_EVT_AUTHORIZED);
+    cr_expect_str_eq(ev.event_id, "lookup:pay_9:authorized");
 
     /* another charge's payment, one naming no reference, none */
     cr_expect_eq(pay_answer(&pay_dialect_generic, &in, 200,
