@@ -455,6 +455,22 @@ generic_create(const char *ref, const char *amount, const char *currency,
 }
 
 
+void
+generic_create_manual(const char *ref, const char *amount,
+    const char *currency, char token[64])
+{
+    json_t  *j;
+    resp_t   r;
+
+    j = generic_json(ref, amount, currency);
+    json_object_set_new(j, "capture", json_string("manual"));
+    generic_post(&r, ref, j);
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    snprintf(token, 64, "%s", str(&r, "token"));
+    resp_free(&r);
+}
+
+
 /* b64url -> bytes (test only: the alphabet is mapped, padding added) */
 static size_t
 b64url_decode(const char *in, size_t len, unsigned char *out)

@@ -77,6 +77,9 @@ void adyen_expect_item(json_t *item, const char *ref, const char *code,
     const char *success, long long value);
 json_t *generic_json(const char *ref, const char *amount, const char *currency);
 void generic_post(resp_t *r, const char *key, json_t *j);
+/* the same, a manual capture's session ("capture": "manual") */
+void generic_create_manual(const char *ref, const char *amount,
+    const char *currency, char token[64]);
 void generic_create(const char *ref, const char *amount, const char *currency,
     char token[64]);
 void jwt_open(const char *jwt, jwt_t *out);

@@ -520,14 +520,9 @@ DIALECT_TEST(generic_a_capture_reversed_and_one_made_at_the_dashboard,
 {
     char         token[64], body[256], pay[64], cap[64];
     resp_t       r;
-    json_t      *j, *s;
+    json_t      *s;
 
-    j = generic_json("m1:co_g1", "15.00", "USD");
-    json_object_set_new(j, "capture", json_string("manual"));
-    generic_post(&r, "m1:co_g1", j);
-    cr_assert_eq(r.status, 201, "%s", r.body);
-    snprintf(token, sizeof(token), "%s", str(&r, "token"));
-    resp_free(&r);
+    generic_create_manual("m1:co_g1", "15.00", "USD", token);
 
     s = session_act(token, "pay", 200);
     json_decref(s);
@@ -608,16 +603,12 @@ gen_book(const char *prefix, const char *field, long long want)
 
 DIALECT_TEST(generic_books_a_capture_reversed_and_one_made_outside, dl_start)
 {
-    char         ref[64], body[512];
-    json_t      *j, *s;
+    char         ref[64], body[512], token[64];
+    json_t      *s;
     resp_t       r;
 
-    j = generic_json("bk4:co_1", "20.00", "USD");
-    json_object_set_new(j, "capture", json_string("manual"));
-    generic_post(&r, "bk4:co_1", j);
-    cr_assert_eq(r.status, 201, "%s", r.body);
-    s = session_act(str(&r, "token"), "pay", 200);
-    resp_free(&r);
+    generic_create_manual("bk4:co_1", "20.00", "USD", token);
+    s = session_act(token, "pay", 200);
     snprintf(ref, sizeof(ref), "%s",
              json_string_value(json_object_get(s, "payment_ref")));
     json_decref(s);
@@ -686,16 +677,12 @@ DIALECT_TEST(generic_books_a_capture_reversed_and_one_made_outside, dl_start)
 DIALECT_TEST(generic_a_reversal_is_bounded_by_the_payments_refunds,
              dl_start)
 {
-    char         ref[64], body[512];
-    json_t      *j, *s;
+    char         ref[64], body[512], token[64];
+    json_t      *s;
     resp_t       r;
 
-    j = generic_json("bk5:co_1", "20.00", "USD");
-    json_object_set_new(j, "capture", json_string("manual"));
-    generic_post(&r, "bk5:co_1", j);
-    cr_assert_eq(r.status, 201, "%s", r.body);
-    s = session_act(str(&r, "token"), "pay", 200);
-    resp_free(&r);
+    generic_create_manual("bk5:co_1", "20.00", "USD", token);
+    s = session_act(token, "pay", 200);
     snprintf(ref, sizeof(ref), "%s",
              json_string_value(json_object_get(s, "payment_ref")));
     json_decref(s);

@@ -523,16 +523,9 @@ DIALECT_TEST(generic_session_lookup, dl_start)
      * to capture, as its payment.authorized does (never "pending": no
      * payment is on its way) */
     {
-        char     held[64];
-        json_t  *j;
+        char  held[64];
 
-        j = generic_json("m1:co_gl7", "3.00", "EUR");
-        json_object_set_new(j, "capture", json_string("manual"));
-        generic_post(&r, "m1:co_gl7", j);
-        cr_assert_eq(r.status, 201, "%s", r.body);
-        snprintf(held, sizeof(held), "%s", str(&r, "token"));
-        resp_free(&r);
-
+        generic_create_manual("m1:co_gl7", "3.00", "EUR", held);
         json_decref(session_act(held, "pay", 200));
         generic_expect_status(held, "m1:co_gl7", "authorized", "3.00",
                               "EUR");
