@@ -97,7 +97,9 @@
  *             the PSP made and kept, of that amount (by our nonce, or by
  *             the PSP's id for what it did by itself)
  *   once      the PSP made at most one session, capture, refund and
- *             transfer per nonce
+ *             transfer per nonce; the shop's retry of a charge whose every
+ *             answer was lost, once the sweeper decided it, is 409
+ *             duplicate_order (mc_lost_settled)
  *   webhooks  every event the PSP sent was accepted in the end
  *   route     each routed checkout is held by the PSP its route and the
  *             faults end it at, its route record says why it left the
