@@ -2015,8 +2015,9 @@ mc_draw_commission(mc_history_t *h)
  * payment by reference: only its webhook or the shop's retry settles
  * one there) is taken, declined, or (held for review) sent at its
  * approval, and the PSP's answer to it and to every retry of it is
- * dropped, its webhook never sent; the shop gives up after its retries.
- * The step then waits for the sweeper's round to decide it; its later
+ * dropped, its webhook never sent: the shop's one request ends 5xx.
+ * The step then waits for the sweeper's round to decide it, and the
+ * shop's retry must find it decided (mc_lost_settled); its later
  * steps (refunds, disputes, captures of a hold, pay-outs) go on from
  * there.  Its registration's other fault, if any, is replaced: one rule
  * per nonce.
@@ -2871,11 +2872,29 @@ mc_register_body(mc_run_t *run, int c)
 }
 
 
+/* where checkout c is registered: the history's gateway (base, host
+ * NULL), or held for review the suite's risk server, or a routed one's on
+ * the history's gateway, whose route binds its first PSP before the risk
+ * check holds it */
+static void
+mc_register_at(const mc_run_t *run, int c, const char **base,
+    const char **host)
+{
+    *base = NULL;
+    *host = NULL;
+    if (run->h->co[c].review) {
+        *base = run->h->co[c].routed ? run->risk : env("PAY_TEST_GW_LIMITS");
+        *host = run->h->co[c].routed ? NULL : "deny.risk.test";
+    }
+}
+
+
 static char *
 mc_register(mc_run_t *run, int c)
 {
     char          *out, *body, *key;
     json_t        *ans;
+    const char    *base, *host;
     const mc_co_t *co;
 
     co = &run->h->co[c];
@@ -2888,18 +2907,12 @@ mc_register(mc_run_t *run, int c)
     }
 
     if (co->review) {
-        /* the suite's risk server, or a routed one's on the history's
-         * gateway, whose route binds its first PSP before the risk check
-         * holds it */
         key = uid("mk");
         if (co->lost) {
             run->reg_key[c] = key;      /* for the retry once decided */
         }
-        out = co->routed
-              ? mc_send(run, run->risk, NULL, PATH_PAYMENTS, body, key, 1,
-                        &ans)
-              : mc_send(run, env("PAY_TEST_GW_LIMITS"), "deny.risk.test",
-                        PATH_PAYMENTS, body, key, 1, &ans);
+        mc_register_at(run, c, &base, &host);
+        out = mc_send(run, base, host, PATH_PAYMENTS, body, key, 1, &ans);
     } else if (co->lost) {
         /* every answer lost: the shop's one attempt (the gateway's own
          * retries within it), its key kept for the retry after the
@@ -3003,10 +3016,45 @@ mc_expire(const mc_run_t *run, int c)
 }
 
 
-/* The checkout's status, waited for while EXECUTING, at most ms. */
+/* The checkout's status (p: the merchant and the checkout) on a connection
+ * of its own, NULL when it has none; *up 0 when PostgreSQL refused the
+ * connection or the query. */
 static char *
-mc_settled(const mc_run_t *run, int c, long ms)
+mc_status_own(const mc_run_t *run, const char *const *p, int *up)
 {
+    char      *st;
+    PGconn    *pc;
+    PGresult  *res;
+
+    st = NULL;
+    *up = 0;
+    pc = PQconnectdb(shard_conninfo(run->m.shard));
+    if (PQstatus(pc) == CONNECTION_OK) {
+        res = PQexecParams(pc, "SELECT status::text FROM checkouts WHERE "
+                           "merchant_id = $1 AND checkout_id = $2", 2, NULL,
+                           p, NULL, NULL, 0);
+        if (PQresultStatus(res) == PGRES_TUPLES_OK) {
+            *up = 1;
+            st = PQntuples(res) == 1 ? strdup(PQgetvalue(res, 0, 0)) : NULL;
+        }
+        PQclear(res);
+    }
+    PQfinish(pc);
+
+    return st;
+}
+
+
+/*
+ * The checkout's status, waited for while EXECUTING, at most ms.  own: on
+ * a connection of its own, made again for each look while PostgreSQL
+ * refuses it: a step a PostgreSQL restart lands in (MC_PG_RESTART, on the
+ * main thread) would fail the test on the harness's shared connection.
+ */
+static char *
+mc_settled_on(const mc_run_t *run, int c, long ms, int own)
+{
+    int          up;
     long         waited;
     char        *st;
     const char  *p[2];
@@ -3015,14 +3063,26 @@ mc_settled(const mc_run_t *run, int c, long ms)
     p[1] = run->co[c];
 
     for (waited = 0; ; waited += 100) {
-        st = db_scalar_on(mc_db(run), "SELECT status::text FROM checkouts "
-                          "WHERE merchant_id = $1 AND checkout_id = $2", 2,
-                          p);
-        if (st == NULL || strcmp(st, "EXECUTING") != 0 || waited >= ms) {
-            return st != NULL ? st : strdup("no checkout");
+        up = 1;
+        st = own ? mc_status_own(run, p, &up)
+                 : db_scalar_on(mc_db(run), "SELECT status::text FROM "
+                                "checkouts WHERE merchant_id = $1 AND "
+                                "checkout_id = $2", 2, p);
+        if ((up && (st == NULL || strcmp(st, "EXECUTING") != 0))
+            || waited >= ms)
+        {
+            return st != NULL ? st
+                   : strdup(up ? "no checkout" : "PostgreSQL unreachable");
         }
         msleep(100);
     }
+}
+
+
+static char *
+mc_settled(const mc_run_t *run, int c, long ms)
+{
+    return mc_settled_on(run, c, ms, 0);
 }
 
 
@@ -3030,47 +3090,6 @@ mc_settled(const mc_run_t *run, int c, long ms)
  * sweeper left them: taken (SUCCESS), held (AUTHORIZED), declined
  * (FAILED), otherwise (still EXECUTING 15 s later, or anything else) */
 static long  mc_lost_seen[4];
-
-
-/*
- * mc_settled on a connection of its own, made again for each look while
- * PostgreSQL refuses it: a charge's step may be the one a PostgreSQL
- * restart lands in (MC_PG_RESTART, on the main thread), and the
- * harness's shared connection fails the test when it cannot connect.
- */
-static char *
-mc_settled_through_restart(const mc_run_t *run, int c, long ms)
-{
-    long         waited;
-    char        *st;
-    PGconn      *pc;
-    PGresult    *res;
-    const char  *p[2];
-
-    p[0] = run->m.id;
-    p[1] = run->co[c];
-
-    for (waited = 0; ; waited += 100) {
-        st = NULL;
-        pc = PQconnectdb(shard_conninfo(run->m.shard));
-        if (PQstatus(pc) == CONNECTION_OK) {
-            res = PQexecParams(pc, "SELECT status::text FROM checkouts "
-                               "WHERE merchant_id = $1 AND checkout_id = $2",
-                               2, NULL, p, NULL, NULL, 0);
-            if (PQresultStatus(res) == PGRES_TUPLES_OK) {
-                st = strdup(PQntuples(res) == 1 ? PQgetvalue(res, 0, 0)
-                                                : "no checkout");
-            }
-            PQclear(res);
-        }
-        PQfinish(pc);
-
-        if ((st != NULL && strcmp(st, "EXECUTING") != 0) || waited >= ms) {
-            return st != NULL ? st : strdup("PostgreSQL unreachable");
-        }
-        msleep(100);
-    }
-}
 
 
 /*
@@ -3090,7 +3109,7 @@ mc_lost_settled(mc_run_t *run, int c, const char *out)
     json_t      *ans;
     const char  *base, *host;
 
-    st = mc_settled_through_restart(run, c, 15000);
+    st = mc_settled_on(run, c, 15000, 1);
     if (strcmp(st, "no checkout") == 0) {
         return strdup(out);     /* no method saved to charge */
     }
@@ -3104,16 +3123,11 @@ mc_lost_settled(mc_run_t *run, int c, const char *out)
         return str_printf("%s, every answer lost; then %s", out, st);
     }
 
-    /* where it was registered (mc_register), as a shop retries: after
-     * Retry-After while the key is in use (a worker killed in the first
-     * request holds it until its lease runs out); the step's record
-     * keeps the first request's answer */
-    base = NULL;
-    host = NULL;
-    if (run->h->co[c].review) {
-        base = run->h->co[c].routed ? run->risk : env("PAY_TEST_GW_LIMITS");
-        host = run->h->co[c].routed ? NULL : "deny.risk.test";
-    }
+    /* where it was registered, as a shop retries: after Retry-After
+     * while the key is in use (a worker killed in the first request holds
+     * it until its lease runs out); the step's record keeps the first
+     * request's answer */
+    mc_register_at(run, c, &base, &host);
     rec_at = run->rec_at;
     run->rec_at = -1;
     again = mc_send(run, base, host, PATH_PAYMENTS, body, run->reg_key[c], 1,
