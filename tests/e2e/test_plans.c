@@ -563,6 +563,146 @@ Test(plans, a_registration_its_webhook_and_a_refund_planned_on_an_empty_database
 
 
 /*
+ * The money a shop moves after a registration, each planned by a
+ * connection on an empty database as above: a manual capture and a void of
+ * a hold (their claim, the PSP's answer, its event), the cancel of an open
+ * session, a chargeback opened and won, and a seller's pay-out (its claim,
+ * the PSP's answer, its event).  Their look-ups by key are checked one by
+ * one above; this finds one written as a join, or a check that reads a
+ * table whole (the wallets', the seller's balance, the disputes' parts).
+ * The checkouts they act on are registered and paid first, outside the
+ * transactions checked (their plans are the test above's).
+ */
+Test(plans, captures_voids_cancels_disputes_and_payouts_planned_on_an_empty_database_scan_no_table,
+     .timeout = 120,
+     .description = "in a fresh database, 28 checkouts registered (seven "
+                    "manual holds to capture, seven to void, seven paid, "
+                    "seven open): seven captures, seven voids, seven "
+                    "cancels, seven chargebacks opened and won and seven "
+                    "pay-outs, each family in a transaction of its own "
+                    "(claim, the PSP's answer, its event): none scans a "
+                    "table sequentially, and each moved its money")
+{
+    PGconn  *d = plans_connect();
+
+    OK0(d, "INSERT INTO merchants (merchant_id, name, mode)"
+           " VALUES ('m_ops', 'test', 'test')");
+    OK0(d, "INSERT INTO sellers (merchant_id, seller_account, psp, destination)"
+           " VALUES ('m_ops', 'seller_1', 'stripe', 'acct_1'),"
+           "        ('m_ops', 'seller_1', 'adyen', 'acct_1')");
+
+    /* 1-7 Adyen holds to capture, 8-14 Adyen holds to void, 15-21 paid
+     * at Stripe, 22-28 open at Stripe */
+    OK0(d, "DO $$ DECLARE l bigint; p text;"
+           "   exp bigint := extract(epoch FROM now())::bigint + 3600;"
+           " BEGIN FOR i IN 1..28 LOOP"
+           "   p := CASE WHEN i <= 14 THEN 'adyen' ELSE 'stripe' END;"
+           "   SELECT c.lease INTO l FROM pay_claim('m_ops', 'k' || i,"
+           "       repeat('a', 64), 30, 86400, 'co_' || i, p, 'USD', 1500,"
+           "       'https://shop.example/t', 'https://shop.example/c', NULL, exp,"
+           "       '{}', jsonb_build_array("
+           "         jsonb_build_object('payment_order_id', 'po_' || i || 'a',"
+           "                            'seller_account', 'seller_1', 'amount_minor', 1500)),"
+           "       '{}', '{}',"
+           "       CASE WHEN i <= 14 THEN 'manual' ELSE 'automatic' END, '{}') c;"
+           "   PERFORM pay_finish('m_ops', 'k' || i, l, 'co_' || i, 'EXECUTING',"
+           "       'cs_' || i, 'https://psp.example/pay', exp, NULL, 201, '{}');"
+           "   CONTINUE WHEN i > 21;"
+           "   PERFORM pay_event_keep(p, 'evt_' || i,"
+           "       CASE WHEN i <= 14 THEN 'AUTHORIZED' ELSE 'CAPTURED' END,"
+           "       'checkout.session.completed', 'cs_' || i, 'm_ops:co_' || i, 1500,"
+           "       'USD', 'pi_' || i, '', ARRAY['cs_' || i], convert_to('{}', 'UTF8'),"
+           "       '{}', 'k1');"
+           " END LOOP; END $$");
+    cr_assert_str_eq(VAL0(d, "SELECT string_agg(status || ' ' || n, ', ' ORDER BY status)"
+                             "  FROM (SELECT status::text, count(*) AS n FROM checkouts"
+                             "         GROUP BY 1) x"),
+                     "AUTHORIZED 14, EXECUTING 7, SUCCESS 7");
+
+    plans_scan_none(d, "seven captures",
+           "DO $$ DECLARE l bigint; cp text; BEGIN FOR i IN 1..7 LOOP"
+           "   cp := 'cp_' || lpad(to_hex(i), 24, '0');"
+           "   SELECT c.lease INTO l FROM pay_capture_claim('m_ops', 'ck' || i,"
+           "       repeat('c', 64), 30, 86400, cp, 'po_' || i || 'a', NULL, NULL,"
+           "       'capture', '{}', false, '{}', 1) c;"
+           "   PERFORM pay_capture_finish('m_ops', 'ck' || i, l, cp, true,"
+           "       'cap_' || i, NULL, 201, '{}');"
+           "   PERFORM pay_event_keep('adyen', 'evt_cap_' || i, 'CAPTURE_SUCCEEDED',"
+           "       'CAPTURE', NULL, 'm_ops:' || cp, 1500, 'USD', 'pi_' || i,"
+           "       'cap_' || i, NULL, convert_to('{}', 'UTF8'), '{}', 'k1');"
+           " END LOOP; END $$");
+
+    plans_scan_none(d, "seven voids",
+           "DO $$ DECLARE l bigint; vd text; BEGIN FOR i IN 8..14 LOOP"
+           "   vd := 'vd_' || lpad(to_hex(i), 24, '0');"
+           "   SELECT c.lease INTO l FROM pay_capture_claim('m_ops', 'vk' || i,"
+           "       repeat('d', 64), 30, 86400, vd, 'po_' || i || 'a', NULL, NULL,"
+           "       'void', '{}', false, '{}', 1) c;"
+           "   PERFORM pay_capture_finish('m_ops', 'vk' || i, l, vd, true,"
+           "       'pi_' || i, NULL, 201, '{}');"
+           "   PERFORM pay_event_keep('adyen', 'evt_vd_' || i, 'VOID_SUCCEEDED',"
+           "       'CANCELLATION', NULL, 'm_ops:' || vd, 1500, 'USD', 'pi_' || i,"
+           "       'pi_' || i, NULL, convert_to('{}', 'UTF8'), '{}', 'k1');"
+           " END LOOP; END $$");
+
+    plans_scan_none(d, "seven cancels",
+           "DO $$ DECLARE l bigint; BEGIN FOR i IN 22..28 LOOP"
+           "   SELECT c.lease INTO l FROM pay_cancel_claim('m_ops', 'xk' || i,"
+           "       repeat('e', 64), 30, 86400, 'co_' || i, 'paid', 'not_cancelable',"
+           "       '{}') c;"
+           "   PERFORM pay_cancel_finish('m_ops', 'xk' || i, l, 'co_' || i, 'closed',"
+           "       'paid', 'not_cancelable');"
+           " END LOOP; END $$");
+
+    plans_scan_none(d, "seven chargebacks",
+           "DO $$ BEGIN FOR i IN 15..21 LOOP"
+           "   PERFORM pay_event_keep('stripe', 'evt_dpo_' || i, 'DISPUTE_OPENED',"
+           "       'charge.dispute.created', NULL, 'm_ops:co_' || i, 1500, 'USD',"
+           "       'pi_' || i, 'dp_' || i, NULL, convert_to('{}', 'UTF8'), '{}', 'k1');"
+           "   PERFORM pay_event_keep('stripe', 'evt_dpw_' || i, 'DISPUTE_WON',"
+           "       'charge.dispute.closed', NULL, 'm_ops:co_' || i, 1500, 'USD',"
+           "       'pi_' || i, 'dp_' || i, NULL, convert_to('{}', 'UTF8'), '{}', 'k1');"
+           " END LOOP; END $$");
+
+    plans_scan_none(d, "seven pay-outs",
+           "DO $$ DECLARE l bigint; pid text; BEGIN FOR i IN 1..7 LOOP"
+           "   pid := 'pyo_' || lpad(to_hex(i), 24, '0');"
+           "   SELECT c.lease INTO l FROM pay_payout_claim('m_ops', 'pk' || i,"
+           "       repeat('f', 64), 30, 86400, pid, 'seller_1', 100, 'USD', 'stripe',"
+           "       '{}', '{}') c;"
+           "   PERFORM pay_payout_finish('m_ops', 'pk' || i, l, pid, true,"
+           "       'tr_' || i, NULL, 201, '{}');"
+           "   PERFORM pay_event_keep('stripe', 'evt_tr_' || i, 'PAYOUT_PAID',"
+           "       'transfer.created', NULL, 'm_ops:' || pid, 100, 'USD', NULL,"
+           "       'tr_' || i, NULL, convert_to('{}', 'UTF8'), '{}', 'k1');"
+           " END LOOP; END $$");
+
+    /* each moved its money */
+    cr_expect_str_eq(VAL0(d, "SELECT string_agg(kind || ' ' || status || ' ' || n, ', '"
+                             "                   ORDER BY kind)"
+                             "  FROM (SELECT kind::text, status::text, count(*) AS n"
+                             "          FROM captures GROUP BY 1, 2) x"),
+                     "capture SUCCEEDED 7, void SUCCEEDED 7");
+    cr_expect_str_eq(VAL0(d, "SELECT string_agg(status || ' ' || coalesce(failure_code::text, '-')"
+                             "                   || ' ' || n, ', ' ORDER BY status, 2)"
+                             "  FROM (SELECT status::text, failure_code, count(*) AS n"
+                             "          FROM checkouts GROUP BY 1, 2) x"),
+                     "FAILED canceled 7, FAILED voided 7, SUCCESS - 14");
+    cr_expect_str_eq(VAL0(d, "SELECT string_agg(status || ' ' || n, ', ')"
+                             "  FROM (SELECT status::text, count(*) AS n FROM disputes"
+                             "         GROUP BY 1) x"), "WON 7");
+    cr_expect_str_eq(VAL0(d, "SELECT string_agg(status || ' ' || n, ', ')"
+                             "  FROM (SELECT status::text, count(*) AS n FROM payouts"
+                             "         GROUP BY 1) x"), "PAID 7");
+    cr_expect_str_eq(VAL0(d, "SELECT balance FROM wallets WHERE seller_account = 'seller_1'"
+                             "   AND currency = 'USD'"),
+                     "20300");
+
+    plans_drop(d);
+}
+
+
+/*
  * A notifier's claim (pay_notify_lease) with 100 endpoints' backlogs of
  * ten due rows each, in a transaction: what it took, and how many index
  * entries of notifications it read.
