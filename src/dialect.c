@@ -190,6 +190,8 @@ pay_event_kind_name(const pay_event_t *ev)
         return "DISPUTE_LOST";
     case PAY_EVT_DISPUTE_INQUIRY_CLOSED:
         return "DISPUTE_INQUIRY_CLOSED";
+    case PAY_EVT_DECLINED:
+        return "DECLINED";
     case PAY_EVT_PAYOUT_PAID:
         return "PAYOUT_PAID";
     case PAY_EVT_PAYOUT_FAILED:

@@ -496,9 +496,17 @@ pay_adyen_event(const pay_adyen_item_t *it, pay_event_t *ev)
     } else if (strcmp(code, "AUTHORISATION") == 0
                && strcmp(success, "false") == 0)
     {
-        /* One refused attempt: the session stays open and the shopper
-         * may pay with another card.  Recorded, nothing moves. */
-        ev->kind = PAY_EVT_PENDING;
+        /* One refused attempt: a hosted session stays open and the
+         * shopper may pay with another card (recorded, nothing moves);
+         * an off-session charge's refusal is final (its checkout FAILED).
+         * Which it is, the database knows by the reference. */
+        ev->kind = PAY_EVT_DECLINED;
+
+        if (pay_adyen_copy(ev->payment_ref, sizeof(ev->payment_ref), psp)
+            != 0)
+        {
+            return -1;
+        }
 
     } else if (strcmp(code, "REFUND") == 0
                || strcmp(code, "REFUND_FAILED") == 0)

@@ -50,11 +50,17 @@ typedef enum {
      * ISSUER_RESPONSE_TIMEFRAME_EXPIRED): the PSP withdrew nothing.
      * object_ref the dispute, payment_ref the payment; the amount, when
      * given, is not read (nothing moves by it) */
-    PAY_EVT_DISPUTE_INQUIRY_CLOSED
+    PAY_EVT_DISPUTE_INQUIRY_CLOSED,
+    /* one payment attempt the PSP refused (Adyen's AUTHORISATION with
+     * success false), reference the checkout's nonce, payment_ref the
+     * refused payment: the database decides what it means (an off-session
+     * charge with no hosted page has no shopper to try again: FAILED; a
+     * hosted session stays open: recorded, nothing moves) */
+    PAY_EVT_DECLINED
 } pay_event_kind_e;
 
 /* The last kind, for range checks. */
-#define PAY_EVT_KIND_MAX  PAY_EVT_DISPUTE_INQUIRY_CLOSED
+#define PAY_EVT_KIND_MAX  PAY_EVT_DECLINED
 
 typedef struct {
     char              event_id[256];  /* stripe: evt_…; adyen: pspReference

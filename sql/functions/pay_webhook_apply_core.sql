@@ -19,11 +19,14 @@ DECLARE
     v_late     boolean := false;
     v_manual   boolean := false;
     v_unsaved  boolean := false;
+    v_kind     text := p_kind;
 BEGIN
     -- CAPTURED: a success the PSP says was captured (Stripe's session
     -- "paid"); SUCCEEDED: a success that is a hold when the checkout is a
-    -- manual capture (Adyen's AUTHORISATION, the generic success)
-    IF p_kind NOT IN ('SUCCEEDED', 'CAPTURED', 'AUTHORIZED', 'FAILED', 'PENDING', 'IGNORED') THEN
+    -- manual capture (Adyen's AUTHORISATION, the generic success);
+    -- DECLINED: one payment attempt the PSP refused (below)
+    IF p_kind NOT IN ('SUCCEEDED', 'CAPTURED', 'AUTHORIZED', 'FAILED', 'PENDING', 'IGNORED',
+                      'DECLINED') THEN
         RAISE EXCEPTION 'pay_webhook_apply_core: unknown kind %', p_kind
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
@@ -79,11 +82,25 @@ BEGIN
          WHERE ck.merchant_id = v_m AND ck.checkout_id = v_co AND ck.psp = p_psp
            FOR UPDATE;
 
+        -- DECLINED: one payment attempt the PSP refused (Adyen's
+        -- AUTHORISATION with success false).  An off-session charge with
+        -- no hosted page (none made for the shopper's authentication) has
+        -- no shopper to try again: its refusal is final, read as FAILED
+        -- (declined), as the charge's own answer would have failed it had
+        -- it not been lost.  Any other attempt (a hosted session's: the
+        -- shopper may pay in it with another card) is read as PENDING:
+        -- recorded, nothing moves.  Recorded under its own kind.
+        IF p_kind = 'DECLINED' THEN
+            v_kind := CASE WHEN FOUND AND c.payment_method_id IS NOT NULL
+                                AND c.psp_url IS NULL
+                           THEN 'FAILED' ELSE 'PENDING' END;
+        END IF;
+
         -- a save without a charge not saved yet (below): payment_methods
         -- looked up for such a checkout alone (an expression with the
         -- look-up in it is a statement at every event)
         IF FOUND AND c.amount_total = 0 AND c.save_method IS NOT NULL
-           AND c.status = 'EXECUTING' AND p_kind IN ('SUCCEEDED', 'CAPTURED', 'AUTHORIZED') THEN
+           AND c.status = 'EXECUTING' AND v_kind IN ('SUCCEEDED', 'CAPTURED', 'AUTHORIZED') THEN
             v_unsaved := NOT EXISTS (SELECT 1 FROM payment_methods pm
                                       WHERE pm.merchant_id = c.merchant_id
                                         AND pm.checkout_id = c.checkout_id);
@@ -95,16 +112,16 @@ BEGIN
             v_co := NULL;
             -- a payment's success or failure is not recorded: the PSP
             -- delivers it again, and it applies once the checkout is found
-            IF p_kind IN ('SUCCEEDED', 'CAPTURED', 'AUTHORIZED', 'FAILED') THEN
+            IF p_kind IN ('SUCCEEDED', 'CAPTURED', 'AUTHORIZED', 'FAILED', 'DECLINED') THEN
                 outcome := v_outcome;
                 RETURN;
             END IF;
         ELSIF (p_amount <> -1 AND p_amount <> c.amount_total)
               OR (coalesce(p_currency, '') <> '' AND upper(p_currency) <> c.currency)
-              OR (p_kind IN ('SUCCEEDED', 'CAPTURED', 'AUTHORIZED')
+              OR (v_kind IN ('SUCCEEDED', 'CAPTURED', 'AUTHORIZED')
                   AND (p_amount = -1 OR coalesce(p_currency, '') = '')) THEN
             v_outcome := 'amount_mismatch';
-        ELSIF p_kind = 'PENDING' THEN
+        ELSIF v_kind = 'PENDING' THEN
             v_outcome := 'pending';
         ELSIF v_unsaved THEN
             -- a save without a charge is done when its method is saved
@@ -113,9 +130,9 @@ BEGIN
             -- session completed, the generic payment.succeeded) names no
             -- method the shop could charge; recorded, nothing moves
             v_outcome := 'pending';
-        ELSIF p_kind = 'IGNORED'
+        ELSIF v_kind = 'IGNORED'
               -- an automatic checkout's authorization: its capture follows
-              OR (p_kind = 'AUTHORIZED' AND c.capture_method <> 'manual') THEN
+              OR (v_kind = 'AUTHORIZED' AND c.capture_method <> 'manual') THEN
             v_outcome := 'ignored';
         ELSE
             -- a manual-capture checkout's payment is an authorization (a
@@ -126,11 +143,11 @@ BEGIN
             -- capture): held here, the shop could never capture it, and it
             -- would be released while the PSP keeps it; the disagreement
             -- is the outcome captured_for_manual, alerted by the caller.
-            v_target := CASE WHEN p_kind = 'FAILED' THEN 'FAILED'::pay_status
-                             WHEN p_kind = 'CAPTURED' THEN 'SUCCESS'::pay_status
+            v_target := CASE WHEN v_kind = 'FAILED' THEN 'FAILED'::pay_status
+                             WHEN v_kind = 'CAPTURED' THEN 'SUCCESS'::pay_status
                              WHEN c.capture_method = 'manual' THEN 'AUTHORIZED'::pay_status
                              ELSE 'SUCCESS'::pay_status END;
-            v_manual := (p_kind = 'CAPTURED' AND c.capture_method = 'manual');
+            v_manual := (v_kind = 'CAPTURED' AND c.capture_method = 'manual');
             IF c.status = v_target
                OR v_target = 'AUTHORIZED' AND c.status = 'SUCCESS'
                   AND c.authorized_at IS NOT NULL THEN

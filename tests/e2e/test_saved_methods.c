@@ -455,6 +455,81 @@ Test(saved_methods, generic_decline_is_402_with_its_reason)
 }
 
 /*
+ * The PSP declined the charge and every answer was lost (the gateway's own
+ * retries too): the request ends 5xx with the checkout EXECUTING.  The
+ * charge's webhook (Stripe's payment_intent.payment_failed, Adyen's
+ * AUTHORISATION with success false, the generic payment.failed) fails it,
+ * declined, as the charge's 402 would have: an off-session charge has no
+ * shopper to try again.  Adyen's refusal was read as a hosted session's
+ * refused attempt (recorded, nothing moved) and left the checkout
+ * EXECUTING until the shop retried (found by the money checker's seed
+ * 240233).  The shop's retry then finds it decided, nothing sent again.
+ */
+static void
+charge_declined_answer_lost(size_t d, const char *outcome, const char *code)
+{
+    char     *co, *key, *body;
+    long      sessions, requests, before;
+    json_t   *j;
+    resp_t   *r;
+    saved_t   s;
+
+    saved_new(&s, d, "off_session");
+
+    co = uid("ren");
+    r = mock_post("/_control/charges",
+                  str_printf("{\"reference\":\"%s\",\"outcome\":\"%s\"%s%s%s}",
+                             nonce(&s.m, co), outcome,
+                             code ? ",\"code\":\"" : "", code ? code : "",
+                             code ? "\"" : ""));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    (void) mock_fault(str_printf("{\"match\":\"%s\",\"drop_after_register\":1,"
+                                 "\"drop_replays\":50}", nonce(&s.m, co)));
+
+    key = uid("key");
+    body = dump(charge_body(&s, co));
+    r = api_post(&s.m, key, body);
+    cr_assert_geq(r->status, 500, "%s: the test wants a charge whose answer "
+                  "never came: %d %s", s.psp, r->status, r->body);
+
+    wait_status(&s.m, co, "FAILED");
+
+    r = api_get(&s.m, str_printf("/v1/checkouts/%s", co));
+    cr_assert_eq(r->status, 200, "%s: %s", s.psp, r->body);
+    j = resp_json(r);
+    cr_expect_str_eq(json_string_value(json_object_get(
+                         json_object_get(j, "failure"), "code")),
+                     "declined", "%s: %s", s.psp, r->body);
+
+    /* decided: the shop's retry sends nothing; the PSP holds the one
+     * payment it refused */
+    mock_registrations(nonce(&s.m, co), &sessions, &before);
+    r = api_post(&s.m, key, body);
+    cr_expect_eq(r->status, 409, "%s: %d %s", s.psp, r->status, r->body);
+    cr_expect_str_eq(json_string_value(json_object_get(resp_json(r), "code")),
+                     "duplicate_order", "%s: %s", s.psp, r->body);
+    mock_registrations(nonce(&s.m, co), &sessions, &requests);
+    cr_expect_eq(requests, before, "%s: the retry was sent", s.psp);
+    cr_expect_eq(sessions, 1, "%s: %ld payments at the PSP", s.psp, sessions);
+}
+
+Test(saved_methods, stripe_a_declined_charge_whose_answer_was_lost_fails_by_its_webhook)
+{
+    charge_declined_answer_lost(0, "decline", "insufficient_funds");
+}
+
+Test(saved_methods, adyen_a_declined_charge_whose_answer_was_lost_fails_by_its_webhook)
+{
+    charge_declined_answer_lost(1, "expired_card", NULL);
+}
+
+Test(saved_methods, generic_a_declined_charge_whose_answer_was_lost_fails_by_its_webhook)
+{
+    charge_declined_answer_lost(2, "decline", "insufficient_funds");
+}
+
+
+/*
  * The card's issuer wants the shopper (SCA): the checkout stays open, and
  * the answer (202, stored under the key) carries a pay link to a hosted
  * page at the same PSP, for the same customer, made under a key of its

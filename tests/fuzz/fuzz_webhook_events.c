@@ -56,9 +56,9 @@ fe_event_check(const pay_event_t *ev)
 
 /* Stripe's and Adyen's readers: the money after "paid" is never read
  * without its amount; a void releases what is left of a hold and names
- * no amount, nor does an inquiry's end need one (it moves nothing by
- * it).  (The generic reader keeps such an event with its amount absent
- * or inexact, for the database to refuse.) */
+ * no amount, nor does an inquiry's end or a refused attempt need one
+ * (nothing moves by either).  (The generic reader keeps such an event
+ * with its amount absent or inexact, for the database to refuse.) */
 static void
 fe_event_check_money(const pay_event_t *ev)
 {
@@ -67,6 +67,7 @@ fe_event_check_money(const pay_event_t *ev)
     if (ev->kind >= PAY_EVT_REFUND_SUCCEEDED
         && ev->kind != PAY_EVT_VOID_SUCCEEDED && ev->kind != PAY_EVT_VOID_FAILED
         && ev->kind != PAY_EVT_DISPUTE_INQUIRY_CLOSED
+        && ev->kind != PAY_EVT_DECLINED
         && (ev->amount == PAY_EVT_AMOUNT_ABSENT
             || strlen(ev->currency) != 3))
     {

@@ -583,13 +583,17 @@ mock_vault_stripe_charge_build(const char *body, size_t len,
                           "payment_intent", pi),
                 402, response);
 
-        /* the intent's payment_failed, sent once committed: Stripe sends
-         * it for an off-session charge its issuer wanted the shopper for
-         * too (last_payment_error.code authentication_required), while
-         * the gateway turns the 402 into a hosted page */
-        if (s != NULL && strcmp(outcome, "authentication_required") == 0) {
-            json_object_set_new(s, "charge_failure",
-                                json_string("authentication_required"));
+        /* the intent's payment_failed, sent once committed, for a
+         * decline (last_payment_error.code its card error) and for an
+         * off-session charge its issuer wanted the shopper for too
+         * (authentication_required), while the gateway turns the 402
+         * into a hosted page */
+        if (s != NULL) {
+            json_object_set_new(s, "charge_failure", json_string(
+                strcmp(outcome, "authentication_required") == 0
+                ? "authentication_required"
+                : strcmp(outcome, "expired_card") == 0 ? "expired_card"
+                : "card_declined"));
         }
     }
 
@@ -728,6 +732,15 @@ mock_vault_adyen_charge_build(const char *body, size_t len,
             : NULL;
     free(id);
 
+    /* a refusal's AUTHORISATION (success false), sent once committed, as
+     * Adyen sends one for every payment; an action for the shopper has
+     * none until the shopper ends it */
+    if (s != NULL && outcome[0] != '\0'
+        && strcmp(outcome, "authentication_required") != 0)
+    {
+        json_object_set_new(s, "charge_failure", json_string("refused"));
+    }
+
     if (s == NULL) {
         mock_invalid(inv, NULL, "", "out of memory");
     }
@@ -832,6 +845,13 @@ mock_vault_generic_charge_build(const char *body, size_t len,
             : NULL;
     free(id);
 
+    /* a decline's payment.failed, sent once committed */
+    if (s != NULL && outcome[0] != '\0'
+        && strcmp(outcome, "authentication_required") != 0)
+    {
+        json_object_set_new(s, "charge_failure", json_string("declined"));
+    }
+
     if (s == NULL) {
         mock_invalid(inv, NULL, "", "out of memory");
     }
@@ -844,7 +864,9 @@ done:
 }
 
 
-/* A charge committed: a paid one's success event, in its dialect. */
+/* A charge committed: a paid one's success event, a declined one's
+ * failure (Stripe's payment_failed, Adyen's AUTHORISATION with success
+ * false, the generic payment.failed), in its dialect. */
 void
 mock_vault_committed(const json_t *stored, const char *key)
 {
@@ -855,38 +877,62 @@ mock_vault_committed(const json_t *stored, const char *key)
     mock_webhook_fault_t   wf;
 
     if (json_object_get(stored, "payment_ref") == NULL) {
-        /* a Stripe charge that needs the shopper: its intent's
-         * payment_failed, naming our checkout as the charge's metadata
-         * does */
-        if (json_is_string(json_object_get(stored, "charge_failure"))) {
-            mock_store_webhook_fault(key, &wf);
-
-            if (!wf.never) {
-                obj = json_pack("{ss ss sO sI sO ss s{sO} s{sO ss ss}}",
-                                "id", json_string_value(json_object_get(
-                                                     stored, "id")),
-                                "object", "payment_intent",
-                                "amount", json_object_get(stored,
-                                                          "amount_total"),
-                                "amount_received", (json_int_t) 0,
-                                "currency", json_object_get(stored,
-                                                            "currency"),
-                                "status", "requires_payment_method",
-                                "metadata", "charge",
-                                json_object_get(stored,
-                                                "client_reference_id"),
-                                "last_payment_error",
-                                "code", json_object_get(stored,
-                                                        "charge_failure"),
-                                "type", "card_error",
-                                "message", "Your card was declined.");
-                mock_stripe_webhook_object("payment_intent.payment_failed",
-                    obj, json_string_value(json_object_get(stored,
-                                               "client_reference_id")),
-                    &wf, MOCK_CHARGE_DELAY_MS);
-            }
+        if (!json_is_string(json_object_get(stored, "charge_failure"))) {
+            return;
         }
 
+        mock_store_webhook_fault(key, &wf);
+        d = json_string_value(json_object_get(stored, "charge_dialect"));
+        id = json_string_value(json_object_get(stored, "id"));
+        ref = json_string_value(json_object_get(stored,
+                                                "client_reference_id"));
+        value = json_integer_value(json_object_get(stored, "amount_total"));
+        snprintf(cur, sizeof(cur), "%s",
+                 json_string_value(json_object_get(stored, "currency")));
+
+        if (wf.never) {
+            mock_log("charge %s: no failure webhook (webhook_never)", id);
+            return;
+        }
+
+        if (strcmp(d, "adyen") == 0) {
+            cur[0] = (char) (cur[0] & ~0x20);
+            cur[1] = (char) (cur[1] & ~0x20);
+            cur[2] = (char) (cur[2] & ~0x20);
+            mock_adyen_webhook_item("AUTHORISATION", id, "",
+                json_string_value(json_object_get(stored,
+                                                  "merchant_account")),
+                ref, value, cur, 0, ref, &wf, MOCK_CHARGE_DELAY_MS);
+            return;
+        }
+
+        if (strcmp(d, "generic") == 0) {
+            cur[0] = (char) (cur[0] & ~0x20);
+            cur[1] = (char) (cur[1] & ~0x20);
+            cur[2] = (char) (cur[2] & ~0x20);
+            if (mock_format_minor(amount, sizeof(amount), value, cur) == 0) {
+                mock_generic_webhook_json("payment.failed",
+                    json_pack("{ss ss ss ss ss}", "reference", ref,
+                              "token", id, "payment_id", id,
+                              "amount", amount, "currency", cur),
+                    ref, &wf, MOCK_CHARGE_DELAY_MS);
+            }
+            return;
+        }
+
+        /* Stripe: the intent's payment_failed, naming our checkout as the
+         * charge's metadata does */
+        obj = json_pack("{ss ss sI sI ss ss s{ss} s{sO ss ss}}",
+                        "id", id, "object", "payment_intent",
+                        "amount", value, "amount_received", (json_int_t) 0,
+                        "currency", cur, "status", "requires_payment_method",
+                        "metadata", "charge", ref,
+                        "last_payment_error",
+                        "code", json_object_get(stored, "charge_failure"),
+                        "type", "card_error",
+                        "message", "Your card was declined.");
+        mock_stripe_webhook_object("payment_intent.payment_failed", obj, ref,
+                                   &wf, MOCK_CHARGE_DELAY_MS);
         return;
     }
 

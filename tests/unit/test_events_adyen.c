@@ -109,6 +109,30 @@ Test(events_adyen, authorisation_carries_its_psp_reference_as_payment_ref)
 }
 
 
+/* AUTHORISATION with success false: one refused attempt, its own kind
+ * (the database reads it by the checkout: an off-session charge's is final,
+ * a hosted session's leaves it open), with the refused payment and the
+ * checkout's nonce; never a success, never PENDING (which no checkout
+ * would ever leave EXECUTING by) */
+Test(events_adyen, a_refused_authorisation_is_declined_with_its_payment)
+{
+    size_t       n;
+    pay_event_t  ev[PAY_WEBHOOK_MAX_ITEMS];
+    ea_item_t    it = { "PSPAUTH2", "", "m1:co_1", "EUR", "AUTHORISATION",
+                        "false", 1500 };
+
+    ea_keys();
+    cr_assert_eq(ea_verify(&it, ev, &n), PAY_ERR_NONE);
+    cr_assert_eq(n, 1);
+    cr_expect_eq(ev[0].kind, PAY_EVT_DECLINED);
+    cr_expect_str_eq(pay_event_kind_name(&ev[0]), "DECLINED");
+    cr_expect_str_eq(ev[0].reference, "m1:co_1");
+    cr_expect_str_eq(ev[0].payment_ref, "PSPAUTH2");
+    cr_expect_str_eq(ev[0].object_ref, "");
+    cr_expect_eq(ev[0].amount, 1500);
+}
+
+
 /* RECURRING_CONTRACT: its pspReference is the stored method's token,
  * which is kept only sealed: the event's id (logged, kept in the inbox in
  * clear) is the payment's reference instead, or our nonce without one. */

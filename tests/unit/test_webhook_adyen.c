@@ -229,8 +229,11 @@ Test(webhook_adyen, any_configured_key_passes)
 
 /* One refused attempt does not end an Adyen session: the shopper may pay
  * with another card, so the checkout must stay open (issue: a refused
- * attempt that failed the checkout for good lost the later payment). */
-Test(webhook_adyen, authorisation_false_is_pending_not_failed)
+ * attempt that failed the checkout for good lost the later payment).  It
+ * is DECLINED, never FAILED: the database keeps a hosted session open on
+ * it, and fails only an off-session charge, whose refusal is final
+ * (sql::a_refused_attempt_fails_an_off_session_charge_and_leaves_a_session_open). */
+Test(webhook_adyen, authorisation_false_is_declined_not_failed)
 {
     char         *b;
     size_t        n;
@@ -243,7 +246,7 @@ Test(webhook_adyen, authorisation_false_is_pending_not_failed)
     b = wa_body(&it, 1, k.k1);
 
     cr_assert_eq(wa_verify(b, k.keys, 1, ev, &n), PAY_ERR_NONE);
-    cr_assert_eq(ev[0].kind, PAY_EVT_PENDING);
+    cr_assert_eq(ev[0].kind, PAY_EVT_DECLINED);
     free(b);
 }
 
