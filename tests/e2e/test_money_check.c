@@ -74,7 +74,8 @@
  * an off-session charge at Stripe or the generic PSP may lose its every
  * answer (the request's and every retry's dropped, its webhook never
  * sent): the step waits for the sweeper's look-up by its nonce to decide
- * it, and the later steps go on from there.
+ * it, and the later steps go on from there; from MC_SEED_LOST_ADYEN on,
+ * in any history, one at Adyen too, its webhook sent late.
  * Every step is a readable
  * line; the history runs one step at a time, each followed by a wait for
  * quiet (every webhook the mock scheduled answered, no operation
@@ -347,6 +348,14 @@ static const uint64_t  mc_ci_seeds[] = {
  * it.  The seeds below it keep their histories */
 #define MC_SEED_LOST            110000
 #define MC_LOST_PCT             60      /* such charges that draw it */
+
+/* and from here on an off-session charge at Adyen may too, in any
+ * history: the answer of its request and of every retry dropped, its
+ * webhook sent late (MC_LOST_ADYEN_MS).  Adyen's Checkout API has no
+ * look-up of a payment by reference, so its webhook decides it, with or
+ * without a sweeper.  The seeds below it keep their histories */
+#define MC_SEED_LOST_ADYEN      240000
+#define MC_LOST_ADYEN_MS        2000
 
 
 /*
@@ -2011,16 +2020,17 @@ mc_draw_commission(mc_history_t *h)
 /*
  * Off-session charges whose every answer is lost, from a stream of their
  * own (from MC_SEED_LOST on, in a history with a sweeper): a charge at
- * Stripe or the generic PSP (Adyen's Checkout API has no look-up of a
- * payment by reference: only its webhook or the shop's retry settles
- * one there) is taken, declined, or (held for review) sent at its
- * approval, and the PSP's answer to it and to every retry of it is
- * dropped, its webhook never sent: the shop's one request ends 5xx.
- * The step then waits for the sweeper's round to decide it, and the
- * shop's retry must find it decided (mc_lost_settled); its later
+ * Stripe or the generic PSP is taken, declined, or (held for review)
+ * sent at its approval, and the PSP's answer to it and to every retry of
+ * it is dropped, its webhook never sent: the shop's one request ends
+ * 5xx.  The step then waits for the sweeper's round to decide it, and
+ * the shop's retry must find it decided (mc_lost_settled); its later
  * steps (refunds, disputes, captures of a hold, pay-outs) go on from
- * there.  Its registration's other fault, if any, is replaced: one rule
- * per nonce.
+ * there.  From MC_SEED_LOST_ADYEN on, a charge at Adyen, in any history,
+ * may lose its answers too; its webhook comes late (Adyen's Checkout API
+ * has no look-up of a payment by reference: only its webhook, or the
+ * shop's retry, settles one there), and decides it.  Its registration's
+ * other fault, if any, is replaced: one rule per nonce.
  */
 static void
 mc_draw_lost(mc_history_t *h)
@@ -2028,14 +2038,18 @@ mc_draw_lost(mc_history_t *h)
     int        c;
     mc_rng_t   r;
 
-    if (h->seed < MC_SEED_LOST || h->gw != MC_GW_SWEPT) {
+    if (h->seed < MC_SEED_LOST
+        || (h->gw != MC_GW_SWEPT && h->seed < MC_SEED_LOST_ADYEN))
+    {
         return;
     }
 
     r.s = h->seed ^ 0x6d632d6c6f737421ULL;
 
     for (c = 0; c < h->nco; c++) {
-        if (h->co[c].charge && h->co[c].dialect != 1
+        if (h->co[c].charge
+            && (h->co[c].dialect == 1 ? h->seed >= MC_SEED_LOST_ADYEN
+                                      : h->gw == MC_GW_SWEPT)
             && mc_chance(&r, MC_LOST_PCT))
         {
             h->co[c].lost = 1;
@@ -2225,6 +2239,8 @@ mc_print(const mc_history_t *h, const int *keep, const char *const *out)
                     : "",
                     mc_fault_names[co->fault],
                     co->never ? ", its session's webhooks never sent"
+                    : co->lost && co->dialect == 1
+                    ? ", its every answer lost and its webhook late"
                     : co->lost ? ", its every answer lost and its webhook "
                                  "never sent" : "");
         for (o = 0; o < co->norders; o++) {
@@ -2698,10 +2714,15 @@ mc_faults(mc_run_t *run)
         }
 
         /* the charge's answer and every retry's dropped, its webhook never
-         * sent (mc_draw_lost: no other fault of its own) */
+         * sent, or at Adyen sent late (mc_draw_lost: no other fault of its
+         * own) */
         if (h->co[c].lost) {
-            json = "\"drop_after_register\":1,\"drop_replays\":50,"
-                   "\"webhook_never\":true";
+            json = h->co[c].dialect == 1
+                   ? str_printf("\"drop_after_register\":1,"
+                                "\"drop_replays\":50,"
+                                "\"webhook_delay_ms\":%d", MC_LOST_ADYEN_MS)
+                   : "\"drop_after_register\":1,\"drop_replays\":50,"
+                     "\"webhook_never\":true";
         }
 
         /* one rule per nonce: the first that matches is the only one */
@@ -2928,7 +2949,8 @@ mc_register(mc_run_t *run, int c)
                       1, &ans);
     }
 
-    /* a lost one is counted as the sweeper leaves it (mc_lost_seen) */
+    /* a lost one is counted as the sweeper, or its late webhook, leaves
+     * it (mc_lost_seen) */
     if (co->charge && !co->lost) {
         mc_charges[strncmp(out, "201", 3) == 0 ? 0
                    : strncmp(out, "402", 3) == 0 ? 1
@@ -3087,7 +3109,8 @@ mc_settled(const mc_run_t *run, int c, long ms)
 
 
 /* the charges whose every answer was lost (mc_draw_lost), as the
- * sweeper left them: taken (SUCCESS), held (AUTHORIZED), declined
+ * sweeper (Adyen's: the late webhook) left them: taken (SUCCESS), held
+ * (AUTHORIZED), declined
  * (FAILED), otherwise (still EXECUTING 15 s later, or anything else) */
 static long  mc_lost_seen[4];
 
@@ -3096,7 +3119,8 @@ static long  mc_lost_seen[4];
  * A charge whose every answer was lost (mc_draw_lost): out, what the
  * shop's one request (or the approval that sent it) was answered, then
  * how the sweeper's look-up by its nonce decided it, waited for (15 s:
- * its round asks a charge 1 s old, every 300 ms); then, once decided,
+ * its round asks a charge 1 s old, every 300 ms), or at Adyen its
+ * webhook, sent MC_LOST_ADYEN_MS late; then, once decided,
  * the shop's retry under the registration's key, which must find it
  * decided: 409 duplicate_order, nothing sent (doc/API.md; check once).
  * Left EXECUTING, the later steps and the books say what that cost.
@@ -5910,7 +5934,8 @@ mc_drawn_line(void)
                       "orders of a commission checked: nothing given back "
                       "%ld, given back in part %ld, whole %ld); off-session "
                       "charges whose every answer was lost %ld (as the "
-                      "sweeper left them: taken %ld, held %ld, declined "
+                      "sweeper or the late webhook left them: taken %ld, "
+                      "held %ld, declined "
                       "%ld, otherwise %ld)",
                       mc_drawn[MC_D_OWN] + mc_drawn[MC_D_SWEPT],
                       mc_drawn[MC_D_SWEPT], mc_drawn[MC_D_NEVER],
