@@ -279,7 +279,14 @@ static const uint64_t  mc_ci_seeds[] = {
      * (JPY) and a manual capture declined (USD), refunds failing three
      * times.  Each fails without pay_sweeper_due's look-up by nonce
      * (b401ed2): the PSP's charges never booked */
-    110085, 111732
+    110085, 111732,
+    /* from MC_SEED_LOST_ADYEN on, on the suite's gateway, Adyen's
+     * off-session charges whose every answer is lost, decided by their
+     * late webhooks: one declined, one taken, a manual capture's hold
+     * and one held for review whose approval's answers are lost.  The
+     * declined one stayed EXECUTING before aafaecf (its AUTHORISATION
+     * with success false read as a hosted session's refused attempt) */
+    240233
 };
 
 /*
@@ -6127,6 +6134,19 @@ Test(books_check, fixed_seeds_keep_the_psps_books_and_ours_equal,
     size_t  i;
 
     mc_ci("books_check", 0, 0, 1);
+
+    /* Adyen's charges whose every answer was lost (240233), decided by
+     * their late webhooks: taken, held and declined, none left
+     * undecided */
+    cr_expect(mc_lost_seen[0] > 0 && mc_lost_seen[1] > 0
+              && mc_lost_seen[2] > 0,
+              "the CI's seeds never met a charge whose every answer was lost "
+              "taken, held or declined (the summary's \"off-session charges "
+              "whose every answer was lost\" above): choose seeds that do "
+              "(make money-check LIST=1 PRINT=1 SEED_BASE=240000)");
+    cr_expect_eq(mc_lost_seen[3], 0, "%ld charges whose every answer was "
+                 "lost left undecided by their webhooks (their histories "
+                 "above)", mc_lost_seen[3]);
 
     /* each way a closed or removed PSP is met, met by the seeds chosen
      * for it (a fault drawn that no seed reaches checks nothing: until
