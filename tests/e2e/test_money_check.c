@@ -6115,6 +6115,24 @@ static const char  *mc_comm_ways[BOOKS_NCOMM] = {
 };
 
 
+/* The CI's seeds met charges whose every answer was lost taken, held and
+ * declined, and left none undecided (seed_base: where such seeds are
+ * drawn, for the message) */
+static void
+mc_expect_lost_met(const char *seed_base)
+{
+    cr_expect(mc_lost_seen[0] > 0 && mc_lost_seen[1] > 0
+              && mc_lost_seen[2] > 0,
+              "the CI's seeds never met a charge whose every answer was lost "
+              "taken, held or declined (the summary's \"off-session charges "
+              "whose every answer was lost\" above): choose seeds that do "
+              "(make money-check LIST=1 PRINT=1 SEED_BASE=%s)", seed_base);
+    cr_expect_eq(mc_lost_seen[3], 0, "%ld charges whose every answer was "
+                 "lost left undecided (their histories above)",
+                 mc_lost_seen[3]);
+}
+
+
 /* The CI's seeds of one part of nparts (every nparts-th from part on), so
  * that a lane's share fits its test's timeout on a slow machine */
 static void
@@ -6136,17 +6154,8 @@ Test(books_check, fixed_seeds_keep_the_psps_books_and_ours_equal,
     mc_ci("books_check", 0, 0, 1);
 
     /* Adyen's charges whose every answer was lost (240233), decided by
-     * their late webhooks: taken, held and declined, none left
-     * undecided */
-    cr_expect(mc_lost_seen[0] > 0 && mc_lost_seen[1] > 0
-              && mc_lost_seen[2] > 0,
-              "the CI's seeds never met a charge whose every answer was lost "
-              "taken, held or declined (the summary's \"off-session charges "
-              "whose every answer was lost\" above): choose seeds that do "
-              "(make money-check LIST=1 PRINT=1 SEED_BASE=240000)");
-    cr_expect_eq(mc_lost_seen[3], 0, "%ld charges whose every answer was "
-                 "lost left undecided by their webhooks (their histories "
-                 "above)", mc_lost_seen[3]);
+     * their late webhooks */
+    mc_expect_lost_met("240000");
 
     /* each way a closed or removed PSP is met, met by the seeds chosen
      * for it (a fault drawn that no seed reaches checks nothing: until
@@ -6194,17 +6203,8 @@ Test(solo_books_swept, fixed_seeds_with_a_sweeper_keep_the_books_equal,
     mc_alone = 1;
     mc_ci("solo_books_swept", 1, 0, 1);
 
-    /* a charge whose every answer was lost, found taken, held and
-     * declined by the sweeper, and none left undecided */
-    cr_expect(mc_lost_seen[0] > 0 && mc_lost_seen[1] > 0
-              && mc_lost_seen[2] > 0,
-              "the CI's seeds never met a charge whose every answer was lost "
-              "taken, held or declined (the summary's \"off-session charges "
-              "whose every answer was lost\" above): choose seeds that do "
-              "(make money-check LIST=1 PRINT=1 SEED_BASE=110000)");
-    cr_expect_eq(mc_lost_seen[3], 0, "%ld charges whose every answer was "
-                 "lost left undecided by the sweeper (their histories above)",
-                 mc_lost_seen[3]);
+    /* charges whose every answer was lost, decided by the sweeper */
+    mc_expect_lost_met("110000");
 }
 
 

@@ -392,6 +392,23 @@ Test(saved_methods, adyen_charge_off_session_is_booked) { charge_booked(1); }
 Test(saved_methods, generic_charge_off_session_is_booked) { charge_booked(2); }
 
 
+/* The mock's next off-session charge of checkout co answers outcome
+ * (POST /_control/charges), code its decline code or NULL. */
+static void
+charge_rule(const merchant_t *m, const char *co, const char *outcome,
+    const char *code)
+{
+    resp_t  *r;
+
+    r = mock_post("/_control/charges",
+                  str_printf("{\"reference\":\"%s\",\"outcome\":\"%s\"%s%s%s}",
+                             nonce(m, co), outcome,
+                             code ? ",\"code\":\"" : "", code ? code : "",
+                             code ? "\"" : ""));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+}
+
+
 static void
 charge_refused(size_t d, const char *outcome, const char *code,
     const char *problem, const char *decline)
@@ -405,12 +422,7 @@ charge_refused(size_t d, const char *outcome, const char *code,
     saved_new(&s, d, "off_session");
 
     co = uid("ren");
-    r = mock_post("/_control/charges",
-                  str_printf("{\"reference\":\"%s\",\"outcome\":\"%s\"%s%s%s}",
-                             nonce(&s.m, co), outcome,
-                             code ? ",\"code\":\"" : "", code ? code : "",
-                             code ? "\"" : ""));
-    cr_assert_eq(r->status, 200, "%s", r->body);
+    charge_rule(&s.m, co, outcome, code);
 
     key = uid("key");
     r = api_post(&s.m, key, dump(charge_body(&s, co)));
@@ -477,12 +489,7 @@ charge_declined_answer_lost(size_t d, const char *outcome, const char *code)
     saved_new(&s, d, "off_session");
 
     co = uid("ren");
-    r = mock_post("/_control/charges",
-                  str_printf("{\"reference\":\"%s\",\"outcome\":\"%s\"%s%s%s}",
-                             nonce(&s.m, co), outcome,
-                             code ? ",\"code\":\"" : "", code ? code : "",
-                             code ? "\"" : ""));
-    cr_assert_eq(r->status, 200, "%s", r->body);
+    charge_rule(&s.m, co, outcome, code);
     (void) mock_fault(str_printf("{\"match\":\"%s\",\"drop_after_register\":1,"
                                  "\"drop_replays\":50}", nonce(&s.m, co)));
 

@@ -864,63 +864,39 @@ done:
 }
 
 
-/* A charge committed: a paid one's success event, a declined one's
- * failure (Stripe's payment_failed, Adyen's AUTHORISATION with success
- * false, the generic payment.failed), in its dialect. */
-void
-mock_vault_committed(const json_t *stored, const char *key)
+/* An ISO currency code upper case, as Adyen and the generic PSP send it */
+static void
+mock_vault_upper(char cur[4])
 {
-    char                   cur[4], amount[32];
-    json_t                *obj;
-    json_int_t             value;
-    const char            *d, *id, *ref;
-    mock_webhook_fault_t   wf;
+    cur[0] = (char) (cur[0] & ~0x20);
+    cur[1] = (char) (cur[1] & ~0x20);
+    cur[2] = (char) (cur[2] & ~0x20);
+}
 
-    if (json_object_get(stored, "payment_ref") == NULL) {
-        if (!json_is_string(json_object_get(stored, "charge_failure"))) {
-            return;
-        }
 
-        mock_store_webhook_fault(key, &wf);
-        d = json_string_value(json_object_get(stored, "charge_dialect"));
-        id = json_string_value(json_object_get(stored, "id"));
-        ref = json_string_value(json_object_get(stored,
-                                                "client_reference_id"));
-        value = json_integer_value(json_object_get(stored, "amount_total"));
-        snprintf(cur, sizeof(cur), "%s",
-                 json_string_value(json_object_get(stored, "currency")));
+/* An Adyen charge's AUTHORISATION, success or refusal */
+static void
+mock_vault_authorisation(const json_t *stored, const char *id,
+    const char *ref, json_int_t value, const char *cur, int success,
+    const mock_webhook_fault_t *wf)
+{
+    mock_adyen_webhook_item("AUTHORISATION", id, "",
+        json_string_value(json_object_get(stored, "merchant_account")),
+        ref, value, cur, success, ref, wf, MOCK_CHARGE_DELAY_MS);
+}
 
-        if (wf.never) {
-            mock_log("charge %s: no failure webhook (webhook_never)", id);
-            return;
-        }
 
-        if (strcmp(d, "adyen") == 0) {
-            cur[0] = (char) (cur[0] & ~0x20);
-            cur[1] = (char) (cur[1] & ~0x20);
-            cur[2] = (char) (cur[2] & ~0x20);
-            mock_adyen_webhook_item("AUTHORISATION", id, "",
-                json_string_value(json_object_get(stored,
-                                                  "merchant_account")),
-                ref, value, cur, 0, ref, &wf, MOCK_CHARGE_DELAY_MS);
-            return;
-        }
+/* A declined charge's failure, in its dialect (cur as stored). */
+static void
+mock_vault_charge_failed(const json_t *stored, const char *d, const char *id,
+    const char *ref, json_int_t value, char cur[4],
+    const mock_webhook_fault_t *wf)
+{
+    char     amount[32];
+    json_t  *obj;
 
-        if (strcmp(d, "generic") == 0) {
-            cur[0] = (char) (cur[0] & ~0x20);
-            cur[1] = (char) (cur[1] & ~0x20);
-            cur[2] = (char) (cur[2] & ~0x20);
-            if (mock_format_minor(amount, sizeof(amount), value, cur) == 0) {
-                mock_generic_webhook_json("payment.failed",
-                    json_pack("{ss ss ss ss ss}", "reference", ref,
-                              "token", id, "payment_id", id,
-                              "amount", amount, "currency", cur),
-                    ref, &wf, MOCK_CHARGE_DELAY_MS);
-            }
-            return;
-        }
-
-        /* Stripe: the intent's payment_failed, naming our checkout as the
+    if (strcmp(d, "stripe") == 0) {
+        /* the intent's payment_failed, naming our checkout as the
          * charge's metadata does */
         obj = json_pack("{ss ss sI sI ss ss s{ss} s{sO ss ss}}",
                         "id", id, "object", "payment_intent",
@@ -932,13 +908,51 @@ mock_vault_committed(const json_t *stored, const char *key)
                         "type", "card_error",
                         "message", "Your card was declined.");
         mock_stripe_webhook_object("payment_intent.payment_failed", obj, ref,
-                                   &wf, MOCK_CHARGE_DELAY_MS);
+                                   wf, MOCK_CHARGE_DELAY_MS);
+        return;
+    }
+
+    mock_vault_upper(cur);
+
+    if (strcmp(d, "adyen") == 0) {
+        mock_vault_authorisation(stored, id, ref, value, cur, 0, wf);
+        return;
+    }
+
+    if (mock_format_minor(amount, sizeof(amount), value, cur) == 0) {
+        mock_generic_webhook_json("payment.failed",
+                                  json_pack("{ss ss ss ss ss}",
+                                            "reference", ref, "token", id,
+                                            "payment_id", id,
+                                            "amount", amount,
+                                            "currency", cur),
+                                  ref, wf, MOCK_CHARGE_DELAY_MS);
+    }
+}
+
+
+/* A charge committed: a paid one's success event, a declined one's
+ * failure (mock_vault_charge_failed), in its dialect. */
+void
+mock_vault_committed(const json_t *stored, const char *key)
+{
+    int                    paid;
+    char                   cur[4], amount[32];
+    json_t                *obj;
+    json_int_t             value;
+    const char            *d, *id, *ref;
+    mock_webhook_fault_t   wf;
+
+    paid = json_object_get(stored, "payment_ref") != NULL;
+    if (!paid && !json_is_string(json_object_get(stored, "charge_failure"))) {
         return;
     }
 
     mock_store_webhook_fault(key, &wf);
 
-    mock_books_paid(stored, 0);
+    if (paid) {
+        mock_books_paid(stored, 0);
+    }
 
     d = json_string_value(json_object_get(stored, "charge_dialect"));
     id = json_string_value(json_object_get(stored, "id"));
@@ -949,6 +963,11 @@ mock_vault_committed(const json_t *stored, const char *key)
 
     if (wf.never) {
         mock_log("charge %s: no webhook (webhook_never)", id);
+        return;
+    }
+
+    if (!paid) {
+        mock_vault_charge_failed(stored, d, id, ref, value, cur, &wf);
         return;
     }
 
@@ -979,14 +998,10 @@ mock_vault_committed(const json_t *stored, const char *key)
         return;
     }
 
-    cur[0] = (char) (cur[0] & ~0x20);
-    cur[1] = (char) (cur[1] & ~0x20);
-    cur[2] = (char) (cur[2] & ~0x20);
+    mock_vault_upper(cur);
 
     if (strcmp(d, "adyen") == 0) {
-        mock_adyen_webhook_item("AUTHORISATION", id, "",
-            json_string_value(json_object_get(stored, "merchant_account")),
-            ref, value, cur, 1, ref, &wf, MOCK_CHARGE_DELAY_MS);
+        mock_vault_authorisation(stored, id, ref, value, cur, 1, &wf);
         return;
     }
 
