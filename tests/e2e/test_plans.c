@@ -684,7 +684,8 @@ Test(plans, captures_voids_cancels_disputes_and_payouts_planned_on_an_empty_data
                              "          FROM captures GROUP BY 1, 2) x"),
                      "capture SUCCEEDED 7, void SUCCEEDED 7");
     cr_expect_str_eq(VAL0(d, "SELECT string_agg(status || ' ' || coalesce(failure_code::text, '-')"
-                             "                   || ' ' || n, ', ' ORDER BY status, 2)"
+                             "                   || ' ' || n, ', '"
+                             "                   ORDER BY status, failure_code::text)"
                              "  FROM (SELECT status::text, failure_code, count(*) AS n"
                              "          FROM checkouts GROUP BY 1, 2) x"),
                      "FAILED canceled 7, FAILED voided 7, SUCCESS - 14");
