@@ -287,7 +287,7 @@ ngx_http_payments_register_validate(ngx_http_payments_ctx_t *ctx,
 {
     /* without "psp" the first payments_route that matches chooses */
     if (ctx->co.psp[0] == '\0') {
-        if (ngx_http_payments_route_choose(ctx) != NGX_OK) {
+        if (ngx_http_payments_route_choose(ctx, NULL) != NGX_OK) {
             ctx->psp = NULL;
             ctx->psp_refused = ngx_http_payments_route_refused(ctx);
         }

@@ -95,7 +95,8 @@ ngx_int_t ngx_http_payments_route_next(ngx_http_payments_ctx_t *ctx,
  * claim, and the route the claim recorded counted and logged; a first
  * approval of a review taking its route again from the PSP its claim
  * bound, then the PSP */
-ngx_int_t ngx_http_payments_route_choose(ngx_http_payments_ctx_t *ctx);
+ngx_int_t ngx_http_payments_route_choose(ngx_http_payments_ctx_t *ctx,
+    ngx_http_payments_psp_t *taken);
 const char *ngx_http_payments_route_refused(ngx_http_payments_ctx_t *ctx);
 void ngx_http_payments_route_skip_open(ngx_http_payments_ctx_t *ctx);
 void ngx_http_payments_route_claimed(ngx_http_payments_ctx_t *ctx);

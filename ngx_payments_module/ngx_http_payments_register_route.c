@@ -28,12 +28,15 @@ static void ngx_http_payments_route_alone(ngx_http_payments_ctx_t *ctx,
  * The route of a checkout registered without "psp": its PSPs of the API
  * key's mode, but the closed ones, in the order they are asked (the first
  * drawn by weight from the nonce, so every retry draws the same), the
- * first bound.  NGX_DECLINED when no route applies or none of its PSPs is
- * of the key's mode and open.
+ * first bound.  "taken": the PSP a claim bound the checkout to (an
+ * approval's), kept though closed since: a closed PSP goes on with what
+ * it took; NULL for a new checkout.  NGX_DECLINED when no route applies
+ * or none of its PSPs is of the key's mode and open (or taken).
  */
 
 ngx_int_t
-ngx_http_payments_route_choose(ngx_http_payments_ctx_t *ctx)
+ngx_http_payments_route_choose(ngx_http_payments_ctx_t *ctx,
+    ngx_http_payments_psp_t *taken)
 {
     u_char                     *key, *last;
     size_t                      len, order[PAY_ROUTE_PSPS_MAX];
@@ -68,8 +71,9 @@ ngx_http_payments_route_choose(ngx_http_payments_ctx_t *ctx)
 
         /* test money never reaches a live PSP, nor live money a test one;
          * a closed PSP takes no new checkout (a retry of one it took
-         * resumes there: pay_route_state) */
-        if (psp->live == ctx->key_live && !psp->closed) {
+         * resumes there: pay_route_state; an approval of one it took is
+         * sent there, and moves on from there) */
+        if (psp->live == ctx->key_live && (!psp->closed || psp == taken)) {
             ctx->route_psps[ctx->route_n++] = psp;
         }
     }
@@ -228,7 +232,7 @@ ngx_http_payments_route_approved(ngx_http_payments_ctx_t *ctx)
     /* ctx->key_live: the merchant's mode, the bound PSP's too (checked by
      * the review) */
 
-    if (ngx_http_payments_route_choose(ctx) != NGX_OK) {
+    if (ngx_http_payments_route_choose(ctx, bound) != NGX_OK) {
         ngx_http_payments_route_alone(ctx, bound);
         return;
     }

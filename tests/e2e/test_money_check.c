@@ -286,7 +286,15 @@ static const uint64_t  mc_ci_seeds[] = {
      * and one held for review whose approval's answers are lost.  The
      * declined one stayed EXECUTING before aafaecf (its AUTHORISATION
      * with success false read as a hosted session's refused attempt) */
-    240233
+    240233,
+    /* a routed checkout held for review (route mock_adyen, then stripe;
+     * mock_adyen refuses it 400) whose first PSP is closed by a reload
+     * before its approval: the approval failed it at mock_adyen
+     * (registration_refused) instead of moving it on to stripe, the
+     * route chosen for it having passed over the closed PSP it was bound
+     * to (routing/an_approval_moves_on_from_its_psp_closed_since is its
+     * short test) */
+    240526
 };
 
 /*
@@ -409,21 +417,9 @@ static const struct {
      * whose_authorization_never_came); they draw a sweeper, so they are
      * not CI seeds (books_check runs none) */
 
-    /* the 25 minutes from 240400 (session 49) found a routed checkout
-     * held for review (route mock_adyen, then stripe; mock_adyen refuses
-     * it 400) whose first PSP was closed by a reload (payments_psp ...
-     * closed) before its approval: the approval sent it to mock_adyen,
-     * which refused it, and failed it there (registration:failed,
-     * registration_refused, the approval's answer 201 FAILED) instead of
-     * moving it on to stripe as it does while mock_adyen is open (its
-     * route record stays "mock_adyen:").  A closed PSP's approvals "go on"
-     * (doc/ngx_http_payments_module.md, payments_psp closed); the
-     * approval seems to read the closed PSP as no longer in the route
-     * (doc/RISK.md: then a refusal at the bound PSP fails it).  Found on
-     * 3fe914b too: not this session's change.  Shrunk to 4 steps: the
-     * review, the close, the approval */
-    { 240526, "route: a routed review approved after its first PSP was "
-              "closed is failed by that PSP's refusal, not moved on" },
+    /* the 25 minutes from 240400 found a routed review approved after
+     * its first PSP was closed failed there, not moved on (240526): a CI
+     * seed since the approval's route keeps the PSP its claim bound */
 
     { 0, NULL }
 };

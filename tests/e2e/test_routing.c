@@ -1007,6 +1007,42 @@ Test(routing, an_approval_stays_at_its_bound_psp_when_its_route_changed)
 
 
 /*
+ * A held checkout whose PSP an operator closed (payments_psp ... closed)
+ * by the time it is approved: a closed PSP goes on with what it took, so
+ * the approval takes the route from there as before, and its refusal
+ * (400, no session made) moves the checkout on to the route's next PSP,
+ * which is open.  It was approved at the bound PSP alone and failed there
+ * (registration_refused): the route chosen for the approval had passed
+ * over the closed PSP, so it no longer held the bound one (the money
+ * checker's seed 240526).
+ */
+Test(routing, an_approval_moves_on_from_its_psp_closed_since)
+{
+    long         sessions, requests;
+    char        *co_id, *key, *body, *stripe;
+    merchant_t   m;
+
+    held_for_review(&m, NULL, &co_id, &key, &body);
+
+    stripe = gw_psp_conf_with("rt_stripe", "stripe", "retries=0 breaker=0");
+    gateway_reload(&rt, stripe, gw_psp_conf_with("rt_stripe", "stripe",
+                                                 "retries=0 breaker=0 "
+                                                 "closed"));
+
+    mock_fault(str_printf("{\"match\":\"%s\",\"api\":\"stripe\","
+                          "\"refuse_status\":400}", nonce(&m, co_id)));
+
+    approved_as(&m, co_id, "rt_adyen", "EXECUTING");
+
+    mock_registrations(nonce(&m, co_id), &sessions, &requests);
+    cr_assert_eq(sessions, 1);
+    cr_assert_eq(requests, 2, "Stripe then Adyen, each once");
+    cr_assert_str_eq(checkout_psp(&m, co_id), "rt_adyen");
+    cr_assert_str_eq(route_record(&m, co_id), "rt_stripe:refused,rt_adyen:");
+}
+
+
+/*
  * A held checkout whose PSP an operator removed from nginx.conf by the
  * time it is approved is sent nowhere (not to the route's next PSP
  * either: its claim bound it): 502 psp_unavailable saying so, the
