@@ -444,6 +444,36 @@ Test(late_events, an_unknown_checkout_is_kept_pending_and_acknowledged,
 }
 
 
+Test(late_events, a_declined_attempt_for_an_unknown_checkout_is_not_recorded,
+     .description = "a refused attempt (DECLINED, Adyen's AUTHORISATION "
+                    "with success false) naming no checkout here: "
+                    "unknown_checkout, not recorded (no webhook_events "
+                    "row), as a failure is: the PSP delivers it again and "
+                    "it applies once its checkout is found (it may be an "
+                    "off-session charge's final refusal); naming a hosted "
+                    "session here: recorded, pending, nothing moves")
+{
+    late_t   l;
+    char    *evt = uid("evt"), *gone = uid("co");
+
+    late_register(&l);
+
+    cr_assert_str_eq(late_apply(&l, evt, "DECLINED", "AUTHORISATION", NULL,
+                                str_printf("%s:%s", l.m.id, gone), "1500",
+                                uid("psp"), NULL, NULL),
+                     "unknown_checkout");
+    cr_expect_eq(late_event_rows(evt), 0, "recorded: never applied again");
+
+    cr_assert_str_eq(late_apply(&l, evt, "DECLINED", "AUTHORISATION", NULL,
+                                str_printf("%s:%s", l.m.id, l.co), "1500",
+                                uid("psp"), NULL, NULL),
+                     "pending");
+    cr_expect_eq(late_event_rows(evt), 1);
+    cr_expect_str_eq(late_status(&l), "EXECUTING");
+    late_books_balance(&l);
+}
+
+
 static void
 late_dispute(int payment_first)
 {
