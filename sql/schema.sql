@@ -663,12 +663,19 @@ BEGIN
 
         IF p_kind = 'CAPTURE_FAILED' AND cp.status = 'SUCCEEDED' THEN
             -- taken back after the PSP confirmed it: each part's booking
-            -- undone, the amount capturable again while the hold lasts
+            -- undone, the amount capturable again while the hold lasts.
+            -- (Here and below each capture of v_ids, and its order, is
+            -- looked up by its key in a subquery of its own, OFFSET 0
+            -- keeping it one: as a join or "= ANY (v_ids)", a plan made on
+            -- small tables walks the merchant's captures and orders
+            -- instead; test plans::a_capture_a_payout_and_a_chargeback_...)
             FOR x IN
-                SELECT * FROM captures y
-                 WHERE y.merchant_id = cp.merchant_id AND y.capture_id = ANY (v_ids)
+                SELECT y.* FROM unnest(v_ids) i(id),
+                       LATERAL (SELECT * FROM captures c
+                                 WHERE c.merchant_id = cp.merchant_id
+                                   AND c.capture_id = i.id OFFSET 0) y
                  ORDER BY y.payment_order_id
-                   FOR UPDATE
+                   FOR UPDATE OF y
             LOOP
                 SELECT * INTO o FROM payment_orders po
                  WHERE po.merchant_id = x.merchant_id
@@ -697,10 +704,11 @@ BEGIN
                 v_held := v_held - v_owed;
                 SELECT coalesce(sum(dp.amount), 0) INTO v_open
                   FROM dispute_parts dp
-                  JOIN disputes d ON d.merchant_id = dp.merchant_id
-                                 AND d.dispute_id = dp.dispute_id
                  WHERE dp.merchant_id = o.merchant_id
-                   AND dp.payment_order_id = o.payment_order_id AND d.status = 'OPEN';
+                   AND dp.payment_order_id = o.payment_order_id
+                   AND (SELECT d.status FROM disputes d
+                         WHERE d.merchant_id = dp.merchant_id
+                           AND d.dispute_id = dp.dispute_id) = 'OPEN';
 
                 -- the commission's share of it: the order's commission
                 -- less the rule's on what stays captured (a fixed fee
@@ -779,12 +787,18 @@ BEGIN
             outcome := 'applied';
             RETURN;
         END IF;
-        IF EXISTS (SELECT 1 FROM captures y
-                     JOIN payment_orders po ON po.merchant_id = y.merchant_id
-                                           AND po.payment_order_id = y.payment_order_id
-                    WHERE y.merchant_id = cp.merchant_id AND y.capture_id = ANY (v_ids)
-                    GROUP BY po.payment_order_id, po.amount, po.amount_captured
-                   HAVING coalesce(po.amount_captured, 0) + sum(y.amount) > po.amount) THEN
+        IF EXISTS (SELECT 1 FROM unnest(v_ids) i(id),
+                          LATERAL (SELECT c.payment_order_id, c.amount
+                                     FROM captures c
+                                    WHERE c.merchant_id = cp.merchant_id
+                                      AND c.capture_id = i.id OFFSET 0) y,
+                          LATERAL (SELECT po.amount, po.amount_captured
+                                     FROM payment_orders po
+                                    WHERE po.merchant_id = cp.merchant_id
+                                      AND po.payment_order_id = y.payment_order_id
+                                   OFFSET 0) o
+                    GROUP BY y.payment_order_id, o.amount, o.amount_captured
+                   HAVING coalesce(o.amount_captured, 0) + sum(y.amount) > o.amount) THEN
             -- more than its order has left to capture (no claim makes
             -- such a capture: a bug's, a lying PSP's, or room taken before
             -- captures made at the PSP left ours theirs): nothing booked,
@@ -804,11 +818,16 @@ BEGIN
         -- which another transaction booking the same sellers waits on; the
         -- captures below go in order id order
         FOR w IN
-            SELECT DISTINCT po.seller_account, po.currency
-              FROM captures y
-              JOIN payment_orders po ON po.merchant_id = y.merchant_id
-                                    AND po.payment_order_id = y.payment_order_id
-             WHERE y.merchant_id = v_m AND y.capture_id = ANY (v_ids)
+            SELECT DISTINCT o.seller_account, o.currency
+              FROM unnest(v_ids) i(id),
+                   LATERAL (SELECT c.payment_order_id FROM captures c
+                             WHERE c.merchant_id = v_m AND c.capture_id = i.id
+                            OFFSET 0) y,
+                   LATERAL (SELECT po.seller_account, po.currency
+                              FROM payment_orders po
+                             WHERE po.merchant_id = v_m
+                               AND po.payment_order_id = y.payment_order_id
+                            OFFSET 0) o
              ORDER BY 1, 2
         LOOP
             PERFORM wallet_add(v_m, w.seller_account, w.currency, 0);
@@ -816,8 +835,10 @@ BEGIN
 
         -- each capture of v_ids booked, PENDING -> SUCCEEDED
         FOR x IN
-            SELECT * FROM captures y
-             WHERE y.merchant_id = v_m AND y.capture_id = ANY (v_ids)
+            SELECT y.* FROM unnest(v_ids) i(id),
+                   LATERAL (SELECT * FROM captures c
+                             WHERE c.merchant_id = v_m AND c.capture_id = i.id
+                            OFFSET 0) y
              ORDER BY y.payment_order_id
         LOOP
             SELECT * INTO o FROM payment_orders po
@@ -3390,10 +3411,10 @@ CREATE FUNCTION public.order_given_back(p_merchant text, p_order_id text, p_exce
                AND rf.status IN ('PENDING', 'SUCCEEDED')
                AND rf.refund_id IS DISTINCT FROM p_except)
          + (SELECT coalesce(sum(dp.amount + dp.excess), 0) FROM dispute_parts dp
-              JOIN disputes d ON d.merchant_id = dp.merchant_id
-                             AND d.dispute_id = dp.dispute_id
              WHERE dp.merchant_id = p_merchant AND dp.payment_order_id = p_order_id
-               AND d.status IN ('OPEN', 'LOST'))::bigint;
+               AND (SELECT d.status FROM disputes d
+                     WHERE d.merchant_id = dp.merchant_id
+                       AND d.dispute_id = dp.dispute_id) IN ('OPEN', 'LOST'))::bigint;
 $$;
 
 
@@ -3416,10 +3437,10 @@ BEGIN
            (SELECT coalesce(sum(coalesce(dp.borne, dp.amount)), 0) AS amount,
                    coalesce(sum(dp.commission_part), 0) AS commission
               FROM dispute_parts dp
-              JOIN disputes ds ON ds.merchant_id = dp.merchant_id
-                              AND ds.dispute_id = dp.dispute_id
              WHERE dp.merchant_id = p_merchant AND dp.payment_order_id = p_order_id
-               AND ds.status = 'LOST') d;
+               AND (SELECT ds.status FROM disputes ds
+                     WHERE ds.merchant_id = dp.merchant_id
+                       AND ds.dispute_id = dp.dispute_id) = 'LOST') d;
 END;
 $$;
 
@@ -3466,10 +3487,10 @@ BEGIN
                AND rf.status = 'PENDING')
            + (SELECT coalesce(sum(dp.amount), 0)
                 FROM dispute_parts dp
-                JOIN disputes d ON d.merchant_id = dp.merchant_id
-                               AND d.dispute_id = dp.dispute_id
                WHERE dp.merchant_id = p_merchant AND dp.payment_order_id = p_order_id
-                 AND d.status = 'OPEN')
+                 AND (SELECT d.status FROM disputes d
+                       WHERE d.merchant_id = dp.merchant_id
+                         AND d.dispute_id = dp.dispute_id) = 'OPEN')
       INTO held;
 END;
 $$;
@@ -13112,32 +13133,40 @@ BEGIN
     SELECT coalesce(sum(p.amount), 0) INTO pending FROM payouts p
      WHERE p.merchant_id = p_merchant AND p.seller_account = p_seller
        AND p.currency = p_currency AND p.status = 'PENDING';
+    -- each part's dispute looked up by its key (a scalar subquery is
+    -- never made a join, whose plan made on small tables may walk the
+    -- merchant's disputes instead: test plans::a_capture_a_payout_and_a_chargeback_...)
     SELECT coalesce(sum(dp.amount), 0) INTO disputed
       FROM dispute_parts dp
-      JOIN disputes d ON d.merchant_id = dp.merchant_id AND d.dispute_id = dp.dispute_id
      WHERE dp.merchant_id = p_merchant AND dp.seller_account = p_seller
-       AND dp.currency = p_currency AND d.status = 'OPEN';
+       AND dp.currency = p_currency
+       AND (SELECT d.status FROM disputes d
+             WHERE d.merchant_id = dp.merchant_id
+               AND d.dispute_id = dp.dispute_id) = 'OPEN';
     -- what the seller's PENDING refunds and OPEN chargebacks will take
     -- from the wallet, at most: each order's hold (order_seller_hold), so
     -- an open chargeback holds back the seller's share of it, not the
     -- commission's too; `disputed` is the parts whole, what the
     -- chargebacks claim
-    SELECT coalesce(sum(order_seller_hold(p_merchant, o.payment_order_id, 0)), 0)
+    -- (the orders named, each looked up by its key: not the merchant's
+    -- orders filtered)
+    SELECT coalesce(sum(order_seller_hold(p_merchant, x.payment_order_id, 0)), 0)
       INTO v_held
-      FROM payment_orders o
-     WHERE o.merchant_id = p_merchant
-       AND o.seller_account = p_seller AND o.currency = p_currency
-       AND o.payment_order_id IN (
-               SELECT rf.payment_order_id
-                 FROM refunds rf
-                WHERE rf.merchant_id = p_merchant AND rf.status = 'PENDING'
-               UNION
-               SELECT dp.payment_order_id
-                 FROM dispute_parts dp
-                 JOIN disputes d ON d.merchant_id = dp.merchant_id
-                                AND d.dispute_id = dp.dispute_id
-                WHERE dp.merchant_id = p_merchant AND dp.seller_account = p_seller
-                  AND dp.currency = p_currency AND d.status = 'OPEN');
+      FROM (SELECT rf.payment_order_id
+              FROM refunds rf
+             WHERE rf.merchant_id = p_merchant AND rf.status = 'PENDING'
+            UNION
+            SELECT dp.payment_order_id
+              FROM dispute_parts dp
+             WHERE dp.merchant_id = p_merchant AND dp.seller_account = p_seller
+               AND dp.currency = p_currency
+               AND (SELECT d.status FROM disputes d
+                     WHERE d.merchant_id = dp.merchant_id
+                       AND d.dispute_id = dp.dispute_id) = 'OPEN') x
+     WHERE (SELECT o.seller_account = p_seller AND o.currency = p_currency
+              FROM payment_orders o
+             WHERE o.merchant_id = p_merchant
+               AND o.payment_order_id = x.payment_order_id);
     available := wallet - pending - v_held;
 END
 $$;

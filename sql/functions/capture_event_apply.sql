@@ -405,12 +405,19 @@ BEGIN
 
         IF p_kind = 'CAPTURE_FAILED' AND cp.status = 'SUCCEEDED' THEN
             -- taken back after the PSP confirmed it: each part's booking
-            -- undone, the amount capturable again while the hold lasts
+            -- undone, the amount capturable again while the hold lasts.
+            -- (Here and below each capture of v_ids, and its order, is
+            -- looked up by its key in a subquery of its own, OFFSET 0
+            -- keeping it one: as a join or "= ANY (v_ids)", a plan made on
+            -- small tables walks the merchant's captures and orders
+            -- instead; test plans::a_capture_a_payout_and_a_chargeback_...)
             FOR x IN
-                SELECT * FROM captures y
-                 WHERE y.merchant_id = cp.merchant_id AND y.capture_id = ANY (v_ids)
+                SELECT y.* FROM unnest(v_ids) i(id),
+                       LATERAL (SELECT * FROM captures c
+                                 WHERE c.merchant_id = cp.merchant_id
+                                   AND c.capture_id = i.id OFFSET 0) y
                  ORDER BY y.payment_order_id
-                   FOR UPDATE
+                   FOR UPDATE OF y
             LOOP
                 SELECT * INTO o FROM payment_orders po
                  WHERE po.merchant_id = x.merchant_id
@@ -439,10 +446,11 @@ BEGIN
                 v_held := v_held - v_owed;
                 SELECT coalesce(sum(dp.amount), 0) INTO v_open
                   FROM dispute_parts dp
-                  JOIN disputes d ON d.merchant_id = dp.merchant_id
-                                 AND d.dispute_id = dp.dispute_id
                  WHERE dp.merchant_id = o.merchant_id
-                   AND dp.payment_order_id = o.payment_order_id AND d.status = 'OPEN';
+                   AND dp.payment_order_id = o.payment_order_id
+                   AND (SELECT d.status FROM disputes d
+                         WHERE d.merchant_id = dp.merchant_id
+                           AND d.dispute_id = dp.dispute_id) = 'OPEN';
 
                 -- the commission's share of it: the order's commission
                 -- less the rule's on what stays captured (a fixed fee
@@ -521,12 +529,18 @@ BEGIN
             outcome := 'applied';
             RETURN;
         END IF;
-        IF EXISTS (SELECT 1 FROM captures y
-                     JOIN payment_orders po ON po.merchant_id = y.merchant_id
-                                           AND po.payment_order_id = y.payment_order_id
-                    WHERE y.merchant_id = cp.merchant_id AND y.capture_id = ANY (v_ids)
-                    GROUP BY po.payment_order_id, po.amount, po.amount_captured
-                   HAVING coalesce(po.amount_captured, 0) + sum(y.amount) > po.amount) THEN
+        IF EXISTS (SELECT 1 FROM unnest(v_ids) i(id),
+                          LATERAL (SELECT c.payment_order_id, c.amount
+                                     FROM captures c
+                                    WHERE c.merchant_id = cp.merchant_id
+                                      AND c.capture_id = i.id OFFSET 0) y,
+                          LATERAL (SELECT po.amount, po.amount_captured
+                                     FROM payment_orders po
+                                    WHERE po.merchant_id = cp.merchant_id
+                                      AND po.payment_order_id = y.payment_order_id
+                                   OFFSET 0) o
+                    GROUP BY y.payment_order_id, o.amount, o.amount_captured
+                   HAVING coalesce(o.amount_captured, 0) + sum(y.amount) > o.amount) THEN
             -- more than its order has left to capture (no claim makes
             -- such a capture: a bug's, a lying PSP's, or room taken before
             -- captures made at the PSP left ours theirs): nothing booked,
@@ -546,11 +560,16 @@ BEGIN
         -- which another transaction booking the same sellers waits on; the
         -- captures below go in order id order
         FOR w IN
-            SELECT DISTINCT po.seller_account, po.currency
-              FROM captures y
-              JOIN payment_orders po ON po.merchant_id = y.merchant_id
-                                    AND po.payment_order_id = y.payment_order_id
-             WHERE y.merchant_id = v_m AND y.capture_id = ANY (v_ids)
+            SELECT DISTINCT o.seller_account, o.currency
+              FROM unnest(v_ids) i(id),
+                   LATERAL (SELECT c.payment_order_id FROM captures c
+                             WHERE c.merchant_id = v_m AND c.capture_id = i.id
+                            OFFSET 0) y,
+                   LATERAL (SELECT po.seller_account, po.currency
+                              FROM payment_orders po
+                             WHERE po.merchant_id = v_m
+                               AND po.payment_order_id = y.payment_order_id
+                            OFFSET 0) o
              ORDER BY 1, 2
         LOOP
             PERFORM wallet_add(v_m, w.seller_account, w.currency, 0);
@@ -558,8 +577,10 @@ BEGIN
 
         -- each capture of v_ids booked, PENDING -> SUCCEEDED
         FOR x IN
-            SELECT * FROM captures y
-             WHERE y.merchant_id = v_m AND y.capture_id = ANY (v_ids)
+            SELECT y.* FROM unnest(v_ids) i(id),
+                   LATERAL (SELECT * FROM captures c
+                             WHERE c.merchant_id = v_m AND c.capture_id = i.id
+                            OFFSET 0) y
              ORDER BY y.payment_order_id
         LOOP
             SELECT * INTO o FROM payment_orders po

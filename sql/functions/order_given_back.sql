@@ -11,9 +11,9 @@ AS $function$
                AND rf.status IN ('PENDING', 'SUCCEEDED')
                AND rf.refund_id IS DISTINCT FROM p_except)
          + (SELECT coalesce(sum(dp.amount + dp.excess), 0) FROM dispute_parts dp
-              JOIN disputes d ON d.merchant_id = dp.merchant_id
-                             AND d.dispute_id = dp.dispute_id
              WHERE dp.merchant_id = p_merchant AND dp.payment_order_id = p_order_id
-               AND d.status IN ('OPEN', 'LOST'))::bigint;
+               AND (SELECT d.status FROM disputes d
+                     WHERE d.merchant_id = dp.merchant_id
+                       AND d.dispute_id = dp.dispute_id) IN ('OPEN', 'LOST'))::bigint;
 $function$;
 REVOKE ALL ON FUNCTION order_given_back(p_merchant text, p_order_id text, p_except text) FROM PUBLIC;

@@ -26,10 +26,10 @@ BEGIN
            (SELECT coalesce(sum(coalesce(dp.borne, dp.amount)), 0) AS amount,
                    coalesce(sum(dp.commission_part), 0) AS commission
               FROM dispute_parts dp
-              JOIN disputes ds ON ds.merchant_id = dp.merchant_id
-                              AND ds.dispute_id = dp.dispute_id
              WHERE dp.merchant_id = p_merchant AND dp.payment_order_id = p_order_id
-               AND ds.status = 'LOST') d;
+               AND (SELECT ds.status FROM disputes ds
+                     WHERE ds.merchant_id = dp.merchant_id
+                       AND ds.dispute_id = dp.dispute_id) = 'LOST') d;
 END;
 $function$;
 REVOKE ALL ON FUNCTION order_given_back_for_good(p_merchant text, p_order_id text, OUT given_back bigint, OUT commission_back bigint) FROM PUBLIC;

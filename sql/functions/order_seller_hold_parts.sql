@@ -28,10 +28,10 @@ BEGIN
                AND rf.status = 'PENDING')
            + (SELECT coalesce(sum(dp.amount), 0)
                 FROM dispute_parts dp
-                JOIN disputes d ON d.merchant_id = dp.merchant_id
-                               AND d.dispute_id = dp.dispute_id
                WHERE dp.merchant_id = p_merchant AND dp.payment_order_id = p_order_id
-                 AND d.status = 'OPEN')
+                 AND (SELECT d.status FROM disputes d
+                       WHERE d.merchant_id = dp.merchant_id
+                         AND d.dispute_id = dp.dispute_id) = 'OPEN')
       INTO held;
 END;
 $function$;

@@ -704,6 +704,209 @@ Test(plans, captures_voids_cancels_disputes_and_payouts_planned_on_an_empty_data
 
 
 /*
+ * The rows of each public table read so far by this backend and not yet
+ * reported to the statistics (which happens only between transactions):
+ * a sequential scan's rows plus the entries its indexes' scans returned,
+ * which counts a walk of an index's prefix as well as a scan.
+ */
+#define PLANS_READ_SQL                                                     \
+    "SELECT c.relname,"                                                    \
+    "       pg_stat_get_xact_tuples_returned(c.oid)"                       \
+    "       + coalesce((SELECT sum(pg_stat_get_xact_tuples_returned("      \
+    "                          i.indexrelid))"                             \
+    "                     FROM pg_index i"                                 \
+    "                    WHERE i.indrelid = c.oid), 0) AS n"               \
+    "  FROM pg_class c"                                                    \
+    " WHERE c.relkind = 'r'"                                               \
+    "   AND c.relnamespace = 'public'::regnamespace"
+
+
+/* sql in a transaction of its own, rolled back, after plant (NULL: none):
+ * the tables it read more than 20 rows of, "captures 43, payouts 41", ""
+ * for none */
+static const char *
+plans_op_reads(PGconn *d, const char *plant, const char *sql)
+{
+    const char  *beyond;
+
+    OK0(d, "BEGIN");
+    OK0(d, "SET LOCAL max_parallel_workers_per_gather = 0");
+    if (plant != NULL) {
+        OK0(d, plant);
+    }
+    OK0(d, "CREATE TEMP TABLE plans_r0 ON COMMIT DROP AS " PLANS_READ_SQL);
+    OK0(d, sql);
+    beyond = VAL0(d, "SELECT coalesce(string_agg(a.relname || ' ' || (a.n - b.n),"
+                     "                           ', ' ORDER BY a.relname), '')"
+                     "  FROM (" PLANS_READ_SQL ") a"
+                     "  JOIN plans_r0 b USING (relname)"
+                     " WHERE a.n - b.n > 20");
+    OK0(d, "ROLLBACK");
+
+    return beyond;
+}
+
+
+/*
+ * A capture reads the captures of its order, a pay-out the pending
+ * pay-outs and the disputed parts of its seller, a chargeback the parts of
+ * its order: each through an index that leads with them, not the
+ * merchant's prefix of the table's key, or the reads grow with every
+ * order and seller of the merchant.  The keys' test and the scans' tests
+ * above see neither: the look-up is by no key, and a walk of the key's
+ * prefix is no sequential scan (dropping captures_order, payouts_seller
+ * or dispute_parts_seller passed both).  The plans are made while the
+ * tables are empty (the connection's first calls), then the merchant
+ * gets 40 of each at another seller; autovacuum is off for the tables so
+ * that no ANALYZE replans them meanwhile.  It first found the look-ups
+ * written as joins (a part's dispute, a pay-out's held orders) or as
+ * "capture_id = ANY (v_ids)": planned on empty tables, they walked the
+ * merchant's disputes, orders and captures (a capture read 179 captures
+ * and 181 orders, a pay-out 148 disputes); each is now a look-up by its
+ * key in a subquery of its own.
+ */
+Test(plans, a_capture_a_payout_and_a_chargeback_read_their_orders_and_sellers_rows_not_the_merchants,
+     .timeout = 120,
+     .description = "in a fresh database, each planned on empty tables, "
+                    "then run after the merchant has 40 captured holds, 40 "
+                    "pending pay-outs and 40 open chargebacks at another "
+                    "seller: a capture (claim, answer, event), a pay-out "
+                    "and a chargeback opened read at most 20 rows of any "
+                    "table; with captures_order, payouts_seller or "
+                    "dispute_parts_seller dropped (rolled back), the "
+                    "captures or the seller's rows read are reported")
+{
+    const char  *got;
+    PGconn      *d = plans_connect();
+
+    static const char  capture3[] = "SELECT t_capture(3)";
+    static const char  payout3[] = "SELECT t_payout(3, 'seller_1', true)";
+    static const char  dispute4[] = "SELECT t_dispute(4)";
+
+    OK0(d, "DO $$ DECLARE t regclass; BEGIN"
+           " FOR t IN SELECT c.oid FROM pg_class c"
+           "           WHERE c.relnamespace = 'public'::regnamespace"
+           "             AND c.relkind = 'r' LOOP"
+           "   EXECUTE format('ALTER TABLE %s SET (autovacuum_enabled = false)', t);"
+           " END LOOP; END $$");
+    OK0(d, "INSERT INTO merchants (merchant_id, name, mode)"
+           " VALUES ('m_rd', 'test', 'test')");
+    OK0(d, "INSERT INTO sellers (merchant_id, seller_account, psp, destination)"
+           " VALUES ('m_rd', 'seller_1', 'stripe', 'acct_1'),"
+           "        ('m_rd', 'seller_2', 'stripe', 'acct_2')");
+
+    /* checkout i of seller s at psp p, one order po_i of 15.00, paid (a
+     * hold when manual) */
+    OK0(d, "CREATE FUNCTION t_checkout(i int, s text, p text, manual bool)"
+           " RETURNS void LANGUAGE plpgsql AS $f$"
+           " DECLARE l bigint;"
+           "   exp bigint := extract(epoch FROM now())::bigint + 3600;"
+           " BEGIN"
+           "   SELECT c.lease INTO l FROM pay_claim('m_rd', 'k' || i,"
+           "       repeat('a', 64), 30, 86400, 'co_' || i, p, 'USD', 1500,"
+           "       'https://shop.example/t', 'https://shop.example/c', NULL, exp,"
+           "       '{}', jsonb_build_array("
+           "         jsonb_build_object('payment_order_id', 'po_' || i,"
+           "                            'seller_account', s, 'amount_minor', 1500)),"
+           "       '{}', '{}',"
+           "       CASE WHEN manual THEN 'manual' ELSE 'automatic' END, '{}') c;"
+           "   PERFORM pay_finish('m_rd', 'k' || i, l, 'co_' || i, 'EXECUTING',"
+           "       'cs_' || i, 'https://psp.example/pay', exp, NULL, 201, '{}');"
+           "   PERFORM pay_event_keep(p, 'evt_' || i,"
+           "       CASE WHEN manual THEN 'AUTHORIZED' ELSE 'CAPTURED' END,"
+           "       'checkout.session.completed', 'cs_' || i, 'm_rd:co_' || i, 1500,"
+           "       'USD', 'pi_' || i, '', ARRAY['cs_' || i], convert_to('{}', 'UTF8'),"
+           "       '{}', 'k1');"
+           " END $f$");
+    /* the whole of hold i captured: claim, the PSP's answer, its event */
+    OK0(d, "CREATE FUNCTION t_capture(i int) RETURNS void LANGUAGE plpgsql AS $f$"
+           " DECLARE l bigint; cp text := 'cp_' || lpad(to_hex(i), 24, '0');"
+           " BEGIN"
+           "   SELECT c.lease INTO l FROM pay_capture_claim('m_rd', 'ck' || i,"
+           "       repeat('c', 64), 30, 86400, cp, 'po_' || i, NULL, NULL,"
+           "       'capture', '{}', false, '{}', 1) c;"
+           "   PERFORM pay_capture_finish('m_rd', 'ck' || i, l, cp, true,"
+           "       'cap_' || i, NULL, 201, '{}');"
+           "   PERFORM pay_event_keep('adyen', 'evt_cap_' || i, 'CAPTURE_SUCCEEDED',"
+           "       'CAPTURE', NULL, 'm_rd:' || cp, 1500, 'USD', 'pi_' || i,"
+           "       'cap_' || i, NULL, convert_to('{}', 'UTF8'), '{}', 'k1');"
+           " END $f$");
+    /* pay-out i of 1.00 to seller s: claimed and sent, paid when paid */
+    OK0(d, "CREATE FUNCTION t_payout(i int, s text, paid bool) RETURNS void"
+           " LANGUAGE plpgsql AS $f$"
+           " DECLARE l bigint; pid text := 'pyo_' || lpad(to_hex(i), 24, '0');"
+           " BEGIN"
+           "   SELECT c.lease INTO l FROM pay_payout_claim('m_rd', 'pk' || i,"
+           "       repeat('f', 64), 30, 86400, pid, s, 100, 'USD', 'stripe',"
+           "       '{}', '{}') c;"
+           "   IF l IS NULL THEN RAISE EXCEPTION 'pay-out % refused', i; END IF;"
+           "   PERFORM pay_payout_finish('m_rd', 'pk' || i, l, pid, true,"
+           "       'tr_' || i, NULL, 201, '{}');"
+           "   IF paid THEN"
+           "     PERFORM pay_event_keep('stripe', 'evt_tr_' || i, 'PAYOUT_PAID',"
+           "         'transfer.created', NULL, 'm_rd:' || pid, 100, 'USD', NULL,"
+           "         'tr_' || i, NULL, convert_to('{}', 'UTF8'), '{}', 'k1');"
+           "   END IF;"
+           " END $f$");
+    /* a chargeback opened on paid checkout i */
+    OK0(d, "CREATE FUNCTION t_dispute(i int) RETURNS void LANGUAGE plpgsql AS $f$"
+           " BEGIN"
+           "   PERFORM pay_event_keep('stripe', 'evt_dpo_' || i, 'DISPUTE_OPENED',"
+           "       'charge.dispute.created', NULL, 'm_rd:co_' || i, 1500, 'USD',"
+           "       'pi_' || i, 'dp_' || i, NULL, convert_to('{}', 'UTF8'), '{}', 'k1');"
+           " END $f$");
+
+    /* planned on empty tables: seller_1's hold 1 captured, its checkout 2
+     * paid and disputed, a pay-out */
+    OK0(d, "SELECT t_checkout(1, 'seller_1', 'adyen', true),"
+           "       t_checkout(2, 'seller_1', 'stripe', false)");
+    OK0(d, "SELECT t_capture(1)");
+    OK0(d, "SELECT t_payout(1, 'seller_1', true)");
+    OK0(d, "SELECT t_dispute(2)");
+
+    /* seller_1's hold 3 and paid checkout 4, 5; seller_2's 40 holds
+     * captured, 40 paid checkouts, 40 pending pay-outs, then chargebacks of
+     * its 40 checkouts */
+    OK0(d, "SELECT t_checkout(3, 'seller_1', 'adyen', true),"
+           "       t_checkout(4, 'seller_1', 'stripe', false),"
+           "       t_checkout(5, 'seller_1', 'stripe', false)");
+    OK0(d, "SELECT t_checkout(i, 'seller_2', 'adyen', true)"
+           "  FROM generate_series(101, 140) i");
+    OK0(d, "SELECT t_capture(i) FROM generate_series(101, 140) i");
+    OK0(d, "SELECT t_checkout(i, 'seller_2', 'stripe', false)"
+           "  FROM generate_series(201, 240) i");
+    OK0(d, "SELECT t_payout(i, 'seller_2', false) FROM generate_series(301, 340) i");
+    OK0(d, "SELECT t_dispute(i) FROM generate_series(201, 240) i");
+
+    cr_assert_str_eq(VAL0(d, "SELECT (SELECT count(*) FROM captures) || ' '"
+                             "    || (SELECT count(*) FROM payouts"
+                             "         WHERE status = 'PENDING') || ' '"
+                             "    || (SELECT count(*) FROM dispute_parts)"),
+                     "41 40 41");
+
+    got = plans_op_reads(d, NULL, capture3);
+    cr_expect_str_eq(got, "", "a capture read %s", got);
+    got = plans_op_reads(d, NULL, payout3);
+    cr_expect_str_eq(got, "", "a pay-out read %s", got);
+    got = plans_op_reads(d, NULL, dispute4);
+    cr_expect_str_eq(got, "", "a chargeback read %s", got);
+
+    /* each index dropped: the check sees it */
+    got = plans_op_reads(d, "DROP INDEX captures_order", capture3);
+    cr_expect(strstr(got, "captures ") != NULL,
+              "without captures_order a capture read %s", got);
+    got = plans_op_reads(d, "DROP INDEX payouts_seller", payout3);
+    cr_expect(strstr(got, "payouts ") != NULL,
+              "without payouts_seller a pay-out read %s", got);
+    got = plans_op_reads(d, "DROP INDEX dispute_parts_seller", payout3);
+    cr_expect(strstr(got, "dispute_parts ") != NULL,
+              "without dispute_parts_seller a pay-out read %s", got);
+
+    plans_drop(d);
+}
+
+
+/*
  * A notifier's claim (pay_notify_lease) with 100 endpoints' backlogs of
  * ten due rows each, in a transaction: what it took, and how many index
  * entries of notifications it read.
