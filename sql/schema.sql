@@ -668,7 +668,7 @@ BEGIN
             -- looked up by its key in a subquery of its own, OFFSET 0
             -- keeping it one: as a join or "= ANY (v_ids)", a plan made on
             -- small tables walks the merchant's captures and orders
-            -- instead; test plans::a_capture_a_payout_and_a_chargeback_...)
+            -- instead; test plans::each_money_move_reads_...)
             FOR x IN
                 SELECT y.* FROM unnest(v_ids) i(id),
                        LATERAL (SELECT * FROM captures c
@@ -699,7 +699,8 @@ BEGIN
                 -- what will be taken of it yet: its PENDING refunds (the
                 -- PSP has them), and its OPEN chargebacks from the seller
                 SELECT coalesce(sum(r.amount), 0) INTO v_owed FROM refunds r
-                 WHERE r.merchant_id = o.merchant_id
+                 WHERE r.merchant_id = o.merchant_id AND r.seller_account = o.seller_account
+                   AND r.currency = o.currency
                    AND r.payment_order_id = o.payment_order_id AND r.status = 'PENDING';
                 v_held := v_held - v_owed;
                 SELECT coalesce(sum(dp.amount), 0) INTO v_open
@@ -3472,10 +3473,13 @@ CREATE FUNCTION public.order_seller_hold_parts(p_merchant text, p_order_id text,
     SET search_path TO 'public', 'pg_temp'
     AS $$
 DECLARE
-    g  record;
+    g         record;
+    v_seller  text;
+    v_cur     text;
 BEGIN
-    SELECT coalesce(po.amount_captured, po.amount), coalesce(po.commission, 0)
-      INTO captured, commission
+    SELECT coalesce(po.amount_captured, po.amount), coalesce(po.commission, 0),
+           po.seller_account, po.currency
+      INTO captured, commission, v_seller, v_cur
       FROM payment_orders po
      WHERE po.merchant_id = p_merchant AND po.payment_order_id = p_order_id;
     SELECT * INTO g FROM order_given_back_for_good(p_merchant, p_order_id);
@@ -3483,7 +3487,8 @@ BEGIN
     commission_back := g.commission_back;
     SELECT (SELECT coalesce(sum(rf.amount), 0)
               FROM refunds rf
-             WHERE rf.merchant_id = p_merchant AND rf.payment_order_id = p_order_id
+             WHERE rf.merchant_id = p_merchant AND rf.seller_account = v_seller
+               AND rf.currency = v_cur AND rf.payment_order_id = p_order_id
                AND rf.status = 'PENDING')
            + (SELECT coalesce(sum(dp.amount), 0)
                 FROM dispute_parts dp
@@ -5799,13 +5804,21 @@ BEGIN
                                   'created_at', ts_rfc3339(d.created_at),
                                   'updated_at', ts_rfc3339(d.updated_at))
                                   ORDER BY d.created_at, d.dispute_id)
-                         FROM dispute_parts dp
-                         JOIN disputes d ON d.merchant_id = dp.merchant_id
-                                        AND d.dispute_id = dp.dispute_id
+                         FROM dispute_parts dp,
+                              LATERAL (SELECT * FROM disputes x
+                                        WHERE x.merchant_id = dp.merchant_id
+                                          AND x.dispute_id = dp.dispute_id OFFSET 0) d
                         WHERE dp.merchant_id = o.merchant_id
                           AND dp.payment_order_id = o.payment_order_id), '[]'::json))::text
-          FROM payment_orders o
-          JOIN checkouts c ON c.merchant_id = o.merchant_id AND c.checkout_id = o.checkout_id
+          -- the order's checkout and each part's dispute looked up by
+          -- their keys in subqueries of their own (OFFSET 0 keeping them
+          -- so): as joins, a plan made on small tables walks the
+          -- merchant's checkouts and disputes (test
+          -- plans::each_money_move_reads_...)
+          FROM payment_orders o,
+               LATERAL (SELECT * FROM checkouts x
+                         WHERE x.merchant_id = o.merchant_id
+                           AND x.checkout_id = o.checkout_id OFFSET 0) c
          WHERE o.merchant_id = p_merchant AND o.payment_order_id = p_order_id);
 END
 $$;
@@ -10518,7 +10531,11 @@ BEGIN
                            commission = o.comm,
                            updated_at = now()
                       FROM o
-                     WHERE po.merchant_id = v_m AND po.payment_order_id = o.payment_order_id
+                     -- the checkout's orders (o's), by its key: matched by
+                     -- the order's id alone, a plan made on small tables
+                     -- walks the merchant's orders
+                     WHERE po.merchant_id = v_m AND po.checkout_id = v_co
+                       AND po.payment_order_id = o.payment_order_id
                 ), history AS (
                     INSERT INTO order_events (merchant_id, checkout_id, payment_order_id,
                                               from_status, to_status, source)
@@ -12934,6 +12951,7 @@ CREATE TABLE public.refunds (
     metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
     psp_contact text DEFAULT 'maybe'::text NOT NULL,
     psp_conf jsonb,
+    seller_account text,
     CONSTRAINT refunds_amount CHECK ((amount > 0)),
     CONSTRAINT refunds_booked_iff_succeeded CHECK (((status = 'SUCCEEDED'::text) = (commission_part IS NOT NULL))),
     CONSTRAINT refunds_commission_part CHECK ((commission_part >= 0)),
@@ -12977,6 +12995,13 @@ COMMENT ON COLUMN public.refunds.psp_conf IS 'the PSP settings its request carri
 
 
 --
+-- Name: COLUMN refunds.seller_account; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.refunds.seller_account IS 'The seller of the refund''s order (who bears it), written on insert (trigger refunds_seller); NULL only on refunds settled before migration 140.';
+
+
+--
 -- Name: refunds_page(text, text, timestamp with time zone, timestamp with time zone, timestamp with time zone, text, boolean, integer); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -13006,6 +13031,24 @@ CREATE FUNCTION public.refunds_page(p_merchant text, p_status text, p_gte timest
         AND (p_at IS NULL OR (x.created_at, x.refund_id) > (p_at, p_id))
       ORDER BY x.merchant_id, x.created_at, x.refund_id
       LIMIT p_limit);
+$$;
+
+
+--
+-- Name: refunds_seller(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.refunds_seller() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+BEGIN
+    SELECT po.seller_account INTO NEW.seller_account
+      FROM payment_orders po
+     WHERE po.merchant_id = NEW.merchant_id
+       AND po.payment_order_id = NEW.payment_order_id;
+    RETURN NEW;
+END
 $$;
 
 
@@ -13135,7 +13178,7 @@ BEGIN
        AND p.currency = p_currency AND p.status = 'PENDING';
     -- each part's dispute looked up by its key (a scalar subquery is
     -- never made a join, whose plan made on small tables may walk the
-    -- merchant's disputes instead: test plans::a_capture_a_payout_and_a_chargeback_...)
+    -- merchant's disputes instead: test plans::each_money_move_reads_...)
     SELECT coalesce(sum(dp.amount), 0) INTO disputed
       FROM dispute_parts dp
      WHERE dp.merchant_id = p_merchant AND dp.seller_account = p_seller
@@ -13148,13 +13191,15 @@ BEGIN
     -- an open chargeback holds back the seller's share of it, not the
     -- commission's too; `disputed` is the parts whole, what the
     -- chargebacks claim
-    -- (the orders named, each looked up by its key: not the merchant's
-    -- orders filtered)
+    -- (the seller's refunds in flight by refunds_pending_seller, and the
+    -- orders named each looked up by its key: not the merchant's refunds
+    -- or orders filtered)
     SELECT coalesce(sum(order_seller_hold(p_merchant, x.payment_order_id, 0)), 0)
       INTO v_held
       FROM (SELECT rf.payment_order_id
               FROM refunds rf
-             WHERE rf.merchant_id = p_merchant AND rf.status = 'PENDING'
+             WHERE rf.merchant_id = p_merchant AND rf.seller_account = p_seller
+               AND rf.currency = p_currency AND rf.status = 'PENDING'
             UNION
             SELECT dp.payment_order_id
               FROM dispute_parts dp
@@ -14921,6 +14966,14 @@ ALTER TABLE public.refunds
 
 
 --
+-- Name: refunds refunds_seller_when_pending; Type: CHECK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE public.refunds
+    ADD CONSTRAINT refunds_seller_when_pending CHECK (((status <> 'PENDING'::text) OR (seller_account IS NOT NULL))) NOT VALID;
+
+
+--
 -- Name: schema_functions schema_functions_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -15299,10 +15352,10 @@ CREATE INDEX refunds_order ON public.refunds USING btree (payment_order_id, merc
 
 
 --
--- Name: refunds_pending; Type: INDEX; Schema: public; Owner: -
+-- Name: refunds_pending_seller; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX refunds_pending ON public.refunds USING btree (merchant_id) WHERE (status = 'PENDING'::text);
+CREATE INDEX refunds_pending_seller ON public.refunds USING btree (merchant_id, seller_account, currency, payment_order_id) WHERE (status = 'PENDING'::text);
 
 
 --
@@ -15639,6 +15692,13 @@ CREATE TRIGGER refunds_forward BEFORE DELETE OR UPDATE ON public.refunds FOR EAC
 --
 
 CREATE CONSTRAINT TRIGGER refunds_notify AFTER INSERT OR UPDATE OF status ON public.refunds DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN ((new.status = ANY (ARRAY['SUCCEEDED'::text, 'FAILED'::text]))) EXECUTE FUNCTION public.refunds_notify();
+
+
+--
+-- Name: refunds refunds_seller; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER refunds_seller BEFORE INSERT ON public.refunds FOR EACH ROW EXECUTE FUNCTION public.refunds_seller();
 
 
 --
@@ -17598,6 +17658,13 @@ REVOKE ALL ON FUNCTION public.refunds_notify() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION public.refunds_page(p_merchant text, p_status text, p_gte timestamp with time zone, p_lt timestamp with time zone, p_at timestamp with time zone, p_id text, p_newer boolean, p_limit integer) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION refunds_seller(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.refunds_seller() FROM PUBLIC;
 
 
 --

@@ -410,7 +410,7 @@ BEGIN
             -- looked up by its key in a subquery of its own, OFFSET 0
             -- keeping it one: as a join or "= ANY (v_ids)", a plan made on
             -- small tables walks the merchant's captures and orders
-            -- instead; test plans::a_capture_a_payout_and_a_chargeback_...)
+            -- instead; test plans::each_money_move_reads_...)
             FOR x IN
                 SELECT y.* FROM unnest(v_ids) i(id),
                        LATERAL (SELECT * FROM captures c
@@ -441,7 +441,8 @@ BEGIN
                 -- what will be taken of it yet: its PENDING refunds (the
                 -- PSP has them), and its OPEN chargebacks from the seller
                 SELECT coalesce(sum(r.amount), 0) INTO v_owed FROM refunds r
-                 WHERE r.merchant_id = o.merchant_id
+                 WHERE r.merchant_id = o.merchant_id AND r.seller_account = o.seller_account
+                   AND r.currency = o.currency
                    AND r.payment_order_id = o.payment_order_id AND r.status = 'PENDING';
                 v_held := v_held - v_owed;
                 SELECT coalesce(sum(dp.amount), 0) INTO v_open

@@ -13,10 +13,13 @@ CREATE OR REPLACE FUNCTION order_seller_hold_parts(p_merchant text, p_order_id t
  SET search_path TO 'public', 'pg_temp'
 AS $function$
 DECLARE
-    g  record;
+    g         record;
+    v_seller  text;
+    v_cur     text;
 BEGIN
-    SELECT coalesce(po.amount_captured, po.amount), coalesce(po.commission, 0)
-      INTO captured, commission
+    SELECT coalesce(po.amount_captured, po.amount), coalesce(po.commission, 0),
+           po.seller_account, po.currency
+      INTO captured, commission, v_seller, v_cur
       FROM payment_orders po
      WHERE po.merchant_id = p_merchant AND po.payment_order_id = p_order_id;
     SELECT * INTO g FROM order_given_back_for_good(p_merchant, p_order_id);
@@ -24,7 +27,8 @@ BEGIN
     commission_back := g.commission_back;
     SELECT (SELECT coalesce(sum(rf.amount), 0)
               FROM refunds rf
-             WHERE rf.merchant_id = p_merchant AND rf.payment_order_id = p_order_id
+             WHERE rf.merchant_id = p_merchant AND rf.seller_account = v_seller
+               AND rf.currency = v_cur AND rf.payment_order_id = p_order_id
                AND rf.status = 'PENDING')
            + (SELECT coalesce(sum(dp.amount), 0)
                 FROM dispute_parts dp

@@ -60,13 +60,21 @@ BEGIN
                                   'created_at', ts_rfc3339(d.created_at),
                                   'updated_at', ts_rfc3339(d.updated_at))
                                   ORDER BY d.created_at, d.dispute_id)
-                         FROM dispute_parts dp
-                         JOIN disputes d ON d.merchant_id = dp.merchant_id
-                                        AND d.dispute_id = dp.dispute_id
+                         FROM dispute_parts dp,
+                              LATERAL (SELECT * FROM disputes x
+                                        WHERE x.merchant_id = dp.merchant_id
+                                          AND x.dispute_id = dp.dispute_id OFFSET 0) d
                         WHERE dp.merchant_id = o.merchant_id
                           AND dp.payment_order_id = o.payment_order_id), '[]'::json))::text
-          FROM payment_orders o
-          JOIN checkouts c ON c.merchant_id = o.merchant_id AND c.checkout_id = o.checkout_id
+          -- the order's checkout and each part's dispute looked up by
+          -- their keys in subqueries of their own (OFFSET 0 keeping them
+          -- so): as joins, a plan made on small tables walks the
+          -- merchant's checkouts and disputes (test
+          -- plans::each_money_move_reads_...)
+          FROM payment_orders o,
+               LATERAL (SELECT * FROM checkouts x
+                         WHERE x.merchant_id = o.merchant_id
+                           AND x.checkout_id = o.checkout_id OFFSET 0) c
          WHERE o.merchant_id = p_merchant AND o.payment_order_id = p_order_id);
 END
 $function$;

@@ -268,7 +268,11 @@ BEGIN
                            commission = o.comm,
                            updated_at = now()
                       FROM o
-                     WHERE po.merchant_id = v_m AND po.payment_order_id = o.payment_order_id
+                     -- the checkout's orders (o's), by its key: matched by
+                     -- the order's id alone, a plan made on small tables
+                     -- walks the merchant's orders
+                     WHERE po.merchant_id = v_m AND po.checkout_id = v_co
+                       AND po.payment_order_id = o.payment_order_id
                 ), history AS (
                     INSERT INTO order_events (merchant_id, checkout_id, payment_order_id,
                                               from_status, to_status, source)

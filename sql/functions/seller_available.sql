@@ -15,7 +15,7 @@ BEGIN
        AND p.currency = p_currency AND p.status = 'PENDING';
     -- each part's dispute looked up by its key (a scalar subquery is
     -- never made a join, whose plan made on small tables may walk the
-    -- merchant's disputes instead: test plans::a_capture_a_payout_and_a_chargeback_...)
+    -- merchant's disputes instead: test plans::each_money_move_reads_...)
     SELECT coalesce(sum(dp.amount), 0) INTO disputed
       FROM dispute_parts dp
      WHERE dp.merchant_id = p_merchant AND dp.seller_account = p_seller
@@ -28,13 +28,15 @@ BEGIN
     -- an open chargeback holds back the seller's share of it, not the
     -- commission's too; `disputed` is the parts whole, what the
     -- chargebacks claim
-    -- (the orders named, each looked up by its key: not the merchant's
-    -- orders filtered)
+    -- (the seller's refunds in flight by refunds_pending_seller, and the
+    -- orders named each looked up by its key: not the merchant's refunds
+    -- or orders filtered)
     SELECT coalesce(sum(order_seller_hold(p_merchant, x.payment_order_id, 0)), 0)
       INTO v_held
       FROM (SELECT rf.payment_order_id
               FROM refunds rf
-             WHERE rf.merchant_id = p_merchant AND rf.status = 'PENDING'
+             WHERE rf.merchant_id = p_merchant AND rf.seller_account = p_seller
+               AND rf.currency = p_currency AND rf.status = 'PENDING'
             UNION
             SELECT dp.payment_order_id
               FROM dispute_parts dp

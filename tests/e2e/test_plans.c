@@ -748,9 +748,11 @@ plans_op_reads(PGconn *d, const char *plant, const char *sql)
 
 
 /*
- * A capture reads the captures of its order, a pay-out the pending
- * pay-outs and the disputed parts of its seller, a chargeback the parts of
- * its order: each through an index that leads with them, not the
+ * Each money move reads its own order's, checkout's and seller's rows, not
+ * the merchant's: a capture the captures of its order, a pay-out and a
+ * refund the seller's pay-outs, refunds and chargebacks in flight, a
+ * chargeback the parts of its order, an order read (GET) its checkout
+ * and disputes, a registration and its webhook the checkout's orders; each through an index that leads with them, not the
  * merchant's prefix of the table's key, or the reads grow with every
  * order and seller of the merchant.  The keys' test and the scans' tests
  * above see neither: the look-up is by no key, and a walk of the key's
@@ -759,22 +761,25 @@ plans_op_reads(PGconn *d, const char *plant, const char *sql)
  * tables are empty (the connection's first calls), then the merchant
  * gets 40 of each at another seller; autovacuum is off for the tables so
  * that no ANALYZE replans them meanwhile.  It first found the look-ups
- * written as joins (a part's dispute, a pay-out's held orders) or as
- * "capture_id = ANY (v_ids)": planned on empty tables, they walked the
- * merchant's disputes, orders and captures (a capture read 179 captures
- * and 181 orders, a pay-out 148 disputes); each is now a look-up by its
- * key in a subquery of its own.
+ * written as joins (a part's dispute, a pay-out's held orders, a paid
+ * checkout's orders moved) or as "capture_id = ANY (v_ids)", and the
+ * merchant's refunds in flight walked for a seller's: planned on empty
+ * tables, a capture read 179 captures and 181 orders, a pay-out 148
+ * disputes, then 254 refunds, a registration and its webhook 91 orders.
  */
-Test(plans, a_capture_a_payout_and_a_chargeback_read_their_orders_and_sellers_rows_not_the_merchants,
+Test(plans, each_money_move_reads_its_orders_and_sellers_rows_not_the_merchants,
      .timeout = 120,
      .description = "in a fresh database, each planned on empty tables, "
                     "then run after the merchant has 40 captured holds, 40 "
-                    "pending pay-outs and 40 open chargebacks at another "
-                    "seller: a capture (claim, answer, event), a pay-out "
-                    "and a chargeback opened read at most 20 rows of any "
-                    "table; with captures_order, payouts_seller or "
-                    "dispute_parts_seller dropped (rolled back), the "
-                    "captures or the seller's rows read are reported")
+                    "pending pay-outs, 40 open chargebacks and 40 refunds "
+                    "in flight at another seller: a capture (claim, answer, "
+                    "event), a pay-out, a chargeback opened, an order read, "
+                    "a refund and a registration with its webhook read at "
+                    "most 20 rows of "
+                    "any table; with captures_order, payouts_seller, "
+                    "dispute_parts_seller, refunds_pending_seller or "
+                    "payment_orders_checkout_order_key dropped (rolled "
+                    "back), the rows read are reported")
 {
     const char  *got;
     PGconn      *d = plans_connect();
@@ -848,6 +853,23 @@ Test(plans, a_capture_a_payout_and_a_chargeback_read_their_orders_and_sellers_ro
            "         'tr_' || i, NULL, convert_to('{}', 'UTF8'), '{}', 'k1');"
            "   END IF;"
            " END $f$");
+    /* a refund of 4.00 of order i, its event when done */
+    OK0(d, "CREATE FUNCTION t_refund(i int, done bool) RETURNS void"
+           " LANGUAGE plpgsql AS $f$"
+           " DECLARE r record; rid text := 'rf_' || lpad(to_hex(i), 24, '0');"
+           " BEGIN"
+           "   SELECT * INTO r FROM pay_refund_claim('m_rd', 'rk' || i,"
+           "       repeat('b', 64), 30, 86400, rid, 'po_' || i, 400, 'USD',"
+           "       NULL, '{}');"
+           "   IF r.lease IS NULL THEN RAISE EXCEPTION 'refund % refused', i; END IF;"
+           "   PERFORM pay_refund_finish('m_rd', 'rk' || i, r.lease, rid, true,"
+           "       're_psp_' || i, NULL, 201, '{}');"
+           "   IF done THEN"
+           "     PERFORM pay_event_keep('stripe', 'evt_re_' || i, 'REFUND_SUCCEEDED',"
+           "         'refund.updated', NULL, 'm_rd:' || rid, 400, 'USD', NULL,"
+           "         're_psp_' || i, NULL, convert_to('{}', 'UTF8'), '{}', 'k1');"
+           "   END IF;"
+           " END $f$");
     /* a chargeback opened on paid checkout i */
     OK0(d, "CREATE FUNCTION t_dispute(i int) RETURNS void LANGUAGE plpgsql AS $f$"
            " BEGIN"
@@ -863,6 +885,9 @@ Test(plans, a_capture_a_payout_and_a_chargeback_read_their_orders_and_sellers_ro
     OK0(d, "SELECT t_capture(1)");
     OK0(d, "SELECT t_payout(1, 'seller_1', true)");
     OK0(d, "SELECT t_dispute(2)");
+    OK0(d, "SELECT pay_get_order('m_rd', 'po_2')");
+    OK0(d, "SELECT t_checkout(6, 'seller_1', 'stripe', false)");
+    OK0(d, "SELECT t_refund(6, true)");
 
     /* seller_1's hold 3 and paid checkout 4, 5; seller_2's 40 holds
      * captured, 40 paid checkouts, 40 pending pay-outs, then chargebacks of
@@ -877,12 +902,15 @@ Test(plans, a_capture_a_payout_and_a_chargeback_read_their_orders_and_sellers_ro
            "  FROM generate_series(201, 240) i");
     OK0(d, "SELECT t_payout(i, 'seller_2', false) FROM generate_series(301, 340) i");
     OK0(d, "SELECT t_dispute(i) FROM generate_series(201, 240) i");
+    OK0(d, "SELECT t_refund(i, false) FROM generate_series(101, 140) i");
 
     cr_assert_str_eq(VAL0(d, "SELECT (SELECT count(*) FROM captures) || ' '"
                              "    || (SELECT count(*) FROM payouts"
                              "         WHERE status = 'PENDING') || ' '"
                              "    || (SELECT count(*) FROM dispute_parts)"),
                      "41 40 41");
+    cr_assert_str_eq(VAL0(d, "SELECT count(*) FILTER (WHERE status = 'PENDING')"
+                             "  FROM refunds"), "40");
 
     got = plans_op_reads(d, NULL, capture3);
     cr_expect_str_eq(got, "", "a capture read %s", got);
@@ -890,6 +918,12 @@ Test(plans, a_capture_a_payout_and_a_chargeback_read_their_orders_and_sellers_ro
     cr_expect_str_eq(got, "", "a pay-out read %s", got);
     got = plans_op_reads(d, NULL, dispute4);
     cr_expect_str_eq(got, "", "a chargeback read %s", got);
+    got = plans_op_reads(d, NULL, "SELECT pay_get_order('m_rd', 'po_4')");
+    cr_expect_str_eq(got, "", "an order read (GET) read %s", got);
+    got = plans_op_reads(d, NULL, "SELECT t_refund(5, true)");
+    cr_expect_str_eq(got, "", "a refund read %s", got);
+    got = plans_op_reads(d, NULL, "SELECT t_checkout(7, 'seller_1', 'stripe', false)");
+    cr_expect_str_eq(got, "", "a registration and its webhook read %s", got);
 
     /* each index dropped: the check sees it */
     got = plans_op_reads(d, "DROP INDEX captures_order", capture3);
@@ -901,6 +935,16 @@ Test(plans, a_capture_a_payout_and_a_chargeback_read_their_orders_and_sellers_ro
     got = plans_op_reads(d, "DROP INDEX dispute_parts_seller", payout3);
     cr_expect(strstr(got, "dispute_parts ") != NULL,
               "without dispute_parts_seller a pay-out read %s", got);
+    got = plans_op_reads(d, "DROP INDEX refunds_pending_seller",
+                         "SELECT t_refund(5, true)");
+    cr_expect(strstr(got, "refunds ") != NULL,
+              "without refunds_pending_seller a refund read %s", got);
+    got = plans_op_reads(d, "ALTER TABLE payment_orders DROP CONSTRAINT"
+                            " payment_orders_checkout_order_key CASCADE",
+                         "SELECT t_checkout(7, 'seller_1', 'stripe', false)");
+    cr_expect(strstr(got, "payment_orders ") != NULL,
+              "without payment_orders_checkout_order_key a registration read %s",
+              got);
 
     plans_drop(d);
 }

@@ -901,10 +901,13 @@ Test(reconcile, internal_checks_flag_a_wrong_wallet_and_an_over_refund,
      * (this transaction only) */
     db_exec("SET LOCAL session_replication_role = replica", 0, NULL);
     db_exec("INSERT INTO refunds (merchant_id, refund_id, checkout_id,"
-            " payment_order_id, psp, nonce, amount, currency, status)"
-            " VALUES ($1, 'rf_0123456789abcdef01234567', $2, $3,"
+            " payment_order_id, psp, nonce, amount, currency, status,"
+            " seller_account)"
+            " SELECT $1, 'rf_0123456789abcdef01234567', $2, $3,"
             " 'mock_generic', $1 || ':rf_0123456789abcdef01234567', 150,"
-            " 'EUR', 'PENDING')", 3, co);
+            " 'EUR', 'PENDING', po.seller_account"
+            "  FROM payment_orders po"
+            " WHERE po.merchant_id = $1 AND po.payment_order_id = $3", 3, co);
     db_exec("SET LOCAL session_replication_role = origin", 0, NULL);
 
     q[0] = report;

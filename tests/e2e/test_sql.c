@@ -1330,7 +1330,7 @@ Test(sql, a_row_check_of_seven_columns_or_more_takes_the_row_whole,
 }
 
 Test(sql, this_releases_checks_on_existing_tables_read_no_rows_at_upgrade,
-     .description = "the CHECKs migrations 118, 119 and 122 add to refunds, captures, payouts and recon_rows are NOT VALID: every row there already holds the new columns' defaults, and payments-migrate runs in one transaction, so a validating scan would hold each table's ACCESS EXCLUSIVE lock (every refund, capture and pay-out of the previous release's workers waiting) for as long as it reads a production table; new rows are checked all the same")
+     .description = "the CHECKs migrations 118, 119, 122 and 140 add to refunds, captures, payouts and recon_rows are NOT VALID: every row there already holds the new columns' defaults, and payments-migrate runs in one transaction, so a validating scan would hold each table's ACCESS EXCLUSIVE lock (every refund, capture and pay-out of the previous release's workers waiting) for as long as it reads a production table; new rows are checked all the same")
 {
     PGconn  *c = sqlt_connect();
 
@@ -1340,11 +1340,12 @@ Test(sql, this_releases_checks_on_existing_tables_read_no_rows_at_upgrade,
                              "   'refunds_psp_contact', 'captures_psp_contact',"
                              "   'payouts_psp_contact', 'refunds_psp_conf', 'captures_psp_conf',"
                              "   'payouts_psp_conf', 'recon_rows_psp_amounts',"
-                             "   'recon_rows_customer')"),
+                             "   'recon_rows_customer', 'refunds_seller_when_pending')"),
                      "captures_psp_conf false, captures_psp_contact false, "
                      "payouts_psp_conf false, payouts_psp_contact false, "
                      "recon_rows_customer false, recon_rows_psp_amounts false, "
-                     "refunds_psp_conf false, refunds_psp_contact false");
+                     "refunds_psp_conf false, refunds_psp_contact false, "
+                     "refunds_seller_when_pending false");
     PQfinish(c);
 }
 
@@ -3497,6 +3498,80 @@ Test(sql, migrate_upgrade_s_transaction_reads_not_the_inbox,
     PQfinish(c);
 }
 
+
+Test(sql, migration_140_gives_the_refunds_in_flight_their_sellers_and_changes_nothing_else,
+     .timeout = 120,
+     .description = "a database of the release before (up to 139) with a "
+                    "refund in flight and a settled one, upgraded: the one in "
+                    "flight names its order's seller, its updated_at as it "
+                    "was; the settled one none; a refund inserted after, "
+                    "naming none, gets its order's (refunds_seller); the "
+                    "sellers' index replaces refunds_pending")
+{
+    PGconn  *c = sqlt_connect();
+    char     db[32], dir[1024], cmd[8192], out[16384];
+    PGconn  *d;
+    int      rc;
+
+    /* up to 139, with this release's functions but the trigger that
+     * writes the column 140 adds */
+    mig_new(c, db, dir);
+    mig_this_release(dir);
+    snprintf(cmd, sizeof(cmd), "mkdir '%s/aside' && mv '%s/migrations/'14[0-9]_*"
+             " '%s/functions/refunds_seller.sql' '%s/aside/'", dir, dir, dir, dir);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+    rc = mig_run(dir, db, out, sizeof(out));
+    cr_assert_eq(rc, 0, "%s", out);
+
+    d = mig_open(db);
+    OK0(d, "SET session_replication_role = replica");
+    OK0(d, "INSERT INTO payment_orders (merchant_id, payment_order_id, checkout_id,"
+           " line_no, seller_account, amount, currency, status, ledger_updated,"
+           " wallet_updated, commission)"
+           " VALUES ('m_140', 'po_1', 'co_1', 1, 'seller_a', 1000, 'EUR', 'SUCCESS',"
+           " true, true, 0)");
+    OK0(d, "INSERT INTO refunds (merchant_id, refund_id, checkout_id, payment_order_id,"
+           " psp, nonce, amount, currency, status, commission_part, updated_at)"
+           " SELECT 'm_140', 'rf_' || lpad(g::text, 24, '0'), 'co_1', 'po_1', 'stripe',"
+           " 'm_140:rf_' || lpad(g::text, 24, '0'), 100, 'EUR',"
+           " CASE g WHEN 1 THEN 'PENDING' ELSE 'SUCCEEDED' END,"
+           " CASE g WHEN 1 THEN NULL ELSE 0 END, timestamptz '2026-01-02 03:04:05+00'"
+           " FROM generate_series(1, 2) g");
+    OK0(d, "RESET session_replication_role");
+
+    snprintf(cmd, sizeof(cmd), "mv '%s/aside/'14[0-9]_* '%s/migrations/' &&"
+             " mv '%s/aside/refunds_seller.sql' '%s/functions/'", dir, dir, dir, dir);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+    rc = mig_run(dir, db, out, sizeof(out));
+    cr_assert_eq(rc, 0, "%s", out);
+
+    cr_expect_str_eq(VAL0(d, "SELECT string_agg(status || ' ' || coalesce(seller_account, '-')"
+                             "    || ' ' || (updated_at = '2026-01-02 03:04:05+00')::text,"
+                             "    ', ' ORDER BY refund_id) FROM refunds"),
+                     "PENDING seller_a true, SUCCEEDED - true");
+
+    /* a refund after it names its order's seller, whatever inserts it */
+    OK0(d, "SET session_replication_role = replica");
+    OK0(d, "ALTER TABLE refunds ENABLE ALWAYS TRIGGER refunds_seller");
+    OK0(d, "INSERT INTO refunds (merchant_id, refund_id, checkout_id, payment_order_id,"
+           " psp, nonce, amount, currency, status)"
+           " VALUES ('m_140', 'rf_000000000000000000000003', 'co_1', 'po_1', 'stripe',"
+           " 'm_140:rf_000000000000000000000003', 100, 'EUR', 'PENDING')");
+    OK0(d, "RESET session_replication_role");
+    cr_expect_str_eq(VAL0(d, "SELECT seller_account FROM refunds"
+                             " WHERE refund_id = 'rf_000000000000000000000003'"),
+                     "seller_a");
+    FAILS0(d, "23514", "UPDATE refunds SET seller_account = NULL"
+                       " WHERE refund_id = 'rf_000000000000000000000003'");
+
+    cr_expect_str_eq(VAL0(d, "SELECT string_agg(indexname, ', ' ORDER BY indexname)"
+                             "  FROM pg_indexes WHERE tablename = 'refunds'"
+                             "   AND indexname LIKE 'refunds_pending%'"),
+                     "refunds_pending_seller");
+    PQfinish(d);
+    mig_drop(c, db);
+    PQfinish(c);
+}
 
 /* ---- the token's look-up (sql/functions/psp_token_key.sql) -------------- */
 
