@@ -751,21 +751,23 @@ plans_op_reads(PGconn *d, const char *plant, const char *sql)
  * Each money move reads its own order's, checkout's and seller's rows, not
  * the merchant's: a capture the captures of its order, a pay-out and a
  * refund the seller's pay-outs, refunds and chargebacks in flight, a
- * chargeback the parts of its order, an order read (GET) its checkout
- * and disputes, a registration and its webhook the checkout's orders; each through an index that leads with them, not the
- * merchant's prefix of the table's key, or the reads grow with every
- * order and seller of the merchant.  The keys' test and the scans' tests
- * above see neither: the look-up is by no key, and a walk of the key's
- * prefix is no sequential scan (dropping captures_order, payouts_seller
- * or dispute_parts_seller passed both).  The plans are made while the
- * tables are empty (the connection's first calls), then the merchant
- * gets 40 of each at another seller; autovacuum is off for the tables so
- * that no ANALYZE replans them meanwhile.  It first found the look-ups
- * written as joins (a part's dispute, a pay-out's held orders, a paid
- * checkout's orders moved) or as "capture_id = ANY (v_ids)", and the
- * merchant's refunds in flight walked for a seller's: planned on empty
- * tables, a capture read 179 captures and 181 orders, a pay-out 148
- * disputes, then 254 refunds, a registration and its webhook 91 orders.
+ * chargeback the parts of its order, an order read (GET) its checkout and
+ * disputes, a registration and its webhook the checkout's orders; each
+ * through an index that leads with them, not the merchant's prefix of the
+ * table's key, or the reads grow with every order and seller of the
+ * merchant.  The keys' test and the scans' tests above see neither: the
+ * look-up is by no key, and a walk of the key's prefix is no sequential
+ * scan (dropping captures_order, payouts_seller or dispute_parts_seller
+ * passed both).  The plans are made while the tables are empty (the
+ * connection's first calls), then the merchant gets 40 of each at another
+ * seller; autovacuum is off for the tables so that no ANALYZE replans them
+ * meanwhile.  It first found the look-ups written as joins (a part's
+ * dispute, a pay-out's held orders, a paid checkout's orders moved, an
+ * order's checkout) or as "capture_id = ANY (v_ids)", and the merchant's
+ * refunds in flight walked for a seller's: planned on empty tables, a
+ * capture read 179 captures and 181 orders, a pay-out 148 disputes, then
+ * 254 refunds, a registration and its webhook 91 orders, an order read
+ * 127 checkouts.
  */
 Test(plans, each_money_move_reads_its_orders_and_sellers_rows_not_the_merchants,
      .timeout = 120,
