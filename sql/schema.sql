@@ -2051,8 +2051,13 @@ BEGIN
                     coalesce(po.commission, 0) AS commission,
                     g.given_back, g.commission_back
                FROM dispute_parts dp
-               JOIN payment_orders po ON po.merchant_id = dp.merchant_id
-                                     AND po.payment_order_id = dp.payment_order_id
+              -- each part's order by its key, in a subquery of its own
+              -- (OFFSET 0): as a join, a plan made on small tables walks
+              -- the merchant's orders (test plans::each_money_move_reads_...)
+              CROSS JOIN LATERAL (SELECT * FROM payment_orders x
+                                   WHERE x.merchant_id = dp.merchant_id
+                                     AND x.payment_order_id = dp.payment_order_id
+                                  OFFSET 0) po
               CROSS JOIN LATERAL order_given_back_for_good(po.merchant_id,
                                                            po.payment_order_id) g
               WHERE dp.merchant_id = d.merchant_id AND dp.dispute_id = d.dispute_id
@@ -7832,9 +7837,14 @@ CREATE FUNCTION public.pay_order_refund_info(p_merchant text, p_order_id text) R
 #variable_conflict use_column
 BEGIN
     RETURN QUERY
+    -- the order's checkout by its key, in a subquery of its own (OFFSET
+    -- 0): as a join, a plan made on small tables walks the merchant's
+    -- checkouts (test plans::each_money_move_reads_...)
     SELECT o.currency, c.psp
-      FROM payment_orders o
-      JOIN checkouts c ON c.merchant_id = o.merchant_id AND c.checkout_id = o.checkout_id
+      FROM payment_orders o,
+           LATERAL (SELECT x.psp FROM checkouts x
+                     WHERE x.merchant_id = o.merchant_id
+                       AND x.checkout_id = o.checkout_id OFFSET 0) c
      WHERE o.merchant_id = p_merchant AND o.payment_order_id = p_order_id;
 END
 $$;

@@ -179,8 +179,13 @@ BEGIN
                     coalesce(po.commission, 0) AS commission,
                     g.given_back, g.commission_back
                FROM dispute_parts dp
-               JOIN payment_orders po ON po.merchant_id = dp.merchant_id
-                                     AND po.payment_order_id = dp.payment_order_id
+              -- each part's order by its key, in a subquery of its own
+              -- (OFFSET 0): as a join, a plan made on small tables walks
+              -- the merchant's orders (test plans::each_money_move_reads_...)
+              CROSS JOIN LATERAL (SELECT * FROM payment_orders x
+                                   WHERE x.merchant_id = dp.merchant_id
+                                     AND x.payment_order_id = dp.payment_order_id
+                                  OFFSET 0) po
               CROSS JOIN LATERAL order_given_back_for_good(po.merchant_id,
                                                            po.payment_order_id) g
               WHERE dp.merchant_id = d.merchant_id AND dp.dispute_id = d.dispute_id

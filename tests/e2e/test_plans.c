@@ -751,8 +751,10 @@ plans_op_reads(PGconn *d, const char *plant, const char *sql)
  * Each money move reads its own order's, checkout's and seller's rows, not
  * the merchant's: a capture the captures of its order, a pay-out and a
  * refund the seller's pay-outs, refunds and chargebacks in flight, a
- * chargeback the parts of its order, an order read (GET) its checkout and
- * disputes, a registration and its webhook the checkout's orders; each
+ * chargeback the parts of its order, a lost one its parts' orders, an
+ * order read (GET) or looked up for a refund its checkout and disputes, a
+ * registration (its request stored again too) and its webhook the
+ * checkout's orders; each
  * through an index that leads with them, not the merchant's prefix of the
  * table's key, or the reads grow with every order and seller of the
  * merchant.  The keys' test and the scans' tests above see neither: the
@@ -763,11 +765,12 @@ plans_op_reads(PGconn *d, const char *plant, const char *sql)
  * seller; autovacuum is off for the tables so that no ANALYZE replans them
  * meanwhile.  It first found the look-ups written as joins (a part's
  * dispute, a pay-out's held orders, a paid checkout's orders moved, an
- * order's checkout) or as "capture_id = ANY (v_ids)", and the merchant's
- * refunds in flight walked for a seller's: planned on empty tables, a
- * capture read 179 captures and 181 orders, a pay-out 148 disputes, then
- * 254 refunds, a registration and its webhook 91 orders, an order read
- * 127 checkouts.
+ * order's checkout, a lost chargeback's orders) or as "capture_id = ANY
+ * (v_ids)", and the merchant's refunds in flight walked for a seller's:
+ * planned on empty tables, a capture read 179 captures and 181 orders, a
+ * pay-out 148 disputes, then 254 refunds, a registration and its webhook
+ * 91 orders, an order read 127 checkouts, a refund's order look-up 122, a
+ * chargeback lost 89 orders.
  */
 Test(plans, each_money_move_reads_its_orders_and_sellers_rows_not_the_merchants,
      .timeout = 120,
@@ -775,9 +778,10 @@ Test(plans, each_money_move_reads_its_orders_and_sellers_rows_not_the_merchants,
                     "then run after the merchant has 40 captured holds, 40 "
                     "pending pay-outs, 40 open chargebacks and 40 refunds "
                     "in flight at another seller: a capture (claim, answer, "
-                    "event), a pay-out, a chargeback opened, an order read, "
-                    "a refund and a registration with its webhook read at "
-                    "most 20 rows of "
+                    "event), a pay-out, a chargeback opened and one lost, an "
+                    "order read and looked up for a refund, a refund, a "
+                    "registration with its webhook and one whose request "
+                    "is stored again read at most 20 rows of "
                     "any table; with captures_order, payouts_seller, "
                     "dispute_parts_seller, refunds_pending_seller or "
                     "payment_orders_checkout_order_key dropped (rolled "
@@ -803,8 +807,10 @@ Test(plans, each_money_move_reads_its_orders_and_sellers_rows_not_the_merchants,
            "        ('m_rd', 'seller_2', 'stripe', 'acct_2')");
 
     /* checkout i of seller s at psp p, one order po_i of 15.00, paid (a
-     * hold when manual) */
-    OK0(d, "CREATE FUNCTION t_checkout(i int, s text, p text, manual bool)"
+     * hold when manual); when refreshed, its request stored again before
+     * it is sent (pay_refresh), and no more */
+    OK0(d, "CREATE FUNCTION t_checkout(i int, s text, p text, manual bool,"
+           "                           refreshed bool DEFAULT false)"
            " RETURNS void LANGUAGE plpgsql AS $f$"
            " DECLARE l bigint;"
            "   exp bigint := extract(epoch FROM now())::bigint + 3600;"
@@ -817,6 +823,10 @@ Test(plans, each_money_move_reads_its_orders_and_sellers_rows_not_the_merchants,
            "                            'seller_account', s, 'amount_minor', 1500)),"
            "       '{}', '{}',"
            "       CASE WHEN manual THEN 'manual' ELSE 'automatic' END, '{}') c;"
+           "   IF refreshed THEN"
+           "     PERFORM pay_refresh('m_rd', 'k' || i, l, exp + 60, 'r');"
+           "     RETURN;"
+           "   END IF;"
            "   PERFORM pay_finish('m_rd', 'k' || i, l, 'co_' || i, 'EXECUTING',"
            "       'cs_' || i, 'https://psp.example/pay', exp, NULL, 201, '{}');"
            "   PERFORM pay_event_keep(p, 'evt_' || i,"
@@ -879,6 +889,13 @@ Test(plans, each_money_move_reads_its_orders_and_sellers_rows_not_the_merchants,
            "       'charge.dispute.created', NULL, 'm_rd:co_' || i, 1500, 'USD',"
            "       'pi_' || i, 'dp_' || i, NULL, convert_to('{}', 'UTF8'), '{}', 'k1');"
            " END $f$");
+    /* chargeback i lost */
+    OK0(d, "CREATE FUNCTION t_dispute_lost(i int) RETURNS void LANGUAGE plpgsql AS $f$"
+           " BEGIN"
+           "   PERFORM pay_event_keep('stripe', 'evt_dpl_' || i, 'DISPUTE_LOST',"
+           "       'charge.dispute.closed', NULL, 'm_rd:co_' || i, 1500, 'USD',"
+           "       'pi_' || i, 'dp_' || i, NULL, convert_to('{}', 'UTF8'), '{}', 'k1');"
+           " END $f$");
 
     /* planned on empty tables: seller_1's hold 1 captured, its checkout 2
      * paid and disputed, a pay-out */
@@ -888,6 +905,11 @@ Test(plans, each_money_move_reads_its_orders_and_sellers_rows_not_the_merchants,
     OK0(d, "SELECT t_payout(1, 'seller_1', true)");
     OK0(d, "SELECT t_dispute(2)");
     OK0(d, "SELECT pay_get_order('m_rd', 'po_2')");
+    OK0(d, "SELECT pay_order_refund_info('m_rd', 'po_2')");
+    OK0(d, "SELECT t_checkout(8, 'seller_1', 'stripe', false)");
+    OK0(d, "SELECT t_dispute(8)");
+    OK0(d, "SELECT t_dispute_lost(8)");
+    OK0(d, "SELECT t_checkout(9, 'seller_1', 'stripe', false, true)");
     OK0(d, "SELECT t_checkout(6, 'seller_1', 'stripe', false)");
     OK0(d, "SELECT t_refund(6, true)");
 
@@ -910,7 +932,7 @@ Test(plans, each_money_move_reads_its_orders_and_sellers_rows_not_the_merchants,
                              "    || (SELECT count(*) FROM payouts"
                              "         WHERE status = 'PENDING') || ' '"
                              "    || (SELECT count(*) FROM dispute_parts)"),
-                     "41 40 41");
+                     "41 40 42");
     cr_assert_str_eq(VAL0(d, "SELECT count(*) FILTER (WHERE status = 'PENDING')"
                              "  FROM refunds"), "40");
 
@@ -920,6 +942,12 @@ Test(plans, each_money_move_reads_its_orders_and_sellers_rows_not_the_merchants,
     cr_expect_str_eq(got, "", "a pay-out read %s", got);
     got = plans_op_reads(d, NULL, dispute4);
     cr_expect_str_eq(got, "", "a chargeback read %s", got);
+    got = plans_op_reads(d, NULL, "SELECT t_checkout(10, 'seller_1', 'stripe', false, true)");
+    cr_expect_str_eq(got, "", "a registration's request stored again read %s", got);
+    got = plans_op_reads(d, NULL, "SELECT t_dispute_lost(2)");
+    cr_expect_str_eq(got, "", "a chargeback lost read %s", got);
+    got = plans_op_reads(d, NULL, "SELECT pay_order_refund_info('m_rd', 'po_4')");
+    cr_expect_str_eq(got, "", "a refund's order look-up read %s", got);
     got = plans_op_reads(d, NULL, "SELECT pay_get_order('m_rd', 'po_4')");
     cr_expect_str_eq(got, "", "an order read (GET) read %s", got);
     got = plans_op_reads(d, NULL, "SELECT t_refund(5, true)");
