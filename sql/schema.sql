@@ -1218,7 +1218,8 @@ CREATE TABLE public.checkout_risk (
     decided_at timestamp with time zone DEFAULT now() NOT NULL,
     review_until timestamp with time zone,
     reviewed text,
-    reviewed_at timestamp with time zone
+    reviewed_at timestamp with time zone,
+    review_key text
 );
 
 
@@ -1262,6 +1263,13 @@ COMMENT ON COLUMN public.checkout_risk.review_until IS 'a review''s deadline: un
 --
 
 COMMENT ON COLUMN public.checkout_risk.reviewed IS 'a review''s outcome: approved, rejected or expired by a person or its deadline, or canceled by the shop (NULL: undecided, or not a review)';
+
+
+--
+-- Name: COLUMN checkout_risk.review_key; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.checkout_risk.review_key IS 'A review''s: the Idempotency-Key that registered the checkout (the verdict is written under its lease), which an approval or a rejection takes first; NULL for other verdicts, and for reviews decided before migration 141.';
 
 
 --
@@ -8498,16 +8506,12 @@ BEGIN
 
     -- The registration's key, precisely: the one that made the checkout,
     -- stored by pay_claim in the transaction that stored the checkout (so
-    -- at its created_at, the transaction's start).  A cancel's key names
-    -- the checkout too, and is always younger.  Then the locks in the
-    -- order every function takes them (doc/MONEY.md): the key, the
-    -- checkout, its risk row.
-    SELECT ik.idem_key INTO v_key
-      FROM checkouts ck
-      JOIN idempotency_keys ik ON ik.merchant_id = ck.merchant_id
-                              AND ik.checkout_id = ck.checkout_id
-                              AND ik.created_at = ck.created_at
-     WHERE ck.merchant_id = p_merchant AND ck.checkout_id = p_checkout_id;
+    -- at its created_at, the transaction's start), which the review's
+    -- verdict names (review_key: nothing indexes the keys by checkout).  A
+    -- cancel's key names the checkout too, and is always younger.  Then
+    -- the locks in the order every function takes them (doc/MONEY.md):
+    -- the key, the checkout, its risk row.
+    v_key := review_key_of(p_merchant, p_checkout_id);
     SELECT * INTO k FROM idempotency_keys ik
      WHERE ik.merchant_id = p_merchant AND ik.idem_key = v_key
        AND ik.checkout_id = p_checkout_id
@@ -8802,15 +8806,10 @@ BEGIN
     END IF;
 
     -- The locks in the order every function takes them (doc/MONEY.md):
-    -- the registration's key (the one stored with the checkout, at its
-    -- created_at: a cancel's key names the checkout too, and is younger),
-    -- the checkout, its risk row.
-    SELECT ik.idem_key INTO v_key
-      FROM checkouts c
-      JOIN idempotency_keys ik ON ik.merchant_id = c.merchant_id
-                              AND ik.checkout_id = c.checkout_id
-                              AND ik.created_at = c.created_at
-     WHERE c.merchant_id = p_merchant AND c.checkout_id = p_checkout_id;
+    -- the registration's key (review_key_of: the one stored with the
+    -- checkout, at its created_at; a cancel's key names the checkout too,
+    -- and is younger), the checkout, its risk row.
+    v_key := review_key_of(p_merchant, p_checkout_id);
     PERFORM 1 FROM idempotency_keys ik
      WHERE ik.merchant_id = p_merchant AND ik.idem_key = v_key
        FOR UPDATE;
@@ -13094,6 +13093,29 @@ $$;
 
 
 --
+-- Name: review_key_of(text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.review_key_of(p_merchant text, p_checkout_id text) RETURNS text
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+BEGIN
+    RETURN (SELECT ik.idem_key
+              FROM idempotency_keys ik
+             WHERE ik.merchant_id = p_merchant
+               AND ik.idem_key = (SELECT r.review_key FROM checkout_risk r
+                                   WHERE r.merchant_id = p_merchant
+                                     AND r.checkout_id = p_checkout_id)
+               AND ik.checkout_id = p_checkout_id
+               AND ik.created_at = (SELECT ck.created_at FROM checkouts ck
+                                     WHERE ck.merchant_id = p_merchant
+                                       AND ck.checkout_id = p_checkout_id));
+END
+$$;
+
+
+--
 -- Name: risk_verdict_check(text, integer, integer, text, integer); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -13125,11 +13147,14 @@ CREATE FUNCTION public.risk_verdict_record(p_merchant text, p_idem_key text, p_c
 DECLARE
     v_moved  jsonb;
 BEGIN
+    -- a review names the key it is written under, the registration's: a
+    -- person's approval or rejection takes it first (review_key)
     INSERT INTO checkout_risk (merchant_id, checkout_id, verdict, score, reason,
-                               source, review_until)
+                               source, review_until, review_key)
     VALUES (p_merchant, p_checkout_id, p_verdict, p_score, p_reason, p_source,
             CASE WHEN p_verdict = 'review'
-                 THEN now() + p_review_seconds * interval '1 second' END);
+                 THEN now() + p_review_seconds * interval '1 second' END,
+            CASE WHEN p_verdict = 'review' THEN p_idem_key END);
 
     IF p_verdict = 'deny' THEN
         UPDATE checkouts c
@@ -17682,6 +17707,13 @@ REVOKE ALL ON FUNCTION public.refunds_seller() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION public.refunds_within_capture() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION review_key_of(p_merchant text, p_checkout_id text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.review_key_of(p_merchant text, p_checkout_id text) FROM PUBLIC;
 
 
 --

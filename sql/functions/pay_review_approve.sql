@@ -53,16 +53,12 @@ BEGIN
 
     -- The registration's key, precisely: the one that made the checkout,
     -- stored by pay_claim in the transaction that stored the checkout (so
-    -- at its created_at, the transaction's start).  A cancel's key names
-    -- the checkout too, and is always younger.  Then the locks in the
-    -- order every function takes them (doc/MONEY.md): the key, the
-    -- checkout, its risk row.
-    SELECT ik.idem_key INTO v_key
-      FROM checkouts ck
-      JOIN idempotency_keys ik ON ik.merchant_id = ck.merchant_id
-                              AND ik.checkout_id = ck.checkout_id
-                              AND ik.created_at = ck.created_at
-     WHERE ck.merchant_id = p_merchant AND ck.checkout_id = p_checkout_id;
+    -- at its created_at, the transaction's start), which the review's
+    -- verdict names (review_key: nothing indexes the keys by checkout).  A
+    -- cancel's key names the checkout too, and is always younger.  Then
+    -- the locks in the order every function takes them (doc/MONEY.md):
+    -- the key, the checkout, its risk row.
+    v_key := review_key_of(p_merchant, p_checkout_id);
     SELECT * INTO k FROM idempotency_keys ik
      WHERE ik.merchant_id = p_merchant AND ik.idem_key = v_key
        AND ik.checkout_id = p_checkout_id

@@ -24,15 +24,10 @@ BEGIN
     END IF;
 
     -- The locks in the order every function takes them (doc/MONEY.md):
-    -- the registration's key (the one stored with the checkout, at its
-    -- created_at: a cancel's key names the checkout too, and is younger),
-    -- the checkout, its risk row.
-    SELECT ik.idem_key INTO v_key
-      FROM checkouts c
-      JOIN idempotency_keys ik ON ik.merchant_id = c.merchant_id
-                              AND ik.checkout_id = c.checkout_id
-                              AND ik.created_at = c.created_at
-     WHERE c.merchant_id = p_merchant AND c.checkout_id = p_checkout_id;
+    -- the registration's key (review_key_of: the one stored with the
+    -- checkout, at its created_at; a cancel's key names the checkout too,
+    -- and is younger), the checkout, its risk row.
+    v_key := review_key_of(p_merchant, p_checkout_id);
     PERFORM 1 FROM idempotency_keys ik
      WHERE ik.merchant_id = p_merchant AND ik.idem_key = v_key
        FOR UPDATE;

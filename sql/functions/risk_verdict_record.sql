@@ -17,11 +17,14 @@ AS $function$
 DECLARE
     v_moved  jsonb;
 BEGIN
+    -- a review names the key it is written under, the registration's: a
+    -- person's approval or rejection takes it first (review_key)
     INSERT INTO checkout_risk (merchant_id, checkout_id, verdict, score, reason,
-                               source, review_until)
+                               source, review_until, review_key)
     VALUES (p_merchant, p_checkout_id, p_verdict, p_score, p_reason, p_source,
             CASE WHEN p_verdict = 'review'
-                 THEN now() + p_review_seconds * interval '1 second' END);
+                 THEN now() + p_review_seconds * interval '1 second' END,
+            CASE WHEN p_verdict = 'review' THEN p_idem_key END);
 
     IF p_verdict = 'deny' THEN
         UPDATE checkouts c

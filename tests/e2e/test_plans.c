@@ -754,7 +754,8 @@ plans_op_reads(PGconn *d, const char *plant, const char *sql)
  * chargeback the parts of its order, a lost one its parts' orders, an
  * order read (GET) or looked up for a refund its checkout and disputes, a
  * registration (its request stored again too) and its webhook the
- * checkout's orders; each
+ * checkout's orders, a review approved or rejected its registration's
+ * key; each
  * through an index that leads with them, not the merchant's prefix of the
  * table's key, or the reads grow with every order and seller of the
  * merchant.  The keys' test and the scans' tests above see neither: the
@@ -770,7 +771,8 @@ plans_op_reads(PGconn *d, const char *plant, const char *sql)
  * planned on empty tables, a capture read 179 captures and 181 orders, a
  * pay-out 148 disputes, then 254 refunds, a registration and its webhook
  * 91 orders, an order read 127 checkouts, a refund's order look-up 122, a
- * chargeback lost 89 orders.
+ * chargeback lost 89 orders; and a review's approval or rejection read
+ * every key of the merchant (220: nothing indexes them by checkout).
  */
 Test(plans, each_money_move_reads_its_orders_and_sellers_rows_not_the_merchants,
      .timeout = 120,
@@ -781,7 +783,8 @@ Test(plans, each_money_move_reads_its_orders_and_sellers_rows_not_the_merchants,
                     "event), a pay-out, a chargeback opened and one lost, an "
                     "order read and looked up for a refund, a refund, a "
                     "registration with its webhook and one whose request "
-                    "is stored again read at most 20 rows of "
+                    "is stored again, a review approved and one rejected "
+                    "read at most 20 rows of "
                     "any table; with captures_order, payouts_seller, "
                     "dispute_parts_seller, refunds_pending_seller or "
                     "payment_orders_checkout_order_key dropped (rolled "
@@ -834,6 +837,25 @@ Test(plans, each_money_move_reads_its_orders_and_sellers_rows_not_the_merchants,
            "       'checkout.session.completed', 'cs_' || i, 'm_rd:co_' || i, 1500,"
            "       'USD', 'pi_' || i, '', ARRAY['cs_' || i], convert_to('{}', 'UTF8'),"
            "       '{}', 'k1');"
+           " END $f$");
+    /* checkout i of seller_1 held for review (its key's claim, the
+     * verdict) */
+    OK0(d, "CREATE FUNCTION t_review(i int) RETURNS void LANGUAGE plpgsql AS $f$"
+           " DECLARE l bigint;"
+           "   exp bigint := extract(epoch FROM now())::bigint + 3600;"
+           " BEGIN"
+           "   SELECT c.lease INTO l FROM pay_claim('m_rd', 'k' || i,"
+           "       repeat('a', 64), 30, 86400, 'co_' || i, 'stripe', 'USD', 1500,"
+           "       'https://shop.example/t', 'https://shop.example/c', NULL, exp,"
+           "       '{}', jsonb_build_array("
+           "         jsonb_build_object('payment_order_id', 'po_' || i,"
+           "                            'seller_account', 'seller_1', 'amount_minor', 1500)),"
+           "       '{}', '{}', 'automatic', '{}') c;"
+           "   IF (SELECT outcome FROM pay_risk_record('m_rd', 'k' || i, l, 'co_' || i,"
+           "           'review', 500, 'manual_check', 'provider', 3600, 202,"
+           "           '{\"review\":1}', 30)) <> 'review' THEN"
+           "     RAISE EXCEPTION 'checkout % not held', i;"
+           "   END IF;"
            " END $f$");
     /* the whole of hold i captured: claim, the PSP's answer, its event */
     OK0(d, "CREATE FUNCTION t_capture(i int) RETURNS void LANGUAGE plpgsql AS $f$"
@@ -910,6 +932,10 @@ Test(plans, each_money_move_reads_its_orders_and_sellers_rows_not_the_merchants,
     OK0(d, "SELECT t_dispute(8)");
     OK0(d, "SELECT t_dispute_lost(8)");
     OK0(d, "SELECT t_checkout(9, 'seller_1', 'stripe', false, true)");
+    OK0(d, "SELECT t_review(i) FROM generate_series(11, 14) i");
+    OK0(d, "SELECT outcome FROM pay_review_approve('m_rd', 'co_11', 'r',"
+           " extract(epoch FROM now())::bigint + 3600, 30, '{}')");
+    OK0(d, "SELECT pay_review_reject('m_rd', 'co_12', 'rejected', '{}')");
     OK0(d, "SELECT t_checkout(6, 'seller_1', 'stripe', false)");
     OK0(d, "SELECT t_refund(6, true)");
 
@@ -944,6 +970,13 @@ Test(plans, each_money_move_reads_its_orders_and_sellers_rows_not_the_merchants,
     cr_expect_str_eq(got, "", "a chargeback read %s", got);
     got = plans_op_reads(d, NULL, "SELECT t_checkout(10, 'seller_1', 'stripe', false, true)");
     cr_expect_str_eq(got, "", "a registration's request stored again read %s", got);
+    got = plans_op_reads(d, NULL, "SELECT outcome FROM pay_review_approve('m_rd',"
+                                  " 'co_13', 'r', extract(epoch FROM now())::bigint"
+                                  " + 3600, 30, '{}')");
+    cr_expect_str_eq(got, "", "a review approved read %s", got);
+    got = plans_op_reads(d, NULL, "SELECT pay_review_reject('m_rd', 'co_14',"
+                                  " 'rejected', '{}')");
+    cr_expect_str_eq(got, "", "a review rejected read %s", got);
     got = plans_op_reads(d, NULL, "SELECT t_dispute_lost(2)");
     cr_expect_str_eq(got, "", "a chargeback lost read %s", got);
     got = plans_op_reads(d, NULL, "SELECT pay_order_refund_info('m_rd', 'po_4')");

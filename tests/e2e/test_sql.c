@@ -3573,6 +3573,68 @@ Test(sql, migration_140_gives_the_refunds_in_flight_their_sellers_and_changes_no
     PQfinish(c);
 }
 
+Test(sql, migration_141_names_each_held_reviews_registration_key,
+     .timeout = 120,
+     .description = "a database of the release before (up to 140) with a "
+                    "checkout held for review, a younger cancel's key naming "
+                    "it too, and a review rejected: upgraded, the held one "
+                    "names the key that registered it (review_key, which "
+                    "review_key_of reads), not the cancel's; the rejected "
+                    "one none")
+{
+    PGconn  *c = sqlt_connect();
+    char     db[32], dir[1024], cmd[8192], out[16384];
+    PGconn  *d;
+    int      rc;
+
+    mig_new(c, db, dir);
+    mig_this_release(dir);
+    snprintf(cmd, sizeof(cmd), "mkdir '%s/aside' && mv '%s/migrations/'14[1-9]_*"
+             " '%s/aside/'", dir, dir, dir);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+    rc = mig_run(dir, db, out, sizeof(out));
+    cr_assert_eq(rc, 0, "%s", out);
+
+    /* two checkouts registered, each held as risk_verdict_record held
+     * them before 141 (a verdict with no key); the first with a cancel's
+     * key after it, the second rejected */
+    d = mig_open(db);
+    OK0(d, "INSERT INTO merchants (merchant_id, name, mode)"
+           " VALUES ('m_141', 'test', 'test')");
+    OK0(d, "INSERT INTO sellers (merchant_id, seller_account, psp, destination)"
+           " VALUES ('m_141', 'seller_1', 'stripe', 'acct_1')");
+    OK0(d, "SELECT pay_claim('m_141', 'k' || i, '" FP_A "', 30, 86400, 'co_' || i,"
+           " 'stripe', 'USD', 1500, 'https://shop.example/t', 'https://shop.example/c',"
+           " NULL, extract(epoch FROM now())::bigint + 3600, '{}',"
+           " jsonb_build_array(jsonb_build_object('payment_order_id', 'po_' || i,"
+           "   'seller_account', 'seller_1', 'amount_minor', 1500)),"
+           " '{}', '{}', 'automatic', '{}') FROM generate_series(1, 2) i");
+    OK0(d, "INSERT INTO checkout_risk (merchant_id, checkout_id, verdict, score,"
+           " reason, source, review_until, reviewed, reviewed_at)"
+           " VALUES ('m_141', 'co_1', 'review', 500, 'manual_check', 'provider',"
+           "         now() + interval '1 hour', NULL, NULL),"
+           "        ('m_141', 'co_2', 'review', 500, 'manual_check', 'provider',"
+           "         now() + interval '1 hour', 'rejected', now())");
+    OK0(d, "UPDATE checkouts SET status = 'REVIEW' WHERE merchant_id = 'm_141'"
+           "   AND checkout_id = 'co_1'");
+    cr_assert_str_eq(VAL0(d, "SELECT outcome FROM op_key_take('m_141', 'a-cancel', '"
+                             FP_B "', 30, 86400, 'co_1')"), "new");
+
+    snprintf(cmd, sizeof(cmd), "mv '%s/aside/'14[1-9]_* '%s/migrations/'", dir, dir);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+    rc = mig_run(dir, db, out, sizeof(out));
+    cr_assert_eq(rc, 0, "%s", out);
+
+    cr_expect_str_eq(VAL0(d, "SELECT string_agg(checkout_id || ' '"
+                             "    || coalesce(review_key, '-'), ', ' ORDER BY checkout_id)"
+                             "  FROM checkout_risk WHERE merchant_id = 'm_141'"),
+                     "co_1 k1, co_2 -");
+    cr_expect_str_eq(VAL0(d, "SELECT review_key_of('m_141', 'co_1')"), "k1");
+    PQfinish(d);
+    mig_drop(c, db);
+    PQfinish(c);
+}
+
 /* ---- the token's look-up (sql/functions/psp_token_key.sql) -------------- */
 
 static char  plan_notices[65536];
