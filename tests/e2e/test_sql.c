@@ -3499,6 +3499,30 @@ Test(sql, migrate_upgrade_s_transaction_reads_not_the_inbox,
 }
 
 
+/* the files of dir (mig_new's) that paths names ("migrations/14[0-9]_*
+ * functions/x.sql", relative to dir, globs allowed) set aside, so that
+ * payments-migrate makes the release before; mig_bring_back puts them
+ * where they were */
+static void
+mig_set_aside(const char *dir, const char *paths)
+{
+    char  cmd[4096];
+
+    snprintf(cmd, sizeof(cmd), "cd '%s' && mkdir -p aside/migrations aside/functions"
+             " && for f in %s; do mv \"$f\" \"aside/$f\" || exit 1; done", dir, paths);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+}
+
+static void
+mig_bring_back(const char *dir)
+{
+    char  cmd[2048];
+
+    snprintf(cmd, sizeof(cmd), "cd '%s/aside' && for f in */*; do mv \"$f\" \"../$f\""
+             " || exit 1; done", dir);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+}
+
 Test(sql, migration_140_gives_the_refunds_in_flight_their_sellers_and_changes_nothing_else,
      .timeout = 120,
      .description = "a database of the release before (up to 139) with a "
@@ -3509,7 +3533,7 @@ Test(sql, migration_140_gives_the_refunds_in_flight_their_sellers_and_changes_no
                     "sellers' index replaces refunds_pending")
 {
     PGconn  *c = sqlt_connect();
-    char     db[32], dir[1024], cmd[8192], out[16384];
+    char     db[32], dir[1024], out[16384];
     PGconn  *d;
     int      rc;
 
@@ -3517,9 +3541,7 @@ Test(sql, migration_140_gives_the_refunds_in_flight_their_sellers_and_changes_no
      * writes the column 140 adds */
     mig_new(c, db, dir);
     mig_this_release(dir);
-    snprintf(cmd, sizeof(cmd), "mkdir '%s/aside' && mv '%s/migrations/'14[0-9]_*"
-             " '%s/functions/refunds_seller.sql' '%s/aside/'", dir, dir, dir, dir);
-    cr_assert_eq(system(cmd), 0, "%s", cmd);
+    mig_set_aside(dir, "migrations/14[0-9]_* functions/refunds_seller.sql");
     rc = mig_run(dir, db, out, sizeof(out));
     cr_assert_eq(rc, 0, "%s", out);
 
@@ -3539,9 +3561,7 @@ Test(sql, migration_140_gives_the_refunds_in_flight_their_sellers_and_changes_no
            " FROM generate_series(1, 2) g");
     OK0(d, "RESET session_replication_role");
 
-    snprintf(cmd, sizeof(cmd), "mv '%s/aside/'14[0-9]_* '%s/migrations/' &&"
-             " mv '%s/aside/refunds_seller.sql' '%s/functions/'", dir, dir, dir, dir);
-    cr_assert_eq(system(cmd), 0, "%s", cmd);
+    mig_bring_back(dir);
     rc = mig_run(dir, db, out, sizeof(out));
     cr_assert_eq(rc, 0, "%s", out);
 
@@ -3583,15 +3603,13 @@ Test(sql, migration_141_names_each_held_reviews_registration_key,
                     "one none")
 {
     PGconn  *c = sqlt_connect();
-    char     db[32], dir[1024], cmd[8192], out[16384];
+    char     db[32], dir[1024], out[16384];
     PGconn  *d;
     int      rc;
 
     mig_new(c, db, dir);
     mig_this_release(dir);
-    snprintf(cmd, sizeof(cmd), "mkdir '%s/aside' && mv '%s/migrations/'14[1-9]_*"
-             " '%s/aside/'", dir, dir, dir);
-    cr_assert_eq(system(cmd), 0, "%s", cmd);
+    mig_set_aside(dir, "migrations/14[1-9]_*");
     rc = mig_run(dir, db, out, sizeof(out));
     cr_assert_eq(rc, 0, "%s", out);
 
@@ -3620,8 +3638,7 @@ Test(sql, migration_141_names_each_held_reviews_registration_key,
     cr_assert_str_eq(VAL0(d, "SELECT outcome FROM op_key_take('m_141', 'a-cancel', '"
                              FP_B "', 30, 86400, 'co_1')"), "new");
 
-    snprintf(cmd, sizeof(cmd), "mv '%s/aside/'14[1-9]_* '%s/migrations/'", dir, dir);
-    cr_assert_eq(system(cmd), 0, "%s", cmd);
+    mig_bring_back(dir);
     rc = mig_run(dir, db, out, sizeof(out));
     cr_assert_eq(rc, 0, "%s", out);
 
