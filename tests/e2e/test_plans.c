@@ -723,9 +723,10 @@ Test(plans, captures_voids_cancels_disputes_and_payouts_planned_on_an_empty_data
 
 /* sql in a transaction of its own, rolled back, after plant (NULL: none):
  * the tables it read more than 20 rows of, "captures 43, payouts 41", ""
- * for none */
+ * for none; done (NULL: none), read after the count, says true when sql
+ * did what it says (a refused op reads little) */
 static const char *
-plans_op_reads(PGconn *d, const char *plant, const char *sql)
+plans_op_reads(PGconn *d, const char *plant, const char *sql, const char *done)
 {
     const char  *beyond;
 
@@ -741,6 +742,9 @@ plans_op_reads(PGconn *d, const char *plant, const char *sql)
                      "  FROM (" PLANS_READ_SQL ") a"
                      "  JOIN plans_r0 b USING (relname)"
                      " WHERE a.n - b.n > 20");
+    if (done != NULL) {
+        cr_expect_str_eq(VAL0(d, done), "t", "%s: not done (%s)", sql, done);
+    }
     OK0(d, "ROLLBACK");
 
     return beyond;
@@ -755,10 +759,10 @@ plans_op_reads(PGconn *d, const char *plant, const char *sql)
  * order read (GET) or looked up for a refund its checkout and disputes, a
  * registration (its request stored again too) and its webhook the
  * checkout's orders, a review approved or rejected its registration's
- * key; each
- * through an index that leads with them, not the merchant's prefix of the
- * table's key, or the reads grow with every order and seller of the
- * merchant.  The keys' test and the scans' tests above see neither: the
+ * key; each through an index that leads with them, not the merchant's
+ * prefix of the table's key, or the reads grow with every order and
+ * seller of the merchant (each op checks it did what it says, or a refused
+ * one would read nothing).  The keys' test and the scans' tests above see neither: the
  * look-up is by no key, and a walk of the key's prefix is no sequential
  * scan (dropping captures_order, payouts_seller or dispute_parts_seller
  * passed both).  The plans are made while the tables are empty (the
@@ -791,11 +795,51 @@ Test(plans, each_money_move_reads_its_orders_and_sellers_rows_not_the_merchants,
                     "back), the rows read are reported")
 {
     const char  *got;
+    size_t       i;
     PGconn      *d = plans_connect();
 
-    static const char  capture3[] = "SELECT t_capture(3)";
-    static const char  payout3[] = "SELECT t_payout(3, 'seller_1', true)";
-    static const char  dispute4[] = "SELECT t_dispute(4)";
+    /* each op, then what it did (read after the count) */
+    static const struct {
+        const char  *what, *op, *done;
+    } ops[] = {
+        { "a capture", "SELECT t_capture(3)",
+          "SELECT status = 'SUCCEEDED' FROM captures WHERE merchant_id = 'm_rd'"
+          "   AND capture_id = 'cp_' || lpad(to_hex(3), 24, '0')" },
+        { "a pay-out", "SELECT t_payout(3, 'seller_1', true)",
+          "SELECT status = 'PAID' FROM payouts WHERE merchant_id = 'm_rd'"
+          "   AND payout_id = 'pyo_' || lpad(to_hex(3), 24, '0')" },
+        { "a chargeback", "SELECT t_dispute(4)",
+          "SELECT status = 'OPEN' FROM disputes WHERE merchant_id = 'm_rd'"
+          "   AND checkout_id = 'co_4'" },
+        { "a chargeback lost", "SELECT t_dispute_lost(2)",
+          "SELECT status = 'LOST' FROM disputes WHERE merchant_id = 'm_rd'"
+          "   AND checkout_id = 'co_2'" },
+        { "a registration's request stored again",
+          "SELECT t_checkout(10, 'seller_1', 'stripe', false, true)",
+          "SELECT psp_request = 'r' FROM checkouts WHERE merchant_id = 'm_rd'"
+          "   AND checkout_id = 'co_10'" },
+        { "a review approved",
+          "SELECT outcome FROM pay_review_approve('m_rd', 'co_13', 'r',"
+          " extract(epoch FROM now())::bigint + 3600, 30, '{}')",
+          "SELECT status = 'EXECUTING' FROM checkouts WHERE merchant_id = 'm_rd'"
+          "   AND checkout_id = 'co_13'" },
+        { "a review rejected",
+          "SELECT pay_review_reject('m_rd', 'co_14', 'rejected', '{}')",
+          "SELECT status = 'FAILED' FROM checkouts WHERE merchant_id = 'm_rd'"
+          "   AND checkout_id = 'co_14'" },
+        { "a refund's order look-up", "SELECT pay_order_refund_info('m_rd', 'po_4')",
+          "SELECT psp = 'stripe' FROM pay_order_refund_info('m_rd', 'po_4')" },
+        { "an order read (GET)", "SELECT pay_get_order('m_rd', 'po_2')",
+          "SELECT pay_get_order('m_rd', 'po_2')::jsonb -> 'disputes' -> 0"
+          "       ->> 'status' = 'OPEN'" },
+        { "a refund", "SELECT t_refund(5, true)",
+          "SELECT status = 'SUCCEEDED' FROM refunds WHERE merchant_id = 'm_rd'"
+          "   AND refund_id = 'rf_' || lpad(to_hex(5), 24, '0')" },
+        { "a registration and its webhook",
+          "SELECT t_checkout(7, 'seller_1', 'stripe', false)",
+          "SELECT status = 'SUCCESS' FROM checkouts WHERE merchant_id = 'm_rd'"
+          "   AND checkout_id = 'co_7'" },
+    };
 
     OK0(d, "DO $$ DECLARE t regclass; BEGIN"
            " FOR t IN SELECT c.oid FROM pg_class c"
@@ -826,6 +870,7 @@ Test(plans, each_money_move_reads_its_orders_and_sellers_rows_not_the_merchants,
            "                            'seller_account', s, 'amount_minor', 1500)),"
            "       '{}', '{}',"
            "       CASE WHEN manual THEN 'manual' ELSE 'automatic' END, '{}') c;"
+           "   IF l IS NULL THEN RAISE EXCEPTION 'checkout % refused', i; END IF;"
            "   IF refreshed THEN"
            "     PERFORM pay_refresh('m_rd', 'k' || i, l, exp + 60, 'r');"
            "     RETURN;"
@@ -857,6 +902,13 @@ Test(plans, each_money_move_reads_its_orders_and_sellers_rows_not_the_merchants,
            "     RAISE EXCEPTION 'checkout % not held', i;"
            "   END IF;"
            " END $f$");
+    /* q's one value must be true, or what it did was not done */
+    OK0(d, "CREATE FUNCTION t_must(q text) RETURNS void LANGUAGE plpgsql AS $f$"
+           " DECLARE ok boolean;"
+           " BEGIN"
+           "   EXECUTE q INTO ok;"
+           "   IF ok IS NOT TRUE THEN RAISE EXCEPTION 'not done: %', q; END IF;"
+           " END $f$");
     /* the whole of hold i captured: claim, the PSP's answer, its event */
     OK0(d, "CREATE FUNCTION t_capture(i int) RETURNS void LANGUAGE plpgsql AS $f$"
            " DECLARE l bigint; cp text := 'cp_' || lpad(to_hex(i), 24, '0');"
@@ -864,6 +916,7 @@ Test(plans, each_money_move_reads_its_orders_and_sellers_rows_not_the_merchants,
            "   SELECT c.lease INTO l FROM pay_capture_claim('m_rd', 'ck' || i,"
            "       repeat('c', 64), 30, 86400, cp, 'po_' || i, NULL, NULL,"
            "       'capture', '{}', false, '{}', 1) c;"
+           "   IF l IS NULL THEN RAISE EXCEPTION 'capture % refused', i; END IF;"
            "   PERFORM pay_capture_finish('m_rd', 'ck' || i, l, cp, true,"
            "       'cap_' || i, NULL, 201, '{}');"
            "   PERFORM pay_event_keep('adyen', 'evt_cap_' || i, 'CAPTURE_SUCCEEDED',"
@@ -933,9 +986,11 @@ Test(plans, each_money_move_reads_its_orders_and_sellers_rows_not_the_merchants,
     OK0(d, "SELECT t_dispute_lost(8)");
     OK0(d, "SELECT t_checkout(9, 'seller_1', 'stripe', false, true)");
     OK0(d, "SELECT t_review(i) FROM generate_series(11, 14) i");
-    OK0(d, "SELECT outcome FROM pay_review_approve('m_rd', 'co_11', 'r',"
-           " extract(epoch FROM now())::bigint + 3600, 30, '{}')");
-    OK0(d, "SELECT pay_review_reject('m_rd', 'co_12', 'rejected', '{}')");
+    OK0(d, "SELECT t_must($q$SELECT outcome = 'approved' FROM pay_review_approve("
+           " 'm_rd', 'co_11', 'r', extract(epoch FROM now())::bigint + 3600, 30,"
+           " '{}')$q$)");
+    OK0(d, "SELECT t_must($q$SELECT pay_review_reject('m_rd', 'co_12', 'rejected',"
+           " '{}')$q$)");
     OK0(d, "SELECT t_checkout(6, 'seller_1', 'stripe', false)");
     OK0(d, "SELECT t_refund(6, true)");
 
@@ -962,49 +1017,27 @@ Test(plans, each_money_move_reads_its_orders_and_sellers_rows_not_the_merchants,
     cr_assert_str_eq(VAL0(d, "SELECT count(*) FILTER (WHERE status = 'PENDING')"
                              "  FROM refunds"), "40");
 
-    got = plans_op_reads(d, NULL, capture3);
-    cr_expect_str_eq(got, "", "a capture read %s", got);
-    got = plans_op_reads(d, NULL, payout3);
-    cr_expect_str_eq(got, "", "a pay-out read %s", got);
-    got = plans_op_reads(d, NULL, dispute4);
-    cr_expect_str_eq(got, "", "a chargeback read %s", got);
-    got = plans_op_reads(d, NULL, "SELECT t_checkout(10, 'seller_1', 'stripe', false, true)");
-    cr_expect_str_eq(got, "", "a registration's request stored again read %s", got);
-    got = plans_op_reads(d, NULL, "SELECT outcome FROM pay_review_approve('m_rd',"
-                                  " 'co_13', 'r', extract(epoch FROM now())::bigint"
-                                  " + 3600, 30, '{}')");
-    cr_expect_str_eq(got, "", "a review approved read %s", got);
-    got = plans_op_reads(d, NULL, "SELECT pay_review_reject('m_rd', 'co_14',"
-                                  " 'rejected', '{}')");
-    cr_expect_str_eq(got, "", "a review rejected read %s", got);
-    got = plans_op_reads(d, NULL, "SELECT t_dispute_lost(2)");
-    cr_expect_str_eq(got, "", "a chargeback lost read %s", got);
-    got = plans_op_reads(d, NULL, "SELECT pay_order_refund_info('m_rd', 'po_4')");
-    cr_expect_str_eq(got, "", "a refund's order look-up read %s", got);
-    got = plans_op_reads(d, NULL, "SELECT pay_get_order('m_rd', 'po_4')");
-    cr_expect_str_eq(got, "", "an order read (GET) read %s", got);
-    got = plans_op_reads(d, NULL, "SELECT t_refund(5, true)");
-    cr_expect_str_eq(got, "", "a refund read %s", got);
-    got = plans_op_reads(d, NULL, "SELECT t_checkout(7, 'seller_1', 'stripe', false)");
-    cr_expect_str_eq(got, "", "a registration and its webhook read %s", got);
+    for (i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
+        got = plans_op_reads(d, NULL, ops[i].op, ops[i].done);
+        cr_expect_str_eq(got, "", "%s read %s", ops[i].what, got);
+    }
 
     /* each index dropped: the check sees it */
-    got = plans_op_reads(d, "DROP INDEX captures_order", capture3);
+    got = plans_op_reads(d, "DROP INDEX captures_order", ops[0].op, NULL);
     cr_expect(strstr(got, "captures ") != NULL,
               "without captures_order a capture read %s", got);
-    got = plans_op_reads(d, "DROP INDEX payouts_seller", payout3);
+    got = plans_op_reads(d, "DROP INDEX payouts_seller", ops[1].op, NULL);
     cr_expect(strstr(got, "payouts ") != NULL,
               "without payouts_seller a pay-out read %s", got);
-    got = plans_op_reads(d, "DROP INDEX dispute_parts_seller", payout3);
+    got = plans_op_reads(d, "DROP INDEX dispute_parts_seller", ops[1].op, NULL);
     cr_expect(strstr(got, "dispute_parts ") != NULL,
               "without dispute_parts_seller a pay-out read %s", got);
-    got = plans_op_reads(d, "DROP INDEX refunds_pending_seller",
-                         "SELECT t_refund(5, true)");
+    got = plans_op_reads(d, "DROP INDEX refunds_pending_seller", ops[9].op, NULL);
     cr_expect(strstr(got, "refunds ") != NULL,
               "without refunds_pending_seller a refund read %s", got);
     got = plans_op_reads(d, "ALTER TABLE payment_orders DROP CONSTRAINT"
                             " payment_orders_checkout_order_key CASCADE",
-                         "SELECT t_checkout(7, 'seller_1', 'stripe', false)");
+                         ops[10].op, NULL);
     cr_expect(strstr(got, "payment_orders ") != NULL,
               "without payment_orders_checkout_order_key a registration read %s",
               got);
