@@ -3523,6 +3523,34 @@ mig_bring_back(const char *dir)
     cr_assert_eq(system(cmd), 0, "%s", cmd);
 }
 
+/* a new database (db, dir: mig_new's) of the release before this one's
+ * files that aside names (mig_set_aside), open; mig_upgrade then applies
+ * them */
+static PGconn *
+mig_release_before(PGconn *c, char *db, char *dir, const char *aside)
+{
+    char  out[16384];
+    int   rc;
+
+    mig_new(c, db, dir);
+    mig_this_release(dir);
+    mig_set_aside(dir, aside);
+    rc = mig_run(dir, db, out, sizeof(out));
+    cr_assert_eq(rc, 0, "%s", out);
+    return mig_open(db);
+}
+
+static void
+mig_upgrade(const char *dir, const char *db)
+{
+    char  out[16384];
+    int   rc;
+
+    mig_bring_back(dir);
+    rc = mig_run(dir, db, out, sizeof(out));
+    cr_assert_eq(rc, 0, "%s", out);
+}
+
 Test(sql, migration_140_gives_the_refunds_in_flight_their_sellers_and_changes_nothing_else,
      .timeout = 120,
      .description = "a database of the release before (up to 139) with a "
@@ -3533,19 +3561,13 @@ Test(sql, migration_140_gives_the_refunds_in_flight_their_sellers_and_changes_no
                     "sellers' index replaces refunds_pending")
 {
     PGconn  *c = sqlt_connect();
-    char     db[32], dir[1024], out[16384];
+    char     db[32], dir[1024];
     PGconn  *d;
-    int      rc;
 
     /* up to 139, with this release's functions but the trigger that
      * writes the column 140 adds */
-    mig_new(c, db, dir);
-    mig_this_release(dir);
-    mig_set_aside(dir, "migrations/14[0-9]_* functions/refunds_seller.sql");
-    rc = mig_run(dir, db, out, sizeof(out));
-    cr_assert_eq(rc, 0, "%s", out);
-
-    d = mig_open(db);
+    d = mig_release_before(c, db, dir,
+                           "migrations/14[0-9]_* functions/refunds_seller.sql");
     OK0(d, "SET session_replication_role = replica");
     OK0(d, "INSERT INTO payment_orders (merchant_id, payment_order_id, checkout_id,"
            " line_no, seller_account, amount, currency, status, ledger_updated,"
@@ -3561,9 +3583,7 @@ Test(sql, migration_140_gives_the_refunds_in_flight_their_sellers_and_changes_no
            " FROM generate_series(1, 2) g");
     OK0(d, "RESET session_replication_role");
 
-    mig_bring_back(dir);
-    rc = mig_run(dir, db, out, sizeof(out));
-    cr_assert_eq(rc, 0, "%s", out);
+    mig_upgrade(dir, db);
 
     cr_expect_str_eq(VAL0(d, "SELECT string_agg(status || ' ' || coalesce(seller_account, '-')"
                              "    || ' ' || (updated_at = '2026-01-02 03:04:05+00')::text,"
@@ -3603,20 +3623,12 @@ Test(sql, migration_141_names_each_held_reviews_registration_key,
                     "one none")
 {
     PGconn  *c = sqlt_connect();
-    char     db[32], dir[1024], out[16384];
-    PGconn  *d;
-    int      rc;
-
-    mig_new(c, db, dir);
-    mig_this_release(dir);
-    mig_set_aside(dir, "migrations/14[1-9]_*");
-    rc = mig_run(dir, db, out, sizeof(out));
-    cr_assert_eq(rc, 0, "%s", out);
+    char     db[32], dir[1024];
+    PGconn  *d = mig_release_before(c, db, dir, "migrations/14[1-9]_*");
 
     /* two checkouts registered, each held as risk_verdict_record held
      * them before 141 (a verdict with no key); the first with a cancel's
      * key after it, the second rejected */
-    d = mig_open(db);
     OK0(d, "INSERT INTO merchants (merchant_id, name, mode)"
            " VALUES ('m_141', 'test', 'test')");
     OK0(d, "INSERT INTO sellers (merchant_id, seller_account, psp, destination)"
@@ -3638,9 +3650,7 @@ Test(sql, migration_141_names_each_held_reviews_registration_key,
     cr_assert_str_eq(VAL0(d, "SELECT outcome FROM op_key_take('m_141', 'a-cancel', '"
                              FP_B "', 30, 86400, 'co_1')"), "new");
 
-    mig_bring_back(dir);
-    rc = mig_run(dir, db, out, sizeof(out));
-    cr_assert_eq(rc, 0, "%s", out);
+    mig_upgrade(dir, db);
 
     cr_expect_str_eq(VAL0(d, "SELECT string_agg(checkout_id || ' '"
                              "    || coalesce(review_key, '-'), ', ' ORDER BY checkout_id)"
