@@ -3215,6 +3215,58 @@ mig_this_release(const char *dir)
     cr_assert_eq(system(cmd), 0, "%s", cmd);
 }
 
+/* the files of dir (mig_new's) that paths names ("migrations/14[0-9]_*
+ * functions/x.sql", relative to dir, globs allowed) set aside, so that
+ * payments-migrate makes the release before; mig_bring_back puts them
+ * where they were */
+static void
+mig_set_aside(const char *dir, const char *paths)
+{
+    char  cmd[4096];
+
+    snprintf(cmd, sizeof(cmd), "cd '%s' && mkdir -p aside/migrations aside/functions"
+             " && for f in %s; do mv \"$f\" \"aside/$f\" || exit 1; done", dir, paths);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+}
+
+static void
+mig_bring_back(const char *dir)
+{
+    char  cmd[2048];
+
+    snprintf(cmd, sizeof(cmd), "cd '%s/aside' && for f in */*; do mv \"$f\" \"../$f\""
+             " || exit 1; done", dir);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+}
+
+/* a new database (db, dir: mig_new's) of the release before this one's
+ * files that aside names (mig_set_aside), open; mig_upgrade then applies
+ * them */
+static PGconn *
+mig_release_before(PGconn *c, char *db, char *dir, const char *aside)
+{
+    char  out[16384];
+    int   rc;
+
+    mig_new(c, db, dir);
+    mig_this_release(dir);
+    mig_set_aside(dir, aside);
+    rc = mig_run(dir, db, out, sizeof(out));
+    cr_assert_eq(rc, 0, "%s", out);
+    return mig_open(db);
+}
+
+static void
+mig_upgrade(const char *dir, const char *db)
+{
+    char  out[16384];
+    int   rc;
+
+    mig_bring_back(dir);
+    rc = mig_run(dir, db, out, sizeof(out));
+    cr_assert_eq(rc, 0, "%s", out);
+}
+
 /* a line appended to every function file of dir (pattern "*.sql"), or to
  * one: its checksum changes, so payments-migrate applies it again */
 static void
@@ -3446,11 +3498,8 @@ Test(sql, migrate_upgrade_s_transaction_reads_not_the_inbox,
      * later one is set aside too, since migrations run in order) */
     mig_new(c, db, dir);
     mig_this_release(dir);
-    snprintf(cmd, sizeof(cmd), "mkdir '%s/aside' && find '%s/migrations' -name '1[2-9][0-9]_*'"
-             " ! -name '12[0-2]_*' -exec mv {} '%s/aside/' ';'"
-             " && { mv '%s/functions/inquiry_ends_applied_again.sql' '%s/aside/'"
-             " 2>/dev/null || true; }", dir, dir, dir, dir, dir);
-    cr_assert_eq(system(cmd), 0, "%s", cmd);
+    mig_set_aside(dir, "migrations/12[3-9]_* migrations/1[3-9][0-9]_*"
+                  " functions/inquiry_ends_applied_again.sql");
     rc = mig_run(dir, db, out, sizeof(out));
     cr_assert_eq(rc, 0, "%s", out);
     d = mig_open(db);
@@ -3460,10 +3509,7 @@ Test(sql, migrate_upgrade_s_transaction_reads_not_the_inbox,
     w = mig_open(db);
     OK0(w, "BEGIN");
     OK0(w, "LOCK TABLE psp_events IN ACCESS EXCLUSIVE MODE");
-    snprintf(cmd, sizeof(cmd), "mv '%s/aside/'1[2-9][0-9]_* '%s/migrations/' && { mv"
-             " '%s/aside/inquiry_ends_applied_again.sql' '%s/functions/'"
-             " 2>/dev/null || true; }", dir, dir, dir, dir);
-    cr_assert_eq(system(cmd), 0, "%s", cmd);
+    mig_bring_back(dir);
     snprintf(cmd, sizeof(cmd), "PAYMENTS_SQL_DIR='%s' timeout 60 '%s/bin/payments-migrate'"
              " '%s dbname=%s' 2>&1", dir, getenv("PAY_TEST_ROOT"),
              getenv("PAY_TEST_PG"), db);
@@ -3498,58 +3544,6 @@ Test(sql, migrate_upgrade_s_transaction_reads_not_the_inbox,
     PQfinish(c);
 }
 
-
-/* the files of dir (mig_new's) that paths names ("migrations/14[0-9]_*
- * functions/x.sql", relative to dir, globs allowed) set aside, so that
- * payments-migrate makes the release before; mig_bring_back puts them
- * where they were */
-static void
-mig_set_aside(const char *dir, const char *paths)
-{
-    char  cmd[4096];
-
-    snprintf(cmd, sizeof(cmd), "cd '%s' && mkdir -p aside/migrations aside/functions"
-             " && for f in %s; do mv \"$f\" \"aside/$f\" || exit 1; done", dir, paths);
-    cr_assert_eq(system(cmd), 0, "%s", cmd);
-}
-
-static void
-mig_bring_back(const char *dir)
-{
-    char  cmd[2048];
-
-    snprintf(cmd, sizeof(cmd), "cd '%s/aside' && for f in */*; do mv \"$f\" \"../$f\""
-             " || exit 1; done", dir);
-    cr_assert_eq(system(cmd), 0, "%s", cmd);
-}
-
-/* a new database (db, dir: mig_new's) of the release before this one's
- * files that aside names (mig_set_aside), open; mig_upgrade then applies
- * them */
-static PGconn *
-mig_release_before(PGconn *c, char *db, char *dir, const char *aside)
-{
-    char  out[16384];
-    int   rc;
-
-    mig_new(c, db, dir);
-    mig_this_release(dir);
-    mig_set_aside(dir, aside);
-    rc = mig_run(dir, db, out, sizeof(out));
-    cr_assert_eq(rc, 0, "%s", out);
-    return mig_open(db);
-}
-
-static void
-mig_upgrade(const char *dir, const char *db)
-{
-    char  out[16384];
-    int   rc;
-
-    mig_bring_back(dir);
-    rc = mig_run(dir, db, out, sizeof(out));
-    cr_assert_eq(rc, 0, "%s", out);
-}
 
 Test(sql, migration_140_gives_the_refunds_in_flight_their_sellers_and_changes_nothing_else,
      .timeout = 120,
