@@ -1632,7 +1632,8 @@ CREATE TABLE public.checkouts (
     method_saved_at timestamp with time zone,
     method_alerted_at timestamp with time zone,
     psp_contact text DEFAULT 'maybe'::text NOT NULL,
-    psp_contact_since timestamp with time zone
+    psp_contact_since timestamp with time zone,
+    idem_key text
 )
 WITH (fillfactor='80');
 
@@ -1747,6 +1748,13 @@ COMMENT ON COLUMN public.checkouts.psp_contact IS 'of the registration at the PS
 --
 
 COMMENT ON COLUMN public.checkouts.psp_contact_since IS 'when the earliest attempt that may have reached the PSP was claimed (a claim that found psp_contact none); NULL: when the checkout was made';
+
+
+--
+-- Name: COLUMN checkouts.idem_key; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.checkouts.idem_key IS 'The Idempotency-Key that registered the checkout (pay_claim, in the transaction that stored the row), whose lease a cancel asks about while the checkout has no session; NULL on checkouts that had their session, or were decided, before migration 142.';
 
 
 --
@@ -3780,22 +3788,19 @@ BEGIN
         RETURN;
     END IF;
 
-    -- its registration at the PSP: the key that made the checkout (in the
-    -- transaction that stored it, so no later than it; a cancel's key is
-    -- never that old), in progress under a live lease.  The checkout's
-    -- lock orders this with pay_finish, which stores the token there.
-    -- (No live lease: no row, and no wait; GREATEST would make 1 of the
-    -- aggregate's NULL, so the wait is taken only from a row.)
+    -- its registration at the PSP: the key that made the checkout (the
+    -- checkout names it: idem_key, stored with the row; nothing indexes
+    -- the keys by checkout), in progress under a live lease.  The
+    -- checkout's lock orders this with pay_finish, which stores the token
+    -- there.  (No live lease: no row, and no wait.)
     IF c.status = 'EXECUTING' AND c.psp_token IS NULL THEN
         SELECT GREATEST(1, ceil(date_part('epoch',
                    ik.lease_until - clock_timestamp())))::int
           INTO v_wait
           FROM idempotency_keys ik
-         WHERE ik.merchant_id = p_merchant AND ik.checkout_id = p_checkout
-           AND ik.idem_key <> p_idem_key AND ik.created_at <= c.created_at
-           AND ik.state = 'in_progress' AND ik.lease_until > clock_timestamp()
-         ORDER BY ik.lease_until DESC
-         LIMIT 1;
+         WHERE ik.merchant_id = p_merchant AND ik.idem_key = c.idem_key
+           AND ik.checkout_id = p_checkout AND ik.idem_key <> p_idem_key
+           AND ik.state = 'in_progress' AND ik.lease_until > clock_timestamp();
 
         IF v_wait IS NOT NULL THEN
             IF t.outcome = 'new' THEN
@@ -4742,11 +4747,11 @@ BEGIN
                                amount_total, success_url, cancel_url, buyer_email,
                                status, psp_request, expires_at, metadata,
                                capture_method, save_method, payment_method_id,
-                               psp_contact)
+                               psp_contact, idem_key)
         VALUES (p_merchant, p_checkout_id, p_psp, p_merchant || ':' || p_checkout_id,
                 p_currency, p_amount_total, p_success_url, p_cancel_url, p_buyer_email,
                 'EXECUTING', p_psp_request, to_timestamp(p_expires_at), p_metadata,
-                p_capture_method, v_save, v_method_id, 'trying');
+                p_capture_method, v_save, v_method_id, 'trying', p_idem_key);
 
         WITH o AS (
             SELECT e.value ->> 'payment_order_id' AS id,

@@ -84,22 +84,19 @@ BEGIN
         RETURN;
     END IF;
 
-    -- its registration at the PSP: the key that made the checkout (in the
-    -- transaction that stored it, so no later than it; a cancel's key is
-    -- never that old), in progress under a live lease.  The checkout's
-    -- lock orders this with pay_finish, which stores the token there.
-    -- (No live lease: no row, and no wait; GREATEST would make 1 of the
-    -- aggregate's NULL, so the wait is taken only from a row.)
+    -- its registration at the PSP: the key that made the checkout (the
+    -- checkout names it: idem_key, stored with the row; nothing indexes
+    -- the keys by checkout), in progress under a live lease.  The
+    -- checkout's lock orders this with pay_finish, which stores the token
+    -- there.  (No live lease: no row, and no wait.)
     IF c.status = 'EXECUTING' AND c.psp_token IS NULL THEN
         SELECT GREATEST(1, ceil(date_part('epoch',
                    ik.lease_until - clock_timestamp())))::int
           INTO v_wait
           FROM idempotency_keys ik
-         WHERE ik.merchant_id = p_merchant AND ik.checkout_id = p_checkout
-           AND ik.idem_key <> p_idem_key AND ik.created_at <= c.created_at
-           AND ik.state = 'in_progress' AND ik.lease_until > clock_timestamp()
-         ORDER BY ik.lease_until DESC
-         LIMIT 1;
+         WHERE ik.merchant_id = p_merchant AND ik.idem_key = c.idem_key
+           AND ik.checkout_id = p_checkout AND ik.idem_key <> p_idem_key
+           AND ik.state = 'in_progress' AND ik.lease_until > clock_timestamp();
 
         IF v_wait IS NOT NULL THEN
             IF t.outcome = 'new' THEN

@@ -311,11 +311,11 @@ BEGIN
                                amount_total, success_url, cancel_url, buyer_email,
                                status, psp_request, expires_at, metadata,
                                capture_method, save_method, payment_method_id,
-                               psp_contact)
+                               psp_contact, idem_key)
         VALUES (p_merchant, p_checkout_id, p_psp, p_merchant || ':' || p_checkout_id,
                 p_currency, p_amount_total, p_success_url, p_cancel_url, p_buyer_email,
                 'EXECUTING', p_psp_request, to_timestamp(p_expires_at), p_metadata,
-                p_capture_method, v_save, v_method_id, 'trying');
+                p_capture_method, v_save, v_method_id, 'trying', p_idem_key);
 
         WITH o AS (
             SELECT e.value ->> 'payment_order_id' AS id,

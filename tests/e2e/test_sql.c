@@ -3607,6 +3607,81 @@ Test(sql, migration_140_gives_the_refunds_in_flight_their_sellers_and_changes_no
     PQfinish(c);
 }
 
+/*
+ * Checkouts co_<from>..co_<to> of merchant m (seller_1's, 15.00 USD,
+ * EXECUTING, no session) each with the key k<i> that registered it, in
+ * progress, as pay_claim stores them (in one transaction: the key's
+ * created_at is the checkout's), in plain SQL: this release's pay_claim
+ * writes columns a release before has not.
+ */
+static void
+mig_registering(PGconn *d, const char *m, int from, int to)
+{
+    char  sql[2048];
+
+    snprintf(sql, sizeof(sql),
+             "DO $$ BEGIN"
+             " INSERT INTO idempotency_keys (merchant_id, idem_key, fingerprint, state,"
+             "     lease, lease_until, checkout_id, expires_at)"
+             " SELECT '%s', 'k' || i, '" FP_A "', 'in_progress', 1,"
+             "     now() + interval '1 hour', 'co_' || i, now() + interval '1 day'"
+             "   FROM generate_series(%d, %d) i;"
+             " INSERT INTO checkouts (merchant_id, checkout_id, psp, nonce, currency,"
+             "     amount_total, success_url, cancel_url, status, psp_request, expires_at)"
+             " SELECT '%s', 'co_' || i, 'stripe', '%s:co_' || i, 'USD', 1500,"
+             "     'https://shop.example/t', 'https://shop.example/c', 'EXECUTING', '{}',"
+             "     now() + interval '1 hour'"
+             "   FROM generate_series(%d, %d) i;"
+             " END $$", m, from, to, m, m, from, to);
+    OK0(d, sql);
+}
+
+Test(sql, migration_142_names_the_key_of_each_checkout_a_registration_may_hold,
+     .timeout = 120,
+     .description = "a database of the release before (up to 141) with "
+                    "checkouts registering (one with a cancel's key naming "
+                    "it too), one with its session, one held for review: "
+                    "upgraded, those registering and the held one name the "
+                    "key that registered them (idem_key), the one with its "
+                    "session none; a cancel then waits for a registration "
+                    "whose lease is live, and not for one whose lease ran "
+                    "out")
+{
+    PGconn  *c = sqlt_connect();
+    char     db[32], dir[1024];
+    PGconn  *d = mig_release_before(c, db, dir, "migrations/14[2-9]_*");
+
+    OK0(d, "INSERT INTO merchants (merchant_id, name, mode)"
+           " VALUES ('m_142', 'test', 'test')");
+    mig_registering(d, "m_142", 1, 4);
+    OK0(d, "UPDATE checkouts SET psp_token = 'cs_3' WHERE checkout_id = 'co_3'");
+    OK0(d, "UPDATE checkouts SET status = 'REVIEW' WHERE checkout_id = 'co_4'");
+    OK0(d, "INSERT INTO checkout_risk (merchant_id, checkout_id, verdict, score,"
+           " reason, source, review_until, review_key)"
+           " VALUES ('m_142', 'co_4', 'review', 500, 'manual_check', 'provider',"
+           "         now() + interval '1 hour', 'k4')");
+    cr_assert_str_eq(VAL0(d, "SELECT outcome FROM op_key_take('m_142', 'a-cancel', '"
+                             FP_B "', 30, 86400, 'co_1')"), "new");
+    /* co_2's registration gave up its lease */
+    OK0(d, "UPDATE idempotency_keys SET lease_until = now() WHERE idem_key = 'k2'");
+
+    mig_upgrade(dir, db);
+
+    cr_expect_str_eq(VAL0(d, "SELECT string_agg(checkout_id || ' '"
+                             "    || coalesce(idem_key, '-'), ', ' ORDER BY checkout_id)"
+                             "  FROM checkouts WHERE merchant_id = 'm_142'"),
+                     "co_1 k1, co_2 k2, co_3 -, co_4 k4");
+    cr_expect_str_eq(VAL0(d, "SELECT outcome FROM pay_cancel_claim('m_142', 'x1', '"
+                             FP_B "', 30, 86400, 'co_1', 'paid', 'not_cancelable',"
+                             " '{}')"), "registering");
+    cr_expect_str_eq(VAL0(d, "SELECT outcome FROM pay_cancel_claim('m_142', 'x2', '"
+                             FP_B "', 30, 86400, 'co_2', 'paid', 'not_cancelable',"
+                             " '{}')"), "new");
+    PQfinish(d);
+    mig_drop(c, db);
+    PQfinish(c);
+}
+
 Test(sql, migration_141_names_each_held_reviews_registration_key,
      .timeout = 120,
      .description = "a database of the release before (up to 140) with a "
@@ -3625,14 +3700,7 @@ Test(sql, migration_141_names_each_held_reviews_registration_key,
      * key after it, the second rejected */
     OK0(d, "INSERT INTO merchants (merchant_id, name, mode)"
            " VALUES ('m_141', 'test', 'test')");
-    OK0(d, "INSERT INTO sellers (merchant_id, seller_account, psp, destination)"
-           " VALUES ('m_141', 'seller_1', 'stripe', 'acct_1')");
-    OK0(d, "SELECT pay_claim('m_141', 'k' || i, '" FP_A "', 30, 86400, 'co_' || i,"
-           " 'stripe', 'USD', 1500, 'https://shop.example/t', 'https://shop.example/c',"
-           " NULL, extract(epoch FROM now())::bigint + 3600, '{}',"
-           " jsonb_build_array(jsonb_build_object('payment_order_id', 'po_' || i,"
-           "   'seller_account', 'seller_1', 'amount_minor', 1500)),"
-           " '{}', '{}', 'automatic', '{}') FROM generate_series(1, 2) i");
+    mig_registering(d, "m_141", 1, 2);
     OK0(d, "INSERT INTO checkout_risk (merchant_id, checkout_id, verdict, score,"
            " reason, source, review_until, reviewed, reviewed_at)"
            " VALUES ('m_141', 'co_1', 'review', 500, 'manual_check', 'provider',"
