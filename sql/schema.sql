@@ -3533,6 +3533,8 @@ CREATE FUNCTION public.pay_abandon(p_merchant text, p_idem_key text, p_lease big
 DECLARE
     k         idempotency_keys%ROWTYPE;
     v_orders  jsonb;
+    v_status  pay_status;
+    v_token   text;
 BEGIN
     IF p_reason NOT IN ('psp_refused_credentials', 'psp_circuit_open', 'limit_reached',
                         'expires_too_soon', 'return_url_forbidden') THEN
@@ -3548,11 +3550,12 @@ BEGIN
         RETURN false;
     END IF;
 
-    PERFORM 1 FROM checkouts c
+    -- by its key, its status told by the row (a WHERE naming the status
+    -- is checkouts_executing_since's predicate: pay_refresh)
+    SELECT c.status, c.psp_token INTO v_status, v_token FROM checkouts c
      WHERE c.merchant_id = p_merchant AND c.checkout_id = k.checkout_id
-       AND c.status = 'EXECUTING' AND c.psp_token IS NULL
        FOR UPDATE;
-    IF NOT FOUND THEN
+    IF v_status IS DISTINCT FROM 'EXECUTING' OR v_token IS NOT NULL THEN
         RETURN false;
     END IF;
 
@@ -4264,6 +4267,7 @@ CREATE FUNCTION public.pay_charge_authenticate(p_merchant text, p_idem_key text,
 DECLARE
     v_psp     text;
     v_status  pay_status;
+    v_pm      text;
     v_key     record;
 BEGIN
     SELECT * INTO v_key FROM checkout_key_finish('pay_charge_authenticate', p_merchant, p_idem_key,
@@ -4283,9 +4287,9 @@ BEGIN
            expires_at = to_timestamp(p_psp_expires_at),
            updated_at = now()
      WHERE c.merchant_id = p_merchant AND c.checkout_id = p_checkout_id
-       AND c.payment_method_id IS NOT NULL
-    RETURNING c.psp, c.status INTO v_psp, v_status;
-    IF NOT FOUND THEN
+    -- by its key, its method told by the row (as pay_charge_finish)
+    RETURNING c.psp, c.status, c.payment_method_id INTO v_psp, v_status, v_pm;
+    IF v_pm IS NULL THEN
         RAISE EXCEPTION 'pay_charge_authenticate: no off-session checkout % for merchant %',
             p_checkout_id, p_merchant USING ERRCODE = 'PY004';
     END IF;
@@ -4314,6 +4318,7 @@ CREATE FUNCTION public.pay_charge_finish(p_merchant text, p_idem_key text, p_lea
 #variable_conflict use_column
 DECLARE
     v_psp    text;
+    v_pm     text;
     v_key    record;
 BEGIN
     IF p_outcome IS NULL
@@ -4344,9 +4349,12 @@ BEGIN
                          THEN 'FAILED'::pay_status ELSE c.status END,
            updated_at = now()
      WHERE c.merchant_id = p_merchant AND c.checkout_id = p_checkout_id
-       AND c.payment_method_id IS NOT NULL
-    RETURNING c.psp INTO v_psp;
-    IF NOT FOUND THEN
+    -- the checkout by its key, its method told by the row: a condition
+    -- on payment_method_id is checkouts_payment_method's predicate, and
+    -- planned without statistics that index's walk of the merchant's
+    -- charges was taken for the look-up (plans::each_money_move_...)
+    RETURNING c.psp, c.payment_method_id INTO v_psp, v_pm;
+    IF v_pm IS NULL THEN
         RAISE EXCEPTION 'pay_charge_finish: no off-session checkout % for merchant %',
             p_checkout_id, p_merchant USING ERRCODE = 'PY004';
     END IF;
@@ -7642,6 +7650,7 @@ DECLARE
     v_kind    text;
     v_co      text;
     v_action  text;
+    v_open    boolean;
 BEGIN
     SELECT * INTO k FROM idempotency_keys ik
      WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
@@ -7658,13 +7667,22 @@ BEGIN
         RETURN;
     END IF;
 
+    -- a refund and a pay-out by their keys, their state told by the row:
+    -- "status = 'PENDING'" in the WHERE is refunds_pending_seller's and
+    -- payouts_seller's predicate, and a plan made on empty tables walked
+    -- the merchant's operations in flight through them (pay_refund_claim)
     IF v_kind = 'refund' THEN
-        UPDATE refunds x
-           SET status = 'FAILED', failure = left(p_failure, 1000), psp_contact = 'none'
+        SELECT x.status = 'PENDING' AND x.psp_refund_id IS NULL AND x.psp_contact = 'trying'
+          INTO v_open
+          FROM refunds x
          WHERE x.merchant_id = p_merchant AND x.refund_id = p_op_id
-           AND x.status = 'PENDING' AND x.psp_refund_id IS NULL
-           AND x.psp_contact = 'trying'
-        RETURNING x.checkout_id, 'refund:abandoned' INTO v_co, v_action;
+           FOR UPDATE;
+        IF v_open THEN
+            UPDATE refunds x
+               SET status = 'FAILED', failure = left(p_failure, 1000), psp_contact = 'none'
+             WHERE x.merchant_id = p_merchant AND x.refund_id = p_op_id
+            RETURNING x.checkout_id, 'refund:abandoned' INTO v_co, v_action;
+        END IF;
     ELSIF v_kind = 'capture' THEN
         UPDATE captures x
            SET status = 'FAILED', failure = left(p_failure, 1000), psp_contact = 'none'
@@ -7673,12 +7691,17 @@ BEGIN
            AND x.psp_contact = 'trying'
         RETURNING x.checkout_id, x.kind || ':abandoned' INTO v_co, v_action;
     ELSE
-        UPDATE payouts x
-           SET status = 'FAILED', failure = left(p_failure, 1000), psp_contact = 'none'
+        SELECT x.status = 'PENDING' AND x.psp_payout_id IS NULL AND x.psp_contact = 'trying'
+          INTO v_open
+          FROM payouts x
          WHERE x.merchant_id = p_merchant AND x.payout_id = p_op_id
-           AND x.status = 'PENDING' AND x.psp_payout_id IS NULL
-           AND x.psp_contact = 'trying'
-        RETURNING NULL::text, 'payout:abandoned' INTO v_co, v_action;
+           FOR UPDATE;
+        IF v_open THEN
+            UPDATE payouts x
+               SET status = 'FAILED', failure = left(p_failure, 1000), psp_contact = 'none'
+             WHERE x.merchant_id = p_merchant AND x.payout_id = p_op_id
+            RETURNING NULL::text, 'payout:abandoned' INTO v_co, v_action;
+        END IF;
     END IF;
     IF v_action IS NULL THEN
         RETURN;
@@ -7948,20 +7971,22 @@ BEGIN
         -- one to send again: this attempt may reach the PSP ('trying'), and
         -- an earlier one that never said it sent nothing ('trying' still: it
         -- died, or its lease ran out) may have ('maybe'); a 'maybe' stays
-        -- as it is (no write)
-        UPDATE payouts po
-           SET psp_contact = CASE po.psp_contact WHEN 'none' THEN 'trying' ELSE 'maybe' END
+        -- as it is (no write).  The pay-out by its key, its state told by
+        -- the row: "status = 'PENDING'" in the WHERE is payouts_seller's
+        -- predicate, and a plan made on empty tables walked the merchant's
+        -- pending pay-outs through it (pay_refund_claim)
+        SELECT * INTO p FROM payouts po
          WHERE po.merchant_id = p_merchant AND po.payout_id = k.op_id
-           AND po.status = 'PENDING' AND po.psp_payout_id IS NULL
-           AND po.psp_contact <> 'maybe'
-        RETURNING * INTO p;
-        IF NOT FOUND THEN
-            SELECT * INTO p FROM payouts po
-             WHERE po.merchant_id = p_merchant AND po.payout_id = k.op_id;
-        END IF;
+           FOR UPDATE;
         IF NOT FOUND THEN
             RAISE EXCEPTION 'pay_payout_claim: in-progress key % has no pay-out', p_idem_key
                 USING ERRCODE = 'PY004';
+        END IF;
+        IF p.status = 'PENDING' AND p.psp_payout_id IS NULL AND p.psp_contact <> 'maybe' THEN
+            UPDATE payouts po
+               SET psp_contact = CASE po.psp_contact WHEN 'none' THEN 'trying' ELSE 'maybe' END
+             WHERE po.merchant_id = p_merchant AND po.payout_id = k.op_id
+            RETURNING * INTO p;
         END IF;
         -- settled (its webhook came) or known to the PSP (its answer was
         -- stored): answered from the row, the PSP is not asked again
@@ -8139,21 +8164,31 @@ CREATE FUNCTION public.pay_refresh(p_merchant text, p_idem_key text, p_lease big
 DECLARE
     v_checkout  text;
     v_old       timestamptz;
+    v_status    pay_status;
+    v_token     text;
 BEGIN
     IF p_expires_at IS NULL OR p_psp_request IS NULL THEN
         RAISE EXCEPTION 'pay_refresh: expires_at and psp_request are required'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
-    SELECT c.checkout_id, c.expires_at INTO v_checkout, v_old
+    -- the key by its key, then its checkout by the checkout's, its status
+    -- told by the row: "status = 'EXECUTING'" in the WHERE is
+    -- checkouts_executing_since's predicate, and a plan made on empty
+    -- tables walked that index, every EXECUTING checkout, for the one
+    -- (plans::each_money_move_reads_its_orders_and_sellers_rows_not_the_merchants).
+    -- The key's row locked first, then the checkout's (doc/MONEY.md)
+    SELECT ik.checkout_id INTO v_checkout
       FROM idempotency_keys ik
-      JOIN checkouts c ON c.merchant_id = ik.merchant_id AND c.checkout_id = ik.checkout_id
      WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
        AND ik.state = 'in_progress' AND ik.lease = p_lease
        AND ik.lease_until > clock_timestamp()
-       AND c.status = 'EXECUTING' AND c.psp_token IS NULL
        FOR UPDATE;
-    IF NOT FOUND THEN
+    SELECT c.expires_at, c.status, c.psp_token INTO v_old, v_status, v_token
+      FROM checkouts c
+     WHERE c.merchant_id = p_merchant AND c.checkout_id = v_checkout
+       FOR UPDATE;
+    IF v_status IS DISTINCT FROM 'EXECUTING' OR v_token IS NOT NULL THEN
         RAISE EXCEPTION 'pay_refresh: key % of merchant % is not in progress under lease %',
             p_idem_key, p_merchant, p_lease USING ERRCODE = 'PY003';
     END IF;
@@ -8241,20 +8276,23 @@ BEGIN
         -- one to send again: this attempt may reach the PSP ('trying'), and
         -- an earlier one that never said it sent nothing ('trying' still: it
         -- died, or its lease ran out) may have ('maybe'); a 'maybe' stays
-        -- as it is (no write)
-        UPDATE refunds rf
-           SET psp_contact = CASE rf.psp_contact WHEN 'none' THEN 'trying' ELSE 'maybe' END
+        -- as it is (no write).  The refund by its key, its state told by
+        -- the row: "status = 'PENDING'" in the WHERE is
+        -- refunds_pending_seller's predicate, and a plan made on empty
+        -- tables walked the merchant's refunds in flight through it
+        -- (plans::each_money_move_reads_its_orders_and_sellers_rows_not_the_merchants)
+        SELECT * INTO r FROM refunds rf
          WHERE rf.merchant_id = p_merchant AND rf.refund_id = k.op_id
-           AND rf.status = 'PENDING' AND rf.psp_refund_id IS NULL
-           AND rf.psp_contact <> 'maybe'
-        RETURNING * INTO r;
-        IF NOT FOUND THEN
-            SELECT * INTO r FROM refunds rf
-             WHERE rf.merchant_id = p_merchant AND rf.refund_id = k.op_id;
-        END IF;
+           FOR UPDATE;
         IF NOT FOUND THEN
             RAISE EXCEPTION 'pay_refund_claim: in-progress key % has no refund', p_idem_key
                 USING ERRCODE = 'PY004';
+        END IF;
+        IF r.status = 'PENDING' AND r.psp_refund_id IS NULL AND r.psp_contact <> 'maybe' THEN
+            UPDATE refunds rf
+               SET psp_contact = CASE rf.psp_contact WHEN 'none' THEN 'trying' ELSE 'maybe' END
+             WHERE rf.merchant_id = p_merchant AND rf.refund_id = k.op_id
+            RETURNING * INTO r;
         END IF;
         SELECT * INTO c FROM checkouts ck
          WHERE ck.merchant_id = p_merchant AND ck.checkout_id = r.checkout_id;
@@ -15182,6 +15220,13 @@ CREATE INDEX dispute_parts_seller ON public.dispute_parts USING btree (merchant_
 
 
 --
+-- Name: disputes_checkout; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX disputes_checkout ON public.disputes USING btree (checkout_id, merchant_id);
+
+
+--
 -- Name: disputes_psp_ref; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -15333,6 +15378,20 @@ CREATE INDEX psp_events_checkout ON ONLY public.psp_events USING btree (checkout
 --
 
 CREATE INDEX psp_events_pending ON ONLY public.psp_events USING btree (received_at) WHERE (state = 'pending'::text);
+
+
+--
+-- Name: psp_payments_checkout; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX psp_payments_checkout ON public.psp_payments USING btree (checkout_id, merchant_id);
+
+
+--
+-- Name: psp_tokens_checkout; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX psp_tokens_checkout ON public.psp_tokens USING btree (checkout_id, merchant_id);
 
 
 --

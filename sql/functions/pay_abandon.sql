@@ -20,6 +20,8 @@ AS $function$
 DECLARE
     k         idempotency_keys%ROWTYPE;
     v_orders  jsonb;
+    v_status  pay_status;
+    v_token   text;
 BEGIN
     IF p_reason NOT IN ('psp_refused_credentials', 'psp_circuit_open', 'limit_reached',
                         'expires_too_soon', 'return_url_forbidden') THEN
@@ -35,11 +37,12 @@ BEGIN
         RETURN false;
     END IF;
 
-    PERFORM 1 FROM checkouts c
+    -- by its key, its status told by the row (a WHERE naming the status
+    -- is checkouts_executing_since's predicate: pay_refresh)
+    SELECT c.status, c.psp_token INTO v_status, v_token FROM checkouts c
      WHERE c.merchant_id = p_merchant AND c.checkout_id = k.checkout_id
-       AND c.status = 'EXECUTING' AND c.psp_token IS NULL
        FOR UPDATE;
-    IF NOT FOUND THEN
+    IF v_status IS DISTINCT FROM 'EXECUTING' OR v_token IS NOT NULL THEN
         RETURN false;
     END IF;
 

@@ -17,6 +17,7 @@ AS $function$
 DECLARE
     v_psp     text;
     v_status  pay_status;
+    v_pm      text;
     v_key     record;
 BEGIN
     SELECT * INTO v_key FROM checkout_key_finish('pay_charge_authenticate', p_merchant, p_idem_key,
@@ -36,9 +37,9 @@ BEGIN
            expires_at = to_timestamp(p_psp_expires_at),
            updated_at = now()
      WHERE c.merchant_id = p_merchant AND c.checkout_id = p_checkout_id
-       AND c.payment_method_id IS NOT NULL
-    RETURNING c.psp, c.status INTO v_psp, v_status;
-    IF NOT FOUND THEN
+    -- by its key, its method told by the row (as pay_charge_finish)
+    RETURNING c.psp, c.status, c.payment_method_id INTO v_psp, v_status, v_pm;
+    IF v_pm IS NULL THEN
         RAISE EXCEPTION 'pay_charge_authenticate: no off-session checkout % for merchant %',
             p_checkout_id, p_merchant USING ERRCODE = 'PY004';
     END IF;

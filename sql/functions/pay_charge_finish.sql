@@ -17,6 +17,7 @@ AS $function$
 #variable_conflict use_column
 DECLARE
     v_psp    text;
+    v_pm     text;
     v_key    record;
 BEGIN
     IF p_outcome IS NULL
@@ -47,9 +48,12 @@ BEGIN
                          THEN 'FAILED'::pay_status ELSE c.status END,
            updated_at = now()
      WHERE c.merchant_id = p_merchant AND c.checkout_id = p_checkout_id
-       AND c.payment_method_id IS NOT NULL
-    RETURNING c.psp INTO v_psp;
-    IF NOT FOUND THEN
+    -- the checkout by its key, its method told by the row: a condition
+    -- on payment_method_id is checkouts_payment_method's predicate, and
+    -- planned without statistics that index's walk of the merchant's
+    -- charges was taken for the look-up (plans::each_money_move_...)
+    RETURNING c.psp, c.payment_method_id INTO v_psp, v_pm;
+    IF v_pm IS NULL THEN
         RAISE EXCEPTION 'pay_charge_finish: no off-session checkout % for merchant %',
             p_checkout_id, p_merchant USING ERRCODE = 'PY004';
     END IF;

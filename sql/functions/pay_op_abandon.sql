@@ -25,6 +25,7 @@ DECLARE
     v_kind    text;
     v_co      text;
     v_action  text;
+    v_open    boolean;
 BEGIN
     SELECT * INTO k FROM idempotency_keys ik
      WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
@@ -41,13 +42,22 @@ BEGIN
         RETURN;
     END IF;
 
+    -- a refund and a pay-out by their keys, their state told by the row:
+    -- "status = 'PENDING'" in the WHERE is refunds_pending_seller's and
+    -- payouts_seller's predicate, and a plan made on empty tables walked
+    -- the merchant's operations in flight through them (pay_refund_claim)
     IF v_kind = 'refund' THEN
-        UPDATE refunds x
-           SET status = 'FAILED', failure = left(p_failure, 1000), psp_contact = 'none'
+        SELECT x.status = 'PENDING' AND x.psp_refund_id IS NULL AND x.psp_contact = 'trying'
+          INTO v_open
+          FROM refunds x
          WHERE x.merchant_id = p_merchant AND x.refund_id = p_op_id
-           AND x.status = 'PENDING' AND x.psp_refund_id IS NULL
-           AND x.psp_contact = 'trying'
-        RETURNING x.checkout_id, 'refund:abandoned' INTO v_co, v_action;
+           FOR UPDATE;
+        IF v_open THEN
+            UPDATE refunds x
+               SET status = 'FAILED', failure = left(p_failure, 1000), psp_contact = 'none'
+             WHERE x.merchant_id = p_merchant AND x.refund_id = p_op_id
+            RETURNING x.checkout_id, 'refund:abandoned' INTO v_co, v_action;
+        END IF;
     ELSIF v_kind = 'capture' THEN
         UPDATE captures x
            SET status = 'FAILED', failure = left(p_failure, 1000), psp_contact = 'none'
@@ -56,12 +66,17 @@ BEGIN
            AND x.psp_contact = 'trying'
         RETURNING x.checkout_id, x.kind || ':abandoned' INTO v_co, v_action;
     ELSE
-        UPDATE payouts x
-           SET status = 'FAILED', failure = left(p_failure, 1000), psp_contact = 'none'
+        SELECT x.status = 'PENDING' AND x.psp_payout_id IS NULL AND x.psp_contact = 'trying'
+          INTO v_open
+          FROM payouts x
          WHERE x.merchant_id = p_merchant AND x.payout_id = p_op_id
-           AND x.status = 'PENDING' AND x.psp_payout_id IS NULL
-           AND x.psp_contact = 'trying'
-        RETURNING NULL::text, 'payout:abandoned' INTO v_co, v_action;
+           FOR UPDATE;
+        IF v_open THEN
+            UPDATE payouts x
+               SET status = 'FAILED', failure = left(p_failure, 1000), psp_contact = 'none'
+             WHERE x.merchant_id = p_merchant AND x.payout_id = p_op_id
+            RETURNING NULL::text, 'payout:abandoned' INTO v_co, v_action;
+        END IF;
     END IF;
     IF v_action IS NULL THEN
         RETURN;

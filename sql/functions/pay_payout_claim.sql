@@ -44,20 +44,22 @@ BEGIN
         -- one to send again: this attempt may reach the PSP ('trying'), and
         -- an earlier one that never said it sent nothing ('trying' still: it
         -- died, or its lease ran out) may have ('maybe'); a 'maybe' stays
-        -- as it is (no write)
-        UPDATE payouts po
-           SET psp_contact = CASE po.psp_contact WHEN 'none' THEN 'trying' ELSE 'maybe' END
+        -- as it is (no write).  The pay-out by its key, its state told by
+        -- the row: "status = 'PENDING'" in the WHERE is payouts_seller's
+        -- predicate, and a plan made on empty tables walked the merchant's
+        -- pending pay-outs through it (pay_refund_claim)
+        SELECT * INTO p FROM payouts po
          WHERE po.merchant_id = p_merchant AND po.payout_id = k.op_id
-           AND po.status = 'PENDING' AND po.psp_payout_id IS NULL
-           AND po.psp_contact <> 'maybe'
-        RETURNING * INTO p;
-        IF NOT FOUND THEN
-            SELECT * INTO p FROM payouts po
-             WHERE po.merchant_id = p_merchant AND po.payout_id = k.op_id;
-        END IF;
+           FOR UPDATE;
         IF NOT FOUND THEN
             RAISE EXCEPTION 'pay_payout_claim: in-progress key % has no pay-out', p_idem_key
                 USING ERRCODE = 'PY004';
+        END IF;
+        IF p.status = 'PENDING' AND p.psp_payout_id IS NULL AND p.psp_contact <> 'maybe' THEN
+            UPDATE payouts po
+               SET psp_contact = CASE po.psp_contact WHEN 'none' THEN 'trying' ELSE 'maybe' END
+             WHERE po.merchant_id = p_merchant AND po.payout_id = k.op_id
+            RETURNING * INTO p;
         END IF;
         -- settled (its webhook came) or known to the PSP (its answer was
         -- stored): answered from the row, the PSP is not asked again

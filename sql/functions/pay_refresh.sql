@@ -13,21 +13,31 @@ AS $function$
 DECLARE
     v_checkout  text;
     v_old       timestamptz;
+    v_status    pay_status;
+    v_token     text;
 BEGIN
     IF p_expires_at IS NULL OR p_psp_request IS NULL THEN
         RAISE EXCEPTION 'pay_refresh: expires_at and psp_request are required'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
-    SELECT c.checkout_id, c.expires_at INTO v_checkout, v_old
+    -- the key by its key, then its checkout by the checkout's, its status
+    -- told by the row: "status = 'EXECUTING'" in the WHERE is
+    -- checkouts_executing_since's predicate, and a plan made on empty
+    -- tables walked that index, every EXECUTING checkout, for the one
+    -- (plans::each_money_move_reads_its_orders_and_sellers_rows_not_the_merchants).
+    -- The key's row locked first, then the checkout's (doc/MONEY.md)
+    SELECT ik.checkout_id INTO v_checkout
       FROM idempotency_keys ik
-      JOIN checkouts c ON c.merchant_id = ik.merchant_id AND c.checkout_id = ik.checkout_id
      WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
        AND ik.state = 'in_progress' AND ik.lease = p_lease
        AND ik.lease_until > clock_timestamp()
-       AND c.status = 'EXECUTING' AND c.psp_token IS NULL
        FOR UPDATE;
-    IF NOT FOUND THEN
+    SELECT c.expires_at, c.status, c.psp_token INTO v_old, v_status, v_token
+      FROM checkouts c
+     WHERE c.merchant_id = p_merchant AND c.checkout_id = v_checkout
+       FOR UPDATE;
+    IF v_status IS DISTINCT FROM 'EXECUTING' OR v_token IS NOT NULL THEN
         RAISE EXCEPTION 'pay_refresh: key % of merchant % is not in progress under lease %',
             p_idem_key, p_merchant, p_lease USING ERRCODE = 'PY003';
     END IF;

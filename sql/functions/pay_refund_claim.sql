@@ -49,20 +49,23 @@ BEGIN
         -- one to send again: this attempt may reach the PSP ('trying'), and
         -- an earlier one that never said it sent nothing ('trying' still: it
         -- died, or its lease ran out) may have ('maybe'); a 'maybe' stays
-        -- as it is (no write)
-        UPDATE refunds rf
-           SET psp_contact = CASE rf.psp_contact WHEN 'none' THEN 'trying' ELSE 'maybe' END
+        -- as it is (no write).  The refund by its key, its state told by
+        -- the row: "status = 'PENDING'" in the WHERE is
+        -- refunds_pending_seller's predicate, and a plan made on empty
+        -- tables walked the merchant's refunds in flight through it
+        -- (plans::each_money_move_reads_its_orders_and_sellers_rows_not_the_merchants)
+        SELECT * INTO r FROM refunds rf
          WHERE rf.merchant_id = p_merchant AND rf.refund_id = k.op_id
-           AND rf.status = 'PENDING' AND rf.psp_refund_id IS NULL
-           AND rf.psp_contact <> 'maybe'
-        RETURNING * INTO r;
-        IF NOT FOUND THEN
-            SELECT * INTO r FROM refunds rf
-             WHERE rf.merchant_id = p_merchant AND rf.refund_id = k.op_id;
-        END IF;
+           FOR UPDATE;
         IF NOT FOUND THEN
             RAISE EXCEPTION 'pay_refund_claim: in-progress key % has no refund', p_idem_key
                 USING ERRCODE = 'PY004';
+        END IF;
+        IF r.status = 'PENDING' AND r.psp_refund_id IS NULL AND r.psp_contact <> 'maybe' THEN
+            UPDATE refunds rf
+               SET psp_contact = CASE rf.psp_contact WHEN 'none' THEN 'trying' ELSE 'maybe' END
+             WHERE rf.merchant_id = p_merchant AND rf.refund_id = k.op_id
+            RETURNING * INTO r;
         END IF;
         SELECT * INTO c FROM checkouts ck
          WHERE ck.merchant_id = p_merchant AND ck.checkout_id = r.checkout_id;

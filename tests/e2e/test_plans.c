@@ -759,8 +759,9 @@ plans_op_reads(PGconn *d, const char *plant, const char *sql, const char *done)
  * order read (GET) or looked up for a refund its checkout and disputes, a
  * registration (its request stored again too) and its webhook the
  * checkout's orders, a review approved or rejected, or a cancel during
- * its checkout's registration, its registration's key; a void, a cancel
- * and a pay link their checkout's rows; each (with an endpoint that
+ * its checkout's registration, its registration's key; a void, a cancel,
+ * a pay link and an off-session charge (paid, declined) their checkout's
+ * and method's rows; each (with an endpoint that
  * wants every notification) through an index that leads with them, not
  * the merchant's prefix of the table's key, or the reads grow with every
  * order and seller of the merchant (each op checks it did what it says,
@@ -780,21 +781,23 @@ plans_op_reads(PGconn *d, const char *plant, const char *sql, const char *done)
  * chargeback lost 89 orders; and a review's approval or rejection read
  * every key of the merchant (220: nothing indexes them by checkout), as
  * did a cancel that met a checkout still registering (274; since
- * migration 142 the checkout names its key).  Off-session charges are not
- * here yet.
+ * migration 142 the checkout names its key).
  */
 Test(plans, each_money_move_reads_its_orders_and_sellers_rows_not_the_merchants,
      .timeout = 120,
      .description = "in a fresh database, each planned on empty tables, "
                     "then run after the merchant has 40 captured holds, 40 "
                     "pending pay-outs, 40 open chargebacks and 40 refunds "
-                    "in flight at another seller: a capture (claim, answer, "
+                    "in flight at another seller, 40 registrations in "
+                    "flight and 40 saved methods charged (at the other "
+                    "seller too): a capture (claim, answer, "
                     "event), a pay-out, a chargeback opened and one lost, an "
                     "order read and looked up for a refund, a refund, a "
                     "registration with its webhook and one whose request "
                     "is stored again, a review approved and one rejected, "
                     "a void, a cancel, a cancel during its checkout's "
-                    "registration and a pay link followed, each with a "
+                    "registration, a pay link followed and off-session "
+                    "charges paid and declined, each with a "
                     "notification endpoint to tell, read at most 20 rows of "
                     "any table; with captures_order, payouts_seller, "
                     "dispute_parts_seller, refunds_pending_seller or "
@@ -859,6 +862,24 @@ Test(plans, each_money_move_reads_its_orders_and_sellers_rows_not_the_merchants,
           " repeat('e', 64), 30, 86400, 'co_19', 'paid', 'not_cancelable', '{}')" },
         { "a pay link followed", "SELECT pay_pay_target('m_rd', 'co_18')",
           "SELECT status = 'EXECUTING' FROM pay_pay_target('m_rd', 'co_18')" },
+        { "an off-session charge and its webhook", "SELECT t_charge(23, true)",
+          "SELECT status = 'SUCCESS' FROM checkouts WHERE merchant_id = 'm_rd'"
+          "   AND checkout_id = 'co_23'" },
+        { "an off-session charge declined", "SELECT t_charge(24, false)",
+          "SELECT status = 'FAILED' AND failure_code = 'declined' FROM checkouts"
+          " WHERE merchant_id = 'm_rd' AND checkout_id = 'co_24'" },
+        { "a refund's claim resumed", "SELECT t_refund_again(31)",
+          "SELECT psp_contact = 'maybe' FROM refunds WHERE merchant_id = 'm_rd'"
+          "   AND refund_id = 'rf_' || lpad(to_hex(31), 24, '0')" },
+        { "a refund given up", "SELECT t_refund_abandon(32)",
+          "SELECT status = 'FAILED' FROM refunds WHERE merchant_id = 'm_rd'"
+          "   AND refund_id = 'rf_' || lpad(to_hex(32), 24, '0')" },
+        { "a pay-out's claim resumed", "SELECT t_payout_again(33)",
+          "SELECT psp_contact = 'maybe' FROM payouts WHERE merchant_id = 'm_rd'"
+          "   AND payout_id = 'pyo_' || lpad(to_hex(33), 24, '0')" },
+        { "a registration given up", "SELECT t_abandon(34)",
+          "SELECT NOT EXISTS (SELECT FROM checkouts WHERE merchant_id = 'm_rd'"
+          "                      AND checkout_id = 'co_34')" },
     };
 
     OK0(d, "DO $$ DECLARE t regclass; BEGIN"
@@ -1014,6 +1035,58 @@ Test(plans, each_money_move_reads_its_orders_and_sellers_rows_not_the_merchants,
            "         're_psp_' || i, NULL, convert_to('{}', 'UTF8'), '{}', 'k1');"
            "   END IF;"
            " END $f$");
+    /* method i saved by shopper c_i in setup checkout setup_i (its claim,
+     * then the row its setup's event saves) */
+    OK0(d, "CREATE FUNCTION t_method(i int) RETURNS text LANGUAGE plpgsql AS $f$"
+           " DECLARE pm text := 'pm_' || translate(lpad(to_hex(i), 24, '0'),"
+           "                                      '0123456789abcdef', 'abcdefghijklmnop');"
+           " BEGIN"
+           "   PERFORM pay_claim('m_rd', 'sk' || i, repeat('a', 64), 30, 86400,"
+           "       'setup_' || i, 'stripe', 'USD', 0, 'https://shop.example/t',"
+           "       'https://shop.example/c', NULL,"
+           "       extract(epoch FROM now())::bigint + 3600, '{}', '[]', '{}', '{}',"
+           "       'automatic', jsonb_build_object('save', jsonb_build_object("
+           "         'usage', 'off_session', 'customer', 'c_' || i,"
+           "         'customer_ref', 'cu_' || lpad(to_hex(i), 24, '0'),"
+           "         'recurring', 'Subscription')));"
+           "   INSERT INTO payment_methods (merchant_id, method_id, customer, customer_ref,"
+           "       psp, token_sealed, token_index, usage, recurring, checkout_id, event_id)"
+           "   VALUES ('m_rd', pm, 'c_' || i, 'cu_' || lpad(to_hex(i), 24, '0'), 'stripe',"
+           "       'v1.k1.sealed', md5(pm) || md5(pm), 'off_session', 'Subscription',"
+           "       'setup_' || i, 'evt_setup_' || i);"
+           "   RETURN pm;"
+           " END $f$");
+    /* checkout i charged off-session to method i, seller s's order po_i
+     * of 15.00: the claim, the PSP's answer (accepted: paid by its
+     * webhook; else declined at once) */
+    OK0(d, "CREATE FUNCTION t_charge(i int, accepted bool, s text DEFAULT 'seller_1')"
+           " RETURNS void"
+           " LANGUAGE plpgsql AS $f$"
+           " DECLARE l bigint;"
+           "   exp bigint := extract(epoch FROM now())::bigint + 3600;"
+           "   pm text := 'pm_' || translate(lpad(to_hex(i), 24, '0'),"
+           "                                 '0123456789abcdef', 'abcdefghijklmnop');"
+           " BEGIN"
+           "   SELECT c.lease INTO l FROM pay_claim('m_rd', 'k' || i,"
+           "       repeat('a', 64), 30, 86400, 'co_' || i, 'stripe', 'USD', 1500,"
+           "       'https://shop.example/t', 'https://shop.example/c', NULL, exp,"
+           "       '{}', jsonb_build_array("
+           "         jsonb_build_object('payment_order_id', 'po_' || i,"
+           "                            'seller_account', s, 'amount_minor', 1500)),"
+           "       '{}', '{}', 'automatic', jsonb_build_object('payment_method', pm)) c;"
+           "   IF l IS NULL THEN RAISE EXCEPTION 'charge % refused', i; END IF;"
+           "   IF NOT accepted THEN"
+           "     PERFORM pay_charge_finish('m_rd', 'k' || i, l, 'co_' || i, 'declined',"
+           "         NULL, NULL, 'card_declined', 402, '{}');"
+           "     RETURN;"
+           "   END IF;"
+           "   PERFORM pay_charge_finish('m_rd', 'k' || i, l, 'co_' || i, 'accepted',"
+           "       'pi_ch_' || i, NULL, NULL, 201, '{}');"
+           "   PERFORM pay_event_keep('stripe', 'evt_ch_' || i, 'CAPTURED',"
+           "       'payment_intent.succeeded', 'pi_ch_' || i, 'm_rd:co_' || i, 1500,"
+           "       'USD', 'pi_ch_' || i, '', ARRAY['pi_ch_' || i],"
+           "       convert_to('{}', 'UTF8'), '{}', 'k1');"
+           " END $f$");
     /* hold i voided: claim, the PSP's answer, its event */
     OK0(d, "CREATE FUNCTION t_void(i int) RETURNS void LANGUAGE plpgsql AS $f$"
            " DECLARE l bigint; vd text := 'vd_' || lpad(to_hex(i), 24, '0');"
@@ -1027,6 +1100,56 @@ Test(plans, each_money_move_reads_its_orders_and_sellers_rows_not_the_merchants,
            "   PERFORM pay_event_keep('adyen', 'evt_vd_' || i, 'VOID_SUCCEEDED',"
            "       'CANCELLATION', NULL, 'm_rd:' || vd, 1500, 'USD', 'pi_' || i,"
            "       'pi_' || i, NULL, convert_to('{}', 'UTF8'), '{}', 'k1');"
+           " END $f$");
+    /* a refund of 4.00 of order i claimed (its lease), not sent */
+    OK0(d, "CREATE FUNCTION t_refund_open(i int) RETURNS bigint LANGUAGE plpgsql AS $f$"
+           " DECLARE l bigint;"
+           " BEGIN"
+           "   SELECT c.lease INTO l FROM pay_refund_claim('m_rd', 'rk' || i,"
+           "       repeat('b', 64), 30, 86400, 'rf_' || lpad(to_hex(i), 24, '0'),"
+           "       'po_' || i, 400, 'USD', NULL, '{}') c;"
+           "   IF l IS NULL THEN RAISE EXCEPTION 'refund % refused', i; END IF;"
+           "   RETURN l;"
+           " END $f$");
+    /* key k's lease run out (its holder gone) */
+    OK0(d, "CREATE FUNCTION t_expire(k text) RETURNS void LANGUAGE sql AS $f$"
+           " UPDATE idempotency_keys SET lease_until = now() - interval '1 second'"
+           "  WHERE merchant_id = 'm_rd' AND idem_key = k $f$");
+    /* refund i's claim again, after its holder's lease ran out */
+    OK0(d, "CREATE FUNCTION t_refund_again(i int) RETURNS void LANGUAGE plpgsql AS $f$"
+           " BEGIN"
+           "   IF (SELECT c.outcome FROM pay_refund_claim('m_rd', 'rk' || i,"
+           "         repeat('b', 64), 30, 86400, 'rf_' || lpad(to_hex(i), 24, '0'),"
+           "         'po_' || i, 400, 'USD', NULL, '{}') c) <> 'resumed' THEN"
+           "     RAISE EXCEPTION 'refund % not resumed', i;"
+           "   END IF;"
+           " END $f$");
+    /* refund i claimed, then given up before it was sent */
+    OK0(d, "CREATE FUNCTION t_refund_abandon(i int) RETURNS void LANGUAGE plpgsql AS $f$"
+           " BEGIN"
+           "   PERFORM pay_op_abandon('m_rd', 'rk' || i, t_refund_open(i),"
+           "       'rf_' || lpad(to_hex(i), 24, '0'), 'given up', 502, '{}');"
+           " END $f$");
+    /* pay-out i of 1.00 to seller_1 claimed (not sent), or claimed again
+     * after its holder's lease ran out */
+    OK0(d, "CREATE FUNCTION t_payout_claim(i int) RETURNS text LANGUAGE sql AS $f$"
+           " SELECT c.outcome FROM pay_payout_claim('m_rd', 'pk' || i,"
+           "     repeat('f', 64), 30, 86400, 'pyo_' || lpad(to_hex(i), 24, '0'),"
+           "     'seller_1', 100, 'USD', 'stripe', '{}', '{}') c $f$");
+    OK0(d, "CREATE FUNCTION t_payout_again(i int) RETURNS void LANGUAGE plpgsql AS $f$"
+           " BEGIN"
+           "   IF t_payout_claim(i) <> 'resumed' THEN"
+           "     RAISE EXCEPTION 'pay-out % not resumed', i;"
+           "   END IF;"
+           " END $f$");
+    /* registration i (claimed, its PSP not reached) given up */
+    OK0(d, "CREATE FUNCTION t_abandon(i int) RETURNS void LANGUAGE plpgsql AS $f$"
+           " BEGIN"
+           "   IF NOT pay_abandon('m_rd', 'k' || i,"
+           "          (SELECT lease FROM idempotency_keys WHERE merchant_id = 'm_rd'"
+           "              AND idem_key = 'k' || i), 'psp_circuit_open') THEN"
+           "     RAISE EXCEPTION 'registration % not given up', i;"
+           "   END IF;"
            " END $f$");
     /* a chargeback opened on paid checkout i */
     OK0(d, "CREATE FUNCTION t_dispute(i int) RETURNS void LANGUAGE plpgsql AS $f$"
@@ -1072,6 +1195,17 @@ Test(plans, each_money_move_reads_its_orders_and_sellers_rows_not_the_merchants,
            " 'm_rd', 'xk22', repeat('e', 64), 30, 86400, 'co_22', 'paid',"
            " 'not_cancelable', '{}')$q$)");
     OK0(d, "SELECT pay_pay_target('m_rd', 'co_21')");
+    OK0(d, "SELECT t_method(i) FROM generate_series(25, 26) i");
+    OK0(d, "SELECT t_charge(25, true), t_charge(26, false)");
+    OK0(d, "SELECT t_checkout(i, 'seller_1', 'stripe', false)"
+           "  FROM generate_series(35, 36) i");
+    OK0(d, "SELECT t_refund_open(35), t_expire('rk35')");
+    OK0(d, "SELECT t_refund_again(35)");
+    OK0(d, "SELECT t_refund_abandon(36)");
+    OK0(d, "SELECT t_payout_claim(37), t_expire('pk37')");
+    OK0(d, "SELECT t_payout_again(37)");
+    OK0(d, "SELECT t_open(38, true)");
+    OK0(d, "SELECT t_abandon(38)");
 
     /* seller_1's hold 3 and paid checkout 4, 5; seller_2's 40 holds
      * captured, 40 paid checkouts, 40 pending pay-outs, then chargebacks of
@@ -1081,7 +1215,16 @@ Test(plans, each_money_move_reads_its_orders_and_sellers_rows_not_the_merchants,
            "       t_checkout(5, 'seller_1', 'stripe', false)");
     OK0(d, "SELECT t_checkout(15, 'seller_1', 'adyen', true),"
            "       t_open(17), t_open(18), t_open(19, true)");
+    OK0(d, "SELECT t_checkout(i, 'seller_1', 'stripe', false)"
+           "  FROM generate_series(31, 32) i");
+    OK0(d, "SELECT t_refund_open(31), t_expire('rk31')");
+    OK0(d, "SELECT t_payout_claim(33), t_expire('pk33')");
+    OK0(d, "SELECT t_open(34, true)");
     OK0(d, "SELECT t_open(i, true) FROM generate_series(401, 440) i");
+    OK0(d, "SELECT t_method(i) FROM generate_series(23, 24) i");
+    OK0(d, "SELECT t_method(i) FROM generate_series(501, 540) i");
+    OK0(d, "SELECT t_charge(i, true, 'seller_2') FROM generate_series(501, 520) i");
+    OK0(d, "SELECT t_charge(i, false, 'seller_2') FROM generate_series(521, 540) i");
     OK0(d, "SELECT t_checkout(i, 'seller_2', 'adyen', true)"
            "  FROM generate_series(101, 140) i");
     OK0(d, "SELECT t_capture(i) FROM generate_series(101, 140) i");
@@ -1093,11 +1236,18 @@ Test(plans, each_money_move_reads_its_orders_and_sellers_rows_not_the_merchants,
 
     cr_assert_str_eq(VAL0(d, "SELECT (SELECT count(*) FROM captures) || ' '"
                              "    || (SELECT count(*) FROM payouts"
-                             "         WHERE status = 'PENDING') || ' '"
+                             "         WHERE status = 'PENDING'"
+                             "           AND seller_account = 'seller_2') || ' '"
                              "    || (SELECT count(*) FROM dispute_parts)"),
                      "42 40 42");
     cr_assert_str_eq(VAL0(d, "SELECT count(*) FILTER (WHERE status = 'PENDING')"
-                             "  FROM refunds"), "40");
+                             "  FROM refunds WHERE seller_account = 'seller_2'"), "40");
+    /* the wallets folded, as the sweeper folds them, and the credits
+     * folded vacuumed away, as autovacuum would (an index scan counts the
+     * entries of dead rows it meets): a pay-out and a refund read the
+     * seller's credits since */
+    OK0(d, "SELECT pay_wallets_fold(100000)");
+    OK0(d, "VACUUM wallet_credits");
 
     for (i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
         got = plans_op_reads(d, NULL, ops[i].op, ops[i].done);
@@ -1293,6 +1443,83 @@ Test(plans, the_homeless_step_planned_without_statistics_stops_at_its_limit,
      * the scan of every pending row read 3,100 */
     cr_expect(fetched < 1000, "a step read %ld index entries", fetched);
     OK0(d, "ROLLBACK");
+
+    plans_drop(d);
+}
+
+
+/*
+ * A foreign key whose referencing table has no index leading with its
+ * columns makes every delete (and key change) of a referenced row read
+ * that whole table: PostgreSQL's check looks for rows still naming it.
+ * pay_abandon deletes a checkout (a registration its PSP never took:
+ * circuit open, credentials refused), and each one read every row of
+ * psp_tokens (twice), psp_payments and disputes of every merchant.  Every
+ * such key is listed here with why its referenced rows are never deleted.
+ */
+Test(plans, every_foreign_key_to_a_table_whose_rows_go_has_an_index_on_its_columns,
+     .timeout = 120,
+     .description = "in a freshly migrated schema, each foreign key either "
+                    "has an index on the referencing table whose leading "
+                    "columns are the key's, or references a table whose "
+                    "rows are never deleted nor their keys changed (each "
+                    "listed with why)")
+{
+    int          i, j, n;
+    PGresult    *r;
+    PGconn      *d = plans_connect();
+
+    /* the keys without an index, each with why its rows stay */
+    static const struct {
+        const char  *key, *why;
+    } kept[] = {
+        { "checkouts_payment_method_fk",
+          "checkouts_payment_method (merchant_id, payment_method_id) WHERE "
+          "payment_method_id IS NOT NULL serves it (a key's = is NOT NULL); "
+          "a method is detached, never deleted" },
+        { "dispute_parts_merchant_id_checkout_id_payment_order_id_fkey",
+          "dispute_parts_order (payment_order_id, merchant_id, ...) serves it: "
+          "an order's id is the merchant's once" },
+        { "ledger_transactions_merchant_id_checkout_id_payment_order__fkey",
+          "ledger_transactions_checkout (merchant_id, checkout_id) serves it: "
+          "a checkout's few transactions" },
+        { "order_events_merchant_id_checkout_id_payment_order_id_fkey",
+          "its primary key (merchant_id, checkout_id, event_id) serves it: a "
+          "checkout's few events" },
+        { "refunds_merchant_id_checkout_id_payment_order_id_fkey",
+          "refunds_order (payment_order_id, merchant_id) serves it" },
+        { "notifications_merchant_id_endpoint_id_fkey",
+          "an endpoint is disabled, never deleted (no function deletes one)" },
+        { "payouts_merchant_id_seller_account_psp_fkey",
+          "a seller's row is never deleted (no function deletes one)" },
+        { "recon_seen_report_id_fkey",
+          "a reconciliation report is never deleted (no function deletes one)" },
+    };
+
+    r = sqlt_ok(d,
+        "SELECT c.conname, c.conrelid::regclass::text, c.confrelid::regclass::text"
+        "  FROM pg_constraint c"
+        " WHERE c.contype = 'f'"
+        "   AND c.connamespace = 'public'::regnamespace"
+        "   AND NOT EXISTS ("
+        "       SELECT FROM pg_index i"
+        "        WHERE i.indrelid = c.conrelid AND i.indpred IS NULL"
+        "          AND (SELECT array_agg(k ORDER BY k)"
+        "                 FROM unnest((i.indkey::int2[])[0:cardinality(c.conkey) - 1]) k)"
+        "              = (SELECT array_agg(k ORDER BY k) FROM unnest(c.conkey) k))"
+        " ORDER BY 2, 1", 0, NULL);
+    n = PQntuples(r);
+    for (i = 0; i < n; i++) {
+        for (j = 0; j < (int) (sizeof(kept) / sizeof(kept[0])); j++) {
+            if (strcmp(kept[j].key, PQgetvalue(r, i, 0)) == 0) {
+                break;
+            }
+        }
+        cr_expect(j < (int) (sizeof(kept) / sizeof(kept[0])),
+                  "%s -> %s (%s): no index leads with its columns",
+                  PQgetvalue(r, i, 1), PQgetvalue(r, i, 2), PQgetvalue(r, i, 0));
+    }
+    PQclear(r);
 
     plans_drop(d);
 }
