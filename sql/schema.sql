@@ -7501,8 +7501,21 @@ DECLARE
     v_failures  int;
     v_since     timestamptz;
     v_disabled  boolean := false;
+    v_held      boolean;
 BEGIN
-    IF p_ok THEN
+    -- the row by its key, whether this claim still holds it told by the
+    -- row: "status = 'PENDING' AND lease_owner = ..." in an UPDATE's WHERE
+    -- is notifications_leased's predicate (and the status
+    -- notifications_pending_endpoint's), and a plan made on empty tables
+    -- walked the merchant's leased rows through it for the one
+    -- (plans::a_deliverys_outcome_reads_its_row_not_the_endpoints_backlog)
+    SELECT n.status = 'PENDING' AND n.lease_owner = p_owner
+           AND (p_lease IS NULL OR n.lease_until = p_lease)
+      INTO v_held
+      FROM notifications n
+     WHERE n.merchant_id = p_merchant AND n.notification_id = p_id
+       FOR UPDATE;
+    IF v_held AND p_ok THEN
         UPDATE notifications n
            SET status = CASE WHEN n.resend THEN 'PENDING' ELSE 'DELIVERED' END,
                delivered_at = CASE WHEN n.resend THEN NULL ELSE now() END,
@@ -7511,10 +7524,8 @@ BEGIN
                lease_until = NULL, last_status = p_http_status, last_error = NULL,
                updated_at = now()
          WHERE n.merchant_id = p_merchant AND n.notification_id = p_id
-           AND n.status = 'PENDING' AND n.lease_owner = p_owner
-           AND (p_lease IS NULL OR n.lease_until = p_lease)
         RETURNING n.endpoint_id, n.status INTO v_endpoint, v_status;
-    ELSE
+    ELSIF v_held THEN
         UPDATE notifications n
            SET status = CASE WHEN n.resend OR p_retry_ms IS NOT NULL THEN 'PENDING'
                              ELSE 'FAILED' END,
@@ -7525,8 +7536,6 @@ BEGIN
                last_status = p_http_status, last_error = left(p_error, 200),
                updated_at = now()
          WHERE n.merchant_id = p_merchant AND n.notification_id = p_id
-           AND n.status = 'PENDING' AND n.lease_owner = p_owner
-           AND (p_lease IS NULL OR n.lease_until = p_lease)
         RETURNING n.endpoint_id, n.status INTO v_endpoint, v_status;
     END IF;
 

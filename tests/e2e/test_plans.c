@@ -1523,3 +1523,98 @@ Test(plans, every_foreign_key_to_a_table_whose_rows_go_has_an_index_on_its_colum
 
     plans_drop(d);
 }
+
+
+/*
+ * A delivery's outcome (pay_notify_record) updates its one row by its key
+ * and lease: "status = 'PENDING' AND lease_owner = ..." in that WHERE is
+ * the predicate of notifications_pending_endpoint and notifications_leased
+ * (both lead with the merchant), so a plan made on an empty table could
+ * walk the merchant's whole backlog, which grows while an endpoint is down
+ * (the merchant's deliveries recorded one at a time, each reading it all).
+ * Planned on empty tables (the connection's first calls), then run with
+ * a backlog of 200 due rows at the endpoint and 40 leased.
+ */
+Test(plans, a_deliverys_outcome_reads_its_row_not_the_endpoints_backlog,
+     .timeout = 120,
+     .description = "in a fresh database, a delivery's success and a "
+                    "failure to retry, each planned on empty tables, then "
+                    "recorded with 200 notifications due and 42 leased at "
+                    "the endpoint: each reads at most 20 rows of any table "
+                    "and moves its row")
+{
+    char         op[1024], id[64], lease[64];
+    const char  *got;
+    int          k;
+    PGconn      *d = plans_connect();
+
+    OK0(d, "INSERT INTO merchants (merchant_id, name, mode)"
+           " VALUES ('m_nt', 'test', 'test')");
+    OK0(d, "INSERT INTO notify_endpoints (merchant_id, endpoint_id, url, host,"
+           " secret_sealed) VALUES ('m_nt', 'ep_' || repeat('2', 24),"
+           " 'https://shop.example/hooks', 'shop.example', 'v1.k.sealed')");
+    /* n notifications due at the endpoint, from g */
+    OK0(d, "CREATE FUNCTION t_due(g int, n int) RETURNS void LANGUAGE sql AS $f$"
+           " INSERT INTO notifications (merchant_id, notification_id, endpoint_id,"
+           "     event_type, checkout_id, object_id, sequence, payload, next_at)"
+           " SELECT 'm_nt', 'msg_' || lpad(to_hex(i), 24, '0'), 'ep_' || repeat('2', 24),"
+           "     'checkout.succeeded', 'co_' || i, 'co_' || i, 1, '{}',"
+           "     now() - interval '1 hour' + i * interval '1 millisecond'"
+           "   FROM generate_series(g, g + n - 1) i $f$");
+    /* the next due one leased by w */
+    OK0(d, "CREATE FUNCTION t_lease(w text) RETURNS void LANGUAGE plpgsql AS $f$"
+           " BEGIN"
+           "   PERFORM FROM pay_notify_lease(w, 1, 600000, 100);"
+           "   IF NOT FOUND THEN RAISE EXCEPTION 'none leased'; END IF;"
+           " END $f$");
+    /* the one w leased, recorded: delivered, or failed to be retried */
+    OK0(d, "CREATE FUNCTION t_record(w text, ok bool) RETURNS text"
+           " LANGUAGE sql AS $f$"
+           " SELECT r.status FROM notifications n,"
+           "   LATERAL pay_notify_record('m_nt', n.notification_id, w, ok,"
+           "       CASE WHEN ok THEN 200 ELSE 503 END,"
+           "       CASE WHEN ok THEN NULL ELSE 'down' END,"
+           "       CASE WHEN ok THEN NULL ELSE 1000 END, 0, 0, n.lease_until) r"
+           "  WHERE n.lease_owner = w $f$");
+
+    /* planned on empty tables */
+    OK0(d, "SELECT t_due(1, 2), t_lease('w0'), t_lease('w00')");
+    cr_assert_str_eq(VAL0(d, "SELECT t_record('w0', true)"), "DELIVERED");
+    cr_assert_str_eq(VAL0(d, "SELECT t_record('w00', false)"), "PENDING");
+
+    /* a backlog: 200 due, 42 of them leased, by w_ok, w_no and 40 others */
+    OK0(d, "SELECT t_due(100, 200), t_lease('w_ok'), t_lease('w_no')");
+    OK0(d, "SELECT t_lease('w' || k) FROM generate_series(1, 40) k");
+    cr_assert_str_eq(VAL0(d, "SELECT count(*) FILTER (WHERE lease_owner IS NOT NULL)"
+                             "  FROM notifications"), "42");
+
+    /* each recorded by its key and lease, read here first */
+    for (k = 0; k < 2; k++) {
+        snprintf(id, sizeof(id), "%s",
+                 VAL0(d, k == 0 ? "SELECT notification_id FROM notifications"
+                                  " WHERE lease_owner = 'w_ok'"
+                                : "SELECT notification_id FROM notifications"
+                                  " WHERE lease_owner = 'w_no'"));
+        snprintf(lease, sizeof(lease), "%s",
+                 VAL0(d, k == 0 ? "SELECT lease_until FROM notifications"
+                                  " WHERE lease_owner = 'w_ok'"
+                                : "SELECT lease_until FROM notifications"
+                                  " WHERE lease_owner = 'w_no'"));
+        snprintf(op, sizeof(op),
+                 "SELECT pay_notify_record('m_nt', '%s', '%s', %s, %d, %s, %s, 0, 0,"
+                 " '%s')", id, k == 0 ? "w_ok" : "w_no", k == 0 ? "true" : "false",
+                 k == 0 ? 200 : 503, k == 0 ? "NULL" : "'down'",
+                 k == 0 ? "NULL" : "1000", lease);
+        got = plans_op_reads(d, NULL, op,
+                             k == 0 ? "SELECT count(*) = 2 FROM notifications"
+                                      " WHERE status = 'DELIVERED'"
+                                    : "SELECT count(*) = 2 FROM notifications"
+                                      " WHERE last_status = 503"
+                                      "   AND lease_owner IS NULL"
+                                      "   AND status = 'PENDING'");
+        cr_expect_str_eq(got, "", "%s recorded read %s",
+                         k == 0 ? "a delivery" : "a failure", got);
+    }
+
+    plans_drop(d);
+}
