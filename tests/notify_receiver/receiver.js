@@ -47,8 +47,13 @@
  * verified_by (indices into the path's secrets that verified it), secret_fp
  * (the first 12 hex digits of SHA-256 of those secrets), signatures (how
  * many the header carried), attempt (the how-manieth arrival of this
- * webhook-id on this path), arrived_ms, answer ("204", "500", "hang",
- * "drop", "302", "400"), gave_up_ms (hang: when the client closed), error.
+ * webhook-id on this path), arrived_ms (its body read), started_ms (the
+ * earliest the client can have been sending it: its TCP connection
+ * accepted, or, on a kept-alive one, the previous answer on it sent; so a
+ * client's time-out counted from the attempt's start ends no sooner than
+ * that plus the time-out, whatever its connect and TLS handshake took),
+ * answer ("204", "500", "hang", "drop", "302", "400"), gave_up_ms (hang:
+ * when the client closed), error.
  *
  * Quiet: one line when it listens, and errors.  It never prints a secret, a
  * signature or a body.
@@ -314,6 +319,11 @@ function onDelivery(req, res) {
         return;
     }
 
+    /* the connection's last moment idle (socket: the TCP one under TLS) */
+    const sock = req.socket._parent || req.socket;
+    const started = sock.readyMs;
+    res.on('finish', () => { sock.readyMs = Date.now(); });
+
     readBody(req, (body) => {
         const arrived = Date.now();
         const id = req.headers['webhook-id'] || null;
@@ -340,6 +350,7 @@ function onDelivery(req, res) {
             user_agent: req.headers['user-agent'] || null,
             attempt,
             arrived_ms: arrived,
+            started_ms: started === undefined ? arrived : started,
             answer: null,
             gave_up_ms: null,
             error: null,
@@ -596,7 +607,10 @@ const tlsServer = https.createServer({
     keepAliveTimeout: 5000,
 }, onDelivery);
 
-tlsServer.on('connection', () => { state.stats.connections++; });
+tlsServer.on('connection', (sock) => {
+    state.stats.connections++;
+    sock.readyMs = Date.now();
+});
 tlsServer.on('secureConnection', () => { state.stats.tls_handshakes++; });
 tlsServer.on('tlsClientError', () => { state.stats.tls_errors++; });
 tlsServer.on('clientError', (err, socket) => { socket.destroy(); });

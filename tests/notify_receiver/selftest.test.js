@@ -195,6 +195,7 @@ test('status, redirect, drop, hang, slow, and a script before the mode', async (
     assert.deepStrictEqual(ds.map((d) => d.answer), ['500', '302', 'drop', 'hang', '204', '204']);
     assert.deepStrictEqual(ds.map((d) => d.attempt), [1, 2, 3, 4, 5, 6]);
     assert.ok(ds[3].gave_up_ms >= ds[3].arrived_ms);
+    assert.ok(ds[3].started_ms <= ds[3].arrived_ms);
     assert.strictEqual((await deliveries('d/redirected')).length, 0);
     await ctl('POST', '/_control/mode', { path: '/hooks/d', mode: 'status 503' });
     assert.strictEqual((await deliver('d', [secretA])).status, 503);
