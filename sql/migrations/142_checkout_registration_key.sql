@@ -7,7 +7,7 @@
 -- their checkout: the look-up read every key the merchant holds within
 -- their TTL, with the checkout locked meanwhile (test
 -- plans::each_money_move_reads_its_orders_and_sellers_rows_not_the_merchants:
--- 272 keys read for one cancel).  An index of the keys by checkout would
+-- 274 keys read for one cancel).  An index of the keys by checkout would
 -- cost every registration and every money move an index entry; the
 -- checkout's row gets the key instead (pay_claim writes it with the row:
 -- no index, a few bytes), and the key is read by its own key.

@@ -3608,8 +3608,8 @@ Test(sql, migration_140_gives_the_refunds_in_flight_their_sellers_and_changes_no
 }
 
 /*
- * Checkouts co_<from>..co_<to> of merchant m (seller_1's, 15.00 USD,
- * EXECUTING, no session) each with the key k<i> that registered it, in
+ * Checkouts co_<from>..co_<to> of merchant m (15.00 USD, EXECUTING, no
+ * session, no orders) each with the key k<i> that registered it, in
  * progress, as pay_claim stores them (in one transaction: the key's
  * created_at is the checkout's), in plain SQL: this release's pay_claim
  * writes columns a release before has not.
@@ -3634,6 +3634,48 @@ mig_registering(PGconn *d, const char *m, int from, int to)
              "   FROM generate_series(%d, %d) i;"
              " END $$", m, from, to, m, m, from, to);
     OK0(d, sql);
+}
+
+Test(sql, migration_141_names_each_held_reviews_registration_key,
+     .timeout = 120,
+     .description = "a database of the release before (up to 140) with a "
+                    "checkout held for review, a younger cancel's key naming "
+                    "it too, and a review rejected: upgraded, the held one "
+                    "names the key that registered it (review_key, which "
+                    "review_key_of reads), not the cancel's; the rejected "
+                    "one none")
+{
+    PGconn  *c = sqlt_connect();
+    char     db[32], dir[1024];
+    PGconn  *d = mig_release_before(c, db, dir, "migrations/14[1-9]_*");
+
+    /* two checkouts registered, each held as risk_verdict_record held
+     * them before 141 (a verdict with no key); the first with a cancel's
+     * key after it, the second rejected */
+    OK0(d, "INSERT INTO merchants (merchant_id, name, mode)"
+           " VALUES ('m_141', 'test', 'test')");
+    mig_registering(d, "m_141", 1, 2);
+    OK0(d, "INSERT INTO checkout_risk (merchant_id, checkout_id, verdict, score,"
+           " reason, source, review_until, reviewed, reviewed_at)"
+           " VALUES ('m_141', 'co_1', 'review', 500, 'manual_check', 'provider',"
+           "         now() + interval '1 hour', NULL, NULL),"
+           "        ('m_141', 'co_2', 'review', 500, 'manual_check', 'provider',"
+           "         now() + interval '1 hour', 'rejected', now())");
+    OK0(d, "UPDATE checkouts SET status = 'REVIEW' WHERE merchant_id = 'm_141'"
+           "   AND checkout_id = 'co_1'");
+    cr_assert_str_eq(VAL0(d, "SELECT outcome FROM op_key_take('m_141', 'a-cancel', '"
+                             FP_B "', 30, 86400, 'co_1')"), "new");
+
+    mig_upgrade(dir, db);
+
+    cr_expect_str_eq(VAL0(d, "SELECT string_agg(checkout_id || ' '"
+                             "    || coalesce(review_key, '-'), ', ' ORDER BY checkout_id)"
+                             "  FROM checkout_risk WHERE merchant_id = 'm_141'"),
+                     "co_1 k1, co_2 -");
+    cr_expect_str_eq(VAL0(d, "SELECT review_key_of('m_141', 'co_1')"), "k1");
+    PQfinish(d);
+    mig_drop(c, db);
+    PQfinish(c);
 }
 
 Test(sql, migration_142_names_the_key_of_each_checkout_a_registration_may_hold,
@@ -3677,48 +3719,6 @@ Test(sql, migration_142_names_the_key_of_each_checkout_a_registration_may_hold,
     cr_expect_str_eq(VAL0(d, "SELECT outcome FROM pay_cancel_claim('m_142', 'x2', '"
                              FP_B "', 30, 86400, 'co_2', 'paid', 'not_cancelable',"
                              " '{}')"), "new");
-    PQfinish(d);
-    mig_drop(c, db);
-    PQfinish(c);
-}
-
-Test(sql, migration_141_names_each_held_reviews_registration_key,
-     .timeout = 120,
-     .description = "a database of the release before (up to 140) with a "
-                    "checkout held for review, a younger cancel's key naming "
-                    "it too, and a review rejected: upgraded, the held one "
-                    "names the key that registered it (review_key, which "
-                    "review_key_of reads), not the cancel's; the rejected "
-                    "one none")
-{
-    PGconn  *c = sqlt_connect();
-    char     db[32], dir[1024];
-    PGconn  *d = mig_release_before(c, db, dir, "migrations/14[1-9]_*");
-
-    /* two checkouts registered, each held as risk_verdict_record held
-     * them before 141 (a verdict with no key); the first with a cancel's
-     * key after it, the second rejected */
-    OK0(d, "INSERT INTO merchants (merchant_id, name, mode)"
-           " VALUES ('m_141', 'test', 'test')");
-    mig_registering(d, "m_141", 1, 2);
-    OK0(d, "INSERT INTO checkout_risk (merchant_id, checkout_id, verdict, score,"
-           " reason, source, review_until, reviewed, reviewed_at)"
-           " VALUES ('m_141', 'co_1', 'review', 500, 'manual_check', 'provider',"
-           "         now() + interval '1 hour', NULL, NULL),"
-           "        ('m_141', 'co_2', 'review', 500, 'manual_check', 'provider',"
-           "         now() + interval '1 hour', 'rejected', now())");
-    OK0(d, "UPDATE checkouts SET status = 'REVIEW' WHERE merchant_id = 'm_141'"
-           "   AND checkout_id = 'co_1'");
-    cr_assert_str_eq(VAL0(d, "SELECT outcome FROM op_key_take('m_141', 'a-cancel', '"
-                             FP_B "', 30, 86400, 'co_1')"), "new");
-
-    mig_upgrade(dir, db);
-
-    cr_expect_str_eq(VAL0(d, "SELECT string_agg(checkout_id || ' '"
-                             "    || coalesce(review_key, '-'), ', ' ORDER BY checkout_id)"
-                             "  FROM checkout_risk WHERE merchant_id = 'm_141'"),
-                     "co_1 k1, co_2 -");
-    cr_expect_str_eq(VAL0(d, "SELECT review_key_of('m_141', 'co_1')"), "k1");
     PQfinish(d);
     mig_drop(c, db);
     PQfinish(c);
