@@ -760,7 +760,8 @@ plans_op_reads(PGconn *d, const char *plant, const char *sql, const char *done)
  * registration (its request stored again too) and its webhook the
  * checkout's orders, a review approved or rejected, or a cancel during
  * its checkout's registration, its registration's key; a void, a cancel,
- * a pay link and an off-session charge (paid, declined) their checkout's
+ * a pay link and an off-session charge (paid, declined, or needing the
+ * shopper) their checkout's
  * and method's rows; each (with an endpoint that wants every
  * notification) through an index that leads with them, not the
  * merchant's prefix of the table's key, or the reads grow with every
@@ -797,7 +798,8 @@ Test(plans, each_money_move_reads_its_orders_and_sellers_rows_not_the_merchants,
                     "is stored again, a review approved and one rejected, "
                     "a void, a cancel, a cancel during its checkout's "
                     "registration, a pay link followed and off-session "
-                    "charges paid and declined, each with a "
+                    "charges paid, declined and one that needs the "
+                    "shopper, each with a "
                     "notification endpoint to tell, read at most 20 rows of "
                     "any table; with captures_order, payouts_seller, "
                     "dispute_parts_seller, refunds_pending_seller or "
@@ -868,6 +870,10 @@ Test(plans, each_money_move_reads_its_orders_and_sellers_rows_not_the_merchants,
         { "an off-session charge declined", "SELECT t_charge(24, false)",
           "SELECT status = 'FAILED' AND failure_code = 'declined' FROM checkouts"
           " WHERE merchant_id = 'm_rd' AND checkout_id = 'co_24'" },
+        { "an off-session charge that needs the shopper",
+          "SELECT t_charge_shopper(42)",
+          "SELECT status = 'EXECUTING' AND psp_url IS NOT NULL FROM checkouts"
+          " WHERE merchant_id = 'm_rd' AND checkout_id = 'co_42'" },
         { "a refund's claim resumed", "SELECT t_refund_again(31)",
           "SELECT psp_contact = 'maybe' FROM refunds WHERE merchant_id = 'm_rd'"
           "   AND refund_id = 'rf_' || lpad(to_hex(31), 24, '0')" },
@@ -1076,6 +1082,22 @@ Test(plans, each_money_move_reads_its_orders_and_sellers_rows_not_the_merchants,
            "       'USD', 'pi_ch_' || i, '', ARRAY['pi_ch_' || i],"
            "       convert_to('{}', 'UTF8'), '{}', 'k1');"
            " END $f$");
+    /* checkout i charged off-session to method i, seller s's order po_i
+     * of 15.00, the issuer wanting the shopper: the PSP's hosted page
+     * for them stored (the checkout stays EXECUTING) */
+    OK0(d, "CREATE FUNCTION t_charge_shopper(i int, s text DEFAULT 'seller_1')"
+           " RETURNS void"
+           " LANGUAGE plpgsql AS $f$"
+           " DECLARE l bigint;"
+           "   pm text := 'pm_' || translate(lpad(to_hex(i), 24, '0'),"
+           "                                 '0123456789abcdef', 'abcdefghijklmnop');"
+           " BEGIN"
+           "   l := t_claim(i, s, 'stripe', false, jsonb_build_object('payment_method', pm));"
+           "   PERFORM pay_charge_authenticate('m_rd', 'k' || i, l, 'co_' || i,"
+           "       'cs_auth_' || i, 'https://pay.example/' || i,"
+           "       extract(epoch FROM now())::bigint + 3600,"
+           "       'authentication_required', 202, '{}', NULL);"
+           " END $f$");
     /* hold i voided: claim, the PSP's answer, its event */
     OK0(d, "CREATE FUNCTION t_void(i int) RETURNS void LANGUAGE plpgsql AS $f$"
            " DECLARE l bigint; vd text := 'vd_' || lpad(to_hex(i), 24, '0');"
@@ -1186,6 +1208,7 @@ Test(plans, each_money_move_reads_its_orders_and_sellers_rows_not_the_merchants,
     OK0(d, "SELECT pay_pay_target('m_rd', 'co_21')");
     OK0(d, "SELECT t_method(i) FROM generate_series(25, 26) i");
     OK0(d, "SELECT t_charge(25, true), t_charge(26, false)");
+    OK0(d, "SELECT t_method(41), t_charge_shopper(41)");
     OK0(d, "SELECT t_checkout(i, 'seller_1', 'stripe', false)"
            "  FROM generate_series(35, 36) i");
     OK0(d, "SELECT t_refund_open(35), t_expire('rk35')");
@@ -1214,6 +1237,9 @@ Test(plans, each_money_move_reads_its_orders_and_sellers_rows_not_the_merchants,
     OK0(d, "SELECT t_method(i) FROM generate_series(501, 540) i");
     OK0(d, "SELECT t_charge(i, true, 'seller_2') FROM generate_series(501, 520) i");
     OK0(d, "SELECT t_charge(i, false, 'seller_2') FROM generate_series(521, 540) i");
+    OK0(d, "SELECT t_method(i) FROM generate_series(541, 560) i");
+    OK0(d, "SELECT t_charge_shopper(i, 'seller_2') FROM generate_series(541, 560) i");
+    OK0(d, "SELECT t_method(42)");
     OK0(d, "SELECT t_checkout(i, 'seller_2', 'adyen', true)"
            "  FROM generate_series(101, 140) i");
     OK0(d, "SELECT t_capture(i) FROM generate_series(101, 140) i");
