@@ -75,7 +75,9 @@
  * answer (the request's and every retry's dropped, its webhook never
  * sent): the step waits for the sweeper's look-up by its nonce to decide
  * it, and the later steps go on from there; from MC_SEED_LOST_ADYEN on,
- * in any history, one at Adyen too, its webhook sent late.
+ * in any history, one at Adyen too, its webhook sent late.  From
+ * MC_SEED_AUTH on, drawn last (mc_draw_auth), an off-session charge may
+ * need the shopper: answered 202 with a pay link, then paid at it.
  * Every step is a readable
  * line; the history runs one step at a time, each followed by a wait for
  * quiet (every webhook the mock scheduled answered, no operation
@@ -294,7 +296,13 @@ static const uint64_t  mc_ci_seeds[] = {
      * route chosen for it having passed over the closed PSP it was bound
      * to (routing/an_approval_moves_on_from_its_psp_closed_since is its
      * short test) */
-    240526
+    240526,
+    /* from MC_SEED_AUTH on, Stripe's off-session charges that need the
+     * shopper, paid at their pay links: one whose registration's answer
+     * Stripe drops after its commit (the gateway's retry is answered the
+     * same), its chargeback lost; a manual capture, captured, refunded in
+     * part, its chargeback lost */
+    250056
 };
 
 /*
@@ -371,6 +379,16 @@ static const uint64_t  mc_ci_seeds[] = {
  * without a sweeper.  The seeds below it keep their histories */
 #define MC_SEED_LOST_ADYEN      240000
 #define MC_LOST_ADYEN_MS        2000
+
+/* and from here on (mc_draw_auth), an off-session charge whose answer
+ * comes (none lost, none declined) may be one the issuer wants the
+ * shopper for: the PSP answers that its card needs authentication, the
+ * gateway answers 202 with a pay link to a hosted page at that PSP, and
+ * the shopper pays there; its later steps (refunds, captures of a hold,
+ * disputes, pay-outs) go on from there.  The seeds below it keep their
+ * histories */
+#define MC_SEED_AUTH            250000
+#define MC_AUTH_PCT             40      /* such charges that draw it */
 
 
 /*
@@ -591,6 +609,10 @@ typedef struct {
                                sweeper's look-up by its nonce settles it
                                (from MC_SEED_LOST on, drawn last) */
     int     routed;         /* mc_rt_e */
+    int     auth;           /* an off-session charge the issuer wants the
+                               shopper for: answered 202 with a pay link,
+                               then paid there (from MC_SEED_AUTH on,
+                               drawn last) */
 } mc_co_t;
 
 /* what the PSP's issuer answers an off-session charge it refuses */
@@ -2078,6 +2100,71 @@ mc_draw_lost(mc_history_t *h)
 }
 
 
+/*
+ * Off-session charges that need the shopper, from a stream of their own
+ * (from MC_SEED_AUTH on): a charge whose answer comes and that the issuer
+ * does not decline may instead need the shopper's authentication (the
+ * mock's charge rule authentication_required; Stripe's 402
+ * authentication_required, Adyen's RedirectShopper, the generic PSP's
+ * requires_action).  The gateway answers 202 with a pay link to a hosted
+ * page at that PSP (doc/API.md, "next_action"), and the shopper pays
+ * there right after (after the approval of one held for review): its
+ * later steps go on from there, as drawn.
+ */
+static void
+mc_draw_auth(mc_history_t *h)
+{
+    int        c, i, at;
+    mc_rng_t   r;
+    mc_step_t  s;
+
+    if (h->seed < MC_SEED_AUTH) {
+        return;
+    }
+
+    r.s = h->seed ^ 0x6d632d6175746821ULL;
+
+    for (c = 0; c < h->nco; c++) {
+        if (!h->co[c].charge || h->co[c].lost || h->co[c].decline
+            || !mc_chance(&r, MC_AUTH_PCT))
+        {
+            continue;
+        }
+
+        /* paid at its pay link right after the step that sends the
+         * charge: its registration, or the approval of one held */
+        for (at = -1, i = 0; i < h->nsteps; i++) {
+            if (h->steps[i].co == c
+                && (h->co[c].review ? h->steps[i].kind == MC_APPROVE
+                                    : h->steps[i].kind == MC_REGISTER))
+            {
+                at = i;
+                break;
+            }
+        }
+        if (at < 0) {
+            continue;   /* held and never approved: never sent */
+        }
+
+        if (h->nsteps == MC_MAX_STEPS) {
+            return;
+        }
+        h->co[c].auth = 1;
+        memset(&s, 0, sizeof(s));
+        s.kind = MC_PAY;
+        s.co = c;
+        mc_insert(h, at + 1, &s);
+
+        /* a replay names its step by place */
+        for (i = at + 2; i < h->nsteps; i++) {
+            if (h->steps[i].kind == MC_REPLAY && h->steps[i].arg > at) {
+                h->steps[i].arg++;
+            }
+        }
+    }
+}
+
+
 static void
 mc_generate(mc_history_t *h, uint64_t seed)
 {
@@ -2162,6 +2249,7 @@ mc_generate(mc_history_t *h, uint64_t seed)
     }
     mc_draw_commission(h);
     mc_draw_lost(h);
+    mc_draw_auth(h);
 }
 
 
@@ -2254,7 +2342,8 @@ mc_print(const mc_history_t *h, const int *keep, const char *const *out)
                                  "%d's method%s%s", co->from,
                                  co->decline ? ", declined: " : "",
                                  co->decline ? mc_declines[co->decline]
-                                             : "")
+                                 : co->auth ? ", needs the shopper (a pay "
+                                              "link)" : "")
                     : "",
                     mc_fault_names[co->fault],
                     co->never ? ", its session's webhooks never sent"
@@ -2688,6 +2777,13 @@ mc_faults(mc_run_t *run)
                                       mc_declines[h->co[c].decline]));
             cr_assert_eq(r->status, 200, "the mock's charge rule: %ld %s",
                          r->status, r->body);
+        } else if (h->co[c].auth) {
+            r = books_mock("POST", "/_control/charges",
+                           str_printf("{\"reference\":\"%s\",\"outcome\":"
+                                      "\"authentication_required\"}",
+                                      run->nonce[c]));
+            cr_assert_eq(r->status, 200, "the mock's charge rule: %ld %s",
+                         r->status, r->body);
         }
 
         switch (h->co[c].fault) {
@@ -2820,8 +2916,8 @@ mc_sellers_add(mc_run_t *run, const int *keep)
 
 /* the off-session charges the histories made: taken (201), declined
  * (402), refused otherwise (a method never saved, ...), held for review
- * (202) */
-static long  mc_charges[4];
+ * (202), needing the shopper (202 with a pay link) */
+static long  mc_charges[5];
 
 
 /* the pm_ id of the method checkout c saved, or NULL (at most 5 s) */
@@ -2973,7 +3069,8 @@ mc_register(mc_run_t *run, int c)
     if (co->charge && !co->lost) {
         mc_charges[strncmp(out, "201", 3) == 0 ? 0
                    : strncmp(out, "402", 3) == 0 ? 1
-                   : strncmp(out, "202", 3) == 0 ? 3 : 2]++;
+                   : strncmp(out, "202", 3) != 0 ? 2
+                   : co->review ? 3 : 4]++;
     }
 
     if (json_is_string(json_object_get(ans, "psp_token"))) {
@@ -6110,10 +6207,12 @@ mc_seeds(const char *suite, const uint64_t *seeds, size_t nseeds, int swept,
 
     mc_say("%s: %zu histories, %ld operations, %ld failed; %ld "
            "events listed for a person; off-session charges: %ld taken, %ld "
-           "declined, %ld refused, %ld held for review; %s; %ld reports "
+           "declined, %ld refused, %ld held for review, %ld needing the "
+           "shopper; %s; %ld reports "
            "reconciled in %ld ms; in %ld s", suite,
            n, ops, failed, mc_listed, mc_charges[0], mc_charges[1],
-           mc_charges[2], mc_charges[3], mc_drawn_line(), mc_recon_reports,
+           mc_charges[2], mc_charges[3], mc_charges[4], mc_drawn_line(),
+           mc_recon_reports,
            mc_recon_ms, (long) (time(NULL) - t0));
     cr_expect_gt(n, 0, "no CI seed for %s", suite);
     cr_expect_eq(failed, 0, "%ld of the CI's seeds failed (their histories "
@@ -6168,6 +6267,14 @@ Test(books_check, fixed_seeds_keep_the_psps_books_and_ours_equal,
     /* Adyen's charges whose every answer was lost (240233), decided by
      * their late webhooks */
     mc_expect_lost_met("240000");
+
+    /* charges that need the shopper, answered 202 with a pay link
+     * (250056) */
+    cr_expect(mc_charges[4] > 0,
+              "the CI's seeds never met an off-session charge that needs "
+              "the shopper (the summary's \"needing the shopper\" above): "
+              "choose a seed that does (make money-check LIST=1 PRINT=1 "
+              "SEED_BASE=250000)");
 
     /* each way a closed or removed PSP is met, met by the seeds chosen
      * for it (a fault drawn that no seed reaches checks nothing: until
@@ -6323,9 +6430,11 @@ Test(books_check, histories, .disabled = 0)
     mc_say("money-check: %ld histories, %ld passed, %ld failed; "
            "%ld operations; %ld events listed for a person; off-session "
            "charges: %ld taken, %ld declined, %ld refused, %ld held for "
-           "review; %s; %ld reports reconciled in %ld ms", n, n - failed,
+           "review, %ld needing the shopper; %s; %ld reports reconciled in "
+           "%ld ms", n, n - failed,
            failed, ops, mc_listed, mc_charges[0], mc_charges[1],
-           mc_charges[2], mc_charges[3], mc_drawn_line(), mc_recon_reports,
+           mc_charges[2], mc_charges[3], mc_charges[4], mc_drawn_line(),
+           mc_recon_reports,
            mc_recon_ms);
     cr_expect_eq(failed, 0, "%ld histories failed (seeds and histories "
                  "above)", failed);
