@@ -1059,17 +1059,21 @@ Test(plans, each_money_move_reads_its_orders_and_sellers_rows_not_the_merchants,
            "       'setup_' || i, 'evt_setup_' || i);"
            "   RETURN pm;"
            " END $f$");
-    /* checkout i charged off-session to method i, seller s's order po_i
-     * of 15.00: the claim, the PSP's answer (accepted: paid by its
-     * webhook; else declined at once) */
+    /* the claim of checkout i charging method i off-session, seller s's
+     * order po_i of 15.00: its lease */
+    OK0(d, "CREATE FUNCTION t_charge_claim(i int, s text) RETURNS bigint"
+           " LANGUAGE sql AS $f$"
+           " SELECT t_claim(i, s, 'stripe', false, jsonb_build_object('payment_method',"
+           "     'pm_' || translate(lpad(to_hex(i), 24, '0'),"
+           "                        '0123456789abcdef', 'abcdefghijklmnop')))"
+           " $f$");
+    /* checkout i charged off-session to method i: the claim, the PSP's
+     * answer (accepted: paid by its webhook; else declined at once) */
     OK0(d, "CREATE FUNCTION t_charge(i int, accepted bool, s text DEFAULT 'seller_1')"
            " RETURNS void"
            " LANGUAGE plpgsql AS $f$"
-           " DECLARE l bigint;"
-           "   pm text := 'pm_' || translate(lpad(to_hex(i), 24, '0'),"
-           "                                 '0123456789abcdef', 'abcdefghijklmnop');"
+           " DECLARE l bigint := t_charge_claim(i, s);"
            " BEGIN"
-           "   l := t_claim(i, s, 'stripe', false, jsonb_build_object('payment_method', pm));"
            "   IF NOT accepted THEN"
            "     PERFORM pay_charge_finish('m_rd', 'k' || i, l, 'co_' || i, 'declined',"
            "         NULL, NULL, 'card_declined', 402, '{}');"
@@ -1082,17 +1086,14 @@ Test(plans, each_money_move_reads_its_orders_and_sellers_rows_not_the_merchants,
            "       'USD', 'pi_ch_' || i, '', ARRAY['pi_ch_' || i],"
            "       convert_to('{}', 'UTF8'), '{}', 'k1');"
            " END $f$");
-    /* checkout i charged off-session to method i, seller s's order po_i
-     * of 15.00, the issuer wanting the shopper: the PSP's hosted page
-     * for them stored (the checkout stays EXECUTING) */
+    /* checkout i charged off-session to method i, the issuer wanting
+     * the shopper: the PSP's hosted page for them stored (the checkout
+     * stays EXECUTING) */
     OK0(d, "CREATE FUNCTION t_charge_shopper(i int, s text DEFAULT 'seller_1')"
            " RETURNS void"
            " LANGUAGE plpgsql AS $f$"
-           " DECLARE l bigint;"
-           "   pm text := 'pm_' || translate(lpad(to_hex(i), 24, '0'),"
-           "                                 '0123456789abcdef', 'abcdefghijklmnop');"
+           " DECLARE l bigint := t_charge_claim(i, s);"
            " BEGIN"
-           "   l := t_claim(i, s, 'stripe', false, jsonb_build_object('payment_method', pm));"
            "   PERFORM pay_charge_authenticate('m_rd', 'k' || i, l, 'co_' || i,"
            "       'cs_auth_' || i, 'https://pay.example/' || i,"
            "       extract(epoch FROM now())::bigint + 3600,"
