@@ -3608,8 +3608,9 @@ Test(sql, migration_140_gives_the_refunds_in_flight_their_sellers_and_changes_no
 }
 
 /*
- * Checkouts co_<from>..co_<to> of merchant m (15.00 USD, EXECUTING, no
- * session, no orders) each with the key k<i> that registered it, in
+ * Merchant m, and its checkouts co_<from>..co_<to> (15.00 USD,
+ * EXECUTING, no session, no orders) each with the key k<i> that
+ * registered it, in
  * progress, as pay_claim stores them (in one transaction: the key's
  * created_at is the checkout's), in plain SQL: this release's pay_claim
  * writes columns a release before has not.
@@ -3621,6 +3622,7 @@ mig_registering(PGconn *d, const char *m, int from, int to)
 
     snprintf(sql, sizeof(sql),
              "DO $$ BEGIN"
+             " INSERT INTO merchants (merchant_id, name, mode) VALUES ('%s', 'test', 'test');"
              " INSERT INTO idempotency_keys (merchant_id, idem_key, fingerprint, state,"
              "     lease, lease_until, checkout_id, expires_at)"
              " SELECT '%s', 'k' || i, '" FP_A "', 'in_progress', 1,"
@@ -3632,7 +3634,7 @@ mig_registering(PGconn *d, const char *m, int from, int to)
              "     'https://shop.example/t', 'https://shop.example/c', 'EXECUTING', '{}',"
              "     now() + interval '1 hour'"
              "   FROM generate_series(%d, %d) i;"
-             " END $$", m, from, to, m, m, from, to);
+             " END $$", m, m, from, to, m, m, from, to);
     OK0(d, sql);
 }
 
@@ -3652,8 +3654,6 @@ Test(sql, migration_141_names_each_held_reviews_registration_key,
     /* two checkouts registered, each held as risk_verdict_record held
      * them before 141 (a verdict with no key); the first with a cancel's
      * key after it, the second rejected */
-    OK0(d, "INSERT INTO merchants (merchant_id, name, mode)"
-           " VALUES ('m_141', 'test', 'test')");
     mig_registering(d, "m_141", 1, 2);
     OK0(d, "INSERT INTO checkout_risk (merchant_id, checkout_id, verdict, score,"
            " reason, source, review_until, reviewed, reviewed_at)"
@@ -3693,8 +3693,6 @@ Test(sql, migration_142_names_the_key_of_each_checkout_a_registration_may_hold,
     char     db[32], dir[1024];
     PGconn  *d = mig_release_before(c, db, dir, "migrations/14[2-9]_*");
 
-    OK0(d, "INSERT INTO merchants (merchant_id, name, mode)"
-           " VALUES ('m_142', 'test', 'test')");
     mig_registering(d, "m_142", 1, 4);
     OK0(d, "UPDATE checkouts SET psp_token = 'cs_3' WHERE checkout_id = 'co_3'");
     OK0(d, "UPDATE checkouts SET status = 'REVIEW' WHERE checkout_id = 'co_4'");
