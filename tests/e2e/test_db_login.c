@@ -109,6 +109,25 @@ Test(db_login, a_connection_looks_nothing_up_in_the_user_database)
 
     worker = gateway_worker(&nologin);
 
+    /*
+     * pgrep finds the worker as soon as it is forked, before it has
+     * become its user (started by root, it reads /etc/group to become
+     * nobody) and looked that user up once: its uid and strace are read
+     * and attached after that.  A CI run attached while it was still
+     * starting (the test failed in 0.8 s).  It has started once it has
+     * tried PostgreSQL and logged the refusal.
+     */
+    for (i = 0;
+         i < 100 && !file_contains(nologin.error_log,
+                                   "does not exist, retrying in");
+         i++)
+    {
+        msleep(100);
+    }
+    cr_assert(file_contains(nologin.error_log, "does not exist, retrying in"),
+              "no refused login in 10 s:\n%s",
+              file_read(nologin.error_log, NULL));
+
     /* the worker's user, as libpq would have named it */
     text = file_read(str_printf("/proc/%ld/status", worker), NULL);
     cr_assert_not_null(text);
@@ -119,6 +138,11 @@ Test(db_login, a_connection_looks_nothing_up_in_the_user_database)
     cr_assert_not_null(pw, "no user of uid %ld", (long) uid);
     pgpass = str_printf("\"%s/.pgpass\"", pw->pw_dir);
 
+    cr_assert(file_contains(nologin.error_log,
+                            str_printf("role \"%s\" does not exist",
+                                       pw->pw_name)),
+              "%s", file_read(nologin.error_log, NULL));
+
     trace = run_file(str_printf("nouser-strace-%ld", (long) getpid()));
     tracer = worker_trace_start(worker, "trace=open,openat,connect,stat,"
                                 "newfstatat", trace);
@@ -126,12 +150,17 @@ Test(db_login, a_connection_looks_nothing_up_in_the_user_database)
     /*
      * The pool tries again after 250 ms, 500 ms, 1 s, 2 s, 4 s, then every
      * 5 s: a fixed window met no attempt when the worker had been up a
-     * while before strace attached (a loaded CI machine).  Watch until a
-     * connection to PostgreSQL is traced (libpq's look-ups come before
-     * it), at most two of the longest waits.
+     * while before strace attached (a loaded CI machine).  libpq looks for
+     * the pass file as it starts a connection, before the connect():
+     * watch until both are traced (strace may attach between the two of
+     * one attempt), at most three of the longest waits.
      */
     port = str_printf("htons(%ld)", pg_port());
-    for (i = 0; i < 120 && !file_contains(trace, port); i++) {
+    for (i = 0;
+         i < 150 && !(file_contains(trace, port)
+                      && file_contains(trace, pgpass));
+         i++)
+    {
         msleep(100);
     }
     msleep(300);
@@ -160,16 +189,12 @@ Test(db_login, a_connection_looks_nothing_up_in_the_user_database)
         }
     }
 
-    cr_assert_geq(connects, 1, "no connection to PostgreSQL in 12 s:\n%s",
+    cr_assert_geq(connects, 1, "no connection to PostgreSQL in 15 s:\n%s",
                   file_read(trace, NULL));
     cr_assert_eq(lookups, 0, "the worker asked the user database %d times "
                  "over %d connections", lookups, connects);
     cr_assert(file_contains(trace, pgpass), "libpq did not look for %s:\n%s",
               pgpass, file_read(trace, NULL));
-    cr_assert(file_contains(nologin.error_log,
-                            str_printf("role \"%s\" does not exist",
-                                       pw->pw_name)),
-              "%s", file_read(nologin.error_log, NULL));
 }
 
 
