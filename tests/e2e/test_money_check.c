@@ -302,7 +302,13 @@ static const uint64_t  mc_ci_seeds[] = {
      * Stripe drops after its commit (the gateway's retry is answered the
      * same), its chargeback lost; a manual capture, captured, refunded in
      * part, its chargeback lost */
-    250056
+    250056,
+    /* from MC_SEED_AUTH_LEFT on, on the suite's gateway: an Adyen manual
+     * capture that needs the shopper, canceled by the shop (200: an
+     * Adyen session cannot be ended), then paid at its page all the same
+     * (booked paid_after_failed, listed), captured in part at Adyen's
+     * dashboard and by the shop, refunded in part, a dispute won */
+    261099
 };
 
 /*
@@ -389,6 +395,17 @@ static const uint64_t  mc_ci_seeds[] = {
  * histories */
 #define MC_SEED_AUTH            250000
 #define MC_AUTH_PCT             40      /* such charges that draw it */
+
+/* and from here on, the shopper such a charge wants may not pay at once
+ * (its own stream, drawn after the rest of mc_draw_auth): the shop
+ * cancels the charge, which ends its page at the PSP, or the shopper never
+ * comes and the page's time runs out (the sweeper fails it; on a gateway
+ * without one it stays open); in each, half of the shoppers pay at the
+ * page after all.  Their later steps are drawn as before and meet a
+ * checkout that is not paid, or one paid after it failed.  The seeds
+ * below it keep their histories */
+#define MC_SEED_AUTH_LEFT       260000
+#define MC_AUTH_LEFT_PCT        45      /* such charges that draw it */
 
 
 /*
@@ -613,7 +630,23 @@ typedef struct {
                                shopper for: answered 202 with a pay link,
                                then paid there (from MC_SEED_AUTH on,
                                drawn last) */
+    int     auth_left;      /* ... not paid there at once: mc_auth_e
+                               (from MC_SEED_AUTH_LEFT on) */
+    int     auth_left_paid; /* ... and paid there after all */
 } mc_co_t;
+
+/* what the shopper an off-session charge wants does (mc_draw_auth) */
+typedef enum {
+    MC_AUTH_PAID = 0,       /* pays at the page at once */
+    MC_AUTH_CANCELED,       /* the shop cancels the charge */
+    MC_AUTH_ENDED,          /* never comes: the page's time runs out */
+    MC_AUTH_OPEN            /* never comes, and no sweeper ends it */
+} mc_auth_e;
+
+static const char  *mc_auth_names[4] = {
+    "", ", canceled by the shop", ", the shopper never comes: the page's "
+    "time runs out", ", the shopper does not come (the page left open)"
+};
 
 /* what the PSP's issuer answers an off-session charge it refuses */
 static const char  *mc_declines[3] = {
@@ -2109,20 +2142,22 @@ mc_draw_lost(mc_history_t *h)
  * requires_action).  The gateway answers 202 with a pay link to a hosted
  * page at that PSP (doc/API.md, "next_action"), and the shopper pays
  * there right after (after the approval of one held for review): its
- * later steps go on from there, as drawn.
+ * later steps go on from there, as drawn.  From MC_SEED_AUTH_LEFT on,
+ * from a stream of its own, some are not paid at once (mc_auth_e).
  */
 static void
 mc_draw_auth(mc_history_t *h)
 {
-    int        c, i, at;
-    mc_rng_t   r;
-    mc_step_t  s;
+    int        c, i, at, n, k, late, paid = 0;
+    mc_rng_t   r, left;
+    mc_step_t  s[2];
 
     if (h->seed < MC_SEED_AUTH) {
         return;
     }
 
     r.s = h->seed ^ 0x6d632d6175746821ULL;
+    left.s = h->seed ^ 0x6d632d6c65667421ULL;
 
     for (c = 0; c < h->nco; c++) {
         if (!h->co[c].charge || h->co[c].lost || h->co[c].decline
@@ -2146,19 +2181,50 @@ mc_draw_auth(mc_history_t *h)
             continue;   /* held and never approved: never sent */
         }
 
-        if (h->nsteps == MC_MAX_STEPS) {
+        /* the shopper pays there at once; or (from MC_SEED_AUTH_LEFT on)
+         * the shop cancels it, or the shopper does not come: its page's
+         * time runs out (the sweeper decides it), or, on a gateway
+         * without a sweeper, it stays open.  Then, for half of them, the
+         * shopper pays at the page after all: right after the cancel or
+         * the page's end, or at the history's end */
+        memset(s, 0, sizeof(s));
+        s[0].kind = MC_PAY;
+        s[0].co = s[1].co = c;
+        n = 1;
+        late = 0;
+        k = h->seed >= MC_SEED_AUTH_LEFT
+            && mc_chance(&left, MC_AUTH_LEFT_PCT)
+            ? 1 + (int) mc_below(&left, 2) : MC_AUTH_PAID;
+        if (k != MC_AUTH_PAID) {
+            s[0].kind = k == MC_AUTH_CANCELED ? MC_CANCEL : MC_SESSION_END;
+            paid = mc_chance(&left, 50);
+            if (s[0].kind == MC_SESSION_END && h->gw != MC_GW_SWEPT) {
+                k = MC_AUTH_OPEN;
+                n = 0;
+                late = paid;
+            } else if (paid) {
+                s[n++].kind = MC_PAY;
+            }
+        }
+
+        if (h->nsteps + n + late > MC_MAX_STEPS) {
             return;
         }
         h->co[c].auth = 1;
-        memset(&s, 0, sizeof(s));
-        s.kind = MC_PAY;
-        s.co = c;
-        mc_insert(h, at + 1, &s);
+        h->co[c].auth_left = k;
+        h->co[c].auth_left_paid = k != MC_AUTH_PAID && paid;
+
+        for (i = 0; i < n; i++) {
+            mc_insert(h, at + 1 + i, &s[i]);
+        }
+        if (late) {
+            mc_add(h, MC_PAY, c, 0, 0, 0);
+        }
 
         /* a replay names its step by place */
-        for (i = at + 2; i < h->nsteps; i++) {
+        for (i = at + 1 + n; i < h->nsteps; i++) {
             if (h->steps[i].kind == MC_REPLAY && h->steps[i].arg > at) {
-                h->steps[i].arg++;
+                h->steps[i].arg += n;
             }
         }
     }
@@ -2342,8 +2408,12 @@ mc_print(const mc_history_t *h, const int *keep, const char *const *out)
                                  "%d's method%s%s", co->from,
                                  co->decline ? ", declined: " : "",
                                  co->decline ? mc_declines[co->decline]
-                                 : co->auth ? ", needs the shopper (a pay "
-                                              "link)" : "")
+                                 : co->auth ? str_printf(
+                                       ", needs the shopper (a pay link)%s%s",
+                                       mc_auth_names[co->auth_left],
+                                       co->auth_left_paid
+                                       ? ", then paid there after all" : "")
+                                 : "")
                     : "",
                     mc_fault_names[co->fault],
                     co->never ? ", its session's webhooks never sent"
@@ -2918,6 +2988,10 @@ mc_sellers_add(mc_run_t *run, const int *keep)
  * (402), refused otherwise (a method never saved, ...), held for review
  * (202), needing the shopper (202 with a pay link) */
 static long  mc_charges[5];
+
+/* charges that need the shopper (mc_auth_e): canceled by the shop (200),
+ * then paid at their page all the same (the PSP took it) */
+static long  mc_auth_seen[2];
 
 
 /* the pm_ id of the method checkout c saved, or NULL (at most 5 s) */
@@ -4797,6 +4871,9 @@ mc_step(mc_run_t *run, const mc_step_t *s)
                            NULL);
             out = str_printf("%ld", r->status);
         }
+        /* the PSP took the payment of a charge the shop canceled */
+        mc_auth_seen[1] += co->auth_left == MC_AUTH_CANCELED
+                           && strncmp(out, "20", 2) == 0;
         /* no webhook comes: the sweeper's look-up must find it (Adyen
          * keeps a declined shopper's session open) */
         if (co->never && (s->kind == MC_PAY || co->dialect != 1)) {
@@ -4828,9 +4905,11 @@ mc_step(mc_run_t *run, const mc_step_t *s)
         return mc_kill(run, 0);
 
     case MC_CANCEL:
-        return mc_shop(run, NULL, NULL,
-                       str_printf("/v1/checkouts/%s/cancel", run->co[s->co]),
-                       "{}", &ans);
+        out = mc_shop(run, NULL, NULL,
+                      str_printf("/v1/checkouts/%s/cancel", run->co[s->co]),
+                      "{}", &ans);
+        mc_auth_seen[0] += co->auth && strncmp(out, "200", 3) == 0;
+        return out;
 
     case MC_CAPTURE:
         return mc_shop(run, NULL, NULL,
@@ -5973,7 +6052,8 @@ enum {
     MC_D_HELD_CHARGE, MC_D_ROUTED_H, MC_D_ROUTED, MC_D_MOVED, MC_D_HANG,
     MC_D_BACK_PART, MC_D_BACK_WHOLE, MC_D_GONE, MC_D_GONE_FIRST,
     MC_D_CLOSED, MC_D_CLOSED_FIRST, MC_D_COMMISSION, MC_D_COMMISSION_FIXED,
-    MC_D_LOST, MC_ND
+    MC_D_LOST, MC_D_AUTH_CANCELED, MC_D_AUTH_ENDED, MC_D_AUTH_OPEN,
+    MC_D_AUTH_LATE, MC_ND
 };
 
 static long  mc_drawn[MC_ND];
@@ -5996,6 +6076,11 @@ mc_count_drawn(const mc_history_t *h)
                                 || h->co[c].routed == MC_RT_TRIPPED
                                 || h->co[c].routed == MC_RT_DEAD;
         mc_drawn[MC_D_HANG] += h->co[c].routed == MC_RT_HANG;
+        mc_drawn[MC_D_AUTH_CANCELED] += h->co[c].auth_left
+                                        == MC_AUTH_CANCELED;
+        mc_drawn[MC_D_AUTH_ENDED] += h->co[c].auth_left == MC_AUTH_ENDED;
+        mc_drawn[MC_D_AUTH_OPEN] += h->co[c].auth_left == MC_AUTH_OPEN;
+        mc_drawn[MC_D_AUTH_LATE] += h->co[c].auth_left_paid;
     }
     mc_drawn[MC_D_ROUTED_H] += h->routed > 0;
     mc_drawn[MC_D_COMMISSION] += h->bps > 0 || h->fixed;
@@ -6052,7 +6137,11 @@ mc_drawn_line(void)
                       "charges whose every answer was lost %ld (as the "
                       "sweeper or the late webhook left them: taken %ld, "
                       "held %ld, declined "
-                      "%ld, otherwise %ld)",
+                      "%ld, otherwise %ld); off-session charges needing "
+                      "the shopper not paid at once %ld (canceled by the "
+                      "shop %ld, the page's time run out %ld, left open "
+                      "%ld; paid there after all %ld; cancels answered "
+                      "200 %ld, then paid at the PSP all the same %ld)",
                       mc_drawn[MC_D_OWN] + mc_drawn[MC_D_SWEPT],
                       mc_drawn[MC_D_SWEPT], mc_drawn[MC_D_NEVER],
                       mc_drawn[MC_D_SESSION_END], mc_drawn[MC_D_KILL],
@@ -6084,7 +6173,12 @@ mc_drawn_line(void)
                       books_commission_seen[BOOKS_COMM_PART],
                       books_commission_seen[BOOKS_COMM_REFUNDED],
                       mc_drawn[MC_D_LOST], mc_lost_seen[0], mc_lost_seen[1],
-                      mc_lost_seen[2], mc_lost_seen[3]);
+                      mc_lost_seen[2], mc_lost_seen[3],
+                      mc_drawn[MC_D_AUTH_CANCELED] + mc_drawn[MC_D_AUTH_ENDED]
+                      + mc_drawn[MC_D_AUTH_OPEN],
+                      mc_drawn[MC_D_AUTH_CANCELED], mc_drawn[MC_D_AUTH_ENDED],
+                      mc_drawn[MC_D_AUTH_OPEN], mc_drawn[MC_D_AUTH_LATE],
+                      mc_auth_seen[0], mc_auth_seen[1]);
 }
 
 
@@ -6275,6 +6369,15 @@ Test(books_check, fixed_seeds_keep_the_psps_books_and_ours_equal,
               "the shopper (the summary's \"needing the shopper\" above): "
               "choose a seed that does (make money-check LIST=1 PRINT=1 "
               "SEED_BASE=250000)");
+
+    /* one the shop canceled and the shopper paid at its page all the
+     * same (261099) */
+    cr_expect(mc_auth_seen[0] > 0 && mc_auth_seen[1] > 0,
+              "the CI's seeds never met an off-session charge that needs "
+              "the shopper canceled by the shop (200) and paid at the PSP "
+              "after (the summary's \"cancels answered 200 ..., then paid "
+              "at the PSP all the same\" above): choose a seed that does "
+              "(make money-check LIST=1 PRINT=1 SEED_BASE=260000)");
 
     /* each way a closed or removed PSP is met, met by the seeds chosen
      * for it (a fault drawn that no seed reaches checks nothing: until
