@@ -692,6 +692,90 @@ Test(saved_methods, generic_authentication_required_opens_a_pay_link)
 
 
 /*
+ * A charge that needs the shopper has its hosted page: the shop's cancel
+ * ends it as any hosted checkout's (200, FAILED), where the PSP can end
+ * it.  Stripe's and the generic PSP's page then refuses the shopper (410)
+ * and nothing is booked; Adyen's session cannot be ended, so a shopper
+ * who pays there after the cancel is the PSP's money all the same: booked
+ * once, SUCCESS as paid after the failure.  (The money checker composes
+ * it: seed 261099.)
+ */
+static void
+charge_authenticated_canceled(size_t d)
+{
+    char        *co, *session;
+    json_t      *j;
+    resp_t      *r;
+    saved_t      s;
+    const char  *params[2];
+
+    saved_new(&s, d, "off_session");
+
+    co = uid("ren");
+    r = mock_post("/_control/charges",
+                  str_printf("{\"reference\":\"%s\",\"outcome\":"
+                             "\"authentication_required\"}",
+                             nonce(&s.m, co)));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+
+    r = api_post_json(&s.m, charge_body(&s, co));
+    cr_assert_eq(r->status, 202, "%s: %ld %s", s.psp, r->status, r->body);
+    session = strdup(json_string_value(json_object_get(resp_json(r),
+                                                       "psp_token")));
+
+    r = post_path(&s.m, str_printf("/v1/checkouts/%s/cancel", co),
+                  uid("key"), "");
+    cr_assert_eq(r->status, 200, "%s: %ld %s", s.psp, r->status, r->body);
+    cr_expect_str_eq(checkout_status(&s.m, co), "FAILED", "%s", s.psp);
+
+    r = mock_post(str_printf("/_control/sessions/%s/pay", session), NULL);
+    params[0] = s.m.id;
+    params[1] = co;
+
+    if (d != 1) {
+        cr_expect_eq(r->status, 410, "%s: the page took the shopper's "
+                     "payment after the cancel: %ld %s", s.psp, r->status,
+                     r->body);
+        msleep(500);
+        cr_expect_str_eq(checkout_status(&s.m, co), "FAILED", "%s", s.psp);
+        cr_expect_str_eq(db_scalar("SELECT count(*) FROM ledger_transactions"
+                                   " WHERE merchant_id = $1 AND checkout_id"
+                                   " = $2", 2, params), "0",
+                         "%s: booked", s.psp);
+        return;
+    }
+
+    cr_assert(r->status >= 200 && r->status < 300, "mock pay: %ld %s",
+              r->status, r->body);
+    wait_status(&s.m, co, "SUCCESS");
+
+    r = api_get(&s.m, str_printf("/v1/checkouts/%s", co));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    j = resp_json(r);
+    cr_expect(json_is_true(json_object_get(j, "paid_after_failure")), "%s",
+              r->body);
+    cr_expect_str_eq(db_scalar("SELECT count(*) FROM ledger_transactions "
+                               "WHERE merchant_id = $1 AND checkout_id = $2",
+                               2, params), "1", "not booked once");
+}
+
+Test(saved_methods, stripe_a_charge_needing_the_shopper_canceled_cannot_be_paid)
+{
+    charge_authenticated_canceled(0);
+}
+
+Test(saved_methods, adyen_a_charge_needing_the_shopper_paid_after_the_cancel_is_booked)
+{
+    charge_authenticated_canceled(1);
+}
+
+Test(saved_methods, generic_a_charge_needing_the_shopper_canceled_cannot_be_paid)
+{
+    charge_authenticated_canceled(2);
+}
+
+
+/*
  * The PSP charged, and its answer was lost (the mock drops the connection
  * after the commit): the gateway sends the same bytes again under the same
  * nonce, within the request, and the PSP answers its first charge again;
