@@ -61,6 +61,15 @@ checkout_status(const merchant_t *m, const char *co)
 }
 
 
+/* how many ledger transactions book checkout mc[1] of merchant mc[0] */
+static const char *
+ledger_rows(const char **mc)
+{
+    return db_scalar("SELECT count(*) FROM ledger_transactions WHERE "
+                     "merchant_id = $1 AND checkout_id = $2", 2, mc);
+}
+
+
 static void
 wait_status(const merchant_t *m, const char *co, const char *want)
 {
@@ -371,9 +380,7 @@ charge_booked(size_t d)
 
     params[0] = s.m.id;
     params[1] = co;
-    cr_expect_str_eq(db_scalar("SELECT count(*) FROM ledger_transactions "
-                               "WHERE merchant_id = $1 AND checkout_id = $2",
-                               2, params), "1", "%s: not booked once", s.psp);
+    cr_expect_str_eq(ledger_rows(params), "1", "%s: not booked once", s.psp);
     cr_expect_str_eq(db_scalar("SELECT count(*) FROM checkouts WHERE "
                                "merchant_id = $1 AND checkout_id = $2 AND "
                                "psp_request LIKE 'v1.%'", 2, params), "1",
@@ -564,11 +571,7 @@ charge_authenticated(size_t d)
                     "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
     cr_assert_eq(strlen(co), 37);
     cr_assert_gt(strlen(nonce(&s.m, co)) + strlen(":authenticate"), 64);
-    r = mock_post("/_control/charges",
-                  str_printf("{\"reference\":\"%s\",\"outcome\":"
-                             "\"authentication_required\"}",
-                             nonce(&s.m, co)));
-    cr_assert_eq(r->status, 200, "%s", r->body);
+    charge_rule(&s.m, co, "authentication_required", NULL);
 
     key = uid("key");
     body = dump(charge_body(&s, co));
@@ -661,9 +664,7 @@ charge_authenticated(size_t d)
 
     params[0] = s.m.id;
     params[1] = co;
-    cr_expect_str_eq(db_scalar("SELECT count(*) FROM ledger_transactions "
-                               "WHERE merchant_id = $1 AND checkout_id = $2",
-                               2, params), "1", "%s: not booked once", s.psp);
+    cr_expect_str_eq(ledger_rows(params), "1", "%s: not booked once", s.psp);
     cr_expect_str_eq(db_scalar("SELECT count(*) FROM audit_log WHERE "
                                "merchant_id = $1 AND action = "
                                "'charge:authentication_required' AND "
@@ -712,11 +713,7 @@ charge_authenticated_canceled(size_t d)
     saved_new(&s, d, "off_session");
 
     co = uid("ren");
-    r = mock_post("/_control/charges",
-                  str_printf("{\"reference\":\"%s\",\"outcome\":"
-                             "\"authentication_required\"}",
-                             nonce(&s.m, co)));
-    cr_assert_eq(r->status, 200, "%s", r->body);
+    charge_rule(&s.m, co, "authentication_required", NULL);
 
     r = api_post_json(&s.m, charge_body(&s, co));
     cr_assert_eq(r->status, 202, "%s: %ld %s", s.psp, r->status, r->body);
@@ -738,9 +735,7 @@ charge_authenticated_canceled(size_t d)
                      r->body);
         msleep(500);
         cr_expect_str_eq(checkout_status(&s.m, co), "FAILED", "%s", s.psp);
-        cr_expect_str_eq(db_scalar("SELECT count(*) FROM ledger_transactions"
-                                   " WHERE merchant_id = $1 AND checkout_id"
-                                   " = $2", 2, params), "0",
+        cr_expect_str_eq(ledger_rows(params), "0",
                          "%s: booked", s.psp);
         return;
     }
@@ -754,9 +749,7 @@ charge_authenticated_canceled(size_t d)
     j = resp_json(r);
     cr_expect(json_is_true(json_object_get(j, "paid_after_failure")), "%s",
               r->body);
-    cr_expect_str_eq(db_scalar("SELECT count(*) FROM ledger_transactions "
-                               "WHERE merchant_id = $1 AND checkout_id = $2",
-                               2, params), "1", "not booked once");
+    cr_expect_str_eq(ledger_rows(params), "1", "not booked once");
 }
 
 Test(saved_methods, stripe_a_charge_needing_the_shopper_canceled_cannot_be_paid)
@@ -815,9 +808,7 @@ charge_retried_once(size_t d)
 
     params[0] = s.m.id;
     params[1] = co;
-    cr_expect_str_eq(db_scalar("SELECT count(*) FROM ledger_transactions "
-                               "WHERE merchant_id = $1 AND checkout_id = $2",
-                               2, params), "1");
+    cr_expect_str_eq(ledger_rows(params), "1");
 }
 
 Test(saved_methods, stripe_retry_after_a_lost_answer_charges_once)
@@ -1177,9 +1168,7 @@ Test(saved_methods, a_charge_names_no_other_merchants_checkout)
     cr_expect_str_eq(db_scalar("SELECT status FROM checkouts WHERE "
                                "merchant_id = $1 AND checkout_id = $2", 2,
                                params), "EXECUTING");
-    cr_expect_str_eq(db_scalar("SELECT count(*) FROM ledger_transactions "
-                               "WHERE merchant_id = $1 AND checkout_id = $2",
-                               2, params), "0");
+    cr_expect_str_eq(ledger_rows(params), "0");
     cr_expect_str_eq(checkout_status(&s.m, co), "SUCCESS");
 
     /* the merchant's metadata is still its own, in the gateway's answer */
@@ -1948,9 +1937,7 @@ save_only(size_t d)
 
     params[0] = s.m.id;
     params[1] = co;
-    cr_expect_str_eq(db_scalar("SELECT count(*) FROM ledger_transactions "
-                               "WHERE merchant_id = $1 AND checkout_id = $2",
-                               2, params), "0", "%s: a setup booked", s.psp);
+    cr_expect_str_eq(ledger_rows(params), "0", "%s: a setup booked", s.psp);
     cr_expect_str_eq(db_scalar("SELECT count(*) FROM payment_orders "
                                "WHERE merchant_id = $1 AND checkout_id = $2",
                                2, params), "0");
@@ -1966,9 +1953,7 @@ save_only(size_t d)
     wait_status(&s.m, ren, "SUCCESS");
 
     params[1] = ren;
-    cr_expect_str_eq(db_scalar("SELECT count(*) FROM ledger_transactions "
-                               "WHERE merchant_id = $1 AND checkout_id = $2",
-                               2, params), "1", "%s: not booked once", s.psp);
+    cr_expect_str_eq(ledger_rows(params), "1", "%s: not booked once", s.psp);
 }
 
 Test(saved_methods, stripe_saves_only) { save_only(0); }
@@ -2036,9 +2021,7 @@ setup_without_its_method(size_t d)
     cr_expect_str_eq(checkout_status(&m, co), "EXECUTING",
                      "%s: a setup done without its method", sm_psp(d));
     cr_expect_eq(json_array_size(methods_of(&m, customer)), 0);
-    cr_expect_str_eq(db_scalar("SELECT count(*) FROM ledger_transactions "
-                               "WHERE merchant_id = $1 AND checkout_id = $2",
-                               2, p), "0");
+    cr_expect_str_eq(ledger_rows(p), "0");
 }
 
 Test(saved_methods, stripe_setup_waits_for_its_method)
@@ -2680,9 +2663,7 @@ review_charge(size_t d)
 
     params[0] = s.m.id;
     params[1] = co;
-    cr_expect_str_eq(db_scalar("SELECT count(*) FROM ledger_transactions "
-                               "WHERE merchant_id = $1 AND checkout_id = $2",
-                               2, params), "1", "%s: not booked once", s.psp);
+    cr_expect_str_eq(ledger_rows(params), "1", "%s: not booked once", s.psp);
 
     r = review_decide(n, "approve");
     cr_expect(r->status == 201 || r->status == 404, "%s: again: %ld %s",
