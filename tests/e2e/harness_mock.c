@@ -51,6 +51,25 @@ mock_fault(const char *json)
 
 
 void
+mock_fault_remove(long id)
+{
+    req_t    rq;
+    resp_t  *r;
+
+    rq.method = "DELETE";
+    rq.url = mock_url(str_printf("/_control/faults/%ld", id));
+    rq.headers = NULL;
+    rq.body = NULL;
+    rq.len = 0;
+
+    r = http(&rq);
+    cr_assert_eq(r->status, 200, "mock fault %ld not removed: %ld (%s) %s",
+                 id, r->status, r->error, r->body);
+    resp_free(r);
+}
+
+
+void
 mock_registrations(const char *key, long *sessions, long *requests)
 {
     char    *esc, *url;

@@ -15,6 +15,10 @@ resp_t  *mock_post(const char *path, const char *json);
 /* POST /_control/faults with this JSON object; returns the rule's id. */
 long     mock_fault(const char *json);
 
+/* DELETE /_control/faults/{id}: the rule gone, its requests answered as
+ * any again (the PSP's outage over). */
+void     mock_fault_remove(long id);
+
 /* GET /_control/registrations?key=K: sessions created under that PSP
  * Idempotency-Key, and requests seen with it. */
 void     mock_registrations(const char *key, long *sessions, long *requests);

@@ -769,6 +769,83 @@ Test(saved_methods, generic_a_charge_needing_the_shopper_canceled_cannot_be_paid
 
 
 /*
+ * A charge that needs the shopper, every answer to it lost (the gateway's
+ * own retries too): the shop's request ends 5xx, the checkout EXECUTING
+ * with no page, and the shopper was never asked.  The PSP's news of it
+ * (Stripe's payment_failed asking for the shopper) moves nothing.  The shop's retry under its key, once the
+ * PSP answers again, sends the same charge under the same nonce: the
+ * PSP's replayed answer opens the page (202 with the pay link), and the
+ * shopper's payment there is booked once; one charge at the PSP.
+ */
+static void
+charge_authenticated_answer_lost(size_t d)
+{
+    char        *co, *key, *body, *session;
+    long         sessions, requests, fault;
+    json_t      *j;
+    resp_t      *r;
+    saved_t      s;
+    const char  *params[2];
+
+    saved_new(&s, d, "off_session");
+
+    co = uid("ren");
+    charge_rule(&s.m, co, "authentication_required", NULL);
+    fault = mock_fault(str_printf("{\"match\":\"%s\",\"drop_after_register\":1,"
+                                  "\"drop_replays\":50}", nonce(&s.m, co)));
+
+    key = uid("key");
+    body = dump(charge_body(&s, co));
+    r = api_post(&s.m, key, body);
+    cr_assert_geq(r->status, 500, "%s: the test wants a charge whose answer "
+                  "never came: %ld %s", s.psp, r->status, r->body);
+
+    /* its news, if any, moves nothing: still open, no page, nothing booked */
+    msleep(1500);
+    params[0] = s.m.id;
+    params[1] = co;
+    cr_expect_str_eq(checkout_status(&s.m, co), "EXECUTING", "%s", s.psp);
+    cr_expect_str_eq(ledger_rows(params), "0", "%s: booked", s.psp);
+
+    /* the PSP answers again; the shop's retry: the page, as the first
+     * answer would have opened it */
+    mock_fault_remove(fault);
+    r = api_post(&s.m, key, body);
+    cr_assert_eq(r->status, 202, "%s: the shop's retry: %ld %s", s.psp,
+                 r->status, r->body);
+    j = resp_json(r);
+    cr_expect_str_eq(json_string_value(json_object_get(j, "next_action")),
+                     "authenticate", "%s: %s", s.psp, r->body);
+    cr_assert(json_is_string(json_object_get(j, "pay_url")),
+              "%s: no pay link: %s", s.psp, r->body);
+    session = strdup(json_string_value(json_object_get(j, "psp_token")));
+
+    r = mock_post(str_printf("/_control/sessions/%s/pay", session), NULL);
+    cr_assert(r->status >= 200 && r->status < 300, "%s: mock pay: %ld %s",
+              s.psp, r->status, r->body);
+
+    wait_status(&s.m, co, "SUCCESS");
+    cr_expect_str_eq(ledger_rows(params), "1", "%s: not booked once", s.psp);
+    mock_registrations(nonce(&s.m, co), &sessions, &requests);
+    cr_expect_eq(sessions, 1, "%s: %ld charges at the PSP", s.psp, sessions);
+}
+
+Test(saved_methods, stripe_a_charge_needing_the_shopper_whose_answer_was_lost_opens_its_page_on_retry)
+{
+    charge_authenticated_answer_lost(0);
+}
+
+Test(saved_methods, adyen_a_charge_needing_the_shopper_whose_answer_was_lost_opens_its_page_on_retry)
+{
+    charge_authenticated_answer_lost(1);
+}
+
+Test(saved_methods, generic_a_charge_needing_the_shopper_whose_answer_was_lost_opens_its_page_on_retry)
+{
+    charge_authenticated_answer_lost(2);
+}
+
+/*
  * The PSP charged, and its answer was lost (the mock drops the connection
  * after the commit): the gateway sends the same bytes again under the same
  * nonce, within the request, and the PSP answers its first charge again;

@@ -3,6 +3,8 @@
  * JSON in and out, no authentication, loopback clients only.
  */
 
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "mock_psp.h"
@@ -556,6 +558,29 @@ enum MHD_Result mock_report(struct MHD_Connection *c, const char *method,
     const char *path);
 
 
+/* DELETE /_control/faults/{id}: the rule removed, its requests answered
+ * as any again (the outage over); 404 when there is no such rule. */
+static enum MHD_Result
+mock_control_remove_fault(struct MHD_Connection *c, const char *id)
+{
+    char                *end;
+    unsigned long long   n;
+
+    errno = 0;
+    n = strtoull(id, &end, 10);
+
+    if (id[0] < '1' || id[0] > '9' || *end != '\0' || errno != 0
+        || !mock_fault_remove((uint64_t) n))
+    {
+        return mock_control_error(c, MHD_HTTP_NOT_FOUND, "no such fault");
+    }
+
+    mock_log("fault %llu: removed", n);
+
+    return mock_send_json(c, MHD_HTTP_OK, json_pack("{sb}", "ok", 1));
+}
+
+
 /* path is what follows "/_control/". */
 enum MHD_Result
 mock_control(struct MHD_Connection *c, const char *method, const char *path,
@@ -602,6 +627,12 @@ mock_control(struct MHD_Connection *c, const char *method, const char *path,
                                             mock_fault_list()));
         }
         allow = "GET, POST";
+
+    } else if (strncmp(path, "faults/", 7) == 0) {
+        if (strcmp(method, "DELETE") == 0) {
+            return mock_control_remove_fault(c, path + 7);
+        }
+        allow = "DELETE";
 
     } else if (strcmp(path, "registrations") == 0) {
         if (get) {

@@ -219,6 +219,7 @@ uint64_t mock_fault_add(const char *match, long latency_ms, long fail_times,
     const mock_webhook_fault_t *wf);
 void mock_fault_counts(uint64_t id, long hang_times, long drop_replays);
 void mock_fault_api(uint64_t id, const char *api);
+int mock_fault_remove(uint64_t id);
 json_t *mock_fault_list(void);
 void mock_store_registrations(const char *key, uint64_t *sessions_created,
     uint64_t *requests);

@@ -824,6 +824,39 @@ mock_fault_counts(uint64_t id, long hang_times, long drop_replays)
 }
 
 
+/* Removes the rule: the requests it matched are answered as any again
+ * (a PSP whose outage ended).  1 removed; 0 no such rule. */
+int
+mock_fault_remove(uint64_t id)
+{
+    int            found;
+    mock_rule_t  **at, *rule;
+
+    found = 0;
+
+    pthread_mutex_lock(&mock_lock);
+
+    for (at = &mock_rules; *at != NULL; at = &(*at)->next) {
+        if ((*at)->id == id) {
+            rule = *at;
+            *at = rule->next;
+            if (mock_rules_tail == &rule->next) {
+                mock_rules_tail = at;
+            }
+            free(rule->match);
+            free(rule->hosted_url);
+            free(rule);
+            found = 1;
+            break;
+        }
+    }
+
+    pthread_mutex_unlock(&mock_lock);
+
+    return found;
+}
+
+
 /* The rule's registration faults only for that API's registrations
  * ("stripe", "adyen", "generic"): one PSP failing beside another. */
 void

@@ -204,6 +204,63 @@ DIALECT_TEST(faults_replays_lost_until_drop_replays_runs_out, dl_start)
 }
 
 
+/* A rule removed (DELETE /_control/faults/{id}): the PSP answers again,
+ * the retry gets the session its lost answers made; an id that names no
+ * rule (removed, never added, not a number) is 404. */
+DIALECT_TEST(faults_a_removed_rule_no_longer_applies, dl_start)
+{
+    size_t     d;
+    char       key[64], json[160], path[64];
+    json_int_t id;
+    resp_t     r;
+
+    for (d = 0; d < FA_N; d++) {
+        snprintf(key, sizeof(key), "m1:removed_%s", fa_dialects[d].name);
+        snprintf(json, sizeof(json), "{\"match\":\"%s\","
+                 "\"drop_after_register\":1,\"drop_replays\":50}", key);
+        control(&r, "POST", "/_control/faults", json);
+        cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
+        id = json_integer_value(json_object_get(r.json, "id"));
+        cr_assert_gt(id, 0);
+        resp_free(&r);
+
+        fa_dialects[d].post(&r, key);
+        cr_assert_neq(r.rc, CURLE_OK, "%s was answered: %ld", key, r.status);
+        resp_free(&r);
+        fa_dialects[d].post(&r, key);
+        cr_assert_neq(r.rc, CURLE_OK, "%s replay was answered: %ld", key,
+                      r.status);
+        resp_free(&r);
+
+        snprintf(path, sizeof(path), "/_control/faults/%lld", (long long) id);
+        control(&r, "DELETE", path, NULL);
+        cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
+        resp_free(&r);
+
+        /* answered now: the one session the lost answers made */
+        fa_dialects[d].post(&r, key);
+        cr_assert_eq(r.status, 201, "%s: %ld %s", key, r.status, r.body);
+        resp_free(&r);
+        fa_counts(key, 1, 3);
+
+        control(&r, "DELETE", path, NULL);
+        cr_assert_eq(r.status, 404, "removed twice: %ld %s", r.status,
+                     r.body);
+        resp_free(&r);
+    }
+
+    control(&r, "DELETE", "/_control/faults/0", NULL);
+    cr_assert_eq(r.status, 404, "%ld %s", r.status, r.body);
+    resp_free(&r);
+    control(&r, "DELETE", "/_control/faults/1x", NULL);
+    cr_assert_eq(r.status, 404, "%ld %s", r.status, r.body);
+    resp_free(&r);
+    control(&r, "GET", "/_control/faults/1", NULL);
+    cr_assert_eq(r.status, 405, "%ld %s", r.status, r.body);
+    resp_free(&r);
+}
+
+
 DIALECT_TEST(faults_the_psp_hangs_in_every_dialect, dl_start)
 {
     size_t   d;
