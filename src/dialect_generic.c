@@ -398,8 +398,13 @@ pay_generic_read(const pay_psp_lookup_t *in, int status, const char *body,
         json_decref(root);
         return out;
 
-    } else if (strcmp(st, "pending") == 0) {
-        /* paid with a method that settles later */
+    } else if (strcmp(st, "pending") == 0
+               || (payment && strcmp(st, "requires_authentication") == 0))
+    {
+        /* paid with a method that settles later; or an off-session
+         * charge whose issuer asked for the shopper, as its answer said
+         * it: nothing taken, and the shop's retry of the charge makes its
+         * page (doc/API.md), so nothing is decided */
         (void) pay_lookup_open(ev, st);
         json_decref(root);
         return PAY_LOOKUP_PENDING;

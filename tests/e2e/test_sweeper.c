@@ -3404,6 +3404,93 @@ Test(solo_sweeper, a_charge_whose_every_answer_was_lost_is_found_by_its_nonce,
 }
 
 
+/*
+ * An off-session charge that needs the shopper, whose every answer was
+ * lost: the PSP holds a payment that wants the shopper (Stripe's intent
+ * requires_payment_method with authentication_required, the generic
+ * requires_action), and the shopper was never asked.  The sweeper's
+ * look-up by its nonce must not decide it: nothing was taken, and the
+ * shop's retry, once the PSP answers, opens the page.  Then the shopper
+ * pays there: booked once (Adyen's session, paid, is found by the
+ * sessionResult of the shopper's way back, not by this sweeper alone:
+ * its page opened is the end here; Adyen has no look-up by nonce).
+ */
+static void
+lost_auth_charge_waits(const char *psp, const char *dialect)
+{
+    char        *pm, *co_id, *key, *body, *st, *session;
+    long         rule;
+    json_t      *co;
+    resp_t      *r;
+    merchant_t   m;
+    const char  *p[2];
+
+    merchant_new(&m);
+    pm = saved_at(&sweepers[0], &m, psp, dialect);
+
+    co_id = uid("ren");
+    rule = mock_fault(str_printf("{\"match\":\"%s\",\"drop_after_register\":1,"
+                                 "\"drop_replays\":50,\"webhook_never\":true}",
+                                 nonce(&m, co_id)));
+    r = mock_post("/_control/charges",
+                  str_printf("{\"reference\":\"%s\",\"outcome\":"
+                             "\"authentication_required\"}",
+                             nonce(&m, co_id)));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+
+    co = checkout_new(co_id, 1);
+    json_object_del(co, "psp");
+    json_object_set_new(co, "payment_method", json_string(pm));
+    json_object_set_new(co, "off_session", json_true());
+    body = dump(co);
+    key = uid("key");
+
+    r = gateway_send(&sweepers[0], "POST", PATH_PAYMENTS, &m, key, body);
+    cr_assert_geq(r->status, 500, "%s: the test wants a charge whose answer "
+                  "never came: %ld %s", psp, r->status, r->body);
+
+    /* the sweeper's rounds ask a charge 1 s old, every 300 ms */
+    st = wait_decided(&m, co_id, 4);
+    p[0] = m.id;
+    p[1] = co_id;
+    cr_assert_str_eq(st, "EXECUTING", "%s: decided by the sweeper (%s) while "
+                     "the shopper was never asked", psp,
+                     db_scalar("SELECT coalesce(failure_code::text, '-') FROM "
+                               "checkouts WHERE merchant_id = $1 AND "
+                               "checkout_id = $2", 2, p));
+
+    mock_fault_remove(rule);
+    r = gateway_send(&sweepers[0], "POST", PATH_PAYMENTS, &m, key, body);
+    cr_assert_eq(r->status, 202, "%s: the shop's retry: %ld %s", psp,
+                 r->status, r->body);
+    cr_assert(json_is_string(json_object_get(resp_json(r), "pay_url")),
+              "%s: no pay link: %s", psp, r->body);
+    session = strdup(json_string_value(json_object_get(resp_json(r),
+                                                       "psp_token")));
+    if (strcmp(dialect, "adyen") == 0) {
+        return;
+    }
+
+    mock_session(session, "pay");
+    cr_assert_str_eq(wait_decided(&m, co_id, 15), "SUCCESS", "%s", psp);
+    cr_expect_str_eq(db_scalar("SELECT count(*) FROM ledger_transactions "
+                               "WHERE merchant_id = $1 AND checkout_id = $2",
+                               2, p), "1", "%s: not booked once", psp);
+}
+
+
+Test(solo_sweeper, a_lost_charge_needing_the_shopper_is_not_decided_by_the_sweeper,
+     .timeout = 90)
+{
+    start_sweeper(&sweepers[0], "sweeper-lost-auth");
+    wait_leader(&sweepers[0]);
+
+    lost_auth_charge_waits("sw_stripe", "stripe");
+    lost_auth_charge_waits("sw_generic", "generic");
+    lost_auth_charge_waits("sw_adyen", "adyen");
+}
+
+
 Test(solo_sweeper, a_taken_adyen_charge_waits_for_its_webhook)
 {
     int          i;

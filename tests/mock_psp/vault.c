@@ -845,11 +845,15 @@ mock_vault_generic_charge_build(const char *body, size_t len,
             : NULL;
     free(id);
 
-    /* a decline's payment.failed, sent once committed */
+    /* a decline's payment.failed, sent once committed; one asking for
+     * the shopper sends none, and its look-up says so */
     if (s != NULL && outcome[0] != '\0'
         && strcmp(outcome, "authentication_required") != 0)
     {
         json_object_set_new(s, "charge_failure", json_string("declined"));
+    }
+    if (s != NULL && strcmp(outcome, "authentication_required") == 0) {
+        json_object_set_new(s, "charge_needs_shopper", json_true());
     }
 
     if (s == NULL) {
@@ -1220,6 +1224,19 @@ mock_vault_charge_answer(const char *dialect, const char *id, json_t **ans)
                 json_object_get(s, "payment_intent_metadata")));
         }
 
+        /* and an attempt that failed keeps why, as its payment_failed
+         * said it: authentication_required when the issuer wanted the
+         * shopper */
+        if (*ans != NULL && !paid
+            && json_is_string(json_object_get(s, "charge_failure")))
+        {
+            json_object_set_new(*ans, "last_payment_error",
+                                json_pack("{sO ss}", "code",
+                                          json_object_get(s,
+                                                          "charge_failure"),
+                                          "type", "card_error"));
+        }
+
     } else {
         cur[0] = (char) (cur[0] & ~0x20);
         cur[1] = (char) (cur[1] & ~0x20);
@@ -1229,7 +1246,10 @@ mock_vault_charge_answer(const char *dialect, const char *id, json_t **ans)
                ? json_pack("{ss ss ss ss ss}", "payment_id", id,
                            "reference", ref ? ref : "",
                            "status", manual ? "authorized"
-                                     : paid ? "succeeded" : "failed",
+                                     : paid ? "succeeded"
+                                     : json_is_true(json_object_get(s,
+                                           "charge_needs_shopper"))
+                                     ? "requires_authentication" : "failed",
                            "amount", amount, "currency", cur)
                : NULL;
     }

@@ -825,6 +825,11 @@ Test(lookup, generic_open_is_open_and_pending_is_under_way)
     cr_expect_eq(answer(&pay_dialect_generic, &in, 200,
                         "{\"token\":\"gs_1\",\"status\":\"paid\"}", &ev),
                  PAY_LOOKUP_UNKNOWN);
+    /* a payment's status, never a session's */
+    cr_expect_eq(answer(&pay_dialect_generic, &in, 200,
+                        "{\"token\":\"gs_1\",\"status\":"
+                        "\"requires_authentication\"}", &ev),
+                 PAY_LOOKUP_UNKNOWN);
 }
 
 
@@ -1505,6 +1510,15 @@ Test(lookup, generic_the_payment_of_the_charges_nonce_is_read_as_by_its_id)
                             "{\"payment_id\":\"pay_9\",\"reference\":"
                             "\"m1:ren_2\",\"status\":\"pending\"}", &ev),
                  PAY_LOOKUP_PENDING);
+
+    /* one whose issuer asked for the shopper: the shop's retry makes the
+     * page, so nothing is decided */
+    cr_expect_eq(pay_answer(&pay_dialect_generic, &in, 200,
+                            "{\"payment_id\":\"pay_9\",\"reference\":"
+                            "\"m1:ren_2\",\"status\":"
+                            "\"requires_authentication\"}", &ev),
+                 PAY_LOOKUP_PENDING);
+    cr_expect_eq(ev.kind, PAY_EVT_PENDING);
 
     /* a manual capture's hold found by its nonce */
     cr_assert_eq(pay_answer(&pay_dialect_generic, &in, 200,
