@@ -308,7 +308,14 @@ static const uint64_t  mc_ci_seeds[] = {
      * Adyen session cannot be ended), then paid at its page all the same
      * (booked paid_after_failed, listed), captured in part at Adyen's
      * dashboard and by the shop, refunded in part, a dispute won */
-    261099
+    261099,
+    /* from MC_SEED_AUTH_LOST on, with a sweeper: two Stripe charges that
+     * need the shopper whose every answer is lost, open while lost, their
+     * pages opened at the shop's retry; one page runs out (FAILED by the
+     * sweeper), the other the shop cancels.  Before the mock's look-up
+     * said why such an intent failed (last_payment_error), the sweeper
+     * read it as declined and the retries were 409 */
+    262662
 };
 
 /*
@@ -406,6 +413,14 @@ static const uint64_t  mc_ci_seeds[] = {
  * below it keep their histories */
 #define MC_SEED_AUTH_LEFT       260000
 #define MC_AUTH_LEFT_PCT        45      /* such charges that draw it */
+
+/* and from here on, a charge whose every answer is lost (mc_draw_lost)
+ * may be one that needs the shopper, unless it is held for review: the
+ * shopper is never asked while the answers are lost, nothing may decide
+ * it meanwhile (a sweeper's rounds, Adyen's webhook time pass); then the
+ * PSP answers again and the shop's retry under its key must open the page
+ * (202, the pay link), and its shopper goes on as drawn (mc_lost_auth) */
+#define MC_SEED_AUTH_LOST       262500
 
 
 /*
@@ -2160,7 +2175,9 @@ mc_draw_auth(mc_history_t *h)
     left.s = h->seed ^ 0x6d632d6c65667421ULL;
 
     for (c = 0; c < h->nco; c++) {
-        if (!h->co[c].charge || h->co[c].lost || h->co[c].decline
+        if (!h->co[c].charge || h->co[c].decline
+            || (h->co[c].lost
+                && (h->seed < MC_SEED_AUTH_LOST || h->co[c].review))
             || !mc_chance(&r, MC_AUTH_PCT))
         {
             continue;
@@ -2417,6 +2434,8 @@ mc_print(const mc_history_t *h, const int *keep, const char *const *out)
                     : "",
                     mc_fault_names[co->fault],
                     co->never ? ", its session's webhooks never sent"
+                    : co->lost && co->auth
+                    ? ", its every answer lost until the shop's retry"
                     : co->lost && co->dialect == 1
                     ? ", its every answer lost and its webhook late"
                     : co->lost ? ", its every answer lost and its webhook "
@@ -2596,11 +2615,16 @@ typedef struct {
     long                 closed_bad;    /* answers not as the model says */
     long                 once_bad;  /* a lost charge's retry, once the
                                        sweeper decided it, not 409
-                                       duplicate_order (check once) */
+                                       duplicate_order; one needing the
+                                       shopper decided while lost, or its
+                                       retry not its page (check once) */
     char                *reg_key[MC_MAX_CO];    /* a registration's key,
                                                    sent first, unanswered,
                                                    before its PSP closed */
     long                 reg_first[MC_MAX_CO];  /* and what it answered */
+    long                 lost_rule[MC_MAX_CO];  /* the mock's rule that
+                                                   loses a charge's every
+                                                   answer (mc_lost_auth) */
     int                  refused[MC_MAX_CO];    /* registrations refused
                                                    while it was closed:
                                                    sent again once open */
@@ -2804,6 +2828,7 @@ static void
 mc_faults(mc_run_t *run)
 {
     int                    c;
+    long                   id;
     const mc_history_t    *h;
     const mc_route_t      *rt;
     const mc_ops_fault_t  *f;
@@ -2917,8 +2942,9 @@ mc_faults(mc_run_t *run)
         }
 
         if (json != NULL) {
-            mock_fault(str_printf("{\"match\":\"%s\",%s}", run->nonce[c],
-                                  json));
+            id = mock_fault(str_printf("{\"match\":\"%s\",%s}",
+                                       run->nonce[c], json));
+            run->lost_rule[c] = h->co[c].lost ? id : 0;
         }
     }
 }
@@ -3360,6 +3386,80 @@ mc_lost_settled(mc_run_t *run, int c, const char *out)
 
     return str_printf("%s, every answer lost; then %s; the shop's retry %s",
                       out, st, again);
+}
+
+
+/* the charges needing the shopper whose every answer was lost (from
+ * MC_SEED_AUTH_LOST on): still open while lost and their page opened at
+ * the shop's retry; otherwise */
+static long  mc_auth_lost_seen[2];
+
+
+/*
+ * A charge needing the shopper whose every answer was lost (mc_draw_auth
+ * from MC_SEED_AUTH_LOST on): out, what the shop's one request was
+ * answered.  The shopper was never asked, so nothing may decide it while
+ * its answers are lost: still EXECUTING once a sweeper's rounds (a charge
+ * 1 s old, every 300 ms) and Adyen's late webhook (MC_LOST_ADYEN_MS) had
+ * their time.  Then the PSP answers again (its rule removed) and the
+ * shop's retry under the registration's key must open the page: 202 with
+ * the pay link, whose session the shopper's later steps use (check once
+ * otherwise).  The step's record keeps the first request's answer.
+ */
+static char *
+mc_lost_auth(mc_run_t *run, int c, const char *out)
+{
+    int          rec_at;
+    char        *st, *again, *body;
+    json_t      *ans;
+    const char  *base, *host, *bad;
+
+    st = mc_settled_on(run, c, MC_LOST_ADYEN_MS + 1000, 1);
+    if (strcmp(st, "no checkout") == 0) {
+        return strdup(out);     /* no method saved to charge */
+    }
+
+    mock_fault_remove(run->lost_rule[c]);
+    run->lost_rule[c] = 0;
+
+    body = mc_register_body(run, c);
+    again = "not sent";
+
+    if (body != NULL && run->reg_key[c] != NULL) {
+        mc_register_at(run, c, &base, &host);
+        rec_at = run->rec_at;
+        run->rec_at = -1;
+        again = mc_send(run, base, host, PATH_PAYMENTS, body,
+                        run->reg_key[c], 1, &ans);
+        run->rec_at = rec_at;
+
+        if (json_is_string(json_object_get(ans, "psp_token"))) {
+            run->token[c] = strdup(json_string_value(
+                                json_object_get(ans, "psp_token")));
+            books_subject(&run->subjects, run->token[c]);
+        }
+    }
+
+    bad = strcmp(st, "EXECUTING") != 0
+          ? "decided while its answers were lost"
+          : strncmp(again, "202", 3) != 0 || run->token[c] == NULL
+          ? "its page not opened at the shop's retry" : NULL;
+
+    mc_auth_lost_seen[bad == NULL ? 0 : 1]++;
+    mc_charges[bad == NULL ? 4 : 2]++;
+
+    if (bad != NULL) {
+        run->once_bad++;
+        if (!run->quiet) {
+            mc_err("check once: checkout %d's charge needing the shopper, "
+                   "its every answer lost: %s (%s; the shop's retry "
+                   "answered %s)", c, bad, st, again);
+        }
+    }
+
+    return str_printf("%s, every answer lost; %s meanwhile; the PSP "
+                      "answering again, the shop's retry %s", out, st,
+                      again);
 }
 
 
@@ -4840,8 +4940,9 @@ mc_step(mc_run_t *run, const mc_step_t *s)
         }
         out = mc_register(run, s->co);
         /* held for review, the charge is sent at its approval */
-        return co->lost && !co->review ? mc_lost_settled(run, s->co, out)
-                                       : out;
+        return !co->lost || co->review ? out
+               : co->auth ? mc_lost_auth(run, s->co, out)
+               : mc_lost_settled(run, s->co, out);
 
     case MC_APPROVE:
         /* a lost charge's approval: once (every answer is dropped) */
@@ -6053,7 +6154,7 @@ enum {
     MC_D_BACK_PART, MC_D_BACK_WHOLE, MC_D_GONE, MC_D_GONE_FIRST,
     MC_D_CLOSED, MC_D_CLOSED_FIRST, MC_D_COMMISSION, MC_D_COMMISSION_FIXED,
     MC_D_LOST, MC_D_AUTH_CANCELED, MC_D_AUTH_ENDED, MC_D_AUTH_OPEN,
-    MC_D_AUTH_LATE, MC_ND
+    MC_D_AUTH_LATE, MC_D_AUTH_LOST, MC_ND
 };
 
 static long  mc_drawn[MC_ND];
@@ -6068,7 +6169,7 @@ mc_count_drawn(const mc_history_t *h)
     mc_drawn[MC_D_SWEPT] += h->gw == MC_GW_SWEPT;
     for (c = 0; c < h->nco; c++) {
         mc_drawn[MC_D_NEVER] += h->co[c].never;
-        mc_drawn[MC_D_LOST] += h->co[c].lost;
+        mc_drawn[MC_D_LOST] += h->co[c].lost && !h->co[c].auth;
         mc_drawn[MC_D_MANUAL_CHARGE] += h->co[c].charge && h->co[c].manual;
         mc_drawn[MC_D_HELD_CHARGE] += h->co[c].charge && h->co[c].review;
         mc_drawn[MC_D_ROUTED] += h->co[c].routed != MC_RT_NONE;
@@ -6081,6 +6182,7 @@ mc_count_drawn(const mc_history_t *h)
         mc_drawn[MC_D_AUTH_ENDED] += h->co[c].auth_left == MC_AUTH_ENDED;
         mc_drawn[MC_D_AUTH_OPEN] += h->co[c].auth_left == MC_AUTH_OPEN;
         mc_drawn[MC_D_AUTH_LATE] += h->co[c].auth_left_paid;
+        mc_drawn[MC_D_AUTH_LOST] += h->co[c].auth && h->co[c].lost;
     }
     mc_drawn[MC_D_ROUTED_H] += h->routed > 0;
     mc_drawn[MC_D_COMMISSION] += h->bps > 0 || h->fixed;
@@ -6141,7 +6243,11 @@ mc_drawn_line(void)
                       "the shopper not paid at once %ld (canceled by the "
                       "shop %ld, the page's time run out %ld, left open "
                       "%ld; paid there after all %ld; cancels answered "
-                      "200 %ld, then paid at the PSP all the same %ld)",
+                      "200 %ld, then paid at the PSP all the same %ld); "
+                      "off-session charges needing the shopper whose "
+                      "every answer was lost %ld (open meanwhile and their "
+                      "page opened at the shop's retry %ld, otherwise "
+                      "%ld)",
                       mc_drawn[MC_D_OWN] + mc_drawn[MC_D_SWEPT],
                       mc_drawn[MC_D_SWEPT], mc_drawn[MC_D_NEVER],
                       mc_drawn[MC_D_SESSION_END], mc_drawn[MC_D_KILL],
@@ -6178,7 +6284,9 @@ mc_drawn_line(void)
                       + mc_drawn[MC_D_AUTH_OPEN],
                       mc_drawn[MC_D_AUTH_CANCELED], mc_drawn[MC_D_AUTH_ENDED],
                       mc_drawn[MC_D_AUTH_OPEN], mc_drawn[MC_D_AUTH_LATE],
-                      mc_auth_seen[0], mc_auth_seen[1]);
+                      mc_auth_seen[0], mc_auth_seen[1],
+                      mc_drawn[MC_D_AUTH_LOST], mc_auth_lost_seen[0],
+                      mc_auth_lost_seen[1]);
 }
 
 
@@ -6427,6 +6535,15 @@ Test(solo_books_swept, fixed_seeds_with_a_sweeper_keep_the_books_equal,
 
     /* charges whose every answer was lost, decided by the sweeper */
     mc_expect_lost_met("110000");
+
+    /* and ones that need the shopper, left open by it (262662) */
+    cr_expect(mc_auth_lost_seen[0] > 0 && mc_auth_lost_seen[1] == 0,
+              "the CI's seeds never met an off-session charge that needs "
+              "the shopper whose every answer was lost, open meanwhile and "
+              "its page opened at the shop's retry, or one was not (the "
+              "summary's \"needing the shopper whose every answer was "
+              "lost\" above; make money-check LIST=1 PRINT=1 "
+              "SEED_BASE=262500)");
 }
 
 
