@@ -3419,8 +3419,10 @@ mc_lost_auth(mc_run_t *run, int c, const char *out)
         return strdup(out);     /* no method saved to charge */
     }
 
-    mock_fault_remove(run->lost_rule[c]);
-    run->lost_rule[c] = 0;
+    if (run->lost_rule[c] > 0) {
+        mock_fault_remove(run->lost_rule[c]);
+        run->lost_rule[c] = 0;
+    }
 
     body = mc_register_body(run, c);
     again = "not sent";

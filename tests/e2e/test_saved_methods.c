@@ -772,10 +772,11 @@ Test(saved_methods, generic_a_charge_needing_the_shopper_canceled_cannot_be_paid
  * A charge that needs the shopper, every answer to it lost (the gateway's
  * own retries too): the shop's request ends 5xx, the checkout EXECUTING
  * with no page, and the shopper was never asked.  The PSP's news of it
- * (Stripe's payment_failed asking for the shopper) moves nothing.  The shop's retry under its key, once the
- * PSP answers again, sends the same charge under the same nonce: the
- * PSP's replayed answer opens the page (202 with the pay link), and the
- * shopper's payment there is booked once; one charge at the PSP.
+ * (Stripe's payment_failed asking for the shopper) moves nothing.  The
+ * shop's retry under its key, once the PSP answers again, sends the same
+ * charge under the same nonce: the PSP's replayed answer opens the page
+ * (202 with the pay link), and the shopper's payment there is booked
+ * once; one charge at the PSP.
  */
 static void
 charge_authenticated_answer_lost(size_t d)
