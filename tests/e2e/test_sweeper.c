@@ -3313,6 +3313,37 @@ Test(solo_sweeper, a_held_manual_charge_is_looked_up_as_authorized)
 }
 
 
+/* The off-session charge of pm as checkout co_id whose every answer is
+ * lost, its webhooks never sent (the mock's rule, whose id is returned):
+ * sent once under *key, its body *body, answered 5xx. */
+static long
+lost_charge_sent(const merchant_t *m, const char *pm, const char *co_id,
+    const char *psp, char **key, char **body)
+{
+    long     rule;
+    json_t  *co;
+    resp_t  *r;
+
+    rule = mock_fault(str_printf("{\"match\":\"%s\",\"drop_after_register\":1,"
+                                 "\"drop_replays\":50,\"webhook_never\":true}",
+                                 nonce(m, co_id)));
+
+    co = checkout_new(co_id, 1);
+    json_object_del(co, "psp");
+    json_object_set_new(co, "payment_method", json_string(pm));
+    json_object_set_new(co, "off_session", json_true());
+    *body = dump(co);
+    *key = uid("key");
+
+    r = gateway_send(&sweepers[0], "POST", PATH_PAYMENTS, (merchant_t *) m,
+                     *key, *body);
+    cr_assert_geq(r->status, 500, "%s: the test wants a charge whose answer "
+                  "never came: %ld %s", psp, r->status, r->body);
+
+    return rule;
+}
+
+
 /*
  * An off-session charge the PSP took whose every answer was lost (the
  * mock drops the connection after the charge, and every replay of it),
@@ -3328,7 +3359,6 @@ lost_charge_looked_up(const char *psp, const char *dialect,
     const char *ref_like)
 {
     char        *pm, *co_id, *key, *body, *ref;
-    json_t      *co;
     resp_t      *r;
     merchant_t   m;
     long         sessions, requests;
@@ -3338,20 +3368,7 @@ lost_charge_looked_up(const char *psp, const char *dialect,
     pm = saved_at(&sweepers[0], &m, psp, dialect);
 
     co_id = uid("ren");
-    mock_fault(str_printf("{\"match\":\"%s\",\"drop_after_register\":1,"
-                          "\"drop_replays\":50,\"webhook_never\":true}",
-                          nonce(&m, co_id)));
-
-    co = checkout_new(co_id, 1);
-    json_object_del(co, "psp");
-    json_object_set_new(co, "payment_method", json_string(pm));
-    json_object_set_new(co, "off_session", json_true());
-    body = dump(co);
-    key = uid("key");
-
-    r = gateway_send(&sweepers[0], "POST", PATH_PAYMENTS, &m, key, body);
-    cr_assert_geq(r->status, 500, "%s: the test wants a charge whose answer "
-                  "never came: %ld %s", psp, r->status, r->body);
+    (void) lost_charge_sent(&m, pm, co_id, psp, &key, &body);
 
     cr_assert_str_eq(wait_decided(&m, co_id, 15), "SUCCESS",
                      "%s: the sweeper did not find the charge by its nonce",
@@ -3420,7 +3437,6 @@ lost_auth_charge_waits(const char *psp, const char *dialect)
 {
     char        *pm, *co_id, *key, *body, *st, *session;
     long         rule;
-    json_t      *co;
     resp_t      *r;
     merchant_t   m;
     const char  *p[2];
@@ -3429,25 +3445,12 @@ lost_auth_charge_waits(const char *psp, const char *dialect)
     pm = saved_at(&sweepers[0], &m, psp, dialect);
 
     co_id = uid("ren");
-    rule = mock_fault(str_printf("{\"match\":\"%s\",\"drop_after_register\":1,"
-                                 "\"drop_replays\":50,\"webhook_never\":true}",
-                                 nonce(&m, co_id)));
     r = mock_post("/_control/charges",
                   str_printf("{\"reference\":\"%s\",\"outcome\":"
                              "\"authentication_required\"}",
                              nonce(&m, co_id)));
     cr_assert_eq(r->status, 200, "%s", r->body);
-
-    co = checkout_new(co_id, 1);
-    json_object_del(co, "psp");
-    json_object_set_new(co, "payment_method", json_string(pm));
-    json_object_set_new(co, "off_session", json_true());
-    body = dump(co);
-    key = uid("key");
-
-    r = gateway_send(&sweepers[0], "POST", PATH_PAYMENTS, &m, key, body);
-    cr_assert_geq(r->status, 500, "%s: the test wants a charge whose answer "
-                  "never came: %ld %s", psp, r->status, r->body);
+    rule = lost_charge_sent(&m, pm, co_id, psp, &key, &body);
 
     /* the sweeper's rounds ask a charge 1 s old, every 300 ms */
     st = wait_decided(&m, co_id, 4);
