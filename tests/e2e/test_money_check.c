@@ -3332,6 +3332,38 @@ static long  mc_lost_seen[4];
 
 
 /*
+ * The shop's retry of checkout c's registration under its first key,
+ * where it was registered, as a shop retries: after Retry-After while the
+ * key is in use (a worker killed in the first request holds it until its
+ * lease runs out); the step's record keeps the first request's answer.
+ * NULL when it cannot be sent (no key kept, no method saved to charge).
+ */
+static char *
+mc_register_again(mc_run_t *run, int c, json_t **ans)
+{
+    int          rec_at;
+    char        *body, *again;
+    const char  *base, *host;
+
+    *ans = NULL;
+
+    if (run->reg_key[c] == NULL || (body = mc_register_body(run, c)) == NULL)
+    {
+        return NULL;
+    }
+
+    mc_register_at(run, c, &base, &host);
+    rec_at = run->rec_at;
+    run->rec_at = -1;
+    again = mc_send(run, base, host, PATH_PAYMENTS, body, run->reg_key[c], 1,
+                    ans);
+    run->rec_at = rec_at;
+
+    return again;
+}
+
+
+/*
  * A charge whose every answer was lost (mc_draw_lost): out, what the
  * shop's one request (or the approval that sent it) was answered, then
  * how the sweeper's look-up by its nonce decided it, waited for (15 s:
@@ -3344,10 +3376,8 @@ static long  mc_lost_seen[4];
 static char *
 mc_lost_settled(mc_run_t *run, int c, const char *out)
 {
-    int          rec_at;
-    char        *st, *again, *body;
+    char        *st, *again;
     json_t      *ans;
-    const char  *base, *host;
 
     st = mc_settled_on(run, c, 15000, 1);
     if (strcmp(st, "no checkout") == 0) {
@@ -3357,22 +3387,11 @@ mc_lost_settled(mc_run_t *run, int c, const char *out)
                  : strcmp(st, "AUTHORIZED") == 0 ? 1
                  : strcmp(st, "FAILED") == 0 ? 2 : 3]++;
 
-    if (strcmp(st, "EXECUTING") == 0 || run->reg_key[c] == NULL
-        || (body = mc_register_body(run, c)) == NULL)
+    if (strcmp(st, "EXECUTING") == 0
+        || (again = mc_register_again(run, c, &ans)) == NULL)
     {
         return str_printf("%s, every answer lost; then %s", out, st);
     }
-
-    /* where it was registered, as a shop retries: after Retry-After
-     * while the key is in use (a worker killed in the first request holds
-     * it until its lease runs out); the step's record keeps the first
-     * request's answer */
-    mc_register_at(run, c, &base, &host);
-    rec_at = run->rec_at;
-    run->rec_at = -1;
-    again = mc_send(run, base, host, PATH_PAYMENTS, body, run->reg_key[c], 1,
-                    &ans);
-    run->rec_at = rec_at;
 
     if (strcmp(again, "409 duplicate_order") != 0) {
         run->once_bad++;
@@ -3409,10 +3428,9 @@ static long  mc_auth_lost_seen[2];
 static char *
 mc_lost_auth(mc_run_t *run, int c, const char *out)
 {
-    int          rec_at;
-    char        *st, *again, *body;
+    char        *st, *again;
     json_t      *ans;
-    const char  *base, *host, *bad;
+    const char  *bad;
 
     st = mc_settled_on(run, c, MC_LOST_ADYEN_MS + 1000, 1);
     if (strcmp(st, "no checkout") == 0) {
@@ -3424,22 +3442,13 @@ mc_lost_auth(mc_run_t *run, int c, const char *out)
         run->lost_rule[c] = 0;
     }
 
-    body = mc_register_body(run, c);
-    again = "not sent";
-
-    if (body != NULL && run->reg_key[c] != NULL) {
-        mc_register_at(run, c, &base, &host);
-        rec_at = run->rec_at;
-        run->rec_at = -1;
-        again = mc_send(run, base, host, PATH_PAYMENTS, body,
-                        run->reg_key[c], 1, &ans);
-        run->rec_at = rec_at;
-
-        if (json_is_string(json_object_get(ans, "psp_token"))) {
-            run->token[c] = strdup(json_string_value(
-                                json_object_get(ans, "psp_token")));
-            books_subject(&run->subjects, run->token[c]);
-        }
+    again = mc_register_again(run, c, &ans);
+    if (again == NULL) {
+        again = "not sent";
+    } else if (json_is_string(json_object_get(ans, "psp_token"))) {
+        run->token[c] = strdup(json_string_value(json_object_get(ans,
+                                                                 "psp_token")));
+        books_subject(&run->subjects, run->token[c]);
     }
 
     bad = strcmp(st, "EXECUTING") != 0
