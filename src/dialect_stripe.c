@@ -921,12 +921,9 @@ pay_stripe_payment_lookup_answer(const pay_psp_lookup_t *in, int status,
 
 /*
  * The search by the charge's nonce: the one intent of "data" whose
- * metadata.charge is the nonce, read as the look-up of its id would read
- * it (event id "lookup:<its id>:<status>", so the look-up by id and the
- * webhook later are duplicates of it) -- but for one that failed asking
- * for the shopper (requires_payment_method, last_payment_error.code
- * authentication_required): as its payment_failed webhook, that moves
- * nothing, pending (the shop's retry of the charge makes the page).  None
+ * metadata.charge is the nonce, read as the look-up of its id reads it
+ * (event id "lookup:<its id>:<status>", so the look-up by id and the
+ * webhook later are duplicates of it).  None
  * (never charged, or not searchable yet), two or more (never sent so:
  * someone else's), or an intent id we would not put in a path: nothing
  * decided.
@@ -938,7 +935,7 @@ pay_stripe_charge_found(const pay_psp_lookup_t *in, int status,
     int                rc;
     size_t             i, n;
     json_t            *root, *data, *it, *found;
-    const char        *charge, *id, *st, *code;
+    const char        *charge, *id;
     pay_psp_lookup_t   one;
 
     rc = pay_lookup_begin_nonce(in, status, body, len, ev, &root);
@@ -975,17 +972,6 @@ pay_stripe_charge_found(const pay_psp_lookup_t *in, int status,
     one = *in;
     one.token = id;
 
-    st = pay_json_str(found, "status");
-    code = pay_json_str(json_object_get(found, "last_payment_error"), "code");
-
-    if (st != NULL && strcmp(st, "requires_payment_method") == 0
-        && code != NULL && strcmp(code, "authentication_required") == 0)
-    {
-        (void) pay_lookup_open(ev, st);
-        json_decref(root);
-        return PAY_LOOKUP_PENDING;
-    }
-
     /* the intent read on its own, the search's answer dropped with it */
     json_incref(found);
     json_decref(root);
@@ -994,11 +980,28 @@ pay_stripe_charge_found(const pay_psp_lookup_t *in, int status,
 }
 
 
+/* An intent whose last attempt failed because its issuer wants the
+ * shopper (last_payment_error.code authentication_required) */
+static int
+pay_stripe_asks_for_shopper(json_t *intent)
+{
+    const char  *code;
+
+    code = pay_json_str(json_object_get(intent, "last_payment_error"),
+                        "code");
+
+    return code != NULL && strcmp(code, "authentication_required") == 0;
+}
+
+
 /*
  * The charge's PaymentIntent, as payment_intent.succeeded and
  * .payment_failed of it would say: "succeeded" pays (captured,
  * amount_received), "canceled" and "requires_payment_method" (the
- * off-session attempt failed: nothing taken) fail; "processing",
+ * off-session attempt failed: nothing taken) fail -- but one that failed
+ * asking for the shopper (requires_payment_method, last_payment_error.code
+ * authentication_required) moves nothing, as its payment_failed webhook:
+ * pending (the shop's retry of the charge makes the page); "processing",
  * "requires_capture", "requires_action" and "requires_confirmation" are a
  * payment under way, asked about later and never failed by a clock,
  * but "requires_capture" of a manual-capture charge (metadata.nonce set)
@@ -1040,11 +1043,13 @@ pay_stripe_intent_read(const pay_psp_lookup_t *in, json_t *root,
         hold = 1;
 
     } else if (strcmp(st, "canceled") == 0
-               || strcmp(st, "requires_payment_method") == 0)
+               || (strcmp(st, "requires_payment_method") == 0
+                   && !pay_stripe_asks_for_shopper(root)))
     {
         kind = PAY_EVT_FAILED;
 
-    } else if (strcmp(st, "processing") == 0
+    } else if (strcmp(st, "requires_payment_method") == 0
+               || strcmp(st, "processing") == 0
                || strcmp(st, "requires_capture") == 0
                || strcmp(st, "requires_action") == 0
                || strcmp(st, "requires_confirmation") == 0)

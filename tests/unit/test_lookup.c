@@ -1289,6 +1289,31 @@ Test(lookup, stripe_failed_intent_fails_and_one_under_way_waits)
 }
 
 
+Test(lookup, stripe_an_intent_asking_for_the_shopper_moves_nothing_by_its_id)
+{
+    pay_event_t       ev;
+    pay_psp_lookup_t  in = lk("pi_1");
+
+    /* as the search by its nonce reads it, and its payment_failed */
+    cr_expect_eq(pay_answer(&pay_dialect_stripe, &in, 200,
+                            "{\"id\":\"pi_1\",\"amount\":500,"
+                            "\"currency\":\"eur\",\"status\":"
+                            "\"requires_payment_method\",\"last_payment_error\":"
+                            "{\"code\":\"authentication_required\"}}", &ev),
+                 PAY_LOOKUP_PENDING);
+    cr_expect_eq(ev.kind, PAY_EVT_PENDING);
+
+    /* a decline is a decline */
+    cr_expect_eq(pay_answer(&pay_dialect_stripe, &in, 200,
+                            "{\"id\":\"pi_1\",\"amount\":500,"
+                            "\"currency\":\"eur\",\"status\":"
+                            "\"requires_payment_method\",\"last_payment_error\":"
+                            "{\"code\":\"card_declined\"}}", &ev),
+                 PAY_LOOKUP_DECIDED);
+    cr_expect_eq(ev.kind, PAY_EVT_FAILED);
+}
+
+
 Test(lookup, generic_payment_succeeded_failed_or_pending)
 {
     pay_event_t       ev;
