@@ -1289,31 +1289,6 @@ Test(lookup, stripe_failed_intent_fails_and_one_under_way_waits)
 }
 
 
-Test(lookup, stripe_an_intent_asking_for_the_shopper_moves_nothing_by_its_id)
-{
-    pay_event_t       ev;
-    pay_psp_lookup_t  in = lk("pi_1");
-
-    /* as the search by its nonce reads it, and its payment_failed */
-    cr_expect_eq(pay_answer(&pay_dialect_stripe, &in, 200,
-                            "{\"id\":\"pi_1\",\"amount\":500,"
-                            "\"currency\":\"eur\",\"status\":"
-                            "\"requires_payment_method\",\"last_payment_error\":"
-                            "{\"code\":\"authentication_required\"}}", &ev),
-                 PAY_LOOKUP_PENDING);
-    cr_expect_eq(ev.kind, PAY_EVT_PENDING);
-
-    /* a decline is a decline */
-    cr_expect_eq(pay_answer(&pay_dialect_stripe, &in, 200,
-                            "{\"id\":\"pi_1\",\"amount\":500,"
-                            "\"currency\":\"eur\",\"status\":"
-                            "\"requires_payment_method\",\"last_payment_error\":"
-                            "{\"code\":\"card_declined\"}}", &ev),
-                 PAY_LOOKUP_DECIDED);
-    cr_expect_eq(ev.kind, PAY_EVT_FAILED);
-}
-
-
 Test(lookup, generic_payment_succeeded_failed_or_pending)
 {
     pay_event_t       ev;
@@ -1446,30 +1421,46 @@ Test(lookup, stripe_the_one_intent_of_the_charges_nonce_is_read_as_by_its_id)
 }
 
 
+/* an intent that failed asking for the shopper, as the search by its nonce
+ * ("data") or the look-up of its id answers it */
+static const char *
+intent_failed_for(const char *code, int searched)
+{
+    static char  body[512];
+
+    snprintf(body, sizeof(body), "%s{\"id\":\"pi_1\",\"amount\":500,"
+             "\"currency\":\"eur\",\"status\":\"requires_payment_method\","
+             "\"last_payment_error\":{\"code\":\"%s\"},"
+             "\"metadata\":{\"charge\":\"m1:ren_1\"}}%s",
+             searched ? "{\"data\":[" : "", code, searched ? "]}" : "");
+
+    return body;
+}
+
+
 Test(lookup, stripe_a_charge_found_asking_for_the_shopper_moves_nothing)
 {
+    int               searched;
     pay_event_t       ev;
-    pay_psp_lookup_t  in = lk_nonce("m1:ren_1");
+    pay_psp_lookup_t  in;
 
-    /* as its payment_failed webhook: the shop's retry makes the page */
-    cr_expect_eq(pay_answer(&pay_dialect_stripe, &in, 200,
-                            "{\"data\":[{\"id\":\"pi_1\",\"amount\":500,"
-                            "\"currency\":\"eur\",\"status\":"
-                            "\"requires_payment_method\",\"last_payment_error\":"
-                            "{\"code\":\"authentication_required\"},"
-                            "\"metadata\":{\"charge\":\"m1:ren_1\"}}]}", &ev),
-                 PAY_LOOKUP_PENDING);
-    cr_expect_eq(ev.kind, PAY_EVT_PENDING);
+    for (searched = 0; searched < 2; searched++) {
+        in = searched ? lk_nonce("m1:ren_1") : lk("pi_1");
 
-    /* a decline is a decline */
-    cr_expect_eq(pay_answer(&pay_dialect_stripe, &in, 200,
-                            "{\"data\":[{\"id\":\"pi_1\",\"amount\":500,"
-                            "\"currency\":\"eur\",\"status\":"
-                            "\"requires_payment_method\",\"last_payment_error\":"
-                            "{\"code\":\"card_declined\"},"
-                            "\"metadata\":{\"charge\":\"m1:ren_1\"}}]}", &ev),
-                 PAY_LOOKUP_DECIDED);
-    cr_expect_eq(ev.kind, PAY_EVT_FAILED);
+        /* as its payment_failed webhook: the shop's retry makes the page */
+        cr_expect_eq(pay_answer(&pay_dialect_stripe, &in, 200,
+                                intent_failed_for("authentication_required",
+                                                  searched), &ev),
+                     PAY_LOOKUP_PENDING, "searched %d", searched);
+        cr_expect_eq(ev.kind, PAY_EVT_PENDING);
+
+        /* a decline is a decline */
+        cr_expect_eq(pay_answer(&pay_dialect_stripe, &in, 200,
+                                intent_failed_for("card_declined", searched),
+                                &ev),
+                     PAY_LOOKUP_DECIDED, "searched %d", searched);
+        cr_expect_eq(ev.kind, PAY_EVT_FAILED);
+    }
 }
 
 
