@@ -315,7 +315,14 @@ static const uint64_t  mc_ci_seeds[] = {
      * sweeper), the other the shop cancels.  Before the mock's look-up
      * said why such an intent failed (last_payment_error), the sweeper
      * read it as declined and the retries were 409 */
-    262662
+    262662,
+    /* from MC_SEED_AUTH_LOST_REVIEW on, with a sweeper: a Stripe manual
+     * capture held for review that needs the shopper, its approval's
+     * every answer lost, open meanwhile, its page opened when approved
+     * again.  It fails when the sweeper's look-up reads such an intent as
+     * declined (planted in pay_stripe_asks_for_shopper: FAILED meanwhile,
+     * the approval again 404) */
+    264227
 };
 
 /*
@@ -421,6 +428,12 @@ static const uint64_t  mc_ci_seeds[] = {
  * PSP answers again and the shop's retry under its key must open the page
  * (202, the pay link), and its shopper goes on as drawn (mc_lost_auth) */
 #define MC_SEED_AUTH_LOST       262500
+
+/* and from here on, one held for review too: its approval's every answer
+ * lost, nothing may decide it meanwhile; then the PSP answers again and
+ * approving it again must open the page (202, the pay link; doc/API.md:
+ * an approval the PSP never answered is sent again by the next one) */
+#define MC_SEED_AUTH_LOST_REVIEW 264000
 
 
 /*
@@ -2177,7 +2190,9 @@ mc_draw_auth(mc_history_t *h)
     for (c = 0; c < h->nco; c++) {
         if (!h->co[c].charge || h->co[c].decline
             || (h->co[c].lost
-                && (h->seed < MC_SEED_AUTH_LOST || h->co[c].review))
+                && (h->seed < MC_SEED_AUTH_LOST
+                    || (h->co[c].review
+                        && h->seed < MC_SEED_AUTH_LOST_REVIEW)))
             || !mc_chance(&r, MC_AUTH_PCT))
         {
             continue;
@@ -2435,7 +2450,10 @@ mc_print(const mc_history_t *h, const int *keep, const char *const *out)
                     mc_fault_names[co->fault],
                     co->never ? ", its session's webhooks never sent"
                     : co->lost && co->auth
-                    ? ", its every answer lost until the shop's retry"
+                    ? (co->review ? ", its every answer lost until it is "
+                                    "approved again"
+                                  : ", its every answer lost until the "
+                                    "shop's retry")
                     : co->lost && co->dialect == 1
                     ? ", its every answer lost and its webhook late"
                     : co->lost ? ", its every answer lost and its webhook "
@@ -3412,18 +3430,22 @@ mc_lost_settled(mc_run_t *run, int c, const char *out)
  * MC_SEED_AUTH_LOST on): still open while lost and their page opened at
  * the shop's retry; otherwise */
 static long  mc_auth_lost_seen[2];
+/* of the first, held for review and opened when approved again */
+static long  mc_auth_lost_approved;
 
 
 /*
  * A charge needing the shopper whose every answer was lost (mc_draw_auth
- * from MC_SEED_AUTH_LOST on): out, what the shop's one request was
- * answered.  The shopper was never asked, so nothing may decide it while
- * its answers are lost: still EXECUTING once a sweeper's rounds (a charge
- * 1 s old, every 300 ms) and Adyen's late webhook (MC_LOST_ADYEN_MS) had
- * their time.  Then the PSP answers again (its rule removed) and the
- * shop's retry under the registration's key must open the page: 202 with
- * the pay link, whose session the shopper's later steps use (check once
- * otherwise).  The step's record keeps the first request's answer.
+ * from MC_SEED_AUTH_LOST on): out, what the shop's one request (or, from
+ * MC_SEED_AUTH_LOST_REVIEW on, the approval that sent it) was answered.
+ * The shopper was never asked, so nothing may decide it while its answers
+ * are lost: still EXECUTING once a sweeper's rounds (a charge 1 s old,
+ * every 300 ms) and Adyen's late webhook (MC_LOST_ADYEN_MS) had their
+ * time.  Then the PSP answers again (its rule removed) and the shop's
+ * retry under the registration's key (approving it again, for one held
+ * for review) must open the page: 202 with the pay link, whose session
+ * the shopper's later steps use (check once otherwise).  The step's
+ * record keeps the first request's answer.
  */
 static char *
 mc_lost_auth(mc_run_t *run, int c, const char *out)
@@ -3442,7 +3464,10 @@ mc_lost_auth(mc_run_t *run, int c, const char *out)
         run->lost_rule[c] = 0;
     }
 
-    again = mc_register_again(run, c, &ans);
+    again = run->h->co[c].review
+            ? mc_admin_approve(run->h->co[c].routed ? run->base : NULL,
+                               run->nonce[c], 1, &ans)
+            : mc_register_again(run, c, &ans);
     if (again == NULL) {
         again = "not sent";
     } else if (json_is_string(json_object_get(ans, "psp_token"))) {
@@ -3454,23 +3479,30 @@ mc_lost_auth(mc_run_t *run, int c, const char *out)
     bad = strcmp(st, "EXECUTING") != 0
           ? "decided while its answers were lost"
           : strncmp(again, "202", 3) != 0 || run->token[c] == NULL
-          ? "its page not opened at the shop's retry" : NULL;
+          ? (run->h->co[c].review ? "its page not opened when approved "
+                                    "again"
+                                  : "its page not opened at the shop's "
+                                    "retry")
+          : NULL;
 
     mc_auth_lost_seen[bad == NULL ? 0 : 1]++;
+    mc_auth_lost_approved += bad == NULL && run->h->co[c].review;
     mc_charges[bad == NULL ? 4 : 2]++;
 
     if (bad != NULL) {
         run->once_bad++;
         if (!run->quiet) {
             mc_err("check once: checkout %d's charge needing the shopper, "
-                   "its every answer lost: %s (%s; the shop's retry "
-                   "answered %s)", c, bad, st, again);
+                   "its every answer lost: %s (%s; %s answered %s)", c, bad,
+                   st, run->h->co[c].review ? "approved again"
+                                            : "the shop's retry", again);
         }
     }
 
     return str_printf("%s, every answer lost; %s meanwhile; the PSP "
-                      "answering again, the shop's retry %s", out, st,
-                      again);
+                      "answering again, %s %s", out, st,
+                      run->h->co[c].review ? "approved again"
+                                           : "the shop's retry", again);
 }
 
 
@@ -4964,7 +4996,9 @@ mc_step(mc_run_t *run, const mc_step_t *s)
                                     json_object_get(ans, "psp_token")));
             books_subject(&run->subjects, run->token[s->co]);
         }
-        return co->lost ? mc_lost_settled(run, s->co, out) : out;
+        return !co->lost ? out
+               : co->auth ? mc_lost_auth(run, s->co, out)
+               : mc_lost_settled(run, s->co, out);
 
     case MC_PAY:
     case MC_DECLINE:
@@ -6257,8 +6291,8 @@ mc_drawn_line(void)
                       "200 %ld, then paid at the PSP all the same %ld); "
                       "off-session charges needing the shopper whose "
                       "every answer was lost %ld (open meanwhile and their "
-                      "page opened at the shop's retry %ld, otherwise "
-                      "%ld)",
+                      "page opened at the shop's retry %ld, of them held "
+                      "for review and approved again %ld; otherwise %ld)",
                       mc_drawn[MC_D_OWN] + mc_drawn[MC_D_SWEPT],
                       mc_drawn[MC_D_SWEPT], mc_drawn[MC_D_NEVER],
                       mc_drawn[MC_D_SESSION_END], mc_drawn[MC_D_KILL],
@@ -6297,7 +6331,7 @@ mc_drawn_line(void)
                       mc_drawn[MC_D_AUTH_OPEN], mc_drawn[MC_D_AUTH_LATE],
                       mc_auth_seen[0], mc_auth_seen[1],
                       mc_drawn[MC_D_AUTH_LOST], mc_auth_lost_seen[0],
-                      mc_auth_lost_seen[1]);
+                      mc_auth_lost_approved, mc_auth_lost_seen[1]);
 }
 
 
@@ -6547,7 +6581,8 @@ Test(solo_books_swept, fixed_seeds_with_a_sweeper_keep_the_books_equal,
     /* charges whose every answer was lost, decided by the sweeper */
     mc_expect_lost_met("110000");
 
-    /* and ones that need the shopper, left open by it (262662) */
+    /* and ones that need the shopper, left open by it (262662), one held
+     * for review among them (264227) */
     cr_expect(mc_auth_lost_seen[0] > 0 && mc_auth_lost_seen[1] == 0,
               "the CI's seeds never met an off-session charge that needs "
               "the shopper whose every answer was lost, open meanwhile and "
@@ -6555,6 +6590,11 @@ Test(solo_books_swept, fixed_seeds_with_a_sweeper_keep_the_books_equal,
               "summary's \"needing the shopper whose every answer was "
               "lost\" above; make money-check LIST=1 PRINT=1 "
               "SEED_BASE=262500)");
+    cr_expect(mc_auth_lost_approved > 0,
+              "the CI's seeds never met such a charge held for review, "
+              "open meanwhile and its page opened when approved again (the "
+              "same summary; make money-check LIST=1 PRINT=1 "
+              "SEED_BASE=264000)");
 }
 
 

@@ -768,6 +768,77 @@ Test(saved_methods, generic_a_charge_needing_the_shopper_canceled_cannot_be_paid
 }
 
 
+/* checkout co's charge needs the shopper, and every answer to it is lost
+ * (the gateway's own retries too): the mock's rule, to remove once the
+ * PSP answers again */
+static long
+auth_answers_lost(const saved_t *s, const char *co)
+{
+    charge_rule(&s->m, co, "authentication_required", NULL);
+
+    return mock_fault(str_printf("{\"match\":\"%s\",\"drop_after_register\":1,"
+                                 "\"drop_replays\":50}", nonce(&s->m, co)));
+}
+
+
+/* its news, if any, moved nothing meanwhile: still open, no page,
+ * nothing booked */
+static void
+auth_lost_moved_nothing(const saved_t *s, const char *co)
+{
+    const char  *params[2];
+
+    msleep(1500);
+    params[0] = s->m.id;
+    params[1] = co;
+    cr_expect_str_eq(checkout_status(&s->m, co), "EXECUTING", "%s", s->psp);
+    cr_expect_str_eq(ledger_rows(params), "0", "%s: booked", s->psp);
+}
+
+
+/* r, what sent the charge again once the PSP answered (what: the shop's
+ * retry, an approval again), opened the page as the first answer would
+ * have: 202 with the pay link, the checkout naming its session; the
+ * shopper's payment there is booked once, one charge at the PSP */
+static void
+auth_page_paid_once(const saved_t *s, const char *co, resp_t *r,
+    const char *what)
+{
+    char        *session;
+    long         sessions, requests;
+    json_t      *j;
+    const char  *params[2];
+
+    cr_assert_eq(r->status, 202, "%s: %s: %ld %s", s->psp, what, r->status,
+                 r->body);
+    j = resp_json(r);
+    cr_expect_str_eq(json_string_value(json_object_get(j, "next_action")),
+                     "authenticate", "%s: %s", s->psp, r->body);
+    cr_assert(json_is_string(json_object_get(j, "pay_url")),
+              "%s: no pay link: %s", s->psp, r->body);
+    session = strdup(json_string_value(json_object_get(j, "psp_token")));
+
+    r = api_get(&s->m, str_printf("/v1/checkouts/%s", co));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    cr_expect_str_eq(json_string_value(json_object_get(resp_json(r),
+                                                       "psp_token")),
+                     session, "%s: %s", s->psp, r->body);
+
+    r = mock_post(str_printf("/_control/sessions/%s/pay", session), NULL);
+    cr_assert(r->status >= 200 && r->status < 300, "%s: mock pay: %ld %s",
+              s->psp, r->status, r->body);
+
+    wait_status(&s->m, co, "SUCCESS");
+    params[0] = s->m.id;
+    params[1] = co;
+    cr_expect_str_eq(ledger_rows(params), "1", "%s: not booked once",
+                     s->psp);
+    mock_registrations(nonce(&s->m, co), &sessions, &requests);
+    cr_expect_eq(sessions, 1, "%s: %ld charges at the PSP", s->psp,
+                 sessions);
+}
+
+
 /*
  * A charge that needs the shopper, every answer to it lost (the gateway's
  * own retries too): the shop's request ends 5xx, the checkout EXECUTING
@@ -781,19 +852,15 @@ Test(saved_methods, generic_a_charge_needing_the_shopper_canceled_cannot_be_paid
 static void
 charge_authenticated_answer_lost(size_t d)
 {
-    char        *co, *key, *body, *session;
-    long         sessions, requests, fault;
-    json_t      *j;
+    char        *co, *key, *body;
+    long         fault;
     resp_t      *r;
     saved_t      s;
-    const char  *params[2];
 
     saved_new(&s, d, "off_session");
 
     co = uid("ren");
-    charge_rule(&s.m, co, "authentication_required", NULL);
-    fault = mock_fault(str_printf("{\"match\":\"%s\",\"drop_after_register\":1,"
-                                  "\"drop_replays\":50}", nonce(&s.m, co)));
+    fault = auth_answers_lost(&s, co);
 
     key = uid("key");
     body = dump(charge_body(&s, co));
@@ -801,34 +868,11 @@ charge_authenticated_answer_lost(size_t d)
     cr_assert_geq(r->status, 500, "%s: the test wants a charge whose answer "
                   "never came: %ld %s", s.psp, r->status, r->body);
 
-    /* its news, if any, moves nothing: still open, no page, nothing booked */
-    msleep(1500);
-    params[0] = s.m.id;
-    params[1] = co;
-    cr_expect_str_eq(checkout_status(&s.m, co), "EXECUTING", "%s", s.psp);
-    cr_expect_str_eq(ledger_rows(params), "0", "%s: booked", s.psp);
+    auth_lost_moved_nothing(&s, co);
 
-    /* the PSP answers again; the shop's retry: the page, as the first
-     * answer would have opened it */
+    /* the PSP answers again; the shop's retry */
     mock_fault_remove(fault);
-    r = api_post(&s.m, key, body);
-    cr_assert_eq(r->status, 202, "%s: the shop's retry: %ld %s", s.psp,
-                 r->status, r->body);
-    j = resp_json(r);
-    cr_expect_str_eq(json_string_value(json_object_get(j, "next_action")),
-                     "authenticate", "%s: %s", s.psp, r->body);
-    cr_assert(json_is_string(json_object_get(j, "pay_url")),
-              "%s: no pay link: %s", s.psp, r->body);
-    session = strdup(json_string_value(json_object_get(j, "psp_token")));
-
-    r = mock_post(str_printf("/_control/sessions/%s/pay", session), NULL);
-    cr_assert(r->status >= 200 && r->status < 300, "%s: mock pay: %ld %s",
-              s.psp, r->status, r->body);
-
-    wait_status(&s.m, co, "SUCCESS");
-    cr_expect_str_eq(ledger_rows(params), "1", "%s: not booked once", s.psp);
-    mock_registrations(nonce(&s.m, co), &sessions, &requests);
-    cr_expect_eq(sessions, 1, "%s: %ld charges at the PSP", s.psp, sessions);
+    auth_page_paid_once(&s, co, api_post(&s.m, key, body), "the shop's retry");
 }
 
 Test(saved_methods, stripe_a_charge_needing_the_shopper_whose_answer_was_lost_opens_its_page_on_retry)
@@ -2808,6 +2852,58 @@ Test(saved_methods, adyen_held_charge_approved_or_rejected)
 Test(saved_methods, generic_held_charge_approved_or_rejected)
 {
     review_charge(2);
+}
+
+
+/*
+ * A held charge that needs the shopper, every answer to its approval's
+ * charge lost (the gateway's own retries too): the approval ends 5xx,
+ * the checkout EXECUTING with no page, nothing booked.  Once the PSP
+ * answers again, approving again sends the same charge under the same
+ * nonce (doc/API.md: an approval the PSP never answered is sent again by
+ * the next one): the PSP's replayed answer opens the page, 202 with the
+ * pay link, the checkout naming its session.  The shopper's payment there
+ * is booked once; one charge at the PSP.
+ */
+static void
+review_charge_authenticated_answer_lost(size_t d)
+{
+    char        *co, *n;
+    long         fault;
+    resp_t      *r;
+    saved_t      s;
+
+    saved_new(&s, d, "off_session");
+
+    co = charge_held(&s, uid("key"));
+    n = nonce(&s.m, co);
+    fault = auth_answers_lost(&s, co);
+
+    r = review_decide(n, "approve");
+    cr_assert_geq(r->status, 500, "%s: the test wants an approval whose "
+                  "charge's answer never came: %ld %s", s.psp, r->status,
+                  r->body);
+
+    auth_lost_moved_nothing(&s, co);
+
+    mock_fault_remove(fault);
+    auth_page_paid_once(&s, co, review_decide(n, "approve"),
+                        "approved again");
+}
+
+Test(saved_methods, stripe_a_held_charge_needing_the_shopper_whose_approvals_answer_was_lost_opens_its_page_when_approved_again)
+{
+    review_charge_authenticated_answer_lost(0);
+}
+
+Test(saved_methods, adyen_a_held_charge_needing_the_shopper_whose_approvals_answer_was_lost_opens_its_page_when_approved_again)
+{
+    review_charge_authenticated_answer_lost(1);
+}
+
+Test(saved_methods, generic_a_held_charge_needing_the_shopper_whose_approvals_answer_was_lost_opens_its_page_when_approved_again)
+{
+    review_charge_authenticated_answer_lost(2);
 }
 
 
