@@ -305,12 +305,16 @@ ngx_http_payments_sweep_item(ngx_http_payments_sweeper_t *sw)
 }
 
 /* FAILED once the session has expired at the PSP (grace= later), else
- * noted as waiting */
+ * noted as waiting.  An off-session charge whose every answer was lost
+ * holds no token: its event is named by the PSP's id of the payment its
+ * look-up found (ev.token, pay_lookup_shopper). */
 
 static void
 ngx_http_payments_sweep_expiry(ngx_http_payments_sweeper_t *sw,
     ngx_http_payments_sweep_item_t *it, const char *waiting)
 {
+    u_char  id[sizeof(sw->ev.token)];
+
     if (ngx_time() < it->expires + sw->pmcf->sweeper.grace) {
         ngx_http_payments_sweep_note(sw, waiting);
         return;
@@ -321,14 +325,17 @@ ngx_http_payments_sweep_expiry(ngx_http_payments_sweeper_t *sw,
                    "and its grace is over: failed", it->checkout_id,
                    (time_t) (ngx_time() - it->expires));
 
+    ngx_cpystrn(id, (u_char *) (it->token[0] != '\0' ? it->token
+                                                     : sw->ev.token),
+                sizeof(id));
+
     ngx_memzero(&sw->ev, sizeof(pay_event_t));
     ngx_snprintf((u_char *) sw->ev.event_id, sizeof(sw->ev.event_id) - 1,
-                 "lookup:%s:expired%Z", it->token);
+                 "lookup:%s:expired%Z", id);
     ngx_cpystrn((u_char *) sw->ev.type, (u_char *) "session_expired",
                 sizeof(sw->ev.type));
     sw->ev.kind = PAY_EVT_FAILED;
-    ngx_cpystrn((u_char *) sw->ev.token, (u_char *) it->token,
-                sizeof(sw->ev.token));
+    ngx_cpystrn((u_char *) sw->ev.token, id, sizeof(sw->ev.token));
     ngx_cpystrn((u_char *) sw->ev.reference, (u_char *) it->nonce,
                 sizeof(sw->ev.reference));
     sw->ev.amount = PAY_EVT_AMOUNT_ABSENT;
@@ -439,6 +446,21 @@ ngx_http_payments_sweep_answer(ngx_http_payments_fetch_t *f)
          * the sweeper can ask settles it: listed for a person, once */
         ngx_http_payments_metrics_sweep(psp,
                                         NGX_HTTP_PAYMENTS_SWEEP_OPEN);
+
+        /* but an off-session charge the PSP says failed asking for the
+         * shopper took nothing, and no page was made for them (every
+         * answer to it lost, and the shop never came back for it): as a
+         * page left alone, it fails "expired" once the checkout's
+         * expires_at and grace= have passed, its event named by the
+         * payment's id; until then the shop's retry of the charge makes
+         * the page */
+        if (it->payment && sw->ev.shopper && sw->ev.token[0] != '\0'
+            && it->expires > 0)
+        {
+            ngx_http_payments_sweep_expiry(sw, it, "waiting for the "
+                                                   "shopper's page");
+            return;
+        }
 
         if (!it->payment && !it->setup
             && ngx_time() >= it->expires + sw->pmcf->sweeper.grace)

@@ -406,6 +406,9 @@ pay_generic_read(const pay_psp_lookup_t *in, int status, const char *body,
          * it: nothing taken, and the shop's retry of the charge makes its
          * page (doc/API.md), so nothing is decided */
         (void) pay_lookup_open(ev, st);
+        if (payment && strcmp(st, "requires_authentication") == 0) {
+            pay_lookup_shopper(ev, in->token);
+        }
         json_decref(root);
         return PAY_LOOKUP_PENDING;
 

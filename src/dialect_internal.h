@@ -144,6 +144,11 @@ int pay_lookup_same(const pay_psp_lookup_t *in, const char *id,
 /* OPEN: ev->kind PAY_EVT_PENDING, ev->type the PSP's status. */
 pay_lookup_outcome_e pay_lookup_open(pay_event_t *ev, const char *status);
 
+/* After pay_lookup_open: the payment failed asking for the shopper
+ * (ev->shopper), id the PSP's id of it as ev->token (left "" when NULL or
+ * too long). */
+void pay_lookup_shopper(pay_event_t *ev, const char *id);
+
 /*
  * DECIDED: event_id "lookup:<token>:<status>", type status, kind, token,
  * reference (the answer's, or in->nonce when NULL or empty); amount and

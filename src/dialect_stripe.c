@@ -1048,8 +1048,14 @@ pay_stripe_intent_read(const pay_psp_lookup_t *in, json_t *root,
     {
         kind = PAY_EVT_FAILED;
 
-    } else if (strcmp(st, "requires_payment_method") == 0
-               || strcmp(st, "processing") == 0
+    } else if (strcmp(st, "requires_payment_method") == 0) {
+        /* asking for the shopper: nothing taken, no page made yet */
+        (void) pay_lookup_open(ev, st);
+        pay_lookup_shopper(ev, in->token);
+        json_decref(root);
+        return PAY_LOOKUP_PENDING;
+
+    } else if (strcmp(st, "processing") == 0
                || strcmp(st, "requires_capture") == 0
                || strcmp(st, "requires_action") == 0
                || strcmp(st, "requires_confirmation") == 0)

@@ -266,6 +266,17 @@ pay_lookup_open(pay_event_t *ev, const char *status)
 }
 
 
+void
+pay_lookup_shopper(pay_event_t *ev, const char *id)
+{
+    ev->shopper = 1;
+
+    if (id != NULL && strlen(id) < sizeof(ev->token)) {
+        strcpy(ev->token, id);
+    }
+}
+
+
 pay_lookup_outcome_e
 pay_lookup_decide(const pay_psp_lookup_t *in, pay_event_t *ev,
     pay_event_kind_e kind, const char *status, const char *reference)

@@ -99,6 +99,13 @@ typedef struct {
                                          its words leave it open (adyen's
                                          AUTHORISATION, the generic
                                          success) */
+    int               shopper;        /* a payment look-up's PENDING: the
+                                         charge failed asking for the
+                                         shopper (stripe
+                                         requires_payment_method with
+                                         authentication_required, generic
+                                         requires_authentication); token
+                                         is the PSP's id of that payment */
     size_t            evidence_off;   /* the bytes of the body that are
                                          this event's own signed words:
                                          an Adyen notification item,

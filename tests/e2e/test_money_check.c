@@ -322,7 +322,15 @@ static const uint64_t  mc_ci_seeds[] = {
      * again.  It fails when the sweeper's look-up reads such an intent as
      * declined (planted in pay_stripe_asks_for_shopper: FAILED meanwhile,
      * the approval again 404) */
-    264227
+    264227,
+    /* from MC_SEED_AUTH_LOST_ALONE on, with a sweeper: a Stripe charge
+     * that needs the shopper, its every answer lost, never retried by the
+     * shop: open while lost, failed expired by the sweeper once its time
+     * ran out, then 409 at the shop's retry (refunds and a dispute of it
+     * after; beside it a page that runs out, then paid after all).
+     * Before the sweeper ended such a charge (its look-up said pending
+     * for good) it stayed EXECUTING */
+    267066
 };
 
 /*
@@ -434,6 +442,14 @@ static const uint64_t  mc_ci_seeds[] = {
  * approving it again must open the page (202, the pay link; doc/API.md:
  * an approval the PSP never answered is sent again by the next one) */
 #define MC_SEED_AUTH_LOST_REVIEW 264000
+
+/* and from here on, with a sweeper, at Stripe or the generic PSP (its
+ * own stream, drawn last in mc_draw_auth), such a charge may be one the
+ * shop does not retry: no page is made, and once the checkout's time
+ * runs out the sweeper must fail it (expired, nothing booked); the shop's
+ * retry after that is 409 duplicate_order */
+#define MC_SEED_AUTH_LOST_ALONE 267000
+#define MC_AUTH_ALONE_PCT       50      /* such charges that draw it */
 
 
 /*
@@ -661,6 +677,9 @@ typedef struct {
     int     auth_left;      /* ... not paid there at once: mc_auth_e
                                (from MC_SEED_AUTH_LEFT on) */
     int     auth_left_paid; /* ... and paid there after all */
+    int     auth_alone;     /* ... its every answer lost, and the shop
+                               comes back only once its time ran out
+                               (from MC_SEED_AUTH_LOST_ALONE on) */
 } mc_co_t;
 
 /* what the shopper an off-session charge wants does (mc_draw_auth) */
@@ -2177,7 +2196,7 @@ static void
 mc_draw_auth(mc_history_t *h)
 {
     int        c, i, at, n, k, late, paid = 0;
-    mc_rng_t   r, left;
+    mc_rng_t   r, left, alone;
     mc_step_t  s[2];
 
     if (h->seed < MC_SEED_AUTH) {
@@ -2186,6 +2205,7 @@ mc_draw_auth(mc_history_t *h)
 
     r.s = h->seed ^ 0x6d632d6175746821ULL;
     left.s = h->seed ^ 0x6d632d6c65667421ULL;
+    alone.s = h->seed ^ 0x6d632d616c6f6e65ULL;
 
     for (c = 0; c < h->nco; c++) {
         if (!h->co[c].charge || h->co[c].decline
@@ -2237,6 +2257,19 @@ mc_draw_auth(mc_history_t *h)
             } else if (paid) {
                 s[n++].kind = MC_PAY;
             }
+        }
+
+        /* its every answer lost, the shop may not retry it: no page, so
+         * no shopper's steps */
+        if (h->seed >= MC_SEED_AUTH_LOST_ALONE && h->co[c].lost
+            && h->gw == MC_GW_SWEPT && h->co[c].dialect != 1
+            && mc_chance(&alone, MC_AUTH_ALONE_PCT))
+        {
+            h->co[c].auth_alone = 1;
+            k = MC_AUTH_PAID;
+            n = 0;
+            late = 0;
+            paid = 0;
         }
 
         if (h->nsteps + n + late > MC_MAX_STEPS) {
@@ -2449,6 +2482,9 @@ mc_print(const mc_history_t *h, const int *keep, const char *const *out)
                     : "",
                     mc_fault_names[co->fault],
                     co->never ? ", its session's webhooks never sent"
+                    : co->lost && co->auth_alone
+                    ? ", its every answer lost, the shop back only once its "
+                      "time ran out"
                     : co->lost && co->auth
                     ? (co->review ? ", its every answer lost until it is "
                                     "approved again"
@@ -3432,6 +3468,75 @@ mc_lost_settled(mc_run_t *run, int c, const char *out)
 static long  mc_auth_lost_seen[2];
 /* of the first, held for review and opened when approved again */
 static long  mc_auth_lost_approved;
+/* ... and those the shop left (auth_alone): failed by the sweeper once
+ * their time ran out, then 409 at the shop's retry; otherwise */
+static long  mc_auth_alone_seen[2];
+
+
+/*
+ * A charge needing the shopper whose every answer was lost, which the shop
+ * does not retry (auth_alone): out, its one request's answer.  Open while
+ * lost (as mc_lost_auth), then its checkout's time runs out: the sweeper
+ * must fail it expired, nothing booked (the books check that), and the
+ * shop's retry once the PSP answers again is 409 duplicate_order, no page
+ * made (check once otherwise).
+ */
+static char *
+mc_lost_auth_alone(mc_run_t *run, int c, const char *out, const char *st)
+{
+    char        *ended, *code, *again;
+    json_t      *ans;
+    const char  *bad, *p[2];
+
+    ended = "not ended";
+    code = NULL;
+    bad = strcmp(st, "EXECUTING") != 0 ? "decided while its answers were lost"
+                                        : NULL;
+    if (bad == NULL) {
+        mc_unguarded(run, c, "UPDATE checkouts SET expires_at = now() - "
+                     "interval '1 second' WHERE merchant_id = $1 AND "
+                     "checkout_id = $2 AND status = 'EXECUTING'");
+        ended = mc_settled_on(run, c, 8000, 1);
+        p[0] = run->m.id;
+        p[1] = run->co[c];
+        code = db_scalar_on(mc_db(run), "SELECT coalesce(failure_code::text,"
+                            " '-') FROM checkouts WHERE merchant_id = $1 AND "
+                            "checkout_id = $2", 2, p);
+        if (strcmp(ended, "FAILED") != 0 || code == NULL
+            || strcmp(code, "expired") != 0)
+        {
+            bad = "not failed expired once its time ran out";
+        }
+    }
+
+    if (run->lost_rule[c] > 0) {
+        mock_fault_remove(run->lost_rule[c]);
+        run->lost_rule[c] = 0;
+    }
+
+    again = mc_register_again(run, c, &ans);
+    if (again == NULL) {
+        again = "not sent";
+    } else if (bad == NULL && strcmp(again, "409 duplicate_order") != 0) {
+        bad = "the shop's retry after it failed not 409 duplicate_order";
+    }
+
+    mc_auth_alone_seen[bad == NULL ? 0 : 1]++;
+
+    if (bad != NULL) {
+        run->once_bad++;
+        if (!run->quiet) {
+            mc_err("check once: checkout %d's charge needing the shopper, "
+                   "its every answer lost, the shop not back: %s (%s, then "
+                   "%s %s; the shop's retry answered %s)", c, bad, st,
+                   ended, code != NULL ? code : "", again);
+        }
+    }
+
+    return str_printf("%s, every answer lost; %s meanwhile; its time run "
+                      "out, %s %s; the shop's retry %s", out, st, ended,
+                      code != NULL ? code : "", again);
+}
 
 
 /*
@@ -3457,6 +3562,10 @@ mc_lost_auth(mc_run_t *run, int c, const char *out)
     st = mc_settled_on(run, c, MC_LOST_ADYEN_MS + 1000, 1);
     if (strcmp(st, "no checkout") == 0) {
         return strdup(out);     /* no method saved to charge */
+    }
+
+    if (run->h->co[c].auth_alone) {
+        return mc_lost_auth_alone(run, c, out, st);
     }
 
     if (run->lost_rule[c] > 0) {
@@ -6292,7 +6401,9 @@ mc_drawn_line(void)
                       "off-session charges needing the shopper whose "
                       "every answer was lost %ld (open meanwhile and their "
                       "page opened at the shop's retry %ld, of them held "
-                      "for review and approved again %ld; otherwise %ld)",
+                      "for review and approved again %ld; otherwise %ld; "
+                      "left by the shop and failed expired by the sweeper "
+                      "%ld, otherwise %ld)",
                       mc_drawn[MC_D_OWN] + mc_drawn[MC_D_SWEPT],
                       mc_drawn[MC_D_SWEPT], mc_drawn[MC_D_NEVER],
                       mc_drawn[MC_D_SESSION_END], mc_drawn[MC_D_KILL],
@@ -6331,7 +6442,8 @@ mc_drawn_line(void)
                       mc_drawn[MC_D_AUTH_OPEN], mc_drawn[MC_D_AUTH_LATE],
                       mc_auth_seen[0], mc_auth_seen[1],
                       mc_drawn[MC_D_AUTH_LOST], mc_auth_lost_seen[0],
-                      mc_auth_lost_approved, mc_auth_lost_seen[1]);
+                      mc_auth_lost_approved, mc_auth_lost_seen[1],
+                      mc_auth_alone_seen[0], mc_auth_alone_seen[1]);
 }
 
 
@@ -6590,6 +6702,11 @@ Test(solo_books_swept, fixed_seeds_with_a_sweeper_keep_the_books_equal,
               "summary's \"needing the shopper whose every answer was "
               "lost\" above; make money-check LIST=1 PRINT=1 "
               "SEED_BASE=262500)");
+    cr_expect(mc_auth_alone_seen[0] > 0 && mc_auth_alone_seen[1] == 0,
+              "the CI's seeds never met such a charge the shop left, failed "
+              "expired by the sweeper once its time ran out, or met one "
+              "that was not (the same summary; make money-check LIST=1 "
+              "PRINT=1 SEED_BASE=267000)");
     cr_expect(mc_auth_lost_approved > 0,
               "the CI's seeds never met such a charge held for review, "
               "open meanwhile and its page opened when approved again (the "

@@ -3421,6 +3421,23 @@ Test(solo_sweeper, a_charge_whose_every_answer_was_lost_is_found_by_its_nonce,
 }
 
 
+/* lost_charge_sent's charge, one whose issuer wants the shopper */
+static long
+lost_auth_charge_sent(const merchant_t *m, const char *pm, const char *co_id,
+    const char *psp, char **key, char **body)
+{
+    resp_t  *r;
+
+    r = mock_post("/_control/charges",
+                  str_printf("{\"reference\":\"%s\",\"outcome\":"
+                             "\"authentication_required\"}",
+                             nonce(m, co_id)));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+
+    return lost_charge_sent(m, pm, co_id, psp, key, body);
+}
+
+
 /*
  * An off-session charge that needs the shopper, whose every answer was
  * lost: the PSP holds a payment that wants the shopper (Stripe's intent
@@ -3445,12 +3462,7 @@ lost_auth_charge_waits(const char *psp, const char *dialect)
     pm = saved_at(&sweepers[0], &m, psp, dialect);
 
     co_id = uid("ren");
-    r = mock_post("/_control/charges",
-                  str_printf("{\"reference\":\"%s\",\"outcome\":"
-                             "\"authentication_required\"}",
-                             nonce(&m, co_id)));
-    cr_assert_eq(r->status, 200, "%s", r->body);
-    rule = lost_charge_sent(&m, pm, co_id, psp, &key, &body);
+    rule = lost_auth_charge_sent(&m, pm, co_id, psp, &key, &body);
 
     /* the sweeper's rounds ask a charge 1 s old, every 300 ms */
     st = wait_decided(&m, co_id, 4);
@@ -3491,6 +3503,79 @@ Test(solo_sweeper, a_lost_charge_needing_the_shopper_is_not_decided_by_the_sweep
     lost_auth_charge_waits("sw_stripe", "stripe");
     lost_auth_charge_waits("sw_generic", "generic");
     lost_auth_charge_waits("sw_adyen", "adyen");
+}
+
+
+/*
+ * The same charge, and the shop never comes back for it: no page was
+ * made, the PSP took nothing.  The sweeper leaves it open until the
+ * checkout's expires_at and grace= have passed, then fails it `expired`,
+ * as a page left alone, booking nothing; the shop's retry after that is
+ * 409 duplicate_order, and the PSP made no page.  (Adyen has no look-up:
+ * its charge waits for its webhook, the overdue line past alert=.)
+ */
+static void
+lost_auth_charge_expires(const char *psp, const char *dialect)
+{
+    char        *pm, *co_id, *key, *body;
+    long         rule, sessions, requests;
+    resp_t      *r;
+    merchant_t   m;
+    const char  *p[2];
+
+    merchant_new(&m);
+    pm = saved_at(&sweepers[0], &m, psp, dialect);
+
+    co_id = uid("ren");
+    rule = lost_auth_charge_sent(&m, pm, co_id, psp, &key, &body);
+
+    p[0] = m.id;
+    p[1] = co_id;
+    cr_expect(wait_row("SELECT 1 FROM checkout_sweeps WHERE merchant_id = $1"
+                       " AND checkout_id = $2 AND last_answer = 'waiting "
+                       "for the shopper''s page'", p, 10),
+              "%s: not found waiting for the shopper's page (%s)", psp,
+              db_scalar("SELECT coalesce(last_answer, '-') FROM "
+                        "checkout_sweeps WHERE merchant_id = $1 AND "
+                        "checkout_id = $2", 2, p));
+    cr_assert_str_eq(checkout_status(&m, co_id), "EXECUTING",
+                     "%s: decided before its expiry", psp);
+
+    /* its time has run out (as if the hour had passed) */
+    db_exec("UPDATE checkouts SET expires_at = now() - interval '2 s' "
+            "WHERE merchant_id = $1 AND checkout_id = $2", 2, p);
+
+    cr_assert_str_eq(wait_decided(&m, co_id, 15), "FAILED", "%s", psp);
+    cr_expect_str_eq(db_scalar("SELECT failure_code::text FROM checkouts "
+                               "WHERE merchant_id = $1 AND checkout_id = $2",
+                               2, p), "expired", "%s", psp);
+    cr_expect_str_eq(db_scalar("SELECT count(*) FROM webhook_events "
+                               "WHERE merchant_id = $1 AND checkout_id = $2 "
+                               "AND source = 'sweeper' AND outcome = "
+                               "'applied' AND event_id LIKE 'lookup:%:expired'",
+                               2, p), "1", "%s", psp);
+    cr_expect_str_eq(db_scalar("SELECT count(*) FROM ledger_transactions "
+                               "WHERE merchant_id = $1 AND checkout_id = $2",
+                               2, p), "0", "%s: booked", psp);
+
+    mock_fault_remove(rule);
+    r = gateway_send(&sweepers[0], "POST", PATH_PAYMENTS, &m, key, body);
+    expect_problem(r, 409, "duplicate_order");
+
+    mock_registrations(nonce(&m, co_id), &sessions, &requests);
+    cr_expect_eq(sessions, 1, "%s: %ld charges or pages at the PSP", psp,
+                 sessions);
+}
+
+
+Test(solo_sweeper, a_lost_charge_needing_the_shopper_never_retried_expires,
+     .timeout = 90)
+{
+    start_sweeper(&sweepers[0], "sweeper-lost-auth-ends");
+    wait_leader(&sweepers[0]);
+
+    lost_auth_charge_expires("sw_stripe", "stripe");
+    lost_auth_charge_expires("sw_generic", "generic");
 }
 
 

@@ -1273,6 +1273,7 @@ Test(lookup, stripe_failed_intent_fails_and_one_under_way_waits)
                  "\"currency\":\"eur\",\"status\":\"%s\"}", waits[i]);
         cr_expect_eq(pay_answer(&pay_dialect_stripe, &in, 200, body, &ev),
                      PAY_LOOKUP_PENDING, "%s", waits[i]);
+        cr_expect_eq(ev.shopper, 0, "%s", waits[i]);
     }
 
     /* another intent, a session, nonsense: nothing decided */
@@ -1453,6 +1454,9 @@ Test(lookup, stripe_a_charge_found_asking_for_the_shopper_moves_nothing)
                                                   searched), &ev),
                      PAY_LOOKUP_PENDING, "searched %d", searched);
         cr_expect_eq(ev.kind, PAY_EVT_PENDING);
+        /* why it waits, and for which payment (the sweeper's expiry) */
+        cr_expect_eq(ev.shopper, 1, "searched %d", searched);
+        cr_expect_str_eq(ev.token, "pi_1", "searched %d", searched);
 
         /* a decline is a decline */
         cr_expect_eq(pay_answer(&pay_dialect_stripe, &in, 200,
@@ -1460,6 +1464,7 @@ Test(lookup, stripe_a_charge_found_asking_for_the_shopper_moves_nothing)
                                 &ev),
                      PAY_LOOKUP_DECIDED, "searched %d", searched);
         cr_expect_eq(ev.kind, PAY_EVT_FAILED);
+        cr_expect_eq(ev.shopper, 0, "searched %d", searched);
     }
 }
 
@@ -1526,15 +1531,19 @@ Test(lookup, generic_the_payment_of_the_charges_nonce_is_read_as_by_its_id)
                             "{\"payment_id\":\"pay_9\",\"reference\":"
                             "\"m1:ren_2\",\"status\":\"pending\"}", &ev),
                  PAY_LOOKUP_PENDING);
+    cr_expect_eq(ev.shopper, 0, "a payment settling later");
 
     /* one whose issuer asked for the shopper: the shop's retry makes the
-     * page, so nothing is decided */
+     * page, so nothing is decided; why it waits, and for which payment
+     * (the sweeper's expiry) */
     cr_expect_eq(pay_answer(&pay_dialect_generic, &in, 200,
                             "{\"payment_id\":\"pay_9\",\"reference\":"
                             "\"m1:ren_2\",\"status\":"
                             "\"requires_authentication\"}", &ev),
                  PAY_LOOKUP_PENDING);
     cr_expect_eq(ev.kind, PAY_EVT_PENDING);
+    cr_expect_eq(ev.shopper, 1);
+    cr_expect_str_eq(ev.token, "pay_9");
 
     /* a manual capture's hold found by its nonce */
     cr_assert_eq(pay_answer(&pay_dialect_generic, &in, 200,
