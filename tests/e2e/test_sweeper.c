@@ -3421,20 +3421,27 @@ Test(solo_sweeper, a_charge_whose_every_answer_was_lost_is_found_by_its_nonce,
 }
 
 
-/* lost_charge_sent's charge, one whose issuer wants the shopper */
+/* A new merchant *m whose method saved at psp is charged as checkout
+ * *co_id, a charge whose issuer wants the shopper, sent as
+ * lost_charge_sent sends it (its rule's id returned) */
 static long
-lost_auth_charge_sent(const merchant_t *m, const char *pm, const char *co_id,
-    const char *psp, char **key, char **body)
+lost_auth_charge_sent(merchant_t *m, const char *psp, const char *dialect,
+    char **co_id, char **key, char **body)
 {
+    char    *pm;
     resp_t  *r;
 
+    merchant_new(m);
+    pm = saved_at(&sweepers[0], m, psp, dialect);
+
+    *co_id = uid("ren");
     r = mock_post("/_control/charges",
                   str_printf("{\"reference\":\"%s\",\"outcome\":"
                              "\"authentication_required\"}",
-                             nonce(m, co_id)));
+                             nonce(m, *co_id)));
     cr_assert_eq(r->status, 200, "%s", r->body);
 
-    return lost_charge_sent(m, pm, co_id, psp, key, body);
+    return lost_charge_sent(m, pm, *co_id, psp, key, body);
 }
 
 
@@ -3452,17 +3459,13 @@ lost_auth_charge_sent(const merchant_t *m, const char *pm, const char *co_id,
 static void
 lost_auth_charge_waits(const char *psp, const char *dialect)
 {
-    char        *pm, *co_id, *key, *body, *st, *session;
+    char        *co_id, *key, *body, *st, *session;
     long         rule;
     resp_t      *r;
     merchant_t   m;
     const char  *p[2];
 
-    merchant_new(&m);
-    pm = saved_at(&sweepers[0], &m, psp, dialect);
-
-    co_id = uid("ren");
-    rule = lost_auth_charge_sent(&m, pm, co_id, psp, &key, &body);
+    rule = lost_auth_charge_sent(&m, psp, dialect, &co_id, &key, &body);
 
     /* the sweeper's rounds ask a charge 1 s old, every 300 ms */
     st = wait_decided(&m, co_id, 4);
@@ -3517,17 +3520,13 @@ Test(solo_sweeper, a_lost_charge_needing_the_shopper_is_not_decided_by_the_sweep
 static void
 lost_auth_charge_expires(const char *psp, const char *dialect)
 {
-    char        *pm, *co_id, *key, *body;
+    char        *co_id, *key, *body;
     long         rule, sessions, requests;
     resp_t      *r;
     merchant_t   m;
     const char  *p[2];
 
-    merchant_new(&m);
-    pm = saved_at(&sweepers[0], &m, psp, dialect);
-
-    co_id = uid("ren");
-    rule = lost_auth_charge_sent(&m, pm, co_id, psp, &key, &body);
+    rule = lost_auth_charge_sent(&m, psp, dialect, &co_id, &key, &body);
 
     p[0] = m.id;
     p[1] = co_id;
